@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything the full test suite needs, then runs it.
+#
+#   scripts/test-all.sh            # as root on Debian: apt + pip + cargo test
+#
+# The interop tests talk to clients we did not write: kcat (Debian), Apache
+# ZooKeeper's server and zkCli.sh (Debian `zookeeper`), and the Python
+# clients confluent-kafka, kafka-python and kazoo (PyPI, in a venv under
+# target/). With KAFKA_RS_INTEROP=1 a missing client fails the suite instead
+# of skipping, so this script never passes on a machine that lacks one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
+[ -x /usr/share/zookeeper/bin/zkCli.sh ] || need_apt+=(zookeeper)
+command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "==> apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# Debian's zookeeper package enables a system service on some images; tests
+# start their own servers on free ports, so it must not hold 2181.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop zookeeper >/dev/null 2>&1 || true; fi
+
+VENV="$PWD/target/test-venv"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> python venv in $VENV"
+  python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import confluent_kafka, kafka, kazoo' >/dev/null 2>&1; then
+  echo "==> pip install confluent-kafka kafka-python kazoo"
+  "$VENV/bin/pip" install -q --disable-pip-version-check confluent-kafka kafka-python kazoo
+fi
+
+export KAFKA_RS_INTEROP=1
+export KAFKA_RS_PYTHON="$VENV/bin/python"
+export KAFKA_RS_ZOOKEEPER_HOME=/usr/share/zookeeper
+echo "==> cargo test"
+cargo test --all-targets "$@"

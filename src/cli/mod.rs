@@ -1,0 +1,36 @@
+//! The command line: one module per subcommand, each a clap definition plus a
+//! `run` that calls the library. Errors become one line on stderr here.
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+mod docs;
+
+/// Apache Kafka rebuilt in Rust: broker, ZooKeeper-compatible coordinator and
+/// Kafka's command-line tools in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "kafka-rs", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print shell completions (bash, zsh, fish) to stdout.
+    Completions(docs::CompletionsArgs),
+    /// Write one man page per subcommand into a directory.
+    Man(docs::ManArgs),
+}
+
+/// Runs a parsed command line; the caller prints the error and picks the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
+    }
+}
+
+/// The clap definition, for completions and man pages.
+pub fn command() -> clap::Command {
+    Cli::command()
+}

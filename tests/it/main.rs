@@ -1,0 +1,5 @@
+//! One integration-test binary with a module per theme: real processes, real
+//! sockets on 127.0.0.1, free ports, temp dirs.
+
+mod docs;
+mod support;
