@@ -20,6 +20,7 @@
 //! slice, and only the broker turns it into `sendfile`.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod time;
 pub mod types;

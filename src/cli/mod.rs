@@ -3,7 +3,9 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod client_opts;
 mod docs;
+pub mod topics;
 
 /// Apache Kafka rebuilt in Rust: broker, ZooKeeper-compatible coordinator and
 /// Kafka's command-line tools in one binary.
@@ -20,13 +22,30 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Write one man page per subcommand into a directory.
     Man(docs::ManArgs),
+    /// Create, list, describe, alter and delete topics (kafka-topics.sh).
+    Topics(topics::TopicsArgs),
 }
+
+/// An error already worded the way the Kafka tool prints it (with its own
+/// prefix, e.g. `Error while executing topic command : ...`); main prints it
+/// as is instead of adding `Error: `.
+#[derive(Debug)]
+pub struct Failed(pub String);
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failed {}
 
 /// Runs a parsed command line; the caller prints the error and picks the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::Topics(args) => topics::run(args),
     }
 }
 
