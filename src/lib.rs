@@ -22,5 +22,6 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod record;
 pub mod time;
 pub mod types;
