@@ -4,6 +4,7 @@
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod client_opts;
+pub mod console_producer;
 mod docs;
 pub mod topics;
 
@@ -22,6 +23,8 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Write one man page per subcommand into a directory.
     Man(docs::ManArgs),
+    /// Send stdin lines as records to a topic (kafka-console-producer.sh).
+    ConsoleProducer(console_producer::ConsoleProducerArgs),
     /// Create, list, describe, alter and delete topics (kafka-topics.sh).
     Topics(topics::TopicsArgs),
 }
@@ -45,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::ConsoleProducer(args) => console_producer::run(args),
         Command::Topics(args) => topics::run(args),
     }
 }

@@ -254,10 +254,15 @@ impl Cluster {
         Ok(md)
     }
 
-    /// Metadata for one topic that must exist, waiting (within the request
-    /// timeout) for every partition to have a leader, as after a create.
-    pub async fn topic(&self, topic: &str, auto_create: bool) -> Result<TopicMetadata> {
-        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+    /// Metadata for one topic that must exist, waiting up to `wait` for
+    /// every partition to have a leader, as after a create.
+    pub async fn topic(
+        &self,
+        topic: &str,
+        auto_create: bool,
+        wait: Duration,
+    ) -> Result<TopicMetadata> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let md = self.refresh(Some(&[topic.to_string()]), auto_create).await?;
             let t = md.topics.get(topic).cloned();
@@ -285,8 +290,10 @@ impl Cluster {
             };
             if retry && tokio::time::Instant::now() >= deadline {
                 return Err(Error::Timeout {
-                    what: format!("partition leaders of topic {topic}"),
-                    after: self.config.request_timeout,
+                    what: format!(
+                        "topic {topic} to be present in metadata with a leader for each partition"
+                    ),
+                    after: wait,
                 });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

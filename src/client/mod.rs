@@ -9,6 +9,7 @@ pub mod admin;
 pub mod cluster;
 pub mod connection;
 pub mod error;
+pub mod producer;
 
 pub use cluster::{ClientConfig, Cluster};
 pub use error::{Error, Result};
