@@ -4,6 +4,7 @@
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod client_opts;
+pub mod console_consumer;
 pub mod console_producer;
 mod docs;
 pub mod topics;
@@ -23,6 +24,8 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Write one man page per subcommand into a directory.
     Man(docs::ManArgs),
+    /// Print a topic's records to stdout (kafka-console-consumer.sh).
+    ConsoleConsumer(console_consumer::ConsoleConsumerArgs),
     /// Send stdin lines as records to a topic (kafka-console-producer.sh).
     ConsoleProducer(console_producer::ConsoleProducerArgs),
     /// Create, list, describe, alter and delete topics (kafka-topics.sh).
@@ -48,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::ConsoleConsumer(args) => console_consumer::run(args),
         Command::ConsoleProducer(args) => console_producer::run(args),
         Command::Topics(args) => topics::run(args),
     }
