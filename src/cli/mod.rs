@@ -4,9 +4,11 @@
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod client_opts;
+pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
 mod docs;
+pub mod get_offsets;
 pub mod topics;
 
 /// Apache Kafka rebuilt in Rust: broker, ZooKeeper-compatible coordinator and
@@ -24,10 +26,14 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Write one man page per subcommand into a directory.
     Man(docs::ManArgs),
+    /// Describe and alter topic and broker configs (kafka-configs.sh).
+    Configs(configs::ConfigsArgs),
     /// Print a topic's records to stdout (kafka-console-consumer.sh).
     ConsoleConsumer(console_consumer::ConsoleConsumerArgs),
     /// Send stdin lines as records to a topic (kafka-console-producer.sh).
     ConsoleProducer(console_producer::ConsoleProducerArgs),
+    /// Print partition offsets at a time (kafka-get-offsets.sh).
+    GetOffsets(get_offsets::GetOffsetsArgs),
     /// Create, list, describe, alter and delete topics (kafka-topics.sh).
     Topics(topics::TopicsArgs),
 }
@@ -51,8 +57,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::Configs(args) => configs::run(args),
         Command::ConsoleConsumer(args) => console_consumer::run(args),
         Command::ConsoleProducer(args) => console_producer::run(args),
+        Command::GetOffsets(args) => get_offsets::run(args),
         Command::Topics(args) => topics::run(args),
     }
 }
