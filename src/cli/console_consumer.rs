@@ -14,9 +14,7 @@ use clap::{ArgGroup, Args};
 use regex::Regex;
 
 use super::client_opts::{client_config, load_properties, runtime};
-use crate::client::consumer::{
-    Consumer, ConsumerConfig, ConsumerRecord, ForEach, IsolationLevel, StartOffset,
-};
+use crate::client::consumer::{Consumer, ConsumerConfig, ConsumerRecord, ForEach, StartOffset};
 use crate::client::Cluster;
 use crate::config::Properties;
 
@@ -171,41 +169,18 @@ impl Formatter {
     }
 }
 
+/// Flags win over properties; --from-beginning means auto.offset.reset=earliest.
 fn consumer_config(
     args: &ConsoleConsumerArgs,
-    props: &Properties,
+    props: &mut Properties,
 ) -> anyhow::Result<ConsumerConfig> {
-    let level = args
-        .isolation_level
-        .as_deref()
-        .or(props.get("isolation.level"))
-        .unwrap_or("read_uncommitted");
-    let isolation_level = match level {
-        "read_uncommitted" => IsolationLevel::ReadUncommitted,
-        "read_committed" => IsolationLevel::ReadCommitted,
-        other => bail!(
-            "Invalid value {other} for configuration isolation.level: String must be one of: read_committed, read_uncommitted"
-        ),
-    };
-    let reset = if args.from_beginning {
-        StartOffset::Earliest
-    } else {
-        match props.get("auto.offset.reset").unwrap_or("latest") {
-            "earliest" => StartOffset::Earliest,
-            "latest" => StartOffset::Latest,
-            other => bail!(
-                "Invalid value {other} for configuration auto.offset.reset: String must be one of: latest, earliest"
-            ),
-        }
-    };
-    Ok(ConsumerConfig {
-        max_wait: Duration::from_millis(props.parse_or("fetch.max.wait.ms", 500)?),
-        min_bytes: props.parse_or("fetch.min.bytes", 1)?,
-        max_bytes: props.parse_or("fetch.max.bytes", 50 * 1024 * 1024)?,
-        partition_max_bytes: props.parse_or("max.partition.fetch.bytes", 1024 * 1024)?,
-        isolation_level,
-        reset,
-    })
+    if let Some(level) = &args.isolation_level {
+        props.set("isolation.level", level.clone());
+    }
+    if args.from_beginning {
+        props.set("auto.offset.reset", "earliest");
+    }
+    Ok(ConsumerConfig::from_properties(props)?)
 }
 
 fn start_offset(args: &ConsoleConsumerArgs, reset: StartOffset) -> anyhow::Result<StartOffset> {
@@ -236,11 +211,11 @@ pub fn run(args: ConsoleConsumerArgs) -> anyhow::Result<()> {
     if args.offset.is_some() && args.from_beginning {
         bail!("Options from-beginning and offset cannot be specified together.");
     }
-    let props = load_properties(args.consumer_config.as_deref(), &args.consumer_property)?;
+    let mut props = load_properties(args.consumer_config.as_deref(), &args.consumer_property)?;
     let format_props = load_properties(args.formatter_config.as_deref(), &args.property)?;
     let formatter = Formatter::from_properties(&format_props)?;
     let client = client_config(args.bootstrap_server.as_deref(), &props, "console-consumer")?;
-    let config = consumer_config(&args, &props)?;
+    let config = consumer_config(&args, &mut props)?;
     let start = start_offset(&args, config.reset)?;
     let include = include.map(|r| Regex::new(&format!("^(?:{r})$"))).transpose()?;
     let rt = runtime()?;

@@ -4,7 +4,6 @@
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -13,7 +12,7 @@ use super::client_opts::{client_config, load_properties, runtime};
 use crate::client::producer::{Producer, ProducerConfig, ProducerRecord};
 use crate::client::Cluster;
 use crate::config::Properties;
-use crate::record::{Compression, Header};
+use crate::record::Header;
 
 #[derive(Debug, Args)]
 pub struct ConsoleProducerArgs {
@@ -190,85 +189,44 @@ fn split<'a>(mut s: &'a [u8], sep: &[u8]) -> Vec<&'a [u8]> {
     out
 }
 
-/// An explicit flag wins, then the properties, then the flag's default.
-fn setting<T: std::str::FromStr>(
-    flag: Option<T>,
-    props: &Properties,
-    key: &str,
-    default: T,
-) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match flag {
-        Some(v) => Ok(v),
-        None => Ok(props.parse_or(key, default)?),
+/// Kafka's precedence: an explicit flag wins, then the properties, then
+/// the console producer's own defaults (which differ from the client's).
+fn effective_properties(args: &ConsoleProducerArgs, props: &mut Properties) {
+    let explicit = [
+        ("acks", args.request_required_acks.clone()),
+        ("compression.type", args.compression_codec.clone()),
+        ("batch.size", args.batch_size.map(|v| v.to_string())),
+        ("linger.ms", args.timeout.map(|v| v.to_string())),
+        ("retries", args.message_send_max_retries.map(|v| v.to_string())),
+        ("retry.backoff.ms", args.retry_backoff_ms.map(|v| v.to_string())),
+        ("request.timeout.ms", args.request_timeout_ms.map(|v| v.to_string())),
+        ("max.block.ms", args.max_block_ms.map(|v| v.to_string())),
+    ];
+    for (key, value) in explicit {
+        if let Some(v) = value {
+            props.set(key, v);
+        }
     }
-}
-
-fn parse_acks(s: &str) -> anyhow::Result<i16> {
-    match s.trim() {
-        "all" | "-1" => Ok(-1),
-        "0" => Ok(0),
-        "1" => Ok(1),
-        other => bail!(
-            "Invalid value {other} for configuration acks: String must be one of: all, -1, 0, 1"
-        ),
+    let defaults =
+        [("acks", "-1"), ("linger.ms", "1000"), ("retries", "3"), ("request.timeout.ms", "1500")];
+    for (key, value) in defaults {
+        if props.get(key).is_none() {
+            props.set(key, value);
+        }
     }
-}
-
-fn producer_config(
-    args: &ConsoleProducerArgs,
-    props: &Properties,
-) -> anyhow::Result<ProducerConfig> {
-    let acks = match &args.request_required_acks {
-        Some(a) => parse_acks(a)?,
-        None => parse_acks(props.get("acks").unwrap_or("-1"))?,
-    };
-    let codec = match &args.compression_codec {
-        Some(c) => c.clone(),
-        None => props.get("compression.type").unwrap_or("none").to_string(),
-    };
-    let compression = Compression::from_name(&codec).with_context(|| {
-        format!("Invalid value {codec} for configuration compression.type: String must be one of: none, gzip, snappy, lz4, zstd")
-    })?;
-    let linger = if args.sync { 0 } else { setting(args.timeout, props, "linger.ms", 1000)? };
-    Ok(ProducerConfig {
-        acks,
-        linger: Duration::from_millis(linger),
-        batch_size: setting(args.batch_size, props, "batch.size", 16384)?,
-        max_request_size: props.parse_or("max.request.size", 1024 * 1024)?,
-        compression,
-        retries: setting(args.message_send_max_retries, props, "retries", 3)?,
-        retry_backoff: Duration::from_millis(setting(
-            args.retry_backoff_ms,
-            props,
-            "retry.backoff.ms",
-            100,
-        )?),
-        max_in_flight: props.parse_or("max.in.flight.requests.per.connection", 5)?,
-        idempotence: props.bool_or("enable.idempotence", false)?,
-        max_block: Duration::from_millis(setting(
-            args.max_block_ms,
-            props,
-            "max.block.ms",
-            60_000,
-        )?),
-    })
+    if args.sync {
+        props.set("linger.ms", "0");
+    }
 }
 
 pub fn run(args: ConsoleProducerArgs) -> anyhow::Result<()> {
     let mut props = load_properties(args.producer_config.as_deref(), &args.producer_property)?;
-    if let Some(ms) = args.request_timeout_ms {
-        props.set("request.timeout.ms", ms.to_string());
-    } else if props.get("request.timeout.ms").is_none() {
-        props.set("request.timeout.ms", "1500");
-    }
+    effective_properties(&args, &mut props);
     let reader_props = load_properties(args.reader_config.as_deref(), &args.property)?;
     let format = LineFormat::from_properties(&reader_props)?;
     let bootstrap = args.bootstrap_server.as_deref().or(args.broker_list.as_deref());
     let client = client_config(bootstrap, &props, "console-producer")?;
-    let config = producer_config(&args, &props)?;
+    let config = ProducerConfig::from_properties(&props)?;
     let rt = runtime()?;
     rt.block_on(produce(&args.topic, client, config, format, args.sync))
 }
@@ -506,11 +464,25 @@ mod tests {
     }
 
     #[test]
-    fn acks_accept_kafkas_spellings() {
-        for (s, want) in
-            [("all", Some(-1)), ("-1", Some(-1)), ("0", Some(0)), ("1", Some(1)), ("2", None)]
-        {
-            assert_eq!(parse_acks(s).ok(), want, "{s}");
+    fn flags_override_properties_which_override_console_defaults() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ConsoleProducerArgs,
         }
+        let cli = Cli::parse_from(["x", "--topic", "t", "--timeout", "7", "--compression-codec"]);
+        let mut props = Properties::new();
+        props.set("linger.ms", "50");
+        props.set("retries", "9");
+        effective_properties(&cli.args, &mut props);
+        assert_eq!(props.get("linger.ms"), Some("7"), "the flag wins over the property");
+        assert_eq!(props.get("retries"), Some("9"), "the property wins over the default");
+        assert_eq!(
+            props.get("compression.type"),
+            Some("gzip"),
+            "a bare --compression-codec is gzip"
+        );
+        assert_eq!(props.get("request.timeout.ms"), Some("1500"), "the console default");
     }
 }

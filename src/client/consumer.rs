@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use super::admin::{topic_name, Admin, OffsetSpec};
 use super::cluster::Cluster;
 use super::error::{Error, Result};
+use crate::config::Properties;
 use crate::record::{Batches, Record};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +63,42 @@ impl Default for ConsumerConfig {
             isolation_level: IsolationLevel::ReadUncommitted,
             reset: StartOffset::Latest,
         }
+    }
+}
+
+impl ConsumerConfig {
+    /// Reads the Java client's property names (`fetch.max.wait.ms`,
+    /// `fetch.min.bytes`, `fetch.max.bytes`, `max.partition.fetch.bytes`,
+    /// `isolation.level`, `auto.offset.reset`); absent keys keep the defaults.
+    pub fn from_properties(p: &Properties) -> Result<Self> {
+        let d = ConsumerConfig::default();
+        let bad = |e: crate::config::Error| Error::InvalidArgument(e.to_string());
+        let isolation_level = match p.get("isolation.level").unwrap_or("read_uncommitted") {
+            "read_uncommitted" => IsolationLevel::ReadUncommitted,
+            "read_committed" => IsolationLevel::ReadCommitted,
+            other => return Err(Error::InvalidArgument(format!(
+                "Invalid value {other} for configuration isolation.level: String must be one of: read_committed, read_uncommitted"
+            ))),
+        };
+        let reset = match p.get("auto.offset.reset").unwrap_or("latest") {
+            "earliest" => StartOffset::Earliest,
+            "latest" => StartOffset::Latest,
+            other => return Err(Error::InvalidArgument(format!(
+                "Invalid value {other} for configuration auto.offset.reset: String must be one of: latest, earliest"
+            ))),
+        };
+        Ok(Self {
+            max_wait: Duration::from_millis(
+                p.parse_or("fetch.max.wait.ms", d.max_wait.as_millis() as u64).map_err(bad)?,
+            ),
+            min_bytes: p.parse_or("fetch.min.bytes", d.min_bytes).map_err(bad)?,
+            max_bytes: p.parse_or("fetch.max.bytes", d.max_bytes).map_err(bad)?,
+            partition_max_bytes: p
+                .parse_or("max.partition.fetch.bytes", d.partition_max_bytes)
+                .map_err(bad)?,
+            isolation_level,
+            reset,
+        })
     }
 }
 

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use super::admin::topic_name;
 use super::cluster::Cluster;
 use super::error::{Error, Result};
+use crate::config::Properties;
 use crate::record::{BatchBuilder, Compression, Header, NewRecord};
 
 /// Producer settings, with the Java client's defaults.
@@ -59,6 +60,54 @@ impl Default for ProducerConfig {
             idempotence: false,
             max_block: Duration::from_secs(60),
         }
+    }
+}
+
+impl ProducerConfig {
+    /// Reads the Java client's property names (`acks`, `linger.ms`,
+    /// `batch.size`, `compression.type`, `retries`, `retry.backoff.ms`,
+    /// `max.in.flight.requests.per.connection`, `enable.idempotence`,
+    /// `max.block.ms`, `max.request.size`); absent keys keep the defaults.
+    /// `enable.idempotence` defaults to false here, as in librdkafka.
+    pub fn from_properties(p: &Properties) -> Result<Self> {
+        let d = ProducerConfig::default();
+        let bad = |e: crate::config::Error| Error::InvalidArgument(e.to_string());
+        let acks = match p.get("acks").map(str::trim) {
+            None => d.acks,
+            Some("all") | Some("-1") => -1,
+            Some("0") => 0,
+            Some("1") => 1,
+            Some(other) => {
+                return Err(Error::InvalidArgument(format!(
+                    "Invalid value {other} for configuration acks: String must be one of: all, -1, 0, 1"
+                )))
+            }
+        };
+        let compression = match p.get("compression.type") {
+            None => d.compression,
+            Some(name) => Compression::from_name(name).ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "Invalid value {name} for configuration compression.type: String must be one of: none, gzip, snappy, lz4, zstd"
+                ))
+            })?,
+        };
+        let ms = |key: &str, default: Duration| -> Result<Duration> {
+            Ok(Duration::from_millis(p.parse_or(key, default.as_millis() as u64).map_err(bad)?))
+        };
+        Ok(Self {
+            acks,
+            linger: ms("linger.ms", d.linger)?,
+            batch_size: p.parse_or("batch.size", d.batch_size).map_err(bad)?,
+            max_request_size: p.parse_or("max.request.size", d.max_request_size).map_err(bad)?,
+            compression,
+            retries: p.parse_or("retries", d.retries).map_err(bad)?,
+            retry_backoff: ms("retry.backoff.ms", d.retry_backoff)?,
+            max_in_flight: p
+                .parse_or("max.in.flight.requests.per.connection", d.max_in_flight)
+                .map_err(bad)?,
+            idempotence: p.bool_or("enable.idempotence", d.idempotence).map_err(bad)?,
+            max_block: ms("max.block.ms", d.max_block)?,
+        })
     }
 }
 
@@ -158,6 +207,8 @@ pub struct Producer {
     sequences: HashMap<(Arc<str>, i32), i32>,
     failures: Vec<Failure>,
     delivered: u64,
+    /// Tags of acknowledged records, kept only when asked for (perf tests).
+    acked: Option<Vec<u64>>,
 }
 
 impl Producer {
@@ -185,6 +236,7 @@ impl Producer {
             sequences: HashMap::new(),
             failures: Vec::new(),
             delivered: 0,
+            acked: None,
         };
         if p.config.idempotence {
             p.init_producer_id().await?;
@@ -211,6 +263,23 @@ impl Producer {
     /// Records acknowledged so far.
     pub fn delivered(&self) -> u64 {
         self.delivered
+    }
+
+    /// Keeps the tag of every acknowledged record for [`Producer::take_acked`].
+    pub fn track_acks(&mut self) {
+        self.acked.get_or_insert_with(Vec::new);
+    }
+
+    /// Tags acknowledged since the last call (with [`Producer::track_acks`]).
+    pub fn take_acked(&mut self) -> Vec<u64> {
+        self.acked.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn delivered_batch(&mut self, tags: &[u64]) {
+        self.delivered += tags.len() as u64;
+        if let Some(acked) = &mut self.acked {
+            acked.extend_from_slice(tags);
+        }
     }
 
     /// Records that failed since the last call.
@@ -485,10 +554,10 @@ impl Producer {
                 .find(|p| p.index == b.partition)
                 .map(|p| (p.error_code, p.error_message.as_ref().map(|m| m.to_string())));
             match code {
-                Some((0, _)) => self.delivered += b.tags.len() as u64,
+                Some((0, _)) => self.delivered_batch(&b.tags),
                 // A retry of a batch the broker already has: delivered.
                 Some((c, _)) if c == ResponseError::DuplicateSequenceNumber.code() => {
-                    self.delivered += b.tags.len() as u64
+                    self.delivered_batch(&b.tags)
                 }
                 Some((c, msg)) => {
                     let e = Error::from_code(c, msg.as_deref()).expect("non-zero code");
