@@ -7,8 +7,11 @@ mod client_opts;
 pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
+pub mod consumer_perf_test;
 mod docs;
 pub mod get_offsets;
+mod perf;
+pub mod producer_perf_test;
 pub mod topics;
 
 /// Apache Kafka rebuilt in Rust: broker, ZooKeeper-compatible coordinator and
@@ -32,8 +35,12 @@ pub enum Command {
     ConsoleConsumer(console_consumer::ConsoleConsumerArgs),
     /// Send stdin lines as records to a topic (kafka-console-producer.sh).
     ConsoleProducer(console_producer::ConsoleProducerArgs),
+    /// Measure consumer throughput (kafka-consumer-perf-test.sh).
+    ConsumerPerfTest(consumer_perf_test::ConsumerPerfTestArgs),
     /// Print partition offsets at a time (kafka-get-offsets.sh).
     GetOffsets(get_offsets::GetOffsetsArgs),
+    /// Measure producer throughput and latency (kafka-producer-perf-test.sh).
+    ProducerPerfTest(producer_perf_test::ProducerPerfTestArgs),
     /// Create, list, describe, alter and delete topics (kafka-topics.sh).
     Topics(topics::TopicsArgs),
 }
@@ -60,7 +67,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Configs(args) => configs::run(args),
         Command::ConsoleConsumer(args) => console_consumer::run(args),
         Command::ConsoleProducer(args) => console_producer::run(args),
+        Command::ConsumerPerfTest(args) => consumer_perf_test::run(args),
         Command::GetOffsets(args) => get_offsets::run(args),
+        Command::ProducerPerfTest(args) => producer_perf_test::run(args),
         Command::Topics(args) => topics::run(args),
     }
 }
