@@ -21,6 +21,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod log;
 pub mod record;
 pub mod time;
 pub mod types;
