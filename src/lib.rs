@@ -21,5 +21,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod coordinator;
 pub mod time;
 pub mod types;
