@@ -23,3 +23,4 @@ pub mod cli;
 pub mod config;
 pub mod time;
 pub mod types;
+pub mod zk;
