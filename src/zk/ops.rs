@@ -169,9 +169,7 @@ impl Processor {
                 w.strings(&list);
             }
             Request::GetAllChildrenNumber { path: p } => {
-                valid(&p)?;
-                let node = self.tree.get(&p).ok_or(ErrorCode::NoNode)?;
-                acl::check(self.tree.acl_of(node), self.auth_of(conn), perms::READ)?;
+                self.readable(conn, &p)?;
                 w.i32(self.tree.descendant_count(&p) as i32);
             }
             Request::Auth { scheme, auth } => {
@@ -203,6 +201,14 @@ impl Processor {
         Ok(())
     }
 
+    /// The node at `p` if it exists and `conn` may read it.
+    fn readable(&self, conn: ConnId, p: &str) -> Result<&super::data_tree::Node, ErrorCode> {
+        valid(p)?;
+        let node = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
+        acl::check(self.tree.acl_of(node), self.auth_of(conn), perms::READ)?;
+        Ok(node)
+    }
+
     fn get_data(
         &mut self,
         conn: ConnId,
@@ -210,9 +216,7 @@ impl Processor {
         watch: bool,
         w: &mut Writer,
     ) -> Result<(), ErrorCode> {
-        valid(p)?;
-        let node = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
-        acl::check(self.tree.acl_of(node), self.auth_of(conn), perms::READ)?;
+        let node = self.readable(conn, p)?;
         w.buffer(&node.data);
         node.stat().write(w);
         if watch {
@@ -228,9 +232,7 @@ impl Processor {
         watch: bool,
         w: &mut Writer,
     ) -> Result<(), ErrorCode> {
-        valid(p)?;
-        let node = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
-        acl::check(self.tree.acl_of(node), self.auth_of(conn), perms::READ)?;
+        let node = self.readable(conn, p)?;
         w.i32(node.children.len() as i32);
         for c in &node.children {
             w.string(c);
