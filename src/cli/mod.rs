@@ -4,6 +4,8 @@
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod docs;
+pub mod server_start;
+pub mod server_stop;
 
 /// Apache Kafka rebuilt in Rust: broker, ZooKeeper-compatible coordinator and
 /// Kafka's command-line tools in one binary.
@@ -20,6 +22,10 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Write one man page per subcommand into a directory.
     Man(docs::ManArgs),
+    /// Start a Kafka broker (kafka-server-start.sh).
+    ServerStart(server_start::ServerStartArgs),
+    /// Stop the brokers started on this machine (kafka-server-stop.sh).
+    ServerStop(server_stop::ServerStopArgs),
 }
 
 /// Runs a parsed command line; the caller prints the error and picks the exit code.
@@ -27,6 +33,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::ServerStart(args) => server_start::run(args),
+        Command::ServerStop(args) => server_stop::run(args),
     }
 }
 
