@@ -24,5 +24,6 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod protocol;
+pub mod record;
 pub mod time;
 pub mod types;
