@@ -79,7 +79,12 @@ pub enum ConnectionError {
 
 /// Serves one connection until the client leaves, a frame is bad or the
 /// broker shuts down (then the request in progress is still answered).
-pub async fn serve(ctx: Arc<BrokerContext>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    ctx: Arc<BrokerContext>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Reply>(REPLY_QUEUE);
@@ -117,7 +122,11 @@ pub async fn serve(ctx: Arc<BrokerContext>, stream: TcpStream, peer: SocketAddr,
 }
 
 /// Reads one frame; `None` at a clean end of stream between frames.
-async fn read_frame(rd: &mut OwnedReadHalf, buf: &mut BytesMut, max: usize) -> Result<Option<BytesMut>, ConnectionError> {
+async fn read_frame(
+    rd: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<Option<BytesMut>, ConnectionError> {
     loop {
         if buf.len() >= SIZE_PREFIX {
             let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
@@ -188,7 +197,11 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>, peer:
     let _ = wr.shutdown().await;
 }
 
-async fn write_chunks(wr: &mut OwnedWriteHalf, out: &mut BytesMut, chunks: Vec<Chunk<FileRegion>>) -> std::io::Result<()> {
+async fn write_chunks(
+    wr: &mut OwnedWriteHalf,
+    out: &mut BytesMut,
+    chunks: Vec<Chunk<FileRegion>>,
+) -> std::io::Result<()> {
     for chunk in chunks {
         match chunk {
             Chunk::Bytes(b) => out.extend_from_slice(&b),
@@ -213,11 +226,15 @@ async fn send_region(stream: &TcpStream, r: &FileRegion) -> std::io::Result<()> 
         stream.writable().await?;
         let remaining = (end - offset) as usize;
         let sent = stream.try_io(Interest::WRITABLE, || {
-            rustix::fs::sendfile(stream, &*r.file, Some(&mut offset), remaining).map_err(std::io::Error::from)
+            rustix::fs::sendfile(stream, &*r.file, Some(&mut offset), remaining)
+                .map_err(std::io::Error::from)
         });
         match sent {
             Ok(0) => {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "segment file shorter than the slice"))
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "segment file shorter than the slice",
+                ))
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}

@@ -19,8 +19,13 @@ use crate::cluster::MetadataStore;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves Kafka clients on `listener` until `shutdown` resolves.
-pub async fn run(listener: TcpListener, mut config: KafkaConfig, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-    let local = listener.local_addr().map_err(|source| Error::Io { path: "listener".into(), source })?;
+pub async fn run(
+    listener: TcpListener,
+    mut config: KafkaConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let local =
+        listener.local_addr().map_err(|source| Error::Io { path: "listener".into(), source })?;
     // A listener bound to port 0 (tests) advertises the port it got.
     if config.listener.port == 0 || config.advertised_listener.port == 0 {
         config.listener.port = local.port();
@@ -63,7 +68,10 @@ pub async fn run(listener: TcpListener, mut config: KafkaConfig, shutdown: impl 
     })
     .await;
     if drained.is_err() {
-        tracing::warn!("{} connections still busy after {DRAIN_TIMEOUT:?}; closing them", connections.len());
+        tracing::warn!(
+            "{} connections still busy after {DRAIN_TIMEOUT:?}; closing them",
+            connections.len()
+        );
         connections.shutdown().await;
     }
     tracing::info!("broker {} shut down", ctx.broker_id);
@@ -74,13 +82,21 @@ pub async fn run(listener: TcpListener, mut config: KafkaConfig, shutdown: impl 
 async fn start(config: KafkaConfig) -> Result<BrokerContext, Error> {
     let first_dir = config.log_dirs[0].clone();
     if let Some(zk) = &config.zookeeper_connect {
-        tracing::info!("zookeeper.connect={zk} is set, but this build keeps cluster metadata in {}", first_dir.join(crate::cluster::file::FILE_NAME).display());
+        tracing::info!(
+            "zookeeper.connect={zk} is set, but this build keeps cluster metadata in {}",
+            first_dir.join(crate::cluster::file::FILE_NAME).display()
+        );
     }
-    let store = tokio::task::spawn_blocking(move || FileStore::open(&first_dir))
-        .await
-        .map_err(|e| Error::Io { path: "metadata store".into(), source: std::io::Error::other(e.to_string()) })??;
+    let store =
+        tokio::task::spawn_blocking(move || FileStore::open(&first_dir)).await.map_err(|e| {
+            Error::Io {
+                path: "metadata store".into(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })??;
     let store: Arc<dyn MetadataStore> = Arc::new(store);
-    let broker_id = if config.broker_id >= 0 { config.broker_id } else { store.generate_broker_id().await? };
+    let broker_id =
+        if config.broker_id >= 0 { config.broker_id } else { store.generate_broker_id().await? };
     let cluster_id = store.image().cluster_id.clone();
     for dir in &config.log_dirs {
         meta_properties::check_or_write(dir, broker_id, &cluster_id)?;

@@ -24,19 +24,49 @@ enum Kind {
 /// the default, and Kafka's default when the broker does not set it.
 const KEYS: &[(&str, &str, Kind, &str)] = &[
     ("cleanup.policy", "log.cleanup.policy", Kind::CleanupPolicy, "delete"),
-    ("compression.type", "compression.type", Kind::Choice(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]), "producer"),
+    (
+        "compression.type",
+        "compression.type",
+        Kind::Choice(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
+        "producer",
+    ),
     ("delete.retention.ms", "log.cleaner.delete.retention.ms", Kind::Long(0), "86400000"),
     ("file.delete.delay.ms", "log.segment.delete.delay.ms", Kind::Long(0), "60000"),
     ("flush.messages", "log.flush.interval.messages", Kind::Long(1), "9223372036854775807"),
     ("flush.ms", "log.flush.interval.ms", Kind::Long(0), "9223372036854775807"),
-    ("follower.replication.throttled.replicas", "follower.replication.throttled.replicas", Kind::Text, ""),
+    (
+        "follower.replication.throttled.replicas",
+        "follower.replication.throttled.replicas",
+        Kind::Text,
+        "",
+    ),
     ("index.interval.bytes", "log.index.interval.bytes", Kind::Long(0), "4096"),
-    ("leader.replication.throttled.replicas", "leader.replication.throttled.replicas", Kind::Text, ""),
-    ("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", Kind::Long(1), "9223372036854775807"),
+    (
+        "leader.replication.throttled.replicas",
+        "leader.replication.throttled.replicas",
+        Kind::Text,
+        "",
+    ),
+    (
+        "max.compaction.lag.ms",
+        "log.cleaner.max.compaction.lag.ms",
+        Kind::Long(1),
+        "9223372036854775807",
+    ),
     ("max.message.bytes", "message.max.bytes", Kind::Long(0), "1048588"),
     ("message.downconversion.enable", "log.message.downconversion.enable", Kind::Bool, "true"),
-    ("message.timestamp.difference.max.ms", "log.message.timestamp.difference.max.ms", Kind::Long(0), "9223372036854775807"),
-    ("message.timestamp.type", "log.message.timestamp.type", Kind::Choice(&["CreateTime", "LogAppendTime"]), "CreateTime"),
+    (
+        "message.timestamp.difference.max.ms",
+        "log.message.timestamp.difference.max.ms",
+        Kind::Long(0),
+        "9223372036854775807",
+    ),
+    (
+        "message.timestamp.type",
+        "log.message.timestamp.type",
+        Kind::Choice(&["CreateTime", "LogAppendTime"]),
+        "CreateTime",
+    ),
     ("min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", Kind::Ratio, "0.5"),
     ("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", Kind::Long(0), "0"),
     ("min.insync.replicas", "min.insync.replicas", Kind::Long(1), "1"),
@@ -63,8 +93,12 @@ pub enum InvalidConfig {
 
 /// Checks one topic config key and value.
 pub fn validate(key: &str, value: &str) -> Result<(), InvalidConfig> {
-    let (_, _, kind, _) = KEYS.iter().find(|(k, ..)| *k == key).ok_or_else(|| InvalidConfig::UnknownKey(key.into()))?;
-    let bad = |reason: String| InvalidConfig::BadValue { key: key.into(), value: value.into(), reason };
+    let (_, _, kind, _) = KEYS
+        .iter()
+        .find(|(k, ..)| *k == key)
+        .ok_or_else(|| InvalidConfig::UnknownKey(key.into()))?;
+    let bad =
+        |reason: String| InvalidConfig::BadValue { key: key.into(), value: value.into(), reason };
     let v = value.trim();
     match *kind {
         Kind::Long(min) => match v.parse::<i64>() {
@@ -88,7 +122,8 @@ pub fn validate(key: &str, value: &str) -> Result<(), InvalidConfig> {
             }
         }
         Kind::CleanupPolicy => {
-            if !v.is_empty() && v.split(',').map(str::trim).all(|p| p == "delete" || p == "compact") {
+            if !v.is_empty() && v.split(',').map(str::trim).all(|p| p == "delete" || p == "compact")
+            {
                 Ok(())
             } else {
                 Err(bad("String must be one of: compact, delete".into()))
@@ -133,8 +168,12 @@ pub fn effective(config: &KafkaConfig, overrides: &BTreeMap<String, String>) -> 
                 return Entry { name, value: v.clone(), source: Source::Topic, broker_key };
             }
             match config.topic_default(name) {
-                Some(v) if v != default => Entry { name, value: v.to_string(), source: Source::StaticBroker, broker_key },
-                _ => Entry { name, value: default.to_string(), source: Source::Default, broker_key },
+                Some(v) if v != default => {
+                    Entry { name, value: v.to_string(), source: Source::StaticBroker, broker_key }
+                }
+                _ => {
+                    Entry { name, value: default.to_string(), source: Source::Default, broker_key }
+                }
             }
         })
         .collect()
@@ -167,7 +206,8 @@ mod tests {
 
     #[test]
     fn effective_values_name_their_source() {
-        let cfg = KafkaConfig::from_properties(&Properties::parse("log.segment.bytes=1024\n")).unwrap();
+        let cfg =
+            KafkaConfig::from_properties(&Properties::parse("log.segment.bytes=1024\n")).unwrap();
         let mut o = BTreeMap::new();
         o.insert("retention.ms".to_string(), "5".to_string());
         let e = effective(&cfg, &o);

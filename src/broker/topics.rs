@@ -26,10 +26,18 @@ pub struct TopicRequest {
 
 /// Builds the topic's metadata after validating the request against the
 /// cluster, without writing anything.
-pub fn plan_topic(ctx: &BrokerContext, image: &ClusterImage, req: &TopicRequest) -> Result<TopicMetadata, ApiError> {
-    validate_topic_name(&req.name).map_err(|e| ApiError::new(ErrorCode::InvalidTopicException, e.to_string()))?;
+pub fn plan_topic(
+    ctx: &BrokerContext,
+    image: &ClusterImage,
+    req: &TopicRequest,
+) -> Result<TopicMetadata, ApiError> {
+    validate_topic_name(&req.name)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidTopicException, e.to_string()))?;
     if image.topics.contains_key(&req.name) {
-        return Err(ApiError::new(ErrorCode::TopicAlreadyExists, format!("Topic '{}' already exists.", req.name)));
+        return Err(ApiError::new(
+            ErrorCode::TopicAlreadyExists,
+            format!("Topic '{}' already exists.", req.name),
+        ));
     }
     if let Some(clash) = image.topics.keys().find(|t| *t != &req.name && collides(t, &req.name)) {
         return Err(ApiError::new(
@@ -37,16 +45,28 @@ pub fn plan_topic(ctx: &BrokerContext, image: &ClusterImage, req: &TopicRequest)
             format!("Topic '{}' collides with existing topic: {clash}", req.name),
         ));
     }
-    topic_config::validate_all(&req.configs).map_err(|e| ApiError::new(ErrorCode::InvalidConfig, e.to_string()))?;
+    topic_config::validate_all(&req.configs)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidConfig, e.to_string()))?;
     let live: Vec<i32> = image.brokers.keys().copied().collect();
     let assignment = if req.assignment.is_empty() {
-        let partitions = if req.num_partitions == -1 { ctx.config.num_partitions } else { req.num_partitions };
+        let partitions =
+            if req.num_partitions == -1 { ctx.config.num_partitions } else { req.num_partitions };
         if partitions < 1 {
-            return Err(ApiError::new(ErrorCode::InvalidPartitions, "Number of partitions must be larger than 0."));
+            return Err(ApiError::new(
+                ErrorCode::InvalidPartitions,
+                "Number of partitions must be larger than 0.",
+            ));
         }
-        let rf = if req.replication_factor == -1 { ctx.config.default_replication_factor } else { req.replication_factor };
+        let rf = if req.replication_factor == -1 {
+            ctx.config.default_replication_factor
+        } else {
+            req.replication_factor
+        };
         if rf < 1 {
-            return Err(ApiError::new(ErrorCode::InvalidReplicationFactor, "Replication factor must be larger than 0."));
+            return Err(ApiError::new(
+                ErrorCode::InvalidReplicationFactor,
+                "Replication factor must be larger than 0.",
+            ));
         }
         assign(&live, 0, partitions, rf)?
     } else {
@@ -75,7 +95,12 @@ fn collides(a: &str, b: &str) -> bool {
 
 /// Round-robin assignment over the live brokers, starting at partition
 /// `first`, like Kafka's rack-unaware `assignReplicasToBrokers`.
-pub fn assign(live: &[i32], first: i32, count: i32, rf: i16) -> Result<BTreeMap<i32, Vec<i32>>, ApiError> {
+pub fn assign(
+    live: &[i32],
+    first: i32,
+    count: i32,
+    rf: i16,
+) -> Result<BTreeMap<i32, Vec<i32>>, ApiError> {
     if live.is_empty() || rf as usize > live.len() {
         return Err(ApiError::new(
             ErrorCode::InvalidReplicationFactor,
@@ -94,7 +119,11 @@ pub fn assign(live: &[i32], first: i32, count: i32, rf: i16) -> Result<BTreeMap<
 /// An explicit assignment must cover partitions `first..` contiguously,
 /// name each broker once per partition, use one replication factor and
 /// name only live brokers.
-pub fn validate_assignment(live: &[i32], first: i32, a: &BTreeMap<i32, Vec<i32>>) -> Result<(), ApiError> {
+pub fn validate_assignment(
+    live: &[i32],
+    first: i32,
+    a: &BTreeMap<i32, Vec<i32>>,
+) -> Result<(), ApiError> {
     let bad = |m: String| Err(ApiError::new(ErrorCode::InvalidReplicaAssignment, m));
     let expected: Vec<i32> = (first..first + a.len() as i32).collect();
     if a.keys().copied().collect::<Vec<_>>() != expected {
@@ -119,19 +148,32 @@ pub fn validate_assignment(live: &[i32], first: i32, a: &BTreeMap<i32, Vec<i32>>
 }
 
 /// Leader = first live replica, epoch 0, ISR = the live replicas.
-pub fn initial_states(image: &ClusterImage, assignment: BTreeMap<i32, Vec<i32>>) -> BTreeMap<i32, PartitionMetadata> {
+pub fn initial_states(
+    image: &ClusterImage,
+    assignment: BTreeMap<i32, Vec<i32>>,
+) -> BTreeMap<i32, PartitionMetadata> {
     assignment
         .into_iter()
         .map(|(p, replicas)| {
-            let isr: Vec<i32> = replicas.iter().copied().filter(|b| image.brokers.contains_key(b)).collect();
+            let isr: Vec<i32> =
+                replicas.iter().copied().filter(|b| image.brokers.contains_key(b)).collect();
             let leader = isr.first().copied().unwrap_or(-1);
-            (p, PartitionMetadata { replicas, state: PartitionState { leader, leader_epoch: 0, isr } })
+            (
+                p,
+                PartitionMetadata {
+                    replicas,
+                    state: PartitionState { leader, leader_epoch: 0, isr },
+                },
+            )
         })
         .collect()
 }
 
 /// Creates a topic; returns its metadata.
-pub async fn create_topic(ctx: &BrokerContext, req: &TopicRequest) -> Result<TopicMetadata, ApiError> {
+pub async fn create_topic(
+    ctx: &BrokerContext,
+    req: &TopicRequest,
+) -> Result<TopicMetadata, ApiError> {
     let image = ctx.store.image();
     let topic = plan_topic(ctx, &image, req)?;
     ctx.store.create_topic(topic.clone()).await?;
@@ -166,7 +208,11 @@ mod tests {
             ([(0, vec![])].into(), "no replicas"),
         ];
         for (a, why) in cases {
-            assert_eq!(validate_assignment(&live, 0, &a).unwrap_err().code, ErrorCode::InvalidReplicaAssignment, "{why}");
+            assert_eq!(
+                validate_assignment(&live, 0, &a).unwrap_err().code,
+                ErrorCode::InvalidReplicaAssignment,
+                "{why}"
+            );
         }
     }
 

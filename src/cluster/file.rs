@@ -50,10 +50,15 @@ impl FileStore {
             Ok(bytes) => serde_json::from_slice::<Persisted>(&bytes)
                 .map_err(|e| Error::Corrupt { path: path.clone(), reason: e.to_string() })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
                 Persisted {
                     version: 1,
-                    image: ClusterImage { cluster_id: super::new_cluster_id(), controller_id: -1, ..Default::default() },
+                    image: ClusterImage {
+                        cluster_id: super::new_cluster_id(),
+                        controller_id: -1,
+                        ..Default::default()
+                    },
                     next_broker_id: FIRST_GENERATED_BROKER_ID,
                     next_producer_id: 0,
                 }
@@ -93,7 +98,8 @@ impl FileStore {
 fn write_atomically(path: &Path, state: &Persisted) -> Result<(), Error> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     let tmp = path.with_extension("json.tmp");
-    let bytes = serde_json::to_vec_pretty(state).map_err(|e| Error::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
+    let bytes = serde_json::to_vec_pretty(state)
+        .map_err(|e| Error::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(&bytes).map_err(io)?;
     f.sync_all().map_err(io)?;
@@ -151,10 +157,15 @@ impl MetadataStore for FileStore {
         })
     }
 
-    fn create_partitions(&self, name: &str, added: BTreeMap<i32, PartitionMetadata>) -> StoreFuture<'_, ()> {
+    fn create_partitions(
+        &self,
+        name: &str,
+        added: BTreeMap<i32, PartitionMetadata>,
+    ) -> StoreFuture<'_, ()> {
         let name = name.to_string();
         self.update(move |s| {
-            let topic = s.image.topics.get_mut(&name).ok_or_else(|| Error::UnknownTopic(name.clone()))?;
+            let topic =
+                s.image.topics.get_mut(&name).ok_or_else(|| Error::UnknownTopic(name.clone()))?;
             for (p, meta) in added {
                 if topic.partitions.contains_key(&p) {
                     return Err(Error::PartitionExists { topic: name, partition: p });
@@ -165,26 +176,44 @@ impl MetadataStore for FileStore {
         })
     }
 
-    fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>) -> StoreFuture<'_, ()> {
+    fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> StoreFuture<'_, ()> {
         let name = name.to_string();
         self.update(move |s| {
-            let topic = s.image.topics.get_mut(&name).ok_or_else(|| Error::UnknownTopic(name.clone()))?;
+            let topic =
+                s.image.topics.get_mut(&name).ok_or_else(|| Error::UnknownTopic(name.clone()))?;
             topic.configs = configs;
             Ok(())
         })
     }
 
-    fn set_partition_state(&self, topic: &str, partition: i32, state: PartitionState) -> StoreFuture<'_, ()> {
+    fn set_partition_state(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: PartitionState,
+    ) -> StoreFuture<'_, ()> {
         let name = topic.to_string();
         self.update(move |s| {
-            let topic = s.image.topics.get_mut(&name).ok_or_else(|| Error::UnknownTopic(name.clone()))?;
-            let p = topic.partitions.get_mut(&partition).ok_or_else(|| Error::UnknownTopic(format!("{name}-{partition}")))?;
+            let topic =
+                s.image.topics.get_mut(&name).ok_or_else(|| Error::UnknownTopic(name.clone()))?;
+            let p = topic
+                .partitions
+                .get_mut(&partition)
+                .ok_or_else(|| Error::UnknownTopic(format!("{name}-{partition}")))?;
             p.state = state;
             Ok(())
         })
     }
 
-    fn allocate_producer_ids(&self, _broker_id: i32, count: i64) -> StoreFuture<'_, ProducerIdBlock> {
+    fn allocate_producer_ids(
+        &self,
+        _broker_id: i32,
+        count: i64,
+    ) -> StoreFuture<'_, ProducerIdBlock> {
         self.update(move |s| {
             let first = s.next_producer_id;
             s.next_producer_id = first.saturating_add(count.max(1));
@@ -202,7 +231,15 @@ mod tests {
             name: name.into(),
             topic_id: uuid::Uuid::new_v4(),
             partitions: (0..partitions)
-                .map(|p| (p, PartitionMetadata { replicas: vec![1], state: PartitionState { leader: 1, leader_epoch: 0, isr: vec![1] } }))
+                .map(|p| {
+                    (
+                        p,
+                        PartitionMetadata {
+                            replicas: vec![1],
+                            state: PartitionState { leader: 1, leader_epoch: 0, isr: vec![1] },
+                        },
+                    )
+                })
                 .collect(),
             configs: BTreeMap::new(),
         }
@@ -215,10 +252,16 @@ mod tests {
         let cluster_id = store.image().cluster_id.clone();
         assert_eq!(cluster_id.len(), 22, "Kafka's base64 uuid");
         let mut rx = store.subscribe();
-        store.register_broker(BrokerRegistration { id: 1, host: "h".into(), port: 1, rack: None }).await.unwrap();
+        store
+            .register_broker(BrokerRegistration { id: 1, host: "h".into(), port: 1, rack: None })
+            .await
+            .unwrap();
         store.create_topic(topic("a", 2)).await.unwrap();
         assert!(rx.has_changed().unwrap(), "subscribers learn of writes");
-        assert!(matches!(store.create_topic(topic("a", 1)).await, Err(Error::TopicExists(_))), "names are unique");
+        assert!(
+            matches!(store.create_topic(topic("a", 1)).await, Err(Error::TopicExists(_))),
+            "names are unique"
+        );
         let mut configs = BTreeMap::new();
         configs.insert("retention.ms".to_string(), "1000".to_string());
         store.set_topic_configs("a", configs.clone()).await.unwrap();
@@ -232,7 +275,11 @@ mod tests {
         assert_eq!(image.topic("a").unwrap().partitions.len(), 2);
         assert_eq!(image.topic("a").unwrap().configs, configs, "configs persist");
         assert!(image.brokers.is_empty(), "registration does not outlive the process");
-        assert_eq!(store.allocate_producer_ids(1, 1).await.unwrap().first, 10, "ids are never reused");
+        assert_eq!(
+            store.allocate_producer_ids(1, 1).await.unwrap().first,
+            10,
+            "ids are never reused"
+        );
         store.delete_topic("a").await.unwrap();
         assert!(matches!(store.delete_topic("a").await, Err(Error::UnknownTopic(_))));
     }

@@ -123,16 +123,30 @@ pub trait MetadataStore: Send + Sync + 'static {
     fn delete_topic(&self, name: &str) -> StoreFuture<'_, ()>;
 
     /// Adds partitions (with their initial state) to an existing topic.
-    fn create_partitions(&self, name: &str, added: BTreeMap<i32, PartitionMetadata>) -> StoreFuture<'_, ()>;
+    fn create_partitions(
+        &self,
+        name: &str,
+        added: BTreeMap<i32, PartitionMetadata>,
+    ) -> StoreFuture<'_, ()>;
 
     /// Replaces a topic's config overrides.
-    fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>) -> StoreFuture<'_, ()>;
+    fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> StoreFuture<'_, ()>;
 
     /// Records a new leader, epoch and ISR for a partition.
-    fn set_partition_state(&self, topic: &str, partition: i32, state: PartitionState) -> StoreFuture<'_, ()>;
+    fn set_partition_state(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: PartitionState,
+    ) -> StoreFuture<'_, ()>;
 
     /// Reserves `count` producer ids (Kafka's `/latest_producer_id_block`).
-    fn allocate_producer_ids(&self, broker_id: i32, count: i64) -> StoreFuture<'_, ProducerIdBlock>;
+    fn allocate_producer_ids(&self, broker_id: i32, count: i64)
+        -> StoreFuture<'_, ProducerIdBlock>;
 }
 
 /// Topic ids as text in the metadata file.

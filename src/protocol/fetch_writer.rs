@@ -113,7 +113,11 @@ pub fn write_fetch_response<R: RecordsRegion>(
     data: FetchResponseData<R>,
 ) -> (Vec<Chunk<R>>, usize) {
     debug_assert!((MIN_VERSION..=MAX_VERSION).contains(&version));
-    let mut w = Writer { chunks: Vec::new(), buf: BytesMut::with_capacity(256), flexible: version >= FIRST_FLEXIBLE };
+    let mut w = Writer {
+        chunks: Vec::new(),
+        buf: BytesMut::with_capacity(256),
+        flexible: version >= FIRST_FLEXIBLE,
+    };
     w.buf.put_i32(0); // size, patched below
     w.buf.put_i32(correlation_id);
     w.tagged_fields(); // response header v1 for flexible versions

@@ -31,7 +31,11 @@ pub fn peek_preamble(frame: &[u8]) -> Result<RequestPreamble, DecodeError> {
 
 /// Decodes the request header of a frame whose API and version the caller
 /// has already accepted; returns it and the body bytes.
-pub fn decode_header(key: ApiKey, version: i16, mut frame: Bytes) -> Result<(RequestHeader, Bytes), DecodeError> {
+pub fn decode_header(
+    key: ApiKey,
+    version: i16,
+    mut frame: Bytes,
+) -> Result<(RequestHeader, Bytes), DecodeError> {
     let header_version = key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| DecodeError::Malformed { key, version, reason: format!("{e:#}") })?;
@@ -40,8 +44,16 @@ pub fn decode_header(key: ApiKey, version: i16, mut frame: Bytes) -> Result<(Req
 
 /// Decodes a request body of type `T`. Trailing bytes are ignored, as
 /// Kafka's `RequestContext.parseRequest` ignores them.
-pub fn decode_body<T: Decodable>(key: ApiKey, version: i16, mut body: Bytes) -> Result<T, DecodeError> {
-    T::decode(&mut body, version).map_err(|e| DecodeError::Malformed { key, version, reason: format!("{e:#}") })
+pub fn decode_body<T: Decodable>(
+    key: ApiKey,
+    version: i16,
+    mut body: Bytes,
+) -> Result<T, DecodeError> {
+    T::decode(&mut body, version).map_err(|e| DecodeError::Malformed {
+        key,
+        version,
+        reason: format!("{e:#}"),
+    })
 }
 
 /// Encodes a complete response frame: size prefix, response header (v0 for
@@ -55,7 +67,8 @@ pub fn encode_response<M: Encodable>(
     let err = |e: anyhow::Error| EncodeError::Encode { key, version, reason: format!("{e:#}") };
     let header_version = response_header_version(key, version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let size = header.compute_size(header_version).map_err(err)? + body.compute_size(version).map_err(err)?;
+    let size = header.compute_size(header_version).map_err(err)?
+        + body.compute_size(version).map_err(err)?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size as i32);
     header.encode(&mut buf, header_version).map_err(err)?;
@@ -95,7 +108,11 @@ mod tests {
         for (version, why) in [(0, "classic header v1"), (3, "flexible header v2")] {
             let f = frame(ApiKey::ApiVersions, version, &ApiVersionsRequest::default());
             let pre = peek_preamble(&f).unwrap();
-            assert_eq!(pre, RequestPreamble { api_key: 18, api_version: version, correlation_id: 42 }, "{why}");
+            assert_eq!(
+                pre,
+                RequestPreamble { api_key: 18, api_version: version, correlation_id: 42 },
+                "{why}"
+            );
             let (h, body) = decode_header(ApiKey::ApiVersions, version, f).unwrap();
             assert_eq!(h.client_id.as_deref(), Some("test"), "{why}");
             decode_body::<ApiVersionsRequest>(ApiKey::ApiVersions, version, body).expect(why);
@@ -109,7 +126,11 @@ mod tests {
         let f = frame(ApiKey::Metadata, 9, &req);
         for cut in 0..f.len() {
             if let Ok((_, body)) = decode_header(ApiKey::Metadata, 9, f.slice(..cut)) {
-                assert!(decode_body::<MetadataRequest>(ApiKey::Metadata, 9, body).is_err(), "cut at {cut} of {}", f.len());
+                assert!(
+                    decode_body::<MetadataRequest>(ApiKey::Metadata, 9, body).is_err(),
+                    "cut at {cut} of {}",
+                    f.len()
+                );
             }
         }
         assert!(peek_preamble(&f[..7]).is_err(), "seven bytes cannot hold a preamble");

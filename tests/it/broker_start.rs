@@ -4,7 +4,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+};
 
 use crate::broker_support::Broker;
 use crate::support::{self, kafka_rs, stderr};
@@ -47,18 +49,29 @@ fn port_in_use_exits_1() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains(&format!("failed to bind to 127.0.0.1:{port}")) && err.contains("in use"), "{err}");
+    assert!(
+        err.contains(&format!("failed to bind to 127.0.0.1:{port}")) && err.contains("in use"),
+        "{err}"
+    );
 }
 
 #[test]
 fn starts_logs_and_stops_on_sigterm() {
     let mut broker = Broker::start(&["no.such.key=1"]);
     let mut wire = broker.wire();
-    let resp: ApiVersionsResponse = wire.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let resp: ApiVersionsResponse =
+        wire.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
     assert_eq!(resp.error_code, 0);
     let log = broker.server_log();
-    assert!(log.contains("started: listening on") && log.contains(&broker.data_dir().display().to_string()), "{log}");
-    assert!(log.contains("The configuration 'no.such.key' was supplied but isn't a known config."), "{log}");
+    assert!(
+        log.contains("started: listening on")
+            && log.contains(&broker.data_dir().display().to_string()),
+        "{log}"
+    );
+    assert!(
+        log.contains("The configuration 'no.such.key' was supplied but isn't a known config."),
+        "{log}"
+    );
     let status = broker.child.terminate(Duration::from_secs(20)).unwrap();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
     assert!(broker.server_log().contains("shut down"), "shutdown is logged");
@@ -69,8 +82,9 @@ fn starts_logs_and_stops_on_sigterm() {
 fn topics_survive_a_restart() {
     let broker = Broker::start(&["broker.id=7"]);
     let mut req = MetadataRequest::default();
-    req.topics = Some(vec![kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
-        .with_name(Some(kafka_protocol::messages::TopicName("kept".into())))]);
+    req.topics =
+        Some(vec![kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+            .with_name(Some(kafka_protocol::messages::TopicName("kept".into())))]);
     req.allow_auto_topic_creation = true;
     let resp: MetadataResponse = broker.wire().call(ApiKey::Metadata, 12, &req);
     assert_eq!(resp.topics[0].error_code, 0, "auto-created");
@@ -80,7 +94,11 @@ fn topics_survive_a_restart() {
     let mut all = MetadataRequest::default();
     all.topics = None;
     let resp: MetadataResponse = broker.wire().call(ApiKey::Metadata, 12, &all);
-    let kept = resp.topics.iter().find(|t| t.name.as_ref().map(|n| n.0.as_str()) == Some("kept")).expect("topic kept");
+    let kept = resp
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().map(|n| n.0.as_str()) == Some("kept"))
+        .expect("topic kept");
     assert_eq!(kept.topic_id, id, "same topic id after restart");
     assert_eq!(*resp.brokers[0].node_id, 7);
 }

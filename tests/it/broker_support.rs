@@ -113,15 +113,27 @@ impl Wire {
     }
 
     /// Sends a request and decodes the response, checking the correlation id.
-    pub fn call<Req: Encodable, Resp: Decodable>(&mut self, key: ApiKey, version: i16, req: &Req) -> Resp {
+    pub fn call<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        req: &Req,
+    ) -> Resp {
         let (cid, frame) = self.frame(key, version, req);
         self.send_raw(&frame);
-        self.read_response(key, version, cid).unwrap_or_else(|| panic!("{key:?} v{version}: connection closed"))
+        self.read_response(key, version, cid)
+            .unwrap_or_else(|| panic!("{key:?} v{version}: connection closed"))
     }
 
-    pub fn read_response<Resp: Decodable>(&mut self, key: ApiKey, version: i16, cid: i32) -> Option<Resp> {
+    pub fn read_response<Resp: Decodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        cid: i32,
+    ) -> Option<Resp> {
         let mut body = self.read_frame()?;
-        let header = ResponseHeader::decode(&mut body, key.response_header_version(version)).unwrap();
+        let header =
+            ResponseHeader::decode(&mut body, key.response_header_version(version)).unwrap();
         assert_eq!(header.correlation_id, cid, "responses come back in order");
         Some(Resp::decode(&mut body, version).unwrap())
     }

@@ -13,7 +13,12 @@ fn response(error: ErrorCode) -> ApiVersionsResponse {
     resp.error_code = error.code();
     resp.api_keys = SUPPORTED
         .iter()
-        .map(|a| ApiVersion::default().with_api_key(a.key as i16).with_min_version(a.min).with_max_version(a.max))
+        .map(|a| {
+            ApiVersion::default()
+                .with_api_key(a.key as i16)
+                .with_min_version(a.min)
+                .with_max_version(a.max)
+        })
         .collect();
     resp
 }
@@ -25,5 +30,10 @@ pub fn handle(_version: i16, _req: ApiVersionsRequest) -> ApiVersionsResponse {
 /// The answer to an ApiVersions request at a version this broker does not
 /// speak: a v0 body with UNSUPPORTED_VERSION and the full list (KIP-511).
 pub fn unsupported_version(correlation_id: i32) -> Result<BytesMut, EncodeError> {
-    encode_response(ApiKey::ApiVersions, 0, correlation_id, &response(ErrorCode::UnsupportedVersion))
+    encode_response(
+        ApiKey::ApiVersions,
+        0,
+        correlation_id,
+        &response(ErrorCode::UnsupportedVersion),
+    )
 }

@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::str_bytes;
@@ -13,7 +15,11 @@ use crate::broker::topics::{self, TopicRequest};
 use crate::broker::{topic_config, BrokerContext};
 use crate::protocol::ErrorCode;
 
-pub async fn handle(ctx: &BrokerContext, version: i16, req: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle(
+    ctx: &BrokerContext,
+    version: i16,
+    req: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for t in &req.topics {
         *seen.entry(t.name.0.to_string()).or_default() += 1;
@@ -26,7 +32,13 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: CreateTopicsRequest)
         result.num_partitions = -1;
         result.replication_factor = -1;
         if seen.get(&name).copied().unwrap_or(0) > 1 {
-            set_error(&mut result, &ApiError::new(ErrorCode::InvalidRequest, format!("Create topics request from client contains duplicate topic {name}")));
+            set_error(
+                &mut result,
+                &ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("Create topics request from client contains duplicate topic {name}"),
+                ),
+            );
             results.push(result);
             continue;
         }
@@ -41,7 +53,13 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: CreateTopicsRequest)
             }
         }
         if let Some(key) = null_config {
-            set_error(&mut result, &ApiError::new(ErrorCode::InvalidConfig, topic_config::InvalidConfig::Null(key).to_string()));
+            set_error(
+                &mut result,
+                &ApiError::new(
+                    ErrorCode::InvalidConfig,
+                    topic_config::InvalidConfig::Null(key).to_string(),
+                ),
+            );
             results.push(result);
             continue;
         }
@@ -49,7 +67,11 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: CreateTopicsRequest)
             name: name.clone(),
             num_partitions: t.num_partitions,
             replication_factor: t.replication_factor,
-            assignment: t.assignments.iter().map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect())).collect(),
+            assignment: t
+                .assignments
+                .iter()
+                .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+                .collect(),
             configs,
         };
         let outcome = if req.validate_only {
@@ -59,9 +81,11 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: CreateTopicsRequest)
         };
         match outcome {
             Ok(topic) => {
-                result.topic_id = if req.validate_only { uuid::Uuid::nil() } else { topic.topic_id };
+                result.topic_id =
+                    if req.validate_only { uuid::Uuid::nil() } else { topic.topic_id };
                 result.num_partitions = topic.partitions.len() as i32;
-                result.replication_factor = topic.partitions.values().next().map_or(0, |p| p.replicas.len() as i16);
+                result.replication_factor =
+                    topic.partitions.values().next().map_or(0, |p| p.replicas.len() as i16);
                 if version >= 5 {
                     result.configs = Some(
                         topic_config::effective(&ctx.config, &topic.configs)

@@ -9,7 +9,11 @@ use crate::broker::error::ApiError;
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
 
-pub async fn handle(ctx: &BrokerContext, version: i16, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(
+    ctx: &BrokerContext,
+    version: i16,
+    req: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let targets: Vec<(Option<String>, uuid::Uuid)> = if version >= 6 {
         req.topics.into_iter().map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id)).collect()
     } else {
@@ -35,14 +39,25 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: DeleteTopicsRequest)
     resp
 }
 
-async fn delete_one(ctx: &BrokerContext, name: Option<String>, id: uuid::Uuid) -> Result<(String, uuid::Uuid), ApiError> {
+async fn delete_one(
+    ctx: &BrokerContext,
+    name: Option<String>,
+    id: uuid::Uuid,
+) -> Result<(String, uuid::Uuid), ApiError> {
     if !ctx.config.delete_topic_enable {
         return Err(ApiError::new(ErrorCode::TopicDeletionDisabled, "Topic deletion is disabled."));
     }
     let image = ctx.store.image();
     let topic = match &name {
-        Some(n) => image.topic(n).ok_or_else(|| ApiError::new(ErrorCode::UnknownTopicOrPartition, "This server does not host this topic-partition."))?,
-        None => image.topic_by_id(id).ok_or_else(|| ApiError::new(ErrorCode::UnknownTopicId, "This server does not host this topic ID."))?,
+        Some(n) => image.topic(n).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownTopicOrPartition,
+                "This server does not host this topic-partition.",
+            )
+        })?,
+        None => image.topic_by_id(id).ok_or_else(|| {
+            ApiError::new(ErrorCode::UnknownTopicId, "This server does not host this topic ID.")
+        })?,
     };
     let (name, id) = (topic.name.clone(), topic.topic_id);
     ctx.store.delete_topic(&name).await?;

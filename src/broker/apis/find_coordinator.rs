@@ -15,12 +15,20 @@ fn known_key_type(t: i8) -> bool {
     t == 0 || t == 1
 }
 
-pub fn handle(ctx: &BrokerContext, version: i16, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+pub fn handle(
+    ctx: &BrokerContext,
+    version: i16,
+    req: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
     let me = ctx.registration();
     let ok = known_key_type(req.key_type);
     let error = if ok { ErrorCode::None } else { ErrorCode::InvalidRequest };
     let message = (!ok).then(|| str_bytes(format!("Unknown coordinator type {}", req.key_type)));
-    let (node, host, port) = if ok { (me.id, str_bytes(me.host.clone()), me.port as i32) } else { (-1, StrBytes::default(), -1) };
+    let (node, host, port) = if ok {
+        (me.id, str_bytes(me.host.clone()), me.port as i32)
+    } else {
+        (-1, StrBytes::default(), -1)
+    };
     let mut resp = FindCoordinatorResponse::default();
     if version >= 4 {
         resp.coordinators = req

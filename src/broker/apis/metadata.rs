@@ -3,7 +3,9 @@
 //! are created when the client allows it (v4+; always before) and
 //! `auto.create.topics.enable` is on.
 
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 
 use super::str_bytes;
@@ -19,9 +21,12 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: MetadataRequest) -> 
     let requested: Option<Vec<(Option<String>, uuid::Uuid)>> = match req.topics {
         None => None,
         Some(t) if t.is_empty() && version == 0 => None,
-        Some(t) => Some(t.into_iter().map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id)).collect()),
+        Some(t) => {
+            Some(t.into_iter().map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id)).collect())
+        }
     };
-    let allow_auto_create = (version < 4 || req.allow_auto_topic_creation) && ctx.config.auto_create_topics_enable;
+    let allow_auto_create =
+        (version < 4 || req.allow_auto_topic_creation) && ctx.config.auto_create_topics_enable;
 
     let mut topics = Vec::new();
     match requested {
@@ -47,14 +52,27 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: MetadataRequest) -> 
                 }
                 if let Err(e) = crate::types::validate_topic_name(&name) {
                     tracing::debug!("metadata for invalid topic: {e}");
-                    topics.push(error_topic(Some(name), uuid::Uuid::nil(), ErrorCode::InvalidTopicException));
+                    topics.push(error_topic(
+                        Some(name),
+                        uuid::Uuid::nil(),
+                        ErrorCode::InvalidTopicException,
+                    ));
                     continue;
                 }
                 if !allow_auto_create {
-                    topics.push(error_topic(Some(name), uuid::Uuid::nil(), ErrorCode::UnknownTopicOrPartition));
+                    topics.push(error_topic(
+                        Some(name),
+                        uuid::Uuid::nil(),
+                        ErrorCode::UnknownTopicOrPartition,
+                    ));
                     continue;
                 }
-                let create = TopicRequest { name: name.clone(), num_partitions: -1, replication_factor: -1, ..Default::default() };
+                let create = TopicRequest {
+                    name: name.clone(),
+                    num_partitions: -1,
+                    replication_factor: -1,
+                    ..Default::default()
+                };
                 match topics::create_topic(ctx, &create).await {
                     Ok(_) => {}
                     // Another client created it first: answer with what exists.
@@ -68,7 +86,11 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: MetadataRequest) -> 
                 image = ctx.store.image();
                 match image.topic(&name) {
                     Some(t) => topics.push(topic_response(&image, t)),
-                    None => topics.push(error_topic(Some(name), uuid::Uuid::nil(), ErrorCode::LeaderNotAvailable)),
+                    None => topics.push(error_topic(
+                        Some(name),
+                        uuid::Uuid::nil(),
+                        ErrorCode::LeaderNotAvailable,
+                    )),
                 }
             }
         }
@@ -113,12 +135,18 @@ fn topic_response(image: &ClusterImage, topic: &TopicMetadata) -> MetadataRespon
             let mut m = MetadataResponsePartition::default();
             m.partition_index = index;
             let leader_live = image.brokers.contains_key(&p.state.leader);
-            m.error_code = if leader_live { ErrorCode::None } else { ErrorCode::LeaderNotAvailable }.code();
+            m.error_code =
+                if leader_live { ErrorCode::None } else { ErrorCode::LeaderNotAvailable }.code();
             m.leader_id = BrokerId(if leader_live { p.state.leader } else { -1 });
             m.leader_epoch = p.state.leader_epoch;
             m.replica_nodes = p.replicas.iter().map(|&b| BrokerId(b)).collect();
             m.isr_nodes = p.state.isr.iter().map(|&b| BrokerId(b)).collect();
-            m.offline_replicas = p.replicas.iter().filter(|b| !image.brokers.contains_key(b)).map(|&b| BrokerId(b)).collect();
+            m.offline_replicas = p
+                .replicas
+                .iter()
+                .filter(|b| !image.brokers.contains_key(b))
+                .map(|&b| BrokerId(b))
+                .collect();
             m
         })
         .collect();

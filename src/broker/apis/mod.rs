@@ -34,12 +34,24 @@ pub async fn dispatch(
     let cid = header.correlation_id;
     let v = version;
     match key {
-        ApiKey::ApiVersions => respond(key, v, cid, &api_versions::handle(v, decode(key, v, body)?)),
-        ApiKey::Metadata => respond(key, v, cid, &metadata::handle(ctx, v, decode(key, v, body)?).await),
-        ApiKey::CreateTopics => respond(key, v, cid, &create_topics::handle(ctx, v, decode(key, v, body)?).await),
-        ApiKey::DeleteTopics => respond(key, v, cid, &delete_topics::handle(ctx, v, decode(key, v, body)?).await),
-        ApiKey::FindCoordinator => respond(key, v, cid, &find_coordinator::handle(ctx, v, decode(key, v, body)?)),
-        ApiKey::DescribeCluster => respond(key, v, cid, &describe_cluster::handle(ctx, decode(key, v, body)?)),
+        ApiKey::ApiVersions => {
+            respond(key, v, cid, &api_versions::handle(v, decode(key, v, body)?))
+        }
+        ApiKey::Metadata => {
+            respond(key, v, cid, &metadata::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::CreateTopics => {
+            respond(key, v, cid, &create_topics::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::DeleteTopics => {
+            respond(key, v, cid, &delete_topics::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::FindCoordinator => {
+            respond(key, v, cid, &find_coordinator::handle(ctx, v, decode(key, v, body)?))
+        }
+        ApiKey::DescribeCluster => {
+            respond(key, v, cid, &describe_cluster::handle(ctx, decode(key, v, body)?))
+        }
         _ => Err(DecodeError::UnsupportedVersion { key, version }.into()),
     }
 }
@@ -48,7 +60,12 @@ fn decode<T: Decodable>(key: ApiKey, version: i16, body: Bytes) -> Result<T, Con
     Ok(decode_body(key, version, body)?)
 }
 
-fn respond<M: Encodable>(key: ApiKey, version: i16, correlation_id: i32, body: &M) -> Result<Reply, ConnectionError> {
+fn respond<M: Encodable>(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &M,
+) -> Result<Reply, ConnectionError> {
     Ok(Reply::Frame(encode_response(key, version, correlation_id, body)?))
 }
 
