@@ -22,6 +22,7 @@ pub struct NodeStat {
     pub ctime: i64,
     pub mtime: i64,
     pub version: i32,
+    /// As ZooKeeper stores it: the number of children ever created.
     pub cversion: i32,
     pub aversion: i32,
     pub ephemeral_owner: i64,
@@ -45,9 +46,13 @@ impl Node {
             ctime: s.ctime,
             mtime: s.mtime,
             version: s.version,
-            cversion: s.cversion,
+            // DataNode.copyStat: the stored cversion counts creates only;
+            // clients see creates plus deletes, i.e. twice it minus the
+            // children still present.
+            cversion: s.cversion.wrapping_mul(2).wrapping_sub(self.children.len() as i32),
             aversion: s.aversion,
-            ephemeral_owner: s.ephemeral_owner,
+            // getClientEphemeralOwner: containers and TTL nodes show 0.
+            ephemeral_owner: if self.is_ephemeral() { s.ephemeral_owner } else { 0 },
             data_length: self.data.len() as i32,
             num_children: self.children.len() as i32,
             pzxid: s.pzxid,
@@ -317,8 +322,9 @@ impl DataTree {
         if let Some(parent) = self.nodes.get_mut(parent_path) {
             (parent_cversion, parent_pzxid) = (parent.stat.cversion, parent.stat.pzxid);
             parent.children.remove(name);
-            parent.stat.cversion = parent_cversion.wrapping_add(1);
-            parent.stat.pzxid = hdr.zxid;
+            // A delete leaves the stored cversion alone (see Node::stat), so
+            // sequential names keep counting creates, as in ZooKeeper.
+            parent.stat.pzxid = parent_pzxid.max(hdr.zxid);
         }
         if let Some(u) = undo {
             u.push(Undo::Deleted { path: p.into(), node, parent_cversion, parent_pzxid });
@@ -452,6 +458,8 @@ mod tests {
         t.apply(&hdr(2), &create("/a/b", 0), &mut ch, None).unwrap();
         let a = t.get("/a").unwrap().stat();
         assert_eq!((a.czxid, a.mzxid, a.pzxid, a.cversion, a.num_children), (1, 1, 2, 1, 1));
+        // /zookeeper is built in, not created: 2 x 1 create - 2 children.
+        assert_eq!(t.get("/").unwrap().stat().cversion, 0, "as `stat /` shows on ZooKeeper");
         assert_eq!(a.ctime, 1001, "time comes from the transaction, so replay is exact");
         assert_eq!(ch[0], (EventType::NodeCreated, "/a".into()));
         assert_eq!(ch[1], (EventType::NodeChildrenChanged, "/".into()));
@@ -467,7 +475,9 @@ mod tests {
         t.apply(&hdr(4), &Txn::CloseSession, &mut ch, None).unwrap();
         assert!(t.get("/e").is_none());
         assert!(t.get("/other").is_some(), "another session's node stays");
-        assert_eq!(t.get("/").unwrap().stat().cversion, 4, "three creates and one delete");
+        let root = t.get("/").unwrap();
+        assert_eq!(root.stat.cversion, 3, "the stored cversion counts creates");
+        assert_eq!(root.stat().cversion, 3, "2 x 3 creates - 3 children (zookeeper, other, p)");
     }
 
     #[test]

@@ -59,9 +59,14 @@ fn server_stats(p: &Processor, clients: bool) -> String {
         p.conns.len(),
         p.outstanding(),
         p.tree.last_zxid,
-        p.tree.node_count()
+        node_count(p)
     );
     s
+}
+
+/// ZooKeeper's node count includes its root twice (under "" and "/").
+fn node_count(p: &Processor) -> usize {
+    p.tree.node_count() + 1
 }
 
 fn connections(p: &Processor) -> String {
@@ -130,7 +135,7 @@ fn mntr(p: &Processor) -> String {
         ("zk_packets_sent", p.packets_sent.to_string()),
         ("zk_num_alive_connections", p.conns.len().to_string()),
         ("zk_outstanding_requests", p.outstanding().to_string()),
-        ("zk_znode_count", p.tree.node_count().to_string()),
+        ("zk_znode_count", node_count(p).to_string()),
         ("zk_watch_count", p.watches.count().to_string()),
         ("zk_ephemerals_count", p.tree.ephemeral_count().to_string()),
         ("zk_approximate_data_size", p.tree.approximate_data_size().to_string()),

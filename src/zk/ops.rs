@@ -151,7 +151,9 @@ impl Processor {
                 }
             }
             Request::WhoAmI => {
-                let auth = self.auth_of(conn).to_vec();
+                // ZooKeeper lists the address last.
+                let mut auth = self.auth_of(conn).to_vec();
+                auth.sort_by_key(|id| id.scheme == "ip");
                 w.i32(auth.len() as i32);
                 for id in auth {
                     let user = if id.scheme == "digest" {
@@ -477,6 +479,12 @@ impl Processor {
             match prepped {
                 Ok((txn, res)) => {
                     let mut body = Writer::new();
+                    let res = match res {
+                        WriteResult::Create { path: p, .. } => {
+                            WriteResult::Create { op: op::CREATE, path: p }
+                        }
+                        other => other,
+                    };
                     self.write_result(&res, &mut body);
                     results.push((multi_op_code(o), body.buf));
                     txns.push(txn);
@@ -517,9 +525,9 @@ impl Processor {
 
 fn multi_op_code(req: &Request) -> i32 {
     match req {
-        // Containers and TTL nodes answer as create2 inside a multi.
-        Request::Create { op: code, .. } if *code == op::CREATE => op::CREATE,
-        Request::Create { .. } => op::CREATE2,
+        // ZooKeeper 3.8 answers every create inside a multi with a plain
+        // create result, path only (ZOOKEEPER-4026); clients expect that.
+        Request::Create { .. } => op::CREATE,
         Request::Delete { .. } => op::DELETE,
         Request::SetData { .. } => op::SET_DATA,
         Request::Check { .. } => op::CHECK,
