@@ -4,6 +4,11 @@
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod docs;
+pub mod server_start;
+pub mod server_stop;
+mod zookeeper_shell;
+mod zookeeper_start;
+mod zookeeper_stop;
 
 /// Apache Kafka rebuilt in Rust: broker, ZooKeeper-compatible coordinator and
 /// Kafka's command-line tools in one binary.
@@ -20,6 +25,16 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Write one man page per subcommand into a directory.
     Man(docs::ManArgs),
+    /// Start a Kafka broker (kafka-server-start.sh).
+    ServerStart(server_start::ServerStartArgs),
+    /// Stop the brokers started on this machine (kafka-server-stop.sh).
+    ServerStop(server_stop::ServerStopArgs),
+    /// Inspect a ZooKeeper server: ls, get, stat, create, set, delete, deleteall.
+    ZookeeperShell(zookeeper_shell::ZookeeperShellArgs),
+    /// Run the ZooKeeper-compatible server (bin/zookeeper-server-start.sh).
+    ZookeeperStart(zookeeper_start::ZookeeperStartArgs),
+    /// Stop the ZooKeeper servers started on this machine.
+    ZookeeperStop(zookeeper_stop::ZookeeperStopArgs),
 }
 
 /// Runs a parsed command line; the caller prints the error and picks the exit code.
@@ -27,6 +42,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::ServerStart(args) => server_start::run(args),
+        Command::ServerStop(args) => server_stop::run(args),
+        Command::ZookeeperShell(args) => zookeeper_shell::run(args),
+        Command::ZookeeperStart(args) => zookeeper_start::run(args),
+        Command::ZookeeperStop(args) => zookeeper_stop::run(args),
     }
 }
 
