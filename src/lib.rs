@@ -19,9 +19,15 @@
 //! `log` knows files and nothing of sockets or tokio: a read returns a file
 //! slice, and only the broker turns it into `sendfile`.
 
+pub mod broker;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod config;
+pub mod coordinator;
+pub mod log;
+pub mod protocol;
 pub mod record;
 pub mod time;
 pub mod types;
+pub mod zk;

@@ -13,6 +13,11 @@ pub mod get_offsets;
 mod perf;
 pub mod producer_perf_test;
 pub mod topics;
+pub mod server_start;
+pub mod server_stop;
+mod zookeeper_shell;
+mod zookeeper_start;
+mod zookeeper_stop;
 
 /// Apache Kafka rebuilt in Rust: broker, ZooKeeper-compatible coordinator and
 /// Kafka's command-line tools in one binary.
@@ -43,6 +48,16 @@ pub enum Command {
     ProducerPerfTest(producer_perf_test::ProducerPerfTestArgs),
     /// Create, list, describe, alter and delete topics (kafka-topics.sh).
     Topics(topics::TopicsArgs),
+    /// Start a Kafka broker (kafka-server-start.sh).
+    ServerStart(server_start::ServerStartArgs),
+    /// Stop the brokers started on this machine (kafka-server-stop.sh).
+    ServerStop(server_stop::ServerStopArgs),
+    /// Inspect a ZooKeeper server: ls, get, stat, create, set, delete, deleteall.
+    ZookeeperShell(zookeeper_shell::ZookeeperShellArgs),
+    /// Run the ZooKeeper-compatible server (bin/zookeeper-server-start.sh).
+    ZookeeperStart(zookeeper_start::ZookeeperStartArgs),
+    /// Stop the ZooKeeper servers started on this machine.
+    ZookeeperStop(zookeeper_stop::ZookeeperStopArgs),
 }
 
 /// An error already worded the way the Kafka tool prints it (with its own
@@ -71,6 +86,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::GetOffsets(args) => get_offsets::run(args),
         Command::ProducerPerfTest(args) => producer_perf_test::run(args),
         Command::Topics(args) => topics::run(args),
+        Command::ServerStart(args) => server_start::run(args),
+        Command::ServerStop(args) => server_stop::run(args),
+        Command::ZookeeperShell(args) => zookeeper_shell::run(args),
+        Command::ZookeeperStart(args) => zookeeper_start::run(args),
+        Command::ZookeeperStop(args) => zookeeper_stop::run(args),
     }
 }
 

@@ -1,0 +1,36 @@
+//! DescribeCluster: the live brokers, the controller and the cluster id.
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+
+use super::str_bytes;
+use crate::broker::BrokerContext;
+use crate::protocol::ErrorCode;
+
+pub fn handle(ctx: &BrokerContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
+    let image = ctx.store.image();
+    let mut resp = DescribeClusterResponse::default();
+    // endpoint_type 1 = brokers; 2 (controllers) is for KRaft clusters.
+    if req.endpoint_type != 1 {
+        resp.error_code = ErrorCode::UnsupportedEndpointType.code();
+        resp.error_message = Some(str_bytes("The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"));
+        resp.endpoint_type = 1;
+        return resp;
+    }
+    resp.endpoint_type = 1;
+    resp.cluster_id = str_bytes(image.cluster_id.clone());
+    resp.controller_id = BrokerId(image.controller_id);
+    resp.brokers = image
+        .brokers
+        .values()
+        .map(|b| {
+            let mut d = DescribeClusterBroker::default();
+            d.broker_id = BrokerId(b.id);
+            d.host = str_bytes(b.host.clone());
+            d.port = b.port as i32;
+            d.rack = b.rack.clone().map(str_bytes);
+            d
+        })
+        .collect();
+    resp
+}

@@ -1,0 +1,75 @@
+//! Request handlers, one file per API, behind the one [`dispatch`] match.
+//! A handler takes the broker context and the decoded request and returns
+//! the response struct; encoding happens here.
+
+pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod find_coordinator;
+pub mod metadata;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::RequestHeader;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use super::connection::{ConnectionError, Reply};
+use super::BrokerContext;
+use crate::protocol::header::{decode_body, encode_response};
+use crate::protocol::DecodeError;
+
+/// Routes a request to its handler, decoding the body as that API's
+/// request type. Version support was checked against
+/// `protocol::api::SUPPORTED` before.
+pub async fn dispatch(
+    ctx: &Arc<BrokerContext>,
+    key: ApiKey,
+    version: i16,
+    header: RequestHeader,
+    body: Bytes,
+) -> Result<Reply, ConnectionError> {
+    let cid = header.correlation_id;
+    let v = version;
+    match key {
+        ApiKey::ApiVersions => {
+            respond(key, v, cid, &api_versions::handle(v, decode(key, v, body)?))
+        }
+        ApiKey::Metadata => {
+            respond(key, v, cid, &metadata::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::CreateTopics => {
+            respond(key, v, cid, &create_topics::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::DeleteTopics => {
+            respond(key, v, cid, &delete_topics::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::FindCoordinator => {
+            respond(key, v, cid, &find_coordinator::handle(ctx, v, decode(key, v, body)?))
+        }
+        ApiKey::DescribeCluster => {
+            respond(key, v, cid, &describe_cluster::handle(ctx, decode(key, v, body)?))
+        }
+        _ => Err(DecodeError::UnsupportedVersion { key, version }.into()),
+    }
+}
+
+fn decode<T: Decodable>(key: ApiKey, version: i16, body: Bytes) -> Result<T, ConnectionError> {
+    Ok(decode_body(key, version, body)?)
+}
+
+fn respond<M: Encodable>(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &M,
+) -> Result<Reply, ConnectionError> {
+    Ok(Reply::Frame(encode_response(key, version, correlation_id, body)?))
+}
+
+/// A wire string from an owned one.
+pub fn str_bytes(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}

@@ -1,0 +1,500 @@
+//! `KafkaConfig`: the broker's settings from a `server.properties` file and
+//! `--override`s, with Kafka's key names and defaults (`KafkaConfig.scala`).
+//! Keys Kafka has but this broker does not act on are accepted silently;
+//! unknown keys are reported so typos do not go unnoticed; invalid values
+//! are errors naming the key, raised before anything binds.
+
+use std::path::PathBuf;
+
+use crate::config::{Error, Properties};
+
+/// Where the broker listens or is reached: `PLAINTEXT://host:port`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Empty means every interface when binding.
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// The address to bind: an empty host binds all interfaces, as Kafka does.
+    pub fn bind_addr(&self) -> String {
+        let host = if self.host.is_empty() { "0.0.0.0" } else { self.host.as_str() };
+        if host.contains(':') {
+            format!("[{host}]:{}", self.port)
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PLAINTEXT://{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct KafkaConfig {
+    /// `broker.id`; -1 asks the cluster store to generate one.
+    pub broker_id: i32,
+    pub listener: Endpoint,
+    /// What clients are told to dial; defaults to the listener (with the
+    /// machine's host name when the listener binds every interface).
+    pub advertised_listener: Endpoint,
+    pub log_dirs: Vec<PathBuf>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub message_max_bytes: i32,
+    pub socket_request_max_bytes: usize,
+    pub log_retention_check_interval_ms: i64,
+    pub num_recovery_threads_per_data_dir: usize,
+    pub zookeeper_connect: Option<String>,
+    pub rack: Option<String>,
+    /// Topic-level defaults derived from the broker's `log.*` keys, as
+    /// topic config key/value pairs (`segment.bytes`, `retention.ms`, ...).
+    pub topic_defaults: Vec<(String, String)>,
+    /// Keys present in the file that Kafka does not know.
+    pub unknown_keys: Vec<String>,
+}
+
+/// Broker keys that set a topic-level default, with the topic key and
+/// Kafka's default (`LogConfig` synonyms).
+const TOPIC_DEFAULTS: &[(&str, &str, &str)] = &[
+    ("log.segment.bytes", "segment.bytes", "1073741824"),
+    ("log.retention.bytes", "retention.bytes", "-1"),
+    ("log.cleanup.policy", "cleanup.policy", "delete"),
+    ("message.max.bytes", "max.message.bytes", "1048588"),
+    ("log.index.size.max.bytes", "segment.index.bytes", "10485760"),
+    ("log.index.interval.bytes", "index.interval.bytes", "4096"),
+    ("log.flush.interval.messages", "flush.messages", "9223372036854775807"),
+    ("log.segment.delete.delay.ms", "file.delete.delay.ms", "60000"),
+    ("min.insync.replicas", "min.insync.replicas", "1"),
+    ("compression.type", "compression.type", "producer"),
+    ("log.message.timestamp.type", "message.timestamp.type", "CreateTime"),
+    ("log.cleaner.delete.retention.ms", "delete.retention.ms", "86400000"),
+    ("log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms", "0"),
+    ("log.cleaner.min.cleanable.ratio", "min.cleanable.dirty.ratio", "0.5"),
+    ("unclean.leader.election.enable", "unclean.leader.election.enable", "false"),
+    ("log.preallocate", "preallocate", "false"),
+];
+
+/// Kafka broker keys that are accepted without changing behaviour here
+/// (threads and buffers are tokio's business; replication, groups,
+/// security and quotas have their own owners).
+const ACCEPTED_KEYS: &[&str] = &[
+    "num.network.threads",
+    "num.io.threads",
+    "num.replica.fetchers",
+    "background.threads",
+    "queued.max.requests",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "socket.listen.backlog.size",
+    "connections.max.idle.ms",
+    "max.connections",
+    "max.connections.per.ip",
+    "zookeeper.connection.timeout.ms",
+    "zookeeper.session.timeout.ms",
+    "zookeeper.set.acl",
+    "zookeeper.max.in.flight.requests",
+    "offsets.topic.replication.factor",
+    "offsets.topic.num.partitions",
+    "offsets.retention.minutes",
+    "offsets.commit.timeout.ms",
+    "offsets.topic.segment.bytes",
+    "offsets.load.buffer.size",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "transaction.state.log.num.partitions",
+    "transactional.id.expiration.ms",
+    "transaction.max.timeout.ms",
+    "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "group.max.size",
+    "replica.lag.time.max.ms",
+    "replica.fetch.max.bytes",
+    "replica.fetch.wait.max.ms",
+    "replica.fetch.min.bytes",
+    "replica.high.watermark.checkpoint.interval.ms",
+    "replica.socket.timeout.ms",
+    "replica.socket.receive.buffer.bytes",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.per.broker.percentage",
+    "leader.imbalance.check.interval.seconds",
+    "controlled.shutdown.enable",
+    "controlled.shutdown.max.retries",
+    "controlled.shutdown.retry.backoff.ms",
+    "log.cleaner.enable",
+    "log.cleaner.threads",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.buffer.size",
+    "log.cleaner.backoff.ms",
+    "log.flush.scheduler.interval.ms",
+    "log.flush.offset.checkpoint.interval.ms",
+    "log.flush.start.offset.checkpoint.interval.ms",
+    "inter.broker.protocol.version",
+    "log.message.format.version",
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+    "security.inter.broker.protocol",
+    "reserved.broker.max.id",
+    "broker.id.generation.enable",
+    "num.replica.alter.log.dirs.threads",
+    "request.timeout.ms",
+    "metric.reporters",
+    "metrics.num.samples",
+    "metrics.sample.window.ms",
+    "quota.window.num",
+    "authorizer.class.name",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
+    "log.message.downconversion.enable",
+    "producer.purgatory.purge.interval.requests",
+    "fetch.purgatory.purge.interval.requests",
+    "delegation.token.master.key",
+    "sasl.enabled.mechanisms",
+    "port",
+    "host.name",
+    "advertised.host.name",
+    "advertised.port",
+    "listeners",
+    "advertised.listeners",
+    "log.dir",
+    "log.dirs",
+    "broker.rack",
+    "broker.id",
+    "num.partitions",
+    "default.replication.factor",
+    "auto.create.topics.enable",
+    "delete.topic.enable",
+    "socket.request.max.bytes",
+    "log.retention.check.interval.ms",
+    "num.recovery.threads.per.data.dir",
+    "zookeeper.connect",
+    "log.retention.ms",
+    "log.retention.minutes",
+    "log.retention.hours",
+    "log.roll.ms",
+    "log.roll.hours",
+    "log.flush.interval.ms",
+    "log.roll.jitter.ms",
+    "log.roll.jitter.hours",
+];
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidValue { key: key.into(), value: value.into(), reason: reason.into() }
+}
+
+/// Parses `PLAINTEXT://host:port` (host may be empty or a bracketed IPv6).
+fn parse_endpoint(key: &str, value: &str) -> Result<Endpoint, Error> {
+    let mut listeners = value.split(',').map(str::trim).filter(|s| !s.is_empty());
+    let first = listeners.next().ok_or_else(|| invalid(key, value, "no listener given"))?;
+    if listeners.next().is_some() {
+        return Err(invalid(key, value, "only one PLAINTEXT listener is supported"));
+    }
+    let (proto, rest) = first
+        .split_once("://")
+        .ok_or_else(|| invalid(key, value, "expected PLAINTEXT://host:port"))?;
+    if !proto.eq_ignore_ascii_case("PLAINTEXT") {
+        return Err(invalid(
+            key,
+            value,
+            format!("security protocol {proto} is not supported (only PLAINTEXT)"),
+        ));
+    }
+    let (host, port) = rest.rsplit_once(':').ok_or_else(|| invalid(key, value, "missing :port"))?;
+    let port: u16 =
+        port.parse().map_err(|_| invalid(key, value, format!("invalid port {port:?}")))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    Ok(Endpoint { host, port })
+}
+
+fn machine_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+impl KafkaConfig {
+    /// Kafka's defaults, except that with no `listeners` the broker binds
+    /// 127.0.0.1:9092 rather than every interface.
+    pub fn from_properties(p: &Properties) -> Result<Self, Error> {
+        let broker_id = p.parse_or::<i32>("broker.id", -1)?;
+        if broker_id < -1 {
+            return Err(invalid("broker.id", p.get("broker.id").unwrap_or(""), "must be >= -1"));
+        }
+        let listener = match p.get("listeners") {
+            Some(v) if !v.trim().is_empty() => parse_endpoint("listeners", v)?,
+            _ => Endpoint {
+                host: p
+                    .get("host.name")
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or("127.0.0.1")
+                    .to_string(),
+                port: p.parse_or::<u16>("port", 9092)?,
+            },
+        };
+        let mut advertised_listener = match p.get("advertised.listeners") {
+            Some(v) if !v.trim().is_empty() => parse_endpoint("advertised.listeners", v)?,
+            _ => Endpoint {
+                host: p
+                    .get("advertised.host.name")
+                    .map(str::trim)
+                    .unwrap_or(&listener.host)
+                    .to_string(),
+                port: p.parse_or::<u16>("advertised.port", listener.port)?,
+            },
+        };
+        if advertised_listener.host.is_empty() || advertised_listener.host == "0.0.0.0" {
+            advertised_listener.host = machine_host_name();
+        }
+        let log_dirs: Vec<PathBuf> = p
+            .get("log.dirs")
+            .or_else(|| p.get("log.dir"))
+            .unwrap_or("/tmp/kafka-logs")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if log_dirs.is_empty() {
+            return Err(invalid("log.dirs", p.get("log.dirs").unwrap_or(""), "no directory given"));
+        }
+        let num_partitions = p.parse_or::<i32>("num.partitions", 1)?;
+        if num_partitions < 1 {
+            return Err(invalid(
+                "num.partitions",
+                &num_partitions.to_string(),
+                "must be at least 1",
+            ));
+        }
+        let default_replication_factor = p.parse_or::<i16>("default.replication.factor", 1)?;
+        if default_replication_factor < 1 {
+            return Err(invalid(
+                "default.replication.factor",
+                &default_replication_factor.to_string(),
+                "must be at least 1",
+            ));
+        }
+        let message_max_bytes = p.parse_or::<i32>("message.max.bytes", 1048588)?;
+        if message_max_bytes < 0 {
+            return Err(invalid(
+                "message.max.bytes",
+                &message_max_bytes.to_string(),
+                "must be >= 0",
+            ));
+        }
+        let socket_request_max_bytes = p.parse_or::<i32>("socket.request.max.bytes", 104857600)?;
+        if socket_request_max_bytes < 1 {
+            return Err(invalid(
+                "socket.request.max.bytes",
+                &socket_request_max_bytes.to_string(),
+                "must be >= 1",
+            ));
+        }
+        let log_retention_check_interval_ms =
+            p.parse_or::<i64>("log.retention.check.interval.ms", 300000)?;
+        if log_retention_check_interval_ms < 1 {
+            return Err(invalid(
+                "log.retention.check.interval.ms",
+                &log_retention_check_interval_ms.to_string(),
+                "must be >= 1",
+            ));
+        }
+        let num_recovery_threads_per_data_dir =
+            p.parse_or::<usize>("num.recovery.threads.per.data.dir", 1)?.max(1);
+
+        let mut topic_defaults = Vec::new();
+        for (broker_key, topic_key, default) in TOPIC_DEFAULTS {
+            let value = p.get(broker_key).map(str::trim).unwrap_or(default);
+            validate_topic_default(broker_key, topic_key, value)?;
+            topic_defaults.push((topic_key.to_string(), value.to_string()));
+        }
+        // Retention and roll: the most precise key wins (ms > minutes > hours).
+        let retention_ms =
+            time_key(p, "log.retention.ms", "log.retention.minutes", "log.retention.hours", 168)?;
+        topic_defaults.push(("retention.ms".into(), retention_ms.to_string()));
+        let roll_ms = time_key(p, "log.roll.ms", "", "log.roll.hours", 168)?;
+        topic_defaults.push(("segment.ms".into(), roll_ms.to_string()));
+        if let Some(v) = p.get("log.flush.interval.ms") {
+            let ms: i64 = v
+                .trim()
+                .parse()
+                .map_err(|_| invalid("log.flush.interval.ms", v, "not a number"))?;
+            topic_defaults.push(("flush.ms".into(), ms.to_string()));
+        }
+
+        let unknown_keys = p
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| {
+                !ACCEPTED_KEYS.contains(k) && !TOPIC_DEFAULTS.iter().any(|(b, _, _)| b == k)
+            })
+            .map(str::to_string)
+            .collect();
+
+        Ok(KafkaConfig {
+            broker_id,
+            listener,
+            advertised_listener,
+            log_dirs,
+            num_partitions,
+            default_replication_factor,
+            auto_create_topics_enable: p.bool_or("auto.create.topics.enable", true)?,
+            delete_topic_enable: p.bool_or("delete.topic.enable", true)?,
+            message_max_bytes,
+            socket_request_max_bytes: socket_request_max_bytes as usize,
+            log_retention_check_interval_ms,
+            num_recovery_threads_per_data_dir,
+            zookeeper_connect: p
+                .get("zookeeper.connect")
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            rack: p.get("broker.rack").map(str::to_string),
+            topic_defaults,
+            unknown_keys,
+        })
+    }
+
+    /// The topic-level default for `key` (e.g. `segment.bytes`).
+    pub fn topic_default(&self, key: &str) -> Option<&str> {
+        self.topic_defaults.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// `log.retention.ms` style triples: ms wins over minutes over hours.
+fn time_key(
+    p: &Properties,
+    ms: &str,
+    minutes: &str,
+    hours: &str,
+    default_hours: i64,
+) -> Result<i64, Error> {
+    if let Some(v) = p.get(ms) {
+        return v.trim().parse::<i64>().map_err(|_| invalid(ms, v, "not a number"));
+    }
+    if !minutes.is_empty() {
+        if let Some(v) = p.get(minutes) {
+            let m: i64 = v.trim().parse().map_err(|_| invalid(minutes, v, "not a number"))?;
+            return Ok(m.saturating_mul(60_000));
+        }
+    }
+    let h = p.parse_or::<i64>(hours, default_hours)?;
+    Ok(h.saturating_mul(3_600_000))
+}
+
+fn validate_topic_default(broker_key: &str, topic_key: &str, value: &str) -> Result<(), Error> {
+    super::topic_config::validate(topic_key, value)
+        .map_err(|e| invalid(broker_key, value, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Result<KafkaConfig, Error> {
+        KafkaConfig::from_properties(&Properties::parse(text))
+    }
+
+    #[test]
+    fn defaults_are_kafkas() {
+        let c = cfg("").unwrap();
+        assert_eq!(
+            c.listener,
+            Endpoint { host: "127.0.0.1".into(), port: 9092 },
+            "local single node"
+        );
+        assert_eq!(c.log_dirs, vec![PathBuf::from("/tmp/kafka-logs")]);
+        assert_eq!(c.num_partitions, 1);
+        assert!(c.auto_create_topics_enable && c.delete_topic_enable);
+        assert_eq!(c.message_max_bytes, 1048588);
+        assert_eq!(c.socket_request_max_bytes, 104857600);
+        assert_eq!(c.topic_default("retention.ms"), Some("604800000"), "168 hours");
+        assert_eq!(c.topic_default("segment.bytes"), Some("1073741824"));
+        assert!(c.zookeeper_connect.is_none());
+    }
+
+    #[test]
+    fn keys_and_precedence() {
+        let cases: &[(&str, fn(&KafkaConfig) -> bool, &str)] = &[
+            (
+                "listeners=PLAINTEXT://:9093",
+                |c| c.listener.port == 9093 && c.listener.host.is_empty(),
+                "empty host binds all",
+            ),
+            (
+                "port=9094\nhost.name=localhost",
+                |c| c.listener == Endpoint { host: "localhost".into(), port: 9094 },
+                "0.8 keys",
+            ),
+            (
+                "listeners=PLAINTEXT://127.0.0.1:1\nadvertised.listeners=PLAINTEXT://h:2",
+                |c| c.advertised_listener.port == 2,
+                "advertised wins",
+            ),
+            (
+                "log.dir=/a\nlog.dirs=/b,/c",
+                |c| c.log_dirs == [PathBuf::from("/b"), PathBuf::from("/c")],
+                "log.dirs wins over log.dir",
+            ),
+            ("log.dir=/a", |c| c.log_dirs == [PathBuf::from("/a")], "log.dir alone"),
+            (
+                "log.retention.hours=1\nlog.retention.minutes=2",
+                |c| c.topic_default("retention.ms") == Some("120000"),
+                "minutes beat hours",
+            ),
+            (
+                "log.retention.ms=5\nlog.retention.minutes=2",
+                |c| c.topic_default("retention.ms") == Some("5"),
+                "ms beats minutes",
+            ),
+            (
+                "log.segment.bytes=1024",
+                |c| c.topic_default("segment.bytes") == Some("1024"),
+                "segment size",
+            ),
+            (
+                "zookeeper.connect=localhost:2181",
+                |c| c.zookeeper_connect.as_deref() == Some("localhost:2181"),
+                "zk accepted",
+            ),
+            (
+                "num.network.threads=3\nfoo.bar=1",
+                |c| c.unknown_keys == ["foo.bar"],
+                "only unknown keys reported",
+            ),
+        ];
+        for (text, check, why) in cases {
+            let c = cfg(text).unwrap_or_else(|e| panic!("{why}: {e}"));
+            assert!(check(&c), "{why}: {c:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let cases: &[(&str, &str)] = &[
+            ("num.partitions=0", "num.partitions"),
+            ("num.partitions=x", "num.partitions"),
+            ("port=99999", "port"),
+            ("listeners=SSL://:9093", "listeners"),
+            ("listeners=PLAINTEXT://:1,PLAINTEXT://:2", "listeners"),
+            ("log.segment.bytes=10", "log.segment.bytes"),
+            ("log.cleanup.policy=forever", "log.cleanup.policy"),
+            ("auto.create.topics.enable=yes", "auto.create.topics.enable"),
+            ("socket.request.max.bytes=0", "socket.request.max.bytes"),
+            ("message.max.bytes=-5", "message.max.bytes"),
+        ];
+        for (text, key) in cases {
+            let err = cfg(text).expect_err(text).to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+}

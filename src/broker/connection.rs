@@ -1,0 +1,245 @@
+//! One client connection: read size-prefixed frames, handle each request in
+//! arrival order, and hand replies to a writer task, so a client may have
+//! many requests in flight and gets the answers in order (Kafka's
+//! guarantee). Requests of one connection are handled one at a time, as
+//! Kafka's processor mutes a channel while its request is processed, so
+//! produce requests from one producer append in order.
+//!
+//! Fetch replies carry file regions that the writer sends with
+//! `sendfile(2)`: record bytes go from the page cache to the socket without
+//! passing through user space.
+//!
+//! Anything wrong with a frame (size above `socket.request.max.bytes`,
+//! garbage, truncation, unknown API or version) closes this connection only,
+//! after a log line; the broker keeps serving everyone else.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use kafka_protocol::messages::ApiKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+use super::apis;
+use super::BrokerContext;
+use crate::protocol::api::{is_supported, PRODUCE_MIN_DECODABLE};
+use crate::protocol::fetch_writer::{Chunk, RecordsRegion};
+use crate::protocol::frame::{check_request_size, SIZE_PREFIX};
+use crate::protocol::header::{decode_header, peek_preamble};
+use crate::protocol::{DecodeError, EncodeError};
+
+/// Replies waiting for the writer; beyond this the reader stops reading, so
+/// a client that does not read its answers only slows itself down.
+const REPLY_QUEUE: usize = 64;
+/// Small replies queued together are written with one syscall, up to this.
+const COALESCE_BYTES: usize = 64 * 1024;
+/// The read buffer grows by at most this much per read, so a size prefix
+/// alone never makes the broker allocate.
+const READ_CHUNK: usize = 1 << 20;
+
+/// A region of a segment file, sent with sendfile.
+#[derive(Clone, Debug)]
+pub struct FileRegion {
+    pub file: Arc<File>,
+    pub position: u64,
+    pub len: usize,
+}
+
+impl RecordsRegion for FileRegion {
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// What a handler produced for one request.
+pub enum Reply {
+    /// An encoded response frame.
+    Frame(BytesMut),
+    /// A Fetch response: header pieces and file regions.
+    Chunks(Vec<Chunk<FileRegion>>),
+    /// No response at all (Produce with acks=0).
+    Nothing,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error("connection closed in the middle of a request")]
+    Truncated,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves one connection until the client leaves, a frame is bad or the
+/// broker shuts down (then the request in progress is still answered).
+pub async fn serve(
+    ctx: Arc<BrokerContext>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel::<Reply>(REPLY_QUEUE);
+    let writer = tokio::spawn(write_loop(wr, rx, peer));
+    let max = ctx.config.socket_request_max_bytes;
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    loop {
+        let frame = tokio::select! {
+            frame = read_frame(&mut rd, &mut buf, max) => frame,
+            _ = shutdown.changed() => break,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(%peer, "closing connection: {e}");
+                break;
+            }
+        };
+        match handle_frame(&ctx, frame).await {
+            Ok(Reply::Nothing) => {}
+            Ok(reply) => {
+                if tx.send(reply).await.is_err() {
+                    break; // the writer failed: the client is gone
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%peer, "closing connection: {e}");
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// Reads one frame; `None` at a clean end of stream between frames.
+async fn read_frame(
+    rd: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<Option<BytesMut>, ConnectionError> {
+    loop {
+        if buf.len() >= SIZE_PREFIX {
+            let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+            let n = check_request_size(size, max)?;
+            if buf.len() >= SIZE_PREFIX + n {
+                buf.advance(SIZE_PREFIX);
+                return Ok(Some(buf.split_to(n)));
+            }
+            buf.reserve((SIZE_PREFIX + n - buf.len()).min(READ_CHUNK));
+        } else {
+            buf.reserve(8 * 1024);
+        }
+        if rd.read_buf(buf).await? == 0 {
+            return if buf.is_empty() { Ok(None) } else { Err(ConnectionError::Truncated) };
+        }
+    }
+}
+
+async fn handle_frame(ctx: &Arc<BrokerContext>, frame: BytesMut) -> Result<Reply, ConnectionError> {
+    let pre = peek_preamble(&frame)?;
+    let key = ApiKey::try_from(pre.api_key).map_err(|_| DecodeError::UnknownApiKey(pre.api_key))?;
+    let version = pre.api_version;
+    if key == ApiKey::ApiVersions && !is_supported(key, version) {
+        // KIP-511: answer in v0 with UNSUPPORTED_VERSION and the full list
+        // so the client can pick a version both sides speak.
+        return Ok(Reply::Frame(apis::api_versions::unsupported_version(pre.correlation_id)?));
+    }
+    if !is_supported(key, version) || (key == ApiKey::Produce && version < PRODUCE_MIN_DECODABLE) {
+        return Err(DecodeError::UnsupportedVersion { key, version }.into());
+    }
+    let (header, body) = decode_header(key, version, frame.freeze())?;
+    apis::dispatch(ctx, key, version, header, body).await
+}
+
+async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>, peer: SocketAddr) {
+    let mut out = BytesMut::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(reply) = next.take() {
+            let result = match reply {
+                Reply::Frame(b) => {
+                    if out.is_empty() {
+                        out = b;
+                    } else {
+                        out.extend_from_slice(&b);
+                    }
+                    Ok(())
+                }
+                Reply::Chunks(chunks) => write_chunks(&mut wr, &mut out, chunks).await,
+                Reply::Nothing => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, "write failed: {e}");
+                return;
+            }
+            if out.len() < COALESCE_BYTES {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !out.is_empty() {
+            if let Err(e) = wr.write_all(&out).await {
+                tracing::debug!(%peer, "write failed: {e}");
+                return;
+            }
+            out.clear();
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+async fn write_chunks(
+    wr: &mut OwnedWriteHalf,
+    out: &mut BytesMut,
+    chunks: Vec<Chunk<FileRegion>>,
+) -> std::io::Result<()> {
+    for chunk in chunks {
+        match chunk {
+            Chunk::Bytes(b) => out.extend_from_slice(&b),
+            Chunk::Region(r) => {
+                if !out.is_empty() {
+                    wr.write_all(out).await?;
+                    out.clear();
+                }
+                send_region(wr.as_ref(), &r).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// sendfile(2) from the segment file to the socket. A page-cache miss
+/// blocks this thread on disk for the read, as in Kafka's network threads.
+async fn send_region(stream: &TcpStream, r: &FileRegion) -> std::io::Result<()> {
+    let mut offset = r.position;
+    let end = r.position + r.len as u64;
+    while offset < end {
+        stream.writable().await?;
+        let remaining = (end - offset) as usize;
+        let sent = stream.try_io(Interest::WRITABLE, || {
+            rustix::fs::sendfile(stream, &*r.file, Some(&mut offset), remaining)
+                .map_err(std::io::Error::from)
+        });
+        match sent {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "segment file shorter than the slice",
+                ))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! Broker errors, and the one place where typed errors from the layers
+//! below become Kafka error codes.
+
+use std::path::PathBuf;
+
+use crate::cluster;
+use crate::protocol::ErrorCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Metadata(#[from] cluster::Error),
+    #[error("cannot access {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {reason}")]
+    MetaProperties { path: PathBuf, reason: String },
+}
+
+/// The Kafka error code for a metadata store failure.
+pub fn metadata_error_code(e: &cluster::Error) -> ErrorCode {
+    match e {
+        cluster::Error::TopicExists(_) => ErrorCode::TopicAlreadyExists,
+        cluster::Error::UnknownTopic(_) => ErrorCode::UnknownTopicOrPartition,
+        cluster::Error::PartitionExists { .. } => ErrorCode::InvalidPartitions,
+        cluster::Error::Io { .. } | cluster::Error::Corrupt { .. } => ErrorCode::KafkaStorageError,
+        cluster::Error::Unavailable(_) => ErrorCode::RequestTimedOut,
+    }
+}
+
+/// An error code with the message sent along where the API has room for one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: Some(message.into()) }
+    }
+}
+
+impl From<cluster::Error> for ApiError {
+    fn from(e: cluster::Error) -> Self {
+        ApiError { code: metadata_error_code(&e), message: Some(e.to_string()) }
+    }
+}

@@ -1,0 +1,46 @@
+//! The broker runtime: `run` takes a bound listener, serves Kafka clients on
+//! it until the shutdown future resolves, then shuts down cleanly.
+//!
+//! Pieces: [`config`] (server.properties), [`server`] (accept loop and
+//! shutdown), [`connection`] (framing, pipelining, sendfile), [`apis`] (one
+//! file per API behind one dispatch match), [`topics`] (creation and
+//! deletion shared by several APIs), [`error`] (the one place typed errors
+//! become Kafka error codes). Cluster metadata lives behind
+//! `crate::cluster::MetadataStore`.
+
+pub mod apis;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod meta_properties;
+pub mod server;
+pub mod topic_config;
+pub mod topics;
+
+use std::sync::Arc;
+
+pub use config::{Endpoint, KafkaConfig};
+pub use error::Error;
+pub use server::run;
+
+use crate::cluster::{BrokerRegistration, MetadataStore};
+
+/// What every request handler may use. Kept small on purpose: state that
+/// belongs to one API lives with that API.
+pub struct BrokerContext {
+    pub config: Arc<KafkaConfig>,
+    pub broker_id: i32,
+    pub store: Arc<dyn MetadataStore>,
+}
+
+impl BrokerContext {
+    /// This broker as clients should dial it.
+    pub fn registration(&self) -> BrokerRegistration {
+        BrokerRegistration {
+            id: self.broker_id,
+            host: self.config.advertised_listener.host.clone(),
+            port: self.config.advertised_listener.port,
+            rack: self.config.rack.clone(),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Startup, the accept loop and shutdown. Startup opens the metadata store,
+//! settles the broker id, checks each log dir's meta.properties and
+//! registers the broker; shutdown stops accepting, lets each connection
+//! answer the request it is handling, then closes the store.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::{connection, meta_properties, BrokerContext, Error, KafkaConfig};
+use crate::cluster::file::FileStore;
+use crate::cluster::MetadataStore;
+
+/// How long in-flight requests get to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves Kafka clients on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    mut config: KafkaConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let local =
+        listener.local_addr().map_err(|source| Error::Io { path: "listener".into(), source })?;
+    // A listener bound to port 0 (tests) advertises the port it got.
+    if config.listener.port == 0 || config.advertised_listener.port == 0 {
+        config.listener.port = local.port();
+        config.advertised_listener.port = local.port();
+    }
+    let ctx = Arc::new(start(config).await?);
+    tracing::info!(
+        "kafka-rs broker {} started: listening on {} (advertised {}), log dirs {}",
+        ctx.broker_id,
+        local,
+        ctx.config.advertised_listener,
+        ctx.config.log_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(",")
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(connection::serve(ctx.clone(), stream, peer, stop_rx.clone()));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+
+    tracing::info!("shutting down broker {}", ctx.broker_id);
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            "{} connections still busy after {DRAIN_TIMEOUT:?}; closing them",
+            connections.len()
+        );
+        connections.shutdown().await;
+    }
+    tracing::info!("broker {} shut down", ctx.broker_id);
+    Ok(())
+}
+
+/// Opens the metadata store and registers this broker.
+async fn start(config: KafkaConfig) -> Result<BrokerContext, Error> {
+    let first_dir = config.log_dirs[0].clone();
+    if let Some(zk) = &config.zookeeper_connect {
+        tracing::info!(
+            "zookeeper.connect={zk} is set, but this build keeps cluster metadata in {}",
+            first_dir.join(crate::cluster::file::FILE_NAME).display()
+        );
+    }
+    let store =
+        tokio::task::spawn_blocking(move || FileStore::open(&first_dir)).await.map_err(|e| {
+            Error::Io {
+                path: "metadata store".into(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })??;
+    let store: Arc<dyn MetadataStore> = Arc::new(store);
+    let broker_id =
+        if config.broker_id >= 0 { config.broker_id } else { store.generate_broker_id().await? };
+    let cluster_id = store.image().cluster_id.clone();
+    for dir in &config.log_dirs {
+        meta_properties::check_or_write(dir, broker_id, &cluster_id)?;
+    }
+    let ctx = BrokerContext { config: Arc::new(config), broker_id, store };
+    ctx.store.register_broker(ctx.registration()).await?;
+    Ok(ctx)
+}

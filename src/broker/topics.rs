@@ -1,0 +1,224 @@
+//! Topic creation, partition addition and deletion, shared by CreateTopics,
+//! CreatePartitions, DeleteTopics and Metadata's auto-creation. Decides the
+//! replica assignment and initial partition state (leader = first live
+//! replica, epoch 0, ISR = live replicas) and writes them to the store.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::error::ApiError;
+use super::{topic_config, BrokerContext};
+use crate::cluster::{ClusterImage, PartitionMetadata, PartitionState, TopicMetadata};
+use crate::protocol::ErrorCode;
+use crate::types::validate_topic_name;
+
+/// What a client asked for.
+#[derive(Clone, Debug, Default)]
+pub struct TopicRequest {
+    pub name: String,
+    /// -1 for `num.partitions`.
+    pub num_partitions: i32,
+    /// -1 for `default.replication.factor`.
+    pub replication_factor: i16,
+    /// Explicit assignment, partition → brokers; empty for automatic.
+    pub assignment: BTreeMap<i32, Vec<i32>>,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Builds the topic's metadata after validating the request against the
+/// cluster, without writing anything.
+pub fn plan_topic(
+    ctx: &BrokerContext,
+    image: &ClusterImage,
+    req: &TopicRequest,
+) -> Result<TopicMetadata, ApiError> {
+    validate_topic_name(&req.name)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidTopicException, e.to_string()))?;
+    if image.topics.contains_key(&req.name) {
+        return Err(ApiError::new(
+            ErrorCode::TopicAlreadyExists,
+            format!("Topic '{}' already exists.", req.name),
+        ));
+    }
+    if let Some(clash) = image.topics.keys().find(|t| *t != &req.name && collides(t, &req.name)) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidTopicException,
+            format!("Topic '{}' collides with existing topic: {clash}", req.name),
+        ));
+    }
+    topic_config::validate_all(&req.configs)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidConfig, e.to_string()))?;
+    let live: Vec<i32> = image.brokers.keys().copied().collect();
+    let assignment = if req.assignment.is_empty() {
+        let partitions =
+            if req.num_partitions == -1 { ctx.config.num_partitions } else { req.num_partitions };
+        if partitions < 1 {
+            return Err(ApiError::new(
+                ErrorCode::InvalidPartitions,
+                "Number of partitions must be larger than 0.",
+            ));
+        }
+        let rf = if req.replication_factor == -1 {
+            ctx.config.default_replication_factor
+        } else {
+            req.replication_factor
+        };
+        if rf < 1 {
+            return Err(ApiError::new(
+                ErrorCode::InvalidReplicationFactor,
+                "Replication factor must be larger than 0.",
+            ));
+        }
+        assign(&live, 0, partitions, rf)?
+    } else {
+        if req.num_partitions != -1 || req.replication_factor != -1 {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
+            ));
+        }
+        validate_assignment(&live, 0, &req.assignment)?;
+        req.assignment.clone()
+    };
+    Ok(TopicMetadata {
+        name: req.name.clone(),
+        topic_id: uuid::Uuid::new_v4(),
+        partitions: initial_states(image, assignment),
+        configs: req.configs.clone(),
+    })
+}
+
+/// Kafka refuses topics whose names differ only in '.' versus '_', because
+/// metric names would collide.
+fn collides(a: &str, b: &str) -> bool {
+    a.replace('.', "_") == b.replace('.', "_")
+}
+
+/// Round-robin assignment over the live brokers, starting at partition
+/// `first`, like Kafka's rack-unaware `assignReplicasToBrokers`.
+pub fn assign(
+    live: &[i32],
+    first: i32,
+    count: i32,
+    rf: i16,
+) -> Result<BTreeMap<i32, Vec<i32>>, ApiError> {
+    if live.is_empty() || rf as usize > live.len() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidReplicationFactor,
+            format!("Replication factor: {rf} larger than available brokers: {}.", live.len()),
+        ));
+    }
+    let n = live.len();
+    Ok((first..first + count)
+        .map(|p| {
+            let replicas = (0..rf as usize).map(|j| live[(p as usize + j) % n]).collect();
+            (p, replicas)
+        })
+        .collect())
+}
+
+/// An explicit assignment must cover partitions `first..` contiguously,
+/// name each broker once per partition, use one replication factor and
+/// name only live brokers.
+pub fn validate_assignment(
+    live: &[i32],
+    first: i32,
+    a: &BTreeMap<i32, Vec<i32>>,
+) -> Result<(), ApiError> {
+    let bad = |m: String| Err(ApiError::new(ErrorCode::InvalidReplicaAssignment, m));
+    let expected: Vec<i32> = (first..first + a.len() as i32).collect();
+    if a.keys().copied().collect::<Vec<_>>() != expected {
+        return bad("Partitions should be a consecutive 0-based integer sequence".into());
+    }
+    let rf = a.values().next().map_or(0, Vec::len);
+    for (p, replicas) in a {
+        if replicas.is_empty() {
+            return bad(format!("Partition {p} has no replicas"));
+        }
+        if replicas.len() != rf {
+            return bad("All partitions should have the same number of replicas".into());
+        }
+        if replicas.iter().collect::<BTreeSet<_>>().len() != replicas.len() {
+            return bad(format!("Duplicate brokers not allowed in replica assignment: {replicas:?} for partition {p}"));
+        }
+        if let Some(b) = replicas.iter().find(|b| !live.contains(b)) {
+            return bad(format!("Unknown broker {b} in replica assignment for partition {p}"));
+        }
+    }
+    Ok(())
+}
+
+/// Leader = first live replica, epoch 0, ISR = the live replicas.
+pub fn initial_states(
+    image: &ClusterImage,
+    assignment: BTreeMap<i32, Vec<i32>>,
+) -> BTreeMap<i32, PartitionMetadata> {
+    assignment
+        .into_iter()
+        .map(|(p, replicas)| {
+            let isr: Vec<i32> =
+                replicas.iter().copied().filter(|b| image.brokers.contains_key(b)).collect();
+            let leader = isr.first().copied().unwrap_or(-1);
+            (
+                p,
+                PartitionMetadata {
+                    replicas,
+                    state: PartitionState { leader, leader_epoch: 0, isr },
+                },
+            )
+        })
+        .collect()
+}
+
+/// Creates a topic; returns its metadata.
+pub async fn create_topic(
+    ctx: &BrokerContext,
+    req: &TopicRequest,
+) -> Result<TopicMetadata, ApiError> {
+    let image = ctx.store.image();
+    let topic = plan_topic(ctx, &image, req)?;
+    ctx.store.create_topic(topic.clone()).await?;
+    tracing::info!(topic = %topic.name, partitions = topic.partitions.len(), "created topic");
+    Ok(topic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_robin_assignment() {
+        let a = assign(&[1, 2, 3], 0, 3, 2).unwrap();
+        assert_eq!(a[&0], vec![1, 2], "first partition starts at the first broker");
+        assert_eq!(a[&1], vec![2, 3]);
+        assert_eq!(a[&2], vec![3, 1], "wraps around");
+        let err = assign(&[1], 0, 1, 2).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidReplicationFactor, "more replicas than brokers");
+    }
+
+    #[test]
+    fn explicit_assignments() {
+        let live = [1, 2];
+        let ok: BTreeMap<i32, Vec<i32>> = [(0, vec![1, 2]), (1, vec![2, 1])].into();
+        assert!(validate_assignment(&live, 0, &ok).is_ok());
+        let cases: Vec<(BTreeMap<i32, Vec<i32>>, &str)> = vec![
+            ([(1, vec![1])].into(), "must start at partition 0"),
+            ([(0, vec![1, 1])].into(), "duplicate broker"),
+            ([(0, vec![1]), (1, vec![1, 2])].into(), "uneven replication factor"),
+            ([(0, vec![9])].into(), "unknown broker"),
+            ([(0, vec![])].into(), "no replicas"),
+        ];
+        for (a, why) in cases {
+            assert_eq!(
+                validate_assignment(&live, 0, &a).unwrap_err().code,
+                ErrorCode::InvalidReplicaAssignment,
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn dot_underscore_collision() {
+        assert!(collides("a.b", "a_b"));
+        assert!(!collides("a.b", "a.c"));
+    }
+}

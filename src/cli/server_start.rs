@@ -1,0 +1,102 @@
+//! `kafka-rs server-start [server.properties] [--override key=value]...`,
+//! Kafka's kafka-server-start.sh: read the config, bind the listener, run
+//! the broker until SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::broker::{self, KafkaConfig};
+use crate::config::Properties;
+
+#[derive(Debug, clap::Args)]
+pub struct ServerStartArgs {
+    /// A Kafka server.properties file; without one, Kafka's defaults
+    /// (listener 127.0.0.1:9092, log dir /tmp/kafka-logs).
+    pub config: Option<PathBuf>,
+    /// Set a property, overriding the file (repeatable).
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+pub fn run(args: ServerStartArgs) -> anyhow::Result<()> {
+    let mut props = match &args.config {
+        Some(path) => Properties::load(path)?,
+        None => Properties::new(),
+    };
+    for o in &args.overrides {
+        props.apply_override(o)?;
+    }
+    let config = KafkaConfig::from_properties(&props)?;
+    init_logging();
+    for key in &config.unknown_keys {
+        tracing::warn!("The configuration '{key}' was supplied but isn't a known config.");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kafka-rs-broker")
+        .build()?;
+    runtime.block_on(async move {
+        let addr = config.listener.bind_addr();
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("Socket server failed to bind to {addr}"))?;
+        broker::run(listener, config, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        tracing::warn!("cannot install signal handlers; stop the broker with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Logs to stderr and to `$LOG_DIR/server.log` (default `./logs`), like
+/// Kafka's log4j setup. `RUST_LOG` filters, default `info`.
+fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{fmt, EnvFilter, Layer};
+
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let log_dir =
+        std::env::var_os("LOG_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("logs"));
+    let file = std::fs::create_dir_all(&log_dir).and_then(|_| {
+        std::fs::OpenOptions::new().create(true).append(true).open(log_dir.join("server.log"))
+    });
+    let stderr_layer = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .with_filter(filter());
+    let (file_layer, file_error) = match file {
+        Ok(f) => (
+            Some(
+                fmt::layer()
+                    .with_writer(std::sync::Mutex::new(f))
+                    .with_ansi(false)
+                    .with_target(false)
+                    .with_filter(filter()),
+            ),
+            None,
+        ),
+        Err(e) => (None, Some(e)),
+    };
+    let _ = tracing_subscriber::registry().with(stderr_layer).with(file_layer).try_init();
+    if let Some(e) = file_error {
+        tracing::warn!(
+            "cannot write {}: {e}; logging to stderr only",
+            log_dir.join("server.log").display()
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Cluster metadata: topics with their partition assignment and topic id,
+//! topic config overrides, partition state (leader, leader epoch, ISR), live
+//! brokers and the cluster id, behind the [`MetadataStore`] interface the
+//! broker talks to.
+//!
+//! Reads come from an immutable [`ClusterImage`] snapshot (the metadata
+//! cache); writes are asynchronous and, once durable, publish a new image
+//! to every subscriber. The ZooKeeper-backed store (Kafka's znode layout)
+//! implements the same trait; [`file::FileStore`] keeps the metadata of a
+//! single-node cluster in a JSON file in the first log dir.
+
+pub mod file;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+/// A registered broker and the endpoint clients dial.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+/// Leadership of one partition, as in Kafka's
+/// `/brokers/topics/<t>/partitions/<p>/state` znode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// -1 when no replica can lead.
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionMetadata {
+    /// The assigned replicas; the first is the preferred leader.
+    pub replicas: Vec<i32>,
+    pub state: PartitionState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicMetadata {
+    pub name: String,
+    #[serde(with = "uuid_text")]
+    pub topic_id: uuid::Uuid,
+    pub partitions: BTreeMap<i32, PartitionMetadata>,
+    /// Topic-level config overrides (`retention.ms`, ...), as strings.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// One consistent view of the cluster's metadata.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterImage {
+    pub cluster_id: String,
+    /// -1 while no controller is known.
+    pub controller_id: i32,
+    pub brokers: BTreeMap<i32, BrokerRegistration>,
+    pub topics: BTreeMap<String, TopicMetadata>,
+}
+
+impl ClusterImage {
+    pub fn topic(&self, name: &str) -> Option<&TopicMetadata> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<&TopicMetadata> {
+        self.topics.values().find(|t| t.topic_id == id)
+    }
+}
+
+/// A half-open range of producer ids handed to one broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerIdBlock {
+    pub first: i64,
+    pub last: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Topic '{0}' already exists.")]
+    TopicExists(String),
+    #[error("Topic '{0}' does not exist.")]
+    UnknownTopic(String),
+    #[error("partition {partition} of topic {topic} already exists")]
+    PartitionExists { topic: String, partition: i32 },
+    #[error("cannot access {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is corrupt: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("the metadata store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+
+/// The broker's view of cluster metadata. Implementations publish a new
+/// [`ClusterImage`] after every change they make or learn of.
+pub trait MetadataStore: Send + Sync + 'static {
+    /// The current snapshot; cheap (an `Arc` clone).
+    fn image(&self) -> Arc<ClusterImage>;
+
+    /// Changes as they happen: every write here or elsewhere in the cluster.
+    fn subscribe(&self) -> watch::Receiver<Arc<ClusterImage>>;
+
+    /// A new unique broker id, for `broker.id=-1` (Kafka's `/brokers/seqid`).
+    fn generate_broker_id(&self) -> StoreFuture<'_, i32>;
+
+    /// Announces this broker as live (Kafka's ephemeral `/brokers/ids/<id>`).
+    fn register_broker(&self, broker: BrokerRegistration) -> StoreFuture<'_, ()>;
+
+    /// Creates a topic with its assignment, initial partition states and
+    /// config overrides; `TopicExists` if the name is taken.
+    fn create_topic(&self, topic: TopicMetadata) -> StoreFuture<'_, ()>;
+
+    fn delete_topic(&self, name: &str) -> StoreFuture<'_, ()>;
+
+    /// Adds partitions (with their initial state) to an existing topic.
+    fn create_partitions(
+        &self,
+        name: &str,
+        added: BTreeMap<i32, PartitionMetadata>,
+    ) -> StoreFuture<'_, ()>;
+
+    /// Replaces a topic's config overrides.
+    fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> StoreFuture<'_, ()>;
+
+    /// Records a new leader, epoch and ISR for a partition.
+    fn set_partition_state(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: PartitionState,
+    ) -> StoreFuture<'_, ()>;
+
+    /// Reserves `count` producer ids (Kafka's `/latest_producer_id_block`).
+    fn allocate_producer_ids(&self, broker_id: i32, count: i64)
+        -> StoreFuture<'_, ProducerIdBlock>;
+}
+
+/// Topic ids as text in the metadata file.
+mod uuid_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &uuid::Uuid, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&id.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<uuid::Uuid, D::Error> {
+        let text = String::deserialize(d)?;
+        uuid::Uuid::parse_str(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A new random cluster id in Kafka's format: a UUID as 22 chars of URL-safe
+/// base64 without padding.
+pub fn new_cluster_id() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+}

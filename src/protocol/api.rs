@@ -1,0 +1,83 @@
+//! The APIs this broker answers and the version range of each, which is
+//! what ApiVersions advertises. Minimums follow the Kafka 2.1 era (KIP-896:
+//! what Kafka 4 still accepts); maximums follow Kafka 3.x, limited to what
+//! the broker implements.
+
+use kafka_protocol::messages::ApiKey;
+
+/// An API and the versions this broker accepts for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiVersionRange {
+    pub key: ApiKey,
+    pub min: i16,
+    pub max: i16,
+}
+
+const fn api(key: ApiKey, min: i16, max: i16) -> ApiVersionRange {
+    ApiVersionRange { key, min, max }
+}
+
+/// Sorted by API key. Produce is advertised from v0 although v0-2 are
+/// refused: librdkafka before 2.11.1 turns compression off when the Produce
+/// minimum is above 0 (KAFKA-18659). Fetch stops at 12 because v13+ name
+/// topics by id only and the Java client only moves past 12 when every
+/// topic has one.
+pub const SUPPORTED: &[ApiVersionRange] = &[
+    api(ApiKey::Produce, 0, 11),
+    api(ApiKey::Fetch, 4, 12),
+    api(ApiKey::ListOffsets, 1, 8),
+    api(ApiKey::Metadata, 0, 12),
+    api(ApiKey::FindCoordinator, 0, 5),
+    api(ApiKey::ApiVersions, 0, 3),
+    api(ApiKey::CreateTopics, 2, 7),
+    api(ApiKey::DeleteTopics, 1, 6),
+    api(ApiKey::DeleteRecords, 0, 2),
+    api(ApiKey::InitProducerId, 0, 4),
+    api(ApiKey::OffsetForLeaderEpoch, 2, 4),
+    api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::AlterConfigs, 0, 2),
+    api(ApiKey::DescribeLogDirs, 1, 4),
+    api(ApiKey::CreatePartitions, 0, 3),
+    api(ApiKey::IncrementalAlterConfigs, 0, 1),
+    api(ApiKey::DescribeCluster, 0, 1),
+];
+
+/// The lowest Produce version the codec can decode; older ones are
+/// advertised (see [`SUPPORTED`]) but refused by closing the connection.
+pub const PRODUCE_MIN_DECODABLE: i16 = 3;
+
+/// The advertised range for `key`, if this broker answers it.
+pub fn supported(key: ApiKey) -> Option<ApiVersionRange> {
+    SUPPORTED.iter().copied().find(|a| a.key == key)
+}
+
+/// Whether a request at `version` of `key` can be answered.
+pub fn is_supported(key: ApiKey, version: i16) -> bool {
+    supported(key).is_some_and(|r| r.min <= version && version <= r.max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_within_the_codec() {
+        for a in SUPPORTED {
+            let codec = a.key.valid_versions();
+            let min = if a.key == ApiKey::Produce { PRODUCE_MIN_DECODABLE } else { a.min };
+            assert!(codec.min <= min && a.max <= codec.max, "{:?} {a:?} outside {codec}", a.key);
+        }
+    }
+
+    #[test]
+    fn sorted_and_unique() {
+        for w in SUPPORTED.windows(2) {
+            assert!((w[0].key as i16) < (w[1].key as i16), "{:?} before {:?}", w[0].key, w[1].key);
+        }
+    }
+
+    #[test]
+    fn produce_advertised_from_zero() {
+        assert_eq!(supported(ApiKey::Produce).map(|r| r.min), Some(0), "librdkafka compression");
+    }
+}

@@ -1,0 +1,104 @@
+//! `kafka-rs server-start` / `server-stop` as processes: config handling,
+//! startup line and log file, bind errors, clean shutdown.
+
+use std::process::Command;
+use std::time::Duration;
+
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+};
+
+use crate::broker_support::Broker;
+use crate::support::{self, kafka_rs, stderr};
+
+#[test]
+fn invalid_value_exits_1_with_one_line_before_binding() {
+    let port = support::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = kafka_rs(
+        &[
+            "server-start",
+            "--override",
+            &format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
+            "--override",
+            "num.partitions=zero",
+            "--override",
+            &format!("log.dirs={}", dir.path().display()),
+        ],
+        None,
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("num.partitions"), "{err}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing bound");
+}
+
+#[test]
+fn port_in_use_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(support::bin())
+        .args(["server-start", "--override", &format!("listeners=PLAINTEXT://127.0.0.1:{port}")])
+        .arg("--override")
+        .arg(format!("log.dirs={}", dir.path().display()))
+        .env("LOG_DIR", dir.path().join("logs"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("failed to bind to 127.0.0.1:{port}")) && err.contains("in use"),
+        "{err}"
+    );
+}
+
+#[test]
+fn starts_logs_and_stops_on_sigterm() {
+    let mut broker = Broker::start(&["no.such.key=1"]);
+    let mut wire = broker.wire();
+    let resp: ApiVersionsResponse =
+        wire.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    assert_eq!(resp.error_code, 0);
+    let log = broker.server_log();
+    assert!(
+        log.contains("started: listening on")
+            && log.contains(&broker.data_dir().display().to_string()),
+        "{log}"
+    );
+    assert!(
+        log.contains("The configuration 'no.such.key' was supplied but isn't a known config."),
+        "{log}"
+    );
+    let status = broker.child.terminate(Duration::from_secs(20)).unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    assert!(broker.server_log().contains("shut down"), "shutdown is logged");
+    assert!(broker.data_dir().join("meta.properties").exists(), "meta.properties written");
+}
+
+#[test]
+fn topics_survive_a_restart() {
+    let broker = Broker::start(&["broker.id=7"]);
+    let mut req = MetadataRequest::default();
+    req.topics =
+        Some(vec![kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+            .with_name(Some(kafka_protocol::messages::TopicName("kept".into())))]);
+    req.allow_auto_topic_creation = true;
+    let resp: MetadataResponse = broker.wire().call(ApiKey::Metadata, 12, &req);
+    assert_eq!(resp.topics[0].error_code, 0, "auto-created");
+    let id = resp.topics[0].topic_id;
+    let dir = broker.kill9();
+    let broker = Broker::start_in(dir, &["broker.id=7"]);
+    let mut all = MetadataRequest::default();
+    all.topics = None;
+    let resp: MetadataResponse = broker.wire().call(ApiKey::Metadata, 12, &all);
+    let kept = resp
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().map(|n| n.0.as_str()) == Some("kept"))
+        .expect("topic kept");
+    assert_eq!(kept.topic_id, id, "same topic id after restart");
+    assert_eq!(*resp.brokers[0].node_id, 7);
+}

@@ -1,0 +1,151 @@
+//! Shared by the broker tests: a broker process on a free port with its own
+//! temp dirs, and a blocking Kafka wire client built on the codec crate.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use crate::support::{self, ChildGuard};
+
+/// A `kafka-rs server-start` child on a free port; killed when dropped.
+pub struct Broker {
+    pub child: ChildGuard,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Broker {
+    pub fn start(overrides: &[&str]) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, overrides)
+    }
+
+    /// Starts on `dir` (reused across restarts).
+    pub fn start_in(dir: tempfile::TempDir, overrides: &[&str]) -> Broker {
+        let port = support::free_port();
+        let mut cmd = Command::new(support::bin());
+        cmd.arg("server-start")
+            .arg("--override")
+            .arg(format!("listeners=PLAINTEXT://127.0.0.1:{port}"))
+            .arg("--override")
+            .arg(format!("log.dirs={}", dir.path().join("data").display()))
+            .env("LOG_DIR", dir.path().join("logs"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for o in overrides {
+            cmd.arg("--override").arg(o);
+        }
+        let child = ChildGuard::spawn("broker", &mut cmd);
+        support::wait_for_port(port, Duration::from_secs(20));
+        Broker { child, port, dir }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("logs/server.log")).unwrap_or_default()
+    }
+
+    /// Stops the broker with SIGKILL and hands back its directory.
+    pub fn kill9(mut self) -> tempfile::TempDir {
+        self.child.kill9();
+        self.dir
+    }
+
+    pub fn wire(&self) -> Wire {
+        Wire::connect(self.port)
+    }
+}
+
+/// A blocking client speaking raw Kafka frames.
+pub struct Wire {
+    pub stream: TcpStream,
+    next_correlation: i32,
+}
+
+impl Wire {
+    pub fn connect(port: u16) -> Wire {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        Wire { stream, next_correlation: 1 }
+    }
+
+    /// Encodes a request frame without sending it.
+    pub fn frame<R: Encodable>(&mut self, key: ApiKey, version: i16, req: &R) -> (i32, Vec<u8>) {
+        let cid = self.next_correlation;
+        self.next_correlation += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(cid)
+            .with_client_id(Some(StrBytes::from_static_str("it")));
+        let mut body = BytesMut::new();
+        header.encode(&mut body, key.request_header_version(version)).unwrap();
+        req.encode(&mut body, version).unwrap();
+        let mut out = (body.len() as i32).to_be_bytes().to_vec();
+        out.extend_from_slice(&body);
+        (cid, out)
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads one response frame; `None` if the broker closed the connection.
+    pub fn read_frame(&mut self) -> Option<Bytes> {
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size).ok()?;
+        let mut buf = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut buf).ok()?;
+        Some(Bytes::from(buf))
+    }
+
+    /// Sends a request and decodes the response, checking the correlation id.
+    pub fn call<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        req: &Req,
+    ) -> Resp {
+        let (cid, frame) = self.frame(key, version, req);
+        self.send_raw(&frame);
+        self.read_response(key, version, cid)
+            .unwrap_or_else(|| panic!("{key:?} v{version}: connection closed"))
+    }
+
+    pub fn read_response<Resp: Decodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        cid: i32,
+    ) -> Option<Resp> {
+        let mut body = self.read_frame()?;
+        let header =
+            ResponseHeader::decode(&mut body, key.response_header_version(version)).unwrap();
+        assert_eq!(header.correlation_id, cid, "responses come back in order");
+        Some(Resp::decode(&mut body, version).unwrap())
+    }
+
+    /// Whether the broker closed the connection (reads EOF within the timeout).
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.stream.read(&mut b), Ok(0) | Err(_))
+    }
+}
+
+/// Drains the frame's bytes, for tests that only need the size.
+pub fn skip(b: &mut Bytes, n: usize) {
+    b.advance(n);
+}
