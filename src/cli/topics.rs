@@ -128,6 +128,9 @@ fn run_inner(args: &TopicsArgs) -> anyhow::Result<()> {
     if (args.create || args.alter || args.delete) && args.topic.is_none() {
         bail!("Missing required argument \"[topic]\"");
     }
+    if args.create {
+        crate::types::validate_topic_name(args.topic.as_deref().unwrap_or_default())?;
+    }
     let assignment =
         args.replica_assignment.as_deref().map(parse_replica_assignment).transpose()?;
     if assignment.is_some()
@@ -164,7 +167,6 @@ async fn create(
     configs: Vec<(String, String)>,
 ) -> anyhow::Result<()> {
     let name = args.topic.clone().unwrap_or_default();
-    crate::types::validate_topic_name(&name)?;
     if name.contains('.') || name.contains('_') {
         println!(
             "WARNING: Due to limitations in metric names, topics with a period ('.') or underscore ('_') could collide. To avoid issues it is best to use either, but not both."

@@ -3,6 +3,7 @@
 
 mod broker_start;
 mod broker_support;
+mod cli_topics;
 mod docs;
 mod support;
 mod zk_harness;
