@@ -31,6 +31,15 @@ _kafka__rs() {
             kafka__rs,server-stop)
                 cmd="kafka__rs__subcmd__server__subcmd__stop"
                 ;;
+            kafka__rs,zookeeper-shell)
+                cmd="kafka__rs__subcmd__zookeeper__subcmd__shell"
+                ;;
+            kafka__rs,zookeeper-start)
+                cmd="kafka__rs__subcmd__zookeeper__subcmd__start"
+                ;;
+            kafka__rs,zookeeper-stop)
+                cmd="kafka__rs__subcmd__zookeeper__subcmd__stop"
+                ;;
             kafka__rs__subcmd__help,completions)
                 cmd="kafka__rs__subcmd__help__subcmd__completions"
                 ;;
@@ -46,6 +55,15 @@ _kafka__rs() {
             kafka__rs__subcmd__help,server-stop)
                 cmd="kafka__rs__subcmd__help__subcmd__server__subcmd__stop"
                 ;;
+            kafka__rs__subcmd__help,zookeeper-shell)
+                cmd="kafka__rs__subcmd__help__subcmd__zookeeper__subcmd__shell"
+                ;;
+            kafka__rs__subcmd__help,zookeeper-start)
+                cmd="kafka__rs__subcmd__help__subcmd__zookeeper__subcmd__start"
+                ;;
+            kafka__rs__subcmd__help,zookeeper-stop)
+                cmd="kafka__rs__subcmd__help__subcmd__zookeeper__subcmd__stop"
+                ;;
             *)
                 ;;
         esac
@@ -53,7 +71,7 @@ _kafka__rs() {
 
     case "${cmd}" in
         kafka__rs)
-            opts="-h -V --help --version completions man server-start server-stop help"
+            opts="-h -V --help --version completions man server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -81,7 +99,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help)
-            opts="completions man server-start server-stop help"
+            opts="completions man server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -164,6 +182,48 @@ _kafka__rs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__zookeeper__subcmd__shell)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__zookeeper__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__zookeeper__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kafka__subcmd__rs__subcmd__man)
             opts="-h -V --out-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -201,6 +261,48 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__server__subcmd__stop)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__zookeeper__subcmd__shell)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__zookeeper__subcmd__start)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__zookeeper__subcmd__stop)
             opts="-h -V --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -6,6 +6,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod docs;
 pub mod server_start;
 pub mod server_stop;
+mod zookeeper_shell;
+mod zookeeper_start;
+mod zookeeper_stop;
 
 /// Apache Kafka rebuilt in Rust: broker, ZooKeeper-compatible coordinator and
 /// Kafka's command-line tools in one binary.
@@ -26,6 +29,12 @@ pub enum Command {
     ServerStart(server_start::ServerStartArgs),
     /// Stop the brokers started on this machine (kafka-server-stop.sh).
     ServerStop(server_stop::ServerStopArgs),
+    /// Inspect a ZooKeeper server: ls, get, stat, create, set, delete, deleteall.
+    ZookeeperShell(zookeeper_shell::ZookeeperShellArgs),
+    /// Run the ZooKeeper-compatible server (bin/zookeeper-server-start.sh).
+    ZookeeperStart(zookeeper_start::ZookeeperStartArgs),
+    /// Stop the ZooKeeper servers started on this machine.
+    ZookeeperStop(zookeeper_stop::ZookeeperStopArgs),
 }
 
 /// Runs a parsed command line; the caller prints the error and picks the exit code.
@@ -35,6 +44,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Man(args) => docs::man(args),
         Command::ServerStart(args) => server_start::run(args),
         Command::ServerStop(args) => server_stop::run(args),
+        Command::ZookeeperShell(args) => zookeeper_shell::run(args),
+        Command::ZookeeperStart(args) => zookeeper_start::run(args),
+        Command::ZookeeperStop(args) => zookeeper_stop::run(args),
     }
 }
 

@@ -7,3 +7,5 @@ mod broker_start;
 mod broker_support;
 mod docs;
 mod support;
+mod zk_harness;
+mod zk_interop;

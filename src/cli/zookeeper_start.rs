@@ -1,0 +1,61 @@
+//! `kafka-rs zookeeper-start [zookeeper.properties]`: runs the
+//! ZooKeeper-compatible server in the foreground until SIGTERM or Ctrl-C,
+//! like bin/zookeeper-server-start.sh.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::config::Properties;
+use crate::zk;
+
+#[derive(Debug, Args)]
+pub struct ZookeeperStartArgs {
+    /// A zoo.cfg / zookeeper.properties file (dataDir, clientPort, tickTime, ...).
+    pub config: Option<PathBuf>,
+}
+
+pub fn run(args: ZookeeperStartArgs) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let props = match &args.config {
+        Some(p) => Properties::load(p)?,
+        None => Properties::new(),
+    };
+    let config = zk::Config::from_properties(&props)?;
+    let host = config.client_port_address.clone().unwrap_or_else(|| "0.0.0.0".to_string());
+    let addr = format!("{host}:{}", config.client_port);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("zk")
+        .build()
+        .context("cannot start the runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        zk::run(listener, config, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// SIGTERM (zookeeper-stop, kill) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,204 @@
+//! A ZooKeeper-wire-compatible server (standalone mode): Apache ZooKeeper's
+//! clients (the Java client and zkCli.sh, kazoo, the `zookeeper-client`
+//! crate) use it unchanged. It knows nothing of Kafka.
+//!
+//! - `proto`: jute records and opcodes (no I/O)
+//! - `data_tree`, `session`, `watch`, `acl`, `path`: the state and its rules
+//! - `processor` + `ops`: prep → sync → final, the one owner of that state
+//! - `txn_log`, `snapshot`: durability; `server`: sockets; `four_letter`
+//!
+//! [`run`] takes a bound listener and a shutdown future, so tests bind port
+//! 0 and the broker can embed the server in-process.
+
+mod acl;
+mod config;
+mod data_tree;
+mod error;
+mod four_letter;
+mod ops;
+mod path;
+mod processor;
+pub mod proto;
+mod server;
+mod session;
+mod snapshot;
+mod txn;
+mod txn_log;
+mod watch;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+pub use config::Config;
+pub use error::Error;
+pub use four_letter::VERSION;
+
+use data_tree::DataTree;
+use processor::{Event, Processor, SyncCmd};
+use session::SessionTracker;
+use txn::Txn;
+use txn_log::TxnLog;
+
+/// Where our files live inside dataDir/dataLogDir. Not ZooKeeper's
+/// `version-2`: the formats differ, and neither should read the other's.
+const SUBDIR: &str = "kafka-rs-1";
+
+/// Serves ZooKeeper clients on `listener` until `shutdown` completes, then
+/// stops cleanly: everything acknowledged is already on disk.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let mut cfg = config;
+    cfg.data_dir = cfg.data_dir.join(SUBDIR);
+    cfg.data_log_dir = cfg.data_log_dir.join(SUBDIR);
+    for d in [&cfg.data_dir, &cfg.data_log_dir] {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    let _lock = lock_dir(&cfg.data_dir)?;
+    let cfg = Arc::new(cfg);
+    let clock: Arc<dyn crate::time::Clock> = Arc::new(crate::time::SystemClock);
+    let (tree, sessions) = {
+        let cfg = cfg.clone();
+        let now = clock.now_ms();
+        tokio::task::spawn_blocking(move || recover(&cfg, now))
+            .await
+            .map_err(|e| Error::LogFailed(e.to_string()))??
+    };
+    tracing::info!(
+        zxid = format!("{:#x}", tree.last_zxid),
+        nodes = tree.node_count(),
+        sessions = sessions.len(),
+        addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        "ZooKeeper server ready"
+    );
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (sync_tx, sync_rx) = std::sync::mpsc::channel();
+    let log = TxnLog::create(&cfg.data_log_dir, tree.last_zxid + 1)?;
+    let sync_thread = {
+        let ev_tx = ev_tx.clone();
+        std::thread::Builder::new()
+            .name("zk-sync".into())
+            .spawn(move || sync_loop(log, sync_rx, ev_tx))
+            .map_err(|e| Error::io(&cfg.data_log_dir, e))?
+    };
+    let processor = Processor::new(cfg.clone(), tree, sessions, sync_tx, clock);
+    let mut proc_task = tokio::spawn(processor.run(ev_rx));
+    let ticker = {
+        let ev_tx = ev_tx.clone();
+        let every = Duration::from_millis((cfg.tick_time as u64 / 2).clamp(5, 1000));
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(every);
+            loop {
+                iv.tick().await;
+                if ev_tx.send(Event::Tick).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let mut conns = JoinSet::new();
+    let result = tokio::select! {
+        _ = server::accept_loop(listener, cfg.clone(), ev_tx.clone(), &mut conns) => Ok(()),
+        _ = shutdown => Ok(()),
+        r = &mut proc_task => r.map_err(|e| Error::LogFailed(e.to_string())).and_then(|r| r),
+    };
+    ticker.abort();
+    conns.abort_all();
+    proc_task.abort();
+    drop(ev_tx);
+    // The sync thread ends when the processor's sender is gone; whatever it
+    // was given is written and fsync'ed first.
+    let _ = tokio::task::spawn_blocking(move || sync_thread.join()).await;
+    tracing::info!("ZooKeeper server stopped");
+    result
+}
+
+/// Rebuilds the tree and the sessions: the newest good snapshot, then the log.
+fn recover(cfg: &Config, now_ms: i64) -> Result<(DataTree, SessionTracker), Error> {
+    let mut sessions = SessionTracker::new(now_ms);
+    let mut tree = match snapshot::load_latest(&cfg.data_dir)? {
+        Some((path, tree, saved)) => {
+            tracing::info!(snapshot = %path.display(), "loaded snapshot");
+            for (id, timeout, pw) in saved {
+                sessions.add(id, timeout, pw, now_ms);
+            }
+            tree
+        }
+        None => DataTree::new(),
+    };
+    let after = tree.last_zxid;
+    let mut changes = Vec::new();
+    txn_log::replay(&cfg.data_log_dir, after, |hdr, txn| {
+        match &txn {
+            Txn::CreateSession { timeout, password } => {
+                sessions.add(hdr.session, *timeout, *password, now_ms)
+            }
+            Txn::CloseSession => {
+                sessions.remove(hdr.session);
+            }
+            _ => {}
+        }
+        changes.clear();
+        tree.apply(&hdr, &txn, &mut changes, None)?;
+        Ok(())
+    })?;
+    Ok((tree, sessions))
+}
+
+/// The log thread: write what arrived, fsync once for all of it, report.
+fn sync_loop(
+    mut log: TxnLog,
+    rx: std::sync::mpsc::Receiver<SyncCmd>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let fail = |e: Error| {
+        tracing::error!(error = %e, "transaction log failed");
+        let _ = events.send(Event::LogFailed(e.to_string()));
+    };
+    while let Ok(first) = rx.recv() {
+        let mut last = None;
+        let mut cmd = Some(first);
+        while let Some(c) = cmd.take() {
+            let r = match c {
+                SyncCmd::Append { bytes, last_zxid } => {
+                    last = Some(last_zxid);
+                    log.append(&bytes)
+                }
+                SyncCmd::Roll { next_zxid } => log.roll(next_zxid),
+            };
+            if let Err(e) = r {
+                return fail(e);
+            }
+            cmd = rx.try_recv().ok();
+        }
+        if let Some(z) = last {
+            if let Err(e) = log.sync() {
+                return fail(e);
+            }
+            let _ = events.send(Event::Durable(z));
+        }
+    }
+}
+
+/// One server per data dir: a second one would interleave the log.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, Error> {
+    let path: PathBuf = dir.join(".lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(|e| {
+        Error::io(&path, std::io::Error::other(format!("data dir in use by another server ({e})")))
+    })?;
+    Ok(f)
+}
