@@ -44,7 +44,7 @@ def main():
     end = consumer.end_offsets([tp])[tp]
     assert end == 100, end
     found = consumer.offsets_for_times({tp: base + 50})[tp]
-    assert found.offset == 50 or found.offset <= 50, found
+    assert found.offset == 50 and found.timestamp == base + 50, found
     consumer.close()
 
     admin.delete_topics(["kp-topic"])
