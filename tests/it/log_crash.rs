@@ -22,7 +22,12 @@ const CHILD_ENV: &str = "KAFKA_RS_LOG_CRASH_DIR";
 fn config() -> LogConfig {
     // Small segments and frequent time-based flushes, so kills land in
     // rolls, index appends and flushes too.
-    LogConfig { segment_bytes: 64 * 1024, index_interval_bytes: 512, flush_ms: 20, ..LogConfig::default() }
+    LogConfig {
+        segment_bytes: 64 * 1024,
+        index_interval_bytes: 512,
+        flush_ms: 20,
+        ..LogConfig::default()
+    }
 }
 
 fn tp() -> TopicPartition {
@@ -32,8 +37,14 @@ fn tp() -> TopicPartition {
 fn open(dir: &Path) -> LogManager {
     let mut topic_configs = std::collections::HashMap::new();
     topic_configs.insert("crash".to_string(), config());
-    LogManager::open_with_topic_configs(&[dir.to_path_buf()], config(), &topic_configs, 1, Arc::new(SystemClock))
-        .unwrap()
+    LogManager::open_with_topic_configs(
+        &[dir.to_path_buf()],
+        config(),
+        &topic_configs,
+        1,
+        Arc::new(SystemClock),
+    )
+    .unwrap()
 }
 
 /// The child: appends batches whose records hold their own offsets, and
@@ -51,7 +62,13 @@ fn crash_child_appender() {
         ..BackgroundConfig::default()
     });
     let log = manager.get_or_create_log(&tp(), config()).unwrap();
-    let codecs = [Compression::None, Compression::Lz4, Compression::Gzip, Compression::Snappy, Compression::Zstd];
+    let codecs = [
+        Compression::None,
+        Compression::Lz4,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Zstd,
+    ];
     let mut out = std::io::stdout().lock();
     for i in 0u64.. {
         let next = log.log_end_offset().0;
@@ -76,7 +93,8 @@ fn verify(dir: &Path, acknowledged: i64) -> i64 {
     assert!(leo > acknowledged, "acknowledged offset {acknowledged} lost: log end offset {leo}");
     let mut next = 0;
     while next < leo {
-        let slice = log.read(Offset(next), 1 << 20, None, true).unwrap().slice.expect("data below the end");
+        let slice =
+            log.read(Offset(next), 1 << 20, None, true).unwrap().slice.expect("data below the end");
         let bytes = slice.read_to_vec().unwrap();
         for batch in Batches::new(&bytes) {
             let batch = batch.unwrap();
@@ -104,7 +122,13 @@ fn crash_kill9_loses_nothing_acknowledged() {
     let mut acknowledged = -1i64;
     for round in 0..25 {
         let mut child = Command::new(&exe)
-            .args(["log_crash::crash_child_appender", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "log_crash::crash_child_appender",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -132,7 +156,10 @@ fn crash_kill9_loses_nothing_acknowledged() {
         }
         let started = Instant::now();
         let leo = verify(dir.path(), acknowledged);
-        assert!(started.elapsed() < Duration::from_secs(30), "round {round}: recovery took too long");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "round {round}: recovery took too long"
+        );
         acknowledged = leo - 1;
     }
     assert!(acknowledged > 100, "the child made progress: {acknowledged}");
