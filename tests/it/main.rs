@@ -6,6 +6,7 @@ mod broker_interop;
 mod broker_start;
 mod broker_support;
 mod docs;
+mod log_crash;
 mod support;
 mod zk_harness;
 mod zk_interop;
