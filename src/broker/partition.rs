@@ -68,12 +68,19 @@ impl Partition {
         configs: BTreeMap<String, String>,
     ) -> Result<Partition, ApiError> {
         let mut producers = ProducerStateManager::new();
-        let headers = log.batch_headers_from(log.log_start_offset()).map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
+        let headers = log
+            .batch_headers_from(log.log_start_offset())
+            .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
         for b in headers.iter().filter(|b| b.producer_id.0 != NO_PRODUCER_ID) {
             producers.record(
                 b.producer_id.0,
                 b.producer_epoch,
-                BatchSequence { first_seq: b.base_sequence, last_seq: b.last_sequence, first_offset: b.base_offset.0, last_offset: b.last_offset.0 },
+                BatchSequence {
+                    first_seq: b.base_sequence,
+                    last_seq: b.last_sequence,
+                    first_offset: b.base_offset.0,
+                    last_offset: b.last_offset.0,
+                },
             );
         }
         let hw = log.log_end_offset().0;
@@ -141,12 +148,20 @@ impl Partition {
     }
 
     /// Validates, de-duplicates and appends produced batches (blocking).
-    pub fn append_records_to_leader(&self, records: &mut [u8], required_acks: i16, min_insync_replicas: usize) -> Result<AppendResult, ApiError> {
+    pub fn append_records_to_leader(
+        &self,
+        records: &mut [u8],
+        required_acks: i16,
+        min_insync_replicas: usize,
+    ) -> Result<AppendResult, ApiError> {
         let mut producers = lock(&self.producers);
         let (leader_epoch, isr_len) = {
             let s = lock(&self.state);
             if s.leader != self.broker_id {
-                return Err(ApiError::new(ErrorCode::NotLeaderOrFollower, format!("This broker is not the leader of {}", self.tp)));
+                return Err(ApiError::new(
+                    ErrorCode::NotLeaderOrFollower,
+                    format!("This broker is not the leader of {}", self.tp),
+                ));
             }
             (s.leader_epoch, s.isr.len())
         };
@@ -161,10 +176,21 @@ impl Partition {
             match producers.check(p.id, p.epoch, p.first_seq, p.last_seq) {
                 Check::Append => {}
                 Check::Duplicate { first_offset, last_offset } => {
-                    return Ok(AppendResult { first_offset, last_offset, log_append_time: -1, log_start_offset: self.log.log_start_offset().0 });
+                    return Ok(AppendResult {
+                        first_offset,
+                        last_offset,
+                        log_append_time: -1,
+                        log_start_offset: self.log.log_start_offset().0,
+                    });
                 }
                 Check::Reject(code) => {
-                    return Err(ApiError::new(code, format!("producer {} epoch {} sequence {} rejected on {}", p.id, p.epoch, p.first_seq, self.tp)));
+                    return Err(ApiError::new(
+                        code,
+                        format!(
+                            "producer {} epoch {} sequence {} rejected on {}",
+                            p.id, p.epoch, p.first_seq, self.tp
+                        ),
+                    ));
                 }
             }
         }
@@ -176,7 +202,12 @@ impl Partition {
             producers.record(
                 p.id,
                 p.epoch,
-                BatchSequence { first_seq: p.first_seq, last_seq: p.last_seq, first_offset: info.first_offset.0, last_offset: info.last_offset.0 },
+                BatchSequence {
+                    first_seq: p.first_seq,
+                    last_seq: p.last_seq,
+                    first_offset: info.first_offset.0,
+                    last_offset: info.last_offset.0,
+                },
             );
         }
         drop(producers);
@@ -209,11 +240,22 @@ fn producer_of(records: &[u8]) -> Result<Option<ProducerBatch>, ApiError> {
     if first.producer_id() == NO_PRODUCER_ID {
         return Ok(None);
     }
-    let mut out = ProducerBatch { id: first.producer_id(), epoch: first.producer_epoch(), first_seq: first.base_sequence(), last_seq: first.last_sequence() };
+    let mut out = ProducerBatch {
+        id: first.producer_id(),
+        epoch: first.producer_epoch(),
+        first_seq: first.base_sequence(),
+        last_seq: first.last_sequence(),
+    };
     for batch in Batches::new(records).skip(1) {
         let b = batch.map_err(corrupt)?;
-        if b.producer_id() != out.id || b.producer_epoch() != out.epoch || b.base_sequence() != out.last_seq.wrapping_add(1) {
-            return Err(ApiError::new(ErrorCode::InvalidRecord, "batches of one request must continue one producer's sequence"));
+        if b.producer_id() != out.id
+            || b.producer_epoch() != out.epoch
+            || b.base_sequence() != out.last_seq.wrapping_add(1)
+        {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRecord,
+                "batches of one request must continue one producer's sequence",
+            ));
         }
         out.last_seq = b.last_sequence();
     }

@@ -36,7 +36,10 @@ pub enum Check {
     /// Append it.
     Append,
     /// Already appended: answer with these offsets, append nothing.
-    Duplicate { first_offset: i64, last_offset: i64 },
+    Duplicate {
+        first_offset: i64,
+        last_offset: i64,
+    },
     Reject(ErrorCode),
 }
 
@@ -66,20 +69,35 @@ impl ProducerStateManager {
             return Check::Append;
         }
         let Some(entry) = self.producers.get(&producer_id) else {
-            return if first_seq == 0 { Check::Append } else { Check::Reject(ErrorCode::UnknownProducerId) };
+            return if first_seq == 0 {
+                Check::Append
+            } else {
+                Check::Reject(ErrorCode::UnknownProducerId)
+            };
         };
         if epoch < entry.epoch {
             return Check::Reject(ErrorCode::InvalidProducerEpoch);
         }
         if epoch > entry.epoch {
             // A bumped epoch restarts the sequence at 0.
-            return if first_seq == 0 { Check::Append } else { Check::Reject(ErrorCode::OutOfOrderSequenceNumber) };
+            return if first_seq == 0 {
+                Check::Append
+            } else {
+                Check::Reject(ErrorCode::OutOfOrderSequenceNumber)
+            };
         }
-        if let Some(dup) = entry.batches.iter().find(|b| b.first_seq == first_seq && b.last_seq == last_seq) {
-            return Check::Duplicate { first_offset: dup.first_offset, last_offset: dup.last_offset };
+        if let Some(dup) =
+            entry.batches.iter().find(|b| b.first_seq == first_seq && b.last_seq == last_seq)
+        {
+            return Check::Duplicate {
+                first_offset: dup.first_offset,
+                last_offset: dup.last_offset,
+            };
         }
         match entry.batches.back() {
-            Some(last) if first_seq != next_seq(last.last_seq) => Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
+            Some(last) if first_seq != next_seq(last.last_seq) => {
+                Check::Reject(ErrorCode::OutOfOrderSequenceNumber)
+            }
             None if first_seq != 0 => Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
             _ => Check::Append,
         }
@@ -115,23 +133,52 @@ mod tests {
     use super::*;
 
     fn batch(first_seq: i32, last_seq: i32, first_offset: i64) -> BatchSequence {
-        BatchSequence { first_seq, last_seq, first_offset, last_offset: first_offset + (last_seq - first_seq) as i64 }
+        BatchSequence {
+            first_seq,
+            last_seq,
+            first_offset,
+            last_offset: first_offset + (last_seq - first_seq) as i64,
+        }
     }
 
     #[test]
     fn sequence_rules() {
         let mut s = ProducerStateManager::new();
-        assert_eq!(s.check(NO_PRODUCER_ID, -1, -1, -1), Check::Append, "plain producers are not tracked");
+        assert_eq!(
+            s.check(NO_PRODUCER_ID, -1, -1, -1),
+            Check::Append,
+            "plain producers are not tracked"
+        );
         assert_eq!(s.check(7, 0, 0, 9), Check::Append, "a new producer starts at 0");
-        assert_eq!(s.check(7, 0, 5, 9), Check::Reject(ErrorCode::UnknownProducerId), "unknown producer mid-stream");
+        assert_eq!(
+            s.check(7, 0, 5, 9),
+            Check::Reject(ErrorCode::UnknownProducerId),
+            "unknown producer mid-stream"
+        );
         s.record(7, 0, batch(0, 9, 100));
-        assert_eq!(s.check(7, 0, 0, 9), Check::Duplicate { first_offset: 100, last_offset: 109 }, "retry of the last batch");
-        assert_eq!(s.check(7, 0, 11, 12), Check::Reject(ErrorCode::OutOfOrderSequenceNumber), "gap");
+        assert_eq!(
+            s.check(7, 0, 0, 9),
+            Check::Duplicate { first_offset: 100, last_offset: 109 },
+            "retry of the last batch"
+        );
+        assert_eq!(
+            s.check(7, 0, 11, 12),
+            Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
+            "gap"
+        );
         assert_eq!(s.check(7, 0, 10, 12), Check::Append, "next in sequence");
-        assert_eq!(s.check(7, 1, 3, 4), Check::Reject(ErrorCode::OutOfOrderSequenceNumber), "new epoch must restart at 0");
+        assert_eq!(
+            s.check(7, 1, 3, 4),
+            Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
+            "new epoch must restart at 0"
+        );
         assert_eq!(s.check(7, 1, 0, 4), Check::Append, "new epoch at 0");
         s.record(7, 1, batch(0, 4, 200));
-        assert_eq!(s.check(7, 0, 10, 12), Check::Reject(ErrorCode::InvalidProducerEpoch), "old epoch is fenced");
+        assert_eq!(
+            s.check(7, 0, 10, 12),
+            Check::Reject(ErrorCode::InvalidProducerEpoch),
+            "old epoch is fenced"
+        );
     }
 
     #[test]
@@ -140,8 +187,16 @@ mod tests {
         for i in 0..6 {
             s.record(1, 0, batch(i * 10, i * 10 + 9, i as i64 * 10));
         }
-        assert_eq!(s.check(1, 0, 10, 19), Check::Duplicate { first_offset: 10, last_offset: 19 }, "second batch kept");
-        assert_eq!(s.check(1, 0, 0, 9), Check::Reject(ErrorCode::OutOfOrderSequenceNumber), "first batch forgotten");
+        assert_eq!(
+            s.check(1, 0, 10, 19),
+            Check::Duplicate { first_offset: 10, last_offset: 19 },
+            "second batch kept"
+        );
+        assert_eq!(
+            s.check(1, 0, 0, 9),
+            Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
+            "first batch forgotten"
+        );
     }
 
     #[test]

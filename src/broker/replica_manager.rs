@@ -38,13 +38,25 @@ impl ReplicaManager {
     /// Opens the log dirs (recovery runs here; blocking).
     pub fn open(config: Arc<KafkaConfig>, broker_id: i32) -> Result<ReplicaManager, OpenError> {
         let defaults = broker_log_config(&config);
-        let log_manager = Arc::new(LogManager::open(&config.log_dirs, defaults, config.num_recovery_threads_per_data_dir, Arc::new(SystemClock))?);
+        let log_manager = Arc::new(LogManager::open(
+            &config.log_dirs,
+            defaults,
+            config.num_recovery_threads_per_data_dir,
+            Arc::new(SystemClock),
+        )?);
         // Retention, time-based flushes and checkpoints run on the log's own threads.
         log_manager.start_background(BackgroundConfig {
             retention_check_interval_ms: config.log_retention_check_interval_ms as u64,
             ..BackgroundConfig::default()
         });
-        Ok(ReplicaManager { broker_id, config, log_manager, partitions: RwLock::new(HashMap::new()), apply_lock: Mutex::new(()), purgatory: Purgatory::default() })
+        Ok(ReplicaManager {
+            broker_id,
+            config,
+            log_manager,
+            partitions: RwLock::new(HashMap::new()),
+            apply_lock: Mutex::new(()),
+            purgatory: Purgatory::default(),
+        })
     }
 
     /// The log config of a topic with these overrides: Kafka's defaults,
@@ -65,7 +77,10 @@ impl ReplicaManager {
     /// and deletes logs).
     pub fn apply_image(&self, image: &ClusterImage) {
         let _serial = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut wanted: HashMap<TopicPartition, (uuid::Uuid, LeaderState, &BTreeMap<String, String>)> = HashMap::new();
+        let mut wanted: HashMap<
+            TopicPartition,
+            (uuid::Uuid, LeaderState, &BTreeMap<String, String>),
+        > = HashMap::new();
         for topic in image.topics.values() {
             for (&p, meta) in &topic.partitions {
                 if meta.replicas.contains(&self.broker_id) {
@@ -75,12 +90,20 @@ impl ReplicaManager {
                         isr: meta.state.isr.clone(),
                         replicas: meta.replicas.clone(),
                     };
-                    wanted.insert(TopicPartition::new(topic.name.clone(), p), (topic.topic_id, state, &topic.configs));
+                    wanted.insert(
+                        TopicPartition::new(topic.name.clone(), p),
+                        (topic.topic_id, state, &topic.configs),
+                    );
                 }
             }
         }
-        let current: Vec<(TopicPartition, Arc<Partition>)> =
-            self.partitions.read().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let current: Vec<(TopicPartition, Arc<Partition>)> = self
+            .partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         for (tp, partition) in &current {
             let keep = wanted.get(tp).is_some_and(|(id, ..)| *id == partition.topic_id);
             if !keep {
@@ -93,7 +116,8 @@ impl ReplicaManager {
             }
         }
         for (tp, (topic_id, state, configs)) in wanted {
-            let existing = self.partitions.read().unwrap_or_else(|p| p.into_inner()).get(&tp).cloned();
+            let existing =
+                self.partitions.read().unwrap_or_else(|p| p.into_inner()).get(&tp).cloned();
             match existing {
                 Some(p) => {
                     if p.leader_state() != state {
@@ -107,7 +131,10 @@ impl ReplicaManager {
                 }
                 None => match self.open_partition(&tp, topic_id, state, configs) {
                     Ok(p) => {
-                        self.partitions.write().unwrap_or_else(|e| e.into_inner()).insert(tp, Arc::new(p));
+                        self.partitions
+                            .write()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(tp, Arc::new(p));
                     }
                     Err(e) => tracing::error!(partition = %tp, "cannot open partition: {e}"),
                 },
@@ -122,8 +149,12 @@ impl ReplicaManager {
         state: LeaderState,
         configs: &BTreeMap<String, String>,
     ) -> Result<Partition, String> {
-        let log = self.log_manager.get_or_create_log(tp, self.log_config_for(configs)).map_err(|e| e.to_string())?;
-        Partition::new(tp.clone(), topic_id, log, self.broker_id, state, configs.clone()).map_err(|e| e.message.unwrap_or_default())
+        let log = self
+            .log_manager
+            .get_or_create_log(tp, self.log_config_for(configs))
+            .map_err(|e| e.to_string())?;
+        Partition::new(tp.clone(), topic_id, log, self.broker_id, state, configs.clone())
+            .map_err(|e| e.message.unwrap_or_default())
     }
 
     /// The partition if this broker leads it.
@@ -137,11 +168,20 @@ impl ReplicaManager {
     }
 
     pub fn partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {
-        self.partitions.read().unwrap_or_else(|p| p.into_inner()).get(tp).cloned().ok_or(ErrorCode::UnknownTopicOrPartition)
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tp)
+            .cloned()
+            .ok_or(ErrorCode::UnknownTopicOrPartition)
     }
 
     /// Moves a partition's log start offset (DeleteRecords) and checkpoints it.
-    pub fn delete_records(&self, tp: &TopicPartition, offset: crate::types::Offset) -> Result<crate::types::Offset, crate::log::Error> {
+    pub fn delete_records(
+        &self,
+        tp: &TopicPartition,
+        offset: crate::types::Offset,
+    ) -> Result<crate::types::Offset, crate::log::Error> {
         self.log_manager.delete_records(tp, offset)
     }
 

@@ -122,9 +122,18 @@ async fn start(config: KafkaConfig) -> Result<BrokerContext, Error> {
         let config = config.clone();
         tokio::task::spawn_blocking(move || ReplicaManager::open(config, broker_id))
             .await
-            .map_err(|e| Error::Io { path: "log dirs".into(), source: std::io::Error::other(e.to_string()) })??
+            .map_err(|e| Error::Io {
+                path: "log dirs".into(),
+                source: std::io::Error::other(e.to_string()),
+            })??
     };
-    let ctx = BrokerContext { config, broker_id, store, replicas: Arc::new(replicas), producer_ids: Default::default() };
+    let ctx = BrokerContext {
+        config,
+        broker_id,
+        store,
+        replicas: Arc::new(replicas),
+        producer_ids: Default::default(),
+    };
     ctx.store.register_broker(ctx.registration()).await?;
     ctx.apply_metadata().await;
     Ok(ctx)

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse, MetadataRequest,
-    MetadataResponse, ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_rs::record::{BatchBuilder, Compression, NewRecord};
@@ -18,7 +18,8 @@ use crate::broker_support::{Broker, Wire};
 
 /// The broker still answers a fresh client.
 fn assert_serving(broker: &Broker) {
-    let resp: ApiVersionsResponse = broker.wire().call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    let resp: ApiVersionsResponse =
+        broker.wire().call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
     assert_eq!(resp.error_code, 0, "broker still serving");
 }
 
@@ -29,7 +30,11 @@ pub fn create_topic(wire: &mut Wire, name: &str, configs: &[(&str, &str)]) -> Cr
     t.replication_factor = 1;
     t.configs = configs
         .iter()
-        .map(|(k, v)| CreatableTopicConfig::default().with_name(StrBytes::from_string(k.to_string())).with_value(Some(StrBytes::from_string(v.to_string()))))
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
         .collect();
     let mut req = CreateTopicsRequest::default();
     req.topics = vec![t];
@@ -51,7 +56,9 @@ pub fn produce(wire: &mut Wire, topic: &str, acks: i16, records: Vec<u8>) -> (i1
     req.timeout_ms = 10_000;
     req.topic_data = vec![TopicProduceData::default()
         .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-        .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(Bytes::from(records)))])];
+        .with_partition_data(vec![PartitionProduceData::default()
+            .with_index(0)
+            .with_records(Some(Bytes::from(records)))])];
     let resp: ProduceResponse = wire.call(ApiKey::Produce, 8, &req);
     let p = &resp.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
@@ -62,18 +69,29 @@ fn bad_frames_close_only_their_connection() {
     let broker = Broker::start(&["socket.request.max.bytes=4096"]);
     let mut bystander = broker.wire();
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("frame above socket.request.max.bytes", [8192i32.to_be_bytes().to_vec(), vec![0u8; 64]].concat()),
+        (
+            "frame above socket.request.max.bytes",
+            [8192i32.to_be_bytes().to_vec(), vec![0u8; 64]].concat(),
+        ),
         ("2 GB length prefix", i32::MAX.to_be_bytes().to_vec()),
         ("negative length prefix", (-5i32).to_be_bytes().to_vec()),
-        ("garbage", [14i32.to_be_bytes().to_vec(), b"\xde\xad\xbe\xef garbage!!".to_vec()].concat()),
-        ("unknown API key", [12i32.to_be_bytes().to_vec(), vec![0x03, 0xe7, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0, 0]].concat()),
+        (
+            "garbage",
+            [14i32.to_be_bytes().to_vec(), b"\xde\xad\xbe\xef garbage!!".to_vec()].concat(),
+        ),
+        (
+            "unknown API key",
+            [12i32.to_be_bytes().to_vec(), vec![0x03, 0xe7, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0, 0]]
+                .concat(),
+        ),
         ("too short for a header", [3i32.to_be_bytes().to_vec(), vec![0, 3, 0]].concat()),
     ];
     for (why, bytes) in cases {
         let mut w = broker.wire();
         w.send_raw(&bytes);
         assert!(w.is_closed(), "{why}: connection closed");
-        let _: ApiVersionsResponse = bystander.call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
+        let _: ApiVersionsResponse =
+            bystander.call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
     }
     // A request cut short: the header promises more than arrives.
     let mut w = broker.wire();
@@ -82,7 +100,8 @@ fn bad_frames_close_only_their_connection() {
     drop(w);
     // A frame whose body does not decode as the API it names.
     let mut w = broker.wire();
-    let (_, frame) = w.frame(ApiKey::CreateTopics, 5, &MetadataRequest::default().with_topics(Some(vec![])));
+    let (_, frame) =
+        w.frame(ApiKey::CreateTopics, 5, &MetadataRequest::default().with_topics(Some(vec![])));
     let mut bad = frame.clone();
     bad.truncate(14 + 4); // keep the size prefix honest below
     let size = (bad.len() - 4) as i32;
@@ -139,8 +158,9 @@ fn invalid_topics_configs_and_records_get_error_codes() {
         assert_eq!(resp.topics[0].error_code, *code, "{why}");
     }
     let mut req = MetadataRequest::default();
-    req.topics = Some(vec![kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
-        .with_name(Some(TopicName(StrBytes::from_static_str("has space"))))]);
+    req.topics =
+        Some(vec![kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_static_str("has space"))))]);
     req.allow_auto_topic_creation = true;
     let resp: MetadataResponse = w.call(ApiKey::Metadata, 9, &req);
     assert_eq!(resp.topics[0].error_code, 17, "auto-creation refuses invalid names");
@@ -151,7 +171,11 @@ fn invalid_topics_configs_and_records_get_error_codes() {
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0xff;
     assert_eq!(produce(&mut w, "good", 1, corrupt).0, 2, "CRC mismatch: CORRUPT_MESSAGE");
-    assert_eq!(produce(&mut w, "good", 1, b"not a batch at all".to_vec()).0, 2, "garbage records: CORRUPT_MESSAGE");
+    assert_eq!(
+        produce(&mut w, "good", 1, b"not a batch at all".to_vec()).0,
+        2,
+        "garbage records: CORRUPT_MESSAGE"
+    );
     assert_eq!(produce(&mut w, "good", 5, batch(&[b"x"])).0, 21, "INVALID_REQUIRED_ACKS");
     assert_eq!(produce(&mut w, "nope", 1, batch(&[b"x"])).0, 3, "UNKNOWN_TOPIC_OR_PARTITION");
     let (code, offset) = produce(&mut w, "good", 1, batch(&[b"a", b"b"]));
@@ -164,8 +188,13 @@ fn idempotent_produce_dedups_and_fences() {
     let broker = Broker::start(&[]);
     let mut w = broker.wire();
     assert_eq!(create_topic(&mut w, "idem", &[]).topics[0].error_code, 0);
-    let resp: kafka_protocol::messages::InitProducerIdResponse =
-        w.call(ApiKey::InitProducerId, 4, &kafka_protocol::messages::InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(60000));
+    let resp: kafka_protocol::messages::InitProducerIdResponse = w.call(
+        ApiKey::InitProducerId,
+        4,
+        &kafka_protocol::messages::InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60000),
+    );
     assert_eq!(resp.error_code, 0);
     let pid = resp.producer_id.0;
     let epoch = resp.producer_epoch;
@@ -197,8 +226,13 @@ fn idempotent_produce_dedups_and_fences() {
     let broker = Broker::start_in(dir, &[]);
     let mut w = broker.wire();
     crate::support::wait_until(std::time::Duration::from_secs(10), "topic reloaded", || {
-        let r: MetadataResponse = w.call(ApiKey::Metadata, 9, &MetadataRequest::default().with_topics(None));
+        let r: MetadataResponse =
+            w.call(ApiKey::Metadata, 9, &MetadataRequest::default().with_topics(None));
         r.topics.iter().any(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "idem"))
     });
-    assert_eq!(produce(&mut w, "idem", -1, idem_batch(epoch + 1, 0, 1)), (0, 5), "duplicate recognised after restart");
+    assert_eq!(
+        produce(&mut w, "idem", -1, idem_batch(epoch + 1, 0, 1)),
+        (0, 5),
+        "duplicate recognised after restart"
+    );
 }

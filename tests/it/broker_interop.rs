@@ -12,7 +12,13 @@ fn script(name: &str) -> String {
     support::repo().join("tests/interop").join(name).display().to_string()
 }
 
-fn kcat_produce(kcat: &std::path::Path, broker: &Broker, topic: &str, extra: &[&str], input: &[u8]) {
+fn kcat_produce(
+    kcat: &std::path::Path,
+    broker: &Broker,
+    topic: &str,
+    extra: &[&str],
+    input: &[u8],
+) {
     let out = run_with_timeout(
         Command::new(kcat).args(["-P", "-b", &broker.addr(), "-t", topic]).args(extra),
         Some(input),
@@ -23,7 +29,19 @@ fn kcat_produce(kcat: &std::path::Path, broker: &Broker, topic: &str, extra: &[&
 
 fn kcat_consume(kcat: &std::path::Path, broker: &Broker, topic: &str, format: &str) -> String {
     let out = run_with_timeout(
-        Command::new(kcat).args(["-C", "-b", &broker.addr(), "-t", topic, "-o", "beginning", "-e", "-q", "-f", format]),
+        Command::new(kcat).args([
+            "-C",
+            "-b",
+            &broker.addr(),
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            format,
+        ]),
         None,
         Duration::from_secs(60),
     );
@@ -36,10 +54,21 @@ fn kcat_keys_headers_and_every_codec() {
     let Some(kcat) = external_tool("kcat") else { return };
     let broker = Broker::start(&[]);
     let lines: String = (0..10_000).map(|i| format!("key{i}:value {i}\n")).collect();
-    kcat_produce(&kcat, &broker, "kcat-plain", &["-K:", "-H", "source=kcat", "-H", "n=1"], lines.as_bytes());
+    kcat_produce(
+        &kcat,
+        &broker,
+        "kcat-plain",
+        &["-K:", "-H", "source=kcat", "-H", "n=1"],
+        lines.as_bytes(),
+    );
     let got = kcat_consume(&kcat, &broker, "kcat-plain", "%k|%s|%h\n");
     let want: String = (0..10_000).map(|i| format!("key{i}|value {i}|source=kcat,n=1\n")).collect();
-    assert!(got == want, "10,000 keyed records with headers come back in order ({} bytes vs {})", got.len(), want.len());
+    assert!(
+        got == want,
+        "10,000 keyed records with headers come back in order ({} bytes vs {})",
+        got.len(),
+        want.len()
+    );
     for codec in ["gzip", "snappy", "lz4", "zstd"] {
         let topic = format!("kcat-{codec}");
         let lines: String = (0..10_000).map(|i| format!("{codec} line {i}\n")).collect();
@@ -62,8 +91,14 @@ fn confluent_kafka_admin_idempotence_and_list_offsets() {
         return;
     }
     let broker = Broker::start(&[]);
-    let out = run_python(&[&script("broker_confluent.py"), &broker.addr(), "100000"], Duration::from_secs(240));
-    assert!(out.contains("cf-acks-all-idem: 100000 records ok") && out.contains("list offsets ok"), "{out}");
+    let out = run_python(
+        &[&script("broker_confluent.py"), &broker.addr(), "100000"],
+        Duration::from_secs(240),
+    );
+    assert!(
+        out.contains("cf-acks-all-idem: 100000 records ok") && out.contains("list offsets ok"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -72,7 +107,8 @@ fn kafka_python_round_trip_and_admin() {
         return;
     }
     let broker = Broker::start(&[]);
-    let out = run_python(&[&script("broker_kafka_python.py"), &broker.addr()], Duration::from_secs(120));
+    let out =
+        run_python(&[&script("broker_kafka_python.py"), &broker.addr()], Duration::from_secs(120));
     assert!(out.contains("kafka-python ok"), "{out}");
 }
 
@@ -101,7 +137,13 @@ fn kill_9_keeps_acknowledged_records() {
         let broker = Broker::start_in(dir, &[]);
         let acked = broker.dir.path().join("acked.txt");
         let out = run_python(
-            &[&script("broker_crash.py"), "verify", &broker.addr(), &topic, &acked.display().to_string()],
+            &[
+                &script("broker_crash.py"),
+                "verify",
+                &broker.addr(),
+                &topic,
+                &acked.display().to_string(),
+            ],
             Duration::from_secs(120),
         );
         assert!(out.contains("none lost"), "acks={acks}: {out}");

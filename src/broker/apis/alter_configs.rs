@@ -5,8 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::{alter_configs_request, alter_configs_response, incremental_alter_configs_request, incremental_alter_configs_response};
-use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use kafka_protocol::messages::{
+    alter_configs_request, alter_configs_response, incremental_alter_configs_request,
+    incremental_alter_configs_response,
+};
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::RESOURCE_TOPIC;
@@ -16,25 +22,35 @@ use crate::broker::{topic_config, BrokerContext};
 use crate::protocol::ErrorCode;
 
 /// Keys holding comma-separated lists, which APPEND and SUBTRACT work on.
-const LIST_KEYS: &[&str] = &["cleanup.policy", "leader.replication.throttled.replicas", "follower.replication.throttled.replicas"];
+const LIST_KEYS: &[&str] = &[
+    "cleanup.policy",
+    "leader.replication.throttled.replicas",
+    "follower.replication.throttled.replicas",
+];
 
 pub async fn handle_alter(ctx: &BrokerContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut resp = AlterConfigsResponse::default();
     for res in req.resources {
-        let outcome = alter_topic(ctx, res.resource_type, &res.resource_name, req.validate_only, |_| {
-            let mut next = BTreeMap::new();
-            for c in &res.configs {
-                let alter_configs_request::AlterableConfig { name, value, .. } = c;
-                match value {
-                    Some(v) => {
-                        next.insert(name.to_string(), v.to_string());
+        let outcome =
+            alter_topic(ctx, res.resource_type, &res.resource_name, req.validate_only, |_| {
+                let mut next = BTreeMap::new();
+                for c in &res.configs {
+                    let alter_configs_request::AlterableConfig { name, value, .. } = c;
+                    match value {
+                        Some(v) => {
+                            next.insert(name.to_string(), v.to_string());
+                        }
+                        None => {
+                            return Err(ApiError::new(
+                                ErrorCode::InvalidConfig,
+                                topic_config::InvalidConfig::Null(name.to_string()).to_string(),
+                            ))
+                        }
                     }
-                    None => return Err(ApiError::new(ErrorCode::InvalidConfig, topic_config::InvalidConfig::Null(name.to_string()).to_string())),
                 }
-            }
-            Ok(next)
-        })
-        .await;
+                Ok(next)
+            })
+            .await;
         let mut r = alter_configs_response::AlterConfigsResourceResponse::default();
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name;
@@ -47,17 +63,21 @@ pub async fn handle_alter(ctx: &BrokerContext, req: AlterConfigsRequest) -> Alte
     resp
 }
 
-pub async fn handle_incremental(ctx: &BrokerContext, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub async fn handle_incremental(
+    ctx: &BrokerContext,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let mut resp = IncrementalAlterConfigsResponse::default();
     for res in req.resources {
-        let outcome = alter_topic(ctx, res.resource_type, &res.resource_name, req.validate_only, |current| {
-            let mut next = current.clone();
-            for c in &res.configs {
-                apply_op(&mut next, c)?;
-            }
-            Ok(next)
-        })
-        .await;
+        let outcome =
+            alter_topic(ctx, res.resource_type, &res.resource_name, req.validate_only, |current| {
+                let mut next = current.clone();
+                for c in &res.configs {
+                    apply_op(&mut next, c)?;
+                }
+                Ok(next)
+            })
+            .await;
         let mut r = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name;
@@ -71,13 +91,18 @@ pub async fn handle_incremental(ctx: &BrokerContext, req: IncrementalAlterConfig
 }
 
 /// Kafka's `AlterConfigOp.OpType`: 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT.
-fn apply_op(configs: &mut BTreeMap<String, String>, c: &incremental_alter_configs_request::AlterableConfig) -> Result<(), ApiError> {
+fn apply_op(
+    configs: &mut BTreeMap<String, String>,
+    c: &incremental_alter_configs_request::AlterableConfig,
+) -> Result<(), ApiError> {
     let key = c.name.to_string();
     let value = c.value.as_ref().map(StrBytes::to_string);
     let invalid = |m: String| ApiError::new(ErrorCode::InvalidConfig, m);
     match c.config_operation {
         0 => {
-            let v = value.ok_or_else(|| invalid(topic_config::InvalidConfig::Null(key.clone()).to_string()))?;
+            let v = value.ok_or_else(|| {
+                invalid(topic_config::InvalidConfig::Null(key.clone()).to_string())
+            })?;
             configs.insert(key, v);
         }
         1 => {
@@ -85,10 +110,19 @@ fn apply_op(configs: &mut BTreeMap<String, String>, c: &incremental_alter_config
         }
         2 | 3 => {
             if !LIST_KEYS.contains(&key.as_str()) {
-                return Err(invalid(format!("Config value append is not allowed for config key: {key}")));
+                return Err(invalid(format!(
+                    "Config value append is not allowed for config key: {key}"
+                )));
             }
-            let v = value.ok_or_else(|| invalid(topic_config::InvalidConfig::Null(key.clone()).to_string()))?;
-            let mut items: Vec<String> = configs.get(&key).map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()).unwrap_or_default();
+            let v = value.ok_or_else(|| {
+                invalid(topic_config::InvalidConfig::Null(key.clone()).to_string())
+            })?;
+            let mut items: Vec<String> = configs
+                .get(&key)
+                .map(|s| {
+                    s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
+                })
+                .unwrap_or_default();
             for item in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
                 if c.config_operation == 2 {
                     if !items.iter().any(|i| i == item) {
@@ -104,7 +138,12 @@ fn apply_op(configs: &mut BTreeMap<String, String>, c: &incremental_alter_config
                 configs.insert(key, items.join(","));
             }
         }
-        op => return Err(ApiError::new(ErrorCode::InvalidRequest, format!("Unknown config operation {op}"))),
+        op => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("Unknown config operation {op}"),
+            ))
+        }
     }
     Ok(())
 }
@@ -117,14 +156,21 @@ async fn alter_topic(
     change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError>,
 ) -> Result<(), ApiError> {
     if resource_type != RESOURCE_TOPIC {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "Only topic configs can be altered on this broker"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "Only topic configs can be altered on this broker",
+        ));
     }
     let image = ctx.store.image();
-    let topic = image
-        .topic(name.as_str())
-        .ok_or_else(|| ApiError::new(ErrorCode::UnknownTopicOrPartition, format!("Topic {} does not exist.", name.as_str())))?;
+    let topic = image.topic(name.as_str()).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnknownTopicOrPartition,
+            format!("Topic {} does not exist.", name.as_str()),
+        )
+    })?;
     let next = change(&topic.configs)?;
-    topic_config::validate_all(&next).map_err(|e| ApiError::new(ErrorCode::InvalidConfig, e.to_string()))?;
+    topic_config::validate_all(&next)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidConfig, e.to_string()))?;
     if validate_only {
         return Ok(());
     }

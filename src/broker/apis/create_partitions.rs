@@ -15,7 +15,9 @@ use crate::protocol::ErrorCode;
 pub async fn handle(ctx: &BrokerContext, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let mut resp = CreatePartitionsResponse::default();
     for t in req.topics {
-        let assignments: Option<Vec<Vec<i32>>> = t.assignments.map(|a| a.into_iter().map(|x| x.broker_ids.into_iter().map(|b| b.0).collect()).collect());
+        let assignments: Option<Vec<Vec<i32>>> = t.assignments.map(|a| {
+            a.into_iter().map(|x| x.broker_ids.into_iter().map(|b| b.0).collect()).collect()
+        });
         let outcome = grow(ctx, t.name.0.as_str(), t.count, assignments, req.validate_only).await;
         let mut r = CreatePartitionsTopicResult::default();
         r.name = t.name;
@@ -28,11 +30,20 @@ pub async fn handle(ctx: &BrokerContext, req: CreatePartitionsRequest) -> Create
     resp
 }
 
-async fn grow(ctx: &BrokerContext, name: &str, count: i32, assignments: Option<Vec<Vec<i32>>>, validate_only: bool) -> Result<(), ApiError> {
+async fn grow(
+    ctx: &BrokerContext,
+    name: &str,
+    count: i32,
+    assignments: Option<Vec<Vec<i32>>>,
+    validate_only: bool,
+) -> Result<(), ApiError> {
     let image = ctx.store.image();
-    let topic = image
-        .topic(name)
-        .ok_or_else(|| ApiError::new(ErrorCode::UnknownTopicOrPartition, format!("The topic '{name}' does not exist.")))?;
+    let topic = image.topic(name).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnknownTopicOrPartition,
+            format!("The topic '{name}' does not exist."),
+        )
+    })?;
     let current = topic.partitions.len() as i32;
     if count <= current {
         return Err(ApiError::new(
@@ -50,7 +61,8 @@ async fn grow(ctx: &BrokerContext, name: &str, count: i32, assignments: Option<V
                     format!("Increasing the number of partitions by {added} but {} assignments provided.", list.len()),
                 ));
             }
-            let a: BTreeMap<i32, Vec<i32>> = list.into_iter().enumerate().map(|(i, r)| (current + i as i32, r)).collect();
+            let a: BTreeMap<i32, Vec<i32>> =
+                list.into_iter().enumerate().map(|(i, r)| (current + i as i32, r)).collect();
             validate_assignment(&live, current, &a)?;
             a
         }

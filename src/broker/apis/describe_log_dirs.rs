@@ -4,26 +4,36 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::describe_log_dirs_response::{DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic};
+use kafka_protocol::messages::describe_log_dirs_response::{
+    DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+};
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 
 use super::str_bytes;
 use crate::broker::BrokerContext;
 
-pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    version: i16,
+    req: DescribeLogDirsRequest,
+) -> DescribeLogDirsResponse {
     let ctx = ctx.clone();
     let answered = tokio::task::spawn_blocking(move || {
         let wanted = |topic: &str, p: i32| match &req.topics {
             None => true,
-            Some(list) => list.iter().any(|t| t.topic.0.as_str() == topic && t.partitions.contains(&p)),
+            Some(list) => {
+                list.iter().any(|t| t.topic.0.as_str() == topic && t.partitions.contains(&p))
+            }
         };
         let mut resp = DescribeLogDirsResponse::default();
         for dir in &ctx.config.log_dirs {
             let mut result = DescribeLogDirsResult::default();
             result.log_dir = str_bytes(dir.display().to_string());
-            let mut topics: std::collections::BTreeMap<String, Vec<DescribeLogDirsPartition>> = Default::default();
+            let mut topics: std::collections::BTreeMap<String, Vec<DescribeLogDirsPartition>> =
+                Default::default();
             for part in ctx.replicas.all_partitions() {
-                if !part.log.dir().starts_with(dir) || !wanted(&part.tp.topic, part.tp.partition.0) {
+                if !part.log.dir().starts_with(dir) || !wanted(&part.tp.topic, part.tp.partition.0)
+                {
                     continue;
                 }
                 let mut p = DescribeLogDirsPartition::default();

@@ -17,7 +17,9 @@ use kafka_protocol::messages::FetchRequest;
 use crate::broker::connection::{FileRegion, Reply};
 use crate::broker::error::log_error_code;
 use crate::broker::BrokerContext;
-use crate::protocol::fetch_writer::{write_fetch_response, FetchPartitionData, FetchResponseData, FetchTopicData};
+use crate::protocol::fetch_writer::{
+    write_fetch_response, FetchPartitionData, FetchResponseData, FetchTopicData,
+};
 use crate::protocol::ErrorCode;
 use crate::types::{Offset, TopicPartition};
 
@@ -31,7 +33,12 @@ struct Wanted {
     partition_max_bytes: usize,
 }
 
-pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, correlation_id: i32, req: FetchRequest) -> Reply {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    version: i16,
+    correlation_id: i32,
+    req: FetchRequest,
+) -> Reply {
     let topic_names: Vec<String> = req.topics.iter().map(|t| t.topic.0.to_string()).collect();
     let mut wanted = Vec::new();
     for (ti, t) in req.topics.iter().enumerate() {
@@ -48,7 +55,8 @@ pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, correlation_id: i32,
     let session_error = req.session_id != 0;
     let max_bytes = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
     let min_bytes = req.min_bytes.max(0) as usize;
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
 
     let parts = if session_error {
         Vec::new()
@@ -60,7 +68,11 @@ pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, correlation_id: i32,
             let parts = read_all(ctx, &wanted, max_bytes).await;
             let bytes: usize = parts.iter().map(|p| p.records.as_ref().map_or(0, |r| r.len)).sum();
             let errors = parts.iter().any(|p| p.error_code != ErrorCode::None);
-            if bytes >= min_bytes.max(1) || errors || min_bytes == 0 || tokio::time::Instant::now() >= deadline {
+            if bytes >= min_bytes.max(1)
+                || errors
+                || min_bytes == 0
+                || tokio::time::Instant::now() >= deadline
+            {
                 break parts;
             }
             if tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_err() {
@@ -70,8 +82,10 @@ pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, correlation_id: i32,
         }
     };
 
-    let mut topics: Vec<FetchTopicData<FileRegion>> =
-        topic_names.into_iter().map(|name| FetchTopicData { name, partitions: Vec::new() }).collect();
+    let mut topics: Vec<FetchTopicData<FileRegion>> = topic_names
+        .into_iter()
+        .map(|name| FetchTopicData { name, partitions: Vec::new() })
+        .collect();
     for (w, p) in wanted.iter().zip(parts) {
         topics[w.topic].partitions.push(p);
     }
@@ -88,7 +102,11 @@ pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, correlation_id: i32,
 /// Reads every wanted partition once, on the blocking pool (index lookups
 /// may touch the disk). The first partition with data may exceed the
 /// limits by one batch so a large batch never blocks a consumer (KIP-74).
-async fn read_all(ctx: &Arc<BrokerContext>, wanted: &[Wanted], max_bytes: usize) -> Vec<FetchPartitionData<FileRegion>> {
+async fn read_all(
+    ctx: &Arc<BrokerContext>,
+    wanted: &[Wanted],
+    max_bytes: usize,
+) -> Vec<FetchPartitionData<FileRegion>> {
     let ctx2 = ctx.clone();
     let wanted2 = wanted.to_vec();
     let read = tokio::task::spawn_blocking(move || {
@@ -127,7 +145,12 @@ fn error_part(w: &Wanted, code: ErrorCode) -> FetchPartitionData<FileRegion> {
     }
 }
 
-fn read_one(ctx: &BrokerContext, w: &Wanted, remaining: usize, min_one: bool) -> FetchPartitionData<FileRegion> {
+fn read_one(
+    ctx: &BrokerContext,
+    w: &Wanted,
+    remaining: usize,
+    min_one: bool,
+) -> FetchPartitionData<FileRegion> {
     let partition = match ctx.replicas.leader_partition(&w.tp) {
         Ok(p) => p,
         Err(code) => return error_part(w, code),
@@ -157,7 +180,8 @@ fn read_one(ctx: &BrokerContext, w: &Wanted, remaining: usize, min_one: bool) ->
     let limit = w.partition_max_bytes.min(remaining);
     match partition.log.read(Offset(w.fetch_offset), limit, Some(Offset(hw)), min_one) {
         Ok(info) => {
-            out.records = info.slice.map(|s| FileRegion { file: s.file, position: s.position, len: s.len });
+            out.records =
+                info.slice.map(|s| FileRegion { file: s.file, position: s.position, len: s.len });
         }
         Err(e) => out.error_code = log_error_code(&e),
     }

@@ -32,7 +32,11 @@ impl ProducerIdManager {
                 return Ok(id);
             }
         }
-        let block = ctx.store.allocate_producer_ids(ctx.broker_id, BLOCK_SIZE).await.map_err(|e| metadata_error_code(&e))?;
+        let block = ctx
+            .store
+            .allocate_producer_ids(ctx.broker_id, BLOCK_SIZE)
+            .await
+            .map_err(|e| metadata_error_code(&e))?;
         *current = Some((block, block.first + 1));
         Ok(block.first)
     }

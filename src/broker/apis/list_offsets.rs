@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::error::log_error_code;
@@ -17,7 +19,11 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
-pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, req: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    version: i16,
+    req: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let ctx2 = ctx.clone();
     let answered = tokio::task::spawn_blocking(move || {
         let mut resp = ListOffsetsResponse::default();
@@ -44,7 +50,12 @@ pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, req: ListOffsetsRequ
     })
 }
 
-fn list_one(ctx: &BrokerContext, tp: &TopicPartition, current_leader_epoch: i32, timestamp: i64) -> ListOffsetsPartitionResponse {
+fn list_one(
+    ctx: &BrokerContext,
+    tp: &TopicPartition,
+    current_leader_epoch: i32,
+    timestamp: i64,
+) -> ListOffsetsPartitionResponse {
     let mut r = ListOffsetsPartitionResponse::default();
     r.partition_index = tp.partition.0;
     r.timestamp = -1;

@@ -50,7 +50,9 @@ pub async fn dispatch(
             produce::ProduceOutcome::Close(why) => Err(ConnectionError::Refused(why)),
         },
         ApiKey::Fetch => Ok(fetch::handle(ctx, v, cid, decode(key, v, body)?).await),
-        ApiKey::ListOffsets => respond(key, v, cid, &list_offsets::handle(ctx, v, decode(key, v, body)?).await),
+        ApiKey::ListOffsets => {
+            respond(key, v, cid, &list_offsets::handle(ctx, v, decode(key, v, body)?).await)
+        }
         ApiKey::ApiVersions => {
             respond(key, v, cid, &api_versions::handle(v, decode(key, v, body)?))
         }
@@ -63,14 +65,33 @@ pub async fn dispatch(
         ApiKey::DeleteTopics => {
             respond(key, v, cid, &delete_topics::handle(ctx, v, decode(key, v, body)?).await)
         }
-        ApiKey::DeleteRecords => respond(key, v, cid, &delete_records::handle(ctx, decode(key, v, body)?).await),
-        ApiKey::InitProducerId => respond(key, v, cid, &init_producer_id::handle(ctx, decode(key, v, body)?).await),
-        ApiKey::OffsetForLeaderEpoch => respond(key, v, cid, &offset_for_leader_epoch::handle(ctx, decode(key, v, body)?).await),
-        ApiKey::DescribeLogDirs => respond(key, v, cid, &describe_log_dirs::handle(ctx, v, decode(key, v, body)?).await),
-        ApiKey::DescribeConfigs => respond(key, v, cid, &describe_configs::handle(ctx, decode(key, v, body)?)),
-        ApiKey::AlterConfigs => respond(key, v, cid, &alter_configs::handle_alter(ctx, decode(key, v, body)?).await),
-        ApiKey::IncrementalAlterConfigs => respond(key, v, cid, &alter_configs::handle_incremental(ctx, decode(key, v, body)?).await),
-        ApiKey::CreatePartitions => respond(key, v, cid, &create_partitions::handle(ctx, decode(key, v, body)?).await),
+        ApiKey::DeleteRecords => {
+            respond(key, v, cid, &delete_records::handle(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::InitProducerId => {
+            respond(key, v, cid, &init_producer_id::handle(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            respond(key, v, cid, &offset_for_leader_epoch::handle(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::DescribeLogDirs => {
+            respond(key, v, cid, &describe_log_dirs::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::DescribeConfigs => {
+            respond(key, v, cid, &describe_configs::handle(ctx, decode(key, v, body)?))
+        }
+        ApiKey::AlterConfigs => {
+            respond(key, v, cid, &alter_configs::handle_alter(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::IncrementalAlterConfigs => respond(
+            key,
+            v,
+            cid,
+            &alter_configs::handle_incremental(ctx, decode(key, v, body)?).await,
+        ),
+        ApiKey::CreatePartitions => {
+            respond(key, v, cid, &create_partitions::handle(ctx, decode(key, v, body)?).await)
+        }
         ApiKey::FindCoordinator => {
             respond(key, v, cid, &find_coordinator::handle(ctx, v, decode(key, v, body)?))
         }

@@ -4,13 +4,18 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use crate::broker::BrokerContext;
 use crate::types::{LeaderEpoch, TopicPartition};
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
     let ctx = ctx.clone();
     let answered = tokio::task::spawn_blocking(move || {
         let mut resp = OffsetForLeaderEpochResponse::default();
@@ -28,7 +33,10 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: OffsetForLeaderEpochRequest) 
                 });
                 match found {
                     Ok(part) => {
-                        let (epoch, end) = part.log.leader_epoch_cache().end_offset_for(LeaderEpoch(p.leader_epoch));
+                        let (epoch, end) = part
+                            .log
+                            .leader_epoch_cache()
+                            .end_offset_for(LeaderEpoch(p.leader_epoch));
                         r.leader_epoch = epoch.0;
                         r.end_offset = end.0;
                     }

@@ -36,12 +36,22 @@ struct Item {
     result: Result<AppendResult, ApiError>,
 }
 
-pub async fn handle(ctx: &Arc<BrokerContext>, _version: i16, req: ProduceRequest) -> ProduceOutcome {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    _version: i16,
+    req: ProduceRequest,
+) -> ProduceOutcome {
     let acks = req.acks;
     let request_error = if !matches!(acks, -1..=1) {
-        Some(ApiError::new(ErrorCode::InvalidRequiredAcks, "Invalid required acks; must be -1, 0 or 1"))
+        Some(ApiError::new(
+            ErrorCode::InvalidRequiredAcks,
+            "Invalid required acks; must be -1, 0 or 1",
+        ))
     } else if req.transactional_id.is_some() {
-        Some(ApiError::new(ErrorCode::InvalidRequest, "transactions are not supported by this broker"))
+        Some(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "transactions are not supported by this broker",
+        ))
     } else {
         None
     };
@@ -60,7 +70,12 @@ pub async fn handle(ctx: &Arc<BrokerContext>, _version: i16, req: ProduceRequest
                 (None, Some(records)) => match ctx.replicas.leader_partition(&tp) {
                     Ok(partition) => {
                         work.push((slot, partition, records.clone(), min_isr));
-                        Ok(AppendResult { first_offset: -1, last_offset: -1, log_append_time: -1, log_start_offset: -1 })
+                        Ok(AppendResult {
+                            first_offset: -1,
+                            last_offset: -1,
+                            log_append_time: -1,
+                            log_start_offset: -1,
+                        })
                     }
                     Err(code) => Err(ApiError { code, message: None }),
                 },
@@ -103,11 +118,14 @@ pub async fn handle(ctx: &Arc<BrokerContext>, _version: i16, req: ProduceRequest
     if acks == 0 {
         return match items.iter().find_map(|i| i.result.as_ref().err().map(|e| (i, e))) {
             None => ProduceOutcome::NoResponse,
-            Some((i, e)) => ProduceOutcome::Close(format!("acks=0 produce to {} failed: {}", i.tp, e.code)),
+            Some((i, e)) => {
+                ProduceOutcome::Close(format!("acks=0 produce to {} failed: {}", i.tp, e.code))
+            }
         };
     }
     if acks == -1 {
-        wait_for_replication(ctx, &mut items, Duration::from_millis(req.timeout_ms.max(0) as u64)).await;
+        wait_for_replication(ctx, &mut items, Duration::from_millis(req.timeout_ms.max(0) as u64))
+            .await;
     }
     for item in items.iter().filter_map(|i| i.result.as_ref().err().map(|e| (i, e))) {
         tracing::debug!(partition = %item.0.tp, "produce failed: {} {}", item.1.code, item.1.message.as_deref().unwrap_or(""));
@@ -122,7 +140,10 @@ async fn wait_for_replication(ctx: &BrokerContext, items: &mut [Item], timeout: 
         items
             .iter()
             .filter(|i| match &i.result {
-                Ok(r) => ctx.replicas.partition(&i.tp).map_or(true, |p| p.high_watermark() <= r.last_offset),
+                Ok(r) => ctx
+                    .replicas
+                    .partition(&i.tp)
+                    .map_or(true, |p| p.high_watermark() <= r.last_offset),
                 Err(_) => false,
             })
             .map(|i| i.tp.clone())
@@ -141,14 +162,21 @@ async fn wait_for_replication(ctx: &BrokerContext, items: &mut [Item], timeout: 
         if tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_err() {
             let late = pending(items);
             for i in items.iter_mut().filter(|i| late.contains(&i.tp)) {
-                i.result = Err(ApiError::new(ErrorCode::RequestTimedOut, "timed out waiting for the in-sync replicas"));
+                i.result = Err(ApiError::new(
+                    ErrorCode::RequestTimedOut,
+                    "timed out waiting for the in-sync replicas",
+                ));
             }
             return;
         }
     }
 }
 
-fn min_insync_replicas(ctx: &BrokerContext, image: &crate::cluster::ClusterImage, topic: &str) -> usize {
+fn min_insync_replicas(
+    ctx: &BrokerContext,
+    image: &crate::cluster::ClusterImage,
+    topic: &str,
+) -> usize {
     image
         .topic(topic)
         .and_then(|t| t.configs.get("min.insync.replicas").cloned())
