@@ -5,6 +5,8 @@ mod broker_bad_input;
 mod broker_interop;
 mod broker_start;
 mod broker_support;
+mod cli_console;
+mod cli_interop;
 mod cli_topics;
 mod docs;
 mod log_crash;
