@@ -214,7 +214,8 @@ fn describe_in_every_format_and_configs() {
     };
     assert_eq!(
         ok(&configs(&["--describe", "--entity-type", "topics", "--entity-name", "d"])),
-        "Dynamic configs for topic d are:\n  retention.ms=12345 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=12345}\n"
+        "Dynamic configs for topic d are:\n  retention.ms=12345 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=12345, DEFAULT_CONFIG:log.retention.ms=604800000}\n",
+        "Kafka lists the broker default among the synonyms"
     );
     assert_eq!(
         ok(&configs(&["--alter", "--topic", "d", "--add-config", "cleanup.policy=compact"])),
