@@ -12,6 +12,7 @@ pub mod apis;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod group_coordinator;
 pub mod meta_properties;
 pub mod server;
 pub mod topic_config;

@@ -4,6 +4,7 @@
 mod broker_start;
 mod broker_support;
 mod docs;
+mod groups;
 mod support;
 mod zk_harness;
 mod zk_interop;
