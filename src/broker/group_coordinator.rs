@@ -20,7 +20,7 @@ use crate::coordinator::{
     Append, AppendError, AppendId, GroupConfig, GroupCoordinator, Output, RequestId, Response,
     GROUP_METADATA_TOPIC_NAME,
 };
-use crate::record::{Batches, BatchBuilder, Compression, NewRecord};
+use crate::record::{BatchBuilder, Batches, Compression, NewRecord};
 use crate::time::now_ms;
 
 /// How the runtime reaches the `__consumer_offsets` partitions. Both calls
@@ -74,14 +74,15 @@ impl GroupCoordinatorHandle {
         let (append_tx, append_rx) = std::sync::mpsc::channel::<Append>();
         let writer_log = log.clone();
         let done_tx = tx.clone();
-        let spawned = std::thread::Builder::new().name("group-metadata-writer".into()).spawn(move || {
-            for append in append_rx {
-                let result = write_append(&*writer_log, &append);
-                if done_tx.send(Command::AppendDone(append.id, result)).is_err() {
-                    break;
+        let spawned =
+            std::thread::Builder::new().name("group-metadata-writer".into()).spawn(move || {
+                for append in append_rx {
+                    let result = write_append(&*writer_log, &append);
+                    if done_tx.send(Command::AppendDone(append.id, result)).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
         if let Err(e) = spawned {
             tracing::error!("cannot start the group metadata writer: {e}");
         }
@@ -179,7 +180,9 @@ async fn load_partition(log: Arc<dyn OffsetsLog>, partition: i32) -> Option<Vec<
         match read {
             Ok(Ok(records)) => return Some(records),
             Ok(Err(e)) if attempt % 50 == 49 => {
-                tracing::warn!("still waiting to load {GROUP_METADATA_TOPIC_NAME}-{partition}: {e}");
+                tracing::warn!(
+                    "still waiting to load {GROUP_METADATA_TOPIC_NAME}-{partition}: {e}"
+                );
             }
             Ok(Err(_)) => {}
             Err(e) => {
@@ -206,7 +209,9 @@ fn read_all(log: &dyn OffsetsLog, partition: i32) -> Result<Vec<LoadedRecord>, S
             let batch = match batch {
                 Ok(b) => b,
                 Err(e) => {
-                    tracing::warn!("{GROUP_METADATA_TOPIC_NAME}-{partition}: skipping the rest of a read: {e}");
+                    tracing::warn!(
+                        "{GROUP_METADATA_TOPIC_NAME}-{partition}: skipping the rest of a read: {e}"
+                    );
                     break;
                 }
             };
@@ -221,7 +226,9 @@ fn read_all(log: &dyn OffsetsLog, partition: i32) -> Result<Vec<LoadedRecord>, S
             let parsed = match batch.records() {
                 Ok(r) => r,
                 Err(e) => {
-                    tracing::warn!("{GROUP_METADATA_TOPIC_NAME}-{partition}: unreadable batch: {e}");
+                    tracing::warn!(
+                        "{GROUP_METADATA_TOPIC_NAME}-{partition}: unreadable batch: {e}"
+                    );
                     continue;
                 }
             };
@@ -291,10 +298,16 @@ async fn run(
             Some(Command::Loaded(p, records)) => {
                 for r in &records {
                     if let Err(e) = coordinator.replay(p, r.offset, &r.key, r.value.as_deref()) {
-                        tracing::warn!("{GROUP_METADATA_TOPIC_NAME}-{p} offset {}: skipping record: {e}", r.offset);
+                        tracing::warn!(
+                            "{GROUP_METADATA_TOPIC_NAME}-{p} offset {}: skipping record: {e}",
+                            r.offset
+                        );
                     }
                 }
-                tracing::info!("loaded {} records of {GROUP_METADATA_TOPIC_NAME}-{p}", records.len());
+                tracing::info!(
+                    "loaded {} records of {GROUP_METADATA_TOPIC_NAME}-{p}",
+                    records.len()
+                );
                 coordinator.complete_loading(now, p)
             }
             Some(Command::Unload(p)) => coordinator.unload(p),
@@ -322,7 +335,10 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::coordinator::{HeartbeatRequest, JoinGroupRequest, OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic, OffsetFetchRequest, Protocol};
+    use crate::coordinator::{
+        HeartbeatRequest, JoinGroupRequest, OffsetCommitPartition, OffsetCommitRequest,
+        OffsetCommitTopic, OffsetFetchRequest, Protocol,
+    };
 
     /// `__consumer_offsets` as plain byte vectors, one per partition.
     #[derive(Default)]
@@ -393,8 +409,13 @@ mod tests {
     }
 
     async fn fetched(h: &GroupCoordinatorHandle, group: &str) -> i64 {
-        let req = OffsetFetchRequest { group_id: group.into(), topics: Some(vec![("t".into(), vec![0])]), require_stable: false };
-        h.read(move |c| c.offset_fetch(&req)).await.unwrap().topics[0].partitions[0].committed_offset
+        let req = OffsetFetchRequest {
+            group_id: group.into(),
+            topics: Some(vec![("t".into(), vec![0])]),
+            require_stable: false,
+        };
+        h.read(move |c| c.offset_fetch(&req)).await.unwrap().topics[0].partitions[0]
+            .committed_offset
     }
 
     async fn wait_loaded(h: &GroupCoordinatorHandle, group: &str) {
@@ -417,7 +438,10 @@ mod tests {
         h.follow_leadership(1, images.clone(), log.clone());
         wait_loaded(&h, "g").await;
         for offset in [5, 9] {
-            let resp = h.call(move |c, now, rid| c.offset_commit(now, rid, commit("g", offset))).await.unwrap();
+            let resp = h
+                .call(move |c, now, rid| c.offset_commit(now, rid, commit("g", offset)))
+                .await
+                .unwrap();
             let Response::OffsetCommit(r) = resp else { panic!("{resp:?}") };
             assert_eq!(r.topics[0].partitions[0].1, None);
         }
@@ -433,7 +457,11 @@ mod tests {
     #[tokio::test]
     async fn a_join_is_answered_when_the_runtime_ticks() {
         let log: Arc<MemoryLog> = Arc::new(MemoryLog::default());
-        let config = GroupConfig { offsets_topic_num_partitions: 1, group_initial_rebalance_delay_ms: 50, ..GroupConfig::default() };
+        let config = GroupConfig {
+            offsets_topic_num_partitions: 1,
+            group_initial_rebalance_delay_ms: 50,
+            ..GroupConfig::default()
+        };
         let (_tx, images) = watch::channel(image_leading(1, 1));
         let h = GroupCoordinatorHandle::start(config, log.clone());
         h.follow_leadership(1, images, log);
@@ -455,7 +483,12 @@ mod tests {
         let resp = h.call(move |c, now, rid| c.join_group(now, rid, req)).await.unwrap();
         let Response::JoinGroup(r) = resp else { panic!("{resp:?}") };
         assert_eq!((r.error, r.generation_id), (None, 1), "answered after the initial delay");
-        let hb = HeartbeatRequest { group_id: "g".into(), generation_id: 1, member_id: r.member_id, group_instance_id: None };
+        let hb = HeartbeatRequest {
+            group_id: "g".into(),
+            generation_id: 1,
+            member_id: r.member_id,
+            group_instance_id: None,
+        };
         let resp = h.call(move |c, now, rid| c.heartbeat(now, rid, hb)).await.unwrap();
         assert_eq!(resp, Response::Heartbeat(None));
     }

@@ -58,7 +58,13 @@ fn find_coordinator(wire: &mut Wire, group: &str) -> FindCoordinatorResponse {
     panic!("no coordinator for {group}: {last:?}");
 }
 
-fn join(wire: &mut Wire, version: i16, group: &str, member: &str, protocol: &str) -> JoinGroupResponse {
+fn join(
+    wire: &mut Wire,
+    version: i16,
+    group: &str,
+    member: &str,
+    protocol: &str,
+) -> JoinGroupResponse {
     let mut p = JoinGroupRequestProtocol::default();
     p.name = s(protocol);
     p.metadata = Bytes::from_static(b"\0\0\0\0\0\x01\0\x01t\xff\xff\xff\xff");
@@ -121,9 +127,17 @@ fn group_bad_input_gets_kafkas_errors_and_spares_other_groups() {
     let generation = joined.generation_id;
 
     let cases: Vec<(JoinGroupResponse, i16, &str)> = vec![
-        (join(&mut wire, 5, "good", "", "no-such-protocol"), 23, "unknown protocol: INCONSISTENT_GROUP_PROTOCOL"),
+        (
+            join(&mut wire, 5, "good", "", "no-such-protocol"),
+            23,
+            "unknown protocol: INCONSISTENT_GROUP_PROTOCOL",
+        ),
         (join(&mut wire, 5, "", "", "range"), 24, "empty group id: INVALID_GROUP_ID"),
-        (join(&mut wire, 5, "good", "forged-member", "range"), 25, "forged member id: UNKNOWN_MEMBER_ID"),
+        (
+            join(&mut wire, 5, "good", "forged-member", "range"),
+            25,
+            "forged member id: UNKNOWN_MEMBER_ID",
+        ),
     ];
     for (resp, code, why) in cases {
         assert_eq!(resp.error_code, code, "{why}");
@@ -134,7 +148,11 @@ fn group_bad_input_gets_kafkas_errors_and_spares_other_groups() {
     let resp = join(&mut wire, 6, &huge, "", "range");
     assert_eq!(resp.error_code, 24, "group id too long for its record key");
 
-    assert_eq!(heartbeat(&mut wire, "good", &member, generation - 1), 22, "stale generation: ILLEGAL_GENERATION");
+    assert_eq!(
+        heartbeat(&mut wire, "good", &member, generation - 1),
+        22,
+        "stale generation: ILLEGAL_GENERATION"
+    );
     let unknown = commit(&mut wire, "offsets-only", "no-such-topic", 0);
     assert_eq!(unknown.topics[0].partitions[0].error_code, 3, "commit for an unknown partition");
     let known = commit(&mut wire, "offsets-only", "known", 0);
@@ -162,7 +180,11 @@ fn group_bad_input_gets_kafkas_errors_and_spares_other_groups() {
     let sr: kafka_protocol::messages::SyncGroupResponse = wire.call(ApiKey::SyncGroup, 3, &sync);
     assert_eq!(sr.error_code, -1, "UNKNOWN_SERVER_ERROR for a group record past message.max.bytes");
 
-    assert_eq!(heartbeat(&mut wire, "good", &member, generation), 0, "the healthy group never noticed");
+    assert_eq!(
+        heartbeat(&mut wire, "good", &member, generation),
+        0,
+        "the healthy group never noticed"
+    );
     assert!(broker.child.child.is_some(), "the broker is still up");
 }
 
@@ -196,10 +218,19 @@ fn kafka_python_commits_survive_consumer_and_broker_restart() {
     let broker = Broker::start(GROUP_OVERRIDES);
     let script = python_script("groups_kafka_python.py");
     let run = |phase: &str, addr: String| {
-        run_with_timeout(Command::new(&python).arg(&script).arg(phase).arg(addr), None, Duration::from_secs(180))
+        run_with_timeout(
+            Command::new(&python).arg(&script).arg(phase).arg(addr),
+            None,
+            Duration::from_secs(180),
+        )
     };
     let out = run("commit", broker.addr());
-    assert!(out.status.success(), "commit phase\nstdout:\n{}\nstderr:\n{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "commit phase\nstdout:\n{}\nstderr:\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let dir = broker.kill9();
     let broker = Broker::start_in(dir, GROUP_OVERRIDES);
     let out = run("resume", broker.addr());

@@ -9,7 +9,10 @@ use super::str_bytes;
 use crate::broker::group_coordinator::GroupCoordinatorHandle;
 use crate::coordinator::{Error, Response};
 
-pub async fn handle(groups: &GroupCoordinatorHandle, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub async fn handle(
+    groups: &GroupCoordinatorHandle,
+    req: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
     let ids: Vec<String> = req.groups_names.iter().map(|g| g.0.to_string()).collect();
     let asked = ids.clone();
     let results = match groups.call(move |c, now, rid| c.delete_groups(now, rid, &ids)).await {

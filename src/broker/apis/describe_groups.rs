@@ -13,9 +13,13 @@ use crate::coordinator::Error;
 /// when no authorizer is configured.
 const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
-pub async fn handle(groups: &GroupCoordinatorHandle, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub async fn handle(
+    groups: &GroupCoordinatorHandle,
+    req: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
     let ids: Vec<String> = req.groups.iter().map(|g| g.0.to_string()).collect();
-    let described = groups.read(move |c| ids.iter().map(|g| c.describe_group(g)).collect::<Vec<_>>()).await;
+    let described =
+        groups.read(move |c| ids.iter().map(|g| c.describe_group(g)).collect::<Vec<_>>()).await;
     let mut resp = DescribeGroupsResponse::default();
     let described = match described {
         Ok(d) => d,
@@ -42,7 +46,8 @@ pub async fn handle(groups: &GroupCoordinatorHandle, req: DescribeGroupsRequest)
             d.group_state = str_bytes(g.state);
             d.protocol_type = str_bytes(g.protocol_type);
             d.protocol_data = str_bytes(g.protocol_data);
-            d.authorized_operations = if req.include_authorized_operations { GROUP_OPERATIONS } else { i32::MIN };
+            d.authorized_operations =
+                if req.include_authorized_operations { GROUP_OPERATIONS } else { i32::MIN };
             d.members = g
                 .members
                 .into_iter()

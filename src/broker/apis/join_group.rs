@@ -22,7 +22,11 @@ pub async fn handle(
         group_id: req.group_id.0.to_string(),
         session_timeout_ms: req.session_timeout_ms,
         // v0 had no rebalance timeout: Kafka uses the session timeout.
-        rebalance_timeout_ms: if version == 0 { req.session_timeout_ms } else { req.rebalance_timeout_ms },
+        rebalance_timeout_ms: if version == 0 {
+            req.session_timeout_ms
+        } else {
+            req.rebalance_timeout_ms
+        },
         member_id: req.member_id.to_string(),
         require_known_member_id: version >= 4 && group_instance_id.is_none(),
         support_skipping_assignment: version >= 9,

@@ -11,9 +11,17 @@ use super::str_bytes;
 use crate::broker::group_coordinator::GroupCoordinatorHandle;
 use crate::coordinator::{self, Error, LeaveGroupResult, MemberIdentity, Response};
 
-pub async fn handle(groups: &GroupCoordinatorHandle, version: i16, req: LeaveGroupRequest) -> LeaveGroupResponse {
+pub async fn handle(
+    groups: &GroupCoordinatorHandle,
+    version: i16,
+    req: LeaveGroupRequest,
+) -> LeaveGroupResponse {
     let members = if version < 3 {
-        vec![MemberIdentity { member_id: req.member_id.to_string(), group_instance_id: None, reason: None }]
+        vec![MemberIdentity {
+            member_id: req.member_id.to_string(),
+            group_instance_id: None,
+            reason: None,
+        }]
     } else {
         req.members
             .into_iter()

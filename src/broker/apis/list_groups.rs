@@ -10,9 +10,14 @@ use super::str_bytes;
 use crate::broker::group_coordinator::GroupCoordinatorHandle;
 use crate::coordinator::Error;
 
-pub async fn handle(groups: &GroupCoordinatorHandle, version: i16, req: ListGroupsRequest) -> ListGroupsResponse {
+pub async fn handle(
+    groups: &GroupCoordinatorHandle,
+    version: i16,
+    req: ListGroupsRequest,
+) -> ListGroupsResponse {
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_string()).collect();
-    let classic_wanted = req.types_filter.is_empty() || req.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic"));
+    let classic_wanted = req.types_filter.is_empty()
+        || req.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic"));
     let mut resp = ListGroupsResponse::default();
     match groups.read(move |c| c.list_groups(&states)).await {
         Ok(r) => {

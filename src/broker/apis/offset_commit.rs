@@ -66,7 +66,10 @@ pub async fn handle(
             _ => {
                 for t in &known {
                     for p in &t.partitions {
-                        codes.insert((t.name.clone(), p.partition_index), Error::CoordinatorNotAvailable.code());
+                        codes.insert(
+                            (t.name.clone(), p.partition_index),
+                            Error::CoordinatorNotAvailable.code(),
+                        );
                     }
                 }
             }
@@ -82,7 +85,8 @@ pub async fn handle(
                 .map(|(p, refused)| {
                     let mut part = OffsetCommitResponsePartition::default();
                     part.partition_index = p;
-                    part.error_code = refused.or_else(|| codes.get(&(name.clone(), p)).copied()).unwrap_or(0);
+                    part.error_code =
+                        refused.or_else(|| codes.get(&(name.clone(), p)).copied()).unwrap_or(0);
                     part
                 })
                 .collect();

@@ -27,7 +27,8 @@ pub async fn handle(
     for t in req.topics {
         let name = t.name.0.to_string();
         let parts: Vec<i32> = t.partitions.iter().map(|p| p.partition_index).collect();
-        let (ok, missing): (Vec<i32>, Vec<i32>) = parts.iter().partition(|&&p| partition_exists(image, &name, p));
+        let (ok, missing): (Vec<i32>, Vec<i32>) =
+            parts.iter().partition(|&&p| partition_exists(image, &name, p));
         for p in missing {
             codes.insert((name.clone(), p), ErrorCode::UnknownTopicOrPartition.code());
         }
@@ -36,7 +37,8 @@ pub async fn handle(
         }
         layout.push((name, parts));
     }
-    let request = coordinator::OffsetDeleteRequest { group_id: req.group_id.0.to_string(), topics: known };
+    let request =
+        coordinator::OffsetDeleteRequest { group_id: req.group_id.0.to_string(), topics: known };
     let mut resp = OffsetDeleteResponse::default();
     match groups.call(move |c, now, rid| c.offset_delete(now, rid, request)).await {
         Ok(Response::OffsetDelete(r)) => {

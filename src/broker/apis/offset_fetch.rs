@@ -25,7 +25,11 @@ async fn fetch(groups: &GroupCoordinatorHandle, req: Fetch) -> OffsetFetchResult
     }
 }
 
-pub async fn handle(groups: &GroupCoordinatorHandle, version: i16, req: OffsetFetchRequest) -> OffsetFetchResponse {
+pub async fn handle(
+    groups: &GroupCoordinatorHandle,
+    version: i16,
+    req: OffsetFetchRequest,
+) -> OffsetFetchResponse {
     let mut resp = OffsetFetchResponse::default();
     if version >= 8 {
         for g in req.groups {
@@ -33,7 +37,11 @@ pub async fn handle(groups: &GroupCoordinatorHandle, version: i16, req: OffsetFe
                 ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect()
             });
             let group_id = g.group_id.0.to_string();
-            let r = fetch(groups, Fetch { group_id: group_id.clone(), topics, require_stable: req.require_stable }).await;
+            let r = fetch(
+                groups,
+                Fetch { group_id: group_id.clone(), topics, require_stable: req.require_stable },
+            )
+            .await;
             let mut group = OffsetFetchResponseGroup::default();
             group.group_id = GroupId(str_bytes(group_id));
             group.error_code = error_code(r.error);
@@ -66,17 +74,22 @@ pub async fn handle(groups: &GroupCoordinatorHandle, version: i16, req: OffsetFe
     let requested: Option<Vec<(String, Vec<i32>)>> = req
         .topics
         .map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
-    let fetch_req = Fetch { group_id: req.group_id.0.to_string(), topics: requested.clone(), require_stable: req.require_stable };
-    let r = fetch(groups, fetch_req).await;
-    let partition = |index: i32, offset: i64, epoch: i32, metadata: String, error: Option<Error>| {
-        let mut part = OffsetFetchResponsePartition::default();
-        part.partition_index = index;
-        part.committed_offset = offset;
-        part.committed_leader_epoch = epoch;
-        part.metadata = Some(str_bytes(metadata));
-        part.error_code = error_code(error);
-        part
+    let fetch_req = Fetch {
+        group_id: req.group_id.0.to_string(),
+        topics: requested.clone(),
+        require_stable: req.require_stable,
     };
+    let r = fetch(groups, fetch_req).await;
+    let partition =
+        |index: i32, offset: i64, epoch: i32, metadata: String, error: Option<Error>| {
+            let mut part = OffsetFetchResponsePartition::default();
+            part.partition_index = index;
+            part.committed_offset = offset;
+            part.committed_leader_epoch = epoch;
+            part.metadata = Some(str_bytes(metadata));
+            part.error_code = error_code(error);
+            part
+        };
     if let (Some(e), true) = (r.error, version < 2) {
         resp.topics = requested
             .unwrap_or_default()
@@ -84,7 +97,10 @@ pub async fn handle(groups: &GroupCoordinatorHandle, version: i16, req: OffsetFe
             .map(|(name, parts)| {
                 let mut topic = OffsetFetchResponseTopic::default();
                 topic.name = TopicName(str_bytes(name));
-                topic.partitions = parts.into_iter().map(|p| partition(p, -1, -1, String::new(), Some(e))).collect();
+                topic.partitions = parts
+                    .into_iter()
+                    .map(|p| partition(p, -1, -1, String::new(), Some(e)))
+                    .collect();
                 topic
             })
             .collect();
@@ -100,7 +116,15 @@ pub async fn handle(groups: &GroupCoordinatorHandle, version: i16, req: OffsetFe
             topic.partitions = t
                 .partitions
                 .into_iter()
-                .map(|p| partition(p.partition_index, p.committed_offset, p.committed_leader_epoch, p.metadata, p.error))
+                .map(|p| {
+                    partition(
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        p.metadata,
+                        p.error,
+                    )
+                })
                 .collect();
             topic
         })

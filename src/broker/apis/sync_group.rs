@@ -8,7 +8,11 @@ use super::str_bytes;
 use crate::broker::group_coordinator::GroupCoordinatorHandle;
 use crate::coordinator::{self, Error, Response, SyncGroupResult};
 
-pub async fn handle(groups: &GroupCoordinatorHandle, version: i16, req: SyncGroupRequest) -> SyncGroupResponse {
+pub async fn handle(
+    groups: &GroupCoordinatorHandle,
+    version: i16,
+    req: SyncGroupRequest,
+) -> SyncGroupResponse {
     let request = coordinator::SyncGroupRequest {
         group_id: req.group_id.0.to_string(),
         generation_id: req.generation_id,
@@ -16,7 +20,11 @@ pub async fn handle(groups: &GroupCoordinatorHandle, version: i16, req: SyncGrou
         group_instance_id: req.group_instance_id.map(|s| s.to_string()),
         protocol_type: req.protocol_type.map(|s| s.to_string()),
         protocol_name: req.protocol_name.map(|s| s.to_string()),
-        assignments: req.assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect(),
+        assignments: req
+            .assignments
+            .into_iter()
+            .map(|a| (a.member_id.to_string(), a.assignment))
+            .collect(),
     };
     let result = match groups.call(move |c, now, rid| c.sync_group(now, rid, request)).await {
         Ok(Response::SyncGroup(r)) => r,
