@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::checkpoint::{read_offsets, write_offsets};
 use super::{
-    parse_dir_name, Error, Log, LogConfig, LogDirState, LogOpenOptions,
+    cleaner, parse_dir_name, Error, Log, LogConfig, LogDirState, LogOpenOptions,
     LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
 use crate::time::Clock;
@@ -36,6 +36,10 @@ pub struct BackgroundConfig {
     pub recovery_point_checkpoint_interval_ms: u64,
     /// `log.flush.start.offset.checkpoint.interval.ms`
     pub log_start_offset_checkpoint_interval_ms: u64,
+    /// `log.cleaner.enable`
+    pub cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms`
+    pub cleaner_backoff_ms: u64,
 }
 
 impl Default for BackgroundConfig {
@@ -45,6 +49,8 @@ impl Default for BackgroundConfig {
             flush_check_interval_ms: 1_000,
             recovery_point_checkpoint_interval_ms: 60_000,
             log_start_offset_checkpoint_interval_ms: 60_000,
+            cleaner_enable: true,
+            cleaner_backoff_ms: 15_000,
         }
     }
 }
@@ -306,6 +312,18 @@ impl LogManager {
             Ok(t) => threads.push(t),
             Err(e) => tracing::error!("cannot start log background thread: {e}"),
         }
+        if config.cleaner_enable {
+            let me = Arc::clone(self);
+            let s = Arc::clone(&stop);
+            let backoff = config.cleaner_backoff_ms;
+            let spawn = std::thread::Builder::new()
+                .name("log-cleaner".into())
+                .spawn(move || me.cleaner_loop(backoff, &s));
+            match spawn {
+                Ok(t) => threads.push(t),
+                Err(e) => tracing::error!("cannot start log cleaner thread: {e}"),
+            }
+        }
         *self.background.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(BackgroundHandle { stop, threads });
     }
@@ -350,6 +368,28 @@ impl LogManager {
         }
     }
 
+    fn cleaner_loop(&self, backoff_ms: u64, stop: &StopSignal) {
+        loop {
+            let mut cleaned = false;
+            for (tp, log) in self.all_logs() {
+                match cleaner::maybe_clean(&log) {
+                    Ok(Some(stats)) => {
+                        cleaned = true;
+                        tracing::info!(%tp, "cleaned log: {stats}");
+                    }
+                    Ok(None) | Err(Error::LogDirOffline { .. } | Error::Closed { .. }) => {}
+                    Err(e) => tracing::warn!(%tp, "cleaning failed: {e}"),
+                }
+                if is_stopped(stop) {
+                    return;
+                }
+            }
+            if !cleaned && wait_stop(stop, backoff_ms) {
+                return;
+            }
+        }
+    }
+
     /// Stops the background threads, flushes and closes every log, writes
     /// the checkpoints and, in each dir that stayed online, the clean
     /// shutdown marker.
@@ -390,6 +430,10 @@ fn wait_stop(stop: &StopSignal, ms: u64) -> bool {
         .wait_timeout_while(guard, Duration::from_millis(ms), |stopped| !*stopped)
         .unwrap_or_else(|e| e.into_inner());
     *guard
+}
+
+fn is_stopped(stop: &StopSignal) -> bool {
+    *stop.0.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The background threads of a [`LogManager`].

@@ -15,6 +15,7 @@
 //! leader-epoch cache / recovery point → an index's map lock.
 
 mod checkpoint;
+pub mod cleaner;
 mod config;
 mod error;
 mod file_slice;

@@ -1,10 +1,13 @@
 //! One integration-test binary with a module per theme: real processes, real
 //! sockets on 127.0.0.1, free ports, temp dirs.
 
+mod broker_bad_input;
+mod broker_interop;
 mod broker_start;
 mod broker_support;
 mod docs;
 mod groups;
+mod log_crash;
 mod support;
 mod zk_harness;
 mod zk_interop;
