@@ -15,13 +15,16 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::replica_manager::ReplicaManager;
 use crate::cluster::ClusterImage;
 use crate::coordinator::{
     Append, AppendError, AppendId, GroupConfig, GroupCoordinator, Output, RequestId, Response,
     GROUP_METADATA_TOPIC_NAME,
 };
+use crate::protocol::ErrorCode;
 use crate::record::{BatchBuilder, Batches, Compression, NewRecord};
 use crate::time::now_ms;
+use crate::types::{Offset, TopicPartition};
 
 /// How the runtime reaches the `__consumer_offsets` partitions. Both calls
 /// block (disk I/O); the runtime makes them off the async reactor.
@@ -33,6 +36,61 @@ pub trait OffsetsLog: Send + Sync + 'static {
     /// Raw batches of `partition` from `offset`, about `max_bytes` of them;
     /// empty at the log end. `Err` while the partition is not open here yet.
     fn read(&self, partition: i32, offset: i64, max_bytes: usize) -> Result<Vec<u8>, String>;
+}
+
+/// `__consumer_offsets` as the replica manager hosts it.
+pub struct ReplicaOffsetsLog {
+    replicas: Arc<ReplicaManager>,
+}
+
+impl ReplicaOffsetsLog {
+    pub fn new(replicas: Arc<ReplicaManager>) -> Self {
+        ReplicaOffsetsLog { replicas }
+    }
+}
+
+impl OffsetsLog for ReplicaOffsetsLog {
+    fn append(&self, partition: i32, batch: &mut [u8]) -> Result<i64, AppendError> {
+        let tp = TopicPartition::new(GROUP_METADATA_TOPIC_NAME, partition);
+        let leader = self.replicas.leader_partition(&tp).map_err(append_error)?;
+        // Kafka appends to its internal topics with acks=all.
+        match leader.append_records_to_leader(batch, -1, 1) {
+            Ok(r) => Ok(r.first_offset),
+            Err(e) => {
+                tracing::warn!("cannot append to {tp}: {}", e.message.as_deref().unwrap_or(""));
+                Err(append_error(e.code))
+            }
+        }
+    }
+
+    fn read(&self, partition: i32, offset: i64, max_bytes: usize) -> Result<Vec<u8>, String> {
+        let tp = TopicPartition::new(GROUP_METADATA_TOPIC_NAME, partition);
+        let p = self.replicas.leader_partition(&tp).map_err(|e| format!("{tp}: {}", e.name()))?;
+        let start = offset.max(p.log.log_start_offset().0);
+        if start >= p.log.log_end_offset().0 {
+            return Ok(Vec::new());
+        }
+        let info = p.log.read(Offset(start), max_bytes, None, true).map_err(|e| e.to_string())?;
+        match info.slice {
+            Some(slice) => slice.read_to_vec().map_err(|e| e.to_string()),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// The coordinator's view of a log error (Kafka's `storeGroup` mapping).
+fn append_error(code: ErrorCode) -> AppendError {
+    match code {
+        ErrorCode::UnknownTopicOrPartition
+        | ErrorCode::NotEnoughReplicas
+        | ErrorCode::NotEnoughReplicasAfterAppend => AppendError::Unavailable,
+        ErrorCode::NotLeaderOrFollower | ErrorCode::KafkaStorageError => AppendError::NotLeader,
+        ErrorCode::RequestTimedOut => AppendError::TimedOut,
+        ErrorCode::MessageTooLarge
+        | ErrorCode::RecordListTooLarge
+        | ErrorCode::InvalidFetchSize => AppendError::TooLarge,
+        _ => AppendError::Unknown,
+    }
 }
 
 /// One stored record, as replay wants it.

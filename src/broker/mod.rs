@@ -39,6 +39,7 @@ pub struct BrokerContext {
     pub store: Arc<dyn MetadataStore>,
     pub replicas: Arc<ReplicaManager>,
     pub producer_ids: apis::init_producer_id::ProducerIdManager,
+    pub groups: group_coordinator::GroupCoordinatorHandle,
 }
 
 impl BrokerContext {

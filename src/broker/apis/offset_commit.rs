@@ -14,13 +14,16 @@ use crate::cluster::ClusterImage;
 use crate::coordinator::{self, Error, OffsetCommitPartition, OffsetCommitTopic, Response};
 use crate::protocol::ErrorCode;
 
+/// A partition and the code it was refused with here, if any.
+type Refusal = (i32, Option<i16>);
+
 pub async fn handle(
     groups: &GroupCoordinatorHandle,
     image: &ClusterImage,
     req: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
     // Request order, with the code of each partition refused here.
-    let mut layout: Vec<(String, Vec<(i32, Option<i16>)>)> = Vec::new();
+    let mut layout: Vec<(String, Vec<Refusal>)> = Vec::new();
     let mut known: Vec<OffsetCommitTopic> = Vec::new();
     for topic in req.topics {
         let name = topic.name.0.to_string();

@@ -15,11 +15,9 @@ use crate::broker::group_coordinator::GroupCoordinatorHandle;
 use crate::coordinator::{Error, OffsetFetchRequest as Fetch, OffsetFetchResult};
 
 async fn fetch(groups: &GroupCoordinatorHandle, req: Fetch) -> OffsetFetchResult {
-    let topics = req.topics.clone();
     match groups.read(move |c| c.offset_fetch(&req)).await {
         Ok(r) => r,
         Err(_) => {
-            let _ = topics;
             OffsetFetchResult { error: Some(Error::CoordinatorNotAvailable), topics: Vec::new() }
         }
     }
