@@ -4,6 +4,7 @@
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod docs;
+mod dump_log;
 pub mod server_start;
 pub mod server_stop;
 mod zookeeper_shell;
@@ -25,6 +26,8 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Write one man page per subcommand into a directory.
     Man(docs::ManArgs),
+    /// Print the batches, records and index entries of log segment files (kafka-dump-log.sh).
+    DumpLog(dump_log::DumpLogArgs),
     /// Start a Kafka broker (kafka-server-start.sh).
     ServerStart(server_start::ServerStartArgs),
     /// Stop the brokers started on this machine (kafka-server-stop.sh).
@@ -42,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::DumpLog(args) => dump_log::run(args),
         Command::ServerStart(args) => server_start::run(args),
         Command::ServerStop(args) => server_stop::run(args),
         Command::ZookeeperShell(args) => zookeeper_shell::run(args),

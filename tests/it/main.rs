@@ -4,6 +4,7 @@
 mod broker_start;
 mod broker_support;
 mod docs;
+mod dump_log;
 mod log_crash;
 mod support;
 mod zk_harness;
