@@ -1,8 +1,11 @@
 //! One integration-test binary with a module per theme: real processes, real
 //! sockets on 127.0.0.1, free ports, temp dirs.
 
+mod broker_bad_input;
+mod broker_interop;
 mod broker_start;
 mod broker_support;
+mod cli_topics;
 mod docs;
 mod dump_log;
 mod log_crash;
