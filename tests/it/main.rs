@@ -5,5 +5,6 @@ mod broker_start;
 mod broker_support;
 mod docs;
 mod support;
+mod zk_crash;
 mod zk_harness;
 mod zk_interop;
