@@ -8,3 +8,4 @@ mod support;
 mod zk_crash;
 mod zk_harness;
 mod zk_interop;
+mod zk_server;
