@@ -21,8 +21,11 @@
 
 pub mod broker;
 pub mod cli;
+pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod coordinator;
+pub mod log;
 pub mod protocol;
 pub mod record;
 pub mod time;

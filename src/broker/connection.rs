@@ -73,6 +73,10 @@ pub enum ConnectionError {
     Encode(#[from] EncodeError),
     #[error("connection closed in the middle of a request")]
     Truncated,
+    /// The request was understood but the connection must close (acks=0
+    /// produce failures).
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

@@ -14,6 +14,8 @@ pub enum Error {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {reason}")]
     MetaProperties { path: PathBuf, reason: String },
+    #[error(transparent)]
+    LogDirs(#[from] super::replica_manager::OpenError),
 }
 
 /// The Kafka error code for a metadata store failure.
@@ -43,5 +45,20 @@ impl ApiError {
 impl From<cluster::Error> for ApiError {
     fn from(e: cluster::Error) -> Self {
         ApiError { code: metadata_error_code(&e), message: Some(e.to_string()) }
+    }
+}
+
+/// The Kafka error code for a log failure.
+pub fn log_error_code(e: &crate::log::Error) -> ErrorCode {
+    use crate::log::Error as L;
+    match e {
+        L::Io { .. } | L::LogDirOffline { .. } => ErrorCode::KafkaStorageError,
+        L::CorruptRecord(_) => ErrorCode::CorruptMessage,
+        L::RecordTooLarge { .. } => ErrorCode::MessageTooLarge,
+        L::InvalidRecord { .. } => ErrorCode::InvalidRecord,
+        L::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+        L::Closed { .. } => ErrorCode::NotLeaderOrFollower,
+        L::Config(_) => ErrorCode::InvalidConfig,
+        L::UnexpectedAppendOffset { .. } => ErrorCode::UnknownServerError,
     }
 }

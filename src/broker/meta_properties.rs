@@ -9,6 +9,15 @@ use crate::config::Properties;
 
 pub const FILE_NAME: &str = "meta.properties";
 
+/// The broker id stored in any of the log dirs, for `broker.id=-1`: a
+/// broker keeps the id it was generated the first time.
+pub fn stored_broker_id(dirs: &[std::path::PathBuf]) -> Option<i32> {
+    dirs.iter().find_map(|d| {
+        let text = std::fs::read_to_string(d.join(FILE_NAME)).ok()?;
+        Properties::parse(&text).get("broker.id")?.trim().parse().ok()
+    })
+}
+
 /// Checks `dir/meta.properties` against this broker and cluster, writing it
 /// when absent. Kafka refuses to start on a mismatch; so do we.
 pub fn check_or_write(dir: &Path, broker_id: i32, cluster_id: &str) -> Result<(), Error> {

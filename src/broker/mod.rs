@@ -13,6 +13,10 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod meta_properties;
+pub mod partition;
+pub mod producer_state;
+pub mod purgatory;
+pub mod replica_manager;
 pub mod server;
 pub mod topic_config;
 pub mod topics;
@@ -24,6 +28,7 @@ pub use error::Error;
 pub use server::run;
 
 use crate::cluster::{BrokerRegistration, MetadataStore};
+use replica_manager::ReplicaManager;
 
 /// What every request handler may use. Kept small on purpose: state that
 /// belongs to one API lives with that API.
@@ -31,6 +36,8 @@ pub struct BrokerContext {
     pub config: Arc<KafkaConfig>,
     pub broker_id: i32,
     pub store: Arc<dyn MetadataStore>,
+    pub replicas: Arc<ReplicaManager>,
+    pub producer_ids: apis::init_producer_id::ProducerIdManager,
 }
 
 impl BrokerContext {
@@ -41,6 +48,16 @@ impl BrokerContext {
             host: self.config.advertised_listener.host.clone(),
             port: self.config.advertised_listener.port,
             rack: self.config.rack.clone(),
+        }
+    }
+
+    /// Makes the hosted replicas match the store's current metadata, so a
+    /// topic created by this request can be produced to by the next one.
+    pub async fn apply_metadata(&self) {
+        let replicas = self.replicas.clone();
+        let image = self.store.image();
+        if let Err(e) = tokio::task::spawn_blocking(move || replicas.apply_image(&image)).await {
+            tracing::error!("applying metadata failed: {e}");
         }
     }
 }

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::replica_manager::ReplicaManager;
 use super::{connection, meta_properties, BrokerContext, Error, KafkaConfig};
 use crate::cluster::file::FileStore;
 use crate::cluster::MetadataStore;
@@ -41,6 +42,7 @@ pub async fn run(
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let follower = tokio::spawn(follow_metadata(ctx.clone()));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -74,8 +76,19 @@ pub async fn run(
         );
         connections.shutdown().await;
     }
+    follower.abort();
+    let replicas = ctx.replicas.clone();
+    let _ = tokio::task::spawn_blocking(move || replicas.shutdown()).await;
     tracing::info!("broker {} shut down", ctx.broker_id);
     Ok(())
+}
+
+/// Applies every metadata change, whoever made it, to the hosted replicas.
+async fn follow_metadata(ctx: Arc<BrokerContext>) {
+    let mut changes = ctx.store.subscribe();
+    while changes.changed().await.is_ok() {
+        ctx.apply_metadata().await;
+    }
 }
 
 /// Opens the metadata store and registers this broker.
@@ -95,13 +108,33 @@ async fn start(config: KafkaConfig) -> Result<BrokerContext, Error> {
             }
         })??;
     let store: Arc<dyn MetadataStore> = Arc::new(store);
-    let broker_id =
-        if config.broker_id >= 0 { config.broker_id } else { store.generate_broker_id().await? };
+    let broker_id = match (config.broker_id, meta_properties::stored_broker_id(&config.log_dirs)) {
+        (id, _) if id >= 0 => id,
+        (_, Some(stored)) => stored,
+        _ => store.generate_broker_id().await?,
+    };
     let cluster_id = store.image().cluster_id.clone();
     for dir in &config.log_dirs {
         meta_properties::check_or_write(dir, broker_id, &cluster_id)?;
     }
-    let ctx = BrokerContext { config: Arc::new(config), broker_id, store };
+    let config = Arc::new(config);
+    let replicas = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || ReplicaManager::open(config, broker_id))
+            .await
+            .map_err(|e| Error::Io {
+                path: "log dirs".into(),
+                source: std::io::Error::other(e.to_string()),
+            })??
+    };
+    let ctx = BrokerContext {
+        config,
+        broker_id,
+        store,
+        replicas: Arc::new(replicas),
+        producer_ids: Default::default(),
+    };
     ctx.store.register_broker(ctx.registration()).await?;
+    ctx.apply_metadata().await;
     Ok(ctx)
 }

@@ -177,6 +177,7 @@ pub async fn create_topic(
     let image = ctx.store.image();
     let topic = plan_topic(ctx, &image, req)?;
     ctx.store.create_topic(topic.clone()).await?;
+    ctx.apply_metadata().await;
     tracing::info!(topic = %topic.name, partitions = topic.partitions.len(), "created topic");
     Ok(topic)
 }

@@ -41,7 +41,10 @@ pub fn run(args: ServerStartArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("Socket server failed to bind to {addr}"))?;
-        broker::run(listener, config, shutdown_signal()).await?;
+        if let Err(e) = broker::run(listener, config, shutdown_signal()).await {
+            tracing::error!("broker failed: {e}");
+            return Err(e.into());
+        }
         Ok(())
     })
 }

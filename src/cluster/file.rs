@@ -251,7 +251,7 @@ mod tests {
         let store = FileStore::open(dir.path()).unwrap();
         let cluster_id = store.image().cluster_id.clone();
         assert_eq!(cluster_id.len(), 22, "Kafka's base64 uuid");
-        let mut rx = store.subscribe();
+        let rx = store.subscribe();
         store
             .register_broker(BrokerRegistration { id: 1, host: "h".into(), port: 1, rack: None })
             .await

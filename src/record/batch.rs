@@ -211,19 +211,13 @@ impl<'a> RecordBatch<'a> {
     /// The sequence of the last record, wrapping past `i32::MAX` to 0 as
     /// Kafka's `DefaultRecordBatch.incrementSequence` does; -1 without one.
     pub fn last_sequence(&self) -> i32 {
-        let base = self.base_sequence();
-        if base < 0 {
-            return -1;
-        }
-        let delta = self.last_offset_delta();
-        if delta < 0 {
-            return base;
-        }
-        if base > i32::MAX - delta {
-            base - (i32::MAX - delta) - 1
-        } else {
-            base + delta
-        }
+        last_sequence(self.base_sequence(), self.last_offset_delta())
+    }
+
+    /// The header fields, copied.
+    pub fn header(&self) -> BatchHeader {
+        // A parsed batch always holds a whole header.
+        BatchHeader::parse_at(self.bytes, self.position).expect("parsed batch has a header")
     }
     pub fn records_count(&self) -> i32 {
         be_i32(self.bytes, RECORDS_COUNT_OFFSET)
@@ -276,6 +270,104 @@ impl fmt::Debug for RecordBatch<'_> {
     }
 }
 
+/// The fixed header of a batch, copied out of its first [`HEADER_SIZE`]
+/// bytes: what the log reads when it scans a file without loading records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub batch_length: i32,
+    pub partition_leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub records_count: i32,
+}
+
+impl BatchHeader {
+    /// Reads a header from the start of `buf` (at least [`HEADER_SIZE`]
+    /// bytes), checking length and magic like [`RecordBatch::parse_at`].
+    pub fn parse_at(buf: &[u8], position: usize) -> Result<Self, Error> {
+        peek_batch_size(buf, position)?;
+        if buf.len() < HEADER_SIZE {
+            return Err(Error::Truncated { position, needed: HEADER_SIZE, available: buf.len() });
+        }
+        Ok(Self {
+            base_offset: be_i64(buf, BASE_OFFSET_OFFSET),
+            batch_length: be_i32(buf, LENGTH_OFFSET),
+            partition_leader_epoch: be_i32(buf, PARTITION_LEADER_EPOCH_OFFSET),
+            magic: buf[MAGIC_OFFSET] as i8,
+            crc: be_i32(buf, CRC_OFFSET) as u32,
+            attributes: be_i16(buf, ATTRIBUTES_OFFSET),
+            last_offset_delta: be_i32(buf, LAST_OFFSET_DELTA_OFFSET),
+            base_timestamp: be_i64(buf, BASE_TIMESTAMP_OFFSET),
+            max_timestamp: be_i64(buf, MAX_TIMESTAMP_OFFSET),
+            producer_id: be_i64(buf, PRODUCER_ID_OFFSET),
+            producer_epoch: be_i16(buf, PRODUCER_EPOCH_OFFSET),
+            base_sequence: be_i32(buf, BASE_SEQUENCE_OFFSET),
+            records_count: be_i32(buf, RECORDS_COUNT_OFFSET),
+        })
+    }
+
+    /// Total size of the batch in bytes.
+    pub fn size(&self) -> usize {
+        self.batch_length as usize + LOG_OVERHEAD
+    }
+
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset.wrapping_add(i64::from(self.last_offset_delta))
+    }
+
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset().wrapping_add(1)
+    }
+
+    pub fn compression(&self) -> Result<Compression, Error> {
+        Ok(Compression::from_id((self.attributes & COMPRESSION_MASK) as u8)?)
+    }
+
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.attributes & TIMESTAMP_TYPE_BIT != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BIT != 0
+    }
+
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_BIT != 0
+    }
+
+    pub fn last_sequence(&self) -> i32 {
+        last_sequence(self.base_sequence, self.last_offset_delta)
+    }
+}
+
+/// The sequence of a batch's last record, wrapping past `i32::MAX` to 0 as
+/// Kafka's `DefaultRecordBatch.incrementSequence` does; -1 without one.
+fn last_sequence(base: i32, delta: i32) -> i32 {
+    if base < 0 {
+        return -1;
+    }
+    if delta < 0 {
+        return base;
+    }
+    if base > i32::MAX - delta {
+        base - (i32::MAX - delta) - 1
+    } else {
+        base + delta
+    }
+}
+
 /// A batch whose broker-owned header fields can be stamped in place.
 pub struct RecordBatchMut<'a> {
     bytes: &'a mut [u8],
@@ -311,6 +403,12 @@ impl<'a> RecordBatchMut<'a> {
         let attributes = self.as_batch().attributes() | TIMESTAMP_TYPE_BIT;
         self.bytes[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2]
             .copy_from_slice(&attributes.to_be_bytes());
+        self.set_max_timestamp(timestamp);
+    }
+
+    /// Rewrites `max_timestamp` (when the producer's header disagrees with
+    /// its records) and recomputes the CRC that covers it.
+    pub fn set_max_timestamp(&mut self, timestamp: i64) {
         self.bytes[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
             .copy_from_slice(&timestamp.to_be_bytes());
         let crc = self.as_batch().compute_crc();

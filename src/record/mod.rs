@@ -10,7 +10,7 @@ pub mod crc;
 pub mod records;
 pub mod varint;
 
-pub use batch::{Batches, RecordBatch, RecordBatchMut, TimestampType};
+pub use batch::{BatchHeader, Batches, RecordBatch, RecordBatchMut, TimestampType};
 pub use builder::{BatchBuilder, NewRecord, NO_TIMESTAMP};
 pub use compression::{Compression, CompressionError};
 pub use records::{Header, Record, RecordIter, Records};

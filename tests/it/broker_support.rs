@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -131,21 +131,25 @@ impl Wire {
         version: i16,
         cid: i32,
     ) -> Option<Resp> {
-        let mut body = self.read_frame()?;
+        let Some(mut body) = self.read_frame() else {
+            return None;
+        };
         let header =
             ResponseHeader::decode(&mut body, key.response_header_version(version)).unwrap();
         assert_eq!(header.correlation_id, cid, "responses come back in order");
         Some(Resp::decode(&mut body, version).unwrap())
     }
 
-    /// Whether the broker closed the connection (reads EOF within the timeout).
+    /// Whether the broker closed the connection (EOF or reset within the
+    /// read timeout; a timeout means it is still open).
     pub fn is_closed(&mut self) -> bool {
         let mut b = [0u8; 1];
-        matches!(self.stream.read(&mut b), Ok(0) | Err(_))
+        match self.stream.read(&mut b) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => {
+                !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+            }
+        }
     }
-}
-
-/// Drains the frame's bytes, for tests that only need the size.
-pub fn skip(b: &mut Bytes, n: usize) {
-    b.advance(n);
 }

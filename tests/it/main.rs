@@ -1,9 +1,13 @@
 //! One integration-test binary with a module per theme: real processes, real
 //! sockets on 127.0.0.1, free ports, temp dirs.
 
+mod broker_bad_input;
+mod broker_interop;
 mod broker_start;
 mod broker_support;
+mod cli_topics;
 mod docs;
+mod log_crash;
 mod support;
 mod zk_crash;
 mod zk_harness;

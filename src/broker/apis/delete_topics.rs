@@ -61,6 +61,7 @@ async fn delete_one(
     };
     let (name, id) = (topic.name.clone(), topic.topic_id);
     ctx.store.delete_topic(&name).await?;
+    ctx.apply_metadata().await;
     tracing::info!(topic = %name, "deleted topic");
     Ok((name, id))
 }

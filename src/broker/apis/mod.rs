@@ -2,12 +2,22 @@
 //! A handler takes the broker context and the decoded request and returns
 //! the response struct; encoding happens here.
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_log_dirs;
+pub mod fetch;
 pub mod find_coordinator;
+pub mod init_producer_id;
+pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
+pub mod produce;
 
 use std::sync::Arc;
 
@@ -34,6 +44,15 @@ pub async fn dispatch(
     let cid = header.correlation_id;
     let v = version;
     match key {
+        ApiKey::Produce => match produce::handle(ctx, v, decode(key, v, body)?).await {
+            produce::ProduceOutcome::Respond(resp) => respond(key, v, cid, &resp),
+            produce::ProduceOutcome::NoResponse => Ok(Reply::Nothing),
+            produce::ProduceOutcome::Close(why) => Err(ConnectionError::Refused(why)),
+        },
+        ApiKey::Fetch => Ok(fetch::handle(ctx, v, cid, decode(key, v, body)?).await),
+        ApiKey::ListOffsets => {
+            respond(key, v, cid, &list_offsets::handle(ctx, v, decode(key, v, body)?).await)
+        }
         ApiKey::ApiVersions => {
             respond(key, v, cid, &api_versions::handle(v, decode(key, v, body)?))
         }
@@ -45,6 +64,33 @@ pub async fn dispatch(
         }
         ApiKey::DeleteTopics => {
             respond(key, v, cid, &delete_topics::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::DeleteRecords => {
+            respond(key, v, cid, &delete_records::handle(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::InitProducerId => {
+            respond(key, v, cid, &init_producer_id::handle(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            respond(key, v, cid, &offset_for_leader_epoch::handle(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::DescribeLogDirs => {
+            respond(key, v, cid, &describe_log_dirs::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::DescribeConfigs => {
+            respond(key, v, cid, &describe_configs::handle(ctx, decode(key, v, body)?))
+        }
+        ApiKey::AlterConfigs => {
+            respond(key, v, cid, &alter_configs::handle_alter(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::IncrementalAlterConfigs => respond(
+            key,
+            v,
+            cid,
+            &alter_configs::handle_incremental(ctx, decode(key, v, body)?).await,
+        ),
+        ApiKey::CreatePartitions => {
+            respond(key, v, cid, &create_partitions::handle(ctx, decode(key, v, body)?).await)
         }
         ApiKey::FindCoordinator => {
             respond(key, v, cid, &find_coordinator::handle(ctx, v, decode(key, v, body)?))

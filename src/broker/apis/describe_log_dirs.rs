@@ -1,0 +1,66 @@
+//! DescribeLogDirs: each log dir with the size of every hosted partition
+//! (all requested ones, or every one for a null topic list) and, from v4,
+//! the file system's total and usable bytes.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_log_dirs_response::{
+    DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+};
+use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
+
+use super::str_bytes;
+use crate::broker::BrokerContext;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    version: i16,
+    req: DescribeLogDirsRequest,
+) -> DescribeLogDirsResponse {
+    let ctx = ctx.clone();
+    let answered = tokio::task::spawn_blocking(move || {
+        let wanted = |topic: &str, p: i32| match &req.topics {
+            None => true,
+            Some(list) => {
+                list.iter().any(|t| t.topic.0.as_str() == topic && t.partitions.contains(&p))
+            }
+        };
+        let mut resp = DescribeLogDirsResponse::default();
+        for dir in &ctx.config.log_dirs {
+            let mut result = DescribeLogDirsResult::default();
+            result.log_dir = str_bytes(dir.display().to_string());
+            let mut topics: std::collections::BTreeMap<String, Vec<DescribeLogDirsPartition>> =
+                Default::default();
+            for part in ctx.replicas.all_partitions() {
+                if !part.log.dir().starts_with(dir) || !wanted(&part.tp.topic, part.tp.partition.0)
+                {
+                    continue;
+                }
+                let mut p = DescribeLogDirsPartition::default();
+                p.partition_index = part.tp.partition.0;
+                p.partition_size = part.log.size_in_bytes() as i64;
+                p.offset_lag = 0;
+                topics.entry(part.tp.topic.clone()).or_default().push(p);
+            }
+            result.topics = topics
+                .into_iter()
+                .map(|(name, partitions)| {
+                    let mut t = DescribeLogDirsTopic::default();
+                    t.name = TopicName(str_bytes(name));
+                    t.partitions = partitions;
+                    t
+                })
+                .collect();
+            if version >= 4 {
+                if let Ok(fs) = rustix::fs::statvfs(dir) {
+                    result.total_bytes = (fs.f_blocks * fs.f_frsize) as i64;
+                    result.usable_bytes = (fs.f_bavail * fs.f_frsize) as i64;
+                }
+            }
+            resp.results.push(result);
+        }
+        resp
+    })
+    .await;
+    answered.unwrap_or_default()
+}

@@ -1,0 +1,104 @@
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3, v7+),
+//! earliest local (-4, v8+, the same as earliest without tiered storage)
+//! and the first offset whose timestamp is at or after a given time.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::broker::error::log_error_code;
+use crate::broker::BrokerContext;
+use crate::protocol::ErrorCode;
+use crate::types::TopicPartition;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    version: i16,
+    req: ListOffsetsRequest,
+) -> ListOffsetsResponse {
+    let ctx2 = ctx.clone();
+    let answered = tokio::task::spawn_blocking(move || {
+        let mut resp = ListOffsetsResponse::default();
+        for t in req.topics {
+            let mut tr = ListOffsetsTopicResponse::default();
+            let name = t.name.0.to_string();
+            for p in t.partitions {
+                let tp = TopicPartition::new(name.clone(), p.partition_index);
+                let mut r = list_one(&ctx2, &tp, p.current_leader_epoch, p.timestamp);
+                if version < 4 {
+                    r.leader_epoch = -1; // not on the wire before v4
+                }
+                tr.partitions.push(r);
+            }
+            tr.name = t.name;
+            resp.topics.push(tr);
+        }
+        resp
+    })
+    .await;
+    answered.unwrap_or_else(|e| {
+        tracing::error!("list offsets failed: {e}");
+        ListOffsetsResponse::default()
+    })
+}
+
+fn list_one(
+    ctx: &BrokerContext,
+    tp: &TopicPartition,
+    current_leader_epoch: i32,
+    timestamp: i64,
+) -> ListOffsetsPartitionResponse {
+    let mut r = ListOffsetsPartitionResponse::default();
+    r.partition_index = tp.partition.0;
+    r.timestamp = -1;
+    r.offset = -1;
+    r.leader_epoch = -1;
+    let partition = match ctx.replicas.leader_partition(tp) {
+        Ok(p) => p,
+        Err(code) => {
+            r.error_code = code.code();
+            return r;
+        }
+    };
+    if let Err(code) = partition.check_leader_epoch(current_leader_epoch) {
+        r.error_code = code.code();
+        return r;
+    }
+    let epoch = partition.leader_state().leader_epoch;
+    match timestamp {
+        LATEST => {
+            r.offset = partition.last_stable_offset();
+            r.leader_epoch = epoch;
+        }
+        EARLIEST | EARLIEST_LOCAL => {
+            r.offset = partition.log_start_offset().0;
+            r.leader_epoch = epoch;
+        }
+        MAX_TIMESTAMP => {
+            if let Some(t) = partition.log.max_timestamp_and_offset() {
+                r.timestamp = t.timestamp;
+                r.offset = t.offset.0;
+                r.leader_epoch = t.leader_epoch.map_or(-1, |e| e.0);
+            }
+        }
+        ts if ts >= 0 => match partition.log.fetch_offset_by_timestamp(ts) {
+            Ok(Some(t)) if t.offset.0 < partition.high_watermark() => {
+                r.timestamp = t.timestamp;
+                r.offset = t.offset.0;
+                r.leader_epoch = t.leader_epoch.map_or(-1, |e| e.0);
+            }
+            Ok(_) => {}
+            Err(e) => r.error_code = log_error_code(&e).code(),
+        },
+        _ => r.error_code = ErrorCode::InvalidRequest.code(),
+    }
+    r
+}

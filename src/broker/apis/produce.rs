@@ -1,0 +1,220 @@
+//! Produce: appends each partition's batches as received (the log stamps
+//! offsets and leader epoch in place; records are never re-encoded), then
+//! answers per acks: 0 no response, 1 after the leader's append, -1 once
+//! the high watermark covers the batch (the purgatory shape replication
+//! needs; with the leader alone in the ISR that is right away).
+//!
+//! Appends run on the blocking pool, all partitions of a request in one go.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use super::str_bytes;
+use crate::broker::error::ApiError;
+use crate::broker::partition::{AppendResult, Partition};
+use crate::broker::BrokerContext;
+use crate::protocol::ErrorCode;
+use crate::types::TopicPartition;
+
+/// What the connection does with the outcome.
+pub enum ProduceOutcome {
+    Respond(ProduceResponse),
+    /// acks=0 and every append succeeded: nothing is sent.
+    NoResponse,
+    /// acks=0 and an append failed: Kafka closes the connection so the
+    /// producer learns of it.
+    Close(String),
+}
+
+struct Item {
+    topic: usize,
+    index: i32,
+    tp: TopicPartition,
+    result: Result<AppendResult, ApiError>,
+}
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    _version: i16,
+    req: ProduceRequest,
+) -> ProduceOutcome {
+    let acks = req.acks;
+    let request_error = if !matches!(acks, -1..=1) {
+        Some(ApiError::new(
+            ErrorCode::InvalidRequiredAcks,
+            "Invalid required acks; must be -1, 0 or 1",
+        ))
+    } else if req.transactional_id.is_some() {
+        Some(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "transactions are not supported by this broker",
+        ))
+    } else {
+        None
+    };
+    let image = ctx.store.image();
+    let mut items = Vec::new();
+    let mut work: Vec<(usize, Arc<Partition>, bytes::Bytes, usize)> = Vec::new();
+    for (ti, topic) in req.topic_data.iter().enumerate() {
+        let name = topic.name.0.to_string();
+        let min_isr = min_insync_replicas(ctx, &image, &name);
+        for p in &topic.partition_data {
+            let tp = TopicPartition::new(name.clone(), p.index);
+            let slot = items.len();
+            let result = match (&request_error, &p.records) {
+                (Some(e), _) => Err(e.clone()),
+                (None, None) => Err(ApiError::new(ErrorCode::CorruptMessage, "null records")),
+                (None, Some(records)) => match ctx.replicas.leader_partition(&tp) {
+                    Ok(partition) => {
+                        work.push((slot, partition, records.clone(), min_isr));
+                        Ok(AppendResult {
+                            first_offset: -1,
+                            last_offset: -1,
+                            log_append_time: -1,
+                            log_start_offset: -1,
+                        })
+                    }
+                    Err(code) => Err(ApiError { code, message: None }),
+                },
+            };
+            items.push(Item { topic: ti, index: p.index, tp, result });
+        }
+    }
+
+    if !work.is_empty() {
+        let replicas = ctx.replicas.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            work.into_iter()
+                .map(|(slot, partition, records, min_isr)| {
+                    // The request's bytes are shared with the decoded frame;
+                    // the log stamps offsets in place, so it gets its own copy.
+                    let mut buf = records.to_vec();
+                    let r = partition.append_records_to_leader(&mut buf, acks, min_isr);
+                    if r.is_ok() {
+                        replicas.purgatory.wake(&partition.tp);
+                    }
+                    (slot, r)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        match done {
+            Ok(results) => {
+                for (slot, r) in results {
+                    items[slot].result = r;
+                }
+            }
+            Err(e) => {
+                for item in items.iter_mut().filter(|i| i.result.is_ok()) {
+                    item.result = Err(ApiError::new(ErrorCode::UnknownServerError, e.to_string()));
+                }
+            }
+        }
+    }
+
+    if acks == 0 {
+        return match items.iter().find_map(|i| i.result.as_ref().err().map(|e| (i, e))) {
+            None => ProduceOutcome::NoResponse,
+            Some((i, e)) => {
+                ProduceOutcome::Close(format!("acks=0 produce to {} failed: {}", i.tp, e.code))
+            }
+        };
+    }
+    if acks == -1 {
+        wait_for_replication(ctx, &mut items, Duration::from_millis(req.timeout_ms.max(0) as u64))
+            .await;
+    }
+    for item in items.iter().filter_map(|i| i.result.as_ref().err().map(|e| (i, e))) {
+        tracing::debug!(partition = %item.0.tp, "produce failed: {} {}", item.1.code, item.1.message.as_deref().unwrap_or(""));
+    }
+    ProduceOutcome::Respond(response(req, items))
+}
+
+/// Waits until each partition's high watermark covers its append, or the
+/// timeout passes (REQUEST_TIMED_OUT).
+async fn wait_for_replication(ctx: &BrokerContext, items: &mut [Item], timeout: Duration) {
+    let pending = |items: &[Item]| -> Vec<TopicPartition> {
+        items
+            .iter()
+            .filter(|i| match &i.result {
+                Ok(r) => ctx
+                    .replicas
+                    .partition(&i.tp)
+                    .map_or(true, |p| p.high_watermark() <= r.last_offset),
+                Err(_) => false,
+            })
+            .map(|i| i.tp.clone())
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let waiting = pending(items);
+        if waiting.is_empty() {
+            return;
+        }
+        let watch = ctx.replicas.purgatory.watch(waiting);
+        if pending(items).is_empty() {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_err() {
+            let late = pending(items);
+            for i in items.iter_mut().filter(|i| late.contains(&i.tp)) {
+                i.result = Err(ApiError::new(
+                    ErrorCode::RequestTimedOut,
+                    "timed out waiting for the in-sync replicas",
+                ));
+            }
+            return;
+        }
+    }
+}
+
+fn min_insync_replicas(
+    ctx: &BrokerContext,
+    image: &crate::cluster::ClusterImage,
+    topic: &str,
+) -> usize {
+    image
+        .topic(topic)
+        .and_then(|t| t.configs.get("min.insync.replicas").cloned())
+        .or_else(|| ctx.config.topic_default("min.insync.replicas").map(str::to_string))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+fn response(req: ProduceRequest, items: Vec<Item>) -> ProduceResponse {
+    let mut topics: Vec<TopicProduceResponse> = req
+        .topic_data
+        .iter()
+        .map(|t| {
+            let mut r = TopicProduceResponse::default();
+            r.name = t.name.clone();
+            r
+        })
+        .collect();
+    for item in items {
+        let mut p = PartitionProduceResponse::default();
+        p.index = item.index;
+        match item.result {
+            Ok(r) => {
+                p.base_offset = r.first_offset;
+                p.log_append_time_ms = r.log_append_time;
+                p.log_start_offset = r.log_start_offset;
+            }
+            Err(e) => {
+                p.error_code = e.code.code();
+                p.error_message = e.message.map(str_bytes);
+                p.base_offset = -1;
+                p.log_append_time_ms = -1;
+                p.log_start_offset = -1;
+            }
+        }
+        topics[item.topic].partition_responses.push(p);
+    }
+    let mut resp = ProduceResponse::default();
+    resp.responses = topics;
+    resp
+}

@@ -1,0 +1,637 @@
+//! Log compaction (`cleanup.policy=compact`): keep the latest record per
+//! key in the inactive part of the log.
+//!
+//! One pass over a log:
+//! 1. The cleanable range runs from the log start to the first uncleanable
+//!    offset: the active segment, the high watermark, or the first segment
+//!    younger than `min.compaction.lag.ms`, whichever comes first. Its
+//!    "dirty" part starts at the cleaner checkpoint (where the last pass
+//!    ended). A pass runs when dirty bytes / all cleanable bytes reach
+//!    `min.cleanable.dirty.ratio`.
+//! 2. A map of key → latest offset is built from the dirty part.
+//! 3. Segments are rewritten in groups (at most `segment.bytes` each) into
+//!    `<base>.log.cleaned`: a record survives if no later record has its
+//!    key; tombstones (null values) also go once their segment is older
+//!    than `delete.retention.ms`. A batch whose records all survive is
+//!    copied byte for byte; others are rebuilt with the same codec, base
+//!    offset, producer fields and last offset (offsets never change, gaps
+//!    are fine). A producer's last batch is kept even when empty, so
+//!    idempotent-producer state survives.
+//! 4. The swap is crash-safe: the cleaned files are fsynced and renamed
+//!    `.swap`, the old segments renamed `.deleted`, then the swap renamed
+//!    into place. A crash before `.swap` leaves the old segments (the
+//!    `.cleaned` files are discarded on open); a crash after it is
+//!    completed on open (see `recovery`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::retention::DELETED_SUFFIX;
+use super::segment::{AppendedBatch, LogSegment};
+use super::{Error, Log};
+use crate::record::{BatchBuilder, Header, NewRecord, RecordBatch, TimestampType};
+
+const CLEANED: &str = ".cleaned";
+const SWAP: &str = ".swap";
+
+/// What a pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CleanStats {
+    pub segments_before: usize,
+    pub segments_after: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub records_removed: u64,
+    pub tombstones_removed: u64,
+}
+
+impl fmt::Display for CleanStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} segments ({} bytes) into {} ({} bytes), {} records and {} tombstones removed",
+            self.segments_before,
+            self.bytes_before,
+            self.segments_after,
+            self.bytes_after,
+            self.records_removed,
+            self.tombstones_removed
+        )
+    }
+}
+
+/// Cleans `log` if it is compacted and dirty enough.
+pub fn maybe_clean(log: &Log) -> Result<Option<CleanStats>, Error> {
+    let config = log.config();
+    if !config.cleanup_policy.compact {
+        return Ok(None);
+    }
+    log.check_open()?;
+    let range = cleanable_range(log);
+    if range.segments.is_empty() || range.dirty_bytes == 0 {
+        return Ok(None);
+    }
+    let ratio = range.dirty_bytes as f64 / range.total_bytes.max(1) as f64;
+    if ratio < config.min_cleanable_dirty_ratio {
+        return Ok(None);
+    }
+    log.watch(clean(log, &range)).map(Some)
+}
+
+/// Cleans now, whatever the dirty ratio (for tests and tools).
+pub fn clean_now(log: &Log) -> Result<CleanStats, Error> {
+    log.check_open()?;
+    let range = cleanable_range(log);
+    if range.segments.is_empty() {
+        return Ok(CleanStats::default());
+    }
+    log.watch(clean(log, &range))
+}
+
+struct CleanableRange {
+    segments: Vec<Arc<LogSegment>>,
+    first_dirty: i64,
+    end: i64,
+    dirty_bytes: u64,
+    total_bytes: u64,
+}
+
+fn cleanable_range(log: &Log) -> CleanableRange {
+    let config = log.config();
+    let segs = log.segments();
+    let now = log.clock.now_ms();
+    let hw = log.high_watermark_or_leo();
+    let first_dirty = log.cleaner_checkpoint.load(Ordering::Acquire).max(log.log_start_offset().0);
+    let mut out = CleanableRange {
+        segments: Vec::new(),
+        first_dirty,
+        end: first_dirty,
+        dirty_bytes: 0,
+        total_bytes: 0,
+    };
+    for (i, seg) in segs.iter().enumerate() {
+        // The active segment is never cleaned.
+        let Some(next) = segs.get(i + 1) else { break };
+        let young = config.min_compaction_lag_ms > 0
+            && now - seg.largest_timestamp() < config.min_compaction_lag_ms;
+        if next.base_offset() > hw || young {
+            break;
+        }
+        out.total_bytes += seg.size();
+        if next.base_offset() > first_dirty {
+            out.dirty_bytes += seg.size();
+        }
+        out.end = next.base_offset();
+        out.segments.push(Arc::clone(seg));
+    }
+    out
+}
+
+/// Reads every batch of a segment as owned bytes, one at a time.
+fn for_each_batch(
+    seg: &LogSegment,
+    mut f: impl FnMut(RecordBatch<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    for item in seg.scan(0, u64::MAX) {
+        let (pos, header) = item.map_err(|e| e.into_error(&seg.log_path()))?;
+        let bytes = seg.read_bytes(pos, header.size())?;
+        f(RecordBatch::parse_at(&bytes, pos as usize)?)?;
+    }
+    Ok(())
+}
+
+fn clean(log: &Log, range: &CleanableRange) -> Result<CleanStats, Error> {
+    let config = log.config();
+    let now = log.clock.now_ms();
+    // Key → latest offset, from the dirty part; a producer's last batch.
+    let mut latest: HashMap<Vec<u8>, i64> = HashMap::new();
+    let mut last_batch_of_producer: HashMap<i64, i64> = HashMap::new();
+    for seg in &range.segments {
+        for_each_batch(seg, |batch| {
+            if batch.producer_id() >= 0 {
+                last_batch_of_producer.insert(batch.producer_id(), batch.base_offset());
+            }
+            if batch.last_offset() < range.first_dirty || batch.is_control() {
+                return Ok(());
+            }
+            let records = batch.records()?;
+            for r in records.iter() {
+                let r = r?;
+                if let Some(key) = r.key {
+                    latest.insert(key.to_vec(), records.offset_of(&r));
+                }
+            }
+            Ok(())
+        })?;
+    }
+    let mut stats = CleanStats { segments_before: range.segments.len(), ..CleanStats::default() };
+    for group in group_segments(&range.segments, config.segment_bytes) {
+        let cleaned = clean_group(log, &group, &latest, &last_batch_of_producer, now, &mut stats)?;
+        stats.bytes_before += group.iter().map(|s| s.size()).sum::<u64>();
+        if let Some(seg) = &cleaned {
+            stats.bytes_after += seg.size();
+            stats.segments_after += 1;
+        }
+        swap_in(log, &group, cleaned)?;
+    }
+    log.cleaner_checkpoint.fetch_max(range.end, Ordering::AcqRel);
+    Ok(stats)
+}
+
+/// Consecutive segments whose sizes add up to at most `max_bytes` and
+/// whose offsets fit one segment's relative-offset range.
+fn group_segments(segments: &[Arc<LogSegment>], max_bytes: u64) -> Vec<Vec<Arc<LogSegment>>> {
+    let mut groups: Vec<Vec<Arc<LogSegment>>> = Vec::new();
+    let mut size = 0u64;
+    for seg in segments {
+        let fits = groups.last().is_some_and(|g| {
+            size + seg.size() <= max_bytes
+                && seg.next_offset() - g[0].base_offset() <= i64::from(i32::MAX)
+        });
+        if fits {
+            size += seg.size();
+            if let Some(g) = groups.last_mut() {
+                g.push(Arc::clone(seg));
+            }
+        } else {
+            size = seg.size();
+            groups.push(vec![Arc::clone(seg)]);
+        }
+    }
+    groups
+}
+
+fn clean_group(
+    log: &Log,
+    group: &[Arc<LogSegment>],
+    latest: &HashMap<Vec<u8>, i64>,
+    last_batch_of_producer: &HashMap<i64, i64>,
+    now: i64,
+    stats: &mut CleanStats,
+) -> Result<Option<LogSegment>, Error> {
+    let config = log.config();
+    let base = group[0].base_offset();
+    let out =
+        LogSegment::create_with_suffix(&log.dir, base, config.segment_index_bytes, now, CLEANED)?;
+    let group_end = group.last().map_or(base, |s| s.next_offset());
+    for seg in group {
+        let drop_tombstones =
+            seg.largest_timestamp().saturating_add(config.delete_retention_ms) < now;
+        for_each_batch(seg, |batch| {
+            // The group's last batch stays (empty if need be) so the cleaned
+            // segment covers the group's whole offset range: a swap finished
+            // on open then removes exactly the segments it replaces.
+            let keep_empty = batch.next_offset() == group_end
+                || batch.producer_id() >= 0
+                    && last_batch_of_producer.get(&batch.producer_id())
+                        == Some(&batch.base_offset());
+            let bytes = if batch.is_control() {
+                Some(batch.as_bytes().to_vec())
+            } else {
+                filter_batch(&batch, latest, drop_tombstones, keep_empty, stats)?
+            };
+            if let Some(bytes) = bytes {
+                let b = RecordBatch::parse(&bytes)?;
+                let appended = [AppendedBatch {
+                    position: 0,
+                    size: bytes.len(),
+                    last_offset: b.last_offset(),
+                    max_timestamp: b.max_timestamp(),
+                }];
+                out.append(&bytes, &appended, config.index_interval_bytes)?;
+            }
+            Ok(())
+        })?;
+    }
+    if out.size() == 0 {
+        out.delete_files()?;
+        return Ok(None);
+    }
+    out.on_become_inactive()?;
+    out.flush()?;
+    Ok(Some(out))
+}
+
+/// The batch with superseded records (and expired tombstones) removed:
+/// the original bytes when nothing goes, `None` when everything goes.
+fn filter_batch(
+    batch: &RecordBatch<'_>,
+    latest: &HashMap<Vec<u8>, i64>,
+    drop_tombstones: bool,
+    keep_empty: bool,
+    stats: &mut CleanStats,
+) -> Result<Option<Vec<u8>>, Error> {
+    let records = batch.records()?;
+    let mut kept = Vec::new();
+    let mut removed = 0u64;
+    for r in records.iter() {
+        let r = r?;
+        let offset = records.offset_of(&r);
+        let superseded = match r.key {
+            None => true,
+            Some(k) => latest.get(k).is_some_and(|&l| l > offset),
+        };
+        let expired_tombstone = r.value.is_none() && drop_tombstones;
+        if superseded || expired_tombstone {
+            removed += 1;
+            if !superseded {
+                stats.tombstones_removed += 1;
+            }
+        } else {
+            kept.push((offset, r, records.timestamp_of(&r)));
+        }
+    }
+    stats.records_removed += removed;
+    if removed == 0 {
+        return Ok(Some(batch.as_bytes().to_vec()));
+    }
+    if kept.is_empty() && !keep_empty {
+        return Ok(None);
+    }
+    let mut b = BatchBuilder::new(batch.compression()?)
+        .base_offset(batch.base_offset())
+        .partition_leader_epoch(batch.partition_leader_epoch())
+        .producer(batch.producer_id(), batch.producer_epoch(), batch.base_sequence())
+        .transactional(batch.is_transactional())
+        .last_offset_delta(batch.last_offset_delta());
+    if batch.timestamp_type() == TimestampType::LogAppendTime {
+        b = b.log_append_time(batch.max_timestamp());
+    }
+    for (offset, r, ts) in kept {
+        let headers: Vec<Header<'_>> = r.headers().collect();
+        let delta = (offset - batch.base_offset()) as i32;
+        b.push_at(
+            delta,
+            NewRecord { timestamp: ts, key: r.key, value: r.value, headers: &headers },
+        );
+    }
+    Ok(Some(b.build()?))
+}
+
+/// Replaces `group` by `cleaned` in the log, crash-safely. Does nothing
+/// (and discards the cleaned files) if the group changed meanwhile.
+fn swap_in(log: &Log, group: &[Arc<LogSegment>], cleaned: Option<LogSegment>) -> Result<(), Error> {
+    let _w = log.lock_writer();
+    let segs = log.segments();
+    let Some(start) = segs.iter().position(|s| Arc::ptr_eq(s, &group[0])) else {
+        if let Some(c) = cleaned {
+            c.delete_files()?;
+        }
+        return Ok(());
+    };
+    let intact = group
+        .iter()
+        .enumerate()
+        .all(|(i, g)| segs.get(start + i).is_some_and(|s| Arc::ptr_eq(s, g)));
+    if !intact || start + group.len() >= segs.len() {
+        if let Some(c) = cleaned {
+            c.delete_files()?;
+        }
+        return Ok(());
+    }
+    let cleaned = match cleaned {
+        Some(c) => {
+            c.change_suffix(CLEANED, SWAP)?;
+            Some(Arc::new(c))
+        }
+        None => None,
+    };
+    let due = log.clock.now_ms().saturating_add(log.config().file_delete_delay_ms);
+    for old in group {
+        old.change_suffix("", DELETED_SUFFIX)?;
+        log.pending_deletes.lock().unwrap_or_else(|e| e.into_inner()).push((due, Arc::clone(old)));
+    }
+    if let Some(c) = &cleaned {
+        c.change_suffix(SWAP, "")?;
+    }
+    let mut list: Vec<Arc<LogSegment>> = segs[..start].to_vec();
+    list.extend(cleaned);
+    list.extend_from_slice(&segs[start + group.len()..]);
+    log.publish_segments(list);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::log::LogConfig;
+    use crate::record::{Batches, Compression};
+    use crate::time::ManualClock;
+    use crate::types::{LeaderEpoch, Offset};
+
+    fn config() -> LogConfig {
+        let mut c = LogConfig {
+            segment_bytes: 600,
+            index_interval_bytes: 100,
+            segment_index_bytes: 4096,
+            file_delete_delay_ms: 0,
+            delete_retention_ms: 1000,
+            ..LogConfig::default()
+        };
+        c.set("cleanup.policy", "compact").unwrap();
+        c
+    }
+
+    fn open(dir: &Path, clock: &ManualClock) -> Log {
+        Log::open(dir, config(), Offset(0), Offset(0), Arc::new(clock.clone())).unwrap()
+    }
+
+    fn put(log: &Log, codec: Compression, records: &[(&str, Option<&str>)], ts: i64) {
+        let mut b = BatchBuilder::new(codec);
+        for (k, v) in records {
+            b.push(NewRecord::new(ts, Some(k.as_bytes()), v.map(str::as_bytes)));
+        }
+        log.append_as_leader(&mut b.build().unwrap(), LeaderEpoch(0)).unwrap();
+    }
+
+    /// (offset, key, value) of every record, and every batch CRC-checked.
+    fn contents(log: &Log) -> Vec<(i64, String, Option<String>)> {
+        let mut out = Vec::new();
+        let mut next = log.log_start_offset().0;
+        while next < log.log_end_offset().0 {
+            let Some(slice) = log.read(Offset(next), 1 << 20, None, true).unwrap().slice else {
+                break;
+            };
+            let bytes = slice.read_to_vec().unwrap();
+            for batch in Batches::new(&bytes) {
+                let batch = batch.unwrap();
+                batch.verify_crc().unwrap();
+                let records = batch.records().unwrap();
+                for r in records.iter() {
+                    let r = r.unwrap();
+                    let s = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+                    out.push((records.offset_of(&r), s(r.key.unwrap()), r.value.map(s)));
+                }
+                next = batch.next_offset();
+            }
+        }
+        out
+    }
+
+    fn fill(log: &Log, codec: Compression, rounds: usize, ts: i64) {
+        for round in 0..rounds {
+            for key in 0..5 {
+                let v = format!("v{round}");
+                put(
+                    log,
+                    codec,
+                    &[(&format!("k{key}"), Some(&v)), (&format!("x{key}"), Some(&v))],
+                    ts,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn keeps_the_latest_record_per_key_and_the_offsets() {
+        for codec in [Compression::None, Compression::Gzip, Compression::Lz4] {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = ManualClock::new(0);
+            let log = open(dir.path(), &clock);
+            fill(&log, codec, 6, 0);
+            let before = contents(&log);
+            let leo = log.log_end_offset();
+            let stats = clean_now(&log).unwrap();
+            assert!(stats.records_removed > 0, "{codec}: {stats}");
+            assert!(stats.bytes_after < stats.bytes_before);
+            let after = contents(&log);
+            assert_eq!(log.log_end_offset(), leo, "offsets never change");
+            // Every surviving record is the latest of its key among the records
+            // of the cleaned range, and is byte-identical to what was written.
+            let active_base = log.segment_base_offsets().last().unwrap().0;
+            for rec in &after {
+                assert!(before.contains(rec), "{codec}: {rec:?} was written");
+                if rec.0 < active_base {
+                    let newer = before.iter().any(|b| b.1 == rec.1 && b.0 > rec.0);
+                    assert!(
+                        !newer || after.iter().any(|a| a.1 == rec.1 && a.0 > rec.0),
+                        "{codec}: {rec:?}"
+                    );
+                }
+            }
+            let mut keys: Vec<&str> = after.iter().map(|r| r.1.as_str()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            assert_eq!(keys.len(), 10, "{codec}: every key survives");
+            let latest_of = |k: &str| before.iter().rev().find(|b| b.1 == k).cloned();
+            for k in keys {
+                assert!(after.contains(&latest_of(k).unwrap()), "{codec}: latest of {k} kept");
+            }
+            // Fetching from a removed offset returns the next surviving batch.
+            assert!(log.read(Offset(1), 1 << 20, None, true).unwrap().slice.is_some());
+            log.remove_deleted_segments(false);
+            let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| {
+                    n.ends_with(".deleted") || n.ends_with(".cleaned") || n.ends_with(".swap")
+                })
+                .collect();
+            assert!(leftovers.is_empty(), "{codec}: {leftovers:?}");
+        }
+    }
+
+    #[test]
+    fn tombstones_stay_for_delete_retention_ms_then_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(10_000);
+        let log = open(dir.path(), &clock);
+        put(&log, Compression::None, &[("a", Some("1")), ("b", Some("1"))], 10_000);
+        put(&log, Compression::Snappy, &[("a", None)], 10_000);
+        fill(&log, Compression::None, 4, 10_000);
+        clean_now(&log).unwrap();
+        let after = contents(&log);
+        assert!(
+            after.iter().any(|r| r.1 == "a" && r.2.is_none()),
+            "tombstone kept within delete.retention.ms"
+        );
+        assert!(!after.iter().any(|r| r.1 == "a" && r.2.is_some()), "the value it deletes is gone");
+        clock.set(10_000 + 1001);
+        let stats = clean_now(&log).unwrap();
+        assert_eq!(stats.tombstones_removed, 1, "{stats}");
+        assert!(!contents(&log).iter().any(|r| r.1 == "a"));
+        assert!(contents(&log).iter().any(|r| r.1 == "b"), "other keys stay");
+    }
+
+    #[test]
+    fn dirty_ratio_decides_and_the_checkpoint_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(0);
+        let log = open(dir.path(), &clock);
+        fill(&log, Compression::None, 6, 0);
+        assert!(maybe_clean(&log).unwrap().is_some(), "all dirty: ratio 1.0");
+        assert!(maybe_clean(&log).unwrap().is_none(), "nothing new since the last pass");
+        let mut c = config();
+        c.set("cleanup.policy", "delete").unwrap();
+        log.update_config(c);
+        fill(&log, Compression::None, 6, 0);
+        assert!(maybe_clean(&log).unwrap().is_none(), "not a compacted topic");
+    }
+
+    #[test]
+    fn a_producers_last_batch_survives_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(0);
+        let log = open(dir.path(), &clock);
+        let mut b = BatchBuilder::new(Compression::None).producer(9, 0, 0);
+        b.push(NewRecord::new(0, Some(b"k"), Some(b"old")));
+        log.append_as_leader(&mut b.build().unwrap(), LeaderEpoch(0)).unwrap();
+        fill(&log, Compression::None, 1, 0);
+        put(&log, Compression::None, &[("k", Some("new"))], 0);
+        fill(&log, Compression::None, 4, 0);
+        clean_now(&log).unwrap();
+        let headers = log.batch_headers_from(Offset(0)).unwrap();
+        let p = headers.iter().find(|h| h.producer_id.0 == 9).expect("producer batch kept");
+        assert_eq!((p.base_offset, p.last_sequence), (Offset(0), 0));
+        assert!(!contents(&log).iter().any(|r| r.2.as_deref() == Some("old")));
+    }
+
+    fn log_bases(dir: &Path) -> Vec<i64> {
+        let mut v: Vec<i64> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| {
+                e.unwrap().file_name().into_string().unwrap().strip_suffix(".log")?.parse().ok()
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Copies every regular file of `from` into a fresh directory.
+    fn copy_dir(from: &Path) -> tempfile::TempDir {
+        let to = tempfile::tempdir().unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.path().join(e.file_name())).unwrap();
+        }
+        to
+    }
+
+    #[test]
+    fn a_crash_in_the_middle_of_a_swap_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(0);
+        let log = open(dir.path(), &clock);
+        fill(&log, Compression::Zstd, 6, 0);
+        log.close().unwrap();
+        let original = copy_dir(dir.path());
+        let log = open(dir.path(), &clock);
+        let before = contents(&log);
+        // Larger target segments, so the cleaner merges several into one.
+        log.update_config(LogConfig { segment_bytes: 4000, ..config() });
+        clean_now(&log).unwrap();
+        let cleaned = contents(&log);
+        log.close().unwrap();
+        assert_ne!(before, cleaned);
+        // The first cleaned segment, as the cleaner wrote it, and the range of
+        // original segments it replaced.
+        let bases = log_bases(dir.path());
+        let first = format!("{:020}", bases[0]);
+        let end = bases[1];
+        let cleaned_files: Vec<(String, Vec<u8>)> = [".log", ".index", ".timeindex"]
+            .iter()
+            .map(|ext| {
+                (
+                    format!("{first}{ext}"),
+                    std::fs::read(dir.path().join(format!("{first}{ext}"))).unwrap(),
+                )
+            })
+            .collect();
+        let replaced: Vec<i64> =
+            log_bases(original.path()).into_iter().filter(|&b| b >= bases[0] && b < end).collect();
+        assert!(replaced.len() > 1, "the group merged segments: {replaced:?}");
+        // (suffix the cleaned files carry, old segments renamed .deleted, expect cleaned, why)
+        let cases = [
+            (".cleaned", false, false, "crash before the swap: the old segments stay"),
+            (".swap", false, true, "crash after .swap: the swap is completed"),
+            (".swap", true, true, "crash after the old segments were renamed .deleted"),
+        ];
+        for (suffix, old_deleted, want_cleaned, why) in cases {
+            let image = copy_dir(original.path());
+            if old_deleted {
+                // Part of the replaced segments already renamed, as a crash
+                // inside the rename loop leaves them.
+                for b in &replaced[..replaced.len() / 2 + 1] {
+                    for ext in [".log", ".index", ".timeindex"] {
+                        let name = format!("{b:020}{ext}");
+                        std::fs::rename(
+                            image.path().join(&name),
+                            image.path().join(format!("{name}.deleted")),
+                        )
+                        .unwrap();
+                    }
+                }
+            }
+            for (name, bytes) in &cleaned_files {
+                std::fs::write(image.path().join(format!("{name}{suffix}")), bytes).unwrap();
+            }
+            let log = open(image.path(), &clock);
+            let got = contents(&log);
+            let in_group = |r: &&(i64, String, Option<String>)| r.0 >= bases[0] && r.0 < end;
+            let want: Vec<_> = if want_cleaned { &cleaned } else { &before }
+                .iter()
+                .filter(in_group)
+                .cloned()
+                .collect();
+            let got_group: Vec<_> = got.iter().filter(in_group).cloned().collect();
+            assert_eq!(got_group, want, "{why}");
+            assert_eq!(
+                got.iter().filter(|r| r.0 >= end).count(),
+                cleaned.iter().filter(|r| r.0 >= end).count()
+            );
+            let leftovers = std::fs::read_dir(image.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| {
+                    n.ends_with(".deleted") || n.ends_with(".cleaned") || n.ends_with(".swap")
+                })
+                .count();
+            assert_eq!(leftovers, 0, "{why}");
+            assert_eq!(log.log_end_offset(), Offset(60), "{why}");
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The log's error type. Each variant carries what an operator needs to act
+//! on it; the broker maps them to Kafka error codes in one place.
+
+use std::path::PathBuf;
+
+use super::config::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("I/O error on {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// Bytes that are not valid RecordBatch v2 (CRC, length, magic, records).
+    #[error("corrupt record: {0}")]
+    CorruptRecord(#[from] crate::record::Error),
+    #[error("batch of {size} bytes is larger than max.message.bytes={max}")]
+    RecordTooLarge { size: usize, max: usize },
+    /// Well-formed bytes the log refuses (Kafka's INVALID_RECORD).
+    #[error("invalid record: {reason}")]
+    InvalidRecord { reason: String },
+    /// A follower append that does not start at or after the log end offset.
+    #[error("append at offset {first_offset} is below the log end offset {log_end}")]
+    UnexpectedAppendOffset { first_offset: i64, log_end: i64 },
+    #[error("offset {requested} is out of range [{log_start}, {log_end}]")]
+    OffsetOutOfRange { requested: i64, log_start: i64, log_end: i64 },
+    /// An earlier I/O error took the directory offline; it stays offline.
+    #[error("log dir {} is offline after an I/O error", dir.display())]
+    LogDirOffline { dir: PathBuf },
+    #[error("log {} is closed", dir.display())]
+    Closed { dir: PathBuf },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}

@@ -1,0 +1,191 @@
+//! What the offset and time indexes share: a preallocated file of
+//! fixed-size big-endian entries, memory-mapped, with an entry count that
+//! the writer publishes after writing an entry so readers never see a
+//! half-written one.
+//!
+//! Lock order: the map's `RwLock` is taken last (after the log's writer
+//! lock and segment list). Lookups and appends take it shared and only for
+//! the memory access; `resize` (roll, truncate, close) takes it exclusively.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use super::mmap::MappedFile;
+use super::Error;
+
+pub(crate) struct IndexFile {
+    path: Mutex<PathBuf>,
+    file: File,
+    map: RwLock<MappedFile>,
+    /// Entries that hold data; readers only look below this.
+    entries: AtomicUsize,
+    /// Entries the current file length allows.
+    capacity: AtomicUsize,
+    words_per_entry: usize,
+}
+
+impl IndexFile {
+    /// Opens (or creates) `path` and maps it, grown to `max_bytes` (rounded
+    /// down to whole entries) if that is larger. Every whole entry already
+    /// in the file counts; the caller's sanity check decides whether to
+    /// trust them.
+    pub fn open(path: &Path, entry_size: usize, max_bytes: u64) -> Result<Self, Error> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(Error::io(path))?;
+        let existing = file.metadata().map_err(Error::io(path))?.len() as usize / entry_size;
+        let index = Self {
+            path: Mutex::new(path.to_path_buf()),
+            file,
+            map: RwLock::new(MappedFile::empty()),
+            entries: AtomicUsize::new(existing),
+            capacity: AtomicUsize::new(0),
+            words_per_entry: entry_size / 4,
+        };
+        let cap = (max_bytes as usize / entry_size).max(existing);
+        index.resize(cap)?;
+        Ok(index)
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.path.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn entries(&self) -> usize {
+        self.entries.load(Ordering::Acquire)
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.entries() >= self.capacity.load(Ordering::Acquire)
+    }
+
+    fn entry_size(&self) -> usize {
+        self.words_per_entry * 4
+    }
+
+    /// Reads entry `n` (< entries) as host-order words.
+    pub fn read<const W: usize>(&self, n: usize) -> [u32; W] {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        read_words(map.words(), n)
+    }
+
+    /// Binary search: the last entry for which `le` holds (and that entry),
+    /// assuming `le` is true for a prefix of the entries.
+    pub fn floor<const W: usize>(
+        &self,
+        le: impl Fn([u32; W]) -> bool,
+    ) -> Option<(usize, [u32; W])> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        let words = map.words();
+        let (mut lo, mut hi) = (0usize, self.entries());
+        // Invariant: entries below lo satisfy `le`; entries at or above hi don't.
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if le(read_words(words, mid)) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let n = lo.checked_sub(1)?;
+        Some((n, read_words(words, n)))
+    }
+
+    /// Appends one entry; false when the index is full.
+    pub fn append<const W: usize>(&self, entry: [u32; W]) -> bool {
+        let n = self.entries();
+        if n >= self.capacity.load(Ordering::Acquire) {
+            return false;
+        }
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        let words = map.words();
+        for (i, w) in entry.iter().enumerate() {
+            if let Some(a) = words.get(n * W + i) {
+                a.store(w.to_be(), Ordering::Relaxed);
+            }
+        }
+        self.entries.store(n + 1, Ordering::Release);
+        true
+    }
+
+    /// Forgets entries from `n` on. Their bytes stay until overwritten:
+    /// an index is trimmed to its entries on roll and close, and an index
+    /// left untrimmed by a crash is rebuilt or fails the sanity check.
+    pub fn truncate_entries(&self, n: usize) {
+        if n < self.entries() {
+            self.entries.store(n, Ordering::Release);
+        }
+    }
+
+    /// Sets the file to hold `capacity` entries and maps it again.
+    pub fn resize(&self, capacity: usize) -> Result<(), Error> {
+        let path = self.path();
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        *map = MappedFile::empty();
+        let capacity = capacity.max(self.entries());
+        self.file.set_len((capacity * self.entry_size()) as u64).map_err(Error::io(&path))?;
+        *map = MappedFile::map(&self.file).map_err(Error::io(&path))?;
+        self.capacity.store(capacity, Ordering::Release);
+        Ok(())
+    }
+
+    /// Cuts the file to the entries in use (an inactive segment's index).
+    pub fn trim(&self) -> Result<(), Error> {
+        self.resize(self.entries())
+    }
+
+    pub fn flush(&self) -> Result<(), Error> {
+        let path = self.path();
+        self.map.read().unwrap_or_else(|e| e.into_inner()).flush().map_err(Error::io(&path))?;
+        self.file.sync_all().map_err(Error::io(&path))
+    }
+
+    pub fn rename(&self, to: &Path) -> Result<(), Error> {
+        let mut path = self.path.lock().unwrap_or_else(|e| e.into_inner());
+        std::fs::rename(&*path, to).map_err(Error::io(&*path))?;
+        *path = to.to_path_buf();
+        Ok(())
+    }
+
+    pub fn delete(&self) -> Result<(), Error> {
+        let path = self.path();
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn read_words<const W: usize>(words: &[AtomicU32], n: usize) -> [u32; W] {
+    let mut out = [0u32; W];
+    for (i, w) in out.iter_mut().enumerate() {
+        *w = words.get(n * W + i).map_or(0, |a| u32::from_be(a.load(Ordering::Relaxed)));
+    }
+    out
+}
+
+/// The sanity check both indexes share: every entry inside the segment and
+/// each following the one before it.
+pub(crate) fn check_entries<E: Copy + std::fmt::Debug>(
+    entries: impl Iterator<Item = E>,
+    inside: impl Fn(&E) -> bool,
+    follows: impl Fn(&E, &E) -> bool,
+) -> Result<(), String> {
+    let mut prev: Option<E> = None;
+    for (n, e) in entries.enumerate() {
+        if !inside(&e) {
+            return Err(format!("entry {n} ({e:?}) is outside the segment"));
+        }
+        if let Some(p) = prev.filter(|p| !follows(&e, p)) {
+            return Err(format!("entry {n} ({e:?}) does not follow {p:?}"));
+        }
+        prev = Some(e);
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! The leader-epoch cache: for each leader epoch, the first offset written
+//! in it (KIP-101), persisted in the partition's `leader-epoch-checkpoint`.
+//! Followers ask the leader for the end offset of their latest epoch
+//! (OffsetsForLeaderEpoch, KIP-279) and truncate there, never blindly to
+//! the high watermark. Kafka's `LeaderEpochFileCache.scala` is the model.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::checkpoint::{read_lines, write_lines};
+use super::Error;
+use crate::types::{LeaderEpoch, Offset};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpochEntry {
+    pub epoch: LeaderEpoch,
+    pub start_offset: Offset,
+}
+
+pub struct LeaderEpochCache {
+    path: PathBuf,
+    entries: Mutex<Vec<EpochEntry>>,
+    log_end_offset: Arc<AtomicI64>,
+}
+
+impl LeaderEpochCache {
+    /// Loads the checkpoint at `path` (absent means empty).
+    pub(crate) fn load(path: &Path, log_end_offset: Arc<AtomicI64>) -> Result<Self, Error> {
+        let mut entries = Vec::new();
+        for line in read_lines(path)?.unwrap_or_default() {
+            let mut it = line.split_whitespace().map(str::parse::<i64>);
+            match (it.next(), it.next()) {
+                (Some(Ok(e)), Some(Ok(o))) => entries
+                    .push(EpochEntry { epoch: LeaderEpoch(e as i32), start_offset: Offset(o) }),
+                _ => {
+                    return Err(Error::Io {
+                        path: path.to_path_buf(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("malformed leader epoch line {line:?}"),
+                        ),
+                    })
+                }
+            }
+        }
+        Ok(Self { path: path.to_path_buf(), entries: Mutex::new(entries), log_end_offset })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<EpochEntry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn persist(&self, entries: &[EpochEntry]) -> Result<(), Error> {
+        let lines: Vec<String> =
+            entries.iter().map(|e| format!("{} {}", e.epoch.0, e.start_offset.0)).collect();
+        write_lines(&self.path, &lines)
+    }
+
+    pub fn entries(&self) -> Vec<EpochEntry> {
+        self.lock().clone()
+    }
+
+    pub fn latest_epoch(&self) -> Option<LeaderEpoch> {
+        self.lock().last().map(|e| e.epoch)
+    }
+
+    /// The epoch the record at `offset` was written in, if known.
+    pub fn epoch_for_offset(&self, offset: Offset) -> Option<LeaderEpoch> {
+        self.lock().iter().rev().find(|e| e.start_offset <= offset).map(|e| e.epoch)
+    }
+
+    /// Records that `epoch` starts at `start_offset` (first append of a new
+    /// leader epoch). Entries that this one supersedes (same or higher epoch,
+    /// or starting at or after it) are dropped, as Kafka does.
+    pub fn assign(&self, epoch: LeaderEpoch, start_offset: Offset) -> Result<(), Error> {
+        if epoch.0 < 0 {
+            return Ok(());
+        }
+        let mut entries = self.lock();
+        if entries.last().is_some_and(|e| e.epoch == epoch && e.start_offset <= start_offset) {
+            return Ok(());
+        }
+        entries.retain(|e| e.epoch < epoch && e.start_offset < start_offset);
+        entries.push(EpochEntry { epoch, start_offset });
+        self.persist(&entries)
+    }
+
+    /// KIP-279: the largest epoch at or below `requested` and the offset
+    /// where it ends (the next epoch's start, or the log end offset for the
+    /// latest epoch); `(-1, -1)` when unknown.
+    pub fn end_offset_for(&self, requested: LeaderEpoch) -> (LeaderEpoch, Offset) {
+        let undefined = (LeaderEpoch::NONE, Offset::NONE);
+        if requested.0 < 0 {
+            return undefined;
+        }
+        let entries = self.lock();
+        if entries.last().is_some_and(|e| e.epoch == requested) {
+            return (requested, Offset(self.log_end_offset.load(Ordering::Acquire)));
+        }
+        let Some(higher) = entries.iter().find(|e| e.epoch > requested) else {
+            return undefined;
+        };
+        match entries.iter().rev().find(|e| e.epoch <= requested) {
+            None => (requested, higher.start_offset),
+            Some(floor) => (floor.epoch, higher.start_offset),
+        }
+    }
+
+    /// After the log is truncated to `end_offset`: epochs starting at or
+    /// after it are gone.
+    pub fn truncate_from_end(&self, end_offset: Offset) -> Result<(), Error> {
+        let mut entries = self.lock();
+        let before = entries.len();
+        entries.retain(|e| e.start_offset < end_offset);
+        if entries.len() != before {
+            self.persist(&entries)?;
+        }
+        Ok(())
+    }
+
+    /// After the log start moves to `start_offset`: earlier epochs are gone,
+    /// and the one covering `start_offset` now starts there.
+    pub fn truncate_from_start(&self, start_offset: Offset) -> Result<(), Error> {
+        let mut entries = self.lock();
+        let Some(keep) = entries.iter().rposition(|e| e.start_offset <= start_offset) else {
+            return Ok(());
+        };
+        if keep == 0 && entries[0].start_offset == start_offset {
+            return Ok(());
+        }
+        entries.drain(..keep);
+        entries[0].start_offset = start_offset;
+        self.persist(&entries)
+    }
+
+    pub fn clear(&self) -> Result<(), Error> {
+        let mut entries = self.lock();
+        entries.clear();
+        self.persist(&entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(dir: &Path, leo: i64) -> LeaderEpochCache {
+        LeaderEpochCache::load(&dir.join("leader-epoch-checkpoint"), Arc::new(AtomicI64::new(leo)))
+            .unwrap()
+    }
+
+    #[test]
+    fn kip_279_end_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cache(dir.path(), 100);
+        c.assign(LeaderEpoch(1), Offset(10)).unwrap();
+        c.assign(LeaderEpoch(3), Offset(40)).unwrap();
+        c.assign(LeaderEpoch(5), Offset(70)).unwrap();
+        // (requested, expected, why)
+        let cases = [
+            (5, (5, 100), "latest epoch ends at the log end offset"),
+            (3, (3, 70), "an earlier epoch ends where the next starts"),
+            (4, (3, 70), "an unknown epoch between known ones answers the floor epoch"),
+            (0, (0, 10), "below every epoch: the first epoch's start"),
+            (6, (-1, -1), "above every epoch: undefined"),
+            (-1, (-1, -1), "undefined epoch"),
+        ];
+        for (req, (e, o), why) in cases {
+            assert_eq!(c.end_offset_for(LeaderEpoch(req)), (LeaderEpoch(e), Offset(o)), "{why}");
+        }
+    }
+
+    #[test]
+    fn truncation_and_persistence() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cache(dir.path(), 100);
+        for (e, o) in [(1, 0), (2, 20), (3, 50)] {
+            c.assign(LeaderEpoch(e), Offset(o)).unwrap();
+        }
+        c.assign(LeaderEpoch(3), Offset(60)).unwrap();
+        assert_eq!(c.entries().len(), 3, "same epoch again is not a new entry");
+        c.truncate_from_end(Offset(50)).unwrap();
+        assert_eq!(c.latest_epoch(), Some(LeaderEpoch(2)));
+        c.truncate_from_start(Offset(25)).unwrap();
+        assert_eq!(
+            c.entries(),
+            vec![EpochEntry { epoch: LeaderEpoch(2), start_offset: Offset(25) }]
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("leader-epoch-checkpoint")).unwrap(),
+            "0\n1\n2 25\n"
+        );
+        let reloaded = cache(dir.path(), 100);
+        assert_eq!(reloaded.entries(), c.entries());
+        c.assign(LeaderEpoch(1), Offset(30)).unwrap();
+        assert_eq!(
+            c.latest_epoch(),
+            Some(LeaderEpoch(1)),
+            "a lower epoch replaces higher ones, as Kafka does"
+        );
+    }
+}

@@ -1,0 +1,653 @@
+//! The LogManager: every partition log under `log.dirs`. It opens them in
+//! parallel at start, creates and deletes them, writes the checkpoint files
+//! at each log dir's root, and runs the background work (retention,
+//! time-based flush, checkpoints, the cleaner) on plain threads.
+//!
+//! A log dir that fails an I/O operation goes offline for good: its logs
+//! answer `LogDirOffline`, new partitions go elsewhere, and the process
+//! keeps running (Kafka's `LogDirFailureChannel`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::checkpoint::{read_offsets, write_offsets};
+use super::{
+    cleaner, parse_dir_name, Error, Log, LogConfig, LogDirState, LogOpenOptions,
+    LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+};
+use crate::time::Clock;
+use crate::types::{Offset, TopicPartition};
+
+/// Kafka's marker of a clean shutdown, at each log dir's root.
+pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+
+/// Broker-level settings of the background work, with Kafka's names and
+/// defaults.
+#[derive(Clone, Debug)]
+pub struct BackgroundConfig {
+    /// `log.retention.check.interval.ms`
+    pub retention_check_interval_ms: u64,
+    /// How often logs are checked against their `flush.ms`.
+    pub flush_check_interval_ms: u64,
+    /// `log.flush.offset.checkpoint.interval.ms`
+    pub recovery_point_checkpoint_interval_ms: u64,
+    /// `log.flush.start.offset.checkpoint.interval.ms`
+    pub log_start_offset_checkpoint_interval_ms: u64,
+    /// `log.cleaner.enable`
+    pub cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms`
+    pub cleaner_backoff_ms: u64,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        Self {
+            retention_check_interval_ms: 300_000,
+            flush_check_interval_ms: 1_000,
+            recovery_point_checkpoint_interval_ms: 60_000,
+            log_start_offset_checkpoint_interval_ms: 60_000,
+            cleaner_enable: true,
+            cleaner_backoff_ms: 15_000,
+        }
+    }
+}
+
+type LoadedLogs = Vec<(TopicPartition, Arc<Log>)>;
+
+struct Entry {
+    log: Arc<Log>,
+    dir: usize,
+}
+
+pub struct LogManager {
+    dirs: Vec<Arc<LogDirState>>,
+    default_config: RwLock<LogConfig>,
+    clock: Arc<dyn Clock>,
+    logs: RwLock<BTreeMap<TopicPartition, Entry>>,
+    /// Serializes creation and deletion so two creators cannot race.
+    create_lock: Mutex<()>,
+    background: Mutex<Option<BackgroundHandle>>,
+}
+
+impl LogManager {
+    /// Opens every `<topic>-<partition>` directory under `dirs`, each dir
+    /// with `num_recovery_threads` threads (`num.recovery.threads.per.data.dir`).
+    pub fn open(
+        dirs: &[PathBuf],
+        default_config: LogConfig,
+        num_recovery_threads: usize,
+        clock: Arc<dyn Clock>,
+    ) -> Result<LogManager, Error> {
+        Self::open_with_topic_configs(
+            dirs,
+            default_config,
+            &HashMap::new(),
+            num_recovery_threads,
+            clock,
+        )
+    }
+
+    /// As [`LogManager::open`], with per-topic config overrides applied to
+    /// the logs of those topics.
+    pub fn open_with_topic_configs(
+        dirs: &[PathBuf],
+        default_config: LogConfig,
+        topic_configs: &HashMap<String, LogConfig>,
+        num_recovery_threads: usize,
+        clock: Arc<dyn Clock>,
+    ) -> Result<LogManager, Error> {
+        let states: Vec<Arc<LogDirState>> = dirs.iter().map(|d| LogDirState::new(d)).collect();
+        let mut logs = BTreeMap::new();
+        let results: Vec<Result<LoadedLogs, Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = states
+                .iter()
+                .map(|state| {
+                    let clock = Arc::clone(&clock);
+                    let default_config = &default_config;
+                    scope.spawn(move || {
+                        open_dir(
+                            state,
+                            default_config,
+                            topic_configs,
+                            num_recovery_threads.max(1),
+                            clock,
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(panic_error()))).collect()
+        });
+        for (i, result) in results.into_iter().enumerate() {
+            match result {
+                Ok(list) => {
+                    for (tp, log) in list {
+                        logs.insert(tp, Entry { log, dir: i });
+                    }
+                }
+                Err(e @ Error::Io { .. }) => {
+                    tracing::error!("log dir {} failed to load: {e}", states[i].dir().display());
+                    states[i].mark_offline();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !states.is_empty() && states.iter().all(|s| s.is_offline()) {
+            return Err(Error::LogDirOffline { dir: states[0].dir().to_path_buf() });
+        }
+        Ok(LogManager {
+            dirs: states,
+            default_config: RwLock::new(default_config),
+            clock,
+            logs: RwLock::new(logs),
+            create_lock: Mutex::new(()),
+            background: Mutex::new(None),
+        })
+    }
+
+    pub fn default_config(&self) -> LogConfig {
+        self.default_config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn log_dirs(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.dir().to_path_buf()).collect()
+    }
+
+    pub fn offline_dirs(&self) -> Vec<PathBuf> {
+        self.dirs.iter().filter(|d| d.is_offline()).map(|d| d.dir().to_path_buf()).collect()
+    }
+
+    pub fn get_log(&self, tp: &TopicPartition) -> Option<Arc<Log>> {
+        self.logs.read().unwrap_or_else(|e| e.into_inner()).get(tp).map(|e| Arc::clone(&e.log))
+    }
+
+    /// The log of `tp`, created with `config` in the online dir holding the
+    /// fewest partitions if it does not exist.
+    pub fn get_or_create_log(
+        &self,
+        tp: &TopicPartition,
+        config: LogConfig,
+    ) -> Result<Arc<Log>, Error> {
+        if let Some(log) = self.get_log(tp) {
+            return Ok(log);
+        }
+        let _c = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(log) = self.get_log(tp) {
+            return Ok(log);
+        }
+        let counts = {
+            let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
+            let mut counts = vec![0usize; self.dirs.len()];
+            for e in logs.values() {
+                counts[e.dir] += 1;
+            }
+            counts
+        };
+        let dir = (0..self.dirs.len())
+            .filter(|&i| !self.dirs[i].is_offline())
+            .min_by_key(|&i| counts[i])
+            .ok_or_else(|| Error::LogDirOffline {
+                dir: self.dirs.first().map(|d| d.dir().to_path_buf()).unwrap_or_default(),
+            })?;
+        let state = &self.dirs[dir];
+        let path = state.dir().join(tp.dir_name());
+        let options =
+            LogOpenOptions { had_clean_shutdown: false, dir_state: Some(Arc::clone(state)) };
+        let log = Arc::new(Log::open_with(
+            &path,
+            config,
+            Offset(0),
+            Offset(0),
+            Arc::clone(&self.clock),
+            options,
+        )?);
+        self.logs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tp.clone(), Entry { log: Arc::clone(&log), dir });
+        Ok(log)
+    }
+
+    /// Removes a partition: the directory is renamed to Kafka's
+    /// `<topic>-<partition>.<id>-delete` and then removed.
+    pub fn delete_log(&self, tp: &TopicPartition) -> Result<(), Error> {
+        let _c = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = self.logs.write().unwrap_or_else(|e| e.into_inner()).remove(tp) else {
+            return Ok(());
+        };
+        let state = &self.dirs[entry.dir];
+        let _ = entry.log.close();
+        let from = entry.log.dir().to_path_buf();
+        let to =
+            state.dir().join(format!("{}.{}-delete", tp.dir_name(), uuid::Uuid::new_v4().simple()));
+        let result = std::fs::rename(&from, &to)
+            .map_err(Error::io(&from))
+            .and_then(|()| std::fs::remove_dir_all(&to).map_err(Error::io(&to)));
+        if let Err(e) = &result {
+            if matches!(e, Error::Io { .. }) {
+                state.mark_offline();
+            }
+        }
+        result?;
+        self.checkpoint_dir(entry.dir)
+    }
+
+    pub fn all_logs(&self) -> Vec<(TopicPartition, Arc<Log>)> {
+        let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
+        logs.iter().map(|(tp, e)| (tp.clone(), Arc::clone(&e.log))).collect()
+    }
+
+    fn logs_in(&self, dir: usize) -> Vec<(TopicPartition, Arc<Log>)> {
+        let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
+        logs.iter()
+            .filter(|(_, e)| e.dir == dir)
+            .map(|(tp, e)| (tp.clone(), Arc::clone(&e.log)))
+            .collect()
+    }
+
+    fn checkpoint_dir(&self, dir: usize) -> Result<(), Error> {
+        self.write_checkpoint(dir, RECOVERY_POINT_CHECKPOINT, |l| l.recovery_point().0)?;
+        self.write_checkpoint(dir, LOG_START_OFFSET_CHECKPOINT, |l| l.log_start_offset().0)
+    }
+
+    fn write_checkpoint(
+        &self,
+        dir: usize,
+        name: &str,
+        value: impl Fn(&Log) -> i64,
+    ) -> Result<(), Error> {
+        let state = &self.dirs[dir];
+        if state.is_offline() {
+            return Ok(());
+        }
+        let offsets: BTreeMap<TopicPartition, i64> =
+            self.logs_in(dir).into_iter().map(|(tp, log)| (tp, value(&log))).collect();
+        let r = write_offsets(&state.dir().join(name), &offsets);
+        if let Err(Error::Io { .. }) = &r {
+            state.mark_offline();
+        }
+        r
+    }
+
+    /// Writes `recovery-point-offset-checkpoint` in every online dir.
+    pub fn checkpoint_recovery_points(&self) -> Result<(), Error> {
+        for i in 0..self.dirs.len() {
+            self.write_checkpoint(i, RECOVERY_POINT_CHECKPOINT, |l| l.recovery_point().0)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `log-start-offset-checkpoint` in every online dir.
+    pub fn checkpoint_log_start_offsets(&self) -> Result<(), Error> {
+        for i in 0..self.dirs.len() {
+            self.write_checkpoint(i, LOG_START_OFFSET_CHECKPOINT, |l| l.log_start_offset().0)?;
+        }
+        Ok(())
+    }
+
+    /// DeleteRecords for one partition, with the new log start checkpointed.
+    pub fn delete_records(&self, tp: &TopicPartition, offset: Offset) -> Result<Offset, Error> {
+        let log = self
+            .get_log(tp)
+            .ok_or_else(|| Error::InvalidRecord { reason: format!("no log for {tp}") })?;
+        let start = log.delete_records(offset)?;
+        self.checkpoint_log_start_offsets()?;
+        Ok(start)
+    }
+
+    /// Starts the background threads; they stop on `shutdown` (or when the
+    /// returned handle's `stop` is called).
+    pub fn start_background(self: &Arc<Self>, config: BackgroundConfig) {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let mut threads = Vec::new();
+        let me = Arc::clone(self);
+        let s = Arc::clone(&stop);
+        let c = config.clone();
+        let spawn = std::thread::Builder::new()
+            .name("log-background".into())
+            .spawn(move || me.background_loop(&c, &s));
+        match spawn {
+            Ok(t) => threads.push(t),
+            Err(e) => tracing::error!("cannot start log background thread: {e}"),
+        }
+        if config.cleaner_enable {
+            let me = Arc::clone(self);
+            let s = Arc::clone(&stop);
+            let backoff = config.cleaner_backoff_ms;
+            let spawn = std::thread::Builder::new()
+                .name("log-cleaner".into())
+                .spawn(move || me.cleaner_loop(backoff, &s));
+            match spawn {
+                Ok(t) => threads.push(t),
+                Err(e) => tracing::error!("cannot start log cleaner thread: {e}"),
+            }
+        }
+        *self.background.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(BackgroundHandle { stop, threads });
+    }
+
+    fn background_loop(&self, config: &BackgroundConfig, stop: &StopSignal) {
+        // Scheduling uses the monotonic clock; the injected clock is for
+        // what the logs decide (ages, retention).
+        let start = std::time::Instant::now();
+        let now = || start.elapsed().as_millis() as i64;
+        let (mut last_retention, mut last_rp, mut last_lso) = (0, 0, 0);
+        let tick = config.flush_check_interval_ms.min(config.retention_check_interval_ms).max(10);
+        while !wait_stop(stop, tick) {
+            for (tp, log) in self.all_logs() {
+                if let Err(e) = log.maybe_flush_by_time() {
+                    tracing::warn!(%tp, "flush failed: {e}");
+                }
+                log.remove_deleted_segments(false);
+            }
+            let t = now();
+            if t - last_retention >= config.retention_check_interval_ms as i64 {
+                last_retention = t;
+                let mut deleted = 0;
+                for (tp, log) in self.all_logs() {
+                    match log.delete_old_segments() {
+                        Ok(n) => deleted += n,
+                        Err(Error::LogDirOffline { .. } | Error::Closed { .. }) => {}
+                        Err(e) => tracing::warn!(%tp, "retention failed: {e}"),
+                    }
+                }
+                if deleted > 0 {
+                    let _ = self.checkpoint_log_start_offsets();
+                }
+            }
+            if t - last_rp >= config.recovery_point_checkpoint_interval_ms as i64 {
+                last_rp = t;
+                let _ = self.checkpoint_recovery_points();
+            }
+            if t - last_lso >= config.log_start_offset_checkpoint_interval_ms as i64 {
+                last_lso = t;
+                let _ = self.checkpoint_log_start_offsets();
+            }
+        }
+    }
+
+    fn cleaner_loop(&self, backoff_ms: u64, stop: &StopSignal) {
+        loop {
+            let mut cleaned = false;
+            for (tp, log) in self.all_logs() {
+                match cleaner::maybe_clean(&log) {
+                    Ok(Some(stats)) => {
+                        cleaned = true;
+                        tracing::info!(%tp, "cleaned log: {stats}");
+                    }
+                    Ok(None) | Err(Error::LogDirOffline { .. } | Error::Closed { .. }) => {}
+                    Err(e) => tracing::warn!(%tp, "cleaning failed: {e}"),
+                }
+                if is_stopped(stop) {
+                    return;
+                }
+            }
+            if !cleaned && wait_stop(stop, backoff_ms) {
+                return;
+            }
+        }
+    }
+
+    /// Stops the background threads, flushes and closes every log, writes
+    /// the checkpoints and, in each dir that stayed online, the clean
+    /// shutdown marker.
+    pub fn shutdown(&self) -> Result<(), Error> {
+        if let Some(handle) = self.background.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            handle.stop();
+        }
+        let mut first_error = None;
+        for (tp, log) in self.all_logs() {
+            if let Err(e) = log.close() {
+                tracing::error!(%tp, "closing log: {e}");
+                first_error.get_or_insert(e);
+            }
+        }
+        for (i, state) in self.dirs.iter().enumerate() {
+            if state.is_offline() {
+                continue;
+            }
+            if let Err(e) = self.checkpoint_dir(i) {
+                first_error.get_or_insert(e);
+                continue;
+            }
+            let marker = state.dir().join(CLEAN_SHUTDOWN_FILE);
+            if let Err(e) = std::fs::write(&marker, b"").map_err(Error::io(&marker)) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+type StopSignal = (Mutex<bool>, Condvar);
+
+fn wait_stop(stop: &StopSignal, ms: u64) -> bool {
+    let guard = stop.0.lock().unwrap_or_else(|e| e.into_inner());
+    let (guard, _) = stop
+        .1
+        .wait_timeout_while(guard, Duration::from_millis(ms), |stopped| !*stopped)
+        .unwrap_or_else(|e| e.into_inner());
+    *guard
+}
+
+fn is_stopped(stop: &StopSignal) -> bool {
+    *stop.0.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The background threads of a [`LogManager`].
+pub struct BackgroundHandle {
+    stop: Arc<StopSignal>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl BackgroundHandle {
+    pub fn stop(self) {
+        *self.stop.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.stop.1.notify_all();
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn panic_error() -> Error {
+    Error::Io { path: PathBuf::new(), source: std::io::Error::other("log loading thread panicked") }
+}
+
+/// Loads one log dir: clean-shutdown marker, checkpoints, then every
+/// partition directory on `threads` threads.
+fn open_dir(
+    state: &Arc<LogDirState>,
+    default_config: &LogConfig,
+    topic_configs: &HashMap<String, LogConfig>,
+    threads: usize,
+    clock: Arc<dyn Clock>,
+) -> Result<LoadedLogs, Error> {
+    let root = state.dir();
+    std::fs::create_dir_all(root).map_err(Error::io(root))?;
+    let marker = root.join(CLEAN_SHUTDOWN_FILE);
+    let clean = marker.exists();
+    let recovery_points = read_offsets(&root.join(RECOVERY_POINT_CHECKPOINT))?;
+    let log_starts = read_offsets(&root.join(LOG_START_OFFSET_CHECKPOINT))?;
+    let mut work: Vec<(TopicPartition, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(root).map_err(Error::io(root))? {
+        let entry = entry.map_err(Error::io(root))?;
+        if !entry.file_type().map_err(Error::io(entry.path()))?.is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with("-delete") {
+            std::fs::remove_dir_all(entry.path()).map_err(Error::io(entry.path()))?;
+            continue;
+        }
+        if let Some(tp) = parse_dir_name(&name) {
+            work.push((tp, entry.path()));
+        }
+    }
+    let queue = Mutex::new(work);
+    let out = Mutex::new(Vec::new());
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let Some((tp, path)) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+                    return;
+                };
+                let config =
+                    topic_configs.get(&tp.topic).cloned().unwrap_or_else(|| default_config.clone());
+                let rp = Offset(recovery_points.get(&tp).copied().unwrap_or(0));
+                let start = Offset(log_starts.get(&tp).copied().unwrap_or(0));
+                let options = LogOpenOptions {
+                    had_clean_shutdown: clean,
+                    dir_state: Some(Arc::clone(state)),
+                };
+                match Log::open_with(&path, config, rp, start, Arc::clone(&clock), options) {
+                    Ok(log) => {
+                        out.lock().unwrap_or_else(|e| e.into_inner()).push((tp, Arc::new(log)))
+                    }
+                    Err(e) => {
+                        first_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    if clean {
+        std::fs::remove_file(&marker).map_err(Error::io(&marker))?;
+    }
+    Ok(out.into_inner().unwrap_or_else(|e| e.into_inner()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::tests::batch_of;
+    use crate::record::Compression;
+    use crate::time::ManualClock;
+    use crate::types::LeaderEpoch;
+
+    fn manager(dirs: &[PathBuf], clock: &ManualClock) -> LogManager {
+        LogManager::open(dirs, LogConfig::default(), 2, Arc::new(clock.clone())).unwrap()
+    }
+
+    #[test]
+    fn create_append_shutdown_reopen_delete() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = vec![root.path().join("d1"), root.path().join("d2")];
+        let clock = ManualClock::new(0);
+        let m = manager(&dirs, &clock);
+        for p in 0..4 {
+            let tp = TopicPartition::new("t", p);
+            let log = m.get_or_create_log(&tp, LogConfig::default()).unwrap();
+            for _ in 0..=p {
+                log.append_as_leader(&mut batch_of(2, 0, 10, Compression::None), LeaderEpoch(0))
+                    .unwrap();
+            }
+            assert!(Arc::ptr_eq(&log, &m.get_or_create_log(&tp, LogConfig::default()).unwrap()));
+        }
+        let per_dir: Vec<usize> =
+            dirs.iter().map(|d| std::fs::read_dir(d).unwrap().count()).collect();
+        assert_eq!(per_dir, [2, 2], "new partitions go to the dir with the fewest");
+        m.delete_records(&TopicPartition::new("t", 3), Offset(3)).unwrap();
+        m.shutdown().unwrap();
+        for d in &dirs {
+            assert!(d.join(CLEAN_SHUTDOWN_FILE).exists());
+            let rp = std::fs::read_to_string(d.join(RECOVERY_POINT_CHECKPOINT)).unwrap();
+            assert!(rp.starts_with("0\n2\n"), "{rp}");
+        }
+        let m = manager(&dirs, &clock);
+        assert!(
+            dirs.iter().all(|d| !d.join(CLEAN_SHUTDOWN_FILE).exists()),
+            "marker consumed at start"
+        );
+        for p in 0..4 {
+            let log = m.get_log(&TopicPartition::new("t", p)).unwrap();
+            assert_eq!(log.log_end_offset(), Offset(2 * (i64::from(p) + 1)));
+            assert_eq!(log.recovery_point(), log.log_end_offset(), "flushed at shutdown");
+        }
+        assert_eq!(m.get_log(&TopicPartition::new("t", 3)).unwrap().log_start_offset(), Offset(3));
+        let tp = TopicPartition::new("t", 0);
+        let dir = m.get_log(&tp).unwrap().dir().to_path_buf();
+        m.delete_log(&tp).unwrap();
+        assert!(m.get_log(&tp).is_none() && !dir.exists());
+        assert_eq!(m.all_logs().len(), 3);
+    }
+
+    #[test]
+    fn leftover_delete_dirs_and_foreign_entries_are_handled() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().to_path_buf();
+        std::fs::create_dir_all(d.join("t-0.abc-delete")).unwrap();
+        std::fs::create_dir_all(d.join("zookeeper")).unwrap();
+        std::fs::write(d.join("meta.properties"), "version=0\n").unwrap();
+        let m = manager(std::slice::from_ref(&d), &ManualClock::new(0));
+        assert!(!d.join("t-0.abc-delete").exists(), "half-deleted partitions are finished off");
+        assert!(d.join("zookeeper").exists(), "directories that are not partitions are left alone");
+        assert!(m.all_logs().is_empty());
+    }
+
+    #[test]
+    fn a_failed_dir_goes_offline_and_the_other_keeps_working() {
+        let root = tempfile::tempdir().unwrap();
+        let bad = root.path().join("not-a-dir");
+        std::fs::write(&bad, "file where a log dir should be").unwrap();
+        let good = root.path().join("good");
+        let m = manager(&[bad.clone(), good.clone()], &ManualClock::new(0));
+        assert_eq!(m.offline_dirs(), vec![bad]);
+        let log = m.get_or_create_log(&TopicPartition::new("t", 0), LogConfig::default()).unwrap();
+        assert!(log.dir().starts_with(&good));
+        log.append_as_leader(&mut batch_of(1, 0, 1, Compression::None), LeaderEpoch(0)).unwrap();
+    }
+
+    #[test]
+    fn unclean_restart_recovers() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = vec![root.path().to_path_buf()];
+        let clock = ManualClock::new(0);
+        let m = manager(&dirs, &clock);
+        let tp = TopicPartition::new("t", 0);
+        let log = m.get_or_create_log(&tp, LogConfig::default()).unwrap();
+        log.append_as_leader(&mut batch_of(5, 0, 10, Compression::None), LeaderEpoch(0)).unwrap();
+        let seg = log.dir().join("00000000000000000000.log");
+        drop((log, m)); // no shutdown: as after kill -9
+        let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+        std::io::Write::write_all(&mut f, &[1, 2, 3]).unwrap();
+        let m = manager(&dirs, &clock);
+        assert_eq!(m.get_log(&tp).unwrap().log_end_offset(), Offset(5));
+    }
+
+    #[test]
+    fn background_retention_runs() {
+        let root = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(0);
+        let m = Arc::new(manager(&[root.path().to_path_buf()], &clock));
+        let config = LogConfig {
+            segment_bytes: 200,
+            retention_ms: 1000,
+            file_delete_delay_ms: 0,
+            ..LogConfig::default()
+        };
+        let log = m.get_or_create_log(&TopicPartition::new("t", 0), config).unwrap();
+        for _ in 0..5 {
+            log.append_as_leader(&mut batch_of(1, 0, 150, Compression::None), LeaderEpoch(0))
+                .unwrap();
+        }
+        clock.set(10_000);
+        m.start_background(BackgroundConfig {
+            retention_check_interval_ms: 10,
+            flush_check_interval_ms: 10,
+            ..BackgroundConfig::default()
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while log.log_start_offset() < Offset(5) {
+            assert!(std::time::Instant::now() < deadline, "retention did not run");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        m.shutdown().unwrap();
+    }
+}
