@@ -7,8 +7,10 @@ mod client_opts;
 pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
+pub mod consumer_groups;
 pub mod consumer_perf_test;
 mod docs;
+mod dump_log;
 pub mod get_offsets;
 mod perf;
 pub mod producer_perf_test;
@@ -34,12 +36,16 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Write one man page per subcommand into a directory.
     Man(docs::ManArgs),
+    /// Print the batches, records and index entries of log segment files (kafka-dump-log.sh).
+    DumpLog(dump_log::DumpLogArgs),
     /// Describe and alter topic and broker configs (kafka-configs.sh).
     Configs(configs::ConfigsArgs),
     /// Print a topic's records to stdout (kafka-console-consumer.sh).
     ConsoleConsumer(console_consumer::ConsoleConsumerArgs),
     /// Send stdin lines as records to a topic (kafka-console-producer.sh).
     ConsoleProducer(console_producer::ConsoleProducerArgs),
+    /// List, describe and delete consumer groups, reset their offsets (kafka-consumer-groups.sh).
+    ConsumerGroups(consumer_groups::ConsumerGroupsArgs),
     /// Measure consumer throughput (kafka-consumer-perf-test.sh).
     ConsumerPerfTest(consumer_perf_test::ConsumerPerfTestArgs),
     /// Print partition offsets at a time (kafka-get-offsets.sh).
@@ -79,9 +85,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::DumpLog(args) => dump_log::run(args),
         Command::Configs(args) => configs::run(args),
         Command::ConsoleConsumer(args) => console_consumer::run(args),
         Command::ConsoleProducer(args) => console_producer::run(args),
+        Command::ConsumerGroups(args) => consumer_groups::run(args),
         Command::ConsumerPerfTest(args) => consumer_perf_test::run(args),
         Command::GetOffsets(args) => get_offsets::run(args),
         Command::ProducerPerfTest(args) => producer_perf_test::run(args),
