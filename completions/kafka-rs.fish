@@ -28,6 +28,14 @@ complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -s h -l help -d 'Print h
 complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -s V -l version -d 'Print version'
 complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish) to stdout'
 complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "man" -d 'Write one man page per subcommand into a directory'
+complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "dump-log" -d 'Print the batches, records and index entries of log segment files (kafka-dump-log.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "configs" -d 'Describe and alter topic and broker configs (kafka-configs.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "console-consumer" -d 'Print a topic\'s records to stdout (kafka-console-consumer.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "console-producer" -d 'Send stdin lines as records to a topic (kafka-console-producer.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "consumer-perf-test" -d 'Measure consumer throughput (kafka-consumer-perf-test.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "get-offsets" -d 'Print partition offsets at a time (kafka-get-offsets.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "producer-perf-test" -d 'Measure producer throughput and latency (kafka-producer-perf-test.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "topics" -d 'Create, list, describe, alter and delete topics (kafka-topics.sh)'
 complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "server-start" -d 'Start a Kafka broker (kafka-server-start.sh)'
 complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "server-stop" -d 'Stop the brokers started on this machine (kafka-server-stop.sh)'
 complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "zookeeper-shell" -d 'Inspect a ZooKeeper server: ls, get, stat, create, set, delete, deleteall'
@@ -39,6 +47,132 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand completions" -s V -l v
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand man" -l out-dir -d 'Directory to write the pages into' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand man" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand man" -s V -l version -d 'Print version'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l files -d 'REQUIRED: The comma separated list of data and index log files to be dumped' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l max-message-size -d 'Size of largest message' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l max-bytes -d 'Limit the amount of total batches read in bytes avoiding reading the whole .log file(s)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l key-decoder-class -d 'If set, used to deserialize the keys: StringDecoder (default), LongDecoder or IntegerDecoder' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l value-decoder-class -d 'If set, used to deserialize the messages: StringDecoder (default), LongDecoder or IntegerDecoder' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l print-data-log -d 'If set, printing the messages content when dumping data logs. Automatically set if any decoder option is specified'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l deep-iteration -d 'If set, uses deep instead of shallow iteration. Automatically set if print-data-log is enabled'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l verify-index-only -d 'If set, just verify the index log without printing its content'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l index-sanity-check -d 'If set, just checks the index sanity without printing its content. This is the same check that is executed on broker startup to determine if an index needs rebuilding or not'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l skip-record-metadata -d 'Whether to skip printing metadata for each record'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -s h -l help -d 'Print help'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -s V -l version -d 'Print version'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l bootstrap-server -d 'The Kafka server to connect to (host:port[,host:port...])' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l zookeeper -d 'Manage configs through ZooKeeper (host:port)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l command-config -d 'Admin client properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-type -d 'topics or brokers' -r -f -a "topics\t''
+brokers\t''"
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-name -d 'The topic name or broker id' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l topic -d 'Same as --entity-type topics --entity-name NAME' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l broker -d 'Same as --entity-type brokers --entity-name ID' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l add-config -d 'Configs to add or update: k1=v1,k2=[v1,v2,v3],k3=v3' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l delete-config -d 'Config names to remove: k1,k2' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l describe -d 'List configs for the given entity'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l alter -d 'Alter the configuration of the given entity'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l all -d 'With --describe: every config, not only the dynamic ones'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-default -d 'The cluster-wide default for brokers'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -s h -l help -d 'Print help'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -s V -l version -d 'Print version'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l zookeeper -d 'Find the brokers through ZooKeeper (host:port)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l topic -d 'The topic to consume' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l include -d 'Regular expression of the topics to consume (whole names)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l whitelist -d 'Deprecated alias of --include' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l partition -d 'Consume only this partition' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l offset -d 'Where to start with --partition: earliest, latest or an offset' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l max-messages -d 'Exit after this many messages' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l timeout-ms -d 'Exit when no message arrived for this long (ms)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l isolation-level -d 'read_uncommitted, or read_committed to hide aborted transactions' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l consumer-property -d 'A consumer property (key=value, repeatable)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l consumer.config -d 'Consumer properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l property -d 'Formatter properties: print.timestamp, print.key, print.offset, print.partition, print.headers, print.value, key.separator, line.separator, headers.separator, null.literal (key=value, repeatable)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l formatter-config -d 'Formatter properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l from-beginning -d 'Start with the earliest message rather than the latest'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l skip-message-on-error -d 'Skip a message that cannot be processed instead of stopping'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -s h -l help -d 'Print help'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -s V -l version -d 'Print version'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l broker-list -d 'Deprecated alias of --bootstrap-server' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l topic -d 'The topic to produce messages to' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l property -d 'Line reader properties: parse.key, key.separator, parse.headers, headers.delimiter, headers.separator, headers.key.separator, null.marker, ignore.error (key=value, repeatable)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l reader-config -d 'Line reader properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l producer-property -d 'A producer property (key=value, repeatable)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l producer.config -d 'Producer properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l compression-codec -d 'Compression codec: none, gzip, snappy, lz4 or zstd; given bare, gzip' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l request-required-acks -d 'Acks the leader waits for: 0, 1 or -1/all' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l batch-size -d 'Bytes per partition batch (batch.size)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l timeout -d 'How long a batch may wait to fill, in ms (linger.ms)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l message-send-max-retries -d 'Retries of a failed send before the message is reported as failed' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l retry-backoff-ms -d 'Wait before each retry, in ms' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l request-timeout-ms -d 'How long a request may take, in ms' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l max-block-ms -d 'How long to wait for the topic\'s metadata, in ms' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l sync -d 'Send each message synchronously, waiting for its acknowledgement'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -s h -l help -d 'Print help'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -s V -l version -d 'Print version'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l broker-list -d 'Deprecated alias of --bootstrap-server' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l topic -d 'The topic to consume from' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l messages -d 'The number of messages to consume' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l fetch-size -d 'Bytes to fetch per partition and request (max.partition.fetch.bytes)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l timeout -d 'Give up when no message arrived for this long (ms)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l reporting-interval -d 'Interval between detailed stats lines (ms)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l date-format -d 'SimpleDateFormat pattern for the times' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l consumer.config -d 'Consumer properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l from-latest -d 'Start from the latest offsets instead of the earliest'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l show-detailed-stats -d 'Print a stats line every reporting interval'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l hide-header -d 'Leave out the header line'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -s h -l help -d 'Print help'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -s V -l version -d 'Print version'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l broker-list -d 'Deprecated alias of --bootstrap-server' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l topic -d 'Regular expression of the topics to query (all topics if absent)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l partitions -d 'Comma-separated partition ids to query (all if absent)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l topic-partitions -d 'Topic-partition patterns: topic1:1,topic2:0-3,topic3,topic4:5-,topic5:-3 (ranges: lower bound inclusive, upper exclusive)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l time -d '-1 or latest, -2 or earliest, -3 or max-timestamp, or a timestamp in ms' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l command-config -d 'Admin client properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l exclude-internal-topics -d 'Leave out internal topics'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -s h -l help -d 'Print help'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -s V -l version -d 'Print version'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l topic -d 'The topic to produce to' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l num-records -d 'Number of records to produce' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l record-size -d 'Record size in bytes' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l payload-file -d 'File of payloads, one picked at random per record' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l payload-delimiter -d 'Separator of the payloads in --payload-file' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l throughput -d 'Records per second at most; -1 for no limit' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l producer-props -d 'Producer properties: bootstrap.servers=... and others (key=value ...)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l producer.config -d 'Producer properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l bootstrap-server -d 'The server(s) to connect to (overrides bootstrap.servers)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -s h -l help -d 'Print help'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -s V -l version -d 'Print version'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l bootstrap-server -d 'The Kafka server to connect to (host:port[,host:port...])' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l zookeeper -d 'Manage topics through ZooKeeper instead of a broker (host:port)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l command-config -d 'Admin client properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l topic -d 'The topic to create, alter, describe or delete; a regular expression except with --create' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l partitions -d 'The number of partitions for the topic being created or altered' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l replication-factor -d 'The replication factor for each partition in the topic being created' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l replica-assignment -d 'Manual partition-to-broker assignment: broker_id_for_part1_replica1:broker_id_for_part1_replica2, broker_id_for_part2_replica1:broker_id_for_part2_replica2, ...' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l config -d 'A topic configuration override (name=value); repeatable' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l delete-config -d 'A topic configuration override to remove (with --alter); repeatable' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l output -d 'Output format for --list and --describe' -r -f -a "text\t'Kafka\'s own text format'
+table\t'The same, drawn as tables'
+json\t'JSON for scripts'"
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l create -d 'Create a new topic'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l list -d 'List all available topics'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l describe -d 'List details for the given topics'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l delete -d 'Delete a topic'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l alter -d 'Alter the number of partitions and replica assignment, or the configs, of a topic'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l if-exists -d 'With --alter, --delete or --describe: only act if the topic exists'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l if-not-exists -d 'With --create: only create the topic if it does not exist'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l under-replicated-partitions -d 'With --describe: only partitions whose ISR is smaller than their replica set'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l unavailable-partitions -d 'With --describe: only partitions whose leader is not available'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l under-min-isr-partitions -d 'With --describe: only partitions whose ISR is smaller than min.insync.replicas'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l at-min-isr-partitions -d 'With --describe: only partitions whose ISR equals min.insync.replicas'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l topics-with-overrides -d 'With --describe: only topics whose configs differ from the defaults'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l exclude-internal -d 'Leave out internal topics (names starting with "__") with --list and --describe'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -s V -l version -d 'Print version'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand server-start" -l override -d 'Set a property, overriding the file (repeatable)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand server-start" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand server-start" -s V -l version -d 'Print version'
@@ -50,11 +184,19 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand zookeeper-start" -s h 
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand zookeeper-start" -s V -l version -d 'Print version'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand zookeeper-stop" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand zookeeper-stop" -s V -l version -d 'Print version'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish) to stdout'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "man" -d 'Write one man page per subcommand into a directory'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "server-start" -d 'Start a Kafka broker (kafka-server-start.sh)'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "server-stop" -d 'Stop the brokers started on this machine (kafka-server-stop.sh)'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "zookeeper-shell" -d 'Inspect a ZooKeeper server: ls, get, stat, create, set, delete, deleteall'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "zookeeper-start" -d 'Run the ZooKeeper-compatible server (bin/zookeeper-server-start.sh)'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "zookeeper-stop" -d 'Stop the ZooKeeper servers started on this machine'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish) to stdout'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "man" -d 'Write one man page per subcommand into a directory'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "dump-log" -d 'Print the batches, records and index entries of log segment files (kafka-dump-log.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "configs" -d 'Describe and alter topic and broker configs (kafka-configs.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "console-consumer" -d 'Print a topic\'s records to stdout (kafka-console-consumer.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "console-producer" -d 'Send stdin lines as records to a topic (kafka-console-producer.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "consumer-perf-test" -d 'Measure consumer throughput (kafka-consumer-perf-test.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "get-offsets" -d 'Print partition offsets at a time (kafka-get-offsets.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "producer-perf-test" -d 'Measure producer throughput and latency (kafka-producer-perf-test.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "topics" -d 'Create, list, describe, alter and delete topics (kafka-topics.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "server-start" -d 'Start a Kafka broker (kafka-server-start.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "server-stop" -d 'Stop the brokers started on this machine (kafka-server-stop.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "zookeeper-shell" -d 'Inspect a ZooKeeper server: ls, get, stat, create, set, delete, deleteall'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "zookeeper-start" -d 'Run the ZooKeeper-compatible server (bin/zookeeper-server-start.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "zookeeper-stop" -d 'Stop the ZooKeeper servers started on this machine'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -21,6 +21,7 @@
 
 pub mod broker;
 pub mod cli;
+pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod coordinator;

@@ -17,6 +17,10 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
+            if let Some(failed) = err.downcast_ref::<kafka_rs::cli::Failed>() {
+                eprintln!("{failed}");
+                return ExitCode::FAILURE;
+            }
             eprintln!("Error: {err:#}");
             ExitCode::FAILURE
         }

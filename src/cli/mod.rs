@@ -3,9 +3,19 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod client_opts;
+pub mod configs;
+pub mod console_consumer;
+pub mod console_producer;
+pub mod consumer_perf_test;
 mod docs;
+mod dump_log;
+pub mod get_offsets;
+mod perf;
+pub mod producer_perf_test;
 pub mod server_start;
 pub mod server_stop;
+pub mod topics;
 mod zookeeper_shell;
 mod zookeeper_start;
 mod zookeeper_stop;
@@ -25,6 +35,22 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Write one man page per subcommand into a directory.
     Man(docs::ManArgs),
+    /// Print the batches, records and index entries of log segment files (kafka-dump-log.sh).
+    DumpLog(dump_log::DumpLogArgs),
+    /// Describe and alter topic and broker configs (kafka-configs.sh).
+    Configs(configs::ConfigsArgs),
+    /// Print a topic's records to stdout (kafka-console-consumer.sh).
+    ConsoleConsumer(console_consumer::ConsoleConsumerArgs),
+    /// Send stdin lines as records to a topic (kafka-console-producer.sh).
+    ConsoleProducer(console_producer::ConsoleProducerArgs),
+    /// Measure consumer throughput (kafka-consumer-perf-test.sh).
+    ConsumerPerfTest(consumer_perf_test::ConsumerPerfTestArgs),
+    /// Print partition offsets at a time (kafka-get-offsets.sh).
+    GetOffsets(get_offsets::GetOffsetsArgs),
+    /// Measure producer throughput and latency (kafka-producer-perf-test.sh).
+    ProducerPerfTest(producer_perf_test::ProducerPerfTestArgs),
+    /// Create, list, describe, alter and delete topics (kafka-topics.sh).
+    Topics(topics::TopicsArgs),
     /// Start a Kafka broker (kafka-server-start.sh).
     ServerStart(server_start::ServerStartArgs),
     /// Stop the brokers started on this machine (kafka-server-stop.sh).
@@ -37,11 +63,33 @@ pub enum Command {
     ZookeeperStop(zookeeper_stop::ZookeeperStopArgs),
 }
 
+/// An error already worded the way the Kafka tool prints it (with its own
+/// prefix, e.g. `Error while executing topic command : ...`); main prints it
+/// as is instead of adding `Error: `.
+#[derive(Debug)]
+pub struct Failed(pub String);
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failed {}
+
 /// Runs a parsed command line; the caller prints the error and picks the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::DumpLog(args) => dump_log::run(args),
+        Command::Configs(args) => configs::run(args),
+        Command::ConsoleConsumer(args) => console_consumer::run(args),
+        Command::ConsoleProducer(args) => console_producer::run(args),
+        Command::ConsumerPerfTest(args) => consumer_perf_test::run(args),
+        Command::GetOffsets(args) => get_offsets::run(args),
+        Command::ProducerPerfTest(args) => producer_perf_test::run(args),
+        Command::Topics(args) => topics::run(args),
         Command::ServerStart(args) => server_start::run(args),
         Command::ServerStop(args) => server_stop::run(args),
         Command::ZookeeperShell(args) => zookeeper_shell::run(args),

@@ -152,8 +152,9 @@ impl DataTree {
         }
     }
 
+    /// The node at `p`; "" is the root too, as in ZooKeeper's tree.
     pub fn get(&self, p: &str) -> Option<&Node> {
-        self.nodes.get(p)
+        self.nodes.get(if p.is_empty() { "/" } else { p })
     }
 
     pub fn acl_of(&self, node: &Node) -> &[Acl] {

@@ -123,6 +123,7 @@ pub async fn run(
 
 /// Rebuilds the tree and the sessions: the newest good snapshot, then the log.
 fn recover(cfg: &Config, now_ms: i64) -> Result<(DataTree, SessionTracker), Error> {
+    snapshot::remove_partial(&cfg.data_dir);
     let mut sessions = SessionTracker::new(now_ms);
     let mut tree = match snapshot::load_latest(&cfg.data_dir)? {
         Some((path, tree, saved)) => {

@@ -51,11 +51,9 @@ impl Processor {
         match req {
             Request::Ping => {}
             Request::Sync { path: p } => {
-                valid(&p)?;
                 w.string(&p);
             }
             Request::Exists { path: p, watch } => {
-                valid(&p)?;
                 if watch {
                     self.watches.add(Kind::Data, &p, conn);
                 }
@@ -72,7 +70,6 @@ impl Processor {
                 }
             }
             Request::GetAcl { path: p } => {
-                valid(&p)?;
                 let node = self.tree.get(&p).ok_or(ErrorCode::NoNode)?;
                 let list = self.tree.acl_of(node);
                 let auth = self.auth_of(conn);
@@ -121,7 +118,6 @@ impl Processor {
             }
             Request::SetWatches(sw) => self.set_watches(conn, sw),
             Request::AddWatch { path: p, mode } => {
-                valid(&p)?;
                 let kind = match mode {
                     0 => Kind::Persistent,
                     1 => Kind::Recursive,
@@ -130,7 +126,6 @@ impl Processor {
                 self.watches.add(kind, &p, conn);
             }
             Request::RemoveWatches { op: code, path: p, kind } => {
-                valid(&p)?;
                 let kinds: &[Kind] = match kind {
                     1 => &[Kind::Child],
                     2 => &[Kind::Data],
@@ -165,7 +160,6 @@ impl Processor {
                 }
             }
             Request::GetEphemerals { prefix } => {
-                valid(&prefix)?;
                 let list: Vec<&str> =
                     self.tree.ephemerals_of(session).filter(|p| p.starts_with(&*prefix)).collect();
                 w.strings(&list);
@@ -205,7 +199,6 @@ impl Processor {
 
     /// The node at `p` if it exists and `conn` may read it.
     fn readable(&self, conn: ConnId, p: &str) -> Result<&super::data_tree::Node, ErrorCode> {
-        valid(p)?;
         let node = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
         acl::check(self.tree.acl_of(node), self.auth_of(conn), perms::READ)?;
         Ok(node)
@@ -365,18 +358,16 @@ impl Processor {
                 if is_ttl && (*ttl <= 0 || *ttl > MAX_TTL) {
                     return Err(ErrorCode::BadArguments);
                 }
-                let check_path = if sequential { format!("{p}1") } else { p.clone() };
-                valid(&check_path)?;
-                if p == "/" {
-                    return Err(ErrorCode::NodeExists);
-                }
-                let (parent_path, _) = path::split(p);
+                // PrepRequestProcessor's order: the parent's name, the ACL,
+                // the parent, its CREATE permission, then the full name.
+                let parent_path = parent_for_write(p)?;
+                let list = acl::fixup(list, auth)?;
                 let parent = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
                 acl::check(self.tree.acl_of(parent), auth, perms::CREATE)?;
-                let list = acl::fixup(list, auth)?;
                 let full =
                     if sequential { format!("{p}{:010}", parent.stat.cversion) } else { p.clone() };
-                if self.tree.get(&full).is_some() {
+                valid(&full)?;
+                if full == "/" || self.tree.get(&full).is_some() {
                     return Err(ErrorCode::NodeExists);
                 }
                 if parent.is_ephemeral() {
@@ -397,14 +388,13 @@ impl Processor {
                 Ok((txn, WriteResult::Create { op: *code, path: full }))
             }
             Request::Delete { op: code, path: p, version } => {
-                valid(p)?;
                 if matches!(
                     p.as_str(),
                     "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config"
                 ) {
                     return Err(ErrorCode::BadArguments);
                 }
-                let (parent_path, _) = path::split(p);
+                let parent_path = parent_for_write(p)?;
                 let parent = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
                 if *code == op::DELETE {
                     acl::check(self.tree.acl_of(parent), auth, perms::DELETE)?;
@@ -532,6 +522,15 @@ fn multi_op_code(req: &Request) -> i32 {
         Request::SetData { .. } => op::SET_DATA,
         Request::Check { .. } => op::CHECK,
         _ => op::ERROR,
+    }
+}
+
+/// `validatePathForCreate` / `getParentPathAndValidate`: a write needs a
+/// slash and no NUL to find its parent ("" is the root's other name).
+fn parent_for_write(p: &str) -> Result<&str, ErrorCode> {
+    match p.rfind('/') {
+        Some(i) if !p.contains('\0') => Ok(if i == 0 { "/" } else { &p[..i] }),
+        _ => Err(ErrorCode::BadArguments),
     }
 }
 

@@ -130,6 +130,18 @@ fn purge(data_dir: &Path, log_dir: &Path, retain: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Removes snapshot temp files a crash left before their rename.
+pub fn remove_partial(data_dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(data_dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".snapshot.") && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// The newest snapshot that reads back whole, if any.
 pub fn load_latest(
     data_dir: &Path,

@@ -46,10 +46,18 @@ pub fn spawn_ours(dir: &Path, port: u16, extra: &str) -> ChildGuard {
             .arg("zookeeper-start")
             .arg(&cfg)
             .stdout(Stdio::null())
-            .stderr(Stdio::null()),
+            .stderr(log_file(dir)),
     );
     wait_ready(port);
     guard
+}
+
+/// The server's log, kept in its temp dir (appended across restarts).
+fn log_file(dir: &Path) -> Stdio {
+    match std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")) {
+        Ok(f) => Stdio::from(f),
+        Err(_) => Stdio::null(),
+    }
 }
 
 pub fn start_ours(extra: &str) -> ZkServer {
@@ -114,4 +122,144 @@ pub fn zkcli() -> Option<PathBuf> {
     assert!(!support::interop_required(), "zkCli.sh ({ZKCLI}) is required by the interop suite");
     eprintln!("skipping: zkCli.sh is not installed");
     None
+}
+
+/// A bare-wire ZooKeeper client: exact control over every byte, for the
+/// crash, bad-input and session tests.
+pub struct Raw {
+    pub stream: TcpStream,
+    pub session: i64,
+    pub password: Vec<u8>,
+    pub timeout: i32,
+}
+
+pub fn frame(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+pub fn string(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(&(s.len() as i32).to_be_bytes());
+    out.extend_from_slice(s);
+}
+
+/// `CreateRequest{path, data, [world:anyone ALL], flags}`.
+pub fn create_body(path: &str, data: &[u8], flags: i32) -> Vec<u8> {
+    let mut b = Vec::new();
+    string(&mut b, path.as_bytes());
+    string(&mut b, data);
+    b.extend_from_slice(&1i32.to_be_bytes());
+    b.extend_from_slice(&31i32.to_be_bytes());
+    string(&mut b, b"world");
+    string(&mut b, b"anyone");
+    b.extend_from_slice(&flags.to_be_bytes());
+    b
+}
+
+/// `{path, watch}` (exists, getData, getChildren).
+pub fn path_body(path: &str, watch: bool) -> Vec<u8> {
+    let mut b = Vec::new();
+    string(&mut b, path.as_bytes());
+    b.push(watch as u8);
+    b
+}
+
+pub struct Reply {
+    pub xid: i32,
+    pub zxid: i64,
+    pub err: i32,
+    pub body: Vec<u8>,
+}
+
+impl Raw {
+    pub fn connect(port: u16, timeout: i32) -> std::io::Result<Raw> {
+        Self::reconnect(port, timeout, 0, &[0; 16], 0)
+    }
+
+    /// Sends a ConnectRequest and reads the ConnectResponse.
+    pub fn reconnect(
+        port: u16,
+        timeout: i32,
+        session: i64,
+        password: &[u8],
+        last_zxid: i64,
+    ) -> std::io::Result<Raw> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+        let mut b = Vec::new();
+        b.extend_from_slice(&0i32.to_be_bytes());
+        b.extend_from_slice(&last_zxid.to_be_bytes());
+        b.extend_from_slice(&timeout.to_be_bytes());
+        b.extend_from_slice(&session.to_be_bytes());
+        string(&mut b, password);
+        b.push(0);
+        stream.write_all(&frame(&b))?;
+        let body = read_frame(&mut stream)?;
+        let int = |i: usize| i32::from_be_bytes(body[i..i + 4].try_into().unwrap());
+        let timeout = int(4);
+        let session = i64::from_be_bytes(body[8..16].try_into().unwrap());
+        let len = int(16) as usize;
+        let password = body[20..20 + len].to_vec();
+        Ok(Raw { stream, session, password, timeout })
+    }
+
+    pub fn send(&mut self, xid: i32, op: i32, body: &[u8]) -> std::io::Result<()> {
+        let mut b = xid.to_be_bytes().to_vec();
+        b.extend_from_slice(&op.to_be_bytes());
+        b.extend_from_slice(body);
+        self.stream.write_all(&frame(&b))
+    }
+
+    pub fn recv(&mut self) -> std::io::Result<Reply> {
+        let body = read_frame(&mut self.stream)?;
+        if body.len() < 16 {
+            return Err(std::io::Error::other("short reply"));
+        }
+        Ok(Reply {
+            xid: i32::from_be_bytes(body[0..4].try_into().unwrap()),
+            zxid: i64::from_be_bytes(body[4..12].try_into().unwrap()),
+            err: i32::from_be_bytes(body[12..16].try_into().unwrap()),
+            body: body[16..].to_vec(),
+        })
+    }
+
+    /// One request and its reply, skipping watch notifications.
+    pub fn call(&mut self, xid: i32, op: i32, body: &[u8]) -> std::io::Result<Reply> {
+        self.send(xid, op, body)?;
+        loop {
+            let r = self.recv()?;
+            if r.xid != -1 {
+                return Ok(r);
+            }
+        }
+    }
+
+    /// Whether the server has closed this connection (EOF within 10 s).
+    pub fn is_closed(&mut self) -> bool {
+        let _ = self.stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut buf = [0u8; 1024];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) => {
+                    return e.kind() != std::io::ErrorKind::WouldBlock
+                        && e.kind() != std::io::ErrorKind::TimedOut
+                }
+            }
+        }
+    }
+}
+
+pub fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len)?;
+    let n = i32::from_be_bytes(len);
+    if !(0..=16 << 20).contains(&n) {
+        return Err(std::io::Error::other(format!("bad frame length {n}")));
+    }
+    let mut body = vec![0u8; n as usize];
+    s.read_exact(&mut body)?;
+    Ok(body)
 }

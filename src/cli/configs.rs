@@ -1,0 +1,272 @@
+//! `kafka-rs configs` (kafka-configs.sh) for topics and brokers: describe
+//! configs the way `ConfigCommand` prints them, and alter them with
+//! IncrementalAlterConfigs.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::{ArgGroup, Args};
+
+use super::client_opts::{client_config, load_properties, runtime};
+use crate::client::admin::{Admin, AlterConfigOp, ConfigEntry, ConfigSource, ResourceType};
+use crate::client::Cluster;
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("action").required(true).args(["describe", "alter"])))]
+pub struct ConfigsArgs {
+    /// The Kafka server to connect to (host:port[,host:port...]).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bootstrap_server: Option<String>,
+    /// Manage configs through ZooKeeper (host:port).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub zookeeper: Option<String>,
+    /// Admin client properties file.
+    #[arg(long, value_name = "FILE")]
+    pub command_config: Option<PathBuf>,
+    /// List configs for the given entity.
+    #[arg(long)]
+    pub describe: bool,
+    /// Alter the configuration of the given entity.
+    #[arg(long)]
+    pub alter: bool,
+    /// With --describe: every config, not only the dynamic ones.
+    #[arg(long)]
+    pub all: bool,
+    /// topics or brokers.
+    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers"])]
+    pub entity_type: Option<String>,
+    /// The topic name or broker id.
+    #[arg(long, value_name = "NAME")]
+    pub entity_name: Option<String>,
+    /// The cluster-wide default for brokers.
+    #[arg(long)]
+    pub entity_default: bool,
+    /// Same as --entity-type topics --entity-name NAME.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["entity_type", "broker"])]
+    pub topic: Option<String>,
+    /// Same as --entity-type brokers --entity-name ID.
+    #[arg(long, value_name = "ID", conflicts_with = "entity_type")]
+    pub broker: Option<String>,
+    /// Configs to add or update: k1=v1,k2=[v1,v2,v3],k3=v3.
+    #[arg(long, value_name = "CONFIGS")]
+    pub add_config: Option<String>,
+    /// Config names to remove: k1,k2.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub delete_config: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Entity {
+    Topic,
+    Broker,
+}
+
+pub fn run(args: ConfigsArgs) -> anyhow::Result<()> {
+    match run_inner(&args) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let argv: Vec<String> = std::env::args().skip(2).collect();
+            Err(super::Failed(format!(
+                "Error while executing config command with args '{}'\n{e:#}",
+                argv.join(" ")
+            ))
+            .into())
+        }
+    }
+}
+
+fn run_inner(args: &ConfigsArgs) -> anyhow::Result<()> {
+    if args.zookeeper.is_some() {
+        bail!("--zookeeper is not available in this build: configs are managed through a broker; use --bootstrap-server HOST:PORT");
+    }
+    let (entity, name) = match (&args.topic, &args.broker, args.entity_type.as_deref()) {
+        (Some(t), _, _) => (Entity::Topic, Some(t.clone())),
+        (_, Some(b), _) => (Entity::Broker, Some(b.clone())),
+        (_, _, Some("topics")) => (Entity::Topic, args.entity_name.clone()),
+        (_, _, Some("brokers")) => (Entity::Broker, args.entity_name.clone()),
+        _ => bail!("an entity type is required: --entity-type topics|brokers, --topic or --broker"),
+    };
+    if entity == Entity::Topic && args.entity_default {
+        bail!("--entity-default applies to brokers only");
+    }
+    if args.alter && name.is_none() && !args.entity_default {
+        bail!("an entity name must be specified with --alter of {}", plural(entity));
+    }
+    let props = load_properties(args.command_config.as_deref(), &[])?;
+    let config = client_config(args.bootstrap_server.as_deref(), &props, "kafka-configs")?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let admin = Admin::new(Cluster::connect(config).await?);
+        if args.alter {
+            let mut ops: Vec<AlterConfigOp> = match &args.add_config {
+                Some(s) => parse_add_config(s)?.into_iter().map(|(k, v)| AlterConfigOp::Set(k, v)).collect(),
+                None => Vec::new(),
+            };
+            ops.extend(args.delete_config.iter().map(|k| AlterConfigOp::Delete(k.trim().to_string())));
+            if ops.is_empty() {
+                bail!("At least one of --add-config or --delete-config must be specified with --alter");
+            }
+            let name = if args.entity_default { String::new() } else { name.unwrap_or_default() };
+            admin.incremental_alter_configs(resource(entity), &name, &ops).await?;
+            if name.is_empty() {
+                println!("Completed updating default config for brokers in the cluster.");
+            } else {
+                println!("Completed updating config for {} {name}.", singular(entity));
+            }
+            return Ok(());
+        }
+        let names: Vec<String> = match (&name, entity) {
+            (Some(n), _) => vec![n.clone()],
+            (None, Entity::Broker) if args.entity_default => vec![String::new()],
+            (None, Entity::Topic) => admin.metadata().await?.topics.into_keys().collect(),
+            (None, Entity::Broker) => {
+                let md = admin.cluster().refresh(Some(&[]), false).await?;
+                let mut ids: Vec<String> = md.brokers.keys().map(|id| id.to_string()).collect();
+                ids.push(String::new());
+                ids
+            }
+        };
+        let mut out = String::new();
+        for n in names {
+            let entries = admin.describe_configs(resource(entity), &n).await?;
+            out.push_str(&describe_text(entity, &n, args.all, &entries));
+        }
+        print!("{out}");
+        Ok(())
+    })
+}
+
+fn resource(e: Entity) -> ResourceType {
+    match e {
+        Entity::Topic => ResourceType::Topic,
+        Entity::Broker => ResourceType::Broker,
+    }
+}
+
+fn plural(e: Entity) -> &'static str {
+    match e {
+        Entity::Topic => "topics",
+        Entity::Broker => "brokers",
+    }
+}
+
+fn singular(e: Entity) -> &'static str {
+    match e {
+        Entity::Topic => "topic",
+        Entity::Broker => "broker",
+    }
+}
+
+/// `ConfigCommand.describeResourceConfig`'s output.
+fn describe_text(entity: Entity, name: &str, all: bool, entries: &[ConfigEntry]) -> String {
+    let filter = match (all, entity, name.is_empty()) {
+        (true, _, _) => None,
+        (false, Entity::Topic, _) => Some(ConfigSource::DynamicTopicConfig),
+        (false, Entity::Broker, true) => Some(ConfigSource::DynamicDefaultBrokerConfig),
+        (false, Entity::Broker, false) => Some(ConfigSource::DynamicBrokerConfig),
+    };
+    let source = if all { "All" } else { "Dynamic" };
+    let mut out = if name.is_empty() {
+        "Default configs for brokers in the cluster are:\n".to_string()
+    } else {
+        format!("{source} configs for {} {name} are:\n", singular(entity))
+    };
+    let mut shown: Vec<&ConfigEntry> =
+        entries.iter().filter(|e| filter.is_none_or(|f| e.source == f)).collect();
+    shown.sort_by(|a, b| a.name.cmp(&b.name));
+    for e in shown {
+        let synonyms: Vec<String> = e
+            .synonyms
+            .iter()
+            .map(|s| {
+                format!("{}:{}={}", s.source.name(), s.name, s.value.as_deref().unwrap_or("null"))
+            })
+            .collect();
+        let value = if e.sensitive { "null" } else { e.value.as_deref().unwrap_or("null") };
+        out.push_str(&format!(
+            "  {}={} sensitive={} synonyms={{{}}}\n",
+            e.name,
+            value,
+            e.sensitive,
+            synonyms.join(", ")
+        ));
+    }
+    out
+}
+
+/// `k1=v1,k2=[v1,v2],k3=v3`: commas inside brackets belong to the value,
+/// and the brackets are dropped, as `ConfigCommand.parseConfigsToBeAdded` does.
+fn parse_add_config(s: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut items = Vec::new();
+    let mut depth = 0;
+    let mut cur = String::new();
+    for c in s.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    items.push(cur);
+    let mut out = Vec::new();
+    for item in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+        let Some((k, v)) = item.split_once('=') else {
+            bail!(
+                "Invalid entity config: all configs to be added must be in the format \"key=val\"."
+            );
+        };
+        let v = v.strip_prefix('[').and_then(|v| v.strip_suffix(']')).unwrap_or(v);
+        out.push((k.trim().to_string(), v.to_string()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::admin::ConfigSynonym;
+
+    #[test]
+    fn add_config_lists() {
+        let got = parse_add_config("a=1,b=[x,y],c=z").unwrap();
+        assert_eq!(
+            got,
+            vec![("a".into(), "1".into()), ("b".into(), "x,y".into()), ("c".into(), "z".into())]
+        );
+        assert!(parse_add_config("novalue").is_err(), "key=val is required");
+    }
+
+    fn entry(name: &str, value: &str, source: ConfigSource) -> ConfigEntry {
+        ConfigEntry {
+            name: name.into(),
+            value: Some(value.into()),
+            source,
+            read_only: false,
+            sensitive: false,
+            synonyms: vec![ConfigSynonym { name: name.into(), value: Some(value.into()), source }],
+        }
+    }
+
+    #[test]
+    fn describe_prints_dynamic_configs_like_config_command() {
+        let entries = vec![
+            entry("retention.ms", "1000", ConfigSource::DynamicTopicConfig),
+            entry("segment.bytes", "1073741824", ConfigSource::DefaultConfig),
+        ];
+        assert_eq!(
+            describe_text(Entity::Topic, "t", false, &entries),
+            "Dynamic configs for topic t are:\n  retention.ms=1000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=1000}\n"
+        );
+        assert!(describe_text(Entity::Topic, "t", true, &entries)
+            .starts_with("All configs for topic t are:\n"));
+        assert_eq!(
+            describe_text(Entity::Broker, "", false, &[]),
+            "Default configs for brokers in the cluster are:\n"
+        );
+    }
+}

@@ -1,0 +1,437 @@
+//! `kafka-rs console-consumer` (kafka-console-consumer.sh): prints records
+//! the way Kafka's `DefaultMessageFormatter` does, tailing with long polls
+//! until Ctrl-C, --max-messages or --timeout-ms, then reports
+//! `Processed a total of N messages` on stderr.
+//!
+//! It reads without a consumer group and commits nothing.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::{ArgGroup, Args};
+use regex::Regex;
+
+use super::client_opts::{client_config, load_properties, runtime};
+use crate::client::consumer::{Consumer, ConsumerConfig, ConsumerRecord, ForEach, StartOffset};
+use crate::client::Cluster;
+use crate::config::Properties;
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["topic", "include", "whitelist"])))]
+pub struct ConsoleConsumerArgs {
+    /// The server(s) to connect to (host:port[,host:port...]).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bootstrap_server: Option<String>,
+    /// Find the brokers through ZooKeeper (host:port).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub zookeeper: Option<String>,
+    /// The topic to consume.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Regular expression of the topics to consume (whole names).
+    #[arg(long, value_name = "REGEX")]
+    pub include: Option<String>,
+    /// Deprecated alias of --include.
+    #[arg(long, value_name = "REGEX", hide = true)]
+    pub whitelist: Option<String>,
+    /// Consume only this partition.
+    #[arg(long)]
+    pub partition: Option<i32>,
+    /// Where to start with --partition: earliest, latest or an offset.
+    #[arg(long, value_name = "OFFSET")]
+    pub offset: Option<String>,
+    /// Start with the earliest message rather than the latest.
+    #[arg(long)]
+    pub from_beginning: bool,
+    /// Exit after this many messages.
+    #[arg(long, value_name = "N")]
+    pub max_messages: Option<u64>,
+    /// Exit when no message arrived for this long (ms).
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+    /// read_uncommitted, or read_committed to hide aborted transactions.
+    #[arg(long, value_name = "LEVEL")]
+    pub isolation_level: Option<String>,
+    /// A consumer property (key=value, repeatable).
+    #[arg(long, value_name = "PROP=VALUE")]
+    pub consumer_property: Vec<String>,
+    /// Consumer properties file.
+    #[arg(long = "consumer.config", value_name = "FILE")]
+    pub consumer_config: Option<PathBuf>,
+    /// Formatter properties: print.timestamp, print.key, print.offset,
+    /// print.partition, print.headers, print.value, key.separator,
+    /// line.separator, headers.separator, null.literal (key=value, repeatable).
+    #[arg(long, value_name = "PROP=VALUE")]
+    pub property: Vec<String>,
+    /// Formatter properties file.
+    #[arg(long, value_name = "FILE")]
+    pub formatter_config: Option<PathBuf>,
+    /// Skip a message that cannot be processed instead of stopping.
+    #[arg(long)]
+    pub skip_message_on_error: bool,
+}
+
+/// Kafka's `DefaultMessageFormatter` settings.
+#[derive(Clone, Debug)]
+pub struct Formatter {
+    pub print_timestamp: bool,
+    pub print_key: bool,
+    pub print_offset: bool,
+    pub print_partition: bool,
+    pub print_headers: bool,
+    pub print_value: bool,
+    pub key_separator: Vec<u8>,
+    pub line_separator: Vec<u8>,
+    pub headers_separator: Vec<u8>,
+    pub null_literal: Vec<u8>,
+}
+
+impl Formatter {
+    pub fn from_properties(p: &Properties) -> anyhow::Result<Self> {
+        let bytes = |k: &str, d: &str| p.get(k).unwrap_or(d).as_bytes().to_vec();
+        Ok(Self {
+            print_timestamp: p.bool_or("print.timestamp", false)?,
+            print_key: p.bool_or("print.key", false)?,
+            print_offset: p.bool_or("print.offset", false)?,
+            print_partition: p.bool_or("print.partition", false)?,
+            print_headers: p.bool_or("print.headers", false)?,
+            print_value: p.bool_or("print.value", true)?,
+            key_separator: bytes("key.separator", "\t"),
+            line_separator: bytes("line.separator", "\n"),
+            headers_separator: bytes("headers.separator", ","),
+            null_literal: bytes("null.literal", "null"),
+        })
+    }
+
+    /// Writes one record exactly as `DefaultMessageFormatter.writeTo`.
+    pub fn write(
+        &self,
+        out: &mut impl Write,
+        partition: i32,
+        r: &ConsumerRecord<'_>,
+    ) -> std::io::Result<()> {
+        let sep = |out: &mut dyn Write, more: bool| {
+            out.write_all(if more { &self.key_separator } else { &self.line_separator })
+        };
+        if self.print_timestamp {
+            if r.timestamp < 0 {
+                out.write_all(b"NO_TIMESTAMP")?;
+            } else {
+                let kind = if r.log_append_time { "LogAppendTime" } else { "CreateTime" };
+                write!(out, "{kind}:{}", r.timestamp)?;
+            }
+            sep(
+                out,
+                self.print_partition
+                    || self.print_offset
+                    || self.print_headers
+                    || self.print_key
+                    || self.print_value,
+            )?;
+        }
+        if self.print_partition {
+            write!(out, "Partition:{partition}")?;
+            sep(
+                out,
+                self.print_offset || self.print_headers || self.print_key || self.print_value,
+            )?;
+        }
+        if self.print_offset {
+            write!(out, "Offset:{}", r.offset)?;
+            sep(out, self.print_headers || self.print_key || self.print_value)?;
+        }
+        if self.print_headers {
+            let mut headers = r.record.headers().peekable();
+            if headers.peek().is_none() {
+                out.write_all(b"NO_HEADERS")?;
+            }
+            while let Some(h) = headers.next() {
+                out.write_all(h.key)?;
+                out.write_all(b":")?;
+                out.write_all(h.value.unwrap_or(&self.null_literal))?;
+                if headers.peek().is_some() {
+                    out.write_all(&self.headers_separator)?;
+                }
+            }
+            sep(out, self.print_key || self.print_value)?;
+        }
+        if self.print_key {
+            out.write_all(r.record.key.unwrap_or(&self.null_literal))?;
+            sep(out, self.print_value)?;
+        }
+        if self.print_value {
+            out.write_all(r.record.value.unwrap_or(&self.null_literal))?;
+            out.write_all(&self.line_separator)?;
+        }
+        Ok(())
+    }
+}
+
+/// Flags win over properties; --from-beginning means auto.offset.reset=earliest.
+fn consumer_config(
+    args: &ConsoleConsumerArgs,
+    props: &mut Properties,
+) -> anyhow::Result<ConsumerConfig> {
+    if let Some(level) = &args.isolation_level {
+        props.set("isolation.level", level.clone());
+    }
+    if args.from_beginning {
+        props.set("auto.offset.reset", "earliest");
+    }
+    Ok(ConsumerConfig::from_properties(props)?)
+}
+
+fn start_offset(args: &ConsoleConsumerArgs, reset: StartOffset) -> anyhow::Result<StartOffset> {
+    Ok(match args.offset.as_deref() {
+        None => reset,
+        Some("earliest") => StartOffset::Earliest,
+        Some("latest") => StartOffset::Latest,
+        Some(n) => match n.parse::<i64>() {
+            Ok(o) if o >= 0 => StartOffset::Offset(o),
+            _ => bail!("The provided offset value '{n}' is incorrect. Valid values are 'earliest', 'latest', or a non-negative long."),
+        },
+    })
+}
+
+pub fn run(args: ConsoleConsumerArgs) -> anyhow::Result<()> {
+    if args.zookeeper.is_some() {
+        bail!(
+            "--zookeeper is not available in this build: the console consumer reads through a broker; use --bootstrap-server HOST:PORT"
+        );
+    }
+    let include = args.include.as_ref().or(args.whitelist.as_ref());
+    if args.partition.is_some() && args.topic.is_none() {
+        bail!("The topic is required when partition is specified.");
+    }
+    if args.offset.is_some() && args.partition.is_none() {
+        bail!("The partition is required when offset is specified.");
+    }
+    if args.offset.is_some() && args.from_beginning {
+        bail!("Options from-beginning and offset cannot be specified together.");
+    }
+    let mut props = load_properties(args.consumer_config.as_deref(), &args.consumer_property)?;
+    let format_props = load_properties(args.formatter_config.as_deref(), &args.property)?;
+    let formatter = Formatter::from_properties(&format_props)?;
+    let client = client_config(args.bootstrap_server.as_deref(), &props, "console-consumer")?;
+    let config = consumer_config(&args, &mut props)?;
+    let start = start_offset(&args, config.reset)?;
+    let include = include.map(|r| Regex::new(&format!("^(?:{r})$"))).transpose()?;
+    let rt = runtime()?;
+    let mut processed = 0u64;
+    let result =
+        rt.block_on(consume(&args, include, client, config, start, &formatter, &mut processed));
+    eprintln!("Processed a total of {processed} messages");
+    result
+}
+
+async fn consume(
+    args: &ConsoleConsumerArgs,
+    include: Option<Regex>,
+    client: crate::client::ClientConfig,
+    config: ConsumerConfig,
+    start: StartOffset,
+    formatter: &Formatter,
+    processed: &mut u64,
+) -> anyhow::Result<()> {
+    let cluster = Cluster::connect(client).await?;
+    let mut consumer = Consumer::new(cluster.clone(), config);
+    let mut partitions = Vec::new();
+    match (&args.topic, include) {
+        (Some(topic), _) => match args.partition {
+            Some(p) => partitions.push((topic.clone(), p)),
+            None => {
+                for p in consumer.partitions_of(topic).await? {
+                    partitions.push((topic.clone(), p));
+                }
+            }
+        },
+        (None, Some(re)) => {
+            let md = cluster.refresh(None, false).await?;
+            for t in md.topics.values() {
+                if t.error_code == 0 && !t.is_internal && re.is_match(&t.name) {
+                    partitions.extend(t.partitions.iter().map(|p| (t.name.clone(), p.partition)));
+                }
+            }
+        }
+        (None, None) => bail!("Exactly one of include/topic is required."),
+    }
+    consumer.assign(&partitions, start).await?;
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+    let idle_limit = args.timeout_ms.map(Duration::from_millis);
+    let mut last_message = tokio::time::Instant::now();
+    let mut interrupt = Box::pin(shutdown_signal());
+    let mut stdout_closed = stdout_closed();
+    loop {
+        let wait = match idle_limit {
+            Some(limit) => {
+                let left = limit.saturating_sub(last_message.elapsed());
+                if left.is_zero() {
+                    return Ok(());
+                }
+                left.min(Duration::from_secs(1))
+            }
+            None => Duration::from_secs(1),
+        };
+        let fetched = tokio::select! {
+            r = consumer.poll(wait) => r?,
+            _ = &mut interrupt => return Ok(()),
+            _ = &mut stdout_closed => return Ok(()),
+        };
+        for f in &fetched {
+            let mut stop = false;
+            let result = f.for_each_record(|r| {
+                formatter.write(&mut out, f.partition, &r)?;
+                *processed += 1;
+                if args.max_messages.is_some_and(|m| *processed >= m) {
+                    stop = true;
+                    return Ok(false);
+                }
+                Ok(true)
+            });
+            match result {
+                Ok(ForEach::Done) => {}
+                Ok(ForEach::Stopped) => {}
+                Err(crate::client::Error::Io { source, .. }) => return Err(source.into()),
+                Err(e) if args.skip_message_on_error => {
+                    eprintln!("ERROR Error processing message, skipping this message: {e}");
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if stop {
+                out.flush()?;
+                return Ok(());
+            }
+            last_message = tokio::time::Instant::now();
+        }
+        out.flush()?;
+    }
+}
+
+/// Resolves when the reader of our stdout goes away (`| head` exited), so
+/// an idle tail exits at once instead of at its next write.
+fn stdout_closed() -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        use rustix::event::{poll, PollFd, PollFlags};
+        let stdout = std::io::stdout();
+        loop {
+            // No events asked: poll reports only POLLERR/POLLHUP, which a
+            // pipe's write end gets when its reader closes.
+            let mut fds = [PollFd::new(&stdout, PollFlags::empty())];
+            match poll(&mut fds, None) {
+                Ok(_) if fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP) => {
+                    let _ = tx.send(());
+                    return;
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                _ => {
+                    // Cannot watch: keep the receiver pending forever.
+                    std::mem::forget(tx);
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Ctrl-C or SIGTERM: Kafka's shutdown hook prints the count and exits.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{BatchBuilder, Batches, Compression, Header, NewRecord};
+
+    fn formatted(pairs: &[(&str, &str)], key: Option<&[u8]>, headers: &[Header<'_>]) -> String {
+        let mut b = BatchBuilder::new(Compression::None).base_offset(41);
+        b.push(NewRecord { timestamp: 1000, key, value: Some(b"v"), headers });
+        let bytes = b.build().unwrap();
+        let batch = Batches::new(&bytes).next().unwrap().unwrap();
+        let records = batch.records().unwrap();
+        let r = records.iter().next().unwrap().unwrap();
+        let rec = ConsumerRecord { offset: 41, timestamp: 1000, log_append_time: false, record: r };
+        let mut p = Properties::new();
+        for (k, v) in pairs {
+            p.set(*k, *v);
+        }
+        let mut out = Vec::new();
+        Formatter::from_properties(&p).unwrap().write(&mut out, 3, &rec).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn formats_like_default_message_formatter() {
+        let h = [Header { key: b"h1", value: Some(b"x") }, Header { key: b"h2", value: None }];
+        let all = [
+            ("print.timestamp", "true"),
+            ("print.partition", "true"),
+            ("print.offset", "true"),
+            ("print.headers", "true"),
+            ("print.key", "true"),
+        ];
+        let cases: Vec<(Vec<(&str, &str)>, Option<&[u8]>, &[Header], &str, &str)> = vec![
+            (vec![], Some(b"k"), &[], "v\n", "by default only the value"),
+            (vec![("print.key", "true")], Some(b"k"), &[], "k\tv\n", "key, tab, value"),
+            (vec![("print.key", "true")], None, &[], "null\tv\n", "a null key prints null.literal"),
+            (
+                all.to_vec(),
+                Some(b"k"),
+                &h,
+                "CreateTime:1000\tPartition:3\tOffset:41\th1:x,h2:null\tk\tv\n",
+                "Kafka's field order",
+            ),
+            (
+                vec![("print.headers", "true")],
+                None,
+                &[],
+                "NO_HEADERS\tv\n",
+                "no headers is spelled out",
+            ),
+            (
+                vec![("print.key", "true"), ("print.value", "false")],
+                Some(b"k"),
+                &[],
+                "k\n",
+                "the last field ends the line",
+            ),
+            (
+                vec![("print.key", "true"), ("key.separator", " | "), ("line.separator", ";")],
+                Some(b"k"),
+                &[],
+                "k | v;",
+                "custom separators",
+            ),
+            (
+                vec![
+                    ("print.headers", "true"),
+                    ("headers.separator", "|"),
+                    ("null.literal", "NIL"),
+                ],
+                None,
+                &h,
+                "h1:x|h2:NIL\tv\n",
+                "headers.separator and null.literal",
+            ),
+        ];
+        for (props, key, headers, want, why) in cases {
+            assert_eq!(formatted(&props, key, headers), want, "{why}");
+        }
+    }
+}

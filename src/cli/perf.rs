@@ -1,0 +1,112 @@
+//! What the perf-test commands share: a rate limiter like Kafka's
+//! `ThroughputThrottler`, a progress bar drawn only on a terminal, and
+//! `SimpleDateFormat`-style timestamps.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+/// Keeps the send rate at or under `per_sec` records/s (no limit if <= 0).
+pub struct Throttle {
+    per_sec: f64,
+    start: Instant,
+}
+
+impl Throttle {
+    pub fn new(per_sec: f64) -> Self {
+        Self { per_sec, start: Instant::now() }
+    }
+
+    /// Sleeps while `sent` records are ahead of the allowed rate.
+    pub async fn wait(&mut self, sent: u64) {
+        if self.per_sec <= 0.0 {
+            return;
+        }
+        let due = Duration::from_secs_f64(sent as f64 / self.per_sec);
+        let elapsed = self.start.elapsed();
+        if due > elapsed {
+            tokio::time::sleep(due - elapsed).await;
+        }
+    }
+}
+
+/// A progress bar on stderr when it is a terminal; `None` otherwise, so
+/// scripts and pipes see only the report lines.
+pub fn progress_bar(total: u64, unit: &str) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "{{bar:40}} {{pos}}/{{len}} {unit} ({{per_sec}}, {{eta}} left)"
+    ))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
+}
+
+/// Formats epoch milliseconds (UTC) with the `SimpleDateFormat` letters
+/// Kafka's tools use: yyyy MM dd HH mm ss SSS; quotes are dropped and other
+/// text is copied.
+pub fn format_time(ms: i64, pattern: &str) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    let fields = [
+        ("yyyy", format!("{y:04}")),
+        ("SSS", format!("{:03}", in_day % 1000)),
+        ("MM", format!("{m:02}")),
+        ("dd", format!("{d:02}")),
+        ("HH", format!("{:02}", in_day / 3_600_000)),
+        ("mm", format!("{:02}", in_day / 60_000 % 60)),
+        ("ss", format!("{:02}", in_day / 1000 % 60)),
+    ];
+    let mut out = String::new();
+    let mut rest = pattern;
+    'outer: while !rest.is_empty() {
+        for (token, value) in &fields {
+            if let Some(r) = rest.strip_prefix(token) {
+                out.push_str(value);
+                rest = r;
+                continue 'outer;
+            }
+        }
+        let c = rest.chars().next().unwrap_or_default();
+        // Quotes mark literal text in SimpleDateFormat; they are not printed.
+        if c != '\'' {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// Howard Hinnant's days-to-civil: proleptic Gregorian date of a day count.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_simple_date_format() {
+        let cases = [
+            (0, "yyyy-MM-dd HH:mm:ss:SSS", "1970-01-01 00:00:00:000", "the epoch"),
+            (951_782_400_123, "yyyy-MM-dd HH:mm:ss:SSS", "2000-02-29 00:00:00:123", "a leap day"),
+            (1_700_000_000_000, "yyyy-MM-dd'T'HH:mm", "2023-11-14T22:13", "quoted text is literal"),
+        ];
+        for (ms, pattern, want, why) in cases {
+            assert_eq!(format_time(ms, pattern), want, "{why}");
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! Admin operations, as Kafka's `Admin` client offers them: topics
+//! (list, describe, create, delete, add partitions), configs (describe,
+//! incremental alter) and offsets by time (ListOffsets).
+//!
+//! Results are plain Rust values; formatting them is the CLI's job.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_partitions_request::{
+    CreatePartitionsAssignment, CreatePartitionsTopic,
+};
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::cluster::{Cluster, Metadata, TopicMetadata};
+use super::connection::Connection;
+use super::error::{Error, Result};
+
+/// A topic to create. `None` leaves the choice to the broker's defaults
+/// (`num.partitions`, `default.replication.factor`).
+#[derive(Clone, Debug, Default)]
+pub struct NewTopic {
+    pub name: String,
+    pub partitions: Option<i32>,
+    pub replication_factor: Option<i16>,
+    /// Replica broker ids per partition, in partition order.
+    pub assignment: Option<Vec<Vec<i32>>>,
+    pub configs: Vec<(String, String)>,
+}
+
+/// Kafka's `ConfigResource.Type`, with its wire values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceType {
+    Topic = 2,
+    Broker = 4,
+}
+
+/// Where a config value comes from (`ConfigEntry.ConfigSource`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    Unknown,
+    DynamicTopicConfig,
+    DynamicBrokerLoggerConfig,
+    DynamicBrokerConfig,
+    DynamicDefaultBrokerConfig,
+    StaticBrokerConfig,
+    DefaultConfig,
+    DynamicClientMetricsConfig,
+    DynamicGroupConfig,
+}
+
+impl ConfigSource {
+    fn from_wire(v: i8) -> Self {
+        match v {
+            1 => Self::DynamicTopicConfig,
+            2 => Self::DynamicBrokerConfig,
+            3 => Self::DynamicDefaultBrokerConfig,
+            4 => Self::StaticBrokerConfig,
+            5 => Self::DefaultConfig,
+            6 => Self::DynamicBrokerLoggerConfig,
+            7 => Self::DynamicClientMetricsConfig,
+            8 => Self::DynamicGroupConfig,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// The Java enum constant's name, as kafka-configs.sh prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unknown => "UNKNOWN",
+            Self::DynamicTopicConfig => "DYNAMIC_TOPIC_CONFIG",
+            Self::DynamicBrokerLoggerConfig => "DYNAMIC_BROKER_LOGGER_CONFIG",
+            Self::DynamicBrokerConfig => "DYNAMIC_BROKER_CONFIG",
+            Self::DynamicDefaultBrokerConfig => "DYNAMIC_DEFAULT_BROKER_CONFIG",
+            Self::StaticBrokerConfig => "STATIC_BROKER_CONFIG",
+            Self::DefaultConfig => "DEFAULT_CONFIG",
+            Self::DynamicClientMetricsConfig => "DYNAMIC_CLIENT_METRICS_CONFIG",
+            Self::DynamicGroupConfig => "DYNAMIC_GROUP_CONFIG",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ConfigSynonym {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: ConfigSource,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConfigEntry {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: ConfigSource,
+    pub read_only: bool,
+    pub sensitive: bool,
+    pub synonyms: Vec<ConfigSynonym>,
+}
+
+impl ConfigEntry {
+    /// Kafka's `ConfigEntry.isDefault()`.
+    pub fn is_default(&self) -> bool {
+        self.source == ConfigSource::DefaultConfig
+    }
+}
+
+/// One change for `incremental_alter_configs`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlterConfigOp {
+    Set(String, String),
+    Delete(String),
+}
+
+/// What ListOffsets should look up (Kafka's `OffsetSpec`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffsetSpec {
+    Earliest,
+    Latest,
+    MaxTimestamp,
+    /// The first offset whose timestamp is at or after this (ms).
+    Timestamp(i64),
+}
+
+impl OffsetSpec {
+    fn wire(self) -> i64 {
+        match self {
+            Self::Latest => -1,
+            Self::Earliest => -2,
+            Self::MaxTimestamp => -3,
+            Self::Timestamp(t) => t,
+        }
+    }
+}
+
+pub struct Admin {
+    cluster: Arc<Cluster>,
+}
+
+impl Admin {
+    pub fn new(cluster: Arc<Cluster>) -> Self {
+        Self { cluster }
+    }
+
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    fn timeout_ms(&self) -> i32 {
+        self.cluster.config().request_timeout.as_millis().min(i32::MAX as u128) as i32
+    }
+
+    /// Topic-changing requests go to the controller when the metadata names
+    /// one we can reach (ZooKeeper-mode brokers require that); KRaft brokers
+    /// forward them from anywhere.
+    async fn controller(&self) -> Result<Arc<Connection>> {
+        let md = self.cluster.refresh(Some(&[]), false).await?;
+        if md.controller_id >= 0 && md.brokers.contains_key(&md.controller_id) {
+            if let Ok(c) = self.cluster.broker(md.controller_id).await {
+                return Ok(c);
+            }
+        }
+        Ok(self.cluster.any_broker())
+    }
+
+    /// All topics with their partitions (sorted by name).
+    pub async fn metadata(&self) -> Result<Metadata> {
+        self.cluster.refresh(None, false).await
+    }
+
+    pub async fn describe_topic(&self, name: &str) -> Result<TopicMetadata> {
+        let md = self.cluster.refresh(Some(&[name.to_string()]), false).await?;
+        match md.topics.get(name) {
+            Some(t) if t.error_code == 0 => Ok(t.clone()),
+            Some(t) => Err(Error::from_code(t.error_code, None)
+                .filter(|e| {
+                    e.code() != Some(kafka_protocol::error::ResponseError::UnknownTopicOrPartition)
+                })
+                .unwrap_or_else(|| Error::UnknownTopic(name.to_string()))),
+            None => Err(Error::UnknownTopic(name.to_string())),
+        }
+    }
+
+    pub async fn create_topic(&self, topic: &NewTopic) -> Result<()> {
+        let conn = self.controller().await?;
+        let version = conn.version::<CreateTopicsRequest>()?;
+        // v0-3 have no "broker default"; Kafka's admin client refuses too.
+        if version < 4 && topic.assignment.is_none() {
+            if topic.partitions.is_none() || topic.replication_factor.is_none() {
+                return Err(Error::InvalidArgument(
+                    "this broker needs --partitions and --replication-factor".into(),
+                ));
+            }
+        }
+        let mut t = CreatableTopic::default()
+            .with_name(topic_name(&topic.name))
+            .with_num_partitions(topic.partitions.unwrap_or(-1))
+            .with_replication_factor(topic.replication_factor.unwrap_or(-1))
+            .with_configs(
+                topic
+                    .configs
+                    .iter()
+                    .map(|(k, v)| {
+                        CreatableTopicConfig::default()
+                            .with_name(str_bytes(k))
+                            .with_value(Some(str_bytes(v)))
+                    })
+                    .collect(),
+            );
+        if let Some(assignment) = &topic.assignment {
+            t = t.with_num_partitions(-1).with_replication_factor(-1).with_assignments(
+                assignment
+                    .iter()
+                    .enumerate()
+                    .map(|(i, brokers)| {
+                        CreatableReplicaAssignment::default()
+                            .with_partition_index(i as i32)
+                            .with_broker_ids(brokers.iter().map(|&b| BrokerId(b)).collect())
+                    })
+                    .collect(),
+            );
+        }
+        let request =
+            CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(self.timeout_ms());
+        let response = conn.send_pipelined(&request, version).await?.wait().await?;
+        for r in response.topics {
+            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<()> {
+        let conn = self.controller().await?;
+        let version = conn.version::<DeleteTopicsRequest>()?;
+        let request = if version >= 6 {
+            DeleteTopicsRequest::default().with_topics(vec![
+                kafka_protocol::messages::delete_topics_request::DeleteTopicState::default()
+                    .with_name(Some(topic_name(name))),
+            ])
+        } else {
+            DeleteTopicsRequest::default().with_topic_names(vec![topic_name(name)])
+        }
+        .with_timeout_ms(self.timeout_ms());
+        let response = conn.send_pipelined(&request, version).await?.wait().await?;
+        for r in response.responses {
+            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Grows `topic` to `count` partitions in total.
+    pub async fn create_partitions(
+        &self,
+        topic: &str,
+        count: i32,
+        assignment: Option<Vec<Vec<i32>>>,
+    ) -> Result<()> {
+        let conn = self.controller().await?;
+        let version = conn.version::<CreatePartitionsRequest>()?;
+        let t = CreatePartitionsTopic::default()
+            .with_name(topic_name(topic))
+            .with_count(count)
+            .with_assignments(assignment.map(|a| {
+                a.into_iter()
+                    .map(|brokers| {
+                        CreatePartitionsAssignment::default()
+                            .with_broker_ids(brokers.into_iter().map(BrokerId).collect())
+                    })
+                    .collect()
+            }));
+        let request = CreatePartitionsRequest::default()
+            .with_topics(vec![t])
+            .with_timeout_ms(self.timeout_ms());
+        let response = conn.send_pipelined(&request, version).await?.wait().await?;
+        for r in response.results {
+            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every config of a topic or broker (`name` "" is the cluster-wide
+    /// broker default), with synonyms, sorted by name.
+    pub async fn describe_configs(
+        &self,
+        resource: ResourceType,
+        name: &str,
+    ) -> Result<Vec<ConfigEntry>> {
+        let conn = match resource {
+            // Broker configs are answered by that broker only.
+            ResourceType::Broker if !name.is_empty() => {
+                let id: i32 = name
+                    .parse()
+                    .map_err(|_| Error::InvalidArgument(format!("Invalid broker id {name}")))?;
+                self.cluster.refresh(Some(&[]), false).await?;
+                self.cluster.broker(id).await?
+            }
+            _ => self.cluster.any_broker(),
+        };
+        let version = conn.version::<DescribeConfigsRequest>()?;
+        let request = DescribeConfigsRequest::default()
+            .with_resources(vec![DescribeConfigsResource::default()
+                .with_resource_type(resource as i8)
+                .with_resource_name(str_bytes(name))
+                .with_configuration_keys(None)])
+            .with_include_synonyms(true);
+        let response = conn.send_pipelined(&request, version).await?.wait().await?;
+        let mut entries = Vec::new();
+        for r in response.results {
+            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
+                if e.code() == Some(kafka_protocol::error::ResponseError::UnknownTopicOrPartition) {
+                    return Err(Error::UnknownTopic(name.to_string()));
+                }
+                return Err(e);
+            }
+            for c in r.configs {
+                entries.push(ConfigEntry {
+                    name: c.name.to_string(),
+                    value: c.value.map(|v| v.to_string()),
+                    source: ConfigSource::from_wire(c.config_source),
+                    read_only: c.read_only,
+                    sensitive: c.is_sensitive,
+                    synonyms: c
+                        .synonyms
+                        .into_iter()
+                        .map(|s| ConfigSynonym {
+                            name: s.name.to_string(),
+                            value: s.value.map(|v| v.to_string()),
+                            source: ConfigSource::from_wire(s.source),
+                        })
+                        .collect(),
+                });
+            }
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    pub async fn incremental_alter_configs(
+        &self,
+        resource: ResourceType,
+        name: &str,
+        ops: &[AlterConfigOp],
+    ) -> Result<()> {
+        let conn = match resource {
+            ResourceType::Broker if !name.is_empty() => {
+                let id: i32 = name
+                    .parse()
+                    .map_err(|_| Error::InvalidArgument(format!("Invalid broker id {name}")))?;
+                self.cluster.refresh(Some(&[]), false).await?;
+                self.cluster.broker(id).await?
+            }
+            _ => self.cluster.any_broker(),
+        };
+        let version = conn.version::<IncrementalAlterConfigsRequest>()?;
+        let configs = ops
+            .iter()
+            .map(|op| match op {
+                AlterConfigOp::Set(k, v) => AlterableConfig::default()
+                    .with_name(str_bytes(k))
+                    .with_config_operation(0)
+                    .with_value(Some(str_bytes(v))),
+                AlterConfigOp::Delete(k) => AlterableConfig::default()
+                    .with_name(str_bytes(k))
+                    .with_config_operation(1)
+                    .with_value(None),
+            })
+            .collect();
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(resource as i8)
+                .with_resource_name(str_bytes(name))
+                .with_configs(configs),
+        ]);
+        let response = conn.send_pipelined(&request, version).await?.wait().await?;
+        for r in response.responses {
+            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
+                if e.code() == Some(kafka_protocol::error::ResponseError::UnknownTopicOrPartition) {
+                    return Err(Error::UnknownTopic(name.to_string()));
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Offsets for `spec` of each partition, asked of each partition's
+    /// leader. Returns `(topic, partition) -> offset` (-1 when the broker has
+    /// none, e.g. max-timestamp of an empty partition).
+    pub async fn list_offsets(
+        &self,
+        partitions: &[(String, i32)],
+        spec: OffsetSpec,
+    ) -> Result<BTreeMap<(String, i32), i64>> {
+        let topics: Vec<String> = {
+            let mut t: Vec<String> = partitions.iter().map(|(t, _)| t.clone()).collect();
+            t.dedup();
+            t
+        };
+        let md = self.cluster.refresh(Some(&topics), false).await?;
+        let mut by_leader: BTreeMap<i32, BTreeMap<String, Vec<i32>>> = BTreeMap::new();
+        for (topic, partition) in partitions {
+            let leader = md
+                .topics
+                .get(topic)
+                .and_then(|t| t.partitions.iter().find(|p| p.partition == *partition))
+                .map(|p| p.leader)
+                .ok_or_else(|| Error::UnknownTopic(topic.clone()))?;
+            if leader < 0 {
+                return Err(Error::from_code(5, None).expect("LEADER_NOT_AVAILABLE is an error"));
+            }
+            by_leader.entry(leader).or_default().entry(topic.clone()).or_default().push(*partition);
+        }
+        let mut out = BTreeMap::new();
+        for (leader, topics) in by_leader {
+            let conn = self.cluster.broker(leader).await?;
+            let version = conn.version::<ListOffsetsRequest>()?;
+            if spec == OffsetSpec::MaxTimestamp && version < 7 {
+                return Err(Error::UnsupportedVersion {
+                    api: "ListOffsets (max-timestamp)",
+                    addr: conn.addr().to_string(),
+                    ours: "7+".into(),
+                    theirs: format!("up to {version}"),
+                });
+            }
+            let request = ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(
+                    topics
+                        .iter()
+                        .map(|(t, ps)| {
+                            ListOffsetsTopic::default().with_name(topic_name(t)).with_partitions(
+                                ps.iter()
+                                    .map(|&p| {
+                                        ListOffsetsPartition::default()
+                                            .with_partition_index(p)
+                                            .with_current_leader_epoch(-1)
+                                            .with_timestamp(spec.wire())
+                                    })
+                                    .collect(),
+                            )
+                        })
+                        .collect(),
+                )
+                .with_timeout_ms(self.timeout_ms());
+            let response = conn.send_pipelined(&request, version).await?.wait().await?;
+            for t in response.topics {
+                for p in t.partitions {
+                    if let Some(e) = Error::from_code(p.error_code, None) {
+                        return Err(e);
+                    }
+                    out.insert((t.name.0.to_string(), p.partition_index), p.offset);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub(crate) fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+pub(crate) fn str_bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}

@@ -1,0 +1,324 @@
+//! Bootstrap and cluster metadata: which brokers exist, which broker leads
+//! each partition, and one shared connection per broker.
+//!
+//! The admin client, producer and consumer all hold an `Arc<Cluster>` and
+//! ask it for connections; they refresh metadata here when a leader moves.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{MetadataRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::connection::Connection;
+use super::error::{Error, Result};
+
+/// How to reach a cluster.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// `host:port` pairs from `bootstrap.servers`.
+    pub bootstrap_servers: Vec<String>,
+    pub client_id: String,
+    /// Bounds every request, and each connection attempt.
+    pub request_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// Splits Kafka's comma-separated `bootstrap.servers`.
+    pub fn new(bootstrap_servers: &str, client_id: &str) -> Result<Self> {
+        let servers: Vec<String> = bootstrap_servers
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if servers.is_empty() {
+            return Err(Error::InvalidArgument("no bootstrap servers given".into()));
+        }
+        for s in &servers {
+            match s.rsplit_once(':') {
+                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "Invalid url in bootstrap.servers: {s}"
+                    )))
+                }
+            }
+        }
+        Ok(Self {
+            bootstrap_servers: servers,
+            client_id: client_id.to_string(),
+            request_timeout: Duration::from_secs(30),
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerMetadata {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PartitionMetadata {
+    pub partition: i32,
+    pub error_code: i16,
+    /// -1 when there is no leader.
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub offline_replicas: Vec<i32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TopicMetadata {
+    pub name: String,
+    pub error_code: i16,
+    /// 16 zero bytes when the broker has no topic ids.
+    pub topic_id: [u8; 16],
+    pub is_internal: bool,
+    /// Sorted by partition index.
+    pub partitions: Vec<PartitionMetadata>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Metadata {
+    pub cluster_id: Option<String>,
+    /// -1 when unknown.
+    pub controller_id: i32,
+    pub brokers: BTreeMap<i32, BrokerMetadata>,
+    pub topics: BTreeMap<String, TopicMetadata>,
+}
+
+/// Connections to a cluster, opened on demand and shared.
+pub struct Cluster {
+    config: ClientConfig,
+    bootstrap: Arc<Connection>,
+    brokers: tokio::sync::Mutex<HashMap<i32, Arc<Connection>>>,
+    metadata: RwLock<Metadata>,
+}
+
+impl Cluster {
+    /// Connects to the first bootstrap server that answers. Each attempt is
+    /// bounded by the request timeout, so an unreachable cluster is reported,
+    /// not waited on.
+    pub async fn connect(config: ClientConfig) -> Result<Arc<Self>> {
+        let mut last = None;
+        for addr in &config.bootstrap_servers {
+            match Connection::connect(addr, &config.client_id, config.request_timeout).await {
+                Ok(conn) => {
+                    return Ok(Arc::new(Cluster {
+                        config,
+                        bootstrap: conn,
+                        brokers: Default::default(),
+                        metadata: Default::default(),
+                    }))
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        match (last, config.bootstrap_servers.len()) {
+            (Some(e), 1) => Err(e),
+            (Some(e), _) => Err(Error::NoBrokers(format!(
+                "{} (last error: {e})",
+                config.bootstrap_servers.join(",")
+            ))),
+            (None, _) => Err(Error::NoBrokers(config.bootstrap_servers.join(","))),
+        }
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The connection used for cluster-wide requests (metadata, admin).
+    pub fn any_broker(&self) -> Arc<Connection> {
+        self.bootstrap.clone()
+    }
+
+    /// The latest metadata fetched.
+    pub fn cached(&self) -> Metadata {
+        self.metadata.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A connection to broker `id`, opened on first use from the address
+    /// the metadata advertises.
+    pub async fn broker(&self, id: i32) -> Result<Arc<Connection>> {
+        let mut brokers = self.brokers.lock().await;
+        if let Some(c) = brokers.get(&id) {
+            return Ok(c.clone());
+        }
+        let addr = {
+            let md = self.metadata.read().unwrap_or_else(|p| p.into_inner());
+            let b = md.brokers.get(&id).ok_or(Error::UnknownBroker(id))?;
+            format!("{}:{}", b.host, b.port)
+        };
+        let conn = if addr == self.bootstrap.addr() {
+            self.bootstrap.clone()
+        } else {
+            Connection::connect(&addr, &self.config.client_id, self.config.request_timeout).await?
+        };
+        brokers.insert(id, conn.clone());
+        Ok(conn)
+    }
+
+    /// Forgets a broker's connection after an I/O error, so the next
+    /// request reconnects.
+    pub async fn drop_broker(&self, id: i32) {
+        self.brokers.lock().await.remove(&id);
+    }
+
+    /// Fetches metadata for `topics` (all topics when `None`) and caches it.
+    pub async fn refresh(&self, topics: Option<&[String]>, auto_create: bool) -> Result<Metadata> {
+        let conn = self.any_broker();
+        let version = conn.version::<MetadataRequest>()?;
+        let request = MetadataRequest::default()
+            .with_topics(topics.map(|names| {
+                names
+                    .iter()
+                    .map(|n| {
+                        MetadataRequestTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(n.clone()))))
+                    })
+                    .collect()
+            }))
+            .with_allow_auto_topic_creation(auto_create);
+        // v0 has no "all topics" null: an empty list means all there.
+        let request = if version == 0 && topics.is_none() {
+            request.with_topics(Some(Vec::new()))
+        } else {
+            request
+        };
+        let response = conn.send_pipelined(&request, version).await?.wait().await?;
+        let mut md = Metadata {
+            cluster_id: response.cluster_id.map(|s| s.to_string()),
+            controller_id: response.controller_id.0,
+            ..Default::default()
+        };
+        for b in response.brokers {
+            md.brokers.insert(
+                b.node_id.0,
+                BrokerMetadata {
+                    id: b.node_id.0,
+                    host: b.host.to_string(),
+                    port: b.port,
+                    rack: b.rack.map(|r| r.to_string()),
+                },
+            );
+        }
+        for t in response.topics {
+            let Some(name) = t.name else { continue };
+            let mut partitions: Vec<PartitionMetadata> = t
+                .partitions
+                .into_iter()
+                .map(|p| PartitionMetadata {
+                    partition: p.partition_index,
+                    error_code: p.error_code,
+                    leader: p.leader_id.0,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replica_nodes.into_iter().map(|b| b.0).collect(),
+                    isr: p.isr_nodes.into_iter().map(|b| b.0).collect(),
+                    offline_replicas: p.offline_replicas.into_iter().map(|b| b.0).collect(),
+                })
+                .collect();
+            partitions.sort_by_key(|p| p.partition);
+            md.topics.insert(
+                name.0.to_string(),
+                TopicMetadata {
+                    name: name.0.to_string(),
+                    error_code: t.error_code,
+                    topic_id: *t.topic_id.as_bytes(),
+                    is_internal: t.is_internal,
+                    partitions,
+                },
+            );
+        }
+        {
+            let mut cached = self.metadata.write().unwrap_or_else(|p| p.into_inner());
+            cached.cluster_id = md.cluster_id.clone();
+            cached.controller_id = md.controller_id;
+            cached.brokers = md.brokers.clone();
+            if topics.is_none() {
+                cached.topics = md.topics.clone();
+            } else {
+                for (k, v) in &md.topics {
+                    cached.topics.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        Ok(md)
+    }
+
+    /// Metadata for one topic that must exist, waiting up to `wait` for
+    /// every partition to have a leader, as after a create.
+    pub async fn topic(
+        &self,
+        topic: &str,
+        auto_create: bool,
+        wait: Duration,
+    ) -> Result<TopicMetadata> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let md = self.refresh(Some(&[topic.to_string()]), auto_create).await?;
+            let t = md.topics.get(topic).cloned();
+            let retry = match &t {
+                Some(t) if t.error_code == 0 && !t.partitions.is_empty() => {
+                    if t.partitions.iter().all(|p| p.leader >= 0) {
+                        return Ok(t.clone());
+                    }
+                    true
+                }
+                Some(t) => match Error::from_code(t.error_code, None) {
+                    Some(e) if e.is_retriable() && auto_create => true,
+                    Some(e)
+                        if e.code()
+                            == Some(
+                                kafka_protocol::error::ResponseError::UnknownTopicOrPartition,
+                            ) =>
+                    {
+                        return Err(Error::UnknownTopic(topic.to_string()))
+                    }
+                    Some(e) if !e.is_retriable() => return Err(e),
+                    _ => true,
+                },
+                None => return Err(Error::UnknownTopic(topic.to_string())),
+            };
+            if retry && tokio::time::Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "topic {topic} to be present in metadata with a leader for each partition"
+                    ),
+                    after: wait,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_servers_parse() {
+        let cases = [
+            ("localhost:9092", Some(vec!["localhost:9092"]), "one server"),
+            ("a:1, b:2", Some(vec!["a:1", "b:2"]), "Kafka trims around commas"),
+            ("a:1,", Some(vec!["a:1"]), "a trailing comma is ignored"),
+            ("", None, "nothing to connect to"),
+            ("localhost", None, "a port is required"),
+            ("localhost:x", None, "the port must be a number"),
+        ];
+        for (input, want, why) in cases {
+            let got = ClientConfig::new(input, "t").ok().map(|c| c.bootstrap_servers);
+            let want = want.map(|v| v.into_iter().map(String::from).collect::<Vec<_>>());
+            assert_eq!(got, want, "{why}");
+        }
+    }
+}

@@ -1,0 +1,687 @@
+//! The producer: per-partition batching with linger, pipelined Produce
+//! requests (up to `max.in.flight.requests.per.connection` per broker),
+//! acks, retries, Kafka's partitioners and the idempotent producer.
+//!
+//! Records are appended straight into a `record::BatchBuilder` per
+//! partition; a batch is sealed when it reaches `batch.size` and its leader
+//! can take another request, or when it has lingered `linger.ms`. While a
+//! leader's requests are all in flight its open batch keeps growing (up to
+//! `max.request.size`), so a fast writer gets large batches without waiting
+//! for linger. Each record carries a caller-chosen tag (the console
+//! producer uses the line number) so failures can be reported per record.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    InitProducerIdRequest, ProduceRequest, ProduceResponse, ProducerId,
+};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::admin::topic_name;
+use super::cluster::Cluster;
+use super::error::{Error, Result};
+use crate::config::Properties;
+use crate::record::{BatchBuilder, Compression, Header, NewRecord};
+
+/// Producer settings, with the Java client's defaults.
+#[derive(Clone, Debug)]
+pub struct ProducerConfig {
+    /// 0, 1 or -1 (all).
+    pub acks: i16,
+    pub linger: Duration,
+    pub batch_size: usize,
+    pub max_request_size: usize,
+    pub compression: Compression,
+    pub retries: u32,
+    pub retry_backoff: Duration,
+    pub max_in_flight: usize,
+    pub idempotence: bool,
+    /// How long to wait for a topic's metadata (`max.block.ms`).
+    pub max_block: Duration,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        Self {
+            acks: -1,
+            linger: Duration::from_millis(5),
+            batch_size: 16384,
+            max_request_size: 1024 * 1024,
+            compression: Compression::None,
+            retries: i32::MAX as u32,
+            retry_backoff: Duration::from_millis(100),
+            max_in_flight: 5,
+            idempotence: false,
+            max_block: Duration::from_secs(60),
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// Reads the Java client's property names (`acks`, `linger.ms`,
+    /// `batch.size`, `compression.type`, `retries`, `retry.backoff.ms`,
+    /// `max.in.flight.requests.per.connection`, `enable.idempotence`,
+    /// `max.block.ms`, `max.request.size`); absent keys keep the defaults.
+    /// `enable.idempotence` defaults to false here, as in librdkafka.
+    pub fn from_properties(p: &Properties) -> Result<Self> {
+        let d = ProducerConfig::default();
+        let bad = |e: crate::config::Error| Error::InvalidArgument(e.to_string());
+        let acks = match p.get("acks").map(str::trim) {
+            None => d.acks,
+            Some("all") | Some("-1") => -1,
+            Some("0") => 0,
+            Some("1") => 1,
+            Some(other) => {
+                return Err(Error::InvalidArgument(format!(
+                    "Invalid value {other} for configuration acks: String must be one of: all, -1, 0, 1"
+                )))
+            }
+        };
+        let compression = match p.get("compression.type") {
+            None => d.compression,
+            Some(name) => Compression::from_name(name).ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "Invalid value {name} for configuration compression.type: String must be one of: none, gzip, snappy, lz4, zstd"
+                ))
+            })?,
+        };
+        let ms = |key: &str, default: Duration| -> Result<Duration> {
+            Ok(Duration::from_millis(p.parse_or(key, default.as_millis() as u64).map_err(bad)?))
+        };
+        Ok(Self {
+            acks,
+            linger: ms("linger.ms", d.linger)?,
+            batch_size: p.parse_or("batch.size", d.batch_size).map_err(bad)?,
+            max_request_size: p.parse_or("max.request.size", d.max_request_size).map_err(bad)?,
+            compression,
+            retries: p.parse_or("retries", d.retries).map_err(bad)?,
+            retry_backoff: ms("retry.backoff.ms", d.retry_backoff)?,
+            max_in_flight: p
+                .parse_or("max.in.flight.requests.per.connection", d.max_in_flight)
+                .map_err(bad)?,
+            idempotence: p.bool_or("enable.idempotence", d.idempotence).map_err(bad)?,
+            max_block: ms("max.block.ms", d.max_block)?,
+        })
+    }
+}
+
+/// One record to send.
+#[derive(Clone, Copy, Debug)]
+pub struct ProducerRecord<'a> {
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [Header<'a>],
+    /// None: the time of the send.
+    pub timestamp: Option<i64>,
+    /// None: chosen by the partitioner.
+    pub partition: Option<i32>,
+}
+
+/// A record that was not delivered, by its tag.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub tag: u64,
+    pub topic: Arc<str>,
+    pub error: Arc<Error>,
+}
+
+/// Kafka's `Utils.murmur2`, bit for bit, so keys land on the partitions the
+/// Java client (and librdkafka's `murmur2_random`) picks.
+pub fn murmur2(data: &[u8]) -> i32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let len = data.len();
+    let mut h: u32 = SEED ^ (len as u32);
+    let mut chunks = data.chunks_exact(4);
+    for c in &mut chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= u32::from(rest[2]) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= u32::from(rest[1]) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= u32::from(rest[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+/// The Java client's partition for a keyed record.
+pub fn partition_for_key(key: &[u8], partitions: usize) -> i32 {
+    ((murmur2(key) & 0x7fff_ffff) as usize % partitions.max(1)) as i32
+}
+
+struct TopicState {
+    name: Arc<str>,
+    /// Leader per partition (-1: none).
+    leaders: Vec<i32>,
+    /// The partition keyless records go to until its batch is sealed.
+    sticky: Option<i32>,
+}
+
+struct OpenBatch {
+    builder: BatchBuilder,
+    tags: Vec<u64>,
+    created: Instant,
+}
+
+struct SealedBatch {
+    topic: Arc<str>,
+    partition: i32,
+    bytes: Bytes,
+    tags: Vec<u64>,
+    attempts: u32,
+}
+
+type InFlight = (i32, Vec<SealedBatch>, Result<ProduceResponse>);
+
+pub struct Producer {
+    cluster: Arc<Cluster>,
+    config: ProducerConfig,
+    topics: HashMap<Arc<str>, TopicState>,
+    open: HashMap<(Arc<str>, i32), OpenBatch>,
+    retry: VecDeque<SealedBatch>,
+    in_flight: JoinSet<InFlight>,
+    in_flight_per_broker: HashMap<i32, usize>,
+    producer_id: i64,
+    producer_epoch: i16,
+    sequences: HashMap<(Arc<str>, i32), i32>,
+    failures: Vec<Failure>,
+    delivered: u64,
+    /// Tags of acknowledged records, kept only when asked for (perf tests).
+    acked: Option<Vec<u64>>,
+}
+
+impl Producer {
+    pub async fn new(cluster: Arc<Cluster>, config: ProducerConfig) -> Result<Self> {
+        if config.idempotence && config.acks != -1 {
+            return Err(Error::InvalidArgument(
+                "Must set acks to all in order to use the idempotent producer. Otherwise we cannot guarantee idempotence.".into(),
+            ));
+        }
+        if config.idempotence && config.max_in_flight > 5 {
+            return Err(Error::InvalidArgument(
+                "Must set max.in.flight.requests.per.connection to at most 5 to use the idempotent producer.".into(),
+            ));
+        }
+        let mut p = Producer {
+            cluster,
+            config,
+            topics: HashMap::new(),
+            open: HashMap::new(),
+            retry: VecDeque::new(),
+            in_flight: JoinSet::new(),
+            in_flight_per_broker: HashMap::new(),
+            producer_id: -1,
+            producer_epoch: -1,
+            sequences: HashMap::new(),
+            failures: Vec::new(),
+            delivered: 0,
+            acked: None,
+        };
+        if p.config.idempotence {
+            p.init_producer_id().await?;
+        }
+        Ok(p)
+    }
+
+    async fn init_producer_id(&mut self) -> Result<()> {
+        let conn = self.cluster.any_broker();
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(i32::MAX)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        let response = conn.send(&request).await?;
+        if let Some(e) = Error::from_code(response.error_code, None) {
+            return Err(e);
+        }
+        self.producer_id = response.producer_id.0;
+        self.producer_epoch = response.producer_epoch;
+        Ok(())
+    }
+
+    /// Records acknowledged so far.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    /// Keeps the tag of every acknowledged record for [`Producer::take_acked`].
+    pub fn track_acks(&mut self) {
+        self.acked.get_or_insert_with(Vec::new);
+    }
+
+    /// Tags acknowledged since the last call (with [`Producer::track_acks`]).
+    pub fn take_acked(&mut self) -> Vec<u64> {
+        self.acked.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn delivered_batch(&mut self, tags: &[u64]) {
+        self.delivered += tags.len() as u64;
+        if let Some(acked) = &mut self.acked {
+            acked.extend_from_slice(tags);
+        }
+    }
+
+    /// Records that failed since the last call.
+    pub fn take_failures(&mut self) -> Vec<Failure> {
+        std::mem::take(&mut self.failures)
+    }
+
+    async fn topic_state(&mut self, topic: &str) -> Result<&mut TopicState> {
+        if !self.topics.contains_key(topic) {
+            let md = self.cluster.topic(topic, true, self.config.max_block).await?;
+            let name: Arc<str> = Arc::from(topic);
+            let leaders = md.partitions.iter().map(|p| p.leader).collect();
+            self.topics.insert(name.clone(), TopicState { name, leaders, sticky: None });
+        }
+        Ok(self.topics.get_mut(topic).expect("inserted above"))
+    }
+
+    /// Appends a record; sends batches that are ready. Waits only when the
+    /// leader already has its maximum of requests in flight and the batch
+    /// reached `max.request.size`.
+    pub async fn send(&mut self, topic: &str, record: ProducerRecord<'_>, tag: u64) -> Result<()> {
+        let state = self.topic_state(topic).await?;
+        let partitions = state.leaders.len();
+        let partition = match (record.partition, record.key) {
+            (Some(p), _) => {
+                if p < 0 || p as usize >= partitions {
+                    return Err(Error::InvalidArgument(format!(
+                        "Invalid partition given with record: {p} is not in the range [0...{partitions})."
+                    )));
+                }
+                p
+            }
+            (None, Some(key)) => partition_for_key(key, partitions),
+            (None, None) => match state.sticky {
+                Some(p) => p,
+                None => {
+                    let p = sticky_choice(&state.leaders);
+                    state.sticky = Some(p);
+                    p
+                }
+            },
+        };
+        let name = state.name.clone();
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let key = (name.clone(), partition);
+        let compression = self.config.compression;
+        let batch = self.open.entry(key.clone()).or_insert_with(|| OpenBatch {
+            builder: BatchBuilder::new(compression),
+            tags: Vec::new(),
+            created: Instant::now(),
+        });
+        batch.builder.push(NewRecord {
+            timestamp,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+        });
+        batch.tags.push(tag);
+        let size = batch.builder.size_estimate();
+        if size >= self.config.batch_size {
+            self.poll_completions().await;
+            let leader = self.leader(&name, partition);
+            let has_room = self.has_room(leader);
+            if has_room || size + 1024 >= self.config.max_request_size {
+                if !has_room {
+                    self.wait_for_room(leader).await;
+                }
+                self.seal(&key)?;
+                self.dispatch().await;
+            }
+        }
+        Ok(())
+    }
+
+    fn leader(&self, topic: &str, partition: i32) -> i32 {
+        self.topics
+            .get(topic)
+            .and_then(|t| t.leaders.get(partition as usize).copied())
+            .unwrap_or(-1)
+    }
+
+    fn has_room(&self, leader: i32) -> bool {
+        self.in_flight_per_broker.get(&leader).copied().unwrap_or(0) < self.config.max_in_flight
+    }
+
+    /// When the earliest open batch has lingered long enough; `None` if no
+    /// batch is open.
+    pub fn linger_deadline(&self) -> Option<Instant> {
+        self.open.values().map(|b| b.created + self.config.linger).min()
+    }
+
+    /// Seals and sends every batch that has lingered `linger.ms`.
+    pub async fn send_lingering(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let due: Vec<_> = self
+            .open
+            .iter()
+            .filter(|(_, b)| b.created + self.config.linger <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.seal(&key)?;
+        }
+        self.poll_completions().await;
+        self.dispatch().await;
+        Ok(())
+    }
+
+    /// Sends everything and waits until every record is acknowledged or
+    /// has failed (each request is bounded by the request timeout).
+    pub async fn flush(&mut self) -> Result<()> {
+        let keys: Vec<_> = self.open.keys().cloned().collect();
+        for key in keys {
+            self.seal(&key)?;
+        }
+        loop {
+            self.dispatch().await;
+            if self.in_flight.is_empty() {
+                if self.retry.is_empty() {
+                    return Ok(());
+                }
+                // Leaders unknown right now: back off, then try again.
+                tokio::time::sleep(self.config.retry_backoff).await;
+                continue;
+            }
+            if let Some(done) = self.in_flight.join_next().await {
+                self.complete(done).await;
+            }
+        }
+    }
+
+    /// Turns an open batch into bytes, stamping producer id and sequence.
+    fn seal(&mut self, key: &(Arc<str>, i32)) -> Result<()> {
+        let Some(batch) = self.open.remove(key) else { return Ok(()) };
+        let mut builder = batch.builder;
+        if self.producer_id >= 0 {
+            let seq = self.sequences.entry(key.clone()).or_insert(0);
+            builder = builder.producer(self.producer_id, self.producer_epoch, *seq);
+            // Sequences wrap at i32::MAX, as in the Java client.
+            *seq = ((*seq as i64 + batch.tags.len() as i64) % (i32::MAX as i64 + 1)) as i32;
+        }
+        let bytes = builder.build().map_err(|e| Error::Record(e.to_string()))?;
+        if let Some(t) = self.topics.get_mut(&key.0) {
+            // The sticky partition moves on once its batch is done.
+            if t.sticky == Some(key.1) {
+                t.sticky = None;
+            }
+        }
+        self.retry.push_back(SealedBatch {
+            topic: key.0.clone(),
+            partition: key.1,
+            bytes: Bytes::from(bytes),
+            tags: batch.tags,
+            attempts: 0,
+        });
+        Ok(())
+    }
+
+    /// Sends sealed batches to leaders that have room, one request per
+    /// leader holding at most one batch per partition.
+    async fn dispatch(&mut self) {
+        if self.retry.is_empty() {
+            return;
+        }
+        let mut by_leader: HashMap<i32, Vec<SealedBatch>> = HashMap::new();
+        let mut keep = VecDeque::new();
+        while let Some(b) = self.retry.pop_front() {
+            let leader = self.leader(&b.topic, b.partition);
+            let group = by_leader.entry(leader).or_default();
+            if leader < 0
+                || !self.has_room(leader)
+                || group.iter().any(|g| g.topic == b.topic && g.partition == b.partition)
+            {
+                keep.push_back(b);
+            } else {
+                group.push(b);
+            }
+        }
+        self.retry = keep;
+        for (leader, batches) in by_leader {
+            if !batches.is_empty() {
+                self.send_request(leader, batches).await;
+            }
+        }
+    }
+
+    async fn send_request(&mut self, leader: i32, batches: Vec<SealedBatch>) {
+        let conn = match self.cluster.broker(leader).await {
+            Ok(c) => c,
+            Err(e) => return self.retry_or_fail(batches, e).await,
+        };
+        let version = match conn.version::<ProduceRequest>() {
+            Ok(v) => v,
+            Err(e) => return self.fail(batches, e),
+        };
+        let mut topics: Vec<TopicProduceData> = Vec::new();
+        for b in &batches {
+            let data = PartitionProduceData::default()
+                .with_index(b.partition)
+                .with_records(Some(b.bytes.clone()));
+            match topics.iter_mut().find(|t| t.name.0.as_str() == &*b.topic) {
+                Some(t) => t.partition_data.push(data),
+                None => topics.push(
+                    TopicProduceData::default()
+                        .with_name(topic_name(&b.topic))
+                        .with_partition_data(vec![data]),
+                ),
+            }
+        }
+        let timeout_ms = conn.request_timeout().as_millis().min(i32::MAX as u128) as i32;
+        let request = ProduceRequest::default()
+            .with_acks(self.config.acks)
+            .with_timeout_ms(timeout_ms)
+            .with_topic_data(topics);
+        if self.config.acks == 0 {
+            match conn.send_no_response(&request, version).await {
+                Ok(()) => {
+                    self.delivered += batches.iter().map(|b| b.tags.len() as u64).sum::<u64>()
+                }
+                Err(e) => self.retry_or_fail(batches, e).await,
+            }
+            return;
+        }
+        match conn.send_pipelined(&request, version).await {
+            Ok(fut) => {
+                *self.in_flight_per_broker.entry(leader).or_insert(0) += 1;
+                self.in_flight.spawn(async move { (leader, batches, fut.wait().await) });
+            }
+            Err(e) => {
+                self.cluster.drop_broker(leader).await;
+                self.retry_or_fail(batches, e).await
+            }
+        }
+    }
+
+    /// Handles requests that have finished, without waiting for others.
+    async fn poll_completions(&mut self) {
+        while let Some(done) = self.in_flight.try_join_next() {
+            self.complete(done).await;
+        }
+    }
+
+    async fn wait_for_room(&mut self, leader: i32) {
+        while !self.has_room(leader) {
+            match self.in_flight.join_next().await {
+                Some(done) => self.complete(done).await,
+                None => break,
+            }
+        }
+    }
+
+    async fn complete(&mut self, done: std::result::Result<InFlight, tokio::task::JoinError>) {
+        let Ok((leader, batches, result)) = done else { return };
+        if let Some(n) = self.in_flight_per_broker.get_mut(&leader) {
+            *n = n.saturating_sub(1);
+        }
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.cluster.drop_broker(leader).await;
+                return self.retry_or_fail(batches, e).await;
+            }
+        };
+        let mut retry = Vec::new();
+        let mut retry_error = None;
+        for b in batches {
+            let code = response
+                .responses
+                .iter()
+                .filter(|t| t.name.0.as_str() == &*b.topic)
+                .flat_map(|t| t.partition_responses.iter())
+                .find(|p| p.index == b.partition)
+                .map(|p| (p.error_code, p.error_message.as_ref().map(|m| m.to_string())));
+            match code {
+                Some((0, _)) => self.delivered_batch(&b.tags),
+                // A retry of a batch the broker already has: delivered.
+                Some((c, _)) if c == ResponseError::DuplicateSequenceNumber.code() => {
+                    self.delivered_batch(&b.tags)
+                }
+                Some((c, msg)) => {
+                    let e = Error::from_code(c, msg.as_deref()).expect("non-zero code");
+                    if e.is_retriable() && b.attempts < self.config.retries {
+                        retry.push(b);
+                        retry_error = Some(e);
+                    } else {
+                        self.fail(vec![b], e);
+                    }
+                }
+                None => self.fail(
+                    vec![b],
+                    Error::Decode {
+                        api: "Produce",
+                        addr: format!("broker {leader}"),
+                        reason: "no result for a partition that was sent".into(),
+                    },
+                ),
+            }
+        }
+        if let Some(e) = retry_error {
+            self.retry_or_fail(retry, e).await;
+        }
+    }
+
+    /// Requeues batches after refreshing leaders, or fails them when out of
+    /// retries or the error is final.
+    async fn retry_or_fail(&mut self, batches: Vec<SealedBatch>, error: Error) {
+        let (retry, fail): (Vec<_>, Vec<_>) = batches
+            .into_iter()
+            .partition(|b| error.is_retriable() && b.attempts < self.config.retries);
+        if !fail.is_empty() {
+            self.fail(fail, clone_error(&error));
+        }
+        if retry.is_empty() {
+            return;
+        }
+        tokio::time::sleep(self.config.retry_backoff).await;
+        let topics: Vec<String> = {
+            let mut t: Vec<String> = retry.iter().map(|b| b.topic.to_string()).collect();
+            t.sort();
+            t.dedup();
+            t
+        };
+        if let Ok(md) = self.cluster.refresh(Some(&topics), false).await {
+            for (name, t) in md.topics {
+                if let Some(state) = self.topics.get_mut(name.as_str()) {
+                    if t.partitions.len() >= state.leaders.len() {
+                        state.leaders = t.partitions.iter().map(|p| p.leader).collect();
+                    }
+                }
+            }
+        }
+        for mut b in retry {
+            b.attempts += 1;
+            self.retry.push_back(b);
+        }
+    }
+
+    fn fail(&mut self, batches: Vec<SealedBatch>, error: Error) {
+        let error = Arc::new(error);
+        for b in batches {
+            for tag in b.tags {
+                self.failures.push(Failure { tag, topic: b.topic.clone(), error: error.clone() });
+            }
+        }
+    }
+}
+
+/// Errors are not `Clone` (they may hold an `io::Error`); a batch split
+/// between retry and failure gets the same text.
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::Broker { code, message } => Error::Broker { code: *code, message: message.clone() },
+        other => Error::InvalidArgument(other.to_string()),
+    }
+}
+
+/// A random partition with a leader (any partition if none has one).
+fn sticky_choice(leaders: &[i32]) -> i32 {
+    let available: Vec<i32> =
+        (0..leaders.len() as i32).filter(|&p| leaders[p as usize] >= 0).collect();
+    if available.is_empty() {
+        fastrand::i32(0..leaders.len().max(1) as i32)
+    } else {
+        available[fastrand::usize(0..available.len())]
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_matches_the_java_client() {
+        // Kafka's UtilsTest.testMurmur2 vectors.
+        let cases: &[(&[u8], i32)] = &[
+            (b"21", -973932308),
+            (b"foobar", -790332482),
+            (b"a-little-bit-long-string", -985981536),
+            (b"a-little-bit-longer-string", -1486304829),
+            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+            (b"abc", 479470107),
+        ];
+        for (key, want) in cases {
+            assert_eq!(murmur2(key), *want, "key {:?}", String::from_utf8_lossy(key));
+        }
+    }
+
+    #[test]
+    fn keyed_partitions_follow_java() {
+        // toPositive(murmur2(key)) % n: negative hashes must not go negative.
+        assert_eq!(partition_for_key(b"21", 3), ((-973932308i32 & 0x7fffffff) % 3));
+        assert_eq!(partition_for_key(b"abc", 1), 0, "one partition takes every key");
+    }
+
+    #[test]
+    fn sticky_choice_skips_partitions_without_leader() {
+        for _ in 0..50 {
+            assert_eq!(sticky_choice(&[-1, 7, -1]), 1);
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Our ZooKeeper server at its edges: hostile and malformed input, session
+//! negotiation, reconnects and expiry, restarts, four-letter words and
+//! zookeeper-stop. Where Apache ZooKeeper has a defined answer, both servers
+//! get the same input and must give the same answer.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support;
+use crate::zk_harness::{self, create_body, frame, path_body, Raw, ZkServer};
+
+const GET_DATA: i32 = 4;
+const CREATE: i32 = 1;
+
+/// Our server and, when installed, Apache ZooKeeper with the same config.
+fn servers(extra: &str) -> Vec<ZkServer> {
+    let mut v = vec![zk_harness::start_ours(extra)];
+    v.extend(zk_harness::start_apache(extra));
+    v
+}
+
+fn same_for_all<T: PartialEq + std::fmt::Debug>(
+    servers: &[ZkServer],
+    f: impl Fn(&ZkServer) -> T,
+) -> T {
+    let results: Vec<(&str, T)> = servers.iter().map(|s| (s.kind, f(s))).collect();
+    for (kind, r) in &results[1..] {
+        assert_eq!(&results[0].1, r, "{} and {kind} answer differently", results[0].0);
+    }
+    results.into_iter().next().unwrap().1
+}
+
+#[test]
+fn invalid_paths_get_the_answers_apache_gives() {
+    let paths = ["a", "/a/", "/a//b", "/a/./b", "/a/..", "", "/a\u{0}b", "/\u{1}"];
+    let answers = same_for_all(&servers(""), |s| {
+        let mut c = Raw::connect(s.port, 30_000).unwrap();
+        let mut codes = Vec::new();
+        for (i, p) in paths.iter().enumerate() {
+            let r = c.call(i as i32 + 1, GET_DATA, &path_body(p, false)).unwrap();
+            let w = c.call(i as i32 + 100, CREATE, &create_body(p, b"", 0)).unwrap();
+            let mut set = path_body(p, false);
+            set.pop();
+            set.extend_from_slice(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+            let s = c.call(i as i32 + 200, 5, &set).unwrap();
+            let mut del = path_body(p, false);
+            del.pop();
+            del.extend_from_slice(&[0xff; 4]);
+            let d = c.call(i as i32 + 300, 2, &del).unwrap();
+            codes.push((p.to_string(), r.err, w.err, s.err, d.err));
+        }
+        // The connection stays usable after each refusal.
+        codes.push((
+            "/".into(),
+            c.call(999, GET_DATA, &path_body("/", false)).unwrap().err,
+            0,
+            0,
+            0,
+        ));
+        codes
+    });
+    // Reads only look the path up; writes refuse what cannot be a name.
+    let relative = &answers[0];
+    assert_eq!((relative.1, relative.2, relative.3), (-101, -8, -8), "{relative:?}");
+}
+
+#[test]
+fn unknown_opcode_is_unimplemented_then_closed_as_in_apache() {
+    same_for_all(&servers(""), |s| {
+        let mut c = Raw::connect(s.port, 30_000).unwrap();
+        let r = c.call(1, 9999, b"").unwrap();
+        (r.xid, r.err, c.is_closed())
+    });
+}
+
+#[test]
+fn hostile_packets_close_only_their_own_connection() {
+    let s = zk_harness::start_ours("jute.maxbuffer=65536");
+    let mut good = Raw::connect(s.port, 30_000).unwrap();
+    good.call(1, CREATE, &create_body("/keep", b"k", 0)).unwrap();
+    let hostile: Vec<(&str, Vec<u8>)> = vec![
+        ("length above jute.maxbuffer", i32::MAX.to_be_bytes().to_vec()),
+        ("negative length", (-5i32).to_be_bytes().to_vec()),
+        ("garbage ConnectRequest", frame(b"\x01\x02\x03")),
+        ("truncated frame", {
+            let mut f = 100i32.to_be_bytes().to_vec();
+            f.extend_from_slice(b"short");
+            f
+        }),
+    ];
+    for (why, bytes) in hostile {
+        let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(&bytes).unwrap();
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let mut buf = Vec::new();
+        let _ = c.read_to_end(&mut buf);
+        assert!(buf.is_empty(), "{why}: no reply, just a close");
+    }
+    // After a session: bodies that lie about their contents.
+    let mut huge_acl = create_body("/x", b"", 0);
+    let acl_at = 4 + 2 + 4; // path, empty data
+    huge_acl[acl_at..acl_at + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+    let multi_without_end = [1i32.to_be_bytes(), [0, 0, 0, 0]].concat();
+    let lies: Vec<(&str, i32, Vec<u8>)> = vec![
+        ("ACL count beyond the packet", CREATE, huge_acl),
+        ("string longer than the packet", GET_DATA, [0x7fi8 as u8, 0xff, 0xff, 0xff].to_vec()),
+        ("multi cut short", 14, multi_without_end),
+        ("body missing", GET_DATA, Vec::new()),
+    ];
+    for (why, op, body) in lies {
+        let mut c = Raw::connect(s.port, 30_000).unwrap();
+        c.send(7, op, &body).unwrap();
+        assert!(c.is_closed(), "{why}: the connection is closed");
+    }
+    // Random frames after a valid handshake.
+    let mut rng = fastrand::Rng::with_seed(5);
+    for _ in 0..200 {
+        let mut c = Raw::connect(s.port, 30_000).unwrap();
+        let len = rng.usize(0..300);
+        let body: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+        let _ = c.stream.write_all(&frame(&body));
+    }
+    let r = good.call(2, GET_DATA, &path_body("/keep", false)).unwrap();
+    assert_eq!(r.err, 0, "the well-behaved session is untouched");
+    assert_eq!(zk_harness::four_letter(s.port, "ruok"), "imok");
+}
+
+#[test]
+fn session_timeout_is_negotiated_as_in_apache() {
+    // tickTime=500: minSessionTimeout 1000, maxSessionTimeout 10000.
+    let got = same_for_all(&servers(""), |s| {
+        [1, 5_000, 1_000_000].map(|t| Raw::connect(s.port, t).unwrap().timeout)
+    });
+    assert_eq!(got, [1_000, 5_000, 10_000]);
+}
+
+#[test]
+fn reconnects_and_expired_sessions_as_in_apache() {
+    same_for_all(&servers(""), |s| {
+        let mut a = Raw::connect(s.port, 4_000).unwrap();
+        assert_eq!(a.call(1, CREATE, &create_body("/eph", b"", 1)).unwrap().err, 0);
+        // Same id and password on a new connection: the same session.
+        let mut b = Raw::reconnect(s.port, 4_000, a.session, &a.password, 0).unwrap();
+        let same = b.session == a.session && b.timeout == 4_000;
+        let still = b.call(2, GET_DATA, &path_body("/eph", false)).unwrap().err;
+        let old_closed = a.is_closed();
+        // A wrong password gets the expired answer.
+        let mut wrong = Raw::reconnect(s.port, 4_000, b.session, &[9; 16], 0).unwrap();
+        let expired = (wrong.timeout, wrong.session, wrong.password.clone(), wrong.is_closed());
+        // A client that has seen a zxid from our future is refused outright.
+        let future = Raw::reconnect(s.port, 4_000, 0, &[0; 16], 1 << 40).is_err();
+        (same, still, old_closed, expired, future)
+    });
+}
+
+#[test]
+fn ephemerals_survive_a_restart_and_expire_with_their_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let mut server = zk_harness::spawn_ours(dir.path(), port, "");
+    let mut c = Raw::connect(port, 2_000).unwrap();
+    assert_eq!(c.call(1, CREATE, &create_body("/owned", b"", 1)).unwrap().err, 0);
+    server.kill9();
+    let _server = zk_harness::spawn_ours(dir.path(), port, "");
+    let mut watcher = Raw::connect(port, 30_000).unwrap();
+    let r = watcher.call(1, 3, &path_body("/owned", true)).unwrap();
+    assert_eq!(r.err, 0, "the ephemeral came back with its session");
+    // The owner never returns: the session expires and the watch fires.
+    let ev = watcher.recv().unwrap();
+    assert_eq!(ev.xid, -1, "a notification");
+    assert_eq!(i32::from_be_bytes(ev.body[0..4].try_into().unwrap()), 2, "NodeDeleted");
+    let r = watcher.call(2, 3, &path_body("/owned", false)).unwrap();
+    assert_eq!(r.err, -101);
+}
+
+#[test]
+fn empty_containers_are_deleted() {
+    let s = zk_harness::start_ours("znode.container.checkIntervalMs=50");
+    let mut c = Raw::connect(s.port, 30_000).unwrap();
+    assert_eq!(c.call(1, 19, &create_body("/box", b"", 4)).unwrap().err, 0);
+    let mut never_used = Raw::connect(s.port, 30_000).unwrap();
+    assert_eq!(never_used.call(1, 19, &create_body("/fresh", b"", 4)).unwrap().err, 0);
+    assert_eq!(c.call(2, CREATE, &create_body("/box/x", b"", 0)).unwrap().err, 0);
+    assert_eq!(
+        c.call(
+            3,
+            2,
+            &[path_body("/box/x", false)[..10].to_vec(), (-1i32).to_be_bytes().to_vec()].concat()
+        )
+        .unwrap()
+        .err,
+        0
+    );
+    support::wait_until(Duration::from_secs(10), "the emptied container to go", || {
+        c.call(9, 3, &path_body("/box", false)).unwrap().err == -101
+    });
+    assert_eq!(
+        c.call(10, 3, &path_body("/fresh", false)).unwrap().err,
+        0,
+        "a container that never had children stays"
+    );
+}
+
+#[test]
+fn four_letter_words_and_whitelist_as_in_apache() {
+    for s in servers("") {
+        let word = |w: &str| zk_harness::four_letter(s.port, w);
+        assert_eq!(word("ruok"), "imok", "{}", s.kind);
+        assert_eq!(word("isro"), "rw", "{}", s.kind);
+        let srvr = word("srvr");
+        for key in [
+            "Zookeeper version: 3.8.",
+            "Latency min/avg/max:",
+            "Mode: standalone",
+            "Node count: 5",
+            "Zxid: 0x",
+        ] {
+            assert!(srvr.contains(key), "{} srvr lacks {key}:\n{srvr}", s.kind);
+        }
+        let _c = Raw::connect(s.port, 30_000).unwrap();
+        assert!(word("stat").contains("Clients:\n /127.0.0.1:"), "{}", s.kind);
+        assert!(word("cons").contains("/127.0.0.1:"), "{}", s.kind);
+        let mntr = word("mntr");
+        for key in [
+            "zk_version\t",
+            "zk_server_state\tstandalone",
+            "zk_znode_count\t5",
+            "zk_num_alive_connections\t",
+        ] {
+            assert!(mntr.contains(key), "{} mntr lacks {key:?}", s.kind);
+        }
+        assert!(word("conf").contains(&format!("clientPort={}\n", s.port)), "{}", s.kind);
+        assert!(word("conf").contains("tickTime=500\n"), "{}", s.kind);
+        assert!(word("envi").contains("zookeeper.version=3.8."), "{}", s.kind);
+    }
+    // ZooKeeper's default whitelist is srvr alone.
+    same_for_all(&servers("4lw.commands.whitelist=srvr"), |s| {
+        (zk_harness::four_letter(s.port, "ruok"), zk_harness::four_letter(s.port, "mntr"))
+    });
+    let ours = zk_harness::start_ours("4lw.commands.whitelist=srvr");
+    assert_eq!(
+        zk_harness::four_letter(ours.port, "ruok"),
+        "ruok is not executed because it is not in the whitelist.\n"
+    );
+}
+
+#[test]
+fn zookeeper_stop_ends_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let mut server = zk_harness::spawn_ours(dir.path(), port, "");
+    let mut c = Raw::connect(port, 30_000).unwrap();
+    assert_eq!(c.call(1, CREATE, &create_body("/kept", b"k", 0)).unwrap().err, 0);
+    // zookeeper-stop signals every server of this machine; signal ours only,
+    // as other tests run servers in parallel.
+    let st = Command::new("kill").arg("-TERM").arg(server.pid().to_string()).status().unwrap();
+    assert!(st.success());
+    support::wait_until(Duration::from_secs(10), "the server to exit", || {
+        server.try_wait().is_some()
+    });
+    assert!(server.try_wait().unwrap().success(), "a clean stop exits 0");
+    let _again = zk_harness::spawn_ours(dir.path(), port, "");
+    let mut c = Raw::connect(port, 30_000).unwrap();
+    assert_eq!(c.call(1, GET_DATA, &path_body("/kept", false)).unwrap().err, 0);
+}
