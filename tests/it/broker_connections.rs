@@ -1,7 +1,9 @@
 //! Many connections, pipelined requests answered in order, and a client
 //! that never reads its answers not stalling anyone else.
 
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+};
 
 use crate::broker_support::{Broker, Wire};
 
@@ -24,7 +26,8 @@ fn pipelined_requests_come_back_in_order() {
     w.send_raw(&bytes); // all 200 in one write
     for (i, cid) in sent {
         if i % 2 == 0 {
-            let r: ApiVersionsResponse = w.read_response(ApiKey::ApiVersions, 3, cid).expect("answer");
+            let r: ApiVersionsResponse =
+                w.read_response(ApiKey::ApiVersions, 3, cid).expect("answer");
             assert_eq!(r.error_code, 0);
         } else {
             let r: MetadataResponse = w.read_response(ApiKey::Metadata, 9, cid).expect("answer");
@@ -39,7 +42,8 @@ fn a_thousand_connections_and_a_client_that_does_not_read() {
     // A client that floods requests and never reads: its answers back up
     // in its own socket and queue only.
     let mut flood = broker.wire();
-    let (_, frame) = flood.frame(ApiKey::Metadata, 9, &MetadataRequest::default().with_topics(None));
+    let (_, frame) =
+        flood.frame(ApiKey::Metadata, 9, &MetadataRequest::default().with_topics(None));
     let burst: Vec<u8> = frame.iter().copied().cycle().take(frame.len() * 20_000).collect();
     let writer = std::thread::spawn(move || {
         use std::io::Write;
