@@ -247,3 +247,112 @@ fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+fn groups_cli(broker: &Broker, args: &[&str]) -> (String, String) {
+    let addr = broker.addr();
+    let mut all = vec!["consumer-groups", "--bootstrap-server", addr.as_str()];
+    all.extend_from_slice(args);
+    let out = support::kafka_rs(&all, None, Duration::from_secs(60));
+    assert!(out.status.success(), "consumer-groups {args:?}: {}", stderr(&out));
+    (stdout(&out), stderr(&out))
+}
+
+#[test]
+fn consumer_groups_cli_prints_what_kafka_prints() {
+    let broker = Broker::start(GROUP_OVERRIDES);
+    let mut wire = broker.wire();
+    create_topic(&mut wire, "cg", 2);
+    let addr = broker.addr();
+    let produced = support::kafka_rs(
+        &[
+            "console-producer",
+            "--bootstrap-server",
+            &addr,
+            "--topic",
+            "cg",
+            "--property",
+            "parse.key=true",
+        ],
+        Some(b"a\t1\na\t2\na\t3\nb\t4\n"),
+        Duration::from_secs(60),
+    );
+    assert!(produced.status.success(), "{}", stderr(&produced));
+
+    // A dry run by default, with Kafka's warning; nothing is committed.
+    let (out, _) =
+        groups_cli(&broker, &["--reset-offsets", "--group", "g1", "--topic", "cg", "--to-latest"]);
+    assert!(
+        out.starts_with("WARN: No action will be performed as the --execute option is missing."),
+        "{out}"
+    );
+    assert!(out.contains("\nGROUP                          TOPIC                          PARTITION  NEW-OFFSET     \n"), "{out}");
+    let (out, _) = groups_cli(&broker, &["--list"]);
+    assert_eq!(out, "", "a dry run creates no group");
+
+    let (out, _) = groups_cli(
+        &broker,
+        &["--reset-offsets", "--group", "g1", "--topic", "cg:0", "--to-offset", "1", "--execute"],
+    );
+    assert_eq!(
+        out,
+        format!(
+            "\n{:<30} {:<30} {:<10} {:<15}\n{:<30} {:<30} {:<10} {:<15}\n",
+            "GROUP", "TOPIC", "PARTITION", "NEW-OFFSET", "g1", "cg", 0, 1
+        )
+    );
+    let (out, err) = groups_cli(&broker, &["--describe", "--group", "g1"]);
+    assert!(err.contains("Consumer group 'g1' has no active members."), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "", "a blank line first, as Kafka prints");
+    assert_eq!(
+        lines[1],
+        "GROUP           TOPIC           PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG             CONSUMER-ID     HOST            CLIENT-ID"
+    );
+    assert!(
+        lines[2].starts_with("g1              cg              0          1               "),
+        "{out}"
+    );
+    assert!(
+        lines[2].ends_with(" -               -               -"),
+        "missing values print '-': {out}"
+    );
+
+    let (out, _) = groups_cli(
+        &broker,
+        &[
+            "--reset-offsets",
+            "--group",
+            "g1",
+            "--all-topics",
+            "--shift-by",
+            "-5",
+            "--export",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out, "cg,0,0\n", "shifted below the log start: clamped; exported as CSV");
+    let (out, _) = groups_cli(&broker, &["--list", "--state"]);
+    assert_eq!(out, format!("{:<25} {:<20}\n{:<25} {:<20}\n", "GROUP", "STATE", "g1", "Empty"));
+    let (out, _) = groups_cli(&broker, &["--describe", "--group", "nope"]);
+    assert_eq!(out, "\nError: Consumer group 'nope' does not exist.\n");
+    let (out, _) = groups_cli(
+        &broker,
+        &["--reset-offsets", "--group", "g2", "--topic", "cg", "--to-earliest", "--execute"],
+    );
+    assert!(out.contains("g2"), "{out}");
+    let (out, _) = groups_cli(&broker, &["--delete-offsets", "--group", "g2", "--topic", "cg:1"]);
+    assert!(
+        out.starts_with("Request succeed for deleting offsets with topic cg group g2\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\ncg                             1               Successful     \n"),
+        "{out}"
+    );
+    let (out, _) = groups_cli(&broker, &["--delete", "--group", "g1", "--group", "g2"]);
+    assert_eq!(out, "Deletion of requested consumer groups ('g1', 'g2') was successful.\n");
+    let (out, _) = groups_cli(&broker, &["--delete-offsets", "--group", "g1", "--topic", "cg"]);
+    assert!(out.starts_with("\nError: 'g1' does not exist.\n"), "{out}");
+    let (out, _) = groups_cli(&broker, &["--list"]);
+    assert_eq!(out, "");
+}
