@@ -2,12 +2,14 @@
 //! sockets on 127.0.0.1, free ports, temp dirs.
 
 mod broker_bad_input;
+mod broker_connections;
 mod broker_interop;
 mod broker_start;
 mod broker_support;
 mod cli_topics;
 mod docs;
 mod dump_log;
+mod groups;
 mod log_crash;
 mod support;
 mod zk_crash;
