@@ -651,8 +651,21 @@ fn roll_triggers_index_full_segment_ms_and_flush_messages() {
     // (config change, timestamps of the appends, expected segments, why)
     type Case = (fn(&mut LogConfig), &'static [i64], usize, &'static str);
     let cases: [Case; 3] = [
-        (|c| { c.index_interval_bytes = 0; c.segment_index_bytes = 16 }, &[0, 0, 0, 0, 0], 3, "a full index (two entries) rolls"),
-        (|c| c.segment_ms = 1000, &[0, 500, 1500, 1600, 2600], 3, "segment.ms counts in record time from the first batch"),
+        (
+            |c| {
+                c.index_interval_bytes = 0;
+                c.segment_index_bytes = 16
+            },
+            &[0, 0, 0, 0, 0],
+            3,
+            "a full index (two entries) rolls",
+        ),
+        (
+            |c| c.segment_ms = 1000,
+            &[0, 500, 1500, 1600, 2600],
+            3,
+            "segment.ms counts in record time from the first batch",
+        ),
         (|_| {}, &[0, 600_000_000, 0], 1, "defaults: within 7 days of record time, one segment"),
     ];
     for (change, timestamps, segments, why) in cases {
@@ -661,7 +674,8 @@ fn roll_triggers_index_full_segment_ms_and_flush_messages() {
         change(&mut config);
         let log = open(dir.path(), config, &clock);
         for &ts in timestamps {
-            log.append_as_leader(&mut batch_of(1, ts, 10, Compression::None), LeaderEpoch(0)).unwrap();
+            log.append_as_leader(&mut batch_of(1, ts, 10, Compression::None), LeaderEpoch(0))
+                .unwrap();
         }
         assert_eq!(log.number_of_segments(), segments, "{why}");
         assert_eq!(read_all(&log, 0).len(), timestamps.len(), "{why}");
