@@ -9,6 +9,7 @@ pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_perf_test;
 mod docs;
+mod dump_log;
 pub mod get_offsets;
 mod perf;
 pub mod producer_perf_test;
@@ -34,6 +35,8 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Write one man page per subcommand into a directory.
     Man(docs::ManArgs),
+    /// Print the batches, records and index entries of log segment files (kafka-dump-log.sh).
+    DumpLog(dump_log::DumpLogArgs),
     /// Describe and alter topic and broker configs (kafka-configs.sh).
     Configs(configs::ConfigsArgs),
     /// Print a topic's records to stdout (kafka-console-consumer.sh).
@@ -79,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
+        Command::DumpLog(args) => dump_log::run(args),
         Command::Configs(args) => configs::run(args),
         Command::ConsoleConsumer(args) => console_consumer::run(args),
         Command::ConsoleProducer(args) => console_producer::run(args),

@@ -23,11 +23,11 @@ mod index;
 mod leader_epoch;
 pub mod manager;
 mod mmap;
-mod offset_index;
+pub mod offset_index;
 mod recovery;
 mod retention;
 pub mod segment;
-mod time_index;
+pub mod time_index;
 mod validate;
 
 use std::path::{Path, PathBuf};

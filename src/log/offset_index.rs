@@ -26,6 +26,19 @@ pub struct IndexEntry {
     pub position: u32,
 }
 
+/// Reads an `.index` file without mapping or changing it (for tools).
+/// A trailing partial entry is ignored, as Kafka does.
+pub fn read_entries(path: &Path, base_offset: i64) -> Result<Vec<IndexEntry>, Error> {
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    Ok(bytes
+        .chunks_exact(ENTRY_SIZE)
+        .map(|e| IndexEntry {
+            offset: base_offset + i64::from(i32::from_be_bytes([e[0], e[1], e[2], e[3]])),
+            position: u32::from_be_bytes([e[4], e[5], e[6], e[7]]),
+        })
+        .collect())
+}
+
 pub struct OffsetIndex {
     base_offset: i64,
     file: IndexFile,

@@ -403,7 +403,7 @@ impl LogSegment {
         self.next_offset.store(self.base_offset, Ordering::Release);
         self.size.store(file_len, Ordering::Release);
         self.bytes_since_last_index_entry.store(0, Ordering::Relaxed);
-        let mut reader = ChunkReader::new(&self.log, file_len);
+        let mut reader = BatchFileReader::new(&*self.log, file_len);
         let mut pos = 0u64;
         let mut prev_next = self.base_offset;
         let mut since = 0u64;
@@ -413,8 +413,8 @@ impl LogSegment {
                 Ok(None) => break,
                 Ok(Some(b)) => b,
                 Err(ChunkError::Io(e)) => return Err(Error::io(&path)(e)),
-                Err(ChunkError::Corrupt(why)) => {
-                    reason = Some(why);
+                Err(ChunkError::Batch(e)) => {
+                    reason = Some(e.to_string());
                     break;
                 }
             };
@@ -643,14 +643,19 @@ impl Iterator for HeaderScanner<'_> {
     }
 }
 
-enum ChunkError {
+/// Why [`BatchFileReader`] stopped.
+#[derive(Debug)]
+pub enum ChunkError {
     Io(std::io::Error),
-    Corrupt(String),
+    /// The bytes at a position are not a whole batch (a `Truncated` error
+    /// means the file ends inside one).
+    Batch(crate::record::Error),
 }
 
-/// Reads whole batches sequentially through a large buffer (recovery).
-struct ChunkReader<'f> {
-    file: &'f File,
+/// Reads whole batches sequentially through a large buffer: recovery and
+/// tools. Only length and magic are checked; callers verify CRCs.
+pub struct BatchFileReader<F: std::borrow::Borrow<File>> {
+    file: F,
     len: u64,
     buf: Vec<u8>,
     buf_start: u64,
@@ -658,9 +663,27 @@ struct ChunkReader<'f> {
 
 const CHUNK: usize = 1 << 20;
 
-impl<'f> ChunkReader<'f> {
-    fn new(file: &'f File, len: u64) -> Self {
+impl BatchFileReader<File> {
+    /// Opens `path` read-only, reading at most `limit` bytes of it.
+    pub fn open(path: &Path, limit: u64) -> std::io::Result<Self> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len().min(limit);
+        Ok(Self::new(file, len))
+    }
+}
+
+impl<F: std::borrow::Borrow<File>> BatchFileReader<F> {
+    pub fn new(file: F, len: u64) -> Self {
         Self { file, len, buf: Vec::new(), buf_start: 0 }
+    }
+
+    /// Bytes the reader may read.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     fn fill(&mut self, pos: u64, need: usize) -> Result<bool, ChunkError> {
@@ -673,30 +696,31 @@ impl<'f> ChunkReader<'f> {
         }
         let len = (CHUNK.max(need) as u64).min(self.len - pos) as usize;
         self.buf.resize(len, 0);
-        self.file.read_exact_at(&mut self.buf, pos).map_err(ChunkError::Io)?;
+        self.file.borrow().read_exact_at(&mut self.buf, pos).map_err(ChunkError::Io)?;
         self.buf_start = pos;
         Ok(true)
     }
 
-    /// The bytes of the batch at `pos`; `None` at a clean end of file.
-    fn batch_at(&mut self, pos: u64) -> Result<Option<&[u8]>, ChunkError> {
+    /// The bytes of the batch at `pos`; `None` at the end of the data.
+    pub fn batch_at(&mut self, pos: u64) -> Result<Option<&[u8]>, ChunkError> {
         if pos >= self.len {
             return Ok(None);
         }
+        let truncated = |needed: usize, len: u64| {
+            ChunkError::Batch(crate::record::Error::Truncated {
+                position: pos as usize,
+                needed,
+                available: (len - pos) as usize,
+            })
+        };
         if !self.fill(pos, SIZE_PEEK)? {
-            return Err(ChunkError::Corrupt(format!(
-                "{} bytes at position {pos} are too short for a batch header",
-                self.len - pos
-            )));
+            return Err(truncated(SIZE_PEEK, self.len));
         }
         let at = (pos - self.buf_start) as usize;
         let size = crate::record::batch::peek_batch_size(&self.buf[at..], pos as usize)
-            .map_err(|e| ChunkError::Corrupt(e.to_string()))?;
+            .map_err(ChunkError::Batch)?;
         if !self.fill(pos, size)? {
-            return Err(ChunkError::Corrupt(format!(
-                "batch at position {pos} needs {size} bytes, {} present",
-                self.len - pos
-            )));
+            return Err(truncated(size, self.len));
         }
         let at = (pos - self.buf_start) as usize;
         Ok(Some(&self.buf[at..at + size]))

@@ -24,6 +24,22 @@ pub struct TimestampOffset {
     pub offset: i64,
 }
 
+/// Reads a `.timeindex` file without mapping or changing it (for tools).
+pub fn read_entries(path: &Path, base_offset: i64) -> Result<Vec<TimestampOffset>, Error> {
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    Ok(bytes
+        .chunks_exact(ENTRY_SIZE)
+        .map(|e| {
+            let mut ts = [0u8; 8];
+            ts.copy_from_slice(&e[..8]);
+            TimestampOffset {
+                timestamp: i64::from_be_bytes(ts),
+                offset: base_offset + i64::from(i32::from_be_bytes([e[8], e[9], e[10], e[11]])),
+            }
+        })
+        .collect())
+}
+
 pub struct TimeIndex {
     base_offset: i64,
     file: IndexFile,

@@ -211,7 +211,7 @@ impl<'a> RecordBatch<'a> {
     /// The sequence of the last record, wrapping past `i32::MAX` to 0 as
     /// Kafka's `DefaultRecordBatch.incrementSequence` does; -1 without one.
     pub fn last_sequence(&self) -> i32 {
-        last_sequence(self.base_sequence(), self.last_offset_delta())
+        increment_sequence(self.base_sequence(), self.last_offset_delta())
     }
 
     /// The header fields, copied.
@@ -348,13 +348,13 @@ impl BatchHeader {
     }
 
     pub fn last_sequence(&self) -> i32 {
-        last_sequence(self.base_sequence, self.last_offset_delta)
+        increment_sequence(self.base_sequence, self.last_offset_delta)
     }
 }
 
-/// The sequence of a batch's last record, wrapping past `i32::MAX` to 0 as
-/// Kafka's `DefaultRecordBatch.incrementSequence` does; -1 without one.
-fn last_sequence(base: i32, delta: i32) -> i32 {
+/// `base + delta` for producer sequences, wrapping past `i32::MAX` to 0 as
+/// Kafka's `DefaultRecordBatch.incrementSequence` does; -1 without a base.
+pub fn increment_sequence(base: i32, delta: i32) -> i32 {
     if base < 0 {
         return -1;
     }

@@ -7,6 +7,7 @@ mod broker_start;
 mod broker_support;
 mod cli_topics;
 mod docs;
+mod dump_log;
 mod log_crash;
 mod support;
 mod zk_crash;
