@@ -10,6 +10,7 @@ mod docs;
 mod dump_log;
 mod log_crash;
 mod support;
+mod zk_cluster;
 mod zk_crash;
 mod zk_harness;
 mod zk_interop;
