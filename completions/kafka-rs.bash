@@ -28,6 +28,9 @@ _kafka__rs() {
             kafka__rs,console-producer)
                 cmd="kafka__rs__subcmd__console__subcmd__producer"
                 ;;
+            kafka__rs,consumer-groups)
+                cmd="kafka__rs__subcmd__consumer__subcmd__groups"
+                ;;
             kafka__rs,consumer-perf-test)
                 cmd="kafka__rs__subcmd__consumer__subcmd__perf__subcmd__test"
                 ;;
@@ -76,6 +79,9 @@ _kafka__rs() {
             kafka__rs__subcmd__help,console-producer)
                 cmd="kafka__rs__subcmd__help__subcmd__console__subcmd__producer"
                 ;;
+            kafka__rs__subcmd__help,consumer-groups)
+                cmd="kafka__rs__subcmd__help__subcmd__consumer__subcmd__groups"
+                ;;
             kafka__rs__subcmd__help,consumer-perf-test)
                 cmd="kafka__rs__subcmd__help__subcmd__consumer__subcmd__perf__subcmd__test"
                 ;;
@@ -119,7 +125,7 @@ _kafka__rs() {
 
     case "${cmd}" in
         kafka__rs)
-            opts="-h -V --help --version completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="-h -V --help --version completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -340,6 +346,68 @@ _kafka__rs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kafka__subcmd__rs__subcmd__consumer__subcmd__groups)
+            opts="-h -V --bootstrap-server --group --topic --all-topics --list --describe --all-groups --delete --timeout --command-config --reset-offsets --delete-offsets --dry-run --execute --export --to-offset --from-file --to-datetime --by-duration --to-earliest --to-latest --to-current --shift-by --members --verbose --offsets --state --output --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-offset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to-datetime)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --by-duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shift-by)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kafka__subcmd__rs__subcmd__consumer__subcmd__perf__subcmd__test)
             opts="-h -V --bootstrap-server --broker-list --topic --messages --fetch-size --from-latest --timeout --reporting-interval --show-detailed-stats --date-format --hide-header --consumer.config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -467,7 +535,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help)
-            opts="completions man dump-log configs console-consumer console-producer consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -523,6 +591,20 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help__subcmd__console__subcmd__producer)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__consumer__subcmd__groups)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -60,6 +60,13 @@ pub struct KafkaConfig {
     pub topic_defaults: Vec<(String, String)>,
     /// Keys present in the file that Kafka does not know.
     pub unknown_keys: Vec<String>,
+    /// The group coordinator's settings (`group.*`, `offsets.*`).
+    pub groups: crate::coordinator::GroupConfig,
+    /// `offsets.topic.replication.factor`: Kafka's default of 3 makes the
+    /// offsets topic wait for three brokers, so single-broker configs set 1.
+    pub offsets_topic_replication_factor: i16,
+    /// `offsets.topic.segment.bytes`.
+    pub offsets_topic_segment_bytes: i32,
 }
 
 /// Broker keys that set a topic-level default, with the topic key and
@@ -364,6 +371,13 @@ impl KafkaConfig {
             rack: p.get("broker.rack").map(str::to_string),
             topic_defaults,
             unknown_keys,
+            groups: crate::coordinator::GroupConfig::from_properties(p)?,
+            offsets_topic_replication_factor: p
+                .parse_or::<i16>("offsets.topic.replication.factor", 3)?
+                .max(1),
+            offsets_topic_segment_bytes: p
+                .parse_or::<i32>("offsets.topic.segment.bytes", 104_857_600)?
+                .max(14),
         })
     }
 

@@ -108,7 +108,7 @@ pub async fn serve(
                 break;
             }
         };
-        match handle_frame(&ctx, frame).await {
+        match handle_frame(&ctx, frame, peer).await {
             Ok(Reply::Nothing) => {}
             Ok(reply) => {
                 if tx.send(reply).await.is_err() {
@@ -149,7 +149,11 @@ async fn read_frame(
     }
 }
 
-async fn handle_frame(ctx: &Arc<BrokerContext>, frame: BytesMut) -> Result<Reply, ConnectionError> {
+async fn handle_frame(
+    ctx: &Arc<BrokerContext>,
+    frame: BytesMut,
+    peer: SocketAddr,
+) -> Result<Reply, ConnectionError> {
     let pre = peek_preamble(&frame)?;
     let key = ApiKey::try_from(pre.api_key).map_err(|_| DecodeError::UnknownApiKey(pre.api_key))?;
     let version = pre.api_version;
@@ -162,7 +166,7 @@ async fn handle_frame(ctx: &Arc<BrokerContext>, frame: BytesMut) -> Result<Reply
         return Err(DecodeError::UnsupportedVersion { key, version }.into());
     }
     let (header, body) = decode_header(key, version, frame.freeze())?;
-    apis::dispatch(ctx, key, version, header, body).await
+    apis::dispatch(ctx, key, version, header, body, peer).await
 }
 
 async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>, peer: SocketAddr) {

@@ -12,6 +12,7 @@ pub mod apis;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod group_coordinator;
 pub mod meta_properties;
 pub mod partition;
 pub mod producer_state;
@@ -38,6 +39,7 @@ pub struct BrokerContext {
     pub store: Arc<dyn MetadataStore>,
     pub replicas: Arc<ReplicaManager>,
     pub producer_ids: apis::init_producer_id::ProducerIdManager,
+    pub groups: group_coordinator::GroupCoordinatorHandle,
 }
 
 impl BrokerContext {

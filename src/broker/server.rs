@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::group_coordinator::{GroupCoordinatorHandle, OffsetsLog, ReplicaOffsetsLog};
 use super::replica_manager::ReplicaManager;
 use super::{connection, meta_properties, BrokerContext, Error, KafkaConfig};
 use crate::cluster::file::FileStore;
@@ -130,14 +131,19 @@ async fn start(config: KafkaConfig) -> Result<BrokerContext, Error> {
                 source: std::io::Error::other(e.to_string()),
             })??
     };
+    let replicas = Arc::new(replicas);
+    let offsets_log: Arc<dyn OffsetsLog> = Arc::new(ReplicaOffsetsLog::new(replicas.clone()));
+    let groups = GroupCoordinatorHandle::start(config.groups.clone(), offsets_log.clone());
     let ctx = BrokerContext {
         config,
         broker_id,
         store,
-        replicas: Arc::new(replicas),
+        replicas,
         producer_ids: Default::default(),
+        groups,
     };
     ctx.store.register_broker(ctx.registration()).await?;
     ctx.apply_metadata().await;
+    ctx.groups.follow_leadership(broker_id, ctx.store.subscribe(), offsets_log);
     Ok(ctx)
 }

@@ -7,6 +7,7 @@ mod client_opts;
 pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
+pub mod consumer_groups;
 pub mod consumer_perf_test;
 mod docs;
 mod dump_log;
@@ -43,6 +44,8 @@ pub enum Command {
     ConsoleConsumer(console_consumer::ConsoleConsumerArgs),
     /// Send stdin lines as records to a topic (kafka-console-producer.sh).
     ConsoleProducer(console_producer::ConsoleProducerArgs),
+    /// List, describe and delete consumer groups, reset their offsets (kafka-consumer-groups.sh).
+    ConsumerGroups(consumer_groups::ConsumerGroupsArgs),
     /// Measure consumer throughput (kafka-consumer-perf-test.sh).
     ConsumerPerfTest(consumer_perf_test::ConsumerPerfTestArgs),
     /// Print partition offsets at a time (kafka-get-offsets.sh).
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Configs(args) => configs::run(args),
         Command::ConsoleConsumer(args) => console_consumer::run(args),
         Command::ConsoleProducer(args) => console_producer::run(args),
+        Command::ConsumerGroups(args) => consumer_groups::run(args),
         Command::ConsumerPerfTest(args) => consumer_perf_test::run(args),
         Command::GetOffsets(args) => get_offsets::run(args),
         Command::ProducerPerfTest(args) => producer_perf_test::run(args),

@@ -6,10 +6,12 @@
 //! it never touches a log dir.
 
 pub mod admin;
+pub mod assignor;
 pub mod cluster;
 pub mod connection;
 pub mod consumer;
 pub mod error;
+pub mod groups;
 pub mod producer;
 
 pub use cluster::{ClientConfig, Cluster};

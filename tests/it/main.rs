@@ -8,6 +8,7 @@ mod broker_support;
 mod cli_topics;
 mod docs;
 mod dump_log;
+mod groups;
 mod log_crash;
 mod support;
 mod zk_cluster;

@@ -6,19 +6,31 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod group_support;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sync_group;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -40,9 +52,11 @@ pub async fn dispatch(
     version: i16,
     header: RequestHeader,
     body: Bytes,
+    peer: SocketAddr,
 ) -> Result<Reply, ConnectionError> {
     let cid = header.correlation_id;
     let v = version;
+    let groups = &ctx.groups;
     match key {
         ApiKey::Produce => match produce::handle(ctx, v, decode(key, v, body)?).await {
             produce::ProduceOutcome::Respond(resp) => respond(key, v, cid, &resp),
@@ -93,10 +107,57 @@ pub async fn dispatch(
             respond(key, v, cid, &create_partitions::handle(ctx, decode(key, v, body)?).await)
         }
         ApiKey::FindCoordinator => {
-            respond(key, v, cid, &find_coordinator::handle(ctx, v, decode(key, v, body)?))
+            respond(key, v, cid, &find_coordinator::handle(ctx, v, decode(key, v, body)?).await)
         }
         ApiKey::DescribeCluster => {
             respond(key, v, cid, &describe_cluster::handle(ctx, decode(key, v, body)?))
+        }
+        ApiKey::JoinGroup => {
+            let client = group_support::ClientInfo {
+                client_id: header.client_id.as_deref().unwrap_or_default().to_string(),
+                host: format!("/{}", peer.ip()),
+            };
+            let resp = join_group::handle(groups, v, &client, decode(key, v, body)?).await;
+            respond(key, v, cid, &resp)
+        }
+        ApiKey::SyncGroup => {
+            respond(key, v, cid, &sync_group::handle(groups, v, decode(key, v, body)?).await)
+        }
+        ApiKey::Heartbeat => {
+            respond(key, v, cid, &heartbeat::handle(groups, decode(key, v, body)?).await)
+        }
+        ApiKey::LeaveGroup => {
+            respond(key, v, cid, &leave_group::handle(groups, v, decode(key, v, body)?).await)
+        }
+        ApiKey::OffsetCommit => {
+            let image = ctx.store.image();
+            respond(
+                key,
+                v,
+                cid,
+                &offset_commit::handle(groups, &image, decode(key, v, body)?).await,
+            )
+        }
+        ApiKey::OffsetFetch => {
+            respond(key, v, cid, &offset_fetch::handle(groups, v, decode(key, v, body)?).await)
+        }
+        ApiKey::ListGroups => {
+            respond(key, v, cid, &list_groups::handle(groups, v, decode(key, v, body)?).await)
+        }
+        ApiKey::DescribeGroups => {
+            respond(key, v, cid, &describe_groups::handle(groups, decode(key, v, body)?).await)
+        }
+        ApiKey::DeleteGroups => {
+            respond(key, v, cid, &delete_groups::handle(groups, decode(key, v, body)?).await)
+        }
+        ApiKey::OffsetDelete => {
+            let image = ctx.store.image();
+            respond(
+                key,
+                v,
+                cid,
+                &offset_delete::handle(groups, &image, decode(key, v, body)?).await,
+            )
         }
         _ => Err(DecodeError::UnsupportedVersion { key, version }.into()),
     }

@@ -1,0 +1,69 @@
+//! DescribeGroups (v0-v5): state, protocol and members of each group;
+//! member metadata and assignments only while the group is Stable.
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
+
+use super::group_support::error_code;
+use super::str_bytes;
+use crate::broker::group_coordinator::GroupCoordinatorHandle;
+use crate::coordinator::Error;
+
+/// READ, DELETE and DESCRIBE (AclOperation 3, 6, 8): what a group allows
+/// when no authorizer is configured.
+const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+pub async fn handle(
+    groups: &GroupCoordinatorHandle,
+    req: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let ids: Vec<String> = req.groups.iter().map(|g| g.0.to_string()).collect();
+    let described =
+        groups.read(move |c| ids.iter().map(|g| c.describe_group(g)).collect::<Vec<_>>()).await;
+    let mut resp = DescribeGroupsResponse::default();
+    let described = match described {
+        Ok(d) => d,
+        Err(_) => {
+            resp.groups = req
+                .groups
+                .into_iter()
+                .map(|g| {
+                    let mut d = DescribedGroup::default();
+                    d.group_id = g;
+                    d.error_code = Error::CoordinatorNotAvailable.code();
+                    d
+                })
+                .collect();
+            return resp;
+        }
+    };
+    resp.groups = described
+        .into_iter()
+        .map(|g| {
+            let mut d = DescribedGroup::default();
+            d.error_code = error_code(g.error);
+            d.group_id = GroupId(str_bytes(g.group_id));
+            d.group_state = str_bytes(g.state);
+            d.protocol_type = str_bytes(g.protocol_type);
+            d.protocol_data = str_bytes(g.protocol_data);
+            d.authorized_operations =
+                if req.include_authorized_operations { GROUP_OPERATIONS } else { i32::MIN };
+            d.members = g
+                .members
+                .into_iter()
+                .map(|m| {
+                    let mut member = DescribedGroupMember::default();
+                    member.member_id = str_bytes(m.member_id);
+                    member.group_instance_id = m.group_instance_id.map(str_bytes);
+                    member.client_id = str_bytes(m.client_id);
+                    member.client_host = str_bytes(m.client_host);
+                    member.member_metadata = m.member_metadata;
+                    member.member_assignment = m.member_assignment;
+                    member
+                })
+                .collect();
+            d
+        })
+        .collect();
+    resp
+}

@@ -1,0 +1,553 @@
+//! The group coordinator's runtime: one task owns the
+//! [`crate::coordinator::GroupCoordinator`] state machine and feeds it
+//! requests, timer wake-ups and append outcomes; a writer thread appends its
+//! records to `__consumer_offsets` in the order they were produced; a loader
+//! replays the `__consumer_offsets` partitions this broker leads whenever
+//! leadership changes.
+//!
+//! Handlers call [`GroupCoordinatorHandle::call`] with a closure that runs
+//! against the state machine; the answer comes back when the state machine
+//! produces it (at once, or when a rebalance or an append completes).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::replica_manager::ReplicaManager;
+use crate::cluster::ClusterImage;
+use crate::coordinator::{
+    Append, AppendError, AppendId, GroupConfig, GroupCoordinator, Output, RequestId, Response,
+    GROUP_METADATA_TOPIC_NAME,
+};
+use crate::protocol::ErrorCode;
+use crate::record::{BatchBuilder, Batches, Compression, NewRecord};
+use crate::time::now_ms;
+use crate::types::{Offset, TopicPartition};
+
+/// How the runtime reaches the `__consumer_offsets` partitions. Both calls
+/// block (disk I/O); the runtime makes them off the async reactor.
+pub trait OffsetsLog: Send + Sync + 'static {
+    /// Appends one record batch to `partition` as its leader; returns the
+    /// offset of its first record.
+    fn append(&self, partition: i32, batch: &mut [u8]) -> Result<i64, AppendError>;
+
+    /// Raw batches of `partition` from `offset`, about `max_bytes` of them;
+    /// empty at the log end. `Err` while the partition is not open here yet.
+    fn read(&self, partition: i32, offset: i64, max_bytes: usize) -> Result<Vec<u8>, String>;
+}
+
+/// `__consumer_offsets` as the replica manager hosts it.
+pub struct ReplicaOffsetsLog {
+    replicas: Arc<ReplicaManager>,
+}
+
+impl ReplicaOffsetsLog {
+    pub fn new(replicas: Arc<ReplicaManager>) -> Self {
+        ReplicaOffsetsLog { replicas }
+    }
+}
+
+impl OffsetsLog for ReplicaOffsetsLog {
+    fn append(&self, partition: i32, batch: &mut [u8]) -> Result<i64, AppendError> {
+        let tp = TopicPartition::new(GROUP_METADATA_TOPIC_NAME, partition);
+        let leader = self.replicas.leader_partition(&tp).map_err(append_error)?;
+        // Kafka appends to its internal topics with acks=all.
+        match leader.append_records_to_leader(batch, -1, 1) {
+            Ok(r) => Ok(r.first_offset),
+            Err(e) => {
+                tracing::warn!("cannot append to {tp}: {}", e.message.as_deref().unwrap_or(""));
+                Err(append_error(e.code))
+            }
+        }
+    }
+
+    fn read(&self, partition: i32, offset: i64, max_bytes: usize) -> Result<Vec<u8>, String> {
+        let tp = TopicPartition::new(GROUP_METADATA_TOPIC_NAME, partition);
+        let p = self.replicas.leader_partition(&tp).map_err(|e| format!("{tp}: {}", e.name()))?;
+        let start = offset.max(p.log.log_start_offset().0);
+        if start >= p.log.log_end_offset().0 {
+            return Ok(Vec::new());
+        }
+        let info = p.log.read(Offset(start), max_bytes, None, true).map_err(|e| e.to_string())?;
+        match info.slice {
+            Some(slice) => slice.read_to_vec().map_err(|e| e.to_string()),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// The coordinator's view of a log error (Kafka's `storeGroup` mapping).
+fn append_error(code: ErrorCode) -> AppendError {
+    match code {
+        ErrorCode::UnknownTopicOrPartition
+        | ErrorCode::NotEnoughReplicas
+        | ErrorCode::NotEnoughReplicasAfterAppend => AppendError::Unavailable,
+        ErrorCode::NotLeaderOrFollower | ErrorCode::KafkaStorageError => AppendError::NotLeader,
+        ErrorCode::RequestTimedOut => AppendError::TimedOut,
+        ErrorCode::MessageTooLarge
+        | ErrorCode::RecordListTooLarge
+        | ErrorCode::InvalidFetchSize => AppendError::TooLarge,
+        _ => AppendError::Unknown,
+    }
+}
+
+/// One stored record, as replay wants it.
+struct LoadedRecord {
+    offset: i64,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+}
+
+type CallFn = Box<dyn FnOnce(&mut GroupCoordinator, i64, RequestId) -> Output + Send>;
+type ReadFn = Box<dyn FnOnce(&GroupCoordinator) + Send>;
+
+enum Command {
+    Call(CallFn, oneshot::Sender<Response>),
+    Read(ReadFn),
+    AppendDone(AppendId, Result<i64, AppendError>),
+    BeginLoading(i32),
+    Loaded(i32, Vec<LoadedRecord>),
+    Unload(i32),
+}
+
+/// The broker's way into the coordinator; cheap to clone.
+#[derive(Clone)]
+pub struct GroupCoordinatorHandle {
+    tx: mpsc::UnboundedSender<Command>,
+    num_partitions: i32,
+}
+
+/// Why a call got no answer: the coordinator task is gone (shutdown).
+#[derive(Debug, thiserror::Error)]
+#[error("the group coordinator is shutting down")]
+pub struct Unavailable;
+
+impl GroupCoordinatorHandle {
+    /// Starts the coordinator task and its writer thread.
+    pub fn start(config: GroupConfig, log: Arc<dyn OffsetsLog>) -> GroupCoordinatorHandle {
+        let num_partitions = config.offsets_topic_num_partitions;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (append_tx, append_rx) = std::sync::mpsc::channel::<Append>();
+        let writer_log = log.clone();
+        let done_tx = tx.clone();
+        let spawned =
+            std::thread::Builder::new().name("group-metadata-writer".into()).spawn(move || {
+                for append in append_rx {
+                    let result = write_append(&*writer_log, &append);
+                    if done_tx.send(Command::AppendDone(append.id, result)).is_err() {
+                        break;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the group metadata writer: {e}");
+        }
+        let coordinator = GroupCoordinator::new(config, fastrand::u64(..));
+        tokio::spawn(run(coordinator, rx, append_tx));
+        GroupCoordinatorHandle { tx, num_partitions }
+    }
+
+    /// The `__consumer_offsets` partition of a group.
+    pub fn partition_for(&self, group_id: &str) -> i32 {
+        crate::coordinator::partition_for(group_id, self.num_partitions)
+    }
+
+    /// Runs `f` against the state machine with a fresh request id and waits
+    /// for that request's answer.
+    pub async fn call(
+        &self,
+        f: impl FnOnce(&mut GroupCoordinator, i64, RequestId) -> Output + Send + 'static,
+    ) -> Result<Response, Unavailable> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Call(Box::new(f), reply)).map_err(|_| Unavailable)?;
+        rx.await.map_err(|_| Unavailable)
+    }
+
+    /// Reads from the state machine (OffsetFetch, ListGroups, DescribeGroups).
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&GroupCoordinator) -> T + Send + 'static,
+    ) -> Result<T, Unavailable> {
+        let (reply, rx) = oneshot::channel();
+        let read: ReadFn = Box::new(move |c| {
+            let _ = reply.send(f(c));
+        });
+        self.tx.send(Command::Read(read)).map_err(|_| Unavailable)?;
+        rx.await.map_err(|_| Unavailable)
+    }
+
+    /// Follows cluster metadata: loads the `__consumer_offsets` partitions
+    /// this broker leads and unloads those it no longer leads.
+    pub fn follow_leadership(
+        &self,
+        broker_id: i32,
+        mut images: watch::Receiver<Arc<ClusterImage>>,
+        log: Arc<dyn OffsetsLog>,
+    ) {
+        let handle = self.clone();
+        tokio::spawn(async move {
+            let mut led: BTreeSet<i32> = BTreeSet::new();
+            loop {
+                let image = images.borrow_and_update().clone();
+                let now_led = led_partitions(&image, broker_id);
+                for &p in now_led.difference(&led) {
+                    if handle.tx.send(Command::BeginLoading(p)).is_err() {
+                        return;
+                    }
+                    let (log, tx) = (log.clone(), handle.tx.clone());
+                    tokio::spawn(async move {
+                        if let Some(records) = load_partition(log, p).await {
+                            let _ = tx.send(Command::Loaded(p, records));
+                        }
+                    });
+                }
+                for &p in led.difference(&now_led) {
+                    let _ = handle.tx.send(Command::Unload(p));
+                }
+                led = now_led;
+                if images.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Partitions of `__consumer_offsets` whose leader is `broker_id`.
+fn led_partitions(image: &ClusterImage, broker_id: i32) -> BTreeSet<i32> {
+    image
+        .topic(GROUP_METADATA_TOPIC_NAME)
+        .map(|t| {
+            t.partitions
+                .iter()
+                .filter(|(_, p)| p.state.leader == broker_id)
+                .map(|(&index, _)| index)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads a whole partition, waiting (bounded) for its log to open: the
+/// replica manager opens it from the same metadata change.
+async fn load_partition(log: Arc<dyn OffsetsLog>, partition: i32) -> Option<Vec<LoadedRecord>> {
+    for attempt in 0..600 {
+        let log = log.clone();
+        let read = tokio::task::spawn_blocking(move || read_all(&*log, partition)).await;
+        match read {
+            Ok(Ok(records)) => return Some(records),
+            Ok(Err(e)) if attempt % 50 == 49 => {
+                tracing::warn!(
+                    "still waiting to load {GROUP_METADATA_TOPIC_NAME}-{partition}: {e}"
+                );
+            }
+            Ok(Err(_)) => {}
+            Err(e) => {
+                tracing::error!("loading {GROUP_METADATA_TOPIC_NAME}-{partition} failed: {e}");
+                return None;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tracing::error!("gave up loading {GROUP_METADATA_TOPIC_NAME}-{partition}");
+    None
+}
+
+/// Every keyed record of a partition, in log order; control batches and
+/// unreadable batches are skipped (the latter with a warning).
+fn read_all(log: &dyn OffsetsLog, partition: i32) -> Result<Vec<LoadedRecord>, String> {
+    const CHUNK: usize = 1 << 20;
+    let mut records = Vec::new();
+    let mut offset = 0i64;
+    loop {
+        let bytes = log.read(partition, offset, CHUNK)?;
+        let mut progressed = false;
+        for batch in Batches::new(&bytes) {
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(
+                        "{GROUP_METADATA_TOPIC_NAME}-{partition}: skipping the rest of a read: {e}"
+                    );
+                    break;
+                }
+            };
+            if batch.next_offset() <= offset {
+                continue;
+            }
+            offset = batch.next_offset();
+            progressed = true;
+            if batch.is_control() {
+                continue;
+            }
+            let parsed = match batch.records() {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(
+                        "{GROUP_METADATA_TOPIC_NAME}-{partition}: unreadable batch: {e}"
+                    );
+                    continue;
+                }
+            };
+            for record in parsed.iter() {
+                let Ok(record) = record else { break };
+                let Some(key) = record.key else { continue };
+                records.push(LoadedRecord {
+                    offset: parsed.offset_of(&record),
+                    key: key.to_vec(),
+                    value: record.value.map(<[u8]>::to_vec),
+                });
+            }
+        }
+        if !progressed {
+            return Ok(records);
+        }
+    }
+}
+
+/// Builds one uncompressed batch from an append and hands it to the log.
+fn write_append(log: &dyn OffsetsLog, append: &Append) -> Result<i64, AppendError> {
+    let mut builder = BatchBuilder::new(Compression::None);
+    for r in &append.records {
+        builder.push(NewRecord::new(append.timestamp, Some(&r.key), r.value.as_deref()));
+    }
+    let mut batch = builder.build().map_err(|e| {
+        tracing::error!("cannot build a group metadata batch: {e}");
+        AppendError::Unknown
+    })?;
+    log.append(append.partition, &mut batch)
+}
+
+async fn run(
+    mut coordinator: GroupCoordinator,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    writer: std::sync::mpsc::Sender<Append>,
+) {
+    let mut waiting: HashMap<RequestId, oneshot::Sender<Response>> = HashMap::new();
+    let mut next_request = 0u64;
+    loop {
+        let sleep = coordinator.next_deadline().map(|d| (d - now_ms()).max(0) as u64);
+        let command = tokio::select! {
+            command = rx.recv() => match command {
+                Some(c) => Some(c),
+                None => return,
+            },
+            _ = tokio::time::sleep(Duration::from_millis(sleep.unwrap_or(0))), if sleep.is_some() => None,
+        };
+        let now = now_ms();
+        let mut out = match command {
+            None => Output::default(),
+            Some(Command::Call(f, reply)) => {
+                next_request += 1;
+                let rid = RequestId(next_request);
+                waiting.insert(rid, reply);
+                f(&mut coordinator, now, rid)
+            }
+            Some(Command::Read(f)) => {
+                f(&coordinator);
+                Output::default()
+            }
+            Some(Command::AppendDone(id, result)) => coordinator.append_completed(now, id, result),
+            Some(Command::BeginLoading(p)) => {
+                coordinator.begin_loading(p);
+                Output::default()
+            }
+            Some(Command::Loaded(p, records)) => {
+                for r in &records {
+                    if let Err(e) = coordinator.replay(p, r.offset, &r.key, r.value.as_deref()) {
+                        tracing::warn!(
+                            "{GROUP_METADATA_TOPIC_NAME}-{p} offset {}: skipping record: {e}",
+                            r.offset
+                        );
+                    }
+                }
+                tracing::info!(
+                    "loaded {} records of {GROUP_METADATA_TOPIC_NAME}-{p}",
+                    records.len()
+                );
+                coordinator.complete_loading(now, p)
+            }
+            Some(Command::Unload(p)) => coordinator.unload(p),
+        };
+        while coordinator.next_deadline().is_some_and(|d| d <= now) {
+            let more = coordinator.tick(now);
+            out.appends.extend(more.appends);
+            out.responses.extend(more.responses);
+        }
+        for append in out.appends {
+            if writer.send(append).is_err() {
+                tracing::error!("the group metadata writer stopped");
+            }
+        }
+        for (rid, response) in out.responses {
+            if let Some(reply) = waiting.remove(&rid) {
+                let _ = reply.send(response);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::coordinator::{
+        HeartbeatRequest, JoinGroupRequest, OffsetCommitPartition, OffsetCommitRequest,
+        OffsetCommitTopic, OffsetFetchRequest, Protocol,
+    };
+
+    /// `__consumer_offsets` as plain byte vectors, one per partition.
+    #[derive(Default)]
+    struct MemoryLog(Mutex<HashMap<i32, Vec<Vec<u8>>>>);
+
+    impl OffsetsLog for MemoryLog {
+        fn append(&self, partition: i32, batch: &mut [u8]) -> Result<i64, AppendError> {
+            let mut logs = self.0.lock().unwrap();
+            let log = logs.entry(partition).or_default();
+            let base: i64 = log
+                .iter()
+                .map(|b| i64::from(crate::record::RecordBatch::parse(b).unwrap().records_count()))
+                .sum();
+            batch[..8].copy_from_slice(&base.to_be_bytes());
+            log.push(batch.to_vec());
+            Ok(base)
+        }
+
+        fn read(&self, partition: i32, offset: i64, _max: usize) -> Result<Vec<u8>, String> {
+            let logs = self.0.lock().unwrap();
+            let mut out = Vec::new();
+            for b in logs.get(&partition).into_iter().flatten() {
+                if crate::record::RecordBatch::parse(b).unwrap().next_offset() > offset {
+                    out.extend_from_slice(b);
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    fn image_leading(num_partitions: i32, broker: i32) -> Arc<ClusterImage> {
+        use crate::cluster::{PartitionMetadata, PartitionState, TopicMetadata};
+        let partitions = (0..num_partitions)
+            .map(|p| {
+                let state = PartitionState { leader: broker, leader_epoch: 0, isr: vec![broker] };
+                (p, PartitionMetadata { replicas: vec![broker], state })
+            })
+            .collect();
+        let topic = TopicMetadata {
+            name: GROUP_METADATA_TOPIC_NAME.into(),
+            topic_id: uuid::Uuid::new_v4(),
+            partitions,
+            configs: Default::default(),
+        };
+        let mut image = ClusterImage::default();
+        image.topics.insert(GROUP_METADATA_TOPIC_NAME.into(), topic);
+        Arc::new(image)
+    }
+
+    fn commit(group: &str, offset: i64) -> OffsetCommitRequest {
+        OffsetCommitRequest {
+            group_id: group.into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+            retention_time_ms: -1,
+            topics: vec![OffsetCommitTopic {
+                name: "t".into(),
+                partitions: vec![OffsetCommitPartition {
+                    partition_index: 0,
+                    committed_offset: offset,
+                    committed_leader_epoch: -1,
+                    commit_timestamp: -1,
+                    committed_metadata: None,
+                }],
+            }],
+        }
+    }
+
+    async fn fetched(h: &GroupCoordinatorHandle, group: &str) -> i64 {
+        let req = OffsetFetchRequest {
+            group_id: group.into(),
+            topics: Some(vec![("t".into(), vec![0])]),
+            require_stable: false,
+        };
+        h.read(move |c| c.offset_fetch(&req)).await.unwrap().topics[0].partitions[0]
+            .committed_offset
+    }
+
+    async fn wait_loaded(h: &GroupCoordinatorHandle, group: &str) {
+        let p = h.partition_for(group);
+        for _ in 0..500 {
+            if h.read(move |c| c.is_loaded(p)).await.unwrap() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("partition {p} never loaded");
+    }
+
+    #[tokio::test]
+    async fn commits_survive_a_restart_through_the_log() {
+        let log: Arc<MemoryLog> = Arc::new(MemoryLog::default());
+        let config = GroupConfig { offsets_topic_num_partitions: 3, ..GroupConfig::default() };
+        let (_tx, images) = watch::channel(image_leading(3, 1));
+        let h = GroupCoordinatorHandle::start(config.clone(), log.clone());
+        h.follow_leadership(1, images.clone(), log.clone());
+        wait_loaded(&h, "g").await;
+        for offset in [5, 9] {
+            let resp = h
+                .call(move |c, now, rid| c.offset_commit(now, rid, commit("g", offset)))
+                .await
+                .unwrap();
+            let Response::OffsetCommit(r) = resp else { panic!("{resp:?}") };
+            assert_eq!(r.topics[0].partitions[0].1, None);
+        }
+        assert_eq!(fetched(&h, "g").await, 9);
+
+        // A new coordinator over the same log: the loader replays it.
+        let h2 = GroupCoordinatorHandle::start(config, log.clone());
+        h2.follow_leadership(1, images, log.clone());
+        wait_loaded(&h2, "g").await;
+        assert_eq!(fetched(&h2, "g").await, 9, "the last commit wins on replay");
+    }
+
+    #[tokio::test]
+    async fn a_join_is_answered_when_the_runtime_ticks() {
+        let log: Arc<MemoryLog> = Arc::new(MemoryLog::default());
+        let config = GroupConfig {
+            offsets_topic_num_partitions: 1,
+            group_initial_rebalance_delay_ms: 50,
+            ..GroupConfig::default()
+        };
+        let (_tx, images) = watch::channel(image_leading(1, 1));
+        let h = GroupCoordinatorHandle::start(config, log.clone());
+        h.follow_leadership(1, images, log);
+        wait_loaded(&h, "g").await;
+        let req = JoinGroupRequest {
+            group_id: "g".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            member_id: String::new(),
+            group_instance_id: None,
+            protocol_type: "consumer".into(),
+            protocols: vec![Protocol { name: "range".into(), metadata: bytes::Bytes::new() }],
+            reason: None,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            require_known_member_id: false,
+            support_skipping_assignment: false,
+        };
+        let resp = h.call(move |c, now, rid| c.join_group(now, rid, req)).await.unwrap();
+        let Response::JoinGroup(r) = resp else { panic!("{resp:?}") };
+        assert_eq!((r.error, r.generation_id), (None, 1), "answered after the initial delay");
+        let hb = HeartbeatRequest {
+            group_id: "g".into(),
+            generation_id: 1,
+            member_id: r.member_id,
+            group_instance_id: None,
+        };
+        let resp = h.call(move |c, now, rid| c.heartbeat(now, rid, hb)).await.unwrap();
+        assert_eq!(resp, Response::Heartbeat(None));
+    }
+}

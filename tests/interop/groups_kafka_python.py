@@ -1,0 +1,129 @@
+"""Consumer groups through kafka-python, and a mixed group of kafka-python
+and confluent-kafka (librdkafka) members, against a kafka-rs broker.
+
+  groups_kafka_python.py commit BOOTSTRAP   consume 60 of 100, commit, restart
+                                            the consumer: it resumes at 60;
+                                            admin list/describe/offsets/delete;
+                                            a mixed group agrees on an assignment
+  groups_kafka_python.py resume BOOTSTRAP   after a broker restart: the commit
+                                            of group "kp" is still there"""
+import sys
+import time
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.structs import OffsetAndMetadata
+
+TOPIC = "kp-groups"
+
+
+def consumer(bootstrap, group, **kw):
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+        auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=500,
+        consumer_timeout_ms=15000, **kw)
+
+
+def take(c, n, timeout=30):
+    got = []
+    deadline = time.time() + timeout
+    while len(got) < n and time.time() < deadline:
+        for records in c.poll(timeout_ms=500, max_records=n - len(got)).values():
+            got.extend(records)
+    return got
+
+
+def commit_phase(bootstrap):
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=1)])
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1)
+    for i in range(100):
+        producer.send(TOPIC, value=b"v%d" % i)
+    producer.flush(30)
+
+    c = consumer(bootstrap, "kp")
+    c.subscribe([TOPIC])
+    first = take(c, 60)
+    assert [r.offset for r in first] == list(range(60)), [r.offset for r in first][:10]
+    c.commit()
+    tp = TopicPartition(TOPIC, 0)
+    assert c.committed(tp) == 60, c.committed(tp)
+    c.close()
+
+    c = consumer(bootstrap, "kp")
+    c.subscribe([TOPIC])
+    rest = take(c, 40)
+    assert [r.offset for r in rest] == list(range(60, 100)), "resumed at the committed offset"
+    c.commit({tp: OffsetAndMetadata(80, "meta-80", -1)})
+
+    groups = {g["group_id"]: g for g in admin.list_groups()}
+    assert groups["kp"]["protocol_type"] == "consumer", groups
+    described = admin.describe_groups(["kp"])["kp"]
+    assert described["group_state"] == "Stable", described
+    assert len(described["members"]) == 1 and described["protocol_data"] == "range", described
+    offsets = admin.list_group_offsets("kp")["kp"]
+    assert offsets[tp].offset == 80 and offsets[tp].metadata == "meta-80", offsets
+    assert admin.delete_groups(["kp"]) == {"kp": "NonEmptyGroupError"}, "kp still has its member"
+    c.close()
+
+    # An empty group can be deleted; its offsets go with it.
+    c = consumer(bootstrap, "to-delete")
+    c.subscribe([TOPIC])
+    take(c, 1)
+    c.commit()
+    c.close()
+    assert admin.delete_groups(["to-delete"]) == {"to-delete": "OK"}
+    assert "to-delete" not in {g["group_id"] for g in admin.list_groups()}
+    assert admin.list_group_offsets("to-delete")["to-delete"] == {}
+
+    mixed(bootstrap, admin)
+    admin.close()
+    print("kafka-python groups ok")
+
+
+def mixed(bootstrap, admin):
+    """kafka-python and librdkafka in one group share the partitions."""
+    from confluent_kafka import Consumer
+    admin.create_topics([NewTopic("mixed", num_partitions=4, replication_factor=1)])
+    kp = consumer(bootstrap, "mixed-group", client_id="kafka-python-member")
+    kp.subscribe(["mixed"])
+    rd = Consumer({"bootstrap.servers": bootstrap, "group.id": "mixed-group", "client.id": "librdkafka-member",
+                   "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+                   "partition.assignment.strategy": "range"})
+    rd.subscribe(["mixed"])
+    deadline = time.time() + 60
+    while True:
+        kp.poll(timeout_ms=100)
+        rd.poll(0.1)
+        a = sorted(tp.partition for tp in kp.assignment())
+        b = sorted(tp.partition for tp in rd.assignment())
+        if a and b and sorted(a + b) == [0, 1, 2, 3]:
+            break
+        assert time.time() < deadline, f"no agreement: kafka-python {a}, librdkafka {b}"
+    described = admin.describe_groups(["mixed-group"])["mixed-group"]
+    clients = sorted(m["client_id"] for m in described["members"])
+    assert clients == ["kafka-python-member", "librdkafka-member"], clients
+    rd.close()
+    kp.close()
+
+
+def resume_phase(bootstrap):
+    tp = TopicPartition(TOPIC, 0)
+    c = consumer(bootstrap, "kp")
+    deadline = time.time() + 30
+    committed = None
+    while committed is None and time.time() < deadline:
+        try:
+            committed = c.committed(tp)
+        except Exception:
+            time.sleep(0.2)
+    assert committed == 80, f"committed offset after restart: {committed}"
+    c.subscribe([TOPIC])
+    rest = take(c, 20)
+    assert [r.offset for r in rest] == list(range(80, 100)), [r.offset for r in rest][:5]
+    c.close()
+    print("kafka-python resume ok")
+
+
+if __name__ == "__main__":
+    {"commit": commit_phase, "resume": resume_phase}[sys.argv[1]](sys.argv[2])
