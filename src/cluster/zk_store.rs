@@ -253,28 +253,28 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Wins `/controller` if it is free and bumps `/controller_epoch`.
+/// Wins `/controller` if it is free, bumping `/controller_epoch` in the
+/// same multi at the version read, as Kafka's controller election does.
 async fn elect(c: &zkc::Client, id: i32) -> Result<bool, Error> {
-    match c
-        .create(z::CONTROLLER, &z::controller_json(id, crate::time::now_ms()), &ephemeral())
-        .await
-    {
-        Ok(_) => {}
-        Err(zkc::Error::NodeExists) => return Ok(false),
-        Err(e) => return Err(unavailable(e)),
-    }
-    match c.get_data(z::CONTROLLER_EPOCH).await {
-        Ok((d, stat)) => {
-            let epoch = String::from_utf8_lossy(&d).trim().parse::<i32>().unwrap_or(0) + 1;
-            c.set_data(z::CONTROLLER_EPOCH, epoch.to_string().as_bytes(), Some(stat.version))
-                .await
-                .map_err(unavailable)?;
+    create_if_absent(c, z::CONTROLLER_EPOCH, b"0").await?;
+    let (d, stat) = c.get_data(z::CONTROLLER_EPOCH).await.map_err(unavailable)?;
+    let epoch = String::from_utf8_lossy(&d).trim().parse::<i32>().unwrap_or(0) + 1;
+    let mut m = c.new_multi_writer();
+    m.add_create(z::CONTROLLER, &z::controller_json(id, crate::time::now_ms()), &ephemeral())
+        .map_err(unavailable)?;
+    m.add_set_data(z::CONTROLLER_EPOCH, epoch.to_string().as_bytes(), Some(stat.version))
+        .map_err(unavailable)?;
+    match m.commit().await {
+        Ok(_) => {
+            tracing::info!("broker {id} is the controller (epoch {epoch})");
+            Ok(true)
         }
-        Err(zkc::Error::NoNode) => create_if_absent(c, z::CONTROLLER_EPOCH, b"1").await?,
-        Err(e) => return Err(unavailable(e)),
+        Err(zkc::MultiWriteError::OperationFailed {
+            source: zkc::Error::NodeExists | zkc::Error::BadVersion,
+            ..
+        }) => Ok(false),
+        Err(e) => Err(Error::Unavailable(e.to_string())),
     }
-    tracing::info!("broker {id} is the controller");
-    Ok(true)
 }
 
 async fn controller_epoch(c: &zkc::Client) -> i32 {

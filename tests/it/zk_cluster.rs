@@ -38,7 +38,9 @@ fn exercise(zk: &ZkServer) {
     assert!(reg["timestamp"].is_string());
     let (_, stat) = rt.block_on(c.get_data("/brokers/ids/1")).unwrap();
     assert_ne!(stat.ephemeral_owner, 0, "{kind}: registration is ephemeral");
-    assert_eq!(json(&c, &rt, "/controller").unwrap()["brokerid"], 1, "{kind}");
+    support::wait_until(Duration::from_secs(20), "the broker to win /controller", || {
+        json(&c, &rt, "/controller").is_some_and(|v| v["brokerid"] == 1)
+    });
     let (epoch, _) = rt.block_on(c.get_data("/controller_epoch")).unwrap();
     assert_eq!(epoch, b"1", "{kind}");
     let id = json(&c, &rt, "/cluster/id").unwrap();
