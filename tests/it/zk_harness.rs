@@ -19,7 +19,12 @@ pub struct ZkServer {
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub guard: ChildGuard,
+    /// Apache ZooKeeper runs one at a time: a JVM per test in parallel
+    /// would starve the rest of the suite of CPU.
+    _turn: Option<std::sync::MutexGuard<'static, ()>>,
 }
+
+static APACHE_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl ZkServer {
     pub fn addr(&self) -> String {
@@ -64,7 +69,7 @@ pub fn start_ours(extra: &str) -> ZkServer {
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     let guard = spawn_ours(dir.path(), port, extra);
-    ZkServer { kind: "kafka-rs", port, dir, guard }
+    ZkServer { kind: "kafka-rs", port, dir, guard, _turn: None }
 }
 
 /// Apache ZooKeeper 3.8 (`ZooKeeperServerMain`), or `None` to skip when the
@@ -79,6 +84,7 @@ pub fn start_apache(extra: &str) -> Option<ZkServer> {
         eprintln!("skipping: Apache ZooKeeper is not installed");
         return None;
     }
+    let turn = APACHE_TURN.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     let cfg = dir.path().join("zoo.cfg");
@@ -93,7 +99,7 @@ pub fn start_apache(extra: &str) -> Option<ZkServer> {
             .stderr(Stdio::null()),
     );
     wait_ready(port);
-    Some(ZkServer { kind: "Apache ZooKeeper", port, dir, guard })
+    Some(ZkServer { kind: "Apache ZooKeeper", port, dir, guard, _turn: Some(turn) })
 }
 
 /// Sends a four-letter word and returns the whole answer.
