@@ -23,6 +23,8 @@ use crate::types::{Offset, TopicPartition};
 
 /// Kafka's marker of a clean shutdown, at each log dir's root.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+/// Where each compacted log's dirty part starts, at each log dir's root.
+pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 
 /// Broker-level settings of the background work, with Kafka's names and
 /// defaults.
@@ -249,7 +251,16 @@ impl LogManager {
 
     fn checkpoint_dir(&self, dir: usize) -> Result<(), Error> {
         self.write_checkpoint(dir, RECOVERY_POINT_CHECKPOINT, |l| l.recovery_point().0)?;
-        self.write_checkpoint(dir, LOG_START_OFFSET_CHECKPOINT, |l| l.log_start_offset().0)
+        self.write_checkpoint(dir, LOG_START_OFFSET_CHECKPOINT, |l| l.log_start_offset().0)?;
+        self.checkpoint_cleaner_offsets(dir)
+    }
+
+    /// Kafka's `cleaner-offset-checkpoint`: where each compacted log's
+    /// dirty part starts, so a restart does not recompact everything.
+    fn checkpoint_cleaner_offsets(&self, dir: usize) -> Result<(), Error> {
+        self.write_checkpoint(dir, CLEANER_OFFSET_CHECKPOINT, |l| {
+            l.cleaner_checkpoint.load(std::sync::atomic::Ordering::Acquire)
+        })
     }
 
     fn write_checkpoint(
@@ -376,6 +387,15 @@ impl LogManager {
                     Ok(Some(stats)) => {
                         cleaned = true;
                         tracing::info!(%tp, "cleaned log: {stats}");
+                        let dir = self
+                            .logs
+                            .read()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(&tp)
+                            .map(|e| e.dir);
+                        if let Some(dir) = dir {
+                            let _ = self.checkpoint_cleaner_offsets(dir);
+                        }
                     }
                     Ok(None) | Err(Error::LogDirOffline { .. } | Error::Closed { .. }) => {}
                     Err(e) => tracing::warn!(%tp, "cleaning failed: {e}"),
@@ -479,6 +499,7 @@ fn open_dir(
     };
     let recovery_points = read_or_reset(RECOVERY_POINT_CHECKPOINT);
     let log_starts = read_or_reset(LOG_START_OFFSET_CHECKPOINT);
+    let cleaner_offsets = read_or_reset(CLEANER_OFFSET_CHECKPOINT);
     let mut work: Vec<(TopicPartition, PathBuf)> = Vec::new();
     for entry in std::fs::read_dir(root).map_err(Error::io(root))? {
         let entry = entry.map_err(Error::io(root))?;
@@ -513,6 +534,12 @@ fn open_dir(
                 };
                 match Log::open_with(&path, config, rp, start, Arc::clone(&clock), options) {
                     Ok(log) => {
+                        if let Some(&o) = cleaner_offsets.get(&tp) {
+                            log.cleaner_checkpoint.fetch_max(
+                                o.min(log.log_end_offset().0),
+                                std::sync::atomic::Ordering::AcqRel,
+                            );
+                        }
                         out.lock().unwrap_or_else(|e| e.into_inner()).push((tp, Arc::new(log)))
                     }
                     Err(e) => {
@@ -579,6 +606,7 @@ mod tests {
             assert_eq!(log.recovery_point(), log.log_end_offset(), "flushed at shutdown");
         }
         assert_eq!(m.get_log(&TopicPartition::new("t", 3)).unwrap().log_start_offset(), Offset(3));
+        assert!(dirs[0].join(CLEANER_OFFSET_CHECKPOINT).exists());
         let tp = TopicPartition::new("t", 0);
         let dir = m.get_log(&tp).unwrap().dir().to_path_buf();
         m.delete_log(&tp).unwrap();
