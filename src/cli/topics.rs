@@ -487,7 +487,9 @@ async fn alter(
         if t.is_internal && args.partitions.is_some() {
             bail!("The number of partitions for the internal topics {} cannot be changed.", t.name);
         }
-        if let Some(count) = args.partitions {
+        // A replica assignment alone names the new partition count by its length.
+        let count = args.partitions.or(assignment.as_ref().map(|a| a.len() as i32));
+        if let Some(count) = count {
             // Only the new partitions' replicas go on the wire.
             let new_assignment = assignment
                 .as_ref()

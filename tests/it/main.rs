@@ -6,6 +6,8 @@ mod broker_connections;
 mod broker_interop;
 mod broker_start;
 mod broker_support;
+mod cli_console;
+mod cli_interop;
 mod cli_topics;
 mod docs;
 mod dump_log;
