@@ -219,7 +219,7 @@ fn kafka_python_commits_survive_consumer_and_broker_restart() {
     let script = python_script("groups_kafka_python.py");
     let run = |phase: &str, addr: String| {
         run_with_timeout(
-            Command::new(&python).arg(&script).arg(phase).arg(addr),
+            Command::new(&python).arg(&script).arg(phase).arg(addr).arg(support::bin()),
             None,
             Duration::from_secs(180),
         )
@@ -230,6 +230,14 @@ fn kafka_python_commits_survive_consumer_and_broker_restart() {
         "commit phase\nstdout:\n{}\nstderr:\n{}",
         stdout(&out),
         stderr(&out)
+    );
+    let out = run("mixed", broker.addr());
+    assert!(
+        out.status.success(),
+        "mixed group\nstdout:\n{}\nstderr:\n{}\nlog:\n{}",
+        stdout(&out),
+        stderr(&out),
+        tail(&broker.server_log(), 40)
     );
     let dir = broker.kill9();
     let broker = Broker::start_in(dir, GROUP_OVERRIDES);
