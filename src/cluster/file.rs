@@ -32,6 +32,9 @@ struct Persisted {
 struct Inner {
     path: PathBuf,
     state: Mutex<Persisted>,
+    /// What the file holds now, so changes to ephemeral state only (broker
+    /// registration) cost no write.
+    written: Mutex<Vec<u8>>,
     tx: watch::Sender<Arc<ClusterImage>>,
 }
 
@@ -46,9 +49,14 @@ impl FileStore {
     /// ephemeral, as in ZooKeeper.
     pub fn open(dir: &Path) -> Result<FileStore, Error> {
         let path = dir.join(FILE_NAME);
-        let mut state = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<Persisted>(&bytes)
-                .map_err(|e| Error::Corrupt { path: path.clone(), reason: e.to_string() })?,
+        let mut written = Vec::new();
+        let state = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let state = serde_json::from_slice::<Persisted>(&bytes)
+                    .map_err(|e| Error::Corrupt { path: path.clone(), reason: e.to_string() })?;
+                written = bytes;
+                state
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(dir)
                     .map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
@@ -65,11 +73,13 @@ impl FileStore {
             }
             Err(source) => return Err(Error::Io { path, source }),
         };
-        state.image.brokers.clear();
-        state.image.controller_id = -1;
-        write_atomically(&path, &state)?;
+        let bytes = encode(&path, &state)?;
+        if bytes != written {
+            write_atomically(&path, &bytes)?;
+        }
         let (tx, _) = watch::channel(Arc::new(state.image.clone()));
-        Ok(FileStore { inner: Arc::new(Inner { path, state: Mutex::new(state), tx }) })
+        let inner = Inner { path, state: Mutex::new(state), written: Mutex::new(bytes), tx };
+        Ok(FileStore { inner: Arc::new(inner) })
     }
 
     /// Applies `change` to the persisted state; on success writes the file
@@ -84,7 +94,12 @@ impl FileStore {
                 let mut guard = inner.state.lock().unwrap_or_else(|p| p.into_inner());
                 let mut next = guard.clone();
                 let out = change(&mut next)?;
-                write_atomically(&inner.path, &next)?;
+                let bytes = encode(&inner.path, &next)?;
+                let mut written = inner.written.lock().unwrap_or_else(|p| p.into_inner());
+                if *written != bytes {
+                    write_atomically(&inner.path, &bytes)?;
+                    *written = bytes;
+                }
                 *guard = next;
                 inner.tx.send_replace(Arc::new(guard.image.clone()));
                 Ok(out)
@@ -95,13 +110,16 @@ impl FileStore {
     }
 }
 
-fn write_atomically(path: &Path, state: &Persisted) -> Result<(), Error> {
+fn encode(path: &Path, state: &Persisted) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec_pretty(state)
+        .map_err(|e| Error::Corrupt { path: path.to_path_buf(), reason: e.to_string() })
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     let tmp = path.with_extension("json.tmp");
-    let bytes = serde_json::to_vec_pretty(state)
-        .map_err(|e| Error::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(&bytes).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)?;
     if let Some(dir) = path.parent() {

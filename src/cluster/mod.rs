@@ -10,6 +10,8 @@
 //! single-node cluster in a JSON file in the first log dir.
 
 pub mod file;
+pub mod zk_store;
+pub mod znodes;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -60,10 +62,17 @@ pub struct TopicMetadata {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterImage {
     pub cluster_id: String,
-    /// -1 while no controller is known.
+    /// -1 while no controller is known. Like broker registrations it lives
+    /// only as long as the broker process (an ephemeral znode in ZooKeeper).
+    #[serde(skip, default = "no_controller")]
     pub controller_id: i32,
+    #[serde(skip)]
     pub brokers: BTreeMap<i32, BrokerRegistration>,
     pub topics: BTreeMap<String, TopicMetadata>,
+}
+
+fn no_controller() -> i32 {
+    -1
 }
 
 impl ClusterImage {

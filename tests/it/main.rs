@@ -2,15 +2,19 @@
 //! sockets on 127.0.0.1, free ports, temp dirs.
 
 mod broker_bad_input;
+mod broker_connections;
 mod broker_interop;
 mod broker_start;
 mod broker_support;
+mod cli_console;
+mod cli_interop;
 mod cli_topics;
 mod docs;
 mod dump_log;
 mod groups;
 mod log_crash;
 mod support;
+mod zk_cluster;
 mod zk_crash;
 mod zk_harness;
 mod zk_interop;

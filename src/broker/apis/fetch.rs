@@ -107,15 +107,13 @@ async fn read_all(
     wanted: &[Wanted],
     max_bytes: usize,
 ) -> Vec<FetchPartitionData<FileRegion>> {
-    let ctx2 = ctx.clone();
-    let wanted2 = wanted.to_vec();
-    let read = tokio::task::spawn_blocking(move || {
+    let read_pass = move |ctx: &BrokerContext, wanted: &[Wanted]| {
         let mut remaining = max_bytes;
         let mut first = true;
-        wanted2
+        wanted
             .iter()
             .map(|w| {
-                let p = read_one(&ctx2, w, remaining, first);
+                let p = read_one(ctx, w, remaining, first);
                 if let Some(r) = &p.records {
                     remaining = remaining.saturating_sub(r.len);
                     first = false;
@@ -123,8 +121,15 @@ async fn read_all(
                 p
             })
             .collect::<Vec<_>>()
-    })
-    .await;
+    };
+    // A caught-up consumer's fetch finds nothing below the high watermark:
+    // answered from atomics, without a trip to the blocking pool.
+    if !wanted.iter().any(|w| has_data(ctx, w)) {
+        return read_pass(ctx, wanted);
+    }
+    let ctx2 = ctx.clone();
+    let wanted2 = wanted.to_vec();
+    let read = tokio::task::spawn_blocking(move || read_pass(&ctx2, &wanted2)).await;
     match read {
         Ok(parts) => parts,
         Err(e) => {
@@ -132,6 +137,13 @@ async fn read_all(
             wanted.iter().map(|w| error_part(w, ErrorCode::UnknownServerError)).collect()
         }
     }
+}
+
+/// Whether a log read could return records for `w` (checks atomics only).
+fn has_data(ctx: &BrokerContext, w: &Wanted) -> bool {
+    ctx.replicas.leader_partition(&w.tp).is_ok_and(|p| {
+        w.fetch_offset < p.high_watermark() && w.fetch_offset >= p.log_start_offset().0
+    })
 }
 
 fn error_part(w: &Wanted, code: ErrorCode) -> FetchPartitionData<FileRegion> {
