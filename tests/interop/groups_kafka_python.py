@@ -96,10 +96,12 @@ def mixed(bootstrap, admin):
     """kafka-python and librdkafka in one group share the partitions."""
     from confluent_kafka import Consumer
     admin.create_topics([NewTopic("mixed", num_partitions=4, replication_factor=1)])
-    kp = consumer(bootstrap, "mixed-group", client_id="kafka-python-member")
+    # A long session: on a loaded machine kafka-python's heartbeat thread
+    # can stall for seconds behind librdkafka in the same process.
+    kp = consumer(bootstrap, "mixed-group", session_timeout_ms=30000, client_id="kafka-python-member")
     kp.subscribe(["mixed"])
     rd = librdkafka_member(bootstrap, "mixed-group", "mixed")
-    deadline = time.time() + 60
+    deadline = time.time() + 90
     while True:
         kp.poll(timeout_ms=100)
         rd.poll(0.1)

@@ -107,7 +107,15 @@ fn commit(wire: &mut Wire, group: &str, topic: &str, partition: i32) -> OffsetCo
     req.generation_id_or_member_epoch = -1;
     req.retention_time_ms = -1;
     req.topics.push(t);
-    wire.call(ApiKey::OffsetCommit, 7, &req)
+    // A loading coordinator asks the client to retry.
+    for _ in 0..200 {
+        let resp: OffsetCommitResponse = wire.call(ApiKey::OffsetCommit, 7, &req);
+        if resp.topics[0].partitions[0].error_code != 14 {
+            return resp;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{group}: coordinator never loaded");
 }
 
 #[test]
