@@ -14,6 +14,7 @@ mod dump_log;
 mod groups;
 mod log_crash;
 mod support;
+mod zk_cluster;
 mod zk_crash;
 mod zk_harness;
 mod zk_interop;
