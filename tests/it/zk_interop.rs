@@ -88,7 +88,7 @@ fn zkcli_script_matches_apache_zookeeper() {
                     // zkCli prints its watcher's events from another thread;
                     // whether the final Closed event makes it out before the
                     // JVM exits is a race in zkCli, not a server difference.
-                    || l == "WATCHER::"
+                    || *l == "WATCHER::"
                     || l.starts_with("WatchedEvent state:Closed")
                     || l.trim().is_empty())
             })
