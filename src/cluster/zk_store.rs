@@ -391,6 +391,34 @@ pub async fn write_topic(
     }
 }
 
+/// The brokers registered in ZooKeeper at `connect`, as a bootstrap list
+/// (`host:port,...`): how the `--zookeeper` tools find a broker to talk to.
+/// Fails at once if ZooKeeper cannot be reached.
+pub async fn bootstrap_servers(connect_string: &str) -> Result<String, Error> {
+    let (hosts, chroot) = split_chroot(connect_string);
+    let client = zkc::Client::connector()
+        .with_session_timeout(Duration::from_secs(10))
+        .with_connection_timeout(Duration::from_secs(10))
+        .with_fail_eagerly()
+        .connect(hosts)
+        .await
+        .map_err(unavailable)?;
+    let client = match chroot {
+        Some(root) => client
+            .chroot(root.to_string())
+            .map_err(|_| Error::Unavailable(format!("bad chroot {root}")))?,
+        None => client,
+    };
+    let mut out = Vec::new();
+    for id in list(&client, z::BROKER_IDS).await? {
+        let Ok(id) = id.parse::<i32>() else { continue };
+        if let Some(b) = get(&client, &z::broker(id)).await?.and_then(|d| z::parse_broker(id, &d)) {
+            out.push(format!("{}:{}", b.host, b.port));
+        }
+    }
+    Ok(out.join(","))
+}
+
 impl MetadataStore for ZkStore {
     fn image(&self) -> Arc<ClusterImage> {
         self.tx.borrow().clone()

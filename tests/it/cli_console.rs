@@ -389,3 +389,56 @@ fn perf_tests_print_kafkas_report_lines() {
     .unwrap();
     assert!(re.is_match(lines[1]), "{}", lines[1]);
 }
+
+#[test]
+fn a_record_the_broker_refuses_is_reported_by_line() {
+    let broker = Broker::start(&["message.max.bytes=300"]);
+    ok(&topics(&broker, &["--create", "--topic", "big"]));
+    let input = format!("short\n{}\nshort2\n", "x".repeat(1000));
+    let out = produce(&broker, "big", &[], &input);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("Error when sending message to topic big from line 2 with error: "),
+        "{err}"
+    );
+    assert!(err.ends_with("Error: 1 of 3 messages were not delivered to topic big\n"), "{err}");
+    let out = consume(&broker, "big", &["--from-beginning", "--timeout-ms", "1000"]);
+    assert_eq!(ok(&out), "short\nshort2\n", "the batch was split so the others got through");
+}
+
+#[test]
+fn ctrl_c_stops_the_tail_with_the_count() {
+    let broker = Broker::start(&[]);
+    ok(&topics(&broker, &["--create", "--topic", "tail"]));
+    ok(&produce(&broker, "tail", &[], "1\n2\n"));
+    let mut child = ChildGuard::spawn(
+        "console-consumer",
+        Command::new(bin())
+            .args([
+                "console-consumer",
+                "--bootstrap-server",
+                &broker.addr(),
+                "--topic",
+                "tail",
+                "--from-beginning",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let stdout = child.child.as_mut().unwrap().stdout.take().unwrap();
+    let mut reader = BufReader::new(stdout);
+    let mut lines = String::new();
+    while lines.lines().count() < 2 {
+        assert!(reader.read_line(&mut lines).unwrap() > 0, "output ended early: {lines}");
+    }
+    let pid = child.pid().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let mut status = None;
+    wait_until(Duration::from_secs(20), "the consumer to exit on SIGINT", || {
+        status = child.try_wait();
+        status.is_some()
+    });
+    assert_eq!(status.unwrap().code(), Some(0));
+    assert_eq!(child.stderr_text(), "Processed a total of 2 messages\n");
+}

@@ -108,6 +108,63 @@ fn exercise(zk: &ZkServer) {
         support::stdout(&out).contains("Leader: 1")
     });
 
+    // The quickstart's --zookeeper tools find the broker through ZooKeeper.
+    let out = support::kafka_rs(
+        &[
+            "topics",
+            "--create",
+            "--zookeeper",
+            &connect,
+            "--replication-factor",
+            "1",
+            "--partitions",
+            "1",
+            "--topic",
+            "test",
+        ],
+        None,
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "{kind}: {}", support::stderr(&out));
+    assert_eq!(support::stdout(&out), "Created topic test.\n");
+    assert!(json(&c, &rt, "/brokers/topics/test").is_some(), "{kind}: the topic is in ZooKeeper");
+    let out = support::kafka_rs(
+        &["topics", "--zookeeper", &connect, "--list"],
+        None,
+        Duration::from_secs(30),
+    );
+    assert!(
+        support::stdout(&out).lines().any(|l| l == "test"),
+        "{kind}: {}",
+        support::stdout(&out)
+    );
+    let out = support::kafka_rs(
+        &["console-producer", "--broker-list", &broker.addr(), "--topic", "test"],
+        Some(b"This is a message\nThis is another message\n"),
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "{kind}: {}", support::stderr(&out));
+    let out = support::kafka_rs(
+        &[
+            "console-consumer",
+            "--zookeeper",
+            &connect,
+            "--topic",
+            "test",
+            "--from-beginning",
+            "--max-messages",
+            "2",
+        ],
+        None,
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        support::stdout(&out),
+        "This is a message\nThis is another message\n",
+        "{kind}: {}",
+        support::stderr(&out)
+    );
+
     // Deletion through the broker removes the znodes.
     let out = support::kafka_rs(
         &["topics", "--bootstrap-server", &broker.addr(), "--delete", "--topic", "viaapi"],
