@@ -52,6 +52,8 @@ pub struct KafkaConfig {
     pub log_retention_check_interval_ms: i64,
     pub num_recovery_threads_per_data_dir: usize,
     pub zookeeper_connect: Option<String>,
+    /// `zookeeper.session.timeout.ms` (Kafka's default 18 s).
+    pub zookeeper_session_timeout_ms: u64,
     pub rack: Option<String>,
     /// Topic-level defaults derived from the broker's `log.*` keys, as
     /// topic config key/value pairs (`segment.bytes`, `retention.ms`, ...).
@@ -360,6 +362,7 @@ impl KafkaConfig {
             socket_request_max_bytes: socket_request_max_bytes as usize,
             log_retention_check_interval_ms,
             num_recovery_threads_per_data_dir,
+            zookeeper_session_timeout_ms: p.parse_or("zookeeper.session.timeout.ms", 18_000u64)?,
             zookeeper_connect: p
                 .get("zookeeper.connect")
                 .map(str::trim)

@@ -15,6 +15,7 @@ use super::group_coordinator::{GroupCoordinatorHandle, OffsetsLog, ReplicaOffset
 use super::replica_manager::ReplicaManager;
 use super::{connection, meta_properties, BrokerContext, Error, KafkaConfig};
 use crate::cluster::file::FileStore;
+use crate::cluster::zk_store::ZkStore;
 use crate::cluster::MetadataStore;
 
 /// How long in-flight requests get to finish at shutdown.
@@ -95,20 +96,22 @@ async fn follow_metadata(ctx: Arc<BrokerContext>) {
 /// Opens the metadata store and registers this broker.
 async fn start(config: KafkaConfig) -> Result<BrokerContext, Error> {
     let first_dir = config.log_dirs[0].clone();
-    if let Some(zk) = &config.zookeeper_connect {
-        tracing::info!(
-            "zookeeper.connect={zk} is set, but this build keeps cluster metadata in {}",
-            first_dir.join(crate::cluster::file::FILE_NAME).display()
-        );
-    }
-    let store =
-        tokio::task::spawn_blocking(move || FileStore::open(&first_dir)).await.map_err(|e| {
-            Error::Io {
+    let store: Arc<dyn MetadataStore> = match &config.zookeeper_connect {
+        Some(zk) => {
+            let timeout = Duration::from_millis(config.zookeeper_session_timeout_ms);
+            tracing::info!("keeping cluster metadata in ZooKeeper at {zk}");
+            Arc::new(ZkStore::open(zk, timeout).await?)
+        }
+        None => {
+            let store = tokio::task::spawn_blocking(move || FileStore::open(&first_dir))
+                .await
+                .map_err(|e| Error::Io {
                 path: "metadata store".into(),
                 source: std::io::Error::other(e.to_string()),
-            }
-        })??;
-    let store: Arc<dyn MetadataStore> = Arc::new(store);
+            })??;
+            Arc::new(store)
+        }
+    };
     let broker_id = match (config.broker_id, meta_properties::stored_broker_id(&config.log_dirs)) {
         (id, _) if id >= 0 => id,
         (_, Some(stored)) => stored,

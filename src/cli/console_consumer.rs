@@ -196,11 +196,11 @@ fn start_offset(args: &ConsoleConsumerArgs, reset: StartOffset) -> anyhow::Resul
 }
 
 pub fn run(args: ConsoleConsumerArgs) -> anyhow::Result<()> {
-    if args.zookeeper.is_some() {
-        bail!(
-            "--zookeeper is not available in this build: the console consumer reads through a broker; use --bootstrap-server HOST:PORT"
-        );
-    }
+    // --zookeeper finds the brokers registered there and reads through one.
+    let resolved = match (&args.zookeeper, &args.bootstrap_server) {
+        (Some(zk), None) => Some(super::zookeeper_bootstrap::resolve(zk)?),
+        _ => args.bootstrap_server.clone(),
+    };
     let include = args.include.as_ref().or(args.whitelist.as_ref());
     if args.partition.is_some() && args.topic.is_none() {
         bail!("The topic is required when partition is specified.");
@@ -214,7 +214,7 @@ pub fn run(args: ConsoleConsumerArgs) -> anyhow::Result<()> {
     let mut props = load_properties(args.consumer_config.as_deref(), &args.consumer_property)?;
     let format_props = load_properties(args.formatter_config.as_deref(), &args.property)?;
     let formatter = Formatter::from_properties(&format_props)?;
-    let client = client_config(args.bootstrap_server.as_deref(), &props, "console-consumer")?;
+    let client = client_config(resolved.as_deref(), &props, "console-consumer")?;
     let config = consumer_config(&args, &mut props)?;
     let start = start_offset(&args, config.reset)?;
     let include = include.map(|r| Regex::new(&format!("^(?:{r})$"))).transpose()?;

@@ -43,7 +43,7 @@ pub struct ConsoleProducerArgs {
     #[arg(long, value_name = "CODEC", num_args = 0..=1, default_missing_value = "gzip")]
     pub compression_codec: Option<String>,
     /// Acks the leader waits for: 0, 1 or -1/all.
-    #[arg(long, value_name = "ACKS")]
+    #[arg(long, value_name = "ACKS", allow_hyphen_values = true)]
     pub request_required_acks: Option<String>,
     /// Send each message synchronously, waiting for its acknowledgement.
     #[arg(long)]

@@ -17,6 +17,7 @@ pub mod producer_perf_test;
 pub mod server_start;
 pub mod server_stop;
 pub mod topics;
+mod zookeeper_bootstrap;
 mod zookeeper_shell;
 mod zookeeper_start;
 mod zookeeper_stop;

@@ -116,13 +116,12 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn run_inner(args: &TopicsArgs) -> anyhow::Result<()> {
-    if args.zookeeper.is_some() {
-        bail!(
-            "--zookeeper is not available in this build: topics are managed through a broker; \
-             use --bootstrap-server HOST:PORT"
-        );
-    }
-    if args.bootstrap_server.is_none() {
+    // --zookeeper finds the brokers registered there and goes through one.
+    let resolved = match (&args.zookeeper, &args.bootstrap_server) {
+        (Some(zk), None) => Some(super::zookeeper_bootstrap::resolve(zk)?),
+        _ => args.bootstrap_server.clone(),
+    };
+    if resolved.is_none() {
         bail!("Missing required argument \"[bootstrap-server]\"");
     }
     if (args.create || args.alter || args.delete) && args.topic.is_none() {
@@ -142,7 +141,7 @@ fn run_inner(args: &TopicsArgs) -> anyhow::Result<()> {
     let configs =
         args.config.iter().map(|c| parse_key_value(c)).collect::<anyhow::Result<Vec<_>>>()?;
     let props = load_properties(args.command_config.as_deref(), &[])?;
-    let config = client_config(args.bootstrap_server.as_deref(), &props, "kafka-topics")?;
+    let config = client_config(resolved.as_deref(), &props, "kafka-topics")?;
     let rt = runtime()?;
     rt.block_on(async {
         let admin = Admin::new(Cluster::connect(config).await?);
@@ -487,7 +486,9 @@ async fn alter(
         if t.is_internal && args.partitions.is_some() {
             bail!("The number of partitions for the internal topics {} cannot be changed.", t.name);
         }
-        if let Some(count) = args.partitions {
+        // A replica assignment alone names the new partition count by its length.
+        let count = args.partitions.or(assignment.as_ref().map(|a| a.len() as i32));
+        if let Some(count) = count {
             // Only the new partitions' replicas go on the wire.
             let new_assignment = assignment
                 .as_ref()

@@ -465,3 +465,75 @@ impl Consumer {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{BatchBuilder, Compression, NewRecord};
+
+    fn batch(base: i64, count: usize, pid: i64, txn: bool, control: bool) -> Vec<u8> {
+        let mut b = BatchBuilder::new(Compression::None)
+            .base_offset(base)
+            .producer(pid, 0, 0)
+            .transactional(txn)
+            .control(control);
+        for _ in 0..count {
+            b.push(NewRecord::new(1, None, Some(b"v")));
+        }
+        b.build().unwrap()
+    }
+
+    fn offsets(read_committed: bool, fetch_offset: i64, stop_after: usize) -> Vec<i64> {
+        let mut bytes = Vec::new();
+        bytes.extend(batch(0, 2, 5, true, false)); // aborted transaction of producer 5
+        bytes.extend(batch(2, 2, 6, true, false)); // committed transaction of producer 6
+        bytes.extend(batch(4, 1, 5, true, true)); // producer 5's abort marker
+        bytes.extend(batch(5, 1, -1, false, false)); // plain record
+                                                     // The broker may cut the last batch short at max bytes.
+        let mut with_partial = bytes.clone();
+        with_partial.extend(&batch(6, 1, -1, false, false)[..20]);
+        let f = Fetched {
+            topic: Arc::from("t"),
+            partition: 0,
+            fetch_offset,
+            high_watermark: 6,
+            records: Bytes::from(with_partial),
+            aborted: vec![(5, 0)],
+            read_committed,
+        };
+        let mut seen = Vec::new();
+        f.for_each_record(|r| {
+            seen.push(r.offset);
+            Ok(seen.len() < stop_after)
+        })
+        .unwrap();
+        seen
+    }
+
+    #[test]
+    fn records_after_the_position_without_control_batches() {
+        let cases = [
+            (false, 0, usize::MAX, vec![0, 1, 2, 3, 5], "read_uncommitted sees aborted data"),
+            (true, 0, usize::MAX, vec![2, 3, 5], "read_committed drops the aborted transaction"),
+            (false, 1, usize::MAX, vec![1, 2, 3, 5], "records before the fetch offset are skipped"),
+            (false, 0, 2, vec![0, 1], "the callback can stop the walk"),
+        ];
+        for (committed, from, stop, want, why) in cases {
+            assert_eq!(offsets(committed, from, stop), want, "{why}");
+        }
+    }
+
+    #[test]
+    fn config_reads_kafka_property_names() {
+        let mut p = Properties::new();
+        p.set("isolation.level", "read_committed");
+        p.set("auto.offset.reset", "earliest");
+        p.set("fetch.max.wait.ms", "100");
+        let c = ConsumerConfig::from_properties(&p).unwrap();
+        assert_eq!(c.isolation_level, IsolationLevel::ReadCommitted);
+        assert_eq!(c.reset, StartOffset::Earliest);
+        assert_eq!(c.max_wait, Duration::from_millis(100));
+        p.set("auto.offset.reset", "none");
+        assert!(ConsumerConfig::from_properties(&p).is_err(), "unknown reset policy");
+    }
+}

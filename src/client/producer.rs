@@ -559,6 +559,18 @@ impl Producer {
                 Some((c, _)) if c == ResponseError::DuplicateSequenceNumber.code() => {
                     self.delivered_batch(&b.tags)
                 }
+                Some((c, _))
+                    if c == ResponseError::MessageTooLarge.code()
+                        && b.tags.len() > 1
+                        && self.producer_id < 0 =>
+                {
+                    // As the Java client does: split the batch so only the
+                    // records that are too large fail.
+                    match self.split(&b) {
+                        Ok(parts) => self.retry.extend(parts),
+                        Err(e) => self.fail(vec![b], e),
+                    }
+                }
                 Some((c, msg)) => {
                     let e = Error::from_code(c, msg.as_deref()).expect("non-zero code");
                     if e.is_retriable() && b.attempts < self.config.retries {
@@ -615,6 +627,34 @@ impl Producer {
             b.attempts += 1;
             self.retry.push_back(b);
         }
+    }
+
+    /// One single-record batch per record of `b`, keeping timestamps,
+    /// keys, values and headers.
+    fn split(&self, b: &SealedBatch) -> Result<Vec<SealedBatch>> {
+        let record_err = |e: crate::record::Error| Error::Record(e.to_string());
+        let batch = crate::record::RecordBatch::parse(&b.bytes).map_err(record_err)?;
+        let records = batch.records().map_err(record_err)?;
+        let mut out = Vec::with_capacity(b.tags.len());
+        for (r, &tag) in records.iter().zip(&b.tags) {
+            let r = r.map_err(record_err)?;
+            let headers: Vec<Header<'_>> = r.headers().collect();
+            let mut builder = BatchBuilder::new(self.config.compression);
+            builder.push(NewRecord {
+                timestamp: records.timestamp_of(&r),
+                key: r.key,
+                value: r.value,
+                headers: &headers,
+            });
+            out.push(SealedBatch {
+                topic: b.topic.clone(),
+                partition: b.partition,
+                bytes: Bytes::from(builder.build().map_err(record_err)?),
+                tags: vec![tag],
+                attempts: b.attempts,
+            });
+        }
+        Ok(out)
     }
 
     fn fail(&mut self, batches: Vec<SealedBatch>, error: Error) {

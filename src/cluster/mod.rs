@@ -10,6 +10,8 @@
 //! single-node cluster in a JSON file in the first log dir.
 
 pub mod file;
+pub mod zk_store;
+pub mod znodes;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -23,6 +23,8 @@ use crate::types::{Offset, TopicPartition};
 
 /// Kafka's marker of a clean shutdown, at each log dir's root.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+/// Where each compacted log's dirty part starts, at each log dir's root.
+pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 
 /// Broker-level settings of the background work, with Kafka's names and
 /// defaults.
@@ -249,7 +251,16 @@ impl LogManager {
 
     fn checkpoint_dir(&self, dir: usize) -> Result<(), Error> {
         self.write_checkpoint(dir, RECOVERY_POINT_CHECKPOINT, |l| l.recovery_point().0)?;
-        self.write_checkpoint(dir, LOG_START_OFFSET_CHECKPOINT, |l| l.log_start_offset().0)
+        self.write_checkpoint(dir, LOG_START_OFFSET_CHECKPOINT, |l| l.log_start_offset().0)?;
+        self.checkpoint_cleaner_offsets(dir)
+    }
+
+    /// Kafka's `cleaner-offset-checkpoint`: where each compacted log's
+    /// dirty part starts, so a restart does not recompact everything.
+    fn checkpoint_cleaner_offsets(&self, dir: usize) -> Result<(), Error> {
+        self.write_checkpoint(dir, CLEANER_OFFSET_CHECKPOINT, |l| {
+            l.cleaner_checkpoint.load(std::sync::atomic::Ordering::Acquire)
+        })
     }
 
     fn write_checkpoint(
@@ -376,6 +387,15 @@ impl LogManager {
                     Ok(Some(stats)) => {
                         cleaned = true;
                         tracing::info!(%tp, "cleaned log: {stats}");
+                        let dir = self
+                            .logs
+                            .read()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(&tp)
+                            .map(|e| e.dir);
+                        if let Some(dir) = dir {
+                            let _ = self.checkpoint_cleaner_offsets(dir);
+                        }
                     }
                     Ok(None) | Err(Error::LogDirOffline { .. } | Error::Closed { .. }) => {}
                     Err(e) => tracing::warn!(%tp, "cleaning failed: {e}"),
@@ -469,8 +489,17 @@ fn open_dir(
     std::fs::create_dir_all(root).map_err(Error::io(root))?;
     let marker = root.join(CLEAN_SHUTDOWN_FILE);
     let clean = marker.exists();
-    let recovery_points = read_offsets(&root.join(RECOVERY_POINT_CHECKPOINT))?;
-    let log_starts = read_offsets(&root.join(LOG_START_OFFSET_CHECKPOINT))?;
+    // An unreadable checkpoint costs a full recovery scan, not the dir
+    // (as in Kafka, which resets it to 0 with a warning).
+    let read_or_reset = |name: &str| {
+        read_offsets(&root.join(name)).unwrap_or_else(|e| {
+            tracing::warn!("{e}; treating every offset in {} as unflushed", root.display());
+            BTreeMap::new()
+        })
+    };
+    let recovery_points = read_or_reset(RECOVERY_POINT_CHECKPOINT);
+    let log_starts = read_or_reset(LOG_START_OFFSET_CHECKPOINT);
+    let cleaner_offsets = read_or_reset(CLEANER_OFFSET_CHECKPOINT);
     let mut work: Vec<(TopicPartition, PathBuf)> = Vec::new();
     for entry in std::fs::read_dir(root).map_err(Error::io(root))? {
         let entry = entry.map_err(Error::io(root))?;
@@ -505,6 +534,12 @@ fn open_dir(
                 };
                 match Log::open_with(&path, config, rp, start, Arc::clone(&clock), options) {
                     Ok(log) => {
+                        if let Some(&o) = cleaner_offsets.get(&tp) {
+                            log.cleaner_checkpoint.fetch_max(
+                                o.min(log.log_end_offset().0),
+                                std::sync::atomic::Ordering::AcqRel,
+                            );
+                        }
                         out.lock().unwrap_or_else(|e| e.into_inner()).push((tp, Arc::new(log)))
                     }
                     Err(e) => {
@@ -571,6 +606,7 @@ mod tests {
             assert_eq!(log.recovery_point(), log.log_end_offset(), "flushed at shutdown");
         }
         assert_eq!(m.get_log(&TopicPartition::new("t", 3)).unwrap().log_start_offset(), Offset(3));
+        assert!(dirs[0].join(CLEANER_OFFSET_CHECKPOINT).exists());
         let tp = TopicPartition::new("t", 0);
         let dir = m.get_log(&tp).unwrap().dir().to_path_buf();
         m.delete_log(&tp).unwrap();
@@ -619,6 +655,42 @@ mod tests {
         std::io::Write::write_all(&mut f, &[1, 2, 3]).unwrap();
         let m = manager(&dirs, &clock);
         assert_eq!(m.get_log(&tp).unwrap().log_end_offset(), Offset(5));
+    }
+
+    #[test]
+    fn damaged_checkpoints_and_time_index_are_survived() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = vec![root.path().to_path_buf()];
+        let clock = ManualClock::new(0);
+        let m = manager(&dirs, &clock);
+        let tp = TopicPartition::new("t", 0);
+        let log = m
+            .get_or_create_log(&tp, LogConfig { index_interval_bytes: 50, ..LogConfig::default() })
+            .unwrap();
+        for i in 0..20 {
+            log.append_as_leader(
+                &mut batch_of(1, 1000 * i, 100, Compression::None),
+                LeaderEpoch(0),
+            )
+            .unwrap();
+        }
+        let ts_path = log.dir().join("00000000000000000000.timeindex");
+        drop(log);
+        m.shutdown().unwrap();
+        drop(m);
+        // A torn checkpoint (as a crash mid-write without the rename would
+        // never leave, but a bad disk might) and a time index cut mid-entry.
+        std::fs::write(root.path().join(RECOVERY_POINT_CHECKPOINT), "0\n5\nt 0").unwrap();
+        let ts = std::fs::read(&ts_path).unwrap();
+        std::fs::write(&ts_path, &ts[..ts.len() - 5]).unwrap();
+        let m = manager(&dirs, &clock);
+        assert!(m.offline_dirs().is_empty());
+        let log = m.get_log(&tp).unwrap();
+        assert_eq!(log.log_end_offset(), Offset(20));
+        for i in 0..20 {
+            let found = log.fetch_offset_by_timestamp(1000 * i).unwrap().unwrap();
+            assert_eq!(found.offset, Offset(i), "timestamp lookup of {}", 1000 * i);
+        }
     }
 
     #[test]

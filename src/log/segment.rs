@@ -298,6 +298,9 @@ impl LogSegment {
         let want_end = start.saturating_add(max_bytes as u64);
         let end = if want_end >= limit {
             limit
+        } else if start + first.size() as u64 > want_end {
+            // The first batch alone is over the budget.
+            start
         } else {
             // Jump close to the byte budget with the index, then walk the
             // few batches that remain to the last boundary within it.
@@ -567,13 +570,17 @@ pub struct HeaderScanner<'f> {
     buf: Vec<u8>,
     buf_start: u64,
     done: bool,
+    /// Bytes to read next time the window runs out: just a header while
+    /// batches are large (a lookup reads one), a whole window once they
+    /// turn out small (a scan over many).
+    read_size: usize,
 }
 
 const WINDOW: usize = 8192;
 
 impl<'f> HeaderScanner<'f> {
     pub fn new(file: &'f File, pos: u64, end: u64) -> Self {
-        Self { file, pos, end, buf: Vec::new(), buf_start: 0, done: false }
+        Self { file, pos, end, buf: Vec::new(), buf_start: 0, done: false, read_size: HEADER_SIZE }
     }
 
     fn header_bytes(&mut self) -> Result<Option<&[u8]>, ScanError> {
@@ -585,7 +592,7 @@ impl<'f> HeaderScanner<'f> {
         let in_buf = self.pos >= self.buf_start
             && self.pos + need as u64 <= self.buf_start + self.buf.len() as u64;
         if !in_buf {
-            let len = (WINDOW as u64).min(avail) as usize;
+            let len = (self.read_size.max(need) as u64).min(avail) as usize;
             self.buf.resize(len, 0);
             let mut filled = 0;
             while filled < len {
@@ -629,6 +636,7 @@ impl Iterator for HeaderScanner<'_> {
         match parsed {
             Ok(h) if pos + h.size() as u64 <= end => {
                 self.pos += h.size() as u64;
+                self.read_size = if h.size() < WINDOW / 4 { WINDOW } else { HEADER_SIZE };
                 Some(Ok((pos, h)))
             }
             Ok(_) | Err(ScanError::Corrupt(crate::record::Error::Truncated { .. })) => {

@@ -643,3 +643,56 @@ mod model {
         }
     }
 }
+
+#[test]
+fn roll_triggers_index_full_segment_ms_and_flush_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(0);
+    // (config change, timestamps of the appends, expected segments, why)
+    type Case = (fn(&mut LogConfig), &'static [i64], usize, &'static str);
+    let cases: [Case; 3] = [
+        (
+            |c| {
+                c.index_interval_bytes = 0;
+                c.segment_index_bytes = 16
+            },
+            &[0, 0, 0, 0, 0],
+            3,
+            "a full index (two entries) rolls",
+        ),
+        (
+            |c| c.segment_ms = 1000,
+            &[0, 500, 1500, 1600, 2600],
+            3,
+            "segment.ms counts in record time from the first batch",
+        ),
+        (|_| {}, &[0, 600_000_000, 0], 1, "defaults: within 7 days of record time, one segment"),
+    ];
+    for (change, timestamps, segments, why) in cases {
+        let _ = std::fs::remove_dir_all(dir.path());
+        let mut config = LogConfig::default();
+        change(&mut config);
+        let log = open(dir.path(), config, &clock);
+        for &ts in timestamps {
+            log.append_as_leader(&mut batch_of(1, ts, 10, Compression::None), LeaderEpoch(0))
+                .unwrap();
+        }
+        assert_eq!(log.number_of_segments(), segments, "{why}");
+        assert_eq!(read_all(&log, 0).len(), timestamps.len(), "{why}");
+    }
+    let _ = std::fs::remove_dir_all(dir.path());
+    let config = LogConfig { flush_messages: 3, ..LogConfig::default() };
+    let log = open(dir.path(), config, &clock);
+    log.append_as_leader(&mut batch_of(2, 0, 10, Compression::None), LeaderEpoch(0)).unwrap();
+    assert_eq!(log.recovery_point(), Offset(0), "two messages: not yet");
+    log.append_as_leader(&mut batch_of(2, 0, 10, Compression::None), LeaderEpoch(0)).unwrap();
+    assert_eq!(log.recovery_point(), Offset(4), "flush.messages=3 reached: flushed");
+    let config = LogConfig { flush_ms: 1000, ..LogConfig::default() };
+    log.update_config(config);
+    log.append_as_leader(&mut batch_of(1, 0, 10, Compression::None), LeaderEpoch(0)).unwrap();
+    log.maybe_flush_by_time().unwrap();
+    assert_eq!(log.recovery_point(), Offset(4), "flush.ms not yet passed");
+    clock.advance(1000);
+    log.maybe_flush_by_time().unwrap();
+    assert_eq!(log.recovery_point(), Offset(5), "flush.ms passed");
+}

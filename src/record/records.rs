@@ -121,6 +121,11 @@ impl<'a> Records<'a> {
     pub fn decoded_len(&self) -> usize {
         self.data.len()
     }
+
+    /// The (decompressed) record bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.data
+    }
 }
 
 /// Reads exactly `records_count` records; bytes left over, a short buffer or
@@ -230,6 +235,13 @@ fn read_record<'a>(data: &'a [u8], pos: &mut usize) -> Result<Record<'a>, String
         header_count: header_count as usize,
         headers_raw: &body[headers_start..end],
     })
+}
+
+/// One record's offset delta and whether it has a key, for checking other
+/// readers against this one in tests.
+#[cfg(test)]
+pub(crate) fn read_record_for_tests(data: &[u8], pos: &mut usize) -> Option<(i32, bool)> {
+    read_record(data, pos).ok().map(|r| (r.offset_delta, r.key.is_some()))
 }
 
 #[cfg(test)]

@@ -126,13 +126,13 @@ impl Processor {
                 self.watches.add(kind, &p, conn);
             }
             Request::RemoveWatches { op: code, path: p, kind } => {
+                // ZooKeeper 3.8 knows only Children, Data and Any here; other
+                // watcher types fail to unmarshal.
                 let kinds: &[Kind] = match kind {
                     1 => &[Kind::Child],
                     2 => &[Kind::Data],
                     3 => &[Kind::Data, Kind::Child, Kind::Persistent, Kind::Recursive],
-                    4 => &[Kind::Persistent],
-                    5 => &[Kind::Recursive],
-                    _ => return Err(ErrorCode::BadArguments),
+                    _ => return Err(ErrorCode::MarshallingError),
                 };
                 let present: Vec<Kind> =
                     kinds.iter().copied().filter(|k| self.watches.has(*k, &p, conn)).collect();
@@ -273,12 +273,7 @@ impl Processor {
             self.watches.add(Kind::Recursive, &p, conn);
         }
         for (ev, p) in fire {
-            self.send(
-                conn,
-                zxid,
-                super::processor::Out::Frame(proto::notification(zxid, ev, &p)),
-                None,
-            );
+            self.send(conn, zxid, super::processor::Out::Frame(proto::notification(ev, &p)), None);
         }
     }
 

@@ -272,7 +272,7 @@ impl Processor {
             if self.fired.is_empty() {
                 continue;
             }
-            let frame = proto::notification(hdr.zxid, *event, path);
+            let frame = proto::notification(*event, path);
             let fired = std::mem::take(&mut self.fired);
             for conn in &fired {
                 self.send(*conn, hdr.zxid, Out::Frame(frame.clone()), None);

@@ -164,3 +164,75 @@ fn invalid_flags_are_rejected() {
         assert!(!stderr(&out).contains("panicked"), "{why}");
     }
 }
+
+#[test]
+fn describe_in_every_format_and_configs() {
+    let broker = Broker::start(&[]);
+    ok(&topics(
+        &broker,
+        &["--create", "--topic", "d", "--partitions", "2", "--config", "retention.ms=12345"],
+    ));
+    let text = ok(&topics(&broker, &["--describe", "--topic", "d"]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("Topic: d\tTopicId: "), "{text}");
+    assert!(
+        lines[0]
+            .ends_with("\tPartitionCount: 2\tReplicationFactor: 1\tConfigs: retention.ms=12345"),
+        "{text}"
+    );
+    for (p, line) in lines[1..].iter().enumerate() {
+        assert!(line.starts_with(&format!("\tTopic: d\tPartition: {p}\tLeader: ")), "{text}");
+    }
+
+    let json: serde_json::Value = serde_json::from_str(&ok(&topics(
+        &broker,
+        &["--describe", "--topic", "d", "--output", "json"],
+    )))
+    .unwrap();
+    assert_eq!(json[0]["topic"], "d");
+    assert_eq!(json[0]["partition_count"], 2);
+    assert_eq!(json[0]["configs"]["retention.ms"], "12345");
+    assert_eq!(json[0]["partitions"].as_array().unwrap().len(), 2);
+
+    let table = ok(&topics(&broker, &["--describe", "--topic", "d", "--output", "table"]));
+    assert!(table.contains("PartitionCount") && table.contains("retention.ms=12345"), "{table}");
+
+    assert_eq!(ok(&topics(&broker, &["--describe", "--topics-with-overrides"])).lines().count(), 1);
+    assert_eq!(ok(&topics(&broker, &["--describe", "--under-replicated-partitions"])), "");
+    assert_eq!(ok(&topics(&broker, &["--describe", "--unavailable-partitions"])), "");
+
+    ok(&topics(&broker, &["--alter", "--topic", "d", "--partitions", "3"]));
+    let text = ok(&topics(&broker, &["--describe", "--topic", "d"]));
+    assert!(text.contains("PartitionCount: 3"), "{text}");
+
+    let b = broker.addr();
+    let configs = |args: &[&str]| {
+        let mut all = vec!["--bootstrap-server", b.as_str()];
+        all.extend_from_slice(args);
+        script("kafka-configs.sh", &all, None)
+    };
+    assert_eq!(
+        ok(&configs(&["--describe", "--entity-type", "topics", "--entity-name", "d"])),
+        "Dynamic configs for topic d are:\n  retention.ms=12345 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=12345, DEFAULT_CONFIG:log.retention.ms=604800000}\n",
+        "Kafka lists the broker default among the synonyms"
+    );
+    assert_eq!(
+        ok(&configs(&["--alter", "--topic", "d", "--add-config", "cleanup.policy=compact"])),
+        "Completed updating config for topic d.\n"
+    );
+    ok(&configs(&["--alter", "--topic", "d", "--delete-config", "retention.ms"]));
+    let text = ok(&configs(&["--describe", "--topic", "d"]));
+    assert!(
+        text.contains("  cleanup.policy=compact sensitive=false") && !text.contains("retention.ms"),
+        "{text}"
+    );
+    let all = ok(&configs(&["--describe", "--topic", "d", "--all"]));
+    assert!(
+        all.starts_with("All configs for topic d are:\n") && all.contains("  segment.bytes="),
+        "{all}"
+    );
+    let out = configs(&["--describe", "--topic", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Topic 'nope' does not exist"), "{}", stderr(&out));
+}

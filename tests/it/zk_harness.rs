@@ -17,9 +17,15 @@ const ZKCLI: &str = "/usr/share/zookeeper/bin/zkCli.sh";
 pub struct ZkServer {
     pub kind: &'static str,
     pub port: u16,
-    pub dir: tempfile::TempDir,
-    pub guard: ChildGuard,
+    /// Kept for their Drop: the data dir and the process.
+    _dir: tempfile::TempDir,
+    _guard: ChildGuard,
+    /// Apache ZooKeeper runs one at a time: a JVM per test in parallel
+    /// would starve the rest of the suite of CPU.
+    _turn: Option<std::sync::MutexGuard<'static, ()>>,
 }
+
+static APACHE_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl ZkServer {
     pub fn addr(&self) -> String {
@@ -38,18 +44,33 @@ pub fn config_text(dir: &Path, port: u16, extra: &str) -> String {
 
 /// Starts `kafka-rs zookeeper-start` on `dir` and waits until it serves.
 pub fn spawn_ours(dir: &Path, port: u16, extra: &str) -> ChildGuard {
+    let mut guard = launch_ours(dir, port, extra);
+    assert!(serves(port, &mut guard), "our server on port {port} exited before serving");
+    guard
+}
+
+fn launch_ours(dir: &Path, port: u16, extra: &str) -> ChildGuard {
     let cfg = dir.join("zoo.cfg");
     std::fs::write(&cfg, config_text(dir, port, extra)).unwrap();
-    let guard = ChildGuard::spawn(
+    ChildGuard::spawn(
         "kafka-rs zookeeper-start",
         Command::new(support::bin())
             .arg("zookeeper-start")
             .arg(&cfg)
             .stdout(Stdio::null())
             .stderr(log_file(dir)),
-    );
-    wait_ready(port);
-    guard
+    )
+}
+
+/// Waits until the server answers `srvr`; false if it exited first (its
+/// port, free when picked, was taken by another test meanwhile).
+fn serves(port: u16, guard: &mut ChildGuard) -> bool {
+    let mut exited = false;
+    support::wait_until(Duration::from_secs(30), "the ZooKeeper server to serve", || {
+        exited = guard.try_wait().is_some();
+        exited || four_letter(port, "srvr").contains("Mode:")
+    });
+    !exited
 }
 
 /// The server's log, kept in its temp dir (appended across restarts).
@@ -62,9 +83,14 @@ fn log_file(dir: &Path) -> Stdio {
 
 pub fn start_ours(extra: &str) -> ZkServer {
     let dir = tempfile::tempdir().unwrap();
-    let port = support::free_port();
-    let guard = spawn_ours(dir.path(), port, extra);
-    ZkServer { kind: "kafka-rs", port, dir, guard }
+    for _ in 0..3 {
+        let port = support::free_port();
+        let mut guard = launch_ours(dir.path(), port, extra);
+        if serves(port, &mut guard) {
+            return ZkServer { kind: "kafka-rs", port, _dir: dir, _guard: guard, _turn: None };
+        }
+    }
+    panic!("our ZooKeeper server did not start in {}", dir.path().display());
 }
 
 /// Apache ZooKeeper 3.8 (`ZooKeeperServerMain`), or `None` to skip when the
@@ -79,21 +105,37 @@ pub fn start_apache(extra: &str) -> Option<ZkServer> {
         eprintln!("skipping: Apache ZooKeeper is not installed");
         return None;
     }
+    let turn = APACHE_TURN.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let port = support::free_port();
-    let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(&cfg, config_text(dir.path(), port, extra)).unwrap();
-    let guard = ChildGuard::spawn(
-        "Apache ZooKeeper",
-        Command::new(java)
-            .args(["-Xmx256m", "-XX:+UseSerialGC", "-cp", "/etc/zookeeper/conf:/usr/share/java/*"])
-            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    wait_ready(port);
-    Some(ZkServer { kind: "Apache ZooKeeper", port, dir, guard })
+    for _ in 0..3 {
+        let port = support::free_port();
+        let cfg = dir.path().join("zoo.cfg");
+        std::fs::write(&cfg, config_text(dir.path(), port, extra)).unwrap();
+        let mut guard = ChildGuard::spawn(
+            "Apache ZooKeeper",
+            Command::new(&java)
+                .args([
+                    "-Xmx256m",
+                    "-XX:+UseSerialGC",
+                    "-cp",
+                    "/etc/zookeeper/conf:/usr/share/java/*",
+                ])
+                .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
+                .arg(&cfg)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        if serves(port, &mut guard) {
+            return Some(ZkServer {
+                kind: "Apache ZooKeeper",
+                port,
+                _dir: dir,
+                _guard: guard,
+                _turn: Some(turn),
+            });
+        }
+    }
+    panic!("Apache ZooKeeper did not start");
 }
 
 /// Sends a four-letter word and returns the whole answer.
@@ -106,12 +148,6 @@ pub fn four_letter(port: u16, word: &str) -> String {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
-}
-
-pub fn wait_ready(port: u16) {
-    support::wait_until(Duration::from_secs(30), "the ZooKeeper server to serve", || {
-        four_letter(port, "srvr").contains("Mode:")
-    });
 }
 
 /// zkCli.sh, or `None` to skip when it is not installed.

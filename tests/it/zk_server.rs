@@ -266,3 +266,129 @@ fn zookeeper_stop_ends_the_server_cleanly() {
     let mut c = Raw::connect(port, 30_000).unwrap();
     assert_eq!(c.call(1, GET_DATA, &path_body("/kept", false)).unwrap().err, 0);
 }
+
+fn strings_body(path_first: &str, rest: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    zk_harness::string(&mut b, path_first.as_bytes());
+    b.extend_from_slice(rest);
+    b
+}
+
+fn vector(paths: &[&str]) -> Vec<u8> {
+    let mut b = (paths.len() as i32).to_be_bytes().to_vec();
+    for p in paths {
+        zk_harness::string(&mut b, p.as_bytes());
+    }
+    b
+}
+
+/// Event type of a notification frame body.
+fn event_of(r: &zk_harness::Reply) -> (i32, String) {
+    let t = i32::from_be_bytes(r.body[0..4].try_into().unwrap());
+    let len = i32::from_be_bytes(r.body[8..12].try_into().unwrap()) as usize;
+    (t, String::from_utf8_lossy(&r.body[12..12 + len]).into_owned())
+}
+
+#[test]
+fn set_watches_fires_for_missed_changes_as_in_apache() {
+    same_for_all(&servers(""), |s| {
+        let mut c = Raw::connect(s.port, 30_000).unwrap();
+        let before = c.call(1, CREATE, &create_body("/sw", b"", 0)).unwrap().zxid;
+        assert_eq!(c.call(2, CREATE, &create_body("/sw/kid", b"", 0)).unwrap().err, 0);
+        // As a reconnecting client would: data, exist and child watches
+        // registered as of `before`, which the changes above are newer than.
+        let mut body = before.to_be_bytes().to_vec();
+        body.extend(vector(&["/sw", "/gone"]));
+        body.extend(vector(&["/sw/kid", "/nothere"]));
+        body.extend(vector(&["/sw"]));
+        c.send(-8, 101, &body).unwrap();
+        let mut events = Vec::new();
+        let reply = loop {
+            let r = c.recv().unwrap();
+            if r.xid == -1 {
+                events.push(event_of(&r));
+            } else {
+                break (r.xid, r.err);
+            }
+        };
+        // The still-pending exist watch on /nothere fires on its create.
+        c.send(3, CREATE, &create_body("/nothere", b"", 0)).unwrap();
+        loop {
+            let r = c.recv().unwrap();
+            if r.xid != -1 {
+                break;
+            }
+            events.push(event_of(&r));
+        }
+        events.sort();
+        (reply, events)
+    });
+}
+
+#[test]
+fn add_check_and_remove_watches_as_in_apache() {
+    same_for_all(&servers(""), |s| {
+        let mut c = Raw::connect(s.port, 30_000).unwrap();
+        let kind = |k: i32| k.to_be_bytes().to_vec();
+        let mut codes = Vec::new();
+        codes.push(c.call(1, 17, &strings_body("/w", &kind(2))).unwrap().err);
+        codes.push(c.call(2, 106, &strings_body("/w", &kind(0))).unwrap().err);
+        codes.push(c.call(3, 17, &strings_body("/w", &kind(4))).unwrap().err);
+        codes.push(c.call(4, 17, &strings_body("/w", &kind(3))).unwrap().err);
+        codes.push(c.call(5, 18, &strings_body("/w", &kind(4))).unwrap().err);
+        codes.push(c.call(6, 17, &strings_body("/w", &kind(4))).unwrap().err);
+        c.call(7, 4, &path_body("/zookeeper", true)).unwrap();
+        codes.push(c.call(8, 18, &strings_body("/zookeeper", &kind(1))).unwrap().err);
+        codes.push(c.call(9, 18, &strings_body("/zookeeper", &kind(2))).unwrap().err);
+        codes
+    });
+}
+
+#[test]
+fn unknown_auth_scheme_fails_and_closes_as_in_apache() {
+    same_for_all(&servers(""), |s| {
+        let mut c = Raw::connect(s.port, 30_000).unwrap();
+        let mut body = 0i32.to_be_bytes().to_vec();
+        zk_harness::string(&mut body, b"nosuchscheme");
+        zk_harness::string(&mut body, b"x");
+        let r = c.call(-4, 100, &body).unwrap();
+        (r.xid, r.err, c.is_closed())
+    });
+}
+
+#[test]
+fn ttl_nodes_need_extended_types_and_expire() {
+    let body = |p: &str, ttl: i64| {
+        let mut b = create_body(p, b"", 5);
+        b.extend_from_slice(&ttl.to_be_bytes());
+        b
+    };
+    // Off by default, in both servers.
+    same_for_all(&servers(""), |s| {
+        Raw::connect(s.port, 30_000).unwrap().call(1, 21, &body("/t", 100)).unwrap().err
+    });
+    let s = zk_harness::start_ours(
+        "zookeeper.extendedTypesEnabled=true\nznode.container.checkIntervalMs=50",
+    );
+    let mut c = Raw::connect(s.port, 30_000).unwrap();
+    assert_eq!(c.call(1, 21, &body("/t", 100)).unwrap().err, 0);
+    assert_eq!(c.call(2, 21, &body("/t2", 0)).unwrap().err, -8, "a TTL must be positive");
+    support::wait_until(Duration::from_secs(10), "the TTL node to expire", || {
+        c.call(3, 3, &path_body("/t", false)).unwrap().err == -101
+    });
+}
+
+#[test]
+fn max_client_cnxns_limits_connections_per_address() {
+    let s = zk_harness::start_ours("maxClientCnxns=2");
+    let _a = Raw::connect(s.port, 30_000).unwrap();
+    let _b = Raw::connect(s.port, 30_000).unwrap();
+    assert!(
+        Raw::connect(s.port, 30_000).is_err(),
+        "the third connection from 127.0.0.1 is dropped"
+    );
+    drop(_a);
+    support::wait_until(Duration::from_secs(10), "a slot to free up", || {
+        Raw::connect(s.port, 30_000).is_ok()
+    });
+}

@@ -200,9 +200,10 @@ pub fn reply(xid: i32, zxid: i64, err: ErrorCode) -> Writer {
     w
 }
 
-/// A complete watch notification frame.
-pub fn notification(zxid: i64, event: EventType, path: &str) -> Vec<u8> {
-    let mut w = reply(xid::NOTIFICATION, zxid, ErrorCode::Ok);
+/// A complete watch notification frame. ZooKeeper 3.8 stamps every
+/// notification's header with zxid -1.
+pub fn notification(event: EventType, path: &str) -> Vec<u8> {
+    let mut w = reply(xid::NOTIFICATION, -1, ErrorCode::Ok);
     w.i32(event as i32).i32(STATE_SYNC_CONNECTED).string(path);
     w.finish_frame()
 }

@@ -1,0 +1,304 @@
+//! Kafka's znode layout and JSON shapes in ZooKeeper mode, as Kafka 2.x
+//! writes and reads them (`kafka.zk.ZkData`). Pure: paths and bytes in,
+//! values out; the ZooKeeper client lives in `zk_store`.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::{BrokerRegistration, PartitionState};
+
+/// Created at startup (`ZkData.PersistentZkPaths`).
+pub const PERSISTENT_PATHS: &[&str] = &[
+    "/consumers",
+    "/brokers/ids",
+    "/brokers/topics",
+    "/config/changes",
+    "/config/topics",
+    "/admin/delete_topics",
+    "/brokers/seqid",
+    "/isr_change_notification",
+    "/latest_producer_id_block",
+    "/log_dir_event_notification",
+];
+
+pub const BROKER_IDS: &str = "/brokers/ids";
+pub const TOPICS: &str = "/brokers/topics";
+pub const CONTROLLER: &str = "/controller";
+pub const CONTROLLER_EPOCH: &str = "/controller_epoch";
+pub const CLUSTER_ID: &str = "/cluster/id";
+pub const SEQID: &str = "/brokers/seqid";
+pub const PRODUCER_ID_BLOCK: &str = "/latest_producer_id_block";
+pub const CONFIG_CHANGE_PREFIX: &str = "/config/changes/config_change_";
+/// Ids from `/brokers/seqid` start above `reserved.broker.max.id`.
+pub const RESERVED_BROKER_MAX_ID: i32 = 1000;
+
+pub fn broker(id: i32) -> String {
+    format!("{BROKER_IDS}/{id}")
+}
+pub fn topic(t: &str) -> String {
+    format!("{TOPICS}/{t}")
+}
+pub fn partitions(t: &str) -> String {
+    format!("{TOPICS}/{t}/partitions")
+}
+pub fn partition(t: &str, p: i32) -> String {
+    format!("{TOPICS}/{t}/partitions/{p}")
+}
+pub fn partition_state(t: &str, p: i32) -> String {
+    format!("{TOPICS}/{t}/partitions/{p}/state")
+}
+pub fn topic_config(t: &str) -> String {
+    format!("/config/topics/{t}")
+}
+pub fn delete_topic(t: &str) -> String {
+    format!("/admin/delete_topics/{t}")
+}
+
+/// Kafka's `Uuid.toString`: URL-safe base64 without padding.
+pub fn uuid_text(id: uuid::Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+pub fn parse_uuid(s: &str) -> Option<uuid::Uuid> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()?;
+    uuid::Uuid::from_slice(&bytes).ok()
+}
+
+/// `/brokers/ids/<id>` v5: host/port are the PLAINTEXT endpoint's.
+pub fn broker_json(b: &BrokerRegistration, timestamp_ms: i64) -> Vec<u8> {
+    let mut v = json!({
+        "version": 5,
+        "host": b.host,
+        "port": b.port,
+        "jmx_port": -1,
+        "timestamp": timestamp_ms.to_string(),
+        "endpoints": [format!("PLAINTEXT://{}:{}", b.host, b.port)],
+        "listener_security_protocol_map": {"PLAINTEXT": "PLAINTEXT"},
+        "features": {},
+    });
+    if let Some(rack) = &b.rack {
+        v["rack"] = json!(rack);
+    }
+    v.to_string().into_bytes()
+}
+
+/// Any version from 0.8's v1 to v5: the PLAINTEXT endpoint, else host/port.
+pub fn parse_broker(id: i32, data: &[u8]) -> Option<BrokerRegistration> {
+    let v: Value = serde_json::from_slice(data).ok()?;
+    let rack = v.get("rack").and_then(Value::as_str).map(str::to_string);
+    let endpoint = v.get("endpoints").and_then(Value::as_array).and_then(|eps| {
+        eps.iter().filter_map(Value::as_str).find_map(|e| {
+            let rest = e.strip_prefix("PLAINTEXT://")?;
+            let (host, port) = rest.rsplit_once(':')?;
+            Some((host.to_string(), port.parse::<u16>().ok()?))
+        })
+    });
+    let (host, port) = match endpoint {
+        Some(hp) => hp,
+        None => {
+            let host = v.get("host")?.as_str()?.to_string();
+            let port = u16::try_from(v.get("port")?.as_i64()?).ok()?;
+            (host, port)
+        }
+    };
+    Some(BrokerRegistration { id, host, port, rack })
+}
+
+/// `/brokers/topics/<t>` v3.
+pub fn topic_json(assignment: &BTreeMap<i32, Vec<i32>>, topic_id: uuid::Uuid) -> Vec<u8> {
+    let partitions: serde_json::Map<String, Value> =
+        assignment.iter().map(|(p, r)| (p.to_string(), json!(r))).collect();
+    json!({
+        "version": 3,
+        "partitions": partitions,
+        "adding_replicas": {},
+        "removing_replicas": {},
+        "topic_id": uuid_text(topic_id),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// An assignment as any Kafka version wrote it; the topic id is absent
+/// before v3 (and when a tool wrote the znode directly).
+pub fn parse_topic(data: &[u8]) -> Option<(BTreeMap<i32, Vec<i32>>, Option<uuid::Uuid>)> {
+    let v: Value = serde_json::from_slice(data).ok()?;
+    let mut assignment = BTreeMap::new();
+    for (p, replicas) in v.get("partitions")?.as_object()? {
+        let replicas = replicas
+            .as_array()?
+            .iter()
+            .map(|r| r.as_i64().and_then(|r| i32::try_from(r).ok()))
+            .collect::<Option<Vec<i32>>>()?;
+        assignment.insert(p.parse().ok()?, replicas);
+    }
+    let id = v.get("topic_id").and_then(Value::as_str).and_then(parse_uuid);
+    Some((assignment, id))
+}
+
+/// `/brokers/topics/<t>/partitions/<p>/state`.
+pub fn partition_state_json(s: &PartitionState, controller_epoch: i32) -> Vec<u8> {
+    json!({
+        "controller_epoch": controller_epoch,
+        "leader": s.leader,
+        "version": 1,
+        "leader_epoch": s.leader_epoch,
+        "isr": s.isr,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+pub fn parse_partition_state(data: &[u8]) -> Option<PartitionState> {
+    let v: Value = serde_json::from_slice(data).ok()?;
+    let int = |k: &str| v.get(k).and_then(Value::as_i64).and_then(|x| i32::try_from(x).ok());
+    let isr = v
+        .get("isr")?
+        .as_array()?
+        .iter()
+        .map(|r| r.as_i64().and_then(|r| i32::try_from(r).ok()))
+        .collect::<Option<Vec<i32>>>()?;
+    Some(PartitionState { leader: int("leader")?, leader_epoch: int("leader_epoch")?, isr })
+}
+
+/// `/config/topics/<t>`.
+pub fn config_json(configs: &BTreeMap<String, String>) -> Vec<u8> {
+    json!({"version": 1, "config": configs}).to_string().into_bytes()
+}
+
+pub fn parse_config(data: &[u8]) -> BTreeMap<String, String> {
+    let v: Value = serde_json::from_slice(data).unwrap_or(Value::Null);
+    v.get("config")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default()
+}
+
+/// `/config/changes/config_change_N` for a topic.
+pub fn config_change_json(t: &str) -> Vec<u8> {
+    json!({"version": 2, "entity_path": format!("topics/{t}")}).to_string().into_bytes()
+}
+
+/// `/cluster/id`; its version is a string.
+pub fn cluster_id_json(id: &str) -> Vec<u8> {
+    json!({"version": "1", "id": id}).to_string().into_bytes()
+}
+
+pub fn parse_cluster_id(data: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(data).ok()?;
+    Some(v.get("id")?.as_str()?.to_string())
+}
+
+/// `/controller`.
+pub fn controller_json(broker: i32, timestamp_ms: i64) -> Vec<u8> {
+    json!({"version": 1, "brokerid": broker, "timestamp": timestamp_ms.to_string()})
+        .to_string()
+        .into_bytes()
+}
+
+pub fn parse_controller(data: &[u8]) -> Option<i32> {
+    let v: Value = serde_json::from_slice(data).ok()?;
+    i32::try_from(v.get("brokerid")?.as_i64()?).ok()
+}
+
+/// `/latest_producer_id_block`; block ends are strings.
+pub fn producer_id_block_json(broker: i32, first: i64, last: i64) -> Vec<u8> {
+    json!({"version": 1, "broker": broker, "block_start": first.to_string(), "block_end": last.to_string()})
+        .to_string()
+        .into_bytes()
+}
+
+pub fn parse_producer_id_block_end(data: &[u8]) -> Option<i64> {
+    let v: Value = serde_json::from_slice(data).ok()?;
+    v.get("block_end")?.as_str()?.parse().ok()
+}
+
+/// Replica assignment for a new topic as Kafka's `AdminUtils` does it
+/// without racks: partition p's first replica is broker (start + p) mod n,
+/// followers follow at a shift that grows each full round.
+pub fn assign_replicas(
+    brokers: &[i32],
+    partitions: i32,
+    replication: i32,
+    start: usize,
+) -> Option<BTreeMap<i32, Vec<i32>>> {
+    let n = brokers.len();
+    if n == 0 || replication < 1 || replication as usize > n || partitions < 1 {
+        return None;
+    }
+    let mut out = BTreeMap::new();
+    let mut shift = start % n;
+    for p in 0..partitions as usize {
+        if p > 0 && p % n == 0 {
+            shift += 1;
+        }
+        let first = (p + start) % n;
+        let mut replicas = vec![brokers[first]];
+        for j in 0..replication as usize - 1 {
+            let gap = 1 + (shift + j) % (n - 1).max(1);
+            replicas.push(brokers[(first + gap) % n]);
+        }
+        out.insert(p as i32, replicas);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_json_is_kafkas_v5_and_reads_older_versions() {
+        let b = BrokerRegistration { id: 1, host: "localhost".into(), port: 9092, rack: None };
+        let v: Value = serde_json::from_slice(&broker_json(&b, 1_700_000_000_000)).unwrap();
+        assert_eq!(v["version"], 5);
+        assert_eq!(v["timestamp"], "1700000000000", "the timestamp is a string");
+        assert_eq!(v["endpoints"][0], "PLAINTEXT://localhost:9092");
+        assert!(v.get("rack").is_none(), "rack only when set");
+        assert_eq!(parse_broker(1, &broker_json(&b, 0)), Some(b.clone()));
+        let v1 = br#"{"version":1,"host":"old","port":9093,"jmx_port":-1,"timestamp":"1"}"#;
+        assert_eq!(parse_broker(2, v1).unwrap().host, "old", "0.8's v1 has host and port only");
+    }
+
+    #[test]
+    fn topic_json_round_trips_and_reads_0_8_tools() {
+        let mut a = BTreeMap::new();
+        a.insert(0, vec![1, 2]);
+        a.insert(1, vec![2, 1]);
+        let id = uuid::Uuid::new_v4();
+        let bytes = topic_json(&a, id);
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["partitions"]["1"], json!([2, 1]));
+        assert_eq!(v["topic_id"].as_str().unwrap().len(), 22);
+        assert_eq!(parse_topic(&bytes), Some((a.clone(), Some(id))));
+        let old = br#"{"version":1,"partitions":{"0":[0]}}"#;
+        assert_eq!(parse_topic(old).unwrap().1, None, "no topic id before v3");
+    }
+
+    #[test]
+    fn state_config_and_cluster_id_shapes() {
+        let s = PartitionState { leader: 1, leader_epoch: 5, isr: vec![1, 2] };
+        let v: Value = serde_json::from_slice(&partition_state_json(&s, 3)).unwrap();
+        assert_eq!((v["version"].clone(), v["controller_epoch"].clone()), (json!(1), json!(3)));
+        assert_eq!(parse_partition_state(&partition_state_json(&s, 3)), Some(s));
+        let v: Value = serde_json::from_slice(&cluster_id_json("abc")).unwrap();
+        assert_eq!(v["version"], "1", "a string, as Kafka writes it");
+        let mut c = BTreeMap::new();
+        c.insert("retention.ms".to_string(), "1000".to_string());
+        assert_eq!(parse_config(&config_json(&c)), c);
+    }
+
+    #[test]
+    fn round_robin_assignment() {
+        let a = assign_replicas(&[0, 1, 2], 3, 2, 0).unwrap();
+        assert_eq!(a[&0][0], 0);
+        assert_eq!(a[&1][0], 1);
+        assert_eq!(a[&2][0], 2, "leaders spread round-robin");
+        for r in a.values() {
+            assert_ne!(r[0], r[1], "replicas on distinct brokers");
+        }
+        assert!(assign_replicas(&[0], 1, 2, 0).is_none(), "replication above the broker count");
+    }
+}
