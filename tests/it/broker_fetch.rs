@@ -89,4 +89,3 @@ fn empty_out_of_range_and_mid_batch_fetches() {
     let resp: FetchResponse = w.call(ApiKey::Fetch, 12, &fetch_request("f", 0, 0, 0));
     assert_eq!(resp.session_id, 0);
 }
-
