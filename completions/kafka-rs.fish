@@ -90,6 +90,7 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l c
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l consumer.config -d 'Consumer properties file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l property -d 'Formatter properties: print.timestamp, print.key, print.offset, print.partition, print.headers, print.value, key.separator, line.separator, headers.separator, null.literal (key=value, repeatable)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l formatter-config -d 'Formatter properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l group -d 'Consume as a member of this consumer group' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l from-beginning -d 'Start with the earliest message rather than the latest'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l skip-message-on-error -d 'Skip a message that cannot be processed instead of stopping'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -s h -l help -d 'Print help'

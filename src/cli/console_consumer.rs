@@ -3,8 +3,13 @@
 //! until Ctrl-C, --max-messages or --timeout-ms, then reports
 //! `Processed a total of N messages` on stderr.
 //!
-//! It reads without a consumer group and commits nothing.
+//! Without --group it reads the partitions directly and commits nothing.
+//! With --group (or `group.id`) it joins the consumer group, reads the
+//! partitions assigned to it from the group's committed offsets,
+//! auto-commits what it printed (`enable.auto.commit`,
+//! `auto.commit.interval.ms`), commits again on exit and leaves the group.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +20,7 @@ use regex::Regex;
 
 use super::client_opts::{client_config, load_properties, runtime};
 use crate::client::consumer::{Consumer, ConsumerConfig, ConsumerRecord, ForEach, StartOffset};
+use crate::client::group_member::{GroupMember, GroupMemberConfig};
 use crate::client::Cluster;
 use crate::config::Properties;
 
@@ -71,6 +77,9 @@ pub struct ConsoleConsumerArgs {
     /// Skip a message that cannot be processed instead of stopping.
     #[arg(long)]
     pub skip_message_on_error: bool,
+    /// Consume as a member of this consumer group.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
 }
 
 /// Kafka's `DefaultMessageFormatter` settings.
@@ -212,6 +221,12 @@ pub fn run(args: ConsoleConsumerArgs) -> anyhow::Result<()> {
         bail!("Options from-beginning and offset cannot be specified together.");
     }
     let mut props = load_properties(args.consumer_config.as_deref(), &args.consumer_property)?;
+    if args.group.is_some() && props.get("group.id").is_some() {
+        bail!("Option [group] cannot be set along with group.id in the consumer properties.");
+    }
+    if (args.group.is_some() || props.get("group.id").is_some()) && args.partition.is_some() {
+        bail!("Options group and partition cannot be specified together.");
+    }
     let format_props = load_properties(args.formatter_config.as_deref(), &args.property)?;
     let formatter = Formatter::from_properties(&format_props)?;
     let client = client_config(resolved.as_deref(), &props, "console-consumer")?;
@@ -220,17 +235,27 @@ pub fn run(args: ConsoleConsumerArgs) -> anyhow::Result<()> {
     let include = include.map(|r| Regex::new(&format!("^(?:{r})$"))).transpose()?;
     let rt = runtime()?;
     let mut processed = 0u64;
-    let result =
-        rt.block_on(consume(&args, include, client, config, start, &formatter, &mut processed));
+    let result = rt.block_on(consume(
+        &args,
+        include,
+        client,
+        config,
+        &props,
+        start,
+        &formatter,
+        &mut processed,
+    ));
     eprintln!("Processed a total of {processed} messages");
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn consume(
     args: &ConsoleConsumerArgs,
     include: Option<Regex>,
     client: crate::client::ClientConfig,
     config: ConsumerConfig,
+    props: &Properties,
     start: StartOffset,
     formatter: &Formatter,
     processed: &mut u64,
@@ -257,8 +282,114 @@ async fn consume(
         }
         (None, None) => bail!("Exactly one of include/topic is required."),
     }
-    consumer.assign(&partitions, start).await?;
+    let group_id = args.group.clone().or_else(|| props.get("group.id").map(str::to_string));
+    let mut group = match group_id {
+        Some(id) => {
+            let mut topics: Vec<String> = partitions.iter().map(|(t, _)| t.clone()).collect();
+            topics.dedup();
+            Some(
+                GroupSession::join(cluster.clone(), &id, props, topics, &mut consumer, start)
+                    .await?,
+            )
+        }
+        None => {
+            consumer.assign(&partitions, start).await?;
+            None
+        }
+    };
+    let result = poll_loop(args, &mut consumer, group.as_mut(), formatter, processed).await;
+    if let Some(g) = group.as_mut() {
+        // Commit what was printed, then let the group rebalance at once.
+        let finished = g.finish().await;
+        result?;
+        return finished;
+    }
+    result
+}
 
+/// A console consumer's life in a group: the member, what it printed per
+/// partition, and when it last committed.
+struct GroupSession {
+    member: GroupMember,
+    topics: Vec<String>,
+    start: StartOffset,
+    auto_commit: bool,
+    interval: Duration,
+    last_commit: tokio::time::Instant,
+    /// Next offset to commit per partition: one past the last printed record.
+    consumed: BTreeMap<(String, i32), i64>,
+}
+
+impl GroupSession {
+    async fn join(
+        cluster: std::sync::Arc<Cluster>,
+        group_id: &str,
+        props: &Properties,
+        topics: Vec<String>,
+        consumer: &mut Consumer,
+        start: StartOffset,
+    ) -> anyhow::Result<GroupSession> {
+        let config = GroupMemberConfig::from_properties(group_id, props)?;
+        let mut s = GroupSession {
+            member: GroupMember::new(cluster, config),
+            topics,
+            start,
+            auto_commit: props.bool_or("enable.auto.commit", true)?,
+            interval: Duration::from_millis(props.parse_or("auto.commit.interval.ms", 5000u64)?),
+            last_commit: tokio::time::Instant::now(),
+            consumed: BTreeMap::new(),
+        };
+        s.rejoin(consumer).await?;
+        Ok(s)
+    }
+
+    /// Joins, then reads each assigned partition from its committed offset
+    /// (or auto.offset.reset where there is none).
+    async fn rejoin(&mut self, consumer: &mut Consumer) -> anyhow::Result<()> {
+        let assigned = self.member.join(&self.topics).await?;
+        consumer.assign(&assigned, self.start).await?;
+        let committed = self.member.committed(&assigned).await?;
+        for ((t, p), o) in &committed {
+            consumer.seek(t, *p, *o);
+        }
+        self.consumed.retain(|tp, _| assigned.contains(tp));
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> anyhow::Result<()> {
+        self.last_commit = tokio::time::Instant::now();
+        if self.auto_commit {
+            self.member.commit(&self.consumed).await?;
+        }
+        Ok(())
+    }
+
+    /// Between polls: commit when due, rejoin when the group rebalances.
+    async fn maintain(&mut self, consumer: &mut Consumer) -> anyhow::Result<()> {
+        if self.last_commit.elapsed() >= self.interval {
+            self.commit().await?;
+        }
+        if self.member.needs_rejoin() {
+            self.commit().await?;
+            self.rejoin(consumer).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> anyhow::Result<()> {
+        self.commit().await?;
+        self.member.leave().await?;
+        Ok(())
+    }
+}
+
+async fn poll_loop(
+    args: &ConsoleConsumerArgs,
+    consumer: &mut Consumer,
+    mut group: Option<&mut GroupSession>,
+    formatter: &Formatter,
+    processed: &mut u64,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
     let idle_limit = args.timeout_ms.map(Duration::from_millis);
@@ -276,6 +407,9 @@ async fn consume(
             }
             None => Duration::from_secs(1),
         };
+        if let Some(g) = group.as_deref_mut() {
+            g.maintain(consumer).await?;
+        }
         let fetched = tokio::select! {
             r = consumer.poll(wait) => r?,
             _ = &mut interrupt => return Ok(()),
@@ -283,8 +417,10 @@ async fn consume(
         };
         for f in &fetched {
             let mut stop = false;
+            let mut last_offset = None;
             let result = f.for_each_record(|r| {
                 formatter.write(&mut out, f.partition, &r)?;
+                last_offset = Some(r.offset);
                 *processed += 1;
                 if args.max_messages.is_some_and(|m| *processed >= m) {
                     stop = true;
@@ -292,6 +428,9 @@ async fn consume(
                 }
                 Ok(true)
             });
+            if let (Some(g), Some(o)) = (group.as_deref_mut(), last_offset) {
+                g.consumed.insert((f.topic.to_string(), f.partition), o + 1);
+            }
             match result {
                 Ok(ForEach::Done) => {}
                 Ok(ForEach::Stopped) => {}

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod connection;
 pub mod consumer;
 pub mod error;
+pub mod group_member;
 pub mod groups;
 pub mod producer;
 

@@ -4,7 +4,8 @@ and confluent-kafka (librdkafka) members, against a kafka-rs broker.
   groups_kafka_python.py commit BOOTSTRAP   consume 60 of 100, commit, restart
                                             the consumer: it resumes at 60;
                                             admin list/describe/offsets/delete;
-                                            a mixed group agrees on an assignment
+  groups_kafka_python.py mixed BOOTSTRAP KAFKA_RS   kafka-python and librdkafka share a
+                                            group; so do librdkafka and our console-consumer
   groups_kafka_python.py resume BOOTSTRAP   after a broker restart: the commit
                                             of group "kp" is still there"""
 import sys
@@ -15,12 +16,13 @@ from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
 
 TOPIC = "kp-groups"
+KAFKA_RS = sys.argv[3] if len(sys.argv) > 3 else "kafka-rs"
 
 
-def consumer(bootstrap, group, **kw):
+def consumer(bootstrap, group, session_timeout_ms=6000, **kw):
     return KafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-        auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=500,
+        auto_offset_reset="earliest", session_timeout_ms=session_timeout_ms, heartbeat_interval_ms=500,
         consumer_timeout_ms=15000, **kw)
 
 
@@ -76,22 +78,30 @@ def commit_phase(bootstrap):
     assert "to-delete" not in {g["group_id"] for g in admin.list_groups()}
     assert admin.list_group_offsets("to-delete")["to-delete"] == {}
 
-    mixed(bootstrap, admin)
     admin.close()
     print("kafka-python groups ok")
+
+
+def mixed_phase(bootstrap):
+    # A process of its own: kafka-python consumers closed earlier in the
+    # same process were seen to take a later consumer down with them.
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    mixed(bootstrap, admin)
+    with_ours(bootstrap, admin)
+    admin.close()
+    print("mixed groups ok")
 
 
 def mixed(bootstrap, admin):
     """kafka-python and librdkafka in one group share the partitions."""
     from confluent_kafka import Consumer
     admin.create_topics([NewTopic("mixed", num_partitions=4, replication_factor=1)])
-    kp = consumer(bootstrap, "mixed-group", client_id="kafka-python-member")
+    # A long session: on a loaded machine kafka-python's heartbeat thread
+    # can stall for seconds behind librdkafka in the same process.
+    kp = consumer(bootstrap, "mixed-group", session_timeout_ms=30000, client_id="kafka-python-member")
     kp.subscribe(["mixed"])
-    rd = Consumer({"bootstrap.servers": bootstrap, "group.id": "mixed-group", "client.id": "librdkafka-member",
-                   "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
-                   "partition.assignment.strategy": "range"})
-    rd.subscribe(["mixed"])
-    deadline = time.time() + 60
+    rd = librdkafka_member(bootstrap, "mixed-group", "mixed")
+    deadline = time.time() + 90
     while True:
         kp.poll(timeout_ms=100)
         rd.poll(0.1)
@@ -105,6 +115,56 @@ def mixed(bootstrap, admin):
     assert clients == ["kafka-python-member", "librdkafka-member"], clients
     rd.close()
     kp.close()
+
+
+def librdkafka_member(bootstrap, group, topic):
+    from confluent_kafka import Consumer
+    rd = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "client.id": "librdkafka-member",
+                   "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+                   "partition.assignment.strategy": "range"})
+    rd.subscribe([topic])
+    return rd
+
+
+def with_ours(bootstrap, admin):
+    """librdkafka and our console-consumer in one group share the
+    partitions, whichever of them leads."""
+    import subprocess
+    admin.create_topics([NewTopic("mixed-ours", num_partitions=4, replication_factor=1)])
+    ours = subprocess.Popen(
+        [KAFKA_RS, "console-consumer", "--bootstrap-server", bootstrap, "--topic", "mixed-ours",
+         "--group", "ours-group", "--consumer-property", "client.id=kafka-rs-member",
+         "--consumer-property", "heartbeat.interval.ms=500", "--consumer-property", "session.timeout.ms=6000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rd = librdkafka_member(bootstrap, "ours-group", "mixed-ours")
+    deadline = time.time() + 60
+    while True:
+        rd.poll(0.2)
+        b = sorted(tp.partition for tp in rd.assignment())
+        c = []
+        if b:
+            described = admin.describe_groups(["ours-group"])["ours-group"]
+            members = {m["client_id"]: m for m in described["members"]}
+            if described["group_state"] == "Stable" and "kafka-rs-member" in members:
+                c = assigned(members["kafka-rs-member"]["member_assignment"])
+        if b and c and sorted(b + c) == [0, 1, 2, 3]:
+            break
+        assert time.time() < deadline, f"no agreement: librdkafka {b}, kafka-rs {c}"
+    ours.terminate()
+    assert ours.wait(30) == 0, "our console-consumer leaves cleanly"
+    rd.close()
+
+
+def assigned(a):
+    """Partitions of a decoded ConsumerProtocolAssignment, object or dict."""
+    if not a:
+        return []
+    if hasattr(a, "partitions"):
+        return sorted(tp.partition for tp in a.partitions())
+    out = []
+    for t in a.get("assigned_partitions", []):
+        out.extend(t["partitions"] if isinstance(t, dict) else t[1])
+    return sorted(out)
 
 
 def resume_phase(bootstrap):
@@ -126,4 +186,4 @@ def resume_phase(bootstrap):
 
 
 if __name__ == "__main__":
-    {"commit": commit_phase, "resume": resume_phase}[sys.argv[1]](sys.argv[2])
+    {"commit": commit_phase, "mixed": mixed_phase, "resume": resume_phase}[sys.argv[1]](sys.argv[2])
