@@ -28,6 +28,7 @@ def member(bootstrap, group, topic, name):
 
     def emit(**ev):
         ev["member"] = name
+        ev["t"] = time.time()
         print(json.dumps(ev), flush=True)
 
     def on_assign(consumer, parts):
@@ -74,6 +75,7 @@ class Member:
             [sys.executable, __file__, "member", bootstrap, group, TOPIC, name],
             stdout=subprocess.PIPE, text=True)
         self.assigned = None
+        self.last_assign = None
         self.msgs = []
         self.events = queue.Queue()
         self.errors = []
@@ -92,6 +94,7 @@ class Member:
                 return
             if ev["ev"] == "assign":
                 self.assigned = ev["parts"]
+                self.last_assign = ev["t"]
             elif ev["ev"] == "revoke":
                 self.assigned = []
             elif ev["ev"] == "msg":
