@@ -147,7 +147,11 @@ pub fn validate_assignment(
     Ok(())
 }
 
-/// Leader = first live replica, epoch 0, ISR = the live replicas.
+/// Leader = first live replica, epoch 0, ISR = the leader alone.
+///
+/// A replica joins the ISR only by having fetched up to the leader's log end;
+/// a freshly created follower has fetched nothing, so listing it would claim
+/// copies of acknowledged data that do not exist (acks=all would count it).
 pub fn initial_states(
     image: &ClusterImage,
     assignment: BTreeMap<i32, Vec<i32>>,
@@ -155,9 +159,9 @@ pub fn initial_states(
     assignment
         .into_iter()
         .map(|(p, replicas)| {
-            let isr: Vec<i32> =
-                replicas.iter().copied().filter(|b| image.brokers.contains_key(b)).collect();
-            let leader = isr.first().copied().unwrap_or(-1);
+            let leader =
+                replicas.iter().copied().find(|b| image.brokers.contains_key(b)).unwrap_or(-1);
+            let isr = if leader >= 0 { vec![leader] } else { Vec::new() };
             (
                 p,
                 PartitionMetadata {
@@ -185,6 +189,30 @@ pub async fn create_topic(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_partitions_start_with_the_leader_alone_in_the_isr() {
+        let mut image = ClusterImage::default();
+        for id in [1, 2] {
+            let reg =
+                crate::cluster::BrokerRegistration { id, host: "h".into(), port: 9092, rack: None };
+            image.brokers.insert(id, reg);
+        }
+        let assignment = BTreeMap::from([(0, vec![3, 1, 2]), (1, vec![3])]);
+        let states = initial_states(&image, assignment);
+        let s0 = &states[&0].state;
+        assert_eq!(
+            (s0.leader, s0.isr.clone()),
+            (1, vec![1]),
+            "first live replica leads; followers have fetched nothing"
+        );
+        let s1 = &states[&1].state;
+        assert_eq!(
+            (s1.leader, s1.isr.clone()),
+            (-1, vec![]),
+            "no live replica: no leader, empty ISR"
+        );
+    }
 
     #[test]
     fn round_robin_assignment() {

@@ -24,10 +24,28 @@ use super::{
 
 #[derive(Clone)]
 pub struct ZkStore {
-    client: zkc::Client,
+    shared: Arc<Shared>,
     tx: Arc<watch::Sender<Arc<ClusterImage>>>,
-    me: Arc<Mutex<Option<i32>>>,
     refresher: Arc<tokio::task::JoinHandle<()>>,
+}
+
+/// What outlives one ZooKeeper session: when a session expires, a new one
+/// replaces the client and this broker registers again, as Kafka does.
+struct Shared {
+    connect: String,
+    timeout: Duration,
+    client: std::sync::RwLock<zkc::Client>,
+    registration: Mutex<Option<BrokerRegistration>>,
+}
+
+impl Shared {
+    fn client(&self) -> zkc::Client {
+        self.client.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn my_id(&self) -> Option<i32> {
+        self.registration.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|b| b.id)
+    }
 }
 
 impl Drop for ZkStore {
@@ -93,16 +111,25 @@ impl ZkStore {
             Err(e) => return Err(unavailable(e)),
         }
         create_if_absent(&client, z::CLUSTER_ID, &z::cluster_id_json(&new_id)).await?;
-        let me = Arc::new(Mutex::new(None));
         let image = read_image(&client).await?;
         let (tx, _) = watch::channel(Arc::new(image));
         let tx = Arc::new(tx);
-        let refresher = tokio::spawn(follow(client.clone(), tx.clone(), me.clone()));
-        Ok(ZkStore { client, tx, me, refresher: Arc::new(refresher) })
+        let shared = Arc::new(Shared {
+            connect: connect_string.to_string(),
+            timeout: session_timeout,
+            client: std::sync::RwLock::new(client),
+            registration: Mutex::new(None),
+        });
+        let refresher = tokio::spawn(follow(shared.clone(), tx.clone()));
+        Ok(ZkStore { shared, tx, refresher: Arc::new(refresher) })
+    }
+
+    fn client(&self) -> zkc::Client {
+        self.shared.client()
     }
 
     async fn publish(&self) -> Result<(), Error> {
-        let image = read_image(&self.client).await?;
+        let image = read_image(&self.client()).await?;
         self.tx.send_replace(Arc::new(image));
         Ok(())
     }
@@ -189,11 +216,36 @@ async fn list(c: &zkc::Client, p: &str) -> Result<Vec<String>, Error> {
 }
 
 /// Rebuilds the image on every change; the controller also acts on it.
-async fn follow(
-    c: zkc::Client,
-    tx: Arc<watch::Sender<Arc<ClusterImage>>>,
-    me: Arc<Mutex<Option<i32>>>,
-) {
+/// When the session expires, starts a new one and registers again.
+async fn follow(shared: Arc<Shared>, tx: Arc<watch::Sender<Arc<ClusterImage>>>) {
+    loop {
+        let c = shared.client();
+        follow_session(&c, &shared, &tx).await;
+        tracing::warn!("ZooKeeper session expired; starting a new one");
+        loop {
+            match reestablish(&shared).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!("cannot re-establish the ZooKeeper session: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn reestablish(shared: &Shared) -> Result<(), Error> {
+    let c = connect(&shared.connect, shared.timeout).await?;
+    let registration = shared.registration.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(b) = registration {
+        register(&c, &b).await?;
+    }
+    *shared.client.write().unwrap_or_else(|e| e.into_inner()) = c;
+    Ok(())
+}
+
+/// Follows changes through one session until it expires or closes.
+async fn follow_session(c: &zkc::Client, shared: &Shared, tx: &watch::Sender<Arc<ClusterImage>>) {
     // Each watcher forwards into one channel, so one wait covers them all.
     let (ev_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut forwarders = Vec::new();
@@ -219,13 +271,15 @@ async fn follow(
     drop(ev_tx);
     let _stop_forwarders = AbortOnDrop(forwarders);
     loop {
-        let my_id = *me.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(id) = my_id {
-            if let Err(e) = controller_chores(&c, id).await {
+        if matches!(c.state(), zkc::SessionState::Expired | zkc::SessionState::Closed) {
+            return;
+        }
+        if let Some(id) = shared.my_id() {
+            if let Err(e) = controller_chores(c, id).await {
                 tracing::warn!("controller work failed: {e}");
             }
         }
-        match read_image(&c).await {
+        match read_image(c).await {
             Ok(image) => {
                 tx.send_if_modified(|cur| {
                     let changed = **cur != image;
@@ -237,8 +291,9 @@ async fn follow(
             }
             Err(e) => tracing::warn!("cannot read cluster metadata: {e}"),
         }
-        // A periodic re-read covers events lost across a reconnect.
-        let _ = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
+        // A periodic re-read covers events lost across a reconnect and
+        // notices an expired session.
+        let _ = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
         while events.try_recv().is_ok() {}
     }
 }
@@ -419,6 +474,31 @@ pub async fn bootstrap_servers(connect_string: &str) -> Result<String, Error> {
     Ok(out.join(","))
 }
 
+/// Registers a broker (ephemeral `/brokers/ids/<id>`) and runs for
+/// controller. A registration left by this broker's previous session goes
+/// when that session expires; another live broker's does not.
+async fn register(c: &zkc::Client, broker: &BrokerRegistration) -> Result<(), Error> {
+    let bytes = z::broker_json(broker, crate::time::now_ms());
+    let deadline = tokio::time::Instant::now() + c.session_timeout() * 2;
+    loop {
+        match c.create(&z::broker(broker.id), &bytes, &ephemeral()).await {
+            Ok(_) => break,
+            Err(zkc::Error::NodeExists) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(zkc::Error::NodeExists) => {
+                return Err(Error::Unavailable(format!(
+                    "broker id {} is registered by another broker",
+                    broker.id
+                )))
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+    }
+    elect(c, broker.id).await?;
+    Ok(())
+}
+
 impl MetadataStore for ZkStore {
     fn image(&self) -> Arc<ClusterImage> {
         self.tx.borrow().clone()
@@ -430,41 +510,23 @@ impl MetadataStore for ZkStore {
 
     fn generate_broker_id(&self) -> StoreFuture<'_, i32> {
         Box::pin(async move {
-            let stat = self.client.set_data(z::SEQID, b"", None).await.map_err(unavailable)?;
+            let stat = self.client().set_data(z::SEQID, b"", None).await.map_err(unavailable)?;
             Ok(stat.version + z::RESERVED_BROKER_MAX_ID)
         })
     }
 
     fn register_broker(&self, broker: BrokerRegistration) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let bytes = z::broker_json(&broker, crate::time::now_ms());
-            // A registration left by this broker's previous run disappears
-            // when that session expires; another live broker's does not.
-            let deadline = tokio::time::Instant::now() + self.client.session_timeout() * 2;
-            loop {
-                match self.client.create(&z::broker(broker.id), &bytes, &ephemeral()).await {
-                    Ok(_) => break,
-                    Err(zkc::Error::NodeExists) if tokio::time::Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                    Err(zkc::Error::NodeExists) => {
-                        return Err(Error::Unavailable(format!(
-                            "broker id {} is registered by another broker",
-                            broker.id
-                        )))
-                    }
-                    Err(e) => return Err(unavailable(e)),
-                }
-            }
-            *self.me.lock().unwrap_or_else(|e| e.into_inner()) = Some(broker.id);
-            let _ = elect(&self.client, broker.id).await?;
+            let c = self.client();
+            register(&c, &broker).await?;
+            *self.shared.registration.lock().unwrap_or_else(|e| e.into_inner()) = Some(broker);
             self.publish().await
         })
     }
 
     fn create_topic(&self, topic: TopicMetadata) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let c = &self.client;
+            let c = &self.client();
             let assignment: BTreeMap<i32, Vec<i32>> =
                 topic.partitions.iter().map(|(p, m)| (*p, m.replicas.clone())).collect();
             let epoch = controller_epoch(c).await;
@@ -500,12 +562,12 @@ impl MetadataStore for ZkStore {
     fn delete_topic(&self, name: &str) -> StoreFuture<'_, ()> {
         let name = name.to_string();
         Box::pin(async move {
-            if get(&self.client, &z::topic(&name)).await?.is_none() {
+            if get(&self.client(), &z::topic(&name)).await?.is_none() {
                 return Err(Error::UnknownTopic(name));
             }
-            create_if_absent(&self.client, &z::delete_topic(&name), b"").await?;
-            delete_topic_znodes(&self.client, &name).await?;
-            match self.client.delete(&z::delete_topic(&name), None).await {
+            create_if_absent(&self.client(), &z::delete_topic(&name), b"").await?;
+            delete_topic_znodes(&self.client(), &name).await?;
+            match self.client().delete(&z::delete_topic(&name), None).await {
                 Ok(()) | Err(zkc::Error::NoNode) => {}
                 Err(e) => return Err(unavailable(e)),
             }
@@ -520,7 +582,7 @@ impl MetadataStore for ZkStore {
     ) -> StoreFuture<'_, ()> {
         let name = name.to_string();
         Box::pin(async move {
-            let c = &self.client;
+            let c = &self.client();
             let (d, stat) = match c.get_data(&z::topic(&name)).await {
                 Ok(x) => x,
                 Err(zkc::Error::NoNode) => return Err(Error::UnknownTopic(name)),
@@ -565,7 +627,7 @@ impl MetadataStore for ZkStore {
     ) -> StoreFuture<'_, ()> {
         let name = name.to_string();
         Box::pin(async move {
-            let c = &self.client;
+            let c = &self.client();
             if get(c, &z::topic(&name)).await?.is_none() {
                 return Err(Error::UnknownTopic(name));
             }
@@ -594,9 +656,9 @@ impl MetadataStore for ZkStore {
     ) -> StoreFuture<'_, ()> {
         let topic = topic.to_string();
         Box::pin(async move {
-            let epoch = controller_epoch(&self.client).await;
+            let epoch = controller_epoch(&self.client()).await;
             match self
-                .client
+                .client()
                 .set_data(
                     &z::partition_state(&topic, partition),
                     &z::partition_state_json(&state, epoch),
@@ -620,7 +682,7 @@ impl MetadataStore for ZkStore {
         count: i64,
     ) -> StoreFuture<'_, ProducerIdBlock> {
         Box::pin(async move {
-            let c = &self.client;
+            let c = &self.client();
             let count = count.max(1);
             // Compare-and-set on the znode version, retried on a race.
             for _ in 0..100 {

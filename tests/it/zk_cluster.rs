@@ -187,3 +187,35 @@ fn broker_metadata_on_apache_zookeeper() {
     let Some(zk) = zk_harness::start_apache("") else { return };
     exercise(&zk);
 }
+
+#[test]
+fn broker_registers_again_after_its_session_expires() {
+    let zk = zk_harness::start_ours("");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let broker = Broker::start(&[
+        "broker.id=1",
+        &format!("zookeeper.connect=127.0.0.1:{}", zk.port),
+        "zookeeper.session.timeout.ms=2000",
+    ]);
+    let c = rt.block_on(zkc::Client::connect(&zk.addr())).unwrap();
+    let owner = || rt.block_on(c.check_stat("/brokers/ids/1")).unwrap().map(|s| s.ephemeral_owner);
+    support::wait_until(Duration::from_secs(20), "the broker to register", || owner().is_some());
+    let first = owner().unwrap();
+    support::wait_until(Duration::from_secs(20), "the broker to finish starting", || {
+        broker.server_log().contains("started: listening on")
+    });
+    // Freeze the broker past its session timeout: ZooKeeper expires it.
+    let pid = broker.child.pid().to_string();
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    support::wait_until(Duration::from_secs(20), "the session to expire", || owner().is_none());
+    assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !owner().is_some_and(|o| o != first) {
+        let log = broker.server_log();
+        assert!(std::time::Instant::now() < deadline, "no new registration; broker log:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    support::wait_until(Duration::from_secs(20), "the broker to lead again", || {
+        json(&c, &rt, "/controller").is_some_and(|v| v["brokerid"] == 1)
+    });
+}
