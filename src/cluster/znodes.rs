@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 
 use super::{BrokerRegistration, PartitionState};
 
+/// Partition → replicas, as `/brokers/topics/<t>` holds it.
+pub type Assignment = BTreeMap<i32, Vec<i32>>;
+
 /// Created at startup (`ZkData.PersistentZkPaths`).
 pub const PERSISTENT_PATHS: &[&str] = &[
     "/consumers",
@@ -123,7 +126,7 @@ pub fn topic_json(assignment: &BTreeMap<i32, Vec<i32>>, topic_id: uuid::Uuid) ->
 
 /// An assignment as any Kafka version wrote it; the topic id is absent
 /// before v3 (and when a tool wrote the znode directly).
-pub fn parse_topic(data: &[u8]) -> Option<(BTreeMap<i32, Vec<i32>>, Option<uuid::Uuid>)> {
+pub fn parse_topic(data: &[u8]) -> Option<(Assignment, Option<uuid::Uuid>)> {
     let v: Value = serde_json::from_slice(data).ok()?;
     let mut assignment = BTreeMap::new();
     for (p, replicas) in v.get("partitions")?.as_object()? {

@@ -165,14 +165,21 @@ mod tests {
         let digest = Id { scheme: "digest".into(), id: digest_id("u:p") };
         let acl = vec![Acl { perms: perms::READ, id: digest.clone() }];
         assert_eq!(check(&acl, &[], perms::READ), Err(ErrorCode::NoAuth), "anonymous is refused");
-        assert_eq!(check(&acl, &[digest.clone()], perms::READ), Ok(()), "the digest owner reads");
-        assert_eq!(check(&acl, &[digest.clone()], perms::WRITE), Err(ErrorCode::NoAuth));
+        assert_eq!(
+            check(&acl, std::slice::from_ref(&digest), perms::READ),
+            Ok(()),
+            "the digest owner reads"
+        );
+        assert_eq!(
+            check(&acl, std::slice::from_ref(&digest), perms::WRITE),
+            Err(ErrorCode::NoAuth)
+        );
         let ip = vec![Acl { perms: 31, id: Id { scheme: "ip".into(), id: "127.0.0.0/8".into() } }];
         let me = Id { scheme: "ip".into(), id: "127.0.0.1".into() };
-        assert_eq!(check(&ip, &[me.clone()], perms::READ), Ok(()), "CIDR match");
+        assert_eq!(check(&ip, std::slice::from_ref(&me), perms::READ), Ok(()), "CIDR match");
         let auth = vec![Acl { perms: 31, id: Id { scheme: "auth".into(), id: "".into() } }];
         assert_eq!(
-            fixup(&auth, &[me.clone()]),
+            fixup(&auth, std::slice::from_ref(&me)),
             Err(ErrorCode::InvalidAcl),
             "auth needs a real user"
         );

@@ -5,7 +5,8 @@ and confluent-kafka (librdkafka) members, against a kafka-rs broker.
                                             the consumer: it resumes at 60;
                                             admin list/describe/offsets/delete;
   groups_kafka_python.py mixed BOOTSTRAP KAFKA_RS   kafka-python and librdkafka share a
-                                            group; so do librdkafka and our console-consumer
+                                            group; so do librdkafka and our console-consumer;
+                                            so do all three
   groups_kafka_python.py resume BOOTSTRAP   after a broker restart: the commit
                                             of group "kp" is still there"""
 import sys
@@ -88,24 +89,59 @@ def mixed_phase(bootstrap):
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
     mixed(bootstrap, admin)
     with_ours(bootstrap, admin)
+    all_three(bootstrap, admin)
     admin.close()
     print("mixed groups ok")
 
 
+def kp_member(bootstrap, group, topic):
+    """A kafka-python member in a process of its own, reporting its
+    assignment on stdout whenever it changes."""
+    import signal
+    kp = consumer(bootstrap, group, client_id="kafka-python-member")
+    kp.subscribe([topic])
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    last = None
+    while not stop["now"]:
+        kp.poll(timeout_ms=100)
+        now = sorted(tp.partition for tp in kp.assignment())
+        if now != last:
+            print(",".join(map(str, now)), flush=True)
+            last = now
+    kp.close()
+
+
+class KpMember:
+    """Runs kp_member in a child process: two clients in one Python process
+    were seen to stall kafka-python's heartbeats until it left the group."""
+
+    def __init__(self, bootstrap, group, topic):
+        import subprocess
+        import threading
+        self.proc = subprocess.Popen([sys.executable, __file__, "kp-member", bootstrap, group, topic],
+                                     stdout=subprocess.PIPE, text=True)
+        self.assigned = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.assigned = [int(p) for p in line.strip().split(",") if p]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
 def mixed(bootstrap, admin):
     """kafka-python and librdkafka in one group share the partitions."""
-    from confluent_kafka import Consumer
     admin.create_topics([NewTopic("mixed", num_partitions=4, replication_factor=1)])
-    # A long session: on a loaded machine kafka-python's heartbeat thread
-    # can stall for seconds behind librdkafka in the same process.
-    kp = consumer(bootstrap, "mixed-group", session_timeout_ms=30000, client_id="kafka-python-member")
-    kp.subscribe(["mixed"])
+    kp = KpMember(bootstrap, "mixed-group", "mixed")
     rd = librdkafka_member(bootstrap, "mixed-group", "mixed")
     deadline = time.time() + 90
     while True:
-        kp.poll(timeout_ms=100)
         rd.poll(0.1)
-        a = sorted(tp.partition for tp in kp.assignment())
+        a = kp.assigned
         b = sorted(tp.partition for tp in rd.assignment())
         if a and b and sorted(a + b) == [0, 1, 2, 3]:
             break
@@ -114,7 +150,7 @@ def mixed(bootstrap, admin):
     clients = sorted(m["client_id"] for m in described["members"])
     assert clients == ["kafka-python-member", "librdkafka-member"], clients
     rd.close()
-    kp.close()
+    kp.stop()
 
 
 def librdkafka_member(bootstrap, group, topic):
@@ -124,6 +160,39 @@ def librdkafka_member(bootstrap, group, topic):
                    "partition.assignment.strategy": "range"})
     rd.subscribe([topic])
     return rd
+
+
+def all_three(bootstrap, admin):
+    """kafka-python, librdkafka and our console-consumer in one group: none
+    holds a partition another holds, and together they hold all."""
+    import subprocess
+    admin.create_topics([NewTopic("mixed-three", num_partitions=4, replication_factor=1)])
+    ours = subprocess.Popen(
+        [KAFKA_RS, "console-consumer", "--bootstrap-server", bootstrap, "--topic", "mixed-three",
+         "--group", "three-group", "--consumer-property", "client.id=kafka-rs-member",
+         "--consumer-property", "heartbeat.interval.ms=500", "--consumer-property", "session.timeout.ms=6000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kp = KpMember(bootstrap, "three-group", "mixed-three")
+    rd = librdkafka_member(bootstrap, "three-group", "mixed-three")
+    deadline = time.time() + 90
+    while True:
+        rd.poll(0.1)
+        a = kp.assigned
+        b = sorted(tp.partition for tp in rd.assignment())
+        c = []
+        if a and b:
+            described = admin.describe_groups(["three-group"])["three-group"]
+            members = {m["client_id"]: m for m in described["members"]}
+            if described["group_state"] == "Stable" and "kafka-rs-member" in members:
+                c = assigned(members["kafka-rs-member"]["member_assignment"])
+            time.sleep(0.2)
+        if a and b and c and sorted(a + b + c) == [0, 1, 2, 3]:
+            break
+        assert time.time() < deadline, f"no agreement: kafka-python {a}, librdkafka {b}, kafka-rs {c}"
+    ours.terminate()
+    assert ours.wait(30) == 0, "our console-consumer leaves cleanly"
+    rd.close()
+    kp.stop()
 
 
 def with_ours(bootstrap, admin):
@@ -186,4 +255,7 @@ def resume_phase(bootstrap):
 
 
 if __name__ == "__main__":
-    {"commit": commit_phase, "mixed": mixed_phase, "resume": resume_phase}[sys.argv[1]](sys.argv[2])
+    if sys.argv[1] == "kp-member":
+        kp_member(*sys.argv[2:5])
+    else:
+        {"commit": commit_phase, "mixed": mixed_phase, "resume": resume_phase}[sys.argv[1]](sys.argv[2])

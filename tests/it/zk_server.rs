@@ -329,17 +329,24 @@ fn set_watches_fires_for_missed_changes_as_in_apache() {
 fn add_check_and_remove_watches_as_in_apache() {
     same_for_all(&servers(""), |s| {
         let mut c = Raw::connect(s.port, 30_000).unwrap();
-        let kind = |k: i32| k.to_be_bytes().to_vec();
+        c.call(1, 4, &path_body("/zookeeper", true)).unwrap();
+        // (opcode, path, watcher type): 17 checkWatches, 18 removeWatches,
+        // 106 addWatch (0 = persistent); 1 children, 2 data, 3 any, 4 persistent.
+        let steps = [
+            (17, "/w", 2i32, "no data watch yet"),
+            (106, "/w", 0, "add a persistent watch"),
+            (17, "/w", 4, "3.8 cannot name the persistent type"),
+            (17, "/w", 3, "any finds the persistent watch"),
+            (18, "/w", 4, "nor remove it by type"),
+            (17, "/w", 4, "still unnamed"),
+            (18, "/zookeeper", 1, "only a data watch is there"),
+            (18, "/zookeeper", 2, "the data watch goes"),
+        ];
         let mut codes = Vec::new();
-        codes.push(c.call(1, 17, &strings_body("/w", &kind(2))).unwrap().err);
-        codes.push(c.call(2, 106, &strings_body("/w", &kind(0))).unwrap().err);
-        codes.push(c.call(3, 17, &strings_body("/w", &kind(4))).unwrap().err);
-        codes.push(c.call(4, 17, &strings_body("/w", &kind(3))).unwrap().err);
-        codes.push(c.call(5, 18, &strings_body("/w", &kind(4))).unwrap().err);
-        codes.push(c.call(6, 17, &strings_body("/w", &kind(4))).unwrap().err);
-        c.call(7, 4, &path_body("/zookeeper", true)).unwrap();
-        codes.push(c.call(8, 18, &strings_body("/zookeeper", &kind(1))).unwrap().err);
-        codes.push(c.call(9, 18, &strings_body("/zookeeper", &kind(2))).unwrap().err);
+        for (i, (op, path, kind, why)) in steps.iter().enumerate() {
+            let r = c.call(i as i32 + 2, *op, &strings_body(path, &(*kind).to_be_bytes())).unwrap();
+            codes.push((*why, r.err));
+        }
         codes
     });
 }
