@@ -54,6 +54,10 @@ pub struct KafkaConfig {
     pub zookeeper_connect: Option<String>,
     /// `zookeeper.session.timeout.ms` (Kafka's default 18 s).
     pub zookeeper_session_timeout_ms: u64,
+    /// Without `zookeeper.connect` the broker runs its own ZooKeeper server
+    /// on 127.0.0.1 at this port (`embedded.zookeeper.port`, 2181 like
+    /// ZooKeeper's clientPort; 0 picks a free one).
+    pub embedded_zookeeper_port: u16,
     pub rack: Option<String>,
     /// Topic-level defaults derived from the broker's `log.*` keys, as
     /// topic config key/value pairs (`segment.bytes`, `retention.ms`, ...).
@@ -94,6 +98,7 @@ const TOPIC_DEFAULTS: &[(&str, &str, &str)] = &[
 /// (threads and buffers are tokio's business; replication, groups,
 /// security and quotas have their own owners).
 const ACCEPTED_KEYS: &[&str] = &[
+    "embedded.zookeeper.port",
     "num.network.threads",
     "num.io.threads",
     "num.replica.fetchers",
@@ -363,6 +368,7 @@ impl KafkaConfig {
             log_retention_check_interval_ms,
             num_recovery_threads_per_data_dir,
             zookeeper_session_timeout_ms: p.parse_or("zookeeper.session.timeout.ms", 18_000u64)?,
+            embedded_zookeeper_port: p.parse_or("embedded.zookeeper.port", 2181u16)?,
             zookeeper_connect: p
                 .get("zookeeper.connect")
                 .map(str::trim)

@@ -14,7 +14,6 @@ use tokio::task::JoinSet;
 use super::group_coordinator::{GroupCoordinatorHandle, OffsetsLog, ReplicaOffsetsLog};
 use super::replica_manager::ReplicaManager;
 use super::{connection, meta_properties, BrokerContext, Error, KafkaConfig};
-use crate::cluster::file::FileStore;
 use crate::cluster::zk_store::ZkStore;
 use crate::cluster::MetadataStore;
 
@@ -34,7 +33,8 @@ pub async fn run(
         config.listener.port = local.port();
         config.advertised_listener.port = local.port();
     }
-    let ctx = Arc::new(start(config).await?);
+    let (ctx, embedded_zookeeper) = start(config).await?;
+    let ctx = Arc::new(ctx);
     tracing::info!(
         "kafka-rs broker {} started: listening on {} (advertised {}), log dirs {}",
         ctx.broker_id,
@@ -81,7 +81,13 @@ pub async fn run(
     follower.abort();
     let replicas = ctx.replicas.clone();
     let _ = tokio::task::spawn_blocking(move || replicas.shutdown()).await;
-    tracing::info!("broker {} shut down", ctx.broker_id);
+    let broker_id = ctx.broker_id;
+    // The store's session must end before the server it talks to.
+    drop(ctx);
+    if let Some(zk) = embedded_zookeeper {
+        zk.stop().await;
+    }
+    tracing::info!("broker {broker_id} shut down");
     Ok(())
 }
 
@@ -94,8 +100,9 @@ async fn follow_metadata(ctx: Arc<BrokerContext>) {
 }
 
 /// Opens the metadata store and registers this broker.
-async fn start(config: KafkaConfig) -> Result<BrokerContext, Error> {
+async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZooKeeper>), Error> {
     let first_dir = config.log_dirs[0].clone();
+    let mut embedded = None;
     let store: Arc<dyn MetadataStore> = match &config.zookeeper_connect {
         Some(zk) => {
             let timeout = Duration::from_millis(config.zookeeper_session_timeout_ms);
@@ -103,13 +110,11 @@ async fn start(config: KafkaConfig) -> Result<BrokerContext, Error> {
             Arc::new(ZkStore::open(zk, timeout).await?)
         }
         None => {
-            let store = tokio::task::spawn_blocking(move || FileStore::open(&first_dir))
-                .await
-                .map_err(|e| Error::Io {
-                path: "metadata store".into(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
-            Arc::new(store)
+            let (addr, zk) = start_embedded_zookeeper(&config, &first_dir).await?;
+            embedded = Some(zk);
+            let timeout = Duration::from_millis(config.zookeeper_session_timeout_ms);
+            tracing::info!("keeping cluster metadata in the embedded ZooKeeper at {addr}");
+            Arc::new(ZkStore::open(&addr.to_string(), timeout).await?)
         }
     };
     let broker_id = match (config.broker_id, meta_properties::stored_broker_id(&config.log_dirs)) {
@@ -145,5 +150,53 @@ async fn start(config: KafkaConfig) -> Result<BrokerContext, Error> {
     ctx.store.register_broker(ctx.registration()).await?;
     ctx.apply_metadata().await;
     ctx.groups.follow_leadership(broker_id, ctx.store.subscribe(), offsets_log);
-    Ok(ctx)
+    Ok((ctx, embedded))
+}
+
+/// The ZooKeeper server a broker runs in-process when no
+/// `zookeeper.connect` is given, so one command gives a whole cluster.
+struct EmbeddedZooKeeper {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), crate::zk::Error>>,
+}
+
+impl EmbeddedZooKeeper {
+    /// Stops it after the broker has closed its session, so the broker's
+    /// ephemeral registration is deleted cleanly and everything is on disk.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Err(e)) => tracing::warn!("embedded ZooKeeper stopped with an error: {e}"),
+            Err(e) => tracing::warn!("embedded ZooKeeper task failed: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+/// Binds 127.0.0.1:`embedded.zookeeper.port` and serves ZooKeeper from
+/// `<first log dir>/zookeeper` (not a `<topic>-<partition>` name, so the log
+/// manager leaves it alone).
+async fn start_embedded_zookeeper(
+    config: &KafkaConfig,
+    first_dir: &std::path::Path,
+) -> Result<(std::net::SocketAddr, EmbeddedZooKeeper), Error> {
+    let port = config.embedded_zookeeper_port;
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|source| Error::Io {
+        path: format!(
+            "embedded ZooKeeper listener 127.0.0.1:{port} (set zookeeper.connect to use a \
+             running ZooKeeper, or embedded.zookeeper.port)"
+        )
+        .into(),
+        source,
+    })?;
+    let addr =
+        listener.local_addr().map_err(|source| Error::Io { path: "listener".into(), source })?;
+    let mut zk_config = crate::zk::Config::new(first_dir.join("zookeeper"));
+    zk_config.client_port = addr.port();
+    zk_config.expire_recovered_sessions = true;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(crate::zk::run(listener, zk_config, async move {
+        let _ = stopped.await;
+    }));
+    Ok((addr, EmbeddedZooKeeper { stop, task }))
 }

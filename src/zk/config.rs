@@ -30,6 +30,10 @@ pub struct Config {
     pub container_check_interval_ms: u64,
     /// TTL nodes (`zookeeper.extendedTypesEnabled`).
     pub extended_types: bool,
+    /// Expire the sessions found on disk at start instead of waiting for
+    /// their clients to reconnect. Right for a server embedded in a broker:
+    /// its sessions belonged to the process that just died with it.
+    pub expire_recovered_sessions: bool,
 }
 
 impl Config {
@@ -50,6 +54,7 @@ impl Config {
             snap_retain_count: 3,
             container_check_interval_ms: 60_000,
             extended_types: false,
+            expire_recovered_sessions: false,
         }
     }
 

@@ -151,6 +151,9 @@ fn recover(cfg: &Config, now_ms: i64) -> Result<(DataTree, SessionTracker), Erro
         tree.apply(&hdr, &txn, &mut changes, None)?;
         Ok(())
     })?;
+    if cfg.expire_recovered_sessions {
+        sessions.expire_all_at(now_ms);
+    }
     Ok((tree, sessions))
 }
 

@@ -68,6 +68,13 @@ impl SessionTracker {
         self.sessions.len()
     }
 
+    /// Makes every session due for expiry at `now_ms`.
+    pub fn expire_all_at(&mut self, now_ms: i64) {
+        for s in self.sessions.values_mut() {
+            s.deadline_ms = now_ms;
+        }
+    }
+
     /// Any sign of life moves the deadline one timeout ahead.
     pub fn touch(&mut self, id: i64, now_ms: i64) {
         if let Some(s) = self.sessions.get_mut(&id) {

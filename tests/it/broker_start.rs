@@ -102,3 +102,42 @@ fn topics_survive_a_restart() {
     assert_eq!(kept.topic_id, id, "same topic id after restart");
     assert_eq!(*resp.brokers[0].node_id, 7);
 }
+
+/// Without zookeeper.connect the broker serves ZooKeeper itself, so the
+/// quickstart's `--zookeeper` commands work against a single process, and a
+/// kill -9 restart does not wait for the dead process's session to expire.
+#[test]
+fn embedded_zookeeper_serves_the_quickstart_and_survives_kill_9() {
+    let zk_port = support::free_port();
+    let zk = format!("127.0.0.1:{zk_port}");
+    let zk_override = format!("embedded.zookeeper.port={zk_port}");
+    let mut broker = Broker::start(&["broker.id=0", &zk_override]);
+    let registered = || {
+        let ids = kafka_rs(
+            &["zookeeper-shell", &zk, "ls", "/brokers/ids"],
+            None,
+            Duration::from_secs(30),
+        );
+        support::stdout(&ids).contains("[0]")
+    };
+    support::wait_until(Duration::from_secs(30), "broker 0 to register", registered);
+    let topics = |args: &[&str]| {
+        let mut all = vec!["topics", "--zookeeper", &zk];
+        all.extend_from_slice(args);
+        kafka_rs(&all, None, Duration::from_secs(30))
+    };
+    let out =
+        topics(&["--create", "--topic", "test", "--partitions", "1", "--replication-factor", "1"]);
+    assert!(out.status.success(), "create through the embedded ZooKeeper: {}", stderr(&out));
+    let out = topics(&["--list"]);
+    assert_eq!(support::stdout(&out).trim(), "test", "{}", stderr(&out));
+
+    broker.child.kill9();
+    let dir = std::mem::replace(&mut broker.dir, tempfile::tempdir().unwrap());
+    let _restarted = Broker::start_in(dir, &["broker.id=0", &zk_override]);
+    // The dead process's session is expired at start, not after its timeout.
+    support::wait_until(Duration::from_secs(10), "broker 0 to register again", registered);
+    let out = topics(&["--describe", "--topic", "test"]);
+    assert!(out.status.success(), "describe after kill -9: {}", stderr(&out));
+    assert!(support::stdout(&out).contains("Leader: 0"), "{}", support::stdout(&out));
+}

@@ -38,6 +38,13 @@ impl Broker {
             .env("LOG_DIR", dir.path().join("logs"))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        // Each broker's embedded ZooKeeper on a port of its own, unless the
+        // test chose one or points the broker at an external ensemble.
+        if !overrides.iter().any(|o| {
+            o.starts_with("embedded.zookeeper.port=") || o.starts_with("zookeeper.connect=")
+        }) {
+            cmd.arg("--override").arg("embedded.zookeeper.port=0");
+        }
         for o in overrides {
             cmd.arg("--override").arg(o);
         }
