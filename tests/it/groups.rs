@@ -332,6 +332,33 @@ fn consumer_groups_cli_prints_what_kafka_prints() {
         lines[2].ends_with(" -               -               -"),
         "missing values print '-': {out}"
     );
+    // Lag follows the log end as more records arrive.
+    let lag_of = |out: &str| -> (i64, i64) {
+        let cells: Vec<&str> = out.lines().nth(2).unwrap_or("").split_whitespace().collect();
+        (
+            cells.get(4).and_then(|c| c.parse().ok()).unwrap_or(-1),
+            cells.get(5).and_then(|c| c.parse().ok()).unwrap_or(-1),
+        )
+    };
+    let (end_before, lag_before) = lag_of(&out);
+    assert_eq!(lag_before, end_before - 1, "{out}");
+    let more = support::kafka_rs(
+        &[
+            "console-producer",
+            "--bootstrap-server",
+            &addr,
+            "--topic",
+            "cg",
+            "--property",
+            "parse.key=true",
+        ],
+        Some(b"a\t5\na\t6\na\t7\n"),
+        Duration::from_secs(60),
+    );
+    assert!(more.status.success(), "{}", stderr(&more));
+    let (out, _) = groups_cli(&broker, &["--describe", "--group", "g1"]);
+    let (end_after, lag_after) = lag_of(&out);
+    assert_eq!((end_after - end_before, lag_after - lag_before), (3, 3), "{out}");
 
     let (out, _) = groups_cli(
         &broker,
