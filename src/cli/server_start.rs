@@ -11,18 +11,36 @@ use crate::config::Properties;
 
 #[derive(Debug, clap::Args)]
 pub struct ServerStartArgs {
-    /// A Kafka server.properties file; without one, Kafka's defaults
-    /// (listener 127.0.0.1:9092, log dir /tmp/kafka-logs).
+    /// A Kafka server.properties file; without one, a single-node cluster:
+    /// Kafka's defaults (listener 127.0.0.1:9092, log dir /tmp/kafka-logs)
+    /// with the quickstart file's single-node settings (internal topics
+    /// with one replica, no initial rebalance delay).
     pub config: Option<PathBuf>,
     /// Set a property, overriding the file (repeatable).
     #[arg(long = "override", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
 }
 
+/// What Kafka's quickstart config/server.properties sets for one broker.
+/// Kafka's code defaults (three replicas for `__consumer_offsets`) would
+/// leave a lone broker without a group coordinator for good.
+fn single_node_defaults() -> Properties {
+    let mut p = Properties::new();
+    for (k, v) in [
+        ("offsets.topic.replication.factor", "1"),
+        ("transaction.state.log.replication.factor", "1"),
+        ("transaction.state.log.min.isr", "1"),
+        ("group.initial.rebalance.delay.ms", "0"),
+    ] {
+        p.set(k, v);
+    }
+    p
+}
+
 pub fn run(args: ServerStartArgs) -> anyhow::Result<()> {
     let mut props = match &args.config {
         Some(path) => Properties::load(path)?,
-        None => Properties::new(),
+        None => single_node_defaults(),
     };
     for o in &args.overrides {
         props.apply_override(o)?;

@@ -141,3 +141,38 @@ fn embedded_zookeeper_serves_the_quickstart_and_survives_kill_9() {
     assert!(out.status.success(), "describe after kill -9: {}", stderr(&out));
     assert!(support::stdout(&out).contains("Leader: 0"), "{}", support::stdout(&out));
 }
+
+/// `server-start` with no file is a usable single-node cluster: consumer
+/// groups get a coordinator although Kafka's code default asks for three
+/// replicas of `__consumer_offsets`.
+#[test]
+fn no_config_file_gives_groups_a_coordinator() {
+    let broker = Broker::start(&[]);
+    let addr = broker.addr();
+    let out = kafka_rs(
+        &["console-producer", "--bootstrap-server", &addr, "--topic", "g"],
+        Some(b"one\ntwo\n"),
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "produce: {}", stderr(&out));
+    let out = kafka_rs(
+        &[
+            "console-consumer",
+            "--bootstrap-server",
+            &addr,
+            "--topic",
+            "g",
+            "--group",
+            "grp",
+            "--from-beginning",
+            "--max-messages",
+            "2",
+            "--timeout-ms",
+            "20000",
+        ],
+        None,
+        Duration::from_secs(40),
+    );
+    assert!(out.status.success(), "consume in a group: {}", stderr(&out));
+    assert_eq!(support::stdout(&out), "one\ntwo\n");
+}
