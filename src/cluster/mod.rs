@@ -5,11 +5,10 @@
 //!
 //! Reads come from an immutable [`ClusterImage`] snapshot (the metadata
 //! cache); writes are asynchronous and, once durable, publish a new image
-//! to every subscriber. The ZooKeeper-backed store (Kafka's znode layout)
-//! implements the same trait; [`file::FileStore`] keeps the metadata of a
-//! single-node cluster in a JSON file in the first log dir.
+//! to every subscriber. [`zk_store::ZkStore`] implements it over ZooKeeper
+//! with Kafka's znode layout, on an external ensemble or on the server a
+//! broker embeds when it has no `zookeeper.connect`.
 
-pub mod file;
 pub mod zk_store;
 pub mod znodes;
 
