@@ -13,9 +13,6 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
@@ -421,30 +418,13 @@ impl GroupMember {
             return Ok(());
         }
         let conn = self.coordinator().await?;
-        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for ((t, p), o) in offsets {
-            let mut part = OffsetCommitRequestPartition::default();
-            part.partition_index = *p;
-            part.committed_offset = *o;
-            part.committed_leader_epoch = -1;
-            part.committed_metadata = Some(str_bytes(""));
-            topics.entry(t).or_default().push(part);
-        }
-        let mut req = OffsetCommitRequest::default();
-        req.group_id = GroupId(str_bytes(&self.config.group_id));
-        req.generation_id_or_member_epoch = self.generation;
-        req.member_id = str_bytes(&self.member_id);
-        req.group_instance_id = self.config.group_instance_id.as_deref().map(str_bytes);
-        req.retention_time_ms = -1;
-        req.topics = topics
-            .into_iter()
-            .map(|(t, ps)| {
-                let mut topic = OffsetCommitRequestTopic::default();
-                topic.name = topic_name(t);
-                topic.partitions = ps;
-                topic
-            })
-            .collect();
+        let req = super::groups::offset_commit_request(
+            &self.config.group_id,
+            self.generation,
+            &self.member_id,
+            self.config.group_instance_id.as_deref(),
+            offsets,
+        );
         let version = conn.version::<OffsetCommitRequest>()?.min(8);
         let resp = conn.send_pipelined(&req, version).await?.wait().await?;
         for t in resp.topics {

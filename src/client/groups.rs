@@ -254,29 +254,7 @@ impl Admin {
         offsets: &BTreeMap<(String, i32), i64>,
     ) -> Result<()> {
         let (_, conn) = self.find_group_coordinator(group).await?;
-        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for ((t, p), o) in offsets {
-            let mut part = OffsetCommitRequestPartition::default();
-            part.partition_index = *p;
-            part.committed_offset = *o;
-            part.committed_leader_epoch = -1;
-            part.committed_metadata = Some(str_bytes(""));
-            topics.entry(t).or_default().push(part);
-        }
-        let mut req = OffsetCommitRequest::default();
-        req.group_id = GroupId(str_bytes(group));
-        req.generation_id_or_member_epoch = -1;
-        req.member_id = str_bytes("");
-        req.retention_time_ms = -1;
-        req.topics = topics
-            .into_iter()
-            .map(|(t, parts)| {
-                let mut topic = OffsetCommitRequestTopic::default();
-                topic.name = topic_name(t);
-                topic.partitions = parts;
-                topic
-            })
-            .collect();
+        let req = offset_commit_request(group, -1, "", None, offsets);
         let version = conn.version::<OffsetCommitRequest>()?.min(8);
         let resp = conn.send_pipelined(&req, version).await?.wait().await?;
         for t in resp.topics {
@@ -350,4 +328,41 @@ impl Admin {
         }
         Ok(Ok(out))
     }
+}
+
+/// An OffsetCommit of `offsets` (no metadata, no leader epoch) for `group`:
+/// by a member of `generation`, or by nobody (generation -1, empty member
+/// id) when an admin tool moves a stopped group's offsets.
+pub(crate) fn offset_commit_request(
+    group: &str,
+    generation: i32,
+    member_id: &str,
+    group_instance_id: Option<&str>,
+    offsets: &BTreeMap<(String, i32), i64>,
+) -> OffsetCommitRequest {
+    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for ((t, p), o) in offsets {
+        let mut part = OffsetCommitRequestPartition::default();
+        part.partition_index = *p;
+        part.committed_offset = *o;
+        part.committed_leader_epoch = -1;
+        part.committed_metadata = Some(str_bytes(""));
+        topics.entry(t).or_default().push(part);
+    }
+    let mut req = OffsetCommitRequest::default();
+    req.group_id = GroupId(str_bytes(group));
+    req.generation_id_or_member_epoch = generation;
+    req.member_id = str_bytes(member_id);
+    req.group_instance_id = group_instance_id.map(str_bytes);
+    req.retention_time_ms = -1;
+    req.topics = topics
+        .into_iter()
+        .map(|(t, parts)| {
+            let mut topic = OffsetCommitRequestTopic::default();
+            topic.name = topic_name(t);
+            topic.partitions = parts;
+            topic
+        })
+        .collect();
+    req
 }
