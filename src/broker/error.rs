@@ -26,6 +26,7 @@ pub fn metadata_error_code(e: &cluster::Error) -> ErrorCode {
         cluster::Error::PartitionExists { .. } => ErrorCode::InvalidPartitions,
         cluster::Error::Io { .. } | cluster::Error::Corrupt { .. } => ErrorCode::KafkaStorageError,
         cluster::Error::Unavailable(_) => ErrorCode::RequestTimedOut,
+        cluster::Error::NotController => ErrorCode::NotController,
     }
 }
 
