@@ -39,7 +39,7 @@
 //!  }
 //! ```
 use anyhow::{anyhow, bail, Result};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use crc::{Crc, CRC_32_ISO_HDLC};
 use crc32c::crc32c;
 use indexmap::IndexMap;
@@ -514,7 +514,12 @@ impl RecordBatchDecoder {
         version: i8,
         records: &mut Vec<Record>,
     ) -> Result<()> {
-        records.reserve(batch_decode_info.record_count as usize);
+        if batch_decode_info.record_count < 0 {
+            bail!("Unexpected negative record count: {}", batch_decode_info.record_count);
+        }
+        records.reserve(types::bounded_capacity::<Record>(
+            (batch_decode_info.record_count as usize).min(buf.remaining()),
+        ));
         for _ in 0..batch_decode_info.record_count {
             records.push(Record::decode_new(buf, batch_decode_info, version)?);
         }
@@ -893,7 +898,10 @@ impl Record {
         }
         let num_headers = num_headers as usize;
 
-        let mut headers = IndexMap::with_capacity(num_headers);
+        if num_headers > buf.remaining() {
+            bail!("Record header count {num_headers} exceeds the {} bytes remaining", buf.remaining());
+        }
+        let mut headers = IndexMap::with_capacity(types::bounded_capacity::<(StrBytes, Option<Bytes>)>(num_headers));
         for _ in 0..num_headers {
             // Key len
             let key_len: i32 = types::VarInt.decode(buf)?;
