@@ -9,6 +9,12 @@
 //! `sendfile(2)`: record bytes go from the page cache to the socket without
 //! passing through user space.
 //!
+//! A frame above [`SMALL_FRAME`] bytes reserves its declared size from the
+//! broker's request memory pool (`queued.max.request.bytes`) before its body
+//! is read, and holds it until the request has been handled; while the pool
+//! is short the connection is not read. The read buffer grows only with the
+//! bytes that actually arrive.
+//!
 //! Anything wrong with a frame (size above `socket.request.max.bytes`,
 //! garbage, truncation, unknown API or version) closes this connection only,
 //! after a log line; the broker keeps serving everyone else.
@@ -25,6 +31,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::apis;
+use super::memory_pool::{MemoryPool, Reservation};
 use super::BrokerContext;
 use crate::protocol::api::{is_supported, PRODUCE_MIN_DECODABLE};
 use crate::protocol::fetch_writer::{Chunk, RecordsRegion};
@@ -40,6 +47,11 @@ const COALESCE_BYTES: usize = 64 * 1024;
 /// The read buffer grows by at most this much per read, so a size prefix
 /// alone never makes the broker allocate.
 const READ_CHUNK: usize = 1 << 20;
+/// Frames up to this size are read without a reservation from the request
+/// memory pool, so ApiVersions, Metadata, heartbeats and offset commits
+/// keep flowing while large requests wait for memory. Each connection holds
+/// at most one such frame.
+const SMALL_FRAME: usize = 64 * 1024;
 
 /// A region of a segment file, sent with sendfile.
 #[derive(Clone, Debug)]
@@ -97,10 +109,10 @@ pub async fn serve(
     let mut buf = BytesMut::with_capacity(8 * 1024);
     loop {
         let frame = tokio::select! {
-            frame = read_frame(&mut rd, &mut buf, max) => frame,
+            frame = read_frame(&mut rd, &mut buf, max, &ctx.request_pool) => frame,
             _ = shutdown.changed() => break,
         };
-        let frame = match frame {
+        let (frame, reservation) = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(e) => {
@@ -108,7 +120,9 @@ pub async fn serve(
                 break;
             }
         };
-        match handle_frame(&ctx, frame, peer).await {
+        let reply = handle_frame(&ctx, frame, peer).await;
+        drop(reservation);
+        match reply {
             Ok(Reply::Nothing) => {}
             Ok(reply) => {
                 if tx.send(reply).await.is_err() {
@@ -125,19 +139,31 @@ pub async fn serve(
     let _ = writer.await;
 }
 
-/// Reads one frame; `None` at a clean end of stream between frames.
+/// Reads one frame, with the pool reservation that holds its memory if it
+/// is large; `None` at a clean end of stream between frames.
 async fn read_frame(
     rd: &mut OwnedReadHalf,
     buf: &mut BytesMut,
     max: usize,
-) -> Result<Option<BytesMut>, ConnectionError> {
+    pool: &MemoryPool,
+) -> Result<Option<(BytesMut, Option<Reservation>)>, ConnectionError> {
+    let mut reservation = None;
     loop {
         if buf.len() >= SIZE_PREFIX {
             let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
             let n = check_request_size(size, max)?;
             if buf.len() >= SIZE_PREFIX + n {
                 buf.advance(SIZE_PREFIX);
-                return Ok(Some(buf.split_to(n)));
+                let frame = buf.split_to(n);
+                if buf.capacity() > 2 * SMALL_FRAME {
+                    // The rest shares the large frame's allocation; copy it
+                    // out so that memory goes when the request is handled.
+                    *buf = BytesMut::from(&buf[..]);
+                }
+                return Ok(Some((frame, reservation)));
+            }
+            if n > SMALL_FRAME && reservation.is_none() {
+                reservation = Some(pool.reserve(SIZE_PREFIX + n).await);
             }
             buf.reserve((SIZE_PREFIX + n - buf.len()).min(READ_CHUNK));
         } else {
