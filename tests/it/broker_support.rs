@@ -76,6 +76,21 @@ impl Broker {
     }
 }
 
+/// A whole request frame: size prefix, header (client id "it") and body.
+pub fn request_frame<R: Encodable>(key: ApiKey, version: i16, cid: i32, req: &R) -> Vec<u8> {
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(cid)
+        .with_client_id(Some(StrBytes::from_static_str("it")));
+    let mut body = BytesMut::new();
+    header.encode(&mut body, key.request_header_version(version)).unwrap();
+    req.encode(&mut body, version).unwrap();
+    let mut out = (body.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out
+}
+
 /// A blocking client speaking raw Kafka frames.
 pub struct Wire {
     pub stream: TcpStream,
@@ -93,17 +108,7 @@ impl Wire {
     pub fn frame<R: Encodable>(&mut self, key: ApiKey, version: i16, req: &R) -> (i32, Vec<u8>) {
         let cid = self.next_correlation;
         self.next_correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(cid)
-            .with_client_id(Some(StrBytes::from_static_str("it")));
-        let mut body = BytesMut::new();
-        header.encode(&mut body, key.request_header_version(version)).unwrap();
-        req.encode(&mut body, version).unwrap();
-        let mut out = (body.len() as i32).to_be_bytes().to_vec();
-        out.extend_from_slice(&body);
-        (cid, out)
+        (cid, request_frame(key, version, cid, req))
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
