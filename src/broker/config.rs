@@ -54,6 +54,9 @@ pub struct KafkaConfig {
     /// (unbounded there) is `socket.request.max.bytes` here, so the broker
     /// never holds much more than one largest request beside the small ones.
     pub queued_max_request_bytes: usize,
+    /// `connections.max.idle.ms`: how long a connection may hold request
+    /// memory for a frame whose bytes stop arriving.
+    pub connections_max_idle_ms: u64,
     pub log_retention_check_interval_ms: i64,
     pub num_recovery_threads_per_data_dir: usize,
     pub zookeeper_connect: Option<String>,
@@ -112,7 +115,6 @@ const ACCEPTED_KEYS: &[&str] = &[
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "socket.listen.backlog.size",
-    "connections.max.idle.ms",
     "max.connections",
     "max.connections.per.ip",
     "zookeeper.connection.timeout.ms",
@@ -192,6 +194,7 @@ const ACCEPTED_KEYS: &[&str] = &[
     "delete.topic.enable",
     "socket.request.max.bytes",
     "queued.max.request.bytes",
+    "connections.max.idle.ms",
     "log.retention.check.interval.ms",
     "num.recovery.threads.per.data.dir",
     "zookeeper.connect",
@@ -330,6 +333,15 @@ impl KafkaConfig {
                 ))
             }
         };
+        let connections_max_idle_ms = p.parse_or::<i64>("connections.max.idle.ms", 600000)?;
+        let connections_max_idle_ms =
+            u64::try_from(connections_max_idle_ms).ok().filter(|&ms| ms >= 1).ok_or_else(|| {
+                invalid(
+                    "connections.max.idle.ms",
+                    &connections_max_idle_ms.to_string(),
+                    "must be >= 1",
+                )
+            })?;
         let log_retention_check_interval_ms =
             p.parse_or::<i64>("log.retention.check.interval.ms", 300000)?;
         if log_retention_check_interval_ms < 1 {
@@ -383,6 +395,7 @@ impl KafkaConfig {
             message_max_bytes,
             socket_request_max_bytes: socket_request_max_bytes as usize,
             queued_max_request_bytes,
+            connections_max_idle_ms,
             log_retention_check_interval_ms,
             num_recovery_threads_per_data_dir,
             zookeeper_session_timeout_ms: p.parse_or("zookeeper.session.timeout.ms", 18_000u64)?,
@@ -545,6 +558,7 @@ mod tests {
             ("auto.create.topics.enable=yes", "auto.create.topics.enable"),
             ("socket.request.max.bytes=0", "socket.request.max.bytes"),
             ("queued.max.request.bytes=0", "queued.max.request.bytes"),
+            ("connections.max.idle.ms=0", "connections.max.idle.ms"),
             ("queued.max.request.bytes=-2", "queued.max.request.bytes"),
             ("message.max.bytes=-5", "message.max.bytes"),
         ];

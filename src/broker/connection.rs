@@ -22,6 +22,7 @@
 use std::fs::File;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use kafka_protocol::messages::ApiKey;
@@ -85,6 +86,8 @@ pub enum ConnectionError {
     Encode(#[from] EncodeError),
     #[error("connection closed in the middle of a request")]
     Truncated,
+    #[error("no bytes of a {size}-byte request for {idle_ms} ms (connections.max.idle.ms) while it holds request memory")]
+    Stalled { size: usize, idle_ms: u64 },
     /// The request was understood but the connection must close (acks=0
     /// produce failures).
     #[error("{0}")]
@@ -105,11 +108,14 @@ pub async fn serve(
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Reply>(REPLY_QUEUE);
     let writer = tokio::spawn(write_loop(wr, rx, peer));
-    let max = ctx.config.socket_request_max_bytes;
+    let limits = FrameLimits {
+        max: ctx.config.socket_request_max_bytes,
+        idle: Duration::from_millis(ctx.config.connections_max_idle_ms),
+    };
     let mut buf = BytesMut::with_capacity(8 * 1024);
     loop {
         let frame = tokio::select! {
-            frame = read_frame(&mut rd, &mut buf, max, &ctx.request_pool) => frame,
+            frame = read_frame(&mut rd, &mut buf, &limits, &ctx.request_pool) => frame,
             _ = shutdown.changed() => break,
         };
         let (frame, reservation) = match frame {
@@ -139,19 +145,28 @@ pub async fn serve(
     let _ = writer.await;
 }
 
+struct FrameLimits {
+    /// `socket.request.max.bytes`.
+    max: usize,
+    /// How long a frame holding pool memory may go without a byte, so a
+    /// client that announces a large frame and stops cannot keep others'
+    /// large requests waiting forever.
+    idle: Duration,
+}
+
 /// Reads one frame, with the pool reservation that holds its memory if it
 /// is large; `None` at a clean end of stream between frames.
 async fn read_frame(
     rd: &mut OwnedReadHalf,
     buf: &mut BytesMut,
-    max: usize,
+    limits: &FrameLimits,
     pool: &MemoryPool,
 ) -> Result<Option<(BytesMut, Option<Reservation>)>, ConnectionError> {
     let mut reservation = None;
     loop {
         if buf.len() >= SIZE_PREFIX {
             let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-            let n = check_request_size(size, max)?;
+            let n = check_request_size(size, limits.max)?;
             if buf.len() >= SIZE_PREFIX + n {
                 buf.advance(SIZE_PREFIX);
                 let frame = buf.split_to(n);
@@ -169,7 +184,16 @@ async fn read_frame(
         } else {
             buf.reserve(8 * 1024);
         }
-        if rd.read_buf(buf).await? == 0 {
+        let read = if reservation.is_some() {
+            let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+            let idle_ms = limits.idle.as_millis() as u64;
+            tokio::time::timeout(limits.idle, rd.read_buf(buf))
+                .await
+                .map_err(|_| ConnectionError::Stalled { size, idle_ms })??
+        } else {
+            rd.read_buf(buf).await?
+        };
+        if read == 0 {
             return if buf.is_empty() { Ok(None) } else { Err(ConnectionError::Truncated) };
         }
     }

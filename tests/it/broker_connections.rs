@@ -136,3 +136,34 @@ fn partial_frames_stay_within_the_request_pool() {
     let resp: Option<MetadataResponse> = w.read_response(ApiKey::Metadata, 1, 1);
     assert!(resp.is_some(), "a large request is read again once the pool is free");
 }
+
+/// A client that announces a large frame and stops sending loses its
+/// connection after connections.max.idle.ms, and the request memory it held
+/// goes to the large request waiting behind it.
+#[test]
+fn a_stalled_large_frame_gives_its_memory_back() {
+    use std::time::{Duration, Instant};
+
+    let broker =
+        Broker::start(&["queued.max.request.bytes=1000000", "connections.max.idle.ms=1000"]);
+    let mut stalled = broker.wire();
+    stalled.send_raw(&[&900_000i32.to_be_bytes()[..], &[0u8; 10]].concat());
+    std::thread::sleep(Duration::from_millis(100)); // let it reserve first
+    let mut waiting = broker.wire();
+    let (cid, frame) = waiting.frame(
+        ApiKey::Metadata,
+        1,
+        &MetadataRequest::default().with_topics(Some(Vec::new())),
+    );
+    let mut big = frame.clone();
+    big.resize(4 + 500_000, 0);
+    big[..4].copy_from_slice(&500_000i32.to_be_bytes());
+    let start = Instant::now();
+    waiting.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    waiting.send_raw(&big);
+    let resp: Option<MetadataResponse> = waiting.read_response(ApiKey::Metadata, 1, cid);
+    assert!(resp.is_some(), "the waiting request is answered once the stalled one is dropped");
+    assert!(start.elapsed() >= Duration::from_millis(500), "it did wait for the memory");
+    assert!(stalled.is_closed(), "the stalled connection is closed");
+    assert!(broker.server_log().contains("connections.max.idle.ms"), "and the reason logged");
+}
