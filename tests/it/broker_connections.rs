@@ -5,7 +5,7 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
 };
 
-use crate::broker_support::{Broker, Wire};
+use crate::broker_support::{vm_rss_kib, Broker, Wire};
 use crate::support;
 
 #[test]
@@ -58,12 +58,6 @@ fn a_thousand_connections_and_a_client_that_does_not_read() {
         assert_eq!(r.error_code, 0, "every connection is served");
     }
     drop(writer.join());
-}
-
-fn vm_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 /// Ten clients each announce a 100 MB request (the default

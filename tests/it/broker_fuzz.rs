@@ -20,7 +20,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_rs::protocol::api::SUPPORTED;
 
-use crate::broker_support::{request_frame, Broker, Wire};
+use crate::broker_support::{request_frame, vm_rss_kib, Broker, Wire};
 use crate::support;
 
 fn corpus_path() -> PathBuf {
@@ -171,6 +171,12 @@ fn blast(broker: &mut Broker, frames: impl Iterator<Item = Vec<u8>> + Send, what
             tail(&broker.server_log(), 20)
         );
     }
+    let stderr = broker.stderr_log();
+    let lines: Vec<&str> = stderr.lines().collect();
+    if let Some(at) = lines.iter().position(|l| l.contains("panicked")) {
+        let context = lines[at.saturating_sub(3)..(at + 3).min(lines.len())].join("\n");
+        panic!("{what}: a request made a task panic after {sent} requests:\n{context}");
+    }
     sent
 }
 
@@ -306,7 +312,8 @@ fn mutated_requests_never_take_the_broker_down() {
     })
     .fuse();
     let sent = blast(&mut broker, frames, &format!("fuzz seed {seed}"));
-    eprintln!("{sent} mutated requests sent, broker alive (seed {seed})");
+    let rss = vm_rss_kib(broker.child.pid()) / 1024;
+    eprintln!("{sent} mutated requests sent, broker alive at {rss} MiB VmRSS (seed {seed})");
     answers_fresh_clients(broker.port).expect("still serving");
 }
 

@@ -37,7 +37,7 @@ impl Broker {
             .arg(format!("log.dirs={}", dir.path().join("data").display()))
             .env("LOG_DIR", dir.path().join("logs"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap());
         // Each broker's embedded ZooKeeper on a port of its own, unless the
         // test chose one or points the broker at an external ensemble.
         if !overrides.iter().any(|o| {
@@ -61,6 +61,12 @@ impl Broker {
         self.dir.path().join("data")
     }
 
+    /// What the process wrote to stderr: panics and allocation failures
+    /// land here rather than in server.log.
+    pub fn stderr_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
     pub fn server_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("logs/server.log")).unwrap_or_default()
     }
@@ -74,6 +80,13 @@ impl Broker {
     pub fn wire(&self) -> Wire {
         Wire::connect(self.port)
     }
+}
+
+/// The resident set size of a process, from /proc.
+pub fn vm_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 /// A whole request frame: size prefix, header (client id "it") and body.
