@@ -49,6 +49,14 @@ pub struct KafkaConfig {
     pub delete_topic_enable: bool,
     pub message_max_bytes: i32,
     pub socket_request_max_bytes: usize,
+    /// `queued.max.request.bytes`: the most request bytes all connections
+    /// together may hold while reading and handling requests. Kafka's -1
+    /// (unbounded there) is `socket.request.max.bytes` here, so the broker
+    /// never holds much more than one largest request beside the small ones.
+    pub queued_max_request_bytes: usize,
+    /// `connections.max.idle.ms`: how long a connection may hold request
+    /// memory for a frame whose bytes stop arriving.
+    pub connections_max_idle_ms: u64,
     pub log_retention_check_interval_ms: i64,
     pub num_recovery_threads_per_data_dir: usize,
     pub zookeeper_connect: Option<String>,
@@ -119,7 +127,6 @@ const ACCEPTED_KEYS: &[&str] = &[
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "socket.listen.backlog.size",
-    "connections.max.idle.ms",
     "max.connections",
     "max.connections.per.ip",
     "zookeeper.connection.timeout.ms",
@@ -198,6 +205,8 @@ const ACCEPTED_KEYS: &[&str] = &[
     "auto.create.topics.enable",
     "delete.topic.enable",
     "socket.request.max.bytes",
+    "queued.max.request.bytes",
+    "connections.max.idle.ms",
     "log.retention.check.interval.ms",
     "num.recovery.threads.per.data.dir",
     "zookeeper.connect",
@@ -325,6 +334,26 @@ impl KafkaConfig {
                 "must be >= 1",
             ));
         }
+        let queued_max_request_bytes = match p.parse_or::<i64>("queued.max.request.bytes", -1)? {
+            -1 => socket_request_max_bytes as usize,
+            n if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
+            n => {
+                return Err(invalid(
+                    "queued.max.request.bytes",
+                    &n.to_string(),
+                    "must be -1 or >= 1",
+                ))
+            }
+        };
+        let connections_max_idle_ms = p.parse_or::<i64>("connections.max.idle.ms", 600000)?;
+        let connections_max_idle_ms =
+            u64::try_from(connections_max_idle_ms).ok().filter(|&ms| ms >= 1).ok_or_else(|| {
+                invalid(
+                    "connections.max.idle.ms",
+                    &connections_max_idle_ms.to_string(),
+                    "must be >= 1",
+                )
+            })?;
         let log_retention_check_interval_ms =
             p.parse_or::<i64>("log.retention.check.interval.ms", 300000)?;
         if log_retention_check_interval_ms < 1 {
@@ -377,6 +406,8 @@ impl KafkaConfig {
             delete_topic_enable: p.bool_or("delete.topic.enable", true)?,
             message_max_bytes,
             socket_request_max_bytes: socket_request_max_bytes as usize,
+            queued_max_request_bytes,
+            connections_max_idle_ms,
             log_retention_check_interval_ms,
             num_recovery_threads_per_data_dir,
             zookeeper_session_timeout_ms: p.parse_or("zookeeper.session.timeout.ms", 18_000u64)?,
@@ -524,6 +555,19 @@ mod tests {
     }
 
     #[test]
+    fn queued_request_bytes_are_bounded_even_when_kafka_would_not() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("", 104857600, "Kafka's -1 default is one largest request"),
+            ("socket.request.max.bytes=1000", 1000, "follows socket.request.max.bytes"),
+            ("queued.max.request.bytes=-1", 104857600, "explicit -1"),
+            ("queued.max.request.bytes=5000000", 5000000, "as given"),
+        ];
+        for &(text, want, why) in cases {
+            assert_eq!(cfg(text).unwrap().queued_max_request_bytes, want, "{why}");
+        }
+    }
+
+    #[test]
     fn invalid_values_name_the_key() {
         let cases: &[(&str, &str)] = &[
             ("num.partitions=0", "num.partitions"),
@@ -535,6 +579,9 @@ mod tests {
             ("log.cleanup.policy=forever", "log.cleanup.policy"),
             ("auto.create.topics.enable=yes", "auto.create.topics.enable"),
             ("socket.request.max.bytes=0", "socket.request.max.bytes"),
+            ("queued.max.request.bytes=0", "queued.max.request.bytes"),
+            ("connections.max.idle.ms=0", "connections.max.idle.ms"),
+            ("queued.max.request.bytes=-2", "queued.max.request.bytes"),
             ("message.max.bytes=-5", "message.max.bytes"),
         ];
         for (text, key) in cases {

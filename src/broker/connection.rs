@@ -9,6 +9,12 @@
 //! `sendfile(2)`: record bytes go from the page cache to the socket without
 //! passing through user space.
 //!
+//! A frame above [`SMALL_FRAME`] bytes reserves its declared size from the
+//! broker's request memory pool (`queued.max.request.bytes`) before its body
+//! is read, and holds it until the request has been handled; while the pool
+//! is short the connection is not read. The read buffer grows only with the
+//! bytes that actually arrive.
+//!
 //! Anything wrong with a frame (size above `socket.request.max.bytes`,
 //! garbage, truncation, unknown API or version) closes this connection only,
 //! after a log line; the broker keeps serving everyone else.
@@ -16,6 +22,7 @@
 use std::fs::File;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use kafka_protocol::messages::ApiKey;
@@ -25,6 +32,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::apis;
+use super::memory_pool::{MemoryPool, Reservation};
 use super::BrokerContext;
 use crate::protocol::api::{is_supported, PRODUCE_MIN_DECODABLE};
 use crate::protocol::fetch_writer::{Chunk, RecordsRegion};
@@ -40,6 +48,11 @@ const COALESCE_BYTES: usize = 64 * 1024;
 /// The read buffer grows by at most this much per read, so a size prefix
 /// alone never makes the broker allocate.
 const READ_CHUNK: usize = 1 << 20;
+/// Frames up to this size are read without a reservation from the request
+/// memory pool, so ApiVersions, Metadata, heartbeats and offset commits
+/// keep flowing while large requests wait for memory. Each connection holds
+/// at most one such frame.
+const SMALL_FRAME: usize = 64 * 1024;
 
 /// A region of a segment file, sent with sendfile.
 #[derive(Clone, Debug)]
@@ -73,6 +86,8 @@ pub enum ConnectionError {
     Encode(#[from] EncodeError),
     #[error("connection closed in the middle of a request")]
     Truncated,
+    #[error("no bytes of a {size}-byte request for {idle_ms} ms (connections.max.idle.ms) while it holds request memory")]
+    Stalled { size: usize, idle_ms: u64 },
     /// The request was understood but the connection must close (acks=0
     /// produce failures).
     #[error("{0}")]
@@ -93,14 +108,17 @@ pub async fn serve(
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Reply>(REPLY_QUEUE);
     let writer = tokio::spawn(write_loop(wr, rx, peer));
-    let max = ctx.config.socket_request_max_bytes;
+    let limits = FrameLimits {
+        max: ctx.config.socket_request_max_bytes,
+        idle: Duration::from_millis(ctx.config.connections_max_idle_ms),
+    };
     let mut buf = BytesMut::with_capacity(8 * 1024);
     loop {
         let frame = tokio::select! {
-            frame = read_frame(&mut rd, &mut buf, max) => frame,
+            frame = read_frame(&mut rd, &mut buf, &limits, &ctx.request_pool) => frame,
             _ = shutdown.changed() => break,
         };
-        let frame = match frame {
+        let (frame, reservation) = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(e) => {
@@ -108,7 +126,9 @@ pub async fn serve(
                 break;
             }
         };
-        match handle_frame(&ctx, frame, peer).await {
+        let reply = handle_frame(&ctx, frame, peer).await;
+        drop(reservation);
+        match reply {
             Ok(Reply::Nothing) => {}
             Ok(reply) => {
                 if tx.send(reply).await.is_err() {
@@ -125,25 +145,55 @@ pub async fn serve(
     let _ = writer.await;
 }
 
-/// Reads one frame; `None` at a clean end of stream between frames.
+struct FrameLimits {
+    /// `socket.request.max.bytes`.
+    max: usize,
+    /// How long a frame holding pool memory may go without a byte, so a
+    /// client that announces a large frame and stops cannot keep others'
+    /// large requests waiting forever.
+    idle: Duration,
+}
+
+/// Reads one frame, with the pool reservation that holds its memory if it
+/// is large; `None` at a clean end of stream between frames.
 async fn read_frame(
     rd: &mut OwnedReadHalf,
     buf: &mut BytesMut,
-    max: usize,
-) -> Result<Option<BytesMut>, ConnectionError> {
+    limits: &FrameLimits,
+    pool: &MemoryPool,
+) -> Result<Option<(BytesMut, Option<Reservation>)>, ConnectionError> {
+    let mut reservation = None;
     loop {
         if buf.len() >= SIZE_PREFIX {
             let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-            let n = check_request_size(size, max)?;
+            let n = check_request_size(size, limits.max)?;
             if buf.len() >= SIZE_PREFIX + n {
                 buf.advance(SIZE_PREFIX);
-                return Ok(Some(buf.split_to(n)));
+                let frame = buf.split_to(n);
+                if buf.capacity() > 2 * SMALL_FRAME {
+                    // The rest shares the large frame's allocation; copy it
+                    // out so that memory goes when the request is handled.
+                    *buf = BytesMut::from(&buf[..]);
+                }
+                return Ok(Some((frame, reservation)));
+            }
+            if n > SMALL_FRAME && reservation.is_none() {
+                reservation = Some(pool.reserve(SIZE_PREFIX + n).await);
             }
             buf.reserve((SIZE_PREFIX + n - buf.len()).min(READ_CHUNK));
         } else {
             buf.reserve(8 * 1024);
         }
-        if rd.read_buf(buf).await? == 0 {
+        let read = if reservation.is_some() {
+            let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+            let idle_ms = limits.idle.as_millis() as u64;
+            tokio::time::timeout(limits.idle, rd.read_buf(buf))
+                .await
+                .map_err(|_| ConnectionError::Stalled { size, idle_ms })??
+        } else {
+            rd.read_buf(buf).await?
+        };
+        if read == 0 {
             return if buf.is_empty() { Ok(None) } else { Err(ConnectionError::Truncated) };
         }
     }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod group_coordinator;
+pub mod memory_pool;
 pub mod meta_properties;
 pub mod partition;
 pub mod producer_state;
@@ -40,6 +41,8 @@ pub struct BrokerContext {
     pub replicas: Arc<ReplicaManager>,
     pub producer_ids: apis::init_producer_id::ProducerIdManager,
     pub groups: group_coordinator::GroupCoordinatorHandle,
+    /// Memory for large requests across all connections.
+    pub request_pool: memory_pool::MemoryPool,
 }
 
 impl BrokerContext {

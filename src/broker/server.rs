@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::group_coordinator::{GroupCoordinatorHandle, OffsetsLog, ReplicaOffsetsLog};
+use super::memory_pool::MemoryPool;
 use super::replica_manager::ReplicaManager;
 use super::{connection, meta_properties, BrokerContext, Error, KafkaConfig};
 use crate::cluster::zk_store::{ControllerSettings, ZkStore};
@@ -139,8 +140,10 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
     let replicas = Arc::new(replicas);
     let offsets_log: Arc<dyn OffsetsLog> = Arc::new(ReplicaOffsetsLog::new(replicas.clone()));
     let groups = GroupCoordinatorHandle::start(config.groups.clone(), offsets_log.clone());
+    let request_pool = MemoryPool::new(config.queued_max_request_bytes);
     let ctx = BrokerContext {
         config,
+        request_pool,
         broker_id,
         store,
         replicas,

@@ -94,6 +94,12 @@ fn collides(a: &str, b: &str) -> bool {
     a.replace('.', "_") == b.replace('.', "_")
 }
 
+/// The most partitions a topic may have. Kafka has no such key, but a
+/// topic's assignment znode must fit in ZooKeeper's `jute.maxbuffer` (1 MB),
+/// which holds about this many partitions, so Kafka fails beyond it too;
+/// refusing up front keeps a hostile count from sizing the assignment.
+pub const MAX_PARTITIONS: i32 = 65_536;
+
 /// Round-robin assignment over the live brokers, starting at partition
 /// `first`, like Kafka's rack-unaware `assignReplicasToBrokers`.
 pub fn assign(
@@ -108,8 +114,17 @@ pub fn assign(
             format!("Replication factor: {rf} larger than available brokers: {}.", live.len()),
         ));
     }
+    let end = first.checked_add(count).filter(|&end| end <= MAX_PARTITIONS).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidPartitions,
+            format!(
+                "Number of partitions {} is above the {MAX_PARTITIONS} a topic can hold.",
+                i64::from(first) + i64::from(count)
+            ),
+        )
+    })?;
     let n = live.len();
-    Ok((first..first + count)
+    Ok((first..end)
         .map(|p| {
             let replicas = (0..rf as usize).map(|j| live[(p as usize + j) % n]).collect();
             (p, replicas)
@@ -218,6 +233,11 @@ mod tests {
         assert_eq!(a[&0], vec![1, 2], "first partition starts at the first broker");
         assert_eq!(a[&1], vec![2, 3]);
         assert_eq!(a[&2], vec![3, 1], "wraps around");
+        let err = assign(&[1], 0, i32::MAX, 1).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidPartitions, "{err:?}");
+        let err = assign(&[1], 65_000, i32::MAX, 1).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidPartitions, "overflow is refused: {err:?}");
+        assert!(assign(&[1], 0, MAX_PARTITIONS, 1).is_ok());
         let err = assign(&[1], 0, 1, 2).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidReplicationFactor, "more replicas than brokers");
     }

@@ -88,7 +88,9 @@ pub fn response_header_version(key: ApiKey, version: i16) -> i16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest};
+    use kafka_protocol::messages::{
+        ApiVersionsRequest, FetchRequest, JoinGroupRequest, MetadataRequest,
+    };
     use kafka_protocol::protocol::StrBytes;
 
     fn frame(key: ApiKey, version: i16, body: &impl Encodable) -> Bytes {
@@ -134,6 +136,51 @@ mod tests {
             }
         }
         assert!(peek_preamble(&f[..7]).is_err(), "seven bytes cannot hold a preamble");
+    }
+
+    /// Counts and lengths larger than the bytes left are refused before
+    /// anything is sized from them; the 2^31-1 topic count used to make the
+    /// process abort on a 154 GB allocation.
+    #[test]
+    fn hostile_counts_are_errors_not_allocations() {
+        let classic = [0x7f, 0xff, 0xff, 0xff];
+        let compact = [0xff, 0xff, 0xff, 0xff, 0x0f];
+        let cases: &[(ApiKey, i16, &[u8], &str)] = &[
+            (ApiKey::Metadata, 1, &classic, "topic count 2^31-1"),
+            (ApiKey::Metadata, 9, &compact, "compact topic count 2^32-2"),
+            (
+                ApiKey::Metadata,
+                1,
+                &[0, 0, 0, 1, 0x7f, 0xff, b'a'],
+                "topic name longer than the frame",
+            ),
+            (
+                ApiKey::Fetch,
+                4,
+                &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff],
+                "fetch topics",
+            ),
+            (
+                ApiKey::JoinGroup,
+                0,
+                &[0, 1, b'g', 0, 0, 0, 0, 0, 0, 0, 1, b'c', 0x7f, 0xff, 0xff, 0xff],
+                "protocols",
+            ),
+        ];
+        for &(key, version, body, why) in cases {
+            let err = match key {
+                ApiKey::Metadata => {
+                    decode_body::<MetadataRequest>(key, version, Bytes::copy_from_slice(body)).err()
+                }
+                ApiKey::Fetch => {
+                    decode_body::<FetchRequest>(key, version, Bytes::copy_from_slice(body)).err()
+                }
+                _ => decode_body::<JoinGroupRequest>(key, version, Bytes::copy_from_slice(body))
+                    .err(),
+            };
+            let err = err.unwrap_or_else(|| panic!("{why}: decoded"));
+            assert!(err.to_string().contains("bytes remaining"), "{why}: {err}");
+        }
     }
 
     #[test]

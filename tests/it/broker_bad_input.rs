@@ -236,3 +236,25 @@ fn idempotent_produce_dedups_and_fences() {
         "duplicate recognised after restart"
     );
 }
+
+/// A Metadata v1 request (client id "x") whose topic count is 2^31-1, in 23
+/// bytes: refused before anything is allocated for it, and only that
+/// connection closes.
+#[test]
+fn huge_topic_count_closes_only_its_connection() {
+    let broker = Broker::start(&[]);
+    let mut bystander = broker.wire();
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&19i32.to_be_bytes());
+    frame.extend_from_slice(&[0, 3, 0, 1, 0, 0, 0, 7, 0, 1, b'x']);
+    frame.extend_from_slice(&i32::MAX.to_be_bytes());
+    frame.extend_from_slice(&[0, 2, b'a', b'b']);
+    assert_eq!(frame.len(), 23);
+    let mut w = broker.wire();
+    w.send_raw(&frame);
+    assert!(w.is_closed(), "malformed request closes its connection");
+    let _: ApiVersionsResponse =
+        bystander.call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
+    assert_serving(&broker);
+    assert!(broker.server_log().contains("bytes remaining"), "the reason is logged");
+}

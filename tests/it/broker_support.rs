@@ -37,7 +37,7 @@ impl Broker {
             .arg(format!("log.dirs={}", dir.path().join("data").display()))
             .env("LOG_DIR", dir.path().join("logs"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap());
         // Each broker's embedded ZooKeeper on a port of its own, unless the
         // test chose one or points the broker at an external ensemble.
         if !overrides.iter().any(|o| {
@@ -61,6 +61,12 @@ impl Broker {
         self.dir.path().join("data")
     }
 
+    /// What the process wrote to stderr: panics and allocation failures
+    /// land here rather than in server.log.
+    pub fn stderr_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
     pub fn server_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("logs/server.log")).unwrap_or_default()
     }
@@ -74,6 +80,28 @@ impl Broker {
     pub fn wire(&self) -> Wire {
         Wire::connect(self.port)
     }
+}
+
+/// The resident set size of a process, from /proc.
+pub fn vm_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A whole request frame: size prefix, header (client id "it") and body.
+pub fn request_frame<R: Encodable>(key: ApiKey, version: i16, cid: i32, req: &R) -> Vec<u8> {
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(cid)
+        .with_client_id(Some(StrBytes::from_static_str("it")));
+    let mut body = BytesMut::new();
+    header.encode(&mut body, key.request_header_version(version)).unwrap();
+    req.encode(&mut body, version).unwrap();
+    let mut out = (body.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out
 }
 
 /// A blocking client speaking raw Kafka frames.
@@ -93,17 +121,7 @@ impl Wire {
     pub fn frame<R: Encodable>(&mut self, key: ApiKey, version: i16, req: &R) -> (i32, Vec<u8>) {
         let cid = self.next_correlation;
         self.next_correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(cid)
-            .with_client_id(Some(StrBytes::from_static_str("it")));
-        let mut body = BytesMut::new();
-        header.encode(&mut body, key.request_header_version(version)).unwrap();
-        req.encode(&mut body, version).unwrap();
-        let mut out = (body.len() as i32).to_be_bytes().to_vec();
-        out.extend_from_slice(&body);
-        (cid, out)
+        (cid, request_frame(key, version, cid, req))
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {

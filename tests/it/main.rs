@@ -4,6 +4,7 @@
 mod broker_bad_input;
 mod broker_connections;
 mod broker_fetch;
+mod broker_fuzz;
 mod broker_interop;
 mod broker_start;
 mod broker_support;

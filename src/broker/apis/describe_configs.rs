@@ -134,6 +134,7 @@ fn broker_entries(ctx: &BrokerContext) -> Vec<(String, String)> {
         ("delete.topic.enable".to_string(), c.delete_topic_enable.to_string()),
         ("message.max.bytes".to_string(), c.message_max_bytes.to_string()),
         ("socket.request.max.bytes".to_string(), c.socket_request_max_bytes.to_string()),
+        ("queued.max.request.bytes".to_string(), c.queued_max_request_bytes.to_string()),
         (
             "log.retention.check.interval.ms".to_string(),
             c.log_retention_check_interval_ms.to_string(),
