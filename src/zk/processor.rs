@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::data_tree::{Change, DataTree};
 use super::proto::{self, op, ConnectRequest, ErrorCode, Id, Request, Writer};
+use super::server::{ConnBudget, MAX_QUEUED_BYTES};
 use super::session::SessionTracker;
 use super::txn::{Txn, TxnHeader};
 use super::txn_log::encode_record;
@@ -40,13 +41,28 @@ pub type Outbox = mpsc::UnboundedSender<Out>;
 
 /// Everything that reaches the processor, in arrival order.
 pub enum Event {
-    Connect { conn: ConnId, req: ConnectRequest, addr: SocketAddr, out: Outbox },
-    Request { conn: ConnId, xid: i32, op: i32, req: Option<Request>, at: Instant },
-    Closed { conn: ConnId },
+    Connect {
+        conn: ConnId,
+        req: ConnectRequest,
+        addr: SocketAddr,
+        out: Outbox,
+        budget: Arc<ConnBudget>,
+    },
+    Request(Incoming),
+    Closed {
+        conn: ConnId,
+    },
+    /// The connection's unsent replies fell back under the limit.
+    Drained {
+        conn: ConnId,
+    },
     Durable(i64),
     LogFailed(String),
     Tick,
-    FourLetter { word: String, reply: oneshot::Sender<String> },
+    FourLetter {
+        word: String,
+        reply: oneshot::Sender<String>,
+    },
 }
 
 /// A command for the log thread.
@@ -61,8 +77,23 @@ pub enum SyncCmd {
     },
 }
 
+/// A request as the reader hands it over; `charge` is what it counts
+/// against its connection's budget until its reply leaves.
+pub struct Incoming {
+    pub conn: ConnId,
+    pub xid: i32,
+    pub op: i32,
+    pub req: Option<Request>,
+    pub at: Instant,
+    pub charge: usize,
+}
+
 pub(super) struct Conn {
     pub out: Outbox,
+    pub budget: Arc<ConnBudget>,
+    /// Requests held back while too many replies wait to be written; they
+    /// run in order once the writer catches up.
+    parked: VecDeque<Incoming>,
     pub addr: SocketAddr,
     pub session: Option<i64>,
     pub auth: Vec<Id>,
@@ -78,6 +109,8 @@ struct Pending {
     conn: ConnId,
     out: Out,
     at: Option<Instant>,
+    /// The request charge this reply releases when it leaves.
+    charge: usize,
 }
 
 #[derive(Default)]
@@ -158,9 +191,12 @@ impl Processor {
 
     fn handle(&mut self, ev: Event) -> Result<(), super::Error> {
         match ev {
-            Event::Connect { conn, req, addr, out } => self.connect(conn, req, addr, out),
-            Event::Request { conn, xid, op, req, at } => self.request(conn, xid, op, req, at),
+            Event::Connect { conn, req, addr, out, budget } => {
+                self.connect(conn, req, addr, out, budget)
+            }
+            Event::Request(r) => self.request(r),
             Event::Closed { conn } => self.closed(conn),
+            Event::Drained { conn } => self.drained(conn),
             Event::Durable(z) => self.durable = self.durable.max(z),
             Event::LogFailed(e) => return Err(super::Error::LogFailed(e)),
             Event::Tick => self.tick(),
@@ -175,10 +211,29 @@ impl Processor {
 
     /// Queues `out` for `conn`, to leave once `need` is durable.
     pub(super) fn send(&mut self, conn: ConnId, need: i64, out: Out, at: Option<Instant>) {
+        self.send_charged(conn, need, out, at, 0);
+    }
+
+    /// [`Self::send`] for the reply that releases a request's `charge`.
+    fn send_charged(
+        &mut self,
+        conn: ConnId,
+        need: i64,
+        out: Out,
+        at: Option<Instant>,
+        charge: usize,
+    ) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        if let Out::Frame(f) = &out {
+            if !c.budget.charge_reply(f.len()) {
+                return;
+            }
+        }
+        let p = Pending { need, conn, out, at, charge };
         if self.pending.is_empty() && need <= self.durable {
-            self.deliver(Pending { need, conn, out, at });
+            self.deliver(p);
         } else {
-            self.pending.push_back(Pending { need, conn, out, at });
+            self.pending.push_back(p);
         }
     }
 
@@ -200,10 +255,17 @@ impl Processor {
             l.count += 1;
         }
         if let Some(c) = self.conns.get_mut(&p.conn) {
-            if matches!(p.out, Out::Frame(_)) {
-                c.sent += 1;
-                self.packets_sent += 1;
+            match p.out {
+                Out::Frame(_) => {
+                    c.sent += 1;
+                    self.packets_sent += 1;
+                }
+                // A client that stopped reading would never see the close
+                // behind its unread replies.
+                Out::Close if c.budget.unsent_replies() > MAX_QUEUED_BYTES => c.budget.kill(),
+                Out::Close => {}
             }
+            c.budget.release_request(p.charge);
             let _ = c.out.send(p.out);
         }
     }
@@ -283,13 +345,22 @@ impl Processor {
 
     // ---- sessions and connections ----
 
-    fn connect(&mut self, conn: ConnId, req: ConnectRequest, addr: SocketAddr, out: Outbox) {
+    fn connect(
+        &mut self,
+        conn: ConnId,
+        req: ConnectRequest,
+        addr: SocketAddr,
+        out: Outbox,
+        budget: Arc<ConnBudget>,
+    ) {
         let ip = Id { scheme: "ip".into(), id: addr.ip().to_string() };
         let now = self.clock.now_ms();
         self.conns.insert(
             conn,
             Conn {
                 out,
+                budget,
+                parked: VecDeque::new(),
                 addr,
                 session: None,
                 auth: vec![ip],
@@ -418,7 +489,30 @@ impl Processor {
         }
     }
 
-    fn request(&mut self, conn: ConnId, xid: i32, code: i32, req: Option<Request>, at: Instant) {
+    /// Runs a request now, or parks it behind its connection's unsent
+    /// replies so one slow reader holds no more than its budget.
+    fn request(&mut self, r: Incoming) {
+        let Some(c) = self.conns.get_mut(&r.conn) else { return };
+        if !c.parked.is_empty() || c.budget.unsent_replies() > MAX_QUEUED_BYTES {
+            c.parked.push_back(r);
+            return;
+        }
+        self.run_request(r);
+    }
+
+    fn drained(&mut self, conn: ConnId) {
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else { return };
+            if c.budget.unsent_replies() > MAX_QUEUED_BYTES {
+                return;
+            }
+            let Some(r) = c.parked.pop_front() else { return };
+            self.run_request(r);
+        }
+    }
+
+    fn run_request(&mut self, r: Incoming) {
+        let Incoming { conn, xid, op: code, req, at, charge } = r;
         let now = self.clock.now_ms();
         self.packets_received += 1;
         let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -426,27 +520,28 @@ impl Processor {
         c.last_op = op_name(code);
         c.last_xid = xid;
         let Some(session) = c.session else {
-            self.send(conn, 0, Out::Close, None);
+            self.send_charged(conn, 0, Out::Close, None, charge);
             return;
         };
         self.sessions.touch(session, now);
+        let last = self.tree.last_zxid;
         if self.sessions.get(session).is_none_or(|s| s.closing) {
-            let w = proto::reply(xid, self.tree.last_zxid, ErrorCode::SessionExpired);
-            self.send(conn, self.tree.last_zxid, Out::Frame(w.finish_frame()), Some(at));
-            self.send(conn, self.tree.last_zxid, Out::Close, None);
+            let w = proto::reply(xid, last, ErrorCode::SessionExpired);
+            self.send_charged(conn, last, Out::Frame(w.finish_frame()), Some(at), charge);
+            self.send(conn, last, Out::Close, None);
             return;
         }
         let Some(req) = req else {
             // UnimplementedRequestProcessor: answer, then close.
-            let w = proto::reply(xid, self.tree.last_zxid, ErrorCode::Unimplemented);
-            self.send(conn, self.tree.last_zxid, Out::Frame(w.finish_frame()), Some(at));
-            self.send(conn, self.tree.last_zxid, Out::Close, None);
+            let w = proto::reply(xid, last, ErrorCode::Unimplemented);
+            self.send_charged(conn, last, Out::Frame(w.finish_frame()), Some(at), charge);
+            self.send(conn, last, Out::Close, None);
             return;
         };
         let close_after = matches!(req, Request::CloseSession);
         let auth_failed_close = matches!(&req, Request::Auth { scheme, .. } if scheme != "digest");
         let (need, frame) = self.execute(conn, session, xid, req);
-        self.send(conn, need, Out::Frame(frame), Some(at));
+        self.send_charged(conn, need, Out::Frame(frame), Some(at), charge);
         if close_after || auth_failed_close {
             self.send(conn, need, Out::Close, None);
         }
