@@ -65,12 +65,18 @@ pub async fn run(
     let _lock = lock_dir(&cfg.data_dir)?;
     let cfg = Arc::new(cfg);
     let clock: Arc<dyn crate::time::Clock> = Arc::new(crate::time::SystemClock);
-    let (tree, sessions) = {
+    let (tree, sessions, startup_snapshot) = {
         let cfg = cfg.clone();
         let now = clock.now_ms();
-        tokio::task::spawn_blocking(move || recover(&cfg, now))
-            .await
-            .map_err(|e| Error::LogFailed(e.to_string()))??
+        tokio::task::spawn_blocking(move || {
+            let r = recover(&cfg, now)?;
+            // As ZooKeeper does after loading its data: the next start then
+            // begins from here instead of replaying this log again.
+            let bytes = r.needs_snapshot().then(|| snapshot::serialize(&r.tree, &r.sessions));
+            Ok::<_, Error>((r.tree, r.sessions, bytes))
+        })
+        .await
+        .map_err(|e| Error::LogFailed(e.to_string()))??
     };
     tracing::info!(
         zxid = format!("{:#x}", tree.last_zxid),
@@ -82,6 +88,8 @@ pub async fn run(
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (sync_tx, sync_rx) = std::sync::mpsc::channel();
     let log = TxnLog::create(&cfg.data_log_dir, tree.last_zxid + 1)?;
+    let startup_snapshot =
+        startup_snapshot.map(|bytes| snapshot::write_in_background(&cfg, tree.last_zxid, bytes));
     let sync_thread = {
         let ev_tx = ev_tx.clone();
         std::thread::Builder::new()
@@ -104,6 +112,7 @@ pub async fn run(
             }
         })
     };
+    let purger = (cfg.purge_interval_hours > 0).then(|| tokio::spawn(purge_every(cfg.clone())));
     let mut conns = JoinSet::new();
     let result = tokio::select! {
         _ = server::accept_loop(listener, cfg.clone(), ev_tx.clone(), &mut conns) => Ok(()),
@@ -111,29 +120,70 @@ pub async fn run(
         r = &mut proc_task => r.map_err(|e| Error::LogFailed(e.to_string())).and_then(|r| r),
     };
     ticker.abort();
+    if let Some(p) = purger {
+        p.abort();
+    }
     conns.abort_all();
     proc_task.abort();
     drop(ev_tx);
     // The sync thread ends when the processor's sender is gone; whatever it
     // was given is written and fsync'ed first.
     let _ = tokio::task::spawn_blocking(move || sync_thread.join()).await;
+    // A stop right after a start still leaves the start-up snapshot behind.
+    if let Some(t) = startup_snapshot {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
     tracing::info!("ZooKeeper server stopped");
     result
 }
 
+/// `autopurge.purgeInterval`: ZooKeeper's `DatadirCleanupManager`, which
+/// keeps `autopurge.snapRetainCount` snapshots and the logs they need.
+async fn purge_every(cfg: Arc<Config>) {
+    let every = Duration::from_secs(cfg.purge_interval_hours.saturating_mul(3600));
+    let mut iv = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        iv.tick().await;
+        let cfg = cfg.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            snapshot::purge(&cfg.data_dir, &cfg.data_log_dir, cfg.snap_retain_count)
+        })
+        .await;
+        if let Ok(Err(e)) = r {
+            tracing::warn!(error = %e, "purging old snapshots and logs failed");
+        }
+    }
+}
+
+/// The state found on disk at start.
+struct Recovered {
+    tree: DataTree,
+    sessions: SessionTracker,
+    /// The zxid of the snapshot it started from, if any.
+    snapshot_zxid: Option<i64>,
+}
+
+impl Recovered {
+    /// Whether the state is anywhere but in one snapshot file.
+    fn needs_snapshot(&self) -> bool {
+        self.snapshot_zxid != Some(self.tree.last_zxid)
+    }
+}
+
 /// Rebuilds the tree and the sessions: the newest good snapshot, then the log.
-fn recover(cfg: &Config, now_ms: i64) -> Result<(DataTree, SessionTracker), Error> {
+fn recover(cfg: &Config, now_ms: i64) -> Result<Recovered, Error> {
     snapshot::remove_partial(&cfg.data_dir);
     let mut sessions = SessionTracker::new(now_ms);
-    let mut tree = match snapshot::load_latest(&cfg.data_dir)? {
+    let (mut tree, snapshot_zxid) = match snapshot::load_latest(&cfg.data_dir)? {
         Some((path, tree, saved)) => {
             tracing::info!(snapshot = %path.display(), "loaded snapshot");
             for (id, timeout, pw) in saved {
                 sessions.add(id, timeout, pw, now_ms);
             }
-            tree
+            let zxid = tree.last_zxid;
+            (tree, Some(zxid))
         }
-        None => DataTree::new(),
+        None => (DataTree::new(), None),
     };
     let after = tree.last_zxid;
     let mut changes = Vec::new();
@@ -154,7 +204,7 @@ fn recover(cfg: &Config, now_ms: i64) -> Result<(DataTree, SessionTracker), Erro
     if cfg.expire_recovered_sessions {
         sessions.expire_all_at(now_ms);
     }
-    Ok((tree, sessions))
+    Ok(Recovered { tree, sessions, snapshot_zxid })
 }
 
 /// The log thread: write what arrived, fsync once for all of it, report.

@@ -294,13 +294,7 @@ impl Processor {
         let zxid = self.tree.last_zxid;
         let bytes = snapshot::serialize(&self.tree, &self.sessions);
         let _ = self.sync_tx.send(SyncCmd::Roll { next_zxid: zxid + 1 });
-        let (data_dir, log_dir, retain) =
-            (self.cfg.data_dir.clone(), self.cfg.data_log_dir.clone(), self.cfg.snap_retain_count);
-        std::thread::spawn(move || {
-            if let Err(e) = snapshot::write(&data_dir, &log_dir, zxid, &bytes, retain) {
-                tracing::error!(error = %e, "snapshot failed; the transaction log still has everything");
-            }
-        });
+        let _ = snapshot::write_in_background(&self.cfg, zxid, bytes);
     }
 
     /// Gives `txn` the next zxid, applies it and adds it to the log batch,

@@ -68,6 +68,11 @@ pub fn replay(
     let mut last = after;
     for (i, (_, path)) in files.iter().enumerate() {
         let newest = i + 1 == files.len();
+        // Everything in it is older than the next file's first zxid: if
+        // that is already covered, this file need not even be read.
+        if files.get(i + 1).is_some_and(|(next, _)| *next <= after + 1) {
+            continue;
+        }
         let mut bytes = Vec::new();
         File::open(path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
@@ -227,8 +232,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn replays_across_rolls_after_a_snapshot_zxid() {
+    /// Records 1-3 in log.1, 4-6 in log.4.
+    fn six_records_in_log_1_and_log_4() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let mut log = TxnLog::create(dir.path(), 1).unwrap();
         for i in 1..=6 {
@@ -241,7 +246,21 @@ mod tests {
             }
         }
         log.sync().unwrap();
+        dir
+    }
+
+    #[test]
+    fn replays_across_rolls_after_a_snapshot_zxid() {
+        let dir = six_records_in_log_1_and_log_4();
         assert_eq!(collect(dir.path(), 2), vec![3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn files_wholly_before_the_snapshot_are_not_read() {
+        let dir = six_records_in_log_1_and_log_4();
+        std::fs::write(dir.path().join("log.1"), b"not a log").unwrap();
+        assert_eq!(collect(dir.path(), 3), vec![4, 5, 6], "log.1 ends at 3, the snapshot");
+        assert!(matches!(replay(dir.path(), 2, |_, _| Ok(())), Err(Error::Corrupt { .. })));
     }
 
     #[test]

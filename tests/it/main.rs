@@ -20,3 +20,4 @@ mod zk_crash;
 mod zk_harness;
 mod zk_interop;
 mod zk_server;
+mod zk_storage;
