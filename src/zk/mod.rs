@@ -19,6 +19,7 @@ mod ops;
 mod path;
 mod processor;
 pub mod proto;
+mod rollback;
 mod server;
 mod session;
 mod snapshot;
@@ -69,7 +70,7 @@ pub async fn run(
         let cfg = cfg.clone();
         let now = clock.now_ms();
         tokio::task::spawn_blocking(move || {
-            let r = recover(&cfg, now)?;
+            let r = recover(&cfg, now, None)?;
             // As ZooKeeper does after loading its data: the next start then
             // begins from here instead of replaying this log again.
             let bytes = r.needs_snapshot().then(|| snapshot::serialize(&r.tree, &r.sessions));
@@ -155,10 +156,10 @@ async fn purge_every(cfg: Arc<Config>) {
     }
 }
 
-/// The state found on disk at start.
-struct Recovered {
-    tree: DataTree,
-    sessions: SessionTracker,
+/// The state found on disk.
+pub(crate) struct Recovered {
+    pub(crate) tree: DataTree,
+    pub(crate) sessions: SessionTracker,
     /// The zxid of the snapshot it started from, if any.
     snapshot_zxid: Option<i64>,
 }
@@ -170,9 +171,15 @@ impl Recovered {
     }
 }
 
-/// Rebuilds the tree and the sessions: the newest good snapshot, then the log.
-fn recover(cfg: &Config, now_ms: i64) -> Result<Recovered, Error> {
-    snapshot::remove_partial(&cfg.data_dir);
+/// Rebuilds the tree and the sessions: the newest good snapshot, then the
+/// log. At start `upto` is `None`; a running server whose log failed passes
+/// the last durable zxid to get back the state it had then.
+fn recover(cfg: &Config, now_ms: i64, upto: Option<i64>) -> Result<Recovered, Error> {
+    if upto.is_none() {
+        // Only at start: a running server may be writing one right now.
+        snapshot::remove_partial(&cfg.data_dir);
+        snapshot::remove_partial(&cfg.data_log_dir);
+    }
     let mut sessions = SessionTracker::new(now_ms);
     let (mut tree, snapshot_zxid) = match snapshot::load_latest(&cfg.data_dir)? {
         Some((path, tree, saved)) => {
@@ -187,7 +194,7 @@ fn recover(cfg: &Config, now_ms: i64) -> Result<Recovered, Error> {
     };
     let after = tree.last_zxid;
     let mut changes = Vec::new();
-    txn_log::replay(&cfg.data_log_dir, after, |hdr, txn| {
+    txn_log::replay(&cfg.data_log_dir, after, upto.unwrap_or(i64::MAX), |hdr, txn| {
         match &txn {
             Txn::CreateSession { timeout, password } => {
                 sessions.add(hdr.session, *timeout, *password, now_ms)
@@ -201,11 +208,14 @@ fn recover(cfg: &Config, now_ms: i64) -> Result<Recovered, Error> {
         tree.apply(&hdr, &txn, &mut changes, None)?;
         Ok(())
     })?;
-    if cfg.expire_recovered_sessions {
+    if cfg.expire_recovered_sessions && upto.is_none() {
         sessions.expire_all_at(now_ms);
     }
     Ok(Recovered { tree, sessions, snapshot_zxid })
 }
+
+/// How often a failed log checks whether the disk takes writes again.
+const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The log thread: write what arrived, fsync once for all of it, report.
 fn sync_loop(
@@ -213,31 +223,84 @@ fn sync_loop(
     rx: std::sync::mpsc::Receiver<SyncCmd>,
     events: mpsc::UnboundedSender<Event>,
 ) {
-    let fail = |e: Error| {
-        tracing::error!(error = %e, "transaction log failed");
-        let _ = events.send(Event::LogFailed(e.to_string()));
-    };
     while let Ok(first) = rx.recv() {
-        let mut last = None;
+        let before = log.durable_zxid();
+        let mut written = false;
         let mut cmd = Some(first);
+        let mut result = Ok(());
         while let Some(c) = cmd.take() {
-            let r = match c {
+            result = match c {
                 SyncCmd::Append { bytes, last_zxid } => {
-                    last = Some(last_zxid);
-                    log.append(&bytes)
+                    written = true;
+                    log.append(&bytes, last_zxid)
                 }
                 SyncCmd::Roll { next_zxid } => log.roll(next_zxid),
+                // Only meaningful after a failure, handled below.
+                SyncCmd::Reset => Ok(()),
             };
-            if let Err(e) = r {
-                return fail(e);
+            if result.is_err() {
+                break;
             }
             cmd = rx.try_recv().ok();
         }
-        if let Some(z) = last {
-            if let Err(e) = log.sync() {
-                return fail(e);
+        if written && result.is_ok() {
+            result = log.sync();
+        }
+        if let Err(e) = result {
+            if !recover_log(&mut log, &rx, &events, e) {
+                return;
             }
-            let _ = events.send(Event::Durable(z));
+        } else if written || before != log.durable_zxid() {
+            let _ = events.send(Event::Durable(log.durable_zxid()));
+        }
+    }
+}
+
+/// After a failed write or fsync: tells the processor (which rolls its
+/// state back to the last durable zxid and answers writes with an error
+/// meanwhile), cuts the file back to that zxid, drops the commands built on
+/// the state rolled back, and once the processor has confirmed with
+/// `Reset`, waits for the disk to take writes again. False when the
+/// processor is gone.
+fn recover_log(
+    log: &mut TxnLog,
+    rx: &std::sync::mpsc::Receiver<SyncCmd>,
+    events: &mpsc::UnboundedSender<Event>,
+    error: Error,
+) -> bool {
+    let durable = log.durable_zxid();
+    tracing::error!(
+        error = %error,
+        durable_zxid = format!("{durable:#x}"),
+        "transaction log write failed: the writes after the last durable zxid fail, \
+         writes are refused until the disk takes them again"
+    );
+    let _ = events.send(Event::LogFailed { error: error.to_string(), durable });
+    let mut cut = false;
+    let mut reset = false;
+    loop {
+        if !cut {
+            match log.truncate_to_durable() {
+                Ok(()) => cut = true,
+                Err(e) => tracing::warn!(error = %e, "cannot cut the failed write off the log yet"),
+            }
+        }
+        if cut && reset {
+            match log.probe() {
+                Ok(()) => {
+                    tracing::info!("the transaction log takes writes again");
+                    let _ = events.send(Event::LogRecovered);
+                    return true;
+                }
+                Err(_) => cut = false,
+            }
+        }
+        match rx.recv_timeout(PROBE_INTERVAL) {
+            Ok(SyncCmd::Reset) => reset = true,
+            // Built on the state being rolled back: never written.
+            Ok(SyncCmd::Append { .. } | SyncCmd::Roll { .. }) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return false,
         }
     }
 }

@@ -12,6 +12,10 @@
 //!   durable. So nobody, not even another session's read, sees a change that
 //!   a crash could still take back, and each session's replies keep their
 //!   request order.
+//!
+//! If the log cannot write (a full disk), `rollback` takes the state back
+//! to the last durable zxid and the server answers reads but refuses
+//! writes until the log thread finds the disk writable again.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -57,7 +61,13 @@ pub enum Event {
         conn: ConnId,
     },
     Durable(i64),
-    LogFailed(String),
+    /// A write or fsync failed; everything after `durable` is undone.
+    LogFailed {
+        error: String,
+        durable: i64,
+    },
+    /// The disk takes writes again.
+    LogRecovered,
     Tick,
     FourLetter {
         word: String,
@@ -75,6 +85,9 @@ pub enum SyncCmd {
     Roll {
         next_zxid: i64,
     },
+    /// After `LogFailed`: the processor has rolled back; every command
+    /// before this one was built on the undone state.
+    Reset,
 }
 
 /// A request as the reader hands it over; `charge` is what it counts
@@ -104,9 +117,9 @@ pub(super) struct Conn {
     pub last_xid: i32,
 }
 
-struct Pending {
-    need: i64,
-    conn: ConnId,
+pub(super) struct Pending {
+    pub need: i64,
+    pub conn: ConnId,
     out: Out,
     at: Option<Instant>,
     /// The request charge this reply releases when it leaves.
@@ -128,10 +141,15 @@ pub struct Processor {
     pub(super) watches: WatchManager,
     pub(super) conns: HashMap<ConnId, Conn>,
     pub(super) durable: i64,
-    pending: VecDeque<Pending>,
-    batch: Vec<u8>,
-    sync_tx: std::sync::mpsc::Sender<SyncCmd>,
+    pub(super) pending: VecDeque<Pending>,
+    pub(super) batch: Vec<u8>,
+    pub(super) sync_tx: std::sync::mpsc::Sender<SyncCmd>,
     since_snapshot: u64,
+    /// A snapshot waiting for its zxid to be durable before it is written,
+    /// so no snapshot ever holds a transaction the log could lose.
+    pub(super) snapshot_due: Option<(i64, Vec<u8>)>,
+    /// Why the log cannot write; while set, writes are refused.
+    pub(super) log_error: Option<String>,
     pub(super) clock: Arc<dyn Clock>,
     last_container_check: i64,
     pub(super) latency: Latency,
@@ -162,6 +180,8 @@ impl Processor {
             batch: Vec::new(),
             sync_tx,
             since_snapshot: 0,
+            snapshot_due: None,
+            log_error: None,
             clock,
             last_container_check: now,
             latency: Latency::default(),
@@ -172,14 +192,15 @@ impl Processor {
         }
     }
 
-    /// Runs until the event channel closes or the log fails.
+    /// Runs until the event channel closes, or the state cannot be rebuilt
+    /// after the log failed.
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) -> Result<(), super::Error> {
         while let Some(ev) = rx.recv().await {
-            self.handle(ev)?;
+            self.step(ev).await?;
             // Drain what is already queued so one fsync covers all of it.
             for _ in 0..4096 {
                 match rx.try_recv() {
-                    Ok(ev) => self.handle(ev)?,
+                    Ok(ev) => self.step(ev).await?,
                     Err(_) => break,
                 }
             }
@@ -189,7 +210,17 @@ impl Processor {
         Ok(())
     }
 
-    fn handle(&mut self, ev: Event) -> Result<(), super::Error> {
+    async fn step(&mut self, ev: Event) -> Result<(), super::Error> {
+        match ev {
+            Event::LogFailed { error, durable } => self.roll_back(error, durable).await,
+            ev => {
+                self.handle(ev);
+                Ok(())
+            }
+        }
+    }
+
+    fn handle(&mut self, ev: Event) {
         match ev {
             Event::Connect { conn, req, addr, out, budget } => {
                 self.connect(conn, req, addr, out, budget)
@@ -198,13 +229,17 @@ impl Processor {
             Event::Closed { conn } => self.closed(conn),
             Event::Drained { conn } => self.drained(conn),
             Event::Durable(z) => self.durable = self.durable.max(z),
-            Event::LogFailed(e) => return Err(super::Error::LogFailed(e)),
+            Event::LogFailed { .. } => {}
+            Event::LogRecovered => {
+                if self.log_error.take().is_some() {
+                    tracing::info!("writes are accepted again");
+                }
+            }
             Event::Tick => self.tick(),
             Event::FourLetter { word, reply } => {
                 let _ = reply.send(super::four_letter::answer(self, &word));
             }
         }
-        Ok(())
     }
 
     // ---- final: replies wait for durability ----
@@ -237,10 +272,15 @@ impl Processor {
         }
     }
 
-    fn release(&mut self) {
+    pub(super) fn release(&mut self) {
         while self.pending.front().is_some_and(|p| p.need <= self.durable) {
             if let Some(p) = self.pending.pop_front() {
                 self.deliver(p);
+            }
+        }
+        if self.snapshot_due.as_ref().is_some_and(|(zxid, _)| *zxid <= self.durable) {
+            if let Some((zxid, bytes)) = self.snapshot_due.take() {
+                let _ = snapshot::write_in_background(&self.cfg, zxid, bytes);
             }
         }
     }
@@ -287,14 +327,15 @@ impl Processor {
         }
     }
 
-    /// Serializes the tree here, between two transactions, and writes it on
-    /// another thread; the log rolls so the next file starts after it.
+    /// Serializes the tree here, between two transactions, to be written on
+    /// another thread once it is durable; the log rolls so the next file
+    /// starts after it.
     fn take_snapshot(&mut self) {
         self.since_snapshot = 0;
         let zxid = self.tree.last_zxid;
         let bytes = snapshot::serialize(&self.tree, &self.sessions);
         let _ = self.sync_tx.send(SyncCmd::Roll { next_zxid: zxid + 1 });
-        let _ = snapshot::write_in_background(&self.cfg, zxid, bytes);
+        self.snapshot_due = Some((zxid, bytes));
     }
 
     /// Gives `txn` the next zxid, applies it and adds it to the log batch,
@@ -401,6 +442,13 @@ impl Processor {
             self.send(conn, need, Out::Frame(frame), None);
             return;
         }
+        if let Some(error) = &self.log_error {
+            // A new session is a transaction: the client retries elsewhere
+            // or later, as with a server that is not serving.
+            tracing::warn!(%addr, %error, "refusing a new session: the transaction log cannot write");
+            self.send(conn, 0, Out::Close, None);
+            return;
+        }
         let id = self.sessions.next_id();
         let mut password = [0u8; 16];
         for b in &mut password {
@@ -444,6 +492,11 @@ impl Processor {
     }
 
     fn tick(&mut self) {
+        if self.log_error.is_some() {
+            // Expiring a session or deleting a container is a write: both
+            // wait until the log takes writes again.
+            return;
+        }
         let now = self.clock.now_ms();
         for id in self.sessions.expired(now) {
             tracing::info!(session = format!("{id:#x}"), "session expired");

@@ -145,13 +145,14 @@ pub fn purge(data_dir: &Path, log_dir: &Path, retain: usize) -> Result<(), Error
     Ok(())
 }
 
-/// Removes snapshot temp files a crash left before their rename.
-pub fn remove_partial(data_dir: &Path) {
-    let Ok(rd) = std::fs::read_dir(data_dir) else { return };
+/// Removes the snapshot and log temp files a crash left before their rename.
+pub fn remove_partial(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
     for e in rd.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(".snapshot.") && name.ends_with(".tmp") {
+        let ours = name.starts_with(".snapshot.") || name.starts_with(".log.");
+        if ours && name.ends_with(".tmp") {
             let _ = std::fs::remove_file(e.path());
         }
     }
