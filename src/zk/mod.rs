@@ -194,7 +194,7 @@ fn recover(cfg: &Config, now_ms: i64, upto: Option<i64>) -> Result<Recovered, Er
     };
     let after = tree.last_zxid;
     let mut changes = Vec::new();
-    txn_log::replay(&cfg.data_log_dir, after, upto.unwrap_or(i64::MAX), |hdr, txn| {
+    txn_log::replay(&cfg.data_log_dir, after, upto, |hdr, txn| {
         match &txn {
             Txn::CreateSession { timeout, password } => {
                 sessions.add(hdr.session, *timeout, *password, now_ms)
@@ -269,6 +269,14 @@ fn recover_log(
     error: Error,
 ) -> bool {
     let durable = log.durable_zxid();
+    // Cut first, so the processor rebuilding from disk reads a clean end.
+    let mut cut = match log.truncate_to_durable() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot cut the failed write off the log yet");
+            false
+        }
+    };
     tracing::error!(
         error = %error,
         durable_zxid = format!("{durable:#x}"),
@@ -276,7 +284,6 @@ fn recover_log(
          writes are refused until the disk takes them again"
     );
     let _ = events.send(Event::LogFailed { error: error.to_string(), durable });
-    let mut cut = false;
     let mut reset = false;
     loop {
         if !cut {

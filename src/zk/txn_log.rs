@@ -66,14 +66,15 @@ pub fn list(dir: &Path, prefix: &str) -> Result<Vec<(i64, PathBuf)>, Error> {
     Ok(v)
 }
 
-/// Replays every record with `after` < zxid <= `upto` to `apply`, oldest
-/// first, and truncates a torn tail of the newest file. Returns the last
-/// zxid seen. A running server rebuilding the state its last fsync covered
-/// passes that zxid as `upto`, ignoring anything a failed write left after.
+/// Replays every record with zxid > `after` to `apply`, oldest first.
+/// At start (`upto` is `None`) it truncates a torn tail of the newest file.
+/// A running server rebuilding the state its last fsync covered passes
+/// that zxid as `upto`: later records are ignored and no file is touched,
+/// since the log thread owns them. Returns the last zxid applied.
 pub fn replay(
     dir: &Path,
     after: i64,
-    upto: i64,
+    upto: Option<i64>,
     mut apply: impl FnMut(TxnHeader, Txn) -> Result<(), Error>,
 ) -> Result<i64, Error> {
     let files = list(dir, "log.")?;
@@ -104,7 +105,7 @@ pub fn replay(
         loop {
             match next_record(&bytes, pos) {
                 Some(Ok((hdr, txn, next))) => {
-                    if hdr.zxid > last && hdr.zxid <= upto {
+                    if hdr.zxid > last && upto.is_none_or(|u| hdr.zxid <= u) {
                         last = hdr.zxid;
                         apply(hdr, txn)?;
                     }
@@ -112,6 +113,9 @@ pub fn replay(
                 }
                 None => break,
                 Some(Err(reason)) => {
+                    if upto.is_some() && newest {
+                        break;
+                    }
                     if !newest {
                         return Err(Error::Corrupt {
                             path: path.clone(),
@@ -280,7 +284,7 @@ mod tests {
 
     fn collect(dir: &Path, after: i64) -> Vec<i64> {
         let mut seen = Vec::new();
-        replay(dir, after, i64::MAX, |h, _| {
+        replay(dir, after, None, |h, _| {
             seen.push(h.zxid);
             Ok(())
         })
@@ -338,10 +342,23 @@ mod tests {
         let dir = six_records_in_log_1_and_log_4();
         std::fs::write(dir.path().join("log.1"), b"not a log").unwrap();
         assert_eq!(collect(dir.path(), 3), vec![4, 5, 6], "log.1 ends at 3, the snapshot");
-        assert!(matches!(
-            replay(dir.path(), 2, i64::MAX, |_, _| Ok(())),
-            Err(Error::Corrupt { .. })
-        ));
+        assert!(matches!(replay(dir.path(), 2, None, |_, _| Ok(())), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_running_server_replays_up_to_its_durable_zxid_and_touches_nothing() {
+        let dir = six_records_in_log_1_and_log_4();
+        let newest = dir.path().join("log.4");
+        OpenOptions::new().append(true).open(&newest).unwrap().write_all(b"torn").unwrap();
+        let len = std::fs::metadata(&newest).unwrap().len();
+        let mut seen = Vec::new();
+        replay(dir.path(), 0, Some(5), |h, _| {
+            seen.push(h.zxid);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, vec![1, 2, 3, 4, 5], "6 was written but is not durable");
+        assert_eq!(std::fs::metadata(&newest).unwrap().len(), len, "the log thread owns the file");
     }
 
     #[test]
@@ -383,9 +400,6 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         std::fs::write(&p, bytes).unwrap();
-        assert!(matches!(
-            replay(dir.path(), 0, i64::MAX, |_, _| Ok(())),
-            Err(Error::Corrupt { .. })
-        ));
+        assert!(matches!(replay(dir.path(), 0, None, |_, _| Ok(())), Err(Error::Corrupt { .. })));
     }
 }
