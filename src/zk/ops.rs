@@ -41,8 +41,14 @@ impl Processor {
         req: Request,
     ) -> (i64, Vec<u8>) {
         if req.is_write() {
+            let last = self.tree.last_zxid;
             if self.log_error.is_some() {
-                return (self.tree.last_zxid, not_read_only(xid, self.tree.last_zxid));
+                if matches!(req, Request::CloseSession) && self.unlogged.remove(&session) {
+                    // Never logged, so closing it needs no transaction either.
+                    self.sessions.remove(session);
+                    return (last, proto::reply(xid, last, ErrorCode::Ok).finish_frame());
+                }
+                return (last, not_read_only(xid, last));
             }
             return self.execute_write(conn, session, xid, req);
         }

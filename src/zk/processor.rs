@@ -17,7 +17,7 @@
 //! to the last durable zxid and the server answers reads but refuses
 //! writes until the log thread finds the disk writable again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -150,6 +150,8 @@ pub struct Processor {
     pub(super) snapshot_due: Option<(i64, Vec<u8>)>,
     /// Why the log cannot write; while set, writes are refused.
     pub(super) log_error: Option<String>,
+    /// Sessions opened while the log could not write, not logged yet.
+    pub(super) unlogged: HashSet<i64>,
     pub(super) clock: Arc<dyn Clock>,
     last_container_check: i64,
     pub(super) latency: Latency,
@@ -182,6 +184,7 @@ impl Processor {
             since_snapshot: 0,
             snapshot_due: None,
             log_error: None,
+            unlogged: HashSet::new(),
             clock,
             last_container_check: now,
             latency: Latency::default(),
@@ -230,11 +233,7 @@ impl Processor {
             Event::Drained { conn } => self.drained(conn),
             Event::Durable(z) => self.durable = self.durable.max(z),
             Event::LogFailed { .. } => {}
-            Event::LogRecovered => {
-                if self.log_error.take().is_some() {
-                    tracing::info!("writes are accepted again");
-                }
-            }
+            Event::LogRecovered => self.log_recovered(),
             Event::Tick => self.tick(),
             Event::FourLetter { word, reply } => {
                 let _ = reply.send(super::four_letter::answer(self, &word));
@@ -442,19 +441,20 @@ impl Processor {
             self.send(conn, need, Out::Frame(frame), None);
             return;
         }
-        if let Some(error) = &self.log_error {
-            // A new session is a transaction: the client retries elsewhere
-            // or later, as with a server that is not serving.
-            tracing::warn!(%addr, %error, "refusing a new session: the transaction log cannot write");
-            self.send(conn, 0, Out::Close, None);
-            return;
-        }
         let id = self.sessions.next_id();
         let mut password = [0u8; 16];
         for b in &mut password {
             *b = fastrand::u8(..);
         }
-        let zxid = self.commit(id, Txn::CreateSession { timeout, password });
+        let zxid = if self.log_error.is_some() {
+            // Like ZooKeeper's local sessions: in memory only, so clients
+            // can still connect and read; logged once the disk takes writes.
+            self.sessions.add(id, timeout, password, now);
+            self.unlogged.insert(id);
+            self.tree.last_zxid
+        } else {
+            self.commit(id, Txn::CreateSession { timeout, password })
+        };
         if let Some(s) = self.sessions.get_mut(id) {
             s.conn = Some(conn);
         }

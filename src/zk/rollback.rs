@@ -6,11 +6,13 @@
 //! new state, watchers they fired) are closed and retry, as after any
 //! connection loss; everyone else keeps their session and watches.
 //! Until the log thread finds the disk writable again, writes are refused
-//! with NOTREADONLY and reads are served.
+//! with NOTREADONLY and reads are served, also to new sessions, which are
+//! logged once the disk takes writes.
 
 use std::collections::{HashSet, VecDeque};
 
 use super::processor::{Processor, SyncCmd};
+use super::txn::Txn;
 use super::watch::ConnId;
 use super::Error;
 
@@ -56,6 +58,7 @@ impl Processor {
             self.sessions.iter().filter_map(|s| Some((s.id, s.conn?))).collect();
         self.tree = back.tree;
         self.sessions = back.sessions;
+        self.unlogged.clear();
         for (session, conn) in owners {
             if doomed.contains(&conn) {
                 continue;
@@ -80,5 +83,23 @@ impl Processor {
         let _ = self.sync_tx.send(SyncCmd::Reset);
         self.release();
         Ok(())
+    }
+
+    /// The log takes writes again: sessions opened meanwhile are logged
+    /// first, before anything they do next.
+    pub(super) fn log_recovered(&mut self) {
+        if self.log_error.take().is_none() {
+            return;
+        }
+        let unlogged = std::mem::take(&mut self.unlogged);
+        tracing::info!(sessions = unlogged.len(), "writes are accepted again");
+        for id in unlogged {
+            let Some(s) = self.sessions.get(id) else { continue };
+            let (timeout, password, conn) = (s.timeout_ms, s.password, s.conn);
+            self.commit(id, Txn::CreateSession { timeout, password });
+            if let Some(s) = self.sessions.get_mut(id) {
+                s.conn = conn;
+            }
+        }
     }
 }

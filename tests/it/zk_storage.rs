@@ -198,6 +198,13 @@ fn r17_a_full_disk_fails_writes_only_while_it_is_full() {
     let r = c.call(2, 4, &zk_harness::path_body("/before-3", false)).unwrap();
     assert_eq!((r.err, &r.body[4..13]), (0, &b"/before-3"[..]), "reads are served");
     assert_eq!(zk_harness::four_letter(port, "isro"), "ro");
+    // New clients connect and read too; their sessions are logged later.
+    let mut newcomer = Raw::connect(port, 10_000).unwrap();
+    let r = newcomer.call(1, 4, &zk_harness::path_body("/before-4", false)).unwrap();
+    assert_eq!((r.err, &r.body[4..13]), (0, &b"/before-4"[..]));
+    let mut passing = Raw::connect(port, 10_000).unwrap();
+    assert_eq!(passing.call(1, -11, b"").unwrap().err, 0, "closeSession needs no write");
+    assert!(passing.is_closed());
     for p in lost.iter().chain(["/refused".to_string()].iter()) {
         let r = c.call(3, 3, &zk_harness::path_body(p, false)).unwrap();
         assert_eq!(r.err, -101, "{p} was never acknowledged and is not there");
@@ -218,12 +225,20 @@ fn r17_a_full_disk_fails_writes_only_while_it_is_full() {
     let after: Vec<String> = (1..20).map(|i| format!("/after-{i}")).collect();
     create_all(port, &after);
     acked.extend(after);
+    // The session opened while the disk was full is a full session now:
+    // it may own an ephemeral node, which is there after a restart.
+    let eph = "/after-ephemeral".to_string();
+    let r = newcomer.call(2, CREATE, &create_body(&eph, eph.as_bytes(), 1)).unwrap();
+    assert_eq!(r.err, 0);
+    acked.push(eph);
     assert_eq!(zk_harness::four_letter(port, "isro"), "rw");
 
     // Nothing acknowledged is lost, nothing else appears, after kill -9.
     server.kill9();
     let _server = zk_harness::spawn_ours(home.path(), port, &extra);
     verify(port, &acked);
+    let back = Raw::reconnect(port, 10_000, newcomer.session, &newcomer.password, 0).unwrap();
+    assert_eq!(back.session, newcomer.session, "the session opened while full was logged");
     let mut c = Raw::connect(port, 10_000).unwrap();
     for p in lost.iter().chain(["/refused".to_string()].iter()) {
         let r = c.call(1, 3, &zk_harness::path_body(p, false)).unwrap();
