@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 pub use config::Config;
@@ -125,14 +125,40 @@ pub async fn run(
         p.abort();
     }
     conns.abort_all();
+    // A clean stop hands back a snapshot of the final state, so the next
+    // start has no log to replay and no snapshot to write.
+    let (reply, final_state) = oneshot::channel();
+    let stop_snapshot = if !proc_task.is_finished() && ev_tx.send(Event::Stop { reply }).is_ok() {
+        final_state.await.ok().flatten()
+    } else {
+        None
+    };
     proc_task.abort();
     drop(ev_tx);
     // The sync thread ends when the processor's sender is gone; whatever it
     // was given is written and fsync'ed first.
-    let _ = tokio::task::spawn_blocking(move || sync_thread.join()).await;
+    let durable = tokio::task::spawn_blocking(move || sync_thread.join()).await;
     // A stop right after a start still leaves the start-up snapshot behind.
     if let Some(t) = startup_snapshot {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+    if let (Some((zxid, bytes)), Ok(Ok(durable))) = (stop_snapshot, durable) {
+        if zxid <= durable {
+            let cfg = cfg.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                snapshot::write(
+                    &cfg.data_dir,
+                    &cfg.data_log_dir,
+                    zxid,
+                    &bytes,
+                    cfg.snap_retain_count,
+                )
+            })
+            .await;
+            if let Ok(Err(e)) = written {
+                tracing::warn!(error = %e, "no snapshot at stop; the transaction log has everything");
+            }
+        }
     }
     tracing::info!("ZooKeeper server stopped");
     result
@@ -218,11 +244,12 @@ fn recover(cfg: &Config, now_ms: i64, upto: Option<i64>) -> Result<Recovered, Er
 const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The log thread: write what arrived, fsync once for all of it, report.
+/// Returns the last durable zxid once the processor is gone.
 fn sync_loop(
     mut log: TxnLog,
     rx: std::sync::mpsc::Receiver<SyncCmd>,
     events: mpsc::UnboundedSender<Event>,
-) {
+) -> i64 {
     while let Ok(first) = rx.recv() {
         let before = log.durable_zxid();
         let mut written = false;
@@ -248,12 +275,13 @@ fn sync_loop(
         }
         if let Err(e) = result {
             if !recover_log(&mut log, &rx, &events, e) {
-                return;
+                break;
             }
         } else if written || before != log.durable_zxid() {
             let _ = events.send(Event::Durable(log.durable_zxid()));
         }
     }
+    log.durable_zxid()
 }
 
 /// After a failed write or fsync: tells the processor (which rolls its

@@ -73,6 +73,11 @@ pub enum Event {
         word: String,
         reply: oneshot::Sender<String>,
     },
+    /// A clean stop: the processor ends, handing back a snapshot of its
+    /// last state (zxid, bytes) if the log has anything after the last one.
+    Stop {
+        reply: oneshot::Sender<Option<(i64, Vec<u8>)>>,
+    },
 }
 
 /// A command for the log thread.
@@ -133,6 +138,11 @@ pub(super) struct Latency {
     pub total_us: u64,
     pub count: u64,
 }
+
+/// Largest tree a clean stop snapshots (a few ms to write); a bigger one
+/// is left to the snapshot the next start takes in the background, so a
+/// stop never waits long.
+const STOP_SNAPSHOT_MAX_BYTES: u64 = 8 << 20;
 
 pub struct Processor {
     pub(super) cfg: Arc<Config>,
@@ -199,10 +209,14 @@ impl Processor {
     /// after the log failed.
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) -> Result<(), super::Error> {
         while let Some(ev) = rx.recv().await {
+            if let Event::Stop { reply } = ev {
+                return self.stop(reply);
+            }
             self.step(ev).await?;
             // Drain what is already queued so one fsync covers all of it.
             for _ in 0..4096 {
                 match rx.try_recv() {
+                    Ok(Event::Stop { reply }) => return self.stop(reply),
                     Ok(ev) => self.step(ev).await?,
                     Err(_) => break,
                 }
@@ -210,6 +224,21 @@ impl Processor {
             self.flush_batch();
             self.release();
         }
+        Ok(())
+    }
+
+    fn stop(mut self, reply: oneshot::Sender<Option<(i64, Vec<u8>)>>) -> Result<(), super::Error> {
+        self.flush_batch();
+        let state = if self.log_error.is_some() {
+            None
+        } else if self.since_snapshot > 0
+            && self.tree.approximate_data_size() <= STOP_SNAPSHOT_MAX_BYTES
+        {
+            Some((self.tree.last_zxid, snapshot::serialize(&self.tree, &self.sessions)))
+        } else {
+            self.snapshot_due.take()
+        };
+        let _ = reply.send(state);
         Ok(())
     }
 
@@ -232,7 +261,7 @@ impl Processor {
             Event::Closed { conn } => self.closed(conn),
             Event::Drained { conn } => self.drained(conn),
             Event::Durable(z) => self.durable = self.durable.max(z),
-            Event::LogFailed { .. } => {}
+            Event::LogFailed { .. } | Event::Stop { .. } => {}
             Event::LogRecovered => self.log_recovered(),
             Event::Tick => self.tick(),
             Event::FourLetter { word, reply } => {

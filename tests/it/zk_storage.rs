@@ -1,6 +1,6 @@
 //! Our ZooKeeper server's files over many runs and bad moments: a snapshot
-//! at every start, old snapshots and logs purged, and a full disk that
-//! fails writes only while it is full.
+//! at every start and clean stop, old snapshots and logs purged, and a full
+//! disk that fails writes only while it is full.
 
 use std::path::Path;
 use std::time::Duration;
@@ -68,12 +68,17 @@ fn r17_every_start_snapshots_and_old_files_are_purged() {
         let snaps = zxids(dir.path(), "snapshot.");
         snaps.len() == 3 && zxids(dir.path(), "log.") == needed(&snaps)
     });
-    let logs = zxids(dir.path(), "log.");
     verify(port, &all);
 
-    // The newest snapshot alone is enough: without any log, nothing is lost.
+    // A clean stop snapshots what was written since the start; that
+    // snapshot alone is enough: without any log, nothing is lost.
+    let last_run = vec!["/last-run".to_string()];
+    let last = create_all(port, &last_run);
+    all.extend(last_run);
     server.terminate(Duration::from_secs(20));
-    for z in logs {
+    let newest = zxids(dir.path(), "snapshot.").last().copied().unwrap_or(0);
+    assert!(newest >= last, "snapshot at {newest:#x} after a clean stop at {last:#x} or later");
+    for z in zxids(dir.path(), "log.") {
         std::fs::remove_file(dir.path().join(format!("kafka-rs-1/log.{z:x}"))).unwrap();
     }
     let _server = zk_harness::spawn_ours(dir.path(), port, "");
