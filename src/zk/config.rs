@@ -26,7 +26,11 @@ pub struct Config {
     pub four_letter_whitelist: BTreeSet<String>,
     /// Transactions between snapshots.
     pub snap_count: u64,
+    /// `autopurge.snapRetainCount`: snapshots kept by every purge (at least 3).
     pub snap_retain_count: usize,
+    /// `autopurge.purgeInterval`: hours between purges besides the one
+    /// after each snapshot; 0 = none.
+    pub purge_interval_hours: u64,
     pub container_check_interval_ms: u64,
     /// TTL nodes (`zookeeper.extendedTypesEnabled`).
     pub extended_types: bool,
@@ -52,6 +56,7 @@ impl Config {
             four_letter_whitelist: ["srvr".to_string()].into(),
             snap_count: 100_000,
             snap_retain_count: 3,
+            purge_interval_hours: 0,
             container_check_interval_ms: 60_000,
             extended_types: false,
             expire_recovered_sessions: false,
@@ -100,6 +105,8 @@ impl Config {
         }
         c.snap_count = p.parse_or("snapCount", 100_000u64)?.max(2);
         c.snap_retain_count = p.parse_or("autopurge.snapRetainCount", 3usize)?.max(3);
+        // ZooKeeper reads a negative interval as "off", like 0.
+        c.purge_interval_hours = p.parse_or("autopurge.purgeInterval", 0i64)?.max(0) as u64;
         c.container_check_interval_ms =
             p.parse_or("znode.container.checkIntervalMs", 60_000u64)?.max(1);
         c.extended_types = p.bool_or("zookeeper.extendedTypesEnabled", false)?;
@@ -129,6 +136,18 @@ mod tests {
         );
         assert_eq!(c.negotiate_timeout(10), 400);
         assert_eq!(c.negotiate_timeout(1_000_000), 4000);
+    }
+
+    #[test]
+    fn autopurge_as_zookeeper_reads_it() {
+        let c = Config::from_properties(&Properties::parse("dataDir=/d\n")).unwrap();
+        assert_eq!((c.snap_retain_count, c.purge_interval_hours), (3, 0), "defaults");
+        let p = "autopurge.snapRetainCount=1\nautopurge.purgeInterval=-2\n";
+        let c = Config::from_properties(&Properties::parse(p)).unwrap();
+        assert_eq!((c.snap_retain_count, c.purge_interval_hours), (3, 0), "3 at least, <0 is off");
+        let p = "autopurge.snapRetainCount=5\nautopurge.purgeInterval=24\n";
+        let c = Config::from_properties(&Properties::parse(p)).unwrap();
+        assert_eq!((c.snap_retain_count, c.purge_interval_hours), (5, 24));
     }
 
     #[test]

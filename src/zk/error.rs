@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    #[error("{}: {}", path.display(), os_error(source))]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is corrupt at byte {offset}: {reason}")]
     Corrupt { path: PathBuf, offset: u64, reason: String },
@@ -21,5 +21,38 @@ pub enum Error {
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+}
+
+/// An I/O error with the errno name an operator greps for (`ENOSPC: No
+/// space left on device (os error 28)`).
+fn os_error(e: &std::io::Error) -> String {
+    let name = match e.raw_os_error() {
+        Some(28) => "ENOSPC",
+        Some(122) => "EDQUOT",
+        Some(5) => "EIO",
+        Some(30) => "EROFS",
+        Some(13) => "EACCES",
+        Some(1) => "EPERM",
+        Some(2) => "ENOENT",
+        Some(27) => "EFBIG",
+        Some(24) => "EMFILE",
+        Some(20) => "ENOTDIR",
+        Some(21) => "EISDIR",
+        _ => return e.to_string(),
+    };
+    format!("{name}: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_name_the_file_and_the_errno() {
+        let e = Error::io("/d/log.1", std::io::Error::from_raw_os_error(28));
+        assert_eq!(e.to_string(), "/d/log.1: ENOSPC: No space left on device (os error 28)");
+        let e = Error::io("/d", std::io::Error::other("locked"));
+        assert_eq!(e.to_string(), "/d: locked");
     }
 }

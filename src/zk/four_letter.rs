@@ -21,6 +21,7 @@ pub fn answer(p: &Processor, word: &str) -> String {
     }
     match word {
         "ruok" => "imok".to_string(),
+        "isro" if p.log_error.is_some() => "ro".to_string(),
         "isro" => "rw".to_string(),
         "srvr" => server_stats(p, false),
         "stat" => server_stats(p, true),

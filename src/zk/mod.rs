@@ -19,6 +19,7 @@ mod ops;
 mod path;
 mod processor;
 pub mod proto;
+mod rollback;
 mod server;
 mod session;
 mod snapshot;
@@ -32,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 pub use config::Config;
@@ -65,12 +66,18 @@ pub async fn run(
     let _lock = lock_dir(&cfg.data_dir)?;
     let cfg = Arc::new(cfg);
     let clock: Arc<dyn crate::time::Clock> = Arc::new(crate::time::SystemClock);
-    let (tree, sessions) = {
+    let (tree, sessions, startup_snapshot) = {
         let cfg = cfg.clone();
         let now = clock.now_ms();
-        tokio::task::spawn_blocking(move || recover(&cfg, now))
-            .await
-            .map_err(|e| Error::LogFailed(e.to_string()))??
+        tokio::task::spawn_blocking(move || {
+            let r = recover(&cfg, now, None)?;
+            // As ZooKeeper does after loading its data: the next start then
+            // begins from here instead of replaying this log again.
+            let bytes = r.needs_snapshot().then(|| snapshot::serialize(&r.tree, &r.sessions));
+            Ok::<_, Error>((r.tree, r.sessions, bytes))
+        })
+        .await
+        .map_err(|e| Error::LogFailed(e.to_string()))??
     };
     tracing::info!(
         zxid = format!("{:#x}", tree.last_zxid),
@@ -82,6 +89,8 @@ pub async fn run(
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (sync_tx, sync_rx) = std::sync::mpsc::channel();
     let log = TxnLog::create(&cfg.data_log_dir, tree.last_zxid + 1)?;
+    let startup_snapshot =
+        startup_snapshot.map(|bytes| snapshot::write_in_background(&cfg, tree.last_zxid, bytes));
     let sync_thread = {
         let ev_tx = ev_tx.clone();
         std::thread::Builder::new()
@@ -104,6 +113,7 @@ pub async fn run(
             }
         })
     };
+    let purger = (cfg.purge_interval_hours > 0).then(|| tokio::spawn(purge_every(cfg.clone())));
     let mut conns = JoinSet::new();
     let result = tokio::select! {
         _ = server::accept_loop(listener, cfg.clone(), ev_tx.clone(), &mut conns) => Ok(()),
@@ -111,33 +121,106 @@ pub async fn run(
         r = &mut proc_task => r.map_err(|e| Error::LogFailed(e.to_string())).and_then(|r| r),
     };
     ticker.abort();
+    if let Some(p) = purger {
+        p.abort();
+    }
     conns.abort_all();
+    // A clean stop hands back a snapshot of the final state, so the next
+    // start has no log to replay and no snapshot to write.
+    let (reply, final_state) = oneshot::channel();
+    let stop_snapshot = if !proc_task.is_finished() && ev_tx.send(Event::Stop { reply }).is_ok() {
+        final_state.await.ok().flatten()
+    } else {
+        None
+    };
     proc_task.abort();
     drop(ev_tx);
     // The sync thread ends when the processor's sender is gone; whatever it
     // was given is written and fsync'ed first.
-    let _ = tokio::task::spawn_blocking(move || sync_thread.join()).await;
+    let durable = tokio::task::spawn_blocking(move || sync_thread.join()).await;
+    // A stop right after a start still leaves the start-up snapshot behind.
+    if let Some(t) = startup_snapshot {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+    if let (Some((zxid, bytes)), Ok(Ok(durable))) = (stop_snapshot, durable) {
+        if zxid <= durable {
+            let cfg = cfg.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                snapshot::write(
+                    &cfg.data_dir,
+                    &cfg.data_log_dir,
+                    zxid,
+                    &bytes,
+                    cfg.snap_retain_count,
+                )
+            })
+            .await;
+            if let Ok(Err(e)) = written {
+                tracing::warn!(error = %e, "no snapshot at stop; the transaction log has everything");
+            }
+        }
+    }
     tracing::info!("ZooKeeper server stopped");
     result
 }
 
-/// Rebuilds the tree and the sessions: the newest good snapshot, then the log.
-fn recover(cfg: &Config, now_ms: i64) -> Result<(DataTree, SessionTracker), Error> {
-    snapshot::remove_partial(&cfg.data_dir);
+/// `autopurge.purgeInterval`: ZooKeeper's `DatadirCleanupManager`, which
+/// keeps `autopurge.snapRetainCount` snapshots and the logs they need.
+async fn purge_every(cfg: Arc<Config>) {
+    let every = Duration::from_secs(cfg.purge_interval_hours.saturating_mul(3600));
+    let mut iv = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        iv.tick().await;
+        let cfg = cfg.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            snapshot::purge(&cfg.data_dir, &cfg.data_log_dir, cfg.snap_retain_count)
+        })
+        .await;
+        if let Ok(Err(e)) = r {
+            tracing::warn!(error = %e, "purging old snapshots and logs failed");
+        }
+    }
+}
+
+/// The state found on disk.
+pub(crate) struct Recovered {
+    pub(crate) tree: DataTree,
+    pub(crate) sessions: SessionTracker,
+    /// The zxid of the snapshot it started from, if any.
+    snapshot_zxid: Option<i64>,
+}
+
+impl Recovered {
+    /// Whether the state is anywhere but in one snapshot file.
+    fn needs_snapshot(&self) -> bool {
+        self.snapshot_zxid != Some(self.tree.last_zxid)
+    }
+}
+
+/// Rebuilds the tree and the sessions: the newest good snapshot, then the
+/// log. At start `upto` is `None`; a running server whose log failed passes
+/// the last durable zxid to get back the state it had then.
+fn recover(cfg: &Config, now_ms: i64, upto: Option<i64>) -> Result<Recovered, Error> {
+    if upto.is_none() {
+        // Only at start: a running server may be writing one right now.
+        snapshot::remove_partial(&cfg.data_dir);
+        snapshot::remove_partial(&cfg.data_log_dir);
+    }
     let mut sessions = SessionTracker::new(now_ms);
-    let mut tree = match snapshot::load_latest(&cfg.data_dir)? {
+    let (mut tree, snapshot_zxid) = match snapshot::load_latest(&cfg.data_dir)? {
         Some((path, tree, saved)) => {
             tracing::info!(snapshot = %path.display(), "loaded snapshot");
             for (id, timeout, pw) in saved {
                 sessions.add(id, timeout, pw, now_ms);
             }
-            tree
+            let zxid = tree.last_zxid;
+            (tree, Some(zxid))
         }
-        None => DataTree::new(),
+        None => (DataTree::new(), None),
     };
     let after = tree.last_zxid;
     let mut changes = Vec::new();
-    txn_log::replay(&cfg.data_log_dir, after, |hdr, txn| {
+    txn_log::replay(&cfg.data_log_dir, after, upto, |hdr, txn| {
         match &txn {
             Txn::CreateSession { timeout, password } => {
                 sessions.add(hdr.session, *timeout, *password, now_ms)
@@ -151,43 +234,108 @@ fn recover(cfg: &Config, now_ms: i64) -> Result<(DataTree, SessionTracker), Erro
         tree.apply(&hdr, &txn, &mut changes, None)?;
         Ok(())
     })?;
-    if cfg.expire_recovered_sessions {
+    if cfg.expire_recovered_sessions && upto.is_none() {
         sessions.expire_all_at(now_ms);
     }
-    Ok((tree, sessions))
+    Ok(Recovered { tree, sessions, snapshot_zxid })
 }
 
+/// How often a failed log checks whether the disk takes writes again.
+const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
 /// The log thread: write what arrived, fsync once for all of it, report.
+/// Returns the last durable zxid once the processor is gone.
 fn sync_loop(
     mut log: TxnLog,
     rx: std::sync::mpsc::Receiver<SyncCmd>,
     events: mpsc::UnboundedSender<Event>,
-) {
-    let fail = |e: Error| {
-        tracing::error!(error = %e, "transaction log failed");
-        let _ = events.send(Event::LogFailed(e.to_string()));
-    };
+) -> i64 {
     while let Ok(first) = rx.recv() {
-        let mut last = None;
+        let before = log.durable_zxid();
+        let mut written = false;
         let mut cmd = Some(first);
+        let mut result = Ok(());
         while let Some(c) = cmd.take() {
-            let r = match c {
+            result = match c {
                 SyncCmd::Append { bytes, last_zxid } => {
-                    last = Some(last_zxid);
-                    log.append(&bytes)
+                    written = true;
+                    log.append(&bytes, last_zxid)
                 }
                 SyncCmd::Roll { next_zxid } => log.roll(next_zxid),
+                // Only meaningful after a failure, handled below.
+                SyncCmd::Reset => Ok(()),
             };
-            if let Err(e) = r {
-                return fail(e);
+            if result.is_err() {
+                break;
             }
             cmd = rx.try_recv().ok();
         }
-        if let Some(z) = last {
-            if let Err(e) = log.sync() {
-                return fail(e);
+        if written && result.is_ok() {
+            result = log.sync();
+        }
+        if let Err(e) = result {
+            if !recover_log(&mut log, &rx, &events, e) {
+                break;
             }
-            let _ = events.send(Event::Durable(z));
+        } else if written || before != log.durable_zxid() {
+            let _ = events.send(Event::Durable(log.durable_zxid()));
+        }
+    }
+    log.durable_zxid()
+}
+
+/// After a failed write or fsync: tells the processor (which rolls its
+/// state back to the last durable zxid and answers writes with an error
+/// meanwhile), cuts the file back to that zxid, drops the commands built on
+/// the state rolled back, and once the processor has confirmed with
+/// `Reset`, waits for the disk to take writes again. False when the
+/// processor is gone.
+fn recover_log(
+    log: &mut TxnLog,
+    rx: &std::sync::mpsc::Receiver<SyncCmd>,
+    events: &mpsc::UnboundedSender<Event>,
+    error: Error,
+) -> bool {
+    let durable = log.durable_zxid();
+    // Cut first, so the processor rebuilding from disk reads a clean end.
+    let mut cut = match log.truncate_to_durable() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot cut the failed write off the log yet");
+            false
+        }
+    };
+    tracing::error!(
+        error = %error,
+        durable_zxid = format!("{durable:#x}"),
+        "transaction log write failed: the writes after the last durable zxid fail, \
+         writes are refused until the disk takes them again"
+    );
+    let _ = events.send(Event::LogFailed { error: error.to_string(), durable });
+    let mut reset = false;
+    loop {
+        if !cut {
+            match log.truncate_to_durable() {
+                Ok(()) => cut = true,
+                Err(e) => tracing::warn!(error = %e, "cannot cut the failed write off the log yet"),
+            }
+        }
+        if cut && reset {
+            match log.probe() {
+                Ok(()) => {
+                    tracing::info!("the transaction log takes writes again");
+                    let _ = events.send(Event::LogRecovered);
+                    return true;
+                }
+                Err(_) => cut = false,
+            }
+        }
+        match rx.recv_timeout(PROBE_INTERVAL) {
+            Ok(SyncCmd::Reset) => reset = true,
+            // Built on the state being rolled back: never written.
+            Ok(SyncCmd::Append { .. } | SyncCmd::Roll { .. }) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return false,
         }
     }
 }

@@ -12,6 +12,16 @@ use super::watch::{ConnId, Kind};
 /// Largest TTL ZooKeeper accepts (`EphemeralType.TTL.maxValue`).
 const MAX_TTL: i64 = 0x00FF_FFFF_FFFF;
 
+/// `KeeperException.Code.NOTREADONLY`: a write sent to a server that can
+/// only serve reads, as a server whose log cannot write is.
+const NOT_READ_ONLY: i32 = -119;
+
+fn not_read_only(xid: i32, zxid: i64) -> Vec<u8> {
+    let mut w = Writer::frame();
+    w.i32(xid).i64(zxid).i32(NOT_READ_ONLY);
+    w.finish_frame()
+}
+
 /// What a successful write sub-operation answers with.
 enum WriteResult {
     Create { op: i32, path: String },
@@ -31,6 +41,15 @@ impl Processor {
         req: Request,
     ) -> (i64, Vec<u8>) {
         if req.is_write() {
+            let last = self.tree.last_zxid;
+            if self.log_error.is_some() {
+                if matches!(req, Request::CloseSession) && self.unlogged.remove(&session) {
+                    // Never logged, so closing it needs no transaction either.
+                    self.sessions.remove(session);
+                    return (last, proto::reply(xid, last, ErrorCode::Ok).finish_frame());
+                }
+                return (last, not_read_only(xid, last));
+            }
             return self.execute_write(conn, session, xid, req);
         }
         let zxid = self.tree.last_zxid;

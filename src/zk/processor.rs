@@ -12,8 +12,12 @@
 //!   durable. So nobody, not even another session's read, sees a change that
 //!   a crash could still take back, and each session's replies keep their
 //!   request order.
+//!
+//! If the log cannot write (a full disk), `rollback` takes the state back
+//! to the last durable zxid and the server answers reads but refuses
+//! writes until the log thread finds the disk writable again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::data_tree::{Change, DataTree};
 use super::proto::{self, op, ConnectRequest, ErrorCode, Id, Request, Writer};
+use super::server::{ConnBudget, MAX_QUEUED_BYTES};
 use super::session::SessionTracker;
 use super::txn::{Txn, TxnHeader};
 use super::txn_log::encode_record;
@@ -40,13 +45,39 @@ pub type Outbox = mpsc::UnboundedSender<Out>;
 
 /// Everything that reaches the processor, in arrival order.
 pub enum Event {
-    Connect { conn: ConnId, req: ConnectRequest, addr: SocketAddr, out: Outbox },
-    Request { conn: ConnId, xid: i32, op: i32, req: Option<Request>, at: Instant },
-    Closed { conn: ConnId },
+    Connect {
+        conn: ConnId,
+        req: ConnectRequest,
+        addr: SocketAddr,
+        out: Outbox,
+        budget: Arc<ConnBudget>,
+    },
+    Request(Incoming),
+    Closed {
+        conn: ConnId,
+    },
+    /// The connection's unsent replies fell back under the limit.
+    Drained {
+        conn: ConnId,
+    },
     Durable(i64),
-    LogFailed(String),
+    /// A write or fsync failed; everything after `durable` is undone.
+    LogFailed {
+        error: String,
+        durable: i64,
+    },
+    /// The disk takes writes again.
+    LogRecovered,
     Tick,
-    FourLetter { word: String, reply: oneshot::Sender<String> },
+    FourLetter {
+        word: String,
+        reply: oneshot::Sender<String>,
+    },
+    /// A clean stop: the processor ends, handing back a snapshot of its
+    /// last state (zxid, bytes) if the log has anything after the last one.
+    Stop {
+        reply: oneshot::Sender<Option<(i64, Vec<u8>)>>,
+    },
 }
 
 /// A command for the log thread.
@@ -59,10 +90,28 @@ pub enum SyncCmd {
     Roll {
         next_zxid: i64,
     },
+    /// After `LogFailed`: the processor has rolled back; every command
+    /// before this one was built on the undone state.
+    Reset,
+}
+
+/// A request as the reader hands it over; `charge` is what it counts
+/// against its connection's budget until its reply leaves.
+pub struct Incoming {
+    pub conn: ConnId,
+    pub xid: i32,
+    pub op: i32,
+    pub req: Option<Request>,
+    pub at: Instant,
+    pub charge: usize,
 }
 
 pub(super) struct Conn {
     pub out: Outbox,
+    pub budget: Arc<ConnBudget>,
+    /// Requests held back while too many replies wait to be written; they
+    /// run in order once the writer catches up.
+    parked: VecDeque<Incoming>,
     pub addr: SocketAddr,
     pub session: Option<i64>,
     pub auth: Vec<Id>,
@@ -73,11 +122,13 @@ pub(super) struct Conn {
     pub last_xid: i32,
 }
 
-struct Pending {
-    need: i64,
-    conn: ConnId,
+pub(super) struct Pending {
+    pub need: i64,
+    pub conn: ConnId,
     out: Out,
     at: Option<Instant>,
+    /// The request charge this reply releases when it leaves.
+    charge: usize,
 }
 
 #[derive(Default)]
@@ -88,6 +139,11 @@ pub(super) struct Latency {
     pub count: u64,
 }
 
+/// Largest tree a clean stop snapshots (a few ms to write); a bigger one
+/// is left to the snapshot the next start takes in the background, so a
+/// stop never waits long.
+const STOP_SNAPSHOT_MAX_BYTES: u64 = 8 << 20;
+
 pub struct Processor {
     pub(super) cfg: Arc<Config>,
     pub(super) tree: DataTree,
@@ -95,10 +151,17 @@ pub struct Processor {
     pub(super) watches: WatchManager,
     pub(super) conns: HashMap<ConnId, Conn>,
     pub(super) durable: i64,
-    pending: VecDeque<Pending>,
-    batch: Vec<u8>,
-    sync_tx: std::sync::mpsc::Sender<SyncCmd>,
+    pub(super) pending: VecDeque<Pending>,
+    pub(super) batch: Vec<u8>,
+    pub(super) sync_tx: std::sync::mpsc::Sender<SyncCmd>,
     since_snapshot: u64,
+    /// A snapshot waiting for its zxid to be durable before it is written,
+    /// so no snapshot ever holds a transaction the log could lose.
+    pub(super) snapshot_due: Option<(i64, Vec<u8>)>,
+    /// Why the log cannot write; while set, writes are refused.
+    pub(super) log_error: Option<String>,
+    /// Sessions opened while the log could not write, not logged yet.
+    pub(super) unlogged: HashSet<i64>,
     pub(super) clock: Arc<dyn Clock>,
     last_container_check: i64,
     pub(super) latency: Latency,
@@ -129,6 +192,9 @@ impl Processor {
             batch: Vec::new(),
             sync_tx,
             since_snapshot: 0,
+            snapshot_due: None,
+            log_error: None,
+            unlogged: HashSet::new(),
             clock,
             last_container_check: now,
             latency: Latency::default(),
@@ -139,14 +205,19 @@ impl Processor {
         }
     }
 
-    /// Runs until the event channel closes or the log fails.
+    /// Runs until the event channel closes, or the state cannot be rebuilt
+    /// after the log failed.
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) -> Result<(), super::Error> {
         while let Some(ev) = rx.recv().await {
-            self.handle(ev)?;
+            if let Event::Stop { reply } = ev {
+                return self.stop(reply);
+            }
+            self.step(ev).await?;
             // Drain what is already queued so one fsync covers all of it.
             for _ in 0..4096 {
                 match rx.try_recv() {
-                    Ok(ev) => self.handle(ev)?,
+                    Ok(Event::Stop { reply }) => return self.stop(reply),
+                    Ok(ev) => self.step(ev).await?,
                     Err(_) => break,
                 }
             }
@@ -156,36 +227,88 @@ impl Processor {
         Ok(())
     }
 
-    fn handle(&mut self, ev: Event) -> Result<(), super::Error> {
+    fn stop(mut self, reply: oneshot::Sender<Option<(i64, Vec<u8>)>>) -> Result<(), super::Error> {
+        self.flush_batch();
+        let state = if self.log_error.is_some() {
+            None
+        } else if self.since_snapshot > 0
+            && self.tree.approximate_data_size() <= STOP_SNAPSHOT_MAX_BYTES
+        {
+            Some((self.tree.last_zxid, snapshot::serialize(&self.tree, &self.sessions)))
+        } else {
+            self.snapshot_due.take()
+        };
+        let _ = reply.send(state);
+        Ok(())
+    }
+
+    async fn step(&mut self, ev: Event) -> Result<(), super::Error> {
         match ev {
-            Event::Connect { conn, req, addr, out } => self.connect(conn, req, addr, out),
-            Event::Request { conn, xid, op, req, at } => self.request(conn, xid, op, req, at),
+            Event::LogFailed { error, durable } => self.roll_back(error, durable).await,
+            ev => {
+                self.handle(ev);
+                Ok(())
+            }
+        }
+    }
+
+    fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::Connect { conn, req, addr, out, budget } => {
+                self.connect(conn, req, addr, out, budget)
+            }
+            Event::Request(r) => self.request(r),
             Event::Closed { conn } => self.closed(conn),
+            Event::Drained { conn } => self.drained(conn),
             Event::Durable(z) => self.durable = self.durable.max(z),
-            Event::LogFailed(e) => return Err(super::Error::LogFailed(e)),
+            Event::LogFailed { .. } | Event::Stop { .. } => {}
+            Event::LogRecovered => self.log_recovered(),
             Event::Tick => self.tick(),
             Event::FourLetter { word, reply } => {
                 let _ = reply.send(super::four_letter::answer(self, &word));
             }
         }
-        Ok(())
     }
 
     // ---- final: replies wait for durability ----
 
     /// Queues `out` for `conn`, to leave once `need` is durable.
     pub(super) fn send(&mut self, conn: ConnId, need: i64, out: Out, at: Option<Instant>) {
+        self.send_charged(conn, need, out, at, 0);
+    }
+
+    /// [`Self::send`] for the reply that releases a request's `charge`.
+    fn send_charged(
+        &mut self,
+        conn: ConnId,
+        need: i64,
+        out: Out,
+        at: Option<Instant>,
+        charge: usize,
+    ) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        if let Out::Frame(f) = &out {
+            if !c.budget.charge_reply(f.len()) {
+                return;
+            }
+        }
+        let p = Pending { need, conn, out, at, charge };
         if self.pending.is_empty() && need <= self.durable {
-            self.deliver(Pending { need, conn, out, at });
+            self.deliver(p);
         } else {
-            self.pending.push_back(Pending { need, conn, out, at });
+            self.pending.push_back(p);
         }
     }
 
-    fn release(&mut self) {
+    pub(super) fn release(&mut self) {
         while self.pending.front().is_some_and(|p| p.need <= self.durable) {
             if let Some(p) = self.pending.pop_front() {
                 self.deliver(p);
+            }
+        }
+        if self.snapshot_due.as_ref().is_some_and(|(zxid, _)| *zxid <= self.durable) {
+            if let Some((zxid, bytes)) = self.snapshot_due.take() {
+                let _ = snapshot::write_in_background(&self.cfg, zxid, bytes);
             }
         }
     }
@@ -200,10 +323,17 @@ impl Processor {
             l.count += 1;
         }
         if let Some(c) = self.conns.get_mut(&p.conn) {
-            if matches!(p.out, Out::Frame(_)) {
-                c.sent += 1;
-                self.packets_sent += 1;
+            match p.out {
+                Out::Frame(_) => {
+                    c.sent += 1;
+                    self.packets_sent += 1;
+                }
+                // A client that stopped reading would never see the close
+                // behind its unread replies.
+                Out::Close if c.budget.unsent_replies() > MAX_QUEUED_BYTES => c.budget.kill(),
+                Out::Close => {}
             }
+            c.budget.release_request(p.charge);
             let _ = c.out.send(p.out);
         }
     }
@@ -225,20 +355,15 @@ impl Processor {
         }
     }
 
-    /// Serializes the tree here, between two transactions, and writes it on
-    /// another thread; the log rolls so the next file starts after it.
+    /// Serializes the tree here, between two transactions, to be written on
+    /// another thread once it is durable; the log rolls so the next file
+    /// starts after it.
     fn take_snapshot(&mut self) {
         self.since_snapshot = 0;
         let zxid = self.tree.last_zxid;
         let bytes = snapshot::serialize(&self.tree, &self.sessions);
         let _ = self.sync_tx.send(SyncCmd::Roll { next_zxid: zxid + 1 });
-        let (data_dir, log_dir, retain) =
-            (self.cfg.data_dir.clone(), self.cfg.data_log_dir.clone(), self.cfg.snap_retain_count);
-        std::thread::spawn(move || {
-            if let Err(e) = snapshot::write(&data_dir, &log_dir, zxid, &bytes, retain) {
-                tracing::error!(error = %e, "snapshot failed; the transaction log still has everything");
-            }
-        });
+        self.snapshot_due = Some((zxid, bytes));
     }
 
     /// Gives `txn` the next zxid, applies it and adds it to the log batch,
@@ -283,13 +408,22 @@ impl Processor {
 
     // ---- sessions and connections ----
 
-    fn connect(&mut self, conn: ConnId, req: ConnectRequest, addr: SocketAddr, out: Outbox) {
+    fn connect(
+        &mut self,
+        conn: ConnId,
+        req: ConnectRequest,
+        addr: SocketAddr,
+        out: Outbox,
+        budget: Arc<ConnBudget>,
+    ) {
         let ip = Id { scheme: "ip".into(), id: addr.ip().to_string() };
         let now = self.clock.now_ms();
         self.conns.insert(
             conn,
             Conn {
                 out,
+                budget,
+                parked: VecDeque::new(),
                 addr,
                 session: None,
                 auth: vec![ip],
@@ -341,7 +475,15 @@ impl Processor {
         for b in &mut password {
             *b = fastrand::u8(..);
         }
-        let zxid = self.commit(id, Txn::CreateSession { timeout, password });
+        let zxid = if self.log_error.is_some() {
+            // Like ZooKeeper's local sessions: in memory only, so clients
+            // can still connect and read; logged once the disk takes writes.
+            self.sessions.add(id, timeout, password, now);
+            self.unlogged.insert(id);
+            self.tree.last_zxid
+        } else {
+            self.commit(id, Txn::CreateSession { timeout, password })
+        };
         if let Some(s) = self.sessions.get_mut(id) {
             s.conn = Some(conn);
         }
@@ -379,6 +521,11 @@ impl Processor {
     }
 
     fn tick(&mut self) {
+        if self.log_error.is_some() {
+            // Expiring a session or deleting a container is a write: both
+            // wait until the log takes writes again.
+            return;
+        }
         let now = self.clock.now_ms();
         for id in self.sessions.expired(now) {
             tracing::info!(session = format!("{id:#x}"), "session expired");
@@ -418,7 +565,30 @@ impl Processor {
         }
     }
 
-    fn request(&mut self, conn: ConnId, xid: i32, code: i32, req: Option<Request>, at: Instant) {
+    /// Runs a request now, or parks it behind its connection's unsent
+    /// replies so one slow reader holds no more than its budget.
+    fn request(&mut self, r: Incoming) {
+        let Some(c) = self.conns.get_mut(&r.conn) else { return };
+        if !c.parked.is_empty() || c.budget.unsent_replies() > MAX_QUEUED_BYTES {
+            c.parked.push_back(r);
+            return;
+        }
+        self.run_request(r);
+    }
+
+    fn drained(&mut self, conn: ConnId) {
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else { return };
+            if c.budget.unsent_replies() > MAX_QUEUED_BYTES {
+                return;
+            }
+            let Some(r) = c.parked.pop_front() else { return };
+            self.run_request(r);
+        }
+    }
+
+    fn run_request(&mut self, r: Incoming) {
+        let Incoming { conn, xid, op: code, req, at, charge } = r;
         let now = self.clock.now_ms();
         self.packets_received += 1;
         let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -426,27 +596,28 @@ impl Processor {
         c.last_op = op_name(code);
         c.last_xid = xid;
         let Some(session) = c.session else {
-            self.send(conn, 0, Out::Close, None);
+            self.send_charged(conn, 0, Out::Close, None, charge);
             return;
         };
         self.sessions.touch(session, now);
+        let last = self.tree.last_zxid;
         if self.sessions.get(session).is_none_or(|s| s.closing) {
-            let w = proto::reply(xid, self.tree.last_zxid, ErrorCode::SessionExpired);
-            self.send(conn, self.tree.last_zxid, Out::Frame(w.finish_frame()), Some(at));
-            self.send(conn, self.tree.last_zxid, Out::Close, None);
+            let w = proto::reply(xid, last, ErrorCode::SessionExpired);
+            self.send_charged(conn, last, Out::Frame(w.finish_frame()), Some(at), charge);
+            self.send(conn, last, Out::Close, None);
             return;
         }
         let Some(req) = req else {
             // UnimplementedRequestProcessor: answer, then close.
-            let w = proto::reply(xid, self.tree.last_zxid, ErrorCode::Unimplemented);
-            self.send(conn, self.tree.last_zxid, Out::Frame(w.finish_frame()), Some(at));
-            self.send(conn, self.tree.last_zxid, Out::Close, None);
+            let w = proto::reply(xid, last, ErrorCode::Unimplemented);
+            self.send_charged(conn, last, Out::Frame(w.finish_frame()), Some(at), charge);
+            self.send(conn, last, Out::Close, None);
             return;
         };
         let close_after = matches!(req, Request::CloseSession);
         let auth_failed_close = matches!(&req, Request::Auth { scheme, .. } if scheme != "digest");
         let (need, frame) = self.execute(conn, session, xid, req);
-        self.send(conn, need, Out::Frame(frame), Some(at));
+        self.send_charged(conn, need, Out::Frame(frame), Some(at), charge);
         if close_after || auth_failed_close {
             self.send(conn, need, Out::Close, None);
         }

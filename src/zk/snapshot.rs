@@ -13,7 +13,7 @@ use super::data_tree::{DataTree, Node, NodeStat};
 use super::proto::{Acl, DecodeError, Reader, Writer};
 use super::session::SessionTracker;
 use super::txn_log::{list, sync_dir};
-use super::Error;
+use super::{Config, Error};
 
 const MAGIC: &[u8; 4] = b"KRZS";
 const VERSION: u32 = 1;
@@ -108,10 +108,25 @@ pub fn write(
         .and_then(|_| std::fs::rename(&tmp, &path))
         .map_err(|e| Error::io(&path, e))?;
     sync_dir(data_dir)?;
-    purge(data_dir, log_dir, retain.max(1))
+    purge(data_dir, log_dir, retain)
 }
 
-fn purge(data_dir: &Path, log_dir: &Path, retain: usize) -> Result<(), Error> {
+/// Writes a serialized snapshot on its own thread; a failure is logged, the
+/// transaction log still holds everything in it.
+pub fn write_in_background(cfg: &Config, zxid: i64, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
+    let (data_dir, log_dir, retain) =
+        (cfg.data_dir.clone(), cfg.data_log_dir.clone(), cfg.snap_retain_count);
+    std::thread::spawn(move || {
+        if let Err(e) = write(&data_dir, &log_dir, zxid, &bytes, retain) {
+            tracing::error!(error = %e, "snapshot failed; the transaction log still has everything");
+        }
+    })
+}
+
+/// ZooKeeper's `PurgeTxnLog`: keeps the newest `retain` snapshots and every
+/// log file that may hold a transaction after the oldest of them.
+pub fn purge(data_dir: &Path, log_dir: &Path, retain: usize) -> Result<(), Error> {
+    let retain = retain.max(1);
     let snaps = list(data_dir, "snapshot.")?;
     if snaps.len() <= retain {
         return Ok(());
@@ -130,13 +145,14 @@ fn purge(data_dir: &Path, log_dir: &Path, retain: usize) -> Result<(), Error> {
     Ok(())
 }
 
-/// Removes snapshot temp files a crash left before their rename.
-pub fn remove_partial(data_dir: &Path) {
-    let Ok(rd) = std::fs::read_dir(data_dir) else { return };
+/// Removes the snapshot and log temp files a crash left before their rename.
+pub fn remove_partial(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
     for e in rd.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(".snapshot.") && name.ends_with(".tmp") {
+        let ours = name.starts_with(".snapshot.") || name.starts_with(".log.");
+        if ours && name.ends_with(".tmp") {
             let _ = std::fs::remove_file(e.path());
         }
     }

@@ -22,3 +22,4 @@ mod zk_crash;
 mod zk_harness;
 mod zk_interop;
 mod zk_server;
+mod zk_storage;

@@ -57,7 +57,7 @@ fn writer(port: u16, round: usize, w: usize, acked: Arc<AtomicUsize>) -> Vec<Str
 }
 
 /// Pipelined getData of every path; all must exist with their own name as data.
-fn verify(port: u16, paths: &[String]) {
+pub fn verify(port: u16, paths: &[String]) {
     let mut c = Raw::connect(port, 30_000).unwrap();
     for chunk in paths.chunks(500) {
         for (i, p) in chunk.iter().enumerate() {

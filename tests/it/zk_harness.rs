@@ -299,3 +299,13 @@ pub fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     s.read_exact(&mut body)?;
     Ok(body)
 }
+
+/// A process's resident memory in bytes (`VmRSS` in /proc/PID/status).
+pub fn vm_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}

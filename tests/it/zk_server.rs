@@ -399,3 +399,61 @@ fn max_client_cnxns_limits_connections_per_address() {
         Raw::connect(s.port, 30_000).is_ok()
     });
 }
+
+/// Issue 17, item 3: one session pipelining getData of a 1 MB node and
+/// never reading took the server from 11 MB to 2.57 GB in 1.5 s.
+#[test]
+fn r17_a_client_that_never_reads_only_slows_itself() {
+    const REQUESTS: i32 = 2_500;
+    const MB: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let server = zk_harness::spawn_ours(dir.path(), port, "");
+    let pid = server.pid();
+    let mut other = Raw::connect(port, 30_000).unwrap();
+    let big: Vec<u8> = (0..1_000_000u32).map(|i| i as u8).collect();
+    assert_eq!(other.call(1, CREATE, &create_body("/big", &big, 0)).unwrap().err, 0);
+    let before = zk_harness::vm_rss(pid);
+
+    let mut hog = Raw::connect(port, 30_000).unwrap();
+    hog.stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    for xid in 1..=REQUESTS {
+        hog.send(xid, GET_DATA, &path_body("/big", false)).unwrap();
+    }
+    let mut peak = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        peak = peak.max(zk_harness::vm_rss(pid));
+        if peak > before + 1024 * MB {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("server RSS {} MB before, {} MB peak", before / MB, peak / MB);
+    assert!(
+        peak < before + 64 * MB,
+        "RSS went from {} MB to {} MB for one client that does not read",
+        before / MB,
+        peak / MB
+    );
+    let r = other.call(2, GET_DATA, &path_body("/big", false)).unwrap();
+    assert_eq!((r.err, r.body.len()), (0, 4 + big.len() + 68), "other sessions are served");
+
+    // Once it reads, it gets every reply, in order, whole.
+    hog.stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    for xid in 1..=REQUESTS {
+        let r = hog.recv().unwrap();
+        assert_eq!((r.xid, r.err), (xid, 0));
+        assert_eq!(&r.body[4..4 + big.len()], &big[..], "reply {xid}");
+    }
+    // Leaving with a full pipeline gives everything back.
+    for xid in 1..=REQUESTS {
+        hog.send(REQUESTS + xid, GET_DATA, &path_body("/big", false)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    drop(hog);
+    support::wait_until(Duration::from_secs(10), "the memory to be released", || {
+        zk_harness::vm_rss(pid) < before + 16 * MB
+    });
+    assert_eq!(other.call(3, GET_DATA, &path_body("/big", false)).unwrap().err, 0);
+}
