@@ -8,7 +8,7 @@
 //! keeps running (Kafka's `LogDirFailureChannel`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -440,6 +440,25 @@ impl LogManager {
         first_error.map_or(Ok(()), Err)
     }
 }
+
+/// Kafka's `createAndValidateLogDirs`: `dir` exists (created if missing),
+/// is a directory and takes a new file. The write is the only test that
+/// holds for root, which ignores permission bits but not a read-only mount
+/// or an immutable (`chattr +i`) directory.
+pub fn create_and_validate_log_dir(dir: &Path) -> Result<(), Error> {
+    if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::io(dir)(std::io::Error::from_raw_os_error(
+            rustix::io::Errno::NOTDIR.raw_os_error(),
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let probe = dir.join(WRITE_PROBE_FILE);
+    std::fs::File::create(&probe).map_err(Error::io(&probe))?;
+    std::fs::remove_file(&probe).map_err(Error::io(&probe))
+}
+
+/// Written and removed at start-up by [`create_and_validate_log_dir`].
+const WRITE_PROBE_FILE: &str = ".kafka_write_check";
 
 type StopSignal = (Mutex<bool>, Condvar);
 
