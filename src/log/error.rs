@@ -32,8 +32,27 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the disk under a log dir can no longer be trusted, so the
+    /// dir goes offline (Kafka's `LogDirFailureChannel`). A full disk or
+    /// an exhausted quota (ENOSPC, EDQUOT) is not such a failure: it fails
+    /// the one operation, and the dir works again once space returns.
+    pub fn is_storage_failure(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => !is_out_of_space(source),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }
     }
+}
+
+/// ENOSPC or EDQUOT: the write may succeed once space is freed.
+pub fn is_out_of_space(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    e.raw_os_error().is_some_and(|code| {
+        code == Errno::NOSPC.raw_os_error() || code == Errno::DQUOT.raw_os_error()
+    })
 }

@@ -213,7 +213,11 @@ impl LogManager {
     }
 
     /// Removes a partition: the directory is renamed to Kafka's
-    /// `<topic>-<partition>.<id>-delete` and then removed.
+    /// `<topic>-<partition>.<id>-delete` (see [`super::delete_dir_name`])
+    /// and then removed; a start-up finishes a removal a crash cut short.
+    /// Only a device error (EIO) takes the dir offline: a rename or removal
+    /// that fails for any other reason (a name too long, a full disk, a
+    /// permission) concerns this partition alone.
     pub fn delete_log(&self, tp: &TopicPartition) -> Result<(), Error> {
         let _c = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
         let Some(entry) = self.logs.write().unwrap_or_else(|e| e.into_inner()).remove(tp) else {
@@ -222,13 +226,12 @@ impl LogManager {
         let state = &self.dirs[entry.dir];
         let _ = entry.log.close();
         let from = entry.log.dir().to_path_buf();
-        let to =
-            state.dir().join(format!("{}.{}-delete", tp.dir_name(), uuid::Uuid::new_v4().simple()));
+        let to = state.dir().join(super::delete_dir_name(tp));
         let result = std::fs::rename(&from, &to)
             .map_err(Error::io(&from))
             .and_then(|()| std::fs::remove_dir_all(&to).map_err(Error::io(&to)));
-        if let Err(e) = &result {
-            if matches!(e, Error::Io { .. }) {
+        if let Err(Error::Io { source, .. }) = &result {
+            if source.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) {
                 state.mark_offline();
             }
         }
@@ -631,6 +634,42 @@ mod tests {
         m.delete_log(&tp).unwrap();
         assert!(m.get_log(&tp).is_none() && !dir.exists());
         assert_eq!(m.all_logs().len(), 3);
+    }
+
+    #[test]
+    fn deleting_a_partition_of_a_249_character_topic_leaves_the_dir_online() {
+        let root = tempfile::tempdir().unwrap();
+        let m = manager(&[root.path().to_path_buf()], &ManualClock::new(0));
+        let kept = m.get_or_create_log(&TopicPartition::new("kept", 0), LogConfig::default());
+        let kept = kept.unwrap();
+        for p in [0, 7, 99_999] {
+            let tp = TopicPartition::new("y".repeat(249), p);
+            m.get_or_create_log(&tp, LogConfig::default()).unwrap();
+            m.delete_log(&tp).unwrap();
+            assert!(m.get_log(&tp).is_none());
+        }
+        assert!(m.offline_dirs().is_empty());
+        let entries: Vec<_> = std::fs::read_dir(root.path()).unwrap().flatten().collect();
+        assert!(entries.iter().all(|e| !e.file_name().to_string_lossy().starts_with('y')));
+        kept.append_as_leader(&mut batch_of(1, 0, 1, Compression::None), LeaderEpoch(0)).unwrap();
+    }
+
+    #[test]
+    fn delete_dir_names_fit_the_file_name_limit() {
+        // (topic, partition, kept topic prefix, why)
+        let cases = [
+            ("t", 3, "t", "a short name is kept whole"),
+            (&*"z".repeat(200), 0, &*"z".repeat(200), "200 + 42 bytes fit"),
+            (&*"z".repeat(249), 12, &*"z".repeat(212), "the topic gives way to the suffix"),
+        ];
+        for (topic, partition, prefix, why) in cases {
+            let name = super::super::delete_dir_name(&TopicPartition::new(topic, partition));
+            assert!(name.len() <= 255, "{why}: {} bytes", name.len());
+            let (head, tail) = name.split_at(prefix.len());
+            assert_eq!(head, prefix, "{why}");
+            let rest = tail.strip_prefix(&format!("-{partition}.")).expect(why);
+            assert!(rest.ends_with("-delete") && rest.len() == 32 + 7, "{why}: {name}");
+        }
     }
 
     #[test]

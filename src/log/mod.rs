@@ -210,6 +210,21 @@ pub fn parse_dir_name(name: &str) -> Option<TopicPartition> {
     Some(TopicPartition::new(topic, partition))
 }
 
+/// Kafka's longest file name, which a derived directory name must fit.
+const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// Kafka's `logDeleteDirName`: `<topic>-<partition>.<id>-delete`, with the
+/// topic cut so the whole name fits [`MAX_FILE_NAME_BYTES`] (a legal topic
+/// has up to 249 characters; the suffix adds up to 51 more).
+pub fn delete_dir_name(tp: &TopicPartition) -> String {
+    let suffix = format!("-{}.{}-delete", tp.partition.0, uuid::Uuid::new_v4().simple());
+    let mut keep = tp.topic.len().min(MAX_FILE_NAME_BYTES.saturating_sub(suffix.len()));
+    while !tp.topic.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}{suffix}", &tp.topic[..keep])
+}
+
 impl Log {
     /// Opens the log in `dir` (created if missing) after an unclean stop:
     /// segments holding offsets at or past `recovery_point` are scanned,

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{self, stderr};
+use crate::broker_support::Broker;
+use crate::support::{self, kafka_rs, stderr, stdout};
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -89,4 +90,56 @@ fn r17_unusable_log_dir_is_named_at_once_before_binding() {
     let _undo = Undo(vec![command("umount", &[], &ro)]);
     run_ok(&mut command("mount", &["-o", "remount,bind,ro"], &ro));
     assert_refused(&ro, "os error 30");
+}
+
+const T: Duration = Duration::from_secs(60);
+
+fn cli_ok(broker: &Broker, args: &[&str], stdin: Option<&[u8]>) -> String {
+    let addr = broker.addr();
+    let mut all = vec![args[0], "--bootstrap-server", addr.as_str()];
+    all.extend_from_slice(&args[1..]);
+    let out = kafka_rs(&all, stdin, T);
+    assert!(out.status.success(), "{all:?}: {}{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+fn produce(broker: &Broker, topic: &str, lines: &str) {
+    cli_ok(broker, &["console-producer", "--topic", topic], Some(lines.as_bytes()));
+}
+
+fn consume_all(broker: &Broker, topic: &str, n: usize) -> String {
+    let n = n.to_string();
+    cli_ok(
+        broker,
+        &["console-consumer", "--topic", topic, "--from-beginning", "--max-messages", &n],
+        None,
+    )
+}
+
+fn dir_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn r17_deleting_a_topic_with_a_249_character_name_keeps_the_dir_online() {
+    let broker = Broker::start(&[]);
+    let long = "x".repeat(249);
+    cli_ok(&broker, &["topics", "--create", "--topic", &long, "--partitions", "2"], None);
+    cli_ok(&broker, &["topics", "--create", "--topic", "kept", "--partitions", "1"], None);
+    produce(&broker, &long, "l1\n");
+    produce(&broker, "kept", "a\nb\n");
+    let data = broker.data_dir();
+    support::wait_until(T, "the long topic's partition dirs", || {
+        dir_names(&data).iter().filter(|n| n.starts_with(&long)).count() == 2
+    });
+    cli_ok(&broker, &["topics", "--delete", "--topic", &long], None);
+    support::wait_until(T, "the long topic's dirs to be removed", || {
+        !dir_names(&data).iter().any(|n| n.starts_with("xxxxxxxxxx"))
+    });
+    produce(&broker, "kept", "c\n");
+    assert_eq!(consume_all(&broker, "kept", 3), "a\nb\nc\n");
+    let log = broker.server_log();
+    assert!(!log.contains("offline") && !log.contains("cannot delete log"), "{log}");
 }
