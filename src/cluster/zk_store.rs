@@ -9,7 +9,7 @@
 //! directly, as Kafka 0.8 tools did, or by `topics --zookeeper`), topic ids,
 //! and deletions requested under `/admin/delete_topics`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -157,12 +157,33 @@ pub async fn read_image(c: &zkc::Client) -> Result<ClusterImage, Error> {
         }
     }
     let mut topics = BTreeMap::new();
-    for name in list(c, z::TOPICS).await? {
+    for name in valid_topics(list(c, z::TOPICS).await?) {
         if let Some(t) = read_topic(c, &name).await? {
             topics.insert(name, t);
         }
     }
     Ok(ClusterImage { cluster_id, controller_id, brokers, topics })
+}
+
+/// The names under `/brokers/topics` that Kafka's `Topic.validate` accepts.
+/// Anyone with ZooKeeper access can write a znode no Kafka tool would (a
+/// 300-character name would take a log dir down at every start); such a
+/// topic is skipped, with one warning per name rather than per re-read.
+fn valid_topics(names: Vec<String>) -> Vec<String> {
+    static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    names
+        .into_iter()
+        .filter(|name| match crate::types::validate_topic_name(name) {
+            Ok(()) => true,
+            Err(e) => {
+                let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+                if warned.insert(name.clone()) {
+                    tracing::warn!("ignoring topic znode {}: {e}", z::topic(name));
+                }
+                false
+            }
+        })
+        .collect()
 }
 
 /// A topic whose assignment parses; partitions without a state znode yet
@@ -359,7 +380,7 @@ async fn controller_chores(c: &zkc::Client, id: i32) -> Result<(), Error> {
     }
     let live: Vec<i32> =
         list(c, z::BROKER_IDS).await?.iter().filter_map(|s| s.parse().ok()).collect();
-    for name in list(c, z::TOPICS).await? {
+    for name in valid_topics(list(c, z::TOPICS).await?) {
         let Ok((d, stat)) = c.get_data(&z::topic(&name)).await else { continue };
         let Some((assignment, topic_id)) = z::parse_topic(&d) else { continue };
         if topic_id.is_none() {

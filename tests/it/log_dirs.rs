@@ -143,3 +143,62 @@ fn r17_deleting_a_topic_with_a_249_character_name_keeps_the_dir_online() {
     let log = broker.server_log();
     assert!(!log.contains("offline") && !log.contains("cannot delete log"), "{log}");
 }
+
+#[test]
+fn r17_invalid_topic_names_written_into_zookeeper_are_skipped() {
+    let zk_port = support::free_port();
+    let zk = format!("127.0.0.1:{zk_port}");
+    let zk_override = format!("embedded.zookeeper.port={zk_port}");
+    let overrides = ["broker.id=1001", zk_override.as_str()];
+    let mut broker = Broker::start(&overrides);
+    cli_ok(&broker, &["topics", "--create", "--topic", "good", "--partitions", "1"], None);
+    produce(&broker, "good", "a\n");
+    let long = "y".repeat(300);
+    let invalid = [long.as_str(), "a b", "café", "a:b"];
+    for name in invalid {
+        let path = format!("/brokers/topics/{name}");
+        let json = r#"{"version":1,"partitions":{"0":[1001]}}"#;
+        let out = kafka_rs(&["zookeeper-shell", &zk, "create", &path, json], None, T);
+        assert!(out.status.success(), "create {path}: {}", stderr(&out));
+    }
+    let warned = |log: &str, name: &str| {
+        log.matches(&format!("ignoring topic znode /brokers/topics/{name}:")).count()
+    };
+    support::wait_until(T, "a warning for each invalid name", || {
+        let log = broker.server_log();
+        invalid.iter().all(|n| warned(&log, n) > 0)
+    });
+    // A later change makes the broker read every topic again.
+    cli_ok(&broker, &["topics", "--create", "--topic", "later", "--partitions", "1"], None);
+    produce(&broker, "later", "b\n");
+    produce(&broker, "good", "c\n");
+    assert_eq!(consume_all(&broker, "good", 2), "a\nc\n");
+    let check = |broker: &Broker| {
+        let log = broker.server_log();
+        for name in invalid {
+            assert_eq!(warned(&log, name), 1, "one warning for {name:?}");
+        }
+        assert!(!log.contains("offline"), "{log}");
+        let dirs = dir_names(&broker.data_dir());
+        assert!(
+            dirs.iter().all(|d| !d.starts_with("yyy")
+                && !d.starts_with("a ")
+                && !d.starts_with("caf")
+                && !d.starts_with("a:")),
+            "{dirs:?}"
+        );
+    };
+    check(&broker);
+
+    broker.child.kill9();
+    let dir = std::mem::replace(&mut broker.dir, tempfile::tempdir().unwrap());
+    std::fs::remove_file(dir.path().join("logs/server.log")).unwrap();
+    let broker = Broker::start_in(dir, &overrides);
+    produce(&broker, "good", "d\n");
+    assert_eq!(consume_all(&broker, "good", 3), "a\nc\nd\n");
+    support::wait_until(T, "the restarted broker to skip the invalid names", || {
+        let log = broker.server_log();
+        invalid.iter().all(|n| warned(&log, n) > 0)
+    });
+    check(&broker);
+}
