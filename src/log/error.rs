@@ -32,17 +32,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the disk under a log dir can no longer be trusted, so the
-    /// dir goes offline (Kafka's `LogDirFailureChannel`). A full disk or
-    /// an exhausted quota (ENOSPC, EDQUOT) is not such a failure: it fails
-    /// the one operation, and the dir works again once space returns.
-    pub fn is_storage_failure(&self) -> bool {
-        match self {
-            Error::Io { source, .. } => !is_out_of_space(source),
-            _ => false,
-        }
-    }
-
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }

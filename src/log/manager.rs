@@ -129,10 +129,7 @@ impl LogManager {
                         logs.insert(tp, Entry { log, dir: i });
                     }
                 }
-                Err(e @ Error::Io { .. }) => {
-                    tracing::error!("log dir {} failed to load: {e}", states[i].dir().display());
-                    states[i].mark_offline();
-                }
+                Err(e @ Error::Io { .. }) => states[i].mark_offline(&e),
                 Err(e) => return Err(e),
             }
         }
@@ -230,9 +227,9 @@ impl LogManager {
         let result = std::fs::rename(&from, &to)
             .map_err(Error::io(&from))
             .and_then(|()| std::fs::remove_dir_all(&to).map_err(Error::io(&to)));
-        if let Err(Error::Io { source, .. }) = &result {
+        if let Err(e @ Error::Io { source, .. }) = &result {
             if source.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) {
-                state.mark_offline();
+                state.mark_offline(e);
             }
         }
         result?;
@@ -279,8 +276,8 @@ impl LogManager {
         let offsets: BTreeMap<TopicPartition, i64> =
             self.logs_in(dir).into_iter().map(|(tp, log)| (tp, value(&log))).collect();
         let r = write_offsets(&state.dir().join(name), &offsets);
-        if let Err(Error::Io { .. }) = &r {
-            state.mark_offline();
+        if let Err(e) = &r {
+            state.record_error(e);
         }
         r
     }

@@ -6,6 +6,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker_bad_input::{self as wire_api, batch, create_topic};
 use crate::broker_support::Broker;
 use crate::support::{self, kafka_rs, stderr, stdout};
 
@@ -201,4 +206,123 @@ fn r17_invalid_topic_names_written_into_zookeeper_are_skipped() {
         invalid.iter().all(|n| warned(&log, n) > 0)
     });
     check(&broker);
+}
+
+/// A value that says which acknowledged record it is, padded to `len`.
+fn numbered(i: usize, len: usize) -> Vec<u8> {
+    let mut v = format!("record-{i:06}-").into_bytes();
+    v.resize(len, b'.');
+    v
+}
+
+/// Reads the topic's only partition from the start with kcat (if
+/// installed) and with our console consumer; both must see `expected`.
+fn assert_reads(broker: &Broker, topic: &str, expected: &[Vec<u8>]) {
+    let want: Vec<&[u8]> = expected.iter().map(|v| v.as_slice()).collect();
+    if let Some(kcat) = support::external_tool("kcat") {
+        let out = support::run_with_timeout(
+            Command::new(kcat).args(["-C", "-b", &broker.addr(), "-t", topic, "-e", "-q"]),
+            None,
+            T,
+        );
+        assert!(out.status.success(), "kcat: {}", stderr(&out));
+        let got: Vec<&[u8]> = out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+        assert!(got == want, "kcat read {} records, {} acknowledged", got.len(), want.len());
+    }
+    let text = consume_all(broker, topic, expected.len());
+    let got: Vec<&[u8]> =
+        text.as_bytes().split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    assert!(
+        got == want,
+        "console-consumer read {} records, {} acknowledged",
+        got.len(),
+        want.len()
+    );
+}
+
+/// A full disk fails the appends that do not fit with KAFKA_STORAGE_ERROR
+/// and nothing else: what is on disk stays readable, the broker keeps
+/// leading the partition, producing works again as soon as space is
+/// freed, and a kill -9 afterwards loses nothing acknowledged.
+#[test]
+fn r17_a_full_disk_fails_appends_only_until_space_returns() {
+    if !is_root() {
+        eprintln!("skipping: mounting a small tmpfs needs root");
+        return;
+    }
+    let zk_dir = tempfile::tempdir().unwrap();
+    let zk_port = support::free_port();
+    let _zk = crate::zk_harness::spawn_ours(zk_dir.path(), zk_port, "");
+    let broker_dir = tempfile::tempdir().unwrap();
+    let data = broker_dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    run_ok(&mut command("mount", &["-t", "tmpfs", "-o", "size=8m", "tmpfs"], &data));
+    let _unmount = Undo(vec![command("umount", &["-l"], &data)]);
+    let zk_connect = format!("zookeeper.connect=127.0.0.1:{zk_port}");
+    let overrides = [zk_connect.as_str(), "broker.id=1"];
+    let mut broker = Broker::start_in(broker_dir, &overrides);
+    let mut wire = broker.wire();
+    let created = create_topic(&mut wire, "full", &[("segment.bytes", "1048576")]);
+    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+
+    // Most of the disk goes to a ballast file, the rest to acknowledged records.
+    let ballast = data.join("ballast");
+    std::fs::write(&ballast, vec![1u8; 5 << 20]).unwrap();
+    let mut acked = Vec::new();
+    let refused = loop {
+        assert!(acked.len() < 1000, "the disk never filled");
+        let value = numbered(acked.len(), 10_000);
+        let (code, base_offset) = wire_api::produce(&mut wire, "full", 1, batch(&[&value]));
+        if code != 0 {
+            break code;
+        }
+        assert_eq!(base_offset, acked.len() as i64);
+        acked.push(value);
+    };
+    assert_eq!(refused, 56, "KAFKA_STORAGE_ERROR once the disk is full");
+    assert!(acked.len() > 20, "only {} records fit", acked.len());
+    for _ in 0..3 {
+        let (code, _) = wire_api::produce(&mut wire, "full", 1, batch(&[&numbered(0, 10_000)]));
+        assert_eq!(code, 56, "still full");
+    }
+    assert_reads(&broker, "full", &acked);
+    let metadata = leader_of(&mut wire, "full");
+    assert_eq!(metadata, (0, 1), "(error, leader) while the disk is full");
+    let log = broker.server_log();
+    assert!(
+        log.contains("No space left on device (os error 28)") && log.contains("/full-0/"),
+        "the error names the OS error and the file: {log}"
+    );
+    assert!(!log.contains("offline"), "{log}");
+
+    std::fs::remove_file(&ballast).unwrap();
+    for _ in 0..3 {
+        let value = numbered(acked.len(), 10_000);
+        let (code, base_offset) = wire_api::produce(&mut wire, "full", 1, batch(&[&value]));
+        assert_eq!((code, base_offset), (0, acked.len() as i64), "space is back, no restart");
+        acked.push(value);
+    }
+    assert!(broker.server_log().contains("takes writes again"));
+
+    broker.child.kill9();
+    let dir = std::mem::replace(&mut broker.dir, tempfile::tempdir().unwrap());
+    let broker = Broker::start_in(dir, &overrides);
+    let mut wire = broker.wire();
+    support::wait_until(T, "the partition to have a leader again", || {
+        leader_of(&mut wire, "full") == (0, 1)
+    });
+    assert_reads(&broker, "full", &acked);
+}
+
+/// (partition error code, leader id) of partition 0 in a Metadata answer.
+fn leader_of(wire: &mut crate::broker_support::Wire, topic: &str) -> (i16, i32) {
+    let mut req = MetadataRequest::default();
+    req.topics = Some(vec![MetadataRequestTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]);
+    let resp: MetadataResponse = wire.call(ApiKey::Metadata, 9, &req);
+    let t = &resp.topics[0];
+    match t.partitions.first() {
+        Some(p) => (p.error_code, p.leader_id.0),
+        None => (t.error_code, -1),
+    }
 }
