@@ -167,6 +167,12 @@ impl ReplicaManager {
         }
     }
 
+    /// Whether this broker can serve `tp`: its log is open here, in a dir
+    /// no I/O error has taken offline.
+    pub fn is_online(&self, tp: &TopicPartition) -> bool {
+        self.partition(tp).is_ok_and(|p| !p.log.is_dir_offline())
+    }
+
     pub fn partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {
         self.partitions
             .read()

@@ -348,6 +348,11 @@ impl Log {
         &self.dir
     }
 
+    /// An I/O error took this log's dir offline; reads and writes fail.
+    pub fn is_dir_offline(&self) -> bool {
+        self.dir_state.is_offline()
+    }
+
     pub fn topic_partition(&self) -> Option<&TopicPartition> {
         self.topic_partition.as_ref()
     }

@@ -326,3 +326,37 @@ fn leader_of(wire: &mut crate::broker_support::Wire, topic: &str) -> (i16, i32) 
         None => (t.error_code, -1),
     }
 }
+
+/// An I/O error other than a full disk (here: a partition directory gone
+/// from under the broker, so a roll fails with ENOENT) takes the log dir
+/// offline. Its partitions then answer consistently: appends fail with
+/// KAFKA_STORAGE_ERROR and Metadata names no leader for them, with this
+/// broker among the offline replicas.
+#[test]
+fn r17_an_offline_log_dir_is_not_advertised_as_leading() {
+    let broker = Broker::start(&["broker.id=1"]);
+    let mut wire = broker.wire();
+    for topic in ["victim", "bystander"] {
+        let created = create_topic(&mut wire, topic, &[("segment.bytes", "16384")]);
+        assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+        let (code, _) = wire_api::produce(&mut wire, topic, 1, batch(&[&numbered(0, 10_000)]));
+        assert_eq!(code, 0);
+        assert_eq!(leader_of(&mut wire, topic), (0, 1));
+    }
+    let data = broker.data_dir();
+    std::fs::rename(data.join("victim-0"), data.join("moved-away")).unwrap();
+    let (code, _) = wire_api::produce(&mut wire, "victim", 1, batch(&[&numbered(1, 10_000)]));
+    assert_eq!(code, 56, "KAFKA_STORAGE_ERROR for the append that failed");
+    let (code, _) = wire_api::produce(&mut wire, "bystander", 1, batch(&[&numbered(1, 10)]));
+    assert_eq!(code, 56, "the whole dir is offline");
+    for topic in ["victim", "bystander"] {
+        assert_eq!(leader_of(&mut wire, topic), (5, -1), "LEADER_NOT_AVAILABLE for {topic}");
+    }
+    let log = broker.server_log();
+    assert!(
+        log.contains(&format!("log dir {} is offline", data.display()))
+            && log.contains("victim-0/00000000000000000001.log")
+            && log.contains("(os error 2)"),
+        "{log}"
+    );
+}
