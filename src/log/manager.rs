@@ -194,14 +194,25 @@ impl LogManager {
         let path = state.dir().join(tp.dir_name());
         let options =
             LogOpenOptions { had_clean_shutdown: false, dir_state: Some(Arc::clone(state)) };
-        let log = Arc::new(Log::open_with(
-            &path,
-            config,
-            Offset(0),
-            Offset(0),
-            Arc::clone(&self.clock),
-            options,
-        )?);
+        let existed = path.exists();
+        let opened =
+            Log::open_with(&path, config, Offset(0), Offset(0), Arc::clone(&self.clock), options);
+        let log = match opened {
+            Ok(log) => Arc::new(log),
+            Err(e) => {
+                // A half-created partition (say, a full disk took its index)
+                // would come back at the next start as a stray log.
+                if !existed {
+                    match std::fs::remove_dir_all(&path) {
+                        Err(rm) if rm.kind() != std::io::ErrorKind::NotFound => {
+                            tracing::warn!("cannot remove {}: {rm}", path.display())
+                        }
+                        _ => {}
+                    }
+                }
+                return Err(e);
+            }
+        };
         self.logs
             .write()
             .unwrap_or_else(|e| e.into_inner())

@@ -549,9 +549,9 @@ impl Log {
             .collect();
         let segment =
             self.watch(self.maybe_roll(&config, total, first_offset, last_offset, max_ts, now))?;
-        self.watch(segment.append(buf, &appended, config.index_interval_bytes))?;
-        self.dir_state.record_write();
-        self.log_end_offset.store(last_offset + 1, Ordering::Release);
+        // Epochs are checkpointed before the data, as in Kafka: a checkpoint
+        // that cannot be written (a full disk) then fails the append before
+        // anything is in the log, rather than after it.
         for b in &batches {
             if b.partition_leader_epoch >= 0 {
                 self.watch(
@@ -560,6 +560,9 @@ impl Log {
                 )?;
             }
         }
+        self.watch(segment.append(buf, &appended, config.index_interval_bytes))?;
+        self.dir_state.record_write();
+        self.log_end_offset.store(last_offset + 1, Ordering::Release);
         let unflushed = self.unflushed_messages.fetch_add(u64::from(num_records), Ordering::AcqRel)
             + u64::from(num_records);
         drop(_w);

@@ -2,7 +2,7 @@
 //! `log.dirs` at start-up, topic names too long for a derived file name,
 //! invalid topic names written straight into ZooKeeper, a full disk.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -208,6 +208,44 @@ fn r17_invalid_topic_names_written_into_zookeeper_are_skipped() {
     check(&broker);
 }
 
+/// A broker (id 1) whose only log dir is a small tmpfs, with ZooKeeper's
+/// data on another disk. Dropped in field order: ZooKeeper, then the mount.
+struct SmallDisk {
+    _zk: crate::support::ChildGuard,
+    zk_port: u16,
+    _unmount: Undo,
+    data: PathBuf,
+    dir: Option<tempfile::TempDir>,
+    _zk_dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(options: &str) -> SmallDisk {
+        let zk_dir = tempfile::tempdir().unwrap();
+        let zk_port = support::free_port();
+        let zk = crate::zk_harness::spawn_ours(zk_dir.path(), zk_port, "");
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        run_ok(&mut command("mount", &["-t", "tmpfs", "-o", options, "tmpfs"], &data));
+        let unmount =
+            Undo(vec![command("umount", &["-l"], &data), command("rm", &["-rf"], dir.path())]);
+        SmallDisk { _zk: zk, zk_port, _unmount: unmount, data, dir: Some(dir), _zk_dir: zk_dir }
+    }
+
+    fn overrides(&self) -> Vec<String> {
+        vec![format!("zookeeper.connect=127.0.0.1:{}", self.zk_port), "broker.id=1".into()]
+    }
+
+    /// The broker on the tmpfs; declared after the rig, it is dropped
+    /// (killed) before the tmpfs is unmounted.
+    fn start(&mut self) -> Broker {
+        let overrides = self.overrides();
+        let overrides: Vec<&str> = overrides.iter().map(String::as_str).collect();
+        Broker::start_in(self.dir.take().expect("started once"), &overrides)
+    }
+}
+
 /// A value that says which acknowledged record it is, padded to `len`.
 fn numbered(i: usize, len: usize) -> Vec<u8> {
     let mut v = format!("record-{i:06}-").into_bytes();
@@ -250,17 +288,10 @@ fn r17_a_full_disk_fails_appends_only_until_space_returns() {
         eprintln!("skipping: mounting a small tmpfs needs root");
         return;
     }
-    let zk_dir = tempfile::tempdir().unwrap();
-    let zk_port = support::free_port();
-    let _zk = crate::zk_harness::spawn_ours(zk_dir.path(), zk_port, "");
-    let broker_dir = tempfile::tempdir().unwrap();
-    let data = broker_dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    run_ok(&mut command("mount", &["-t", "tmpfs", "-o", "size=8m", "tmpfs"], &data));
-    let _unmount = Undo(vec![command("umount", &["-l"], &data)]);
-    let zk_connect = format!("zookeeper.connect=127.0.0.1:{zk_port}");
-    let overrides = [zk_connect.as_str(), "broker.id=1"];
-    let mut broker = Broker::start_in(broker_dir, &overrides);
+    let mut rig = SmallDisk::mount("size=8m");
+    let (data, overrides) = (rig.data.clone(), rig.overrides());
+    let overrides: Vec<&str> = overrides.iter().map(String::as_str).collect();
+    let mut broker = rig.start();
     let mut wire = broker.wire();
     let created = create_topic(&mut wire, "full", &[("segment.bytes", "1048576")]);
     assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
@@ -317,6 +348,7 @@ fn r17_a_full_disk_fails_appends_only_until_space_returns() {
 /// (partition error code, leader id) of partition 0 in a Metadata answer.
 fn leader_of(wire: &mut crate::broker_support::Wire, topic: &str) -> (i16, i32) {
     let mut req = MetadataRequest::default();
+    req.allow_auto_topic_creation = false;
     req.topics = Some(vec![MetadataRequestTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]);
     let resp: MetadataResponse = wire.call(ApiKey::Metadata, 9, &req);
@@ -359,4 +391,54 @@ fn r17_an_offline_log_dir_is_not_advertised_as_leading() {
             && log.contains("(os error 2)"),
         "{log}"
     );
+}
+
+/// CreateTopics reports KAFKA_STORAGE_ERROR, not success, for a topic whose
+/// log this broker could not create (here the tmpfs runs out of inodes, as
+/// a full ext4 runs out of blocks for a new directory), leaves neither the
+/// topic nor a half-made directory behind, and the same request succeeds
+/// once there is room.
+#[test]
+fn r17_create_topics_fails_when_the_log_cannot_be_created() {
+    if !is_root() {
+        eprintln!("skipping: mounting a small tmpfs needs root");
+        return;
+    }
+    let mut rig = SmallDisk::mount("size=8m,nr_inodes=40");
+    let data = rig.data.clone();
+    let broker = rig.start();
+    let mut wire = broker.wire();
+    let mut created = Vec::new();
+    let failed = loop {
+        assert!(created.len() < 40, "40 inodes never ran out");
+        let name = format!("t{}", created.len());
+        let resp = create_topic(&mut wire, &name, &[]);
+        let t = &resp.topics[0];
+        if t.error_code != 0 {
+            break (name, t.error_code, t.error_message.as_deref().unwrap_or("").to_string());
+        }
+        created.push(name);
+    };
+    let (name, code, message) = failed;
+    assert!(created.len() >= 2, "{created:?}");
+    assert_eq!(code, 56, "KAFKA_STORAGE_ERROR: {message}");
+    assert!(
+        message.contains(&format!("{name}-0")) && message.contains("(os error 28)"),
+        "the message names the partition, the file and the OS error: {message}"
+    );
+    assert_eq!(leader_of(&mut wire, &name).0, 3, "UNKNOWN_TOPIC_OR_PARTITION: not created");
+    assert!(!data.join(format!("{name}-0")).exists(), "no half-made partition dir");
+    let (code, _) = wire_api::produce(&mut wire, &created[0], 1, batch(&[b"still works"]));
+    assert_eq!(code, 0, "the dir stays online");
+
+    for gone in &created[..2] {
+        cli_ok(&broker, &["topics", "--delete", "--topic", gone], None);
+        support::wait_until(T, "the deleted topic's inodes to be freed", || {
+            !data.join(format!("{gone}-0")).exists()
+        });
+    }
+    let resp = create_topic(&mut wire, &name, &[]);
+    assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0].error_message);
+    let (code, _) = wire_api::produce(&mut wire, &name, 1, batch(&[b"now it exists"]));
+    assert_eq!(code, 0);
 }
