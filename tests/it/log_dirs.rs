@@ -220,7 +220,12 @@ struct SmallDisk {
 }
 
 impl SmallDisk {
-    fn mount(options: &str) -> SmallDisk {
+    /// None (the test is skipped) unless root, who alone may mount.
+    fn mount(options: &str) -> Option<SmallDisk> {
+        if !is_root() {
+            eprintln!("skipping: mounting a small tmpfs needs root");
+            return None;
+        }
         let zk_dir = tempfile::tempdir().unwrap();
         let zk_port = support::free_port();
         let zk = crate::zk_harness::spawn_ours(zk_dir.path(), zk_port, "");
@@ -230,7 +235,14 @@ impl SmallDisk {
         run_ok(&mut command("mount", &["-t", "tmpfs", "-o", options, "tmpfs"], &data));
         let unmount =
             Undo(vec![command("umount", &["-l"], &data), command("rm", &["-rf"], dir.path())]);
-        SmallDisk { _zk: zk, zk_port, _unmount: unmount, data, dir: Some(dir), _zk_dir: zk_dir }
+        Some(SmallDisk {
+            _zk: zk,
+            zk_port,
+            _unmount: unmount,
+            data,
+            dir: Some(dir),
+            _zk_dir: zk_dir,
+        })
     }
 
     fn overrides(&self) -> Vec<String> {
@@ -284,11 +296,7 @@ fn assert_reads(broker: &Broker, topic: &str, expected: &[Vec<u8>]) {
 /// freed, and a kill -9 afterwards loses nothing acknowledged.
 #[test]
 fn r17_a_full_disk_fails_appends_only_until_space_returns() {
-    if !is_root() {
-        eprintln!("skipping: mounting a small tmpfs needs root");
-        return;
-    }
-    let mut rig = SmallDisk::mount("size=8m");
+    let Some(mut rig) = SmallDisk::mount("size=8m") else { return };
     let (data, overrides) = (rig.data.clone(), rig.overrides());
     let overrides: Vec<&str> = overrides.iter().map(String::as_str).collect();
     let mut broker = rig.start();
@@ -400,11 +408,7 @@ fn r17_an_offline_log_dir_is_not_advertised_as_leading() {
 /// once there is room.
 #[test]
 fn r17_create_topics_fails_when_the_log_cannot_be_created() {
-    if !is_root() {
-        eprintln!("skipping: mounting a small tmpfs needs root");
-        return;
-    }
-    let mut rig = SmallDisk::mount("size=8m,nr_inodes=40");
+    let Some(mut rig) = SmallDisk::mount("size=8m,nr_inodes=40") else { return };
     let data = rig.data.clone();
     let broker = rig.start();
     let mut wire = broker.wire();
