@@ -220,8 +220,24 @@ struct SmallDisk {
 }
 
 impl SmallDisk {
-    /// None (the test is skipped) unless root, who alone may mount.
+    /// A tmpfs with these mount options; None (the test is skipped)
+    /// unless root, who alone may mount.
     fn mount(options: &str) -> Option<SmallDisk> {
+        Self::mount_with(&["-t", "tmpfs", "-o", options, "tmpfs"], None)
+    }
+
+    /// An ext4 file system of `mb` MB in a loop device, where a full disk
+    /// also means no blocks for a new directory or index.
+    fn mount_ext4(mb: u64) -> Option<SmallDisk> {
+        let images = tempfile::tempdir().unwrap();
+        let image = images.path().join("disk.img");
+        std::fs::File::create(&image).unwrap().set_len(mb << 20).unwrap();
+        run_ok(&mut command("mkfs.ext4", &["-q", "-F"], &image));
+        let image = image.to_str().unwrap().to_string();
+        Self::mount_with(&["-o", "loop", &image], Some(images))
+    }
+
+    fn mount_with(args: &[&str], images: Option<tempfile::TempDir>) -> Option<SmallDisk> {
         if !is_root() {
             eprintln!("skipping: mounting a small tmpfs needs root");
             return None;
@@ -232,9 +248,12 @@ impl SmallDisk {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
-        run_ok(&mut command("mount", &["-t", "tmpfs", "-o", options, "tmpfs"], &data));
-        let unmount =
-            Undo(vec![command("umount", &["-l"], &data), command("rm", &["-rf"], dir.path())]);
+        run_ok(&mut command("mount", args, &data));
+        let mut undo = vec![command("umount", &["-l"], &data), command("rm", &["-rf"], dir.path())];
+        if let Some(images) = images {
+            undo.push(command("rm", &["-rf"], &images.keep()));
+        }
+        let unmount = Undo(undo);
         Some(SmallDisk {
             _zk: zk,
             zk_port,
@@ -296,7 +315,20 @@ fn assert_reads(broker: &Broker, topic: &str, expected: &[Vec<u8>]) {
 /// freed, and a kill -9 afterwards loses nothing acknowledged.
 #[test]
 fn r17_a_full_disk_fails_appends_only_until_space_returns() {
-    let Some(mut rig) = SmallDisk::mount("size=8m") else { return };
+    if let Some(rig) = SmallDisk::mount("size=8m") {
+        full_disk(rig);
+    }
+}
+
+/// The same on ext4, whose delayed allocation and reserved blocks differ.
+#[test]
+fn r17_a_full_ext4_disk_fails_appends_only_until_space_returns() {
+    if let Some(rig) = SmallDisk::mount_ext4(16) {
+        full_disk(rig);
+    }
+}
+
+fn full_disk(mut rig: SmallDisk) {
     let (data, overrides) = (rig.data.clone(), rig.overrides());
     let overrides: Vec<&str> = overrides.iter().map(String::as_str).collect();
     let mut broker = rig.start();
@@ -306,7 +338,9 @@ fn r17_a_full_disk_fails_appends_only_until_space_returns() {
 
     // Most of the disk goes to a ballast file, the rest to acknowledged records.
     let ballast = data.join("ballast");
-    std::fs::write(&ballast, vec![1u8; 5 << 20]).unwrap();
+    let stat = rustix::fs::statvfs(&data).unwrap();
+    let available = stat.f_bavail * stat.f_frsize;
+    std::fs::write(&ballast, vec![1u8; available.saturating_sub(3 << 20) as usize]).unwrap();
     let mut acked = Vec::new();
     let refused = loop {
         assert!(acked.len() < 1000, "the disk never filled");
