@@ -331,7 +331,7 @@ fn r17_a_full_ext4_disk_fails_appends_only_until_space_returns() {
 fn full_disk(mut rig: SmallDisk) {
     let (data, overrides) = (rig.data.clone(), rig.overrides());
     let overrides: Vec<&str> = overrides.iter().map(String::as_str).collect();
-    let mut broker = rig.start();
+    let broker = rig.start();
     let mut wire = broker.wire();
     let created = create_topic(&mut wire, "full", &[("segment.bytes", "1048576")]);
     assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
@@ -368,6 +368,14 @@ fn full_disk(mut rig: SmallDisk) {
     );
     assert!(!log.contains("offline"), "{log}");
 
+    // A crash while the disk is full: the restarted broker recovers and
+    // serves what is on disk without needing space to do so.
+    let broker = kill9_and_restart(broker, &overrides);
+    let mut wire = broker.wire();
+    assert_reads(&broker, "full", &acked);
+    let (code, _) = wire_api::produce(&mut wire, "full", 1, batch(&[&numbered(0, 10_000)]));
+    assert_eq!(code, 56, "still full after the restart");
+
     std::fs::remove_file(&ballast).unwrap();
     for _ in 0..3 {
         let value = numbered(acked.len(), 10_000);
@@ -375,16 +383,25 @@ fn full_disk(mut rig: SmallDisk) {
         assert_eq!((code, base_offset), (0, acked.len() as i64), "space is back, no restart");
         acked.push(value);
     }
-    assert!(broker.server_log().contains("takes writes again"));
+    let log = broker.server_log();
+    assert!(log.contains("takes writes again") && !log.contains("offline"), "{log}");
 
+    let broker = kill9_and_restart(broker, &overrides);
+    assert_reads(&broker, "full", &acked);
+}
+
+/// Stops `broker` with SIGKILL and starts it again on the same dirs, with
+/// a fresh server log; waits until it leads its partition again.
+fn kill9_and_restart(mut broker: Broker, overrides: &[&str]) -> Broker {
     broker.child.kill9();
     let dir = std::mem::replace(&mut broker.dir, tempfile::tempdir().unwrap());
-    let broker = Broker::start_in(dir, &overrides);
+    let _ = std::fs::remove_file(dir.path().join("logs/server.log"));
+    let broker = Broker::start_in(dir, overrides);
     let mut wire = broker.wire();
     support::wait_until(T, "the partition to have a leader again", || {
         leader_of(&mut wire, "full") == (0, 1)
     });
-    assert_reads(&broker, "full", &acked);
+    broker
 }
 
 /// (partition error code, leader id) of partition 0 in a Metadata answer.
