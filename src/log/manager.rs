@@ -191,7 +191,15 @@ impl LogManager {
                 dir: self.dirs.first().map(|d| d.dir().to_path_buf()).unwrap_or_default(),
             })?;
         let state = &self.dirs[dir];
-        let path = state.dir().join(tp.dir_name());
+        let name = tp.dir_name();
+        let path = state.dir().join(&name);
+        if name.len() > super::MAX_FILE_NAME_BYTES {
+            // Refused before the file system would, which the dir's other
+            // partitions must not pay for (a 249-character topic leaves room
+            // for partitions up to 99999).
+            let too_long = rustix::io::Errno::NAMETOOLONG.raw_os_error();
+            return Err(Error::io(path)(std::io::Error::from_raw_os_error(too_long)));
+        }
         let options =
             LogOpenOptions { had_clean_shutdown: false, dir_state: Some(Arc::clone(state)) };
         let existed = path.exists();
@@ -656,6 +664,11 @@ mod tests {
             m.delete_log(&tp).unwrap();
             assert!(m.get_log(&tp).is_none());
         }
+        let too_long = TopicPartition::new("y".repeat(249), 100_000);
+        let Err(e) = m.get_or_create_log(&too_long, LogConfig::default()) else {
+            panic!("a 256-byte directory name was created");
+        };
+        assert!(e.to_string().contains("os error 36"), "{e}");
         assert!(m.offline_dirs().is_empty());
         let entries: Vec<_> = std::fs::read_dir(root.path()).unwrap().flatten().collect();
         assert!(entries.iter().all(|e| !e.file_name().to_string_lossy().starts_with('y')));
