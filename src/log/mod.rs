@@ -143,16 +143,18 @@ impl LogDirState {
     /// Takes the dir offline for a storage failure; notes a full disk.
     pub fn record_error(&self, e: &Error) {
         match e {
-            Error::Io { source, .. } if error::is_out_of_space(source) => {
-                if !self.out_of_space.swap(true, Ordering::AcqRel) {
-                    tracing::error!(
-                        "{e}; writes to log dir {} fail until space is freed, reads go on",
-                        self.dir.display()
-                    );
-                }
-            }
+            Error::Io { source, .. } if error::is_out_of_space(source) => self.out_of_space(e),
             Error::Io { .. } => self.mark_offline(e),
             _ => {}
+        }
+    }
+
+    fn out_of_space(&self, e: &Error) {
+        if !self.out_of_space.swap(true, Ordering::AcqRel) {
+            tracing::error!(
+                "{e}; writes to log dir {} fail until space is freed, reads go on",
+                self.dir.display()
+            );
         }
     }
 
