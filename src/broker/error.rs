@@ -16,6 +16,9 @@ pub enum Error {
     MetaProperties { path: PathBuf, reason: String },
     #[error(transparent)]
     LogDirs(#[from] super::replica_manager::OpenError),
+    /// Kafka's start-up check of each `log.dirs` entry.
+    #[error("Failed to create or validate data directory {}: {cause}", dir.display())]
+    InvalidLogDir { dir: PathBuf, cause: std::io::Error },
 }
 
 /// The Kafka error code for a metadata store failure.

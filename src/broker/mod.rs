@@ -58,11 +58,16 @@ impl BrokerContext {
 
     /// Makes the hosted replicas match the store's current metadata, so a
     /// topic created by this request can be produced to by the next one.
-    pub async fn apply_metadata(&self) {
+    /// Returns the partitions whose log could not be opened, with why.
+    pub async fn apply_metadata(&self) -> Vec<(crate::types::TopicPartition, String)> {
         let replicas = self.replicas.clone();
         let image = self.store.image();
-        if let Err(e) = tokio::task::spawn_blocking(move || replicas.apply_image(&image)).await {
-            tracing::error!("applying metadata failed: {e}");
+        match tokio::task::spawn_blocking(move || replicas.apply_image(&image)).await {
+            Ok(failed) => failed,
+            Err(e) => {
+                tracing::error!("applying metadata failed: {e}");
+                Vec::new()
+            }
         }
     }
 }

@@ -74,8 +74,10 @@ impl ReplicaManager {
     }
 
     /// Brings hosted partitions in line with the metadata (blocking: opens
-    /// and deletes logs).
-    pub fn apply_image(&self, image: &ClusterImage) {
+    /// and deletes logs). Returns the partitions whose log could not be
+    /// opened or created, with why.
+    pub fn apply_image(&self, image: &ClusterImage) -> Vec<(TopicPartition, String)> {
+        let mut failed = Vec::new();
         let _serial = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut wanted: HashMap<
             TopicPartition,
@@ -136,10 +138,14 @@ impl ReplicaManager {
                             .unwrap_or_else(|e| e.into_inner())
                             .insert(tp, Arc::new(p));
                     }
-                    Err(e) => tracing::error!(partition = %tp, "cannot open partition: {e}"),
+                    Err(e) => {
+                        tracing::error!(partition = %tp, "cannot open partition: {e}");
+                        failed.push((tp, e));
+                    }
                 },
             }
         }
+        failed
     }
 
     fn open_partition(
@@ -165,6 +171,12 @@ impl ReplicaManager {
         } else {
             Err(ErrorCode::NotLeaderOrFollower)
         }
+    }
+
+    /// Whether this broker can serve `tp`: its log is open here, in a dir
+    /// no I/O error has taken offline.
+    pub fn is_online(&self, tp: &TopicPartition) -> bool {
+        self.partition(tp).is_ok_and(|p| !p.log.is_dir_offline())
     }
 
     pub fn partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {

@@ -92,6 +92,22 @@ pub async fn run(
     Ok(())
 }
 
+/// Every `log.dirs` entry exists, is a directory and takes a new file; the
+/// first that does not stops the broker before it binds or waits on
+/// ZooKeeper, with the directory and the OS error in one line.
+pub fn check_log_dirs(dirs: &[std::path::PathBuf]) -> Result<(), Error> {
+    for dir in dirs {
+        match crate::log::manager::create_and_validate_log_dir(dir) {
+            Ok(()) => {}
+            Err(crate::log::Error::Io { source, .. }) => {
+                return Err(Error::InvalidLogDir { dir: dir.clone(), cause: source })
+            }
+            Err(e) => return Err(Error::LogDirs(e.into())),
+        }
+    }
+    Ok(())
+}
+
 /// Applies every metadata change, whoever made it, to the hosted replicas.
 async fn follow_metadata(ctx: Arc<BrokerContext>) {
     let mut changes = ctx.store.subscribe();
@@ -103,6 +119,11 @@ async fn follow_metadata(ctx: Arc<BrokerContext>) {
 /// Opens the metadata store and registers this broker.
 async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZooKeeper>), Error> {
     let first_dir = config.log_dirs[0].clone();
+    let dirs = config.log_dirs.clone();
+    tokio::task::spawn_blocking(move || check_log_dirs(&dirs)).await.map_err(|e| Error::Io {
+        path: "log dirs".into(),
+        source: std::io::Error::other(e.to_string()),
+    })??;
     let mut embedded = None;
     let store: Arc<dyn MetadataStore> = match &config.zookeeper_connect {
         Some(zk) => {

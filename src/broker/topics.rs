@@ -194,7 +194,20 @@ pub async fn create_topic(
     let image = ctx.store.image();
     let topic = plan_topic(ctx, &image, req)?;
     ctx.store.create_topic(topic.clone()).await?;
-    ctx.apply_metadata().await;
+    let failed = ctx.apply_metadata().await;
+    if let Some((tp, why)) = failed.iter().find(|(tp, _)| tp.topic == topic.name) {
+        // A topic whose log cannot exist here would take every produce to
+        // that partition for good: take it back, so a retry can succeed.
+        let message = format!(
+            "Could not create the log of partition {tp} on broker {}: {why}",
+            ctx.broker_id
+        );
+        if let Err(e) = ctx.store.delete_topic(&topic.name).await {
+            tracing::error!(topic = %topic.name, "cannot take back a topic whose log failed: {e}");
+        }
+        ctx.apply_metadata().await;
+        return Err(ApiError::new(ErrorCode::KafkaStorageError, message));
+    }
     tracing::info!(topic = %topic.name, partitions = topic.partitions.len(), "created topic");
     Ok(topic)
 }

@@ -50,6 +50,7 @@ pub fn run(args: ServerStartArgs) -> anyhow::Result<()> {
     for key in &config.unknown_keys {
         tracing::warn!("The configuration '{key}' was supplied but isn't a known config.");
     }
+    broker::server::check_log_dirs(&config.log_dirs)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kafka-rs-broker")

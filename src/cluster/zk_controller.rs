@@ -167,7 +167,8 @@ impl ZkController {
         }
 
         // Topics that appeared, disappeared or changed, and their configs.
-        let names: BTreeSet<String> = list(c, z::TOPICS).await?.into_iter().collect();
+        let names: BTreeSet<String> =
+            super::zk_store::valid_topics(list(c, z::TOPICS).await?).into_iter().collect();
         let mut changed: BTreeSet<String> = BTreeSet::new();
         let mut configs: BTreeSet<String> = BTreeSet::new();
         let mut states: BTreeSet<(String, i32)> = BTreeSet::new();
@@ -639,7 +640,7 @@ pub async fn read_view(c: &zkc::Client) -> Result<ClusterView, Error> {
     let live_brokers =
         list(c, z::BROKER_IDS).await?.iter().filter_map(|s| s.parse().ok()).collect();
     let mut topics = BTreeMap::new();
-    for name in list(c, z::TOPICS).await? {
+    for name in super::zk_store::valid_topics(list(c, z::TOPICS).await?) {
         if let Some(t) = read_topic_view(c, &name).await? {
             topics.insert(name, t);
         }

@@ -9,7 +9,7 @@
 //! controller ([`super::zk_controller`]) on the same events, before the
 //! image is re-read, so failover is not held up by it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -205,7 +205,7 @@ pub async fn read_image(c: &zkc::Client) -> Result<ClusterImage, Error> {
             brokers.insert(*id, b);
         }
     }
-    let names = list(c, z::TOPICS).await?;
+    let names = valid_topics(list(c, z::TOPICS).await?);
     let paths: Vec<String> = names.iter().flat_map(|n| [z::topic(n), z::topic_config(n)]).collect();
     let reads = zk_controller::get_many(c, &paths).await?;
     let mut parsed = Vec::new();
@@ -240,6 +240,27 @@ pub async fn read_image(c: &zkc::Client) -> Result<ClusterImage, Error> {
         );
     }
     Ok(ClusterImage { cluster_id, controller_id, brokers, topics })
+}
+
+/// The names under `/brokers/topics` that Kafka's `Topic.validate` accepts.
+/// Anyone with ZooKeeper access can write a znode no Kafka tool would (a
+/// 300-character name would take a log dir down at every start); such a
+/// topic is skipped, with one warning per name rather than per re-read.
+pub(super) fn valid_topics(names: Vec<String>) -> Vec<String> {
+    static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    names
+        .into_iter()
+        .filter(|name| match crate::types::validate_topic_name(name) {
+            Ok(()) => true,
+            Err(e) => {
+                let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+                if warned.insert(name.clone()) {
+                    tracing::warn!("ignoring topic znode {}: {e}", z::topic(name));
+                }
+                false
+            }
+        })
+        .collect()
 }
 
 /// Creates a persistent znode unless it already exists.

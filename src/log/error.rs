@@ -37,3 +37,11 @@ impl Error {
         move |source| Error::Io { path, source }
     }
 }
+
+/// ENOSPC or EDQUOT: the write may succeed once space is freed.
+pub fn is_out_of_space(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    e.raw_os_error().is_some_and(|code| {
+        code == Errno::NOSPC.raw_os_error() || code == Errno::DQUOT.raw_os_error()
+    })
+}

@@ -23,6 +23,9 @@ pub(crate) struct IndexFile {
     entries: AtomicUsize,
     /// Entries the current file length allows.
     capacity: AtomicUsize,
+    /// Bytes from the start known to be backed by disk blocks; see
+    /// [`IndexFile::reserve`].
+    reserved: AtomicUsize,
     words_per_entry: usize,
 }
 
@@ -46,6 +49,7 @@ impl IndexFile {
             map: RwLock::new(MappedFile::empty()),
             entries: AtomicUsize::new(existing),
             capacity: AtomicUsize::new(0),
+            reserved: AtomicUsize::new(existing * entry_size),
             words_per_entry: entry_size / 4,
         };
         let cap = (max_bytes as usize / entry_size).max(existing);
@@ -97,10 +101,39 @@ impl IndexFile {
         Some((n, read_words(words, n)))
     }
 
-    /// Appends one entry; false when the index is full.
+    /// Backs the next `n` entries with disk blocks before they are stored.
+    /// The file is sparse and written through a memory map, where a store
+    /// to a page the file system cannot allocate (a full disk) kills the
+    /// process with SIGBUS; reserving first turns that into ENOSPC here.
+    /// Space is reserved in chunks, so this is a syscall every few thousand
+    /// entries.
+    pub fn reserve(&self, n: usize) -> Result<(), Error> {
+        const CHUNK: usize = 64 * 1024;
+        let len = self.capacity.load(Ordering::Acquire) * self.entry_size();
+        let need = (self.entries().saturating_add(n)).saturating_mul(self.entry_size()).min(len);
+        let reserved = self.reserved.load(Ordering::Acquire);
+        if need <= reserved {
+            return Ok(());
+        }
+        let to = need.div_ceil(CHUNK).saturating_mul(CHUNK).min(len);
+        let flags = rustix::fs::FallocateFlags::empty();
+        match rustix::fs::fallocate(&self.file, flags, reserved as u64, (to - reserved) as u64) {
+            Ok(()) => {}
+            // Nothing to reserve with: the file system decides at the store,
+            // as it did before.
+            Err(rustix::io::Errno::OPNOTSUPP) => {}
+            Err(e) => return Err(Error::io(self.path())(e.into())),
+        }
+        self.reserved.store(to, Ordering::Release);
+        Ok(())
+    }
+
+    /// Appends one entry; false when the index is full, or when no disk
+    /// space could be reserved for it (an index is sparse: a missing entry
+    /// costs a longer scan, never a wrong answer).
     pub fn append<const W: usize>(&self, entry: [u32; W]) -> bool {
         let n = self.entries();
-        if n >= self.capacity.load(Ordering::Acquire) {
+        if n >= self.capacity.load(Ordering::Acquire) || self.reserve(1).is_err() {
             return false;
         }
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
@@ -129,9 +162,11 @@ impl IndexFile {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         *map = MappedFile::empty();
         let capacity = capacity.max(self.entries());
-        self.file.set_len((capacity * self.entry_size()) as u64).map_err(Error::io(&path))?;
+        let len = capacity * self.entry_size();
+        self.file.set_len(len as u64).map_err(Error::io(&path))?;
         *map = MappedFile::map(&self.file).map_err(Error::io(&path))?;
         self.capacity.store(capacity, Ordering::Release);
+        self.reserved.fetch_min(len, Ordering::AcqRel);
         Ok(())
     }
 
@@ -188,4 +223,48 @@ pub(crate) fn check_entries<E: Copy + std::fmt::Debug>(
         prev = Some(e);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On a full tmpfs, a store to an index page that was never allocated
+    /// raises SIGBUS, which would kill the whole broker. Needs root (mount).
+    #[test]
+    fn a_full_disk_refuses_index_entries_instead_of_raising_sigbus() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipping: mounting a tmpfs needs root");
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let mount = |args: &[&str]| {
+            std::process::Command::new(args[0]).args(&args[1..]).arg(root.path()).output()
+        };
+        let out = mount(&["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs"]).unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        struct Unmount<'a>(&'a dyn Fn(&[&str]) -> std::io::Result<std::process::Output>);
+        impl Drop for Unmount<'_> {
+            fn drop(&mut self) {
+                let _ = (self.0)(&["umount", "-l"]);
+            }
+        }
+        let _unmount = Unmount(&mount);
+        // A sparse 1 MB index on a 256 KB disk, then a disk filled up.
+        let index = IndexFile::open(&root.path().join("0.index"), 8, 1 << 20).unwrap();
+        let mut ballast = std::fs::File::create(root.path().join("ballast")).unwrap();
+        let chunk = vec![1u8; 4096];
+        while std::io::Write::write_all(&mut ballast, &chunk).is_ok() {}
+        let mut stored = 0usize;
+        while index.append([stored as u32, 0]) {
+            stored += 1;
+            assert!(stored < 1 << 17, "a full disk took every entry");
+        }
+        let e = index.reserve(1).unwrap_err();
+        assert!(e.to_string().contains("os error 28"), "{e}");
+        drop(ballast);
+        std::fs::remove_file(root.path().join("ballast")).unwrap();
+        assert!(index.append([stored as u32, 0]), "entries are taken again once space returns");
+        assert_eq!(index.read::<2>(stored), [stored as u32, 0]);
+    }
 }

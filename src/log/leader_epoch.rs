@@ -81,9 +81,14 @@ impl LeaderEpochCache {
         if entries.last().is_some_and(|e| e.epoch == epoch && e.start_offset <= start_offset) {
             return Ok(());
         }
-        entries.retain(|e| e.epoch < epoch && e.start_offset < start_offset);
-        entries.push(EpochEntry { epoch, start_offset });
-        self.persist(&entries)
+        // Memory changes only once the file has: an entry that failed to
+        // persist would otherwise look persisted to the next append.
+        let mut next = entries.clone();
+        next.retain(|e| e.epoch < epoch && e.start_offset < start_offset);
+        next.push(EpochEntry { epoch, start_offset });
+        self.persist(&next)?;
+        *entries = next;
+        Ok(())
     }
 
     /// KIP-279: the largest epoch at or below `requested` and the offset

@@ -8,7 +8,7 @@
 //! keeps running (Kafka's `LogDirFailureChannel`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -129,10 +129,7 @@ impl LogManager {
                         logs.insert(tp, Entry { log, dir: i });
                     }
                 }
-                Err(e @ Error::Io { .. }) => {
-                    tracing::error!("log dir {} failed to load: {e}", states[i].dir().display());
-                    states[i].mark_offline();
-                }
+                Err(e @ Error::Io { .. }) => states[i].mark_offline(&e),
                 Err(e) => return Err(e),
             }
         }
@@ -194,17 +191,36 @@ impl LogManager {
                 dir: self.dirs.first().map(|d| d.dir().to_path_buf()).unwrap_or_default(),
             })?;
         let state = &self.dirs[dir];
-        let path = state.dir().join(tp.dir_name());
+        let name = tp.dir_name();
+        let path = state.dir().join(&name);
+        if name.len() > super::MAX_FILE_NAME_BYTES {
+            // Refused before the file system would, which the dir's other
+            // partitions must not pay for (a 249-character topic leaves room
+            // for partitions up to 99999).
+            let too_long = rustix::io::Errno::NAMETOOLONG.raw_os_error();
+            return Err(Error::io(path)(std::io::Error::from_raw_os_error(too_long)));
+        }
         let options =
             LogOpenOptions { had_clean_shutdown: false, dir_state: Some(Arc::clone(state)) };
-        let log = Arc::new(Log::open_with(
-            &path,
-            config,
-            Offset(0),
-            Offset(0),
-            Arc::clone(&self.clock),
-            options,
-        )?);
+        let existed = path.exists();
+        let opened =
+            Log::open_with(&path, config, Offset(0), Offset(0), Arc::clone(&self.clock), options);
+        let log = match opened {
+            Ok(log) => Arc::new(log),
+            Err(e) => {
+                // A half-created partition (say, a full disk took its index)
+                // would come back at the next start as a stray log.
+                if !existed {
+                    match std::fs::remove_dir_all(&path) {
+                        Err(rm) if rm.kind() != std::io::ErrorKind::NotFound => {
+                            tracing::warn!("cannot remove {}: {rm}", path.display())
+                        }
+                        _ => {}
+                    }
+                }
+                return Err(e);
+            }
+        };
         self.logs
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -213,7 +229,11 @@ impl LogManager {
     }
 
     /// Removes a partition: the directory is renamed to Kafka's
-    /// `<topic>-<partition>.<id>-delete` and then removed.
+    /// `<topic>-<partition>.<id>-delete` (see [`super::delete_dir_name`])
+    /// and then removed; a start-up finishes a removal a crash cut short.
+    /// Only a device error (EIO) takes the dir offline: a rename or removal
+    /// that fails for any other reason (a name too long, a full disk, a
+    /// permission) concerns this partition alone.
     pub fn delete_log(&self, tp: &TopicPartition) -> Result<(), Error> {
         let _c = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
         let Some(entry) = self.logs.write().unwrap_or_else(|e| e.into_inner()).remove(tp) else {
@@ -222,14 +242,13 @@ impl LogManager {
         let state = &self.dirs[entry.dir];
         let _ = entry.log.close();
         let from = entry.log.dir().to_path_buf();
-        let to =
-            state.dir().join(format!("{}.{}-delete", tp.dir_name(), uuid::Uuid::new_v4().simple()));
+        let to = state.dir().join(super::delete_dir_name(tp));
         let result = std::fs::rename(&from, &to)
             .map_err(Error::io(&from))
             .and_then(|()| std::fs::remove_dir_all(&to).map_err(Error::io(&to)));
-        if let Err(e) = &result {
-            if matches!(e, Error::Io { .. }) {
-                state.mark_offline();
+        if let Err(e @ Error::Io { source, .. }) = &result {
+            if source.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) {
+                state.mark_offline(e);
             }
         }
         result?;
@@ -276,8 +295,8 @@ impl LogManager {
         let offsets: BTreeMap<TopicPartition, i64> =
             self.logs_in(dir).into_iter().map(|(tp, log)| (tp, value(&log))).collect();
         let r = write_offsets(&state.dir().join(name), &offsets);
-        if let Err(Error::Io { .. }) = &r {
-            state.mark_offline();
+        if let Err(e) = &r {
+            state.record_error(e);
         }
         r
     }
@@ -440,6 +459,25 @@ impl LogManager {
         first_error.map_or(Ok(()), Err)
     }
 }
+
+/// Kafka's `createAndValidateLogDirs`: `dir` exists (created if missing),
+/// is a directory and takes a new file. The write is the only test that
+/// holds for root, which ignores permission bits but not a read-only mount
+/// or an immutable (`chattr +i`) directory.
+pub fn create_and_validate_log_dir(dir: &Path) -> Result<(), Error> {
+    if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::io(dir)(std::io::Error::from_raw_os_error(
+            rustix::io::Errno::NOTDIR.raw_os_error(),
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let probe = dir.join(WRITE_PROBE_FILE);
+    std::fs::File::create(&probe).map_err(Error::io(&probe))?;
+    std::fs::remove_file(&probe).map_err(Error::io(&probe))
+}
+
+/// Written and removed at start-up by [`create_and_validate_log_dir`].
+const WRITE_PROBE_FILE: &str = ".kafka_write_check";
 
 type StopSignal = (Mutex<bool>, Condvar);
 
@@ -612,6 +650,47 @@ mod tests {
         m.delete_log(&tp).unwrap();
         assert!(m.get_log(&tp).is_none() && !dir.exists());
         assert_eq!(m.all_logs().len(), 3);
+    }
+
+    #[test]
+    fn deleting_a_partition_of_a_249_character_topic_leaves_the_dir_online() {
+        let root = tempfile::tempdir().unwrap();
+        let m = manager(&[root.path().to_path_buf()], &ManualClock::new(0));
+        let kept = m.get_or_create_log(&TopicPartition::new("kept", 0), LogConfig::default());
+        let kept = kept.unwrap();
+        for p in [0, 7, 99_999] {
+            let tp = TopicPartition::new("y".repeat(249), p);
+            m.get_or_create_log(&tp, LogConfig::default()).unwrap();
+            m.delete_log(&tp).unwrap();
+            assert!(m.get_log(&tp).is_none());
+        }
+        let too_long = TopicPartition::new("y".repeat(249), 100_000);
+        let Err(e) = m.get_or_create_log(&too_long, LogConfig::default()) else {
+            panic!("a 256-byte directory name was created");
+        };
+        assert!(e.to_string().contains("os error 36"), "{e}");
+        assert!(m.offline_dirs().is_empty());
+        let entries: Vec<_> = std::fs::read_dir(root.path()).unwrap().flatten().collect();
+        assert!(entries.iter().all(|e| !e.file_name().to_string_lossy().starts_with('y')));
+        kept.append_as_leader(&mut batch_of(1, 0, 1, Compression::None), LeaderEpoch(0)).unwrap();
+    }
+
+    #[test]
+    fn delete_dir_names_fit_the_file_name_limit() {
+        // (topic, partition, kept topic prefix, why)
+        let cases = [
+            ("t", 3, "t", "a short name is kept whole"),
+            (&*"z".repeat(200), 0, &*"z".repeat(200), "200 + 42 bytes fit"),
+            (&*"z".repeat(249), 12, &*"z".repeat(212), "the topic gives way to the suffix"),
+        ];
+        for (topic, partition, prefix, why) in cases {
+            let name = super::super::delete_dir_name(&TopicPartition::new(topic, partition));
+            assert!(name.len() <= 255, "{why}: {} bytes", name.len());
+            let (head, tail) = name.split_at(prefix.len());
+            assert_eq!(head, prefix, "{why}");
+            let rest = tail.strip_prefix(&format!("-{partition}.")).expect(why);
+            assert!(rest.ends_with("-delete") && rest.len() == 32 + 7, "{why}: {name}");
+        }
     }
 
     #[test]

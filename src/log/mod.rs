@@ -101,17 +101,26 @@ pub const LATEST_TIMESTAMP: i64 = -1;
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 pub const MAX_TIMESTAMP: i64 = -3;
 
-/// A log directory's health, shared by all its logs: the first I/O error
-/// takes it offline for good (Kafka's `LogDirFailureChannel`).
+/// A log directory's health, shared by all its logs: the first storage
+/// failure takes it offline for good (Kafka's `LogDirFailureChannel`). A
+/// full disk does not: the write that found it full fails, reads go on,
+/// and writes work again once space is freed.
 #[derive(Debug)]
 pub struct LogDirState {
     dir: PathBuf,
     offline: AtomicBool,
+    /// A write failed for lack of space and none has succeeded since; only
+    /// the first failure and the recovery are logged.
+    out_of_space: AtomicBool,
 }
 
 impl LogDirState {
     pub fn new(dir: &Path) -> Arc<Self> {
-        Arc::new(Self { dir: dir.to_path_buf(), offline: AtomicBool::new(false) })
+        Arc::new(Self {
+            dir: dir.to_path_buf(),
+            offline: AtomicBool::new(false),
+            out_of_space: AtomicBool::new(false),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -122,9 +131,39 @@ impl LogDirState {
         self.offline.load(Ordering::Acquire)
     }
 
-    pub fn mark_offline(&self) {
+    pub fn mark_offline(&self, cause: &Error) {
         if !self.offline.swap(true, Ordering::AcqRel) {
-            tracing::error!(dir = %self.dir.display(), "log dir is offline after an I/O error");
+            tracing::error!(
+                "log dir {} is offline after an I/O error: {cause}",
+                self.dir.display()
+            );
+        }
+    }
+
+    /// Takes the dir offline for a storage failure; notes a full disk.
+    pub fn record_error(&self, e: &Error) {
+        match e {
+            Error::Io { source, .. } if error::is_out_of_space(source) => self.out_of_space(e),
+            Error::Io { .. } => self.mark_offline(e),
+            _ => {}
+        }
+    }
+
+    fn out_of_space(&self, e: &Error) {
+        if !self.out_of_space.swap(true, Ordering::AcqRel) {
+            tracing::error!(
+                "{e}; writes to log dir {} fail until space is freed, reads go on",
+                self.dir.display()
+            );
+        }
+    }
+
+    /// A write succeeded: the dir has space again, if it had none.
+    pub fn record_write(&self) {
+        if self.out_of_space.load(Ordering::Relaxed)
+            && self.out_of_space.swap(false, Ordering::AcqRel)
+        {
+            tracing::info!("log dir {} takes writes again", self.dir.display());
         }
     }
 }
@@ -210,6 +249,21 @@ pub fn parse_dir_name(name: &str) -> Option<TopicPartition> {
     Some(TopicPartition::new(topic, partition))
 }
 
+/// Kafka's longest file name, which a derived directory name must fit.
+const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// Kafka's `logDeleteDirName`: `<topic>-<partition>.<id>-delete`, with the
+/// topic cut so the whole name fits [`MAX_FILE_NAME_BYTES`] (a legal topic
+/// has up to 249 characters; the suffix adds up to 51 more).
+pub fn delete_dir_name(tp: &TopicPartition) -> String {
+    let suffix = format!("-{}.{}-delete", tp.partition.0, uuid::Uuid::new_v4().simple());
+    let mut keep = tp.topic.len().min(MAX_FILE_NAME_BYTES.saturating_sub(suffix.len()));
+    while !tp.topic.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}{suffix}", &tp.topic[..keep])
+}
+
 impl Log {
     /// Opens the log in `dir` (created if missing) after an unclean stop:
     /// segments holding offsets at or past `recovery_point` are scanned,
@@ -256,9 +310,7 @@ impl Log {
         let loaded = match result {
             Ok(l) => l,
             Err(e) => {
-                if matches!(e, Error::Io { .. }) {
-                    dir_state.mark_offline();
-                }
+                dir_state.record_error(&e);
                 return Err(e);
             }
         };
@@ -298,6 +350,11 @@ impl Log {
         &self.dir
     }
 
+    /// An I/O error took this log's dir offline; reads and writes fail.
+    pub fn is_dir_offline(&self) -> bool {
+        self.dir_state.is_offline()
+    }
+
     pub fn topic_partition(&self) -> Option<&TopicPartition> {
         self.topic_partition.as_ref()
     }
@@ -312,10 +369,10 @@ impl Log {
         Ok(())
     }
 
-    /// Passes `r` through; an I/O error takes the log dir offline.
+    /// Passes `r` through; a storage failure takes the log dir offline.
     fn watch<T>(&self, r: Result<T, Error>) -> Result<T, Error> {
-        if let Err(Error::Io { .. }) = &r {
-            self.dir_state.mark_offline();
+        if let Err(e) = &r {
+            self.dir_state.record_error(e);
         }
         r
     }
@@ -494,8 +551,9 @@ impl Log {
             .collect();
         let segment =
             self.watch(self.maybe_roll(&config, total, first_offset, last_offset, max_ts, now))?;
-        self.watch(segment.append(buf, &appended, config.index_interval_bytes))?;
-        self.log_end_offset.store(last_offset + 1, Ordering::Release);
+        // Epochs are checkpointed before the data, as in Kafka: a checkpoint
+        // that cannot be written (a full disk) then fails the append before
+        // anything is in the log, rather than after it.
         for b in &batches {
             if b.partition_leader_epoch >= 0 {
                 self.watch(
@@ -504,6 +562,9 @@ impl Log {
                 )?;
             }
         }
+        self.watch(segment.append(buf, &appended, config.index_interval_bytes))?;
+        self.dir_state.record_write();
+        self.log_end_offset.store(last_offset + 1, Ordering::Release);
         let unflushed = self.unflushed_messages.fetch_add(u64::from(num_records), Ordering::AcqRel)
             + u64::from(num_records);
         drop(_w);
@@ -584,10 +645,7 @@ impl Log {
                     .flush()
                 {
                     Ok(()) => rp.advance_if(generation, new_base),
-                    Err(e) => {
-                        tracing::error!("flushing rolled segment: {e}");
-                        dir_state.mark_offline();
-                    }
+                    Err(e) => dir_state.mark_offline(&e),
                 });
             if spawned.is_err() {
                 tracing::warn!(
@@ -670,7 +728,10 @@ impl Log {
         let segs = self.segments();
         let first = segs.partition_point(|s| s.base_offset() <= rp).saturating_sub(1);
         for seg in segs.iter().skip(first) {
-            if let Err(e) = self.watch(seg.flush()) {
+            if let Err(e) = seg.flush() {
+                // Even ENOSPC: after a failed fsync the kernel may have
+                // dropped the dirty pages, so what the log holds is unknown.
+                self.dir_state.mark_offline(&e);
                 self.unflushed_messages.fetch_add(unflushed, Ordering::AcqRel);
                 return Err(e);
             }

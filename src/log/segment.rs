@@ -230,7 +230,20 @@ impl LogSegment {
         index_interval: u64,
     ) -> Result<(), Error> {
         let start = self.size();
-        self.log.write_all_at(bytes, start).map_err(|e| Error::io(self.log_path())(e))?;
+        // Each batch adds at most one entry to each index.
+        self.offset_index.file().reserve(batches.len())?;
+        self.time_index.file().reserve(batches.len())?;
+        if let Err(e) = self.log.write_all_at(bytes, start) {
+            // Readers never look past `start`, but a later append or a
+            // restart would; the file keeps only whole batches.
+            if let Err(cut) = self.log.set_len(start) {
+                tracing::error!(
+                    "cannot cut {} back to {start} bytes after a failed write: {cut}",
+                    self.log_path().display()
+                );
+            }
+            return Err(Error::io(self.log_path())(e));
+        }
         let mut since = self.bytes_since_last_index_entry.load(Ordering::Relaxed);
         for b in batches {
             if b.max_timestamp > self.max_timestamp() {

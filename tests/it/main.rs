@@ -16,6 +16,7 @@ mod dump_log;
 mod failover;
 mod groups;
 mod log_crash;
+mod log_dirs;
 mod support;
 mod zk_cluster;
 mod zk_crash;

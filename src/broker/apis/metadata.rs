@@ -14,6 +14,7 @@ use crate::broker::topics::{self, TopicRequest};
 use crate::broker::BrokerContext;
 use crate::cluster::{ClusterImage, TopicMetadata};
 use crate::protocol::ErrorCode;
+use crate::types::TopicPartition;
 
 pub async fn handle(ctx: &BrokerContext, version: i16, req: MetadataRequest) -> MetadataResponse {
     let mut image = ctx.store.image();
@@ -30,14 +31,14 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: MetadataRequest) -> 
 
     let mut topics = Vec::new();
     match requested {
-        None => topics.extend(image.topics.values().map(|t| topic_response(&image, t))),
+        None => topics.extend(image.topics.values().map(|t| topic_response(ctx, &image, t))),
         Some(list) => {
             for (name, id) in list {
                 let name = match name {
                     Some(n) => n,
                     None => match image.topic_by_id(id) {
                         Some(t) => {
-                            topics.push(topic_response(&image, t));
+                            topics.push(topic_response(ctx, &image, t));
                             continue;
                         }
                         None => {
@@ -47,7 +48,7 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: MetadataRequest) -> 
                     },
                 };
                 if let Some(t) = image.topic(&name) {
-                    topics.push(topic_response(&image, t));
+                    topics.push(topic_response(ctx, &image, t));
                     continue;
                 }
                 if let Err(e) = crate::types::validate_topic_name(&name) {
@@ -85,7 +86,7 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: MetadataRequest) -> 
                 }
                 image = ctx.store.image();
                 match image.topic(&name) {
-                    Some(t) => topics.push(topic_response(&image, t)),
+                    Some(t) => topics.push(topic_response(ctx, &image, t)),
                     None => topics.push(error_topic(
                         Some(name),
                         uuid::Uuid::nil(),
@@ -123,7 +124,16 @@ fn error_topic(name: Option<String>, id: uuid::Uuid, code: ErrorCode) -> Metadat
     t
 }
 
-fn topic_response(image: &ClusterImage, topic: &TopicMetadata) -> MetadataResponseTopic {
+/// A partition this broker should lead but cannot serve (its log dir went
+/// offline after an I/O error, or its log could not be opened) is answered
+/// as Kafka's controller would after a log dir failure: no leader, and this
+/// broker among the offline replicas, so clients wait instead of sending
+/// requests that can only fail.
+fn topic_response(
+    ctx: &BrokerContext,
+    image: &ClusterImage,
+    topic: &TopicMetadata,
+) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(str_bytes(topic.name.clone())));
     t.topic_id = topic.topic_id;
@@ -134,7 +144,10 @@ fn topic_response(image: &ClusterImage, topic: &TopicMetadata) -> MetadataRespon
         .map(|(&index, p)| {
             let mut m = MetadataResponsePartition::default();
             m.partition_index = index;
-            let leader_live = image.brokers.contains_key(&p.state.leader);
+            let here_offline = p.replicas.contains(&ctx.broker_id)
+                && !ctx.replicas.is_online(&TopicPartition::new(topic.name.clone(), index));
+            let leader_live = image.brokers.contains_key(&p.state.leader)
+                && !(here_offline && p.state.leader == ctx.broker_id);
             m.error_code =
                 if leader_live { ErrorCode::None } else { ErrorCode::LeaderNotAvailable }.code();
             m.leader_id = BrokerId(if leader_live { p.state.leader } else { -1 });
@@ -144,7 +157,9 @@ fn topic_response(image: &ClusterImage, topic: &TopicMetadata) -> MetadataRespon
             m.offline_replicas = p
                 .replicas
                 .iter()
-                .filter(|b| !image.brokers.contains_key(b))
+                .filter(|&&b| {
+                    !image.brokers.contains_key(&b) || (here_offline && b == ctx.broker_id)
+                })
                 .map(|&b| BrokerId(b))
                 .collect();
             m
