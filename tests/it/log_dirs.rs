@@ -91,7 +91,7 @@ fn r17_unusable_log_dir_is_named_at_once_before_binding() {
     }
     let ro = root.path().join("ro-mount");
     std::fs::create_dir(&ro).unwrap();
-    run_ok(&mut command("mount", &["--bind"], &ro).arg(&ro));
+    run_ok(command("mount", &["--bind"], &ro).arg(&ro));
     let _undo = Undo(vec![command("umount", &[], &ro)]);
     run_ok(&mut command("mount", &["-o", "remount,bind,ro"], &ro));
     assert_refused(&ro, "os error 30");
