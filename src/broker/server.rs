@@ -108,11 +108,26 @@ pub fn check_log_dirs(dirs: &[std::path::PathBuf]) -> Result<(), Error> {
     Ok(())
 }
 
+/// How often partitions whose log could not be opened are tried again.
+const REOPEN_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Applies every metadata change, whoever made it, to the hosted replicas.
+/// While a partition's log cannot be opened (say, the disk is full), tries
+/// again every [`REOPEN_INTERVAL`], so it comes up once space returns.
 async fn follow_metadata(ctx: Arc<BrokerContext>) {
     let mut changes = ctx.store.subscribe();
-    while changes.changed().await.is_ok() {
-        ctx.apply_metadata().await;
+    // The first apply, at start-up, may have failed too.
+    let mut retry = true;
+    loop {
+        if retry {
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(REOPEN_INTERVAL) => {}
+            }
+        } else if changes.changed().await.is_err() {
+            return;
+        }
+        retry = !ctx.apply_metadata().await.is_empty();
     }
 }
 

@@ -249,7 +249,8 @@ pub fn parse_dir_name(name: &str) -> Option<TopicPartition> {
     Some(TopicPartition::new(topic, partition))
 }
 
-/// Kafka's longest file name, which a derived directory name must fit.
+/// The longest file name Linux file systems take (NAME_MAX), which every
+/// name derived from a topic must fit.
 const MAX_FILE_NAME_BYTES: usize = 255;
 
 /// Kafka's `logDeleteDirName`: `<topic>-<partition>.<id>-delete`, with the

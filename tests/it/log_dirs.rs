@@ -91,7 +91,7 @@ fn r17_unusable_log_dir_is_named_at_once_before_binding() {
     }
     let ro = root.path().join("ro-mount");
     std::fs::create_dir(&ro).unwrap();
-    run_ok(&mut command("mount", &["--bind"], &ro).arg(&ro));
+    run_ok(command("mount", &["--bind"], &ro).arg(&ro));
     let _undo = Undo(vec![command("umount", &[], &ro)]);
     run_ok(&mut command("mount", &["-o", "remount,bind,ro"], &ro));
     assert_refused(&ro, "os error 30");
@@ -495,5 +495,44 @@ fn r17_create_topics_fails_when_the_log_cannot_be_created() {
     let resp = create_topic(&mut wire, &name, &[]);
     assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0].error_message);
     let (code, _) = wire_api::produce(&mut wire, &name, 1, batch(&[b"now it exists"]));
+    assert_eq!(code, 0);
+}
+
+/// A partition whose log could not be created for lack of space (here, of
+/// inodes) comes up by itself once space returns: no restart, no metadata
+/// change needed. Until then Metadata names no leader for it.
+#[test]
+fn r17_a_partition_that_could_not_be_created_comes_up_once_space_returns() {
+    let Some(mut rig) = SmallDisk::mount("size=8m,nr_inodes=40") else { return };
+    let (data, zk) = (rig.data.clone(), format!("127.0.0.1:{}", rig.zk_port));
+    let broker = rig.start();
+    let mut wire = broker.wire();
+    // Its port opens before it has written meta.properties.
+    support::wait_until(T, "the broker to start", || {
+        broker.server_log().contains("started: listening")
+    });
+    let mut ballast = Vec::new();
+    loop {
+        let path = data.join(format!("ballast-{}", ballast.len()));
+        if std::fs::File::create(&path).is_err() {
+            break;
+        }
+        ballast.push(path);
+        assert!(ballast.len() < 100, "40 inodes never ran out");
+    }
+    // Assigned here straight in ZooKeeper, as another broker's controller
+    // would assign it.
+    let json = r#"{"version":1,"partitions":{"0":[1]}}"#;
+    let out = kafka_rs(&["zookeeper-shell", &zk, "create", "/brokers/topics/late", json], None, T);
+    assert!(out.status.success(), "{}", stderr(&out));
+    support::wait_until(T, "the broker to try to create the log", || {
+        broker.server_log().contains("cannot open partition")
+    });
+    assert_eq!(leader_of(&mut wire, "late"), (5, -1), "no leader while the log cannot exist");
+    for path in &ballast {
+        std::fs::remove_file(path).unwrap();
+    }
+    support::wait_until(T, "the partition to come up", || leader_of(&mut wire, "late") == (0, 1));
+    let (code, _) = wire_api::produce(&mut wire, "late", 1, batch(&[b"made it"]));
     assert_eq!(code, 0);
 }
