@@ -103,10 +103,14 @@ pub fn write(
 ) -> Result<(), Error> {
     let path = data_dir.join(format!("snapshot.{zxid:x}"));
     let tmp = data_dir.join(format!(".snapshot.{zxid:x}.tmp"));
-    std::fs::write(&tmp, bytes)
+    let written = std::fs::write(&tmp, bytes)
         .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|_| std::fs::rename(&tmp, &path))
-        .map_err(|e| Error::io(&path, e))?;
+        .and_then(|_| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        // On a full disk the partial file would hold space the log needs.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(&tmp, e));
+    }
     sync_dir(data_dir)?;
     purge(data_dir, log_dir, retain)
 }
@@ -178,6 +182,16 @@ pub fn load_latest(
 mod tests {
     use super::*;
     use crate::zk::txn::{Txn, TxnHeader};
+
+    #[test]
+    fn a_failed_write_leaves_no_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory in the way makes the rename fail after the data is written.
+        std::fs::create_dir_all(dir.path().join("snapshot.7/x")).unwrap();
+        let e = write(dir.path(), dir.path(), 7, b"bytes", 3).unwrap_err();
+        assert!(e.to_string().contains(".snapshot.7.tmp"), "{e}");
+        assert!(!dir.path().join(".snapshot.7.tmp").exists());
+    }
 
     #[test]
     fn round_trip_keeps_stats_children_and_sessions() {

@@ -250,3 +250,61 @@ fn r17_a_full_disk_fails_writes_only_while_it_is_full() {
         assert_eq!(r.err, -101, "{p} is not there after a restart either");
     }
 }
+
+/// Issue 17, item 6, inside a broker: the embedded ZooKeeper on a full
+/// disk stopped for good, so topics could not be created even once space
+/// returned.
+#[test]
+fn r17_the_embedded_zookeeper_takes_topics_again_once_space_returns() {
+    let Some(disk) = Tmpfs::mount("4m") else { return };
+    let zk = format!("127.0.0.1:{}", support::free_port());
+    let _broker = crate::broker_support::Broker::start(&[
+        &format!("embedded.zookeeper.port={}", zk.rsplit(':').next().unwrap()),
+        &format!("log.dirs={}", disk.path().join("data").display()),
+    ]);
+    let topics = |args: &[&str]| {
+        let mut all = vec!["topics", "--zookeeper", &zk];
+        all.extend_from_slice(args);
+        support::kafka_rs(&all, None, Duration::from_secs(30))
+    };
+    let create = |t: &str| {
+        topics(&["--create", "--topic", t, "--partitions", "1", "--replication-factor", "1"])
+    };
+    support::wait_until(Duration::from_secs(30), "the broker to take a topic", || {
+        create("before").status.success()
+    });
+
+    fill(&disk.path().join("ballast"));
+    // The log's last page may take one more topic; then creation fails.
+    let mut created = vec!["before".to_string()];
+    let mut failed = Vec::new();
+    for i in 0..20 {
+        let t = format!("full-{i}");
+        let out = create(&t);
+        if !out.status.success() {
+            failed.push((t, support::stderr(&out)));
+            if failed.len() == 3 {
+                break;
+            }
+        } else if failed.is_empty() {
+            created.push(t);
+        } else {
+            panic!("{t} was created after a creation failed: the disk is still full");
+        }
+    }
+    assert_eq!(failed.len(), 3, "creating topics on a full disk fails");
+    let (_, last_error) = failed.last().unwrap();
+    assert!(last_error.contains("read only"), "a write is refused, not lost: {last_error}");
+    let out = topics(&["--list"]);
+    assert!(out.status.success(), "reads work on a full disk: {}", support::stderr(&out));
+
+    std::fs::remove_file(disk.path().join("ballast")).unwrap();
+    support::wait_until(Duration::from_secs(30), "a topic to be created again", || {
+        create("after").status.success()
+    });
+    created.push("after".into());
+    let out = topics(&["--list"]);
+    let listed: Vec<String> = support::stdout(&out).lines().map(str::to_string).collect();
+    created.sort();
+    assert_eq!(listed, created, "every created topic and none of the refused ones");
+}
