@@ -15,6 +15,7 @@ mod dump_log;
 mod groups;
 mod log_crash;
 mod support;
+mod top;
 mod zk_cluster;
 mod zk_crash;
 mod zk_harness;

@@ -155,7 +155,8 @@ fn ids(v: &[i32]) -> String {
     v.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
 }
 
-/// 1536 → "1.5 KiB"; what a person reads faster than a byte count.
+/// 1536 → "1.5KiB"; what a person reads faster than a byte count, in one
+/// word so columns split on whitespace.
 pub fn human_bytes(n: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n;
@@ -165,9 +166,9 @@ pub fn human_bytes(n: f64) -> String {
         i += 1;
     }
     if i == 0 {
-        format!("{v:.0} B")
+        format!("{v:.0}B")
     } else {
-        format!("{v:.1} {}", UNITS[i])
+        format!("{v:.1}{}", UNITS[i])
     }
 }
 
@@ -465,10 +466,10 @@ mod tests {
 
     #[test]
     fn human_bytes_picks_the_unit() {
-        assert_eq!(human_bytes(0.0), "0 B");
-        assert_eq!(human_bytes(1023.0), "1023 B");
-        assert_eq!(human_bytes(1536.0), "1.5 KiB");
-        assert_eq!(human_bytes(3.0 * 1024.0 * 1024.0), "3.0 MiB");
+        assert_eq!(human_bytes(0.0), "0B");
+        assert_eq!(human_bytes(1023.0), "1023B");
+        assert_eq!(human_bytes(1536.0), "1.5KiB");
+        assert_eq!(human_bytes(3.0 * 1024.0 * 1024.0), "3.0MiB");
     }
 
     #[test]
