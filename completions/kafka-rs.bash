@@ -55,6 +55,9 @@ _kafka__rs() {
             kafka__rs,server-stop)
                 cmd="kafka__rs__subcmd__server__subcmd__stop"
                 ;;
+            kafka__rs,top)
+                cmd="kafka__rs__subcmd__top"
+                ;;
             kafka__rs,topics)
                 cmd="kafka__rs__subcmd__topics"
                 ;;
@@ -106,6 +109,9 @@ _kafka__rs() {
             kafka__rs__subcmd__help,server-stop)
                 cmd="kafka__rs__subcmd__help__subcmd__server__subcmd__stop"
                 ;;
+            kafka__rs__subcmd__help,top)
+                cmd="kafka__rs__subcmd__help__subcmd__top"
+                ;;
             kafka__rs__subcmd__help,topics)
                 cmd="kafka__rs__subcmd__help__subcmd__topics"
                 ;;
@@ -125,7 +131,7 @@ _kafka__rs() {
 
     case "${cmd}" in
         kafka__rs)
-            opts="-h -V --help --version completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="-h -V --help --version completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets producer-perf-test topics server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -539,7 +545,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help)
-            opts="completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets producer-perf-test topics server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -734,6 +740,20 @@ _kafka__rs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__top)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kafka__subcmd__rs__subcmd__help__subcmd__topics)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -883,6 +903,40 @@ _kafka__rs() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__top)
+            opts="-h -V --bootstrap-server --zookeeper --command-config --interval --once --output --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zookeeper)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
