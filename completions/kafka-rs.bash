@@ -209,7 +209,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__console__subcmd__consumer)
-            opts="-h -V --bootstrap-server --zookeeper --topic --include --whitelist --partition --offset --from-beginning --max-messages --timeout-ms --isolation-level --consumer-property --consumer.config --property --formatter-config --skip-message-on-error --group --help --version"
+            opts="-h -V --bootstrap-server --zookeeper --topic --include --whitelist --partition --offset --from-beginning --max-messages --timeout-ms --isolation-level --consumer-property --consumer.config --property --formatter-config --formatter --key-deserializer --value-deserializer --skip-message-on-error --group --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -268,6 +268,18 @@ _kafka__rs() {
                     return 0
                     ;;
                 --formatter-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --formatter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-deserializer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --value-deserializer)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -91,6 +91,9 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l c
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l consumer.config -d 'Consumer properties file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l property -d 'Formatter properties: print.timestamp, print.key, print.offset, print.partition, print.headers, print.value, key.separator, line.separator, headers.separator, null.literal (key=value, repeatable)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l formatter-config -d 'Formatter properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l formatter -d 'The formatter class: kafka.tools.DefaultMessageFormatter, kafka.tools.LoggingMessageFormatter (also logs each record to stderr) or kafka.tools.NoOpMessageFormatter (prints nothing); the org.apache.kafka.tools.consumer.* names work too' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l key-deserializer -d 'Deserializer class for keys, e.g. org.apache.kafka.common.serialization.LongDeserializer' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l value-deserializer -d 'Deserializer class for values, e.g. org.apache.kafka.common.serialization.IntegerDeserializer' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l group -d 'Consume as a member of this consumer group' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l from-beginning -d 'Start with the earliest message rather than the latest'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-consumer" -l skip-message-on-error -d 'Skip a message that cannot be processed instead of stopping'

@@ -9,6 +9,7 @@ pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
 pub mod consumer_perf_test;
+mod deserializer;
 mod docs;
 mod dump_log;
 pub mod get_offsets;

@@ -8,6 +8,7 @@ mod broker_interop;
 mod broker_start;
 mod broker_support;
 mod cli_console;
+mod cli_formatters;
 mod cli_interop;
 mod cli_topics;
 mod docs;
