@@ -120,7 +120,7 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -s V
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l group -d 'The consumer group(s) to act on' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l topic -d 'The topic (`topic` or `topic:0,1`) whose offsets to reset or delete' -r
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l timeout -d 'Timeout for some operations, in ms' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l timeout -d 'How long the whole command may take, in ms (connecting, waiting for a coordinator, a group to stabilise)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l command-config -d 'Admin client properties file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l to-offset -d 'Reset to this offset' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l from-file -d 'Reset to the offsets in a CSV file' -r -F
@@ -128,6 +128,7 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l to
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l by-duration -d 'Reset to the offset at now minus a duration: PnDTnHnMnS' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l shift-by -d 'Move the committed offsets by N (may be negative)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l state -d 'Describe the group\'s state; with --list, show (or filter by) states' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l type -d 'With --list, show the groups\' types, or only those of these types (comma-separated: consumer, classic)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l output -d 'Output format' -r -f -a "text\t'Kafka\'s own text format'
 table\t'The same, drawn as tables'
 json\t'JSON for scripts'"

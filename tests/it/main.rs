@@ -14,6 +14,7 @@ mod cli_topics;
 mod docs;
 mod dump_log;
 mod groups;
+mod groups_list;
 mod log_crash;
 mod support;
 mod top;
