@@ -435,7 +435,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__consumer__subcmd__perf__subcmd__test)
-            opts="-h -V --bootstrap-server --broker-list --topic --messages --fetch-size --from-latest --timeout --reporting-interval --show-detailed-stats --date-format --hide-header --consumer.config --help --version"
+            opts="-h -V --bootstrap-server --broker-list --topic --messages --fetch-size --from-latest --timeout --reporting-interval --show-detailed-stats --date-format --hide-header --consumer.config --print-metrics --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -845,7 +845,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__producer__subcmd__perf__subcmd__test)
-            opts="-h -V --topic --num-records --record-size --payload-file --payload-delimiter --throughput --producer-props --producer.config --bootstrap-server --help --version"
+            opts="-h -V --topic --num-records --record-size --payload-file --payload-delimiter --throughput --producer-props --producer.config --bootstrap-server --print-metrics --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -162,6 +162,7 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l from-latest -d 'Start from the latest offsets instead of the earliest'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l show-detailed-stats -d 'Print a stats line every reporting interval'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l hide-header -d 'Leave out the header line'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l print-metrics -d 'Print the consumer\'s metrics at the end, in Kafka\'s metric names'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -s V -l version -d 'Print version'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
@@ -183,6 +184,7 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l producer-props -d 'Producer properties: bootstrap.servers=... and others (key=value ...)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l producer.config -d 'Producer properties file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l bootstrap-server -d 'The server(s) to connect to (overrides bootstrap.servers)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l print-metrics -d 'Print the producer\'s metrics at the end, in Kafka\'s metric names'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -s V -l version -d 'Print version'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l bootstrap-server -d 'The Kafka server to connect to (host:port[,host:port...])' -r

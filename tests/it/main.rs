@@ -16,6 +16,7 @@ mod dump_log;
 mod groups;
 mod groups_list;
 mod log_crash;
+mod perf_metrics;
 mod support;
 mod top;
 mod zk_cluster;
