@@ -19,6 +19,7 @@ use clap::{ArgGroup, Args};
 use regex::Regex;
 
 use super::client_opts::{client_config, load_properties, runtime};
+use super::deserializer::{Deserializer, SerializationError};
 use crate::client::consumer::{Consumer, ConsumerConfig, ConsumerRecord, ForEach, StartOffset};
 use crate::client::group_member::{GroupMember, GroupMemberConfig};
 use crate::client::Cluster;
@@ -74,6 +75,20 @@ pub struct ConsoleConsumerArgs {
     /// Formatter properties file.
     #[arg(long, value_name = "FILE")]
     pub formatter_config: Option<PathBuf>,
+    /// The formatter class: kafka.tools.DefaultMessageFormatter,
+    /// kafka.tools.LoggingMessageFormatter (also logs each record to stderr)
+    /// or kafka.tools.NoOpMessageFormatter (prints nothing); the
+    /// org.apache.kafka.tools.consumer.* names work too.
+    #[arg(long, value_name = "CLASS", default_value = "kafka.tools.DefaultMessageFormatter")]
+    pub formatter: String,
+    /// Deserializer class for keys, e.g.
+    /// org.apache.kafka.common.serialization.LongDeserializer.
+    #[arg(long, value_name = "CLASS")]
+    pub key_deserializer: Option<String>,
+    /// Deserializer class for values, e.g.
+    /// org.apache.kafka.common.serialization.IntegerDeserializer.
+    #[arg(long, value_name = "CLASS")]
+    pub value_deserializer: Option<String>,
     /// Skip a message that cannot be processed instead of stopping.
     #[arg(long)]
     pub skip_message_on_error: bool,
@@ -82,9 +97,52 @@ pub struct ConsoleConsumerArgs {
     pub group: Option<String>,
 }
 
+/// Which of Kafka's message formatters prints the records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatterKind {
+    Default,
+    /// The default output, and each record logged at INFO on stderr.
+    Logging,
+    /// Nothing printed; only the count at the end.
+    NoOp,
+}
+
+impl FormatterKind {
+    pub fn for_class(class: &str) -> anyhow::Result<Self> {
+        let name = class
+            .strip_prefix("kafka.tools.")
+            .or_else(|| class.strip_prefix("org.apache.kafka.tools.consumer."))
+            .unwrap_or("");
+        Ok(match name {
+            "DefaultMessageFormatter" => Self::Default,
+            "LoggingMessageFormatter" => Self::Logging,
+            "NoOpMessageFormatter" => Self::NoOp,
+            _ => bail!(
+                "java.lang.ClassNotFoundException: {class} (kafka-rs has kafka.tools.DefaultMessageFormatter, kafka.tools.LoggingMessageFormatter and kafka.tools.NoOpMessageFormatter)"
+            ),
+        })
+    }
+}
+
+/// Why a record could not be printed.
+#[derive(Debug)]
+pub enum WriteError {
+    Io(std::io::Error),
+    Deserialize(SerializationError),
+}
+
+impl From<std::io::Error> for WriteError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
 /// Kafka's `DefaultMessageFormatter` settings.
 #[derive(Clone, Debug)]
 pub struct Formatter {
+    pub kind: FormatterKind,
+    pub key_deserializer: Option<Deserializer>,
+    pub value_deserializer: Option<Deserializer>,
     pub print_timestamp: bool,
     pub print_key: bool,
     pub print_offset: bool,
@@ -100,7 +158,13 @@ pub struct Formatter {
 impl Formatter {
     pub fn from_properties(p: &Properties) -> anyhow::Result<Self> {
         let bytes = |k: &str, d: &str| p.get(k).unwrap_or(d).as_bytes().to_vec();
+        let deserializer = |k: &str| {
+            p.get(k).map(Deserializer::for_class).transpose().map_err(|e| anyhow::anyhow!(e))
+        };
         Ok(Self {
+            kind: FormatterKind::Default,
+            key_deserializer: deserializer("key.deserializer")?,
+            value_deserializer: deserializer("value.deserializer")?,
             print_timestamp: p.bool_or("print.timestamp", false)?,
             print_key: p.bool_or("print.key", false)?,
             print_offset: p.bool_or("print.offset", false)?,
@@ -114,13 +178,65 @@ impl Formatter {
         })
     }
 
-    /// Writes one record exactly as `DefaultMessageFormatter.writeTo`.
+    /// Writes one record exactly as the chosen formatter's `writeTo`.
     pub fn write(
         &self,
         out: &mut impl Write,
         partition: i32,
         r: &ConsumerRecord<'_>,
-    ) -> std::io::Result<()> {
+    ) -> Result<(), WriteError> {
+        match self.kind {
+            FormatterKind::NoOp => Ok(()),
+            FormatterKind::Default => self.write_default(out, partition, r),
+            FormatterKind::Logging => {
+                self.write_default(out, partition, r)?;
+                let text = |b: Option<&[u8]>| {
+                    b.map_or("null".into(), |b| String::from_utf8_lossy(b).into_owned())
+                };
+                let timestamp = match (r.timestamp < 0, r.log_append_time) {
+                    (true, _) => String::new(),
+                    (false, true) => format!("LogAppendTime:{}, ", r.timestamp),
+                    (false, false) => format!("CreateTime:{}, ", r.timestamp),
+                };
+                eprintln!(
+                    "INFO {timestamp}key:{}, value:{} (org.apache.kafka.tools.consumer.LoggingMessageFormatter)",
+                    text(r.record.key),
+                    text(r.record.value)
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Key or value through its deserializer; null stays null.
+    fn field(
+        d: Option<Deserializer>,
+        data: Option<&[u8]>,
+    ) -> Result<Option<std::borrow::Cow<'_, [u8]>>, WriteError> {
+        match (d, data) {
+            (_, None) => Ok(None),
+            (None, Some(b)) => Ok(Some(b.into())),
+            (Some(d), Some(b)) => {
+                d.deserialize(b).map(|v| Some(v.into())).map_err(WriteError::Deserialize)
+            }
+        }
+    }
+
+    /// `DefaultMessageFormatter.writeTo`.
+    fn write_default(
+        &self,
+        out: &mut impl Write,
+        partition: i32,
+        r: &ConsumerRecord<'_>,
+    ) -> Result<(), WriteError> {
+        // Deserialize first, so a bad record prints nothing at all.
+        let key =
+            if self.print_key { Self::field(self.key_deserializer, r.record.key)? } else { None };
+        let value = if self.print_value {
+            Self::field(self.value_deserializer, r.record.value)?
+        } else {
+            None
+        };
         let sep = |out: &mut dyn Write, more: bool| {
             out.write_all(if more { &self.key_separator } else { &self.line_separator })
         };
@@ -167,11 +283,11 @@ impl Formatter {
             sep(out, self.print_key || self.print_value)?;
         }
         if self.print_key {
-            out.write_all(r.record.key.unwrap_or(&self.null_literal))?;
+            out.write_all(key.as_deref().unwrap_or(&self.null_literal))?;
             sep(out, self.print_value)?;
         }
         if self.print_value {
-            out.write_all(r.record.value.unwrap_or(&self.null_literal))?;
+            out.write_all(value.as_deref().unwrap_or(&self.null_literal))?;
             out.write_all(&self.line_separator)?;
         }
         Ok(())
@@ -227,8 +343,16 @@ pub fn run(args: ConsoleConsumerArgs) -> anyhow::Result<()> {
     if (args.group.is_some() || props.get("group.id").is_some()) && args.partition.is_some() {
         bail!("Options group and partition cannot be specified together.");
     }
-    let format_props = load_properties(args.formatter_config.as_deref(), &args.property)?;
-    let formatter = Formatter::from_properties(&format_props)?;
+    let mut format_props = load_properties(args.formatter_config.as_deref(), &args.property)?;
+    // As Kafka does: the flags become the formatter's properties.
+    if let Some(d) = &args.key_deserializer {
+        format_props.set("key.deserializer", d.clone());
+    }
+    if let Some(d) = &args.value_deserializer {
+        format_props.set("value.deserializer", d.clone());
+    }
+    let mut formatter = Formatter::from_properties(&format_props)?;
+    formatter.kind = FormatterKind::for_class(&args.formatter)?;
     let client = client_config(resolved.as_deref(), &props, "console-consumer")?;
     let config = consumer_config(&args, &mut props)?;
     let start = start_offset(&args, config.reset)?;
@@ -418,10 +542,21 @@ async fn poll_loop(
         for f in &fetched {
             let mut stop = false;
             let mut last_offset = None;
+            let mut failed = None;
             let result = f.for_each_record(|r| {
-                formatter.write(&mut out, f.partition, &r)?;
-                last_offset = Some(r.offset);
                 *processed += 1;
+                match formatter.write(&mut out, f.partition, &r) {
+                    Ok(()) => {}
+                    Err(WriteError::Io(e)) => return Err(e),
+                    Err(WriteError::Deserialize(e)) if args.skip_message_on_error => {
+                        eprintln!("ERROR Error processing message, skipping this message: {e}");
+                    }
+                    Err(WriteError::Deserialize(e)) => {
+                        failed = Some(e);
+                        return Ok(false);
+                    }
+                }
+                last_offset = Some(r.offset);
                 if args.max_messages.is_some_and(|m| *processed >= m) {
                     stop = true;
                     return Ok(false);
@@ -430,6 +565,13 @@ async fn poll_loop(
             });
             if let (Some(g), Some(o)) = (group.as_deref_mut(), last_offset) {
                 g.consumed.insert((f.topic.to_string(), f.partition), o + 1);
+            }
+            if let Some(e) = failed {
+                out.flush()?;
+                return Err(super::Failed(format!(
+                    "ERROR Unknown error when running consumer: {e}"
+                ))
+                .into());
             }
             match result {
                 Ok(ForEach::Done) => {}
@@ -511,7 +653,8 @@ mod tests {
             p.set(*k, *v);
         }
         let mut out = Vec::new();
-        Formatter::from_properties(&p).unwrap().write(&mut out, 3, &rec).unwrap();
+        let written = Formatter::from_properties(&p).unwrap().write(&mut out, 3, &rec);
+        assert!(written.is_ok(), "{written:?}");
         String::from_utf8(out).unwrap()
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::client_opts::{client_config, load_properties, runtime};
-use super::perf::{format_time, progress_bar};
+use super::perf::{format_time, metrics_table, progress_bar, MetricValue};
 use crate::client::consumer::{Consumer, ConsumerConfig, StartOffset};
 use crate::client::producer::now_ms;
 use crate::client::Cluster;
@@ -51,6 +51,9 @@ pub struct ConsumerPerfTestArgs {
     /// Consumer properties file.
     #[arg(long = "consumer.config", value_name = "FILE")]
     pub consumer_config: Option<PathBuf>,
+    /// Print the consumer's metrics at the end, in Kafka's metric names.
+    #[arg(long)]
+    pub print_metrics: bool,
 }
 
 const MB: f64 = 1024.0 * 1024.0;
@@ -60,6 +63,7 @@ pub fn run(args: ConsumerPerfTestArgs) -> anyhow::Result<()> {
     props.set("max.partition.fetch.bytes", args.fetch_size.to_string());
     let bootstrap = args.bootstrap_server.as_deref().or(args.broker_list.as_deref());
     let client = client_config(bootstrap, &props, "perf-consumer-client")?;
+    let client_id = client.client_id.clone();
     let config = ConsumerConfig::from_properties(&props)?;
     let rt = runtime()?;
     rt.block_on(async {
@@ -156,6 +160,22 @@ pub fn run(args: ConsumerPerfTestArgs) -> anyhow::Result<()> {
                 fetch_ms,
                 mb / fetch_secs,
                 messages as f64 / fetch_secs,
+            );
+        }
+        if args.print_metrics {
+            let secs = ((end_ms - start_ms).max(1)) as f64 / 1000.0;
+            let g = "consumer-fetch-manager-metrics";
+            let c = client_id.as_str();
+            let d = MetricValue::Double;
+            print!(
+                "{}",
+                metrics_table(&[
+                    (g, "records-consumed-total", c, d(messages as f64)),
+                    (g, "records-consumed-rate", c, d(messages as f64 / secs)),
+                    (g, "bytes-consumed-total", c, d(bytes as f64)),
+                    (g, "bytes-consumed-rate", c, d(bytes as f64 / secs)),
+                    ("app-info", "version", c, MetricValue::Text(env!("CARGO_PKG_VERSION").into())),
+                ])
             );
         }
         Ok(())

@@ -9,6 +9,7 @@ pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
 pub mod consumer_perf_test;
+mod deserializer;
 mod docs;
 mod dump_log;
 pub mod get_offsets;
@@ -16,6 +17,7 @@ mod perf;
 pub mod producer_perf_test;
 pub mod server_start;
 pub mod server_stop;
+mod top;
 pub mod topics;
 mod zookeeper_bootstrap;
 mod zookeeper_shell;
@@ -59,6 +61,8 @@ pub enum Command {
     ServerStart(server_start::ServerStartArgs),
     /// Stop the brokers started on this machine (kafka-server-stop.sh).
     ServerStop(server_stop::ServerStopArgs),
+    /// A live terminal view of brokers, topics, partitions and consumer-group lag.
+    Top(top::TopArgs),
     /// Inspect a ZooKeeper server: ls, get, stat, create, set, delete, deleteall.
     ZookeeperShell(zookeeper_shell::ZookeeperShellArgs),
     /// Run the ZooKeeper-compatible server (bin/zookeeper-server-start.sh).
@@ -97,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Topics(args) => topics::run(args),
         Command::ServerStart(args) => server_start::run(args),
         Command::ServerStop(args) => server_stop::run(args),
+        Command::Top(args) => top::run(args),
         Command::ZookeeperShell(args) => zookeeper_shell::run(args),
         Command::ZookeeperStart(args) => zookeeper_start::run(args),
         Command::ZookeeperStop(args) => zookeeper_stop::run(args),

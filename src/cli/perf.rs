@@ -99,6 +99,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn metrics_table_is_kafkas() {
+        let t = metrics_table(&[
+            ("producer-metrics", "record-send-total", "c", MetricValue::Double(10.0)),
+            ("app-info", "version", "c", MetricValue::Text("0.1.0".into())),
+        ]);
+        assert_eq!(
+            t,
+            "\nMetric Name                                        Value\n\
+             app-info:version:{client-id=c}                   : 0.1.0\n\
+             producer-metrics:record-send-total:{client-id=c} : 10.000\n"
+        );
+    }
+
+    #[test]
     fn formats_like_simple_date_format() {
         let cases = [
             (0, "yyyy-MM-dd HH:mm:ss:SSS", "1970-01-01 00:00:00:000", "the epoch"),
@@ -109,4 +123,33 @@ mod tests {
             assert_eq!(format_time(ms, pattern), want, "{why}");
         }
     }
+}
+
+/// A value as Kafka's metrics hold it: most are doubles, printed `%.3f`.
+pub enum MetricValue {
+    Double(f64),
+    Text(String),
+}
+
+/// Kafka's `ToolsUtils.printMetrics` table for `--print-metrics`: a blank
+/// line, a `Metric Name` header, then `group:name:{tags} : value` sorted by
+/// name. `metrics` holds (group, name, client id, value).
+pub fn metrics_table(metrics: &[(&str, &str, &str, MetricValue)]) -> String {
+    let mut rows: Vec<(String, String)> = metrics
+        .iter()
+        .map(|(group, name, client, v)| {
+            let value = match v {
+                MetricValue::Double(d) => format!("{d:.3}"),
+                MetricValue::Text(t) => t.clone(),
+            };
+            (format!("{group}:{name}:{{client-id={client}}}"), value)
+        })
+        .collect();
+    rows.sort();
+    let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let mut out = format!("\n{:<width$}   {}\n", "Metric Name", "Value");
+    for (name, value) in rows {
+        out.push_str(&format!("{name:<width$} : {value}\n"));
+    }
+    out
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use clap::{ArgGroup, Args};
 
 use super::client_opts::{client_config, load_properties, parse_key_value, runtime};
-use super::perf::{progress_bar, Throttle};
+use super::perf::{metrics_table, progress_bar, MetricValue, Throttle};
 use crate::client::producer::{Producer, ProducerConfig, ProducerRecord};
 use crate::client::Cluster;
 
@@ -43,6 +43,9 @@ pub struct ProducerPerfTestArgs {
     /// The server(s) to connect to (overrides bootstrap.servers).
     #[arg(long, value_name = "HOST:PORT")]
     pub bootstrap_server: Option<String>,
+    /// Print the producer's metrics at the end, in Kafka's metric names.
+    #[arg(long)]
+    pub print_metrics: bool,
 }
 
 /// Kafka's `ProducerPerformance.Stats`: a 5 s window printed as it closes,
@@ -184,6 +187,8 @@ pub fn run(args: ProducerPerfTestArgs) -> anyhow::Result<()> {
         bail!("Either --bootstrap-server, or bootstrap.servers in --producer-props or --producer.config, is required");
     }
     let client = client_config(args.bootstrap_server.as_deref(), &props, "perf-producer-client")?;
+    let client_id = client.client_id.clone();
+    let client_id = client_id.as_str();
     let config = ProducerConfig::from_properties(&props)?;
     let payloads = payloads(&args)?;
     let rt = runtime()?;
@@ -223,12 +228,41 @@ pub fn run(args: ProducerPerfTestArgs) -> anyhow::Result<()> {
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        println!("{}", stats.final_line(Instant::now()));
+        let end = Instant::now();
+        println!("{}", stats.final_line(end));
+        if args.print_metrics {
+            print!("{}", producer_metrics(&stats, failed, &sizes, end, client_id));
+        }
         if failed > 0 {
             bail!("{failed} records were not delivered");
         }
         Ok(())
     })
+}
+
+/// What this run measured, under the names Kafka's producer metrics use for
+/// the same quantities (per-record sizes are payload bytes).
+fn producer_metrics(
+    stats: &Stats,
+    failed: u64,
+    sizes: &[u32],
+    end: Instant,
+    client: &str,
+) -> String {
+    let secs = end.duration_since(stats.start).as_secs_f64().max(1e-9);
+    let size_max = sizes.iter().copied().max().unwrap_or(0) as f64;
+    let size_avg = sizes.iter().map(|&s| s as f64).sum::<f64>() / sizes.len().max(1) as f64;
+    let g = "producer-metrics";
+    let d = MetricValue::Double;
+    metrics_table(&[
+        (g, "record-send-total", client, d(stats.count as f64)),
+        (g, "record-send-rate", client, d(stats.count as f64 / secs)),
+        (g, "record-error-total", client, d(failed as f64)),
+        (g, "record-error-rate", client, d(failed as f64 / secs)),
+        (g, "record-size-avg", client, d(size_avg)),
+        (g, "record-size-max", client, d(size_max)),
+        ("app-info", "version", client, MetricValue::Text(env!("CARGO_PKG_VERSION").into())),
+    ])
 }
 
 /// Feeds acknowledged records into the stats; reports failures.

@@ -1,6 +1,7 @@
 //! Admin operations, as Kafka's `Admin` client offers them: topics
 //! (list, describe, create, delete, add partitions), configs (describe,
-//! incremental alter) and offsets by time (ListOffsets).
+//! incremental alter), offsets by time (ListOffsets) and replica sizes
+//! (DescribeLogDirs).
 //!
 //! Results are plain Rust values; formatting them is the CLI's job.
 
@@ -20,7 +21,8 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest, TopicName,
+    DescribeConfigsRequest, DescribeLogDirsRequest, IncrementalAlterConfigsRequest,
+    ListOffsetsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -429,43 +431,83 @@ impl Admin {
         }
         let mut out = BTreeMap::new();
         for (leader, topics) in by_leader {
-            let conn = self.cluster.broker(leader).await?;
-            let version = conn.version::<ListOffsetsRequest>()?;
-            if spec == OffsetSpec::MaxTimestamp && version < 7 {
-                return Err(Error::UnsupportedVersion {
-                    api: "ListOffsets (max-timestamp)",
-                    addr: conn.addr().to_string(),
-                    ours: "7+".into(),
-                    theirs: format!("up to {version}"),
-                });
+            out.extend(self.list_offsets_on(leader, &topics, spec).await?);
+        }
+        Ok(out)
+    }
+
+    /// ListOffsets for `topics` (topic → partitions) asked of one broker,
+    /// which must lead them. A caller watching a cluster asks each leader
+    /// separately so one unreachable broker does not hide the others.
+    pub async fn list_offsets_on(
+        &self,
+        leader: i32,
+        topics: &BTreeMap<String, Vec<i32>>,
+        spec: OffsetSpec,
+    ) -> Result<BTreeMap<(String, i32), i64>> {
+        let conn = self.cluster.broker(leader).await?;
+        let version = conn.version::<ListOffsetsRequest>()?;
+        if spec == OffsetSpec::MaxTimestamp && version < 7 {
+            return Err(Error::UnsupportedVersion {
+                api: "ListOffsets (max-timestamp)",
+                addr: conn.addr().to_string(),
+                ours: "7+".into(),
+                theirs: format!("up to {version}"),
+            });
+        }
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(
+                topics
+                    .iter()
+                    .map(|(t, ps)| {
+                        ListOffsetsTopic::default().with_name(topic_name(t)).with_partitions(
+                            ps.iter()
+                                .map(|&p| {
+                                    ListOffsetsPartition::default()
+                                        .with_partition_index(p)
+                                        .with_current_leader_epoch(-1)
+                                        .with_timestamp(spec.wire())
+                                })
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            )
+            .with_timeout_ms(self.timeout_ms());
+        let response = conn.send_pipelined(&request, version).await?.wait().await?;
+        let mut out = BTreeMap::new();
+        for t in response.topics {
+            for p in t.partitions {
+                if let Some(e) = Error::from_code(p.error_code, None) {
+                    return Err(e);
+                }
+                out.insert((t.name.0.to_string(), p.partition_index), p.offset);
             }
-            let request = ListOffsetsRequest::default()
-                .with_replica_id(BrokerId(-1))
-                .with_topics(
-                    topics
-                        .iter()
-                        .map(|(t, ps)| {
-                            ListOffsetsTopic::default().with_name(topic_name(t)).with_partitions(
-                                ps.iter()
-                                    .map(|&p| {
-                                        ListOffsetsPartition::default()
-                                            .with_partition_index(p)
-                                            .with_current_leader_epoch(-1)
-                                            .with_timestamp(spec.wire())
-                                    })
-                                    .collect(),
-                            )
-                        })
-                        .collect(),
-                )
-                .with_timeout_ms(self.timeout_ms());
-            let response = conn.send_pipelined(&request, version).await?.wait().await?;
-            for t in response.topics {
+        }
+        Ok(out)
+    }
+
+    /// The size in bytes of every partition replica broker `id` hosts,
+    /// summed over its log dirs (DescribeLogDirs with a null topic list).
+    pub async fn replica_sizes(&self, id: i32) -> Result<BTreeMap<(String, i32), i64>> {
+        let conn = self.cluster.broker(id).await?;
+        let version = conn.version::<DescribeLogDirsRequest>()?;
+        let request = DescribeLogDirsRequest::default().with_topics(None);
+        let response = conn.send_pipelined(&request, version).await?.wait().await?;
+        if let Some(e) = Error::from_code(response.error_code, None) {
+            return Err(e);
+        }
+        let mut out = BTreeMap::new();
+        for dir in response.results {
+            // An offline log dir lists no partitions; the others still count.
+            if dir.error_code != 0 {
+                continue;
+            }
+            for t in dir.topics {
                 for p in t.partitions {
-                    if let Some(e) = Error::from_code(p.error_code, None) {
-                        return Err(e);
-                    }
-                    out.insert((t.name.0.to_string(), p.partition_index), p.offset);
+                    *out.entry((t.name.0.to_string(), p.partition_index)).or_insert(0) +=
+                        p.partition_size;
                 }
             }
         }

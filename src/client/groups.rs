@@ -32,6 +32,8 @@ pub struct GroupListing {
     pub protocol_type: String,
     /// Empty when the broker predates ListGroups v4.
     pub state: String,
+    /// "classic" or "consumer" (KIP-848); empty before ListGroups v5.
+    pub group_type: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -119,6 +121,16 @@ impl Admin {
 
     /// Every group of every broker, optionally only those in `states`.
     pub async fn list_groups(&self, states: &[String]) -> Result<Vec<GroupListing>> {
+        self.list_groups_filtered(states, &[]).await
+    }
+
+    /// Every group of every broker, optionally only those in `states` and
+    /// of `types` ("classic", "consumer").
+    pub async fn list_groups_filtered(
+        &self,
+        states: &[String],
+        types: &[String],
+    ) -> Result<Vec<GroupListing>> {
         let md = self.cluster().refresh(Some(&[]), false).await?;
         let mut out = Vec::new();
         for id in md.brokers.keys() {
@@ -136,6 +148,17 @@ impl Admin {
                 }
                 req.states_filter = states.iter().map(|s| str_bytes(s)).collect();
             }
+            if !types.is_empty() {
+                if version < 5 {
+                    return Err(Error::UnsupportedVersion {
+                        api: "ListGroups (type filter)",
+                        addr: conn.addr().to_string(),
+                        ours: "5+".into(),
+                        theirs: format!("up to {version}"),
+                    });
+                }
+                req.types_filter = types.iter().map(|s| str_bytes(s)).collect();
+            }
             let deadline = Instant::now() + COORDINATOR_WAIT;
             let resp = loop {
                 let resp = conn.send_pipelined(&req, version).await?.wait().await?;
@@ -152,6 +175,7 @@ impl Admin {
                 group_id: g.group_id.0.to_string(),
                 protocol_type: g.protocol_type.to_string(),
                 state: g.group_state.to_string(),
+                group_type: g.group_type.to_string(),
             }));
         }
         out.sort_by(|a, b| a.group_id.cmp(&b.group_id));

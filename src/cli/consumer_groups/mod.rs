@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args};
@@ -15,6 +16,7 @@ mod reset;
 
 use super::client_opts::{client_config, load_properties, runtime};
 use super::topics::Output;
+use super::Failed;
 use crate::client::admin::{Admin, OffsetSpec};
 use crate::client::groups::GroupDescription;
 use crate::client::{Cluster, Error};
@@ -51,7 +53,8 @@ pub struct ConsumerGroupsArgs {
     /// Delete the consumer group(s); they must be empty.
     #[arg(long)]
     pub delete: bool,
-    /// Timeout for some operations, in ms.
+    /// How long the whole command may take, in ms (connecting, waiting for
+    /// a coordinator, a group to stabilise).
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub timeout: u64,
     /// Admin client properties file.
@@ -108,6 +111,10 @@ pub struct ConsumerGroupsArgs {
     /// Describe the group's state; with --list, show (or filter by) states.
     #[arg(long, value_name = "STATES", num_args = 0..=1, default_missing_value = "")]
     pub state: Option<String>,
+    /// With --list, show the groups' types, or only those of these types
+    /// (comma-separated: consumer, classic).
+    #[arg(long = "type", value_name = "TYPES", num_args = 0..=1, default_missing_value = "")]
+    pub group_type: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -121,6 +128,21 @@ pub fn run(args: ConsumerGroupsArgs) -> anyhow::Result<()> {
 async fn run_async(args: &ConsumerGroupsArgs) -> anyhow::Result<()> {
     let props = load_properties(args.command_config.as_deref(), &[])?;
     let config = client_config(args.bootstrap_server.as_deref(), &props, "adminclient-1")?;
+    let limit = Duration::from_millis(args.timeout.max(1));
+    match tokio::time::timeout(limit, run_bounded(args, config)).await {
+        Ok(r) => r,
+        Err(_) => Err(Failed(format!(
+            "\nError: Executing consumer group command failed due to org.apache.kafka.common.errors.TimeoutException: timed out after {} ms (--timeout)",
+            args.timeout
+        ))
+        .into()),
+    }
+}
+
+async fn run_bounded(
+    args: &ConsumerGroupsArgs,
+    config: crate::client::ClientConfig,
+) -> anyhow::Result<()> {
     let cluster = Cluster::connect(config).await?;
     let admin = Admin::new(cluster);
     let mut out = String::new();
@@ -174,7 +196,11 @@ async fn list(args: &ConsumerGroupsArgs, admin: &Admin, out: &mut String) -> any
         Some(s) if !s.is_empty() => s.split(',').map(|s| s.trim().to_string()).collect(),
         _ => Vec::new(),
     };
-    let groups = admin.list_groups(&filter).await?;
+    let types: Vec<String> = match args.group_type.as_deref() {
+        Some(t) if !t.is_empty() => parse_types(t)?,
+        _ => Vec::new(),
+    };
+    let groups = admin.list_groups_filtered(&filter, &types).await?;
     match args.output {
         Output::Json => {
             let _ = writeln!(out, "{}", serde_json::to_string_pretty(&groups)?);
@@ -186,11 +212,21 @@ async fn list(args: &ConsumerGroupsArgs, admin: &Admin, out: &mut String) -> any
             }
             let _ = writeln!(out, "{t}");
         }
-        Output::Text if args.state.is_some() => {
+        Output::Text if args.state.is_some() || args.group_type.is_some() => {
             let width = groups.iter().map(|g| g.group_id.len().max(15)).max().unwrap_or(15) + 10;
-            let _ = writeln!(out, "{:<width$} {:<20}", "GROUP", "STATE");
+            let line = |out: &mut String, id: &str, kind: &str, state: &str| {
+                let _ = write!(out, "{id:<width$}");
+                if args.group_type.is_some() {
+                    let _ = write!(out, " {kind:<20}");
+                }
+                if args.state.is_some() {
+                    let _ = write!(out, " {state:<20}");
+                }
+                out.push('\n');
+            };
+            line(out, "GROUP", "TYPE", "STATE");
             for g in &groups {
-                let _ = writeln!(out, "{:<width$} {:<20}", g.group_id, g.state);
+                line(out, &g.group_id, type_name(&g.group_type), &g.state);
             }
         }
         Output::Text => {
@@ -200,6 +236,28 @@ async fn list(args: &ConsumerGroupsArgs, admin: &Admin, out: &mut String) -> any
         }
     }
     Ok(())
+}
+
+/// Kafka's `GroupType` names as `--list --type` prints them.
+fn type_name(wire: &str) -> &'static str {
+    match wire.to_ascii_lowercase().as_str() {
+        "classic" => "Classic",
+        "consumer" => "Consumer",
+        _ => "Unknown",
+    }
+}
+
+/// `--type consumer,classic`, case-insensitive, as Kafka parses it.
+fn parse_types(input: &str) -> anyhow::Result<Vec<String>> {
+    let types: Vec<String> =
+        input.to_lowercase().split(',').map(|t| t.trim().to_string()).collect();
+    if types.iter().any(|t| t != "classic" && t != "consumer") {
+        return Err(Failed(format!(
+            "\nError: Invalid types list '{input}'. Valid types are: Consumer, Classic"
+        ))
+        .into());
+    }
+    Ok(types)
 }
 
 /// One row of `--describe --offsets`.
