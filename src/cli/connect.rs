@@ -83,6 +83,9 @@ pub fn standalone(args: ConnectStandaloneArgs) -> anyhow::Result<()> {
 pub fn distributed(args: ConnectDistributedArgs) -> anyhow::Result<()> {
     super::init_stderr_logging();
     let config = worker_config(&args.worker_config)?;
-    let _ = config;
-    anyhow::bail!("TEMP")
+    runtime()?.block_on(crate::connect::distributed::run(
+        config,
+        super::server_start::shutdown_signal(),
+    ))?;
+    Ok(())
 }

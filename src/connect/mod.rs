@@ -9,8 +9,10 @@
 //! runs the local `tasks`; `rest` and `http` serve the API.
 
 pub mod converter;
+pub mod distributed;
 
 pub mod error;
+pub mod group;
 pub mod herder;
 pub mod http;
 pub mod offsets;
