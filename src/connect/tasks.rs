@@ -371,6 +371,9 @@ pub async fn run_sink(mut ctx: TaskContext) -> Result<()> {
             if let Some(e) = failure {
                 // Lines before the bad record are kept and committed.
                 let _ = flush_and_commit(&mut out, &mut member, &consumed).await;
+                // Leave now so the partitions can be reset or reassigned
+                // without waiting for the session to expire.
+                let _ = member.leave().await;
                 return Err(Error::Data(format!("Tolerance exceeded in error handler: {e}")));
             }
         }

@@ -10,6 +10,7 @@ mod broker_support;
 mod cli_console;
 mod cli_interop;
 mod cli_topics;
+mod connect;
 mod docs;
 mod dump_log;
 mod groups;
