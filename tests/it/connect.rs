@@ -737,3 +737,41 @@ fn distributed_workers_share_tasks_and_take_over_after_kill9() {
     // then the survivor rejoins; allow for the rejoin on a loaded machine.
     assert!(took_over < Duration::from_secs(25), "took {took_over:?}");
 }
+
+#[test]
+fn unreachable_broker_and_missing_settings_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let worker = d.join("worker.properties");
+    std::fs::write(
+        &worker,
+        format!(
+            "bootstrap.servers=127.0.0.1:{}\noffset.storage.file.filename={}\nlisteners=http://127.0.0.1:{}\n",
+            free_port(),
+            d.join("offsets").display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let path = worker.display().to_string();
+    let out = kafka_rs(&["connect-standalone", &path], None, Duration::from_secs(60));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("Error: Failed to connect to and describe Kafka cluster at 127.0.0.1:"),
+        "{err}"
+    );
+
+    std::fs::write(&worker, "bootstrap.servers=127.0.0.1:1\n").unwrap();
+    let out = kafka_rs(&["connect-standalone", &path], None, Duration::from_secs(60));
+    assert_eq!(
+        stderr(&out),
+        "Error: Missing required configuration \"offset.storage.file.filename\" which has no default value.\n"
+    );
+    let out = kafka_rs(&["connect-distributed", &path], None, Duration::from_secs(60));
+    assert_eq!(
+        stderr(&out),
+        "Error: Missing required configuration \"group.id\" which has no default value.\n"
+    );
+}
