@@ -2,7 +2,7 @@
 //! connect-distributed.sh): read the worker's properties, start the
 //! runtime in `connect`, stop cleanly on SIGINT/SIGTERM.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
@@ -25,7 +25,7 @@ pub struct ConnectDistributedArgs {
     pub worker_config: PathBuf,
 }
 
-fn worker_config(path: &PathBuf) -> anyhow::Result<WorkerConfig> {
+fn worker_config(path: &Path) -> anyhow::Result<WorkerConfig> {
     let props = Properties::load(path)?;
     if props.get("plugin.path").is_some() {
         tracing::info!("plugin.path is accepted; the file connectors and converters are built in");
@@ -34,7 +34,7 @@ fn worker_config(path: &PathBuf) -> anyhow::Result<WorkerConfig> {
 }
 
 /// A connector config file: Java properties, or JSON as Kafka 3.x accepts.
-fn connector_config(path: &PathBuf) -> anyhow::Result<Properties> {
+fn connector_config(path: &Path) -> anyhow::Result<Properties> {
     if path.extension().is_some_and(|e| e == "json") {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;

@@ -167,15 +167,15 @@ impl WorkerAssignment {
     }
 }
 
+/// One worker's share: connectors, and tasks as (connector, task id).
+pub type Share = (Vec<String>, Vec<(String, u32)>);
+
 /// Kafka's eager assignment: connectors round-robin over the workers sorted
 /// by member id, then tasks continuing the round.
-pub fn assign(
-    members: &[String],
-    connectors: &BTreeMap<String, usize>,
-) -> BTreeMap<String, (Vec<String>, Vec<(String, u32)>)> {
+pub fn assign(members: &[String], connectors: &BTreeMap<String, usize>) -> BTreeMap<String, Share> {
     let mut sorted = members.to_vec();
     sorted.sort();
-    let mut out: BTreeMap<String, (Vec<String>, Vec<(String, u32)>)> =
+    let mut out: BTreeMap<String, Share> =
         sorted.iter().map(|m| (m.clone(), Default::default())).collect();
     if sorted.is_empty() {
         return out;

@@ -157,10 +157,7 @@ impl Herder {
             return Err(Error::BadRequest(format!("Connector name {name} contains '/'")));
         }
         let class = config.get("connector.class").ok_or_else(|| {
-            Error::BadRequest(
-                "Connector config {} contains no connector type"
-                    .replace("{}", &format!("{config:?}")),
-            )
+            Error::BadRequest(format!("Connector config {config:?} contains no connector type"))
         })?;
         let plugin = plugins::find(class)
             .ok_or_else(|| Error::BadRequest(plugins::unknown_class_message(class)))?;

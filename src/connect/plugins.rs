@@ -81,6 +81,8 @@ struct Key {
     display: &'static str,
 }
 
+// One call per table row keeps the definitions below readable as a table.
+#[allow(clippy::too_many_arguments)]
 const fn key(
     name: &'static str,
     ty: &'static str,

@@ -224,7 +224,7 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
             producer.send(&topic, record, 0).await?;
             consumed = end + 1;
             sent += 1;
-            if sent % batch_size == 0 {
+            if sent.is_multiple_of(batch_size) {
                 producer.send_lingering().await?;
             }
         }
@@ -411,8 +411,17 @@ async fn flush_and_commit<W: tokio::io::AsyncWrite + Unpin>(
     consumed: &BTreeMap<(String, i32), i64>,
 ) -> Result<()> {
     out.flush().await.map_err(|e| Error::io("cannot flush the sink file", e))?;
-    member.commit(consumed).await?;
-    Ok(())
+    match member.commit(consumed).await {
+        Ok(()) => Ok(()),
+        // The coordinator moved (a broker restarted, leadership changed):
+        // the next commit carries these offsets too, and the failed
+        // heartbeat makes the member find the new coordinator.
+        Err(e) if e.is_retriable() => {
+            tracing::warn!("Offset commit failed, retrying at the next commit: {e}");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// (Re)joins the group and points the consumer at the committed offsets

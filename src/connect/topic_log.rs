@@ -53,8 +53,8 @@ impl TopicLog {
                 )))
             }
         }
-        let mut producer_config = ProducerConfig::default();
-        producer_config.linger = Duration::from_millis(0);
+        let producer_config =
+            ProducerConfig { linger: Duration::ZERO, ..ProducerConfig::default() };
         let producer = Producer::new(cluster.clone(), producer_config).await?;
         let consumer_config = ConsumerConfig {
             max_wait: Duration::from_millis(100),

@@ -701,7 +701,11 @@ fn distributed_workers_share_tasks_and_take_over_after_kill9() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(http(&py, "GET", &w1.url("/connectors"), None), (200, json!(["sink", "source"])));
+    // Worker 1 learns of the source (created through worker 2) from the
+    // config topic.
+    wait_until(Duration::from_secs(30), "worker 1 to list both connectors", || {
+        http(&py, "GET", &w1.url("/connectors"), None) == (200, json!(["sink", "source"]))
+    });
     wait_until(Duration::from_secs(60), "the first 500 rows in the sink", || {
         read(&output).lines().collect::<std::collections::BTreeSet<_>>().len() == 500
     });
