@@ -9,6 +9,7 @@
 //!                zk/       ZooKeeper-compatible server
 //!                cluster/  Kafka's znode layout over a ZooKeeper client
 //!                client/   Kafka client for the CLI and for follower fetchers
+//!                connect/  Kafka Connect workers (a runtime over client/)
 //!  state         coordinator/ (groups, offsets), controller/ (elections, ISR,
 //!  machines      assignment): events in, new state + records/commands out
 //!  codecs        protocol/ (Kafka wire framing, error codes, fetch writer)
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod connect;
 pub mod controller;
 pub mod coordinator;
 pub mod log;

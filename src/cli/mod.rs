@@ -5,6 +5,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod client_opts;
 pub mod configs;
+pub mod connect;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
@@ -43,6 +44,10 @@ pub enum Command {
     DumpLog(dump_log::DumpLogArgs),
     /// Describe and alter topic and broker configs (kafka-configs.sh).
     Configs(configs::ConfigsArgs),
+    /// Run a Kafka Connect worker alone, with offsets in a file (connect-standalone.sh).
+    ConnectStandalone(connect::ConnectStandaloneArgs),
+    /// Run a Kafka Connect worker in a cluster of workers (connect-distributed.sh).
+    ConnectDistributed(connect::ConnectDistributedArgs),
     /// Print a topic's records to stdout (kafka-console-consumer.sh).
     ConsoleConsumer(console_consumer::ConsoleConsumerArgs),
     /// Send stdin lines as records to a topic (kafka-console-producer.sh).
@@ -92,6 +97,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Man(args) => docs::man(args),
         Command::DumpLog(args) => dump_log::run(args),
         Command::Configs(args) => configs::run(args),
+        Command::ConnectStandalone(args) => connect::standalone(args),
+        Command::ConnectDistributed(args) => connect::distributed(args),
         Command::ConsoleConsumer(args) => console_consumer::run(args),
         Command::ConsoleProducer(args) => console_producer::run(args),
         Command::ConsumerGroups(args) => consumer_groups::run(args),
@@ -106,6 +113,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ZookeeperStart(args) => zookeeper_start::run(args),
         Command::ZookeeperStop(args) => zookeeper_stop::run(args),
     }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub(crate) fn init_stderr_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 /// The clap definition, for completions and man pages.

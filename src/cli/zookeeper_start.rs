@@ -17,14 +17,7 @@ pub struct ZookeeperStartArgs {
 }
 
 pub fn run(args: ZookeeperStartArgs) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    super::init_stderr_logging();
     let props = match &args.config {
         Some(p) => Properties::load(p)?,
         None => Properties::new(),

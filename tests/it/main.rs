@@ -12,6 +12,7 @@ mod cli_console;
 mod cli_formatters;
 mod cli_interop;
 mod cli_topics;
+mod connect;
 mod docs;
 mod dump_log;
 mod failover;
