@@ -117,6 +117,10 @@ impl Cluster {
             .unwrap();
     }
 
+    pub fn set_znode(&self, path: &str, data: &[u8]) {
+        self.rt.block_on(self.c.set_data(path, data, None)).unwrap();
+    }
+
     pub fn create_znode(&self, path: &str, data: &[u8]) {
         let open = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
         self.rt.block_on(self.c.create(path, data, &open)).unwrap();
@@ -323,4 +327,27 @@ fn a_dead_brokers_thousand_leaderships_move_in_a_few_multis() {
     // takes a few); a debug build on a shared machine gets slack, while
     // the multis above already rule out a round trip per partition.
     assert!(ms < 1000.0, "1000 elections took {ms} ms: {line}");
+}
+
+#[test]
+fn a_fenced_controller_writes_nothing_resigns_and_a_fresh_election_follows() {
+    let mut cluster = Cluster::start(zk_harness::start_ours(""), &[1, 2, 3], &[]);
+    cluster.topics(&["--create", "--topic", "f", "--replica-assignment", "2:3:1"]);
+    cluster.wait_state("f", 0, "the partition state", |l, _| l == 2);
+    // Another controller's election, as far as broker 1 can tell: the
+    // epoch's zkVersion moves on behind its back.
+    let epoch = cluster.controller_epoch();
+    cluster.set_znode("/controller_epoch", (epoch + 5).to_string().as_bytes());
+    cluster.kill9(2);
+    support::wait_until(WAIT, "broker 1 to be fenced", || {
+        cluster.server_log(1).contains("controller fenced (/controller_epoch moved on)")
+    });
+    support::wait_until(WAIT, "a fresh election above the foreign epoch", || {
+        cluster.controller().is_some() && cluster.controller_epoch() > epoch + 5
+    });
+    cluster.wait_state("f", 0, "the new controller to move the leadership", |l, isr| {
+        l == 3 && isr == [3, 1]
+    });
+    let s = cluster.json("/brokers/topics/f/partitions/0/state").unwrap();
+    assert!(s["controller_epoch"].as_i64().unwrap() > i64::from(epoch + 5), "{s}");
 }
