@@ -19,6 +19,7 @@ pub mod producer_state;
 pub mod purgatory;
 pub mod replica_manager;
 pub mod server;
+pub mod shutdown;
 pub mod topic_config;
 pub mod topics;
 

@@ -351,3 +351,34 @@ fn a_fenced_controller_writes_nothing_resigns_and_a_fresh_election_follows() {
     let s = cluster.json("/brokers/topics/f/partitions/0/state").unwrap();
     assert!(s["controller_epoch"].as_i64().unwrap() > i64::from(epoch + 5), "{s}");
 }
+
+#[test]
+fn sigterm_moves_a_brokers_leaderships_before_it_exits() {
+    let mut cluster = Cluster::start(zk_harness::start_ours(""), &[1, 2, 3], &[]);
+    cluster.topics(&["--create", "--topic", "s", "--replica-assignment", "2:3:1,3:1:2,2:1:3"]);
+    cluster.wait_state("s", 2, "partition states", |l, _| l == 2);
+    let mut broker = cluster.brokers.remove(&2).unwrap();
+    let status = broker.child.terminate(WAIT).unwrap();
+    assert!(status.success(), "{status}");
+    let log = broker.server_log();
+    assert!(log.contains("Controlled shutdown request returned successfully"), "{log}");
+    cluster.wait_state("s", 0, "t-0 led by 3", |l, isr| l == 3 && isr == [3, 1]);
+    cluster.wait_state("s", 1, "2 out of s-1's ISR", |l, isr| l == 3 && isr == [3, 1]);
+    cluster.wait_state("s", 2, "s-2 led by 1", |l, isr| l == 1 && isr == [1, 3]);
+    // The moves happened while broker 2 was up: when its registration
+    // went, the controller had nothing left to do.
+    support::wait_until(WAIT, "the controller to see broker 2 go", || {
+        cluster.server_log(1).contains("brokers [2] failed")
+    });
+    let controller_log = cluster.server_log(1);
+    assert!(
+        controller_log.contains(
+            "controlled shutdown of broker 2: 3 leaderships moved or ISRs shrunk, 0 remain"
+        ),
+        "{controller_log}"
+    );
+    assert!(
+        controller_log.contains("brokers [2] failed; wrote 0 partition states"),
+        "{controller_log}"
+    );
+}
