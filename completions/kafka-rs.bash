@@ -43,6 +43,9 @@ _kafka__rs() {
             kafka__rs,help)
                 cmd="kafka__rs__subcmd__help"
                 ;;
+            kafka__rs,leader-election)
+                cmd="kafka__rs__subcmd__leader__subcmd__election"
+                ;;
             kafka__rs,man)
                 cmd="kafka__rs__subcmd__man"
                 ;;
@@ -94,6 +97,9 @@ _kafka__rs() {
             kafka__rs__subcmd__help,help)
                 cmd="kafka__rs__subcmd__help__subcmd__help"
                 ;;
+            kafka__rs__subcmd__help,leader-election)
+                cmd="kafka__rs__subcmd__help__subcmd__leader__subcmd__election"
+                ;;
             kafka__rs__subcmd__help,man)
                 cmd="kafka__rs__subcmd__help__subcmd__man"
                 ;;
@@ -125,7 +131,7 @@ _kafka__rs() {
 
     case "${cmd}" in
         kafka__rs)
-            opts="-h -V --help --version completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="-h -V --help --version completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -539,7 +545,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help)
-            opts="completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -678,6 +684,20 @@ _kafka__rs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__leader__subcmd__election)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kafka__subcmd__rs__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -783,6 +803,44 @@ _kafka__rs() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__leader__subcmd__election)
+            opts="-h -V --bootstrap-server --election-type --topic --partition --all-topic-partitions --path-to-json-file --admin.config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --election-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path-to-json-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin.config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
