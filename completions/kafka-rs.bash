@@ -22,12 +22,6 @@ _kafka__rs() {
             kafka__rs,configs)
                 cmd="kafka__rs__subcmd__configs"
                 ;;
-            kafka__rs,connect-distributed)
-                cmd="kafka__rs__subcmd__connect__subcmd__distributed"
-                ;;
-            kafka__rs,connect-standalone)
-                cmd="kafka__rs__subcmd__connect__subcmd__standalone"
-                ;;
             kafka__rs,console-consumer)
                 cmd="kafka__rs__subcmd__console__subcmd__consumer"
                 ;;
@@ -48,6 +42,9 @@ _kafka__rs() {
                 ;;
             kafka__rs,help)
                 cmd="kafka__rs__subcmd__help"
+                ;;
+            kafka__rs,leader-election)
+                cmd="kafka__rs__subcmd__leader__subcmd__election"
                 ;;
             kafka__rs,man)
                 cmd="kafka__rs__subcmd__man"
@@ -79,12 +76,6 @@ _kafka__rs() {
             kafka__rs__subcmd__help,configs)
                 cmd="kafka__rs__subcmd__help__subcmd__configs"
                 ;;
-            kafka__rs__subcmd__help,connect-distributed)
-                cmd="kafka__rs__subcmd__help__subcmd__connect__subcmd__distributed"
-                ;;
-            kafka__rs__subcmd__help,connect-standalone)
-                cmd="kafka__rs__subcmd__help__subcmd__connect__subcmd__standalone"
-                ;;
             kafka__rs__subcmd__help,console-consumer)
                 cmd="kafka__rs__subcmd__help__subcmd__console__subcmd__consumer"
                 ;;
@@ -105,6 +96,9 @@ _kafka__rs() {
                 ;;
             kafka__rs__subcmd__help,help)
                 cmd="kafka__rs__subcmd__help__subcmd__help"
+                ;;
+            kafka__rs__subcmd__help,leader-election)
+                cmd="kafka__rs__subcmd__help__subcmd__leader__subcmd__election"
                 ;;
             kafka__rs__subcmd__help,man)
                 cmd="kafka__rs__subcmd__help__subcmd__man"
@@ -137,7 +131,7 @@ _kafka__rs() {
 
     case "${cmd}" in
         kafka__rs)
-            opts="-h -V --help --version completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="-h -V --help --version completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -207,34 +201,6 @@ _kafka__rs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        kafka__subcmd__rs__subcmd__connect__subcmd__distributed)
-            opts="-h -V --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        kafka__subcmd__rs__subcmd__connect__subcmd__standalone)
-            opts="-h -V --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -579,7 +545,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help)
-            opts="completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -607,34 +573,6 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help__subcmd__configs)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        kafka__subcmd__rs__subcmd__help__subcmd__connect__subcmd__distributed)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        kafka__subcmd__rs__subcmd__help__subcmd__connect__subcmd__standalone)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -733,6 +671,20 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__leader__subcmd__election)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -851,6 +803,44 @@ _kafka__rs() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__leader__subcmd__election)
+            opts="-h -V --bootstrap-server --election-type --topic --partition --all-topic-partitions --path-to-json-file --admin.config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --election-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path-to-json-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin.config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

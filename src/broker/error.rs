@@ -33,6 +33,17 @@ pub fn metadata_error_code(e: &cluster::Error) -> ErrorCode {
     }
 }
 
+/// The Kafka error code for an election the controller did not make.
+pub fn election_error_code(e: crate::controller::ElectionError) -> ErrorCode {
+    use crate::controller::ElectionError as E;
+    match e {
+        E::ElectionNotNeeded => ErrorCode::ElectionNotNeeded,
+        E::PreferredLeaderNotAvailable => ErrorCode::PreferredLeaderNotAvailable,
+        E::EligibleLeadersNotAvailable => ErrorCode::EligibleLeadersNotAvailable,
+        E::UnknownTopicOrPartition => ErrorCode::UnknownTopicOrPartition,
+    }
+}
+
 /// An error code with the message sent along where the API has room for one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {

@@ -20,6 +20,7 @@ pub mod producer_state;
 pub mod purgatory;
 pub mod replica_manager;
 pub mod server;
+pub mod shutdown;
 pub mod topic_config;
 pub mod topics;
 

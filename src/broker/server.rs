@@ -47,10 +47,16 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let follower = tokio::spawn(follow_metadata(ctx.clone()));
     let mut connections = JoinSet::new();
-    tokio::pin!(shutdown);
+    // Clients keep being served while the controller moves leaderships away.
+    let stopping_ctx = ctx.clone();
+    let stopping = async move {
+        shutdown.await;
+        super::shutdown::controlled_shutdown(&stopping_ctx).await;
+    };
+    tokio::pin!(stopping);
     loop {
         tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut stopping => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     connections.spawn(connection::serve(ctx.clone(), stream, peer, stop_rx.clone()));

@@ -14,6 +14,7 @@ mod deserializer;
 mod docs;
 mod dump_log;
 pub mod get_offsets;
+pub mod leader_election;
 mod perf;
 pub mod producer_perf_test;
 pub mod server_start;
@@ -58,6 +59,8 @@ pub enum Command {
     ConsumerPerfTest(consumer_perf_test::ConsumerPerfTestArgs),
     /// Print partition offsets at a time (kafka-get-offsets.sh).
     GetOffsets(get_offsets::GetOffsetsArgs),
+    /// Elect preferred or unclean partition leaders (kafka-leader-election.sh).
+    LeaderElection(leader_election::LeaderElectionArgs),
     /// Measure producer throughput and latency (kafka-producer-perf-test.sh).
     ProducerPerfTest(producer_perf_test::ProducerPerfTestArgs),
     /// Create, list, describe, alter and delete topics (kafka-topics.sh).
@@ -104,6 +107,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ConsumerGroups(args) => consumer_groups::run(args),
         Command::ConsumerPerfTest(args) => consumer_perf_test::run(args),
         Command::GetOffsets(args) => get_offsets::run(args),
+        Command::LeaderElection(args) => leader_election::run(args),
         Command::ProducerPerfTest(args) => producer_perf_test::run(args),
         Command::Topics(args) => topics::run(args),
         Command::ServerStart(args) => server_start::run(args),

@@ -21,7 +21,8 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeLogDirsRequest, IncrementalAlterConfigsRequest,
+    DescribeConfigsRequest, DescribeLogDirsRequest, ElectLeadersRequest,
+    IncrementalAlterConfigsRequest,
     ListOffsetsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
@@ -263,6 +264,53 @@ impl Admin {
             }
         }
         Ok(())
+    }
+
+    /// Runs preferred (`election_type` 0) or unclean (1) leader elections
+    /// on the controller; `None` means every partition. Returns each
+    /// partition's outcome: `None` when elected, else the broker's error.
+    pub async fn elect_leaders(
+        &self,
+        election_type: i8,
+        partitions: Option<&[(String, i32)]>,
+    ) -> Result<Vec<(String, i32, Option<Error>)>> {
+        let conn = self.controller().await?;
+        let version = conn.version::<ElectLeadersRequest>()?;
+        if version == 0 && election_type != 0 {
+            return Err(Error::InvalidArgument(
+                "this broker only supports preferred leader elections".into(),
+            ));
+        }
+        let topics = partitions.map(|list| {
+            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+            for (t, p) in list {
+                by_topic.entry(t.as_str()).or_default().push(*p);
+            }
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    kafka_protocol::messages::elect_leaders_request::TopicPartitions::default()
+                        .with_topic(topic_name(t))
+                        .with_partitions(ps)
+                })
+                .collect()
+        });
+        let request = ElectLeadersRequest::default()
+            .with_election_type(election_type)
+            .with_topic_partitions(topics)
+            .with_timeout_ms(self.timeout_ms());
+        let response = conn.send_pipelined(&request, version).await?.wait().await?;
+        if let Some(e) = Error::from_code(response.error_code, None) {
+            return Err(e);
+        }
+        let mut out = Vec::new();
+        for t in response.replica_election_results {
+            for p in t.partition_result {
+                let error = Error::from_code(p.error_code, p.error_message.as_deref());
+                out.push((t.topic.0.to_string(), p.partition_id, error));
+            }
+        }
+        Ok(out)
     }
 
     /// Grows `topic` to `count` partitions in total.

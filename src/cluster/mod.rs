@@ -167,11 +167,13 @@ pub trait MetadataStore: Send + Sync + 'static {
         partitions: Option<Vec<crate::types::TopicPartition>>,
     ) -> StoreFuture<'_, zk_controller::ElectionResults>;
 
-    /// Moves `broker`'s leaderships away before it stops, if this broker is
-    /// the controller; returns the partitions it still leads.
+    /// Asks the controller, wherever it runs, to move `broker`'s
+    /// leaderships away before it stops; returns the partitions it still
+    /// leads, or an error if no answer came within `wait`.
     fn controlled_shutdown(
         &self,
         broker: i32,
+        wait: std::time::Duration,
     ) -> StoreFuture<'_, Vec<crate::types::TopicPartition>>;
 
     /// Reserves `count` producer ids (Kafka's `/latest_producer_id_block`).

@@ -44,10 +44,6 @@ pub enum Request {
         partitions: Option<Vec<TopicPartition>>,
         reply: tokio::sync::oneshot::Sender<Result<ElectionResults, Error>>,
     },
-    ControlledShutdown {
-        broker: i32,
-        reply: tokio::sync::oneshot::Sender<Result<Vec<TopicPartition>, Error>>,
-    },
 }
 
 impl Request {
@@ -55,9 +51,6 @@ impl Request {
     pub fn refuse(self) {
         match self {
             Request::ElectLeaders { reply, .. } => {
-                let _ = reply.send(Err(Error::NotController));
-            }
-            Request::ControlledShutdown { reply, .. } => {
                 let _ = reply.send(Err(Error::NotController));
             }
         }
@@ -185,6 +178,7 @@ impl ZkController {
                     configs.insert(t);
                 }
                 Some(Path::PreferredElection) => preferred = true,
+                Some(Path::ControlledShutdown) => {}
                 None => {}
             }
         }
@@ -222,6 +216,38 @@ impl ZkController {
         }
         if preferred {
             self.preferred_replica_election_znode(c, my_id).await?;
+        }
+        self.controlled_shutdown_requests(c, my_id).await
+    }
+
+    /// Answers every pending `/admin/controlled_shutdown/<id>` (created
+    /// empty by a stopping broker) with the partitions it still leads.
+    async fn controlled_shutdown_requests(
+        &mut self,
+        c: &zkc::Client,
+        my_id: i32,
+    ) -> Result<(), Error> {
+        for id in list(c, z::CONTROLLED_SHUTDOWN).await? {
+            let Ok(broker) = id.parse::<i32>() else { continue };
+            let path = z::controlled_shutdown(broker);
+            let Some((data, stat)) = get(c, &path).await? else { continue };
+            if !data.is_empty() {
+                continue;
+            }
+            let out = self.machine()?.handle(Event::ControlledShutdown(broker));
+            let remaining = out.remaining_leaderships.clone();
+            tracing::info!(
+                "controller: controlled shutdown of broker {broker}: {} leaderships moved or \
+                 ISRs shrunk, {} remain",
+                count_writes(&out),
+                remaining.len()
+            );
+            self.carry_out(c, my_id, out).await?;
+            let answer = z::partition_list_json(&remaining);
+            match c.set_data(&path, &answer, Some(stat.version)).await {
+                Ok(_) | Err(zkc::Error::NoNode | zkc::Error::BadVersion) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
         }
         Ok(())
     }
@@ -263,23 +289,6 @@ impl ZkController {
                         let out = m.handle(Event::ElectLeaders { election, partitions });
                         let elections = out.elections.clone();
                         self.carry_out(c, my_id, out).await.map(|_| elections)
-                    }
-                };
-                let _ = reply.send(result);
-            }
-            Request::ControlledShutdown { broker, reply } => {
-                let result = match self.active.as_mut() {
-                    None => Err(Error::NotController),
-                    Some(m) => {
-                        let out = m.handle(Event::ControlledShutdown(broker));
-                        let remaining = out.remaining_leaderships.clone();
-                        tracing::info!(
-                            "controller: controlled shutdown of broker {broker}: {} leaderships \
-                             moved or ISRs shrunk, {} remain",
-                            count_writes(&out),
-                            remaining.len()
-                        );
-                        self.carry_out(c, my_id, out).await.map(|_| remaining)
                     }
                 };
                 let _ = reply.send(result);
@@ -402,12 +411,16 @@ enum Path {
     State(String, i32),
     Config(String),
     PreferredElection,
+    ControlledShutdown,
 }
 
 /// What a watch event's path names.
 fn classify(path: &str) -> Option<Path> {
     if path == z::PREFERRED_REPLICA_ELECTION {
         return Some(Path::PreferredElection);
+    }
+    if path.starts_with(z::CONTROLLED_SHUTDOWN) {
+        return Some(Path::ControlledShutdown);
     }
     if let Some(t) = path.strip_prefix("/config/topics/") {
         return Some(Path::Config(t.to_string()));

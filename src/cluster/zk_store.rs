@@ -23,6 +23,7 @@ use super::{
     ProducerIdBlock, StoreFuture, TopicMetadata,
 };
 use crate::controller::ControllerConfig;
+use crate::types::TopicPartition;
 
 #[derive(Clone)]
 pub struct ZkStore {
@@ -685,8 +686,33 @@ impl MetadataStore for ZkStore {
     fn controlled_shutdown(
         &self,
         broker: i32,
-    ) -> StoreFuture<'_, Vec<crate::types::TopicPartition>> {
-        self.ask_controller(|reply| Request::ControlledShutdown { broker, reply })
+        wait: Duration,
+    ) -> StoreFuture<'_, Vec<TopicPartition>> {
+        Box::pin(async move {
+            let c = &self.client();
+            create_if_absent(c, z::CONTROLLED_SHUTDOWN, b"").await?;
+            let path = z::controlled_shutdown(broker);
+            // Empty data is the request; a retry empties an old answer.
+            match c.create(&path, b"", &ephemeral()).await {
+                Ok(_) => {}
+                Err(zkc::Error::NodeExists) => {
+                    c.set_data(&path, b"", None).await.map_err(unavailable)?;
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                if let Some(answer) = get(c, &path).await?.filter(|d| !d.is_empty()) {
+                    return Ok(z::parse_partition_list(&answer));
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Error::Unavailable(
+                        "the controller did not answer the controlled shutdown request".into(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
     }
 
     fn allocate_producer_ids(

@@ -33,6 +33,9 @@ pub const CONTROLLER_EPOCH: &str = "/controller_epoch";
 pub const CLUSTER_ID: &str = "/cluster/id";
 pub const DELETE_TOPICS: &str = "/admin/delete_topics";
 pub const PREFERRED_REPLICA_ELECTION: &str = "/admin/preferred_replica_election";
+/// Not Kafka's: where a stopping broker asks the controller to move its
+/// leaderships (see `controlled_shutdown`).
+pub const CONTROLLED_SHUTDOWN: &str = "/admin/controlled_shutdown";
 pub const SEQID: &str = "/brokers/seqid";
 pub const PRODUCER_ID_BLOCK: &str = "/latest_producer_id_block";
 pub const CONFIG_CHANGE_PREFIX: &str = "/config/changes/config_change_";
@@ -59,6 +62,17 @@ pub fn topic_config(t: &str) -> String {
 }
 pub fn delete_topic(t: &str) -> String {
     format!("/admin/delete_topics/{t}")
+}
+
+/// A stopping broker's controlled-shutdown request: ephemeral, created
+/// empty; the controller answers by writing the partitions the broker still
+/// leads ([`partition_list_json`]). Kafka sends ControlledShutdown (API 7)
+/// instead; the codec we use no longer carries that API (Kafka 4.0 removed
+/// it with ZooKeeper), and a znode needs no connection to the controller,
+/// dies with a crashed broker, and reaches the controller through the watch
+/// it already keeps.
+pub fn controlled_shutdown(broker: i32) -> String {
+    format!("{CONTROLLED_SHUTDOWN}/{broker}")
 }
 
 /// Kafka's `Uuid.toString`: URL-safe base64 without padding.
@@ -187,6 +201,15 @@ pub fn parse_partition_list(data: &[u8]) -> Vec<crate::types::TopicPartition> {
             Some(crate::types::TopicPartition::new(topic, partition))
         })
         .collect()
+}
+
+/// The inverse of [`parse_partition_list`].
+pub fn partition_list_json(partitions: &[crate::types::TopicPartition]) -> Vec<u8> {
+    let list: Vec<Value> = partitions
+        .iter()
+        .map(|tp| json!({"topic": tp.topic, "partition": tp.partition.0}))
+        .collect();
+    json!({"version": 1, "partitions": list}).to_string().into_bytes()
 }
 
 /// `/config/topics/<t>`.

@@ -117,6 +117,10 @@ impl Cluster {
             .unwrap();
     }
 
+    pub fn set_znode(&self, path: &str, data: &[u8]) {
+        self.rt.block_on(self.c.set_data(path, data, None)).unwrap();
+    }
+
     pub fn create_znode(&self, path: &str, data: &[u8]) {
         let open = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
         self.rt.block_on(self.c.create(path, data, &open)).unwrap();
@@ -323,4 +327,162 @@ fn a_dead_brokers_thousand_leaderships_move_in_a_few_multis() {
     // takes a few); a debug build on a shared machine gets slack, while
     // the multis above already rule out a round trip per partition.
     assert!(ms < 1000.0, "1000 elections took {ms} ms: {line}");
+}
+
+#[test]
+fn a_fenced_controller_writes_nothing_resigns_and_a_fresh_election_follows() {
+    let mut cluster = Cluster::start(zk_harness::start_ours(""), &[1, 2, 3], &[]);
+    cluster.topics(&["--create", "--topic", "f", "--replica-assignment", "2:3:1"]);
+    cluster.wait_state("f", 0, "the partition state", |l, _| l == 2);
+    // Another controller's election, as far as broker 1 can tell: the
+    // epoch's zkVersion moves on behind its back.
+    let epoch = cluster.controller_epoch();
+    cluster.set_znode("/controller_epoch", (epoch + 5).to_string().as_bytes());
+    cluster.kill9(2);
+    support::wait_until(WAIT, "broker 1 to be fenced", || {
+        cluster.server_log(1).contains("controller fenced (/controller_epoch moved on)")
+    });
+    support::wait_until(WAIT, "a fresh election above the foreign epoch", || {
+        cluster.controller().is_some() && cluster.controller_epoch() > epoch + 5
+    });
+    cluster.wait_state("f", 0, "the new controller to move the leadership", |l, isr| {
+        l == 3 && isr == [3, 1]
+    });
+    let s = cluster.json("/brokers/topics/f/partitions/0/state").unwrap();
+    assert!(s["controller_epoch"].as_i64().unwrap() > i64::from(epoch + 5), "{s}");
+}
+
+#[test]
+fn sigterm_moves_a_brokers_leaderships_before_it_exits() {
+    let mut cluster = Cluster::start(zk_harness::start_ours(""), &[1, 2, 3], &[]);
+    cluster.topics(&["--create", "--topic", "s", "--replica-assignment", "2:3:1,3:1:2,2:1:3"]);
+    cluster.wait_state("s", 2, "partition states", |l, _| l == 2);
+    let mut broker = cluster.brokers.remove(&2).unwrap();
+    let status = broker.child.terminate(WAIT).unwrap();
+    assert!(status.success(), "{status}");
+    let log = broker.server_log();
+    assert!(log.contains("Controlled shutdown request returned successfully"), "{log}");
+    cluster.wait_state("s", 0, "t-0 led by 3", |l, isr| l == 3 && isr == [3, 1]);
+    cluster.wait_state("s", 1, "2 out of s-1's ISR", |l, isr| l == 3 && isr == [3, 1]);
+    cluster.wait_state("s", 2, "s-2 led by 1", |l, isr| l == 1 && isr == [1, 3]);
+    // The moves happened while broker 2 was up: when its registration
+    // went, the controller had nothing left to do.
+    support::wait_until(WAIT, "the controller to see broker 2 go", || {
+        cluster.server_log(1).contains("brokers [2] failed")
+    });
+    let controller_log = cluster.server_log(1);
+    assert!(
+        controller_log.contains(
+            "controlled shutdown of broker 2: 3 leaderships moved or ISRs shrunk, 0 remain"
+        ),
+        "{controller_log}"
+    );
+    assert!(
+        controller_log.contains("brokers [2] failed; wrote 0 partition states"),
+        "{controller_log}"
+    );
+}
+
+fn leader_election(cluster: &Cluster, args: &[&str]) -> std::process::Output {
+    let bootstrap = cluster.any_addr();
+    let mut all = vec!["leader-election", "--bootstrap-server", bootstrap.as_str()];
+    all.extend_from_slice(args);
+    support::kafka_rs(&all, None, Duration::from_secs(30))
+}
+
+#[test]
+fn leader_election_preferred_moves_leadership_back_after_the_preferred_broker_returns() {
+    let mut cluster = Cluster::start(zk_harness::start_ours(""), &[3, 1, 2], &[]);
+    cluster.topics(&["--create", "--topic", "p", "--replica-assignment", "1:2:3,1:2:3,2:1:3"]);
+    cluster.wait_state("p", 1, "partition states", |l, _| l == 1);
+    let dir = cluster.kill9(1);
+    cluster.wait_state("p", 0, "broker 2 to take over", |l, isr| l == 2 && isr == [2, 3]);
+    cluster.start_broker(1, Some(dir), &[]);
+    cluster.wait_registered(&[1, 2, 3]);
+    // Back in sync (as its leader would record once it caught up).
+    cluster.set_isr("p", 0, &[2, 3, 1]);
+
+    let out = leader_election(
+        &cluster,
+        &["--election-type", "PREFERRED", "--topic", "p", "--partition", "0"],
+    );
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert_eq!(
+        support::stdout(&out),
+        "Successfully completed leader election (PREFERRED) for partitions p-0\n"
+    );
+    let (leader, _, isr) = cluster.state("p", 0).unwrap();
+    assert_eq!(
+        (leader, isr),
+        (1, vec![2, 3, 1]),
+        "the preferred replica leads; the ISR is unchanged"
+    );
+
+    let out =
+        leader_election(&cluster, &["--election-type", "preferred", "--all-topic-partitions"]);
+    assert!(!out.status.success(), "p-1's preferred replica is not in its ISR");
+    assert_eq!(
+        support::stdout(&out),
+        "Valid replica already elected for partitions p-0, p-2\n\
+         Error completing leader election (PREFERRED) for partition: p-1: \
+         org.apache.kafka.common.errors.PreferredLeaderNotAvailableException: \
+         The preferred leader was not available.\n"
+    );
+    assert!(
+        support::stderr(&out).contains("1 replica(s) could not be elected"),
+        "{}",
+        support::stderr(&out)
+    );
+
+    // /admin/preferred_replica_election, as Kafka's older tools write it.
+    cluster.set_isr("p", 1, &[2, 3, 1]);
+    cluster.create_znode(
+        "/admin/preferred_replica_election",
+        br#"{"version":1,"partitions":[{"topic":"p","partition":1}]}"#,
+    );
+    cluster.wait_state("p", 1, "the znode's election", |l, _| l == 1);
+    support::wait_until(WAIT, "the request znode to be removed", || {
+        cluster.json("/admin/preferred_replica_election").is_none()
+    });
+}
+
+#[test]
+fn leader_election_unclean_elects_an_out_of_sync_replica_of_an_offline_partition() {
+    let mut cluster = Cluster::start(zk_harness::start_ours(""), &[3, 1, 2], &[]);
+    cluster.topics(&["--create", "--topic", "x", "--replica-assignment", "1:2"]);
+    cluster.wait_state("x", 0, "the partition state", |l, _| l == 1);
+    cluster.set_isr("x", 0, &[1]);
+    cluster.kill9(1);
+    cluster.wait_state("x", 0, "the partition to go offline", |l, _| l == -1);
+    let out = leader_election(
+        &cluster,
+        &["--election-type", "UNCLEAN", "--topic", "x", "--partition", "0"],
+    );
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert_eq!(
+        support::stdout(&out),
+        "Successfully completed leader election (UNCLEAN) for partitions x-0\n"
+    );
+    assert_eq!(cluster.state("x", 0).map(|(l, _, isr)| (l, isr)), Some((2, vec![2])));
+    let out = leader_election(
+        &cluster,
+        &["--election-type", "UNCLEAN", "--topic", "x", "--partition", "0"],
+    );
+    assert_eq!(support::stdout(&out), "Valid replica already elected for partitions x-0\n");
+}
+
+#[test]
+fn auto_leader_rebalance_moves_leaders_back_to_preferred_replicas() {
+    let fast = ["leader.imbalance.check.interval.seconds=1"];
+    let mut cluster = Cluster::start(zk_harness::start_ours(""), &[3, 1, 2], &fast);
+    cluster.topics(&["--create", "--topic", "r", "--replica-assignment", "1:2"]);
+    cluster.wait_state("r", 0, "the partition state", |l, _| l == 1);
+    let dir = cluster.kill9(1);
+    cluster.wait_state("r", 0, "broker 2 to take over", |l, isr| l == 2 && isr == [2]);
+    cluster.start_broker(1, Some(dir), &fast);
+    cluster.wait_registered(&[1, 2, 3]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(cluster.state("r", 0).unwrap().0, 2, "not while broker 1 is out of the ISR");
+    cluster.set_isr("r", 0, &[2, 1]);
+    cluster.wait_state("r", 0, "the periodic check to restore the preferred leader", |l, _| l == 1);
 }

@@ -18,7 +18,10 @@ fn json(c: &zkc::Client, rt: &tokio::runtime::Runtime, path: &str) -> Option<Val
 }
 
 fn exercise(zk: &ZkServer) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // A worker thread keeps the test's session alive (pings) while a CLI
+    // command runs; on a busy machine a current-thread runtime let it expire.
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let connect = format!("127.0.0.1:{}/kafka", zk.port);
     let broker = Broker::start(&[
         "broker.id=1",

@@ -13,6 +13,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group_support;
@@ -108,6 +109,9 @@ pub async fn dispatch(
         }
         ApiKey::FindCoordinator => {
             respond(key, v, cid, &find_coordinator::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::ElectLeaders => {
+            respond(key, v, cid, &elect_leaders::handle(ctx, v, decode(key, v, body)?).await)
         }
         ApiKey::DescribeCluster => {
             respond(key, v, cid, &describe_cluster::handle(ctx, decode(key, v, body)?))
