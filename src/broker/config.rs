@@ -71,6 +71,91 @@ pub struct KafkaConfig {
     pub offsets_topic_replication_factor: i16,
     /// `offsets.topic.segment.bytes`.
     pub offsets_topic_segment_bytes: i32,
+    /// Followers' fetching and the leader's ISR upkeep (`replica.*`).
+    pub replication: ReplicationConfig,
+}
+
+/// Kafka's `replica.*` and `num.replica.fetchers` settings, with its defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicationConfig {
+    /// `num.replica.fetchers`: fetcher tasks per source broker.
+    pub num_replica_fetchers: usize,
+    /// `replica.fetch.max.bytes`: per partition, per fetch.
+    pub fetch_max_bytes: i32,
+    /// `replica.fetch.min.bytes`
+    pub fetch_min_bytes: i32,
+    /// `replica.fetch.wait.max.ms`
+    pub fetch_wait_max_ms: i32,
+    /// `replica.fetch.response.max.bytes`
+    pub fetch_response_max_bytes: i32,
+    /// `replica.fetch.backoff.ms`: the pause after a failed fetch.
+    pub fetch_backoff_ms: u64,
+    /// `replica.socket.timeout.ms`
+    pub socket_timeout_ms: u64,
+    /// `replica.lag.time.max.ms`: a follower not caught up for this long
+    /// leaves the ISR (checked every half of it).
+    pub lag_time_max_ms: i64,
+    /// `replica.high.watermark.checkpoint.interval.ms`
+    pub high_watermark_checkpoint_interval_ms: u64,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self {
+            num_replica_fetchers: 1,
+            fetch_max_bytes: 1_048_576,
+            fetch_min_bytes: 1,
+            fetch_wait_max_ms: 500,
+            fetch_response_max_bytes: 10_485_760,
+            fetch_backoff_ms: 1_000,
+            socket_timeout_ms: 30_000,
+            lag_time_max_ms: 30_000,
+            high_watermark_checkpoint_interval_ms: 5_000,
+        }
+    }
+}
+
+impl ReplicationConfig {
+    fn from_properties(p: &Properties) -> Result<Self, Error> {
+        let d = Self::default();
+        let positive = |key: &str, v: i64| {
+            if v < 1 {
+                Err(invalid(key, &v.to_string(), "must be at least 1"))
+            } else {
+                Ok(v)
+            }
+        };
+        let c = Self {
+            num_replica_fetchers: positive(
+                "num.replica.fetchers",
+                p.parse_or("num.replica.fetchers", d.num_replica_fetchers as i64)?,
+            )? as usize,
+            fetch_max_bytes: p.parse_or("replica.fetch.max.bytes", d.fetch_max_bytes)?,
+            fetch_min_bytes: p.parse_or("replica.fetch.min.bytes", d.fetch_min_bytes)?,
+            fetch_wait_max_ms: p.parse_or("replica.fetch.wait.max.ms", d.fetch_wait_max_ms)?,
+            fetch_response_max_bytes: p
+                .parse_or("replica.fetch.response.max.bytes", d.fetch_response_max_bytes)?,
+            fetch_backoff_ms: p.parse_or("replica.fetch.backoff.ms", d.fetch_backoff_ms)?,
+            socket_timeout_ms: p.parse_or("replica.socket.timeout.ms", d.socket_timeout_ms)?,
+            lag_time_max_ms: positive(
+                "replica.lag.time.max.ms",
+                p.parse_or("replica.lag.time.max.ms", d.lag_time_max_ms)?,
+            )?,
+            high_watermark_checkpoint_interval_ms: p.parse_or(
+                "replica.high.watermark.checkpoint.interval.ms",
+                d.high_watermark_checkpoint_interval_ms,
+            )?,
+        };
+        // Kafka's rule: a fetch must not wait past the socket timeout.
+        if c.socket_timeout_ms < c.fetch_wait_max_ms.max(0) as u64 {
+            return Err(invalid(
+                "replica.socket.timeout.ms",
+                &c.socket_timeout_ms.to_string(),
+                "must be at least replica.fetch.wait.max.ms",
+            ));
+        }
+        Ok(c)
+    }
 }
 
 /// Broker keys that set a topic-level default, with the topic key and
@@ -133,6 +218,8 @@ const ACCEPTED_KEYS: &[&str] = &[
     "replica.fetch.max.bytes",
     "replica.fetch.wait.max.ms",
     "replica.fetch.min.bytes",
+    "replica.fetch.response.max.bytes",
+    "replica.fetch.backoff.ms",
     "replica.high.watermark.checkpoint.interval.ms",
     "replica.socket.timeout.ms",
     "replica.socket.receive.buffer.bytes",
@@ -384,6 +471,7 @@ impl KafkaConfig {
             offsets_topic_segment_bytes: p
                 .parse_or::<i32>("offsets.topic.segment.bytes", 104_857_600)?
                 .max(14),
+            replication: ReplicationConfig::from_properties(p)?,
         })
     }
 

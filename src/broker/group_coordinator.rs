@@ -432,7 +432,7 @@ mod tests {
         let partitions = (0..num_partitions)
             .map(|p| {
                 let state = PartitionState { leader: broker, leader_epoch: 0, isr: vec![broker] };
-                (p, PartitionMetadata { replicas: vec![broker], state })
+                (p, PartitionMetadata { replicas: vec![broker], state, state_zk_version: 0 })
             })
             .collect();
         let topic = TopicMetadata {

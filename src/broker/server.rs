@@ -45,6 +45,7 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let follower = tokio::spawn(follow_metadata(ctx.clone()));
+    let isr_expiration = tokio::spawn(ctx.replicas.clone().run_isr_expiration());
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -79,6 +80,7 @@ pub async fn run(
         connections.shutdown().await;
     }
     follower.abort();
+    isr_expiration.abort();
     let replicas = ctx.replicas.clone();
     let _ = tokio::task::spawn_blocking(move || replicas.shutdown()).await;
     let broker_id = ctx.broker_id;
@@ -128,8 +130,9 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
     }
     let config = Arc::new(config);
     let replicas = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || ReplicaManager::open(config, broker_id))
+        let (config, store) = (config.clone(), store.clone());
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || ReplicaManager::open(config, broker_id, store, runtime))
             .await
             .map_err(|e| Error::Io {
                 path: "log dirs".into(),

@@ -167,6 +167,7 @@ pub fn initial_states(
                 PartitionMetadata {
                     replicas,
                     state: PartitionState { leader, leader_epoch: 0, isr },
+                    state_zk_version: 0,
                 },
             )
         })

@@ -128,6 +128,30 @@ impl ZkStore {
         self.shared.client()
     }
 
+    /// Writes a partition's state znode, conditionally on its zkVersion when
+    /// `expected_zk_version` is given; returns the new zkVersion.
+    async fn write_partition_state(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: &PartitionState,
+        expected_zk_version: Option<i32>,
+    ) -> Result<i32, Error> {
+        let c = self.client();
+        let epoch = controller_epoch(&c).await;
+        let path = z::partition_state(topic, partition);
+        match c.set_data(&path, &z::partition_state_json(state, epoch), expected_zk_version).await {
+            Ok(stat) => Ok(stat.version),
+            Err(zkc::Error::NoNode) => Err(Error::UnknownTopic(format!("{topic}-{partition}"))),
+            Err(zkc::Error::BadVersion) => Err(Error::PartitionStateChanged {
+                topic: topic.to_string(),
+                partition,
+                expected_zk_version: expected_zk_version.unwrap_or(-1),
+            }),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn publish(&self) -> Result<(), Error> {
         let image = read_image(&self.client()).await?;
         self.tx.send_replace(Arc::new(image));
@@ -172,11 +196,14 @@ async fn read_topic(c: &zkc::Client, name: &str) -> Result<Option<TopicMetadata>
     let Some((assignment, id)) = z::parse_topic(&d) else { return Ok(None) };
     let mut partitions = BTreeMap::new();
     for (p, replicas) in assignment {
-        let state = get(c, &z::partition_state(name, p))
-            .await?
-            .and_then(|d| z::parse_partition_state(&d))
-            .unwrap_or(PartitionState { leader: -1, leader_epoch: 0, isr: Vec::new() });
-        partitions.insert(p, PartitionMetadata { replicas, state });
+        let (state, state_zk_version) = match c.get_data(&z::partition_state(name, p)).await {
+            Ok((d, stat)) => (z::parse_partition_state(&d), stat.version),
+            Err(zkc::Error::NoNode) => (None, -1),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let state =
+            state.unwrap_or(PartitionState { leader: -1, leader_epoch: 0, isr: Vec::new() });
+        partitions.insert(p, PartitionMetadata { replicas, state, state_zk_version });
     }
     let configs =
         get(c, &z::topic_config(name)).await?.map(|d| z::parse_config(&d)).unwrap_or_default();
@@ -656,23 +683,25 @@ impl MetadataStore for ZkStore {
     ) -> StoreFuture<'_, ()> {
         let topic = topic.to_string();
         Box::pin(async move {
-            let epoch = controller_epoch(&self.client()).await;
-            match self
-                .client()
-                .set_data(
-                    &z::partition_state(&topic, partition),
-                    &z::partition_state_json(&state, epoch),
-                    None,
-                )
-                .await
-            {
-                Ok(_) => {}
-                Err(zkc::Error::NoNode) => {
-                    return Err(Error::UnknownTopic(format!("{topic}-{partition}")))
-                }
-                Err(e) => return Err(unavailable(e)),
-            }
+            self.write_partition_state(&topic, partition, &state, None).await?;
             self.publish().await
+        })
+    }
+
+    fn update_leader_and_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: PartitionState,
+        expected_zk_version: i32,
+    ) -> StoreFuture<'_, i32> {
+        let topic = topic.to_string();
+        Box::pin(async move {
+            let version = self
+                .write_partition_state(&topic, partition, &state, Some(expected_zk_version))
+                .await?;
+            self.publish().await?;
+            Ok(version)
         })
     }
 

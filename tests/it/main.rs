@@ -14,6 +14,7 @@ mod docs;
 mod dump_log;
 mod groups;
 mod log_crash;
+mod replication;
 mod support;
 mod zk_cluster;
 mod zk_crash;
