@@ -127,6 +127,11 @@ fn lead(r: &Replica, epoch: i32, value: &str) {
 /// What a follower does after a role change: OffsetForLeaderEpoch rounds
 /// until the truncation is settled, then fetches the leader's tail as is.
 fn follow(follower: &Replica, leader: &Replica, follower_hw: i64) {
+    truncate_by_epoch(follower, leader, follower_hw);
+    fetch(follower, leader);
+}
+
+fn truncate_by_epoch(follower: &Replica, leader: &Replica, follower_hw: i64) {
     for _ in 0..10 {
         let Some(latest) = follower.log.leader_epoch_cache().latest_epoch() else { break };
         let (epoch, end) = leader.log.leader_epoch_cache().end_offset_for(latest);
@@ -142,6 +147,9 @@ fn follow(follower: &Replica, leader: &Replica, follower_hw: i64) {
             break;
         }
     }
+}
+
+fn fetch(follower: &Replica, leader: &Replica) {
     let from = follower.log.log_end_offset();
     let read = leader.log.read(from, usize::MAX, None, true).unwrap();
     if let Some(slice) = read.slice {
@@ -174,10 +182,11 @@ fn kip_101_scenario_1_a_restarted_follower_keeps_an_acknowledged_write() {
     lead(&a, 0, "m2");
     follow(&b, &a, 0);
     assert_eq!(values(&b), ["m1", "m2"]);
-    // B restarts and follows A again: it truncates by epoch, not to HW 1.
-    follow(&b, &a, 1);
+    // B restarts and truncates before its first fetch: by epoch, not to
+    // its HW 1. Then A dies before B fetches again.
+    truncate_by_epoch(&b, &a, 1);
     assert_eq!(values(&b), ["m1", "m2"], "m2 survives B's restart");
-    // A dies; B leads epoch 1; A comes back and follows B.
+    // B leads epoch 1; A comes back and follows B.
     lead(&b, 1, "m3");
     follow(&a, &b, 1);
     assert_eq!(values(&a), ["m1", "m2", "m3"]);
@@ -191,9 +200,10 @@ fn kip_101_scenario_2_diverged_logs_after_a_power_loss_converge() {
     lead(&a, 0, "m1");
     follow(&b, &a, 0);
     lead(&a, 0, "m2");
-    // Power loss; B comes back first and leads epoch 1, writing m3 where A holds m2.
+    // Power loss; B comes back first and leads epoch 1, writing m3 where A
+    // holds m2. A's checkpointed HW was 2: truncating to it would keep m2.
     lead(&b, 1, "m3");
-    follow(&a, &b, 1);
+    follow(&a, &b, 2);
     assert_eq!(values(&a), ["m1", "m3"], "A dropped its unreplicated m2 and took m3");
     assert_eq!(values(&a), values(&b));
     assert_eq!(
@@ -215,8 +225,9 @@ fn kip_279_fast_double_failover_leaves_no_divergence() {
     lead(&b, 1, "m3");
     lead(&a, 2, "m4");
     // B returns and follows A. It asks for epoch 1, which A never had: A
-    // answers epoch 0 ending at 2, B's epoch 0 ends at 1, so B cuts m3.
-    follow(&b, &a, 1);
+    // answers epoch 0 ending at 2, B's epoch 0 ends at 1, so B cuts m3
+    // (which its HW of 2, as sole leader of epoch 1, would have kept).
+    follow(&b, &a, 2);
     assert_eq!(values(&b), ["m1", "m2", "m4"]);
     assert_eq!(values(&a), values(&b), "the logs converged");
 }
