@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+
 use crate::broker_bad_input::{batch, produce_within as produce};
 use crate::broker_support::Broker;
 use crate::support;
@@ -50,6 +52,15 @@ impl Cluster {
             have.sort();
             have == want
         });
+        // And until every broker's own image has them all.
+        for b in &self.brokers {
+            support::wait_until(Duration::from_secs(30), "each broker to see the others", || {
+                let mut req = MetadataRequest::default();
+                req.topics = Some(Vec::new());
+                let resp: MetadataResponse = b.wire().call(ApiKey::Metadata, 1, &req);
+                resp.brokers.len() == ids.len()
+            });
+        }
     }
 
     pub fn broker(&self, id: i32) -> &Broker {
@@ -189,7 +200,7 @@ fn acks_all_waits_for_a_stopped_follower_until_it_leaves_the_isr() {
     assert_eq!(code, 7, "REQUEST_TIMED_OUT while the follower is stopped and in the ISR");
     // A long one completes once the leader drops the follower from the ISR.
     let started = Instant::now();
-    let (code, _) = produce(&mut wire, "lagging", -1, 30_000, batch(&[b"after shrink"]));
+    let (code, _) = produce(&mut wire, "lagging", -1, 15_000, batch(&[b"after shrink"]));
     assert_eq!(code, 0, "acks=all completes after the ISR shrinks");
     assert!(started.elapsed() >= Duration::from_millis(500), "it had to wait for the shrink");
     let shrunk = cluster.partition("lagging").unwrap();
