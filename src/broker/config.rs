@@ -71,6 +71,9 @@ pub struct KafkaConfig {
     pub offsets_topic_replication_factor: i16,
     /// `offsets.topic.segment.bytes`.
     pub offsets_topic_segment_bytes: i32,
+    /// `offsets.commit.timeout.ms`: how long an offset commit waits for
+    /// the ISR of its `__consumer_offsets` partition.
+    pub offsets_commit_timeout_ms: u64,
     /// Followers' fetching and the leader's ISR upkeep (`replica.*`).
     pub replication: ReplicationConfig,
 }
@@ -471,6 +474,7 @@ impl KafkaConfig {
             offsets_topic_segment_bytes: p
                 .parse_or::<i32>("offsets.topic.segment.bytes", 104_857_600)?
                 .max(14),
+            offsets_commit_timeout_ms: p.parse_or("offsets.commit.timeout.ms", 5_000u64)?,
             replication: ReplicationConfig::from_properties(p)?,
         })
     }

@@ -261,6 +261,27 @@ impl ReplicaManager {
         });
     }
 
+    /// Waits until this broker, as leader of `tp`, has a high watermark
+    /// past `offset`; NOT_LEADER_OR_FOLLOWER if leadership moves first,
+    /// REQUEST_TIMED_OUT at `deadline`.
+    pub async fn wait_for_high_watermark(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), ErrorCode> {
+        loop {
+            // Register before checking, so a move in between is not missed.
+            let watch = self.purgatory.watch(vec![tp.clone()]);
+            if self.leader_partition(tp)?.high_watermark() > offset {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_err() {
+                return Err(ErrorCode::RequestTimedOut);
+            }
+        }
+    }
+
     /// The partition if this broker leads it.
     pub fn leader_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {
         let p = self.partition(tp)?;

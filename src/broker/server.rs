@@ -140,7 +140,10 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
             })??
     };
     let replicas = Arc::new(replicas);
-    let offsets_log: Arc<dyn OffsetsLog> = Arc::new(ReplicaOffsetsLog::new(replicas.clone()));
+    let offsets_log: Arc<dyn OffsetsLog> = Arc::new(ReplicaOffsetsLog::new(
+        replicas.clone(),
+        Duration::from_millis(config.offsets_commit_timeout_ms),
+    ));
     let groups = GroupCoordinatorHandle::start(config.groups.clone(), offsets_log.clone());
     let ctx = BrokerContext {
         config,
