@@ -516,6 +516,14 @@ fn apply_fetched(
     if high_watermark >= 0 {
         p.update_follower_high_watermark(high_watermark);
     }
+    // DeleteRecords and retention on the leader move our log start too
+    // (Kafka's `maybeIncrementLogStartOffset`), never past what is committed.
+    let new_start = leader_log_start.min(p.high_watermark());
+    if new_start > p.log_start_offset().0 {
+        if let Err(e) = p.log.delete_records(Offset(new_start)) {
+            tracing::warn!(partition = %p.tp, "cannot follow the leader's log start: {e}");
+        }
+    }
     Applied::Ok
 }
 
