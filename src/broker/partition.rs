@@ -321,6 +321,11 @@ impl Partition {
         }
         let high_watermark_moved = self.maybe_increment_high_watermark();
         let state = lock(&self.state);
+        if state.isr.contains(&replica) || fetch_offset < self.high_watermark() {
+            return FollowerFetchOutcome { high_watermark_moved, expand_isr: None };
+        }
+        // Kafka also wants the follower past the start of this leader's
+        // epoch, so it holds nothing from an older leader's diverged tail.
         let epoch_start = self
             .log
             .leader_epoch_cache()
@@ -328,14 +333,11 @@ impl Partition {
             .iter()
             .find(|e| e.epoch.0 == state.leader_epoch)
             .map_or(0, |e| e.start_offset.0);
-        let expand_isr = (!state.isr.contains(&replica)
-            && fetch_offset >= self.high_watermark()
-            && fetch_offset >= epoch_start)
-            .then(|| {
-                let mut isr = state.isr.clone();
-                isr.push(replica);
-                IsrChange::of(&state, isr)
-            });
+        let expand_isr = (fetch_offset >= epoch_start).then(|| {
+            let mut isr = state.isr.clone();
+            isr.push(replica);
+            IsrChange::of(&state, isr)
+        });
         FollowerFetchOutcome { high_watermark_moved, expand_isr }
     }
 
@@ -602,3 +604,6 @@ fn producer_of(records: &[u8]) -> Result<Option<ProducerBatch>, ApiError> {
     }
     Ok(Some(out))
 }
+
+#[cfg(test)]
+mod tests;
