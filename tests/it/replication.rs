@@ -15,7 +15,10 @@ use crate::zk_harness::{self, ZkServer};
 
 pub struct Cluster {
     pub zk: ZkServer,
-    pub brokers: Vec<Broker>,
+    brokers: Vec<Option<Broker>>,
+    /// The dirs of killed brokers, for their restart.
+    stopped: Vec<Option<tempfile::TempDir>>,
+    overrides: Vec<Vec<String>>,
 }
 
 impl Cluster {
@@ -23,21 +26,50 @@ impl Cluster {
     pub fn start(extra: &[&str]) -> Cluster {
         let zk = zk_harness::start_ours("");
         let connect = format!("zookeeper.connect=127.0.0.1:{}", zk.port);
-        let brokers = (1..=3)
+        let overrides: Vec<Vec<String>> = (1..=3)
             .map(|id| {
-                let mut overrides = vec![
+                let mut o = vec![
                     format!("broker.id={id}"),
                     connect.clone(),
                     "zookeeper.session.timeout.ms=6000".into(),
                 ];
-                overrides.extend(extra.iter().map(|s| s.to_string()));
-                let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
-                Broker::start(&refs)
+                o.extend(extra.iter().map(|s| s.to_string()));
+                o
             })
             .collect();
-        let cluster = Cluster { zk, brokers };
+        let brokers = overrides
+            .iter()
+            .map(|o| Some(Broker::start(&o.iter().map(String::as_str).collect::<Vec<_>>())))
+            .collect();
+        let cluster = Cluster { zk, brokers, stopped: vec![None, None, None], overrides };
         cluster.wait_registered(&[1, 2, 3]);
         cluster
+    }
+
+    pub fn broker(&self, id: i32) -> &Broker {
+        self.brokers[(id - 1) as usize].as_ref().expect("the broker is running")
+    }
+
+    pub fn running(&self) -> impl Iterator<Item = &Broker> {
+        self.brokers.iter().flatten()
+    }
+
+    /// `kill -9` of broker `id`; its dirs are kept for [`Cluster::restart`].
+    pub fn kill9(&mut self, id: i32) {
+        let i = (id - 1) as usize;
+        let b = self.brokers[i].take().expect("the broker is running");
+        self.stopped[i] = Some(b.kill9());
+    }
+
+    pub fn restart(&mut self, id: i32) {
+        let i = (id - 1) as usize;
+        let dir = self.stopped[i].take().expect("the broker was killed");
+        let o: Vec<&str> = self.overrides[i].iter().map(String::as_str).collect();
+        self.brokers[i] = Some(Broker::start_in(dir, &o));
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.running().map(Broker::addr).collect::<Vec<_>>().join(",")
     }
 
     /// Waits until exactly these brokers are registered in ZooKeeper.
@@ -53,7 +85,7 @@ impl Cluster {
             have == want
         });
         // And until every broker's own image has them all.
-        for b in &self.brokers {
+        for b in self.running() {
             support::wait_until(Duration::from_secs(30), "each broker to see the others", || {
                 let mut req = MetadataRequest::default();
                 req.topics = Some(Vec::new());
@@ -61,14 +93,6 @@ impl Cluster {
                 resp.brokers.len() == ids.len()
             });
         }
-    }
-
-    pub fn broker(&self, id: i32) -> &Broker {
-        &self.brokers[(id - 1) as usize]
-    }
-
-    pub fn bootstrap(&self) -> String {
-        self.brokers.iter().map(Broker::addr).collect::<Vec<_>>().join(",")
     }
 
     pub fn topics(&self, args: &[&str]) -> String {
@@ -92,26 +116,41 @@ impl Cluster {
 
     /// Partition 0 as `topics --describe` shows it.
     pub fn partition(&self, topic: &str) -> Option<Described> {
+        self.partition_of(topic, 0)
+    }
+
+    pub fn partition_of(&self, topic: &str, partition: i32) -> Option<Described> {
         let bootstrap = self.bootstrap();
         let out = support::kafka_rs(
             &["topics", "--bootstrap-server", &bootstrap, "--describe", "--topic", topic],
             None,
             Duration::from_secs(30),
         );
-        support::stdout(&out).lines().find(|l| l.contains("Partition: 0")).map(Described::parse)
+        let key = format!("Partition: {partition}\t");
+        support::stdout(&out).lines().find(|l| l.contains(&key)).map(Described::parse)
     }
 
     pub fn wait_isr(&self, topic: &str, isr: &[i32], timeout: Duration) -> Described {
+        self.wait_isr_of(topic, 0, isr, timeout)
+    }
+
+    pub fn wait_isr_of(
+        &self,
+        topic: &str,
+        partition: i32,
+        isr: &[i32],
+        timeout: Duration,
+    ) -> Described {
         let mut last = None;
         let start = Instant::now();
         while start.elapsed() < timeout {
-            last = self.partition(topic);
+            last = self.partition_of(topic, partition);
             if last.as_ref().is_some_and(|p| sorted(&p.isr) == sorted(isr)) {
                 return last.unwrap();
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("ISR of {topic} never became {isr:?}: last {last:?}");
+        panic!("ISR of {topic}-{partition} never became {isr:?}: last {last:?}");
     }
 }
 
@@ -129,7 +168,7 @@ pub struct Described {
 }
 
 impl Described {
-    fn parse(line: &str) -> Described {
+    pub fn parse(line: &str) -> Described {
         let field = |name: &str| {
             line.split('\t')
                 .find_map(|f| f.trim().strip_prefix(name))
@@ -176,10 +215,10 @@ fn followers_copy_the_leaders_log_and_join_the_isr() {
     let on_leader = segment(cluster.broker(leader), "copied");
     assert!(!on_leader.is_empty());
     support::wait_until(Duration::from_secs(20), "every replica to hold the same bytes", || {
-        cluster.brokers.iter().all(|b| segment(b, "copied") == on_leader)
+        cluster.running().all(|b| segment(b, "copied") == on_leader)
     });
     // The leader epoch checkpoint travels with the data.
-    for b in &cluster.brokers {
+    for b in cluster.running() {
         assert!(b.data_dir().join("copied-0/leader-epoch-checkpoint").exists());
     }
 }
