@@ -302,6 +302,11 @@ impl Partition {
         now_ms: i64,
     ) -> FollowerFetchOutcome {
         let leader_leo = self.log.log_end_offset().0;
+        // A follower ahead of the leader has diverged: its fetch fails with
+        // OFFSET_OUT_OF_RANGE and must not count as caught up.
+        if fetch_offset > leader_leo {
+            return FollowerFetchOutcome::default();
+        }
         {
             let state = lock(&self.state);
             if state.leader != self.broker_id || !state.replicas.contains(&replica) {

@@ -6,7 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FetchRequest, FetchResponse, MetadataRequest, MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::broker_bad_input::{batch, produce_within as produce};
 use crate::broker_support::Broker;
@@ -185,6 +189,24 @@ impl Described {
     }
 }
 
+/// The error code of a consumer's Fetch v12 of partition 0 at offset 0.
+fn fetch_error(broker: &Broker, topic: &str, current_leader_epoch: i32) -> i16 {
+    let mut p = FetchPartition::default();
+    p.partition = 0;
+    p.current_leader_epoch = current_leader_epoch;
+    p.partition_max_bytes = 1 << 20;
+    let mut t = FetchTopic::default();
+    t.topic = TopicName(StrBytes::from_string(topic.to_string()));
+    t.partitions = vec![p];
+    let mut req = FetchRequest::default();
+    req.replica_id = BrokerId(-1);
+    req.max_bytes = 1 << 20;
+    req.session_epoch = -1;
+    req.topics = vec![t];
+    let resp: FetchResponse = broker.wire().call(ApiKey::Fetch, 12, &req);
+    resp.responses[0].partitions[0].error_code
+}
+
 fn segment(broker: &Broker, topic: &str) -> Vec<u8> {
     let path = broker.data_dir().join(format!("{topic}-0")).join("00000000000000000000.log");
     std::fs::read(&path).unwrap_or_default()
@@ -217,6 +239,16 @@ fn followers_copy_the_leaders_log_and_join_the_isr() {
     support::wait_until(Duration::from_secs(20), "every replica to hold the same bytes", || {
         cluster.running().all(|b| segment(b, "copied") == on_leader)
     });
+    // KIP-320 on the wire: the epoch first, then the leadership.
+    let follower = described.replicas.iter().copied().find(|&r| r != leader).unwrap();
+    for (broker, epoch, want, why) in [
+        (follower, 0, 6, "a follower serves no consumer"),
+        (follower, 5, 75, "an epoch the follower has not heard of"),
+        (leader, 5, 75, "an epoch the leader has not heard of"),
+        (leader, 0, 0, "the current epoch"),
+    ] {
+        assert_eq!(fetch_error(cluster.broker(broker), "copied", epoch), want, "{why}");
+    }
     // The leader epoch checkpoint travels with the data.
     for b in cluster.running() {
         assert!(b.data_dir().join("copied-0/leader-epoch-checkpoint").exists());

@@ -203,7 +203,8 @@ fn read_one(
     remaining: usize,
     min_one: bool,
 ) -> FetchPartitionData<FileRegion> {
-    let partition = match ctx.replicas.leader_partition(&w.tp) {
+    // The epoch is checked before the leadership (KIP-320).
+    let partition = match ctx.replicas.partition(&w.tp) {
         Ok(p) => p,
         Err(code) => return error_part(w, code),
     };
