@@ -586,6 +586,19 @@ mod tests {
                 |c| c.unknown_keys == ["foo.bar"],
                 "only unknown keys reported",
             ),
+            ("", |c| c.replication == ReplicationConfig::default(), "Kafka's replica.* defaults"),
+            (
+                "num.replica.fetchers=4\nreplica.lag.time.max.ms=10000\nreplica.fetch.max.bytes=65536\n\
+                 replica.fetch.wait.max.ms=100\nreplica.fetch.backoff.ms=50",
+                |c| {
+                    let r = &c.replication;
+                    (r.num_replica_fetchers, r.lag_time_max_ms, r.fetch_max_bytes)
+                        == (4, 10_000, 65_536)
+                        && (r.fetch_wait_max_ms, r.fetch_backoff_ms) == (100, 50)
+                        && c.unknown_keys.is_empty()
+                },
+                "replica.* keys are read, not reported unknown",
+            ),
         ];
         for (text, check, why) in cases {
             let c = cfg(text).unwrap_or_else(|e| panic!("{why}: {e}"));
@@ -606,6 +619,12 @@ mod tests {
             ("auto.create.topics.enable=yes", "auto.create.topics.enable"),
             ("socket.request.max.bytes=0", "socket.request.max.bytes"),
             ("message.max.bytes=-5", "message.max.bytes"),
+            ("num.replica.fetchers=0", "num.replica.fetchers"),
+            ("replica.lag.time.max.ms=0", "replica.lag.time.max.ms"),
+            (
+                "replica.socket.timeout.ms=100\nreplica.fetch.wait.max.ms=500",
+                "replica.socket.timeout.ms",
+            ),
         ];
         for (text, key) in cases {
             let err = cfg(text).expect_err(text).to_string();
