@@ -173,17 +173,6 @@ impl ReplicaFetcherManager {
         }
     }
 
-    /// The partitions being followed, with their leader.
-    pub fn followed(&self) -> Vec<(TopicPartition, i32)> {
-        let fetchers = lock(&self.fetchers);
-        fetchers
-            .values()
-            .flat_map(|f| {
-                lock(&f.partitions).keys().map(|tp| (tp.clone(), f.key.leader)).collect::<Vec<_>>()
-            })
-            .collect()
-    }
-
     pub fn shutdown(&self) {
         for f in lock(&self.fetchers).drain().map(|(_, f)| f) {
             f.stopped.store(true, Ordering::Release);
