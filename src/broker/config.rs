@@ -71,6 +71,18 @@ pub struct KafkaConfig {
     pub offsets_topic_replication_factor: i16,
     /// `offsets.topic.segment.bytes`.
     pub offsets_topic_segment_bytes: i32,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`.
+    pub leader_imbalance_check_interval_seconds: u64,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub leader_imbalance_per_broker_percentage: u32,
+    /// `controlled.shutdown.enable`.
+    pub controlled_shutdown_enable: bool,
+    /// `controlled.shutdown.max.retries`.
+    pub controlled_shutdown_max_retries: u32,
+    /// `controlled.shutdown.retry.backoff.ms`.
+    pub controlled_shutdown_retry_backoff_ms: u64,
     /// `offsets.commit.timeout.ms`: how long an offset commit waits for
     /// the ISR of its `__consumer_offsets` partition.
     pub offsets_commit_timeout_ms: u64,
@@ -474,6 +486,16 @@ impl KafkaConfig {
             offsets_topic_segment_bytes: p
                 .parse_or::<i32>("offsets.topic.segment.bytes", 104_857_600)?
                 .max(14),
+            auto_leader_rebalance_enable: p.bool_or("auto.leader.rebalance.enable", true)?,
+            leader_imbalance_check_interval_seconds: p
+                .parse_or::<u64>("leader.imbalance.check.interval.seconds", 300)?
+                .max(1),
+            leader_imbalance_per_broker_percentage: p
+                .parse_or("leader.imbalance.per.broker.percentage", 10u32)?,
+            controlled_shutdown_enable: p.bool_or("controlled.shutdown.enable", true)?,
+            controlled_shutdown_max_retries: p.parse_or("controlled.shutdown.max.retries", 3u32)?,
+            controlled_shutdown_retry_backoff_ms: p
+                .parse_or("controlled.shutdown.retry.backoff.ms", 5000u64)?,
             offsets_commit_timeout_ms: p.parse_or("offsets.commit.timeout.ms", 5_000u64)?,
             replication: ReplicationConfig::from_properties(p)?,
         })

@@ -27,6 +27,7 @@ pub fn metadata_error_code(e: &cluster::Error) -> ErrorCode {
         cluster::Error::Io { .. } | cluster::Error::Corrupt { .. } => ErrorCode::KafkaStorageError,
         cluster::Error::Unavailable(_) => ErrorCode::RequestTimedOut,
         cluster::Error::PartitionStateChanged { .. } => ErrorCode::NotController,
+        cluster::Error::NotController => ErrorCode::NotController,
     }
 }
 

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use super::group_coordinator::{GroupCoordinatorHandle, OffsetsLog, ReplicaOffsetsLog};
 use super::replica_manager::ReplicaManager;
 use super::{connection, meta_properties, BrokerContext, Error, KafkaConfig};
-use crate::cluster::zk_store::ZkStore;
+use crate::cluster::zk_store::{ControllerSettings, ZkStore};
 use crate::cluster::MetadataStore;
 
 /// How long in-flight requests get to finish at shutdown.
@@ -109,14 +109,14 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
         Some(zk) => {
             let timeout = Duration::from_millis(config.zookeeper_session_timeout_ms);
             tracing::info!("keeping cluster metadata in ZooKeeper at {zk}");
-            Arc::new(ZkStore::open(zk, timeout).await?)
+            Arc::new(ZkStore::open(zk, timeout, controller_settings(&config)).await?)
         }
         None => {
             let (addr, zk) = start_embedded_zookeeper(&config, &first_dir).await?;
             embedded = Some(zk);
             let timeout = Duration::from_millis(config.zookeeper_session_timeout_ms);
             tracing::info!("keeping cluster metadata in the embedded ZooKeeper at {addr}");
-            Arc::new(ZkStore::open(&addr.to_string(), timeout).await?)
+            Arc::new(ZkStore::open(&addr.to_string(), timeout, controller_settings(&config)).await?)
         }
     };
     let broker_id = match (config.broker_id, meta_properties::stored_broker_id(&config.log_dirs)) {
@@ -157,6 +157,19 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
     ctx.apply_metadata().await;
     ctx.groups.follow_leadership(broker_id, ctx.store.subscribe(), offsets_log);
     Ok((ctx, embedded))
+}
+
+/// What the controller obeys when this broker is the controller.
+fn controller_settings(config: &KafkaConfig) -> ControllerSettings {
+    let unclean = config.topic_default("unclean.leader.election.enable") == Some("true");
+    ControllerSettings {
+        controller: crate::controller::ControllerConfig { unclean_leader_election_enable: unclean },
+        auto_leader_rebalance_enable: config.auto_leader_rebalance_enable,
+        leader_imbalance_check_interval: Duration::from_secs(
+            config.leader_imbalance_check_interval_seconds,
+        ),
+        leader_imbalance_per_broker_percentage: config.leader_imbalance_per_broker_percentage,
+    }
 }
 
 /// The ZooKeeper server a broker runs in-process when no

@@ -1,13 +1,14 @@
 //! Topic creation, partition addition and deletion, shared by CreateTopics,
 //! CreatePartitions, DeleteTopics and Metadata's auto-creation. Decides the
-//! replica assignment and initial partition state (leader = first live
-//! replica, epoch 0, ISR = live replicas) and writes them to the store.
+//! replica assignment, takes the initial partition state from the
+//! controller's rule, and writes both to the store.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::ApiError;
 use super::{topic_config, BrokerContext};
 use crate::cluster::{ClusterImage, PartitionMetadata, PartitionState, TopicMetadata};
+use crate::controller::election::initial_leader_and_isr;
 use crate::protocol::ErrorCode;
 use crate::types::validate_topic_name;
 
@@ -147,11 +148,10 @@ pub fn validate_assignment(
     Ok(())
 }
 
-/// Leader = first live replica, epoch 0, ISR = the leader alone.
-///
-/// A replica joins the ISR only by having fetched up to the leader's log end;
-/// a freshly created follower has fetched nothing, so listing it would claim
-/// copies of acknowledged data that do not exist (acks=all would count it).
+/// The state each new partition starts with, by the controller's rule
+/// for new partitions. A partition none of whose replicas is registered
+/// gets no leader and an empty ISR, which the controller initializes once
+/// one registers.
 pub fn initial_states(
     image: &ClusterImage,
     assignment: BTreeMap<i32, Vec<i32>>,
@@ -159,17 +159,14 @@ pub fn initial_states(
     assignment
         .into_iter()
         .map(|(p, replicas)| {
-            let leader =
-                replicas.iter().copied().find(|b| image.brokers.contains_key(b)).unwrap_or(-1);
-            let isr = if leader >= 0 { vec![leader] } else { Vec::new() };
-            (
-                p,
-                PartitionMetadata {
-                    replicas,
-                    state: PartitionState { leader, leader_epoch: 0, isr },
-                    state_zk_version: 0,
-                },
-            )
+            let state = initial_leader_and_isr(&replicas, |b| image.brokers.contains_key(&b))
+                .map(|s| PartitionState {
+                    leader: s.leader,
+                    leader_epoch: s.leader_epoch,
+                    isr: s.isr,
+                })
+                .unwrap_or(PartitionState { leader: -1, leader_epoch: 0, isr: Vec::new() });
+            (p, PartitionMetadata { replicas, state, state_zk_version: 0 })
         })
         .collect()
 }
@@ -192,7 +189,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn new_partitions_start_with_the_leader_alone_in_the_isr() {
+    fn new_partitions_follow_the_controllers_new_partition_rule() {
         let mut image = ClusterImage::default();
         for id in [1, 2] {
             let reg =
@@ -204,8 +201,8 @@ mod tests {
         let s0 = &states[&0].state;
         assert_eq!(
             (s0.leader, s0.isr.clone()),
-            (1, vec![1]),
-            "first live replica leads; followers have fetched nothing"
+            (1, vec![1, 2]),
+            "first live replica leads; every live replica of an empty log is in sync"
         );
         let s1 = &states[&1].state;
         assert_eq!(

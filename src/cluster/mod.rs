@@ -9,6 +9,7 @@
 //! with Kafka's znode layout, on an external ensemble or on the server a
 //! broker embeds when it has no `zookeeper.connect`.
 
+pub mod zk_controller;
 pub mod zk_store;
 pub mod znodes;
 
@@ -117,6 +118,8 @@ pub enum Error {
     PartitionStateChanged { topic: String, partition: i32, expected_zk_version: i32 },
     #[error("the metadata store is unavailable: {0}")]
     Unavailable(String),
+    #[error("this broker is not the controller")]
+    NotController,
 }
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
@@ -174,6 +177,21 @@ pub trait MetadataStore: Send + Sync + 'static {
         state: PartitionState,
         expected_zk_version: i32,
     ) -> StoreFuture<'_, i32>;
+
+    /// Runs leader elections, if this broker is the controller
+    /// (`NotController` otherwise); `None` means every partition.
+    fn elect_leaders(
+        &self,
+        election: crate::controller::ElectionType,
+        partitions: Option<Vec<crate::types::TopicPartition>>,
+    ) -> StoreFuture<'_, zk_controller::ElectionResults>;
+
+    /// Moves `broker`'s leaderships away before it stops, if this broker is
+    /// the controller; returns the partitions it still leads.
+    fn controlled_shutdown(
+        &self,
+        broker: i32,
+    ) -> StoreFuture<'_, Vec<crate::types::TopicPartition>>;
 
     /// Reserves `count` producer ids (Kafka's `/latest_producer_id_block`).
     fn allocate_producer_ids(&self, broker_id: i32, count: i64)

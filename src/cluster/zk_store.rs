@@ -3,11 +3,11 @@
 //! metadata through our embedded server or a real Apache ZooKeeper.
 //!
 //! Reads come from an image rebuilt whenever a persistent recursive watch
-//! on `/brokers`, `/config/topics`, `/admin/delete_topics` or `/controller`
-//! fires. The broker that wins `/controller` also does the controller's
-//! chores: partition state for topics that arrive without it (written
-//! directly, as Kafka 0.8 tools did, or by `topics --zookeeper`), topic ids,
-//! and deletions requested under `/admin/delete_topics`.
+//! on `/brokers`, `/config/topics`, `/admin` or `/controller` fires, read
+//! with ZooKeeper's multiRead so its cost does not grow with round trips
+//! per partition. The broker that wins `/controller` also runs the
+//! controller ([`super::zk_controller`]) on the same events, before the
+//! image is re-read, so failover is not held up by it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,11 +16,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 use zookeeper_client as zkc;
 
+use super::zk_controller::{self, Noticed, Request, ZkController};
 use super::znodes as z;
 use super::{
     BrokerRegistration, ClusterImage, Error, MetadataStore, PartitionMetadata, PartitionState,
     ProducerIdBlock, StoreFuture, TopicMetadata,
 };
+use crate::controller::ControllerConfig;
 
 #[derive(Clone)]
 pub struct ZkStore {
@@ -36,6 +38,31 @@ struct Shared {
     timeout: Duration,
     client: std::sync::RwLock<zkc::Client>,
     registration: Mutex<Option<BrokerRegistration>>,
+    controller: ControllerSettings,
+    requests: tokio::sync::mpsc::UnboundedSender<Request>,
+}
+
+/// The broker's controller settings (Kafka's names and defaults).
+#[derive(Clone, Debug)]
+pub struct ControllerSettings {
+    pub controller: ControllerConfig,
+    /// `auto.leader.rebalance.enable` (true).
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds` (300).
+    pub leader_imbalance_check_interval: Duration,
+    /// `leader.imbalance.per.broker.percentage` (10).
+    pub leader_imbalance_per_broker_percentage: u32,
+}
+
+impl Default for ControllerSettings {
+    fn default() -> Self {
+        ControllerSettings {
+            controller: ControllerConfig::default(),
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval: Duration::from_secs(300),
+            leader_imbalance_per_broker_percentage: 10,
+        }
+    }
 }
 
 impl Shared {
@@ -56,15 +83,15 @@ impl Drop for ZkStore {
     }
 }
 
-fn unavailable(e: zkc::Error) -> Error {
+pub(super) fn unavailable(e: zkc::Error) -> Error {
     Error::Unavailable(format!("ZooKeeper: {e}"))
 }
 
-fn open() -> zkc::CreateOptions<'static> {
+pub(super) fn open() -> zkc::CreateOptions<'static> {
     zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all())
 }
 
-fn ephemeral() -> zkc::CreateOptions<'static> {
+pub(super) fn ephemeral() -> zkc::CreateOptions<'static> {
     zkc::CreateMode::Ephemeral.with_acls(zkc::Acls::anyone_all())
 }
 
@@ -97,7 +124,11 @@ pub async fn connect(connect: &str, session_timeout: Duration) -> Result<zkc::Cl
 impl ZkStore {
     /// Connects, creates Kafka's persistent paths and the cluster id, and
     /// starts following changes.
-    pub async fn open(connect_string: &str, session_timeout: Duration) -> Result<ZkStore, Error> {
+    pub async fn open(
+        connect_string: &str,
+        session_timeout: Duration,
+        controller: ControllerSettings,
+    ) -> Result<ZkStore, Error> {
         let client = connect(connect_string, session_timeout).await?;
         for p in z::PERSISTENT_PATHS {
             match client.mkdir(p, &open()).await {
@@ -114,13 +145,16 @@ impl ZkStore {
         let image = read_image(&client).await?;
         let (tx, _) = watch::channel(Arc::new(image));
         let tx = Arc::new(tx);
+        let (requests, requests_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             connect: connect_string.to_string(),
             timeout: session_timeout,
             client: std::sync::RwLock::new(client),
             registration: Mutex::new(None),
+            controller,
+            requests,
         });
-        let refresher = tokio::spawn(follow(shared.clone(), tx.clone()));
+        let refresher = tokio::spawn(follow(shared.clone(), tx.clone(), requests_rx));
         Ok(ZkStore { shared, tx, refresher: Arc::new(refresher) })
     }
 
@@ -152,6 +186,20 @@ impl ZkStore {
         }
     }
 
+    /// Hands a request to the task that runs this broker's controller.
+    fn ask_controller<T: Send + 'static>(
+        &self,
+        request: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, Error>>) -> Request,
+    ) -> StoreFuture<'_, T> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let sent = self.shared.requests.send(request(reply));
+        Box::pin(async move {
+            let stopped = || Error::Unavailable("the metadata store has stopped".into());
+            sent.map_err(|_| stopped())?;
+            answer.await.map_err(|_| stopped())?
+        })
+    }
+
     async fn publish(&self) -> Result<(), Error> {
         let image = read_image(&self.client()).await?;
         self.tx.send_replace(Arc::new(image));
@@ -159,7 +207,8 @@ impl ZkStore {
     }
 }
 
-/// Reads the whole image: cluster id, live brokers, controller, topics.
+/// Reads the whole image: cluster id, live brokers, controller, topics,
+/// with every topic, config and state znode fetched by multiRead.
 pub async fn read_image(c: &zkc::Client) -> Result<ClusterImage, Error> {
     let cluster_id = match c.get_data(z::CLUSTER_ID).await {
         Ok((d, _)) => z::parse_cluster_id(&d).unwrap_or_default(),
@@ -171,48 +220,50 @@ pub async fn read_image(c: &zkc::Client) -> Result<ClusterImage, Error> {
         Err(zkc::Error::NoNode) => -1,
         Err(e) => return Err(unavailable(e)),
     };
+    let ids: Vec<i32> =
+        list(c, z::BROKER_IDS).await?.iter().filter_map(|s| s.parse().ok()).collect();
+    let paths: Vec<String> = ids.iter().map(|id| z::broker(*id)).collect();
     let mut brokers = BTreeMap::new();
-    for id in list(c, z::BROKER_IDS).await? {
-        let Ok(id) = id.parse::<i32>() else { continue };
-        if let Some(d) = get(c, &z::broker(id)).await? {
-            if let Some(b) = z::parse_broker(id, &d) {
-                brokers.insert(id, b);
-            }
+    for (id, read) in ids.iter().zip(zk_controller::get_many(c, &paths).await?) {
+        if let Some(b) = read.and_then(|(d, _)| z::parse_broker(*id, &d)) {
+            brokers.insert(*id, b);
         }
     }
+    let names = list(c, z::TOPICS).await?;
+    let paths: Vec<String> = names.iter().flat_map(|n| [z::topic(n), z::topic_config(n)]).collect();
+    let reads = zk_controller::get_many(c, &paths).await?;
+    let mut parsed = Vec::new();
+    for (name, pair) in names.iter().zip(reads.chunks(2)) {
+        let Some((d, _)) = &pair[0] else { continue };
+        let Some((assignment, id)) = z::parse_topic(d) else { continue };
+        let configs = pair[1].as_ref().map(|(d, _)| z::parse_config(d)).unwrap_or_default();
+        parsed.push((name, assignment, id, configs));
+    }
+    let state_paths: Vec<String> = parsed
+        .iter()
+        .flat_map(|(name, a, ..)| a.keys().map(|p| z::partition_state(name, *p)))
+        .collect();
+    let mut states = zk_controller::get_many(c, &state_paths).await?.into_iter();
     let mut topics = BTreeMap::new();
-    for name in list(c, z::TOPICS).await? {
-        if let Some(t) = read_topic(c, &name).await? {
-            topics.insert(name, t);
+    for (name, assignment, id, configs) in parsed {
+        let mut partitions = BTreeMap::new();
+        for (p, replicas) in assignment {
+            // Without a state znode yet the partition shows no leader
+            // until the controller writes one.
+            let read = states.next().flatten();
+            let state_zk_version = read.as_ref().map_or(-1, |(_, stat)| stat.version);
+            let state = read
+                .and_then(|(d, _)| z::parse_partition_state(&d))
+                .unwrap_or(PartitionState { leader: -1, leader_epoch: 0, isr: Vec::new() });
+            partitions.insert(p, PartitionMetadata { replicas, state, state_zk_version });
         }
+        let topic_id = id.unwrap_or_default();
+        topics.insert(
+            name.clone(),
+            TopicMetadata { name: name.clone(), topic_id, partitions, configs },
+        );
     }
     Ok(ClusterImage { cluster_id, controller_id, brokers, topics })
-}
-
-/// A topic whose assignment parses; partitions without a state znode yet
-/// show no leader (-1) until the controller writes one.
-async fn read_topic(c: &zkc::Client, name: &str) -> Result<Option<TopicMetadata>, Error> {
-    let Some(d) = get(c, &z::topic(name)).await? else { return Ok(None) };
-    let Some((assignment, id)) = z::parse_topic(&d) else { return Ok(None) };
-    let mut partitions = BTreeMap::new();
-    for (p, replicas) in assignment {
-        let (state, state_zk_version) = match c.get_data(&z::partition_state(name, p)).await {
-            Ok((d, stat)) => (z::parse_partition_state(&d), stat.version),
-            Err(zkc::Error::NoNode) => (None, -1),
-            Err(e) => return Err(unavailable(e)),
-        };
-        let state =
-            state.unwrap_or(PartitionState { leader: -1, leader_epoch: 0, isr: Vec::new() });
-        partitions.insert(p, PartitionMetadata { replicas, state, state_zk_version });
-    }
-    let configs =
-        get(c, &z::topic_config(name)).await?.map(|d| z::parse_config(&d)).unwrap_or_default();
-    Ok(Some(TopicMetadata {
-        name: name.to_string(),
-        topic_id: id.unwrap_or_default(),
-        partitions,
-        configs,
-    }))
 }
 
 /// Creates a persistent znode unless it already exists.
@@ -231,23 +282,18 @@ async fn get(c: &zkc::Client, p: &str) -> Result<Option<Vec<u8>>, Error> {
     }
 }
 
-async fn list(c: &zkc::Client, p: &str) -> Result<Vec<String>, Error> {
-    match c.list_children(p).await {
-        Ok(mut v) => {
-            v.sort();
-            Ok(v)
-        }
-        Err(zkc::Error::NoNode) => Ok(Vec::new()),
-        Err(e) => Err(unavailable(e)),
-    }
-}
+use zk_controller::list;
 
 /// Rebuilds the image on every change; the controller also acts on it.
 /// When the session expires, starts a new one and registers again.
-async fn follow(shared: Arc<Shared>, tx: Arc<watch::Sender<Arc<ClusterImage>>>) {
+async fn follow(
+    shared: Arc<Shared>,
+    tx: Arc<watch::Sender<Arc<ClusterImage>>>,
+    mut requests: tokio::sync::mpsc::UnboundedReceiver<Request>,
+) {
     loop {
         let c = shared.client();
-        follow_session(&c, &shared, &tx).await;
+        follow_session(&c, &shared, &tx, &mut requests).await;
         tracing::warn!("ZooKeeper session expired; starting a new one");
         loop {
             match reestablish(&shared).await {
@@ -271,15 +317,21 @@ async fn reestablish(shared: &Shared) -> Result<(), Error> {
     Ok(())
 }
 
-/// Follows changes through one session until it expires or closes.
-async fn follow_session(c: &zkc::Client, shared: &Shared, tx: &watch::Sender<Arc<ClusterImage>>) {
+/// Follows changes through one session until it expires or closes. A
+/// controller does not outlive its session: its `/controller` is gone.
+async fn follow_session(
+    c: &zkc::Client,
+    shared: &Shared,
+    tx: &watch::Sender<Arc<ClusterImage>>,
+    requests: &mut tokio::sync::mpsc::UnboundedReceiver<Request>,
+) {
     // Each watcher forwards into one channel, so one wait covers them all.
-    let (ev_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (ev_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<Noticed>();
     let mut forwarders = Vec::new();
     let watches = [
         ("/brokers", zkc::AddWatchMode::PersistentRecursive),
         ("/config/topics", zkc::AddWatchMode::PersistentRecursive),
-        ("/admin/delete_topics", zkc::AddWatchMode::PersistentRecursive),
+        ("/admin", zkc::AddWatchMode::PersistentRecursive),
         (z::CONTROLLER, zkc::AddWatchMode::Persistent),
     ];
     for (p, mode) in watches {
@@ -287,8 +339,8 @@ async fn follow_session(c: &zkc::Client, shared: &Shared, tx: &watch::Sender<Arc
             let ev_tx = ev_tx.clone();
             forwarders.push(tokio::spawn(async move {
                 loop {
-                    let _ = w.changed().await;
-                    if ev_tx.send(()).is_err() {
+                    let e = w.changed().await;
+                    if ev_tx.send((std::time::Instant::now(), e)).is_err() {
                         return;
                     }
                 }
@@ -297,15 +349,32 @@ async fn follow_session(c: &zkc::Client, shared: &Shared, tx: &watch::Sender<Arc
     }
     drop(ev_tx);
     let _stop_forwarders = AbortOnDrop(forwarders);
+    let mut controller = ZkController::new(shared.controller.controller.clone());
+    let settings = &shared.controller;
+    let mut next_imbalance_check =
+        tokio::time::Instant::now() + settings.leader_imbalance_check_interval;
+    let mut batch: Vec<Noticed> = Vec::new();
     loop {
         if matches!(c.state(), zkc::SessionState::Expired | zkc::SessionState::Closed) {
             return;
         }
         if let Some(id) = shared.my_id() {
-            if let Err(e) = controller_chores(c, id).await {
+            if let Err(e) = controller.on_change(c, id, &batch).await {
                 tracing::warn!("controller work failed: {e}");
             }
+            if controller.is_active()
+                && settings.auto_leader_rebalance_enable
+                && tokio::time::Instant::now() >= next_imbalance_check
+            {
+                next_imbalance_check =
+                    tokio::time::Instant::now() + settings.leader_imbalance_check_interval;
+                let pct = settings.leader_imbalance_per_broker_percentage;
+                if let Err(e) = controller.check_leader_imbalance(c, id, pct).await {
+                    tracing::warn!("leader rebalance failed: {e}");
+                }
+            }
         }
+        batch.clear();
         match read_image(c).await {
             Ok(image) => {
                 tx.send_if_modified(|cur| {
@@ -320,8 +389,20 @@ async fn follow_session(c: &zkc::Client, shared: &Shared, tx: &watch::Sender<Arc
         }
         // A periodic re-read covers events lost across a reconnect and
         // notices an expired session.
-        let _ = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
-        while events.try_recv().is_ok() {}
+        tokio::select! {
+            e = events.recv() => batch.extend(e),
+            Some(request) = requests.recv() => {
+                if let Some(id) = shared.my_id() {
+                    controller.on_request(c, id, request).await;
+                } else {
+                    request.refuse();
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        while let Ok(e) = events.try_recv() {
+            batch.push(e);
+        }
     }
 }
 
@@ -335,114 +416,11 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Wins `/controller` if it is free, bumping `/controller_epoch` in the
-/// same multi at the version read, as Kafka's controller election does.
-async fn elect(c: &zkc::Client, id: i32) -> Result<bool, Error> {
-    create_if_absent(c, z::CONTROLLER_EPOCH, b"0").await?;
-    let (d, stat) = c.get_data(z::CONTROLLER_EPOCH).await.map_err(unavailable)?;
-    let epoch = String::from_utf8_lossy(&d).trim().parse::<i32>().unwrap_or(0) + 1;
-    let mut m = c.new_multi_writer();
-    m.add_create(z::CONTROLLER, &z::controller_json(id, crate::time::now_ms()), &ephemeral())
-        .map_err(unavailable)?;
-    m.add_set_data(z::CONTROLLER_EPOCH, epoch.to_string().as_bytes(), Some(stat.version))
-        .map_err(unavailable)?;
-    match m.commit().await {
-        Ok(_) => {
-            tracing::info!("broker {id} is the controller (epoch {epoch})");
-            Ok(true)
-        }
-        Err(zkc::MultiWriteError::OperationFailed {
-            source: zkc::Error::NodeExists | zkc::Error::BadVersion,
-            ..
-        }) => Ok(false),
-        Err(e) => Err(Error::Unavailable(e.to_string())),
-    }
-}
-
 async fn controller_epoch(c: &zkc::Client) -> i32 {
     match c.get_data(z::CONTROLLER_EPOCH).await {
         Ok((d, _)) => String::from_utf8_lossy(&d).trim().parse().unwrap_or(0),
         Err(_) => 0,
     }
-}
-
-/// What the controller does on each change: take over a free /controller,
-/// give new topics an id and partition state, carry out deletions.
-async fn controller_chores(c: &zkc::Client, id: i32) -> Result<(), Error> {
-    let current = get(c, z::CONTROLLER).await?.and_then(|d| z::parse_controller(&d));
-    if current.is_none() && !elect(c, id).await? {
-        return Ok(());
-    }
-    if current.is_some_and(|cur| cur != id) {
-        return Ok(());
-    }
-    let epoch = controller_epoch(c).await;
-    for name in list(c, "/admin/delete_topics").await? {
-        delete_topic_znodes(c, &name).await?;
-        match c.delete(&z::delete_topic(&name), None).await {
-            Ok(()) | Err(zkc::Error::NoNode) => {}
-            Err(e) => return Err(unavailable(e)),
-        }
-    }
-    let live: Vec<i32> =
-        list(c, z::BROKER_IDS).await?.iter().filter_map(|s| s.parse().ok()).collect();
-    for name in list(c, z::TOPICS).await? {
-        let Ok((d, stat)) = c.get_data(&z::topic(&name)).await else { continue };
-        let Some((assignment, topic_id)) = z::parse_topic(&d) else { continue };
-        if topic_id.is_none() {
-            let bytes = z::topic_json(&assignment, uuid::Uuid::new_v4());
-            match c.set_data(&z::topic(&name), &bytes, Some(stat.version)).await {
-                Ok(_) | Err(zkc::Error::BadVersion) => {}
-                Err(e) => return Err(unavailable(e)),
-            }
-        }
-        for (p, replicas) in &assignment {
-            if c.check_stat(&z::partition_state(&name, *p)).await.map_err(unavailable)?.is_some() {
-                continue;
-            }
-            // The first live replica leads; followers are not in the ISR
-            // until replication catches them up.
-            let leader = replicas.iter().copied().find(|r| live.contains(r)).unwrap_or(-1);
-            let isr = if leader >= 0 { vec![leader] } else { Vec::new() };
-            let state = PartitionState { leader, leader_epoch: 0, isr };
-            for path in [z::partitions(&name), z::partition(&name, *p)] {
-                create_if_absent(c, &path, b"").await?;
-            }
-            match c
-                .create(
-                    &z::partition_state(&name, *p),
-                    &z::partition_state_json(&state, epoch),
-                    &open(),
-                )
-                .await
-            {
-                Ok(_) | Err(zkc::Error::NodeExists) => {}
-                Err(e) => return Err(unavailable(e)),
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Removes a topic's znodes, children first, and its config.
-async fn delete_topic_znodes(c: &zkc::Client, name: &str) -> Result<(), Error> {
-    let root = z::topic(name);
-    let mut order = vec![root.clone()];
-    let mut i = 0;
-    while i < order.len() {
-        let cur = order[i].clone();
-        for kid in list(c, &cur).await? {
-            order.push(format!("{cur}/{kid}"));
-        }
-        i += 1;
-    }
-    for p in order.iter().rev().chain(std::iter::once(&z::topic_config(name))) {
-        match c.delete(p, None).await {
-            Ok(()) | Err(zkc::Error::NoNode) => {}
-            Err(e) => return Err(unavailable(e)),
-        }
-    }
-    Ok(())
 }
 
 /// Writes a new topic as `kafka-topics --zookeeper` does: config, then the
@@ -522,7 +500,7 @@ async fn register(c: &zkc::Client, broker: &BrokerRegistration) -> Result<(), Er
             Err(e) => return Err(unavailable(e)),
         }
     }
-    elect(c, broker.id).await?;
+    zk_controller::elect(c, broker.id).await?;
     Ok(())
 }
 
@@ -593,11 +571,7 @@ impl MetadataStore for ZkStore {
                 return Err(Error::UnknownTopic(name));
             }
             create_if_absent(&self.client(), &z::delete_topic(&name), b"").await?;
-            delete_topic_znodes(&self.client(), &name).await?;
-            match self.client().delete(&z::delete_topic(&name), None).await {
-                Ok(()) | Err(zkc::Error::NoNode) => {}
-                Err(e) => return Err(unavailable(e)),
-            }
+            zk_controller::delete_topic(&self.client(), &name).await?;
             self.publish().await
         })
     }
@@ -703,6 +677,21 @@ impl MetadataStore for ZkStore {
             self.publish().await?;
             Ok(version)
         })
+    }
+
+    fn elect_leaders(
+        &self,
+        election: crate::controller::ElectionType,
+        partitions: Option<Vec<crate::types::TopicPartition>>,
+    ) -> StoreFuture<'_, zk_controller::ElectionResults> {
+        self.ask_controller(|reply| Request::ElectLeaders { election, partitions, reply })
+    }
+
+    fn controlled_shutdown(
+        &self,
+        broker: i32,
+    ) -> StoreFuture<'_, Vec<crate::types::TopicPartition>> {
+        self.ask_controller(|reply| Request::ControlledShutdown { broker, reply })
     }
 
     fn allocate_producer_ids(

@@ -31,6 +31,8 @@ pub const TOPICS: &str = "/brokers/topics";
 pub const CONTROLLER: &str = "/controller";
 pub const CONTROLLER_EPOCH: &str = "/controller_epoch";
 pub const CLUSTER_ID: &str = "/cluster/id";
+pub const DELETE_TOPICS: &str = "/admin/delete_topics";
+pub const PREFERRED_REPLICA_ELECTION: &str = "/admin/preferred_replica_election";
 pub const SEQID: &str = "/brokers/seqid";
 pub const PRODUCER_ID_BLOCK: &str = "/latest_producer_id_block";
 pub const CONFIG_CHANGE_PREFIX: &str = "/config/changes/config_change_";
@@ -164,6 +166,27 @@ pub fn parse_partition_state(data: &[u8]) -> Option<PartitionState> {
         .map(|r| r.as_i64().and_then(|r| i32::try_from(r).ok()))
         .collect::<Option<Vec<i32>>>()?;
     Some(PartitionState { leader: int("leader")?, leader_epoch: int("leader_epoch")?, isr })
+}
+
+/// The epoch of the controller that wrote a state znode.
+pub fn parse_state_controller_epoch(data: &[u8]) -> Option<i32> {
+    let v: Value = serde_json::from_slice(data).ok()?;
+    i32::try_from(v.get("controller_epoch")?.as_i64()?).ok()
+}
+
+/// `{"version":1,"partitions":[{"topic":"t","partition":0}]}`, as
+/// `/admin/preferred_replica_election` and Kafka's election JSON files
+/// hold it; entries that do not parse are skipped.
+pub fn parse_partition_list(data: &[u8]) -> Vec<crate::types::TopicPartition> {
+    let v: Value = serde_json::from_slice(data).unwrap_or(Value::Null);
+    let Some(list) = v.get("partitions").and_then(Value::as_array) else { return Vec::new() };
+    list.iter()
+        .filter_map(|e| {
+            let topic = e.get("topic")?.as_str()?;
+            let partition = i32::try_from(e.get("partition")?.as_i64()?).ok()?;
+            Some(crate::types::TopicPartition::new(topic, partition))
+        })
+        .collect()
 }
 
 /// `/config/topics/<t>`.

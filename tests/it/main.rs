@@ -16,6 +16,7 @@ mod failover;
 mod groups;
 mod log_crash;
 mod replication;
+mod replication_failover;
 mod support;
 mod zk_cluster;
 mod zk_crash;

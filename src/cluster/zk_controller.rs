@@ -1,0 +1,694 @@
+//! Runs `crate::controller` against ZooKeeper: wins `/controller`, reads
+//! the controller's view, turns watch events into controller events and
+//! carries out the writes it returns. No rule about who leads lives here.
+//!
+//! Every controller write is a multi that starts with
+//! `check(/controller_epoch, zkVersion)`: when another broker has won the
+//! controller since, the check fails, nothing is written, and this broker
+//! resigns (Kafka's `ControllerMovedException`). A state znode changed
+//! under us (a leader shrank its ISR) fails its own version check; the
+//! znodes of that multi are read back and the controller decides again.
+//!
+//! Speed: the controller keeps its view in memory and reacts to the path a
+//! watch reports, so a broker's failure costs one `/brokers/ids` listing
+//! and the multis themselves, whatever the number of partitions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use zookeeper_client as zkc;
+
+use super::zk_store::{ephemeral, open, unavailable};
+use super::znodes as z;
+use super::Error;
+use crate::controller::{
+    ClusterView, Command, Controller, ControllerConfig, ControllerEpoch, ElectionError,
+    ElectionType, Event, LeaderAndIsr, Output, PartitionView, StoredState, TopicView, ZnodeWrite,
+};
+use crate::types::TopicPartition;
+
+/// Rounds of "write, read back what failed, decide again" before giving up
+/// until the next change.
+const MAX_WRITE_ROUNDS: usize = 5;
+
+/// Reads per ZooKeeper multiRead.
+const READS_PER_MULTI: usize = 1000;
+
+/// A watch event and when this broker received it.
+pub type Noticed = (Instant, zkc::WatchedEvent);
+
+/// Requests other code makes of the controller, answered once handled.
+pub enum Request {
+    ElectLeaders {
+        election: ElectionType,
+        partitions: Option<Vec<TopicPartition>>,
+        reply: tokio::sync::oneshot::Sender<Result<ElectionResults, Error>>,
+    },
+    ControlledShutdown {
+        broker: i32,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<TopicPartition>, Error>>,
+    },
+}
+
+impl Request {
+    /// Answers that this broker cannot act as controller.
+    pub fn refuse(self) {
+        match self {
+            Request::ElectLeaders { reply, .. } => {
+                let _ = reply.send(Err(Error::NotController));
+            }
+            Request::ControlledShutdown { reply, .. } => {
+                let _ = reply.send(Err(Error::NotController));
+            }
+        }
+    }
+}
+
+pub type ElectionResults = Vec<(TopicPartition, Result<i32, ElectionError>)>;
+
+/// This broker's controller role: idle, or active with its state machine.
+pub struct ZkController {
+    config: ControllerConfig,
+    active: Option<Controller>,
+}
+
+impl ZkController {
+    pub fn new(config: ControllerConfig) -> ZkController {
+        ZkController { config, active: None }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// Called after each batch of watch events (and periodically with
+    /// none): takes `/controller` if it is free, then acts on what changed.
+    pub async fn on_change(
+        &mut self,
+        c: &zkc::Client,
+        my_id: i32,
+        events: &[Noticed],
+    ) -> Result<(), Error> {
+        if self.active.is_none() {
+            return self.maybe_become_controller(c, my_id).await;
+        }
+        let current = get(c, z::CONTROLLER).await?.and_then(|(d, _)| z::parse_controller(&d));
+        if current != Some(my_id) {
+            tracing::info!(
+                "broker {my_id} is no longer the controller (now {current:?}); resigning"
+            );
+            self.active = None;
+            return Ok(());
+        }
+        self.handle_events(c, my_id, events).await
+    }
+
+    async fn maybe_become_controller(&mut self, c: &zkc::Client, my_id: i32) -> Result<(), Error> {
+        let current = get(c, z::CONTROLLER).await?.and_then(|(d, _)| z::parse_controller(&d));
+        let epoch = match current {
+            None => match elect(c, my_id).await? {
+                Some(epoch) => epoch,
+                None => return Ok(()),
+            },
+            // Registration won the election (see `register`); the epoch
+            // it wrote is the current one unless another controller
+            // followed, which `/controller` naming us rules out.
+            Some(id) if id == my_id => read_controller_epoch(c).await?,
+            Some(_) => return Ok(()),
+        };
+        let started = Instant::now();
+        let view = read_view(c).await?;
+        let partitions: usize = view.topics.values().map(|t| t.partitions.len()).sum();
+        let mut machine = Controller::new(self.config.clone(), epoch);
+        let out = machine.handle(Event::Elected { epoch, view });
+        self.active = Some(machine);
+        tracing::info!(
+            "broker {my_id} took over as controller (epoch {}): read {partitions} partitions in {:?}",
+            epoch.epoch,
+            started.elapsed()
+        );
+        self.carry_out(c, my_id, out).await.map(|_| ())
+    }
+
+    async fn handle_events(
+        &mut self,
+        c: &zkc::Client,
+        my_id: i32,
+        events: &[Noticed],
+    ) -> Result<(), Error> {
+        let Some(machine) = self.active.as_ref() else { return Ok(()) };
+        // Broker changes first: they are what failover waits on.
+        let noticed = events.iter().map(|(at, _)| *at).min();
+        let live: BTreeSet<i32> =
+            list(c, z::BROKER_IDS).await?.iter().filter_map(|s| s.parse().ok()).collect();
+        let failed: Vec<i32> = machine.live_brokers().difference(&live).copied().collect();
+        let started: Vec<i32> = live.difference(machine.live_brokers()).copied().collect();
+        if !failed.is_empty() {
+            let begun = Instant::now();
+            let out = self.machine()?.handle(Event::BrokersFailed(failed.clone()));
+            let writes = count_writes(&out);
+            let multis = out.commands.len();
+            self.carry_out(c, my_id, out).await?;
+            let since_watch = match noticed {
+                Some(n) => {
+                    format!("{:.1} ms after the watch fired", n.elapsed().as_secs_f64() * 1e3)
+                }
+                None => "noticed by the periodic check".to_string(),
+            };
+            tracing::info!(
+                "controller: brokers {failed:?} failed; wrote {writes} partition states in {multis} \
+                 multi(s) in {:.1} ms ({since_watch})",
+                begun.elapsed().as_secs_f64() * 1e3,
+            );
+        }
+        if !started.is_empty() {
+            let out = self.machine()?.handle(Event::BrokersStarted(started));
+            self.carry_out(c, my_id, out).await?;
+        }
+
+        // Topics that appeared, disappeared or changed, and their configs.
+        let names: BTreeSet<String> = list(c, z::TOPICS).await?.into_iter().collect();
+        let mut changed: BTreeSet<String> = BTreeSet::new();
+        let mut configs: BTreeSet<String> = BTreeSet::new();
+        let mut states: BTreeSet<(String, i32)> = BTreeSet::new();
+        let mut preferred = false;
+        for (_, e) in events {
+            match classify(&e.path) {
+                Some(Path::Topic(t)) => {
+                    changed.insert(t);
+                }
+                Some(Path::State(t, p)) => {
+                    states.insert((t, p));
+                }
+                Some(Path::Config(t)) => {
+                    configs.insert(t);
+                }
+                Some(Path::PreferredElection) => preferred = true,
+                None => {}
+            }
+        }
+        let known: BTreeSet<String> = self.machine()?.topic_names();
+        changed.extend(names.difference(&known).cloned());
+        for gone in known.difference(&names) {
+            self.machine()?.handle(Event::TopicRemoved(gone.clone()));
+        }
+        for name in &changed {
+            let Some(topic) = read_topic_view(c, name).await? else { continue };
+            let out = self.machine()?.handle(Event::TopicChanged { name: name.clone(), topic });
+            self.carry_out(c, my_id, out).await?;
+        }
+        for name in configs.difference(&changed) {
+            let unclean = read_unclean_override(c, name).await?;
+            let out = self.machine()?.handle(Event::TopicConfigChanged {
+                name: name.clone(),
+                unclean_leader_election: unclean,
+            });
+            self.carry_out(c, my_id, out).await?;
+        }
+        let states: Vec<TopicPartition> = states
+            .into_iter()
+            .filter(|(t, _)| !changed.contains(t))
+            .map(|(t, p)| TopicPartition::new(t, p))
+            .collect();
+        if !states.is_empty() {
+            let read = read_states(c, &states).await?;
+            let out = self.machine()?.handle(Event::PartitionStatesChanged(read));
+            self.carry_out(c, my_id, out).await?;
+        }
+        for name in list(c, z::DELETE_TOPICS).await? {
+            let out = self.machine()?.handle(Event::TopicDeletionRequested(name));
+            self.carry_out(c, my_id, out).await?;
+        }
+        if preferred {
+            self.preferred_replica_election_znode(c, my_id).await?;
+        }
+        Ok(())
+    }
+
+    /// `/admin/preferred_replica_election`: elect, then remove the request.
+    async fn preferred_replica_election_znode(
+        &mut self,
+        c: &zkc::Client,
+        my_id: i32,
+    ) -> Result<(), Error> {
+        let Some((data, _)) = get(c, z::PREFERRED_REPLICA_ELECTION).await? else { return Ok(()) };
+        let partitions = z::parse_partition_list(&data);
+        let out = self.machine()?.handle(Event::ElectLeaders {
+            election: ElectionType::Preferred,
+            partitions: Some(partitions),
+        });
+        for (tp, result) in &out.elections {
+            match result {
+                Ok(leader) => {
+                    tracing::info!("preferred replica election: {tp} now led by {leader}")
+                }
+                Err(e) => tracing::info!("preferred replica election: {tp}: {e}"),
+            }
+        }
+        self.carry_out(c, my_id, out).await?;
+        match c.delete(z::PREFERRED_REPLICA_ELECTION, None).await {
+            Ok(()) | Err(zkc::Error::NoNode) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Handles a request from this broker's API handlers.
+    pub async fn on_request(&mut self, c: &zkc::Client, my_id: i32, request: Request) {
+        match request {
+            Request::ElectLeaders { election, partitions, reply } => {
+                let result = match self.active.as_mut() {
+                    None => Err(Error::NotController),
+                    Some(m) => {
+                        let out = m.handle(Event::ElectLeaders { election, partitions });
+                        let elections = out.elections.clone();
+                        self.carry_out(c, my_id, out).await.map(|_| elections)
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Request::ControlledShutdown { broker, reply } => {
+                let result = match self.active.as_mut() {
+                    None => Err(Error::NotController),
+                    Some(m) => {
+                        let out = m.handle(Event::ControlledShutdown(broker));
+                        let remaining = out.remaining_leaderships.clone();
+                        tracing::info!(
+                            "controller: controlled shutdown of broker {broker}: {} leaderships \
+                             moved or ISRs shrunk, {} remain",
+                            count_writes(&out),
+                            remaining.len()
+                        );
+                        self.carry_out(c, my_id, out).await.map(|_| remaining)
+                    }
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// The periodic `auto.leader.rebalance.enable` check.
+    pub async fn check_leader_imbalance(
+        &mut self,
+        c: &zkc::Client,
+        my_id: i32,
+        percentage: u32,
+    ) -> Result<(), Error> {
+        let Some(m) = self.active.as_mut() else { return Ok(()) };
+        let out = m.handle(Event::CheckLeaderImbalance { percentage });
+        if !out.commands.is_empty() {
+            tracing::info!(
+                "controller: rebalancing {} partitions to their preferred leaders",
+                count_writes(&out)
+            );
+        }
+        self.carry_out(c, my_id, out).await
+    }
+
+    fn machine(&mut self) -> Result<&mut Controller, Error> {
+        self.active.as_mut().ok_or(Error::NotController)
+    }
+
+    /// Executes the commands; writes that lost a race are read back and
+    /// decided again. A fenced controller resigns.
+    async fn carry_out(
+        &mut self,
+        c: &zkc::Client,
+        my_id: i32,
+        mut out: Output,
+    ) -> Result<(), Error> {
+        for _ in 0..MAX_WRITE_ROUNDS {
+            if out.resign {
+                return self.resign(c, my_id, "a newer controller wrote partition state").await;
+            }
+            let mut conflicts: Vec<TopicPartition> = Vec::new();
+            let mut topics: Vec<String> = Vec::new();
+            for cmd in out.commands.drain(..) {
+                match cmd {
+                    Command::DeleteTopic(name) => delete_topic(c, &name).await?,
+                    Command::Multi { controller_epoch, epoch_zk_version, writes } => {
+                        match write_multi(c, controller_epoch, epoch_zk_version, &writes).await? {
+                            MultiOutcome::Done => {}
+                            MultiOutcome::Fenced => {
+                                return self.resign(c, my_id, "/controller_epoch moved on").await;
+                            }
+                            MultiOutcome::Conflict => {
+                                for w in writes {
+                                    match w {
+                                        ZnodeWrite::UpdateState { partition, .. }
+                                        | ZnodeWrite::CreateState { partition, .. } => {
+                                            conflicts.push(partition)
+                                        }
+                                        ZnodeWrite::AssignTopicId { topic, .. } => {
+                                            topics.push(topic)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if conflicts.is_empty() && topics.is_empty() {
+                return Ok(());
+            }
+            tracing::info!(
+                "controller: {} writes lost a race; reading them back",
+                conflicts.len() + topics.len()
+            );
+            let read = read_states(c, &conflicts).await?;
+            let mut next = self.machine()?.handle(Event::PartitionStatesChanged(read));
+            for name in topics {
+                if let Some(topic) = read_topic_view(c, &name).await? {
+                    let more = self.machine()?.handle(Event::TopicChanged { name, topic });
+                    next.resign |= more.resign;
+                    next.commands.extend(more.commands);
+                }
+            }
+            out = next;
+        }
+        Err(Error::Unavailable("partition state kept changing under the controller".into()))
+    }
+
+    /// Steps down and frees `/controller` if it still names this broker,
+    /// so a fresh election (with a fresh epoch) follows.
+    async fn resign(&mut self, c: &zkc::Client, my_id: i32, why: &str) -> Result<(), Error> {
+        tracing::warn!("controller fenced ({why}); broker {my_id} resigns as controller");
+        self.active = None;
+        if let Some((d, stat)) = get(c, z::CONTROLLER).await? {
+            if z::parse_controller(&d) == Some(my_id) {
+                match c.delete(z::CONTROLLER, Some(stat.version)).await {
+                    Ok(()) | Err(zkc::Error::NoNode | zkc::Error::BadVersion) => {}
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn count_writes(out: &Output) -> usize {
+    out.commands
+        .iter()
+        .map(|c| match c {
+            Command::Multi { writes, .. } => writes.len(),
+            Command::DeleteTopic(_) => 0,
+        })
+        .sum()
+}
+
+enum Path {
+    Topic(String),
+    State(String, i32),
+    Config(String),
+    PreferredElection,
+}
+
+/// What a watch event's path names.
+fn classify(path: &str) -> Option<Path> {
+    if path == z::PREFERRED_REPLICA_ELECTION {
+        return Some(Path::PreferredElection);
+    }
+    if let Some(t) = path.strip_prefix("/config/topics/") {
+        return Some(Path::Config(t.to_string()));
+    }
+    let rest = path.strip_prefix("/brokers/topics/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [t] => Some(Path::Topic(t.to_string())),
+        [t, "partitions", p, "state"] => Some(Path::State(t.to_string(), p.parse().ok()?)),
+        _ => None,
+    }
+}
+
+enum MultiOutcome {
+    Done,
+    Fenced,
+    Conflict,
+}
+
+/// One guarded multi: the epoch check first, then every write.
+async fn write_multi(
+    c: &zkc::Client,
+    epoch: i32,
+    epoch_zk_version: i32,
+    writes: &[ZnodeWrite],
+) -> Result<MultiOutcome, Error> {
+    // State znodes of new partitions need their parents: the missing ones
+    // (found with one multiRead) are created in the same multi.
+    let mut parents: Vec<String> = Vec::new();
+    for w in writes {
+        if let ZnodeWrite::CreateState { partition, .. } = w {
+            let tp = (&partition.topic, partition.partition.0);
+            for path in [z::partitions(tp.0), z::partition(tp.0, tp.1)] {
+                if !parents.contains(&path) {
+                    parents.push(path);
+                }
+            }
+        }
+    }
+    let exists = get_many(c, &parents).await?;
+    let missing: Vec<&String> =
+        parents.iter().zip(&exists).filter(|(_, e)| e.is_none()).map(|(p, _)| p).collect();
+    let mut m = c.new_multi_writer();
+    let built = (|| -> Result<(), zkc::Error> {
+        m.add_check_version(z::CONTROLLER_EPOCH, epoch_zk_version)?;
+        for path in &missing {
+            m.add_create(path, b"", &open())?;
+        }
+        for w in writes {
+            match w {
+                ZnodeWrite::UpdateState { partition, state, expected_zk_version } => m
+                    .add_set_data(
+                        &z::partition_state(&partition.topic, partition.partition.0),
+                        &z::partition_state_json(&to_state(state), epoch),
+                        Some(*expected_zk_version),
+                    )?,
+                ZnodeWrite::CreateState { partition, state } => {
+                    m.add_create(
+                        &z::partition_state(&partition.topic, partition.partition.0),
+                        &z::partition_state_json(&to_state(state), epoch),
+                        &open(),
+                    )?;
+                }
+                ZnodeWrite::AssignTopicId { topic, assignment, expected_zk_version } => m
+                    .add_set_data(
+                        &z::topic(topic),
+                        &z::topic_json(assignment, uuid::Uuid::new_v4()),
+                        Some(*expected_zk_version),
+                    )?,
+            }
+        }
+        Ok(())
+    })();
+    built.map_err(unavailable)?;
+    match m.commit().await {
+        Ok(_) => Ok(MultiOutcome::Done),
+        Err(zkc::MultiWriteError::OperationFailed { index: 0, .. }) => Ok(MultiOutcome::Fenced),
+        Err(zkc::MultiWriteError::OperationFailed {
+            source: zkc::Error::BadVersion | zkc::Error::NoNode | zkc::Error::NodeExists,
+            ..
+        }) => Ok(MultiOutcome::Conflict),
+        Err(e) => Err(Error::Unavailable(e.to_string())),
+    }
+}
+
+fn to_state(s: &LeaderAndIsr) -> super::PartitionState {
+    super::PartitionState { leader: s.leader, leader_epoch: s.leader_epoch, isr: s.isr.clone() }
+}
+
+/// Wins `/controller` if it is free, bumping `/controller_epoch` in the
+/// same multi at the version read, as Kafka's controller election does.
+pub async fn elect(c: &zkc::Client, id: i32) -> Result<Option<ControllerEpoch>, Error> {
+    match c.create(z::CONTROLLER_EPOCH, b"0", &open()).await {
+        Ok(_) | Err(zkc::Error::NodeExists) => {}
+        Err(e) => return Err(unavailable(e)),
+    }
+    let (d, stat) = c.get_data(z::CONTROLLER_EPOCH).await.map_err(unavailable)?;
+    let epoch = String::from_utf8_lossy(&d).trim().parse::<i32>().unwrap_or(0).saturating_add(1);
+    let mut m = c.new_multi_writer();
+    m.add_create(z::CONTROLLER, &z::controller_json(id, crate::time::now_ms()), &ephemeral())
+        .map_err(unavailable)?;
+    m.add_set_data(z::CONTROLLER_EPOCH, epoch.to_string().as_bytes(), Some(stat.version))
+        .map_err(unavailable)?;
+    match m.commit().await {
+        Ok(results) => {
+            let zk_version = match results.into_iter().nth(1) {
+                Some(zkc::MultiWriteResult::SetData { stat }) => stat.version,
+                _ => stat.version + 1,
+            };
+            tracing::info!("broker {id} is the controller (epoch {epoch})");
+            Ok(Some(ControllerEpoch { epoch, zk_version }))
+        }
+        Err(zkc::MultiWriteError::OperationFailed {
+            source: zkc::Error::NodeExists | zkc::Error::BadVersion,
+            ..
+        }) => Ok(None),
+        Err(e) => Err(Error::Unavailable(e.to_string())),
+    }
+}
+
+async fn read_controller_epoch(c: &zkc::Client) -> Result<ControllerEpoch, Error> {
+    let (d, stat) = c.get_data(z::CONTROLLER_EPOCH).await.map_err(unavailable)?;
+    let epoch = String::from_utf8_lossy(&d).trim().parse().unwrap_or(0);
+    Ok(ControllerEpoch { epoch, zk_version: stat.version })
+}
+
+async fn get(c: &zkc::Client, p: &str) -> Result<Option<(Vec<u8>, zkc::Stat)>, Error> {
+    match c.get_data(p).await {
+        Ok(x) => Ok(Some(x)),
+        Err(zkc::Error::NoNode) => Ok(None),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+pub(super) async fn list(c: &zkc::Client, p: &str) -> Result<Vec<String>, Error> {
+    match c.list_children(p).await {
+        Ok(mut v) => {
+            v.sort();
+            Ok(v)
+        }
+        Err(zkc::Error::NoNode) => Ok(Vec::new()),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// getData of many paths in few round trips (ZooKeeper's multiRead);
+/// `None` for a znode that does not exist.
+pub(super) async fn get_many(
+    c: &zkc::Client,
+    paths: &[String],
+) -> Result<Vec<Option<(Vec<u8>, zkc::Stat)>>, Error> {
+    let mut out = Vec::new();
+    for chunk in paths.chunks(READS_PER_MULTI) {
+        let mut r = c.new_multi_reader();
+        for p in chunk {
+            r.add_get_data(p).map_err(unavailable)?;
+        }
+        let results = r.commit().await.map_err(unavailable)?;
+        if results.len() != chunk.len() {
+            return Err(Error::Unavailable(
+                "multiRead answered a different number of reads".into(),
+            ));
+        }
+        for result in results {
+            out.push(match result {
+                zkc::MultiReadResult::Data { data, stat } => Some((data, stat)),
+                zkc::MultiReadResult::Error { err: zkc::Error::NoNode } => None,
+                zkc::MultiReadResult::Error { err } => return Err(unavailable(err)),
+                _ => None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn stored_state(data: &[u8], stat: &zkc::Stat) -> Option<StoredState> {
+    let s = z::parse_partition_state(data)?;
+    Some(StoredState {
+        leader_and_isr: LeaderAndIsr { leader: s.leader, leader_epoch: s.leader_epoch, isr: s.isr },
+        controller_epoch: z::parse_state_controller_epoch(data).unwrap_or(0),
+        zk_version: stat.version,
+    })
+}
+
+async fn read_states(
+    c: &zkc::Client,
+    tps: &[TopicPartition],
+) -> Result<Vec<(TopicPartition, Option<StoredState>)>, Error> {
+    let paths: Vec<String> =
+        tps.iter().map(|tp| z::partition_state(&tp.topic, tp.partition.0)).collect();
+    let read = get_many(c, &paths).await?;
+    Ok(tps
+        .iter()
+        .cloned()
+        .zip(read)
+        .map(|(tp, r)| (tp, r.and_then(|(d, stat)| stored_state(&d, &stat))))
+        .collect())
+}
+
+async fn read_unclean_override(c: &zkc::Client, name: &str) -> Result<Option<bool>, Error> {
+    let configs =
+        get(c, &z::topic_config(name)).await?.map(|(d, _)| z::parse_config(&d)).unwrap_or_default();
+    Ok(configs.get("unclean.leader.election.enable").and_then(|v| v.trim().parse().ok()))
+}
+
+async fn read_topic_view(c: &zkc::Client, name: &str) -> Result<Option<TopicView>, Error> {
+    let Some((d, stat)) = get(c, &z::topic(name)).await? else { return Ok(None) };
+    let Some((assignment, id)) = z::parse_topic(&d) else {
+        tracing::warn!("ignoring topic {name}: its znode does not parse");
+        return Ok(None);
+    };
+    let tps: Vec<TopicPartition> =
+        assignment.keys().map(|p| TopicPartition::new(name, *p)).collect();
+    let states = read_states(c, &tps).await?;
+    let partitions = assignment
+        .into_iter()
+        .zip(states)
+        .map(|((p, replicas), (_, state))| (p, PartitionView { replicas, state }))
+        .collect();
+    Ok(Some(TopicView {
+        has_topic_id: id.is_some(),
+        zk_version: stat.version,
+        unclean_leader_election: read_unclean_override(c, name).await?,
+        partitions,
+    }))
+}
+
+/// Everything a new controller needs, in a handful of round trips.
+pub async fn read_view(c: &zkc::Client) -> Result<ClusterView, Error> {
+    let live_brokers =
+        list(c, z::BROKER_IDS).await?.iter().filter_map(|s| s.parse().ok()).collect();
+    let mut topics = BTreeMap::new();
+    for name in list(c, z::TOPICS).await? {
+        if let Some(t) = read_topic_view(c, &name).await? {
+            topics.insert(name, t);
+        }
+    }
+    let deletions = list(c, z::DELETE_TOPICS).await?.into_iter().collect();
+    Ok(ClusterView { live_brokers, topics, deletions })
+}
+
+/// Removes a topic's znodes, children first, its config and its
+/// deletion request.
+pub async fn delete_topic(c: &zkc::Client, name: &str) -> Result<(), Error> {
+    let root = z::topic(name);
+    let mut order = vec![root.clone()];
+    let mut i = 0;
+    while i < order.len() {
+        let cur = order[i].clone();
+        for kid in list(c, &cur).await? {
+            order.push(format!("{cur}/{kid}"));
+        }
+        i += 1;
+    }
+    let extra = [z::topic_config(name), z::delete_topic(name)];
+    for p in order.iter().rev().chain(extra.iter()) {
+        match c.delete(p, None).await {
+            Ok(()) | Err(zkc::Error::NoNode) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_paths_name_what_changed() {
+        assert!(matches!(classify("/brokers/topics/t"), Some(Path::Topic(t)) if t == "t"));
+        assert!(matches!(
+            classify("/brokers/topics/t/partitions/3/state"),
+            Some(Path::State(t, 3)) if t == "t"
+        ));
+        assert!(classify("/brokers/topics/t/partitions/3").is_none());
+        assert!(classify("/brokers/topics/t/partitions/x/state").is_none());
+        assert!(matches!(classify("/config/topics/t"), Some(Path::Config(t)) if t == "t"));
+        assert!(matches!(
+            classify("/admin/preferred_replica_election"),
+            Some(Path::PreferredElection)
+        ));
+        assert!(classify("/brokers/ids/1").is_none());
+    }
+}

@@ -1,0 +1,380 @@
+//! Controller tests: events in, znode writes out, no I/O. Each case is
+//! named after the Kafka class or KIP whose rule it checks.
+
+use super::*;
+
+const EPOCH: ControllerEpoch = ControllerEpoch { epoch: 5, zk_version: 4 };
+
+fn lai(leader: i32, leader_epoch: i32, isr: &[i32]) -> LeaderAndIsr {
+    LeaderAndIsr { leader, leader_epoch, isr: isr.to_vec() }
+}
+
+fn stored(leader: i32, leader_epoch: i32, isr: &[i32], zk_version: i32) -> Option<StoredState> {
+    Some(StoredState {
+        leader_and_isr: lai(leader, leader_epoch, isr),
+        controller_epoch: 1,
+        zk_version,
+    })
+}
+
+fn topic(partitions: Vec<(Vec<i32>, Option<StoredState>)>) -> TopicView {
+    TopicView {
+        has_topic_id: true,
+        zk_version: 0,
+        unclean_leader_election: None,
+        partitions: partitions
+            .into_iter()
+            .enumerate()
+            .map(|(p, (replicas, state))| (p as i32, PartitionView { replicas, state }))
+            .collect(),
+    }
+}
+
+fn tp(t: &str, p: i32) -> TopicPartition {
+    TopicPartition::new(t, p)
+}
+
+/// A controller elected over `live` brokers and topic "t"; asserts the
+/// election itself wrote nothing (the view was consistent).
+fn elected(config: ControllerConfig, live: &[i32], t: TopicView) -> Controller {
+    let mut c = Controller::new(config, EPOCH);
+    let view = ClusterView {
+        live_brokers: live.iter().copied().collect(),
+        topics: [("t".to_string(), t)].into(),
+        deletions: Default::default(),
+    };
+    let out = c.handle(Event::Elected { epoch: EPOCH, view });
+    assert_eq!(out.commands, vec![], "a consistent view needs no writes");
+    c
+}
+
+/// The state writes of an output, in order, with the zkVersion each names.
+fn updates(out: &Output) -> Vec<(TopicPartition, LeaderAndIsr, i32)> {
+    out.commands
+        .iter()
+        .flat_map(|c| match c {
+            Command::Multi { writes, .. } => writes.clone(),
+            Command::DeleteTopic(_) => vec![],
+        })
+        .filter_map(|w| match w {
+            ZnodeWrite::UpdateState { partition, state, expected_zk_version } => {
+                Some((partition, state, expected_zk_version))
+            }
+            ZnodeWrite::CreateState { partition, state } => Some((partition, state, -1)),
+            ZnodeWrite::AssignTopicId { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn partition_state_machine_offline_election_takes_first_live_isr_replica_in_assignment_order() {
+    // The ISR lists 3 before 2, but assignment order decides.
+    let mut c = elected(
+        Default::default(),
+        &[1, 2, 3],
+        topic(vec![(vec![1, 2, 3], stored(1, 7, &[3, 2, 1], 9))]),
+    );
+    let out = c.handle(Event::BrokersFailed(vec![1]));
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(2, 8, &[3, 2]), 9)],
+        "leader 2, epoch bumped, dead broker out of the ISR, conditional on zkVersion 9"
+    );
+}
+
+#[test]
+fn partition_state_machine_offline_election_skips_live_replicas_outside_the_isr() {
+    let mut c = elected(
+        Default::default(),
+        &[1, 2, 3],
+        topic(vec![(vec![1, 2, 3], stored(1, 0, &[1, 3], 0))]),
+    );
+    let out = c.handle(Event::BrokersFailed(vec![1]));
+    assert_eq!(updates(&out), vec![(tp("t", 0), lai(3, 1, &[3]), 0)], "2 is alive but not in sync");
+}
+
+#[test]
+fn kip_106_unclean_election_off_keeps_the_partition_offline_with_the_last_isr_member() {
+    let mut c =
+        elected(Default::default(), &[1, 2], topic(vec![(vec![1, 2], stored(1, 3, &[1], 0))]));
+    let out = c.handle(Event::BrokersFailed(vec![1]));
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(NO_LEADER, 4, &[1]), 0)],
+        "leader -1; Kafka keeps the last ISR member so only it can lead again"
+    );
+    let out = c.handle(Event::BrokersFailed(vec![1]));
+    assert_eq!(updates(&out), vec![], "already offline: nothing more to write");
+    let out = c.handle(Event::BrokersStarted(vec![2]));
+    assert_eq!(updates(&out), vec![], "2 is not in the ISR and unclean election is off");
+    let out = c.handle(Event::BrokersStarted(vec![1]));
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(1, 5, &[1]), 1)],
+        "the ISR member returns and leads"
+    );
+}
+
+#[test]
+fn kip_106_unclean_leader_election_enable_elects_the_first_live_replica() {
+    let on = ControllerConfig { unclean_leader_election_enable: true };
+    let mut c = elected(on, &[1, 2, 3], topic(vec![(vec![1, 3, 2], stored(1, 0, &[1], 0))]));
+    let out = c.handle(Event::BrokersFailed(vec![1]));
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(3, 1, &[3]), 0)],
+        "first live replica; the ISR restarts with it alone"
+    );
+}
+
+#[test]
+fn log_config_unclean_leader_election_topic_override_beats_the_broker_default() {
+    // Broker default off, topic on.
+    let mut t = topic(vec![(vec![1, 2], stored(1, 0, &[1], 0))]);
+    t.unclean_leader_election = Some(true);
+    let mut c = elected(Default::default(), &[1, 2], t);
+    assert_eq!(updates(&c.handle(Event::BrokersFailed(vec![1])))[0].1, lai(2, 1, &[2]));
+
+    // Broker default on, topic off.
+    let mut t = topic(vec![(vec![1, 2], stored(1, 0, &[1], 0))]);
+    t.unclean_leader_election = Some(false);
+    let on = ControllerConfig { unclean_leader_election_enable: true };
+    let mut c = elected(on, &[1, 2], t);
+    assert_eq!(updates(&c.handle(Event::BrokersFailed(vec![1])))[0].1.leader, NO_LEADER);
+
+    // Turning the topic's switch on later elects the offline partition.
+    let out = c.handle(Event::TopicConfigChanged {
+        name: "t".into(),
+        unclean_leader_election: Some(true),
+    });
+    assert_eq!(updates(&out), vec![(tp("t", 0), lai(2, 2, &[2]), 1)]);
+}
+
+#[test]
+fn replica_state_machine_takes_a_failed_follower_out_of_the_isr() {
+    let mut c = elected(
+        Default::default(),
+        &[1, 2, 3],
+        topic(vec![(vec![1, 2, 3], stored(1, 0, &[1, 2, 3], 4))]),
+    );
+    let out = c.handle(Event::BrokersFailed(vec![3]));
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(1, 1, &[1, 2]), 4)],
+        "leader unchanged, epoch bumped"
+    );
+    let out = c.handle(Event::BrokersStarted(vec![3]));
+    assert_eq!(
+        updates(&out),
+        vec![],
+        "a returning follower rejoins the ISR through its leader, not the controller"
+    );
+}
+
+#[test]
+fn on_broker_failure_moves_a_thousand_leaderships_in_two_multis_guarded_by_the_controller_epoch() {
+    let partitions = (0..1000).map(|_| (vec![1, 2, 3], stored(1, 0, &[1, 2, 3], 0))).collect();
+    let mut c = elected(Default::default(), &[1, 2, 3], topic(partitions));
+    let out = c.handle(Event::BrokersFailed(vec![1]));
+    assert_eq!(out.commands.len(), 2, "1000 writes in multis of {MAX_OPS_PER_MULTI}");
+    for cmd in &out.commands {
+        let Command::Multi { controller_epoch, epoch_zk_version, writes } = cmd else {
+            panic!("{cmd:?}")
+        };
+        assert_eq!(
+            (*controller_epoch, *epoch_zk_version),
+            (EPOCH.epoch, EPOCH.zk_version),
+            "every batch checks /controller_epoch"
+        );
+        assert_eq!(writes.len(), 500);
+    }
+    assert!(updates(&out).iter().all(|(_, s, v)| *s == lai(2, 1, &[2, 3]) && *v == 0));
+}
+
+#[test]
+fn kafka_controller_epoch_fencing_a_state_written_by_a_newer_controller_makes_this_one_resign() {
+    let mut c =
+        elected(Default::default(), &[1, 2], topic(vec![(vec![1, 2], stored(1, 0, &[1, 2], 0))]));
+    let newer = StoredState {
+        leader_and_isr: lai(2, 1, &[2]),
+        controller_epoch: EPOCH.epoch + 1,
+        zk_version: 1,
+    };
+    let out = c.handle(Event::PartitionStatesChanged(vec![(tp("t", 0), Some(newer))]));
+    assert!(out.resign, "ControllerMovedException: another controller has a higher epoch");
+    assert_eq!(out.commands, vec![], "a stale controller writes nothing");
+}
+
+#[test]
+fn kafka_controller_on_controller_failover_finishes_elections_its_predecessor_left() {
+    // The old controller died with broker 1: broker 1 is gone but still
+    // named leader; the new controller elects on taking over.
+    let mut c = Controller::new(Default::default(), EPOCH);
+    let view = ClusterView {
+        live_brokers: [2, 3].into(),
+        topics: [("t".to_string(), topic(vec![(vec![1, 2, 3], stored(1, 2, &[1, 2, 3], 6))]))]
+            .into(),
+        deletions: ["gone".to_string()].into(),
+    };
+    let out = c.handle(Event::Elected { epoch: EPOCH, view });
+    assert_eq!(updates(&out), vec![(tp("t", 0), lai(2, 3, &[2, 3]), 6)]);
+    assert!(
+        out.commands.contains(&Command::DeleteTopic("gone".into())),
+        "pending deletions resume"
+    );
+}
+
+#[test]
+fn conditional_writes_name_the_zk_version_the_previous_write_produced() {
+    let mut c = elected(
+        Default::default(),
+        &[1, 2, 3],
+        topic(vec![(vec![1, 2, 3], stored(1, 0, &[1, 2, 3], 10))]),
+    );
+    assert_eq!(updates(&c.handle(Event::BrokersFailed(vec![1])))[0].2, 10);
+    assert_eq!(
+        updates(&c.handle(Event::BrokersFailed(vec![2])))[0],
+        (tp("t", 0), lai(3, 2, &[3]), 11)
+    );
+}
+
+#[test]
+fn an_isr_shrunk_by_the_leader_bounds_the_next_election() {
+    let mut c =
+        elected(Default::default(), &[1, 2], topic(vec![(vec![1, 2], stored(1, 0, &[1, 2], 0))]));
+    let shrunk =
+        StoredState { leader_and_isr: lai(1, 0, &[1]), controller_epoch: 1, zk_version: 1 };
+    let out = c.handle(Event::PartitionStatesChanged(vec![(tp("t", 0), Some(shrunk))]));
+    assert_eq!(out.commands, vec![], "the leader's own change needs nothing from the controller");
+    let out = c.handle(Event::BrokersFailed(vec![1]));
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(NO_LEADER, 1, &[1]), 1)],
+        "2 fell out of sync: no clean leader"
+    );
+}
+
+#[test]
+fn partition_state_machine_new_partition_first_live_replica_leads_with_live_replicas_in_isr() {
+    let mut c = elected(Default::default(), &[2, 3], topic(vec![]));
+    let mut t = topic(vec![(vec![1, 2, 3], None), (vec![1], None)]);
+    t.has_topic_id = false;
+    t.zk_version = 3;
+    let out = c.handle(Event::TopicChanged { name: "t".into(), topic: t });
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(2, 0, &[2, 3]), -1)],
+        "partition 1 has no live replica: no state yet"
+    );
+    let Command::Multi { writes, .. } = &out.commands[0] else { panic!() };
+    assert!(
+        matches!(&writes[0], ZnodeWrite::AssignTopicId { topic, expected_zk_version: 3, .. } if topic == "t"),
+        "{writes:?}"
+    );
+    let out = c.handle(Event::BrokersStarted(vec![1]));
+    assert_eq!(updates(&out), vec![(tp("t", 1), lai(1, 0, &[1]), -1)], "its replica registered");
+}
+
+#[test]
+fn kafka_controller_do_controlled_shutdown_moves_leaders_and_shrinks_isrs() {
+    let t = topic(vec![
+        (vec![1, 2, 3], stored(1, 0, &[1, 2, 3], 0)),
+        (vec![2, 1], stored(2, 0, &[2, 1], 0)),
+        (vec![1, 2], stored(1, 0, &[1], 0)),
+        (vec![1], stored(1, 0, &[1], 0)),
+    ]);
+    let mut c = elected(Default::default(), &[1, 2, 3], t);
+    let out = c.handle(Event::ControlledShutdown(1));
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(2, 1, &[2, 3]), 0), (tp("t", 1), lai(2, 1, &[2]), 0)],
+        "leadership to the first ISR replica not shutting down; out of the ISR it follows in"
+    );
+    assert_eq!(
+        out.remaining_leaderships,
+        vec![tp("t", 2)],
+        "no other ISR member; one replica does not count"
+    );
+    // While it shuts down, no election hands it a partition.
+    let out = c.handle(Event::BrokersFailed(vec![2]));
+    assert_eq!(updates(&out)[0], (tp("t", 0), lai(3, 2, &[3]), 1));
+    assert_eq!(updates(&out)[1].1.leader, NO_LEADER, "1 is in the ISR of t-1 no more");
+}
+
+#[test]
+fn preferred_replica_partition_leader_election() {
+    let t = topic(vec![
+        (vec![1, 2], stored(2, 4, &[2, 1], 0)),
+        (vec![1, 2], stored(1, 0, &[1, 2], 0)),
+        (vec![3, 2], stored(2, 0, &[2], 0)),
+    ]);
+    let mut c = elected(Default::default(), &[1, 2, 3], t);
+    let out = c.handle(Event::ElectLeaders { election: ElectionType::Preferred, partitions: None });
+    assert_eq!(
+        out.elections,
+        vec![
+            (tp("t", 0), Ok(1)),
+            (tp("t", 1), Err(ElectionError::ElectionNotNeeded)),
+            (tp("t", 2), Err(ElectionError::PreferredLeaderNotAvailable)),
+        ]
+    );
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(1, 5, &[2, 1]), 0)],
+        "ISR unchanged, epoch bumped"
+    );
+    let out = c.handle(Event::ElectLeaders {
+        election: ElectionType::Preferred,
+        partitions: Some(vec![tp("nope", 0)]),
+    });
+    assert_eq!(out.elections, vec![(tp("nope", 0), Err(ElectionError::UnknownTopicOrPartition))]);
+}
+
+#[test]
+fn kip_460_unclean_election_request_only_for_partitions_without_a_live_leader() {
+    let t = topic(vec![(vec![1, 2], stored(1, 0, &[1], 0)), (vec![2], stored(2, 0, &[2], 0))]);
+    let mut c = elected(Default::default(), &[1, 2], t);
+    c.handle(Event::BrokersFailed(vec![1]));
+    let out = c.handle(Event::ElectLeaders { election: ElectionType::Unclean, partitions: None });
+    assert_eq!(
+        out.elections,
+        vec![(tp("t", 0), Ok(2)), (tp("t", 1), Err(ElectionError::ElectionNotNeeded))]
+    );
+    assert_eq!(updates(&out), vec![(tp("t", 0), lai(2, 2, &[2]), 1)]);
+}
+
+#[test]
+fn kafka_controller_auto_leader_rebalance_above_the_imbalance_percentage() {
+    let t = topic(vec![
+        (vec![1, 2], stored(2, 0, &[1, 2], 0)),
+        (vec![1, 2], stored(1, 0, &[1, 2], 0)),
+        (vec![2, 1], stored(2, 0, &[2, 1], 0)),
+        (vec![1, 2], stored(2, 0, &[2], 0)),
+    ]);
+    let mut c = elected(Default::default(), &[1, 2], t);
+    let out = c.handle(Event::CheckLeaderImbalance { percentage: 90 });
+    assert_eq!(updates(&out), vec![], "broker 1 leads 1 of its 3: 67% is under 90%");
+    let out = c.handle(Event::CheckLeaderImbalance { percentage: 10 });
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(1, 1, &[1, 2]), 0)],
+        "t-3's preferred replica is out of sync"
+    );
+}
+
+#[test]
+fn topic_deletion_manager_forgets_the_topic_and_removes_its_znodes() {
+    let mut c = elected(Default::default(), &[1], topic(vec![(vec![1], stored(1, 0, &[1], 0))]));
+    let out = c.handle(Event::TopicDeletionRequested("t".into()));
+    assert_eq!(out.commands, vec![Command::DeleteTopic("t".into())]);
+    assert!(c.partition(&tp("t", 0)).is_none());
+    assert_eq!(updates(&c.handle(Event::BrokersFailed(vec![1]))), vec![]);
+}
+
+#[test]
+fn partition_state_machine_a_state_without_leader_or_isr_is_still_a_new_partition() {
+    let mut c =
+        elected(Default::default(), &[1], topic(vec![(vec![2, 3], stored(NO_LEADER, 0, &[], 2))]));
+    let out = c.handle(Event::BrokersStarted(vec![3, 2]));
+    assert_eq!(updates(&out), vec![(tp("t", 0), lai(2, 1, &[2, 3]), 2)]);
+}
