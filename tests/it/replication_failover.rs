@@ -205,16 +205,33 @@ fn idempotent_producer_loses_and_duplicates_nothing_across_leader_kills() {
             .args(["produce", &cluster.bootstrap(), topic, &partitions.to_string()])
             .arg(&acked)
             .arg(&stop)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
+            // Files, not pipes: librdkafka's reconnect logs would fill a
+            // pipe nobody reads and stall the producer.
+            .stdout(std::fs::File::create(work.path().join("producer.out")).unwrap())
+            .stderr(std::fs::File::create(work.path().join("producer.err")).unwrap()),
     );
+    let producer_output = || {
+        let read = |n: &str| std::fs::read_to_string(work.path().join(n)).unwrap_or_default();
+        (read("producer.out"), read("producer.err"))
+    };
     let acked_lines = || std::fs::read_to_string(&acked).map_or(0, |s| s.lines().count());
     support::wait_until(T, "the producer to get acks", || acked_lines() > 500);
     for round in 0..3 {
         let leader = cluster.partition_of(topic, round % partitions).unwrap().leader;
         let before = acked_lines();
         cluster.kill9(leader);
-        support::wait_until(T, "acks to resume after the kill", || acked_lines() > before + 500);
+        let deadline = std::time::Instant::now() + T;
+        while acked_lines() <= before + 500 {
+            if std::time::Instant::now() > deadline {
+                let described = cluster.topics(&["--describe", "--topic", topic]);
+                let (out, err) = producer_output();
+                panic!(
+                    "round {round}: acks stopped after killing broker {leader} ({before} acked)\n\
+                     {described}\n{out}\n{err}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         cluster.restart(leader);
         for p in 0..partitions {
             cluster.wait_isr_of(topic, p, &[1, 2, 3], T);
@@ -224,12 +241,7 @@ fn idempotent_producer_loses_and_duplicates_nothing_across_leader_kills() {
     support::wait_until(Duration::from_secs(120), "the producer to finish", || {
         producer.try_wait().is_some()
     });
-    let mut out = String::new();
-    if let Some(o) = producer.child.as_mut().and_then(|c| c.stdout.as_mut()) {
-        use std::io::Read;
-        let _ = o.read_to_string(&mut out);
-    }
-    let err = producer.stderr_text();
+    let (out, err) = producer_output();
     assert!(out.contains(" 0 unflushed"), "{out}\n{err}");
     let verified = support::run_with_timeout(
         Command::new(&py)
