@@ -124,14 +124,29 @@ impl Cluster {
     }
 
     pub fn partition_of(&self, topic: &str, partition: i32) -> Option<Described> {
-        let bootstrap = self.bootstrap();
+        self.described_by(&self.bootstrap(), topic, partition)
+    }
+
+    fn described_by(&self, bootstrap: &str, topic: &str, partition: i32) -> Option<Described> {
         let out = support::kafka_rs(
-            &["topics", "--bootstrap-server", &bootstrap, "--describe", "--topic", topic],
+            &["topics", "--bootstrap-server", bootstrap, "--describe", "--topic", topic],
             None,
             Duration::from_secs(30),
         );
         let key = format!("Partition: {partition}\t");
         support::stdout(&out).lines().find(|l| l.contains(&key)).map(Described::parse)
+    }
+
+    /// Waits until every broker shows partition 0 with this ISR, the
+    /// leader included, so the leader acts on what the test saw.
+    pub fn wait_isr_everywhere(&self, topic: &str, isr: &[i32], timeout: Duration) -> Described {
+        let first = self.wait_isr(topic, isr, timeout);
+        for b in self.running() {
+            support::wait_until(timeout, "every broker to show the same ISR", || {
+                self.described_by(&b.addr(), topic, 0).as_ref() == Some(&first)
+            });
+        }
+        first
     }
 
     pub fn wait_isr(&self, topic: &str, isr: &[i32], timeout: Duration) -> Described {
@@ -224,7 +239,8 @@ fn signal(broker: &Broker, sig: &str) {
 fn followers_copy_the_leaders_log_and_join_the_isr() {
     let cluster = Cluster::start(&[]);
     cluster.create("copied", &[]);
-    let leader = cluster.partition("copied").unwrap().leader;
+    // The controller puts every live replica in the first ISR.
+    let leader = cluster.wait_isr_everywhere("copied", &[1, 2, 3], Duration::from_secs(30)).leader;
     let mut wire = cluster.broker(leader).wire();
     for i in 0..50 {
         let values: Vec<Vec<u8>> = (0..20).map(|j| format!("m{i}-{j}").into_bytes()).collect();
@@ -259,16 +275,25 @@ fn followers_copy_the_leaders_log_and_join_the_isr() {
 fn acks_all_waits_for_a_stopped_follower_until_it_leaves_the_isr() {
     let cluster = Cluster::start(&["replica.lag.time.max.ms=3000"]);
     cluster.create("lagging", &[]);
-    let described = cluster.wait_isr("lagging", &[1, 2, 3], Duration::from_secs(30));
+    let described = cluster.wait_isr_everywhere("lagging", &[1, 2, 3], Duration::from_secs(30));
     let leader = described.leader;
     let follower = *described.replicas.iter().find(|&&r| r != leader).unwrap();
     let mut wire = cluster.broker(leader).wire();
     assert_eq!(produce(&mut wire, "lagging", -1, 30_000, batch(&[b"before"])).0, 0);
+    // The first ISR names every replica before any has fetched; a follower
+    // slow to start may leave and rejoin it. Past this, all three hold
+    // "before" and are in the ISR.
+    cluster.wait_isr_everywhere("lagging", &[1, 2, 3], Duration::from_secs(30));
 
     signal(cluster.broker(follower), "-STOP");
     // A short timeout: the stopped follower cannot confirm the write.
     let (code, _) = produce(&mut wire, "lagging", -1, 500, batch(&[b"stalled"]));
-    assert_eq!(code, 7, "REQUEST_TIMED_OUT while the follower is stopped and in the ISR");
+    assert_eq!(
+        code,
+        7,
+        "REQUEST_TIMED_OUT while follower {follower} is stopped and in the ISR; leader {leader}'s log:\n{}",
+        cluster.broker(leader).server_log()
+    );
     // A long one completes once the leader drops the follower from the ISR.
     let started = Instant::now();
     let (code, _) = produce(&mut wire, "lagging", -1, 15_000, batch(&[b"after shrink"]));
@@ -289,7 +314,7 @@ fn acks_all_waits_for_a_stopped_follower_until_it_leaves_the_isr() {
 fn min_insync_replicas_refuses_acks_all_when_the_isr_is_too_small() {
     let cluster = Cluster::start(&["replica.lag.time.max.ms=2000"]);
     cluster.create("guarded", &["--config", "min.insync.replicas=2"]);
-    let described = cluster.wait_isr("guarded", &[1, 2, 3], Duration::from_secs(30));
+    let described = cluster.wait_isr_everywhere("guarded", &[1, 2, 3], Duration::from_secs(30));
     let leader = described.leader;
     let others: Vec<i32> = described.replicas.iter().copied().filter(|&r| r != leader).collect();
     let mut wire = cluster.broker(leader).wire();

@@ -264,7 +264,7 @@ fn idempotent_producer_loses_and_duplicates_nothing_across_leader_kills() {
 fn min_insync_replicas_with_two_brokers_down() {
     let mut cluster = Cluster::start(&["replica.lag.time.max.ms=2000"]);
     cluster.create("two-down", &["--config", "min.insync.replicas=2"]);
-    let described = cluster.wait_isr("two-down", &[1, 2, 3], T);
+    let described = cluster.wait_isr_everywhere("two-down", &[1, 2, 3], T);
     let leader = described.leader;
     let others: Vec<i32> = described.replicas.iter().copied().filter(|&r| r != leader).collect();
     let mut wire: Wire = cluster.broker(leader).wire();
