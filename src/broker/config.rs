@@ -91,6 +91,94 @@ pub struct KafkaConfig {
     pub controlled_shutdown_max_retries: u32,
     /// `controlled.shutdown.retry.backoff.ms`.
     pub controlled_shutdown_retry_backoff_ms: u64,
+    /// `offsets.commit.timeout.ms`: how long an offset commit waits for
+    /// the ISR of its `__consumer_offsets` partition.
+    pub offsets_commit_timeout_ms: u64,
+    /// Followers' fetching and the leader's ISR upkeep (`replica.*`).
+    pub replication: ReplicationConfig,
+}
+
+/// Kafka's `replica.*` and `num.replica.fetchers` settings, with its defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicationConfig {
+    /// `num.replica.fetchers`: fetcher tasks per source broker.
+    pub num_replica_fetchers: usize,
+    /// `replica.fetch.max.bytes`: per partition, per fetch.
+    pub fetch_max_bytes: i32,
+    /// `replica.fetch.min.bytes`
+    pub fetch_min_bytes: i32,
+    /// `replica.fetch.wait.max.ms`
+    pub fetch_wait_max_ms: i32,
+    /// `replica.fetch.response.max.bytes`
+    pub fetch_response_max_bytes: i32,
+    /// `replica.fetch.backoff.ms`: the pause after a failed fetch.
+    pub fetch_backoff_ms: u64,
+    /// `replica.socket.timeout.ms`
+    pub socket_timeout_ms: u64,
+    /// `replica.lag.time.max.ms`: a follower not caught up for this long
+    /// leaves the ISR (checked every half of it).
+    pub lag_time_max_ms: i64,
+    /// `replica.high.watermark.checkpoint.interval.ms`
+    pub high_watermark_checkpoint_interval_ms: u64,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self {
+            num_replica_fetchers: 1,
+            fetch_max_bytes: 1_048_576,
+            fetch_min_bytes: 1,
+            fetch_wait_max_ms: 500,
+            fetch_response_max_bytes: 10_485_760,
+            fetch_backoff_ms: 1_000,
+            socket_timeout_ms: 30_000,
+            lag_time_max_ms: 30_000,
+            high_watermark_checkpoint_interval_ms: 5_000,
+        }
+    }
+}
+
+impl ReplicationConfig {
+    fn from_properties(p: &Properties) -> Result<Self, Error> {
+        let d = Self::default();
+        let positive = |key: &str, v: i64| {
+            if v < 1 {
+                Err(invalid(key, &v.to_string(), "must be at least 1"))
+            } else {
+                Ok(v)
+            }
+        };
+        let c = Self {
+            num_replica_fetchers: positive(
+                "num.replica.fetchers",
+                p.parse_or("num.replica.fetchers", d.num_replica_fetchers as i64)?,
+            )? as usize,
+            fetch_max_bytes: p.parse_or("replica.fetch.max.bytes", d.fetch_max_bytes)?,
+            fetch_min_bytes: p.parse_or("replica.fetch.min.bytes", d.fetch_min_bytes)?,
+            fetch_wait_max_ms: p.parse_or("replica.fetch.wait.max.ms", d.fetch_wait_max_ms)?,
+            fetch_response_max_bytes: p
+                .parse_or("replica.fetch.response.max.bytes", d.fetch_response_max_bytes)?,
+            fetch_backoff_ms: p.parse_or("replica.fetch.backoff.ms", d.fetch_backoff_ms)?,
+            socket_timeout_ms: p.parse_or("replica.socket.timeout.ms", d.socket_timeout_ms)?,
+            lag_time_max_ms: positive(
+                "replica.lag.time.max.ms",
+                p.parse_or("replica.lag.time.max.ms", d.lag_time_max_ms)?,
+            )?,
+            high_watermark_checkpoint_interval_ms: p.parse_or(
+                "replica.high.watermark.checkpoint.interval.ms",
+                d.high_watermark_checkpoint_interval_ms,
+            )?,
+        };
+        // Kafka's rule: a fetch must not wait past the socket timeout.
+        if c.socket_timeout_ms < c.fetch_wait_max_ms.max(0) as u64 {
+            return Err(invalid(
+                "replica.socket.timeout.ms",
+                &c.socket_timeout_ms.to_string(),
+                "must be at least replica.fetch.wait.max.ms",
+            ));
+        }
+        Ok(c)
+    }
 }
 
 /// Broker keys that set a topic-level default, with the topic key and
@@ -152,6 +240,8 @@ const ACCEPTED_KEYS: &[&str] = &[
     "replica.fetch.max.bytes",
     "replica.fetch.wait.max.ms",
     "replica.fetch.min.bytes",
+    "replica.fetch.response.max.bytes",
+    "replica.fetch.backoff.ms",
     "replica.high.watermark.checkpoint.interval.ms",
     "replica.socket.timeout.ms",
     "replica.socket.receive.buffer.bytes",
@@ -437,6 +527,8 @@ impl KafkaConfig {
             controlled_shutdown_max_retries: p.parse_or("controlled.shutdown.max.retries", 3u32)?,
             controlled_shutdown_retry_backoff_ms: p
                 .parse_or("controlled.shutdown.retry.backoff.ms", 5000u64)?,
+            offsets_commit_timeout_ms: p.parse_or("offsets.commit.timeout.ms", 5_000u64)?,
+            replication: ReplicationConfig::from_properties(p)?,
         })
     }
 
@@ -547,6 +639,19 @@ mod tests {
                 |c| c.unknown_keys == ["foo.bar"],
                 "only unknown keys reported",
             ),
+            ("", |c| c.replication == ReplicationConfig::default(), "Kafka's replica.* defaults"),
+            (
+                "num.replica.fetchers=4\nreplica.lag.time.max.ms=10000\nreplica.fetch.max.bytes=65536\n\
+                 replica.fetch.wait.max.ms=100\nreplica.fetch.backoff.ms=50",
+                |c| {
+                    let r = &c.replication;
+                    (r.num_replica_fetchers, r.lag_time_max_ms, r.fetch_max_bytes)
+                        == (4, 10_000, 65_536)
+                        && (r.fetch_wait_max_ms, r.fetch_backoff_ms) == (100, 50)
+                        && c.unknown_keys.is_empty()
+                },
+                "replica.* keys are read, not reported unknown",
+            ),
         ];
         for (text, check, why) in cases {
             let c = cfg(text).unwrap_or_else(|e| panic!("{why}: {e}"));
@@ -583,6 +688,12 @@ mod tests {
             ("connections.max.idle.ms=0", "connections.max.idle.ms"),
             ("queued.max.request.bytes=-2", "queued.max.request.bytes"),
             ("message.max.bytes=-5", "message.max.bytes"),
+            ("num.replica.fetchers=0", "num.replica.fetchers"),
+            ("replica.lag.time.max.ms=0", "replica.lag.time.max.ms"),
+            (
+                "replica.socket.timeout.ms=100\nreplica.fetch.wait.max.ms=500",
+                "replica.socket.timeout.ms",
+            ),
         ];
         for (text, key) in cases {
             let err = cfg(text).expect_err(text).to_string();

@@ -29,6 +29,7 @@ pub fn metadata_error_code(e: &cluster::Error) -> ErrorCode {
         cluster::Error::PartitionExists { .. } => ErrorCode::InvalidPartitions,
         cluster::Error::Io { .. } | cluster::Error::Corrupt { .. } => ErrorCode::KafkaStorageError,
         cluster::Error::Unavailable(_) => ErrorCode::RequestTimedOut,
+        cluster::Error::PartitionStateChanged { .. } => ErrorCode::NotController,
         cluster::Error::NotController => ErrorCode::NotController,
     }
 }
@@ -54,6 +55,15 @@ pub struct ApiError {
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError { code, message: Some(message.into()) }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.message {
+            Some(m) => write!(f, "{}: {m}", self.code),
+            None => write!(f, "{}", self.code),
+        }
     }
 }
 

@@ -36,16 +36,26 @@ pub trait OffsetsLog: Send + Sync + 'static {
     /// Raw batches of `partition` from `offset`, about `max_bytes` of them;
     /// empty at the log end. `Err` while the partition is not open here yet.
     fn read(&self, partition: i32, offset: i64, max_bytes: usize) -> Result<Vec<u8>, String>;
+
+    /// Resolves once the high watermark of `partition` passes `last_offset`:
+    /// Kafka appends to `__consumer_offsets` with acks=all, so a commit is
+    /// answered only when the in-sync replicas hold it.
+    fn replicated(&self, partition: i32, last_offset: i64) -> ReplicatedFuture;
 }
+
+pub type ReplicatedFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AppendError>> + Send>>;
 
 /// `__consumer_offsets` as the replica manager hosts it.
 pub struct ReplicaOffsetsLog {
     replicas: Arc<ReplicaManager>,
+    /// `offsets.commit.timeout.ms`: how long a commit waits for the ISR.
+    commit_timeout: Duration,
 }
 
 impl ReplicaOffsetsLog {
-    pub fn new(replicas: Arc<ReplicaManager>) -> Self {
-        ReplicaOffsetsLog { replicas }
+    pub fn new(replicas: Arc<ReplicaManager>, commit_timeout: Duration) -> Self {
+        ReplicaOffsetsLog { replicas, commit_timeout }
     }
 }
 
@@ -61,6 +71,15 @@ impl OffsetsLog for ReplicaOffsetsLog {
                 Err(append_error(e.code))
             }
         }
+    }
+
+    fn replicated(&self, partition: i32, last_offset: i64) -> ReplicatedFuture {
+        let tp = TopicPartition::new(GROUP_METADATA_TOPIC_NAME, partition);
+        let replicas = self.replicas.clone();
+        let deadline = tokio::time::Instant::now() + self.commit_timeout;
+        Box::pin(async move {
+            replicas.wait_for_high_watermark(&tp, last_offset, deadline).await.map_err(append_error)
+        })
     }
 
     fn read(&self, partition: i32, offset: i64, max_bytes: usize) -> Result<Vec<u8>, String> {
@@ -132,12 +151,27 @@ impl GroupCoordinatorHandle {
         let (append_tx, append_rx) = std::sync::mpsc::channel::<Append>();
         let writer_log = log.clone();
         let done_tx = tx.clone();
+        let runtime = tokio::runtime::Handle::current();
         let spawned =
             std::thread::Builder::new().name("group-metadata-writer".into()).spawn(move || {
                 for append in append_rx {
-                    let result = write_append(&*writer_log, &append);
-                    if done_tx.send(Command::AppendDone(append.id, result)).is_err() {
-                        break;
+                    let last_delta = append.records.len().saturating_sub(1) as i64;
+                    let done_tx = done_tx.clone();
+                    match write_append(&*writer_log, &append) {
+                        // The writer moves on; the answer waits for the ISR.
+                        Ok(first) => {
+                            let replicated =
+                                writer_log.replicated(append.partition, first + last_delta);
+                            runtime.spawn(async move {
+                                let result = replicated.await.map(|()| first);
+                                let _ = done_tx.send(Command::AppendDone(append.id, result));
+                            });
+                        }
+                        Err(e) => {
+                            if done_tx.send(Command::AppendDone(append.id, Err(e))).is_err() {
+                                break;
+                            }
+                        }
                     }
                 }
             });
@@ -413,6 +447,10 @@ mod tests {
             batch[..8].copy_from_slice(&base.to_be_bytes());
             log.push(batch.to_vec());
             Ok(base)
+        }
+
+        fn replicated(&self, _partition: i32, _last_offset: i64) -> ReplicatedFuture {
+            Box::pin(async { Ok(()) })
         }
 
         fn read(&self, partition: i32, offset: i64, _max: usize) -> Result<Vec<u8>, String> {

@@ -18,6 +18,7 @@ pub mod meta_properties;
 pub mod partition;
 pub mod producer_state;
 pub mod purgatory;
+pub mod replica_fetcher;
 pub mod replica_manager;
 pub mod server;
 pub mod shutdown;

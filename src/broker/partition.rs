@@ -3,16 +3,23 @@
 //! producer state.
 //!
 //! Offsets: log start ≤ high watermark ≤ log end. Consumers read below the
-//! high watermark. With the ISR holding only the leader, the high watermark
-//! is the log end offset; followers' log end offsets enter
-//! `maybe_increment_high_watermark` once replication exists.
+//! high watermark, followers up to the log end. On the leader the high
+//! watermark is the smallest log end offset in the ISR, raised as follower
+//! fetches report their positions (Kafka's `maybeIncrementLeaderHW`); on a
+//! follower it is the leader's, capped at the follower's own log end.
 //!
-//! Lock order: `producers` → `state` → the log's own locks. Appends hold
-//! `producers` for the whole check-append-record step, so two appends to
-//! one partition never interleave their sequence checks.
+//! Roles come from the cluster image only ([`Partition::apply_leader_state`]):
+//! there is no LeaderAndIsr RPC. A stale image (older leader epoch, or an
+//! older state zkVersion than an ISR change this leader wrote itself) is
+//! ignored.
+//!
+//! Lock order: `producers` → `state` → `followers` → the log's own locks.
+//! Appends (as leader or follower), truncation and role changes hold
+//! `producers` for their whole step, so a role change never interleaves
+//! with an append and two appends never interleave their sequence checks.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::error::{log_error_code, ApiError};
@@ -29,6 +36,63 @@ pub struct LeaderState {
     pub leader_epoch: i32,
     pub isr: Vec<i32>,
     pub replicas: Vec<i32>,
+    /// The state znode's zkVersion this state was read at (or written with).
+    pub state_zk_version: i32,
+}
+
+/// What applying a new leader state changed for this broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleChange {
+    /// Nothing that moves fetchers (maybe a new ISR).
+    Unchanged,
+    BecameLeader,
+    /// Follow `leader` at `leader_epoch`; truncate by leader epoch first.
+    BecameFollower {
+        leader: i32,
+        leader_epoch: i32,
+    },
+    /// No leader (-1): no fetching, no serving.
+    Offline,
+}
+
+/// A follower as its leader sees it (Kafka's `Replica`): where its log
+/// ends, from the offset it last fetched at, and when it was last caught up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FollowerProgress {
+    /// -1 until it fetches from this leader.
+    log_end_offset: i64,
+    last_caught_up_ms: i64,
+    last_fetch_leader_log_end_offset: i64,
+    last_fetch_ms: i64,
+}
+
+/// A new ISR this leader wants written, and the state it was derived
+/// from: the write is conditional on that state's zkVersion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IsrChange {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    pub zk_version: i32,
+}
+
+impl IsrChange {
+    fn of(state: &LeaderState, isr: Vec<i32>) -> Self {
+        Self {
+            leader: state.leader,
+            leader_epoch: state.leader_epoch,
+            isr,
+            zk_version: state.state_zk_version,
+        }
+    }
+}
+
+/// What a follower's fetch changed on the leader.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FollowerFetchOutcome {
+    pub high_watermark_moved: bool,
+    /// The ISR with the follower added, if it has just caught up.
+    pub expand_isr: Option<IsrChange>,
 }
 
 pub struct Partition {
@@ -39,6 +103,9 @@ pub struct Partition {
     state: Mutex<LeaderState>,
     producers: Mutex<ProducerStateManager>,
     high_watermark: AtomicI64,
+    followers: Mutex<HashMap<i32, FollowerProgress>>,
+    /// Set while an ISR change of this leader is being written.
+    pub(crate) isr_change_in_flight: AtomicBool,
     /// The topic config overrides the log was last configured with.
     pub(crate) applied_configs: Mutex<BTreeMap<String, String>>,
 }
@@ -66,34 +133,29 @@ impl Partition {
         broker_id: i32,
         state: LeaderState,
         configs: BTreeMap<String, String>,
-    ) -> Result<Partition, ApiError> {
-        let mut producers = ProducerStateManager::new();
-        let headers = log
-            .batch_headers_from(log.log_start_offset())
-            .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
-        for b in headers.iter().filter(|b| b.producer_id.0 != NO_PRODUCER_ID) {
-            producers.record(
-                b.producer_id.0,
-                b.producer_epoch,
-                BatchSequence {
-                    first_seq: b.base_sequence,
-                    last_seq: b.last_sequence,
-                    first_offset: b.base_offset.0,
-                    last_offset: b.last_offset.0,
-                },
-            );
-        }
-        let hw = log.log_end_offset().0;
-        Ok(Partition {
+    ) -> Result<(Partition, RoleChange), ApiError> {
+        let producers = producer_state_of(&log)?;
+        // The checkpointed high watermark (`replication-offset-checkpoint`);
+        // a leader alone in its ISR raises it to its log end at once.
+        let hw = log
+            .high_watermark()
+            .map_or(log.log_start_offset().0, |hw| hw.0)
+            .clamp(log.log_start_offset().0, log.log_end_offset().0);
+        log.update_high_watermark(Offset(hw));
+        let partition = Partition {
             tp,
             topic_id,
             log,
             broker_id,
-            state: Mutex::new(state),
+            state: Mutex::new(state.clone()),
             producers: Mutex::new(producers),
             high_watermark: AtomicI64::new(hw),
+            followers: Mutex::new(HashMap::new()),
+            isr_change_in_flight: AtomicBool::new(false),
             applied_configs: Mutex::new(configs),
-        })
+        };
+        let role = partition.start_role(&state, crate::time::now_ms())?;
+        Ok((partition, role))
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -109,42 +171,294 @@ impl Partition {
         lock(&self.state).clone()
     }
 
-    pub fn set_leader_state(&self, state: LeaderState) {
-        *lock(&self.state) = state;
-        self.maybe_increment_high_watermark();
+    /// Applies leadership from the cluster image (blocking: a new leader
+    /// writes its epoch to the leader-epoch checkpoint).
+    pub fn apply_leader_state(
+        &self,
+        new: LeaderState,
+        now_ms: i64,
+    ) -> Result<RoleChange, ApiError> {
+        let _producers = lock(&self.producers);
+        let old = self.leader_state();
+        if new.leader_epoch < old.leader_epoch
+            || (new.leader_epoch == old.leader_epoch
+                && new.leader == old.leader
+                && new.state_zk_version < old.state_zk_version)
+        {
+            return Ok(RoleChange::Unchanged);
+        }
+        let same_role = new.leader == old.leader && new.leader_epoch == old.leader_epoch;
+        *lock(&self.state) = new.clone();
+        if same_role {
+            // The controller (or this leader) changed the ISR or replicas only.
+            self.maybe_increment_high_watermark();
+            return Ok(RoleChange::Unchanged);
+        }
+        self.start_role(&new, now_ms)
+    }
+
+    /// Enters the role `state` gives this broker. Called with `producers`
+    /// held (or before the partition is shared).
+    fn start_role(&self, state: &LeaderState, now_ms: i64) -> Result<RoleChange, ApiError> {
+        let mut followers = lock(&self.followers);
+        followers.clear();
+        if state.leader == self.broker_id {
+            // Kafka's `makeLeader`: the new epoch starts at the current log
+            // end; in-sync followers count as caught up now, others never.
+            let leo = self.log.log_end_offset();
+            self.log
+                .leader_epoch_cache()
+                .assign(LeaderEpoch(state.leader_epoch), leo)
+                .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
+            for &r in state.replicas.iter().filter(|&&r| r != self.broker_id) {
+                let caught_up = if state.isr.contains(&r) { now_ms } else { 0 };
+                followers.insert(
+                    r,
+                    FollowerProgress {
+                        log_end_offset: -1,
+                        last_caught_up_ms: caught_up,
+                        last_fetch_leader_log_end_offset: -1,
+                        last_fetch_ms: 0,
+                    },
+                );
+            }
+            drop(followers);
+            self.maybe_increment_high_watermark();
+            tracing::info!(partition = %self.tp, epoch = state.leader_epoch, isr = ?state.isr,
+                "became leader at log end offset {}, high watermark {}", leo.0, self.high_watermark());
+            Ok(RoleChange::BecameLeader)
+        } else if state.leader >= 0 {
+            tracing::info!(partition = %self.tp, epoch = state.leader_epoch,
+                "became follower of broker {}", state.leader);
+            Ok(RoleChange::BecameFollower {
+                leader: state.leader,
+                leader_epoch: state.leader_epoch,
+            })
+        } else {
+            tracing::info!(partition = %self.tp, "offline: no leader");
+            Ok(RoleChange::Offline)
+        }
     }
 
     pub fn is_leader(&self) -> bool {
         lock(&self.state).leader == self.broker_id
     }
 
-    /// KIP-320: a client's `current_leader_epoch` (-1 = unknown) must match.
+    /// KIP-320: a client's `current_leader_epoch` (-1 = unknown) must match
+    /// ours, checked before leadership as Kafka's
+    /// `localLogWithEpochOrException` does.
     pub fn check_leader_epoch(&self, current_leader_epoch: i32) -> Result<(), ErrorCode> {
         let state = lock(&self.state);
+        match current_leader_epoch {
+            -1 => {}
+            e if e < state.leader_epoch => return Err(ErrorCode::FencedLeaderEpoch),
+            e if e > state.leader_epoch => return Err(ErrorCode::UnknownLeaderEpoch),
+            _ => {}
+        }
         if state.leader != self.broker_id {
             return Err(ErrorCode::NotLeaderOrFollower);
         }
-        match current_leader_epoch {
-            -1 => Ok(()),
-            e if e < state.leader_epoch => Err(ErrorCode::FencedLeaderEpoch),
-            e if e > state.leader_epoch => Err(ErrorCode::UnknownLeaderEpoch),
-            _ => Ok(()),
-        }
+        Ok(())
     }
 
-    /// Raises the high watermark to the smallest log end offset in the ISR;
-    /// with the leader alone in the ISR that is its own log end offset.
-    /// Returns whether it moved.
+    fn set_high_watermark(&self, hw: i64) {
+        self.high_watermark.store(hw, Ordering::Release);
+        // The log keeps retention and DeleteRecords below the HW.
+        self.log.update_high_watermark(Offset(hw));
+    }
+
+    /// On the leader, raises the high watermark to the smallest log end
+    /// offset in the ISR; an in-sync follower that has not fetched from
+    /// this leader yet holds it where it is. Returns whether it moved.
     pub fn maybe_increment_high_watermark(&self) -> bool {
-        let leo = self.log.log_end_offset().0;
+        let state = lock(&self.state);
+        if state.leader != self.broker_id {
+            return false;
+        }
         let old = self.high_watermark.load(Ordering::Acquire);
-        if leo > old {
-            self.high_watermark.fetch_max(leo, Ordering::AcqRel);
-            // The log keeps retention and DeleteRecords below the HW.
-            self.log.update_high_watermark(Offset(leo));
+        let mut new_hw = self.log.log_end_offset().0;
+        let followers = lock(&self.followers);
+        for r in state.isr.iter().filter(|&&r| r != self.broker_id) {
+            match followers.get(r) {
+                Some(f) if f.log_end_offset >= 0 => new_hw = new_hw.min(f.log_end_offset),
+                _ => new_hw = new_hw.min(old),
+            }
+        }
+        if new_hw > old {
+            self.set_high_watermark(new_hw);
             return true;
         }
         false
+    }
+
+    /// Leader side of a follower's fetch at `fetch_offset` (its log end):
+    /// records its progress, moves the high watermark, and proposes the
+    /// follower for the ISR once it reaches the high watermark (Kafka's
+    /// `updateFollowerFetchState` and `maybeExpandIsr`).
+    pub fn update_follower_fetch(
+        &self,
+        replica: i32,
+        fetch_offset: i64,
+        now_ms: i64,
+    ) -> FollowerFetchOutcome {
+        let leader_leo = self.log.log_end_offset().0;
+        // A follower ahead of the leader has diverged: its fetch fails with
+        // OFFSET_OUT_OF_RANGE and must not count as caught up.
+        if fetch_offset > leader_leo {
+            return FollowerFetchOutcome::default();
+        }
+        {
+            let state = lock(&self.state);
+            if state.leader != self.broker_id || !state.replicas.contains(&replica) {
+                return FollowerFetchOutcome::default();
+            }
+            let mut followers = lock(&self.followers);
+            let f = followers.entry(replica).or_insert(FollowerProgress {
+                log_end_offset: -1,
+                last_caught_up_ms: 0,
+                last_fetch_leader_log_end_offset: -1,
+                last_fetch_ms: 0,
+            });
+            f.last_caught_up_ms = caught_up_time(f, fetch_offset, leader_leo, now_ms);
+            f.log_end_offset = fetch_offset.min(leader_leo);
+            f.last_fetch_leader_log_end_offset = leader_leo;
+            f.last_fetch_ms = now_ms;
+        }
+        let high_watermark_moved = self.maybe_increment_high_watermark();
+        let state = lock(&self.state);
+        if state.isr.contains(&replica) || fetch_offset < self.high_watermark() {
+            return FollowerFetchOutcome { high_watermark_moved, expand_isr: None };
+        }
+        // Kafka also wants the follower past the start of this leader's
+        // epoch, so it holds nothing from an older leader's diverged tail.
+        let epoch_start = self
+            .log
+            .leader_epoch_cache()
+            .entries()
+            .iter()
+            .find(|e| e.epoch.0 == state.leader_epoch)
+            .map_or(0, |e| e.start_offset.0);
+        let expand_isr = (fetch_offset >= epoch_start).then(|| {
+            let mut isr = state.isr.clone();
+            isr.push(replica);
+            IsrChange::of(&state, isr)
+        });
+        FollowerFetchOutcome { high_watermark_moved, expand_isr }
+    }
+
+    /// The ISR without the followers that have not caught up to the
+    /// leader's log end within `max_lag_ms` (Kafka's
+    /// `getOutOfSyncReplicas`), if any must go.
+    pub fn shrunk_isr(&self, now_ms: i64, max_lag_ms: i64) -> Option<IsrChange> {
+        let state = lock(&self.state);
+        if state.leader != self.broker_id {
+            return None;
+        }
+        let leo = self.log.log_end_offset().0;
+        let followers = lock(&self.followers);
+        let out: Vec<i32> = state
+            .isr
+            .iter()
+            .copied()
+            .filter(|&r| r != self.broker_id)
+            .filter(|r| {
+                followers.get(r).is_none_or(|f| {
+                    f.log_end_offset != leo && now_ms - f.last_caught_up_ms > max_lag_ms
+                })
+            })
+            .collect();
+        if out.is_empty() {
+            return None;
+        }
+        let isr = state.isr.iter().copied().filter(|r| !out.contains(r)).collect();
+        Some(IsrChange::of(&state, isr))
+    }
+
+    /// After this leader's conditional ISR write succeeded: the new ISR and
+    /// zkVersion, unless the role changed meanwhile.
+    pub fn isr_written(&self, leader_epoch: i32, isr: Vec<i32>, state_zk_version: i32) -> bool {
+        {
+            let mut state = lock(&self.state);
+            if state.leader != self.broker_id
+                || state.leader_epoch != leader_epoch
+                || state.state_zk_version >= state_zk_version
+            {
+                return false;
+            }
+            state.isr = isr;
+            state.state_zk_version = state_zk_version;
+        }
+        self.maybe_increment_high_watermark()
+    }
+
+    /// Follower side: the leader's high watermark, capped at our log end.
+    pub fn update_follower_high_watermark(&self, leader_high_watermark: i64) {
+        let hw = leader_high_watermark.min(self.log.log_end_offset().0);
+        if hw > self.high_watermark.load(Ordering::Acquire) {
+            self.set_high_watermark(hw);
+        }
+    }
+
+    /// Appends batches fetched from the leader as they are (offsets and
+    /// epochs stay the leader's) and records their producers, so the
+    /// idempotent dedupe works here after a failover (blocking).
+    pub fn append_records_as_follower(
+        &self,
+        records: &mut [u8],
+        leader_epoch: i32,
+    ) -> Result<LogAppendInfo, ApiError> {
+        let mut producers = lock(&self.producers);
+        {
+            let s = lock(&self.state);
+            if s.leader == self.broker_id || s.leader_epoch != leader_epoch {
+                return Err(ApiError::new(
+                    ErrorCode::FencedLeaderEpoch,
+                    format!("{} is no longer following at epoch {leader_epoch}", self.tp),
+                ));
+            }
+        }
+        let info = self
+            .log
+            .append_as_follower(records)
+            .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
+        for batch in Batches::new(records).flatten() {
+            if batch.producer_id() != NO_PRODUCER_ID {
+                producers.record(
+                    batch.producer_id(),
+                    batch.producer_epoch(),
+                    BatchSequence {
+                        first_seq: batch.base_sequence(),
+                        last_seq: batch.last_sequence(),
+                        first_offset: batch.base_offset(),
+                        last_offset: batch.last_offset(),
+                    },
+                );
+            }
+        }
+        Ok(info)
+    }
+
+    /// Follower truncation (by leader epoch, or to the leader's log start
+    /// when `fully`); the producer state is rebuilt from what remains
+    /// (blocking).
+    pub fn truncate(&self, offset: i64, fully: bool) -> Result<(), ApiError> {
+        let mut producers = lock(&self.producers);
+        let to_api = |e: crate::log::Error| ApiError::new(log_error_code(&e), e.to_string());
+        if fully {
+            self.log.truncate_fully_and_start_at(Offset(offset)).map_err(to_api)?;
+        } else if offset < self.log.log_end_offset().0 {
+            self.log.truncate_to(Offset(offset)).map_err(to_api)?;
+        } else {
+            return Ok(());
+        }
+        let leo = self.log.log_end_offset().0;
+        if fully {
+            self.set_high_watermark(leo);
+        } else if self.high_watermark.load(Ordering::Acquire) > leo {
+            self.set_high_watermark(leo);
+        }
+        *producers = producer_state_of(&self.log)?;
+        Ok(())
     }
 
     /// Validates, de-duplicates and appends produced batches (blocking).
@@ -225,6 +539,40 @@ impl Partition {
     }
 }
 
+/// Kafka's `lastCaughtUpTimeMs`: a fetch at the leader's log end means
+/// caught up now; a fetch at or past where the log ended at the previous
+/// fetch means caught up as of that fetch.
+fn caught_up_time(f: &FollowerProgress, fetch_offset: i64, leader_leo: i64, now_ms: i64) -> i64 {
+    if fetch_offset >= leader_leo {
+        now_ms
+    } else if fetch_offset >= f.last_fetch_leader_log_end_offset {
+        f.last_fetch_ms.max(f.last_caught_up_ms)
+    } else {
+        f.last_caught_up_ms
+    }
+}
+
+/// Rebuilds idempotent producer state from the batch headers in the log.
+fn producer_state_of(log: &Log) -> Result<ProducerStateManager, ApiError> {
+    let mut producers = ProducerStateManager::new();
+    let headers = log
+        .batch_headers_from(log.log_start_offset())
+        .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
+    for b in headers.iter().filter(|b| b.producer_id.0 != NO_PRODUCER_ID) {
+        producers.record(
+            b.producer_id.0,
+            b.producer_epoch,
+            BatchSequence {
+                first_seq: b.base_sequence,
+                last_seq: b.last_sequence,
+                first_offset: b.base_offset.0,
+                last_offset: b.last_offset.0,
+            },
+        );
+    }
+    Ok(producers)
+}
+
 /// The idempotent producer behind a produce request's batches: producers
 /// send one batch per partition, or several with consecutive sequences.
 struct ProducerBatch {
@@ -261,3 +609,6 @@ fn producer_of(records: &[u8]) -> Result<Option<ProducerBatch>, ApiError> {
     }
     Ok(Some(out))
 }
+
+#[cfg(test)]
+mod tests;

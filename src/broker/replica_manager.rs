@@ -3,6 +3,13 @@
 //! changes, deletes the log when its topic goes, and owns the purgatory in
 //! which fetches and acks=all produces wait for partitions to move.
 //!
+//! Roles come from the image alone: a partition whose state names this
+//! broker as leader is led here, one naming another broker is followed
+//! through the [`ReplicaFetcherManager`]. The leader keeps its ISR: it
+//! shrinks it when a follower lags more than `replica.lag.time.max.ms`
+//! and grows it when one catches up, writing the state znode itself,
+//! conditionally on its zkVersion.
+//!
 //! Lock order: `partitions` (never held across a log call: handlers clone
 //! the `Arc<Partition>` and release it) → `Partition`'s own locks.
 
@@ -10,10 +17,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::error::log_error_code;
-use super::partition::{LeaderState, Partition};
+use super::partition::{IsrChange, LeaderState, Partition, RoleChange};
 use super::purgatory::Purgatory;
+use super::replica_fetcher::ReplicaFetcherManager;
 use super::KafkaConfig;
-use crate::cluster::ClusterImage;
+use crate::cluster::{ClusterImage, MetadataStore, PartitionState};
 use crate::log::manager::BackgroundConfig;
 use crate::log::{LogConfig, LogManager};
 use crate::protocol::ErrorCode;
@@ -28,6 +36,9 @@ pub struct ReplicaManager {
     /// Serializes `apply_image`, so a partition is opened once.
     apply_lock: Mutex<()>,
     pub purgatory: Purgatory,
+    store: Arc<dyn MetadataStore>,
+    runtime: tokio::runtime::Handle,
+    pub fetchers: ReplicaFetcherManager,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +47,12 @@ pub struct OpenError(#[from] crate::log::Error);
 
 impl ReplicaManager {
     /// Opens the log dirs (recovery runs here; blocking).
-    pub fn open(config: Arc<KafkaConfig>, broker_id: i32) -> Result<ReplicaManager, OpenError> {
+    pub fn open(
+        config: Arc<KafkaConfig>,
+        broker_id: i32,
+        store: Arc<dyn MetadataStore>,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<ReplicaManager, OpenError> {
         let defaults = broker_log_config(&config);
         let log_manager = Arc::new(LogManager::open(
             &config.log_dirs,
@@ -47,8 +63,17 @@ impl ReplicaManager {
         // Retention, time-based flushes and checkpoints run on the log's own threads.
         log_manager.start_background(BackgroundConfig {
             retention_check_interval_ms: config.log_retention_check_interval_ms as u64,
+            high_watermark_checkpoint_interval_ms: config
+                .replication
+                .high_watermark_checkpoint_interval_ms,
             ..BackgroundConfig::default()
         });
+        let fetchers = ReplicaFetcherManager::new(
+            broker_id,
+            config.replication.clone(),
+            store.clone(),
+            runtime.clone(),
+        );
         Ok(ReplicaManager {
             broker_id,
             config,
@@ -56,6 +81,9 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             apply_lock: Mutex::new(()),
             purgatory: Purgatory::default(),
+            store,
+            runtime,
+            fetchers,
         })
     }
 
@@ -91,6 +119,7 @@ impl ReplicaManager {
                         leader_epoch: meta.state.leader_epoch,
                         isr: meta.state.isr.clone(),
                         replicas: meta.replicas.clone(),
+                        state_zk_version: meta.state_zk_version,
                     };
                     wanted.insert(
                         TopicPartition::new(topic.name.clone(), p),
@@ -110,6 +139,7 @@ impl ReplicaManager {
             let keep = wanted.get(tp).is_some_and(|(id, ..)| *id == partition.topic_id);
             if !keep {
                 self.partitions.write().unwrap_or_else(|p| p.into_inner()).remove(tp);
+                self.fetchers.remove(tp);
                 self.purgatory.wake(tp);
                 match self.log_manager.delete_log(tp) {
                     Ok(()) => tracing::info!(partition = %tp, "deleted log"),
@@ -123,7 +153,10 @@ impl ReplicaManager {
             match existing {
                 Some(p) => {
                     if p.leader_state() != state {
-                        p.set_leader_state(state);
+                        match p.apply_leader_state(state, crate::time::now_ms()) {
+                            Ok(role) => self.on_role_change(&p, role),
+                            Err(e) => tracing::error!(partition = %tp, "cannot change role: {e}"),
+                        }
                     }
                     let mut applied = p.applied_configs.lock().unwrap_or_else(|e| e.into_inner());
                     if *applied != *configs {
@@ -132,11 +165,13 @@ impl ReplicaManager {
                     }
                 }
                 None => match self.open_partition(&tp, topic_id, state, configs) {
-                    Ok(p) => {
+                    Ok((p, role)) => {
+                        let p = Arc::new(p);
                         self.partitions
                             .write()
                             .unwrap_or_else(|e| e.into_inner())
-                            .insert(tp, Arc::new(p));
+                            .insert(tp, p.clone());
+                        self.on_role_change(&p, role);
                     }
                     Err(e) => {
                         tracing::error!(partition = %tp, "cannot open partition: {e}");
@@ -154,13 +189,103 @@ impl ReplicaManager {
         topic_id: uuid::Uuid,
         state: LeaderState,
         configs: &BTreeMap<String, String>,
-    ) -> Result<Partition, String> {
+    ) -> Result<(Partition, RoleChange), String> {
         let log = self
             .log_manager
             .get_or_create_log(tp, self.log_config_for(configs))
             .map_err(|e| e.to_string())?;
         Partition::new(tp.clone(), topic_id, log, self.broker_id, state, configs.clone())
             .map_err(|e| e.message.unwrap_or_default())
+    }
+
+    /// Starts or stops following, and wakes whoever waits on the partition
+    /// (an acks=all produce or a long poll must learn it lost leadership).
+    fn on_role_change(&self, p: &Arc<Partition>, role: RoleChange) {
+        match role {
+            RoleChange::Unchanged => {}
+            RoleChange::BecameLeader | RoleChange::Offline => self.fetchers.remove(&p.tp),
+            RoleChange::BecameFollower { leader, leader_epoch } => {
+                self.fetchers.add(p.clone(), leader, leader_epoch)
+            }
+        }
+        self.purgatory.wake(&p.tp);
+    }
+
+    /// Kafka's "isr-expiration" task: every half `replica.lag.time.max.ms`,
+    /// drops lagging followers from the ISR of each partition led here.
+    pub async fn run_isr_expiration(self: Arc<Self>) {
+        let lag = self.config.replication.lag_time_max_ms;
+        let mut tick =
+            tokio::time::interval(std::time::Duration::from_millis((lag / 2).max(1) as u64));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = crate::time::now_ms();
+            for p in self.all_partitions() {
+                if let Some(change) = p.shrunk_isr(now, lag) {
+                    self.submit_isr_change(p, change);
+                }
+            }
+        }
+    }
+
+    /// Writes a new ISR to the partition's state znode, conditionally on
+    /// the zkVersion it was derived from (Kafka's pre-2.7 ZooKeeper mode,
+    /// no controller round trip). A failed condition means the controller
+    /// changed the state: the next image decides. One write per partition
+    /// at a time.
+    pub fn submit_isr_change(self: &Arc<Self>, p: Arc<Partition>, change: IsrChange) {
+        if p.isr_change_in_flight.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        self.runtime.spawn(async move {
+            let old = p.leader_state().isr;
+            let state = PartitionState {
+                leader: change.leader,
+                leader_epoch: change.leader_epoch,
+                isr: change.isr.clone(),
+            };
+            let written = me
+                .store
+                .update_leader_and_isr(&p.tp.topic, p.tp.partition.0, state, change.zk_version)
+                .await;
+            match written {
+                Ok(version) => {
+                    tracing::info!(partition = %p.tp, "ISR changed from {old:?} to {:?}", change.isr);
+                    p.isr_written(change.leader_epoch, change.isr, version);
+                    me.purgatory.wake(&p.tp);
+                }
+                Err(crate::cluster::Error::PartitionStateChanged { .. }) => tracing::info!(
+                    partition = %p.tp,
+                    "cached zkVersion {} is not ZooKeeper's; skipped the ISR change and wait for the new state",
+                    change.zk_version
+                ),
+                Err(e) => tracing::warn!(partition = %p.tp, "cannot write the ISR: {e}"),
+            }
+            p.isr_change_in_flight.store(false, std::sync::atomic::Ordering::Release);
+        });
+    }
+
+    /// Waits until this broker, as leader of `tp`, has a high watermark
+    /// past `offset`; NOT_LEADER_OR_FOLLOWER if leadership moves first,
+    /// REQUEST_TIMED_OUT at `deadline`.
+    pub async fn wait_for_high_watermark(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), ErrorCode> {
+        loop {
+            // Register before checking, so a move in between is not missed.
+            let watch = self.purgatory.watch(vec![tp.clone()]);
+            if self.leader_partition(tp)?.high_watermark() > offset {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_err() {
+                return Err(ErrorCode::RequestTimedOut);
+            }
+        }
     }
 
     /// The partition if this broker leads it.
@@ -204,6 +329,7 @@ impl ReplicaManager {
     /// Flushes and closes every log and writes the clean-shutdown marker
     /// (blocking).
     pub fn shutdown(&self) {
+        self.fetchers.shutdown();
         if let Err(e) = self.log_manager.shutdown() {
             tracing::error!("log shutdown failed: {e} ({})", log_error_code(&e));
         }

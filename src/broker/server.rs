@@ -46,6 +46,7 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let follower = tokio::spawn(follow_metadata(ctx.clone()));
+    let isr_expiration = tokio::spawn(ctx.replicas.clone().run_isr_expiration());
     let mut connections = JoinSet::new();
     // Clients keep being served while the controller moves leaderships away.
     let stopping_ctx = ctx.clone();
@@ -86,6 +87,7 @@ pub async fn run(
         connections.shutdown().await;
     }
     follower.abort();
+    isr_expiration.abort();
     let replicas = ctx.replicas.clone();
     let _ = tokio::task::spawn_blocking(move || replicas.shutdown()).await;
     let broker_id = ctx.broker_id;
@@ -171,8 +173,9 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
     }
     let config = Arc::new(config);
     let replicas = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || ReplicaManager::open(config, broker_id))
+        let (config, store) = (config.clone(), store.clone());
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || ReplicaManager::open(config, broker_id, store, runtime))
             .await
             .map_err(|e| Error::Io {
                 path: "log dirs".into(),
@@ -180,7 +183,10 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
             })??
     };
     let replicas = Arc::new(replicas);
-    let offsets_log: Arc<dyn OffsetsLog> = Arc::new(ReplicaOffsetsLog::new(replicas.clone()));
+    let offsets_log: Arc<dyn OffsetsLog> = Arc::new(ReplicaOffsetsLog::new(
+        replicas.clone(),
+        Duration::from_millis(config.offsets_commit_timeout_ms),
+    ));
     let groups = GroupCoordinatorHandle::start(config.groups.clone(), offsets_log.clone());
     let request_pool = MemoryPool::new(config.queued_max_request_bytes);
     let ctx = BrokerContext {

@@ -46,10 +46,16 @@ pub struct PartitionMetadata {
     /// The assigned replicas; the first is the preferred leader.
     pub replicas: Vec<i32>,
     pub state: PartitionState,
-    /// The state znode's zkVersion, for conditional writes; -1 while the
-    /// znode does not exist.
-    #[serde(default)]
+    /// The zkVersion of the state znode (-1 while it does not exist):
+    /// leaders changing the ISR write conditionally on it, so a write based
+    /// on a state the controller has since replaced fails instead of
+    /// undoing the controller's decision.
+    #[serde(default = "no_state_version")]
     pub state_zk_version: i32,
+}
+
+fn no_state_version() -> i32 {
+    -1
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +114,8 @@ pub enum Error {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("the state of partition {partition} of topic {topic} changed since version {expected_zk_version}")]
+    PartitionStateChanged { topic: String, partition: i32, expected_zk_version: i32 },
     #[error("the metadata store is unavailable: {0}")]
     Unavailable(String),
     #[error("this broker is not the controller")]
@@ -158,6 +166,17 @@ pub trait MetadataStore: Send + Sync + 'static {
         partition: i32,
         state: PartitionState,
     ) -> StoreFuture<'_, ()>;
+
+    /// A leader's own ISR change (Kafka's pre-2.7 ZooKeeper mode): writes
+    /// the state only if its znode is still at `expected_zk_version` and
+    /// returns the new version; `PartitionStateChanged` otherwise.
+    fn update_leader_and_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: PartitionState,
+        expected_zk_version: i32,
+    ) -> StoreFuture<'_, i32>;
 
     /// Runs leader elections, if this broker is the controller
     /// (`NotController` otherwise); `None` means every partition.

@@ -163,6 +163,30 @@ impl ZkStore {
         self.shared.client()
     }
 
+    /// Writes a partition's state znode, conditionally on its zkVersion when
+    /// `expected_zk_version` is given; returns the new zkVersion.
+    async fn write_partition_state(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: &PartitionState,
+        expected_zk_version: Option<i32>,
+    ) -> Result<i32, Error> {
+        let c = self.client();
+        let epoch = controller_epoch(&c).await;
+        let path = z::partition_state(topic, partition);
+        match c.set_data(&path, &z::partition_state_json(state, epoch), expected_zk_version).await {
+            Ok(stat) => Ok(stat.version),
+            Err(zkc::Error::NoNode) => Err(Error::UnknownTopic(format!("{topic}-{partition}"))),
+            Err(zkc::Error::BadVersion) => Err(Error::PartitionStateChanged {
+                topic: topic.to_string(),
+                partition,
+                expected_zk_version: expected_zk_version.unwrap_or(-1),
+            }),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Hands a request to the task that runs this broker's controller.
     fn ask_controller<T: Send + 'static>(
         &self,
@@ -655,23 +679,25 @@ impl MetadataStore for ZkStore {
     ) -> StoreFuture<'_, ()> {
         let topic = topic.to_string();
         Box::pin(async move {
-            let epoch = controller_epoch(&self.client()).await;
-            match self
-                .client()
-                .set_data(
-                    &z::partition_state(&topic, partition),
-                    &z::partition_state_json(&state, epoch),
-                    None,
-                )
-                .await
-            {
-                Ok(_) => {}
-                Err(zkc::Error::NoNode) => {
-                    return Err(Error::UnknownTopic(format!("{topic}-{partition}")))
-                }
-                Err(e) => return Err(unavailable(e)),
-            }
+            self.write_partition_state(&topic, partition, &state, None).await?;
             self.publish().await
+        })
+    }
+
+    fn update_leader_and_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: PartitionState,
+        expected_zk_version: i32,
+    ) -> StoreFuture<'_, i32> {
+        let topic = topic.to_string();
+        Box::pin(async move {
+            let version = self
+                .write_partition_state(&topic, partition, &state, Some(expected_zk_version))
+                .await?;
+            self.publish().await?;
+            Ok(version)
         })
     }
 

@@ -3,7 +3,8 @@
 //! so a crash leaves either the old or the new file, never a torn one.
 //!
 //! ```text
-//! recovery-point-offset-checkpoint, log-start-offset-checkpoint (log dir root)
+//! recovery-point-offset-checkpoint, log-start-offset-checkpoint,
+//! replication-offset-checkpoint (high watermarks) (log dir root)
 //!   0
 //!   <count>
 //!   <topic> <partition> <offset>      one per partition
@@ -23,6 +24,9 @@ use crate::types::TopicPartition;
 
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+/// Each partition's high watermark, so a restarted replica knows what was
+/// committed before it hears from its leader.
+pub const REPLICATION_OFFSET_CHECKPOINT: &str = "replication-offset-checkpoint";
 pub const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
 const VERSION: i32 = 0;
 

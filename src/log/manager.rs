@@ -16,7 +16,7 @@ use std::time::Duration;
 use super::checkpoint::{read_offsets, write_offsets};
 use super::{
     cleaner, parse_dir_name, Error, Log, LogConfig, LogDirState, LogOpenOptions,
-    LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
 };
 use crate::time::Clock;
 use crate::types::{Offset, TopicPartition};
@@ -38,6 +38,8 @@ pub struct BackgroundConfig {
     pub recovery_point_checkpoint_interval_ms: u64,
     /// `log.flush.start.offset.checkpoint.interval.ms`
     pub log_start_offset_checkpoint_interval_ms: u64,
+    /// `replica.high.watermark.checkpoint.interval.ms`
+    pub high_watermark_checkpoint_interval_ms: u64,
     /// `log.cleaner.enable`
     pub cleaner_enable: bool,
     /// `log.cleaner.backoff.ms`
@@ -51,6 +53,7 @@ impl Default for BackgroundConfig {
             flush_check_interval_ms: 1_000,
             recovery_point_checkpoint_interval_ms: 60_000,
             log_start_offset_checkpoint_interval_ms: 60_000,
+            high_watermark_checkpoint_interval_ms: 5_000,
             cleaner_enable: true,
             cleaner_backoff_ms: 15_000,
         }
@@ -271,6 +274,7 @@ impl LogManager {
     fn checkpoint_dir(&self, dir: usize) -> Result<(), Error> {
         self.write_checkpoint(dir, RECOVERY_POINT_CHECKPOINT, |l| l.recovery_point().0)?;
         self.write_checkpoint(dir, LOG_START_OFFSET_CHECKPOINT, |l| l.log_start_offset().0)?;
+        self.checkpoint_high_watermarks_in(dir)?;
         self.checkpoint_cleaner_offsets(dir)
     }
 
@@ -305,6 +309,20 @@ impl LogManager {
     pub fn checkpoint_recovery_points(&self) -> Result<(), Error> {
         for i in 0..self.dirs.len() {
             self.write_checkpoint(i, RECOVERY_POINT_CHECKPOINT, |l| l.recovery_point().0)?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint_high_watermarks_in(&self, dir: usize) -> Result<(), Error> {
+        self.write_checkpoint(dir, REPLICATION_OFFSET_CHECKPOINT, |l| {
+            l.high_watermark().map_or(l.log_start_offset().0, |hw| hw.0)
+        })
+    }
+
+    /// Writes `replication-offset-checkpoint` in every online dir.
+    pub fn checkpoint_high_watermarks(&self) -> Result<(), Error> {
+        for i in 0..self.dirs.len() {
+            self.checkpoint_high_watermarks_in(i)?;
         }
         Ok(())
     }
@@ -363,8 +381,12 @@ impl LogManager {
         // what the logs decide (ages, retention).
         let start = std::time::Instant::now();
         let now = || start.elapsed().as_millis() as i64;
-        let (mut last_retention, mut last_rp, mut last_lso) = (0, 0, 0);
-        let tick = config.flush_check_interval_ms.min(config.retention_check_interval_ms).max(10);
+        let (mut last_retention, mut last_rp, mut last_lso, mut last_hw) = (0, 0, 0, 0);
+        let tick = config
+            .flush_check_interval_ms
+            .min(config.retention_check_interval_ms)
+            .min(config.high_watermark_checkpoint_interval_ms)
+            .max(10);
         while !wait_stop(stop, tick) {
             for (tp, log) in self.all_logs() {
                 if let Err(e) = log.maybe_flush_by_time() {
@@ -390,6 +412,10 @@ impl LogManager {
             if t - last_rp >= config.recovery_point_checkpoint_interval_ms as i64 {
                 last_rp = t;
                 let _ = self.checkpoint_recovery_points();
+            }
+            if t - last_hw >= config.high_watermark_checkpoint_interval_ms as i64 {
+                last_hw = t;
+                let _ = self.checkpoint_high_watermarks();
             }
             if t - last_lso >= config.log_start_offset_checkpoint_interval_ms as i64 {
                 last_lso = t;
@@ -538,6 +564,7 @@ fn open_dir(
     let recovery_points = read_or_reset(RECOVERY_POINT_CHECKPOINT);
     let log_starts = read_or_reset(LOG_START_OFFSET_CHECKPOINT);
     let cleaner_offsets = read_or_reset(CLEANER_OFFSET_CHECKPOINT);
+    let high_watermarks = read_or_reset(REPLICATION_OFFSET_CHECKPOINT);
     let mut work: Vec<(TopicPartition, PathBuf)> = Vec::new();
     for entry in std::fs::read_dir(root).map_err(Error::io(root))? {
         let entry = entry.map_err(Error::io(root))?;
@@ -572,6 +599,9 @@ fn open_dir(
                 };
                 match Log::open_with(&path, config, rp, start, Arc::clone(&clock), options) {
                     Ok(log) => {
+                        if let Some(&hw) = high_watermarks.get(&tp) {
+                            log.update_high_watermark(Offset(hw));
+                        }
                         if let Some(&o) = cleaner_offsets.get(&tp) {
                             log.cleaner_checkpoint.fetch_max(
                                 o.min(log.log_end_offset().0),

@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub use checkpoint::{
     LEADER_EPOCH_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
 };
 pub use config::{CleanupPolicy, ConfigError, LogConfig};
 pub use error::Error;
@@ -417,6 +418,13 @@ impl Log {
             self.log_end_offset.load(Ordering::Acquire),
         );
         self.high_watermark.store(hw, Ordering::Release);
+    }
+
+    /// The high watermark last reported (or loaded from the
+    /// `replication-offset-checkpoint`); `None` until there is one.
+    pub fn high_watermark(&self) -> Option<Offset> {
+        let hw = self.high_watermark.load(Ordering::Acquire);
+        (hw >= 0).then_some(Offset(hw))
     }
 
     fn high_watermark_or_leo(&self) -> i64 {

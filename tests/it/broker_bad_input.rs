@@ -51,9 +51,20 @@ pub fn batch(values: &[&[u8]]) -> Vec<u8> {
 }
 
 pub fn produce(wire: &mut Wire, topic: &str, acks: i16, records: Vec<u8>) -> (i16, i64) {
+    produce_within(wire, topic, acks, 10_000, records)
+}
+
+/// Produces one batch to partition 0 with the request timeout `timeout_ms`.
+pub fn produce_within(
+    wire: &mut Wire,
+    topic: &str,
+    acks: i16,
+    timeout_ms: i32,
+    records: Vec<u8>,
+) -> (i16, i64) {
     let mut req = ProduceRequest::default();
     req.acks = acks;
-    req.timeout_ms = 10_000;
+    req.timeout_ms = timeout_ms;
     req.topic_data = vec![TopicProduceData::default()
         .with_name(TopicName(StrBytes::from_string(topic.to_string())))
         .with_partition_data(vec![PartitionProduceData::default()

@@ -21,6 +21,8 @@ mod groups_list;
 mod log_crash;
 mod log_dirs;
 mod perf_metrics;
+mod replication;
+mod replication_failover;
 mod support;
 mod top;
 mod zk_cluster;

@@ -1,6 +1,10 @@
 //! Fetch: reads whole batches below the high watermark (the last stable
-//! offset for read_committed, the same without transactions) and answers
-//! with file regions sent by sendfile. A fetch that finds fewer than
+//! offset for read_committed, the same without transactions) for
+//! consumers, and up to the log end for followers (`replica_id` ≥ 0), and
+//! answers with file regions sent by sendfile. A follower's fetch offset is
+//! its log end: the leader records it first, which may move the high
+//! watermark (waking acks=all produces and consumers) or bring the
+//! follower back into the ISR. A fetch that finds fewer than
 //! `min_bytes` waits in the purgatory until an append to one of its
 //! partitions wakes it or `max_wait_ms` passes: no polling timer.
 //!
@@ -31,6 +35,8 @@ struct Wanted {
     fetch_offset: i64,
     current_leader_epoch: i32,
     partition_max_bytes: usize,
+    /// A follower reads up to the log end, a consumer up to the HW.
+    from_follower: bool,
 }
 
 pub async fn handle(
@@ -40,6 +46,7 @@ pub async fn handle(
     req: FetchRequest,
 ) -> Reply {
     let topic_names: Vec<String> = req.topics.iter().map(|t| t.topic.0.to_string()).collect();
+    let replica_id = if version >= 15 { req.replica_state.replica_id.0 } else { req.replica_id.0 };
     let mut wanted = Vec::new();
     for (ti, t) in req.topics.iter().enumerate() {
         for p in &t.partitions {
@@ -49,6 +56,7 @@ pub async fn handle(
                 fetch_offset: p.fetch_offset,
                 current_leader_epoch: p.current_leader_epoch,
                 partition_max_bytes: p.partition_max_bytes.max(0) as usize,
+                from_follower: replica_id >= 0,
             });
         }
     }
@@ -58,6 +66,9 @@ pub async fn handle(
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
 
+    if replica_id >= 0 && !session_error {
+        update_followers(ctx, replica_id, &wanted);
+    }
     let parts = if session_error {
         Vec::new()
     } else {
@@ -97,6 +108,35 @@ pub async fn handle(
     };
     let (chunks, _len) = write_fetch_response(version, correlation_id, data);
     Reply::Chunks(chunks)
+}
+
+/// Records where the follower's log ends on each partition it fetches.
+fn update_followers(ctx: &Arc<BrokerContext>, replica_id: i32, wanted: &[Wanted]) {
+    let now = crate::time::now_ms();
+    for w in wanted {
+        let Ok(p) = ctx.replicas.leader_partition(&w.tp) else { continue };
+        if p.check_leader_epoch(w.current_leader_epoch).is_err() {
+            continue;
+        }
+        let outcome = p.update_follower_fetch(replica_id, w.fetch_offset, now);
+        if outcome.high_watermark_moved {
+            ctx.replicas.purgatory.wake(&w.tp);
+        }
+        if let Some(change) = outcome.expand_isr {
+            tracing::info!(partition = %w.tp, "broker {replica_id} caught up; adding it to the ISR");
+            ctx.replicas.submit_isr_change(p, change);
+        }
+    }
+}
+
+/// The offset reads stop before: the log end for followers, the high
+/// watermark for consumers.
+fn read_bound(p: &crate::broker::partition::Partition, w: &Wanted) -> i64 {
+    if w.from_follower {
+        p.log.log_end_offset().0
+    } else {
+        p.high_watermark()
+    }
 }
 
 /// Reads every wanted partition once, on the blocking pool (index lookups
@@ -142,7 +182,7 @@ async fn read_all(
 /// Whether a log read could return records for `w` (checks atomics only).
 fn has_data(ctx: &BrokerContext, w: &Wanted) -> bool {
     ctx.replicas.leader_partition(&w.tp).is_ok_and(|p| {
-        w.fetch_offset < p.high_watermark() && w.fetch_offset >= p.log_start_offset().0
+        w.fetch_offset < read_bound(&p, w) && w.fetch_offset >= p.log_start_offset().0
     })
 }
 
@@ -163,7 +203,8 @@ fn read_one(
     remaining: usize,
     min_one: bool,
 ) -> FetchPartitionData<FileRegion> {
-    let partition = match ctx.replicas.leader_partition(&w.tp) {
+    // The epoch is checked before the leadership (KIP-320).
+    let partition = match ctx.replicas.partition(&w.tp) {
         Ok(p) => p,
         Err(code) => return error_part(w, code),
     };
@@ -186,11 +227,12 @@ fn read_one(
         out.error_code = ErrorCode::OffsetOutOfRange;
         return out;
     }
-    if w.fetch_offset >= hw {
-        return out; // nothing committed past this offset yet
+    let bound = read_bound(&partition, w);
+    if w.fetch_offset >= bound {
+        return out; // nothing committed (or, for a follower, written) past it yet
     }
     let limit = w.partition_max_bytes.min(remaining);
-    match partition.log.read(Offset(w.fetch_offset), limit, Some(Offset(hw)), min_one) {
+    match partition.log.read(Offset(w.fetch_offset), limit, Some(Offset(bound)), min_one) {
         Ok(info) => {
             out.records =
                 info.slice.map(|s| FileRegion { file: s.file, position: s.position, len: s.len });

@@ -61,7 +61,8 @@ fn list_one(
     r.timestamp = -1;
     r.offset = -1;
     r.leader_epoch = -1;
-    let partition = match ctx.replicas.leader_partition(tp) {
+    // The epoch is checked before the leadership (KIP-320).
+    let partition = match ctx.replicas.partition(tp) {
         Ok(p) => p,
         Err(code) => {
             r.error_code = code.code();

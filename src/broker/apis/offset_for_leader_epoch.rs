@@ -27,7 +27,8 @@ pub async fn handle(
                 r.leader_epoch = -1;
                 r.end_offset = -1;
                 let tp = TopicPartition::new(t.topic.0.to_string(), p.partition);
-                let found = ctx.replicas.leader_partition(&tp).and_then(|part| {
+                // The epoch is checked before the leadership (KIP-320).
+                let found = ctx.replicas.partition(&tp).and_then(|part| {
                     part.check_leader_epoch(p.current_leader_epoch)?;
                     Ok(part)
                 });

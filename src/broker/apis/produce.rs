@@ -1,8 +1,9 @@
 //! Produce: appends each partition's batches as received (the log stamps
 //! offsets and leader epoch in place; records are never re-encoded), then
 //! answers per acks: 0 no response, 1 after the leader's append, -1 once
-//! the high watermark covers the batch (the purgatory shape replication
-//! needs; with the leader alone in the ISR that is right away).
+//! the high watermark covers the batch, i.e. every in-sync follower has
+//! fetched it (Kafka's `DelayedProduce`: waits in the purgatory, woken by
+//! high watermark moves, bounded by the request timeout).
 //!
 //! Appends run on the blocking pool, all partitions of a request in one go.
 
@@ -33,6 +34,7 @@ struct Item {
     topic: usize,
     index: i32,
     tp: TopicPartition,
+    min_isr: usize,
     result: Result<AppendResult, ApiError>,
 }
 
@@ -80,7 +82,7 @@ pub async fn handle(
                     Err(code) => Err(ApiError { code, message: None }),
                 },
             };
-            items.push(Item { topic: ti, index: p.index, tp, result });
+            items.push(Item { topic: ti, index: p.index, tp, min_isr, result });
         }
     }
 
@@ -133,39 +135,76 @@ pub async fn handle(
     ProduceOutcome::Respond(response(req, items))
 }
 
+/// Where an acks=all append stands: `None` while the high watermark is
+/// below it; then success, or NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR
+/// shrank below `min.insync.replicas` meanwhile (Kafka's
+/// `checkEnoughReplicasReachOffset`), or NOT_LEADER_OR_FOLLOWER if this
+/// broker lost the leadership.
+fn replication_status(ctx: &BrokerContext, item: &Item) -> Option<Result<(), ApiError>> {
+    let Ok(r) = &item.result else { return Some(Ok(())) };
+    let Ok(p) = ctx.replicas.leader_partition(&item.tp) else {
+        return Some(Err(ApiError::new(
+            ErrorCode::NotLeaderOrFollower,
+            format!("leadership of {} moved before the append was replicated", item.tp),
+        )));
+    };
+    if p.high_watermark() <= r.last_offset {
+        return None;
+    }
+    let isr = p.leader_state().isr.len();
+    if isr < item.min_isr {
+        return Some(Err(ApiError::new(
+            ErrorCode::NotEnoughReplicasAfterAppend,
+            format!(
+                "The size of the current ISR {isr} is insufficient to satisfy the min.isr requirement of {} for partition {}",
+                item.min_isr, item.tp
+            ),
+        )));
+    }
+    Some(Ok(()))
+}
+
 /// Waits until each partition's high watermark covers its append, or the
 /// timeout passes (REQUEST_TIMED_OUT).
 async fn wait_for_replication(ctx: &BrokerContext, items: &mut [Item], timeout: Duration) {
-    let pending = |items: &[Item]| -> Vec<TopicPartition> {
-        items
-            .iter()
-            .filter(|i| match &i.result {
-                Ok(r) => ctx
-                    .replicas
-                    .partition(&i.tp)
-                    .map_or(true, |p| p.high_watermark() <= r.last_offset),
-                Err(_) => false,
-            })
-            .map(|i| i.tp.clone())
-            .collect()
-    };
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut settled = vec![false; items.len()];
     loop {
-        let waiting = pending(items);
+        let mut waiting = Vec::new();
+        // Register before checking, so a move in between is not missed.
+        let keys: Vec<TopicPartition> = items
+            .iter()
+            .zip(&settled)
+            .filter(|(i, s)| !**s && i.result.is_ok())
+            .map(|(i, _)| i.tp.clone())
+            .collect();
+        let watch = ctx.replicas.purgatory.watch(keys);
+        for (n, item) in items.iter_mut().enumerate() {
+            if settled[n] {
+                continue;
+            }
+            match replication_status(ctx, item) {
+                Some(Ok(())) => settled[n] = true,
+                Some(Err(e)) => {
+                    item.result = Err(e);
+                    settled[n] = true;
+                }
+                None => waiting.push(n),
+            }
+        }
         if waiting.is_empty() {
             return;
         }
-        let watch = ctx.replicas.purgatory.watch(waiting);
-        if pending(items).is_empty() {
-            return;
-        }
         if tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_err() {
-            let late = pending(items);
-            for i in items.iter_mut().filter(|i| late.contains(&i.tp)) {
-                i.result = Err(ApiError::new(
-                    ErrorCode::RequestTimedOut,
-                    "timed out waiting for the in-sync replicas",
-                ));
+            for n in waiting {
+                if replication_status(ctx, &items[n]).is_none() {
+                    items[n].result = Err(ApiError::new(
+                        ErrorCode::RequestTimedOut,
+                        "timed out waiting for the in-sync replicas",
+                    ));
+                } else if let Some(Err(e)) = replication_status(ctx, &items[n]) {
+                    items[n].result = Err(e);
+                }
             }
             return;
         }

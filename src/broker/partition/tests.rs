@@ -1,0 +1,217 @@
+//! Leader and follower rules of one partition, each named after the Kafka
+//! method or KIP it follows, on a real log in a temp dir.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::log::LogConfig;
+use crate::record::{BatchBuilder, Compression, NewRecord, RecordBatchMut};
+use crate::time::SystemClock;
+
+const ME: i32 = 1;
+const LAG_MS: i64 = 30_000;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    p: Partition,
+    role: RoleChange,
+}
+
+fn state(leader: i32, epoch: i32, isr: &[i32], zk_version: i32) -> LeaderState {
+    LeaderState {
+        leader,
+        leader_epoch: epoch,
+        isr: isr.to_vec(),
+        replicas: vec![1, 2, 3],
+        state_zk_version: zk_version,
+    }
+}
+
+fn partition(initial: LeaderState) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(
+        &dir.path().join("t-0"),
+        LogConfig::default(),
+        Offset(0),
+        Offset(0),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let (p, role) = Partition::new(
+        TopicPartition::new("t", 0),
+        uuid::Uuid::nil(),
+        Arc::new(log),
+        ME,
+        initial,
+        BTreeMap::new(),
+    )
+    .unwrap();
+    Fixture { _dir: dir, p, role }
+}
+
+fn records(n: usize) -> Vec<u8> {
+    let mut b = BatchBuilder::new(Compression::None);
+    for i in 0..n {
+        let v = format!("v{i}");
+        b.push(NewRecord::new(1_700_000_000_000, None, Some(v.as_bytes())));
+    }
+    b.build().unwrap()
+}
+
+fn idempotent(producer_id: i64, seq: i32) -> Vec<u8> {
+    let mut b = BatchBuilder::new(Compression::None).producer(producer_id, 0, seq);
+    b.push(NewRecord::new(1_700_000_000_000, None, Some(b"x")));
+    b.build().unwrap()
+}
+
+#[test]
+fn maybe_increment_leader_hw_takes_the_smallest_log_end_in_the_isr() {
+    let f = partition(state(ME, 0, &[1, 2, 3], 0));
+    assert_eq!(f.role, RoleChange::BecameLeader);
+    f.p.append_records_to_leader(&mut records(10), -1, 1).unwrap();
+    assert_eq!(f.p.high_watermark(), 0, "no follower has fetched yet");
+    f.p.update_follower_fetch(2, 10, 1_000);
+    assert_eq!(f.p.high_watermark(), 0, "follower 3 is in the ISR and unheard of");
+    assert!(f.p.update_follower_fetch(3, 4, 1_000).high_watermark_moved);
+    assert_eq!(f.p.high_watermark(), 4);
+    f.p.update_follower_fetch(3, 10, 1_001);
+    assert_eq!(f.p.high_watermark(), 10);
+    assert_eq!(f.p.log.high_watermark(), Some(Offset(10)), "the log bounds retention by it");
+}
+
+#[test]
+fn get_out_of_sync_replicas_drops_followers_not_caught_up_for_the_lag_time() {
+    let f = partition(state(ME, 0, &[1, 2, 3], 0));
+    let t0 = crate::time::now_ms();
+    f.p.update_follower_fetch(2, 0, t0);
+    f.p.update_follower_fetch(3, 0, t0);
+    assert_eq!(
+        f.p.shrunk_isr(t0 + 10 * LAG_MS, LAG_MS),
+        None,
+        "followers at the leader's log end stay however long the leader is idle"
+    );
+    f.p.append_records_to_leader(&mut records(5), -1, 1).unwrap();
+    f.p.update_follower_fetch(3, 5, t0 + LAG_MS);
+    assert_eq!(f.p.shrunk_isr(t0 + LAG_MS, LAG_MS), None, "lagging exactly the limit is fine");
+    let change = f.p.shrunk_isr(t0 + LAG_MS + 1, LAG_MS).expect("follower 2 lags");
+    assert_eq!(change.isr, vec![1, 3]);
+    assert_eq!((change.leader, change.leader_epoch, change.zk_version), (ME, 0, 0));
+}
+
+#[test]
+fn last_caught_up_time_counts_a_fetch_at_the_previous_fetchs_log_end() {
+    // Kafka's `updateFetchState`: a follower that keeps up with a busy
+    // leader never equals its LEO, yet is caught up as of its last fetch.
+    let f = partition(state(ME, 0, &[1, 2], 0));
+    let t = crate::time::now_ms() + 10 * LAG_MS;
+    f.p.append_records_to_leader(&mut records(5), -1, 1).unwrap();
+    f.p.update_follower_fetch(2, 0, t);
+    f.p.append_records_to_leader(&mut records(5), -1, 1).unwrap();
+    // It fetches at 5, where the log ended at its fetch at t: caught up as of t.
+    f.p.update_follower_fetch(2, 5, t + 1_000);
+    assert_eq!(f.p.shrunk_isr(t + LAG_MS, LAG_MS), None);
+    assert!(f.p.shrunk_isr(t + LAG_MS + 1, LAG_MS).is_some());
+}
+
+#[test]
+fn maybe_expand_isr_adds_a_follower_once_it_reaches_the_high_watermark() {
+    let f = partition(state(ME, 0, &[1], 7));
+    f.p.append_records_to_leader(&mut records(10), -1, 1).unwrap();
+    assert_eq!(f.p.high_watermark(), 10, "alone in the ISR");
+    assert_eq!(f.p.update_follower_fetch(2, 5, 1_000).expand_isr, None);
+    let change = f.p.update_follower_fetch(2, 10, 1_001).expand_isr.expect("caught up");
+    assert_eq!(change.isr, vec![1, 2]);
+    assert_eq!(change.zk_version, 7, "written conditionally on the version it came from");
+    f.p.isr_written(0, change.isr.clone(), 7);
+    assert_eq!(f.p.leader_state().isr, vec![1], "a write at an old version is not news");
+    f.p.isr_written(0, change.isr, 8);
+    assert_eq!(f.p.leader_state().isr, vec![1, 2]);
+}
+
+#[test]
+fn kip_320_checks_the_epoch_before_the_leadership() {
+    let f = partition(state(2, 5, &[2, 1], 0));
+    assert_eq!(f.role, RoleChange::BecameFollower { leader: 2, leader_epoch: 5 });
+    assert_eq!(f.p.check_leader_epoch(4), Err(ErrorCode::FencedLeaderEpoch));
+    assert_eq!(f.p.check_leader_epoch(6), Err(ErrorCode::UnknownLeaderEpoch));
+    assert_eq!(f.p.check_leader_epoch(5), Err(ErrorCode::NotLeaderOrFollower));
+    assert_eq!(f.p.check_leader_epoch(-1), Err(ErrorCode::NotLeaderOrFollower));
+    let err = f.p.append_records_to_leader(&mut records(1), 1, 1).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotLeaderOrFollower, "a follower takes no produce");
+    let role = f.p.apply_leader_state(state(ME, 6, &[1, 2], 1), 0).unwrap();
+    assert_eq!(role, RoleChange::BecameLeader);
+    assert_eq!(f.p.check_leader_epoch(6), Ok(()));
+    assert_eq!(f.p.check_leader_epoch(5), Err(ErrorCode::FencedLeaderEpoch));
+}
+
+#[test]
+fn make_leader_starts_the_epoch_at_the_log_end_and_keeps_the_high_watermark() {
+    let f = partition(state(2, 3, &[2, 1], 0));
+    f.p.append_records_as_follower(&mut leader_batch(0, 3, 8), 3).unwrap();
+    f.p.update_follower_high_watermark(6);
+    assert_eq!(f.p.high_watermark(), 6);
+    f.p.apply_leader_state(state(ME, 4, &[1, 2], 1), 0).unwrap();
+    let entries = f.p.log.leader_epoch_cache().entries();
+    assert_eq!(entries.last().map(|e| (e.epoch.0, e.start_offset.0)), Some((4, 8)));
+    assert_eq!(f.p.high_watermark(), 6, "follower 2 still has to confirm the rest");
+}
+
+/// A batch as a leader wrote it: offsets and epoch already stamped.
+fn leader_batch(base: i64, epoch: i32, n: usize) -> Vec<u8> {
+    let mut b =
+        BatchBuilder::new(Compression::None).base_offset(base).partition_leader_epoch(epoch);
+    for _ in 0..n {
+        b.push(NewRecord::new(1_700_000_000_000, None, Some(b"r")));
+    }
+    b.build().unwrap()
+}
+
+#[test]
+fn a_stale_image_does_not_undo_a_newer_state() {
+    let f = partition(state(ME, 3, &[1, 2, 3], 5));
+    f.p.isr_written(3, vec![1, 3], 6);
+    assert_eq!(f.p.leader_state().isr, vec![1, 3], "this leader's own conditional write");
+    for (stale, why) in [
+        (state(2, 2, &[2], 9), "an older leader epoch"),
+        (state(ME, 3, &[1, 2, 3], 5), "the state this leader already replaced"),
+    ] {
+        assert_eq!(f.p.apply_leader_state(stale, 0).unwrap(), RoleChange::Unchanged, "{why}");
+        assert_eq!(f.p.leader_state().isr, vec![1, 3], "{why}");
+    }
+    assert_eq!(
+        f.p.apply_leader_state(state(ME, 3, &[1], 7), 0).unwrap(),
+        RoleChange::Unchanged,
+        "the controller's newer ISR at the same epoch"
+    );
+    assert_eq!(f.p.leader_state().isr, vec![1]);
+}
+
+#[test]
+fn replicated_producer_state_dedupes_a_retry_after_a_failover() {
+    // As a follower, the batch arrives with the old leader's offsets.
+    let f = partition(state(2, 0, &[2, 1], 0));
+    let mut fetched = idempotent(77, 0);
+    RecordBatchMut::new(&mut fetched).unwrap().set_base_offset(0);
+    f.p.append_records_as_follower(&mut fetched, 0).unwrap();
+    f.p.apply_leader_state(state(ME, 1, &[1], 1), 0).unwrap();
+    // The producer never saw its ack and retries on the new leader.
+    let retry = f.p.append_records_to_leader(&mut idempotent(77, 0), 1, 1).unwrap();
+    assert_eq!((retry.first_offset, retry.last_offset), (0, 0), "answered with the old offsets");
+    assert_eq!(f.p.log.log_end_offset(), Offset(1), "not written twice");
+    let next = f.p.append_records_to_leader(&mut idempotent(77, 1), 1, 1).unwrap();
+    assert_eq!(next.first_offset, 1);
+}
+
+#[test]
+fn truncation_rebuilds_the_producer_state() {
+    let f = partition(state(2, 0, &[2, 1], 0));
+    let mut first = idempotent(5, 0);
+    f.p.append_records_as_follower(&mut first, 0).unwrap();
+    let mut second = idempotent(5, 1);
+    RecordBatchMut::new(&mut second).unwrap().set_base_offset(1);
+    f.p.append_records_as_follower(&mut second, 0).unwrap();
+    f.p.truncate(1, false).unwrap();
+    f.p.apply_leader_state(state(ME, 1, &[1], 1), 0).unwrap();
+    let r = f.p.append_records_to_leader(&mut idempotent(5, 1), 1, 1).unwrap();
+    assert_eq!(r.first_offset, 1, "sequence 1 was truncated away, so it is appended anew");
+}

@@ -1,0 +1,536 @@
+//! The follower side of replication (Kafka's `ReplicaFetcherManager` and
+//! `AbstractFetcherThread`): for each leader broker, `num.replica.fetchers`
+//! tasks, each batching every partition it follows from that leader into
+//! one Fetch with `replica_id` = this broker. Fetched batches are appended
+//! as they arrived (the leader's offsets and epochs, no re-stamping), and
+//! the high watermark comes from the response.
+//!
+//! After every role change a partition first truncates by leader epoch
+//! (KIP-101/279): it asks the leader (OffsetForLeaderEpoch) where its
+//! latest epoch ends and truncates there, never blindly to the high
+//! watermark. The rule itself is [`offset_truncation_state`], pure.
+//!
+//! Lock order: `ReplicaFetcherManager::fetchers` → `Fetcher::partitions`;
+//! neither is held across a network call or a log call.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::config::ReplicationConfig;
+use super::partition::Partition;
+use crate::client::connection::Connection;
+use crate::cluster::MetadataStore;
+use crate::protocol::ErrorCode;
+use crate::types::{LeaderEpoch, Offset, TopicPartition};
+
+/// Where to truncate a follower, and whether that settles it (Kafka's
+/// `OffsetTruncationState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TruncationState {
+    pub offset: i64,
+    pub completed: bool,
+}
+
+/// Kafka's `AbstractFetcherThread.getOffsetTruncationState` (2.8), given
+/// the leader's answer `(epoch, end_offset)` to OffsetForLeaderEpoch for
+/// our latest epoch and our own `end_offset_for` lookup:
+/// - the leader knows no such epoch (end -1): keep what is below our
+///   high watermark (the only case where the high watermark decides);
+/// - we lack the epoch the leader answered with (KIP-279, the leader's
+///   epoch is smaller than ours and we never had it): truncate to the end
+///   of our largest epoch below it and ask again;
+/// - otherwise truncate to the smaller of the two end offsets.
+pub fn offset_truncation_state(
+    leader_epoch: i32,
+    leader_end_offset: i64,
+    follower_end_offset_for: impl Fn(LeaderEpoch) -> (LeaderEpoch, Offset),
+    follower_high_watermark: i64,
+    follower_log_end_offset: i64,
+) -> TruncationState {
+    let done = |offset: i64| TruncationState { offset, completed: true };
+    if leader_end_offset < 0 {
+        return done(follower_high_watermark.min(follower_log_end_offset));
+    }
+    if leader_epoch < 0 {
+        return done(leader_end_offset.min(follower_log_end_offset));
+    }
+    let (epoch, end) = follower_end_offset_for(LeaderEpoch(leader_epoch));
+    if end.0 < 0 {
+        done(leader_end_offset.min(follower_log_end_offset))
+    } else if epoch.0 != leader_epoch {
+        TruncationState { offset: end.0.min(follower_log_end_offset), completed: false }
+    } else {
+        done(leader_end_offset.min(end.0).min(follower_log_end_offset))
+    }
+}
+
+/// One followed partition.
+#[derive(Clone)]
+struct Follow {
+    partition: Arc<Partition>,
+    leader_epoch: i32,
+    truncated: bool,
+    retry_at: Option<Instant>,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct FetcherKey {
+    leader: i32,
+    index: usize,
+}
+
+struct Fetcher {
+    key: FetcherKey,
+    partitions: Mutex<HashMap<TopicPartition, Follow>>,
+    changed: Notify,
+    stopped: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Owns the fetcher tasks of this broker.
+pub struct ReplicaFetcherManager {
+    broker_id: i32,
+    config: ReplicationConfig,
+    store: Arc<dyn MetadataStore>,
+    runtime: tokio::runtime::Handle,
+    fetchers: Mutex<HashMap<FetcherKey, Arc<Fetcher>>>,
+}
+
+impl ReplicaFetcherManager {
+    pub fn new(
+        broker_id: i32,
+        config: ReplicationConfig,
+        store: Arc<dyn MetadataStore>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Self { broker_id, config, store, runtime, fetchers: Mutex::new(HashMap::new()) }
+    }
+
+    /// Kafka's `getFetcherId`: a partition always lands on the same fetcher.
+    fn fetcher_index(&self, tp: &TopicPartition) -> usize {
+        let h = tp
+            .topic
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+            .wrapping_mul(31)
+            .wrapping_add(tp.partition.0 as u32);
+        h as usize % self.config.num_replica_fetchers.max(1)
+    }
+
+    /// Starts following `leader` at `leader_epoch`, truncating first.
+    pub fn add(&self, partition: Arc<Partition>, leader: i32, leader_epoch: i32) {
+        let tp = partition.tp.clone();
+        self.remove(&tp);
+        let key = FetcherKey { leader, index: self.fetcher_index(&tp) };
+        let mut fetchers = lock(&self.fetchers);
+        let fetcher = fetchers
+            .entry(key)
+            .or_insert_with(|| {
+                let f = Arc::new(Fetcher {
+                    key,
+                    partitions: Mutex::new(HashMap::new()),
+                    changed: Notify::new(),
+                    stopped: AtomicBool::new(false),
+                });
+                let ctx = FetchContext {
+                    broker_id: self.broker_id,
+                    config: self.config.clone(),
+                    store: self.store.clone(),
+                };
+                self.runtime.spawn(run(f.clone(), ctx));
+                f
+            })
+            .clone();
+        drop(fetchers);
+        lock(&fetcher.partitions)
+            .insert(tp, Follow { partition, leader_epoch, truncated: false, retry_at: None });
+        fetcher.changed.notify_one();
+    }
+
+    /// Stops following `tp` (it leads now, went offline or was deleted).
+    pub fn remove(&self, tp: &TopicPartition) {
+        for f in lock(&self.fetchers).values() {
+            if lock(&f.partitions).remove(tp).is_some() {
+                f.changed.notify_one();
+            }
+        }
+    }
+
+    pub fn shutdown(&self) {
+        for f in lock(&self.fetchers).drain().map(|(_, f)| f) {
+            f.stopped.store(true, Ordering::Release);
+            f.changed.notify_one();
+        }
+    }
+}
+
+struct FetchContext {
+    broker_id: i32,
+    config: ReplicationConfig,
+    store: Arc<dyn MetadataStore>,
+}
+
+/// A round failed as a whole (connection, timeout, codec): reconnect.
+struct RoundFailed(String);
+
+impl From<crate::client::Error> for RoundFailed {
+    fn from(e: crate::client::Error) -> Self {
+        RoundFailed(e.to_string())
+    }
+}
+
+async fn run(fetcher: Arc<Fetcher>, ctx: FetchContext) {
+    let backoff = Duration::from_millis(ctx.config.fetch_backoff_ms);
+    let mut conn: Option<Arc<Connection>> = None;
+    loop {
+        if fetcher.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        let changed = fetcher.changed.notified();
+        let follows: Vec<(TopicPartition, Follow)> =
+            lock(&fetcher.partitions).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if follows.is_empty() {
+            // Nothing to fetch: no connection kept open to an idle leader.
+            conn = None;
+            changed.await;
+            continue;
+        }
+        let now = Instant::now();
+        let ready: Vec<(TopicPartition, Follow)> =
+            follows.iter().filter(|(_, f)| f.retry_at.is_none_or(|t| t <= now)).cloned().collect();
+        if ready.is_empty() {
+            let next =
+                follows.iter().filter_map(|(_, f)| f.retry_at).min().unwrap_or(now + backoff);
+            let _ = tokio::time::timeout_at(next, changed).await;
+            continue;
+        }
+        let c = match &conn {
+            Some(c) => c.clone(),
+            None => match connect(&fetcher, &ctx).await {
+                Ok(c) => {
+                    conn = Some(c.clone());
+                    c
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        leader = fetcher.key.leader,
+                        "replica fetcher cannot connect: {e}"
+                    );
+                    let _ = tokio::time::timeout(backoff, changed).await;
+                    continue;
+                }
+            },
+        };
+        let (truncating, fetching): (Vec<_>, Vec<_>) =
+            ready.into_iter().partition(|(_, f)| !f.truncated);
+        let round = if !truncating.is_empty() {
+            truncate_round(&fetcher, &ctx, &c, truncating).await
+        } else {
+            fetch_round(&fetcher, &ctx, &c, fetching).await
+        };
+        if let Err(RoundFailed(e)) = round {
+            tracing::warn!(leader = fetcher.key.leader, "replica fetch failed: {e}");
+            conn = None;
+            let _ = tokio::time::timeout(backoff, changed).await;
+        }
+    }
+}
+
+async fn connect(fetcher: &Fetcher, ctx: &FetchContext) -> Result<Arc<Connection>, String> {
+    let image = ctx.store.image();
+    let leader = image
+        .brokers
+        .get(&fetcher.key.leader)
+        .ok_or_else(|| format!("broker {} is not registered", fetcher.key.leader))?;
+    let addr = format!("{}:{}", leader.host, leader.port);
+    let client_id = format!("replica-fetcher-{}-{}", ctx.broker_id, fetcher.key.index);
+    Connection::connect(&addr, &client_id, Duration::from_millis(ctx.config.socket_timeout_ms))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Updates a follow if it is still the one the round worked on.
+fn update_follow(fetcher: &Fetcher, tp: &TopicPartition, epoch: i32, f: impl FnOnce(&mut Follow)) {
+    if let Some(follow) = lock(&fetcher.partitions).get_mut(tp) {
+        if follow.leader_epoch == epoch {
+            f(follow);
+        }
+    }
+}
+
+fn delay(fetcher: &Fetcher, ctx: &FetchContext, tp: &TopicPartition, epoch: i32) {
+    let at = Instant::now() + Duration::from_millis(ctx.config.fetch_backoff_ms);
+    update_follow(fetcher, tp, epoch, |f| f.retry_at = Some(at));
+}
+
+/// Groups partitions by topic, in the shape both requests use.
+fn by_topic(items: &[(TopicPartition, Follow)]) -> Vec<(String, Vec<&(TopicPartition, Follow)>)> {
+    let mut out: Vec<(String, Vec<&(TopicPartition, Follow)>)> = Vec::new();
+    for item in items {
+        match out.iter_mut().find(|(t, _)| *t == item.0.topic) {
+            Some((_, v)) => v.push(item),
+            None => out.push((item.0.topic.clone(), vec![item])),
+        }
+    }
+    out
+}
+
+fn topic_name(t: &str) -> TopicName {
+    TopicName(StrBytes::from_string(t.to_string()))
+}
+
+/// OffsetForLeaderEpoch for every partition that changed role, then the
+/// truncation each answer calls for.
+async fn truncate_round(
+    fetcher: &Fetcher,
+    ctx: &FetchContext,
+    c: &Connection,
+    items: Vec<(TopicPartition, Follow)>,
+) -> Result<(), RoundFailed> {
+    // A log without epochs holds nothing a leader could disagree with.
+    let (ask, settled): (Vec<_>, Vec<_>) = items
+        .into_iter()
+        .partition(|(_, f)| f.partition.log.leader_epoch_cache().latest_epoch().is_some());
+    for (tp, f) in &settled {
+        update_follow(fetcher, tp, f.leader_epoch, |f| f.truncated = true);
+    }
+    if ask.is_empty() {
+        return Ok(());
+    }
+    let mut req = OffsetForLeaderEpochRequest::default();
+    req.replica_id = BrokerId(ctx.broker_id);
+    for (topic, parts) in by_topic(&ask) {
+        let mut t = OffsetForLeaderTopic::default();
+        t.topic = topic_name(&topic);
+        for (tp, f) in parts {
+            let mut p = OffsetForLeaderPartition::default();
+            p.partition = tp.partition.0;
+            p.current_leader_epoch = f.leader_epoch;
+            p.leader_epoch =
+                f.partition.log.leader_epoch_cache().latest_epoch().map_or(-1, |e| e.0);
+            t.partitions.push(p);
+        }
+        req.topics.push(t);
+    }
+    let resp = c.send(&req).await?;
+    let mut answers = Vec::new();
+    for t in resp.topics {
+        for p in t.partitions {
+            let tp = TopicPartition::new(t.topic.0.to_string(), p.partition);
+            if let Some((_, f)) = ask.iter().find(|(k, _)| *k == tp) {
+                answers.push((tp, f.clone(), p.error_code, p.leader_epoch, p.end_offset));
+            }
+        }
+    }
+    let outcomes = tokio::task::spawn_blocking(move || {
+        answers
+            .into_iter()
+            .map(|(tp, f, code, epoch, end)| {
+                if code != 0 {
+                    return (tp, f.leader_epoch, Err(code));
+                }
+                let log = &f.partition.log;
+                let state = offset_truncation_state(
+                    epoch,
+                    end,
+                    |e| log.leader_epoch_cache().end_offset_for(e),
+                    f.partition.high_watermark(),
+                    log.log_end_offset().0,
+                );
+                let leo = log.log_end_offset().0;
+                if state.offset < leo {
+                    tracing::info!(partition = %tp, "truncating from {leo} to {} (leader epoch {epoch} ends at {end})", state.offset);
+                }
+                let r = f.partition.truncate(state.offset, false).map(|()| state.completed);
+                (tp, f.leader_epoch, r.map_err(|e| e.code.code()))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| RoundFailed(e.to_string()))?;
+    for (tp, epoch, outcome) in outcomes {
+        match outcome {
+            Ok(completed) => update_follow(fetcher, &tp, epoch, |f| f.truncated = completed),
+            Err(code) => {
+                tracing::debug!(partition = %tp, "OffsetForLeaderEpoch answered {code}");
+                delay(fetcher, ctx, &tp, epoch);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One Fetch for every truncated partition, appended as it came.
+async fn fetch_round(
+    fetcher: &Fetcher,
+    ctx: &FetchContext,
+    c: &Connection,
+    items: Vec<(TopicPartition, Follow)>,
+) -> Result<(), RoundFailed> {
+    let mut req = FetchRequest::default();
+    req.replica_id = BrokerId(ctx.broker_id);
+    req.replica_state.replica_id = BrokerId(ctx.broker_id);
+    req.max_wait_ms = ctx.config.fetch_wait_max_ms;
+    req.min_bytes = ctx.config.fetch_min_bytes;
+    req.max_bytes = ctx.config.fetch_response_max_bytes;
+    req.session_epoch = -1;
+    for (topic, parts) in by_topic(&items) {
+        let mut t = FetchTopic::default();
+        t.topic = topic_name(&topic);
+        for (tp, f) in parts {
+            let mut p = FetchPartition::default();
+            p.partition = tp.partition.0;
+            p.current_leader_epoch = f.leader_epoch;
+            p.fetch_offset = f.partition.log.log_end_offset().0;
+            p.last_fetched_epoch = -1;
+            p.log_start_offset = f.partition.log_start_offset().0;
+            p.partition_max_bytes = ctx.config.fetch_max_bytes;
+            t.partitions.push(p);
+        }
+        req.topics.push(t);
+    }
+    let resp: FetchResponse = c.send(&req).await?;
+    if let Some(e) = crate::client::Error::from_code(resp.error_code, None) {
+        return Err(RoundFailed(e.to_string()));
+    }
+    let mut work = Vec::new();
+    for t in resp.responses {
+        for p in t.partitions {
+            let tp = TopicPartition::new(t.topic.0.to_string(), p.partition_index);
+            if let Some((_, f)) = items.iter().find(|(k, _)| *k == tp) {
+                work.push((
+                    tp,
+                    f.clone(),
+                    p.error_code,
+                    p.high_watermark,
+                    p.log_start_offset,
+                    p.records,
+                ));
+            }
+        }
+    }
+    let outcomes = tokio::task::spawn_blocking(move || {
+        work.into_iter()
+            .map(|(tp, f, code, hw, log_start, records)| {
+                let r = apply_fetched(
+                    &f,
+                    ErrorCode::from_code(code).unwrap_or(ErrorCode::UnknownServerError),
+                    hw,
+                    log_start,
+                    records,
+                );
+                (tp, f.leader_epoch, r)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| RoundFailed(e.to_string()))?;
+    for (tp, epoch, outcome) in outcomes {
+        match outcome {
+            Applied::Ok => {}
+            Applied::Retruncate => update_follow(fetcher, &tp, epoch, |f| f.truncated = false),
+            Applied::Delay(why) => {
+                tracing::debug!(partition = %tp, "replica fetch: {why}");
+                delay(fetcher, ctx, &tp, epoch);
+            }
+        }
+    }
+    Ok(())
+}
+
+enum Applied {
+    Ok,
+    /// The logs may have diverged: truncate by leader epoch again.
+    Retruncate,
+    Delay(String),
+}
+
+/// Appends one partition's fetched batches (blocking).
+fn apply_fetched(
+    f: &Follow,
+    code: ErrorCode,
+    high_watermark: i64,
+    leader_log_start: i64,
+    records: Option<Bytes>,
+) -> Applied {
+    let p = &f.partition;
+    match code {
+        ErrorCode::None => {}
+        ErrorCode::OffsetOutOfRange => {
+            // Behind the leader's log start: nothing to keep, start there.
+            // Otherwise ahead of the leader's end: the epochs decide.
+            if p.log.log_end_offset().0 < leader_log_start {
+                return match p.truncate(leader_log_start, true) {
+                    Ok(()) => Applied::Ok,
+                    Err(e) => Applied::Delay(e.to_string()),
+                };
+            }
+            return Applied::Retruncate;
+        }
+        other => return Applied::Delay(other.to_string()),
+    }
+    if let Some(records) = records {
+        let whole = whole_batches_len(&records);
+        if whole > 0 {
+            let mut buf = records[..whole].to_vec();
+            match p.append_records_as_follower(&mut buf, f.leader_epoch) {
+                Ok(_) => {}
+                Err(e) if e.code == ErrorCode::FencedLeaderEpoch => {
+                    return Applied::Delay(e.to_string())
+                }
+                Err(e) => {
+                    tracing::warn!(partition = %p.tp, "follower append failed: {e}");
+                    return Applied::Retruncate;
+                }
+            }
+        }
+    }
+    if high_watermark >= 0 {
+        p.update_follower_high_watermark(high_watermark);
+    }
+    // DeleteRecords and retention on the leader move our log start too
+    // (Kafka's `maybeIncrementLogStartOffset`), never past what is committed.
+    let new_start = leader_log_start.min(p.high_watermark());
+    if new_start > p.log_start_offset().0 {
+        if let Err(e) = p.log.delete_records(Offset(new_start)) {
+            tracing::warn!(partition = %p.tp, "cannot follow the leader's log start: {e}");
+        }
+    }
+    Applied::Ok
+}
+
+/// The length of the whole batches at the start of `records`: a response
+/// may end in a partial batch (Kafka's leaders cut at the byte limit).
+fn whole_batches_len(records: &[u8]) -> usize {
+    let mut pos = 0usize;
+    while let Some(len_bytes) = records.get(pos + 8..pos + 12) {
+        let len = i32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
+        let Ok(len) = usize::try_from(len) else { break };
+        let end = pos + 12 + len;
+        if end > records.len() {
+            break;
+        }
+        pos = end;
+    }
+    pos
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,233 @@
+//! The truncation rule, alone and on real logs in temp dirs: the two
+//! KIP-101 scenarios and KIP-279's fast double failover, with the
+//! OffsetForLeaderEpoch answer taken from the leader log's own cache.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::log::{Log, LogConfig};
+use crate::record::{BatchBuilder, Compression, NewRecord};
+use crate::time::SystemClock;
+
+fn lookup(
+    entries: &'static [(i32, i64)],
+    leo: i64,
+) -> impl Fn(LeaderEpoch) -> (LeaderEpoch, Offset) {
+    move |requested: LeaderEpoch| {
+        // The same rule as LeaderEpochCache::end_offset_for, over a table.
+        if entries.last().is_some_and(|e| e.0 == requested.0) {
+            return (requested, Offset(leo));
+        }
+        let Some(higher) = entries.iter().find(|e| e.0 > requested.0) else {
+            return (LeaderEpoch::NONE, Offset::NONE);
+        };
+        match entries.iter().rev().find(|e| e.0 <= requested.0) {
+            None => (requested, Offset(higher.1)),
+            Some(floor) => (LeaderEpoch(floor.0), Offset(higher.1)),
+        }
+    }
+}
+
+#[test]
+fn offset_truncation_state_follows_kafkas_rules() {
+    struct Case {
+        why: &'static str,
+        leader: (i32, i64),
+        follower: &'static [(i32, i64)],
+        hw: i64,
+        leo: i64,
+        want: TruncationState,
+    }
+    let done = |offset| TruncationState { offset, completed: true };
+    let cases = [
+        Case {
+            why: "same epoch, leader ends earlier: cut the follower's extra tail",
+            leader: (3, 10),
+            follower: &[(1, 0), (3, 5)],
+            hw: 4,
+            leo: 12,
+            want: done(10),
+        },
+        Case {
+            why: "same epoch, follower ends earlier: nothing to cut",
+            leader: (3, 20),
+            follower: &[(1, 0), (3, 5)],
+            hw: 4,
+            leo: 12,
+            want: done(12),
+        },
+        Case {
+            why: "KIP-101: the high watermark (4) is not where we cut",
+            leader: (3, 12),
+            follower: &[(1, 0), (3, 5)],
+            hw: 4,
+            leo: 12,
+            want: done(12),
+        },
+        Case {
+            why: "KIP-279: the leader answers epoch 2, which the follower never had: \
+                  cut to the end of our largest epoch below it (1, ending at 5) and ask again",
+            leader: (2, 8),
+            follower: &[(1, 0), (3, 5)],
+            hw: 4,
+            leo: 12,
+            want: TruncationState { offset: 5, completed: false },
+        },
+        Case {
+            why: "the leader's epoch is older than all of the follower's: the follower's \
+                  first epoch starts where that epoch ends for it, below the leader's end",
+            leader: (0, 3),
+            follower: &[(1, 2)],
+            hw: 0,
+            leo: 6,
+            want: done(2),
+        },
+        Case {
+            why: "the leader knows no such epoch at all: only then the high watermark",
+            leader: (-1, -1),
+            follower: &[(1, 0)],
+            hw: 4,
+            leo: 12,
+            want: done(4),
+        },
+    ];
+    for c in cases {
+        let got =
+            offset_truncation_state(c.leader.0, c.leader.1, lookup(c.follower, c.leo), c.hw, c.leo);
+        assert_eq!(got, c.want, "{}", c.why);
+    }
+}
+
+struct Replica {
+    _dir: tempfile::TempDir,
+    log: Log,
+}
+
+fn replica() -> Replica {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(
+        &dir.path().join("t-0"),
+        LogConfig::default(),
+        Offset(0),
+        Offset(0),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    Replica { _dir: dir, log }
+}
+
+fn lead(r: &Replica, epoch: i32, value: &str) {
+    let mut b = BatchBuilder::new(Compression::None);
+    b.push(NewRecord::new(1_700_000_000_000, None, Some(value.as_bytes())));
+    let mut bytes = b.build().unwrap();
+    r.log.leader_epoch_cache().assign(LeaderEpoch(epoch), r.log.log_end_offset()).unwrap();
+    r.log.append_as_leader(&mut bytes, LeaderEpoch(epoch)).unwrap();
+}
+
+/// What a follower does after a role change: OffsetForLeaderEpoch rounds
+/// until the truncation is settled, then fetches the leader's tail as is.
+fn follow(follower: &Replica, leader: &Replica, follower_hw: i64) {
+    truncate_by_epoch(follower, leader, follower_hw);
+    fetch(follower, leader);
+}
+
+fn truncate_by_epoch(follower: &Replica, leader: &Replica, follower_hw: i64) {
+    for _ in 0..10 {
+        let Some(latest) = follower.log.leader_epoch_cache().latest_epoch() else { break };
+        let (epoch, end) = leader.log.leader_epoch_cache().end_offset_for(latest);
+        let state = offset_truncation_state(
+            epoch.0,
+            end.0,
+            |e| follower.log.leader_epoch_cache().end_offset_for(e),
+            follower_hw,
+            follower.log.log_end_offset().0,
+        );
+        follower.log.truncate_to(Offset(state.offset)).unwrap();
+        if state.completed {
+            break;
+        }
+    }
+}
+
+fn fetch(follower: &Replica, leader: &Replica) {
+    let from = follower.log.log_end_offset();
+    let read = leader.log.read(from, usize::MAX, None, true).unwrap();
+    if let Some(slice) = read.slice {
+        let mut bytes = slice.read_to_vec().unwrap();
+        follower.log.append_as_follower(&mut bytes).unwrap();
+    }
+}
+
+fn values(r: &Replica) -> Vec<String> {
+    let read = r.log.read(Offset(0), usize::MAX, None, true).unwrap();
+    let Some(slice) = read.slice else { return Vec::new() };
+    let bytes = slice.read_to_vec().unwrap();
+    let mut out = Vec::new();
+    for batch in crate::record::Batches::new(&bytes) {
+        let batch = batch.unwrap();
+        let records = batch.records().unwrap();
+        for r in records.iter() {
+            out.push(String::from_utf8_lossy(r.unwrap().value.unwrap_or(b"")).into_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn kip_101_scenario_1_a_restarted_follower_keeps_an_acknowledged_write() {
+    // A leads epoch 0 with m1, m2; B has both but its HW is still 1 (it
+    // learns the HW one fetch later). acks=all acknowledged m2.
+    let (a, b) = (replica(), replica());
+    lead(&a, 0, "m1");
+    lead(&a, 0, "m2");
+    follow(&b, &a, 0);
+    assert_eq!(values(&b), ["m1", "m2"]);
+    // B restarts and truncates before its first fetch: by epoch, not to
+    // its HW 1. Then A dies before B fetches again.
+    truncate_by_epoch(&b, &a, 1);
+    assert_eq!(values(&b), ["m1", "m2"], "m2 survives B's restart");
+    // B leads epoch 1; A comes back and follows B.
+    lead(&b, 1, "m3");
+    follow(&a, &b, 1);
+    assert_eq!(values(&a), ["m1", "m2", "m3"]);
+    assert_eq!(values(&b), ["m1", "m2", "m3"], "no acknowledged write was lost");
+}
+
+#[test]
+fn kip_101_scenario_2_diverged_logs_after_a_power_loss_converge() {
+    // A led epoch 0 and wrote m1, m2; B had replicated only m1.
+    let (a, b) = (replica(), replica());
+    lead(&a, 0, "m1");
+    follow(&b, &a, 0);
+    lead(&a, 0, "m2");
+    // Power loss; B comes back first and leads epoch 1, writing m3 where A
+    // holds m2. A's checkpointed HW was 2: truncating to it would keep m2.
+    lead(&b, 1, "m3");
+    follow(&a, &b, 2);
+    assert_eq!(values(&a), ["m1", "m3"], "A dropped its unreplicated m2 and took m3");
+    assert_eq!(values(&a), values(&b));
+    assert_eq!(
+        a.log.leader_epoch_cache().entries(),
+        b.log.leader_epoch_cache().entries(),
+        "the epoch caches agree too"
+    );
+}
+
+#[test]
+fn kip_279_fast_double_failover_leaves_no_divergence() {
+    // A leads epoch 0: m1, m2; B replicates m1 only.
+    let (a, b) = (replica(), replica());
+    lead(&a, 0, "m1");
+    follow(&b, &a, 0);
+    lead(&a, 0, "m2");
+    // A dies, B leads epoch 1 and writes m3 at offset 1; B dies before A
+    // fetches; A comes back and leads epoch 2, writing m4 at offset 2.
+    lead(&b, 1, "m3");
+    lead(&a, 2, "m4");
+    // B returns and follows A. It asks for epoch 1, which A never had: A
+    // answers epoch 0 ending at 2, B's epoch 0 ends at 1, so B cuts m3
+    // (which its HW of 2, as sole leader of epoch 1, would have kept).
+    follow(&b, &a, 2);
+    assert_eq!(values(&b), ["m1", "m2", "m4"]);
+    assert_eq!(values(&a), values(&b), "the logs converged");
+}
