@@ -12,6 +12,7 @@ mod cli_interop;
 mod cli_topics;
 mod docs;
 mod dump_log;
+mod faults;
 mod groups;
 mod log_crash;
 mod support;
