@@ -39,7 +39,7 @@ def svg(history, path, title, bucket=0.5):
     acks = [e for e in history if e["type"] in ("ack", "zk_ack")]
     faults = [e for e in history if e["type"] == "fault"]
     times = [e["t"] for e in history if "t" in e and e["type"] not in ("final", "zk_final")]
-    w, h, left, top, panel = 900, 420, 60, 30, 160
+    w, h, left, top, panel = 900, 440, 60, 30, 160
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
            f'font-family="sans-serif" font-size="11">',
            f'<rect width="{w}" height="{h}" fill="white"/>',
@@ -82,12 +82,17 @@ def svg(history, path, title, bucket=0.5):
                        f'{f.get("target", "")}</title></rect>')
         out.append(f'<rect x="{left}" y="{y0}" width="{plot_w}" height="{panel}" fill="none" '
                    f'stroke="#888"/>')
-        pts = []
-        for b, v in enumerate(series):
+        # A bucket with no ack has no latency: the line breaks there rather
+        # than drawing a slope nobody measured.
+        runs, pts = [], []
+        for b, v in enumerate(series + [None]):
             if v is None:
+                if pts:
+                    runs.append(pts)
+                pts = []
                 continue
             pts.append(f"{x(t0 + b * bucket):.1f},{y0 + panel - v / vmax * panel:.1f}")
-        if pts:
+        for pts in runs:
             out.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{color}" '
                        f'stroke-width="1.2"/>')
         out.append(f'<text x="4" y="{y0 + 10}">{vmax:.0f}</text>')
