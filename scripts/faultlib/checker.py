@@ -144,20 +144,12 @@ def check(history):
                    f"{e['offset']} but the final log holds {at!r} there",
                    _excerpt(e, final_events.get((key[0], key[1], e["offset"]))))
 
-    last_commit = {}
-    for e in sorted((e for e in history if e["type"] in ("commit", "committed")),
-                    key=lambda e: e["t"]):
-        key = (e["group"], e["topic"], e["partition"])
-        if _excused(tears, tp_key(e), e["t"], e["offset"]) or e["offset"] < 0:
-            continue
-        prev = last_commit.get(key)
-        if prev is not None and e["offset"] < prev["offset"] and not any(
-                prev["t"] < tt < e["t"] for tt, _ in tears.get(tp_key(e), ())):
-            v.stats["commit_backwards"] += 1
-            v.flag("commit-backwards", f"group {e['group']} offset for {e['topic']}-"
-                   f"{e['partition']} went from {prev['offset']} to {e['offset']}",
-                   _excerpt(prev, e))
-        last_commit[key] = e
+    by_key = defaultdict(list)
+    for e in history:
+        if e["type"] in ("commit", "committed") and e["offset"] >= 0:
+            by_key[(e["group"], e["topic"], e["partition"])].append(e)
+    for key, ops in by_key.items():
+        _commits_never_go_backwards(v, ops, tears.get(key[1:], ()))
 
     zk_final = {e["path"]: e.get("value") for e in history if e["type"] == "zk_final"}
     for e in history:
@@ -180,6 +172,30 @@ def check(history):
     result = v.to_dict()
     result["windows"] = windows
     return result
+
+
+def _commits_never_go_backwards(v, ops, tears):
+    """Commits and observations of one group partition in real-time order:
+    an operation that started after another finished must not see or set
+    a smaller offset. Overlapping operations have no order, so a commit
+    still in flight while an observation answered is never a violation.
+    Each event's "start" (when it was sent) defaults to its "t" (when it
+    completed)."""
+    by_end = sorted(ops, key=lambda e: e["t"])
+    best, i = None, 0
+    for b in sorted(ops, key=lambda e: e.get("start", e["t"])):
+        start = b.get("start", b["t"])
+        while i < len(by_end) and by_end[i]["t"] < start:
+            if best is None or by_end[i]["offset"] > best["offset"]:
+                best = by_end[i]
+            i += 1
+        if best is None or b["offset"] >= best["offset"]:
+            continue
+        if any(best["t"] < tt < start for tt, _ in tears):
+            continue
+        v.stats["commit_backwards"] += 1
+        v.flag("commit-backwards", f"group {b['group']} offset for {b['topic']}-{b['partition']}"
+               f" went from {best['offset']} to {b['offset']}", _excerpt(best, b))
 
 
 def unavailability(history, gap=UNAVAILABLE_AFTER_S):

@@ -24,15 +24,23 @@ def table(results, out=print):
         if n == 0:
             out("  ".join("-" * w for w in widths))
     for r in results:
-        shown = r.get("violations", [])[:5]
-        for v in shown:
+        # The first two of each kind, each with its excerpt: enough to see
+        # the pattern; result.json has them all.
+        per_kind = defaultdict(int)
+        shown = 0
+        for v in r.get("violations", []):
+            per_kind[v["kind"]] += 1
+            if per_kind[v["kind"]] > 2:
+                continue
+            shown += 1
             tag = "" if r.get("promises", True) else " (reported; no promise here)"
             out(f"\n{r['scenario']}: {v['kind']}{tag}: {v['message']}")
-            for e in v["excerpt"]:
+            for e in v["excerpt"][:6]:
                 out(f"    {e}")
-        more = len(r.get("violations", [])) - len(shown)
+        more = len(r.get("violations", [])) - shown
         if more > 0:
-            out(f"{r['scenario']}: {more} more violations in result.json")
+            counts = ", ".join(f"{k} {n}" for k, n in sorted(per_kind.items()))
+            out(f"{r['scenario']}: {more} more violations ({counts} in all) in result.json")
 
 
 def svg(history, path, title, bucket=0.5):

@@ -80,6 +80,15 @@ class CheckerTest(unittest.TestCase):
         self.assertEqual(kinds(r), ["commit-backwards"])
         self.assertEqual([e["offset"] for e in r["violations"][0]["excerpt"]], [4, 3])
 
+    def test_a_commit_in_flight_while_an_observation_answered_is_not_ordered(self):
+        ops = [{"type": "committed", "group": "g", "topic": "t", "partition": 0, "offset": 4,
+                "start": 1.0, "t": 1.2},
+               {"type": "commit", "group": "g", "topic": "t", "partition": 0, "offset": 3,
+                "start": 1.1, "t": 1.3}]
+        self.assertEqual(kinds(check(clean() + ops)), [])
+        ops[1]["start"] = 1.25
+        self.assertEqual(kinds(check(clean() + ops)), ["commit-backwards"])
+
     def test_read_of_a_record_that_vanished_is_flagged(self):
         read = {"type": "read", "consumer": "c0", "topic": "t", "partition": 0, "offset": 9,
                 "value": "p0-9", "t": 0.3}

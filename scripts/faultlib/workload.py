@@ -174,7 +174,7 @@ def run_consumer(h, stop, bootstrap, topic, cid):
                     if tp.error is None and tp.offset >= 0:
                         h.record({"type": "commit", "consumer": cid, "group": GROUP,
                                   "topic": tp.topic, "partition": tp.partition,
-                                  "offset": tp.offset})
+                                  "offset": tp.offset, "start": last_commit})
             except Exception as e:  # noqa: BLE001 - nothing to commit, or broker down
                 h.record({"type": "commit_error", "consumer": cid, "error": str(e)})
     try:
@@ -191,15 +191,14 @@ def run_observer(h, stop, bootstrap, topic, partitions):
                   "enable.auto.commit": False, "reconnect.backoff.max.ms": 500})
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     while not stop.wait(0.5):
-        # Stamped with the time the question was asked: the answer may
-        # predate a commit that completes while it is in flight, and only a
-        # commit acknowledged before the question must be visible in it.
+        # The checker orders operations only when one started after the
+        # other finished, so each carries both times.
         asked = time.time()
         try:
             for tp in c.committed(tps, timeout=2):
                 if tp.error is None and tp.offset >= 0:
                     h.record({"type": "committed", "group": GROUP, "topic": tp.topic,
-                              "partition": tp.partition, "offset": tp.offset, "t": asked})
+                              "partition": tp.partition, "offset": tp.offset, "start": asked})
         except Exception as e:  # noqa: BLE001
             h.record({"type": "observer_error", "error": str(e)})
     c.close()
