@@ -271,23 +271,46 @@ def python_exe():
     return sys.executable
 
 
-def workload(kind, *args, timeout):
+def workload(kind, *args, timeout, log_path):
+    """Starts a workload process. Its output (librdkafka logs every failed
+    connect) goes to a file: a pipe nobody reads until the end fills up and
+    blocks the client threads that log, which stalls the producers."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cmd = [python_exe(), "-m", "faultlib.workload", kind, *map(str, args)]
-    return subprocess.Popen(cmd, cwd=here, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True), timeout
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(cmd, cwd=here, stdout=out, stderr=subprocess.STDOUT)
+    RUNNING.append(proc)
+    return proc, timeout, log_path
 
 
-def wait_workload(proc_timeout, what):
-    proc, timeout = proc_timeout
+# Workload processes still running, ended with the scenario even when it
+# fails or the harness is stopped.
+RUNNING = []
+
+
+def stop_workloads():
+    while RUNNING:
+        proc = RUNNING.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def wait_workload(started, what):
+    proc, timeout, log_path = started
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, _ = proc.communicate()
-        raise RuntimeError(f"{what} did not finish within {timeout}s:\n{out[-2000:]}")
+        proc.wait()
+        raise RuntimeError(f"{what} did not finish within {timeout}s:\n{tail(log_path)}")
     if proc.returncode != 0:
-        raise RuntimeError(f"{what} failed ({proc.returncode}):\n{out[-2000:]}")
+        raise RuntimeError(f"{what} failed ({proc.returncode}):\n{tail(log_path)}")
+
+
+def tail(path, n=2000):
+    with open(path, "rb") as f:
+        return f.read().decode(errors="replace")[-n:]
 
 
 def read_jsonl(path):
@@ -333,14 +356,15 @@ def run_scenario(name, spec, duration, seed, out_dir, binary, max_faults, net):
                           props, log_dirs)
         cluster.start()
         history_path = os.path.join(run_dir, "workload.jsonl")
+        wlog = os.path.join(out_dir, "workload.log")
         zk_mode = spec.get("workload") == "zk"
         if zk_mode:
             w = workload("zk", cluster.zk_connect, duration, history_path,
-                         timeout=duration + HEAL_TIMEOUT_S)
+                         timeout=duration + HEAL_TIMEOUT_S, log_path=wlog)
         else:
             create_topic(cluster, spec)
             w = workload("kafka", cluster.bootstrap, TOPIC, PARTITIONS, duration, history_path,
-                         timeout=duration + HEAL_TIMEOUT_S)
+                         timeout=duration + HEAL_TIMEOUT_S, log_path=wlog)
         nemesis = Nemesis(cluster, rng, events, net, tmpfs)
         start = time.time()
         faults = 0
@@ -356,17 +380,18 @@ def run_scenario(name, spec, duration, seed, out_dir, binary, max_faults, net):
         wait_workload(w, "workload")
         final_path = os.path.join(run_dir, "final.jsonl")
         if zk_mode:
-            wait_workload(workload("zk-final", cluster.zk_connect, final_path, timeout=90),
-                          "final read")
+            wait_workload(workload("zk-final", cluster.zk_connect, final_path, timeout=90,
+                                   log_path=wlog), "final read")
         else:
             wait_workload(workload("final", cluster.bootstrap, TOPIC, PARTITIONS, final_path,
-                                   timeout=120), "final read")
+                                   timeout=120, log_path=wlog), "final read")
         history = read_jsonl(history_path) + events + read_jsonl(final_path)
         highs = next((e["high"] for e in history if e["type"] == "high_watermarks"), {})
         if not zk_mode:
             wait_until_replicas_match(cluster, highs, history)
         history.sort(key=lambda e: e.get("t", 0))
     finally:
+        stop_workloads()
         if cluster is not None:
             cluster.stop()
             keep_logs(cluster, out_dir)
