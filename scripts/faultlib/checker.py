@@ -168,7 +168,7 @@ def check(history):
 
     windows = unavailability(history)
     v.stats["unavailable_windows"] = len(windows)
-    v.stats["longest_unavailable_s"] = round(max((w[2] for w in windows), default=0.0), 3)
+    v.stats["longest_unavailable_s"] = round(max((w[3] for w in windows), default=0.0), 3)
     result = v.to_dict()
     result["windows"] = windows
     return result
@@ -199,13 +199,22 @@ def _commits_never_go_backwards(v, ops, tears):
 
 
 def unavailability(history, gap=UNAVAILABLE_AFTER_S):
-    """Windows (start, end, length) longer than `gap` with no acknowledgement
-    while the workload was running."""
+    """Windows longer than `gap` with no acknowledgement while the workload
+    was running, per partition (a dead leader stops only the partitions it
+    leads) and for ZooKeeper: [where, start, end, length]."""
     span = [e["t"] for e in history if e["type"] in ("workload_start", "workload_stop")]
-    ack_times = sorted(e["t"] for e in history if e["type"] in ("ack", "zk_ack"))
     if len(span) < 2:
         return []
     start, stop = min(span), max(span)
-    points = [start] + [t for t in ack_times if start <= t <= stop] + [stop]
-    return [(round(a, 3), round(b, 3), round(b - a, 3))
-            for a, b in zip(points, points[1:]) if b - a > gap]
+    acks = defaultdict(list)
+    for e in history:
+        if e["type"] == "ack":
+            acks[f"{e['topic']}-{e['partition']}"].append(e["t"])
+        elif e["type"] == "zk_ack":
+            acks["zookeeper"].append(e["t"])
+    windows = []
+    for where, times in sorted(acks.items()):
+        points = [start] + sorted(t for t in times if start <= t <= stop) + [stop]
+        windows += [[where, round(a, 3), round(b, 3), round(b - a, 3)]
+                    for a, b in zip(points, points[1:]) if b - a > gap]
+    return windows
