@@ -76,9 +76,13 @@ class Nemesis:
     def __init__(self, cluster, rng, events, net, tmpfs):
         self.c, self.rng, self.events, self.net, self.tmpfs = cluster, rng, events, net, tmpfs
         self.down = set()
+        self.unknown_role = False
 
     def record(self, kind, start, **kw):
         ev = {"type": "fault", "kind": kind, "t": start, "end": time.time(), **kw}
+        if self.unknown_role:
+            ev["target_role_unknown"] = True
+            self.unknown_role = False
         self.events.append(ev)
         log(f"fault {kind} {kw} {ev['end'] - start:.1f}s")
 
@@ -89,13 +93,19 @@ class Nemesis:
             m = re.search(r"Partition: (\d+)\s+Leader: (-?\d+)", line)
             if m and int(m.group(1)) == partition and int(m.group(2)) >= 0:
                 return int(m.group(2))
+        # No leader known (an election in progress): any broker will do,
+        # and the fault event says so.
+        self.unknown_role = True
         return self.rng.choice(sorted(self.c.brokers))
 
     def controller(self):
         out = self.c.kafka_rs("zookeeper-shell", self.c.zk_connect, "get", "/controller",
                               timeout=20).stdout
         m = re.search(r'"brokerid"\s*:\s*(\d+)', out)
-        return int(m.group(1)) if m else self.rng.choice(sorted(self.c.brokers))
+        if m:
+            return int(m.group(1))
+        self.unknown_role = True
+        return self.rng.choice(sorted(self.c.brokers))
 
     def restart(self, i):
         self.c.start_broker(i)
