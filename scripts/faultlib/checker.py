@@ -200,16 +200,20 @@ def _commits_never_go_backwards(v, ops, tears):
 
 def unavailability(history, gap=UNAVAILABLE_AFTER_S):
     """Windows longer than `gap` with no acknowledgement while the workload
-    was running, per partition (a dead leader stops only the partitions it
-    leads) and for ZooKeeper: [where, start, end, length]."""
+    was running, per partition and acks level (a dead leader stops only the
+    partitions it leads) and for ZooKeeper: [where, start, end, length]."""
     span = [e["t"] for e in history if e["type"] in ("workload_start", "workload_stop")]
     if len(span) < 2:
         return []
     start, stop = min(span), max(span)
+    # acks=1 keeps flowing while acks=all waits for a shrinking ISR, so
+    # each acks level has its own windows.
+    level = {e["producer"]: e.get("acks", "?") for e in history if e["type"] == "producer"}
     acks = defaultdict(list)
     for e in history:
         if e["type"] == "ack":
-            acks[f"{e['topic']}-{e['partition']}"].append(e["t"])
+            acks[f"{e['topic']}-{e['partition']} acks={level.get(e['producer'], '?')}"].append(
+                e["t"])
         elif e["type"] == "zk_ack":
             acks["zookeeper"].append(e["t"])
     windows = []

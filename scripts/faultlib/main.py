@@ -58,6 +58,10 @@ SCENARIOS = {
                                             "min.insync.replicas": 1},
                                      about="as leader-partition with unclean election and "
                                            "min.insync.replicas=1: loss is expected and reported"),
+    "follower-partition": dict(brokers=3, replicated=True, net=True,
+                               faults=["partition-follower"],
+                               about="a follower cut off from the other brokers (not from "
+                                     "ZooKeeper): the ISR shrinks, then grows back"),
     "multi-pause": dict(brokers=3, replicated=True, faults=["pause"],
                         about="SIGSTOP a broker past its session, SIGCONT"),
     "rolling-restart": dict(brokers=3, replicated=True, faults=["restart-each"],
@@ -160,6 +164,16 @@ class Nemesis:
             time.sleep(SESSION_TIMEOUT_S + rng.uniform(2.0, 5.0))
             self.net.heal()
             self.record(kind, t, target=f"b{i}|rest")
+        elif kind == "partition-follower":
+            leader = self.leader()
+            i = rng.choice([j for j in sorted(self.c.brokers) if j != leader])
+            t = time.time()
+            for j in self.c.brokers:
+                if j != i:
+                    self.net.partition(f"b{i}", f"b{j}")
+            time.sleep(SESSION_TIMEOUT_S + rng.uniform(1.0, 4.0))
+            self.net.heal()
+            self.record(kind, t, target=f"b{i}|brokers")
         elif kind == "disk-full":
             self.disk_full(rng.uniform(2.0, 5.0))
         elif kind == "restart-each":

@@ -130,7 +130,7 @@ class CheckerTest(unittest.TestCase):
         r = check(h)
         self.assertEqual(r["stats"]["unavailable_windows"], 1)
         self.assertAlmostEqual(r["stats"]["longest_unavailable_s"], 2.59, places=2)
-        self.assertEqual(r["windows"][0][0], "t-0")
+        self.assertEqual(r["windows"][0][0], "t-0 acks=?")
 
 
 if __name__ == "__main__":

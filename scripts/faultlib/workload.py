@@ -37,7 +37,7 @@ PRODUCERS = [
     ("idem-all", "confluent", "all", True),
     ("plain-all", "confluent", "all", False),
     ("plain-one", "confluent", "1", False),
-    ("kpy-all", "kafka-python", "all", False),
+    ("kpy-idem-all", "kafka-python", "all", True),
 ]
 
 
@@ -99,7 +99,7 @@ def run_confluent_producer(h, stop, bootstrap, topic, partitions, pid, acks, ide
     producer.flush(FLUSH_TIMEOUT_S)
 
 
-def run_kafka_python_producer(h, stop, bootstrap, topic, partitions, pid, acks):
+def run_kafka_python_producer(h, stop, bootstrap, topic, partitions, pid, acks, idempotent):
     from kafka import KafkaProducer
     producer = None
     deadline = time.time() + 60
@@ -107,6 +107,7 @@ def run_kafka_python_producer(h, stop, bootstrap, topic, partitions, pid, acks):
         try:
             producer = KafkaProducer(bootstrap_servers=bootstrap.split(","),
                                      acks=acks if acks == "all" else int(acks), retries=5,
+                                     enable_idempotence=idempotent,
                                      max_in_flight_requests_per_connection=1,
                                      request_timeout_ms=10000, linger_ms=5,
                                      reconnect_backoff_max_ms=500, metadata_max_age_ms=2000)
@@ -216,7 +217,7 @@ def kafka(bootstrap, topic, partitions, duration, out):
             args = (h, stop, bootstrap, topic, partitions, pid, acks, idem)
             threads.append(threading.Thread(target=run_confluent_producer, args=args))
         else:
-            args = (h, stop, bootstrap, topic, partitions, pid, acks)
+            args = (h, stop, bootstrap, topic, partitions, pid, acks, idem)
             threads.append(threading.Thread(target=run_kafka_python_producer, args=args))
     consumer_stop = threading.Event()
     for cid in ("c0", "c1"):
