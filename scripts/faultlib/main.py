@@ -421,7 +421,8 @@ def run_scenario(name, spec, duration, seed, out_dir, binary, max_faults, net):
             keep_logs(cluster, out_dir)
         if tmpfs:
             sh("umount", "-l", tmpfs, check=False)
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if sys.exc_info()[0] is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
     result = checker.check(history)
     if spec.get("tmpfs"):
         probes = [e for e in history if e["type"] == "probe_read"]
@@ -433,6 +434,13 @@ def run_scenario(name, spec, duration, seed, out_dir, binary, max_faults, net):
                                                         "log dir was full", "excerpt": [e]})
     result.update(scenario=name, seed=seed, duration=duration, about=spec["about"],
                   promises=spec.get("promises", True))
+    if result["violations"]:
+        # The brokers' log dirs explain a violation (dump-log shows each
+        # batch's producer id, epoch and sequence): keep them beside it.
+        shutil.move(run_dir, os.path.join(out_dir, "data"))
+        log(f"{name}: data dirs kept in {os.path.join(out_dir, 'data')}")
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
     with open(os.path.join(out_dir, "history.json"), "w") as f:
         json.dump(history, f)
     with open(os.path.join(out_dir, "result.json"), "w") as f:

@@ -52,7 +52,14 @@ def confluent_producer(bootstrap, acks, idempotent):
         "reconnect.backoff.max.ms": 500,
         "topic.metadata.refresh.interval.ms": 2000,
     }
-    if not idempotent:
+    if idempotent:
+        # A message that times out in flight makes librdkafka bump the
+        # producer epoch and re-send what is queued under new sequence
+        # numbers, which the broker cannot tell from new records: exactly
+        # once holds only while no message times out, so the timeout
+        # outlasts every fault (Kafka's delivery.timeout.ms default).
+        conf["message.timeout.ms"] = 120000
+    else:
         # One request in flight keeps a non-idempotent producer's order.
         conf["max.in.flight.requests.per.connection"] = 1
     return Producer(conf)
