@@ -210,6 +210,10 @@ class Nemesis:
         self.c.brokers[i].kill9()
         self.restart(i)
         self.record("disk-full", t, target=f"b{i}", reads_served=served)
+        # A restarted broker registers only once its old ZooKeeper session
+        # has expired; filling the disk again before that would keep it
+        # from ever taking writes, and the scenario would test nothing.
+        time.sleep(SESSION_TIMEOUT_S + 2.0)
 
     def heal_all(self):
         if self.net:
