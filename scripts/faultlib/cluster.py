@@ -114,8 +114,11 @@ class Proc:
 
     def start(self):
         log = open(self.log_path, "ab")
+        # kafka-rs also logs to logs/server.log under its working directory:
+        # keep that in the run dir, not in the caller's.
         self.p = subprocess.Popen(self.prefix + self.argv, stdout=log, stderr=log,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
+                                  stdin=subprocess.DEVNULL, start_new_session=True,
+                                  cwd=os.path.dirname(self.log_path))
         log.close()
 
     def alive(self):
@@ -235,4 +238,4 @@ class Cluster:
 
     def kafka_rs(self, *args, timeout=60):
         return subprocess.run([self.binary, *args], capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, cwd=self.dir)
