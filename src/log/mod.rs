@@ -306,10 +306,6 @@ impl Log {
         if self.dir_state.is_offline() {
             return Err(Error::LogDirOffline { dir: self.dir_state.dir.clone() });
         }
-        self.check_not_closed()
-    }
-
-    fn check_not_closed(&self) -> Result<(), Error> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed { dir: self.dir.clone() });
         }
@@ -621,11 +617,7 @@ impl Log {
         max_offset: Option<Offset>,
         min_one_message: bool,
     ) -> Result<FetchDataInfo, Error> {
-        // An offline dir still serves what is below the log end offset:
-        // those bytes were whole before the failure (a failed append never
-        // moves the LEO), and a full disk, the common failure, leaves them
-        // readable. A disk that cannot read fails the read itself.
-        self.check_not_closed()?;
+        self.check_open()?;
         // The end offset is read before the segment list: every offset below
         // it is then in a listed segment, below that segment's committed size.
         let leo = self.log_end_offset.load(Ordering::Acquire);

@@ -696,30 +696,3 @@ fn roll_triggers_index_full_segment_ms_and_flush_messages() {
     log.maybe_flush_by_time().unwrap();
     assert_eq!(log.recovery_point(), Offset(5), "flush.ms passed");
 }
-
-/// A full disk takes the dir offline: appends stop, but what was appended
-/// before stays readable, so consumers keep reading while producers get
-/// an error (issue 10's full-disk scenario).
-#[test]
-fn an_offline_dir_refuses_appends_and_still_serves_reads() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let state = LogDirState::new(dir.path());
-    let options = LogOpenOptions { dir_state: Some(Arc::clone(&state)), ..Default::default() };
-    let log = Log::open_with(
-        &dir.path().join("t-0"),
-        small_config(),
-        Offset(0),
-        Offset(0),
-        Arc::new(clock.clone()),
-        options,
-    )
-    .unwrap();
-    for _ in 0..3 {
-        log.append_as_leader(&mut batch_of(2, 0, 10, Compression::None), LeaderEpoch(0)).unwrap();
-    }
-    state.mark_offline();
-    let err = log.append_as_leader(&mut batch_of(1, 0, 10, Compression::None), LeaderEpoch(0));
-    assert!(matches!(err, Err(Error::LogDirOffline { .. })), "{err:?}");
-    assert_eq!(read_all(&log, 0), vec![(0, 1), (2, 3), (4, 5)]);
-}
