@@ -16,6 +16,8 @@ command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || need_apt+=(zookeeper)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
+# scripts/faults builds its network partitions with ip(8) namespaces.
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -16,6 +16,7 @@ mod connect;
 mod docs;
 mod dump_log;
 mod failover;
+mod faults;
 mod groups;
 mod groups_list;
 mod log_crash;

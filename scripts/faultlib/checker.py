@@ -1,0 +1,224 @@
+"""The history checker: a verdict on every acknowledged record.
+
+A history is a list of events (dicts with a "type" and a wall-clock "t").
+The workload writes send/ack/error/read/commit/committed events, the
+nemesis writes fault events, and after healing the harness appends the
+final state: "final" records (everything below the high watermark, read
+from the beginning) and "zk_final" znodes. The checker knows nothing about
+processes or sockets, so its tests feed it hand-written histories.
+
+What each check promises (and why it may legitimately not apply):
+- lost: an acknowledged value missing from the final log. A torn segment
+  tail destroys data on purpose: acks at or past the torn batch's base
+  offset, given before the torn broker restarted, are excused and counted
+  apart.
+- duplicated: a value present more than once. Only a violation for an
+  idempotent producer (exactly once); otherwise counted (at least once).
+- reordered: a producer's acknowledged values, in one partition, must sit
+  at increasing offsets in increasing sequence order (every producer runs
+  with one request in flight or with idempotence, both of which keep order).
+- acked offset: the offset an ack named must hold that value.
+- vanished read: a consumer read (partition, offset, value) that the final
+  log does not hold there: it read above the high watermark.
+- commit backwards: committed group offsets observed over time never shrink.
+- zk lost: an acknowledged ZooKeeper write missing or different at the end.
+- replicas: the harness compares segment bytes across brokers below the high
+  watermark and records the first mismatch; any mismatch is a violation.
+"""
+
+from collections import defaultdict
+
+# A gap this long between acknowledgements, while the workload runs, counts
+# as an unavailability window.
+UNAVAILABLE_AFTER_S = 1.0
+
+
+def tp_key(ev):
+    return (ev["topic"], ev["partition"])
+
+
+def _excerpt(*events):
+    return [e for e in events if e is not None]
+
+
+class Verdict:
+    def __init__(self):
+        self.violations = []
+        self.stats = defaultdict(int)
+
+    def flag(self, kind, message, excerpt):
+        self.violations.append({"kind": kind, "message": message, "excerpt": excerpt})
+
+    def to_dict(self):
+        return {"stats": dict(self.stats), "violations": self.violations}
+
+
+def _tears(history):
+    """Per partition, the tears as (time, base offset destroyed). The time
+    is the restart that ended the fault, not the kill: a client may record
+    an ack it received before the kill only after it, but nothing at the
+    destroyed offsets is acknowledged between the kill and the restart."""
+    tears = defaultdict(list)
+    for ev in history:
+        if ev["type"] == "fault" and ev.get("kind") == "torn-tail" and "from_offset" in ev:
+            tears[(ev["topic"], ev["partition"])].append((ev.get("end", ev["t"]),
+                                                          ev["from_offset"]))
+    return tears
+
+
+def _excused(tears, key, t, offset):
+    return any(t < tt and offset >= off for tt, off in tears.get(key, ()))
+
+
+def check(history):
+    v = Verdict()
+    producers = {e["producer"]: e for e in history if e["type"] == "producer"}
+    final = defaultdict(dict)  # (topic, partition) -> offset -> value
+    where = defaultdict(list)  # value -> [(topic, partition, offset)]
+    final_events = {}
+    for e in history:
+        if e["type"] == "final":
+            final[tp_key(e)][e["offset"]] = e["value"]
+            where[e["value"]].append((e["topic"], e["partition"], e["offset"]))
+            final_events[(e["topic"], e["partition"], e["offset"])] = e
+    tears = _tears(history)
+    sends = {}
+    acks = defaultdict(dict)  # producer -> value -> ack event
+    for e in history:
+        if e["type"] == "send":
+            sends[e["value"]] = e
+        elif e["type"] == "ack":
+            acks[e["producer"]][e["value"]] = e
+    v.stats["faults"] = sum(1 for e in history if e["type"] == "fault")
+    v.stats["sent"] = len(sends)
+    v.stats["errors"] = sum(1 for e in history if e["type"] == "error")
+
+    for pid, acked in acks.items():
+        idempotent = producers.get(pid, {}).get("idempotent", False)
+        per_tp = defaultdict(list)
+        for value, ack in acked.items():
+            v.stats["acknowledged"] += 1
+            key = tp_key(ack)
+            if _excused(tears, key, ack["t"], ack["offset"]):
+                v.stats["destroyed_by_tear"] += 1
+                continue
+            places = where.get(value, [])
+            if not places:
+                v.stats["lost"] += 1
+                near = [final_events.get((key[0], key[1], ack["offset"] + d)) for d in (-1, 0, 1)]
+                v.flag("lost", f"{value} acknowledged at {key[0]}-{key[1]}@{ack['offset']} "
+                       f"is not in the final log", _excerpt(sends.get(value), ack, *near))
+                continue
+            if len(places) > 1:
+                v.stats["duplicated"] += 1
+                if idempotent:
+                    v.flag("duplicated", f"{value} from idempotent producer {pid} is in the "
+                           f"log {len(places)} times",
+                           _excerpt(ack, *[final_events[p] for p in places]))
+            at = final[key].get(ack["offset"])
+            if at != value:
+                v.flag("acked-offset", f"{value} acknowledged at {key[0]}-{key[1]}@{ack['offset']}"
+                       f" but that offset holds {at!r}",
+                       _excerpt(ack, final_events.get((key[0], key[1], ack["offset"]))))
+            per_tp[key].append(ack)
+        for key, tp_acks in per_tp.items():
+            tp_acks.sort(key=lambda a: a["seq"])
+            for prev, cur in zip(tp_acks, tp_acks[1:]):
+                if cur["offset"] <= prev["offset"]:
+                    v.stats["reordered"] += 1
+                    v.flag("reordered", f"{pid} sequence {prev['seq']} < {cur['seq']} but offsets "
+                           f"{prev['offset']} >= {cur['offset']} in {key[0]}-{key[1]}",
+                           _excerpt(prev, cur))
+
+    for e in history:
+        if e["type"] != "read":
+            continue
+        v.stats["reads"] += 1
+        key = tp_key(e)
+        if _excused(tears, key, e["t"], e["offset"]):
+            continue
+        at = final[key].get(e["offset"])
+        if at != e["value"]:
+            v.stats["vanished_reads"] += 1
+            v.flag("vanished-read", f"{e['consumer']} read {e['value']} at {key[0]}-{key[1]}@"
+                   f"{e['offset']} but the final log holds {at!r} there",
+                   _excerpt(e, final_events.get((key[0], key[1], e["offset"]))))
+
+    by_key = defaultdict(list)
+    for e in history:
+        if e["type"] in ("commit", "committed") and e["offset"] >= 0:
+            by_key[(e["group"], e["topic"], e["partition"])].append(e)
+    for key, ops in by_key.items():
+        _commits_never_go_backwards(v, ops, tears.get(key[1:], ()))
+
+    zk_final = {e["path"]: e.get("value") for e in history if e["type"] == "zk_final"}
+    for e in history:
+        if e["type"] != "zk_ack":
+            continue
+        v.stats["acknowledged"] += 1
+        if zk_final.get(e["path"]) != e["value"]:
+            v.stats["lost"] += 1
+            v.flag("zk-lost", f"znode {e['path']} acknowledged with {e['value']!r} holds "
+                   f"{zk_final.get(e['path'], '<missing>')!r} at the end", _excerpt(e))
+
+    for e in history:
+        if e["type"] == "replica_mismatch":
+            v.stats["replica_mismatches"] += 1
+            v.flag("replicas-differ", e["message"], _excerpt(e))
+
+    windows = unavailability(history)
+    v.stats["unavailable_windows"] = len(windows)
+    v.stats["longest_unavailable_s"] = round(max((w[3] for w in windows), default=0.0), 3)
+    result = v.to_dict()
+    result["windows"] = windows
+    return result
+
+
+def _commits_never_go_backwards(v, ops, tears):
+    """Commits and observations of one group partition in real-time order:
+    an operation that started after another finished must not see or set
+    a smaller offset. Overlapping operations have no order, so a commit
+    still in flight while an observation answered is never a violation.
+    Each event's "start" (when it was sent) defaults to its "t" (when it
+    completed)."""
+    by_end = sorted(ops, key=lambda e: e["t"])
+    best, i = None, 0
+    for b in sorted(ops, key=lambda e: e.get("start", e["t"])):
+        start = b.get("start", b["t"])
+        while i < len(by_end) and by_end[i]["t"] < start:
+            if best is None or by_end[i]["offset"] > best["offset"]:
+                best = by_end[i]
+            i += 1
+        if best is None or b["offset"] >= best["offset"]:
+            continue
+        if any(best["t"] < tt < start for tt, _ in tears):
+            continue
+        v.stats["commit_backwards"] += 1
+        v.flag("commit-backwards", f"group {b['group']} offset for {b['topic']}-{b['partition']}"
+               f" went from {best['offset']} to {b['offset']}", _excerpt(best, b))
+
+
+def unavailability(history, gap=UNAVAILABLE_AFTER_S):
+    """Windows longer than `gap` with no acknowledgement while the workload
+    was running, per partition and acks level (a dead leader stops only the
+    partitions it leads) and for ZooKeeper: [where, start, end, length]."""
+    span = [e["t"] for e in history if e["type"] in ("workload_start", "workload_stop")]
+    if len(span) < 2:
+        return []
+    start, stop = min(span), max(span)
+    # acks=1 keeps flowing while acks=all waits for a shrinking ISR, so
+    # each acks level has its own windows.
+    level = {e["producer"]: e.get("acks", "?") for e in history if e["type"] == "producer"}
+    acks = defaultdict(list)
+    for e in history:
+        if e["type"] == "ack":
+            acks[f"{e['topic']}-{e['partition']} acks={level.get(e['producer'], '?')}"].append(
+                e["t"])
+        elif e["type"] == "zk_ack":
+            acks["zookeeper"].append(e["t"])
+    windows = []
+    for where, times in sorted(acks.items()):
+        points = [start] + sorted(t for t in times if start <= t <= stop) + [stop]
+        windows += [[where, round(a, 3), round(b, 3), round(b - a, 3)]
+                    for a, b in zip(points, points[1:]) if b - a > gap]
+    return windows

@@ -1,0 +1,137 @@
+"""The checker must flag each kind of violation it promises to find, and
+nothing in a clean history. Run: python -m unittest scripts/faultlib/test_checker.py
+"""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from faultlib.checker import check  # noqa: E402
+
+
+def producer(pid, idempotent):
+    return {"type": "producer", "producer": pid, "idempotent": idempotent, "t": 0.0}
+
+
+def sent_and_acked(pid, seq, offset, t, partition=0):
+    value = f"{pid}-{seq}"
+    return [
+        {"type": "send", "producer": pid, "value": value, "seq": seq, "t": t},
+        {"type": "ack", "producer": pid, "value": value, "seq": seq, "topic": "t",
+         "partition": partition, "offset": offset, "t": t + 0.01},
+    ]
+
+
+def final(offset, value, partition=0):
+    return {"type": "final", "topic": "t", "partition": partition, "offset": offset,
+            "value": value, "t": 100.0}
+
+
+def clean(pid="p0", idempotent=True, n=4):
+    h = [producer(pid, idempotent), {"type": "workload_start", "t": 0.0}]
+    for seq in range(n):
+        h += sent_and_acked(pid, seq, seq, 0.1 * (seq + 1))
+    h.append({"type": "workload_stop", "t": 0.5})
+    h += [final(seq, f"{pid}-{seq}") for seq in range(n)]
+    return h
+
+
+def kinds(result):
+    return [v["kind"] for v in result["violations"]]
+
+
+class CheckerTest(unittest.TestCase):
+    def test_clean_history_has_no_violation(self):
+        r = check(clean())
+        self.assertEqual(kinds(r), [])
+        self.assertEqual(r["stats"]["acknowledged"], 4)
+
+    def test_lost_record_is_flagged_with_its_ack(self):
+        h = [e for e in clean() if not (e["type"] == "final" and e["offset"] == 2)]
+        r = check(h)
+        self.assertIn("lost", kinds(r))
+        self.assertEqual(r["stats"]["lost"], 1)
+        lost = next(v for v in r["violations"] if v["kind"] == "lost")
+        self.assertTrue(any(e["type"] == "ack" and e["value"] == "p0-2" for e in lost["excerpt"]))
+
+    def test_duplicate_from_idempotent_producer_is_flagged(self):
+        r = check(clean() + [final(4, "p0-1")])
+        self.assertIn("duplicated", kinds(r))
+
+    def test_duplicate_without_idempotence_is_counted_not_flagged(self):
+        r = check(clean(idempotent=False) + [final(4, "p0-1")])
+        self.assertEqual(kinds(r), [])
+        self.assertEqual(r["stats"]["duplicated"], 1)
+
+    def test_reordered_records_are_flagged(self):
+        h = [producer("p0", True), {"type": "workload_start", "t": 0.0}]
+        h += sent_and_acked("p0", 0, 1, 0.1) + sent_and_acked("p0", 1, 0, 0.2)
+        h += [{"type": "workload_stop", "t": 0.3}, final(0, "p0-1"), final(1, "p0-0")]
+        r = check(h)
+        self.assertIn("reordered", kinds(r))
+        self.assertEqual(r["stats"]["reordered"], 1)
+
+    def test_committed_offset_going_backwards_is_flagged(self):
+        commits = [{"type": "commit", "group": "g", "topic": "t", "partition": 0,
+                    "offset": o, "t": t} for o, t in ((2, 1.0), (4, 2.0), (3, 3.0))]
+        r = check(clean() + commits)
+        self.assertEqual(kinds(r), ["commit-backwards"])
+        self.assertEqual([e["offset"] for e in r["violations"][0]["excerpt"]], [4, 3])
+
+    def test_a_commit_in_flight_while_an_observation_answered_is_not_ordered(self):
+        ops = [{"type": "committed", "group": "g", "topic": "t", "partition": 0, "offset": 4,
+                "start": 1.0, "t": 1.2},
+               {"type": "commit", "group": "g", "topic": "t", "partition": 0, "offset": 3,
+                "start": 1.1, "t": 1.3}]
+        self.assertEqual(kinds(check(clean() + ops)), [])
+        ops[1]["start"] = 1.25
+        self.assertEqual(kinds(check(clean() + ops)), ["commit-backwards"])
+
+    def test_read_of_a_record_that_vanished_is_flagged(self):
+        read = {"type": "read", "consumer": "c0", "topic": "t", "partition": 0, "offset": 9,
+                "value": "p0-9", "t": 0.3}
+        self.assertIn("vanished-read", kinds(check(clean() + [read])))
+
+    def test_acked_offset_holding_another_value_is_flagged(self):
+        h = clean()
+        for e in h:
+            if e["type"] == "final" and e["offset"] in (1, 2):
+                e["value"] = {1: "p0-2", 2: "p0-1"}[e["offset"]]
+        self.assertIn("acked-offset", kinds(check(h)))
+
+    def test_torn_tail_excuses_only_what_it_destroyed(self):
+        tear = {"type": "fault", "kind": "torn-tail", "topic": "t", "partition": 0,
+                "from_offset": 2, "t": 0.2, "end": 0.45}
+        h = [e for e in clean() if not (e["type"] == "final" and e["offset"] >= 2)]
+        r = check(h + [tear])
+        self.assertEqual(kinds(r), [])
+        self.assertEqual(r["stats"]["destroyed_by_tear"], 2)
+        h = [e for e in clean() if not (e["type"] == "final" and e["offset"] in (1, 2))]
+        self.assertIn("lost", kinds(check(h + [tear])))
+
+    def test_lost_zookeeper_write_is_flagged(self):
+        h = [{"type": "zk_ack", "path": "/f/a", "value": "1", "t": 1.0},
+             {"type": "zk_ack", "path": "/f/b", "value": "2", "t": 1.1},
+             {"type": "zk_final", "path": "/f/a", "value": "1", "t": 9.0}]
+        r = check(h)
+        self.assertEqual(kinds(r), ["zk-lost"])
+
+    def test_replica_mismatch_is_flagged(self):
+        h = clean() + [{"type": "replica_mismatch", "message": "t-0 differs", "t": 9.0}]
+        self.assertEqual(kinds(check(h)), ["replicas-differ"])
+
+    def test_gap_without_acks_is_an_unavailability_window(self):
+        h = clean()
+        for e in h:
+            if e["type"] == "workload_stop":
+                e["t"] = 3.0
+        r = check(h)
+        self.assertEqual(r["stats"]["unavailable_windows"], 1)
+        self.assertAlmostEqual(r["stats"]["longest_unavailable_s"], 2.59, places=2)
+        self.assertEqual(r["windows"][0][0], "t-0 acks=?")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,342 @@
+"""The workload, run as its own process so client threads never share a GIL
+with the nemesis: producers and consumers through clients we did not write
+(confluent-kafka, kafka-python, kazoo), every send, ack, error, read and
+commit written as one JSON line with a wall-clock time.
+
+  python -m faultlib.workload kafka BOOTSTRAP TOPIC PARTITIONS DURATION OUT
+  python -m faultlib.workload final BOOTSTRAP TOPIC PARTITIONS OUT
+  python -m faultlib.workload zk HOSTS DURATION OUT
+  python -m faultlib.workload zk-final HOSTS OUT
+"""
+
+import json
+import sys
+import threading
+import time
+
+GROUP = "faults-group"
+# Each producer sends one record per period: enough load to see throughput
+# and latency move, little enough for a 2-core machine with several brokers.
+SEND_PERIOD_S = 0.01
+FLUSH_TIMEOUT_S = 30.0
+
+
+class History:
+    def __init__(self, path):
+        self.f = open(path, "a", buffering=1)
+        self.lock = threading.Lock()
+
+    def record(self, ev):
+        ev.setdefault("t", time.time())
+        with self.lock:
+            self.f.write(json.dumps(ev) + "\n")
+
+
+PRODUCERS = [
+    # (id, client, acks, idempotent)
+    ("idem-all", "confluent", "all", True),
+    ("plain-all", "confluent", "all", False),
+    ("plain-one", "confluent", "1", False),
+    ("kpy-idem-all", "kafka-python", "all", True),
+]
+
+
+def confluent_producer(bootstrap, acks, idempotent):
+    from confluent_kafka import Producer
+    conf = {
+        "bootstrap.servers": bootstrap,
+        "acks": acks,
+        "enable.idempotence": idempotent,
+        "message.timeout.ms": 15000,
+        "linger.ms": 5,
+        "reconnect.backoff.max.ms": 500,
+        "topic.metadata.refresh.interval.ms": 2000,
+    }
+    if idempotent:
+        # A message that times out in flight makes librdkafka bump the
+        # producer epoch and re-send what is queued under new sequence
+        # numbers, which the broker cannot tell from new records: exactly
+        # once holds only while no message times out, so the timeout
+        # outlasts every fault (Kafka's delivery.timeout.ms default).
+        conf["message.timeout.ms"] = 120000
+    else:
+        # One request in flight keeps a non-idempotent producer's order.
+        conf["max.in.flight.requests.per.connection"] = 1
+    return Producer(conf)
+
+
+def run_confluent_producer(h, stop, bootstrap, topic, partitions, pid, acks, idempotent):
+    from confluent_kafka import KafkaException
+    producer = confluent_producer(bootstrap, acks, idempotent)
+    seq = 0
+
+    def on_delivery(err, msg, seq, sent):
+        value = msg.value().decode()
+        now = time.time()
+        if err is None:
+            h.record({"type": "ack", "producer": pid, "value": value, "seq": seq,
+                      "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
+                      "latency": now - sent, "t": now})
+        else:
+            h.record({"type": "error", "producer": pid, "value": value, "seq": seq,
+                      "error": str(err), "t": now})
+
+    next_send = time.time()
+    while not stop.is_set():
+        value = f"{pid}-{seq}"
+        sent = time.time()
+        h.record({"type": "send", "producer": pid, "value": value, "seq": seq, "t": sent})
+        try:
+            producer.produce(topic, value.encode(), partition=seq % partitions,
+                             on_delivery=lambda e, m, s=seq, t=sent: on_delivery(e, m, s, t))
+        except (BufferError, KafkaException) as e:
+            h.record({"type": "error", "producer": pid, "value": value, "seq": seq,
+                      "error": f"produce: {e}"})
+            if isinstance(e, KafkaException) and e.args[0].fatal():
+                # An idempotent producer that lost its sequence state is
+                # unusable; a new instance (new producer id) carries on.
+                producer.flush(1)
+                producer = confluent_producer(bootstrap, acks, idempotent)
+                h.record({"type": "producer_restart", "producer": pid})
+        seq += 1
+        producer.poll(0)
+        next_send += SEND_PERIOD_S
+        time.sleep(max(0.0, next_send - time.time()))
+    h.record({"type": "producer_stop", "producer": pid})
+    producer.flush(FLUSH_TIMEOUT_S)
+
+
+def run_kafka_python_producer(h, stop, bootstrap, topic, partitions, pid, acks, idempotent):
+    from kafka import KafkaProducer
+    producer = None
+    deadline = time.time() + 60
+    while producer is None and not stop.is_set() and time.time() < deadline:
+        try:
+            producer = KafkaProducer(bootstrap_servers=bootstrap.split(","),
+                                     acks=acks if acks == "all" else int(acks), retries=5,
+                                     enable_idempotence=idempotent,
+                                     max_in_flight_requests_per_connection=1,
+                                     request_timeout_ms=10000, linger_ms=5,
+                                     reconnect_backoff_max_ms=500, metadata_max_age_ms=2000)
+        except Exception as e:  # noqa: BLE001 - the broker may be down at start
+            h.record({"type": "client_error", "producer": pid, "error": str(e)})
+            time.sleep(0.5)
+    if producer is None:
+        return
+    seq = 0
+    next_send = time.time()
+    while not stop.is_set():
+        value = f"{pid}-{seq}"
+        sent = time.time()
+        h.record({"type": "send", "producer": pid, "value": value, "seq": seq, "t": sent})
+
+        def ok(md, value=value, seq=seq, sent=sent):
+            now = time.time()
+            h.record({"type": "ack", "producer": pid, "value": value, "seq": seq,
+                      "topic": md.topic, "partition": md.partition, "offset": md.offset,
+                      "latency": now - sent, "t": now})
+
+        def failed(exc, value=value, seq=seq):
+            h.record({"type": "error", "producer": pid, "value": value, "seq": seq,
+                      "error": repr(exc)})
+        try:
+            fut = producer.send(topic, value.encode(), partition=seq % partitions)
+            fut.add_callback(ok)
+            fut.add_errback(failed)
+        except Exception as e:  # noqa: BLE001 - any client error is history, not a crash
+            failed(e)
+        seq += 1
+        next_send += SEND_PERIOD_S
+        time.sleep(max(0.0, next_send - time.time()))
+    h.record({"type": "producer_stop", "producer": pid})
+    try:
+        producer.flush(timeout=FLUSH_TIMEOUT_S)
+    except Exception as e:  # noqa: BLE001
+        h.record({"type": "client_error", "producer": pid, "error": f"flush: {e}"})
+    producer.close(timeout=5)
+
+
+def run_consumer(h, stop, bootstrap, topic, cid):
+    from confluent_kafka import Consumer
+    c = Consumer({
+        "bootstrap.servers": bootstrap, "group.id": GROUP, "client.id": cid,
+        "enable.auto.commit": False, "auto.offset.reset": "earliest",
+        "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
+        "reconnect.backoff.max.ms": 500, "topic.metadata.refresh.interval.ms": 2000,
+    })
+    c.subscribe([topic])
+    last_commit = time.time()
+    while not stop.is_set():
+        msg = c.poll(0.2)
+        if msg is not None:
+            if msg.error():
+                h.record({"type": "consumer_error", "consumer": cid, "error": str(msg.error())})
+            else:
+                h.record({"type": "read", "consumer": cid, "topic": msg.topic(),
+                          "partition": msg.partition(), "offset": msg.offset(),
+                          "value": msg.value().decode(errors="replace")})
+        if time.time() - last_commit > 0.5:
+            last_commit = time.time()
+            try:
+                for tp in c.commit(asynchronous=False) or []:
+                    if tp.error is None and tp.offset >= 0:
+                        h.record({"type": "commit", "consumer": cid, "group": GROUP,
+                                  "topic": tp.topic, "partition": tp.partition,
+                                  "offset": tp.offset, "start": last_commit})
+            except Exception as e:  # noqa: BLE001 - nothing to commit, or broker down
+                h.record({"type": "commit_error", "consumer": cid, "error": str(e)})
+    try:
+        c.close()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def run_observer(h, stop, bootstrap, topic, partitions):
+    """Reads the group's committed offsets from the coordinator, so offsets
+    that move backwards in storage (not just in one member's view) show."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP,
+                  "enable.auto.commit": False, "reconnect.backoff.max.ms": 500})
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    while not stop.wait(0.5):
+        # The checker orders operations only when one started after the
+        # other finished, so each carries both times.
+        asked = time.time()
+        try:
+            for tp in c.committed(tps, timeout=2):
+                if tp.error is None and tp.offset >= 0:
+                    h.record({"type": "committed", "group": GROUP, "topic": tp.topic,
+                              "partition": tp.partition, "offset": tp.offset, "start": asked})
+        except Exception as e:  # noqa: BLE001
+            h.record({"type": "observer_error", "error": str(e)})
+    c.close()
+
+
+def kafka(bootstrap, topic, partitions, duration, out):
+    h = History(out)
+    stop = threading.Event()
+    for pid, client, acks, idem in PRODUCERS:
+        h.record({"type": "producer", "producer": pid, "client": client, "acks": acks,
+                  "idempotent": idem})
+    threads = []
+    for pid, client, acks, idem in PRODUCERS:
+        if client == "confluent":
+            args = (h, stop, bootstrap, topic, partitions, pid, acks, idem)
+            threads.append(threading.Thread(target=run_confluent_producer, args=args))
+        else:
+            args = (h, stop, bootstrap, topic, partitions, pid, acks, idem)
+            threads.append(threading.Thread(target=run_kafka_python_producer, args=args))
+    consumer_stop = threading.Event()
+    for cid in ("c0", "c1"):
+        threads.append(threading.Thread(target=run_consumer,
+                                        args=(h, consumer_stop, bootstrap, topic, cid)))
+    threads.append(threading.Thread(target=run_observer,
+                                    args=(h, consumer_stop, bootstrap, topic, partitions)))
+    h.record({"type": "workload_start"})
+    for t in threads:
+        t.start()
+    time.sleep(duration)
+    h.record({"type": "workload_stop"})
+    stop.set()
+    for t in threads[:len(PRODUCERS)]:
+        t.join(FLUSH_TIMEOUT_S + 15)
+    consumer_stop.set()
+    for t in threads[len(PRODUCERS):]:
+        t.join(20)
+    h.record({"type": "workload_done"})
+
+
+def final(bootstrap, topic, partitions, out, timeout=60.0):
+    """Reads every partition from the start up to its high watermark."""
+    from confluent_kafka import Consumer, TopicPartition
+    h = History(out)
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "faults-final",
+                  "enable.auto.commit": False, "enable.partition.eof": True})
+    deadline = time.time() + timeout
+    highs = {}
+    for p in range(partitions):
+        while p not in highs:
+            try:
+                _, highs[p] = c.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
+            except Exception as e:  # noqa: BLE001 - leader not back yet
+                if time.time() > deadline:
+                    raise SystemExit(f"no high watermark for {topic}-{p}: {e}")
+                time.sleep(0.5)
+    h.record({"type": "high_watermarks", "topic": topic, "high": highs})
+    c.assign([TopicPartition(topic, p, 0) for p in range(partitions) if highs[p] > 0])
+    pending = {p for p in range(partitions) if highs[p] > 0}
+    while pending:
+        if time.time() > deadline:
+            raise SystemExit(f"final read timed out, partitions {sorted(pending)} unfinished")
+        msg = c.poll(1.0)
+        if msg is None:
+            continue
+        if msg.error():
+            if msg.error().code() == -191:  # _PARTITION_EOF
+                if msg.offset() >= highs[msg.partition()]:
+                    pending.discard(msg.partition())
+            continue
+        p = msg.partition()
+        if msg.offset() < highs[p]:
+            h.record({"type": "final", "topic": topic, "partition": p, "offset": msg.offset(),
+                      "value": msg.value().decode(errors="replace")})
+        if msg.offset() + 1 >= highs[p]:
+            pending.discard(p)
+    c.close()
+
+
+def zk(hosts, duration, out):
+    from kazoo.client import KazooClient
+    h = History(out)
+    client = KazooClient(hosts=hosts, timeout=6.0, connection_retry={"max_tries": -1,
+                                                                     "max_delay": 0.5})
+    client.start(timeout=30)
+    client.ensure_path("/faults")
+    h.record({"type": "workload_start"})
+    end = time.time() + duration
+    seq = 0
+    while time.time() < end:
+        path, value = f"/faults/n{seq:08d}", str(seq)
+        sent = time.time()
+        h.record({"type": "zk_send", "path": path, "value": value, "t": sent})
+        try:
+            client.create(path, value.encode())
+            now = time.time()
+            h.record({"type": "zk_ack", "path": path, "value": value, "latency": now - sent,
+                      "t": now})
+        except Exception as e:  # noqa: BLE001 - connection loss is history
+            h.record({"type": "zk_error", "path": path, "error": repr(e)})
+            time.sleep(0.1)
+        seq += 1
+        time.sleep(SEND_PERIOD_S)
+    h.record({"type": "workload_stop"})
+    client.stop()
+
+
+def zk_final(hosts, out):
+    from kazoo.client import KazooClient
+    h = History(out)
+    client = KazooClient(hosts=hosts, timeout=10.0)
+    client.start(timeout=30)
+    for child in client.get_children("/faults"):
+        data, _ = client.get(f"/faults/{child}")
+        h.record({"type": "zk_final", "path": f"/faults/{child}", "value": data.decode()})
+    client.stop()
+
+
+def main(argv):
+    cmd = argv[0]
+    if cmd == "kafka":
+        kafka(argv[1], argv[2], int(argv[3]), float(argv[4]), argv[5])
+    elif cmd == "final":
+        final(argv[1], argv[2], int(argv[3]), argv[4])
+    elif cmd == "zk":
+        zk(argv[1], float(argv[2]), argv[3])
+    elif cmd == "zk-final":
+        zk_final(argv[1], argv[2])
+    else:
+        raise SystemExit(f"unknown workload {cmd}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
