@@ -22,8 +22,7 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::{
     BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
     DescribeConfigsRequest, DescribeLogDirsRequest, ElectLeadersRequest,
-    IncrementalAlterConfigsRequest,
-    ListOffsetsRequest, TopicName,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 

@@ -114,15 +114,25 @@ fn watch_signals(flag: Arc<AtomicBool>) {
             ) else {
                 return;
             };
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
-                _ = int.recv() => {}
-            }
+            let signo = tokio::select! {
+                _ = term.recv() => 15,
+                _ = hup.recv() => 1,
+                _ = int.recv() => 2,
+            };
             flag.store(true, Ordering::SeqCst);
+            // When the terminal has hung up, crossterm's poll can spin on
+            // the failing read and never return to the loop that checks the
+            // flag: the signal must still end the process.
+            tokio::time::sleep(SIGNAL_GRACE).await;
+            restore();
+            std::process::exit(128 + signo);
         });
     });
 }
+
+/// How long the draw loop gets to notice a signal before the process exits
+/// without it.
+const SIGNAL_GRACE: Duration = Duration::from_millis(500);
 
 /// Gathers a snapshot every `interval` on its own thread until the
 /// receiver goes away.
