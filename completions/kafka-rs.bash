@@ -22,6 +22,12 @@ _kafka__rs() {
             kafka__rs,configs)
                 cmd="kafka__rs__subcmd__configs"
                 ;;
+            kafka__rs,connect-distributed)
+                cmd="kafka__rs__subcmd__connect__subcmd__distributed"
+                ;;
+            kafka__rs,connect-standalone)
+                cmd="kafka__rs__subcmd__connect__subcmd__standalone"
+                ;;
             kafka__rs,console-consumer)
                 cmd="kafka__rs__subcmd__console__subcmd__consumer"
                 ;;
@@ -58,6 +64,9 @@ _kafka__rs() {
             kafka__rs,server-stop)
                 cmd="kafka__rs__subcmd__server__subcmd__stop"
                 ;;
+            kafka__rs,top)
+                cmd="kafka__rs__subcmd__top"
+                ;;
             kafka__rs,topics)
                 cmd="kafka__rs__subcmd__topics"
                 ;;
@@ -75,6 +84,12 @@ _kafka__rs() {
                 ;;
             kafka__rs__subcmd__help,configs)
                 cmd="kafka__rs__subcmd__help__subcmd__configs"
+                ;;
+            kafka__rs__subcmd__help,connect-distributed)
+                cmd="kafka__rs__subcmd__help__subcmd__connect__subcmd__distributed"
+                ;;
+            kafka__rs__subcmd__help,connect-standalone)
+                cmd="kafka__rs__subcmd__help__subcmd__connect__subcmd__standalone"
                 ;;
             kafka__rs__subcmd__help,console-consumer)
                 cmd="kafka__rs__subcmd__help__subcmd__console__subcmd__consumer"
@@ -112,6 +127,9 @@ _kafka__rs() {
             kafka__rs__subcmd__help,server-stop)
                 cmd="kafka__rs__subcmd__help__subcmd__server__subcmd__stop"
                 ;;
+            kafka__rs__subcmd__help,top)
+                cmd="kafka__rs__subcmd__help__subcmd__top"
+                ;;
             kafka__rs__subcmd__help,topics)
                 cmd="kafka__rs__subcmd__help__subcmd__topics"
                 ;;
@@ -131,7 +149,7 @@ _kafka__rs() {
 
     case "${cmd}" in
         kafka__rs)
-            opts="-h -V --help --version completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="-h -V --help --version completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election producer-perf-test topics server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -208,8 +226,36 @@ _kafka__rs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kafka__subcmd__rs__subcmd__connect__subcmd__distributed)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__connect__subcmd__standalone)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kafka__subcmd__rs__subcmd__console__subcmd__consumer)
-            opts="-h -V --bootstrap-server --zookeeper --topic --include --whitelist --partition --offset --from-beginning --max-messages --timeout-ms --isolation-level --consumer-property --consumer.config --property --formatter-config --skip-message-on-error --group --help --version"
+            opts="-h -V --bootstrap-server --zookeeper --topic --include --whitelist --partition --offset --from-beginning --max-messages --timeout-ms --isolation-level --consumer-property --consumer.config --property --formatter-config --formatter --key-deserializer --value-deserializer --skip-message-on-error --group --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -268,6 +314,18 @@ _kafka__rs() {
                     return 0
                     ;;
                 --formatter-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --formatter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-deserializer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --value-deserializer)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -357,7 +415,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__consumer__subcmd__groups)
-            opts="-h -V --bootstrap-server --group --topic --all-topics --list --describe --all-groups --delete --timeout --command-config --reset-offsets --delete-offsets --dry-run --execute --export --to-offset --from-file --to-datetime --by-duration --to-earliest --to-latest --to-current --shift-by --members --verbose --offsets --state --output --help --version"
+            opts="-h -V --bootstrap-server --group --topic --all-topics --list --describe --all-groups --delete --timeout --command-config --reset-offsets --delete-offsets --dry-run --execute --export --to-offset --from-file --to-datetime --by-duration --to-earliest --to-latest --to-current --shift-by --members --verbose --offsets --state --type --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -407,6 +465,10 @@ _kafka__rs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --output)
                     COMPREPLY=($(compgen -W "text table json" -- "${cur}"))
                     return 0
@@ -419,7 +481,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__consumer__subcmd__perf__subcmd__test)
-            opts="-h -V --bootstrap-server --broker-list --topic --messages --fetch-size --from-latest --timeout --reporting-interval --show-detailed-stats --date-format --hide-header --consumer.config --help --version"
+            opts="-h -V --bootstrap-server --broker-list --topic --messages --fetch-size --from-latest --timeout --reporting-interval --show-detailed-stats --date-format --hide-header --consumer.config --print-metrics --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -545,7 +607,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help)
-            opts="completions man dump-log configs console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election producer-perf-test topics server-start server-stop zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election producer-perf-test topics server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -573,6 +635,34 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help__subcmd__configs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__connect__subcmd__distributed)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__connect__subcmd__standalone)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -754,6 +844,20 @@ _kafka__rs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__top)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kafka__subcmd__rs__subcmd__help__subcmd__topics)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -867,7 +971,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__producer__subcmd__perf__subcmd__test)
-            opts="-h -V --topic --num-records --record-size --payload-file --payload-delimiter --throughput --producer-props --producer.config --bootstrap-server --help --version"
+            opts="-h -V --topic --num-records --record-size --payload-file --payload-delimiter --throughput --producer-props --producer.config --bootstrap-server --print-metrics --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -941,6 +1045,40 @@ _kafka__rs() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__top)
+            opts="-h -V --bootstrap-server --zookeeper --command-config --interval --once --output --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zookeeper)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
