@@ -428,6 +428,7 @@ fn encoded<R: Encodable>(key: ApiKey, version: i16, body: &R) -> Frame {
 #[test]
 #[ignore = "rewrites the checked-in corpus"]
 fn capture_request_corpus() {
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
     use kafka_protocol::messages::offset_delete_request::{
         OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
     };
@@ -435,8 +436,8 @@ fn capture_request_corpus() {
         OffsetForLeaderPartition, OffsetForLeaderTopic,
     };
     use kafka_protocol::messages::{
-        DescribeClusterRequest, GroupId, OffsetDeleteRequest, OffsetForLeaderEpochRequest,
-        TopicName,
+        DescribeClusterRequest, ElectLeadersRequest, GroupId, OffsetDeleteRequest,
+        OffsetForLeaderEpochRequest, TopicName,
     };
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -554,6 +555,15 @@ fn capture_request_corpus() {
         .collect(),
     );
     frames.push(encoded(ApiKey::OffsetDelete, 0, &req));
+    for v in [0, 1, 2] {
+        let req = ElectLeadersRequest::default()
+            .with_election_type(if v == 0 { 0 } else { 1 })
+            .with_topic_partitions(Some(vec![TopicPartitions::default()
+                .with_topic(name())
+                .with_partitions(vec![0, 1])]))
+            .with_timeout_ms(1000);
+        frames.push(encoded(ApiKey::ElectLeaders, v, &req));
+    }
 
     // At most four frames of each API and version, none above 8 KiB.
     let mut kept: Vec<Frame> = Vec::new();
