@@ -111,6 +111,9 @@ pub struct ReplicaFetcherManager {
     store: Arc<dyn MetadataStore>,
     runtime: tokio::runtime::Handle,
     fetchers: Mutex<HashMap<FetcherKey, Arc<Fetcher>>>,
+    /// Set once the broker is stopping: it follows nothing any more, so
+    /// leaders do not take a replica that is going away back into the ISR.
+    stopped: AtomicBool,
 }
 
 impl ReplicaFetcherManager {
@@ -120,7 +123,14 @@ impl ReplicaFetcherManager {
         store: Arc<dyn MetadataStore>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
-        Self { broker_id, config, store, runtime, fetchers: Mutex::new(HashMap::new()) }
+        Self {
+            broker_id,
+            config,
+            store,
+            runtime,
+            fetchers: Mutex::new(HashMap::new()),
+            stopped: AtomicBool::new(false),
+        }
     }
 
     /// Kafka's `getFetcherId`: a partition always lands on the same fetcher.
@@ -138,6 +148,9 @@ impl ReplicaFetcherManager {
     pub fn add(&self, partition: Arc<Partition>, leader: i32, leader_epoch: i32) {
         let tp = partition.tp.clone();
         self.remove(&tp);
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
         let key = FetcherKey { leader, index: self.fetcher_index(&tp) };
         let mut fetchers = lock(&self.fetchers);
         let fetcher = fetchers
@@ -174,6 +187,7 @@ impl ReplicaFetcherManager {
     }
 
     pub fn shutdown(&self) {
+        self.stopped.store(true, Ordering::Release);
         for f in lock(&self.fetchers).drain().map(|(_, f)| f) {
             f.stopped.store(true, Ordering::Release);
             f.changed.notify_one();

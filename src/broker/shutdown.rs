@@ -39,6 +39,10 @@ pub async fn controlled_shutdown(ctx: &BrokerContext) {
     let wait = backoff.max(Duration::from_secs(1));
     let started = Instant::now();
     tracing::info!("Starting controlled shutdown");
+    // Kafka's controller sends StopReplica to a stopping broker's followers:
+    // a replica still fetching would catch up and be taken back into the
+    // ISRs the controller is about to shrink.
+    ctx.replicas.fetchers.shutdown();
     for attempt in 0..=config.controlled_shutdown_max_retries {
         if attempt > 0 {
             tokio::time::sleep(backoff).await;
