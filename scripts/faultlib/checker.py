@@ -11,7 +11,9 @@ What each check promises (and why it may legitimately not apply):
 - lost: an acknowledged value missing from the final log. A torn segment
   tail destroys data on purpose: acks at or past the torn batch's base
   offset, given before the torn broker restarted, are excused and counted
-  apart.
+  apart. On a replicated cluster an acks=1 ack says only that the leader
+  wrote the record, and Kafka may lose it when leadership moves before a
+  follower copied it: such a loss is counted (lost_acks1), not flagged.
 - duplicated: a value present more than once. Only a violation for an
   idempotent producer (exactly once); otherwise counted (at least once).
 - reordered: a producer's acknowledged values, in one partition, must sit
@@ -70,7 +72,7 @@ def _excused(tears, key, t, offset):
     return any(t < tt and offset >= off for tt, off in tears.get(key, ()))
 
 
-def check(history):
+def check(history, replicated=False):
     v = Verdict()
     producers = {e["producer"]: e for e in history if e["type"] == "producer"}
     final = defaultdict(dict)  # (topic, partition) -> offset -> value
@@ -99,10 +101,28 @@ def check(history):
         for value, ack in acked.items():
             v.stats["acknowledged"] += 1
             key = tp_key(ack)
+            # A client may report an ack without an offset (librdkafka's
+            # RD_KAFKA_OFFSET_INVALID): loss and duplicates are still
+            # checked, offset order and placement cannot be.
+            if ack.get("offset") is None:
+                v.stats["acks_without_offset"] += 1
+                if not where.get(value) and not (
+                        replicated and str(producers.get(pid, {}).get("acks")) == "1"):
+                    v.stats["lost"] += 1
+                    v.flag("lost", f"{value} acknowledged (no offset) at {key[0]}-{key[1]} is "
+                           f"not in the final log", _excerpt(sends.get(value), ack))
+                elif len(where.get(value, [])) > 1 and idempotent:
+                    v.stats["duplicated"] += 1
+                    v.flag("duplicated", f"{value} from idempotent producer {pid} is in the "
+                           f"log {len(where[value])} times", _excerpt(ack))
+                continue
             if _excused(tears, key, ack["t"], ack["offset"]):
                 v.stats["destroyed_by_tear"] += 1
                 continue
             places = where.get(value, [])
+            if not places and replicated and str(producers.get(pid, {}).get("acks")) == "1":
+                v.stats["lost_acks1"] += 1
+                continue
             if not places:
                 v.stats["lost"] += 1
                 near = [final_events.get((key[0], key[1], ack["offset"] + d)) for d in (-1, 0, 1)]

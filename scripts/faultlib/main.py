@@ -427,7 +427,7 @@ def run_scenario(name, spec, duration, seed, out_dir, binary, max_faults, net):
             sh("umount", "-l", tmpfs, check=False)
         if sys.exc_info()[0] is not None:
             shutil.rmtree(run_dir, ignore_errors=True)
-    result = checker.check(history)
+    result = checker.check(history, replicated=spec.get("replicated", False))
     if spec.get("tmpfs"):
         probes = [e for e in history if e["type"] == "probe_read"]
         result["stats"]["reads_served_while_full"] = sum(e["ok"] for e in probes)
@@ -475,7 +475,7 @@ def expand(names):
     out = []
     for n in names.split(","):
         if n in ("all", "smoke"):
-            out += SINGLE_NODE + (MULTI_NODE if os.environ.get("KAFKA_RS_FAULTS_MULTI") == "1"
+            out += SINGLE_NODE + (MULTI_NODE if os.environ.get("KAFKA_RS_FAULTS_MULTI") != "0"
                                   else [])
         elif n == "single":
             out += SINGLE_NODE

@@ -4,14 +4,14 @@ latency over time, with each fault's window shaded."""
 
 from collections import defaultdict
 
-COLUMNS = ["scenario", "seed", "faults", "acked", "lost", "dup", "reord", "unavail",
-           "longest_s", "violations"]
+COLUMNS = ["scenario", "seed", "faults", "acked", "lost", "lost_acks1", "dup", "reord",
+           "unavail", "longest_s", "violations"]
 
 
 def row(r):
     s = r.get("stats", {})
     return [r["scenario"], r.get("seed", ""), s.get("faults", 0), s.get("acknowledged", 0),
-            s.get("lost", 0), s.get("duplicated", 0), s.get("reordered", 0),
+            s.get("lost", 0), s.get("lost_acks1", 0), s.get("duplicated", 0), s.get("reordered", 0),
             s.get("unavailable_windows", 0), s.get("longest_unavailable_s", 0.0),
             len(r.get("violations", []))]
 

@@ -56,6 +56,25 @@ class CheckerTest(unittest.TestCase):
         lost = next(v for v in r["violations"] if v["kind"] == "lost")
         self.assertTrue(any(e["type"] == "ack" and e["value"] == "p0-2" for e in lost["excerpt"]))
 
+    def test_acks1_loss_is_allowed_only_on_a_replicated_cluster(self):
+        h = [e for e in clean(idempotent=False) if not (e["type"] == "final" and e["offset"] == 2)]
+        h[0]["acks"] = "1"
+        self.assertIn("lost", kinds(check(h)), "one broker: an acks=1 ack must survive")
+        r = check(h, replicated=True)
+        self.assertEqual(kinds(r), [])
+        self.assertEqual(r["stats"]["lost_acks1"], 1)
+        h[0]["acks"] = "all"
+        self.assertIn("lost", kinds(check(h, replicated=True)), "acks=all is never excused")
+
+    def test_ack_without_offset_is_still_checked_for_loss(self):
+        h = clean()
+        for e in h:
+            if e["type"] == "ack":
+                e["offset"] = None
+        self.assertEqual(kinds(check(h)), [])
+        h = [e for e in h if not (e["type"] == "final" and e["offset"] == 2)]
+        self.assertIn("lost", kinds(check(h)))
+
     def test_duplicate_from_idempotent_producer_is_flagged(self):
         r = check(clean() + [final(4, "p0-1")])
         self.assertIn("duplicated", kinds(r))

@@ -51,5 +51,8 @@ fn smoke_every_scenario_without_violations() {
     let text = format!("{}\n{}", stdout(&out), stderr(&out));
     assert!(out.status.success(), "fault smoke found violations or failed:\n{text}");
     assert!(text.contains("single-kill"), "the smoke ran the kill -9 scenario:\n{text}");
+    if std::env::var("KAFKA_RS_FAULTS_MULTI").as_deref() != Ok("0") {
+        assert!(text.contains("leader-kill"), "the smoke ran the three-broker scenarios:\n{text}");
+    }
     assert!(out_dir.path().join("single-kill/history.svg").exists(), "{text}");
 }
