@@ -303,6 +303,45 @@ fn top_shows_a_dead_broker_and_keeps_running() {
     tmux.keys(&["q"]);
 }
 
+/// Whether `pid` has exited (gone, or a zombie nobody reaped yet).
+fn exited(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// A terminal that goes away (its tmux server killed: SIGHUP, then a
+/// hung-up tty) must not leave top running; nor may SIGTERM be ignored.
+#[test]
+fn top_exits_when_its_terminal_goes_away_or_on_sigterm() {
+    let broker = Broker::start(OVERRIDES);
+    for how in ["hangup", "sigterm"] {
+        let Some(tmux) = Tmux::start(how, 120, 40, &top_command(&broker, "")) else { return };
+        tmux.wait_for("top's first screen", |s| s.contains("kafka-rs top"));
+        let pid = tmux.run(&["display-message", "-p", "#{pane_pid}"]).trim().to_string();
+        assert!(!exited(&pid), "{how}: top runs as the pane's process");
+        if how == "hangup" {
+            drop(tmux);
+        } else {
+            let out = support::run_with_timeout(
+                Command::new("kill").args(["-TERM", &pid]),
+                None,
+                Duration::from_secs(10),
+            );
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !exited(&pid) {
+            if Instant::now() > deadline {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+                panic!("{how}: top (pid {pid}) still running 10 s later");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 /// Runs top from a shell and quits it with `quit_keys`; the terminal
 /// settings must be those from before and typed text must echo.
 fn quit_leaves_terminal_usable(name: &str, quit_keys: &str) {
