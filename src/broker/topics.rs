@@ -198,12 +198,16 @@ pub async fn create_topic(
     if let Some((tp, why)) = failed.iter().find(|(tp, _)| tp.topic == topic.name) {
         // A topic whose log cannot exist here would take every produce to
         // that partition for good: take it back, so a retry can succeed.
-        let message = format!(
+        let mut message = format!(
             "Could not create the log of partition {tp} on broker {}: {why}",
             ctx.broker_id
         );
+        // The same full disk can refuse the take-back too (an embedded
+        // ZooKeeper logs to it): then the topic stays, and the client must
+        // hear so, since its log is created by a later metadata change.
         if let Err(e) = ctx.store.delete_topic(&topic.name).await {
             tracing::error!(topic = %topic.name, "cannot take back a topic whose log failed: {e}");
+            message.push_str(&format!("; the topic exists and could not be taken back: {e}"));
         }
         ctx.apply_metadata().await;
         return Err(ApiError::new(ErrorCode::KafkaStorageError, message));
