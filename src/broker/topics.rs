@@ -205,9 +205,15 @@ pub async fn create_topic(
         // The same full disk can refuse the take-back too (an embedded
         // ZooKeeper logs to it): then the topic stays, and the client must
         // hear so, since its log is created by a later metadata change.
-        if let Err(e) = ctx.store.delete_topic(&topic.name).await {
-            tracing::error!(topic = %topic.name, "cannot take back a topic whose log failed: {e}");
-            message.push_str(&format!("; the topic exists and could not be taken back: {e}"));
+        // The creation itself may not have been durable (the coordinator
+        // rolled it back): then there is nothing to take back.
+        match ctx.store.delete_topic(&topic.name).await {
+            Ok(()) | Err(crate::cluster::Error::UnknownTopic(_)) => {}
+            Err(e) => {
+                tracing::error!(topic = %topic.name, "cannot take back a topic whose log failed: {e}");
+                message
+                    .push_str(&format!("; the topic may exist and could not be taken back: {e}"));
+            }
         }
         ctx.apply_metadata().await;
         return Err(ApiError::new(ErrorCode::KafkaStorageError, message));
