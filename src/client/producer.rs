@@ -29,6 +29,9 @@ use super::error::{Error, Result};
 use crate::config::Properties;
 use crate::record::{BatchBuilder, Compression, Header, NewRecord};
 
+/// Sealed batches a producer holds before `send` waits for the broker.
+const MAX_QUEUED_BATCHES: usize = 64;
+
 /// Producer settings, with the Java client's defaults.
 #[derive(Clone, Debug)]
 pub struct ProducerConfig {
@@ -349,6 +352,7 @@ impl Producer {
                 }
                 self.seal(&key)?;
                 self.dispatch().await;
+                self.bound_queue().await;
             }
         }
         Ok(())
@@ -385,7 +389,23 @@ impl Producer {
         }
         self.poll_completions().await;
         self.dispatch().await;
+        self.bound_queue().await;
         Ok(())
+    }
+
+    /// Java's producer blocks `send` once `buffer.memory` is taken; this
+    /// one stops its caller once `MAX_QUEUED_BATCHES` sealed batches wait
+    /// for a request, so a reader faster than the broker cannot buffer a
+    /// whole file. It waits only while requests are in flight, which
+    /// always end (acknowledged, failed or timed out).
+    async fn bound_queue(&mut self) {
+        while self.retry.len() >= MAX_QUEUED_BATCHES {
+            match self.in_flight.join_next().await {
+                Some(done) => self.complete(done).await,
+                None => break,
+            }
+            self.dispatch().await;
+        }
     }
 
     /// Sends everything and waits until every record is acknowledged or

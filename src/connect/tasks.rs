@@ -81,6 +81,16 @@ enum Input {
     Stdin(tokio::io::Stdin),
 }
 
+/// Each task gets connections of its own, as each of Kafka's tasks has its
+/// own clients: a broker answers a connection's requests in order, so a
+/// sink's long poll on a shared connection would hold back a source's
+/// produce (and the fetch would wait for the records that produce brings).
+async fn own_cluster(env: &TaskEnv, client_id: String) -> Result<Arc<Cluster>> {
+    let mut config = env.cluster.config().clone();
+    config.client_id = client_id;
+    Ok(Cluster::connect(config).await?)
+}
+
 /// FileStreamSourceTask: one record per line of `file` (or stdin), the
 /// value a string, the key null; the offset is the byte position after the
 /// last line sent, under the partition `{"filename": file}`.
@@ -103,7 +113,9 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
         &[("acks", "all"), ("max.in.flight.requests.per.connection", "1"), ("linger.ms", "0")],
     );
     let producer_config = ProducerConfig::from_properties(&props)?;
-    let mut producer = Producer::new(env.cluster.clone(), producer_config).await?;
+    let cluster =
+        own_cluster(&env, format!("connector-producer-{}-{}", ctx.connector, ctx.id)).await?;
+    let mut producer = Producer::new(cluster, producer_config).await?;
     let key = key_converter.from_connect(&Data::Null)?;
 
     let (mut input, partition) =
@@ -198,7 +210,11 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
         };
         if n == 0 {
             eof = matches!(input, Input::Stdin(_));
-            producer.send_lingering().await?;
+            // Nothing more to read: waiting for the acknowledgements now
+            // costs nothing, while polling for them would cost a tail
+            // poll per request.
+            producer.flush().await?;
+            producer_failure(&mut producer, &topic)?;
             let wait = TAIL_POLL.min(next_commit.saturating_duration_since(Instant::now()));
             if pause(&mut ctx.stop, wait).await {
                 break;
@@ -300,8 +316,10 @@ pub async fn run_sink(mut ctx: TaskContext) -> Result<()> {
     );
     let consumer_config = ConsumerConfig::from_properties(&props)?;
     let member_config = GroupMemberConfig::from_properties(&group, &props)?;
-    let mut member = GroupMember::new(env.cluster.clone(), member_config);
-    let mut consumer = Consumer::new(env.cluster.clone(), consumer_config);
+    let cluster =
+        own_cluster(&env, format!("connector-consumer-{}-{}", ctx.connector, ctx.id)).await?;
+    let mut member = GroupMember::new(cluster.clone(), member_config);
+    let mut consumer = Consumer::new(cluster.clone(), consumer_config);
 
     let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match ctx
         .config
@@ -331,7 +349,7 @@ pub async fn run_sink(mut ctx: TaskContext) -> Result<()> {
             }
         }
     };
-    let mut subscribed = topics(env.cluster.clone()).await?;
+    let mut subscribed = topics(cluster.clone()).await?;
     let mut consumed: BTreeMap<(String, i32), i64> = BTreeMap::new();
     join(&mut member, &mut consumer, &subscribed, &mut consumed).await?;
     let mut next_commit = Instant::now() + env.flush_interval;
@@ -389,7 +407,7 @@ pub async fn run_sink(mut ctx: TaskContext) -> Result<()> {
         let mut rejoin = member.needs_rejoin();
         if regex.is_some() && Instant::now() >= next_topic_check {
             next_topic_check = Instant::now() + Duration::from_secs(5);
-            let now = topics(env.cluster.clone()).await?;
+            let now = topics(cluster.clone()).await?;
             if now != subscribed {
                 subscribed = now;
                 rejoin = true;
