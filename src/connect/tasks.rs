@@ -228,11 +228,18 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
             let end = consumed + nl;
             let line = &pending[consumed..end];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let text = String::from_utf8_lossy(line);
-            let value = value_converter.from_connect(&Data::String(text.into_owned()))?;
+            let converted;
+            let value = match value_converter.same_bytes(Some(line)) {
+                Some(v) => Some(v),
+                None => {
+                    let text = String::from_utf8_lossy(line);
+                    converted = value_converter.from_connect(&Data::String(text.into_owned()))?;
+                    converted.as_deref()
+                }
+            };
             let record = ProducerRecord {
                 key: key.as_deref(),
-                value: value.as_deref(),
+                value,
                 headers: &[],
                 timestamp: None,
                 partition: None,
@@ -369,17 +376,25 @@ pub async fn run_sink(mut ctx: TaskContext) -> Result<()> {
             let topic = f.topic.clone();
             let mut failure = None;
             let mut last = None;
-            f.for_each_record(|r| match value_converter.to_connect(&topic, r.record.value) {
-                Ok(data) => {
-                    line.extend_from_slice(&data.to_line());
+            f.for_each_record(|r| match value_converter.same_bytes(r.record.value) {
+                Some(text) => {
+                    line.extend_from_slice(text);
                     line.push(b'\n');
                     last = Some(r.offset);
                     Ok(true)
                 }
-                Err(e) => {
-                    failure = Some(e);
-                    Ok(false)
-                }
+                None => match value_converter.to_connect(&topic, r.record.value) {
+                    Ok(data) => {
+                        line.extend_from_slice(&data.to_line());
+                        line.push(b'\n');
+                        last = Some(r.offset);
+                        Ok(true)
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        Ok(false)
+                    }
+                },
             })?;
             out.write_all(&line).await.map_err(|e| Error::io("cannot write the sink file", e))?;
             line.clear();
