@@ -25,7 +25,9 @@ What each check promises (and why it may legitimately not apply):
 - commit backwards: committed group offsets observed over time never shrink.
 - zk lost: an acknowledged ZooKeeper write missing or different at the end.
 - replicas: the harness compares segment bytes across brokers below the high
-  watermark and records the first mismatch; any mismatch is a violation.
+  watermark and records the first mismatch per replica; any mismatch is a
+  violation. How many batches it compared is counted, so a comparison that
+  saw nothing cannot pass unnoticed.
 """
 
 from collections import defaultdict
@@ -103,7 +105,13 @@ def check(history, replicated=False):
             key = tp_key(ack)
             # A client may report an ack without an offset (librdkafka's
             # RD_KAFKA_OFFSET_INVALID): loss and duplicates are still
-            # checked, offset order and placement cannot be.
+            # checked, offset order and placement cannot be. The broker
+            # answers a retried batch with its original offsets, as
+            # Kafka's log does for a batch among a producer's last five;
+            # librdkafka itself acks without offset when a request's
+            # response was lost but a later request of the same
+            # idempotent producer succeeded (it infers the first was
+            # written), and when a broker answers DUPLICATE_SEQUENCE_NUMBER.
             if ack.get("offset") is None:
                 v.stats["acks_without_offset"] += 1
                 if not where.get(value) and not (
@@ -182,6 +190,9 @@ def check(history, replicated=False):
                    f"{zk_final.get(e['path'], '<missing>')!r} at the end", _excerpt(e))
 
     for e in history:
+        if e["type"] == "replica_compare":
+            v.stats["replica_batches_compared"] += e["batches"]
+            v.stats["replica_bytes_compared"] += e["bytes"]
         if e["type"] == "replica_mismatch":
             v.stats["replica_mismatches"] += 1
             v.flag("replicas-differ", e["message"], _excerpt(e))
@@ -192,6 +203,15 @@ def check(history, replicated=False):
     result = v.to_dict()
     result["windows"] = windows
     return result
+
+
+def missing_findings(result, expected):
+    """The kinds of violation in `expected` that `result` lacks. A scenario
+    whose configuration allows a loss and whose schedule is built to cause
+    one (unclean election after the ISR shrank to the leader) expects it:
+    a run that reports none shows a blind checker or a fault that missed."""
+    found = {v["kind"] for v in result["violations"]}
+    return [k for k in expected if k not in found]
 
 
 def _commits_never_go_backwards(v, ops, tears):

@@ -22,6 +22,7 @@ import time
 
 from . import checker, report
 from .cluster import Cluster, Net, sh, wait_until
+from .replicas import batches, compare_replicas, segments
 
 TOPIC = "faults"
 PARTITIONS = 3
@@ -57,7 +58,26 @@ SCENARIOS = {
                                      props={"unclean.leader.election.enable": "true",
                                             "min.insync.replicas": 1},
                                      about="as leader-partition with unclean election and "
-                                           "min.insync.replicas=1: loss is expected and reported"),
+                                           "min.insync.replicas=1; the cut-off leader cannot "
+                                           "shrink the ISR without ZooKeeper, so the election "
+                                           "stays clean and only acks=1 records may be lost"),
+    # The 2013 Jepsen finding: followers cut off from the leader (not from
+    # ZooKeeper) leave the ISR, the leader acknowledges acks=all writes
+    # alone, dies, and an out-of-sync follower takes over. Both runs draw
+    # the same schedule; only the configuration differs.
+    "shrunk-isr-leader-kill": dict(brokers=3, replicated=True, net=True, min_duration=30,
+                                   faults=["shrink-isr-kill-leader"],
+                                   props={"min.insync.replicas": 1},
+                                   about="followers cut off from the leader until the ISR is the "
+                                         "leader alone, then kill -9 of the leader; "
+                                         "min.insync.replicas=1, clean elections only"),
+    "shrunk-isr-leader-kill-unclean": dict(brokers=3, replicated=True, net=True, promises=False,
+                                           expect=["lost"], min_duration=30,
+                                           faults=["shrink-isr-kill-leader"],
+                                           props={"unclean.leader.election.enable": "true",
+                                                  "min.insync.replicas": 1},
+                                           about="as shrunk-isr-leader-kill with unclean election: "
+                                                 "acks=all loss is expected, and must be detected"),
     "follower-partition": dict(brokers=3, replicated=True, net=True,
                                faults=["partition-follower"],
                                about="a follower cut off from the other brokers (not from "
@@ -70,6 +90,9 @@ SCENARIOS = {
 SINGLE_NODE = ["single-kill", "single-torn-tail", "single-pause", "single-zk-partition",
                "single-disk-full", "zk-kill"]
 MULTI_NODE = [n for n in SCENARIOS if n not in SINGLE_NODE]
+# Left out of the smoke to keep it short: their promise (or their finding)
+# is also checked by a scenario that stays in it.
+NOT_IN_SMOKE = ["leader-partition-unclean", "shrunk-isr-leader-kill"]
 
 
 def log(msg):
@@ -77,10 +100,11 @@ def log(msg):
 
 
 class Nemesis:
-    def __init__(self, cluster, rng, events, net, tmpfs):
+    def __init__(self, cluster, rng, events, net, tmpfs, history_path=None):
         self.c, self.rng, self.events, self.net, self.tmpfs = cluster, rng, events, net, tmpfs
         self.down = set()
         self.unknown_role = False
+        self.history = HistoryTail(history_path) if history_path else None
 
     def record(self, kind, start, **kw):
         ev = {"type": "fault", "kind": kind, "t": start, "end": time.time(), **kw}
@@ -101,6 +125,20 @@ class Nemesis:
         # and the fault event says so.
         self.unknown_role = True
         return self.rng.choice(sorted(self.c.brokers))
+
+    def partition_state(self, partition):
+        """Leader and ISR as the controller sees them (the state znode), or
+        None while it cannot be read."""
+        r = self.c.kafka_rs("zookeeper-shell", self.c.zk_connect, "get",
+                            f"/brokers/topics/{TOPIC}/partitions/{partition}/state", timeout=20)
+        m = re.search(r"\{.*\}", r.stdout)
+        if r.returncode != 0 or not m:
+            return None
+        try:
+            state = json.loads(m.group(0))
+        except ValueError:
+            return None
+        return {"leader": state.get("leader"), "isr": sorted(state.get("isr", []))}
 
     def controller(self):
         out = self.c.kafka_rs("zookeeper-shell", self.c.zk_connect, "get", "/controller",
@@ -174,6 +212,8 @@ class Nemesis:
             time.sleep(SESSION_TIMEOUT_S + rng.uniform(1.0, 4.0))
             self.net.heal()
             self.record(kind, t, target=f"b{i}|brokers")
+        elif kind == "shrink-isr-kill-leader":
+            self.shrink_isr_kill_leader(rng.uniform(1.0, 2.0))
         elif kind == "disk-full":
             self.disk_full(rng.uniform(2.0, 5.0))
         elif kind == "restart-each":
@@ -185,6 +225,38 @@ class Nemesis:
                 time.sleep(2.0)
         else:
             raise ValueError(kind)
+
+    def shrink_isr_kill_leader(self, hold, p=0, bound=45.0):
+        """Cuts partition `p`'s leader off from its followers (both sides
+        keep ZooKeeper and the clients), waits until the ISR is the leader
+        alone and acks=all producers have had records acknowledged by it
+        alone, kills it, waits for the controller to act on the death, and
+        restarts it. Each step is bounded; the event says how far it got,
+        so a run where the loss could not happen shows why."""
+        state = self.partition_state(p)
+        i = state["leader"] if state and state["leader"] is not None and state["leader"] >= 0 \
+            else self.leader(p)
+        t = time.time()
+        for j in self.c.brokers:
+            if j != i:
+                self.net.partition(f"b{i}", f"b{j}")
+        info = {"partition": p, "isr_before": state["isr"] if state else None}
+        shrunk = poll(bound, lambda: (self.partition_state(p) or {}).get("isr") == [i])
+        info["isr_shrunk"] = shrunk
+        if shrunk:
+            since = time.time()
+            info["acks_all_alone"] = self.history.wait_acks_all(p, since, 20, bound)
+        self.c.brokers[i].kill9()
+        self.down.add(i)
+        self.net.heal()
+        moved = poll(bound, lambda: (self.partition_state(p) or {}).get("leader") not in (i, None))
+        after = self.partition_state(p) or {}
+        info["leader_after"] = after.get("leader")
+        info["isr_after"] = after.get("isr")
+        info["unclean"] = bool(moved and after.get("leader", -1) >= 0 and shrunk)
+        time.sleep(hold)
+        self.restart(i)
+        self.record("shrink-isr-kill-leader", t, target=f"b{i}", **info)
 
     def disk_full(self, hold):
         i = sorted(self.c.brokers)[0]
@@ -226,28 +298,51 @@ class Nemesis:
             self.c.start_zk()
 
 
-def batches(path):
-    """(position, base offset, last offset, bytes) of each whole batch."""
-    with open(path, "rb") as f:
-        data = f.read()
-    pos, out = 0, []
-    while pos + 61 <= len(data):
-        base = int.from_bytes(data[pos:pos + 8], "big", signed=True)
-        length = int.from_bytes(data[pos + 8:pos + 12], "big", signed=True)
-        end = pos + 12 + length
-        if length < 49 or end > len(data):
-            break
-        delta = int.from_bytes(data[pos + 23:pos + 27], "big", signed=True)
-        out.append((pos, base, base + delta, data[pos:end]))
-        pos = end
-    return out
+def poll(timeout, cond, period=0.2):
+    """True once `cond()` holds, False when `timeout` passed first."""
+    deadline = time.time() + timeout
+    while not cond():
+        if time.time() > deadline:
+            return False
+        time.sleep(period)
+    return True
 
 
-def segments(log_dir, topic, p):
-    d = os.path.join(log_dir, f"{topic}-{p}")
-    if not os.path.isdir(d):
-        return []
-    return sorted(os.path.join(d, n) for n in os.listdir(d) if n.endswith(".log"))
+class HistoryTail:
+    """Reads the workload's history while it is written (the workload is
+    another process), so a fault can wait for what the clients saw."""
+
+    def __init__(self, path):
+        self.path, self.pos, self.partial = path, 0, ""
+        self.acks_all = set()
+        self.acks = []  # (partition, t) of acks=all acknowledgements
+
+    def poll(self):
+        if not os.path.exists(self.path):
+            return
+        with open(self.path) as f:
+            f.seek(self.pos)
+            chunk = f.read()
+            self.pos = f.tell()
+        lines = (self.partial + chunk).split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            if not line.strip():
+                continue
+            e = json.loads(line)
+            if e["type"] == "producer" and str(e.get("acks")) == "all":
+                self.acks_all.add(e["producer"])
+            elif e["type"] == "ack" and e["producer"] in self.acks_all:
+                self.acks.append((e["partition"], e["t"]))
+
+    def wait_acks_all(self, partition, since, count, timeout):
+        """How many acks=all acknowledgements of `partition` after `since`
+        arrived, waiting until `count` did or `timeout` passed."""
+        def seen():
+            self.poll()
+            return sum(1 for p, t in self.acks if p == partition and t > since)
+        poll(timeout, lambda: seen() >= count)
+        return seen()
 
 
 def tear(log_dir, p, rng):
@@ -261,38 +356,6 @@ def tear(log_dir, p, rng):
             return {"topic": TOPIC, "partition": p, "from_offset": base, "segment": seg,
                     "cut_at": cut}
     return {"topic": TOPIC, "partition": p, "note": "no batch to tear"}
-
-
-def compare_replicas(cluster, highs):
-    """Byte-compares every replica's batches below the high watermark."""
-    found = []
-    if len(cluster.brokers) < 2:
-        return found
-    for p, high in highs.items():
-        p = int(p)
-        logs = {}
-        for i, d in cluster.log_dirs.items():
-            segs = segments(d, TOPIC, p)
-            if segs:
-                logs[i] = [raw for seg in segs for _, _, last, raw in batches(seg) if last < high]
-        if len(logs) < 2:
-            continue
-        (ref_id, ref), *rest = sorted(logs.items())
-        for i, other in rest:
-            for n, (a, b) in enumerate(zip(ref, other)):
-                if a != b:
-                    found.append({"type": "replica_mismatch", "t": time.time(),
-                                  "message": f"{TOPIC}-{p} batch #{n} differs between broker "
-                                             f"{ref_id} and {i}",
-                                  "offsets": [int.from_bytes(a[:8], "big"),
-                                              int.from_bytes(b[:8], "big")]})
-                    break
-            else:
-                if len(ref) != len(other):
-                    found.append({"type": "replica_mismatch", "t": time.time(),
-                                  "message": f"{TOPIC}-{p} below HW {high}: broker {ref_id} has "
-                                             f"{len(ref)} batches, broker {i} {len(other)}"})
-    return found
 
 
 def python_exe():
@@ -393,7 +456,7 @@ def run_scenario(name, spec, duration, seed, out_dir, binary, max_faults, net):
             create_topic(cluster, spec)
             w = workload("kafka", cluster.bootstrap, TOPIC, PARTITIONS, duration, history_path,
                          timeout=duration + HEAL_TIMEOUT_S, log_path=wlog)
-        nemesis = Nemesis(cluster, rng, events, net, tmpfs)
+        nemesis = Nemesis(cluster, rng, events, net, tmpfs, history_path)
         start = time.time()
         faults = 0
         while faults < max_faults:
@@ -438,6 +501,9 @@ def run_scenario(name, spec, duration, seed, out_dir, binary, max_faults, net):
                                                         "log dir was full", "excerpt": [e]})
     result.update(scenario=name, seed=seed, duration=duration, about=spec["about"],
                   promises=spec.get("promises", True))
+    # A configuration that allows a loss, on a schedule built to cause
+    # it, must show it: otherwise the checker (or the fault) is blind.
+    result["expected_missing"] = checker.missing_findings(result, spec.get("expect", []))
     if result["violations"]:
         # The brokers' log dirs explain a violation (dump-log shows each
         # batch's producer id, epoch and sequence): keep them beside it.
@@ -458,9 +524,10 @@ def wait_until_replicas_match(cluster, highs, history, timeout=30):
     or until the bound, and keep the last differences."""
     deadline = time.time() + timeout
     while True:
-        found = compare_replicas(cluster, highs)
+        found, compared = compare_replicas(cluster.log_dirs, highs, TOPIC)
         if not found or time.time() > deadline:
             history.extend(found)
+            history.append({"type": "replica_compare", "t": time.time(), **compared})
             return
         time.sleep(1.0)
 
@@ -475,8 +542,9 @@ def expand(names):
     out = []
     for n in names.split(","):
         if n in ("all", "smoke"):
-            out += SINGLE_NODE + (MULTI_NODE if os.environ.get("KAFKA_RS_FAULTS_MULTI") != "0"
-                                  else [])
+            names = SINGLE_NODE + (MULTI_NODE if os.environ.get("KAFKA_RS_FAULTS_MULTI") != "0"
+                                   else [])
+            out += [m for m in names if n == "all" or m not in NOT_IN_SMOKE]
         elif n == "single":
             out += SINGLE_NODE
         elif n == "multi":
@@ -498,12 +566,14 @@ def run_inner(args):
             log(f"{name}: skipped (needs root for namespaces or tmpfs)")
             continue
         seed = args.seed + i
-        log(f"{name}: {spec['about']} (duration {args.duration}s, seed {seed})")
+        # Some faults take longer than a short --duration leaves room for.
+        duration = max(args.duration, spec.get("min_duration", 0))
+        log(f"{name}: {spec['about']} (duration {duration}s, seed {seed})")
         if spec.get("net"):
-            results.append(run_in_namespaces(name, args, seed))
+            results.append(run_in_namespaces(name, args, seed, duration))
             continue
         try:
-            results.append(run_scenario(name, spec, args.duration, seed,
+            results.append(run_scenario(name, spec, duration, seed,
                                         os.path.join(args.out, name), args.bin,
                                         args.max_faults, None))
         except Exception as e:  # noqa: BLE001 - one broken scenario must not hide the rest
@@ -518,18 +588,18 @@ def unfinished(name, seed, why):
                             "excerpt": []}]}
 
 
-def run_in_namespaces(name, args, seed):
+def run_in_namespaces(name, args, seed, duration):
     spec = SCENARIOS[name]
     tag = str(os.getpid() % 100000)
     net = Net(tag, ["zk"] + [f"b{i}" for i in range(spec["brokers"])])
     try:
         net.setup()
         cmd = ["ip", "netns", "exec", net.hub, python_exe(), "-m", "faultlib.main",
-               "--ns-child", tag, "--scenario", name, "--duration", str(args.duration),
+               "--ns-child", tag, "--scenario", name, "--duration", str(duration),
                "--seed", str(seed), "--out", args.out, "--bin", args.bin,
                "--max-faults", str(args.max_faults)]
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        subprocess.run(cmd, cwd=here, check=False, timeout=args.duration + 600)
+        subprocess.run(cmd, cwd=here, check=False, timeout=duration + 600)
     finally:
         net.teardown()
     path = os.path.join(args.out, name, "result.json")
@@ -576,7 +646,8 @@ def main(argv=None):
     report.table(results)
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(results, f, indent=1)
-    failed = [r for r in results if r["violations"] and r.get("promises", True)]
+    failed = [r for r in results
+              if (r["violations"] and r.get("promises", True)) or r.get("expected_missing")]
     return 1 if failed else 0
 
 

@@ -5,7 +5,7 @@ latency over time, with each fault's window shaded."""
 from collections import defaultdict
 
 COLUMNS = ["scenario", "seed", "faults", "acked", "lost", "lost_acks1", "dup", "reord",
-           "unavail", "longest_s", "violations"]
+           "unavail", "longest_s", "replica_batches", "violations"]
 
 
 def row(r):
@@ -13,7 +13,7 @@ def row(r):
     return [r["scenario"], r.get("seed", ""), s.get("faults", 0), s.get("acknowledged", 0),
             s.get("lost", 0), s.get("lost_acks1", 0), s.get("duplicated", 0), s.get("reordered", 0),
             s.get("unavailable_windows", 0), s.get("longest_unavailable_s", 0.0),
-            len(r.get("violations", []))]
+            s.get("replica_batches_compared", "-"), len(r.get("violations", []))]
 
 
 def table(results, out=print):
@@ -24,6 +24,9 @@ def table(results, out=print):
         if n == 0:
             out("  ".join("-" * w for w in widths))
     for r in results:
+        for kind in r.get("expected_missing", []):
+            out(f"\n{r['scenario']}: expected a '{kind}' finding and the checker reported none"
+                f" (the fault events in history.json say whether the fault could cause it)")
         # The first two of each kind, each with its excerpt: enough to see
         # the pattern; result.json has them all.
         per_kind = defaultdict(int)
