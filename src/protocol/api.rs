@@ -1,7 +1,7 @@
 //! The APIs this broker answers and the version range of each, which is
-//! what ApiVersions advertises. Minimums follow the Kafka 2.1 era (KIP-896:
-//! what Kafka 4 still accepts); maximums follow Kafka 3.x, limited to what
-//! the broker implements.
+//! what ApiVersions advertises. Minimums follow Kafka 3.x, which still
+//! serves the 0.8-0.10 era clients (Kafka 4 dropped them, KIP-896);
+//! maximums follow Kafka 3.x, limited to what the broker implements.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -25,10 +25,10 @@ const fn api(key: ApiKey, min: i16, max: i16) -> ApiVersionRange {
 pub const SUPPORTED: &[ApiVersionRange] = &[
     api(ApiKey::Produce, 0, 11),
     api(ApiKey::Fetch, 4, 12),
-    api(ApiKey::ListOffsets, 1, 8),
+    api(ApiKey::ListOffsets, 0, 8),
     api(ApiKey::Metadata, 0, 12),
-    api(ApiKey::OffsetCommit, 2, 9),
-    api(ApiKey::OffsetFetch, 1, 9),
+    api(ApiKey::OffsetCommit, 0, 9),
+    api(ApiKey::OffsetFetch, 0, 9),
     api(ApiKey::FindCoordinator, 0, 5),
     api(ApiKey::JoinGroup, 0, 9),
     api(ApiKey::Heartbeat, 0, 4),
@@ -37,14 +37,14 @@ pub const SUPPORTED: &[ApiVersionRange] = &[
     api(ApiKey::DescribeGroups, 0, 5),
     api(ApiKey::ListGroups, 0, 5),
     api(ApiKey::ApiVersions, 0, 3),
-    api(ApiKey::CreateTopics, 2, 7),
-    api(ApiKey::DeleteTopics, 1, 6),
+    api(ApiKey::CreateTopics, 0, 7),
+    api(ApiKey::DeleteTopics, 0, 6),
     api(ApiKey::DeleteRecords, 0, 2),
     api(ApiKey::InitProducerId, 0, 4),
-    api(ApiKey::OffsetForLeaderEpoch, 2, 4),
-    api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::OffsetForLeaderEpoch, 0, 4),
+    api(ApiKey::DescribeConfigs, 0, 4),
     api(ApiKey::AlterConfigs, 0, 2),
-    api(ApiKey::DescribeLogDirs, 1, 4),
+    api(ApiKey::DescribeLogDirs, 0, 4),
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::ElectLeaders, 0, 2),
