@@ -17,14 +17,12 @@ const fn api(key: ApiKey, min: i16, max: i16) -> ApiVersionRange {
     ApiVersionRange { key, min, max }
 }
 
-/// Sorted by API key. Produce is advertised from v0 although v0-2 are
-/// refused: librdkafka before 2.11.1 turns compression off when the Produce
-/// minimum is above 0 (KAFKA-18659). Fetch stops at 12 because v13+ name
+/// Sorted by API key. Fetch stops at 12 because v13+ name
 /// topics by id only and the Java client only moves past 12 when every
 /// topic has one.
 pub const SUPPORTED: &[ApiVersionRange] = &[
     api(ApiKey::Produce, 0, 11),
-    api(ApiKey::Fetch, 4, 12),
+    api(ApiKey::Fetch, 0, 12),
     api(ApiKey::ListOffsets, 0, 8),
     api(ApiKey::Metadata, 0, 12),
     api(ApiKey::OffsetCommit, 0, 9),
@@ -53,10 +51,6 @@ pub const SUPPORTED: &[ApiVersionRange] = &[
     api(ApiKey::DescribeCluster, 0, 1),
 ];
 
-/// The lowest Produce version the codec can decode; older ones are
-/// advertised (see [`SUPPORTED`]) but refused by closing the connection.
-pub const PRODUCE_MIN_DECODABLE: i16 = 3;
-
 /// The advertised range for `key`, if this broker answers it.
 pub fn supported(key: ApiKey) -> Option<ApiVersionRange> {
     SUPPORTED.iter().copied().find(|a| a.key == key)
@@ -75,8 +69,7 @@ mod tests {
     fn table_is_within_the_codec() {
         for a in SUPPORTED {
             let codec = a.key.valid_versions();
-            let min = if a.key == ApiKey::Produce { PRODUCE_MIN_DECODABLE } else { a.min };
-            assert!(codec.min <= min && a.max <= codec.max, "{:?} {a:?} outside {codec}", a.key);
+            assert!(codec.min <= a.min && a.max <= codec.max, "{:?} {a:?} outside {codec}", a.key);
         }
     }
 
@@ -89,6 +82,8 @@ mod tests {
 
     #[test]
     fn produce_advertised_from_zero() {
+        // librdkafka before 2.11.1 turns compression off when the Produce
+        // minimum is above 0 (KAFKA-18659).
         assert_eq!(supported(ApiKey::Produce).map(|r| r.min), Some(0), "librdkafka compression");
     }
 }

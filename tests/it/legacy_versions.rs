@@ -207,3 +207,178 @@ fn every_advertised_old_version_is_answered() {
     );
     assert_eq!(logdirs.results.len(), 1);
 }
+
+fn produce_set(w: &mut Wire, version: i16, topic: &str, set: Vec<u8>) -> (i16, i64) {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let mut req = kafka_protocol::messages::ProduceRequest::default();
+    req.acks = 1;
+    req.timeout_ms = 10_000;
+    req.topic_data = vec![TopicProduceData::default()
+        .with_name(topic_name(topic))
+        .with_partition_data(vec![PartitionProduceData::default()
+            .with_index(0)
+            .with_records(Some(bytes::Bytes::from(set)))])];
+    let resp: kafka_protocol::messages::ProduceResponse = w.call(ApiKey::Produce, version, &req);
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// The records of a Fetch at `version` from offset 0, and the error code.
+fn fetch_raw(w: &mut Wire, version: i16, topic: &str) -> (i16, bytes::Bytes) {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    let mut req = kafka_protocol::messages::FetchRequest::default();
+    req.replica_id = BrokerId(-1);
+    req.max_wait_ms = 0;
+    req.max_bytes = i32::MAX;
+    req.topics = vec![FetchTopic::default().with_topic(topic_name(topic)).with_partitions(vec![
+        FetchPartition::default().with_partition(0).with_partition_max_bytes(1 << 20),
+    ])];
+    let resp: kafka_protocol::messages::FetchResponse = w.call(ApiKey::Fetch, version, &req);
+    let p = &resp.responses[0].partitions[0];
+    (p.error_code, p.records.clone().unwrap_or_default())
+}
+
+#[test]
+fn legacy_message_sets_are_stored_as_v2_and_served_back_down_converted() {
+    use kafka_rs::record::{legacy, BatchBuilder, Batches, Compression, NewRecord};
+    let broker = Broker::start(&[]);
+    let mut w = broker.wire();
+    assert_eq!(create_topic(&mut w, "ms", &[]).topics[0].error_code, 0);
+    let v2 = |c: Compression, n: usize| {
+        let mut b = BatchBuilder::new(c);
+        for i in 0..n {
+            let v = format!("v{i}");
+            b.push(NewRecord::new(1_700_000_000_000 + i as i64, Some(b"k"), Some(v.as_bytes())));
+        }
+        b.build().unwrap()
+    };
+    // Produce v0 (magic 0), v1 (magic 0, as 0.9), v2 (magic 1), each plain and gzip.
+    let mut next = 0;
+    for (version, magic) in [(0i16, 0i8), (1, 0), (2, 1)] {
+        for c in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4] {
+            let set = legacy::down_convert(&v2(c, 3), magic).unwrap();
+            let (code, base) = produce_set(&mut w, version, "ms", set);
+            assert_eq!((code, base), (0, next), "Produce v{version} magic {magic} {c:?}");
+            next += 3;
+        }
+    }
+    // A corrupt set is refused, not stored.
+    let mut bad = legacy::down_convert(&v2(Compression::None, 1), 1).unwrap();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    assert_eq!(produce_set(&mut w, 2, "ms", bad).0, 2, "CORRUPT_MESSAGE");
+    // A current producer's batch after them.
+    assert_eq!(produce(&mut w, "ms", 1, v2(Compression::Zstd, 2)).0, 0);
+
+    // Stored as v2: a v4+ fetch sees only magic 2 batches, every offset once.
+    let (code, stored) = fetch_raw(&mut w, 11, "ms");
+    assert_eq!(code, 0);
+    let mut offsets = Vec::new();
+    for b in Batches::new(&stored) {
+        let b = b.unwrap();
+        assert_eq!(b.magic(), 2);
+        let records = b.records().unwrap();
+        for r in records.iter() {
+            offsets.push(records.offset_of(&r.unwrap()));
+        }
+    }
+    assert_eq!(offsets, (0..next + 2).collect::<Vec<_>>());
+
+    // Fetch v0-1 answer magic 0, v2-3 magic 1; the zstd batch cannot go
+    // down, so the partition answers UNSUPPORTED_COMPRESSION_TYPE, as Kafka.
+    for version in 0..4i16 {
+        let (code, set) = fetch_raw(&mut w, version, "ms");
+        assert_eq!(code, 76, "Fetch v{version} over a zstd batch");
+        assert!(set.is_empty());
+    }
+    assert_eq!(create_topic(&mut w, "ms2", &[]).topics[0].error_code, 0);
+    assert_eq!(produce(&mut w, "ms2", 1, v2(Compression::Gzip, 4)).0, 0);
+    assert_eq!(produce(&mut w, "ms2", 1, v2(Compression::None, 2)).0, 0);
+    for version in 0..4i16 {
+        let (code, set) = fetch_raw(&mut w, version, "ms2");
+        assert_eq!(code, 0, "Fetch v{version}");
+        let magic = if version >= 2 { 1 } else { 0 };
+        // Every message carries the magic its version reads (byte 16 of each).
+        let mut at = 0;
+        let mut messages = 0;
+        while at < set.len() {
+            let size = i32::from_be_bytes(set[at + 8..at + 12].try_into().unwrap()) as usize;
+            assert_eq!(set[at + 16] as i8, magic, "Fetch v{version}");
+            at += 12 + size;
+            messages += 1;
+        }
+        assert_eq!(messages, 3, "one gzip wrapper and two plain messages");
+        // Converted back up, the records are all there.
+        let up = legacy::up_convert(&set).unwrap();
+        let b = kafka_rs::record::RecordBatch::parse(&up).unwrap();
+        assert_eq!(b.records_count(), 6, "Fetch v{version}");
+    }
+}
+
+fn kcat_run(kcat: &std::path::Path, args: &[&str], input: Option<&[u8]>) -> String {
+    let out = crate::support::run_with_timeout(
+        std::process::Command::new(kcat).args(args),
+        input,
+        std::time::Duration::from_secs(60),
+    );
+    let err = crate::support::stderr(&out);
+    assert!(out.status.success() && !err.contains("failed"), "kcat {args:?}: {err}");
+    crate::support::stdout(&out)
+}
+
+#[test]
+fn kcat_with_old_broker_version_fallbacks() {
+    let Some(kcat) = crate::support::external_tool("kcat") else { return };
+    let broker = Broker::start(&[]);
+    let b = broker.addr();
+    let mut expected = Vec::new();
+    let fallbacks = ["0.8.2.2", "0.9.0.1", "0.10.0.1"];
+    for fb in fallbacks {
+        let old =
+            ["-X", "api.version.request=false", "-X", &format!("broker.version.fallback={fb}")];
+        for z in ["none", "gzip", "snappy", "lz4"] {
+            let input: String = (0..20).map(|i| format!("k{i}:{fb} {z} {i}\n")).collect();
+            expected.extend(input.lines().map(|l| l.replacen(':', "=", 1)));
+            let mut args = vec!["-b", &b, "-P", "-t", "old", "-K", ":", "-z", z];
+            args.extend_from_slice(&old);
+            kcat_run(&kcat, &args, Some(input.as_bytes()));
+        }
+    }
+    // A current producer's records, for the old consumers to read down-converted.
+    let input: String = (0..20).map(|i| format!("n{i}:new {i}\n")).collect();
+    expected.extend(input.lines().map(|l| l.replacen(':', "=", 1)));
+    kcat_run(&kcat, &["-b", &b, "-P", "-t", "old", "-K", ":", "-z", "lz4"], Some(input.as_bytes()));
+
+    let read = |extra: &[&str]| {
+        let mut args = vec!["-b", b.as_str(), "-C", "-t", "old", "-o", "beginning", "-e", "-q"];
+        args.extend_from_slice(&["-f", "%o %k=%s\n"]);
+        args.extend_from_slice(extra);
+        kcat_run(&kcat, &args, None)
+    };
+    let want: Vec<String> = expected.iter().enumerate().map(|(i, l)| format!("{i} {l}")).collect();
+    for fb in fallbacks {
+        let fallback = format!("broker.version.fallback={fb}");
+        let got = read(&["-X", "api.version.request=false", "-X", &fallback]);
+        assert_eq!(got.lines().collect::<Vec<_>>(), want, "consumed with {fb}");
+    }
+    let got = read(&[]);
+    assert_eq!(got.lines().collect::<Vec<_>>(), want, "consumed with current versions");
+}
+
+#[test]
+fn kafka_python_with_old_api_versions() {
+    let Some(python) = crate::support::python() else { return };
+    let broker = Broker::start(&["offsets.topic.replication.factor=1"]);
+    let script = crate::support::repo().join("tests/interop/legacy_kafka_python.py");
+    let out = crate::support::run_with_timeout(
+        std::process::Command::new(python).arg(script).arg(broker.addr()).arg("kpl"),
+        None,
+        std::time::Duration::from_secs(180),
+    );
+    let text = crate::support::stdout(&out);
+    assert!(
+        out.status.success() && text.contains("OK"),
+        "{text}\n{}",
+        crate::support::stderr(&out)
+    );
+}

@@ -6,6 +6,9 @@
 //! high watermark moves, bounded by the request timeout).
 //!
 //! Appends run on the blocking pool, all partitions of a request in one go.
+//! Produce v0-2 carry message sets of magic 0/1, converted there to one
+//! RecordBatch v2 per partition before the append (per-record work that
+//! only those old producers pay).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +21,11 @@ use crate::broker::error::ApiError;
 use crate::broker::partition::{AppendResult, Partition};
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
+use crate::record::legacy;
 use crate::types::TopicPartition;
+
+/// Versions below this carry message sets (magic 0/1), not v2 batches.
+const LEGACY_BELOW: i16 = 3;
 
 /// What the connection does with the outcome.
 pub enum ProduceOutcome {
@@ -38,11 +45,7 @@ struct Item {
     result: Result<AppendResult, ApiError>,
 }
 
-pub async fn handle(
-    ctx: &Arc<BrokerContext>,
-    _version: i16,
-    req: ProduceRequest,
-) -> ProduceOutcome {
+pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, req: ProduceRequest) -> ProduceOutcome {
     let acks = req.acks;
     let request_error = if !matches!(acks, -1..=1) {
         Some(ApiError::new(
@@ -93,8 +96,15 @@ pub async fn handle(
                 .map(|(slot, partition, records, min_isr)| {
                     // The request's bytes are shared with the decoded frame;
                     // the log stamps offsets in place, so it gets its own copy.
-                    let mut buf = records.to_vec();
-                    let r = partition.append_records_to_leader(&mut buf, acks, min_isr);
+                    let converted = if version < LEGACY_BELOW {
+                        legacy::up_convert(&records)
+                            .map_err(|e| ApiError::new(ErrorCode::CorruptMessage, e.to_string()))
+                    } else {
+                        Ok(records.to_vec())
+                    };
+                    let r = converted.and_then(|mut buf| {
+                        partition.append_records_to_leader(&mut buf, acks, min_isr)
+                    });
                     if r.is_ok() {
                         replicas.purgatory.wake(&partition.tp);
                     }
