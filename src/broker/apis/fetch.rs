@@ -9,9 +9,10 @@
 //! partitions wakes it or `max_wait_ms` passes: no polling timer.
 //!
 //! Fetch sessions (KIP-227): the broker answers every request as a full,
-//! sessionless fetch (`session_id=0`), which clients accept; a request
-//! naming a session the broker never created gets
-//! FETCH_SESSION_ID_NOT_FOUND so the client starts over.
+//! sessionless fetch (`session_id=0`), which clients accept; a full fetch
+//! (epoch 0 or -1) is served whatever session id it names, and an
+//! incremental one (any other epoch) gets FETCH_SESSION_ID_NOT_FOUND, as
+//! its session was never created here, so the client starts over.
 //!
 //! Fetch v0-3 clients cannot read RecordBatch v2: their records are read
 //! into memory and down-converted to message format 1 (v2-3) or 0 (v0-1)
@@ -68,7 +69,12 @@ pub async fn handle(
             });
         }
     }
-    let session_error = req.session_id != 0;
+    // Kafka's FetchManager: epoch 0 (a new session) or -1 (none wanted)
+    // is a full fetch, served whatever session id it names (kafka-go sends
+    // -1/-1); any other epoch continues a session, and this broker hands
+    // out none.
+    let full_fetch = matches!(req.session_epoch, 0 | -1);
+    let session_error = !full_fetch;
     let max_bytes = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
     let min_bytes = req.min_bytes.max(0) as usize;
     let deadline =
