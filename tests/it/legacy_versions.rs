@@ -382,3 +382,108 @@ fn kafka_python_with_old_api_versions() {
         crate::support::stderr(&out)
     );
 }
+
+/// A plain HTTP/1.0 GET on 127.0.0.1; `None` until something answers.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// Burrow (Debian's 1.2.1, built on sarama) reads the group's commits from
+/// `__consumer_offsets` and the partitions' ends with ListOffsets v0, and
+/// reports the lag through its HTTP API.
+#[test]
+fn burrow_reports_a_groups_lag() {
+    let Some(burrow) = crate::support::external_tool("Burrow") else { return };
+    let zk_port = crate::support::free_port();
+    let broker = Broker::start(&[
+        "offsets.topic.replication.factor=1",
+        &format!("embedded.zookeeper.port={zk_port}"),
+    ]);
+    let mut w = broker.wire();
+    assert_eq!(create_topic(&mut w, "lag", &[]).topics[0].error_code, 0);
+    let values: Vec<Vec<u8>> = (0..100).map(|i| format!("v{i}").into_bytes()).collect();
+    for _ in 0..80 {
+        let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        assert_eq!(produce(&mut w, "lag", 1, batch(&refs)).0, 0);
+    }
+    // The group has read 2,000 of the 8,000 records: a lag of 6,000.
+    find_coordinator(&mut w, "burrowed");
+    let mut p = OffsetCommitRequestPartition::default();
+    p.partition_index = 0;
+    p.committed_offset = 2_000;
+    let mut req = OffsetCommitRequest::default();
+    req.group_id = GroupId(StrBytes::from_static_str("burrowed"));
+    req.topics = vec![OffsetCommitRequestTopic::default()
+        .with_name(topic_name("lag"))
+        .with_partitions(vec![p])];
+    let resp: OffsetCommitResponse = w.call(ApiKey::OffsetCommit, 2, &req);
+    assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+
+    let http = crate::support::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker.addr();
+    let config = format!(
+        r#"[general]
+pidfile="{d}/burrow.pid"
+[logging]
+filename="{d}/burrow.log"
+level="info"
+[zookeeper]
+servers=["127.0.0.1:{zk_port}"]
+timeout=6
+root-path="/burrow"
+[client-profile.test]
+client-id="burrow-test"
+kafka-version="0.10.0"
+[cluster.local]
+class-name="kafka"
+servers=["{b}"]
+client-profile="test"
+topic-refresh=5
+offset-refresh=2
+[consumer.local]
+class-name="kafka"
+cluster="local"
+servers=["{b}"]
+client-profile="test"
+start-latest=false
+[httpserver.default]
+address="127.0.0.1:{http}"
+[storage.default]
+class-name="inmemory"
+workers=4
+intervals=10
+expire-group=604800
+min-distance=1
+"#,
+        d = dir.path().display()
+    );
+    std::fs::write(dir.path().join("burrow.toml"), config).unwrap();
+    let mut cmd = std::process::Command::new(burrow);
+    cmd.arg("-config-dir").arg(dir.path()).current_dir(dir.path());
+    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let _burrow = crate::support::ChildGuard::spawn("burrow", &mut cmd);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let mut last = String::new();
+    loop {
+        if let Some(body) = http_get(http, "/v3/kafka/local/consumer/burrowed/lag") {
+            if body.contains("\"totallag\":6000") {
+                break;
+            }
+            last = body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Burrow never reported a lag of 6000: {last}\n{}",
+            std::fs::read_to_string(dir.path().join("burrow.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
