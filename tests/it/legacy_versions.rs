@@ -165,6 +165,16 @@ fn offset_commit_v0_lives_in_zookeeper_and_v1_in_the_coordinator() {
     assert_eq!(fetch_committed(&mut w, 0, "newer", "oc"), (0, -1), "v0 reads ZooKeeper");
 }
 
+fn describe_topic_configs(w: &mut Wire, version: i16, topic: &str) -> DescribeConfigsResponse {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    let mut req = DescribeConfigsRequest::default();
+    req.resources = vec![DescribeConfigsResource::default()
+        .with_resource_type(2)
+        .with_resource_name(StrBytes::from_string(topic.to_string()))
+        .with_configuration_keys(None)];
+    w.call(ApiKey::DescribeConfigs, version, &req)
+}
+
 #[test]
 fn every_advertised_old_version_is_answered() {
     let broker = Broker::start(&[]);
@@ -187,14 +197,7 @@ fn every_advertised_old_version_is_answered() {
         assert_eq!(min(k), Some(0), "{k:?} from v0, as Kafka 3.x");
     }
     assert_eq!(create_topic(&mut w, "dc", &[("retention.ms", "1000")]).topics[0].error_code, 0);
-    let mut req = DescribeConfigsRequest::default();
-    req.resources =
-        vec![kafka_protocol::messages::describe_configs_request::DescribeConfigsResource::default(
-        )
-        .with_resource_type(2)
-        .with_resource_name(StrBytes::from_static_str("dc"))
-        .with_configuration_keys(None)];
-    let resp: DescribeConfigsResponse = w.call(ApiKey::DescribeConfigs, 0, &req);
+    let resp = describe_topic_configs(&mut w, 0, "dc");
     let configs = &resp.results[0].configs;
     let get = |n: &str| configs.iter().find(|c| &*c.name == n).expect(n);
     assert!(!get("retention.ms").is_default, "v0: an override is not a default");
@@ -486,4 +489,26 @@ min-distance=1
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+}
+
+#[test]
+fn message_format_version_is_accepted_with_kafkas_deprecated_meaning() {
+    let broker = Broker::start(&[]);
+    let mut w = broker.wire();
+    let created = create_topic(&mut w, "mfv", &[("message.format.version", "0.10.0.0")]);
+    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+    assert_eq!(
+        create_topic(&mut w, "mfv-bad", &[("message.format.version", "0.7")]).topics[0].error_code,
+        40
+    );
+    let resp = describe_topic_configs(&mut w, 4, "mfv");
+    let c = resp.results[0]
+        .configs
+        .iter()
+        .find(|c| &*c.name == "message.format.version")
+        .expect("listed");
+    assert_eq!(c.value.as_deref(), Some("0.10.0.0"));
+    // Records still go in as v2 and come out to current and old consumers.
+    assert_eq!(produce(&mut w, "mfv", 1, batch(&[b"x"])).0, 0);
+    assert_eq!(fetch_raw(&mut w, 2, "mfv").0, 0);
 }
