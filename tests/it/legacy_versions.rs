@@ -512,3 +512,48 @@ fn message_format_version_is_accepted_with_kafkas_deprecated_meaning() {
     assert_eq!(produce(&mut w, "mfv", 1, batch(&[b"x"])).0, 0);
     assert_eq!(fetch_raw(&mut w, 2, "mfv").0, 0);
 }
+
+/// KIP-467: a batch with keyless records for a compacted topic names each
+/// of them (Produce v8+), so the client fails those and retries the rest.
+#[test]
+fn produce_v8_names_each_rejected_record() {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_rs::record::{BatchBuilder, Compression, NewRecord};
+    let broker = Broker::start(&[]);
+    let mut w = broker.wire();
+    let created = create_topic(&mut w, "compacted", &[("cleanup.policy", "compact")]);
+    assert_eq!(created.topics[0].error_code, 0);
+    let mut b = BatchBuilder::new(Compression::Lz4);
+    let keyless: Vec<i32> = (0..100).filter(|i| i % 10 == 3).collect();
+    for i in 0..100 {
+        let key = format!("k{i}");
+        let key = if keyless.contains(&i) { None } else { Some(key.as_bytes()) };
+        b.push(NewRecord::new(1_700_000_000_000, key, Some(b"v")));
+    }
+    let mut req = kafka_protocol::messages::ProduceRequest::default();
+    req.acks = -1;
+    req.timeout_ms = 10_000;
+    req.topic_data = vec![TopicProduceData::default()
+        .with_name(topic_name("compacted"))
+        .with_partition_data(vec![PartitionProduceData::default()
+            .with_index(0)
+            .with_records(Some(b.build().unwrap().into()))])];
+    for version in [7i16, 8, 11] {
+        let resp: kafka_protocol::messages::ProduceResponse =
+            w.call(ApiKey::Produce, version, &req);
+        let p = &resp.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, 87, "INVALID_RECORD at v{version}");
+        let named: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
+        if version >= 8 {
+            assert_eq!(named, keyless, "v{version}: the 10 keyless records, by index");
+            assert!(p.record_errors.iter().all(|e| e
+                .batch_index_error_message
+                .as_deref()
+                .is_some_and(|m| m.contains("without key"))));
+            assert!(p.error_message.is_some(), "v{version}");
+        } else {
+            assert!(named.is_empty(), "no record errors before v8");
+        }
+    }
+    assert_eq!(list_offsets_v0(&mut w, "compacted", -1, 1), (0, vec![0]), "nothing stored");
+}

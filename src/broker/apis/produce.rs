@@ -13,7 +13,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::str_bytes;
@@ -82,7 +84,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, req: ProduceRequest)
                             log_start_offset: -1,
                         })
                     }
-                    Err(code) => Err(ApiError { code, message: None }),
+                    Err(code) => Err(ApiError::code(code)),
                 },
             };
             items.push(Item { topic: ti, index: p.index, tp, min_isr, result });
@@ -256,6 +258,15 @@ fn response(req: ProduceRequest, items: Vec<Item>) -> ProduceResponse {
             Err(e) => {
                 p.error_code = e.code.code();
                 p.error_message = e.message.map(str_bytes);
+                p.record_errors = e
+                    .record_errors
+                    .into_iter()
+                    .map(|(index, why)| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(index)
+                            .with_batch_index_error_message(Some(str_bytes(why)))
+                    })
+                    .collect();
                 p.base_offset = -1;
                 p.log_append_time_ms = -1;
                 p.log_start_offset = -1;
