@@ -3,7 +3,7 @@
 #
 #   scripts/test-all.sh            # as root on Debian: apt + pip + cargo test
 #
-# The interop tests talk to clients we did not write: kcat (Debian), Apache
+# The interop tests talk to clients we did not write: kcat and Burrow (Debian), Apache
 # ZooKeeper's server and zkCli.sh (Debian `zookeeper`), and the Python
 # clients confluent-kafka, kafka-python and kazoo (PyPI, in a venv under
 # target/). With KAFKA_RS_INTEROP=1 a missing client fails the suite instead
@@ -15,6 +15,8 @@ need_apt=()
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || need_apt+=(zookeeper)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+# Burrow (consumer-lag monitor) reads offsets with ListOffsets v0.
+command -v Burrow >/dev/null 2>&1 || need_apt+=(burrow)
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 # scripts/faults builds its network partitions with ip(8) namespaces.
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)

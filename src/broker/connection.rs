@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, watch};
 use super::apis;
 use super::memory_pool::{MemoryPool, Reservation};
 use super::BrokerContext;
-use crate::protocol::api::{is_supported, PRODUCE_MIN_DECODABLE};
+use crate::protocol::api::is_supported;
 use crate::protocol::fetch_writer::{Chunk, RecordsRegion};
 use crate::protocol::frame::{check_request_size, SIZE_PREFIX};
 use crate::protocol::header::{decode_header, peek_preamble};
@@ -212,7 +212,7 @@ async fn handle_frame(
         // so the client can pick a version both sides speak.
         return Ok(Reply::Frame(apis::api_versions::unsupported_version(pre.correlation_id)?));
     }
-    if !is_supported(key, version) || (key == ApiKey::Produce && version < PRODUCE_MIN_DECODABLE) {
+    if !is_supported(key, version) {
         return Err(DecodeError::UnsupportedVersion { key, version }.into());
     }
     let (header, body) = decode_header(key, version, frame.freeze())?;

@@ -50,11 +50,28 @@ pub fn election_error_code(e: crate::controller::ElectionError) -> ErrorCode {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: Option<String>,
+    /// Produce v8+: the records of the batch that caused the error, by
+    /// index, with their reasons (KIP-467); empty for most errors.
+    pub record_errors: Vec<(i32, String)>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: Some(message.into()) }
+        ApiError { code, message: Some(message.into()), record_errors: Vec::new() }
+    }
+
+    /// Just a code, with no message.
+    pub fn code(code: ErrorCode) -> Self {
+        ApiError { code, message: None, record_errors: Vec::new() }
+    }
+
+    /// A log error with its code, message and any per-record errors.
+    pub fn from_log(e: crate::log::Error) -> Self {
+        let mut api = ApiError::new(log_error_code(&e), e.to_string());
+        if let crate::log::Error::InvalidRecords { record_errors, .. } = e {
+            api.record_errors = record_errors;
+        }
+        api
     }
 }
 
@@ -69,7 +86,7 @@ impl std::fmt::Display for ApiError {
 
 impl From<cluster::Error> for ApiError {
     fn from(e: cluster::Error) -> Self {
-        ApiError { code: metadata_error_code(&e), message: Some(e.to_string()) }
+        ApiError::new(metadata_error_code(&e), e.to_string())
     }
 }
 
@@ -80,7 +97,7 @@ pub fn log_error_code(e: &crate::log::Error) -> ErrorCode {
         L::Io { .. } | L::LogDirOffline { .. } => ErrorCode::KafkaStorageError,
         L::CorruptRecord(_) => ErrorCode::CorruptMessage,
         L::RecordTooLarge { .. } => ErrorCode::MessageTooLarge,
-        L::InvalidRecord { .. } => ErrorCode::InvalidRecord,
+        L::InvalidRecord { .. } | L::InvalidRecords { .. } => ErrorCode::InvalidRecord,
         L::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
         L::Closed { .. } => ErrorCode::NotLeaderOrFollower,
         L::Config(_) => ErrorCode::InvalidConfig,

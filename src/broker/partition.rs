@@ -511,7 +511,7 @@ impl Partition {
         let info: LogAppendInfo = self
             .log
             .append_as_leader(records, LeaderEpoch(leader_epoch))
-            .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
+            .map_err(ApiError::from_log)?;
         if let Some(p) = producer {
             producers.record(
                 p.id,

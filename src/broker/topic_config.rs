@@ -18,6 +18,9 @@ enum Kind {
     CleanupPolicy,
     /// Free text (replica lists).
     Text,
+    /// A Kafka version as `message.format.version` takes it (0.8.0 to 3.9,
+    /// optionally with an `-IVn` suffix or a fourth number).
+    FormatVersion,
 }
 
 /// Kafka's topic config keys (`TopicConfig`), the broker key that supplies
@@ -55,6 +58,11 @@ const KEYS: &[(&str, &str, Kind, &str)] = &[
     ),
     ("max.message.bytes", "message.max.bytes", Kind::Long(0), "1048588"),
     ("message.downconversion.enable", "log.message.downconversion.enable", Kind::Bool, "true"),
+    // Deprecated and without effect, as in Kafka 3.x (whose inter-broker
+    // protocol 3.0+ ignores it): the log always holds v2 batches, and old
+    // consumers get down-converted records. Accepted so tools that set it
+    // (librdkafka's tests, old deployment scripts) keep working.
+    ("message.format.version", "log.message.format.version", Kind::FormatVersion, "3.0-IV1"),
     (
         "message.timestamp.difference.max.ms",
         "log.message.timestamp.difference.max.ms",
@@ -130,6 +138,34 @@ pub fn validate(key: &str, value: &str) -> Result<(), InvalidConfig> {
             }
         }
         Kind::Text => Ok(()),
+        Kind::FormatVersion => {
+            if is_format_version(v) {
+                Ok(())
+            } else {
+                Err(bad(format!("Version `{v}` is not a valid version")))
+            }
+        }
+    }
+}
+
+/// Whether `v` names a Kafka release from 0.8.0 to 3.9: `0.X.Y` before
+/// 1.0, `X.Y` after, either with an optional fourth number or `-IVn`.
+fn is_format_version(v: &str) -> bool {
+    let (numbers, iv) = match v.split_once("-IV") {
+        Some((n, iv)) => (n, Some(iv)),
+        None => (v, None),
+    };
+    if iv.is_some_and(|iv| iv.parse::<u8>().is_err()) {
+        return false;
+    }
+    let parts: Result<Vec<u32>, _> = numbers.split('.').map(str::parse::<u32>).collect();
+    let Ok(parts) = parts else { return false };
+    match parts.as_slice() {
+        [0, minor, _] | [0, minor, _, _] => (8..=11).contains(minor),
+        [1, minor] | [1, minor, _] => *minor <= 1,
+        [2, minor] | [2, minor, _] => *minor <= 8,
+        [3, minor] | [3, minor, _] => *minor <= 9,
+        _ => false,
     }
 }
 
@@ -201,6 +237,16 @@ mod tests {
         ];
         for (k, v, ok, why) in cases {
             assert_eq!(validate(k, v).is_ok(), *ok, "{why}: {k}={v}");
+        }
+    }
+
+    #[test]
+    fn message_format_versions_as_kafka_takes_them() {
+        for ok in ["0.8.2", "0.10.0.0", "0.10.0-IV1", "0.11.0", "1.1", "2.8", "3.0-IV1", "3.9"] {
+            assert_eq!(validate("message.format.version", ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "0.7.0", "0.10", "4.0", "3.x", "3.0-IVx", "latest"] {
+            assert!(validate("message.format.version", bad).is_err(), "{bad}");
         }
     }
 

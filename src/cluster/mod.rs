@@ -198,6 +198,24 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Reserves `count` producer ids (Kafka's `/latest_producer_id_block`).
     fn allocate_producer_ids(&self, broker_id: i32, count: i64)
         -> StoreFuture<'_, ProducerIdBlock>;
+
+    /// Stores a group's offset where Kafka 0.8's clients kept it
+    /// (OffsetCommit v0: `/consumers/<group>/offsets/<topic>/<partition>`).
+    fn set_consumer_offset(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> StoreFuture<'_, ()>;
+
+    /// The offset OffsetCommit v0 stored, if any (OffsetFetch v0).
+    fn consumer_offset(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+    ) -> StoreFuture<'_, Option<i64>>;
 }
 
 /// Topic ids as text in the metadata file.

@@ -586,6 +586,50 @@ impl MetadataStore for ZkStore {
         })
     }
 
+    fn set_consumer_offset(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> StoreFuture<'_, ()> {
+        let path = z::consumer_offset(group, topic, partition);
+        Box::pin(async move {
+            let c = self.client();
+            let data = offset.to_string();
+            match c.set_data(&path, data.as_bytes(), None).await {
+                Ok(_) => return Ok(()),
+                Err(zkc::Error::NoNode) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+            if let Some((parent, _)) = path.rsplit_once('/') {
+                c.mkdir(parent, &open()).await.map_err(unavailable)?;
+            }
+            match c.create(&path, data.as_bytes(), &open()).await {
+                Ok(_) => Ok(()),
+                // Another commit created it first: ours is the later write.
+                Err(zkc::Error::NodeExists) => {
+                    c.set_data(&path, data.as_bytes(), None).await.map_err(unavailable)?;
+                    Ok(())
+                }
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+    }
+
+    fn consumer_offset(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+    ) -> StoreFuture<'_, Option<i64>> {
+        let path = z::consumer_offset(group, topic, partition);
+        Box::pin(async move {
+            let data = get(&self.client(), &path).await?;
+            Ok(data.and_then(|d| std::str::from_utf8(&d).ok()?.trim().parse().ok()))
+        })
+    }
+
     fn delete_topic(&self, name: &str) -> StoreFuture<'_, ()> {
         let name = name.to_string();
         Box::pin(async move {

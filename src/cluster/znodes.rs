@@ -64,6 +64,12 @@ pub fn delete_topic(t: &str) -> String {
     format!("/admin/delete_topics/{t}")
 }
 
+/// Where OffsetCommit v0 keeps a group's offset (`ZkData.ConsumerPathZNode`),
+/// as the offset in decimal text.
+pub fn consumer_offset(group: &str, topic: &str, partition: i32) -> String {
+    format!("/consumers/{group}/offsets/{topic}/{partition}")
+}
+
 /// A stopping broker's controlled-shutdown request: ephemeral, created
 /// empty; the controller answers by writing the partitions the broker still
 /// leads ([`partition_list_json`]). Kafka sends ControlledShutdown (API 7)

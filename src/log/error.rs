@@ -17,6 +17,10 @@ pub enum Error {
     /// Well-formed bytes the log refuses (Kafka's INVALID_RECORD).
     #[error("invalid record: {reason}")]
     InvalidRecord { reason: String },
+    /// Records of a batch the log refuses one by one (KIP-467): their
+    /// indexes in the batch, each with its reason.
+    #[error("invalid records: {reason}")]
+    InvalidRecords { reason: String, record_errors: Vec<(i32, String)> },
     /// A follower append that does not start at or after the log end offset.
     #[error("append at offset {first_offset} is below the log end offset {log_end}")]
     UnexpectedAppendOffset { first_offset: i64, log_end: i64 },

@@ -462,6 +462,31 @@ impl Log {
         self.segments().iter().map(|s| Offset(s.base_offset())).collect()
     }
 
+    /// The offsets ListOffsets v0 answers (Kafka's `legacyFetchOffsetsBefore`):
+    /// each segment's base offset paired with its file's modification time,
+    /// plus the log end offset at `now_ms` when the active segment holds
+    /// data; latest (-1) starts from the newest entry, earliest (-2) from
+    /// the oldest, any other time from the newest entry modified at or
+    /// before it. At most `max` offsets, newest first.
+    pub fn legacy_offsets_before(&self, timestamp: i64, max: i32, now_ms: i64) -> Vec<i64> {
+        let segs = self.segments();
+        let start = self.log_start_offset().0;
+        let mut entries: Vec<(i64, i64)> =
+            segs.iter().map(|s| (s.base_offset().max(start), s.last_modified_ms())).collect();
+        if segs.last().is_some_and(|s| s.size() > 0) {
+            entries.push((self.log_end_offset().0, now_ms));
+        }
+        let from = match timestamp {
+            -1 => entries.len(),
+            -2 => entries.len().min(1),
+            ts => entries.iter().rposition(|e| e.1 <= ts).map_or(0, |i| i + 1),
+        };
+        let take = usize::try_from(max).unwrap_or(0).min(from);
+        let mut offsets: Vec<i64> = entries[..from].iter().rev().take(take).map(|e| e.0).collect();
+        offsets.sort_unstable_by(|a, b| b.cmp(a));
+        offsets
+    }
+
     /// Validates batches from a producer, assigns them offsets by stamping
     /// base offset and `leader_epoch` into each header in place (compressed
     /// batches stay compressed; only LogAppendTime, or a max timestamp that

@@ -193,6 +193,12 @@ impl LogSegment {
         if ts >= 0 {
             return ts;
         }
+        self.last_modified_ms()
+    }
+
+    /// The file's modification time in ms since the epoch (0 if unknown),
+    /// which the ListOffsets v0 search compares timestamps with.
+    pub fn last_modified_ms(&self) -> i64 {
         self.log
             .metadata()
             .ok()

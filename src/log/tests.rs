@@ -142,7 +142,7 @@ fn validation_errors() {
         (&mut big, |e| matches!(e, Error::RecordTooLarge { max: 500, .. }), "max.message.bytes"),
         (
             &mut keyless,
-            |e| matches!(e, Error::InvalidRecord { .. }),
+            |e| matches!(e, Error::InvalidRecords { record_errors, .. } if record_errors.len() == 1),
             "keyless record on a compacted topic",
         ),
         (&mut truncated, |e| matches!(e, Error::CorruptRecord(_)), "a cut batch"),

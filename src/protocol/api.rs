@@ -1,7 +1,7 @@
 //! The APIs this broker answers and the version range of each, which is
-//! what ApiVersions advertises. Minimums follow the Kafka 2.1 era (KIP-896:
-//! what Kafka 4 still accepts); maximums follow Kafka 3.x, limited to what
-//! the broker implements.
+//! what ApiVersions advertises. Minimums follow Kafka 3.x, which still
+//! serves the 0.8-0.10 era clients (Kafka 4 dropped them, KIP-896);
+//! maximums follow Kafka 3.x, limited to what the broker implements.
 
 use kafka_protocol::messages::ApiKey;
 
@@ -17,18 +17,16 @@ const fn api(key: ApiKey, min: i16, max: i16) -> ApiVersionRange {
     ApiVersionRange { key, min, max }
 }
 
-/// Sorted by API key. Produce is advertised from v0 although v0-2 are
-/// refused: librdkafka before 2.11.1 turns compression off when the Produce
-/// minimum is above 0 (KAFKA-18659). Fetch stops at 12 because v13+ name
+/// Sorted by API key. Fetch stops at 12 because v13+ name
 /// topics by id only and the Java client only moves past 12 when every
 /// topic has one.
 pub const SUPPORTED: &[ApiVersionRange] = &[
     api(ApiKey::Produce, 0, 11),
-    api(ApiKey::Fetch, 4, 12),
-    api(ApiKey::ListOffsets, 1, 8),
+    api(ApiKey::Fetch, 0, 12),
+    api(ApiKey::ListOffsets, 0, 8),
     api(ApiKey::Metadata, 0, 12),
-    api(ApiKey::OffsetCommit, 2, 9),
-    api(ApiKey::OffsetFetch, 1, 9),
+    api(ApiKey::OffsetCommit, 0, 9),
+    api(ApiKey::OffsetFetch, 0, 9),
     api(ApiKey::FindCoordinator, 0, 5),
     api(ApiKey::JoinGroup, 0, 9),
     api(ApiKey::Heartbeat, 0, 4),
@@ -37,14 +35,14 @@ pub const SUPPORTED: &[ApiVersionRange] = &[
     api(ApiKey::DescribeGroups, 0, 5),
     api(ApiKey::ListGroups, 0, 5),
     api(ApiKey::ApiVersions, 0, 3),
-    api(ApiKey::CreateTopics, 2, 7),
-    api(ApiKey::DeleteTopics, 1, 6),
+    api(ApiKey::CreateTopics, 0, 7),
+    api(ApiKey::DeleteTopics, 0, 6),
     api(ApiKey::DeleteRecords, 0, 2),
     api(ApiKey::InitProducerId, 0, 4),
-    api(ApiKey::OffsetForLeaderEpoch, 2, 4),
-    api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::OffsetForLeaderEpoch, 0, 4),
+    api(ApiKey::DescribeConfigs, 0, 4),
     api(ApiKey::AlterConfigs, 0, 2),
-    api(ApiKey::DescribeLogDirs, 1, 4),
+    api(ApiKey::DescribeLogDirs, 0, 4),
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::ElectLeaders, 0, 2),
@@ -52,10 +50,6 @@ pub const SUPPORTED: &[ApiVersionRange] = &[
     api(ApiKey::OffsetDelete, 0, 0),
     api(ApiKey::DescribeCluster, 0, 1),
 ];
-
-/// The lowest Produce version the codec can decode; older ones are
-/// advertised (see [`SUPPORTED`]) but refused by closing the connection.
-pub const PRODUCE_MIN_DECODABLE: i16 = 3;
 
 /// The advertised range for `key`, if this broker answers it.
 pub fn supported(key: ApiKey) -> Option<ApiVersionRange> {
@@ -75,8 +69,7 @@ mod tests {
     fn table_is_within_the_codec() {
         for a in SUPPORTED {
             let codec = a.key.valid_versions();
-            let min = if a.key == ApiKey::Produce { PRODUCE_MIN_DECODABLE } else { a.min };
-            assert!(codec.min <= min && a.max <= codec.max, "{:?} {a:?} outside {codec}", a.key);
+            assert!(codec.min <= a.min && a.max <= codec.max, "{:?} {a:?} outside {codec}", a.key);
         }
     }
 
@@ -89,6 +82,8 @@ mod tests {
 
     #[test]
     fn produce_advertised_from_zero() {
+        // librdkafka before 2.11.1 turns compression off when the Produce
+        // minimum is above 0 (KAFKA-18659).
         assert_eq!(supported(ApiKey::Produce).map(|r| r.min), Some(0), "librdkafka compression");
     }
 }

@@ -1,7 +1,7 @@
 //! The Fetch response, written by hand so record bytes never pass through a
 //! user-space buffer: the response is a list of chunks, small encoded
 //! header pieces and the file regions holding the record batches, which the
-//! broker sends with `sendfile(2)`. Covers Fetch v4-v12 (v12 is the first
+//! broker sends with `sendfile(2)`. Covers Fetch v0-v12 (v12 is the first
 //! flexible version; v13+ name topics by id).
 //!
 //! Layout per version (`FetchResponse.json`): throttle_time_ms (v1+),
@@ -19,6 +19,13 @@ use super::ErrorCode;
 /// provides its file slice type here.
 pub trait RecordsRegion {
     fn len(&self) -> usize;
+}
+
+/// Records built in memory (down-converted for Fetch v0-3).
+impl RecordsRegion for Bytes {
+    fn len(&self) -> usize {
+        Bytes::len(self)
+    }
 }
 
 /// One piece of an encoded response, sent in order.
@@ -55,7 +62,7 @@ pub struct FetchResponseData<R> {
     pub topics: Vec<FetchTopicData<R>>,
 }
 
-pub const MIN_VERSION: i16 = 4;
+pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 12;
 const FIRST_FLEXIBLE: i16 = 12;
 
@@ -121,7 +128,9 @@ pub fn write_fetch_response<R: RecordsRegion>(
     w.buf.put_i32(0); // size, patched below
     w.buf.put_i32(correlation_id);
     w.tagged_fields(); // response header v1 for flexible versions
-    w.buf.put_i32(data.throttle_time_ms);
+    if version >= 1 {
+        w.buf.put_i32(data.throttle_time_ms);
+    }
     if version >= 7 {
         w.buf.put_i16(data.error_code.code());
         w.buf.put_i32(data.session_id);
@@ -134,11 +143,15 @@ pub fn write_fetch_response<R: RecordsRegion>(
             w.buf.put_i32(p.partition_index);
             w.buf.put_i16(p.error_code.code());
             w.buf.put_i64(p.high_watermark);
-            w.buf.put_i64(p.last_stable_offset);
+            if version >= 4 {
+                w.buf.put_i64(p.last_stable_offset);
+            }
             if version >= 5 {
                 w.buf.put_i64(p.log_start_offset);
             }
-            w.array_len(0); // aborted_transactions: none without transactions
+            if version >= 4 {
+                w.array_len(0); // aborted_transactions: none without transactions
+            }
             if version >= 11 {
                 w.buf.put_i32(-1); // preferred_read_replica
             }

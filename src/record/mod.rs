@@ -7,6 +7,7 @@ pub mod batch;
 pub mod builder;
 pub mod compression;
 pub mod crc;
+pub mod legacy;
 pub mod records;
 pub mod varint;
 

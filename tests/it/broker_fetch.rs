@@ -88,4 +88,14 @@ fn empty_out_of_range_and_mid_batch_fetches() {
     // Sessionless full fetches get session_id 0 back.
     let resp: FetchResponse = w.call(ApiKey::Fetch, 12, &fetch_request("f", 0, 0, 0));
     assert_eq!(resp.session_id, 0);
+    // A full fetch naming session -1 with epoch -1 (kafka-go's Client.Fetch),
+    // or closing a session with epoch -1: served without a session.
+    for session_id in [-1, 1234] {
+        let mut req = fetch_request("f", 0, 0, 0);
+        req.session_id = session_id;
+        req.session_epoch = -1;
+        let resp: FetchResponse = w.call(ApiKey::Fetch, 12, &req);
+        assert_eq!((resp.error_code, resp.session_id), (0, 0), "session {session_id}");
+        assert_eq!(Batches::new(&records(&resp)).count(), 2, "session {session_id}");
+    }
 }

@@ -423,6 +423,86 @@ fn encoded<R: Encodable>(key: ApiKey, version: i16, body: &R) -> Frame {
     Frame(request_frame(key, version, 7, body))
 }
 
+/// Frames of the versions below Kafka 4's baseline that the clients above do
+/// not send: ListOffsets v0, CreateTopics v0-1, DeleteTopics v0, OffsetCommit
+/// v0-1, OffsetFetch v0, DescribeConfigs v0, DescribeLogDirs v0, Produce
+/// v0-2 with message sets, Fetch v0-3.
+fn legacy_frames(frames: &mut Vec<Frame>) {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::*;
+
+    let name = || TopicName(StrBytes::from_static_str("fz-a"));
+    let group = || GroupId(StrBytes::from_static_str("fz-old"));
+    let mut p = ListOffsetsPartition::default().with_timestamp(-1);
+    p.max_num_offsets = 10;
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default().with_name(name()).with_partitions(vec![p])]);
+    frames.push(encoded(ApiKey::ListOffsets, 0, &req));
+    for v in [0, 1] {
+        let t = CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("fz-old")))
+            .with_num_partitions(1)
+            .with_replication_factor(1);
+        let req = CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(5000);
+        frames.push(encoded(ApiKey::CreateTopics, v, &req));
+    }
+    let req = DeleteTopicsRequest::default()
+        .with_topic_names(vec![TopicName(StrBytes::from_static_str("fz-gone"))])
+        .with_timeout_ms(5000);
+    frames.push(encoded(ApiKey::DeleteTopics, 0, &req));
+    for v in [0, 1] {
+        let mut part = OffsetCommitRequestPartition::default().with_committed_offset(1);
+        part.commit_timestamp = if v == 1 { 1_700_000_000_000 } else { -1 };
+        let req = OffsetCommitRequest::default().with_group_id(group()).with_topics(vec![
+            OffsetCommitRequestTopic::default().with_name(name()).with_partitions(vec![part]),
+        ]);
+        frames.push(encoded(ApiKey::OffsetCommit, v, &req));
+    }
+    let req = OffsetFetchRequest::default().with_group_id(group()).with_topics(Some(vec![
+        OffsetFetchRequestTopic::default().with_name(name()).with_partition_indexes(vec![0]),
+    ]));
+    frames.push(encoded(ApiKey::OffsetFetch, 0, &req));
+    let req =
+        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("fz-a"))
+            .with_configuration_keys(None)]);
+    frames.push(encoded(ApiKey::DescribeConfigs, 0, &req));
+    frames.push(encoded(ApiKey::DescribeLogDirs, 0, &DescribeLogDirsRequest::default()));
+    for (v, magic) in [(0, 0), (1, 0), (2, 1)] {
+        use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        use kafka_rs::record::{legacy, BatchBuilder, Compression, NewRecord};
+        let codec = if v == 1 { Compression::Gzip } else { Compression::None };
+        let mut b = BatchBuilder::new(codec);
+        b.push(NewRecord::new(1_700_000_000_000, Some(b"k"), Some(b"old")));
+        let set = legacy::down_convert(&b.build().unwrap(), magic).unwrap();
+        let req =
+            ProduceRequest::default().with_acks(1).with_timeout_ms(5000).with_topic_data(vec![
+                TopicProduceData::default().with_name(name()).with_partition_data(vec![
+                    PartitionProduceData::default().with_index(0).with_records(Some(set.into())),
+                ]),
+            ]);
+        frames.push(encoded(ApiKey::Produce, v, &req));
+    }
+    for v in [0, 1, 2, 3] {
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_topics(vec![FetchTopic::default().with_topic(name()).with_partitions(vec![
+                FetchPartition::default().with_partition_max_bytes(1 << 16),
+            ])]);
+        frames.push(encoded(ApiKey::Fetch, v, &req));
+    }
+}
+
 /// Rewrites tests/data/fuzz/requests.bin from real clients' traffic:
 /// `cargo test --test it broker_fuzz::capture_request_corpus -- --ignored`.
 #[test]
@@ -463,6 +543,32 @@ fn capture_request_corpus() {
         &["-C", "-t", "fz-a", "-e", "-o", "beginning"],
         &["-Q", "-t", "fz-a:0:0"],
         &["-G", "fz-kcat", "-e", "-o", "beginning", "fz-a"],
+        // Old brokers' versions: Produce v0/v2 with message sets, Fetch v0/v2.
+        &["-P", "-t", "fz-c", "-K", ":", "-z", "gzip", "-X", "api.version.request=false"],
+        &["-C", "-t", "fz-c", "-e", "-o", "beginning", "-X", "api.version.request=false"],
+        &[
+            "-P",
+            "-t",
+            "fz-c",
+            "-K",
+            ":",
+            "-X",
+            "api.version.request=false",
+            "-X",
+            "broker.version.fallback=0.10.0.1",
+        ],
+        &[
+            "-C",
+            "-t",
+            "fz-c",
+            "-e",
+            "-o",
+            "beginning",
+            "-X",
+            "api.version.request=false",
+            "-X",
+            "broker.version.fallback=0.10.0.1",
+        ],
     ];
     for args in kcat_runs {
         let out = support::run_with_timeout(
@@ -536,7 +642,7 @@ fn capture_request_corpus() {
     // Requests none of the clients above sends.
     let name = || TopicName(StrBytes::from_static_str("fz-a"));
     let group = GroupId(StrBytes::from_static_str("fz-g"));
-    for v in [2, 4] {
+    for v in [0, 1, 2, 4] {
         let req = OffsetForLeaderEpochRequest::default().with_topics(vec![
             OffsetForLeaderTopic::default().with_topic(name()).with_partitions(vec![
                 OffsetForLeaderPartition::default().with_partition(0).with_leader_epoch(0),
@@ -547,6 +653,7 @@ fn capture_request_corpus() {
     for v in [0, 1] {
         frames.push(encoded(ApiKey::DescribeCluster, v, &DescribeClusterRequest::default()));
     }
+    legacy_frames(&mut frames);
     let req = OffsetDeleteRequest::default().with_group_id(group).with_topics(
         [OffsetDeleteRequestTopic::default().with_name(name()).with_partitions(vec![
             OffsetDeleteRequestPartition::default().with_partition_index(0),

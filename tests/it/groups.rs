@@ -43,7 +43,7 @@ fn create_topic(wire: &mut Wire, name: &str, partitions: i32) {
 }
 
 /// FindCoordinator until the group's coordinator has loaded its partition.
-fn find_coordinator(wire: &mut Wire, group: &str) -> FindCoordinatorResponse {
+pub fn find_coordinator(wire: &mut Wire, group: &str) -> FindCoordinatorResponse {
     let mut last = None;
     for _ in 0..200 {
         let mut req = FindCoordinatorRequest::default();

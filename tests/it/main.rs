@@ -19,6 +19,7 @@ mod failover;
 mod faults;
 mod groups;
 mod groups_list;
+mod legacy_versions;
 mod log_crash;
 mod log_dirs;
 mod perf_metrics;

@@ -86,6 +86,8 @@ fn entry(name: &str, value: &str, source: i8) -> DescribeConfigsResourceResult {
     c.read_only = false;
     c.is_sensitive = false;
     c.config_source = source;
+    // Version 0 has only this flag where later versions name the source.
+    c.is_default = source == Source::Default as i8;
     c
 }
 

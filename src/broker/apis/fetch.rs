@@ -9,22 +9,31 @@
 //! partitions wakes it or `max_wait_ms` passes: no polling timer.
 //!
 //! Fetch sessions (KIP-227): the broker answers every request as a full,
-//! sessionless fetch (`session_id=0`), which clients accept; a request
-//! naming a session the broker never created gets
-//! FETCH_SESSION_ID_NOT_FOUND so the client starts over.
+//! sessionless fetch (`session_id=0`), which clients accept; a full fetch
+//! (epoch 0 or -1) is served whatever session id it names, and an
+//! incremental one (any other epoch) gets FETCH_SESSION_ID_NOT_FOUND, as
+//! its session was never created here, so the client starts over.
+//!
+//! Fetch v0-3 clients cannot read RecordBatch v2: their records are read
+//! into memory and down-converted to message format 1 (v2-3) or 0 (v0-1)
+//! on the blocking pool, as Kafka does; v4+ never take that path.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::os::unix::fs::FileExt;
+
+use bytes::Bytes;
 use kafka_protocol::messages::FetchRequest;
 
 use crate::broker::connection::{FileRegion, Reply};
 use crate::broker::error::log_error_code;
 use crate::broker::BrokerContext;
 use crate::protocol::fetch_writer::{
-    write_fetch_response, FetchPartitionData, FetchResponseData, FetchTopicData,
+    write_fetch_response, Chunk, FetchPartitionData, FetchResponseData, FetchTopicData,
 };
 use crate::protocol::ErrorCode;
+use crate::record::{legacy, Error as RecordError};
 use crate::types::{Offset, TopicPartition};
 
 /// One partition of the request.
@@ -60,7 +69,12 @@ pub async fn handle(
             });
         }
     }
-    let session_error = req.session_id != 0;
+    // Kafka's FetchManager: epoch 0 (a new session) or -1 (none wanted)
+    // is a full fetch, served whatever session id it names (kafka-go sends
+    // -1/-1); any other epoch continues a session, and this broker hands
+    // out none.
+    let full_fetch = matches!(req.session_epoch, 0 | -1);
+    let session_error = !full_fetch;
     let max_bytes = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
     let min_bytes = req.min_bytes.max(0) as usize;
     let deadline =
@@ -106,8 +120,84 @@ pub async fn handle(
         session_id: 0,
         topics: if session_error { Vec::new() } else { topics },
     };
+    if version < LEGACY_BELOW {
+        return legacy_reply(version, correlation_id, data).await;
+    }
     let (chunks, _len) = write_fetch_response(version, correlation_id, data);
     Reply::Chunks(chunks)
+}
+
+/// Versions below this read message sets (magic 0/1), not v2 batches.
+const LEGACY_BELOW: i16 = 4;
+
+/// The response of a Fetch v0-3: each partition's records down-converted
+/// on the blocking pool; a partition whose batches cannot be (zstd) gets
+/// UNSUPPORTED_COMPRESSION_TYPE, as in Kafka.
+async fn legacy_reply(
+    version: i16,
+    correlation_id: i32,
+    data: FetchResponseData<FileRegion>,
+) -> Reply {
+    let magic = if version >= 2 { 1 } else { 0 };
+    let converted = tokio::task::spawn_blocking(move || -> Vec<Chunk<Bytes>> {
+        let topics: Vec<FetchTopicData<Bytes>> = data
+            .topics
+            .into_iter()
+            .map(|t| FetchTopicData {
+                name: t.name,
+                partitions: t.partitions.into_iter().map(|p| down_convert(p, magic)).collect(),
+            })
+            .collect();
+        let data = FetchResponseData {
+            throttle_time_ms: data.throttle_time_ms,
+            error_code: data.error_code,
+            session_id: data.session_id,
+            topics,
+        };
+        write_fetch_response(version, correlation_id, data).0
+    })
+    .await;
+    match converted {
+        Ok(chunks) => Reply::Chunks(
+            chunks
+                .into_iter()
+                .map(|c| match c {
+                    Chunk::Bytes(b) | Chunk::Region(b) => Chunk::Bytes(b),
+                })
+                .collect(),
+        ),
+        Err(e) => {
+            tracing::error!("fetch down-conversion failed: {e}");
+            Reply::Nothing
+        }
+    }
+}
+
+fn down_convert(p: FetchPartitionData<FileRegion>, magic: i8) -> FetchPartitionData<Bytes> {
+    let mut out = FetchPartitionData {
+        partition_index: p.partition_index,
+        error_code: p.error_code,
+        high_watermark: p.high_watermark,
+        last_stable_offset: p.last_stable_offset,
+        log_start_offset: p.log_start_offset,
+        records: None,
+    };
+    let Some(region) = p.records else { return out };
+    let mut buf = vec![0u8; region.len];
+    if let Err(e) = region.file.read_exact_at(&mut buf, region.position) {
+        tracing::warn!("fetch read for down-conversion failed: {e}");
+        out.error_code = ErrorCode::KafkaStorageError;
+        return out;
+    }
+    match legacy::down_convert(&buf, magic) {
+        Ok(set) => out.records = Some(Bytes::from(set)),
+        Err(RecordError::Compression(_)) => out.error_code = ErrorCode::UnsupportedCompressionType,
+        Err(e) => {
+            tracing::warn!("down-conversion to magic {magic} failed: {e}");
+            out.error_code = ErrorCode::CorruptMessage;
+        }
+    }
+    out
 }
 
 /// Records where the follower's log ends on each partition it fetches.

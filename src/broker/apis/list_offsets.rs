@@ -1,6 +1,8 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3, v7+),
 //! earliest local (-4, v8+, the same as earliest without tiered storage)
 //! and the first offset whose timestamp is at or after a given time.
+//! Version 0 answers a list of offsets instead (Kafka 0.8's segment-based
+//! search, which Burrow and other old clients still send).
 
 use std::sync::Arc;
 
@@ -18,6 +20,8 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
+/// The replica id of a consumer; other ids may read past the high watermark.
+const CONSUMER_REPLICA_ID: i32 = -1;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -25,6 +29,7 @@ pub async fn handle(
     req: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let ctx2 = ctx.clone();
+    let from_consumer = req.replica_id.0 == CONSUMER_REPLICA_ID;
     let answered = tokio::task::spawn_blocking(move || {
         let mut resp = ListOffsetsResponse::default();
         for t in req.topics {
@@ -32,6 +37,11 @@ pub async fn handle(
             let name = t.name.0.to_string();
             for p in t.partitions {
                 let tp = TopicPartition::new(name.clone(), p.partition_index);
+                if version == 0 {
+                    let limits = (p.timestamp, p.max_num_offsets, from_consumer);
+                    tr.partitions.push(list_legacy(&ctx2, &tp, limits));
+                    continue;
+                }
                 let mut r = list_one(&ctx2, &tp, p.current_leader_epoch, p.timestamp);
                 if version < 4 {
                     r.leader_epoch = -1; // not on the wire before v4
@@ -48,6 +58,38 @@ pub async fn handle(
         tracing::error!("list offsets failed: {e}");
         ListOffsetsResponse::default()
     })
+}
+
+/// Version 0: up to `max_num_offsets` offsets, newest first, none of them
+/// past the high watermark for a consumer (which gets the high watermark
+/// in their place, as Kafka's `legacyFetchOffsetsForTimestamp` does).
+fn list_legacy(
+    ctx: &BrokerContext,
+    tp: &TopicPartition,
+    (timestamp, max_num_offsets, from_consumer): (i64, i32, bool),
+) -> ListOffsetsPartitionResponse {
+    let mut r = ListOffsetsPartitionResponse::default();
+    r.partition_index = tp.partition.0;
+    let partition = match ctx.replicas.partition(tp) {
+        Ok(p) => p,
+        Err(code) => {
+            r.error_code = code.code();
+            return r;
+        }
+    };
+    if let Err(code) = partition.check_leader_epoch(-1) {
+        r.error_code = code.code();
+        return r;
+    }
+    let mut offsets =
+        partition.log.legacy_offsets_before(timestamp, max_num_offsets, crate::time::now_ms());
+    let hw = partition.high_watermark();
+    if from_consumer && offsets.iter().any(|&o| o > hw) {
+        offsets.retain(|&o| o <= hw);
+        offsets.insert(0, hw);
+    }
+    r.old_style_offsets = offsets;
+    r
 }
 
 fn list_one(

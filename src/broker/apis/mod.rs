@@ -133,6 +133,12 @@ pub async fn dispatch(
         ApiKey::LeaveGroup => {
             respond(key, v, cid, &leave_group::handle(groups, v, decode(key, v, body)?).await)
         }
+        ApiKey::OffsetCommit if v == 0 => {
+            respond(key, v, cid, &offset_commit::handle_v0(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::OffsetFetch if v == 0 => {
+            respond(key, v, cid, &offset_fetch::handle_v0(ctx, decode(key, v, body)?).await)
+        }
         ApiKey::OffsetCommit => {
             let image = ctx.store.image();
             respond(

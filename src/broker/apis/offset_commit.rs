@@ -1,6 +1,8 @@
-//! OffsetCommit (v2-v9). Partitions the cluster does not have get
+//! OffsetCommit (v0-v9). Partitions the cluster does not have get
 //! UNKNOWN_TOPIC_OR_PARTITION here, as in Kafka's handler; the rest go to
-//! the coordinator, which answers once their records are stored.
+//! the coordinator, which answers once their records are stored. Version 0
+//! commits go to ZooKeeper instead, where Kafka 0.8's consumers kept them
+//! and where Kafka 3.x in ZooKeeper mode still writes them.
 
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -10,9 +12,56 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, TopicN
 use super::group_support::{error_code, partition_exists};
 use super::str_bytes;
 use crate::broker::group_coordinator::GroupCoordinatorHandle;
+use crate::broker::BrokerContext;
 use crate::cluster::ClusterImage;
 use crate::coordinator::{self, Error, OffsetCommitPartition, OffsetCommitTopic, Response};
 use crate::protocol::ErrorCode;
+
+/// Kafka's `offset.metadata.max.bytes` default: longer metadata is refused.
+const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+
+/// Version 0: each offset is written to
+/// `/consumers/<group>/offsets/<topic>/<partition>`, with no group
+/// membership check and no metadata kept, as Kafka does.
+pub async fn handle_v0(ctx: &BrokerContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
+    let image = ctx.store.image();
+    let group = req.group_id.0.to_string();
+    let mut resp = OffsetCommitResponse::default();
+    for t in req.topics {
+        let name = t.name.0.to_string();
+        let mut topic = OffsetCommitResponseTopic::default();
+        for p in t.partitions {
+            let code = if !partition_exists(&image, &name, p.partition_index) {
+                ErrorCode::UnknownTopicOrPartition
+            } else if p
+                .committed_metadata
+                .as_ref()
+                .is_some_and(|m| m.len() > OFFSET_METADATA_MAX_BYTES)
+            {
+                ErrorCode::OffsetMetadataTooLarge
+            } else {
+                let stored = ctx
+                    .store
+                    .set_consumer_offset(&group, &name, p.partition_index, p.committed_offset)
+                    .await;
+                match stored {
+                    Ok(()) => ErrorCode::None,
+                    Err(e) => {
+                        tracing::warn!(%group, topic = %name, "v0 offset commit failed: {e}");
+                        ErrorCode::CoordinatorNotAvailable
+                    }
+                }
+            };
+            let mut part = OffsetCommitResponsePartition::default();
+            part.partition_index = p.partition_index;
+            part.error_code = code.code();
+            topic.partitions.push(part);
+        }
+        topic.name = t.name;
+        resp.topics.push(topic);
+    }
+    resp
+}
 
 /// A partition and the code it was refused with here, if any.
 type Refusal = (i32, Option<i16>);
@@ -36,7 +85,7 @@ pub async fn handle(
                     partition_index: p.partition_index,
                     committed_offset: p.committed_offset,
                     committed_leader_epoch: p.committed_leader_epoch,
-                    commit_timestamp: -1,
+                    commit_timestamp: p.commit_timestamp,
                     committed_metadata: p.committed_metadata.map(|m| m.to_string()),
                 });
             } else {

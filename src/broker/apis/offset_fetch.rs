@@ -1,4 +1,5 @@
-//! OffsetFetch (v1-v9): one group before v8, a batch after. Unknown
+//! OffsetFetch (v0-v9): one group before v8, a batch after; version 0
+//! reads the offsets OffsetCommit v0 stored in ZooKeeper. Unknown
 //! partitions answer offset -1, leader epoch -1 and metadata "" (never
 //! null: Sarama refuses nulls). Before v2 a group error goes into every
 //! requested partition, as Kafka's `getErrorResponse` does.
@@ -9,9 +10,10 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName};
 
-use super::group_support::error_code;
+use super::group_support::{error_code, partition_exists};
 use super::str_bytes;
 use crate::broker::group_coordinator::GroupCoordinatorHandle;
+use crate::broker::BrokerContext;
 use crate::coordinator::{Error, OffsetFetchRequest as Fetch, OffsetFetchResult};
 
 async fn fetch(groups: &GroupCoordinatorHandle, req: Fetch) -> OffsetFetchResult {
@@ -21,6 +23,39 @@ async fn fetch(groups: &GroupCoordinatorHandle, req: Fetch) -> OffsetFetchResult
             OffsetFetchResult { error: Some(Error::CoordinatorNotAvailable), topics: Vec::new() }
         }
     }
+}
+
+/// Version 0: offsets from `/consumers/<group>/offsets/<topic>/<partition>`;
+/// a partition without one (or a topic the cluster does not have) answers
+/// offset -1 with no error, as Kafka does.
+pub async fn handle_v0(ctx: &BrokerContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
+    let image = ctx.store.image();
+    let group = req.group_id.0.to_string();
+    let mut resp = OffsetFetchResponse::default();
+    for t in req.topics.unwrap_or_default() {
+        let name = t.name.0.to_string();
+        let mut topic = OffsetFetchResponseTopic::default();
+        for index in t.partition_indexes {
+            let mut part = OffsetFetchResponsePartition::default();
+            part.partition_index = index;
+            part.committed_offset = -1;
+            part.committed_leader_epoch = -1;
+            part.metadata = Some(str_bytes(""));
+            if partition_exists(&image, &name, index) {
+                match ctx.store.consumer_offset(&group, &name, index).await {
+                    Ok(offset) => part.committed_offset = offset.unwrap_or(-1),
+                    Err(e) => {
+                        tracing::warn!(%group, topic = %name, "v0 offset fetch failed: {e}");
+                        part.error_code = Error::CoordinatorNotAvailable.code();
+                    }
+                }
+            }
+            topic.partitions.push(part);
+        }
+        topic.name = t.name;
+        resp.topics.push(topic);
+    }
+    resp
 }
 
 pub async fn handle(

@@ -6,11 +6,16 @@
 //! high watermark moves, bounded by the request timeout).
 //!
 //! Appends run on the blocking pool, all partitions of a request in one go.
+//! Produce v0-2 carry message sets of magic 0/1, converted there to one
+//! RecordBatch v2 per partition before the append (per-record work that
+//! only those old producers pay).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::str_bytes;
@@ -18,7 +23,11 @@ use crate::broker::error::ApiError;
 use crate::broker::partition::{AppendResult, Partition};
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
+use crate::record::legacy;
 use crate::types::TopicPartition;
+
+/// Versions below this carry message sets (magic 0/1), not v2 batches.
+const LEGACY_BELOW: i16 = 3;
 
 /// What the connection does with the outcome.
 pub enum ProduceOutcome {
@@ -38,11 +47,7 @@ struct Item {
     result: Result<AppendResult, ApiError>,
 }
 
-pub async fn handle(
-    ctx: &Arc<BrokerContext>,
-    _version: i16,
-    req: ProduceRequest,
-) -> ProduceOutcome {
+pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, req: ProduceRequest) -> ProduceOutcome {
     let acks = req.acks;
     let request_error = if !matches!(acks, -1..=1) {
         Some(ApiError::new(
@@ -79,7 +84,7 @@ pub async fn handle(
                             log_start_offset: -1,
                         })
                     }
-                    Err(code) => Err(ApiError { code, message: None }),
+                    Err(code) => Err(ApiError::code(code)),
                 },
             };
             items.push(Item { topic: ti, index: p.index, tp, min_isr, result });
@@ -93,8 +98,15 @@ pub async fn handle(
                 .map(|(slot, partition, records, min_isr)| {
                     // The request's bytes are shared with the decoded frame;
                     // the log stamps offsets in place, so it gets its own copy.
-                    let mut buf = records.to_vec();
-                    let r = partition.append_records_to_leader(&mut buf, acks, min_isr);
+                    let converted = if version < LEGACY_BELOW {
+                        legacy::up_convert(&records)
+                            .map_err(|e| ApiError::new(ErrorCode::CorruptMessage, e.to_string()))
+                    } else {
+                        Ok(records.to_vec())
+                    };
+                    let r = converted.and_then(|mut buf| {
+                        partition.append_records_to_leader(&mut buf, acks, min_isr)
+                    });
                     if r.is_ok() {
                         replicas.purgatory.wake(&partition.tp);
                     }
@@ -246,6 +258,15 @@ fn response(req: ProduceRequest, items: Vec<Item>) -> ProduceResponse {
             Err(e) => {
                 p.error_code = e.code.code();
                 p.error_message = e.message.map(str_bytes);
+                p.record_errors = e
+                    .record_errors
+                    .into_iter()
+                    .map(|(index, why)| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(index)
+                            .with_batch_index_error_message(Some(str_bytes(why)))
+                    })
+                    .collect();
                 p.base_offset = -1;
                 p.log_append_time_ms = -1;
                 p.log_start_offset = -1;
