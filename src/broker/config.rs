@@ -66,6 +66,9 @@ pub struct KafkaConfig {
     /// on 127.0.0.1 at this port (`embedded.zookeeper.port`, 2181 like
     /// ZooKeeper's clientPort; 0 picks a free one).
     pub embedded_zookeeper_port: u16,
+    /// `metrics.listener`: where `GET /metrics` serves Prometheus's text
+    /// format (`http://HOST:PORT`); unset, no endpoint.
+    pub metrics_listener: Option<(String, u16)>,
     pub rack: Option<String>,
     /// Topic-level defaults derived from the broker's `log.*` keys, as
     /// topic config key/value pairs (`segment.bytes`, `retention.ms`, ...).
@@ -207,6 +210,7 @@ const TOPIC_DEFAULTS: &[(&str, &str, &str)] = &[
 /// security and quotas have their own owners).
 const ACCEPTED_KEYS: &[&str] = &[
     "embedded.zookeeper.port",
+    "metrics.listener",
     "num.network.threads",
     "num.io.threads",
     "num.replica.fetchers",
@@ -502,6 +506,14 @@ impl KafkaConfig {
             num_recovery_threads_per_data_dir,
             zookeeper_session_timeout_ms: p.parse_or("zookeeper.session.timeout.ms", 18_000u64)?,
             embedded_zookeeper_port: p.parse_or("embedded.zookeeper.port", 2181u16)?,
+            metrics_listener: match p.get("metrics.listener").map(str::trim) {
+                None | Some("") => None,
+                Some(v) => {
+                    Some(crate::metrics::parse_listener(v).ok_or_else(|| {
+                        invalid("metrics.listener", v, "expected http://HOST:PORT")
+                    })?)
+                }
+            },
             zookeeper_connect: p
                 .get("zookeeper.connect")
                 .map(str::trim)

@@ -21,6 +21,7 @@ mod groups;
 mod groups_list;
 mod log_crash;
 mod log_dirs;
+mod metrics;
 mod perf_metrics;
 mod replication;
 mod replication_failover;
