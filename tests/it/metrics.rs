@@ -118,9 +118,17 @@ fn scrape_with_prometheus_client(port: u16) -> Option<Scrape> {
     let parsed: serde_json::Value = serde_json::from_str(&support::stdout(&out)).unwrap();
     let ours = Scrape::parse(parsed["text"].as_str().unwrap().to_string());
     let types = &parsed["types"];
-    assert_eq!(types["kafka_server_brokertopicmetrics_messagesin"], "counter", "{types}");
-    assert_eq!(types["kafka_network_requestmetrics_totaltimems"], "histogram", "{types}");
-    assert_eq!(types["kafka_server_replicamanager_underreplicatedpartitions"], "gauge", "{types}");
+    for (family, kind) in [
+        ("kafka_server_brokertopicmetrics_messagesin", "counter"),
+        ("kafka_network_requestmetrics_totaltimems", "histogram"),
+        ("kafka_server_replicamanager_underreplicatedpartitions", "gauge"),
+        ("znode_count", "gauge"),
+        ("process_cpu_seconds", "counter"),
+    ] {
+        if !types[family].is_null() {
+            assert_eq!(types[family], kind, "{types}");
+        }
+    }
     let samples = parsed["samples"].as_array().unwrap();
     assert_eq!(samples.len(), ours.samples.len(), "{}", ours.text);
     for s in samples {
@@ -137,7 +145,9 @@ fn scrape_with_prometheus_client(port: u16) -> Option<Scrape> {
             format!("{name}{{{}}}", labels.join(","))
         };
         assert!(ours.has(&key), "prometheus-client saw {key}, which our parse lacks");
-        assert_eq!(s[2].as_f64(), Some(ours.get(&key)), "{key}");
+        // serde_json may read the parser's float back one ulp off.
+        let (theirs, mine) = (s[2].as_f64().unwrap(), ours.get(&key));
+        assert!((theirs - mine).abs() <= 1e-12 * mine.abs().max(1.0), "{key}: {theirs} vs {mine}");
     }
     Some(ours)
 }
@@ -316,4 +326,68 @@ fn under_replicated_partitions_follow_a_killed_follower_on_three_brokers() {
     });
     assert_eq!(sum("kafka_controller_kafkacontroller_activecontrollercount"), 1.0);
     assert_eq!(sum("kafka_controller_kafkacontroller_offlinepartitionscount"), 0.0);
+}
+
+const ZK_PROMETHEUS: &str =
+    "metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+
+/// `mntr` as key -> value.
+fn mntr(port: u16) -> BTreeMap<String, String> {
+    crate::zk_harness::four_letter(port, "mntr")
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn the_zookeeper_server_serves_mntr_as_prometheus_gauges_under_apache_names() {
+    let port = support::free_port();
+    let zk =
+        crate::zk_harness::start_ours(&format!("{ZK_PROMETHEUS}\nmetricsProvider.httpPort={port}"));
+    support::wait_for_port(port, T);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = rt.block_on(zookeeper_client::Client::connect(&zk.addr())).unwrap();
+    for n in 0..3 {
+        let opts = zookeeper_client::CreateMode::Persistent
+            .with_acls(zookeeper_client::Acls::anyone_all());
+        rt.block_on(client.create(&format!("/m{n}"), b"data", &opts)).unwrap();
+    }
+    let (_, _, _watch) = rt.block_on(client.get_and_watch_data("/m0")).unwrap();
+
+    let s = scrape(port);
+    let text = mntr(zk.port);
+    // The server is idle between the two reads: the gauges agree with mntr.
+    for key in [
+        "znode_count",
+        "watch_count",
+        "ephemerals_count",
+        "approximate_data_size",
+        "global_sessions",
+    ] {
+        let from_mntr: f64 = text[&format!("zk_{key}")].parse().unwrap();
+        assert_eq!(s.get(key), from_mntr, "{key}: {}", s.text);
+    }
+    assert_eq!(s.get("znode_count"), 8.0, "5 nodes at start, 3 created: {}", s.text);
+    assert_eq!(s.get("watch_count"), 1.0);
+    assert!(s.get("num_alive_connections") >= 1.0);
+    assert!(s.has("outstanding_requests") && s.has("avg_latency") && s.has("max_latency"));
+    assert!(s.get("packets_received") >= 5.0);
+    assert!(s.get("process_resident_memory_bytes") > 0.0);
+    // Every gauge is a row of mntr under ZooKeeper's name.
+    for key in s.samples.keys().filter(|k| !k.starts_with("process_")) {
+        assert!(text.contains_key(&format!("zk_{key}")), "{key} is not in mntr");
+    }
+
+    // Apache ZooKeeper 3.8's mntr has every one of those names too.
+    if let Some(apache) = crate::zk_harness::start_apache("") {
+        let theirs = mntr(apache.port);
+        for key in s.samples.keys().filter(|k| !k.starts_with("process_")) {
+            assert!(
+                theirs.contains_key(&format!("zk_{key}")),
+                "Apache's mntr lacks zk_{key}: {theirs:?}"
+            );
+        }
+    }
+    drop(client);
 }
