@@ -28,6 +28,7 @@ mod replication_failover;
 mod support;
 mod top;
 mod zk_cluster;
+mod zk_compat;
 mod zk_crash;
 mod zk_harness;
 mod zk_interop;
