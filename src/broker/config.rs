@@ -610,6 +610,12 @@ mod tests {
                 |c| c.listener.port == 9093 && c.listener.host.is_empty(),
                 "empty host binds all",
             ),
+            ("", |c| c.metrics_listener.is_none(), "no metrics endpoint unless asked for"),
+            (
+                "metrics.listener=http://127.0.0.1:9404",
+                |c| c.metrics_listener == Some(("127.0.0.1".into(), 9404)),
+                "the Prometheus endpoint where it is asked for",
+            ),
             (
                 "port=9094\nhost.name=localhost",
                 |c| c.listener == Endpoint { host: "localhost".into(), port: 9094 },
@@ -697,6 +703,7 @@ mod tests {
             ("auto.create.topics.enable=yes", "auto.create.topics.enable"),
             ("socket.request.max.bytes=0", "socket.request.max.bytes"),
             ("queued.max.request.bytes=0", "queued.max.request.bytes"),
+            ("metrics.listener=localhost", "metrics.listener"),
             ("connections.max.idle.ms=0", "connections.max.idle.ms"),
             ("queued.max.request.bytes=-2", "queued.max.request.bytes"),
             ("message.max.bytes=-5", "message.max.bytes"),

@@ -172,4 +172,16 @@ mod tests {
         assert!(c.four_letter_whitelist.contains("stat"));
         assert!(!c.four_letter_whitelist.contains("srvr"));
     }
+
+    #[test]
+    fn the_prometheus_provider_serves_where_apache_would() {
+        let off = Config::from_properties(&Properties::parse("dataDir=/d\n")).unwrap();
+        assert_eq!(off.metrics_listener, None, "off unless the provider is named");
+        let on = format!("dataDir=/d\nmetricsProvider.className={PROMETHEUS_PROVIDER}\n");
+        let c = Config::from_properties(&Properties::parse(&on)).unwrap();
+        assert_eq!(c.metrics_listener, Some(("0.0.0.0".into(), 7000)), "Apache's default port");
+        let at = format!("{on}metricsProvider.httpPort=7071\nmetricsProvider.httpHost=127.0.0.1\n");
+        let c = Config::from_properties(&Properties::parse(&at)).unwrap();
+        assert_eq!(c.metrics_listener, Some(("127.0.0.1".into(), 7071)));
+    }
 }
