@@ -266,6 +266,34 @@ fn a_broker_counts_what_it_is_sent_and_serves_it_to_prometheus() {
 
     let (status, _) = http_get(port, "/nothing-here");
     assert_eq!(status, 404);
+
+    // A group that read 6 of the records lags by the rest.
+    let consumed = support::kafka_rs(
+        &[
+            "console-consumer",
+            "--bootstrap-server",
+            &broker.addr(),
+            "--topic",
+            "m1",
+            "--group",
+            "mg",
+            "--from-beginning",
+            "--max-messages",
+            "6",
+            "--timeout-ms",
+            "30000",
+        ],
+        None,
+        T,
+    );
+    assert!(consumed.status.success(), "{}", support::stderr(&consumed));
+    let g = "{consumergroup=\"mg\",topic=\"m1\",partition=\"0\"}";
+    support::wait_until(T, "the group's lag to show", || {
+        let s = scrape(port);
+        s.get(&format!("kafka_consumergroup_current_offset{g}")) == 6.0
+            && s.get(&format!("kafka_consumergroup_lag{g}")) == (records - 6) as f64
+            && s.get("kafka_coordinator_group_groupmetadatamanager_numgroups") == 1.0
+    });
 }
 
 #[test]
