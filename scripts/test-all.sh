@@ -35,9 +35,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "==> python venv in $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import confluent_kafka, kafka, kazoo' >/dev/null 2>&1; then
-  echo "==> pip install confluent-kafka kafka-python kazoo"
-  "$VENV/bin/pip" install -q --disable-pip-version-check confluent-kafka kafka-python kazoo
+if ! "$VENV/bin/python" -c 'import confluent_kafka, kafka, kazoo, prometheus_client' >/dev/null 2>&1; then
+  echo "==> pip install confluent-kafka kafka-python kazoo prometheus-client"
+  "$VENV/bin/pip" install -q --disable-pip-version-check confluent-kafka kafka-python kazoo prometheus-client
 fi
 
 export KAFKA_RS_INTEROP=1

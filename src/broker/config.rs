@@ -66,6 +66,9 @@ pub struct KafkaConfig {
     /// on 127.0.0.1 at this port (`embedded.zookeeper.port`, 2181 like
     /// ZooKeeper's clientPort; 0 picks a free one).
     pub embedded_zookeeper_port: u16,
+    /// `metrics.listener`: where `GET /metrics` serves Prometheus's text
+    /// format (`http://HOST:PORT`); unset, no endpoint.
+    pub metrics_listener: Option<(String, u16)>,
     pub rack: Option<String>,
     /// Topic-level defaults derived from the broker's `log.*` keys, as
     /// topic config key/value pairs (`segment.bytes`, `retention.ms`, ...).
@@ -207,6 +210,7 @@ const TOPIC_DEFAULTS: &[(&str, &str, &str)] = &[
 /// security and quotas have their own owners).
 const ACCEPTED_KEYS: &[&str] = &[
     "embedded.zookeeper.port",
+    "metrics.listener",
     "num.network.threads",
     "num.io.threads",
     "num.replica.fetchers",
@@ -502,6 +506,14 @@ impl KafkaConfig {
             num_recovery_threads_per_data_dir,
             zookeeper_session_timeout_ms: p.parse_or("zookeeper.session.timeout.ms", 18_000u64)?,
             embedded_zookeeper_port: p.parse_or("embedded.zookeeper.port", 2181u16)?,
+            metrics_listener: match p.get("metrics.listener").map(str::trim) {
+                None | Some("") => None,
+                Some(v) => {
+                    Some(crate::metrics::parse_listener(v).ok_or_else(|| {
+                        invalid("metrics.listener", v, "expected http://HOST:PORT")
+                    })?)
+                }
+            },
             zookeeper_connect: p
                 .get("zookeeper.connect")
                 .map(str::trim)
@@ -598,6 +610,12 @@ mod tests {
                 |c| c.listener.port == 9093 && c.listener.host.is_empty(),
                 "empty host binds all",
             ),
+            ("", |c| c.metrics_listener.is_none(), "no metrics endpoint unless asked for"),
+            (
+                "metrics.listener=http://127.0.0.1:9404",
+                |c| c.metrics_listener == Some(("127.0.0.1".into(), 9404)),
+                "the Prometheus endpoint where it is asked for",
+            ),
             (
                 "port=9094\nhost.name=localhost",
                 |c| c.listener == Endpoint { host: "localhost".into(), port: 9094 },
@@ -685,6 +703,7 @@ mod tests {
             ("auto.create.topics.enable=yes", "auto.create.topics.enable"),
             ("socket.request.max.bytes=0", "socket.request.max.bytes"),
             ("queued.max.request.bytes=0", "queued.max.request.bytes"),
+            ("metrics.listener=localhost", "metrics.listener"),
             ("connections.max.idle.ms=0", "connections.max.idle.ms"),
             ("queued.max.request.bytes=-2", "queued.max.request.bytes"),
             ("message.max.bytes=-5", "message.max.bytes"),

@@ -105,6 +105,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let _open = ctx.replicas.metrics.connection_opened();
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Reply>(REPLY_QUEUE);
     let writer = tokio::spawn(write_loop(wr, rx, peer));
@@ -215,8 +216,14 @@ async fn handle_frame(
     if !is_supported(key, version) {
         return Err(DecodeError::UnsupportedVersion { key, version }.into());
     }
+    let started = std::time::Instant::now();
     let (header, body) = decode_header(key, version, frame.freeze())?;
-    apis::dispatch(ctx, key, version, header, body, peer).await
+    let reply = apis::dispatch(ctx, key, version, header, body, peer).await;
+    // Fetch times itself: Kafka splits it into consumer and follower fetches.
+    if key != ApiKey::Fetch {
+        ctx.replicas.metrics.record_request(key, version, started.elapsed());
+    }
+    reply
 }
 
 async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>, peer: SocketAddr) {

@@ -5,7 +5,8 @@
 //! shutdown), [`connection`] (framing, pipelining, sendfile), [`apis`] (one
 //! file per API behind one dispatch match), [`topics`] (creation and
 //! deletion shared by several APIs), [`error`] (the one place typed errors
-//! become Kafka error codes). Cluster metadata lives behind
+//! become Kafka error codes), [`metrics`] (what `metrics.listener` serves
+//! to Prometheus). Cluster metadata lives behind
 //! `crate::cluster::MetadataStore`.
 
 pub mod apis;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod group_coordinator;
 pub mod memory_pool;
 pub mod meta_properties;
+pub mod metrics;
 pub mod partition;
 pub mod producer_state;
 pub mod purgatory;

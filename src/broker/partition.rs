@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::error::{log_error_code, ApiError};
+use super::metrics::TopicStats;
 use super::producer_state::{BatchSequence, Check, ProducerStateManager, NO_PRODUCER_ID};
 use crate::log::{Log, LogAppendInfo};
 use crate::protocol::ErrorCode;
@@ -108,6 +109,8 @@ pub struct Partition {
     pub(crate) isr_change_in_flight: AtomicBool,
     /// The topic config overrides the log was last configured with.
     pub(crate) applied_configs: Mutex<BTreeMap<String, String>>,
+    /// Its topic's counters, set once when the replica manager opens it.
+    pub(crate) stats: Arc<TopicStats>,
 }
 
 /// Where a produced batch landed.
@@ -153,6 +156,7 @@ impl Partition {
             followers: Mutex::new(HashMap::new()),
             isr_change_in_flight: AtomicBool::new(false),
             applied_configs: Mutex::new(configs),
+            stats: super::metrics::BrokerMetrics::detached_topic(),
         };
         let role = partition.start_role(&state, crate::time::now_ms())?;
         Ok((partition, role))
@@ -421,6 +425,7 @@ impl Partition {
             .log
             .append_as_follower(records)
             .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
+        self.stats.replicated_in(records.len());
         for batch in Batches::new(records).flatten() {
             if batch.producer_id() != NO_PRODUCER_ID {
                 producers.record(
@@ -463,6 +468,17 @@ impl Partition {
 
     /// Validates, de-duplicates and appends produced batches (blocking).
     pub fn append_records_to_leader(
+        &self,
+        records: &mut [u8],
+        required_acks: i16,
+        min_insync_replicas: usize,
+    ) -> Result<AppendResult, ApiError> {
+        let result = self.append_to_leader_log(records, required_acks, min_insync_replicas);
+        self.stats.produce_request(result.is_err());
+        result
+    }
+
+    fn append_to_leader_log(
         &self,
         records: &mut [u8],
         required_acks: i16,
@@ -512,6 +528,8 @@ impl Partition {
             .log
             .append_as_leader(records, LeaderEpoch(leader_epoch))
             .map_err(ApiError::from_log)?;
+        let messages = (info.last_offset.0 - info.first_offset.0 + 1).max(0) as u64;
+        self.stats.appended(records.len(), messages);
         if let Some(p) = producer {
             producers.record(
                 p.id,

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::error::log_error_code;
+use super::metrics::BrokerMetrics;
 use super::partition::{IsrChange, LeaderState, Partition, RoleChange};
 use super::purgatory::Purgatory;
 use super::replica_fetcher::ReplicaFetcherManager;
@@ -39,6 +40,7 @@ pub struct ReplicaManager {
     store: Arc<dyn MetadataStore>,
     runtime: tokio::runtime::Handle,
     pub fetchers: ReplicaFetcherManager,
+    pub metrics: Arc<BrokerMetrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +86,7 @@ impl ReplicaManager {
             store,
             runtime,
             fetchers,
+            metrics: Arc::default(),
         })
     }
 
@@ -145,6 +148,9 @@ impl ReplicaManager {
                     Ok(()) => tracing::info!(partition = %tp, "deleted log"),
                     Err(e) => tracing::warn!(partition = %tp, "cannot delete log: {e}"),
                 }
+                if !wanted.keys().any(|w| w.topic == tp.topic) {
+                    self.metrics.remove_topic(&tp.topic);
+                }
             }
         }
         for (tp, (topic_id, state, configs)) in wanted {
@@ -194,8 +200,11 @@ impl ReplicaManager {
             .log_manager
             .get_or_create_log(tp, self.log_config_for(configs))
             .map_err(|e| e.to_string())?;
-        Partition::new(tp.clone(), topic_id, log, self.broker_id, state, configs.clone())
-            .map_err(|e| e.message.unwrap_or_default())
+        let (mut partition, role) =
+            Partition::new(tp.clone(), topic_id, log, self.broker_id, state, configs.clone())
+                .map_err(|e| e.message.unwrap_or_default())?;
+        partition.stats = self.metrics.topic(&tp.topic);
+        Ok((partition, role))
     }
 
     /// Starts or stops following, and wakes whoever waits on the partition
@@ -253,6 +262,12 @@ impl ReplicaManager {
             match written {
                 Ok(version) => {
                     tracing::info!(partition = %p.tp, "ISR changed from {old:?} to {:?}", change.isr);
+                    let counter = if change.isr.len() < old.len() {
+                        &me.metrics.isr_shrinks
+                    } else {
+                        &me.metrics.isr_expands
+                    };
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     p.isr_written(change.leader_epoch, change.isr, version);
                     me.purgatory.wake(&p.tp);
                 }

@@ -34,8 +34,14 @@ pub async fn run(
         config.listener.port = local.port();
         config.advertised_listener.port = local.port();
     }
+    // Bound before anything starts, so a taken port stops the broker at once.
+    let metrics_listener = match &config.metrics_listener {
+        Some((host, port)) => Some(bind_metrics(host, *port).await?),
+        None => None,
+    };
     let (ctx, embedded_zookeeper) = start(config).await?;
     let ctx = Arc::new(ctx);
+    let metrics = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, Arc::downgrade(&ctx))));
     tracing::info!(
         "kafka-rs broker {} started: listening on {} (advertised {}), log dirs {}",
         ctx.broker_id,
@@ -88,6 +94,9 @@ pub async fn run(
     }
     follower.abort();
     isr_expiration.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     let replicas = ctx.replicas.clone();
     let _ = tokio::task::spawn_blocking(move || replicas.shutdown()).await;
     let broker_id = ctx.broker_id;
@@ -98,6 +107,38 @@ pub async fn run(
     }
     tracing::info!("broker {broker_id} shut down");
     Ok(())
+}
+
+async fn bind_metrics(host: &str, port: u16) -> Result<TcpListener, Error> {
+    let listener = TcpListener::bind((host, port)).await.map_err(|source| Error::Io {
+        path: format!("metrics.listener http://{host}:{port}").into(),
+        source,
+    })?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("serving Prometheus metrics on http://{addr}/metrics");
+    }
+    Ok(listener)
+}
+
+/// Serves `/metrics`. Scrapes hold the context only while they run (a
+/// keep-alive scraper must not keep the ZooKeeper session open past
+/// shutdown).
+async fn serve_metrics(listener: TcpListener, ctx: std::sync::Weak<BrokerContext>) {
+    crate::metrics::serve(listener, move || {
+        let ctx = ctx.clone();
+        async move {
+            let Some(ctx) = ctx.upgrade() else { return String::new() };
+            let groups = ctx
+                .groups
+                .read(|c| super::metrics::GroupsSnapshot { groups: c.committed_offsets() })
+                .await
+                .unwrap_or_default();
+            tokio::task::spawn_blocking(move || super::metrics::render(&ctx, &groups))
+                .await
+                .unwrap_or_default()
+        }
+    })
+    .await
 }
 
 /// Every `log.dirs` entry exists, is a directory and takes a new file; the

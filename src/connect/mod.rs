@@ -6,15 +6,13 @@
 //! `standalone` runs every connector in one process with offsets in a
 //! file; `distributed` shares connectors and tasks between workers through
 //! a group and three compacted topics. `herder` keeps the connectors and
-//! runs the local `tasks`; `rest` and `http` serve the API.
+//! runs the local `tasks`; `rest` serves the API over `crate::http`.
 
 pub mod converter;
 pub mod distributed;
-
 pub mod error;
 pub mod group;
 pub mod herder;
-pub mod http;
 pub mod offsets;
 pub mod plugins;
 pub mod rest;

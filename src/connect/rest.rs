@@ -7,9 +7,9 @@ use serde_json::{json, Value};
 
 use super::error::Error;
 use super::herder::{ConfigChange, Herder, TargetState};
-use super::http::{Request, Response};
 use super::plugins::{self, Config};
 use crate::client::admin::Admin;
+use crate::http::{Request, Response};
 
 /// Answers one request.
 pub async fn handle(herder: Arc<Herder>, req: Request) -> Response {
@@ -165,7 +165,7 @@ async fn route(herder: &Arc<Herder>, req: &Request) -> Result<Response, Error> {
                 _ => TargetState::Stopped,
             };
             herder.change(ConfigChange::Target { name: name.to_string(), target }).await?;
-            Ok(Response { status: 202, body: String::new() })
+            Ok(Response::json_text(202, String::new()))
         }
         ["connectors", name, "offsets"] => match m {
             "GET" => offsets(herder, name).await,

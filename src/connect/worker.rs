@@ -137,7 +137,7 @@ pub async fn serve(herder: Arc<Herder>, listener: TcpListener, shutdown: impl Fu
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let h = herder.clone();
     let server =
-        tokio::spawn(super::http::serve(listener, move |req| super::rest::handle(h.clone(), req)));
+        tokio::spawn(crate::http::serve(listener, move |req| super::rest::handle(h.clone(), req)));
     tracing::info!(
         "REST server listening at http://{local}/, advertising URL http://{}/",
         herder.worker_id

@@ -198,6 +198,14 @@ struct Core {
     retention_scheduled: bool,
 }
 
+/// A group's committed offsets, as its coordinator holds them.
+#[derive(Clone, Debug)]
+pub struct GroupOffsets {
+    pub group_id: String,
+    pub state: &'static str,
+    pub offsets: Vec<(TopicPartition, i64)>,
+}
+
 /// The group coordinator of one broker, for the `__consumer_offsets`
 /// partitions it leads.
 pub struct GroupCoordinator {
@@ -461,6 +469,19 @@ impl GroupCoordinator {
             })
             .collect();
         d
+    }
+
+    /// Every group held here with its state name and committed offsets,
+    /// for the broker's metrics.
+    pub fn committed_offsets(&self) -> Vec<GroupOffsets> {
+        self.groups
+            .values()
+            .map(|g| GroupOffsets {
+                group_id: g.group_id.clone(),
+                state: g.state.name(),
+                offsets: g.offsets.iter().map(|(tp, o)| (tp.clone(), o.offset)).collect(),
+            })
+            .collect()
     }
 
     /// The state of a group, if this coordinator holds it.

@@ -38,7 +38,15 @@ pub struct Config {
     /// their clients to reconnect. Right for a server embedded in a broker:
     /// its sessions belonged to the process that just died with it.
     pub expire_recovered_sessions: bool,
+    /// Where `GET /metrics` serves Prometheus's text format: set when
+    /// `metricsProvider.className` names ZooKeeper's Prometheus provider,
+    /// from `metricsProvider.httpHost` (0.0.0.0) and `metricsProvider.httpPort` (7000).
+    pub metrics_listener: Option<(String, u16)>,
 }
+
+/// The `metricsProvider.className` that turns the `/metrics` endpoint on.
+pub const PROMETHEUS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
 
 impl Config {
     /// The defaults of a zoo.cfg that sets only dataDir.
@@ -60,6 +68,7 @@ impl Config {
             container_check_interval_ms: 60_000,
             extended_types: false,
             expire_recovered_sessions: false,
+            metrics_listener: None,
         }
     }
 
@@ -110,6 +119,10 @@ impl Config {
         c.container_check_interval_ms =
             p.parse_or("znode.container.checkIntervalMs", 60_000u64)?.max(1);
         c.extended_types = p.bool_or("zookeeper.extendedTypesEnabled", false)?;
+        if p.get("metricsProvider.className").map(str::trim) == Some(PROMETHEUS_PROVIDER) {
+            let host = p.get("metricsProvider.httpHost").unwrap_or("0.0.0.0").trim().to_string();
+            c.metrics_listener = Some((host, p.parse_or("metricsProvider.httpPort", 7000u16)?));
+        }
         Ok(c)
     }
 
@@ -158,5 +171,17 @@ mod tests {
             .unwrap();
         assert!(c.four_letter_whitelist.contains("stat"));
         assert!(!c.four_letter_whitelist.contains("srvr"));
+    }
+
+    #[test]
+    fn the_prometheus_provider_serves_where_apache_would() {
+        let off = Config::from_properties(&Properties::parse("dataDir=/d\n")).unwrap();
+        assert_eq!(off.metrics_listener, None, "off unless the provider is named");
+        let on = format!("dataDir=/d\nmetricsProvider.className={PROMETHEUS_PROVIDER}\n");
+        let c = Config::from_properties(&Properties::parse(&on)).unwrap();
+        assert_eq!(c.metrics_listener, Some(("0.0.0.0".into(), 7000)), "Apache's default port");
+        let at = format!("{on}metricsProvider.httpPort=7071\nmetricsProvider.httpHost=127.0.0.1\n");
+        let c = Config::from_properties(&Properties::parse(&at)).unwrap();
+        assert_eq!(c.metrics_listener, Some(("127.0.0.1".into(), 7071)));
     }
 }

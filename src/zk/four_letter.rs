@@ -124,8 +124,20 @@ fn envi() -> String {
 }
 
 fn mntr(p: &Processor) -> String {
+    let mut s = String::new();
+    for (k, v) in mntr_rows(p) {
+        let _ = writeln!(s, "{k}\t{v}");
+    }
+    s
+}
+
+/// `mntr`'s keys and values, in ZooKeeper's order; the Prometheus endpoint
+/// publishes the numeric ones under the same names without `zk_`.
+pub(super) fn mntr_rows(p: &Processor) -> Vec<(&'static str, String)> {
     let (min, avg, max) = latency(p);
     let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+    let max_fds =
+        rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(0);
     let rows: Vec<(&str, String)> = vec![
         ("zk_version", VERSION.to_string()),
         ("zk_server_state", "standalone".into()),
@@ -141,13 +153,9 @@ fn mntr(p: &Processor) -> String {
         ("zk_ephemerals_count", p.tree.ephemeral_count().to_string()),
         ("zk_approximate_data_size", p.tree.approximate_data_size().to_string()),
         ("zk_open_file_descriptor_count", fds.to_string()),
+        ("zk_max_file_descriptor_count", max_fds.to_string()),
         ("zk_global_sessions", p.sessions.len().to_string()),
         ("zk_uptime", p.started.elapsed().as_millis().to_string()),
-        ("zk_last_proposal_size", "-1".into()),
     ];
-    let mut s = String::new();
-    for (k, v) in rows {
-        let _ = writeln!(s, "{k}\t{v}");
-    }
-    s
+    rows
 }

@@ -15,6 +15,7 @@ mod config;
 mod data_tree;
 mod error;
 mod four_letter;
+mod metrics;
 mod ops;
 mod path;
 mod processor;
@@ -49,6 +50,34 @@ use txn_log::TxnLog;
 /// Where our files live inside dataDir/dataLogDir. Not ZooKeeper's
 /// `version-2`: the formats differ, and neither should read the other's.
 const SUBDIR: &str = "kafka-rs-1";
+
+async fn bind_metrics(host: &str, port: u16) -> Result<TcpListener, Error> {
+    let listener = TcpListener::bind((host, port))
+        .await
+        .map_err(|e| Error::io(format!("metricsProvider.httpPort {host}:{port}"), e))?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("serving Prometheus metrics on http://{addr}/metrics");
+    }
+    Ok(listener)
+}
+
+/// Serves `/metrics`, each scrape answered by the processor between two
+/// events. Holds the processor's queue weakly, so it never keeps it open.
+async fn serve_metrics(listener: TcpListener, events: mpsc::WeakUnboundedSender<Event>) {
+    let start_time_seconds = crate::metrics::now_seconds();
+    crate::metrics::serve(listener, move || {
+        let events = events.upgrade();
+        async move {
+            let (reply, answer) = oneshot::channel();
+            let Some(events) = events else { return String::new() };
+            if events.send(Event::Metrics { start_time_seconds, reply }).is_err() {
+                return String::new();
+            }
+            answer.await.unwrap_or_default()
+        }
+    })
+    .await
+}
 
 /// Serves ZooKeeper clients on `listener` until `shutdown` completes, then
 /// stops cleanly: everything acknowledged is already on disk.
@@ -114,6 +143,12 @@ pub async fn run(
         })
     };
     let purger = (cfg.purge_interval_hours > 0).then(|| tokio::spawn(purge_every(cfg.clone())));
+    let metrics = match &cfg.metrics_listener {
+        Some((host, port)) => {
+            Some(tokio::spawn(serve_metrics(bind_metrics(host, *port).await?, ev_tx.downgrade())))
+        }
+        None => None,
+    };
     let mut conns = JoinSet::new();
     let result = tokio::select! {
         _ = server::accept_loop(listener, cfg.clone(), ev_tx.clone(), &mut conns) => Ok(()),
@@ -123,6 +158,9 @@ pub async fn run(
     ticker.abort();
     if let Some(p) = purger {
         p.abort();
+    }
+    if let Some(m) = metrics {
+        m.abort();
     }
     conns.abort_all();
     // A clean stop hands back a snapshot of the final state, so the next

@@ -93,11 +93,14 @@ impl Processor {
                 let list = self.tree.acl_of(node);
                 let auth = self.auth_of(conn);
                 acl::check(list, auth, perms::READ | perms::ADMIN)?;
-                // Without ADMIN, digests are hidden (ZOOKEEPER-1392).
+                // Without ADMIN, digest password hashes are hidden and the
+                // user names kept, `user1:x` (ZOOKEEPER-1392).
                 let mut shown = list.to_vec();
                 if acl::check(list, auth, perms::ADMIN).is_err() {
                     for a in shown.iter_mut().filter(|a| a.id.scheme == "digest") {
-                        a.id.id = "x:x".into();
+                        if let Some((user, _hash)) = a.id.id.split_once(':') {
+                            a.id.id = format!("{user}:x");
+                        }
                     }
                 }
                 Acl::write_acls(w, &shown);
@@ -361,8 +364,11 @@ impl Processor {
                 if !(0..=6).contains(&flags) {
                     return Err(ErrorCode::BadArguments);
                 }
+                // ZooKeeper takes CONTAINER on a plain create/create2 and,
+                // its txn being a plain CreateTxn, makes a persistent node:
+                // only the createContainer request makes a container.
                 if is_ttl != (*code == op::CREATE_TTL)
-                    || (flags == create_mode::CONTAINER) != (*code == op::CREATE_CONTAINER)
+                    || (*code == op::CREATE_CONTAINER && flags != create_mode::CONTAINER)
                 {
                     return Err(ErrorCode::BadArguments);
                 }
@@ -389,7 +395,7 @@ impl Processor {
                 }
                 let owner = match flags {
                     create_mode::EPHEMERAL | 3 => session,
-                    create_mode::CONTAINER => CONTAINER_OWNER,
+                    create_mode::CONTAINER if *code == op::CREATE_CONTAINER => CONTAINER_OWNER,
                     create_mode::TTL | create_mode::TTL_SEQUENTIAL => TTL_MASK | *ttl,
                     _ => 0,
                 };

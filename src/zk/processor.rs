@@ -73,6 +73,11 @@ pub enum Event {
         word: String,
         reply: oneshot::Sender<String>,
     },
+    /// A Prometheus scrape (`metricsProvider.httpPort`).
+    Metrics {
+        start_time_seconds: f64,
+        reply: oneshot::Sender<String>,
+    },
     /// A clean stop: the processor ends, handing back a snapshot of its
     /// last state (zxid, bytes) if the log has anything after the last one.
     Stop {
@@ -266,6 +271,9 @@ impl Processor {
             Event::Tick => self.tick(),
             Event::FourLetter { word, reply } => {
                 let _ = reply.send(super::four_letter::answer(self, &word));
+            }
+            Event::Metrics { start_time_seconds, reply } => {
+                let _ = reply.send(super::metrics::render(self, start_time_seconds));
             }
         }
     }

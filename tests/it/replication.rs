@@ -28,6 +28,11 @@ pub struct Cluster {
 impl Cluster {
     /// Three brokers (ids 1, 2, 3) on one standalone ZooKeeper.
     pub fn start(extra: &[&str]) -> Cluster {
+        Self::start_each(extra, |_| Vec::new())
+    }
+
+    /// Like [`Cluster::start`], with overrides of each broker's own too.
+    pub fn start_each(extra: &[&str], own: impl Fn(i32) -> Vec<String>) -> Cluster {
         let zk = zk_harness::start_ours("");
         let connect = format!("zookeeper.connect=127.0.0.1:{}", zk.port);
         let overrides: Vec<Vec<String>> = (1..=3)
@@ -38,6 +43,7 @@ impl Cluster {
                     "zookeeper.session.timeout.ms=6000".into(),
                 ];
                 o.extend(extra.iter().map(|s| s.to_string()));
+                o.extend(own(id));
                 o
             })
             .collect();

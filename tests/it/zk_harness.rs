@@ -96,6 +96,12 @@ pub fn start_ours(extra: &str) -> ZkServer {
 /// Apache ZooKeeper 3.8 (`ZooKeeperServerMain`), or `None` to skip when the
 /// Debian package is missing outside the interop suite.
 pub fn start_apache(extra: &str) -> Option<ZkServer> {
+    start_apache_with(extra, &[])
+}
+
+/// [`start_apache`] with JVM system properties (`-Dkey=value`), which is
+/// how Apache ZooKeeper takes some settings our server reads from zoo.cfg.
+pub fn start_apache_with(extra: &str, system_properties: &[&str]) -> Option<ZkServer> {
     let java = support::external_tool("java")?;
     if !Path::new(APACHE_JARS).exists() {
         assert!(
@@ -120,6 +126,7 @@ pub fn start_apache(extra: &str) -> Option<ZkServer> {
                     "-cp",
                     "/etc/zookeeper/conf:/usr/share/java/*",
                 ])
+                .args(system_properties)
                 .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
                 .arg(&cfg)
                 .stdout(Stdio::null())

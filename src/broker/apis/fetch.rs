@@ -28,6 +28,7 @@ use kafka_protocol::messages::FetchRequest;
 
 use crate::broker::connection::{FileRegion, Reply};
 use crate::broker::error::log_error_code;
+use crate::broker::metrics::TopicStats;
 use crate::broker::BrokerContext;
 use crate::protocol::fetch_writer::{
     write_fetch_response, Chunk, FetchPartitionData, FetchResponseData, FetchTopicData,
@@ -54,6 +55,7 @@ pub async fn handle(
     correlation_id: i32,
     req: FetchRequest,
 ) -> Reply {
+    let started = std::time::Instant::now();
     let topic_names: Vec<String> = req.topics.iter().map(|t| t.topic.0.to_string()).collect();
     let replica_id = if version >= 15 { req.replica_state.replica_id.0 } else { req.replica_id.0 };
     let mut wanted = Vec::new();
@@ -91,8 +93,9 @@ pub async fn handle(
             // wait is not missed.
             let watch = ctx.replicas.purgatory.watch(wanted.iter().map(|w| w.tp.clone()).collect());
             let parts = read_all(ctx, &wanted, max_bytes).await;
-            let bytes: usize = parts.iter().map(|p| p.records.as_ref().map_or(0, |r| r.len)).sum();
-            let errors = parts.iter().any(|p| p.error_code != ErrorCode::None);
+            let bytes: usize =
+                parts.iter().map(|(p, _)| p.records.as_ref().map_or(0, |r| r.len)).sum();
+            let errors = parts.iter().any(|(p, _)| p.error_code != ErrorCode::None);
             if bytes >= min_bytes.max(1)
                 || errors
                 || min_bytes == 0
@@ -100,6 +103,7 @@ pub async fn handle(
             {
                 break parts;
             }
+            let _in_purgatory = ctx.replicas.metrics.fetch_waiting();
             if tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_err() {
                 drop(watch);
                 break read_all(ctx, &wanted, max_bytes).await;
@@ -111,7 +115,11 @@ pub async fn handle(
         .into_iter()
         .map(|name| FetchTopicData { name, partitions: Vec::new() })
         .collect();
-    for (w, p) in wanted.iter().zip(parts) {
+    for (w, (p, stats)) in wanted.iter().zip(parts) {
+        if let Some(stats) = stats {
+            let bytes = p.records.as_ref().map_or(0, |r| r.len);
+            stats.fetched(bytes, w.from_follower, p.error_code != ErrorCode::None);
+        }
         topics[w.topic].partitions.push(p);
     }
     let data = FetchResponseData {
@@ -124,6 +132,7 @@ pub async fn handle(
         return legacy_reply(version, correlation_id, data).await;
     }
     let (chunks, _len) = write_fetch_response(version, correlation_id, data);
+    ctx.replicas.metrics.record_fetch(replica_id >= 0, version, started.elapsed());
     Reply::Chunks(chunks)
 }
 
@@ -236,7 +245,7 @@ async fn read_all(
     ctx: &Arc<BrokerContext>,
     wanted: &[Wanted],
     max_bytes: usize,
-) -> Vec<FetchPartitionData<FileRegion>> {
+) -> Vec<(FetchPartitionData<FileRegion>, Option<Arc<TopicStats>>)> {
     let read_pass = move |ctx: &BrokerContext, wanted: &[Wanted]| {
         let mut remaining = max_bytes;
         let mut first = true;
@@ -244,7 +253,7 @@ async fn read_all(
             .iter()
             .map(|w| {
                 let p = read_one(ctx, w, remaining, first);
-                if let Some(r) = &p.records {
+                if let Some(r) = &p.0.records {
                     remaining = remaining.saturating_sub(r.len);
                     first = false;
                 }
@@ -264,7 +273,7 @@ async fn read_all(
         Ok(parts) => parts,
         Err(e) => {
             tracing::error!("fetch read failed: {e}");
-            wanted.iter().map(|w| error_part(w, ErrorCode::UnknownServerError)).collect()
+            wanted.iter().map(|w| (error_part(w, ErrorCode::UnknownServerError), None)).collect()
         }
     }
 }
@@ -292,14 +301,15 @@ fn read_one(
     w: &Wanted,
     remaining: usize,
     min_one: bool,
-) -> FetchPartitionData<FileRegion> {
+) -> (FetchPartitionData<FileRegion>, Option<Arc<TopicStats>>) {
     // The epoch is checked before the leadership (KIP-320).
     let partition = match ctx.replicas.partition(&w.tp) {
         Ok(p) => p,
-        Err(code) => return error_part(w, code),
+        Err(code) => return (error_part(w, code), None),
     };
+    let stats = Some(partition.stats.clone());
     if let Err(code) = partition.check_leader_epoch(w.current_leader_epoch) {
-        return error_part(w, code);
+        return (error_part(w, code), stats);
     }
     let hw = partition.high_watermark();
     let lso = partition.last_stable_offset();
@@ -315,11 +325,11 @@ fn read_one(
     let leo = partition.log.log_end_offset().0;
     if w.fetch_offset < log_start || w.fetch_offset > leo {
         out.error_code = ErrorCode::OffsetOutOfRange;
-        return out;
+        return (out, stats);
     }
     let bound = read_bound(&partition, w);
     if w.fetch_offset >= bound {
-        return out; // nothing committed (or, for a follower, written) past it yet
+        return (out, stats); // nothing committed (or, for a follower, written) past it yet
     }
     let limit = w.partition_max_bytes.min(remaining);
     match partition.log.read(Offset(w.fetch_offset), limit, Some(Offset(bound)), min_one) {
@@ -329,5 +339,5 @@ fn read_one(
         }
         Err(e) => out.error_code = log_error_code(&e),
     }
-    out
+    (out, stats)
 }

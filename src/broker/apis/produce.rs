@@ -207,6 +207,7 @@ async fn wait_for_replication(ctx: &BrokerContext, items: &mut [Item], timeout: 
         if waiting.is_empty() {
             return;
         }
+        let _in_purgatory = ctx.replicas.metrics.produce_waiting();
         if tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_err() {
             for n in waiting {
                 if replication_status(ctx, &items[n]).is_none() {
@@ -223,7 +224,8 @@ async fn wait_for_replication(ctx: &BrokerContext, items: &mut [Item], timeout: 
     }
 }
 
-fn min_insync_replicas(
+/// `min.insync.replicas` of a topic: its override, else the broker's.
+pub(crate) fn min_insync_replicas(
     ctx: &BrokerContext,
     image: &crate::cluster::ClusterImage,
     topic: &str,

@@ -1,6 +1,7 @@
-//! A small HTTP/1.1 server for the REST API: one request at a time per
-//! connection (keep-alive), bodies sized by Content-Length and capped, JSON
-//! out. Nothing here knows Connect; a handler maps a request to a response.
+//! A small HTTP/1.1 server for Connect's REST API and the Prometheus
+//! `/metrics` endpoints: one request at a time per connection (keep-alive),
+//! bodies sized by Content-Length and capped. Nothing here knows Connect or
+//! metrics; a handler maps a request to a response.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,17 +35,30 @@ impl Request {
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
-    /// JSON text; empty for 204.
+    pub content_type: &'static str,
+    /// Empty for 204.
     pub body: String,
 }
 
+const JSON: &str = "application/json";
+
 impl Response {
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
-        Response { status, body: value.to_string() }
+        Self::json_text(status, value.to_string())
+    }
+
+    /// A JSON body already serialized (or empty).
+    pub fn json_text(status: u16, body: String) -> Self {
+        Response { status, content_type: JSON, body }
+    }
+
+    /// Any other body, e.g. Prometheus's text format.
+    pub fn text(status: u16, content_type: &'static str, body: String) -> Self {
+        Response { status, content_type, body }
     }
 
     pub fn no_content() -> Self {
-        Response { status: 204, body: String::new() }
+        Self::json_text(204, String::new())
     }
 
     /// Kafka's error body: `{"error_code":404,"message":"..."}`.
@@ -111,9 +125,10 @@ where
             Parsed::Request(req, keep_alive) => (handler(req).await, keep_alive),
         };
         let head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n",
             response.status,
             reason(response.status),
+            response.content_type,
             response.body.len(),
             if keep_alive { "" } else { "Connection: close\r\n" }
         );
