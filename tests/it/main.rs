@@ -22,6 +22,7 @@ mod groups_list;
 mod log_crash;
 mod log_dirs;
 mod perf_metrics;
+mod reassign;
 mod replication;
 mod replication_failover;
 mod support;
