@@ -291,13 +291,19 @@ async fn describe(args: &TopicsArgs, admin: &Admin) -> anyhow::Result<()> {
     let want_configs =
         admin.cluster().any_broker().supports(kafka_protocol::messages::ApiKey::DescribeConfigs);
     // As Kafka 3.x's TopicCommand: a broker without the API (or an error)
-    // only leaves the reassignment columns out.
+    // only leaves the reassignment columns out. The answer comes from the
+    // controller, so a controller that is stopped or busy must not hold up
+    // a describe that only needs Metadata.
     let reassigning = if admin
         .cluster()
         .any_broker()
         .supports(kafka_protocol::messages::ApiKey::ListPartitionReassignments)
     {
-        admin.list_partition_reassignments(None).await.unwrap_or_default()
+        let listed = admin.list_partition_reassignments(None);
+        match tokio::time::timeout(std::time::Duration::from_secs(5), listed).await {
+            Ok(Ok(list)) => list,
+            Ok(Err(_)) | Err(_) => Vec::new(),
+        }
     } else {
         Vec::new()
     };

@@ -181,7 +181,26 @@ fn reassignment_moves_a_partition_and_raises_a_replication_factor_while_acks_all
         &["--execute", "--reassignment-json-file", &file, "--throttle", "50000000"],
     );
     assert!(out.starts_with("Current partition replica assignment\n\n{\"version\":1,\"partitions\":[{\"topic\":\"moving\",\"partition\":0,\"replicas\":[1],\"log_dirs\":[\"any\"]}]}\n\nSave this to use as the --reassignment-json-file option during rollback\n"), "{out}");
-    assert!(out.contains("The inter-broker throttle limit was set to 50000000 B/s"), "{out}");
+    // The topics name the throttled replicas as Kafka's tool sets them:
+    // current ones as leaders, moving ones as followers.
+    let bootstrap = cluster.any_addr();
+    let configs = support::kafka_rs(
+        &[
+            "configs",
+            "--bootstrap-server",
+            &bootstrap,
+            "--describe",
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            "moving",
+        ],
+        None,
+        Duration::from_secs(60),
+    );
+    let configs = support::stdout(&configs);
+    assert!(configs.contains("leader.replication.throttled.replicas=0:1"), "{configs}");
+    assert!(configs.contains("follower.replication.throttled.replicas=0:2,0:3"), "{configs}");
     assert!(out.ends_with("Successfully started partition reassignment for moving-0\n"), "{out}");
     let status = verify_until_complete(&cluster, &file, "moving");
     assert!(status.contains("Clearing topic-level throttles on topic moving"), "{status}");
