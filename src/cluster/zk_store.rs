@@ -642,9 +642,11 @@ impl MetadataStore for ZkStore {
                 .await
                 .map_err(unavailable)?;
             }
+            // Reassignments of the existing partitions stay recorded.
+            let (adding, removing) = z::parse_topic_reassignments(&d);
             c.set_data(
                 &z::topic(&name),
-                &z::topic_json(&assignment, id.unwrap_or_default()),
+                &z::topic_json_reassigning(&assignment, &adding, &removing, id.unwrap_or_default()),
                 Some(stat.version),
             )
             .await
