@@ -255,9 +255,19 @@ fn reassignment_moves_a_partition_and_raises_a_replication_factor_while_acks_all
 }
 
 #[test]
-fn reassignment_cancel_znode_trigger_and_controller_failover() {
+fn reassignment_cancel_znode_trigger_and_controller_failover_on_our_zookeeper() {
+    cancel_znode_trigger_and_controller_failover(zk_harness::start_ours(""));
+}
+
+#[test]
+fn reassignment_cancel_znode_trigger_and_controller_failover_on_apache_zookeeper() {
+    let Some(zk) = zk_harness::start_apache("") else { return };
+    cancel_znode_trigger_and_controller_failover(zk);
+}
+
+fn cancel_znode_trigger_and_controller_failover(zk: zk_harness::ZkServer) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start(zk_harness::start_ours(""), &[1, 2, 3], &[]);
+    let mut cluster = Cluster::start(zk, &[1, 2, 3], &[]);
     assert_eq!(cluster.controller(), Some(1));
     for t in ["stuck", "survive"] {
         cluster.topics(&["--create", "--topic", t, "--replica-assignment", "2"]);
