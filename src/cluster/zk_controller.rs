@@ -807,6 +807,7 @@ mod tests {
             classify("/admin/preferred_replica_election"),
             Some(Path::PreferredElection)
         ));
+        assert!(matches!(classify("/admin/reassign_partitions"), Some(Path::ReassignPartitions)));
         assert!(classify("/brokers/ids/1").is_none());
     }
 }
