@@ -82,11 +82,13 @@ pub type OngoingReassignments = Vec<(TopicPartition, ReplicaAssignment)>;
 pub struct ZkController {
     config: ControllerConfig,
     active: Option<Controller>,
+    /// `/admin/reassign_partitions` as last acted on (czxid, version).
+    reassign_znode_seen: Option<(i64, i32)>,
 }
 
 impl ZkController {
     pub fn new(config: ControllerConfig) -> ZkController {
-        ZkController { config, active: None }
+        ZkController { config, active: None, reassign_znode_seen: None }
     }
 
     pub fn is_active(&self) -> bool {
@@ -187,7 +189,6 @@ impl ZkController {
         let mut configs: BTreeSet<String> = BTreeSet::new();
         let mut states: BTreeSet<(String, i32)> = BTreeSet::new();
         let mut preferred = false;
-        let mut reassign = false;
         for (_, e) in events {
             match classify(&e.path) {
                 Some(Path::Topic(t)) => {
@@ -200,7 +201,7 @@ impl ZkController {
                     configs.insert(t);
                 }
                 Some(Path::PreferredElection) => preferred = true,
-                Some(Path::ReassignPartitions) => reassign = true,
+                Some(Path::ReassignPartitions) => {}
                 Some(Path::ControlledShutdown) => {}
                 None => {}
             }
@@ -240,7 +241,9 @@ impl ZkController {
         if preferred {
             self.preferred_replica_election_znode(c, my_id).await?;
         }
-        self.reassign_partitions_znode(c, my_id, reassign).await?;
+        // Read on every pass, not only on its watch event: a content not
+        // yet acted on is started whatever became of the event.
+        self.reassign_partitions_znode(c, my_id, false).await?;
         self.controlled_shutdown_requests(c, my_id).await
     }
 
@@ -340,7 +343,8 @@ impl ZkController {
     }
 
     /// Kafka's ZooKeeper-mode trigger: starts the reassignments
-    /// `/admin/reassign_partitions` lists (when `trigger`), then drops the
+    /// `/admin/reassign_partitions` lists (when its content is new, or
+    /// `trigger` on taking over as controller), then drops the
     /// entries no longer in progress and deletes the znode once none is,
     /// which is how the tools that wrote it learn they are done.
     async fn reassign_partitions_znode(
@@ -354,7 +358,13 @@ impl ZkController {
         }
         let Some((data, stat)) = get(c, z::REASSIGN_PARTITIONS).await? else { return Ok(()) };
         let entries = z::parse_reassign_partitions(&data);
-        if trigger {
+        // Each content is acted on once, whether or not its watch event
+        // arrived: starting the same targets again would change nothing,
+        // but would undo a cancel made through the API meanwhile.
+        let seen = Some((stat.czxid, stat.version));
+        let fresh = self.reassign_znode_seen != seen;
+        self.reassign_znode_seen = seen;
+        if trigger || fresh {
             let partitions = entries.iter().map(|(tp, r)| (tp.clone(), Some(r.clone()))).collect();
             let out =
                 self.machine()?.handle(Event::AlterReassignments { partitions, check_live: false });

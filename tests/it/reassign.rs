@@ -252,6 +252,74 @@ fn reassignment_moves_a_partition_and_raises_a_replication_factor_while_acks_all
     }
     assert_eq!(consume(&cluster, "grow").len(), 50);
     assert_eq!(reassign_ok(&cluster, &["--list"]), "No partition reassignments found.\n");
+    kafkas_error_codes_on_the_wire(&cluster);
+}
+
+/// The codes Kafka's ZooKeeper-mode brokers answer: NOT_CONTROLLER (41) at
+/// the top level away from the controller; per partition
+/// UNKNOWN_TOPIC_OR_PARTITION (3), INVALID_REPLICA_ASSIGNMENT (39) and
+/// NO_REASSIGNMENT_IN_PROGRESS (85) from it.
+fn kafkas_error_codes_on_the_wire(cluster: &Cluster) {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{
+        ReassignablePartition, ReassignableTopic,
+    };
+    use kafka_protocol::messages::{
+        AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, ApiKey, BrokerId,
+        ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let controller = cluster.controller().unwrap();
+    let other = [1, 2, 3].into_iter().find(|b| *b != controller).unwrap();
+    let partition = |index: i32, replicas: Option<Vec<i32>>| {
+        ReassignablePartition::default()
+            .with_partition_index(index)
+            .with_replicas(replicas.map(|r| r.into_iter().map(BrokerId).collect()))
+    };
+    let topic = |name: &str, partitions| {
+        ReassignableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+            .with_partitions(partitions)
+    };
+    let req =
+        AlterPartitionReassignmentsRequest::default().with_timeout_ms(30_000).with_topics(vec![
+            topic(
+                "grow",
+                vec![partition(0, None), partition(1, Some(vec![1])), partition(0, Some(vec![]))],
+            ),
+            topic("nope", vec![partition(0, Some(vec![1]))]),
+        ]);
+    let resp: AlterPartitionReassignmentsResponse =
+        cluster.brokers[&other].wire().call(ApiKey::AlterPartitionReassignments, 0, &req);
+    assert_eq!((resp.error_code, resp.responses.len()), (41, 0), "{resp:?}");
+    let list = ListPartitionReassignmentsRequest::default().with_timeout_ms(30_000);
+    let listed: ListPartitionReassignmentsResponse =
+        cluster.brokers[&other].wire().call(ApiKey::ListPartitionReassignments, 0, &list);
+    assert_eq!(listed.error_code, 41);
+
+    let resp: AlterPartitionReassignmentsResponse =
+        cluster.brokers[&controller].wire().call(ApiKey::AlterPartitionReassignments, 0, &req);
+    assert_eq!(resp.error_code, 0, "{resp:?}");
+    let mut codes: Vec<(String, i32, i16)> = resp
+        .responses
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| (t.name.0.to_string(), p.partition_index, p.error_code))
+        })
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        vec![
+            ("grow".to_string(), 0, 39),
+            ("grow".to_string(), 0, 85),
+            ("grow".to_string(), 1, 3),
+            ("nope".to_string(), 0, 3),
+        ],
+        "{resp:?}"
+    );
+    let listed: ListPartitionReassignmentsResponse =
+        cluster.brokers[&controller].wire().call(ApiKey::ListPartitionReassignments, 0, &list);
+    assert_eq!((listed.error_code, listed.topics.len()), (0, 0));
 }
 
 #[test]
