@@ -470,7 +470,16 @@ mod tests {
         let partitions = (0..num_partitions)
             .map(|p| {
                 let state = PartitionState { leader: broker, leader_epoch: 0, isr: vec![broker] };
-                (p, PartitionMetadata { replicas: vec![broker], state, state_zk_version: 0 })
+                (
+                    p,
+                    PartitionMetadata {
+                        replicas: vec![broker],
+                        state,
+                        state_zk_version: 0,
+                        adding_replicas: Vec::new(),
+                        removing_replicas: Vec::new(),
+                    },
+                )
             })
             .collect();
         let topic = TopicMetadata {

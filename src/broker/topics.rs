@@ -181,7 +181,16 @@ pub fn initial_states(
                     isr: s.isr,
                 })
                 .unwrap_or(PartitionState { leader: -1, leader_epoch: 0, isr: Vec::new() });
-            (p, PartitionMetadata { replicas, state, state_zk_version: 0 })
+            (
+                p,
+                PartitionMetadata {
+                    replicas,
+                    state,
+                    state_zk_version: 0,
+                    adding_replicas: Vec::new(),
+                    removing_replicas: Vec::new(),
+                },
+            )
         })
         .collect()
 }

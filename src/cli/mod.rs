@@ -17,6 +17,7 @@ pub mod get_offsets;
 pub mod leader_election;
 mod perf;
 pub mod producer_perf_test;
+pub mod reassign_partitions;
 pub mod server_start;
 pub mod server_stop;
 mod top;
@@ -61,6 +62,8 @@ pub enum Command {
     GetOffsets(get_offsets::GetOffsetsArgs),
     /// Elect preferred or unclean partition leaders (kafka-leader-election.sh).
     LeaderElection(leader_election::LeaderElectionArgs),
+    /// Move partition replicas between brokers (kafka-reassign-partitions.sh).
+    ReassignPartitions(reassign_partitions::ReassignPartitionsArgs),
     /// Measure producer throughput and latency (kafka-producer-perf-test.sh).
     ProducerPerfTest(producer_perf_test::ProducerPerfTestArgs),
     /// Create, list, describe, alter and delete topics (kafka-topics.sh).
@@ -109,6 +112,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::GetOffsets(args) => get_offsets::run(args),
         Command::LeaderElection(args) => leader_election::run(args),
         Command::ProducerPerfTest(args) => producer_perf_test::run(args),
+        Command::ReassignPartitions(args) => reassign_partitions::run(args),
         Command::Topics(args) => topics::run(args),
         Command::ServerStart(args) => server_start::run(args),
         Command::ServerStop(args) => server_stop::run(args),

@@ -268,6 +268,16 @@ struct PartitionReport {
     leader: Option<i32>,
     replicas: Vec<i32>,
     isr: Vec<i32>,
+    /// Kafka 2.6+: the adding and removing replicas of a reassignment in
+    /// progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reassignment: Option<Reassigning>,
+}
+
+#[derive(Debug, Serialize)]
+struct Reassigning {
+    adding: Vec<i32>,
+    removing: Vec<i32>,
 }
 
 async fn describe(args: &TopicsArgs, admin: &Admin) -> anyhow::Result<()> {
@@ -280,6 +290,23 @@ async fn describe(args: &TopicsArgs, admin: &Admin) -> anyhow::Result<()> {
         || args.at_min_isr_partitions;
     let want_configs =
         admin.cluster().any_broker().supports(kafka_protocol::messages::ApiKey::DescribeConfigs);
+    // As Kafka 3.x's TopicCommand: a broker without the API (or an error)
+    // only leaves the reassignment columns out. The answer comes from the
+    // controller, so a controller that is stopped or busy must not hold up
+    // a describe that only needs Metadata.
+    let reassigning = if admin
+        .cluster()
+        .any_broker()
+        .supports(kafka_protocol::messages::ApiKey::ListPartitionReassignments)
+    {
+        let listed = admin.list_partition_reassignments(None);
+        match tokio::time::timeout(std::time::Duration::from_secs(5), listed).await {
+            Ok(Ok(list)) => list,
+            Ok(Err(_)) | Err(_) => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
     let mut reports = Vec::new();
     for t in topics {
         let entries = if want_configs {
@@ -322,6 +349,15 @@ async fn describe(args: &TopicsArgs, admin: &Admin) -> anyhow::Result<()> {
                 leader: (p.leader >= 0).then_some(p.leader),
                 replicas: p.replicas.clone(),
                 isr: p.isr.clone(),
+                reassignment: reassigning
+                    .iter()
+                    .find(|r| r.topic == t.name && r.partition == p.partition)
+                    // Completed since it was listed: Kafka ignores it then.
+                    .filter(|r| r.adding.iter().chain(&r.removing).any(|b| p.replicas.contains(b)))
+                    .map(|r| Reassigning {
+                        adding: r.adding.clone(),
+                        removing: r.removing.clone(),
+                    }),
             })
             .collect::<Vec<_>>();
         let partitions = if args.topics_with_overrides { Vec::new() } else { partitions };
@@ -330,7 +366,9 @@ async fn describe(args: &TopicsArgs, admin: &Admin) -> anyhow::Result<()> {
             topic_id: (t.topic_id != [0; 16])
                 .then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t.topic_id)),
             partition_count: t.partitions.len(),
-            replication_factor: t.partitions.first().map_or(0, |p| p.replicas.len()),
+            // During a reassignment, the replicas it keeps (Kafka's
+            // `getReplicationFactor`).
+            replication_factor: partitions_rf(&t.partitions, &reassigning, &t.name),
             configs: overrides,
             partitions,
             show_topic: !partition_filter,
@@ -359,6 +397,20 @@ async fn describe(args: &TopicsArgs, admin: &Admin) -> anyhow::Result<()> {
         }
     };
     print_out(&out)
+}
+
+fn partitions_rf(
+    partitions: &[crate::client::cluster::PartitionMetadata],
+    reassigning: &[crate::client::admin::OngoingReassignment],
+    topic: &str,
+) -> usize {
+    let Some(first) = partitions.first() else { return 0 };
+    match reassigning.iter().find(|r| r.topic == topic && r.partition == first.partition) {
+        Some(r) if r.adding.iter().chain(&r.removing).any(|b| first.replicas.contains(b)) => {
+            r.replicas.iter().filter(|b| !r.adding.contains(b)).count()
+        }
+        _ => first.replicas.len(),
+    }
 }
 
 fn display_value(e: &ConfigEntry) -> String {
@@ -399,6 +451,14 @@ fn describe_text(reports: &[TopicReport]) -> String {
                 join_ids(&p.replicas),
                 join_ids(&p.isr)
             ));
+            if let Some(r) = &p.reassignment {
+                out.pop();
+                out.push_str(&format!(
+                    "\tAdding Replicas: {}\tRemoving Replicas: {}\n",
+                    join_ids(&r.adding),
+                    join_ids(&r.removing)
+                ));
+            }
         }
     }
     out
@@ -566,20 +626,40 @@ mod tests {
         let reports = vec![TopicReport {
             topic: "t".into(),
             topic_id: Some("NPmZHyhbR9y00wMglMH2sg".into()),
-            partition_count: 2,
+            partition_count: 3,
             replication_factor: 1,
             configs: vec![("cleanup.policy".into(), "compact".into())],
             partitions: vec![
-                PartitionReport { partition: 0, leader: Some(0), replicas: vec![0], isr: vec![0] },
-                PartitionReport { partition: 1, leader: None, replicas: vec![1, 2], isr: vec![] },
+                PartitionReport {
+                    partition: 0,
+                    leader: Some(0),
+                    replicas: vec![0],
+                    isr: vec![0],
+                    reassignment: None,
+                },
+                PartitionReport {
+                    partition: 1,
+                    leader: None,
+                    replicas: vec![1, 2],
+                    isr: vec![],
+                    reassignment: None,
+                },
+                PartitionReport {
+                    partition: 2,
+                    leader: Some(1),
+                    replicas: vec![3, 1],
+                    isr: vec![1],
+                    reassignment: Some(Reassigning { adding: vec![3], removing: vec![1] }),
+                },
             ],
             show_topic: true,
         }];
         assert_eq!(
             describe_text(&reports),
-            "Topic: t\tTopicId: NPmZHyhbR9y00wMglMH2sg\tPartitionCount: 2\tReplicationFactor: 1\tConfigs: cleanup.policy=compact\n\
+            "Topic: t\tTopicId: NPmZHyhbR9y00wMglMH2sg\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: cleanup.policy=compact\n\
              \tTopic: t\tPartition: 0\tLeader: 0\tReplicas: 0\tIsr: 0\n\
-             \tTopic: t\tPartition: 1\tLeader: none\tReplicas: 1,2\tIsr: \n"
+             \tTopic: t\tPartition: 1\tLeader: none\tReplicas: 1,2\tIsr: \n\
+             \tTopic: t\tPartition: 2\tLeader: 1\tReplicas: 3,1\tIsr: 1\tAdding Replicas: 3\tRemoving Replicas: 1\n"
         );
     }
 }

@@ -20,9 +20,10 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 };
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
-    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeLogDirsRequest, ElectLeadersRequest,
-    IncrementalAlterConfigsRequest, ListOffsetsRequest, TopicName,
+    AlterPartitionReassignmentsRequest, BrokerId, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteTopicsRequest, DescribeConfigsRequest, DescribeLogDirsRequest, ElectLeadersRequest,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -40,6 +41,16 @@ pub struct NewTopic {
     /// Replica broker ids per partition, in partition order.
     pub assignment: Option<Vec<Vec<i32>>>,
     pub configs: Vec<(String, String)>,
+}
+
+/// A reassignment in progress, as ListPartitionReassignments reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OngoingReassignment {
+    pub topic: String,
+    pub partition: i32,
+    pub replicas: Vec<i32>,
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
 }
 
 /// Kafka's `ConfigResource.Type`, with its wire values.
@@ -281,11 +292,7 @@ impl Admin {
             ));
         }
         let topics = partitions.map(|list| {
-            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-            for (t, p) in list {
-                by_topic.entry(t.as_str()).or_default().push(*p);
-            }
-            by_topic
+            by_topic(list)
                 .into_iter()
                 .map(|(t, ps)| {
                     kafka_protocol::messages::elect_leaders_request::TopicPartitions::default()
@@ -310,6 +317,127 @@ impl Admin {
             }
         }
         Ok(out)
+    }
+
+    /// Starts (`Some(replicas)`) or cancels (`None`) partition
+    /// reassignments on the controller (AlterPartitionReassignments,
+    /// KIP-455). Returns each partition's outcome: `None` when accepted,
+    /// else the broker's error. A NOT_CONTROLLER answer (the controller
+    /// moved) is retried on the new one, as Kafka's admin client does.
+    pub async fn alter_partition_reassignments(
+        &self,
+        reassignments: &[(String, i32, Option<Vec<i32>>)],
+        timeout_ms: i32,
+    ) -> Result<Vec<(String, i32, Option<Error>)>> {
+        use kafka_protocol::messages::alter_partition_reassignments_request::{
+            ReassignablePartition, ReassignableTopic,
+        };
+        let mut by_topic: BTreeMap<&str, Vec<ReassignablePartition>> = BTreeMap::new();
+        for (t, p, replicas) in reassignments {
+            by_topic.entry(t.as_str()).or_default().push(
+                ReassignablePartition::default().with_partition_index(*p).with_replicas(
+                    replicas.as_ref().map(|r| r.iter().copied().map(BrokerId).collect()),
+                ),
+            );
+        }
+        let topics: Vec<ReassignableTopic> = by_topic
+            .into_iter()
+            .map(|(t, ps)| {
+                ReassignableTopic::default().with_name(topic_name(t)).with_partitions(ps)
+            })
+            .collect();
+        let request = AlterPartitionReassignmentsRequest::default()
+            .with_timeout_ms(timeout_ms)
+            .with_allow_replication_factor_change(true)
+            .with_topics(topics);
+        let response = self
+            .on_controller(|conn| {
+                let request = request.clone();
+                async move {
+                    let version = conn.version::<AlterPartitionReassignmentsRequest>()?;
+                    let r = conn.send_pipelined(&request, version).await?.wait().await?;
+                    Ok((r.error_code, r.error_message.as_deref().map(str::to_string), r))
+                }
+            })
+            .await?;
+        let mut out = Vec::new();
+        for t in response.responses {
+            for p in t.partitions {
+                let error = Error::from_code(p.error_code, p.error_message.as_deref());
+                out.push((t.name.0.to_string(), p.partition_index, error));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The reassignments in progress (ListPartitionReassignments), for
+    /// `partitions` or all of them.
+    pub async fn list_partition_reassignments(
+        &self,
+        partitions: Option<&[(String, i32)]>,
+    ) -> Result<Vec<OngoingReassignment>> {
+        use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
+        let topics = partitions.map(|list| {
+            by_topic(list)
+                .into_iter()
+                .map(|(t, ps)| {
+                    ListPartitionReassignmentsTopics::default()
+                        .with_name(topic_name(t))
+                        .with_partition_indexes(ps)
+                })
+                .collect()
+        });
+        let request = ListPartitionReassignmentsRequest::default()
+            .with_timeout_ms(self.timeout_ms())
+            .with_topics(topics);
+        let response = self
+            .on_controller(|conn| {
+                let request = request.clone();
+                async move {
+                    let version = conn.version::<ListPartitionReassignmentsRequest>()?;
+                    let r = conn.send_pipelined(&request, version).await?.wait().await?;
+                    Ok((r.error_code, r.error_message.as_deref().map(str::to_string), r))
+                }
+            })
+            .await?;
+        let ids = |v: &[BrokerId]| v.iter().map(|b| b.0).collect::<Vec<i32>>();
+        let mut out = Vec::new();
+        for t in response.topics {
+            for p in t.partitions {
+                out.push(OngoingReassignment {
+                    topic: t.name.0.to_string(),
+                    partition: p.partition_index,
+                    replicas: ids(&p.replicas),
+                    adding: ids(&p.adding_replicas),
+                    removing: ids(&p.removing_replicas),
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        Ok(out)
+    }
+
+    /// Sends a request to the controller, and again to the new one while
+    /// the answer's top-level error is NOT_CONTROLLER (a failover).
+    async fn on_controller<T, F, Fut>(&self, send: F) -> Result<T>
+    where
+        F: Fn(Arc<Connection>) -> Fut,
+        Fut: std::future::Future<Output = Result<(i16, Option<String>, T)>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.cluster.config().request_timeout;
+        loop {
+            let (code, message, response) = send(self.controller().await?).await?;
+            match Error::from_code(code, message.as_deref()) {
+                None => return Ok(response),
+                Some(e)
+                    if e.code() == Some(kafka_protocol::error::ResponseError::NotController)
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Some(e) => return Err(e),
+            }
+        }
     }
 
     /// Grows `topic` to `count` partitions in total.
@@ -560,6 +688,15 @@ impl Admin {
         }
         Ok(out)
     }
+}
+
+/// Partitions grouped by topic, as requests list them.
+fn by_topic(list: &[(String, i32)]) -> BTreeMap<&str, Vec<i32>> {
+    let mut out: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (t, p) in list {
+        out.entry(t.as_str()).or_default().push(*p);
+    }
+    out
 }
 
 pub(crate) fn topic_name(name: &str) -> TopicName {

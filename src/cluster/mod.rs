@@ -52,6 +52,12 @@ pub struct PartitionMetadata {
     /// undoing the controller's decision.
     #[serde(default = "no_state_version")]
     pub state_zk_version: i32,
+    /// Replicas a reassignment in progress adds and removes (KIP-455);
+    /// `replicas` holds both meanwhile.
+    #[serde(default)]
+    pub adding_replicas: Vec<i32>,
+    #[serde(default)]
+    pub removing_replicas: Vec<i32>,
 }
 
 fn no_state_version() -> i32 {
@@ -185,6 +191,20 @@ pub trait MetadataStore: Send + Sync + 'static {
         election: crate::controller::ElectionType,
         partitions: Option<Vec<crate::types::TopicPartition>>,
     ) -> StoreFuture<'_, zk_controller::ElectionResults>;
+
+    /// Starts, changes (`Some(target)`) or cancels (`None`) reassignments,
+    /// if this broker is the controller (`NotController` otherwise).
+    fn alter_partition_reassignments(
+        &self,
+        partitions: Vec<(crate::types::TopicPartition, Option<Vec<i32>>)>,
+    ) -> StoreFuture<'_, zk_controller::ReassignmentResults>;
+
+    /// The reassignments in progress, if this broker is the controller;
+    /// `None` means every partition.
+    fn list_partition_reassignments(
+        &self,
+        partitions: Option<Vec<crate::types::TopicPartition>>,
+    ) -> StoreFuture<'_, zk_controller::OngoingReassignments>;
 
     /// Asks the controller, wherever it runs, to move `broker`'s
     /// leaderships away before it stops; returns the partitions it still

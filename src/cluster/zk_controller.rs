@@ -23,7 +23,8 @@ use super::znodes as z;
 use super::Error;
 use crate::controller::{
     ClusterView, Command, Controller, ControllerConfig, ControllerEpoch, ElectionError,
-    ElectionType, Event, LeaderAndIsr, Output, PartitionView, StoredState, TopicView, ZnodeWrite,
+    ElectionType, Event, LeaderAndIsr, Output, PartitionView, ReassignmentError, ReplicaAssignment,
+    StoredState, TopicView, ZnodeWrite,
 };
 use crate::types::TopicPartition;
 
@@ -44,6 +45,14 @@ pub enum Request {
         partitions: Option<Vec<TopicPartition>>,
         reply: tokio::sync::oneshot::Sender<Result<ElectionResults, Error>>,
     },
+    AlterReassignments {
+        partitions: Vec<(TopicPartition, Option<Vec<i32>>)>,
+        reply: tokio::sync::oneshot::Sender<Result<ReassignmentResults, Error>>,
+    },
+    ListReassignments {
+        partitions: Option<Vec<TopicPartition>>,
+        reply: tokio::sync::oneshot::Sender<Result<OngoingReassignments, Error>>,
+    },
 }
 
 impl Request {
@@ -53,21 +62,33 @@ impl Request {
             Request::ElectLeaders { reply, .. } => {
                 let _ = reply.send(Err(Error::NotController));
             }
+            Request::AlterReassignments { reply, .. } => {
+                let _ = reply.send(Err(Error::NotController));
+            }
+            Request::ListReassignments { reply, .. } => {
+                let _ = reply.send(Err(Error::NotController));
+            }
         }
     }
 }
 
 pub type ElectionResults = Vec<(TopicPartition, Result<i32, ElectionError>)>;
 
+pub type ReassignmentResults = Vec<(TopicPartition, Result<(), ReassignmentError>)>;
+
+pub type OngoingReassignments = Vec<(TopicPartition, ReplicaAssignment)>;
+
 /// This broker's controller role: idle, or active with its state machine.
 pub struct ZkController {
     config: ControllerConfig,
     active: Option<Controller>,
+    /// `/admin/reassign_partitions` as last acted on (czxid, version).
+    reassign_znode_seen: Option<(i64, i32)>,
 }
 
 impl ZkController {
     pub fn new(config: ControllerConfig) -> ZkController {
-        ZkController { config, active: None }
+        ZkController { config, active: None, reassign_znode_seen: None }
     }
 
     pub fn is_active(&self) -> bool {
@@ -120,7 +141,9 @@ impl ZkController {
             epoch.epoch,
             started.elapsed()
         );
-        self.carry_out(c, my_id, out).await.map(|_| ())
+        self.carry_out(c, my_id, out).await?;
+        // `onControllerFailover` resumes what the znode asked for.
+        self.reassign_partitions_znode(c, my_id, true).await
     }
 
     async fn handle_events(
@@ -178,6 +201,7 @@ impl ZkController {
                     configs.insert(t);
                 }
                 Some(Path::PreferredElection) => preferred = true,
+                Some(Path::ReassignPartitions) => {}
                 Some(Path::ControlledShutdown) => {}
                 None => {}
             }
@@ -217,6 +241,9 @@ impl ZkController {
         if preferred {
             self.preferred_replica_election_znode(c, my_id).await?;
         }
+        // Read on every pass, not only on its watch event: a content not
+        // yet acted on is started whatever became of the event.
+        self.reassign_partitions_znode(c, my_id, false).await?;
         self.controlled_shutdown_requests(c, my_id).await
     }
 
@@ -293,6 +320,77 @@ impl ZkController {
                 };
                 let _ = reply.send(result);
             }
+            Request::AlterReassignments { partitions, reply } => {
+                let result = match self.active.as_mut() {
+                    None => Err(Error::NotController),
+                    Some(m) => {
+                        let out =
+                            m.handle(Event::AlterReassignments { partitions, check_live: true });
+                        let results = out.reassignments.clone();
+                        self.carry_out(c, my_id, out).await.map(|_| results)
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Request::ListReassignments { partitions, reply } => {
+                let result = match self.active.as_ref() {
+                    None => Err(Error::NotController),
+                    Some(m) => Ok(m.ongoing_reassignments(partitions.as_deref())),
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// Kafka's ZooKeeper-mode trigger: starts the reassignments
+    /// `/admin/reassign_partitions` lists (when its content is new, or
+    /// `trigger` on taking over as controller), then drops the
+    /// entries no longer in progress and deletes the znode once none is,
+    /// which is how the tools that wrote it learn they are done.
+    async fn reassign_partitions_znode(
+        &mut self,
+        c: &zkc::Client,
+        my_id: i32,
+        trigger: bool,
+    ) -> Result<(), Error> {
+        if self.active.is_none() {
+            return Ok(());
+        }
+        let Some((data, stat)) = get(c, z::REASSIGN_PARTITIONS).await? else { return Ok(()) };
+        let entries = z::parse_reassign_partitions(&data);
+        // Each content is acted on once, whether or not its watch event
+        // arrived: starting the same targets again would change nothing,
+        // but would undo a cancel made through the API meanwhile.
+        let seen = Some((stat.czxid, stat.version));
+        let fresh = self.reassign_znode_seen != seen;
+        self.reassign_znode_seen = seen;
+        if trigger || fresh {
+            let partitions = entries.iter().map(|(tp, r)| (tp.clone(), Some(r.clone()))).collect();
+            let out =
+                self.machine()?.handle(Event::AlterReassignments { partitions, check_live: false });
+            for (tp, r) in &out.reassignments {
+                if let Err(e) = r {
+                    tracing::warn!("{}: ignoring {tp}: {e}", z::REASSIGN_PARTITIONS);
+                }
+            }
+            self.carry_out(c, my_id, out).await?;
+        }
+        let ongoing: Vec<TopicPartition> =
+            self.machine()?.ongoing_reassignments(None).into_iter().map(|(tp, _)| tp).collect();
+        let remaining: Vec<(TopicPartition, Vec<i32>)> =
+            entries.iter().filter(|(tp, _)| ongoing.contains(tp)).cloned().collect();
+        let written = if remaining.is_empty() {
+            c.delete(z::REASSIGN_PARTITIONS, Some(stat.version)).await
+        } else if remaining.len() < entries.len() {
+            let json = z::reassign_partitions_json(&remaining);
+            c.set_data(z::REASSIGN_PARTITIONS, &json, Some(stat.version)).await.map(|_| ())
+        } else {
+            Ok(())
+        };
+        match written {
+            // Changed meanwhile: its watch brings this back.
+            Ok(()) | Err(zkc::Error::NoNode | zkc::Error::BadVersion) => Ok(()),
+            Err(e) => Err(unavailable(e)),
         }
     }
 
@@ -348,9 +446,7 @@ impl ZkController {
                                         | ZnodeWrite::CreateState { partition, .. } => {
                                             conflicts.push(partition)
                                         }
-                                        ZnodeWrite::AssignTopicId { topic, .. } => {
-                                            topics.push(topic)
-                                        }
+                                        ZnodeWrite::WriteTopic { topic, .. } => topics.push(topic),
                                     }
                                 }
                             }
@@ -411,6 +507,7 @@ enum Path {
     State(String, i32),
     Config(String),
     PreferredElection,
+    ReassignPartitions,
     ControlledShutdown,
 }
 
@@ -418,6 +515,9 @@ enum Path {
 fn classify(path: &str) -> Option<Path> {
     if path == z::PREFERRED_REPLICA_ELECTION {
         return Some(Path::PreferredElection);
+    }
+    if path == z::REASSIGN_PARTITIONS {
+        return Some(Path::ReassignPartitions);
     }
     if path.starts_with(z::CONTROLLED_SHUTDOWN) {
         return Some(Path::ControlledShutdown);
@@ -484,12 +584,21 @@ async fn write_multi(
                         &open(),
                     )?;
                 }
-                ZnodeWrite::AssignTopicId { topic, assignment, expected_zk_version } => m
-                    .add_set_data(
+                ZnodeWrite::WriteTopic { topic, partitions, topic_id, expected_zk_version } => {
+                    let pick = |f: fn(&ReplicaAssignment) -> &Vec<i32>| -> z::Assignment {
+                        partitions.iter().map(|(p, a)| (*p, f(a).clone())).collect()
+                    };
+                    m.add_set_data(
                         &z::topic(topic),
-                        &z::topic_json(assignment, uuid::Uuid::new_v4()),
+                        &z::topic_json_reassigning(
+                            &pick(|a| &a.replicas),
+                            &pick(|a| &a.adding),
+                            &pick(|a| &a.removing),
+                            *topic_id,
+                        ),
                         Some(*expected_zk_version),
-                    )?,
+                    )?
+                }
             }
         }
         Ok(())
@@ -632,16 +741,21 @@ async fn read_topic_view(c: &zkc::Client, name: &str) -> Result<Option<TopicView
         tracing::warn!("ignoring topic {name}: its znode does not parse");
         return Ok(None);
     };
+    let (mut adding, mut removing) = z::parse_topic_reassignments(&d);
     let tps: Vec<TopicPartition> =
         assignment.keys().map(|p| TopicPartition::new(name, *p)).collect();
     let states = read_states(c, &tps).await?;
     let partitions = assignment
         .into_iter()
         .zip(states)
-        .map(|((p, replicas), (_, state))| (p, PartitionView { replicas, state }))
+        .map(|((p, replicas), (_, state))| {
+            let adding = adding.remove(&p).unwrap_or_default();
+            let removing = removing.remove(&p).unwrap_or_default();
+            (p, PartitionView { replicas, adding, removing, state })
+        })
         .collect();
     Ok(Some(TopicView {
-        has_topic_id: id.is_some(),
+        topic_id: id,
         zk_version: stat.version,
         unclean_leader_election: read_unclean_override(c, name).await?,
         partitions,
@@ -703,6 +817,7 @@ mod tests {
             classify("/admin/preferred_replica_election"),
             Some(Path::PreferredElection)
         ));
+        assert!(matches!(classify("/admin/reassign_partitions"), Some(Path::ReassignPartitions)));
         assert!(classify("/brokers/ids/1").is_none());
     }
 }

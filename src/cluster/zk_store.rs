@@ -237,8 +237,9 @@ pub async fn read_image(c: &zkc::Client) -> Result<ClusterImage, Error> {
     for (name, pair) in names.iter().zip(reads.chunks(2)) {
         let Some((d, _)) = &pair[0] else { continue };
         let Some((assignment, id)) = z::parse_topic(d) else { continue };
+        let reassigning = z::parse_topic_reassignments(d);
         let configs = pair[1].as_ref().map(|(d, _)| z::parse_config(d)).unwrap_or_default();
-        parsed.push((name, assignment, id, configs));
+        parsed.push((name, assignment, id, configs, reassigning));
     }
     let state_paths: Vec<String> = parsed
         .iter()
@@ -246,7 +247,7 @@ pub async fn read_image(c: &zkc::Client) -> Result<ClusterImage, Error> {
         .collect();
     let mut states = zk_controller::get_many(c, &state_paths).await?.into_iter();
     let mut topics = BTreeMap::new();
-    for (name, assignment, id, configs) in parsed {
+    for (name, assignment, id, configs, (mut adding, mut removing)) in parsed {
         let mut partitions = BTreeMap::new();
         for (p, replicas) in assignment {
             // Without a state znode yet the partition shows no leader
@@ -256,7 +257,16 @@ pub async fn read_image(c: &zkc::Client) -> Result<ClusterImage, Error> {
             let state = read
                 .and_then(|(d, _)| z::parse_partition_state(&d))
                 .unwrap_or(PartitionState { leader: -1, leader_epoch: 0, isr: Vec::new() });
-            partitions.insert(p, PartitionMetadata { replicas, state, state_zk_version });
+            partitions.insert(
+                p,
+                PartitionMetadata {
+                    replicas,
+                    state,
+                    state_zk_version,
+                    adding_replicas: adding.remove(&p).unwrap_or_default(),
+                    removing_replicas: removing.remove(&p).unwrap_or_default(),
+                },
+            );
         }
         let topic_id = id.unwrap_or_default();
         topics.insert(
@@ -676,9 +686,11 @@ impl MetadataStore for ZkStore {
                 .await
                 .map_err(unavailable)?;
             }
+            // Reassignments of the existing partitions stay recorded.
+            let (adding, removing) = z::parse_topic_reassignments(&d);
             c.set_data(
                 &z::topic(&name),
-                &z::topic_json(&assignment, id.unwrap_or_default()),
+                &z::topic_json_reassigning(&assignment, &adding, &removing, id.unwrap_or_default()),
                 Some(stat.version),
             )
             .await
@@ -751,6 +763,20 @@ impl MetadataStore for ZkStore {
         partitions: Option<Vec<crate::types::TopicPartition>>,
     ) -> StoreFuture<'_, zk_controller::ElectionResults> {
         self.ask_controller(|reply| Request::ElectLeaders { election, partitions, reply })
+    }
+
+    fn alter_partition_reassignments(
+        &self,
+        partitions: Vec<(TopicPartition, Option<Vec<i32>>)>,
+    ) -> StoreFuture<'_, zk_controller::ReassignmentResults> {
+        self.ask_controller(|reply| Request::AlterReassignments { partitions, reply })
+    }
+
+    fn list_partition_reassignments(
+        &self,
+        partitions: Option<Vec<TopicPartition>>,
+    ) -> StoreFuture<'_, zk_controller::OngoingReassignments> {
+        self.ask_controller(|reply| Request::ListReassignments { partitions, reply })
     }
 
     fn controlled_shutdown(

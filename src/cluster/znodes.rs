@@ -33,6 +33,7 @@ pub const CONTROLLER_EPOCH: &str = "/controller_epoch";
 pub const CLUSTER_ID: &str = "/cluster/id";
 pub const DELETE_TOPICS: &str = "/admin/delete_topics";
 pub const PREFERRED_REPLICA_ELECTION: &str = "/admin/preferred_replica_election";
+pub const REASSIGN_PARTITIONS: &str = "/admin/reassign_partitions";
 /// Not Kafka's: where a stopping broker asks the controller to move its
 /// leaderships (see `controlled_shutdown`).
 pub const CONTROLLED_SHUTDOWN: &str = "/admin/controlled_shutdown";
@@ -131,27 +132,39 @@ pub fn parse_broker(id: i32, data: &[u8]) -> Option<BrokerRegistration> {
     Some(BrokerRegistration { id, host, port, rack })
 }
 
-/// `/brokers/topics/<t>` v3.
+/// `/brokers/topics/<t>` v3 with no reassignment in progress.
 pub fn topic_json(assignment: &BTreeMap<i32, Vec<i32>>, topic_id: uuid::Uuid) -> Vec<u8> {
-    let partitions: serde_json::Map<String, Value> =
-        assignment.iter().map(|(p, r)| (p.to_string(), json!(r))).collect();
+    let none = Assignment::new();
+    topic_json_reassigning(assignment, &none, &none, topic_id)
+}
+
+/// `/brokers/topics/<t>` v3 during a reassignment (KIP-455): `partitions`
+/// holds the full replica set (original plus target), and only partitions
+/// being reassigned appear in `adding_replicas` / `removing_replicas`,
+/// as Kafka's `TopicZNode.encode` writes them.
+pub fn topic_json_reassigning(
+    assignment: &Assignment,
+    adding: &Assignment,
+    removing: &Assignment,
+    topic_id: uuid::Uuid,
+) -> Vec<u8> {
+    let object = |a: &Assignment| -> serde_json::Map<String, Value> {
+        a.iter().filter(|(_, r)| !r.is_empty()).map(|(p, r)| (p.to_string(), json!(r))).collect()
+    };
     json!({
         "version": 3,
-        "partitions": partitions,
-        "adding_replicas": {},
-        "removing_replicas": {},
+        "partitions": object(assignment),
+        "adding_replicas": object(adding),
+        "removing_replicas": object(removing),
         "topic_id": uuid_text(topic_id),
     })
     .to_string()
     .into_bytes()
 }
 
-/// An assignment as any Kafka version wrote it; the topic id is absent
-/// before v3 (and when a tool wrote the znode directly).
-pub fn parse_topic(data: &[u8]) -> Option<(Assignment, Option<uuid::Uuid>)> {
-    let v: Value = serde_json::from_slice(data).ok()?;
+fn parse_assignment(v: &Value) -> Option<Assignment> {
     let mut assignment = BTreeMap::new();
-    for (p, replicas) in v.get("partitions")?.as_object()? {
+    for (p, replicas) in v.as_object()? {
         let replicas = replicas
             .as_array()?
             .iter()
@@ -159,8 +172,55 @@ pub fn parse_topic(data: &[u8]) -> Option<(Assignment, Option<uuid::Uuid>)> {
             .collect::<Option<Vec<i32>>>()?;
         assignment.insert(p.parse().ok()?, replicas);
     }
+    Some(assignment)
+}
+
+/// An assignment as any Kafka version wrote it; the topic id is absent
+/// before v3 (and when a tool wrote the znode directly).
+pub fn parse_topic(data: &[u8]) -> Option<(Assignment, Option<uuid::Uuid>)> {
+    let v: Value = serde_json::from_slice(data).ok()?;
+    let assignment = parse_assignment(v.get("partitions")?)?;
     let id = v.get("topic_id").and_then(Value::as_str).and_then(parse_uuid);
     Some((assignment, id))
+}
+
+/// The reassignments a topic znode records (v2+): adding and removing
+/// replicas per partition, empty when none is in progress or the znode
+/// predates them.
+pub fn parse_topic_reassignments(data: &[u8]) -> (Assignment, Assignment) {
+    let v: Value = serde_json::from_slice(data).unwrap_or(Value::Null);
+    let read = |k: &str| v.get(k).and_then(parse_assignment).unwrap_or_default();
+    (read("adding_replicas"), read("removing_replicas"))
+}
+
+/// `/admin/reassign_partitions`, as tools of Kafka's ZooKeeper era write
+/// it: `{"version":1,"partitions":[{"topic":"t","partition":0,
+/// "replicas":[1,2]}]}`; entries that do not parse are skipped.
+pub fn parse_reassign_partitions(data: &[u8]) -> Vec<(crate::types::TopicPartition, Vec<i32>)> {
+    let v: Value = serde_json::from_slice(data).unwrap_or(Value::Null);
+    let Some(list) = v.get("partitions").and_then(Value::as_array) else { return Vec::new() };
+    list.iter()
+        .filter_map(|e| {
+            let topic = e.get("topic")?.as_str()?;
+            let partition = i32::try_from(e.get("partition")?.as_i64()?).ok()?;
+            let replicas = e
+                .get("replicas")?
+                .as_array()?
+                .iter()
+                .map(|r| r.as_i64().and_then(|r| i32::try_from(r).ok()))
+                .collect::<Option<Vec<i32>>>()?;
+            Some((crate::types::TopicPartition::new(topic, partition), replicas))
+        })
+        .collect()
+}
+
+/// The inverse of [`parse_reassign_partitions`].
+pub fn reassign_partitions_json(entries: &[(crate::types::TopicPartition, Vec<i32>)]) -> Vec<u8> {
+    let list: Vec<Value> = entries
+        .iter()
+        .map(|(tp, r)| json!({"topic": tp.topic, "partition": tp.partition.0, "replicas": r}))
+        .collect();
+    json!({"version": 1, "partitions": list}).to_string().into_bytes()
 }
 
 /// `/brokers/topics/<t>/partitions/<p>/state`.
@@ -330,6 +390,30 @@ mod tests {
         assert_eq!(parse_topic(&bytes), Some((a.clone(), Some(id))));
         let old = br#"{"version":1,"partitions":{"0":[0]}}"#;
         assert_eq!(parse_topic(old).unwrap().1, None, "no topic id before v3");
+    }
+
+    #[test]
+    fn topic_json_records_reassignments_as_kafkas_topic_znode() {
+        let full: Assignment = [(0, vec![1, 2, 0]), (1, vec![0])].into();
+        let adding: Assignment = [(0, vec![1, 2]), (1, vec![])].into();
+        let removing: Assignment = [(0, vec![0])].into();
+        let bytes = topic_json_reassigning(&full, &adding, &removing, uuid::Uuid::new_v4());
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["adding_replicas"], json!({"0": [1, 2]}), "only partitions being reassigned");
+        assert_eq!(v["removing_replicas"], json!({"0": [0]}));
+        assert_eq!(parse_topic(&bytes).unwrap().0, full);
+        let (a, r) = parse_topic_reassignments(&bytes);
+        assert_eq!((a, r), ([(0, vec![1, 2])].into(), removing));
+        let old = br#"{"version":1,"partitions":{"0":[0]}}"#;
+        assert_eq!(parse_topic_reassignments(old), Default::default(), "v1 has none");
+    }
+
+    #[test]
+    fn reassign_partitions_znode_round_trips() {
+        let e = vec![(crate::types::TopicPartition::new("t", 0), vec![1, 2])];
+        assert_eq!(parse_reassign_partitions(&reassign_partitions_json(&e)), e);
+        let kafka = br#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2],"log_dirs":["any","any"]},{"topic":"x"}]}"#;
+        assert_eq!(parse_reassign_partitions(kafka), e, "log_dirs ignored, bad entries skipped");
     }
 
     #[test]

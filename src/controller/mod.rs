@@ -24,6 +24,7 @@
 //! and lets a new controller finish what its predecessor left half done.
 
 pub mod election;
+mod reassignment;
 
 #[cfg(test)]
 mod tests;
@@ -68,17 +69,23 @@ pub struct StoredState {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PartitionView {
-    /// The assigned replicas; the first is the preferred leader.
+    /// The assigned replicas; the first is the preferred leader. During a
+    /// reassignment, the target replicas followed by the original ones
+    /// (KIP-455's `RS = TRS + ORS`).
     pub replicas: Vec<i32>,
+    /// Replicas a reassignment adds (`adding_replicas` in the topic znode).
+    pub adding: Vec<i32>,
+    /// Replicas a reassignment removes (`removing_replicas`).
+    pub removing: Vec<i32>,
     /// `None` while the state znode does not exist.
     pub state: Option<StoredState>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TopicView {
-    /// False for a topic written without an id (0.8's tools, or
+    /// `None` for a topic written without an id (0.8's tools, or
     /// `/brokers/topics` edited by hand): the controller gives it one.
-    pub has_topic_id: bool,
+    pub topic_id: Option<uuid::Uuid>,
     /// The zkVersion of `/brokers/topics/<t>`.
     pub zk_version: i32,
     /// The topic's `unclean.leader.election.enable` override.
@@ -170,6 +177,11 @@ pub enum Event {
     /// The periodic `auto.leader.rebalance.enable` check
     /// (`checkAndTriggerAutoLeaderRebalance`).
     CheckLeaderImbalance { percentage: u32 },
+    /// AlterPartitionReassignments or `/admin/reassign_partitions`: a
+    /// target replica list per partition, `None` to cancel. Only the API
+    /// refuses targets naming brokers that are not registered
+    /// (`check_live`); Kafka's znode path never checked.
+    AlterReassignments { partitions: Vec<(TopicPartition, Option<Vec<i32>>)>, check_live: bool },
 }
 
 /// One conditional change in a multi.
@@ -179,8 +191,65 @@ pub enum ZnodeWrite {
     UpdateState { partition: TopicPartition, state: LeaderAndIsr, expected_zk_version: i32 },
     /// Creates a state znode (and its parents) for a new partition.
     CreateState { partition: TopicPartition, state: LeaderAndIsr },
-    /// Rewrites `/brokers/topics/<t>` with a fresh topic id.
-    AssignTopicId { topic: String, assignment: BTreeMap<i32, Vec<i32>>, expected_zk_version: i32 },
+    /// Rewrites `/brokers/topics/<t>` at `expected_zk_version` with its
+    /// replicas and reassignments.
+    WriteTopic {
+        topic: String,
+        partitions: BTreeMap<i32, ReplicaAssignment>,
+        topic_id: uuid::Uuid,
+        expected_zk_version: i32,
+    },
+}
+
+/// One partition's entry in the topic znode (Kafka's `ReplicaAssignment`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaAssignment {
+    pub replicas: Vec<i32>,
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
+}
+
+impl ReplicaAssignment {
+    pub fn is_being_reassigned(&self) -> bool {
+        !self.adding.is_empty() || !self.removing.is_empty()
+    }
+
+    /// The replicas before the reassignment began.
+    pub fn origin_replicas(&self) -> Vec<i32> {
+        self.replicas.iter().copied().filter(|r| !self.adding.contains(r)).collect()
+    }
+
+    /// The replicas the reassignment ends with.
+    pub fn target_replicas(&self) -> Vec<i32> {
+        self.replicas.iter().copied().filter(|r| !self.removing.contains(r)).collect()
+    }
+
+    /// Kafka's `reassignTo`: the full set is the target followed by the
+    /// original replicas, so the target's first replica is preferred.
+    pub fn reassign_to(&self, target: &[i32]) -> ReplicaAssignment {
+        let origin = self.origin_replicas();
+        let mut replicas: Vec<i32> = Vec::new();
+        for &r in target.iter().chain(&origin) {
+            if !replicas.contains(&r) {
+                replicas.push(r);
+            }
+        }
+        let adding = replicas.iter().copied().filter(|r| !origin.contains(r)).collect();
+        let removing = replicas.iter().copied().filter(|r| !target.contains(r)).collect();
+        ReplicaAssignment { replicas, adding, removing }
+    }
+}
+
+/// Why a reassignment request was refused for a partition
+/// (AlterPartitionReassignments' per-partition errors).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReassignmentError {
+    #[error("The partition {0} does not exist.")]
+    UnknownTopicOrPartition(TopicPartition),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("No reassignment in progress for partition {0}.")]
+    NoReassignmentInProgress(TopicPartition),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,6 +269,8 @@ pub struct Output {
     pub elections: Vec<(TopicPartition, Result<i32, ElectionError>)>,
     /// ControlledShutdown: partitions the broker still leads.
     pub remaining_leaderships: Vec<TopicPartition>,
+    /// AlterReassignments: the outcome per partition.
+    pub reassignments: Vec<(TopicPartition, Result<(), ReassignmentError>)>,
     /// Set when the event showed a newer controller: stop acting.
     pub resign: bool,
 }
@@ -350,6 +421,12 @@ impl Controller {
                     let _ = self.elect(&tp, ElectionType::Preferred);
                 }
             }
+            Event::AlterReassignments { partitions, check_live } => {
+                for (tp, target) in partitions {
+                    let result = self.alter_reassignment(&tp, target, check_live);
+                    out.reassignments.push((tp, result));
+                }
+            }
         }
         out.commands = self.take_commands();
         out.commands.extend(deletions.into_iter().map(Command::DeleteTopic));
@@ -391,14 +468,10 @@ impl Controller {
 
     fn reconcile_topic(&mut self, name: &str) {
         let Some(t) = self.topics.get(name) else { return };
-        if !t.has_topic_id {
-            let assignment = t.partitions.iter().map(|(p, v)| (*p, v.replicas.clone())).collect();
-            self.pending.push(ZnodeWrite::AssignTopicId {
-                topic: name.to_string(),
-                assignment,
-                expected_zk_version: t.zk_version,
-            });
+        if t.topic_id.is_none() {
+            self.write_topic(name);
         }
+        let Some(t) = self.topics.get(name) else { return };
         let parts: Vec<i32> = t.partitions.keys().copied().collect();
         for p in parts {
             self.reconcile(name, p);
@@ -484,8 +557,9 @@ impl Controller {
             }
         };
         if let Some(next) = next {
-            self.write(tp, next);
+            self.write(tp.clone(), next);
         }
+        self.maybe_complete_reassignment(&tp);
     }
 
     /// Records a decision: the controller's view takes it at once (the
@@ -505,6 +579,25 @@ impl Controller {
             state.leader_epoch,
             state.isr
         );
+        // A second decision on the same znode in one event replaces the
+        // first: one write per znode keeps each conditional on the version
+        // actually read.
+        let queued = self.pending.iter_mut().find_map(|w| match w {
+            ZnodeWrite::UpdateState { partition, state, .. }
+            | ZnodeWrite::CreateState { partition, state }
+                if *partition == tp =>
+            {
+                Some(state)
+            }
+            _ => None,
+        });
+        if let Some(queued) = queued {
+            *queued = state.clone();
+            if let Some(s) = view.state.as_mut() {
+                s.leader_and_isr = state;
+            }
+            return;
+        }
         let write = match &view.state {
             Some(s) => ZnodeWrite::UpdateState {
                 partition: tp,
@@ -517,6 +610,42 @@ impl Controller {
         view.state =
             Some(StoredState { leader_and_isr: state, controller_epoch: epoch, zk_version });
         self.pending.push(write);
+    }
+
+    /// Queues a rewrite of the topic znode from the controller's view of
+    /// its assignment, replacing one already queued in this event.
+    fn write_topic(&mut self, name: &str) {
+        let Some(t) = self.topics.get_mut(name) else { return };
+        let partitions: BTreeMap<i32, ReplicaAssignment> = t
+            .partitions
+            .iter()
+            .map(|(p, v)| {
+                let a = ReplicaAssignment {
+                    replicas: v.replicas.clone(),
+                    adding: v.adding.clone(),
+                    removing: v.removing.clone(),
+                };
+                (*p, a)
+            })
+            .collect();
+        let queued = self.pending.iter_mut().find_map(|w| match w {
+            ZnodeWrite::WriteTopic { topic, partitions, .. } if topic == name => Some(partitions),
+            _ => None,
+        });
+        if let Some(queued) = queued {
+            *queued = partitions;
+            return;
+        }
+        // A topic without an id gets one here, once, so later rewrites of
+        // the znode keep it.
+        let topic_id = *t.topic_id.get_or_insert_with(uuid::Uuid::new_v4);
+        self.pending.push(ZnodeWrite::WriteTopic {
+            topic: name.to_string(),
+            partitions,
+            topic_id,
+            expected_zk_version: t.zk_version,
+        });
+        t.zk_version += 1;
     }
 
     fn take_commands(&mut self) -> Vec<Command> {
@@ -630,6 +759,10 @@ impl Controller {
                 let (Some(&preferred), Some(s)) = (view.replicas.first(), &view.state) else {
                     continue;
                 };
+                // Kafka leaves partitions being reassigned to the reassignment.
+                if !view.adding.is_empty() || !view.removing.is_empty() {
+                    continue;
+                }
                 let entry = by_preferred.entry(preferred).or_default();
                 entry.0 += 1;
                 if s.leader_and_isr.leader != preferred {

@@ -19,13 +19,15 @@ fn stored(leader: i32, leader_epoch: i32, isr: &[i32], zk_version: i32) -> Optio
 
 fn topic(partitions: Vec<(Vec<i32>, Option<StoredState>)>) -> TopicView {
     TopicView {
-        has_topic_id: true,
+        topic_id: Some(uuid::Uuid::from_u128(7)),
         zk_version: 0,
         unclean_leader_election: None,
         partitions: partitions
             .into_iter()
             .enumerate()
-            .map(|(p, (replicas, state))| (p as i32, PartitionView { replicas, state }))
+            .map(|(p, (replicas, state))| {
+                (p as i32, PartitionView { replicas, state, ..Default::default() })
+            })
             .collect(),
     }
 }
@@ -61,7 +63,7 @@ fn updates(out: &Output) -> Vec<(TopicPartition, LeaderAndIsr, i32)> {
                 Some((partition, state, expected_zk_version))
             }
             ZnodeWrite::CreateState { partition, state } => Some((partition, state, -1)),
-            ZnodeWrite::AssignTopicId { .. } => None,
+            ZnodeWrite::WriteTopic { .. } => None,
         })
         .collect()
 }
@@ -258,7 +260,7 @@ fn an_isr_shrunk_by_the_leader_bounds_the_next_election() {
 fn partition_state_machine_new_partition_first_live_replica_leads_with_live_replicas_in_isr() {
     let mut c = elected(Default::default(), &[2, 3], topic(vec![]));
     let mut t = topic(vec![(vec![1, 2, 3], None), (vec![1], None)]);
-    t.has_topic_id = false;
+    t.topic_id = None;
     t.zk_version = 3;
     let out = c.handle(Event::TopicChanged { name: "t".into(), topic: t });
     assert_eq!(
@@ -268,7 +270,7 @@ fn partition_state_machine_new_partition_first_live_replica_leads_with_live_repl
     );
     let Command::Multi { writes, .. } = &out.commands[0] else { panic!() };
     assert!(
-        matches!(&writes[0], ZnodeWrite::AssignTopicId { topic, expected_zk_version: 3, .. } if topic == "t"),
+        matches!(&writes[0], ZnodeWrite::WriteTopic { topic, expected_zk_version: 3, .. } if topic == "t"),
         "{writes:?}"
     );
     let out = c.handle(Event::BrokersStarted(vec![1]));
@@ -377,4 +379,217 @@ fn partition_state_machine_a_state_without_leader_or_isr_is_still_a_new_partitio
         elected(Default::default(), &[1], topic(vec![(vec![2, 3], stored(NO_LEADER, 0, &[], 2))]));
     let out = c.handle(Event::BrokersStarted(vec![3, 2]));
     assert_eq!(updates(&out), vec![(tp("t", 0), lai(2, 1, &[2, 3]), 2)]);
+}
+
+/// The topic znode writes of an output: partition → (replicas, adding,
+/// removing), with the zkVersion each names.
+fn topic_writes(out: &Output) -> Vec<(BTreeMap<i32, ReplicaAssignment>, i32)> {
+    out.commands
+        .iter()
+        .flat_map(|c| match c {
+            Command::Multi { writes, .. } => writes.clone(),
+            Command::DeleteTopic(_) => vec![],
+        })
+        .filter_map(|w| match w {
+            ZnodeWrite::WriteTopic { partitions, expected_zk_version, .. } => {
+                Some((partitions, expected_zk_version))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn ra(replicas: &[i32], adding: &[i32], removing: &[i32]) -> ReplicaAssignment {
+    ReplicaAssignment {
+        replicas: replicas.to_vec(),
+        adding: adding.to_vec(),
+        removing: removing.to_vec(),
+    }
+}
+
+fn reassign(c: &mut Controller, target: Option<&[i32]>) -> Output {
+    c.handle(Event::AlterReassignments {
+        partitions: vec![(tp("t", 0), target.map(<[i32]>::to_vec))],
+        check_live: true,
+    })
+}
+
+fn isr_changed(
+    c: &mut Controller,
+    leader: i32,
+    epoch: i32,
+    isr: &[i32],
+    zk_version: i32,
+) -> Output {
+    let mut s = stored(leader, epoch, isr, zk_version);
+    if let Some(s) = s.as_mut() {
+        s.controller_epoch = EPOCH.epoch;
+    }
+    c.handle(Event::PartitionStatesChanged(vec![(tp("t", 0), s)]))
+}
+
+#[test]
+fn kip_455_phase_a_writes_target_plus_original_replicas_and_bumps_the_leader_epoch() {
+    let mut c =
+        elected(Default::default(), &[0, 1, 2], topic(vec![(vec![0], stored(0, 3, &[0], 5))]));
+    let out = reassign(&mut c, Some(&[1, 2]));
+    assert_eq!(out.reassignments, vec![(tp("t", 0), Ok(()))]);
+    assert_eq!(
+        topic_writes(&out),
+        vec![([(0, ra(&[1, 2, 0], &[1, 2], &[0]))].into(), 0)],
+        "ReplicaAssignment.reassignTo: RS = TRS ++ ORS, AR = RS - ORS, RR = RS - TRS"
+    );
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(0, 4, &[0]), 5)],
+        "the leader stays until the targets are in sync; its epoch is bumped"
+    );
+    let listed = c.ongoing_reassignments(None);
+    assert_eq!(listed, vec![(tp("t", 0), ra(&[1, 2, 0], &[1, 2], &[0]))]);
+}
+
+#[test]
+fn kip_455_phase_b_waits_for_every_target_replica_in_the_isr_then_moves_the_leader_into_the_target()
+{
+    let mut c =
+        elected(Default::default(), &[0, 1, 2], topic(vec![(vec![0], stored(0, 3, &[0], 5))]));
+    reassign(&mut c, Some(&[1, 2]));
+    let out = isr_changed(&mut c, 0, 4, &[0, 1], 7);
+    assert_eq!(out.commands, vec![], "2 is not in sync yet");
+    let out = isr_changed(&mut c, 0, 4, &[0, 1, 2], 8);
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(1, 5, &[1, 2]), 8)],
+        "reassignPartitionLeaderElection: first target replica in the ISR; removed replicas leave the ISR"
+    );
+    assert_eq!(topic_writes(&out), vec![([(0, ra(&[1, 2], &[], &[]))].into(), 1)]);
+    assert_eq!(c.ongoing_reassignments(None), vec![], "complete");
+}
+
+#[test]
+fn kip_455_raising_the_replication_factor_keeps_the_leader_and_removes_nothing() {
+    let mut c =
+        elected(Default::default(), &[0, 1, 2], topic(vec![(vec![0], stored(0, 0, &[0], 0))]));
+    let out = reassign(&mut c, Some(&[0, 1, 2]));
+    assert_eq!(topic_writes(&out), vec![([(0, ra(&[0, 1, 2], &[1, 2], &[]))].into(), 0)]);
+    let out = isr_changed(&mut c, 0, 1, &[0, 2, 1], 2);
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(0, 2, &[0, 2, 1]), 2)],
+        "the leader is a target"
+    );
+    assert_eq!(topic_writes(&out), vec![([(0, ra(&[0, 1, 2], &[], &[]))].into(), 1)]);
+}
+
+#[test]
+fn kip_455_a_target_already_in_sync_completes_at_once() {
+    // Shrinking [0,1,2] to [2,1]: both are in sync, so phase B follows A in
+    // the same event, as one write per znode.
+    let mut c = elected(
+        Default::default(),
+        &[0, 1, 2],
+        topic(vec![(vec![0, 1, 2], stored(0, 0, &[0, 1, 2], 0))]),
+    );
+    let out = reassign(&mut c, Some(&[2, 1]));
+    assert_eq!(updates(&out), vec![(tp("t", 0), lai(2, 2, &[1, 2]), 0)]);
+    assert_eq!(topic_writes(&out), vec![([(0, ra(&[2, 1], &[], &[]))].into(), 0)]);
+}
+
+#[test]
+fn kip_455_cancellation_reverts_to_the_original_replicas_and_drops_the_added_ones_from_the_isr() {
+    let mut c =
+        elected(Default::default(), &[0, 1, 2], topic(vec![(vec![0], stored(0, 0, &[0], 0))]));
+    reassign(&mut c, Some(&[1, 2]));
+    isr_changed(&mut c, 0, 1, &[0, 1], 2);
+    let out = reassign(&mut c, None);
+    assert_eq!(out.reassignments, vec![(tp("t", 0), Ok(()))]);
+    assert_eq!(topic_writes(&out), vec![([(0, ra(&[0], &[], &[]))].into(), 1)]);
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(0, 2, &[0]), 2)],
+        "one epoch bump: done at once"
+    );
+    let out = reassign(&mut c, None);
+    assert_eq!(
+        out.reassignments,
+        vec![(tp("t", 0), Err(ReassignmentError::NoReassignmentInProgress(tp("t", 0))))],
+        "NO_REASSIGNMENT_IN_PROGRESS: nothing to cancel"
+    );
+    assert_eq!(out.commands, vec![]);
+}
+
+#[test]
+fn kip_455_changing_the_target_mid_way_stops_replicas_no_longer_wanted() {
+    let mut c =
+        elected(Default::default(), &[0, 1, 2, 3], topic(vec![(vec![0], stored(0, 0, &[0], 0))]));
+    reassign(&mut c, Some(&[1, 2]));
+    isr_changed(&mut c, 0, 1, &[0, 1], 2);
+    let out = reassign(&mut c, Some(&[3]));
+    assert_eq!(
+        topic_writes(&out),
+        vec![([(0, ra(&[3, 0], &[3], &[0]))].into(), 1)],
+        "the original replicas stay the origin; 1 and 2 are no longer added"
+    );
+    assert_eq!(updates(&out), vec![(tp("t", 0), lai(0, 2, &[0]), 2)], "1 left the ISR");
+}
+
+#[test]
+fn kafka_controller_validate_replicas_refuses_bad_targets_with_invalid_replica_assignment() {
+    let mut c = elected(Default::default(), &[0, 1], topic(vec![(vec![0], stored(0, 0, &[0], 0))]));
+    for (target, why) in [
+        (vec![], "empty"),
+        (vec![1, 1], "duplicate"),
+        (vec![-1], "negative"),
+        (vec![5], "broker 5 is not alive"),
+    ] {
+        let out = reassign(&mut c, Some(&target));
+        assert!(
+            matches!(&out.reassignments[0].1, Err(ReassignmentError::InvalidReplicaAssignment(_))),
+            "{why}: {:?}",
+            out.reassignments
+        );
+        assert_eq!(out.commands, vec![], "{why}: nothing written");
+    }
+    let out = c.handle(Event::AlterReassignments {
+        partitions: vec![(tp("t", 9), Some(vec![1])), (tp("nope", 0), Some(vec![1]))],
+        check_live: true,
+    });
+    assert!(out
+        .reassignments
+        .iter()
+        .all(|(_, r)| matches!(r, Err(ReassignmentError::UnknownTopicOrPartition(_)))));
+    // The znode path of Kafka's ZooKeeper era never checked liveness.
+    let out = c.handle(Event::AlterReassignments {
+        partitions: vec![(tp("t", 0), Some(vec![5]))],
+        check_live: false,
+    });
+    assert_eq!(out.reassignments, vec![(tp("t", 0), Ok(()))]);
+}
+
+#[test]
+fn kafka_controller_on_controller_failover_resumes_a_reassignment_from_the_topic_znode() {
+    // The old controller wrote phase A and died; the ISR has since caught up.
+    let mut t = topic(vec![(vec![1, 2, 0], stored(0, 1, &[0, 1, 2], 4))]);
+    let p = t.partitions.get_mut(&0).unwrap();
+    p.adding = vec![1, 2];
+    p.removing = vec![0];
+    let mut c = Controller::new(Default::default(), EPOCH);
+    let view = ClusterView {
+        live_brokers: [0, 1, 2].into(),
+        topics: [("t".to_string(), t)].into(),
+        deletions: Default::default(),
+    };
+    let out = c.handle(Event::Elected { epoch: EPOCH, view });
+    assert_eq!(updates(&out), vec![(tp("t", 0), lai(1, 2, &[1, 2]), 4)]);
+    assert_eq!(topic_writes(&out), vec![([(0, ra(&[1, 2], &[], &[]))].into(), 0)]);
+}
+
+#[test]
+fn kip_455_a_reassignment_is_idempotent_so_a_repeated_request_writes_nothing() {
+    let mut c =
+        elected(Default::default(), &[0, 1, 2], topic(vec![(vec![0], stored(0, 0, &[0], 0))]));
+    reassign(&mut c, Some(&[1, 2]));
+    let out = reassign(&mut c, Some(&[1, 2]));
+    assert_eq!(out.reassignments, vec![(tp("t", 0), Ok(()))]);
+    assert_eq!(out.commands, vec![], "/admin/reassign_partitions re-read after our own rewrite");
 }

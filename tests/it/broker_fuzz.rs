@@ -671,6 +671,36 @@ fn capture_request_corpus() {
             .with_timeout_ms(1000);
         frames.push(encoded(ApiKey::ElectLeaders, v, &req));
     }
+    for v in [0, 1] {
+        use kafka_protocol::messages::alter_partition_reassignments_request::{
+            ReassignablePartition, ReassignableTopic,
+        };
+        use kafka_protocol::messages::{AlterPartitionReassignmentsRequest, BrokerId};
+        let req = AlterPartitionReassignmentsRequest::default()
+            .with_timeout_ms(1000)
+            .with_allow_replication_factor_change(v == 0)
+            .with_topics(vec![ReassignableTopic::default().with_name(name()).with_partitions(
+                vec![
+                    ReassignablePartition::default()
+                        .with_partition_index(0)
+                        .with_replicas(Some(vec![BrokerId(1), BrokerId(2)])),
+                    ReassignablePartition::default().with_partition_index(1).with_replicas(None),
+                ],
+            )]);
+        frames.push(encoded(ApiKey::AlterPartitionReassignments, v, &req));
+    }
+    {
+        use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
+        use kafka_protocol::messages::ListPartitionReassignmentsRequest;
+        let req = ListPartitionReassignmentsRequest::default().with_timeout_ms(1000).with_topics(
+            Some(vec![ListPartitionReassignmentsTopics::default()
+                .with_name(name())
+                .with_partition_indexes(vec![0, 1])]),
+        );
+        frames.push(encoded(ApiKey::ListPartitionReassignments, 0, &req));
+        let all = ListPartitionReassignmentsRequest::default().with_timeout_ms(1000);
+        frames.push(encoded(ApiKey::ListPartitionReassignments, 0, &all));
+    }
 
     // At most four frames of each API and version, none above 8 KiB.
     let mut kept: Vec<Frame> = Vec::new();

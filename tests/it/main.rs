@@ -24,6 +24,7 @@ mod log_crash;
 mod log_dirs;
 mod metrics;
 mod perf_metrics;
+mod reassign;
 mod replication;
 mod replication_failover;
 mod support;

@@ -28,6 +28,7 @@ pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
+pub mod partition_reassignments;
 pub mod produce;
 pub mod sync_group;
 
@@ -113,6 +114,18 @@ pub async fn dispatch(
         ApiKey::ElectLeaders => {
             respond(key, v, cid, &elect_leaders::handle(ctx, v, decode(key, v, body)?).await)
         }
+        ApiKey::AlterPartitionReassignments => respond(
+            key,
+            v,
+            cid,
+            &partition_reassignments::handle_alter(ctx, decode(key, v, body)?).await,
+        ),
+        ApiKey::ListPartitionReassignments => respond(
+            key,
+            v,
+            cid,
+            &partition_reassignments::handle_list(ctx, decode(key, v, body)?).await,
+        ),
         ApiKey::DescribeCluster => {
             respond(key, v, cid, &describe_cluster::handle(ctx, decode(key, v, body)?))
         }
