@@ -28,7 +28,11 @@ pub struct Cluster {
 impl Cluster {
     /// Three brokers (ids 1, 2, 3) on one standalone ZooKeeper.
     pub fn start(extra: &[&str]) -> Cluster {
-        let zk = zk_harness::start_ours("");
+        Cluster::start_on(zk_harness::start_ours(""), extra)
+    }
+
+    /// Three brokers (ids 1, 2, 3) on `zk`, ours or Apache ZooKeeper.
+    pub fn start_on(zk: ZkServer, extra: &[&str]) -> Cluster {
         let connect = format!("zookeeper.connect=127.0.0.1:{}", zk.port);
         let overrides: Vec<Vec<String>> = (1..=3)
             .map(|id| {
