@@ -29,6 +29,10 @@ use crate::protocol::ErrorCode;
 use crate::time::SystemClock;
 use crate::types::TopicPartition;
 
+/// Threads that apply role changes at once (see
+/// [`ReplicaManager::apply_role_changes`]).
+const ROLE_CHANGE_THREADS: usize = 16;
+
 pub struct ReplicaManager {
     broker_id: i32,
     config: Arc<KafkaConfig>,
@@ -153,16 +157,14 @@ impl ReplicaManager {
                 }
             }
         }
+        let mut role_changes = Vec::new();
         for (tp, (topic_id, state, configs)) in wanted {
             let existing =
                 self.partitions.read().unwrap_or_else(|p| p.into_inner()).get(&tp).cloned();
             match existing {
                 Some(p) => {
                     if p.leader_state() != state {
-                        match p.apply_leader_state(state, crate::time::now_ms()) {
-                            Ok(role) => self.on_role_change(&p, role),
-                            Err(e) => tracing::error!(partition = %tp, "cannot change role: {e}"),
-                        }
+                        role_changes.push((p.clone(), state));
                     }
                     let mut applied = p.applied_configs.lock().unwrap_or_else(|e| e.into_inner());
                     if *applied != *configs {
@@ -186,7 +188,36 @@ impl ReplicaManager {
                 },
             }
         }
+        self.apply_role_changes(&role_changes);
         failed
+    }
+
+    /// Moves partitions into their new roles on up to
+    /// [`ROLE_CHANGE_THREADS`] threads. Becoming leader writes and fsyncs
+    /// the partition's leader-epoch checkpoint before it takes writes;
+    /// done one after another, a dead broker's thousand leaderships would
+    /// wait on a thousand fsyncs in a row (seconds on a busy disk), while
+    /// the file system commits concurrent ones together.
+    fn apply_role_changes(&self, changes: &[(Arc<Partition>, LeaderState)]) {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some((p, state)) = changes.get(i) else { return };
+            match p.apply_leader_state(state.clone(), crate::time::now_ms()) {
+                Ok(role) => self.on_role_change(p, role),
+                Err(e) => tracing::error!(partition = %p.tp, "cannot change role: {e}"),
+            }
+        };
+        let threads = changes.len().min(ROLE_CHANGE_THREADS);
+        if threads <= 1 {
+            return work();
+        }
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(work);
+            }
+            work();
+        });
     }
 
     fn open_partition(

@@ -74,6 +74,11 @@ pub struct LogManager {
     logs: RwLock<BTreeMap<TopicPartition, Entry>>,
     /// Serializes creation and deletion so two creators cannot race.
     create_lock: Mutex<()>,
+    /// Serializes checkpoint writes: two writers of one file share its
+    /// `.tmp` name, and the loser's rename would fail with ENOENT and take
+    /// the whole dir offline (a deletion's checkpoint racing the periodic
+    /// one did, deleting a thousand partitions).
+    checkpoint_lock: Mutex<()>,
     background: Mutex<Option<BackgroundHandle>>,
 }
 
@@ -145,6 +150,7 @@ impl LogManager {
             clock,
             logs: RwLock::new(logs),
             create_lock: Mutex::new(()),
+            checkpoint_lock: Mutex::new(()),
             background: Mutex::new(None),
         })
     }
@@ -296,6 +302,7 @@ impl LogManager {
         if state.is_offline() {
             return Ok(());
         }
+        let _serial = self.checkpoint_lock.lock().unwrap_or_else(|p| p.into_inner());
         let offsets: BTreeMap<TopicPartition, i64> =
             self.logs_in(dir).into_iter().map(|(tp, log)| (tp, value(&log))).collect();
         let r = write_offsets(&state.dir().join(name), &offsets);

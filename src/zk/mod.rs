@@ -131,7 +131,10 @@ pub async fn run(
     let mut proc_task = tokio::spawn(processor.run(ev_rx));
     let ticker = {
         let ev_tx = ev_tx.clone();
-        let every = Duration::from_millis((cfg.tick_time as u64 / 2).clamp(5, 1000));
+        // Expiry is checked well within a tick: a dead broker's session
+        // ends this close to zookeeper.session.timeout.ms, and failover
+        // starts there (ZooKeeper's tick buckets may add a whole tick).
+        let every = Duration::from_millis((cfg.tick_time as u64 / 2).clamp(5, 100));
         tokio::spawn(async move {
             let mut iv = tokio::time::interval(every);
             loop {

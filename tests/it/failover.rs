@@ -315,6 +315,16 @@ fn a_dead_brokers_thousand_leaderships_move_in_a_few_multis() {
         let (l, _, isr) = cluster.state("big", p).unwrap();
         assert_eq!((l, isr), (2, vec![2, 3]), "partition {p}");
     }
+    // Broker 2 takes all of them up (its role changes run in parallel).
+    support::wait_until(WAIT, "broker 2 to lead every partition", || {
+        let log = cluster.server_log(2);
+        let led: std::collections::HashSet<&str> = log
+            .lines()
+            .filter(|l| l.contains("became leader") && l.contains(" epoch=1 "))
+            .filter_map(|l| l.split("partition=big-").nth(1)?.split(' ').next())
+            .collect();
+        led.len() == PARTITIONS as usize
+    });
     let log = cluster.server_log(2);
     let line = log
         .lines()

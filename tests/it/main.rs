@@ -17,6 +17,7 @@ mod docs;
 mod dump_log;
 mod failover;
 mod faults;
+mod group_failover;
 mod groups;
 mod groups_list;
 mod legacy_versions;

@@ -33,7 +33,15 @@ impl Cluster {
 
     /// Like [`Cluster::start`], with overrides of each broker's own too.
     pub fn start_each(extra: &[&str], own: impl Fn(i32) -> Vec<String>) -> Cluster {
-        let zk = zk_harness::start_ours("");
+        Self::start_on_each(zk_harness::start_ours(""), extra, own)
+    }
+
+    /// Three brokers (ids 1, 2, 3) on `zk`, ours or Apache ZooKeeper.
+    pub fn start_on(zk: ZkServer, extra: &[&str]) -> Cluster {
+        Self::start_on_each(zk, extra, |_| Vec::new())
+    }
+
+    fn start_on_each(zk: ZkServer, extra: &[&str], own: impl Fn(i32) -> Vec<String>) -> Cluster {
         let connect = format!("zookeeper.connect=127.0.0.1:{}", zk.port);
         let overrides: Vec<Vec<String>> = (1..=3)
             .map(|id| {

@@ -1,0 +1,91 @@
+"""Client-side probes for scripts/bench-failover.sh, through confluent-kafka
+(librdkafka with its default retry settings, as an application would run).
+
+  failover_probe.py acks BOOTSTRAP TOPIC OUT STOP
+      Produces one record at a time with acks=all, waiting for each ack
+      (librdkafka defaults, plus PROBE_CONFIG="key=value,..." if set),
+      and appends "<sent> <done> ok|<error>" (epoch seconds) per record to
+      OUT until the file STOP exists.
+  failover_probe.py leaders BOOTSTRAP TOPIC PARTITIONS FROM OUT
+      Polls Metadata until every partition of TOPIC is led by FROM, writes
+      "ready" to OUT, then polls again until none is led by FROM (nor is
+      leaderless) and appends "moved <epoch seconds> <polls>"."""
+import os
+import sys
+import time
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+
+def extra_config():
+    """PROBE_CONFIG="key=value,..." adds librdkafka settings (to see how
+    much of a failover is the client's own backoff)."""
+    pairs = [kv.split("=", 1) for kv in os.environ.get("PROBE_CONFIG", "").split(",") if kv]
+    return {k: v for k, v in pairs}
+
+
+def acks(bootstrap, topic, out_path, stop_path):
+    conf = {
+        "bootstrap.servers": bootstrap,
+        "acks": "all",
+        "linger.ms": 0,
+        "message.timeout.ms": 120000,
+    }
+    conf.update(extra_config())
+    p = Producer(conf)
+    out = open(out_path, "w")
+    result = {}
+
+    def cb(err, msg):
+        result["err"] = err
+
+    n = 0
+    while not os.path.exists(stop_path):
+        result.clear()
+        sent = time.time()
+        p.produce(topic, value=b"probe %d" % n, partition=0, on_delivery=cb)
+        while "err" not in result:
+            p.poll(0.001)
+        done = time.time()
+        err = result["err"]
+        out.write("%.6f %.6f %s\n" % (sent, done, "ok" if err is None else str(err).replace(" ", "_")))
+        out.flush()
+        n += 1
+    out.close()
+
+
+def leaders(bootstrap, topic, partitions, moved_from, out_path):
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+
+    def led():
+        md = admin.list_topics(topic=topic, timeout=10)
+        t = md.topics.get(topic)
+        if t is None or t.error is not None or len(t.partitions) != partitions:
+            return None
+        return [p.leader for p in t.partitions.values()]
+
+    deadline = time.time() + 300
+    while True:
+        now = led()
+        if now is not None and all(l == moved_from for l in now):
+            break
+        assert time.time() < deadline, "broker %d never led every partition" % moved_from
+        time.sleep(0.1)
+    with open(out_path, "w") as out:
+        out.write("ready\n")
+    polls = 0
+    while True:
+        now = led()
+        polls += 1
+        if now is not None and all(l >= 0 and l != moved_from for l in now):
+            break
+        assert time.time() < deadline, "the leaderships never moved"
+    with open(out_path, "a") as out:
+        out.write("moved %.6f %d\n" % (time.time(), polls))
+
+
+if sys.argv[1] == "acks":
+    acks(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
+else:
+    leaders(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
