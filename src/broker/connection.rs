@@ -96,14 +96,31 @@ pub enum ConnectionError {
     Io(#[from] std::io::Error),
 }
 
+/// The listener a connection arrived on.
+#[derive(Debug)]
+pub struct ListenerInfo {
+    pub name: String,
+    pub security_protocol: crate::cluster::SecurityProtocol,
+}
+
+/// Who is on the other end of a connection, for the handlers that answer
+/// differently per listener or per client.
+#[derive(Debug)]
+pub struct Session {
+    pub peer: SocketAddr,
+    pub listener: Arc<ListenerInfo>,
+}
+
 /// Serves one connection until the client leaves, a frame is bad or the
 /// broker shuts down (then the request in progress is still answered).
 pub async fn serve(
     ctx: Arc<BrokerContext>,
     stream: TcpStream,
     peer: SocketAddr,
+    listener: Arc<ListenerInfo>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let session = Session { peer, listener };
     let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Reply>(REPLY_QUEUE);
@@ -126,7 +143,7 @@ pub async fn serve(
                 break;
             }
         };
-        let reply = handle_frame(&ctx, frame, peer).await;
+        let reply = handle_frame(&ctx, frame, &session).await;
         drop(reservation);
         match reply {
             Ok(Reply::Nothing) => {}
@@ -202,7 +219,7 @@ async fn read_frame(
 async fn handle_frame(
     ctx: &Arc<BrokerContext>,
     frame: BytesMut,
-    peer: SocketAddr,
+    session: &Session,
 ) -> Result<Reply, ConnectionError> {
     let pre = peek_preamble(&frame)?;
     let key = ApiKey::try_from(pre.api_key).map_err(|_| DecodeError::UnknownApiKey(pre.api_key))?;
@@ -216,7 +233,7 @@ async fn handle_frame(
         return Err(DecodeError::UnsupportedVersion { key, version }.into());
     }
     let (header, body) = decode_header(key, version, frame.freeze())?;
-    apis::dispatch(ctx, key, version, header, body, peer).await
+    apis::dispatch(ctx, key, version, header, body, session).await
 }
 
 async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>, peer: SocketAddr) {

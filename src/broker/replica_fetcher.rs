@@ -107,6 +107,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Owns the fetcher tasks of this broker.
 pub struct ReplicaFetcherManager {
     broker_id: i32,
+    listener: Arc<str>,
     config: ReplicationConfig,
     store: Arc<dyn MetadataStore>,
     runtime: tokio::runtime::Handle,
@@ -119,12 +120,14 @@ pub struct ReplicaFetcherManager {
 impl ReplicaFetcherManager {
     pub fn new(
         broker_id: i32,
+        listener: &str,
         config: ReplicationConfig,
         store: Arc<dyn MetadataStore>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
         Self {
             broker_id,
+            listener: listener.into(),
             config,
             store,
             runtime,
@@ -164,6 +167,7 @@ impl ReplicaFetcherManager {
                 });
                 let ctx = FetchContext {
                     broker_id: self.broker_id,
+                    listener: self.listener.clone(),
                     config: self.config.clone(),
                     store: self.store.clone(),
                 };
@@ -197,6 +201,8 @@ impl ReplicaFetcherManager {
 
 struct FetchContext {
     broker_id: i32,
+    /// The listener followers dial (`inter.broker.listener.name`).
+    listener: Arc<str>,
     config: ReplicationConfig,
     store: Arc<dyn MetadataStore>,
 }
@@ -273,7 +279,11 @@ async fn connect(fetcher: &Fetcher, ctx: &FetchContext) -> Result<Arc<Connection
         .brokers
         .get(&fetcher.key.leader)
         .ok_or_else(|| format!("broker {} is not registered", fetcher.key.leader))?;
-    let addr = format!("{}:{}", leader.host, leader.port);
+    let (host, port) = leader
+        .endpoint(&ctx.listener)
+        .ok_or_else(|| format!("broker {} has no listener {}", fetcher.key.leader, ctx.listener))?;
+    let addr =
+        if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
     let client_id = format!("replica-fetcher-{}-{}", ctx.broker_id, fetcher.key.index);
     Connection::connect(&addr, &client_id, Duration::from_millis(ctx.config.socket_timeout_ms))
         .await

@@ -70,6 +70,7 @@ impl ReplicaManager {
         });
         let fetchers = ReplicaFetcherManager::new(
             broker_id,
+            &config.listeners.inter_broker_listener_name,
             config.replication.clone(),
             store.clone(),
             runtime.clone(),

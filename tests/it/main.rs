@@ -24,6 +24,7 @@ mod log_dirs;
 mod perf_metrics;
 mod replication;
 mod replication_failover;
+mod security;
 mod support;
 mod top;
 mod zk_cluster;

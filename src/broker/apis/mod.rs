@@ -31,7 +31,6 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -39,7 +38,7 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::RequestHeader;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-use super::connection::{ConnectionError, Reply};
+use super::connection::{ConnectionError, Reply, Session};
 use super::BrokerContext;
 use crate::protocol::header::{decode_body, encode_response};
 use crate::protocol::DecodeError;
@@ -53,8 +52,10 @@ pub async fn dispatch(
     version: i16,
     header: RequestHeader,
     body: Bytes,
-    peer: SocketAddr,
+    session: &Session,
 ) -> Result<Reply, ConnectionError> {
+    let peer = session.peer;
+    let listener = session.listener.name.as_str();
     let cid = header.correlation_id;
     let v = version;
     let groups = &ctx.groups;
@@ -72,7 +73,8 @@ pub async fn dispatch(
             respond(key, v, cid, &api_versions::handle(v, decode(key, v, body)?))
         }
         ApiKey::Metadata => {
-            respond(key, v, cid, &metadata::handle(ctx, v, decode(key, v, body)?).await)
+            let req = decode(key, v, body)?;
+            respond(key, v, cid, &metadata::handle(ctx, listener, v, req).await)
         }
         ApiKey::CreateTopics => {
             respond(key, v, cid, &create_topics::handle(ctx, v, decode(key, v, body)?).await)
@@ -108,13 +110,14 @@ pub async fn dispatch(
             respond(key, v, cid, &create_partitions::handle(ctx, decode(key, v, body)?).await)
         }
         ApiKey::FindCoordinator => {
-            respond(key, v, cid, &find_coordinator::handle(ctx, v, decode(key, v, body)?).await)
+            let req = decode(key, v, body)?;
+            respond(key, v, cid, &find_coordinator::handle(ctx, listener, v, req).await)
         }
         ApiKey::ElectLeaders => {
             respond(key, v, cid, &elect_leaders::handle(ctx, v, decode(key, v, body)?).await)
         }
         ApiKey::DescribeCluster => {
-            respond(key, v, cid, &describe_cluster::handle(ctx, decode(key, v, body)?))
+            respond(key, v, cid, &describe_cluster::handle(ctx, listener, decode(key, v, body)?))
         }
         ApiKey::JoinGroup => {
             let client = group_support::ClientInfo {
