@@ -31,6 +31,7 @@ pub mod coordinator;
 pub mod log;
 pub mod protocol;
 pub mod record;
+pub mod security;
 pub mod time;
 pub mod types;
 pub mod zk;

@@ -35,6 +35,10 @@ pub struct KafkaConfig {
     /// `listeners`, `advertised.listeners`, the protocol map and the
     /// inter-broker listener.
     pub listeners: super::listeners::ListenerConfig,
+    /// SASL mechanisms and PLAIN users of each SASL listener.
+    pub sasl: super::sasl::SaslConfig,
+    /// How this broker's followers authenticate to other brokers.
+    pub inter_broker_security: crate::security::ClientSecurity,
     pub log_dirs: Vec<PathBuf>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
@@ -316,6 +320,8 @@ impl KafkaConfig {
             return Err(invalid("broker.id", p.get("broker.id").unwrap_or(""), "must be >= -1"));
         }
         let listeners = super::listeners::ListenerConfig::from_properties(p)?;
+        let sasl = super::sasl::SaslConfig::from_properties(p, &listeners)?;
+        let inter_broker_security = super::sasl::inter_broker_security(p, &listeners)?;
         let log_dirs: Vec<PathBuf> = p
             .get("log.dirs")
             .or_else(|| p.get("log.dir"))
@@ -419,6 +425,7 @@ impl KafkaConfig {
                 !ACCEPTED_KEYS.contains(k)
                     && !TOPIC_DEFAULTS.iter().any(|(b, _, _)| b == k)
                     && !k.starts_with("listener.name.")
+                    && !k.starts_with("sasl.")
             })
             .map(str::to_string)
             .collect();
@@ -426,6 +433,8 @@ impl KafkaConfig {
         Ok(KafkaConfig {
             broker_id,
             listeners,
+            sasl,
+            inter_broker_security,
             log_dirs,
             num_partitions,
             default_replication_factor,

@@ -33,6 +33,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::apis;
 use super::memory_pool::{MemoryPool, Reservation};
+use super::sasl::{self, SaslState, Step};
 use super::BrokerContext;
 use crate::protocol::api::{is_supported, PRODUCE_MIN_DECODABLE};
 use crate::protocol::fetch_writer::{Chunk, RecordsRegion};
@@ -109,7 +110,15 @@ pub struct ListenerInfo {
 pub struct Session {
     pub peer: SocketAddr,
     pub listener: Arc<ListenerInfo>,
+    /// `User:<name>` once SASL authenticated, else `User:ANONYMOUS`.
+    pub principal: String,
 }
+
+/// Kafka's principal for connections that did not authenticate.
+pub const ANONYMOUS: &str = "User:ANONYMOUS";
+
+/// Kafka's `sasl.server.max.receive.size` default.
+const SASL_MAX_RECEIVE_SIZE: usize = 524_288;
 
 /// Serves one connection until the client leaves, a frame is bad or the
 /// broker shuts down (then the request in progress is still answered).
@@ -120,15 +129,21 @@ pub async fn serve(
     listener: Arc<ListenerInfo>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let session = Session { peer, listener };
+    let mut sasl = listener.security_protocol.is_sasl().then_some(SaslState::Handshake);
+    let mut session = Session { peer, listener, principal: ANONYMOUS.into() };
     let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Reply>(REPLY_QUEUE);
     let writer = tokio::spawn(write_loop(wr, rx, peer));
-    let limits = FrameLimits {
+    let mut limits = FrameLimits {
         max: ctx.config.socket_request_max_bytes,
         idle: Duration::from_millis(ctx.config.connections_max_idle_ms),
     };
+    if sasl.is_some() {
+        // Kafka's sasl.server.max.receive.size: an unauthenticated client
+        // cannot make the broker hold a large frame.
+        limits.max = limits.max.min(SASL_MAX_RECEIVE_SIZE);
+    }
     let mut buf = BytesMut::with_capacity(8 * 1024);
     loop {
         let frame = tokio::select! {
@@ -142,6 +157,38 @@ pub async fn serve(
                 tracing::warn!(%peer, "closing connection: {e}");
                 break;
             }
+        };
+        let frame = match sasl.as_mut() {
+            Some(state) if !matches!(state, SaslState::Complete) => {
+                match sasl::step(&ctx, &session.listener.name, state, frame).await {
+                    Ok(Step::Dispatch(frame)) => frame,
+                    Ok(Step::Reply(reply)) => {
+                        if tx.send(Reply::Frame(reply)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    Ok(Step::Authenticated(reply, user)) => {
+                        session.principal = format!("User:{user}");
+                        limits.max = ctx.config.socket_request_max_bytes;
+                        tracing::debug!(%peer, principal = %session.principal, "authenticated");
+                        if tx.send(Reply::Frame(reply)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    Ok(Step::ReplyAndClose(reply, why)) => {
+                        tracing::info!(%peer, listener = %session.listener.name, "Failed authentication: {why}");
+                        let _ = tx.send(Reply::Frame(reply)).await;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::info!(%peer, listener = %session.listener.name, "closing unauthenticated connection: {e}");
+                        break;
+                    }
+                }
+            }
+            _ => frame,
         };
         let reply = handle_frame(&ctx, frame, &session).await;
         drop(reservation);

@@ -17,7 +17,8 @@ const DEFAULT_PROTOCOL_MAP: &str =
     "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL";
 
 /// The security protocols a listener may use.
-const SUPPORTED: &[SecurityProtocol] = &[SecurityProtocol::Plaintext];
+const SUPPORTED: &[SecurityProtocol] =
+    &[SecurityProtocol::Plaintext, SecurityProtocol::SaslPlaintext];
 
 /// One listener: its name (upper case, as Kafka's `ListenerName.normalised`),
 /// its security protocol and the address to bind or advertise.

@@ -21,6 +21,7 @@ pub mod producer_state;
 pub mod purgatory;
 pub mod replica_fetcher;
 pub mod replica_manager;
+pub mod sasl;
 pub mod server;
 pub mod shutdown;
 pub mod topic_config;

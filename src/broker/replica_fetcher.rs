@@ -108,6 +108,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct ReplicaFetcherManager {
     broker_id: i32,
     listener: Arc<str>,
+    security: crate::security::ClientSecurity,
     config: ReplicationConfig,
     store: Arc<dyn MetadataStore>,
     runtime: tokio::runtime::Handle,
@@ -121,6 +122,7 @@ impl ReplicaFetcherManager {
     pub fn new(
         broker_id: i32,
         listener: &str,
+        security: crate::security::ClientSecurity,
         config: ReplicationConfig,
         store: Arc<dyn MetadataStore>,
         runtime: tokio::runtime::Handle,
@@ -128,6 +130,7 @@ impl ReplicaFetcherManager {
         Self {
             broker_id,
             listener: listener.into(),
+            security,
             config,
             store,
             runtime,
@@ -168,6 +171,7 @@ impl ReplicaFetcherManager {
                 let ctx = FetchContext {
                     broker_id: self.broker_id,
                     listener: self.listener.clone(),
+                    security: self.security.clone(),
                     config: self.config.clone(),
                     store: self.store.clone(),
                 };
@@ -203,6 +207,7 @@ struct FetchContext {
     broker_id: i32,
     /// The listener followers dial (`inter.broker.listener.name`).
     listener: Arc<str>,
+    security: crate::security::ClientSecurity,
     config: ReplicationConfig,
     store: Arc<dyn MetadataStore>,
 }
@@ -285,7 +290,8 @@ async fn connect(fetcher: &Fetcher, ctx: &FetchContext) -> Result<Arc<Connection
     let addr =
         if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
     let client_id = format!("replica-fetcher-{}-{}", ctx.broker_id, fetcher.key.index);
-    Connection::connect(&addr, &client_id, Duration::from_millis(ctx.config.socket_timeout_ms))
+    let timeout = Duration::from_millis(ctx.config.socket_timeout_ms);
+    Connection::connect_with(&addr, &client_id, timeout, &ctx.security)
         .await
         .map_err(|e| e.to_string())
 }

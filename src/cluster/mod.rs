@@ -76,47 +76,7 @@ impl BrokerRegistration {
     }
 }
 
-/// Kafka's security protocols (`SecurityProtocol.java`), named as in
-/// `listener.security.protocol.map`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum SecurityProtocol {
-    Plaintext,
-    Ssl,
-    SaslPlaintext,
-    SaslSsl,
-}
-
-impl SecurityProtocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            SecurityProtocol::Plaintext => "PLAINTEXT",
-            SecurityProtocol::Ssl => "SSL",
-            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
-            SecurityProtocol::SaslSsl => "SASL_SSL",
-        }
-    }
-
-    /// Case-insensitive, as Kafka's `SecurityProtocol.forName`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Plaintext, Self::Ssl, Self::SaslPlaintext, Self::SaslSsl]
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(name))
-    }
-
-    pub fn is_sasl(self) -> bool {
-        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
-    }
-
-    pub fn is_tls(self) -> bool {
-        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
-    }
-}
-
-impl std::fmt::Display for SecurityProtocol {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::security::SecurityProtocol;
 
 /// One advertised listener of a broker: `NAME://host:port` with the
 /// security protocol the name maps to.
@@ -255,6 +215,26 @@ pub trait MetadataStore: Send + Sync + 'static {
         name: &str,
         configs: BTreeMap<String, String>,
     ) -> StoreFuture<'_, ()>;
+
+    /// The dynamic config of a non-topic entity (`/config/users/<name>`,
+    /// `/config/clients/<id>`), empty when it has none.
+    fn entity_config(
+        &self,
+        entity_type: &str,
+        name: &str,
+    ) -> StoreFuture<'_, BTreeMap<String, String>>;
+
+    /// Replaces a non-topic entity's config and notifies every broker
+    /// (Kafka's `/config/changes`); an empty config deletes the znode.
+    fn set_entity_config(
+        &self,
+        entity_type: &str,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> StoreFuture<'_, ()>;
+
+    /// The names that have a config of this entity type.
+    fn entity_names(&self, entity_type: &str) -> StoreFuture<'_, Vec<String>>;
 
     /// Records a new leader, epoch and ISR for a partition.
     fn set_partition_state(

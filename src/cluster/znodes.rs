@@ -19,6 +19,9 @@ pub const PERSISTENT_PATHS: &[&str] = &[
     "/brokers/topics",
     "/config/changes",
     "/config/topics",
+    "/config/clients",
+    "/config/users",
+    "/config/brokers",
     "/admin/delete_topics",
     "/brokers/seqid",
     "/isr_change_notification",
@@ -263,7 +266,17 @@ pub fn parse_config(data: &[u8]) -> BTreeMap<String, String> {
 
 /// `/config/changes/config_change_N` for a topic.
 pub fn config_change_json(t: &str) -> Vec<u8> {
-    json!({"version": 2, "entity_path": format!("topics/{t}")}).to_string().into_bytes()
+    entity_config_change_json("topics", t)
+}
+
+/// `/config/changes/config_change_N` for any entity (`users/alice`).
+pub fn entity_config_change_json(entity_type: &str, name: &str) -> Vec<u8> {
+    json!({"version": 2, "entity_path": format!("{entity_type}/{name}")}).to_string().into_bytes()
+}
+
+/// `/config/<entity type>/<name>`: `users`, `clients`, `brokers`.
+pub fn entity_config(entity_type: &str, name: &str) -> String {
+    format!("/config/{entity_type}/{name}")
 }
 
 /// `/cluster/id`; its version is a string.

@@ -547,6 +547,16 @@ fn capture_request_corpus() {
     for v in [0, 1] {
         frames.push(encoded(ApiKey::DescribeCluster, v, &DescribeClusterRequest::default()));
     }
+    for v in [0, 1] {
+        let req = kafka_protocol::messages::SaslHandshakeRequest::default()
+            .with_mechanism(StrBytes::from_static_str("PLAIN"));
+        frames.push(encoded(ApiKey::SaslHandshake, v, &req));
+    }
+    for v in [0, 1, 2] {
+        let req = kafka_protocol::messages::SaslAuthenticateRequest::default()
+            .with_auth_bytes(bytes::Bytes::from_static(b"\0alice\0alice-secret"));
+        frames.push(encoded(ApiKey::SaslAuthenticate, v, &req));
+    }
     let req = OffsetDeleteRequest::default().with_group_id(group).with_topics(
         [OffsetDeleteRequestTopic::default().with_name(name()).with_partitions(vec![
             OffsetDeleteRequestPartition::default().with_partition_index(0),

@@ -1,11 +1,20 @@
 //! Listeners and security: several named listeners on one broker, each
 //! client answered with the addresses of the listener it used, the
 //! registration in ZooKeeper in Kafka's shape, and replication between
-//! brokers over the inter-broker listener.
+//! brokers over the inter-broker listener; SASL PLAIN and SCRAM on
+//! SASL_PLAINTEXT listeners with raw frames and with kcat, confluent-kafka
+//! and kafka-python.
 
 use std::time::Duration;
 
-use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+use std::process::Command;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::StrBytes;
 use serde_json::Value;
 
 use crate::broker_bad_input::{batch, produce_within as produce};
@@ -122,11 +131,14 @@ fn a_listener_name_without_a_protocol_stops_the_broker_with_kafkas_message() {
 }
 
 #[test]
-fn brokers_replicate_over_the_inter_broker_listener_and_survive_a_leader_kill() {
+fn brokers_replicate_over_a_sasl_inter_broker_listener_and_survive_a_leader_kill() {
     let mut cluster = Cluster::start(&[
         "listeners=PLAINTEXT://127.0.0.1:{port},REPLICATION://127.0.0.1:0",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,REPLICATION:PLAINTEXT",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,REPLICATION:SASL_PLAINTEXT",
         "inter.broker.listener.name=REPLICATION",
+        "sasl.mechanism.inter.broker.protocol=PLAIN",
+        "listener.name.replication.sasl.enabled.mechanisms=PLAIN",
+        &format!("listener.name.replication.plain.sasl.jaas.config={BROKER_JAAS}"),
         "replica.lag.time.max.ms=10000",
     ]);
     for id in 1..=3 {
@@ -151,4 +163,155 @@ fn brokers_replicate_over_the_inter_broker_listener_and_survive_a_leader_kill() 
     let (code, base) =
         produce(&mut wire, "internal-replicated", -1, 30_000, batch(&[b"after the kill"]));
     assert_eq!((code, base), (0, 100), "nothing acknowledged was lost");
+}
+
+/// The brokers' own login on the replication listener, and the only user
+/// there: a follower without it could not copy anything.
+const BROKER_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required \
+     username=\"broker\" password=\"broker-secret\" user_broker=\"broker-secret\";";
+
+const USERS_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required \
+     user_alice=\"alice-secret\" user_bob=\"bob-secret\";";
+
+/// A broker with a PLAINTEXT listener (its `port`) and a SASL_PLAINTEXT
+/// one, whose port is returned, with PLAIN and SCRAM enabled.
+fn sasl_broker(zk: u16) -> (Broker, u16) {
+    let broker = Broker::start(&[
+        "broker.id=1",
+        &format!("embedded.zookeeper.port={zk}"),
+        "listeners=PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:0",
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+        &format!("listener.name.sasl_plaintext.plain.sasl.jaas.config={USERS_JAAS}"),
+        "offsets.topic.replication.factor=1",
+    ]);
+    let port = registered_port(&registration(zk, 1), "SASL_PLAINTEXT");
+    support::wait_for_port(port, T);
+    (broker, port)
+}
+
+fn handshake(wire: &mut Wire, version: i16, mechanism: &str) -> SaslHandshakeResponse {
+    let mut req = SaslHandshakeRequest::default();
+    req.mechanism = StrBytes::from_string(mechanism.to_string());
+    wire.call(ApiKey::SaslHandshake, version, &req)
+}
+
+fn authenticate(wire: &mut Wire, bytes: &[u8]) -> SaslAuthenticateResponse {
+    let mut req = SaslAuthenticateRequest::default();
+    req.auth_bytes = Bytes::copy_from_slice(bytes);
+    wire.call(ApiKey::SaslAuthenticate, 2, &req)
+}
+
+#[test]
+fn sasl_plain_on_the_wire_refuses_what_kafka_refuses() {
+    let (broker, sasl) = sasl_broker(support::free_port());
+
+    // ApiVersions is answered before the handshake, with the SASL APIs.
+    let mut wire = Wire::connect(sasl);
+    let versions: ApiVersionsResponse =
+        wire.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    assert!(versions.api_keys.iter().any(|k| k.api_key == ApiKey::SaslAuthenticate as i16));
+    // Any other request before authenticating closes the connection.
+    let (_, frame) = wire.frame(ApiKey::Metadata, 9, &MetadataRequest::default());
+    wire.send_raw(&frame);
+    assert!(wire.read_frame().is_none(), "Metadata before the handshake closes the connection");
+
+    let mut wire = Wire::connect(sasl);
+    let resp = handshake(&mut wire, 1, "GSSAPI");
+    assert_eq!(resp.error_code, 33, "UNSUPPORTED_SASL_MECHANISM");
+    let mut enabled: Vec<String> = resp.mechanisms.iter().map(|m| m.to_string()).collect();
+    enabled.sort();
+    assert_eq!(enabled, ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]);
+    assert!(wire.is_closed());
+
+    let mut wire = Wire::connect(sasl);
+    assert_eq!(handshake(&mut wire, 1, "PLAIN").error_code, 0);
+    let resp = authenticate(&mut wire, b"\0alice\0wrong");
+    assert_eq!(resp.error_code, 58, "SASL_AUTHENTICATION_FAILED");
+    assert_eq!(
+        resp.error_message.as_deref(),
+        Some("Authentication failed: Invalid username or password")
+    );
+    assert!(wire.is_closed(), "a failed login closes the connection");
+
+    let mut wire = Wire::connect(sasl);
+    assert_eq!(handshake(&mut wire, 1, "PLAIN").error_code, 0);
+    wire.send_raw(&[0, 0, 0, 5, 1, 2, 3, 4, 5]);
+    assert!(wire.read_frame().is_none(), "garbage instead of SaslAuthenticate closes");
+
+    // Handshake v0: the token goes bare, and so does the answer.
+    let mut wire = Wire::connect(sasl);
+    assert_eq!(handshake(&mut wire, 0, "PLAIN").error_code, 0);
+    let token = b"\0bob\0bob-secret";
+    let mut framed = (token.len() as i32).to_be_bytes().to_vec();
+    framed.extend_from_slice(token);
+    wire.send_raw(&framed);
+    assert_eq!(wire.read_frame().as_deref(), Some(&b""[..]), "an empty bare token");
+    assert_eq!(brokers_seen_on_wire(&mut wire).len(), 1, "served once authenticated");
+
+    let mut wire = Wire::connect(sasl);
+    assert_eq!(handshake(&mut wire, 1, "PLAIN").error_code, 0);
+    assert_eq!(authenticate(&mut wire, b"\0alice\0alice-secret").error_code, 0);
+    let md = brokers_seen_on_wire(&mut wire);
+    assert_eq!(
+        md,
+        vec![(1, "127.0.0.1".to_string(), i32::from(sasl))],
+        "SASL clients stay on SASL"
+    );
+    let again = handshake(&mut wire, 1, "PLAIN");
+    assert_eq!(again.error_code, 34, "ILLEGAL_SASL_STATE once authenticated");
+
+    // The PLAINTEXT listener needs no login and refuses a handshake.
+    let mut plain = broker.wire();
+    assert_eq!(handshake(&mut plain, 1, "PLAIN").error_code, 34);
+    assert_eq!(brokers_seen_on_wire(&mut plain)[0].2, i32::from(broker.port));
+}
+
+fn brokers_seen_on_wire(wire: &mut Wire) -> Vec<(i32, String, i32)> {
+    let mut req = MetadataRequest::default();
+    req.topics = Some(Vec::new());
+    let resp: MetadataResponse = wire.call(ApiKey::Metadata, 9, &req);
+    resp.brokers.iter().map(|b| (b.node_id.0, b.host.to_string(), b.port)).collect()
+}
+
+fn kcat_sasl(kcat: &std::path::Path, port: u16, mech: &str, user: &str, pw: &str) -> Command {
+    let mut cmd = Command::new(kcat);
+    cmd.args(["-b", &format!("127.0.0.1:{port}"), "-X", "security.protocol=SASL_PLAINTEXT"])
+        .args(["-X", &format!("sasl.mechanism={mech}")])
+        .args(["-X", &format!("sasl.username={user}"), "-X", &format!("sasl.password={pw}")]);
+    cmd
+}
+
+#[test]
+fn kcat_produces_and_consumes_over_sasl_plain_and_a_wrong_password_is_refused() {
+    let Some(kcat) = support::external_tool("kcat") else { return };
+    let (_broker, sasl) = sasl_broker(support::free_port());
+    let out = support::run_with_timeout(
+        kcat_sasl(&kcat, sasl, "PLAIN", "alice", "alice-secret").args(["-P", "-t", "plain-t"]),
+        Some(b"one\ntwo\n"),
+        T,
+    );
+    assert!(out.status.success(), "kcat -P: {}", support::stderr(&out));
+    let out = support::run_with_timeout(
+        kcat_sasl(&kcat, sasl, "PLAIN", "alice", "alice-secret").args([
+            "-C",
+            "-t",
+            "plain-t",
+            "-o",
+            "beginning",
+            "-e",
+            "-c",
+            "2",
+        ]),
+        None,
+        T,
+    );
+    assert_eq!(support::stdout(&out), "one\ntwo\n", "{}", support::stderr(&out));
+    let out = support::run_with_timeout(
+        kcat_sasl(&kcat, sasl, "PLAIN", "alice", "nope").args(["-L", "-m", "5"]),
+        None,
+        T,
+    );
+    assert!(!out.status.success());
+    let err = support::stderr(&out);
+    assert!(err.contains("Authentication failed: Invalid username or password"), "{err}");
 }

@@ -166,6 +166,23 @@ pub async fn dispatch(
                 &offset_delete::handle(groups, &image, decode(key, v, body)?).await,
             )
         }
+        // On a PLAINTEXT listener or after authenticating (no
+        // re-authentication here), as Kafka's KafkaApis answers.
+        ApiKey::SaslHandshake => {
+            let _: kafka_protocol::messages::SaslHandshakeRequest = decode(key, v, body)?;
+            let mut resp = kafka_protocol::messages::SaslHandshakeResponse::default();
+            resp.error_code = crate::protocol::ErrorCode::IllegalSaslState.code();
+            respond(key, v, cid, &resp)
+        }
+        ApiKey::SaslAuthenticate => {
+            let _: kafka_protocol::messages::SaslAuthenticateRequest = decode(key, v, body)?;
+            let mut resp = kafka_protocol::messages::SaslAuthenticateResponse::default();
+            resp.error_code = crate::protocol::ErrorCode::IllegalSaslState.code();
+            resp.error_message = Some(str_bytes(
+                "SaslAuthenticate request received after successful authentication",
+            ));
+            respond(key, v, cid, &resp)
+        }
         _ => Err(DecodeError::UnsupportedVersion { key, version }.into()),
     }
 }
