@@ -349,7 +349,10 @@ async fn evaluate(
         }
         Exchange::Scram(server, m) => {
             let m = *m;
-            let failed = |_| failed_message(m.name());
+            let failed = |e: crate::security::scram::ScramError| {
+                tracing::debug!("{} exchange failed: {e}", m.name());
+                failed_message(m.name())
+            };
             if !server.awaiting_first() {
                 let (last, user) = server.finish(token).map_err(failed)?;
                 return Ok(Evaluated::Done(last, user));

@@ -279,7 +279,10 @@ impl ScramServer {
         let (without_proof, proof) =
             msg.rsplit_once(",p=").ok_or(ScramError::Malformed("no proof"))?;
         let attrs = attributes(without_proof);
-        if attr(&attrs, "r") != Some(nonce.as_str()) {
+        // Kafka's ScramSaslServer checks `endsWith`, and librdkafka (2.0)
+        // sends its own nonce before the combined one: accept what Kafka
+        // accepts.
+        if !attr(&attrs, "r").is_some_and(|r| r.ends_with(nonce.as_str())) {
             return Err(ScramError::NonceMismatch);
         }
         let proof = B64.decode(proof).map_err(|_| ScramError::Malformed("bad proof"))?;

@@ -315,3 +315,142 @@ fn kcat_produces_and_consumes_over_sasl_plain_and_a_wrong_password_is_refused() 
     let err = support::stderr(&out);
     assert!(err.contains("Authentication failed: Invalid username or password"), "{err}");
 }
+
+const PYTHON_SCRAM: &str = r#"
+import sys
+from confluent_kafka import Producer
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+bs, topic = sys.argv[1], sys.argv[2]
+def conf(mech, user, pw):
+    return {"bootstrap.servers": bs, "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": mech, "sasl.username": user, "sasl.password": pw}
+p = Producer(conf("SCRAM-SHA-512", "carol", "carol-secret"))
+acked = []
+p.produce(topic, b"from-confluent", on_delivery=lambda e, m: acked.append(e))
+p.flush(30)
+assert acked == [None], acked
+kp = KafkaProducer(bootstrap_servers=bs, security_protocol="SASL_PLAINTEXT",
+                   sasl_mechanism="SCRAM-SHA-256", sasl_plain_username="carol",
+                   sasl_plain_password="carol-secret")
+kp.send(topic, b"from-kafka-python").get(timeout=30)
+kp.close()
+c = KafkaConsumer(topic, bootstrap_servers=bs, security_protocol="SASL_PLAINTEXT",
+                  sasl_mechanism="PLAIN", sasl_plain_username="alice",
+                  sasl_plain_password="alice-secret", auto_offset_reset="earliest",
+                  consumer_timeout_ms=20000)
+got = sorted(m.value for m in c)
+c.close()
+assert got == [b"from-confluent", b"from-kafka-python"], got
+try:
+    KafkaProducer(bootstrap_servers=bs, security_protocol="SASL_PLAINTEXT",
+                  sasl_mechanism="SCRAM-SHA-256", sasl_plain_username="carol",
+                  sasl_plain_password="wrong",
+                  max_block_ms=10000)
+    print("a wrong password was accepted")
+    sys.exit(1)
+except KafkaError as e:
+    print("refused:", type(e).__name__, e)
+"#;
+
+#[test]
+fn scram_credentials_set_with_the_configs_tool_log_real_clients_in() {
+    let zk = support::free_port();
+    let (broker, sasl) = sasl_broker(zk);
+    let bs = broker.addr();
+    let configs = |extra: &[&str]| {
+        let mut args = vec!["configs", "--bootstrap-server", bs.as_str()];
+        args.extend_from_slice(extra);
+        support::kafka_rs(&args, None, T)
+    };
+    let users = ["--entity-type", "users", "--entity-name", "carol"];
+    let out = configs(&[&users[..], &["--alter", "--add-config", "SCRAM-SHA-256=[iterations=8192,password=carol-secret],SCRAM-SHA-512=[password=carol-secret]"]].concat());
+    assert_eq!(
+        support::stdout(&out),
+        "Completed updating config for user carol.\n",
+        "{}",
+        support::stderr(&out)
+    );
+    let out = configs(&[&users[..], &["--describe"]].concat());
+    assert_eq!(
+        support::stdout(&out),
+        "SCRAM credential configs for user-principal 'carol' are SCRAM-SHA-256=iterations=8192, SCRAM-SHA-512=iterations=4096\n"
+    );
+    let out = configs(
+        &[&users[..], &["--alter", "--add-config", "SCRAM-SHA-256=[iterations=100,password=x]"]]
+            .concat(),
+    );
+    assert!(!out.status.success());
+    assert!(support::stderr(&out).contains("Too few iterations"), "{}", support::stderr(&out));
+
+    // Stored as Kafka stores it, so a Kafka broker on this ZooKeeper agrees.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let stored: Value = rt.block_on(async {
+        let c = zookeeper_client::Client::connect(&format!("127.0.0.1:{zk}")).await.unwrap();
+        let (data, _) = c.get_data("/config/users/carol").await.unwrap();
+        serde_json::from_slice(&data).unwrap()
+    });
+    let sha256 = stored["config"]["SCRAM-SHA-256"].as_str().unwrap();
+    let keys: Vec<&str> = sha256.split(',').map(|kv| kv.split_once('=').unwrap().0).collect();
+    assert_eq!(keys, ["salt", "stored_key", "server_key", "iterations"], "{stored}");
+    assert!(sha256.ends_with(",iterations=8192"));
+
+    // Our own tools log in with a Kafka client properties file.
+    let props = broker.dir.path().join("scram.properties");
+    std::fs::write(
+        &props,
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n\
+         sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \
+         username=\"carol\" password=\"carol-secret\";\n",
+    )
+    .unwrap();
+    let sasl_bs = format!("127.0.0.1:{sasl}");
+    let out = support::kafka_rs(
+        &[
+            "topics",
+            "--bootstrap-server",
+            &sasl_bs,
+            "--command-config",
+            props.to_str().unwrap(),
+            "--create",
+            "--topic",
+            "scram-t",
+        ],
+        None,
+        T,
+    );
+    assert!(out.status.success(), "topics over SCRAM: {}", support::stderr(&out));
+
+    if let Some(kcat) = support::external_tool("kcat") {
+        for mech in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+            let out = support::run_with_timeout(
+                kcat_sasl(&kcat, sasl, mech, "carol", "carol-secret").args(["-L", "-t", "scram-t"]),
+                None,
+                T,
+            );
+            assert!(out.status.success(), "kcat {mech}: {}", support::stderr(&out));
+            let out = support::run_with_timeout(
+                kcat_sasl(&kcat, sasl, mech, "carol", "wrong").args(["-L", "-m", "5"]),
+                None,
+                T,
+            );
+            assert!(!out.status.success(), "kcat {mech} with a wrong password");
+            let want = format!("invalid credentials with SASL mechanism {mech}");
+            assert!(support::stderr(&out).contains(&want), "{}", support::stderr(&out));
+        }
+    }
+    if let Some(python) = support::python() {
+        let out = support::run_with_timeout(
+            Command::new(python).arg("-c").arg(PYTHON_SCRAM).arg(&sasl_bs).arg("scram-t"),
+            None,
+            Duration::from_secs(120),
+        );
+        assert!(
+            out.status.success(),
+            "confluent-kafka and kafka-python: {}\n{}",
+            support::stdout(&out),
+            support::stderr(&out)
+        );
+        assert!(support::stdout(&out).contains("refused:"), "{}", support::stdout(&out));
+    }
+}

@@ -30,6 +30,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod user_scram_credentials;
 
 use std::sync::Arc;
 
@@ -165,6 +166,14 @@ pub async fn dispatch(
                 cid,
                 &offset_delete::handle(groups, &image, decode(key, v, body)?).await,
             )
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            let req = decode(key, v, body)?;
+            respond(key, v, cid, &user_scram_credentials::describe(ctx, req).await)
+        }
+        ApiKey::AlterUserScramCredentials => {
+            let req = decode(key, v, body)?;
+            respond(key, v, cid, &user_scram_credentials::alter(ctx, req).await)
         }
         // On a PLAINTEXT listener or after authenticating (no
         // re-authentication here), as Kafka's KafkaApis answers.
