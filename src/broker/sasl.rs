@@ -377,3 +377,56 @@ fn bare_token(token: &[u8]) -> BytesMut {
     out.extend_from_slice(token);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::listeners::ListenerConfig;
+
+    fn parse(text: &str) -> Result<(SaslConfig, ClientSecurity), Error> {
+        let p = Properties::parse(text);
+        let listeners = ListenerConfig::from_properties(&p)?;
+        Ok((SaslConfig::from_properties(&p, &listeners)?, inter_broker_security(&p, &listeners)?))
+    }
+
+    #[test]
+    fn listener_prefixed_settings_win_and_the_broker_logs_in_as_its_jaas_user() {
+        let (sasl, inter) = parse(
+            "listeners=PLAINTEXT://:1,SASL_PLAINTEXT://:2\n\
+             security.inter.broker.protocol=SASL_PLAINTEXT\n\
+             sasl.enabled.mechanisms=SCRAM-SHA-512\n\
+             listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,GSSAPI\n\
+             sasl.mechanism.inter.broker.protocol=PLAIN\n\
+             listener.name.sasl_plaintext.plain.sasl.jaas.config=x.PlainLoginModule required \
+             username=\"b\" password=\"bp\" user_b=\"bp\" user_alice=\"ap\";",
+        )
+        .unwrap();
+        let l = &sasl.listeners["SASL_PLAINTEXT"];
+        assert_eq!(l.mechanisms, [Mechanism::Plain], "GSSAPI is skipped, the prefix wins");
+        assert_eq!(l.plain_users.get("alice").map(String::as_str), Some("ap"));
+        assert!(!sasl.listeners.contains_key("PLAINTEXT"), "no SASL on PLAINTEXT");
+        let creds = inter.sasl.unwrap();
+        assert_eq!((creds.username.as_str(), creds.password.as_str()), ("b", "bp"));
+    }
+
+    #[test]
+    fn sasl_settings_kafka_would_refuse_stop_the_broker() {
+        let cases: &[(&str, &str)] = &[
+            ("listeners=PLAINTEXT://:1,SASL_PLAINTEXT://:2", "sasl.enabled.mechanisms"),
+            (
+                "listeners=PLAINTEXT://:1,SASL_PLAINTEXT://:2\nsasl.enabled.mechanisms=PLAIN",
+                "plain.sasl.jaas.config",
+            ),
+            (
+                "listeners=SASL_PLAINTEXT://:2\nsasl.enabled.mechanisms=SCRAM-SHA-256\n\
+                 security.inter.broker.protocol=SASL_PLAINTEXT",
+                "sasl.mechanism.inter.broker.protocol",
+            ),
+            ("listeners=PLAINTEXT://:1,SSL://:3", "does not serve yet"),
+        ];
+        for (text, want) in cases {
+            let err = parse(text).expect_err(text).to_string();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+    }
+}
