@@ -202,7 +202,7 @@ _kafka__rs() {
                     return 0
                     ;;
                 --entity-type)
-                    COMPREPLY=($(compgen -W "topics brokers" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "topics brokers users" -- "${cur}"))
                     return 0
                     ;;
                 --entity-name)

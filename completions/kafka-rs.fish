@@ -68,9 +68,10 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -s V -l vers
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l bootstrap-server -d 'The Kafka server to connect to (host:port[,host:port...])' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l zookeeper -d 'Manage configs through ZooKeeper (host:port)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l command-config -d 'Admin client properties file' -r -F
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-type -d 'topics or brokers' -r -f -a "topics\t''
-brokers\t''"
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-name -d 'The topic name or broker id' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-type -d 'topics, brokers or users' -r -f -a "topics\t''
+brokers\t''
+users\t''"
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-name -d 'The topic name, broker id or user name' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l topic -d 'Same as --entity-type topics --entity-name NAME' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l broker -d 'Same as --entity-type brokers --entity-name ID' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l add-config -d 'Configs to add or update: k1=v1,k2=[v1,v2,v3],k3=v3' -r

@@ -33,6 +33,7 @@ pub mod log;
 pub mod metrics;
 pub mod protocol;
 pub mod record;
+pub mod security;
 pub mod time;
 pub mod types;
 pub mod zk;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::config::{Error, Properties};
 
-/// Where the broker listens or is reached: `PLAINTEXT://host:port`.
+/// Where a listener binds or is reached: `host:port`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     /// Empty means every interface when binding.
@@ -28,20 +28,17 @@ impl Endpoint {
     }
 }
 
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PLAINTEXT://{}:{}", self.host, self.port)
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct KafkaConfig {
     /// `broker.id`; -1 asks the cluster store to generate one.
     pub broker_id: i32,
-    pub listener: Endpoint,
-    /// What clients are told to dial; defaults to the listener (with the
-    /// machine's host name when the listener binds every interface).
-    pub advertised_listener: Endpoint,
+    /// `listeners`, `advertised.listeners`, the protocol map and the
+    /// inter-broker listener.
+    pub listeners: super::listeners::ListenerConfig,
+    /// SASL mechanisms and PLAIN users of each SASL listener.
+    pub sasl: super::sasl::SaslConfig,
+    /// How this broker's followers authenticate to other brokers.
+    pub inter_broker_security: crate::security::ClientSecurity,
     pub log_dirs: Vec<PathBuf>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
@@ -318,38 +315,6 @@ fn invalid(key: &str, value: &str, reason: impl Into<String>) -> Error {
     Error::InvalidValue { key: key.into(), value: value.into(), reason: reason.into() }
 }
 
-/// Parses `PLAINTEXT://host:port` (host may be empty or a bracketed IPv6).
-fn parse_endpoint(key: &str, value: &str) -> Result<Endpoint, Error> {
-    let mut listeners = value.split(',').map(str::trim).filter(|s| !s.is_empty());
-    let first = listeners.next().ok_or_else(|| invalid(key, value, "no listener given"))?;
-    if listeners.next().is_some() {
-        return Err(invalid(key, value, "only one PLAINTEXT listener is supported"));
-    }
-    let (proto, rest) = first
-        .split_once("://")
-        .ok_or_else(|| invalid(key, value, "expected PLAINTEXT://host:port"))?;
-    if !proto.eq_ignore_ascii_case("PLAINTEXT") {
-        return Err(invalid(
-            key,
-            value,
-            format!("security protocol {proto} is not supported (only PLAINTEXT)"),
-        ));
-    }
-    let (host, port) = rest.rsplit_once(':').ok_or_else(|| invalid(key, value, "missing :port"))?;
-    let port: u16 =
-        port.parse().map_err(|_| invalid(key, value, format!("invalid port {port:?}")))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-    Ok(Endpoint { host, port })
-}
-
-fn machine_host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
-}
-
 impl KafkaConfig {
     /// Kafka's defaults, except that with no `listeners` the broker binds
     /// 127.0.0.1:9092 rather than every interface.
@@ -358,32 +323,9 @@ impl KafkaConfig {
         if broker_id < -1 {
             return Err(invalid("broker.id", p.get("broker.id").unwrap_or(""), "must be >= -1"));
         }
-        let listener = match p.get("listeners") {
-            Some(v) if !v.trim().is_empty() => parse_endpoint("listeners", v)?,
-            _ => Endpoint {
-                host: p
-                    .get("host.name")
-                    .map(str::trim)
-                    .filter(|h| !h.is_empty())
-                    .unwrap_or("127.0.0.1")
-                    .to_string(),
-                port: p.parse_or::<u16>("port", 9092)?,
-            },
-        };
-        let mut advertised_listener = match p.get("advertised.listeners") {
-            Some(v) if !v.trim().is_empty() => parse_endpoint("advertised.listeners", v)?,
-            _ => Endpoint {
-                host: p
-                    .get("advertised.host.name")
-                    .map(str::trim)
-                    .unwrap_or(&listener.host)
-                    .to_string(),
-                port: p.parse_or::<u16>("advertised.port", listener.port)?,
-            },
-        };
-        if advertised_listener.host.is_empty() || advertised_listener.host == "0.0.0.0" {
-            advertised_listener.host = machine_host_name();
-        }
+        let listeners = super::listeners::ListenerConfig::from_properties(p)?;
+        let sasl = super::sasl::SaslConfig::from_properties(p, &listeners)?;
+        let inter_broker_security = super::sasl::inter_broker_security(p, &listeners)?;
         let log_dirs: Vec<PathBuf> = p
             .get("log.dirs")
             .or_else(|| p.get("log.dir"))
@@ -484,15 +426,19 @@ impl KafkaConfig {
             .iter()
             .map(|(k, _)| k)
             .filter(|k| {
-                !ACCEPTED_KEYS.contains(k) && !TOPIC_DEFAULTS.iter().any(|(b, _, _)| b == k)
+                !ACCEPTED_KEYS.contains(k)
+                    && !TOPIC_DEFAULTS.iter().any(|(b, _, _)| b == k)
+                    && !k.starts_with("listener.name.")
+                    && !k.starts_with("sasl.")
             })
             .map(str::to_string)
             .collect();
 
         Ok(KafkaConfig {
             broker_id,
-            listener,
-            advertised_listener,
+            listeners,
+            sasl,
+            inter_broker_security,
             log_dirs,
             num_partitions,
             default_replication_factor,
@@ -588,7 +534,7 @@ mod tests {
     fn defaults_are_kafkas() {
         let c = cfg("").unwrap();
         assert_eq!(
-            c.listener,
+            c.listeners.listeners[0].endpoint,
             Endpoint { host: "127.0.0.1".into(), port: 9092 },
             "local single node"
         );
@@ -607,7 +553,7 @@ mod tests {
         let cases: &[(&str, fn(&KafkaConfig) -> bool, &str)] = &[
             (
                 "listeners=PLAINTEXT://:9093",
-                |c| c.listener.port == 9093 && c.listener.host.is_empty(),
+                |c| c.listeners.listeners[0].endpoint == Endpoint { host: String::new(), port: 9093 },
                 "empty host binds all",
             ),
             ("", |c| c.metrics_listener.is_none(), "no metrics endpoint unless asked for"),
@@ -618,12 +564,12 @@ mod tests {
             ),
             (
                 "port=9094\nhost.name=localhost",
-                |c| c.listener == Endpoint { host: "localhost".into(), port: 9094 },
+                |c| c.listeners.listeners[0].endpoint == Endpoint { host: "localhost".into(), port: 9094 },
                 "0.8 keys",
             ),
             (
                 "listeners=PLAINTEXT://127.0.0.1:1\nadvertised.listeners=PLAINTEXT://h:2",
-                |c| c.advertised_listener.port == 2,
+                |c| c.listeners.advertised[0].endpoint.port == 2,
                 "advertised wins",
             ),
             (
@@ -696,7 +642,6 @@ mod tests {
             ("num.partitions=0", "num.partitions"),
             ("num.partitions=x", "num.partitions"),
             ("port=99999", "port"),
-            ("listeners=SSL://:9093", "listeners"),
             ("listeners=PLAINTEXT://:1,PLAINTEXT://:2", "listeners"),
             ("log.segment.bytes=10", "log.segment.bytes"),
             ("log.cleanup.policy=forever", "log.cleanup.policy"),

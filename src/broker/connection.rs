@@ -33,6 +33,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::apis;
 use super::memory_pool::{MemoryPool, Reservation};
+use super::sasl::{self, SaslState, Step};
 use super::BrokerContext;
 use crate::protocol::api::is_supported;
 use crate::protocol::fetch_writer::{Chunk, RecordsRegion};
@@ -96,23 +97,54 @@ pub enum ConnectionError {
     Io(#[from] std::io::Error),
 }
 
+/// The listener a connection arrived on.
+#[derive(Debug)]
+pub struct ListenerInfo {
+    pub name: String,
+    pub security_protocol: crate::cluster::SecurityProtocol,
+}
+
+/// Who is on the other end of a connection, for the handlers that answer
+/// differently per listener or per client.
+#[derive(Debug)]
+pub struct Session {
+    pub peer: SocketAddr,
+    pub listener: Arc<ListenerInfo>,
+    /// `User:<name>` once SASL authenticated, else `User:ANONYMOUS`.
+    pub principal: String,
+}
+
+/// Kafka's principal for connections that did not authenticate.
+pub const ANONYMOUS: &str = "User:ANONYMOUS";
+
+/// Kafka's `sasl.server.max.receive.size` default.
+const SASL_MAX_RECEIVE_SIZE: usize = 524_288;
+
 /// Serves one connection until the client leaves, a frame is bad or the
 /// broker shuts down (then the request in progress is still answered).
 pub async fn serve(
     ctx: Arc<BrokerContext>,
     stream: TcpStream,
     peer: SocketAddr,
+    listener: Arc<ListenerInfo>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut sasl = listener.security_protocol.is_sasl().then_some(SaslState::Handshake);
+    let mut session = Session { peer, listener, principal: ANONYMOUS.into() };
     let _ = stream.set_nodelay(true);
     let _open = ctx.replicas.metrics.connection_opened();
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Reply>(REPLY_QUEUE);
     let writer = tokio::spawn(write_loop(wr, rx, peer));
-    let limits = FrameLimits {
+    let mut limits = FrameLimits {
         max: ctx.config.socket_request_max_bytes,
         idle: Duration::from_millis(ctx.config.connections_max_idle_ms),
     };
+    if sasl.is_some() {
+        // Kafka's sasl.server.max.receive.size: an unauthenticated client
+        // cannot make the broker hold a large frame.
+        limits.max = limits.max.min(SASL_MAX_RECEIVE_SIZE);
+    }
     let mut buf = BytesMut::with_capacity(8 * 1024);
     loop {
         let frame = tokio::select! {
@@ -127,7 +159,39 @@ pub async fn serve(
                 break;
             }
         };
-        let reply = handle_frame(&ctx, frame, peer).await;
+        let frame = match sasl.as_mut() {
+            Some(state) if !matches!(state, SaslState::Complete) => {
+                match sasl::step(&ctx, &session.listener.name, state, frame).await {
+                    Ok(Step::Dispatch(frame)) => frame,
+                    Ok(Step::Reply(reply)) => {
+                        if tx.send(Reply::Frame(reply)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    Ok(Step::Authenticated(reply, user)) => {
+                        session.principal = format!("User:{user}");
+                        limits.max = ctx.config.socket_request_max_bytes;
+                        tracing::debug!(%peer, principal = %session.principal, "authenticated");
+                        if tx.send(Reply::Frame(reply)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    Ok(Step::ReplyAndClose(reply, why)) => {
+                        tracing::info!(%peer, listener = %session.listener.name, "Failed authentication: {why}");
+                        let _ = tx.send(Reply::Frame(reply)).await;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::info!(%peer, listener = %session.listener.name, "closing unauthenticated connection: {e}");
+                        break;
+                    }
+                }
+            }
+            _ => frame,
+        };
+        let reply = handle_frame(&ctx, frame, &session).await;
         drop(reservation);
         match reply {
             Ok(Reply::Nothing) => {}
@@ -203,7 +267,7 @@ async fn read_frame(
 async fn handle_frame(
     ctx: &Arc<BrokerContext>,
     frame: BytesMut,
-    peer: SocketAddr,
+    session: &Session,
 ) -> Result<Reply, ConnectionError> {
     let pre = peek_preamble(&frame)?;
     let key = ApiKey::try_from(pre.api_key).map_err(|_| DecodeError::UnknownApiKey(pre.api_key))?;
@@ -218,7 +282,7 @@ async fn handle_frame(
     }
     let started = std::time::Instant::now();
     let (header, body) = decode_header(key, version, frame.freeze())?;
-    let reply = apis::dispatch(ctx, key, version, header, body, peer).await;
+    let reply = apis::dispatch(ctx, key, version, header, body, session).await;
     // Fetch times itself: Kafka splits it into consumer and follower fetches.
     if key != ApiKey::Fetch {
         ctx.replicas.metrics.record_request(key, version, started.elapsed());

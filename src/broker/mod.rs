@@ -14,6 +14,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod group_coordinator;
+pub mod listeners;
 pub mod memory_pool;
 pub mod meta_properties;
 pub mod metrics;
@@ -22,6 +23,7 @@ pub mod producer_state;
 pub mod purgatory;
 pub mod replica_fetcher;
 pub mod replica_manager;
+pub mod sasl;
 pub mod server;
 pub mod shutdown;
 pub mod topic_config;
@@ -52,12 +54,12 @@ pub struct BrokerContext {
 impl BrokerContext {
     /// This broker as clients should dial it.
     pub fn registration(&self) -> BrokerRegistration {
-        BrokerRegistration {
-            id: self.broker_id,
-            host: self.config.advertised_listener.host.clone(),
-            port: self.config.advertised_listener.port,
-            rack: self.config.rack.clone(),
-        }
+        let endpoints = self.config.listeners.advertised.iter().map(|l| l.to_broker_endpoint());
+        BrokerRegistration::with_endpoints(
+            self.broker_id,
+            endpoints.collect(),
+            self.config.rack.clone(),
+        )
     }
 
     /// Makes the hosted replicas match the store's current metadata, so a

@@ -107,6 +107,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Owns the fetcher tasks of this broker.
 pub struct ReplicaFetcherManager {
     broker_id: i32,
+    listener: Arc<str>,
+    security: crate::security::ClientSecurity,
     config: ReplicationConfig,
     store: Arc<dyn MetadataStore>,
     runtime: tokio::runtime::Handle,
@@ -119,12 +121,16 @@ pub struct ReplicaFetcherManager {
 impl ReplicaFetcherManager {
     pub fn new(
         broker_id: i32,
+        listener: &str,
+        security: crate::security::ClientSecurity,
         config: ReplicationConfig,
         store: Arc<dyn MetadataStore>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
         Self {
             broker_id,
+            listener: listener.into(),
+            security,
             config,
             store,
             runtime,
@@ -164,6 +170,8 @@ impl ReplicaFetcherManager {
                 });
                 let ctx = FetchContext {
                     broker_id: self.broker_id,
+                    listener: self.listener.clone(),
+                    security: self.security.clone(),
                     config: self.config.clone(),
                     store: self.store.clone(),
                 };
@@ -197,6 +205,9 @@ impl ReplicaFetcherManager {
 
 struct FetchContext {
     broker_id: i32,
+    /// The listener followers dial (`inter.broker.listener.name`).
+    listener: Arc<str>,
+    security: crate::security::ClientSecurity,
     config: ReplicationConfig,
     store: Arc<dyn MetadataStore>,
 }
@@ -273,9 +284,14 @@ async fn connect(fetcher: &Fetcher, ctx: &FetchContext) -> Result<Arc<Connection
         .brokers
         .get(&fetcher.key.leader)
         .ok_or_else(|| format!("broker {} is not registered", fetcher.key.leader))?;
-    let addr = format!("{}:{}", leader.host, leader.port);
+    let (host, port) = leader
+        .endpoint(&ctx.listener)
+        .ok_or_else(|| format!("broker {} has no listener {}", fetcher.key.leader, ctx.listener))?;
+    let addr =
+        if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
     let client_id = format!("replica-fetcher-{}-{}", ctx.broker_id, fetcher.key.index);
-    Connection::connect(&addr, &client_id, Duration::from_millis(ctx.config.socket_timeout_ms))
+    let timeout = Duration::from_millis(ctx.config.socket_timeout_ms);
+    Connection::connect_with(&addr, &client_id, timeout, &ctx.security)
         .await
         .map_err(|e| e.to_string())
 }

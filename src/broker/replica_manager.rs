@@ -76,6 +76,8 @@ impl ReplicaManager {
         });
         let fetchers = ReplicaFetcherManager::new(
             broker_id,
+            &config.listeners.inter_broker_listener_name,
+            config.inter_broker_security.clone(),
             config.replication.clone(),
             store.clone(),
             runtime.clone(),

@@ -7,11 +7,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::connection::ListenerInfo;
 use super::group_coordinator::{GroupCoordinatorHandle, OffsetsLog, ReplicaOffsetsLog};
+use super::listeners::list_to_string;
 use super::memory_pool::MemoryPool;
 use super::replica_manager::ReplicaManager;
 use super::{connection, meta_properties, BrokerContext, Error, KafkaConfig};
@@ -21,18 +25,29 @@ use crate::cluster::MetadataStore;
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves Kafka clients on `listener` until `shutdown` resolves.
+/// Serves Kafka clients on `listeners` (bound from `config.listeners`, in
+/// its order) until `shutdown` resolves.
 pub async fn run(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     mut config: KafkaConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let local =
-        listener.local_addr().map_err(|source| Error::Io { path: "listener".into(), source })?;
-    // A listener bound to port 0 (tests) advertises the port it got.
-    if config.listener.port == 0 || config.advertised_listener.port == 0 {
-        config.listener.port = local.port();
-        config.advertised_listener.port = local.port();
+    if listeners.len() != config.listeners.listeners.len() {
+        return Err(Error::Io {
+            path: "listeners".into(),
+            source: std::io::Error::other(format!(
+                "{} sockets bound for {} listeners",
+                listeners.len(),
+                config.listeners.listeners.len()
+            )),
+        });
+    }
+    for (i, listener) in listeners.iter().enumerate() {
+        let local = listener
+            .local_addr()
+            .map_err(|source| Error::Io { path: "listener".into(), source })?;
+        // A listener bound to port 0 (tests) advertises the port it got.
+        config.listeners.set_bound_port(i, local.port());
     }
     // Bound before anything starts, so a taken port stops the broker at once.
     let metrics_listener = match &config.metrics_listener {
@@ -43,16 +58,29 @@ pub async fn run(
     let ctx = Arc::new(ctx);
     let metrics = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, Arc::downgrade(&ctx))));
     tracing::info!(
-        "kafka-rs broker {} started: listening on {} (advertised {}), log dirs {}",
+        "kafka-rs broker {} started: listening on {} (advertised {}, inter-broker {}), log dirs {}",
         ctx.broker_id,
-        local,
-        ctx.config.advertised_listener,
+        list_to_string(&ctx.config.listeners.listeners),
+        list_to_string(&ctx.config.listeners.advertised),
+        ctx.config.listeners.inter_broker_listener_name,
         ctx.config.log_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(",")
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let follower = tokio::spawn(follow_metadata(ctx.clone()));
     let isr_expiration = tokio::spawn(ctx.replicas.clone().run_isr_expiration());
+    // One accept task per listener, all feeding this loop, so every
+    // connection is tracked in one set and drained alike at shutdown.
+    let (accepted_tx, mut accepted_rx) = mpsc::channel(64);
+    let mut acceptors = JoinSet::new();
+    for (listener, config) in listeners.into_iter().zip(&ctx.config.listeners.listeners) {
+        let info = Arc::new(ListenerInfo {
+            name: config.name.clone(),
+            security_protocol: config.security_protocol,
+        });
+        acceptors.spawn(accept_loop(listener, info, accepted_tx.clone()));
+    }
+    drop(accepted_tx);
     let mut connections = JoinSet::new();
     // Clients keep being served while the controller moves leaderships away.
     let stopping_ctx = ctx.clone();
@@ -64,22 +92,24 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = &mut stopping => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    connections.spawn(connection::serve(ctx.clone(), stream, peer, stop_rx.clone()));
+            accepted = accepted_rx.recv() => match accepted {
+                Some((stream, peer, listener)) => {
+                    connections.spawn(connection::serve(
+                        ctx.clone(),
+                        stream,
+                        peer,
+                        listener,
+                        stop_rx.clone(),
+                    ));
                 }
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                None => break,
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
+    acceptors.shutdown().await;
 
     tracing::info!("shutting down broker {}", ctx.broker_id);
-    drop(listener);
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while connections.join_next().await.is_some() {}
@@ -139,6 +169,28 @@ async fn serve_metrics(listener: TcpListener, ctx: std::sync::Weak<BrokerContext
         }
     })
     .await
+}
+
+/// Accepts connections on one listener until the broker stops.
+async fn accept_loop(
+    listener: TcpListener,
+    info: Arc<ListenerInfo>,
+    accepted: mpsc::Sender<(TcpStream, SocketAddr, Arc<ListenerInfo>)>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                if accepted.send((stream, peer, info.clone())).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(listener = %info.name, "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
 }
 
 /// Every `log.dirs` entry exists, is a directory and takes a new file; the

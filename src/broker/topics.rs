@@ -239,8 +239,7 @@ mod tests {
     fn new_partitions_follow_the_controllers_new_partition_rule() {
         let mut image = ClusterImage::default();
         for id in [1, 2] {
-            let reg =
-                crate::cluster::BrokerRegistration { id, host: "h".into(), port: 9092, rack: None };
+            let reg = crate::cluster::BrokerRegistration::plaintext(id, "h", 9092, None);
             image.brokers.insert(id, reg);
         }
         let assignment = BTreeMap::from([(0, vec![3, 1, 2]), (1, vec![3])]);

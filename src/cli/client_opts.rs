@@ -54,5 +54,6 @@ pub fn client_config(
     let mut config = ClientConfig::new(&servers, client_id)?;
     let timeout_ms: u64 = props.parse_or("request.timeout.ms", 30_000)?;
     config.request_timeout = Duration::from_millis(timeout_ms.max(1));
+    config.security = crate::security::ClientSecurity::from_client_properties(|k| props.get(k))?;
     Ok(config)
 }

@@ -9,7 +9,9 @@ use clap::{ArgGroup, Args};
 
 use super::client_opts::{client_config, load_properties, runtime};
 use crate::client::admin::{Admin, AlterConfigOp, ConfigEntry, ConfigSource, ResourceType};
+use crate::client::scram_admin::ScramUpsert;
 use crate::client::Cluster;
+use crate::security::scram::ScramMechanism;
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("action").required(true).args(["describe", "alter"])))]
@@ -32,10 +34,10 @@ pub struct ConfigsArgs {
     /// With --describe: every config, not only the dynamic ones.
     #[arg(long)]
     pub all: bool,
-    /// topics or brokers.
-    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers"])]
+    /// topics, brokers or users.
+    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers", "users"])]
     pub entity_type: Option<String>,
-    /// The topic name or broker id.
+    /// The topic name, broker id or user name.
     #[arg(long, value_name = "NAME")]
     pub entity_name: Option<String>,
     /// The cluster-wide default for brokers.
@@ -79,12 +81,17 @@ fn run_inner(args: &ConfigsArgs) -> anyhow::Result<()> {
     if args.zookeeper.is_some() {
         bail!("--zookeeper is not available in this build: configs are managed through a broker; use --bootstrap-server HOST:PORT");
     }
+    if args.entity_type.as_deref() == Some("users") {
+        return users(args);
+    }
     let (entity, name) = match (&args.topic, &args.broker, args.entity_type.as_deref()) {
         (Some(t), _, _) => (Entity::Topic, Some(t.clone())),
         (_, Some(b), _) => (Entity::Broker, Some(b.clone())),
         (_, _, Some("topics")) => (Entity::Topic, args.entity_name.clone()),
         (_, _, Some("brokers")) => (Entity::Broker, args.entity_name.clone()),
-        _ => bail!("an entity type is required: --entity-type topics|brokers, --topic or --broker"),
+        _ => bail!(
+            "an entity type is required: --entity-type topics|brokers|users, --topic or --broker"
+        ),
     };
     if entity == Entity::Topic && args.entity_default {
         bail!("--entity-default applies to brokers only");
@@ -92,17 +99,18 @@ fn run_inner(args: &ConfigsArgs) -> anyhow::Result<()> {
     if args.alter && name.is_none() && !args.entity_default {
         bail!("an entity name must be specified with --alter of {}", plural(entity));
     }
-    let props = load_properties(args.command_config.as_deref(), &[])?;
-    let config = client_config(args.bootstrap_server.as_deref(), &props, "kafka-configs")?;
-    let rt = runtime()?;
-    rt.block_on(async {
-        let admin = Admin::new(Cluster::connect(config).await?);
+    with_admin(args, |admin| async move {
         if args.alter {
             let mut ops: Vec<AlterConfigOp> = match &args.add_config {
-                Some(s) => parse_add_config(s)?.into_iter().map(|(k, v)| AlterConfigOp::Set(k, v)).collect(),
+                Some(s) => parse_add_config(s)?
+                    .into_iter()
+                    .map(|(k, v)| AlterConfigOp::Set(k, v))
+                    .collect(),
                 None => Vec::new(),
             };
-            ops.extend(args.delete_config.iter().map(|k| AlterConfigOp::Delete(k.trim().to_string())));
+            ops.extend(
+                args.delete_config.iter().map(|k| AlterConfigOp::Delete(k.trim().to_string())),
+            );
             if ops.is_empty() {
                 bail!("At least one of --add-config or --delete-config must be specified with --alter");
             }
@@ -189,6 +197,93 @@ fn describe_text(entity: Entity, name: &str, all: bool, entries: &[ConfigEntry])
             value,
             e.sensitive,
             synonyms.join(", ")
+        ));
+    }
+    out
+}
+
+/// `--entity-type users`: SCRAM credentials through
+/// Describe/AlterUserScramCredentials, as Kafka's `ConfigCommand` does with
+/// `--bootstrap-server` (`SCRAM-SHA-256=[iterations=8192,password=pw]`).
+fn users(args: &ConfigsArgs) -> anyhow::Result<()> {
+    if args.alter && args.entity_name.is_none() {
+        bail!("an entity name must be specified with --alter of users");
+    }
+    let mut upserts = Vec::new();
+    if args.alter {
+        let user = args.entity_name.clone().unwrap_or_default();
+        for (key, value) in parse_add_config(args.add_config.as_deref().unwrap_or(""))? {
+            let Some(mechanism) = ScramMechanism::from_name(&key) else {
+                bail!("Only SCRAM credential configs (SCRAM-SHA-256, SCRAM-SHA-512) can be altered for users in this build, not {key}");
+            };
+            let mut iterations = crate::security::scram::MIN_ITERATIONS;
+            let mut password = None;
+            for kv in value.split(',') {
+                match kv.split_once('=') {
+                    Some(("iterations", n)) => {
+                        iterations = n.trim().parse().map_err(|_| {
+                            anyhow::anyhow!("Invalid iterations {n} for {key}")
+                        })?
+                    }
+                    Some(("password", p)) => password = Some(p.to_string()),
+                    _ => bail!("Invalid credential property {kv} for {key}: expected iterations=N or password=P"),
+                }
+            }
+            let Some(password) = password else {
+                bail!("Invalid credential config {key}: password must be specified");
+            };
+            upserts.push(ScramUpsert { user: user.clone(), mechanism, iterations, password });
+        }
+    }
+    let mut deletions = Vec::new();
+    for key in args.delete_config.iter().map(|k| k.trim()) {
+        let Some(m) = ScramMechanism::from_name(key) else {
+            bail!(
+                "Only SCRAM credential configs can be deleted for users in this build, not {key}"
+            );
+        };
+        deletions.push((args.entity_name.clone().unwrap_or_default(), m));
+    }
+    if args.alter && upserts.is_empty() && deletions.is_empty() {
+        bail!("At least one of --add-config or --delete-config must be specified with --alter");
+    }
+    with_admin(args, |admin| async move {
+        if args.alter {
+            admin.alter_user_scram_credentials(&upserts, &deletions).await?;
+            println!(
+                "Completed updating config for user {}.",
+                args.entity_name.as_deref().unwrap_or_default()
+            );
+            return Ok(());
+        }
+        let names = args.entity_name.clone().map(|n| vec![n]);
+        let users = admin.describe_user_scram_credentials(names.as_deref()).await?;
+        print!("{}", describe_users_text(&users));
+        Ok(())
+    })
+}
+
+/// Runs `f` with an admin client of `--bootstrap-server` and
+/// `--command-config` (security settings included).
+fn with_admin<F, Fut>(args: &ConfigsArgs, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Admin) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let props = load_properties(args.command_config.as_deref(), &[])?;
+    let config = client_config(args.bootstrap_server.as_deref(), &props, "kafka-configs")?;
+    runtime()?.block_on(async { f(Admin::new(Cluster::connect(config).await?)).await })
+}
+
+/// Kafka's `ConfigCommand` line per user.
+fn describe_users_text(users: &[crate::client::scram_admin::UserCredentials]) -> String {
+    let mut out = String::new();
+    for (user, creds) in users {
+        let list: Vec<String> =
+            creds.iter().map(|(m, i)| format!("{}=iterations={i}", m.name())).collect();
+        out.push_str(&format!(
+            "SCRAM credential configs for user-principal '{user}' are {}\n",
+            list.join(", ")
         ));
     }
     out

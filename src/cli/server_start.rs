@@ -56,11 +56,15 @@ pub fn run(args: ServerStartArgs) -> anyhow::Result<()> {
         .thread_name("kafka-rs-broker")
         .build()?;
     runtime.block_on(async move {
-        let addr = config.listener.bind_addr();
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .with_context(|| format!("Socket server failed to bind to {addr}"))?;
-        if let Err(e) = broker::run(listener, config, shutdown_signal()).await {
+        let mut bound = Vec::new();
+        for l in &config.listeners.listeners {
+            let addr = l.endpoint.bind_addr();
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("Socket server failed to bind to {addr}"))?;
+            bound.push(listener);
+        }
+        if let Err(e) = broker::run(bound, config, shutdown_signal()).await {
             tracing::error!("broker failed: {e}");
             return Err(e.into());
         }

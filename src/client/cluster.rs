@@ -23,6 +23,8 @@ pub struct ClientConfig {
     pub client_id: String,
     /// Bounds every request, and each connection attempt.
     pub request_timeout: Duration,
+    /// `security.protocol` and SASL credentials.
+    pub security: crate::security::ClientSecurity,
 }
 
 impl ClientConfig {
@@ -51,6 +53,7 @@ impl ClientConfig {
             bootstrap_servers: servers,
             client_id: client_id.to_string(),
             request_timeout: Duration::from_secs(30),
+            security: Default::default(),
         })
     }
 }
@@ -110,7 +113,13 @@ impl Cluster {
     pub async fn connect(config: ClientConfig) -> Result<Arc<Self>> {
         let mut last = None;
         for addr in &config.bootstrap_servers {
-            match Connection::connect(addr, &config.client_id, config.request_timeout).await {
+            let conn = Connection::connect_with(
+                addr,
+                &config.client_id,
+                config.request_timeout,
+                &config.security,
+            );
+            match conn.await {
                 Ok(conn) => {
                     return Ok(Arc::new(Cluster {
                         config,
@@ -161,7 +170,8 @@ impl Cluster {
         let conn = if addr == self.bootstrap.addr() {
             self.bootstrap.clone()
         } else {
-            Connection::connect(&addr, &self.config.client_id, self.config.request_timeout).await?
+            let c = &self.config;
+            Connection::connect_with(&addr, &c.client_id, c.request_timeout, &c.security).await?
         };
         brokers.insert(id, conn.clone());
         Ok(conn)

@@ -106,6 +106,71 @@ impl Connection {
         }
     }
 
+    /// Connects, negotiates API versions and authenticates as `security`
+    /// says (SASL over PLAINTEXT), all within `timeout`.
+    pub async fn connect_with(
+        addr: &str,
+        client_id: &str,
+        timeout: Duration,
+        security: &crate::security::ClientSecurity,
+    ) -> Result<Arc<Self>> {
+        let fut = async {
+            let conn = Self::connect_inner(addr, client_id, timeout).await?;
+            if let Some(sasl) = &security.sasl {
+                conn.authenticate(sasl).await?;
+            }
+            Ok(conn)
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => {
+                Err(Error::Timeout { what: format!("a connection to {addr}"), after: timeout })
+            }
+        }
+    }
+
+    /// SaslHandshake v1, then SaslAuthenticate rounds (KIP-152).
+    async fn authenticate(&self, sasl: &crate::security::SaslCredentials) -> Result<()> {
+        use crate::security::{Mechanism, PlainMessage};
+        use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+        let refused = |message: String| Error::Authentication { addr: self.addr.clone(), message };
+        let handshake = SaslHandshakeRequest::default()
+            .with_mechanism(StrBytes::from_static_str(sasl.mechanism.name()));
+        let resp = self.send(&handshake).await?;
+        if resp.error_code != 0 {
+            let enabled: Vec<&str> = resp.mechanisms.iter().map(|m| m.as_str()).collect();
+            return Err(refused(format!(
+                "Unsupported SASL mechanism {}; the broker enables {}",
+                sasl.mechanism.name(),
+                enabled.join(", ")
+            )));
+        }
+        let round = |bytes: Vec<u8>| async move {
+            let req = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(bytes));
+            let resp = self.send(&req).await?;
+            if resp.error_code != 0 {
+                let message = resp.error_message.map(|m| m.to_string()).unwrap_or_default();
+                return Err(refused(message));
+            }
+            Ok(resp.auth_bytes.to_vec())
+        };
+        match sasl.mechanism {
+            Mechanism::Plain => {
+                round(PlainMessage::encode(&sasl.username, &sasl.password)).await?;
+            }
+            Mechanism::Scram(m) => {
+                let mut client =
+                    crate::security::scram::ScramClient::new(m, &sasl.username, &sasl.password);
+                let server_first = round(client.first()).await?;
+                let client_final =
+                    client.respond(&server_first).map_err(|e| refused(e.to_string()))?;
+                let server_final = round(client_final).await?;
+                client.verify(&server_final).map_err(|e| refused(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
     async fn connect_inner(addr: &str, client_id: &str, timeout: Duration) -> Result<Arc<Self>> {
         let stream = TcpStream::connect(addr)
             .await

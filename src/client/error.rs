@@ -23,6 +23,9 @@ pub enum Error {
     UnsupportedVersion { api: &'static str, addr: String, ours: String, theirs: String },
     #[error("{}", broker_message(*code, message.as_deref()))]
     Broker { code: ResponseError, message: Option<String> },
+    /// SASL refused: SASL_AUTHENTICATION_FAILED or an unsupported mechanism.
+    #[error("authentication to {addr} failed: {message}")]
+    Authentication { addr: String, message: String },
     #[error("no broker reachable among {0}")]
     NoBrokers(String),
     #[error("broker {0} is not in the cluster metadata")]

@@ -22,13 +22,70 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-/// A registered broker and the endpoint clients dial.
+/// A registered broker and the endpoints clients dial, one per listener.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistration {
     pub id: i32,
+    /// The endpoint tools without a listener of their own dial: the
+    /// PLAINTEXT one when there is one, else the first (Kafka's top-level
+    /// `host`/`port` in `/brokers/ids/<id>`).
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+    /// Every advertised listener, in configuration order.
+    #[serde(default)]
+    pub endpoints: Vec<BrokerEndpoint>,
+}
+
+impl BrokerRegistration {
+    /// A broker with one PLAINTEXT listener named PLAINTEXT.
+    pub fn plaintext(id: i32, host: impl Into<String>, port: u16, rack: Option<String>) -> Self {
+        let host = host.into();
+        let endpoint = BrokerEndpoint {
+            listener_name: "PLAINTEXT".into(),
+            security_protocol: SecurityProtocol::Plaintext,
+            host: host.clone(),
+            port,
+        };
+        BrokerRegistration { id, host, port, rack, endpoints: vec![endpoint] }
+    }
+
+    /// A broker from its advertised endpoints; `host`/`port` follow
+    /// Kafka's choice of the PLAINTEXT endpoint, else the first.
+    pub fn with_endpoints(id: i32, endpoints: Vec<BrokerEndpoint>, rack: Option<String>) -> Self {
+        let default = endpoints
+            .iter()
+            .find(|e| e.security_protocol == SecurityProtocol::Plaintext)
+            .or_else(|| endpoints.first());
+        let (host, port) = default.map(|e| (e.host.clone(), e.port)).unwrap_or_default();
+        BrokerRegistration { id, host, port, rack, endpoints }
+    }
+
+    /// The endpoint of the named listener: clients are told the addresses
+    /// of the listener they connected to, and brokers dial each other on
+    /// the inter-broker listener. Registrations written before listeners
+    /// had names carry none and answer with their one address.
+    pub fn endpoint(&self, listener_name: &str) -> Option<(&str, u16)> {
+        if self.endpoints.is_empty() {
+            return Some((self.host.as_str(), self.port));
+        }
+        self.endpoints
+            .iter()
+            .find(|e| e.listener_name == listener_name)
+            .map(|e| (e.host.as_str(), e.port))
+    }
+}
+
+pub use crate::security::SecurityProtocol;
+
+/// One advertised listener of a broker: `NAME://host:port` with the
+/// security protocol the name maps to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerEndpoint {
+    pub listener_name: String,
+    pub security_protocol: SecurityProtocol,
+    pub host: String,
+    pub port: u16,
 }
 
 /// Leadership of one partition, as in Kafka's
@@ -164,6 +221,26 @@ pub trait MetadataStore: Send + Sync + 'static {
         name: &str,
         configs: BTreeMap<String, String>,
     ) -> StoreFuture<'_, ()>;
+
+    /// The dynamic config of a non-topic entity (`/config/users/<name>`,
+    /// `/config/clients/<id>`), empty when it has none.
+    fn entity_config(
+        &self,
+        entity_type: &str,
+        name: &str,
+    ) -> StoreFuture<'_, BTreeMap<String, String>>;
+
+    /// Replaces a non-topic entity's config and notifies every broker
+    /// (Kafka's `/config/changes`); an empty config deletes the znode.
+    fn set_entity_config(
+        &self,
+        entity_type: &str,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> StoreFuture<'_, ()>;
+
+    /// The names that have a config of this entity type.
+    fn entity_names(&self, entity_type: &str) -> StoreFuture<'_, Vec<String>>;
 
     /// Records a new leader, epoch and ISR for a partition.
     fn set_partition_state(

@@ -727,6 +727,65 @@ impl MetadataStore for ZkStore {
         })
     }
 
+    fn entity_config(
+        &self,
+        entity_type: &str,
+        name: &str,
+    ) -> StoreFuture<'_, BTreeMap<String, String>> {
+        let path = z::entity_config(entity_type, name);
+        Box::pin(async move {
+            Ok(get(&self.client(), &path).await?.map(|d| z::parse_config(&d)).unwrap_or_default())
+        })
+    }
+
+    fn set_entity_config(
+        &self,
+        entity_type: &str,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> StoreFuture<'_, ()> {
+        let (entity_type, name) = (entity_type.to_string(), name.to_string());
+        Box::pin(async move {
+            let c = &self.client();
+            let path = z::entity_config(&entity_type, &name);
+            let parent = format!("/config/{entity_type}");
+            match c.create(&parent, b"", &open()).await {
+                Ok(_) | Err(zkc::Error::NodeExists) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+            let data = z::config_json(&configs);
+            if configs.is_empty() {
+                match c.delete(&path, None).await {
+                    Ok(()) | Err(zkc::Error::NoNode) => {}
+                    Err(e) => return Err(unavailable(e)),
+                }
+            } else {
+                match c.set_data(&path, &data, None).await {
+                    Ok(_) => {}
+                    Err(zkc::Error::NoNode) => {
+                        c.create(&path, &data, &open()).await.map_err(unavailable)?;
+                    }
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+            let seq = zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all());
+            let change = z::entity_config_change_json(&entity_type, &name);
+            c.create(z::CONFIG_CHANGE_PREFIX, &change, &seq).await.map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    fn entity_names(&self, entity_type: &str) -> StoreFuture<'_, Vec<String>> {
+        let parent = format!("/config/{entity_type}");
+        Box::pin(async move {
+            match self.client().list_children(&parent).await {
+                Ok(names) => Ok(names),
+                Err(zkc::Error::NoNode) => Ok(Vec::new()),
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+    }
+
     fn set_partition_state(
         &self,
         topic: &str,

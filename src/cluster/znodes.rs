@@ -19,6 +19,9 @@ pub const PERSISTENT_PATHS: &[&str] = &[
     "/brokers/topics",
     "/config/changes",
     "/config/topics",
+    "/config/clients",
+    "/config/users",
+    "/config/brokers",
     "/admin/delete_topics",
     "/brokers/seqid",
     "/isr_change_notification",
@@ -92,16 +95,31 @@ pub fn parse_uuid(s: &str) -> Option<uuid::Uuid> {
     uuid::Uuid::from_slice(&bytes).ok()
 }
 
-/// `/brokers/ids/<id>` v5: host/port are the PLAINTEXT endpoint's.
+/// `/brokers/ids/<id>` v5, as Kafka's `BrokerIdZNode.encode` writes it:
+/// every listener in `endpoints` under its name, the names' protocols in
+/// `listener_security_protocol_map`, and top-level `host`/`port` from the
+/// PLAINTEXT endpoint (null and -1 without one) for pre-0.10 readers.
 pub fn broker_json(b: &BrokerRegistration, timestamp_ms: i64) -> Vec<u8> {
+    let plaintext =
+        b.endpoints.iter().find(|e| e.security_protocol == super::SecurityProtocol::Plaintext);
+    let endpoints: Vec<String> = b
+        .endpoints
+        .iter()
+        .map(|e| format!("{}://{}:{}", e.listener_name, bracket_ipv6(&e.host), e.port))
+        .collect();
+    let protocols: serde_json::Map<String, Value> = b
+        .endpoints
+        .iter()
+        .map(|e| (e.listener_name.clone(), json!(e.security_protocol.name())))
+        .collect();
     let mut v = json!({
         "version": 5,
-        "host": b.host,
-        "port": b.port,
+        "host": plaintext.map(|e| e.host.clone()),
+        "port": plaintext.map_or(-1, |e| i32::from(e.port)),
         "jmx_port": -1,
         "timestamp": timestamp_ms.to_string(),
-        "endpoints": [format!("PLAINTEXT://{}:{}", b.host, b.port)],
-        "listener_security_protocol_map": {"PLAINTEXT": "PLAINTEXT"},
+        "endpoints": endpoints,
+        "listener_security_protocol_map": protocols,
         "features": {},
     });
     if let Some(rack) = &b.rack {
@@ -110,26 +128,47 @@ pub fn broker_json(b: &BrokerRegistration, timestamp_ms: i64) -> Vec<u8> {
     v.to_string().into_bytes()
 }
 
-/// Any version from 0.8's v1 to v5: the PLAINTEXT endpoint, else host/port.
+fn bracket_ipv6(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// Any version from 0.8's v1 to v5. v2 and v3 have `endpoints` named by
+/// protocol and no map; v4+ name listeners and map them to protocols.
 pub fn parse_broker(id: i32, data: &[u8]) -> Option<BrokerRegistration> {
     let v: Value = serde_json::from_slice(data).ok()?;
     let rack = v.get("rack").and_then(Value::as_str).map(str::to_string);
-    let endpoint = v.get("endpoints").and_then(Value::as_array).and_then(|eps| {
-        eps.iter().filter_map(Value::as_str).find_map(|e| {
-            let rest = e.strip_prefix("PLAINTEXT://")?;
-            let (host, port) = rest.rsplit_once(':')?;
-            Some((host.to_string(), port.parse::<u16>().ok()?))
+    let protocols = v.get("listener_security_protocol_map").and_then(Value::as_object);
+    let endpoints: Vec<super::BrokerEndpoint> = v
+        .get("endpoints")
+        .and_then(Value::as_array)
+        .map(|eps| {
+            eps.iter()
+                .filter_map(Value::as_str)
+                .filter_map(|e| {
+                    let (name, rest) = e.split_once("://")?;
+                    let (host, port) = rest.rsplit_once(':')?;
+                    let protocol =
+                        protocols.and_then(|m| m.get(name)).and_then(Value::as_str).unwrap_or(name);
+                    Some(super::BrokerEndpoint {
+                        listener_name: name.to_string(),
+                        security_protocol: super::SecurityProtocol::from_name(protocol)?,
+                        host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+                        port: port.parse().ok()?,
+                    })
+                })
+                .collect()
         })
-    });
-    let (host, port) = match endpoint {
-        Some(hp) => hp,
-        None => {
-            let host = v.get("host")?.as_str()?.to_string();
-            let port = u16::try_from(v.get("port")?.as_i64()?).ok()?;
-            (host, port)
-        }
-    };
-    Some(BrokerRegistration { id, host, port, rack })
+        .unwrap_or_default();
+    if !endpoints.is_empty() {
+        return Some(BrokerRegistration::with_endpoints(id, endpoints, rack));
+    }
+    let host = v.get("host")?.as_str()?.to_string();
+    let port = u16::try_from(v.get("port")?.as_i64()?).ok()?;
+    Some(BrokerRegistration::plaintext(id, host, port, rack))
 }
 
 /// `/brokers/topics/<t>` v3 with no reassignment in progress.
@@ -293,7 +332,17 @@ pub fn parse_config(data: &[u8]) -> BTreeMap<String, String> {
 
 /// `/config/changes/config_change_N` for a topic.
 pub fn config_change_json(t: &str) -> Vec<u8> {
-    json!({"version": 2, "entity_path": format!("topics/{t}")}).to_string().into_bytes()
+    entity_config_change_json("topics", t)
+}
+
+/// `/config/changes/config_change_N` for any entity (`users/alice`).
+pub fn entity_config_change_json(entity_type: &str, name: &str) -> Vec<u8> {
+    json!({"version": 2, "entity_path": format!("{entity_type}/{name}")}).to_string().into_bytes()
+}
+
+/// `/config/<entity type>/<name>`: `users`, `clients`, `brokers`.
+pub fn entity_config(entity_type: &str, name: &str) -> String {
+    format!("/config/{entity_type}/{name}")
 }
 
 /// `/cluster/id`; its version is a string.
@@ -366,7 +415,7 @@ mod tests {
 
     #[test]
     fn broker_json_is_kafkas_v5_and_reads_older_versions() {
-        let b = BrokerRegistration { id: 1, host: "localhost".into(), port: 9092, rack: None };
+        let b = BrokerRegistration::plaintext(1, "localhost", 9092, None);
         let v: Value = serde_json::from_slice(&broker_json(&b, 1_700_000_000_000)).unwrap();
         assert_eq!(v["version"], 5);
         assert_eq!(v["timestamp"], "1700000000000", "the timestamp is a string");
@@ -375,6 +424,40 @@ mod tests {
         assert_eq!(parse_broker(1, &broker_json(&b, 0)), Some(b.clone()));
         let v1 = br#"{"version":1,"host":"old","port":9093,"jmx_port":-1,"timestamp":"1"}"#;
         assert_eq!(parse_broker(2, v1).unwrap().host, "old", "0.8's v1 has host and port only");
+    }
+
+    #[test]
+    fn broker_json_records_every_listener_as_kafka_does() {
+        let ep = |name: &str, protocol, port| super::super::BrokerEndpoint {
+            listener_name: name.into(),
+            security_protocol: protocol,
+            host: "h".into(),
+            port,
+        };
+        use super::super::SecurityProtocol::*;
+        let b = BrokerRegistration::with_endpoints(
+            3,
+            vec![ep("CLIENTS", SaslPlaintext, 9093), ep("REPLICATION", Plaintext, 9094)],
+            None,
+        );
+        assert_eq!((b.host.as_str(), b.port), ("h", 9094), "host/port are the PLAINTEXT one");
+        let v: Value = serde_json::from_slice(&broker_json(&b, 0)).unwrap();
+        assert_eq!(v["endpoints"], json!(["CLIENTS://h:9093", "REPLICATION://h:9094"]));
+        assert_eq!(
+            v["listener_security_protocol_map"],
+            json!({"CLIENTS": "SASL_PLAINTEXT", "REPLICATION": "PLAINTEXT"})
+        );
+        assert_eq!(parse_broker(3, &broker_json(&b, 0)), Some(b.clone()));
+        assert_eq!(b.endpoint("CLIENTS"), Some(("h", 9093)));
+        assert_eq!(b.endpoint("OTHER"), None, "no address for a listener the broker lacks");
+
+        let sasl_only =
+            BrokerRegistration::with_endpoints(4, vec![ep("SASL_SSL", SaslSsl, 1)], None);
+        let v: Value = serde_json::from_slice(&broker_json(&sasl_only, 0)).unwrap();
+        assert_eq!((v["host"].clone(), v["port"].clone()), (Value::Null, json!(-1)));
+        let v3 = br#"{"version":3,"host":null,"port":-1,"endpoints":["SSL://s:9095"]}"#;
+        let parsed = parse_broker(5, v3).unwrap();
+        assert_eq!(parsed.endpoints[0].security_protocol, Ssl, "v3 names endpoints by protocol");
     }
 
     #[test]

@@ -654,6 +654,37 @@ fn capture_request_corpus() {
         frames.push(encoded(ApiKey::DescribeCluster, v, &DescribeClusterRequest::default()));
     }
     legacy_frames(&mut frames);
+    for v in [0, 1] {
+        let req = kafka_protocol::messages::SaslHandshakeRequest::default()
+            .with_mechanism(StrBytes::from_static_str("PLAIN"));
+        frames.push(encoded(ApiKey::SaslHandshake, v, &req));
+    }
+    frames.push(encoded(
+        ApiKey::DescribeUserScramCredentials,
+        0,
+        &kafka_protocol::messages::DescribeUserScramCredentialsRequest::default(),
+    ));
+    {
+        use kafka_protocol::messages::alter_user_scram_credentials_request::{
+            ScramCredentialDeletion, ScramCredentialUpsertion,
+        };
+        let req = kafka_protocol::messages::AlterUserScramCredentialsRequest::default()
+            .with_upsertions(vec![ScramCredentialUpsertion::default()
+                .with_name(StrBytes::from_static_str("fz-user"))
+                .with_mechanism(1)
+                .with_iterations(4096)
+                .with_salt(bytes::Bytes::from_static(b"salt"))
+                .with_salted_password(bytes::Bytes::from_static(&[7; 32]))])
+            .with_deletions(vec![ScramCredentialDeletion::default()
+                .with_name(StrBytes::from_static_str("fz-user"))
+                .with_mechanism(2)]);
+        frames.push(encoded(ApiKey::AlterUserScramCredentials, 0, &req));
+    }
+    for v in [0, 1, 2] {
+        let req = kafka_protocol::messages::SaslAuthenticateRequest::default()
+            .with_auth_bytes(bytes::Bytes::from_static(b"\0alice\0alice-secret"));
+        frames.push(encoded(ApiKey::SaslAuthenticate, v, &req));
+    }
     let req = OffsetDeleteRequest::default().with_group_id(group).with_topics(
         [OffsetDeleteRequestTopic::default().with_name(name()).with_partitions(vec![
             OffsetDeleteRequestPartition::default().with_partition_index(0),

@@ -26,7 +26,9 @@ impl Broker {
         Self::start_in(dir, overrides)
     }
 
-    /// Starts on `dir` (reused across restarts).
+    /// Starts on `dir` (reused across restarts). `{port}` in an override
+    /// stands for the client port chosen here, so a test can name it in
+    /// `listeners` beside listeners of its own.
     pub fn start_in(dir: tempfile::TempDir, overrides: &[&str]) -> Broker {
         let port = support::free_port();
         let mut cmd = Command::new(support::bin());
@@ -46,7 +48,7 @@ impl Broker {
             cmd.arg("--override").arg("embedded.zookeeper.port=0");
         }
         for o in overrides {
-            cmd.arg("--override").arg(o);
+            cmd.arg("--override").arg(o.replace("{port}", &port.to_string()));
         }
         let child = ChildGuard::spawn("broker", &mut cmd);
         support::wait_for_port(port, Duration::from_secs(20));

@@ -28,6 +28,7 @@ mod perf_metrics;
 mod reassign;
 mod replication;
 mod replication_failover;
+mod security;
 mod support;
 mod top;
 mod zk_cluster;

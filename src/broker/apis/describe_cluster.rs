@@ -7,7 +7,11 @@ use super::str_bytes;
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
 
-pub fn handle(ctx: &BrokerContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn handle(
+    ctx: &BrokerContext,
+    listener: &str,
+    req: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let image = ctx.store.image();
     let mut resp = DescribeClusterResponse::default();
     // endpoint_type 1 = brokers; 2 (controllers) is for KRaft clusters.
@@ -23,13 +27,15 @@ pub fn handle(ctx: &BrokerContext, req: DescribeClusterRequest) -> DescribeClust
     resp.brokers = image
         .brokers
         .values()
-        .map(|b| {
+        .filter_map(|b| {
+            // Brokers without the client's listener are left out, as in Metadata.
+            let (host, port) = b.endpoint(listener)?;
             let mut d = DescribeClusterBroker::default();
             d.broker_id = BrokerId(b.id);
-            d.host = str_bytes(b.host.clone());
-            d.port = b.port as i32;
+            d.host = str_bytes(host);
+            d.port = i32::from(port);
             d.rack = b.rack.clone().map(str_bytes);
-            d
+            Some(d)
         })
         .collect();
     resp

@@ -8,6 +8,7 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::str_bytes;
+use crate::broker::listeners::list_to_string;
 use crate::broker::topic_config::{self, Source};
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
@@ -124,8 +125,9 @@ fn broker_entries(ctx: &BrokerContext) -> Vec<(String, String)> {
     let c = &ctx.config;
     let mut out = vec![
         ("broker.id".to_string(), ctx.broker_id.to_string()),
-        ("listeners".to_string(), c.listener.to_string()),
-        ("advertised.listeners".to_string(), c.advertised_listener.to_string()),
+        ("listeners".to_string(), list_to_string(&c.listeners.listeners)),
+        ("advertised.listeners".to_string(), list_to_string(&c.listeners.advertised)),
+        ("inter.broker.listener.name".to_string(), c.listeners.inter_broker_listener_name.clone()),
         (
             "log.dirs".to_string(),
             c.log_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(","),

@@ -26,13 +26,14 @@ const TRANSACTION: i8 = 1;
 
 pub async fn handle(
     ctx: &BrokerContext,
+    listener: &str,
     version: i16,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let mut resp = FindCoordinatorResponse::default();
     if version >= 4 {
         for key in req.coordinator_keys {
-            let found = lookup(ctx, req.key_type, &key).await;
+            let found = lookup(ctx, listener, req.key_type, &key).await;
             let mut c = Coordinator::default();
             match found {
                 Ok(node) => {
@@ -53,7 +54,7 @@ pub async fn handle(
         }
         return resp;
     }
-    match lookup(ctx, req.key_type, &req.key).await {
+    match lookup(ctx, listener, req.key_type, &req.key).await {
         Ok(node) => {
             resp.node_id = BrokerId(node.id);
             resp.host = str_bytes(node.host);
@@ -70,7 +71,25 @@ pub async fn handle(
     resp
 }
 
+/// The coordinator, with the address of the listener the client used.
+struct Node {
+    id: i32,
+    host: String,
+    port: u16,
+}
+
 async fn lookup(
+    ctx: &BrokerContext,
+    listener: &str,
+    key_type: i8,
+    key: &str,
+) -> Result<Node, ApiError> {
+    let broker = coordinator(ctx, key_type, key).await?;
+    let (host, port) = broker.endpoint(listener).ok_or_else(not_available)?;
+    Ok(Node { id: broker.id, host: host.to_string(), port })
+}
+
+async fn coordinator(
     ctx: &BrokerContext,
     key_type: i8,
     key: &str,

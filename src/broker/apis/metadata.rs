@@ -16,7 +16,15 @@ use crate::cluster::{ClusterImage, TopicMetadata};
 use crate::protocol::ErrorCode;
 use crate::types::TopicPartition;
 
-pub async fn handle(ctx: &BrokerContext, version: i16, req: MetadataRequest) -> MetadataResponse {
+/// Answers with the addresses of `listener`, the one the client connected
+/// to (Kafka's rule: a client on the SSL port is never sent to a PLAINTEXT
+/// one); brokers without that listener are left out.
+pub async fn handle(
+    ctx: &BrokerContext,
+    listener: &str,
+    version: i16,
+    req: MetadataRequest,
+) -> MetadataResponse {
     let mut image = ctx.store.image();
     // v0: an empty list means every topic; v1+: null means every topic.
     let requested: Option<Vec<(Option<String>, uuid::Uuid)>> = match req.topics {
@@ -31,14 +39,16 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: MetadataRequest) -> 
 
     let mut topics = Vec::new();
     match requested {
-        None => topics.extend(image.topics.values().map(|t| topic_response(ctx, &image, t))),
+        None => topics.extend(
+            image.topics.values().map(|t| topic_response(ctx, &image, listener, version, t)),
+        ),
         Some(list) => {
             for (name, id) in list {
                 let name = match name {
                     Some(n) => n,
                     None => match image.topic_by_id(id) {
                         Some(t) => {
-                            topics.push(topic_response(ctx, &image, t));
+                            topics.push(topic_response(ctx, &image, listener, version, t));
                             continue;
                         }
                         None => {
@@ -48,7 +58,7 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: MetadataRequest) -> 
                     },
                 };
                 if let Some(t) = image.topic(&name) {
-                    topics.push(topic_response(ctx, &image, t));
+                    topics.push(topic_response(ctx, &image, listener, version, t));
                     continue;
                 }
                 if let Err(e) = crate::types::validate_topic_name(&name) {
@@ -86,7 +96,7 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: MetadataRequest) -> 
                 }
                 image = ctx.store.image();
                 match image.topic(&name) {
-                    Some(t) => topics.push(topic_response(ctx, &image, t)),
+                    Some(t) => topics.push(topic_response(ctx, &image, listener, version, t)),
                     None => topics.push(error_topic(
                         Some(name),
                         uuid::Uuid::nil(),
@@ -101,13 +111,14 @@ pub async fn handle(ctx: &BrokerContext, version: i16, req: MetadataRequest) -> 
     resp.brokers = image
         .brokers
         .values()
-        .map(|b| {
+        .filter_map(|b| {
+            let (host, port) = b.endpoint(listener)?;
             let mut m = MetadataResponseBroker::default();
             m.node_id = BrokerId(b.id);
-            m.host = str_bytes(b.host.clone());
-            m.port = b.port as i32;
+            m.host = str_bytes(host);
+            m.port = i32::from(port);
             m.rack = b.rack.clone().map(str_bytes);
-            m
+            Some(m)
         })
         .collect();
     resp.cluster_id = Some(str_bytes(image.cluster_id.clone()));
@@ -129,9 +140,14 @@ fn error_topic(name: Option<String>, id: uuid::Uuid, code: ErrorCode) -> Metadat
 /// as Kafka's controller would after a log dir failure: no leader, and this
 /// broker among the offline replicas, so clients wait instead of sending
 /// requests that can only fail.
+///
+/// A live leader without the client's listener is LISTENER_NOT_FOUND from
+/// v6 on (LEADER_NOT_AVAILABLE before), as Kafka's `MetadataCache` answers.
 fn topic_response(
     ctx: &BrokerContext,
     image: &ClusterImage,
+    listener: &str,
+    version: i16,
     topic: &TopicMetadata,
 ) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
@@ -146,11 +162,17 @@ fn topic_response(
             m.partition_index = index;
             let here_offline = p.replicas.contains(&ctx.broker_id)
                 && !ctx.replicas.is_online(&TopicPartition::new(topic.name.clone(), index));
-            let leader_live = image.brokers.contains_key(&p.state.leader)
-                && !(here_offline && p.state.leader == ctx.broker_id);
-            m.error_code =
-                if leader_live { ErrorCode::None } else { ErrorCode::LeaderNotAvailable }.code();
-            m.leader_id = BrokerId(if leader_live { p.state.leader } else { -1 });
+            let leader = image.brokers.get(&p.state.leader);
+            let leader_live =
+                leader.is_some() && !(here_offline && p.state.leader == ctx.broker_id);
+            let reachable = leader.is_some_and(|b| b.endpoint(listener).is_some());
+            m.error_code = match (leader_live, reachable) {
+                (true, true) => ErrorCode::None,
+                (true, false) if version >= 6 => ErrorCode::ListenerNotFound,
+                _ => ErrorCode::LeaderNotAvailable,
+            }
+            .code();
+            m.leader_id = BrokerId(if leader_live && reachable { p.state.leader } else { -1 });
             m.leader_epoch = p.state.leader_epoch;
             m.replica_nodes = p.replicas.iter().map(|&b| BrokerId(b)).collect();
             m.isr_nodes = p.state.isr.iter().map(|&b| BrokerId(b)).collect();

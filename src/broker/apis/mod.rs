@@ -31,8 +31,8 @@ pub mod offset_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
 pub mod sync_group;
+pub mod user_scram_credentials;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -40,7 +40,7 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::RequestHeader;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-use super::connection::{ConnectionError, Reply};
+use super::connection::{ConnectionError, Reply, Session};
 use super::BrokerContext;
 use crate::protocol::header::{decode_body, encode_response};
 use crate::protocol::DecodeError;
@@ -54,8 +54,10 @@ pub async fn dispatch(
     version: i16,
     header: RequestHeader,
     body: Bytes,
-    peer: SocketAddr,
+    session: &Session,
 ) -> Result<Reply, ConnectionError> {
+    let peer = session.peer;
+    let listener = session.listener.name.as_str();
     let cid = header.correlation_id;
     let v = version;
     let groups = &ctx.groups;
@@ -73,7 +75,8 @@ pub async fn dispatch(
             respond(key, v, cid, &api_versions::handle(v, decode(key, v, body)?))
         }
         ApiKey::Metadata => {
-            respond(key, v, cid, &metadata::handle(ctx, v, decode(key, v, body)?).await)
+            let req = decode(key, v, body)?;
+            respond(key, v, cid, &metadata::handle(ctx, listener, v, req).await)
         }
         ApiKey::CreateTopics => {
             respond(key, v, cid, &create_topics::handle(ctx, v, decode(key, v, body)?).await)
@@ -109,7 +112,8 @@ pub async fn dispatch(
             respond(key, v, cid, &create_partitions::handle(ctx, decode(key, v, body)?).await)
         }
         ApiKey::FindCoordinator => {
-            respond(key, v, cid, &find_coordinator::handle(ctx, v, decode(key, v, body)?).await)
+            let req = decode(key, v, body)?;
+            respond(key, v, cid, &find_coordinator::handle(ctx, listener, v, req).await)
         }
         ApiKey::ElectLeaders => {
             respond(key, v, cid, &elect_leaders::handle(ctx, v, decode(key, v, body)?).await)
@@ -127,7 +131,7 @@ pub async fn dispatch(
             &partition_reassignments::handle_list(ctx, decode(key, v, body)?).await,
         ),
         ApiKey::DescribeCluster => {
-            respond(key, v, cid, &describe_cluster::handle(ctx, decode(key, v, body)?))
+            respond(key, v, cid, &describe_cluster::handle(ctx, listener, decode(key, v, body)?))
         }
         ApiKey::JoinGroup => {
             let client = group_support::ClientInfo {
@@ -181,6 +185,31 @@ pub async fn dispatch(
                 cid,
                 &offset_delete::handle(groups, &image, decode(key, v, body)?).await,
             )
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            let req = decode(key, v, body)?;
+            respond(key, v, cid, &user_scram_credentials::describe(ctx, req).await)
+        }
+        ApiKey::AlterUserScramCredentials => {
+            let req = decode(key, v, body)?;
+            respond(key, v, cid, &user_scram_credentials::alter(ctx, req).await)
+        }
+        // On a PLAINTEXT listener or after authenticating (no
+        // re-authentication here), as Kafka's KafkaApis answers.
+        ApiKey::SaslHandshake => {
+            let _: kafka_protocol::messages::SaslHandshakeRequest = decode(key, v, body)?;
+            let mut resp = kafka_protocol::messages::SaslHandshakeResponse::default();
+            resp.error_code = crate::protocol::ErrorCode::IllegalSaslState.code();
+            respond(key, v, cid, &resp)
+        }
+        ApiKey::SaslAuthenticate => {
+            let _: kafka_protocol::messages::SaslAuthenticateRequest = decode(key, v, body)?;
+            let mut resp = kafka_protocol::messages::SaslAuthenticateResponse::default();
+            resp.error_code = crate::protocol::ErrorCode::IllegalSaslState.code();
+            resp.error_message = Some(str_bytes(
+                "SaslAuthenticate request received after successful authentication",
+            ));
+            respond(key, v, cid, &resp)
         }
         _ => Err(DecodeError::UnsupportedVersion { key, version }.into()),
     }
