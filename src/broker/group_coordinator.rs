@@ -46,25 +46,39 @@ pub trait OffsetsLog: Send + Sync + 'static {
 pub type ReplicatedFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AppendError>> + Send>>;
 
-/// `__consumer_offsets` as the replica manager hosts it.
+/// A coordinator's internal topic (`__consumer_offsets`, or
+/// `__transaction_state` for the transaction coordinator) as the replica
+/// manager hosts it.
 pub struct ReplicaOffsetsLog {
     replicas: Arc<ReplicaManager>,
     /// `offsets.commit.timeout.ms`: how long a commit waits for the ISR.
     commit_timeout: Duration,
+    topic: &'static str,
+    /// The topic's `min.insync.replicas` for its acks=all appends.
+    min_isr: usize,
 }
 
 impl ReplicaOffsetsLog {
     pub fn new(replicas: Arc<ReplicaManager>, commit_timeout: Duration) -> Self {
-        ReplicaOffsetsLog { replicas, commit_timeout }
+        Self::for_topic(GROUP_METADATA_TOPIC_NAME, replicas, commit_timeout, 1)
+    }
+
+    pub fn for_topic(
+        topic: &'static str,
+        replicas: Arc<ReplicaManager>,
+        commit_timeout: Duration,
+        min_isr: usize,
+    ) -> Self {
+        ReplicaOffsetsLog { replicas, commit_timeout, topic, min_isr }
     }
 }
 
 impl OffsetsLog for ReplicaOffsetsLog {
     fn append(&self, partition: i32, batch: &mut [u8]) -> Result<i64, AppendError> {
-        let tp = TopicPartition::new(GROUP_METADATA_TOPIC_NAME, partition);
+        let tp = TopicPartition::new(self.topic, partition);
         let leader = self.replicas.leader_partition(&tp).map_err(append_error)?;
         // Kafka appends to its internal topics with acks=all.
-        match leader.append_records_to_leader(batch, -1, 1) {
+        match leader.append_records_to_leader(batch, -1, self.min_isr) {
             Ok(r) => Ok(r.first_offset),
             Err(e) => {
                 tracing::warn!("cannot append to {tp}: {}", e.message.as_deref().unwrap_or(""));
@@ -74,7 +88,7 @@ impl OffsetsLog for ReplicaOffsetsLog {
     }
 
     fn replicated(&self, partition: i32, last_offset: i64) -> ReplicatedFuture {
-        let tp = TopicPartition::new(GROUP_METADATA_TOPIC_NAME, partition);
+        let tp = TopicPartition::new(self.topic, partition);
         let replicas = self.replicas.clone();
         let deadline = tokio::time::Instant::now() + self.commit_timeout;
         Box::pin(async move {
@@ -83,7 +97,7 @@ impl OffsetsLog for ReplicaOffsetsLog {
     }
 
     fn read(&self, partition: i32, offset: i64, max_bytes: usize) -> Result<Vec<u8>, String> {
-        let tp = TopicPartition::new(GROUP_METADATA_TOPIC_NAME, partition);
+        let tp = TopicPartition::new(self.topic, partition);
         let p = self.replicas.leader_partition(&tp).map_err(|e| format!("{tp}: {}", e.name()))?;
         let start = offset.max(p.log.log_start_offset().0);
         if start >= p.log.log_end_offset().0 {
@@ -98,7 +112,7 @@ impl OffsetsLog for ReplicaOffsetsLog {
 }
 
 /// The coordinator's view of a log error (Kafka's `storeGroup` mapping).
-fn append_error(code: ErrorCode) -> AppendError {
+pub(super) fn append_error(code: ErrorCode) -> AppendError {
     match code {
         ErrorCode::UnknownTopicOrPartition
         | ErrorCode::NotEnoughReplicas
@@ -113,10 +127,10 @@ fn append_error(code: ErrorCode) -> AppendError {
 }
 
 /// One stored record, as replay wants it.
-struct LoadedRecord {
-    offset: i64,
-    key: Vec<u8>,
-    value: Option<Vec<u8>>,
+pub(super) struct LoadedRecord {
+    pub(super) offset: i64,
+    pub(super) key: Vec<u8>,
+    pub(super) value: Option<Vec<u8>>,
 }
 
 type CallFn = Box<dyn FnOnce(&mut GroupCoordinator, i64, RequestId) -> Output + Send>;
@@ -232,7 +246,9 @@ impl GroupCoordinatorHandle {
                     }
                     let (log, tx) = (log.clone(), handle.tx.clone());
                     tokio::spawn(async move {
-                        if let Some(records) = load_partition(log, p).await {
+                        if let Some(records) =
+                            load_partition(log, GROUP_METADATA_TOPIC_NAME, p).await
+                        {
                             let _ = tx.send(Command::Loaded(p, records));
                         }
                     });
@@ -251,13 +267,22 @@ impl GroupCoordinatorHandle {
 
 /// Partitions of `__consumer_offsets` whose leader is `broker_id`.
 fn led_partitions(image: &ClusterImage, broker_id: i32) -> BTreeSet<i32> {
+    led_partition_epochs(image, GROUP_METADATA_TOPIC_NAME, broker_id).into_keys().collect()
+}
+
+/// Partitions of `topic` whose leader is `broker_id`, with their leader epoch.
+pub(super) fn led_partition_epochs(
+    image: &ClusterImage,
+    topic: &str,
+    broker_id: i32,
+) -> std::collections::BTreeMap<i32, i32> {
     image
-        .topic(GROUP_METADATA_TOPIC_NAME)
+        .topic(topic)
         .map(|t| {
             t.partitions
                 .iter()
                 .filter(|(_, p)| p.state.leader == broker_id)
-                .map(|(&index, _)| index)
+                .map(|(&index, p)| (index, p.state.leader_epoch))
                 .collect()
         })
         .unwrap_or_default()
@@ -265,32 +290,38 @@ fn led_partitions(image: &ClusterImage, broker_id: i32) -> BTreeSet<i32> {
 
 /// Reads a whole partition, waiting (bounded) for its log to open: the
 /// replica manager opens it from the same metadata change.
-async fn load_partition(log: Arc<dyn OffsetsLog>, partition: i32) -> Option<Vec<LoadedRecord>> {
+pub(super) async fn load_partition(
+    log: Arc<dyn OffsetsLog>,
+    topic: &'static str,
+    partition: i32,
+) -> Option<Vec<LoadedRecord>> {
     for attempt in 0..600 {
         let log = log.clone();
-        let read = tokio::task::spawn_blocking(move || read_all(&*log, partition)).await;
+        let read = tokio::task::spawn_blocking(move || read_all(&*log, topic, partition)).await;
         match read {
             Ok(Ok(records)) => return Some(records),
             Ok(Err(e)) if attempt % 50 == 49 => {
-                tracing::warn!(
-                    "still waiting to load {GROUP_METADATA_TOPIC_NAME}-{partition}: {e}"
-                );
+                tracing::warn!("still waiting to load {topic}-{partition}: {e}");
             }
             Ok(Err(_)) => {}
             Err(e) => {
-                tracing::error!("loading {GROUP_METADATA_TOPIC_NAME}-{partition} failed: {e}");
+                tracing::error!("loading {topic}-{partition} failed: {e}");
                 return None;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tracing::error!("gave up loading {GROUP_METADATA_TOPIC_NAME}-{partition}");
+    tracing::error!("gave up loading {topic}-{partition}");
     None
 }
 
 /// Every keyed record of a partition, in log order; control batches and
 /// unreadable batches are skipped (the latter with a warning).
-fn read_all(log: &dyn OffsetsLog, partition: i32) -> Result<Vec<LoadedRecord>, String> {
+fn read_all(
+    log: &dyn OffsetsLog,
+    topic: &str,
+    partition: i32,
+) -> Result<Vec<LoadedRecord>, String> {
     const CHUNK: usize = 1 << 20;
     let mut records = Vec::new();
     let mut offset = 0i64;
@@ -301,9 +332,7 @@ fn read_all(log: &dyn OffsetsLog, partition: i32) -> Result<Vec<LoadedRecord>, S
             let batch = match batch {
                 Ok(b) => b,
                 Err(e) => {
-                    tracing::warn!(
-                        "{GROUP_METADATA_TOPIC_NAME}-{partition}: skipping the rest of a read: {e}"
-                    );
+                    tracing::warn!("{topic}-{partition}: skipping the rest of a read: {e}");
                     break;
                 }
             };
@@ -318,9 +347,7 @@ fn read_all(log: &dyn OffsetsLog, partition: i32) -> Result<Vec<LoadedRecord>, S
             let parsed = match batch.records() {
                 Ok(r) => r,
                 Err(e) => {
-                    tracing::warn!(
-                        "{GROUP_METADATA_TOPIC_NAME}-{partition}: unreadable batch: {e}"
-                    );
+                    tracing::warn!("{topic}-{partition}: unreadable batch: {e}");
                     continue;
                 }
             };

@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::error::{log_error_code, ApiError};
-use super::producer_state::{BatchSequence, Check, ProducerStateManager, NO_PRODUCER_ID};
+use super::producer_state::{
+    AbortedTxn, BatchSequence, Check, ProducerStateManager, ProducerView, TxnMarker, NO_PRODUCER_ID,
+};
 use crate::log::{Log, LogAppendInfo};
 use crate::protocol::ErrorCode;
 use crate::record::{Batches, RecordBatch};
@@ -162,9 +164,67 @@ impl Partition {
         self.high_watermark.load(Ordering::Acquire)
     }
 
-    /// Without transactions the last stable offset is the high watermark.
+    /// The high watermark, held back to the first offset of the oldest
+    /// open transaction: read_committed consumers read below it.
     pub fn last_stable_offset(&self) -> i64 {
-        self.high_watermark()
+        let first_unstable = lock(&self.producers).first_unstable_offset();
+        let hw = self.high_watermark();
+        first_unstable.map_or(hw, |f| f.min(hw))
+    }
+
+    /// Aborted transactions a read_committed fetch of `[from, to)` reports.
+    pub fn aborted_transactions(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        lock(&self.producers).aborted_between(from, to)
+    }
+
+    /// The producers this partition knows (DescribeProducers).
+    pub fn producer_views(&self) -> Vec<ProducerView> {
+        lock(&self.producers).producers().collect()
+    }
+
+    /// Writes a COMMIT or ABORT marker as leader (WriteTxnMarkers): the
+    /// producer's transaction ends here (blocking).
+    pub fn append_txn_marker(&self, marker: &TxnMarker) -> Result<AppendResult, ApiError> {
+        let mut producers = lock(&self.producers);
+        let leader_epoch = {
+            let s = lock(&self.state);
+            if s.leader != self.broker_id {
+                return Err(ApiError::new(
+                    ErrorCode::NotLeaderOrFollower,
+                    format!("This broker is not the leader of {}", self.tp),
+                ));
+            }
+            s.leader_epoch
+        };
+        producers.check_marker(marker).map_err(|code| {
+            ApiError::new(code, format!("marker for producer {} refused", marker.producer_id))
+        })?;
+        let control_type = if marker.commit {
+            crate::record::control::COMMIT
+        } else {
+            crate::record::control::ABORT
+        };
+        let mut batch = crate::record::control::marker_batch(
+            marker.producer_id,
+            marker.producer_epoch,
+            control_type,
+            marker.coordinator_epoch,
+            crate::time::now_ms(),
+        )
+        .map_err(|e| ApiError::new(ErrorCode::UnknownServerError, e.to_string()))?;
+        let info = self
+            .log
+            .append_as_leader(&mut batch, LeaderEpoch(leader_epoch))
+            .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
+        producers.complete_txn(marker, info.first_offset.0);
+        drop(producers);
+        self.maybe_increment_high_watermark();
+        Ok(AppendResult {
+            first_offset: info.first_offset.0,
+            last_offset: info.last_offset.0,
+            log_append_time: info.log_append_time,
+            log_start_offset: info.log_start_offset.0,
+        })
     }
 
     pub fn leader_state(&self) -> LeaderState {
@@ -422,18 +482,32 @@ impl Partition {
             .append_as_follower(records)
             .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
         for batch in Batches::new(records).flatten() {
-            if batch.producer_id() != NO_PRODUCER_ID {
-                producers.record(
-                    batch.producer_id(),
-                    batch.producer_epoch(),
-                    BatchSequence {
-                        first_seq: batch.base_sequence(),
-                        last_seq: batch.last_sequence(),
-                        first_offset: batch.base_offset(),
-                        last_offset: batch.last_offset(),
-                    },
-                );
+            if batch.producer_id() == NO_PRODUCER_ID {
+                continue;
             }
+            if batch.is_control() {
+                if let Some(m) = crate::record::control::end_txn_marker(&batch) {
+                    let marker = TxnMarker {
+                        producer_id: batch.producer_id(),
+                        producer_epoch: batch.producer_epoch(),
+                        coordinator_epoch: m.coordinator_epoch,
+                        commit: m.control_type == crate::record::control::COMMIT,
+                    };
+                    producers.complete_txn(&marker, batch.base_offset());
+                }
+                continue;
+            }
+            producers.record(
+                batch.producer_id(),
+                batch.producer_epoch(),
+                BatchSequence {
+                    first_seq: batch.base_sequence(),
+                    last_seq: batch.last_sequence(),
+                    first_offset: batch.base_offset(),
+                    last_offset: batch.last_offset(),
+                },
+                batch.is_transactional(),
+            );
         }
         Ok(info)
     }
@@ -522,6 +596,7 @@ impl Partition {
                     first_offset: info.first_offset.0,
                     last_offset: info.last_offset.0,
                 },
+                p.transactional,
             );
         }
         drop(producers);
@@ -559,6 +634,18 @@ fn producer_state_of(log: &Log) -> Result<ProducerStateManager, ApiError> {
         .batch_headers_from(log.log_start_offset())
         .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
     for b in headers.iter().filter(|b| b.producer_id.0 != NO_PRODUCER_ID) {
+        if b.is_control {
+            if let Some(m) = b.marker {
+                let marker = TxnMarker {
+                    producer_id: b.producer_id.0,
+                    producer_epoch: b.producer_epoch,
+                    coordinator_epoch: m.coordinator_epoch,
+                    commit: m.control_type == crate::record::control::COMMIT,
+                };
+                producers.complete_txn(&marker, b.base_offset.0);
+            }
+            continue;
+        }
         producers.record(
             b.producer_id.0,
             b.producer_epoch,
@@ -568,6 +655,7 @@ fn producer_state_of(log: &Log) -> Result<ProducerStateManager, ApiError> {
                 first_offset: b.base_offset.0,
                 last_offset: b.last_offset.0,
             },
+            b.is_transactional,
         );
     }
     Ok(producers)
@@ -580,6 +668,7 @@ struct ProducerBatch {
     epoch: i16,
     first_seq: i32,
     last_seq: i32,
+    transactional: bool,
 }
 
 fn producer_of(records: &[u8]) -> Result<Option<ProducerBatch>, ApiError> {
@@ -593,11 +682,13 @@ fn producer_of(records: &[u8]) -> Result<Option<ProducerBatch>, ApiError> {
         epoch: first.producer_epoch(),
         first_seq: first.base_sequence(),
         last_seq: first.last_sequence(),
+        transactional: first.is_transactional(),
     };
     for batch in Batches::new(records).skip(1) {
         let b = batch.map_err(corrupt)?;
         if b.producer_id() != out.id
             || b.producer_epoch() != out.epoch
+            || b.is_transactional() != out.transactional
             || b.base_sequence() != out.last_seq.wrapping_add(1)
         {
             return Err(ApiError::new(

@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod builder;
 pub mod compression;
+pub mod control;
 pub mod crc;
 pub mod records;
 pub mod varint;

@@ -26,6 +26,7 @@ mod replication;
 mod replication_failover;
 mod support;
 mod top;
+mod transactions;
 mod zk_cluster;
 mod zk_crash;
 mod zk_harness;

@@ -1,6 +1,8 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3, v7+),
 //! earliest local (-4, v8+, the same as earliest without tiered storage)
 //! and the first offset whose timestamp is at or after a given time.
+//! Latest is the high watermark, or the last stable offset for
+//! isolation_level=1 (read_committed).
 
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ pub async fn handle(
     req: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let ctx2 = ctx.clone();
+    let read_committed = req.isolation_level == 1;
     let answered = tokio::task::spawn_blocking(move || {
         let mut resp = ListOffsetsResponse::default();
         for t in req.topics {
@@ -32,7 +35,8 @@ pub async fn handle(
             let name = t.name.0.to_string();
             for p in t.partitions {
                 let tp = TopicPartition::new(name.clone(), p.partition_index);
-                let mut r = list_one(&ctx2, &tp, p.current_leader_epoch, p.timestamp);
+                let mut r =
+                    list_one(&ctx2, &tp, p.current_leader_epoch, p.timestamp, read_committed);
                 if version < 4 {
                     r.leader_epoch = -1; // not on the wire before v4
                 }
@@ -55,6 +59,7 @@ fn list_one(
     tp: &TopicPartition,
     current_leader_epoch: i32,
     timestamp: i64,
+    read_committed: bool,
 ) -> ListOffsetsPartitionResponse {
     let mut r = ListOffsetsPartitionResponse::default();
     r.partition_index = tp.partition.0;
@@ -76,7 +81,11 @@ fn list_one(
     let epoch = partition.leader_state().leader_epoch;
     match timestamp {
         LATEST => {
-            r.offset = partition.last_stable_offset();
+            r.offset = if read_committed {
+                partition.last_stable_offset()
+            } else {
+                partition.high_watermark()
+            };
             r.leader_epoch = epoch;
         }
         EARLIEST | EARLIEST_LOCAL => {

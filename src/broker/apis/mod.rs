@@ -2,6 +2,8 @@
 //! A handler takes the broker context and the decoded request and returns
 //! the response struct; encoding happens here.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
@@ -14,6 +16,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group_support;
@@ -30,6 +33,9 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
+pub mod txn_support;
+pub mod write_txn_markers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -84,7 +90,25 @@ pub async fn dispatch(
             respond(key, v, cid, &delete_records::handle(ctx, decode(key, v, body)?).await)
         }
         ApiKey::InitProducerId => {
-            respond(key, v, cid, &init_producer_id::handle(ctx, decode(key, v, body)?).await)
+            respond(key, v, cid, &init_producer_id::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::AddPartitionsToTxn => respond(
+            key,
+            v,
+            cid,
+            &add_partitions_to_txn::handle(ctx, v, decode(key, v, body)?).await,
+        ),
+        ApiKey::AddOffsetsToTxn => {
+            respond(key, v, cid, &add_offsets_to_txn::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::EndTxn => {
+            respond(key, v, cid, &end_txn::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::WriteTxnMarkers => {
+            respond(key, v, cid, &write_txn_markers::handle(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::TxnOffsetCommit => {
+            respond(key, v, cid, &txn_offset_commit::handle(ctx, decode(key, v, body)?).await)
         }
         ApiKey::OffsetForLeaderEpoch => {
             respond(key, v, cid, &offset_for_leader_epoch::handle(ctx, decode(key, v, body)?).await)
