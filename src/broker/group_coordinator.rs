@@ -163,35 +163,10 @@ impl GroupCoordinatorHandle {
         let num_partitions = config.offsets_topic_num_partitions;
         let (tx, rx) = mpsc::unbounded_channel();
         let (append_tx, append_rx) = std::sync::mpsc::channel::<Append>();
-        let writer_log = log.clone();
         let done_tx = tx.clone();
-        let runtime = tokio::runtime::Handle::current();
-        let spawned =
-            std::thread::Builder::new().name("group-metadata-writer".into()).spawn(move || {
-                for append in append_rx {
-                    let last_delta = append.records.len().saturating_sub(1) as i64;
-                    let done_tx = done_tx.clone();
-                    match write_append(&*writer_log, &append) {
-                        // The writer moves on; the answer waits for the ISR.
-                        Ok(first) => {
-                            let replicated =
-                                writer_log.replicated(append.partition, first + last_delta);
-                            runtime.spawn(async move {
-                                let result = replicated.await.map(|()| first);
-                                let _ = done_tx.send(Command::AppendDone(append.id, result));
-                            });
-                        }
-                        Err(e) => {
-                            if done_tx.send(Command::AppendDone(append.id, Err(e))).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::error!("cannot start the group metadata writer: {e}");
-        }
+        spawn_writer("group-metadata-writer", log, append_rx, move |id, result| {
+            done_tx.send(Command::AppendDone(id, result)).is_ok()
+        });
         let coordinator = GroupCoordinator::new(config, fastrand::u64(..));
         tokio::spawn(run(coordinator, rx, append_tx));
         GroupCoordinatorHandle { tx, num_partitions }
@@ -208,9 +183,7 @@ impl GroupCoordinatorHandle {
         &self,
         f: impl FnOnce(&mut GroupCoordinator, i64, RequestId) -> Output + Send + 'static,
     ) -> Result<Response, Unavailable> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Call(Box::new(f), reply)).map_err(|_| Unavailable)?;
-        rx.await.map_err(|_| Unavailable)
+        ask(|reply| self.tx.send(Command::Call(Box::new(f), reply)).is_ok()).await
     }
 
     /// Reads from the state machine (OffsetFetch, ListGroups, DescribeGroups).
@@ -218,12 +191,13 @@ impl GroupCoordinatorHandle {
         &self,
         f: impl FnOnce(&GroupCoordinator) -> T + Send + 'static,
     ) -> Result<T, Unavailable> {
-        let (reply, rx) = oneshot::channel();
-        let read: ReadFn = Box::new(move |c| {
-            let _ = reply.send(f(c));
-        });
-        self.tx.send(Command::Read(read)).map_err(|_| Unavailable)?;
-        rx.await.map_err(|_| Unavailable)
+        ask(|reply| {
+            let read: ReadFn = Box::new(move |c| {
+                let _ = reply.send(f(c));
+            });
+            self.tx.send(Command::Read(read)).is_ok()
+        })
+        .await
     }
 
     /// Follows cluster metadata: loads the `__consumer_offsets` partitions
@@ -367,17 +341,90 @@ fn read_all(
     }
 }
 
-/// Builds one uncompressed batch from an append and hands it to the log.
-fn write_append(log: &dyn OffsetsLog, append: &Append) -> Result<i64, AppendError> {
-    let mut builder = BatchBuilder::new(Compression::None);
-    for r in &append.records {
-        builder.push(NewRecord::new(append.timestamp, Some(&r.key), r.value.as_deref()));
+/// A coordinator's append to its internal topic: one uncompressed batch
+/// of keyed records.
+pub(super) trait CoordinatorAppend: Send + 'static {
+    fn id(&self) -> AppendId;
+    fn partition(&self) -> i32;
+    fn timestamp(&self) -> i64;
+    /// Key and value (`None`: a tombstone) of each record.
+    fn records(&self) -> Vec<(&[u8], Option<&[u8]>)>;
+}
+
+impl CoordinatorAppend for Append {
+    fn id(&self) -> AppendId {
+        self.id
     }
-    let mut batch = builder.build().map_err(|e| {
-        tracing::error!("cannot build a group metadata batch: {e}");
-        AppendError::Unknown
-    })?;
-    log.append(append.partition, &mut batch)
+    fn partition(&self) -> i32 {
+        self.partition
+    }
+    fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+    fn records(&self) -> Vec<(&[u8], Option<&[u8]>)> {
+        self.records.iter().map(|r| (&r.key[..], r.value.as_deref())).collect()
+    }
+}
+
+/// Sends a request through `send` and waits for its answer.
+pub(super) async fn ask<R>(
+    send: impl FnOnce(oneshot::Sender<R>) -> bool,
+) -> Result<R, Unavailable> {
+    let (reply, rx) = oneshot::channel();
+    if !send(reply) {
+        return Err(Unavailable);
+    }
+    rx.await.map_err(|_| Unavailable)
+}
+
+/// Starts the thread that appends a coordinator's batches in the order the
+/// state machine produced them; each outcome goes to `done` once the ISR
+/// holds the batch (or the append failed). The thread ends when `done`
+/// returns false (the coordinator is gone).
+pub(super) fn spawn_writer<A: CoordinatorAppend>(
+    name: &str,
+    log: Arc<dyn OffsetsLog>,
+    appends: std::sync::mpsc::Receiver<A>,
+    done: impl Fn(AppendId, Result<i64, AppendError>) -> bool + Clone + Send + Sync + 'static,
+) {
+    let runtime = tokio::runtime::Handle::current();
+    let thread_name = name.to_string();
+    let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
+        for append in appends {
+            let records = append.records();
+            let last_delta = records.len().saturating_sub(1) as i64;
+            let mut builder = BatchBuilder::new(Compression::None);
+            for (key, value) in records {
+                builder.push(NewRecord::new(append.timestamp(), Some(key), value));
+            }
+            let written = builder
+                .build()
+                .map_err(|e| {
+                    tracing::error!("{thread_name}: cannot build a batch: {e}");
+                    AppendError::Unknown
+                })
+                .and_then(|mut batch| log.append(append.partition(), &mut batch));
+            let id = append.id();
+            match written {
+                // The writer moves on; the answer waits for the ISR.
+                Ok(first) => {
+                    let replicated = log.replicated(append.partition(), first + last_delta);
+                    let done = done.clone();
+                    runtime.spawn(async move {
+                        done(id, replicated.await.map(|()| first));
+                    });
+                }
+                Err(e) => {
+                    if !done(id, Err(e)) {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start {name}: {e}");
+    }
 }
 
 async fn run(

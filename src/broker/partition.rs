@@ -121,6 +121,17 @@ pub struct AppendResult {
     pub log_start_offset: i64,
 }
 
+impl AppendResult {
+    fn of(info: &LogAppendInfo) -> Self {
+        AppendResult {
+            first_offset: info.first_offset.0,
+            last_offset: info.last_offset.0,
+            log_append_time: info.log_append_time,
+            log_start_offset: info.log_start_offset.0,
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -219,12 +230,7 @@ impl Partition {
         producers.complete_txn(marker, info.first_offset.0);
         drop(producers);
         self.maybe_increment_high_watermark();
-        Ok(AppendResult {
-            first_offset: info.first_offset.0,
-            last_offset: info.last_offset.0,
-            log_append_time: info.log_append_time,
-            log_start_offset: info.log_start_offset.0,
-        })
+        Ok(AppendResult::of(&info))
     }
 
     pub fn leader_state(&self) -> LeaderState {
@@ -601,12 +607,7 @@ impl Partition {
         }
         drop(producers);
         self.maybe_increment_high_watermark();
-        Ok(AppendResult {
-            first_offset: info.first_offset.0,
-            last_offset: info.last_offset.0,
-            log_append_time: info.log_append_time,
-            log_start_offset: info.log_start_offset.0,
-        })
+        Ok(AppendResult::of(&info))
     }
 
     pub fn log_start_offset(&self) -> Offset {

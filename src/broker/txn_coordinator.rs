@@ -17,12 +17,12 @@ use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::group_coordinator::{
-    led_partition_epochs, load_partition, LoadedRecord, OffsetsLog, Unavailable,
+    ask, led_partition_epochs, load_partition, spawn_writer, CoordinatorAppend, LoadedRecord,
+    OffsetsLog, Unavailable,
 };
 use crate::client::connection::Connection;
 use crate::cluster::{ClusterImage, MetadataStore};
 use crate::protocol::ErrorCode;
-use crate::record::{BatchBuilder, Compression, NewRecord};
 use crate::time::now_ms;
 use crate::transaction::{
     Append, AppendError, AppendId, MarkerJob, Output, RequestId, Response, TransactionConfig,
@@ -69,31 +69,9 @@ impl TxnCoordinatorHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         let (append_tx, append_rx) = std::sync::mpsc::channel::<Append>();
         let done_tx = tx.clone();
-        let runtime = tokio::runtime::Handle::current();
-        let writer_log = log.clone();
-        let spawned =
-            std::thread::Builder::new().name("transaction-log-writer".into()).spawn(move || {
-                for append in append_rx {
-                    let done_tx = done_tx.clone();
-                    match write_append(&*writer_log, &append) {
-                        Ok(first) => {
-                            let replicated = writer_log.replicated(append.partition, first);
-                            runtime.spawn(async move {
-                                let result = replicated.await.map(|()| first);
-                                let _ = done_tx.send(Command::AppendDone(append.id, result));
-                            });
-                        }
-                        Err(e) => {
-                            if done_tx.send(Command::AppendDone(append.id, Err(e))).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::error!("cannot start the transaction log writer: {e}");
-        }
+        spawn_writer("transaction-log-writer", log, append_rx, move |id, result| {
+            done_tx.send(Command::AppendDone(id, result)).is_ok()
+        });
         let handle = TxnCoordinatorHandle { tx, num_partitions };
         let coordinator = TransactionCoordinator::new(config);
         tokio::spawn(run(coordinator, rx, append_tx, handle.clone(), markers));
@@ -109,21 +87,20 @@ impl TxnCoordinatorHandle {
         &self,
         f: impl FnOnce(&mut TransactionCoordinator, i64, RequestId) -> Output + Send + 'static,
     ) -> Result<Response, Unavailable> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Call(Box::new(f), reply)).map_err(|_| Unavailable)?;
-        rx.await.map_err(|_| Unavailable)
+        ask(|reply| self.tx.send(Command::Call(Box::new(f), reply)).is_ok()).await
     }
 
     pub async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&TransactionCoordinator) -> T + Send + 'static,
     ) -> Result<T, Unavailable> {
-        let (reply, rx) = oneshot::channel();
-        let read: ReadFn = Box::new(move |c| {
-            let _ = reply.send(f(c));
-        });
-        self.tx.send(Command::Read(read)).map_err(|_| Unavailable)?;
-        rx.await.map_err(|_| Unavailable)
+        ask(|reply| {
+            let read: ReadFn = Box::new(move |c| {
+                let _ = reply.send(f(c));
+            });
+            self.tx.send(Command::Read(read)).is_ok()
+        })
+        .await
     }
 
     /// Loads the `__transaction_state` partitions this broker leads (again
@@ -169,14 +146,19 @@ impl TxnCoordinatorHandle {
     }
 }
 
-fn write_append(log: &dyn OffsetsLog, append: &Append) -> Result<i64, AppendError> {
-    let mut builder = BatchBuilder::new(Compression::None);
-    builder.push(NewRecord::new(append.timestamp, Some(&append.key), Some(&append.value)));
-    let mut batch = builder.build().map_err(|e| {
-        tracing::error!("cannot build a transaction log batch: {e}");
-        AppendError::Unknown
-    })?;
-    log.append(append.partition, &mut batch)
+impl CoordinatorAppend for Append {
+    fn id(&self) -> AppendId {
+        self.id
+    }
+    fn partition(&self) -> i32 {
+        self.partition
+    }
+    fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+    fn records(&self) -> Vec<(&[u8], Option<&[u8]>)> {
+        vec![(&self.key[..], Some(&self.value[..]))]
+    }
 }
 
 async fn run(
