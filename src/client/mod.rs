@@ -14,6 +14,7 @@ pub mod error;
 pub mod group_member;
 pub mod groups;
 pub mod producer;
+pub mod transactions;
 
 pub use cluster::{ClientConfig, Cluster};
 pub use error::{Error, Result};

@@ -9,6 +9,8 @@ Usage: transactions_confluent.py SCENARIO BOOTSTRAP [REPLICATION]
                 with the transaction, an aborted transaction's offsets not
   zombie        a second producer with the same transactional.id fences the
                 first, whose open transaction is aborted
+  open          commits one transaction, aborts one and leaves a third
+                open, then prints "OPEN <transactional.id> <topic>"
   failover      prints OPEN after writing an open transaction, waits for a
                 line on stdin (the test kills the coordinator meanwhile),
                 then commits, retrying as librdkafka asks; the transaction is
@@ -227,5 +229,23 @@ def failover():
     print("first transaction", "committed" if committed else "aborted")
 
 
-{"commit-abort": commit_abort, "ctp": ctp, "zombie": zombie, "failover": failover}[SCENARIO]()
+def leave_open():
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    topic = tid = "open-" + SUFFIX
+    create(admin, topic, 1)
+    p = txn_producer(tid)
+    p.begin_transaction()
+    p.produce(topic, value=b"committed")
+    p.commit_transaction(TIMEOUT)
+    p.begin_transaction()
+    p.produce(topic, value=b"aborted")
+    p.flush(TIMEOUT)
+    p.abort_transaction(TIMEOUT)
+    p.begin_transaction()
+    p.produce(topic, value=b"open")
+    p.flush(TIMEOUT)
+    print("OPEN", tid, topic, flush=True)
+
+
+{"open": leave_open, "commit-abort": commit_abort, "ctp": ctp, "zombie": zombie, "failover": failover}[SCENARIO]()
 print(SCENARIO, "ok")

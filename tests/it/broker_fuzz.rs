@@ -423,6 +423,7 @@ fn start_recording_proxy(listener: TcpListener, target: u16, frames: Arc<Mutex<V
 /// broker answers them with errors, never by writing.
 mod txn_frames {
     use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
     use kafka_protocol::messages::txn_offset_commit_request::{
         TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
     };
@@ -430,7 +431,8 @@ mod txn_frames {
         WritableTxnMarker, WritableTxnMarkerTopic,
     };
     use kafka_protocol::messages::{
-        AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, GroupId, ProducerId,
+        AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeProducersRequest,
+        DescribeTransactionsRequest, EndTxnRequest, GroupId, ListTransactionsRequest, ProducerId,
         TopicName, TransactionalId, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
     };
     use kafka_protocol::protocol::StrBytes;
@@ -475,6 +477,22 @@ mod txn_frames {
                 .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
                     .with_partition_index(0)
                     .with_committed_offset(1)])])
+    }
+
+    pub fn describe_producers() -> DescribeProducersRequest {
+        DescribeProducersRequest::default().with_topics(vec![TopicRequest::default()
+            .with_name(topic())
+            .with_partition_indexes(vec![0, 1])])
+    }
+
+    pub fn describe_transactions() -> DescribeTransactionsRequest {
+        DescribeTransactionsRequest::default().with_transactional_ids(vec![id()])
+    }
+
+    pub fn list_transactions() -> ListTransactionsRequest {
+        ListTransactionsRequest::default()
+            .with_state_filters(vec![StrBytes::from_static_str("Ongoing")])
+            .with_producer_id_filters(vec![ProducerId(77)])
     }
 
     pub fn write_txn_markers() -> WriteTxnMarkersRequest {
@@ -641,6 +659,11 @@ fn capture_request_corpus() {
         frames.push(encoded(ApiKey::TxnOffsetCommit, v, &txn_frames::txn_offset_commit()));
     }
     frames.push(encoded(ApiKey::WriteTxnMarkers, 1, &txn_frames::write_txn_markers()));
+    frames.push(encoded(ApiKey::DescribeProducers, 0, &txn_frames::describe_producers()));
+    frames.push(encoded(ApiKey::DescribeTransactions, 0, &txn_frames::describe_transactions()));
+    for v in [0, 1] {
+        frames.push(encoded(ApiKey::ListTransactions, v, &txn_frames::list_transactions()));
+    }
 
     // At most four frames of each API and version, none above 8 KiB.
     let mut kept: Vec<Frame> = Vec::new();

@@ -218,3 +218,60 @@ fn confluent_transaction_survives_kill_9_of_its_coordinator() {
         client_log()
     );
 }
+
+#[test]
+fn transactions_cli_lists_and_describes_an_open_transaction() {
+    if python().is_none() {
+        return;
+    }
+    let broker = Broker::start(SINGLE);
+    let out = run_scenario("open", &broker.addr());
+    let open = out.lines().find_map(|l| l.strip_prefix("OPEN ")).unwrap_or_else(|| panic!("{out}"));
+    let (id, topic) = open.split_once(' ').expect("id and topic");
+    let cli = |args: &[&str]| {
+        let mut all = vec!["transactions", "--bootstrap-server"];
+        let addr = broker.addr();
+        all.push(&addr);
+        all.extend_from_slice(args);
+        let out = support::kafka_rs(&all, None, Duration::from_secs(60));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let cells = |line: &str| line.split('\t').map(str::trim).map(String::from).collect::<Vec<_>>();
+
+    let list = cli(&["list"]);
+    let mut lines = list.lines();
+    assert_eq!(
+        cells(lines.next().unwrap_or_default()),
+        ["TransactionalId", "Coordinator", "ProducerId", "TransactionState", ""]
+    );
+    let row = lines.map(cells).find(|c| c[0] == id).unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(row[3], "Ongoing", "{list}");
+    let producer_id = row[2].clone();
+
+    let described = cli(&["describe", "--transactional-id", id]);
+    let row = cells(described.lines().nth(1).unwrap_or_else(|| panic!("{described}")));
+    assert_eq!((row[1].as_str(), row[4].as_str()), (id, "Ongoing"), "{described}");
+    assert_eq!(row[2], producer_id);
+    assert_eq!(row[8], format!("{topic}-0"), "the open transaction's partition");
+
+    let producers = cli(&["describe-producers", "--topic", topic, "--partition", "0"]);
+    let row = cells(producers.lines().nth(1).unwrap_or_else(|| panic!("{producers}")));
+    assert_eq!(row[0], producer_id, "{producers}");
+    // committed (0), its marker (1), aborted (2), its marker (3), open (4)
+    assert_eq!(row[5], "4", "the open transaction starts at offset 4: {producers}");
+
+    let unknown = support::kafka_rs(
+        &[
+            "transactions",
+            "--bootstrap-server",
+            &broker.addr(),
+            "describe",
+            "--transactional-id",
+            "nope",
+        ],
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(!unknown.status.success(), "an unknown id is an error");
+}

@@ -15,6 +15,8 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
+pub mod describe_transactions;
 pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
@@ -26,6 +28,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -106,6 +109,15 @@ pub async fn dispatch(
         }
         ApiKey::WriteTxnMarkers => {
             respond(key, v, cid, &write_txn_markers::handle(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::DescribeProducers => {
+            respond(key, v, cid, &describe_producers::handle(ctx, decode(key, v, body)?))
+        }
+        ApiKey::DescribeTransactions => {
+            respond(key, v, cid, &describe_transactions::handle(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::ListTransactions => {
+            respond(key, v, cid, &list_transactions::handle(ctx, decode(key, v, body)?).await)
         }
         ApiKey::TxnOffsetCommit => {
             respond(key, v, cid, &txn_offset_commit::handle(ctx, decode(key, v, body)?).await)
