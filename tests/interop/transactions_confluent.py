@@ -114,6 +114,7 @@ def commit_abort():
         time.sleep(0.2)
     assert lso == hw, (lso, hw)
     assert consume(topic, 2, "read_committed", 15)[0][-1] == "open"
+    print("TOPIC", topic)
 
 
 def ctp():

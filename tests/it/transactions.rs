@@ -127,6 +127,22 @@ fn confluent_commit_and_abort_over_two_partitions() {
     let broker = Broker::start(SINGLE);
     let out = run_scenario("commit-abort", &broker.addr());
     assert!(out.contains("commit-abort ok"), "{out}");
+    // kcat (librdkafka 2.0) in read_committed sees the same 15 committed
+    // records, none of the aborted ones.
+    let Some(kcat) = support::external_tool("kcat") else { return };
+    let topic = out.lines().find_map(|l| l.strip_prefix("TOPIC ")).expect("the topic");
+    let read = run_with_timeout(
+        Command::new(kcat)
+            .args(["-b", &broker.addr(), "-C", "-t", topic, "-o", "beginning", "-e"])
+            .args(["-X", "isolation.level=read_committed", "-f", "%s\\n"]),
+        None,
+        Duration::from_secs(60),
+    );
+    let values = stdout(&read);
+    let mut lines: Vec<&str> = values.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 15, "{values}\n{}", stderr(&read));
+    assert!(lines.iter().all(|l| !l.starts_with("ab-")), "aborted records: {values}");
 }
 
 #[test]
