@@ -120,7 +120,7 @@ pub async fn dispatch(
             respond(key, v, cid, &list_transactions::handle(ctx, decode(key, v, body)?).await)
         }
         ApiKey::TxnOffsetCommit => {
-            respond(key, v, cid, &txn_offset_commit::handle(ctx, decode(key, v, body)?).await)
+            respond(key, v, cid, &txn_offset_commit::handle(ctx, v, decode(key, v, body)?).await)
         }
         ApiKey::OffsetForLeaderEpoch => {
             respond(key, v, cid, &offset_for_leader_epoch::handle(ctx, decode(key, v, body)?).await)

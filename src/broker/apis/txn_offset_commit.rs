@@ -17,37 +17,54 @@ use crate::broker::BrokerContext;
 use crate::coordinator::{self, OffsetCommitPartition, OffsetCommitTopic};
 use crate::protocol::ErrorCode;
 
-/// Offsets of open transactions, by producer id.
+/// Offsets of open transactions, by producer id, with the epoch that sent
+/// them.
 #[derive(Default)]
-pub struct PendingTxnOffsets(Mutex<HashMap<i64, Vec<coordinator::OffsetCommitRequest>>>);
+pub struct PendingTxnOffsets(Mutex<HashMap<i64, Vec<(i16, coordinator::OffsetCommitRequest)>>>);
 
 impl PendingTxnOffsets {
-    fn add(&self, producer_id: i64, req: coordinator::OffsetCommitRequest) {
+    fn add(&self, producer_id: i64, epoch: i16, req: coordinator::OffsetCommitRequest) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(producer_id).or_default().push(req);
+        m.entry(producer_id).or_default().push((epoch, req));
     }
 
     /// Takes the producer's pending commits for groups of `__consumer_offsets`
-    /// partition `partition`.
+    /// partition `partition`; only those its `epoch` sent are returned, so a
+    /// fenced instance's late offsets never ride on its successor's commit.
     pub fn take(
         &self,
         producer_id: i64,
+        epoch: i16,
         partition: i32,
         partition_of: impl Fn(&str) -> i32,
     ) -> Vec<coordinator::OffsetCommitRequest> {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let Some(all) = m.get_mut(&producer_id) else { return Vec::new() };
         let (taken, kept): (Vec<_>, Vec<_>) =
-            all.drain(..).partition(|r| partition_of(&r.group_id) == partition);
+            all.drain(..).partition(|(_, r)| partition_of(&r.group_id) == partition);
         *all = kept;
         if all.is_empty() {
             m.remove(&producer_id);
         }
-        taken
+        taken.into_iter().filter(|(e, _)| *e == epoch).map(|(_, r)| r).collect()
     }
 }
 
-pub async fn handle(ctx: &BrokerContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+/// A producer whose epoch is older than the one the group's
+/// `__consumer_offsets` partition has seen (its markers carry the bumped
+/// epoch of a fencing) is fenced, as Kafka's append there would refuse it.
+fn fenced(ctx: &BrokerContext, partition: i32, producer_id: i64, epoch: i16) -> Option<ErrorCode> {
+    let tp = crate::types::TopicPartition::new(coordinator::GROUP_METADATA_TOPIC_NAME, partition);
+    let p = ctx.replicas.leader_partition(&tp).ok()?;
+    let known = p.producer_views().into_iter().find(|v| v.producer_id == producer_id)?;
+    (epoch < known.producer_epoch).then_some(ErrorCode::ProducerFenced)
+}
+
+pub async fn handle(
+    ctx: &BrokerContext,
+    version: i16,
+    req: TxnOffsetCommitRequest,
+) -> TxnOffsetCommitResponse {
     let image = ctx.store.image();
     let group = req.group_id.0.to_string();
     let partition = ctx.groups.partition_for(&group);
@@ -59,7 +76,7 @@ pub async fn handle(ctx: &BrokerContext, req: TxnOffsetCommitRequest) -> TxnOffs
     let group_error = match (led, loaded) {
         (false, _) => Some(ErrorCode::NotCoordinator),
         (true, false) => Some(ErrorCode::CoordinatorLoadInProgress),
-        (true, true) => None,
+        (true, true) => fenced(ctx, partition, req.producer_id.0, req.producer_epoch),
     };
     let mut resp = TxnOffsetCommitResponse::default();
     let mut accepted = Vec::new();
@@ -85,7 +102,7 @@ pub async fn handle(ctx: &BrokerContext, req: TxnOffsetCommitRequest) -> TxnOffs
             }
             let mut pr = TxnOffsetCommitResponsePartition::default();
             pr.partition_index = p.partition_index;
-            pr.error_code = code.map_or(0, ErrorCode::code);
+            pr.error_code = code.map_or(0, |c| super::txn_support::versioned(c, version, 3));
             tr.partitions.push(pr);
         }
         if !parts.is_empty() {
@@ -96,6 +113,7 @@ pub async fn handle(ctx: &BrokerContext, req: TxnOffsetCommitRequest) -> TxnOffs
     if !accepted.is_empty() {
         ctx.pending_txn_offsets.add(
             req.producer_id.0,
+            req.producer_epoch,
             coordinator::OffsetCommitRequest {
                 group_id: group,
                 generation_id: -1,

@@ -72,9 +72,12 @@ async fn write_one(ctx: &Arc<BrokerContext>, tp: &TopicPartition, marker: &TxnMa
     ctx.replicas.purgatory.wake(tp);
     if tp.topic == GROUP_METADATA_TOPIC_NAME {
         let groups = ctx.groups.clone();
-        let pending = ctx
-            .pending_txn_offsets
-            .take(marker.producer_id, tp.partition.0, |g| groups.partition_for(g));
+        let pending = ctx.pending_txn_offsets.take(
+            marker.producer_id,
+            marker.producer_epoch,
+            tp.partition.0,
+            |g| groups.partition_for(g),
+        );
         if marker.commit {
             for req in pending {
                 let group = req.group_id.clone();
