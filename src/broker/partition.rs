@@ -104,6 +104,9 @@ pub struct Partition {
     broker_id: i32,
     state: Mutex<LeaderState>,
     producers: Mutex<ProducerStateManager>,
+    /// The first offset of the oldest open transaction (i64::MAX: none),
+    /// published from `producers` so fetches read the LSO without its lock.
+    first_unstable_offset: AtomicI64,
     high_watermark: AtomicI64,
     followers: Mutex<HashMap<i32, FollowerProgress>>,
     /// Set while an ISR change of this leader is being written.
@@ -161,6 +164,9 @@ impl Partition {
             log,
             broker_id,
             state: Mutex::new(state.clone()),
+            first_unstable_offset: AtomicI64::new(
+                producers.first_unstable_offset().unwrap_or(i64::MAX),
+            ),
             producers: Mutex::new(producers),
             high_watermark: AtomicI64::new(hw),
             followers: Mutex::new(HashMap::new()),
@@ -178,9 +184,13 @@ impl Partition {
     /// The high watermark, held back to the first offset of the oldest
     /// open transaction: read_committed consumers read below it.
     pub fn last_stable_offset(&self) -> i64 {
-        let first_unstable = lock(&self.producers).first_unstable_offset();
-        let hw = self.high_watermark();
-        first_unstable.map_or(hw, |f| f.min(hw))
+        self.first_unstable_offset.load(Ordering::Acquire).min(self.high_watermark())
+    }
+
+    /// Called with `producers` held after any change to its transactions.
+    fn publish_first_unstable(&self, producers: &ProducerStateManager) {
+        let first = producers.first_unstable_offset().unwrap_or(i64::MAX);
+        self.first_unstable_offset.store(first, Ordering::Release);
     }
 
     /// Aborted transactions a read_committed fetch of `[from, to)` reports.
@@ -228,6 +238,7 @@ impl Partition {
             .append_as_leader(&mut batch, LeaderEpoch(leader_epoch))
             .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
         producers.complete_txn(marker, info.first_offset.0);
+        self.publish_first_unstable(&producers);
         drop(producers);
         self.maybe_increment_high_watermark();
         Ok(AppendResult::of(&info))
@@ -515,6 +526,7 @@ impl Partition {
                 batch.is_transactional(),
             );
         }
+        self.publish_first_unstable(&producers);
         Ok(info)
     }
 
@@ -538,6 +550,7 @@ impl Partition {
             self.set_high_watermark(leo);
         }
         *producers = producer_state_of(&self.log)?;
+        self.publish_first_unstable(&producers);
         Ok(())
     }
 
@@ -588,10 +601,19 @@ impl Partition {
                 }
             }
         }
-        let info: LogAppendInfo = self
-            .log
-            .append_as_leader(records, LeaderEpoch(leader_epoch))
-            .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
+        if producer.as_ref().is_some_and(|p| p.transactional) {
+            // Held back before the batch lands: a follower's fetch may raise
+            // the high watermark past it before the state below records it.
+            self.first_unstable_offset.fetch_min(self.log.log_end_offset().0, Ordering::AcqRel);
+        }
+        let info: LogAppendInfo =
+            match self.log.append_as_leader(records, LeaderEpoch(leader_epoch)) {
+                Ok(info) => info,
+                Err(e) => {
+                    self.publish_first_unstable(&producers);
+                    return Err(ApiError::new(log_error_code(&e), e.to_string()));
+                }
+            };
         if let Some(p) = producer {
             producers.record(
                 p.id,
@@ -604,6 +626,7 @@ impl Partition {
                 },
                 p.transactional,
             );
+            self.publish_first_unstable(&producers);
         }
         drop(producers);
         self.maybe_increment_high_watermark();
