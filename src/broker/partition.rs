@@ -238,6 +238,7 @@ impl Partition {
             .append_as_leader(&mut batch, LeaderEpoch(leader_epoch))
             .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
         producers.complete_txn(marker, info.first_offset.0);
+        producers.prune_aborted_below(self.log.log_start_offset().0);
         self.publish_first_unstable(&producers);
         drop(producers);
         self.maybe_increment_high_watermark();

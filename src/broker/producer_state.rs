@@ -212,6 +212,13 @@ impl ProducerStateManager {
         }
     }
 
+    /// Forgets aborted transactions whose marker is below the log start
+    /// offset: no fetch can reach them any more.
+    pub fn prune_aborted_below(&mut self, log_start_offset: i64) {
+        let gone = self.aborted.partition_point(|a| a.last_offset < log_start_offset);
+        self.aborted.drain(..gone);
+    }
+
     /// The first offset of the oldest ongoing transaction: the last stable
     /// offset cannot pass it.
     pub fn first_unstable_offset(&self) -> Option<i64> {
@@ -340,6 +347,8 @@ mod tests {
         assert_eq!(s.aborted_between(0, 100), vec![aborted]);
         assert_eq!(s.aborted_between(18, 100), vec![], "ended before the fetch");
         assert_eq!(s.aborted_between(0, 10), vec![], "starts after the read");
+        s.prune_aborted_below(18);
+        assert_eq!(s.aborted_between(0, 100), vec![], "deleted with its segments");
     }
 
     #[test]
