@@ -58,9 +58,6 @@ _kafka__rs() {
             kafka__rs,producer-perf-test)
                 cmd="kafka__rs__subcmd__producer__subcmd__perf__subcmd__test"
                 ;;
-            kafka__rs,reassign-partitions)
-                cmd="kafka__rs__subcmd__reassign__subcmd__partitions"
-                ;;
             kafka__rs,server-start)
                 cmd="kafka__rs__subcmd__server__subcmd__start"
                 ;;
@@ -72,6 +69,9 @@ _kafka__rs() {
                 ;;
             kafka__rs,topics)
                 cmd="kafka__rs__subcmd__topics"
+                ;;
+            kafka__rs,transactions)
+                cmd="kafka__rs__subcmd__transactions"
                 ;;
             kafka__rs,zookeeper-shell)
                 cmd="kafka__rs__subcmd__zookeeper__subcmd__shell"
@@ -124,9 +124,6 @@ _kafka__rs() {
             kafka__rs__subcmd__help,producer-perf-test)
                 cmd="kafka__rs__subcmd__help__subcmd__producer__subcmd__perf__subcmd__test"
                 ;;
-            kafka__rs__subcmd__help,reassign-partitions)
-                cmd="kafka__rs__subcmd__help__subcmd__reassign__subcmd__partitions"
-                ;;
             kafka__rs__subcmd__help,server-start)
                 cmd="kafka__rs__subcmd__help__subcmd__server__subcmd__start"
                 ;;
@@ -139,6 +136,9 @@ _kafka__rs() {
             kafka__rs__subcmd__help,topics)
                 cmd="kafka__rs__subcmd__help__subcmd__topics"
                 ;;
+            kafka__rs__subcmd__help,transactions)
+                cmd="kafka__rs__subcmd__help__subcmd__transactions"
+                ;;
             kafka__rs__subcmd__help,zookeeper-shell)
                 cmd="kafka__rs__subcmd__help__subcmd__zookeeper__subcmd__shell"
                 ;;
@@ -148,6 +148,39 @@ _kafka__rs() {
             kafka__rs__subcmd__help,zookeeper-stop)
                 cmd="kafka__rs__subcmd__help__subcmd__zookeeper__subcmd__stop"
                 ;;
+            kafka__rs__subcmd__help__subcmd__transactions,describe)
+                cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__describe"
+                ;;
+            kafka__rs__subcmd__help__subcmd__transactions,describe-producers)
+                cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__describe__subcmd__producers"
+                ;;
+            kafka__rs__subcmd__help__subcmd__transactions,list)
+                cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__list"
+                ;;
+            kafka__rs__subcmd__transactions,describe)
+                cmd="kafka__rs__subcmd__transactions__subcmd__describe"
+                ;;
+            kafka__rs__subcmd__transactions,describe-producers)
+                cmd="kafka__rs__subcmd__transactions__subcmd__describe__subcmd__producers"
+                ;;
+            kafka__rs__subcmd__transactions,help)
+                cmd="kafka__rs__subcmd__transactions__subcmd__help"
+                ;;
+            kafka__rs__subcmd__transactions,list)
+                cmd="kafka__rs__subcmd__transactions__subcmd__list"
+                ;;
+            kafka__rs__subcmd__transactions__subcmd__help,describe)
+                cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__describe"
+                ;;
+            kafka__rs__subcmd__transactions__subcmd__help,describe-producers)
+                cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__describe__subcmd__producers"
+                ;;
+            kafka__rs__subcmd__transactions__subcmd__help,help)
+                cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__help"
+                ;;
+            kafka__rs__subcmd__transactions__subcmd__help,list)
+                cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__list"
+                ;;
             *)
                 ;;
         esac
@@ -155,7 +188,7 @@ _kafka__rs() {
 
     case "${cmd}" in
         kafka__rs)
-            opts="-h -V --help --version completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election reassign-partitions producer-perf-test topics server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="-h -V --help --version completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -202,7 +235,7 @@ _kafka__rs() {
                     return 0
                     ;;
                 --entity-type)
-                    COMPREPLY=($(compgen -W "topics brokers users" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "topics brokers" -- "${cur}"))
                     return 0
                     ;;
                 --entity-name)
@@ -613,7 +646,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help)
-            opts="completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election reassign-partitions producer-perf-test topics server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -822,20 +855,6 @@ _kafka__rs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kafka__subcmd__rs__subcmd__help__subcmd__reassign__subcmd__partitions)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         kafka__subcmd__rs__subcmd__help__subcmd__server__subcmd__start)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -881,6 +900,62 @@ _kafka__rs() {
         kafka__subcmd__rs__subcmd__help__subcmd__topics)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__transactions)
+            opts="list describe describe-producers"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__transactions__subcmd__describe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__transactions__subcmd__describe__subcmd__producers)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__transactions__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1040,48 +1115,6 @@ _kafka__rs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kafka__subcmd__rs__subcmd__reassign__subcmd__partitions)
-            opts="-h -V --bootstrap-server --generate --execute --verify --cancel --list --reassignment-json-file --topics-to-move-json-file --broker-list --disable-rack-aware --throttle --additional --preserve-throttles --timeout --command-config --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --bootstrap-server)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --reassignment-json-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --topics-to-move-json-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --broker-list)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --throttle)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --command-config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         kafka__subcmd__rs__subcmd__server__subcmd__start)
             opts="-h -V --override --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1195,6 +1228,152 @@ _kafka__rs() {
                     COMPREPLY=($(compgen -W "text table json" -- "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions)
+            opts="-h -V --bootstrap-server --command-config --help --version list describe describe-producers help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__describe)
+            opts="-h -V --transactional-id --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --transactional-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__describe__subcmd__producers)
+            opts="-h -V --topic --partition --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__help)
+            opts="list describe describe-producers help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__help__subcmd__describe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__help__subcmd__describe__subcmd__producers)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__list)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -10,8 +10,9 @@
 //!                cluster/  Kafka's znode layout over a ZooKeeper client
 //!                client/   Kafka client for the CLI and for follower fetchers
 //!                connect/  Kafka Connect workers (a runtime over client/)
-//!  state         coordinator/ (groups, offsets), controller/ (elections, ISR,
-//!  machines      assignment): events in, new state + records/commands out
+//!  state         coordinator/ (groups, offsets), transaction/ (transaction
+//!  machines      coordinator), controller/ (elections, ISR, assignment):
+//!                events in, new state + records/commands out
 //!  codecs        protocol/ (Kafka wire framing, error codes, fetch writer)
 //!  storage       log/: segments, indexes, recovery, retention, compaction
 //!  foundations   types, time, record (RecordBatch v2), config
@@ -35,5 +36,6 @@ pub mod protocol;
 pub mod record;
 pub mod security;
 pub mod time;
+pub mod transaction;
 pub mod types;
 pub mod zk;

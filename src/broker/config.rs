@@ -79,6 +79,14 @@ pub struct KafkaConfig {
     pub offsets_topic_replication_factor: i16,
     /// `offsets.topic.segment.bytes`.
     pub offsets_topic_segment_bytes: i32,
+    /// The transaction coordinator's settings (`transaction.*`).
+    pub transactions: crate::transaction::TransactionConfig,
+    /// `transaction.state.log.replication.factor` (Kafka's default 3).
+    pub transaction_state_log_replication_factor: i16,
+    /// `transaction.state.log.min.isr`: the topic's min.insync.replicas.
+    pub transaction_state_log_min_isr: i32,
+    /// `transaction.state.log.segment.bytes`.
+    pub transaction_state_log_segment_bytes: i32,
     /// `auto.leader.rebalance.enable`.
     pub auto_leader_rebalance_enable: bool,
     /// `leader.imbalance.check.interval.seconds`.
@@ -233,6 +241,8 @@ const ACCEPTED_KEYS: &[&str] = &[
     "transaction.state.log.num.partitions",
     "transactional.id.expiration.ms",
     "transaction.max.timeout.ms",
+    "transaction.state.log.segment.bytes",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
     "group.initial.rebalance.delay.ms",
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
@@ -474,6 +484,16 @@ impl KafkaConfig {
                 .max(1),
             offsets_topic_segment_bytes: p
                 .parse_or::<i32>("offsets.topic.segment.bytes", 104_857_600)?
+                .max(14),
+            transactions: crate::transaction::TransactionConfig::from_properties(p)?,
+            transaction_state_log_replication_factor: p
+                .parse_or::<i16>("transaction.state.log.replication.factor", 3)?
+                .max(1),
+            transaction_state_log_min_isr: p
+                .parse_or::<i32>("transaction.state.log.min.isr", 2)?
+                .max(1),
+            transaction_state_log_segment_bytes: p
+                .parse_or::<i32>("transaction.state.log.segment.bytes", 104_857_600)?
                 .max(14),
             auto_leader_rebalance_enable: p.bool_or("auto.leader.rebalance.enable", true)?,
             leader_imbalance_check_interval_seconds: p

@@ -46,25 +46,39 @@ pub trait OffsetsLog: Send + Sync + 'static {
 pub type ReplicatedFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AppendError>> + Send>>;
 
-/// `__consumer_offsets` as the replica manager hosts it.
+/// A coordinator's internal topic (`__consumer_offsets`, or
+/// `__transaction_state` for the transaction coordinator) as the replica
+/// manager hosts it.
 pub struct ReplicaOffsetsLog {
     replicas: Arc<ReplicaManager>,
     /// `offsets.commit.timeout.ms`: how long a commit waits for the ISR.
     commit_timeout: Duration,
+    topic: &'static str,
+    /// The topic's `min.insync.replicas` for its acks=all appends.
+    min_isr: usize,
 }
 
 impl ReplicaOffsetsLog {
     pub fn new(replicas: Arc<ReplicaManager>, commit_timeout: Duration) -> Self {
-        ReplicaOffsetsLog { replicas, commit_timeout }
+        Self::for_topic(GROUP_METADATA_TOPIC_NAME, replicas, commit_timeout, 1)
+    }
+
+    pub fn for_topic(
+        topic: &'static str,
+        replicas: Arc<ReplicaManager>,
+        commit_timeout: Duration,
+        min_isr: usize,
+    ) -> Self {
+        ReplicaOffsetsLog { replicas, commit_timeout, topic, min_isr }
     }
 }
 
 impl OffsetsLog for ReplicaOffsetsLog {
     fn append(&self, partition: i32, batch: &mut [u8]) -> Result<i64, AppendError> {
-        let tp = TopicPartition::new(GROUP_METADATA_TOPIC_NAME, partition);
+        let tp = TopicPartition::new(self.topic, partition);
         let leader = self.replicas.leader_partition(&tp).map_err(append_error)?;
         // Kafka appends to its internal topics with acks=all.
-        match leader.append_records_to_leader(batch, -1, 1) {
+        match leader.append_records_to_leader(batch, -1, self.min_isr) {
             Ok(r) => Ok(r.first_offset),
             Err(e) => {
                 tracing::warn!("cannot append to {tp}: {}", e.message.as_deref().unwrap_or(""));
@@ -74,7 +88,7 @@ impl OffsetsLog for ReplicaOffsetsLog {
     }
 
     fn replicated(&self, partition: i32, last_offset: i64) -> ReplicatedFuture {
-        let tp = TopicPartition::new(GROUP_METADATA_TOPIC_NAME, partition);
+        let tp = TopicPartition::new(self.topic, partition);
         let replicas = self.replicas.clone();
         let deadline = tokio::time::Instant::now() + self.commit_timeout;
         Box::pin(async move {
@@ -83,7 +97,7 @@ impl OffsetsLog for ReplicaOffsetsLog {
     }
 
     fn read(&self, partition: i32, offset: i64, max_bytes: usize) -> Result<Vec<u8>, String> {
-        let tp = TopicPartition::new(GROUP_METADATA_TOPIC_NAME, partition);
+        let tp = TopicPartition::new(self.topic, partition);
         let p = self.replicas.leader_partition(&tp).map_err(|e| format!("{tp}: {}", e.name()))?;
         let start = offset.max(p.log.log_start_offset().0);
         if start >= p.log.log_end_offset().0 {
@@ -98,7 +112,7 @@ impl OffsetsLog for ReplicaOffsetsLog {
 }
 
 /// The coordinator's view of a log error (Kafka's `storeGroup` mapping).
-fn append_error(code: ErrorCode) -> AppendError {
+pub(super) fn append_error(code: ErrorCode) -> AppendError {
     match code {
         ErrorCode::UnknownTopicOrPartition
         | ErrorCode::NotEnoughReplicas
@@ -113,10 +127,10 @@ fn append_error(code: ErrorCode) -> AppendError {
 }
 
 /// One stored record, as replay wants it.
-struct LoadedRecord {
-    offset: i64,
-    key: Vec<u8>,
-    value: Option<Vec<u8>>,
+pub(super) struct LoadedRecord {
+    pub(super) offset: i64,
+    pub(super) key: Vec<u8>,
+    pub(super) value: Option<Vec<u8>>,
 }
 
 type CallFn = Box<dyn FnOnce(&mut GroupCoordinator, i64, RequestId) -> Output + Send>;
@@ -149,35 +163,10 @@ impl GroupCoordinatorHandle {
         let num_partitions = config.offsets_topic_num_partitions;
         let (tx, rx) = mpsc::unbounded_channel();
         let (append_tx, append_rx) = std::sync::mpsc::channel::<Append>();
-        let writer_log = log.clone();
         let done_tx = tx.clone();
-        let runtime = tokio::runtime::Handle::current();
-        let spawned =
-            std::thread::Builder::new().name("group-metadata-writer".into()).spawn(move || {
-                for append in append_rx {
-                    let last_delta = append.records.len().saturating_sub(1) as i64;
-                    let done_tx = done_tx.clone();
-                    match write_append(&*writer_log, &append) {
-                        // The writer moves on; the answer waits for the ISR.
-                        Ok(first) => {
-                            let replicated =
-                                writer_log.replicated(append.partition, first + last_delta);
-                            runtime.spawn(async move {
-                                let result = replicated.await.map(|()| first);
-                                let _ = done_tx.send(Command::AppendDone(append.id, result));
-                            });
-                        }
-                        Err(e) => {
-                            if done_tx.send(Command::AppendDone(append.id, Err(e))).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::error!("cannot start the group metadata writer: {e}");
-        }
+        spawn_writer("group-metadata-writer", log, append_rx, move |id, result| {
+            done_tx.send(Command::AppendDone(id, result)).is_ok()
+        });
         let coordinator = GroupCoordinator::new(config, fastrand::u64(..));
         tokio::spawn(run(coordinator, rx, append_tx));
         GroupCoordinatorHandle { tx, num_partitions }
@@ -194,9 +183,7 @@ impl GroupCoordinatorHandle {
         &self,
         f: impl FnOnce(&mut GroupCoordinator, i64, RequestId) -> Output + Send + 'static,
     ) -> Result<Response, Unavailable> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Call(Box::new(f), reply)).map_err(|_| Unavailable)?;
-        rx.await.map_err(|_| Unavailable)
+        ask(|reply| self.tx.send(Command::Call(Box::new(f), reply)).is_ok()).await
     }
 
     /// Reads from the state machine (OffsetFetch, ListGroups, DescribeGroups).
@@ -204,12 +191,13 @@ impl GroupCoordinatorHandle {
         &self,
         f: impl FnOnce(&GroupCoordinator) -> T + Send + 'static,
     ) -> Result<T, Unavailable> {
-        let (reply, rx) = oneshot::channel();
-        let read: ReadFn = Box::new(move |c| {
-            let _ = reply.send(f(c));
-        });
-        self.tx.send(Command::Read(read)).map_err(|_| Unavailable)?;
-        rx.await.map_err(|_| Unavailable)
+        ask(|reply| {
+            let read: ReadFn = Box::new(move |c| {
+                let _ = reply.send(f(c));
+            });
+            self.tx.send(Command::Read(read)).is_ok()
+        })
+        .await
     }
 
     /// Follows cluster metadata: loads the `__consumer_offsets` partitions
@@ -232,7 +220,9 @@ impl GroupCoordinatorHandle {
                     }
                     let (log, tx) = (log.clone(), handle.tx.clone());
                     tokio::spawn(async move {
-                        if let Some(records) = load_partition(log, p).await {
+                        if let Some(records) =
+                            load_partition(log, GROUP_METADATA_TOPIC_NAME, p).await
+                        {
                             let _ = tx.send(Command::Loaded(p, records));
                         }
                     });
@@ -251,13 +241,22 @@ impl GroupCoordinatorHandle {
 
 /// Partitions of `__consumer_offsets` whose leader is `broker_id`.
 fn led_partitions(image: &ClusterImage, broker_id: i32) -> BTreeSet<i32> {
+    led_partition_epochs(image, GROUP_METADATA_TOPIC_NAME, broker_id).into_keys().collect()
+}
+
+/// Partitions of `topic` whose leader is `broker_id`, with their leader epoch.
+pub(super) fn led_partition_epochs(
+    image: &ClusterImage,
+    topic: &str,
+    broker_id: i32,
+) -> std::collections::BTreeMap<i32, i32> {
     image
-        .topic(GROUP_METADATA_TOPIC_NAME)
+        .topic(topic)
         .map(|t| {
             t.partitions
                 .iter()
                 .filter(|(_, p)| p.state.leader == broker_id)
-                .map(|(&index, _)| index)
+                .map(|(&index, p)| (index, p.state.leader_epoch))
                 .collect()
         })
         .unwrap_or_default()
@@ -265,32 +264,38 @@ fn led_partitions(image: &ClusterImage, broker_id: i32) -> BTreeSet<i32> {
 
 /// Reads a whole partition, waiting (bounded) for its log to open: the
 /// replica manager opens it from the same metadata change.
-async fn load_partition(log: Arc<dyn OffsetsLog>, partition: i32) -> Option<Vec<LoadedRecord>> {
+pub(super) async fn load_partition(
+    log: Arc<dyn OffsetsLog>,
+    topic: &'static str,
+    partition: i32,
+) -> Option<Vec<LoadedRecord>> {
     for attempt in 0..600 {
         let log = log.clone();
-        let read = tokio::task::spawn_blocking(move || read_all(&*log, partition)).await;
+        let read = tokio::task::spawn_blocking(move || read_all(&*log, topic, partition)).await;
         match read {
             Ok(Ok(records)) => return Some(records),
             Ok(Err(e)) if attempt % 50 == 49 => {
-                tracing::warn!(
-                    "still waiting to load {GROUP_METADATA_TOPIC_NAME}-{partition}: {e}"
-                );
+                tracing::warn!("still waiting to load {topic}-{partition}: {e}");
             }
             Ok(Err(_)) => {}
             Err(e) => {
-                tracing::error!("loading {GROUP_METADATA_TOPIC_NAME}-{partition} failed: {e}");
+                tracing::error!("loading {topic}-{partition} failed: {e}");
                 return None;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tracing::error!("gave up loading {GROUP_METADATA_TOPIC_NAME}-{partition}");
+    tracing::error!("gave up loading {topic}-{partition}");
     None
 }
 
 /// Every keyed record of a partition, in log order; control batches and
 /// unreadable batches are skipped (the latter with a warning).
-fn read_all(log: &dyn OffsetsLog, partition: i32) -> Result<Vec<LoadedRecord>, String> {
+fn read_all(
+    log: &dyn OffsetsLog,
+    topic: &str,
+    partition: i32,
+) -> Result<Vec<LoadedRecord>, String> {
     const CHUNK: usize = 1 << 20;
     let mut records = Vec::new();
     let mut offset = 0i64;
@@ -301,9 +306,7 @@ fn read_all(log: &dyn OffsetsLog, partition: i32) -> Result<Vec<LoadedRecord>, S
             let batch = match batch {
                 Ok(b) => b,
                 Err(e) => {
-                    tracing::warn!(
-                        "{GROUP_METADATA_TOPIC_NAME}-{partition}: skipping the rest of a read: {e}"
-                    );
+                    tracing::warn!("{topic}-{partition}: skipping the rest of a read: {e}");
                     break;
                 }
             };
@@ -318,9 +321,7 @@ fn read_all(log: &dyn OffsetsLog, partition: i32) -> Result<Vec<LoadedRecord>, S
             let parsed = match batch.records() {
                 Ok(r) => r,
                 Err(e) => {
-                    tracing::warn!(
-                        "{GROUP_METADATA_TOPIC_NAME}-{partition}: unreadable batch: {e}"
-                    );
+                    tracing::warn!("{topic}-{partition}: unreadable batch: {e}");
                     continue;
                 }
             };
@@ -340,17 +341,90 @@ fn read_all(log: &dyn OffsetsLog, partition: i32) -> Result<Vec<LoadedRecord>, S
     }
 }
 
-/// Builds one uncompressed batch from an append and hands it to the log.
-fn write_append(log: &dyn OffsetsLog, append: &Append) -> Result<i64, AppendError> {
-    let mut builder = BatchBuilder::new(Compression::None);
-    for r in &append.records {
-        builder.push(NewRecord::new(append.timestamp, Some(&r.key), r.value.as_deref()));
+/// A coordinator's append to its internal topic: one uncompressed batch
+/// of keyed records.
+pub(super) trait CoordinatorAppend: Send + 'static {
+    fn id(&self) -> AppendId;
+    fn partition(&self) -> i32;
+    fn timestamp(&self) -> i64;
+    /// Key and value (`None`: a tombstone) of each record.
+    fn records(&self) -> Vec<(&[u8], Option<&[u8]>)>;
+}
+
+impl CoordinatorAppend for Append {
+    fn id(&self) -> AppendId {
+        self.id
     }
-    let mut batch = builder.build().map_err(|e| {
-        tracing::error!("cannot build a group metadata batch: {e}");
-        AppendError::Unknown
-    })?;
-    log.append(append.partition, &mut batch)
+    fn partition(&self) -> i32 {
+        self.partition
+    }
+    fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+    fn records(&self) -> Vec<(&[u8], Option<&[u8]>)> {
+        self.records.iter().map(|r| (&r.key[..], r.value.as_deref())).collect()
+    }
+}
+
+/// Sends a request through `send` and waits for its answer.
+pub(super) async fn ask<R>(
+    send: impl FnOnce(oneshot::Sender<R>) -> bool,
+) -> Result<R, Unavailable> {
+    let (reply, rx) = oneshot::channel();
+    if !send(reply) {
+        return Err(Unavailable);
+    }
+    rx.await.map_err(|_| Unavailable)
+}
+
+/// Starts the thread that appends a coordinator's batches in the order the
+/// state machine produced them; each outcome goes to `done` once the ISR
+/// holds the batch (or the append failed). The thread ends when `done`
+/// returns false (the coordinator is gone).
+pub(super) fn spawn_writer<A: CoordinatorAppend>(
+    name: &str,
+    log: Arc<dyn OffsetsLog>,
+    appends: std::sync::mpsc::Receiver<A>,
+    done: impl Fn(AppendId, Result<i64, AppendError>) -> bool + Clone + Send + Sync + 'static,
+) {
+    let runtime = tokio::runtime::Handle::current();
+    let thread_name = name.to_string();
+    let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
+        for append in appends {
+            let records = append.records();
+            let last_delta = records.len().saturating_sub(1) as i64;
+            let mut builder = BatchBuilder::new(Compression::None);
+            for (key, value) in records {
+                builder.push(NewRecord::new(append.timestamp(), Some(key), value));
+            }
+            let written = builder
+                .build()
+                .map_err(|e| {
+                    tracing::error!("{thread_name}: cannot build a batch: {e}");
+                    AppendError::Unknown
+                })
+                .and_then(|mut batch| log.append(append.partition(), &mut batch));
+            let id = append.id();
+            match written {
+                // The writer moves on; the answer waits for the ISR.
+                Ok(first) => {
+                    let replicated = log.replicated(append.partition(), first + last_delta);
+                    let done = done.clone();
+                    runtime.spawn(async move {
+                        done(id, replicated.await.map(|()| first));
+                    });
+                }
+                Err(e) => {
+                    if !done(id, Err(e)) {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start {name}: {e}");
+    }
 }
 
 async fn run(

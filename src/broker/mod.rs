@@ -28,6 +28,7 @@ pub mod server;
 pub mod shutdown;
 pub mod topic_config;
 pub mod topics;
+pub mod txn_coordinator;
 
 use std::sync::Arc;
 
@@ -47,6 +48,9 @@ pub struct BrokerContext {
     pub replicas: Arc<ReplicaManager>,
     pub producer_ids: apis::init_producer_id::ProducerIdManager,
     pub groups: group_coordinator::GroupCoordinatorHandle,
+    pub txns: txn_coordinator::TxnCoordinatorHandle,
+    /// Transactional offsets waiting for their transaction's marker.
+    pub pending_txn_offsets: apis::txn_offset_commit::PendingTxnOffsets,
     /// Memory for large requests across all connections.
     pub request_pool: memory_pool::MemoryPool,
 }

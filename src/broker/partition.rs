@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::error::{log_error_code, ApiError};
 use super::metrics::TopicStats;
-use super::producer_state::{BatchSequence, Check, ProducerStateManager, NO_PRODUCER_ID};
+use super::producer_state::{
+    AbortedTxn, BatchSequence, Check, ProducerStateManager, ProducerView, TxnMarker, NO_PRODUCER_ID,
+};
 use crate::log::{Log, LogAppendInfo};
 use crate::protocol::ErrorCode;
 use crate::record::{Batches, RecordBatch};
@@ -103,6 +105,9 @@ pub struct Partition {
     broker_id: i32,
     state: Mutex<LeaderState>,
     producers: Mutex<ProducerStateManager>,
+    /// The first offset of the oldest open transaction (i64::MAX: none),
+    /// published from `producers` so fetches read the LSO without its lock.
+    first_unstable_offset: AtomicI64,
     high_watermark: AtomicI64,
     followers: Mutex<HashMap<i32, FollowerProgress>>,
     /// Set while an ISR change of this leader is being written.
@@ -120,6 +125,17 @@ pub struct AppendResult {
     pub last_offset: i64,
     pub log_append_time: i64,
     pub log_start_offset: i64,
+}
+
+impl AppendResult {
+    fn of(info: &LogAppendInfo) -> Self {
+        AppendResult {
+            first_offset: info.first_offset.0,
+            last_offset: info.last_offset.0,
+            log_append_time: info.log_append_time,
+            log_start_offset: info.log_start_offset.0,
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -151,6 +167,9 @@ impl Partition {
             log,
             broker_id,
             state: Mutex::new(state.clone()),
+            first_unstable_offset: AtomicI64::new(
+                producers.first_unstable_offset().unwrap_or(i64::MAX),
+            ),
             producers: Mutex::new(producers),
             high_watermark: AtomicI64::new(hw),
             followers: Mutex::new(HashMap::new()),
@@ -166,9 +185,68 @@ impl Partition {
         self.high_watermark.load(Ordering::Acquire)
     }
 
-    /// Without transactions the last stable offset is the high watermark.
+    /// The high watermark, held back to the first offset of the oldest
+    /// open transaction: read_committed consumers read below it.
     pub fn last_stable_offset(&self) -> i64 {
-        self.high_watermark()
+        self.first_unstable_offset.load(Ordering::Acquire).min(self.high_watermark())
+    }
+
+    /// Called with `producers` held after any change to its transactions.
+    fn publish_first_unstable(&self, producers: &ProducerStateManager) {
+        let first = producers.first_unstable_offset().unwrap_or(i64::MAX);
+        self.first_unstable_offset.store(first, Ordering::Release);
+    }
+
+    /// Aborted transactions a read_committed fetch of `[from, to)` reports.
+    pub fn aborted_transactions(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        lock(&self.producers).aborted_between(from, to)
+    }
+
+    /// The producers this partition knows (DescribeProducers).
+    pub fn producer_views(&self) -> Vec<ProducerView> {
+        lock(&self.producers).producers().collect()
+    }
+
+    /// Writes a COMMIT or ABORT marker as leader (WriteTxnMarkers): the
+    /// producer's transaction ends here (blocking).
+    pub fn append_txn_marker(&self, marker: &TxnMarker) -> Result<AppendResult, ApiError> {
+        let mut producers = lock(&self.producers);
+        let leader_epoch = {
+            let s = lock(&self.state);
+            if s.leader != self.broker_id {
+                return Err(ApiError::new(
+                    ErrorCode::NotLeaderOrFollower,
+                    format!("This broker is not the leader of {}", self.tp),
+                ));
+            }
+            s.leader_epoch
+        };
+        producers.check_marker(marker).map_err(|code| {
+            ApiError::new(code, format!("marker for producer {} refused", marker.producer_id))
+        })?;
+        let control_type = if marker.commit {
+            crate::record::control::COMMIT
+        } else {
+            crate::record::control::ABORT
+        };
+        let mut batch = crate::record::control::marker_batch(
+            marker.producer_id,
+            marker.producer_epoch,
+            control_type,
+            marker.coordinator_epoch,
+            crate::time::now_ms(),
+        )
+        .map_err(|e| ApiError::new(ErrorCode::UnknownServerError, e.to_string()))?;
+        let info = self
+            .log
+            .append_as_leader(&mut batch, LeaderEpoch(leader_epoch))
+            .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
+        producers.complete_txn(marker, info.first_offset.0);
+        producers.prune_aborted_below(self.log.log_start_offset().0);
+        self.publish_first_unstable(&producers);
+        drop(producers);
+        self.maybe_increment_high_watermark();
+        Ok(AppendResult::of(&info))
     }
 
     pub fn leader_state(&self) -> LeaderState {
@@ -427,19 +505,34 @@ impl Partition {
             .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
         self.stats.replicated_in(records.len());
         for batch in Batches::new(records).flatten() {
-            if batch.producer_id() != NO_PRODUCER_ID {
-                producers.record(
-                    batch.producer_id(),
-                    batch.producer_epoch(),
-                    BatchSequence {
-                        first_seq: batch.base_sequence(),
-                        last_seq: batch.last_sequence(),
-                        first_offset: batch.base_offset(),
-                        last_offset: batch.last_offset(),
-                    },
-                );
+            if batch.producer_id() == NO_PRODUCER_ID {
+                continue;
             }
+            if batch.is_control() {
+                if let Some(m) = crate::record::control::end_txn_marker(&batch) {
+                    let marker = TxnMarker {
+                        producer_id: batch.producer_id(),
+                        producer_epoch: batch.producer_epoch(),
+                        coordinator_epoch: m.coordinator_epoch,
+                        commit: m.control_type == crate::record::control::COMMIT,
+                    };
+                    producers.complete_txn(&marker, batch.base_offset());
+                }
+                continue;
+            }
+            producers.record(
+                batch.producer_id(),
+                batch.producer_epoch(),
+                BatchSequence {
+                    first_seq: batch.base_sequence(),
+                    last_seq: batch.last_sequence(),
+                    first_offset: batch.base_offset(),
+                    last_offset: batch.last_offset(),
+                },
+                batch.is_transactional(),
+            );
         }
+        self.publish_first_unstable(&producers);
         Ok(info)
     }
 
@@ -463,6 +556,7 @@ impl Partition {
             self.set_high_watermark(leo);
         }
         *producers = producer_state_of(&self.log)?;
+        self.publish_first_unstable(&producers);
         Ok(())
     }
 
@@ -524,10 +618,19 @@ impl Partition {
                 }
             }
         }
-        let info: LogAppendInfo = self
-            .log
-            .append_as_leader(records, LeaderEpoch(leader_epoch))
-            .map_err(ApiError::from_log)?;
+        if producer.as_ref().is_some_and(|p| p.transactional) {
+            // Held back before the batch lands: a follower's fetch may raise
+            // the high watermark past it before the state below records it.
+            self.first_unstable_offset.fetch_min(self.log.log_end_offset().0, Ordering::AcqRel);
+        }
+        let info: LogAppendInfo =
+            match self.log.append_as_leader(records, LeaderEpoch(leader_epoch)) {
+                Ok(info) => info,
+                Err(e) => {
+                    self.publish_first_unstable(&producers);
+                    return Err(ApiError::from_log(e));
+                }
+            };
         let messages = (info.last_offset.0 - info.first_offset.0 + 1).max(0) as u64;
         self.stats.appended(records.len(), messages);
         if let Some(p) = producer {
@@ -540,16 +643,13 @@ impl Partition {
                     first_offset: info.first_offset.0,
                     last_offset: info.last_offset.0,
                 },
+                p.transactional,
             );
+            self.publish_first_unstable(&producers);
         }
         drop(producers);
         self.maybe_increment_high_watermark();
-        Ok(AppendResult {
-            first_offset: info.first_offset.0,
-            last_offset: info.last_offset.0,
-            log_append_time: info.log_append_time,
-            log_start_offset: info.log_start_offset.0,
-        })
+        Ok(AppendResult::of(&info))
     }
 
     pub fn log_start_offset(&self) -> Offset {
@@ -577,6 +677,18 @@ fn producer_state_of(log: &Log) -> Result<ProducerStateManager, ApiError> {
         .batch_headers_from(log.log_start_offset())
         .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
     for b in headers.iter().filter(|b| b.producer_id.0 != NO_PRODUCER_ID) {
+        if b.is_control {
+            if let Some(m) = b.marker {
+                let marker = TxnMarker {
+                    producer_id: b.producer_id.0,
+                    producer_epoch: b.producer_epoch,
+                    coordinator_epoch: m.coordinator_epoch,
+                    commit: m.control_type == crate::record::control::COMMIT,
+                };
+                producers.complete_txn(&marker, b.base_offset.0);
+            }
+            continue;
+        }
         producers.record(
             b.producer_id.0,
             b.producer_epoch,
@@ -586,6 +698,7 @@ fn producer_state_of(log: &Log) -> Result<ProducerStateManager, ApiError> {
                 first_offset: b.base_offset.0,
                 last_offset: b.last_offset.0,
             },
+            b.is_transactional,
         );
     }
     Ok(producers)
@@ -598,6 +711,7 @@ struct ProducerBatch {
     epoch: i16,
     first_seq: i32,
     last_seq: i32,
+    transactional: bool,
 }
 
 fn producer_of(records: &[u8]) -> Result<Option<ProducerBatch>, ApiError> {
@@ -611,11 +725,13 @@ fn producer_of(records: &[u8]) -> Result<Option<ProducerBatch>, ApiError> {
         epoch: first.producer_epoch(),
         first_seq: first.base_sequence(),
         last_seq: first.last_sequence(),
+        transactional: first.is_transactional(),
     };
     for batch in Batches::new(records).skip(1) {
         let b = batch.map_err(corrupt)?;
         if b.producer_id() != out.id
             || b.producer_epoch() != out.epoch
+            || b.is_transactional() != out.transactional
             || b.base_sequence() != out.last_seq.wrapping_add(1)
         {
             return Err(ApiError::new(

@@ -3,8 +3,14 @@
 //! batches it appended, so a retried batch is answered with its original
 //! offsets instead of being written twice, a gap in sequence numbers is
 //! refused with OUT_OF_ORDER_SEQUENCE_NUMBER, and an older epoch is fenced.
+//!
+//! Transactions (KIP-98): the first offset of each producer's ongoing
+//! transaction, which bounds the last stable offset, and the aborted
+//! transactions (producer id, first offset, marker offset) that
+//! read_committed fetches report so consumers drop their batches. Both are
+//! rebuilt from the log's batch headers and control markers on open.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::protocol::ErrorCode;
 
@@ -28,6 +34,40 @@ pub struct BatchSequence {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchSequence>,
+    /// First offset of the ongoing transaction, if one is open.
+    current_txn_first_offset: Option<i64>,
+    /// The newest transaction coordinator epoch seen in a marker.
+    coordinator_epoch: i32,
+}
+
+/// An aborted transaction of a partition (Kafka's `AbortedTxn` without the
+/// LSO column): consumers in read_committed skip this producer's batches
+/// from `first_offset` until its marker at `last_offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+
+/// A COMMIT or ABORT marker's effect on one partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnMarker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub coordinator_epoch: i32,
+    pub commit: bool,
+}
+
+/// One producer as DescribeProducers reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerView {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub last_sequence: i32,
+    pub last_offset: i64,
+    pub coordinator_epoch: i32,
+    pub current_txn_start_offset: i64,
 }
 
 /// The verdict on an incoming batch.
@@ -46,6 +86,10 @@ pub enum Check {
 #[derive(Debug, Default)]
 pub struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// Ongoing transactions by first offset.
+    ongoing: BTreeMap<i64, i64>,
+    /// Ordered by marker offset.
+    aborted: Vec<AbortedTxn>,
 }
 
 /// The sequence after `seq`; sequences wrap from i32::MAX to 0.
@@ -103,8 +147,15 @@ impl ProducerStateManager {
         }
     }
 
-    /// Records an appended batch (also used to rebuild state from the log).
-    pub fn record(&mut self, producer_id: i64, epoch: i16, batch: BatchSequence) {
+    /// Records an appended batch (also used to rebuild state from the log);
+    /// a transactional batch opens the producer's transaction if none is.
+    pub fn record(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        batch: BatchSequence,
+        transactional: bool,
+    ) {
         if producer_id == NO_PRODUCER_ID {
             return;
         }
@@ -113,10 +164,89 @@ impl ProducerStateManager {
             entry.epoch = epoch;
             entry.batches.clear();
         }
+        if transactional && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(batch.first_offset);
+            self.ongoing.insert(batch.first_offset, producer_id);
+        }
         entry.batches.push_back(batch);
         while entry.batches.len() > RETAINED_BATCHES {
             entry.batches.pop_front();
         }
+    }
+
+    /// Whether a marker may be written: its epoch must not be older than
+    /// the producer's, nor its coordinator epoch older than the last one seen
+    /// (Kafka's `checkProducerEpoch` and `checkCoordinatorEpoch`).
+    pub fn check_marker(&self, marker: &TxnMarker) -> Result<(), ErrorCode> {
+        let Some(entry) = self.producers.get(&marker.producer_id) else {
+            return Ok(());
+        };
+        if marker.producer_epoch < entry.epoch {
+            return Err(ErrorCode::InvalidProducerEpoch);
+        }
+        if marker.coordinator_epoch < entry.coordinator_epoch {
+            return Err(ErrorCode::TransactionCoordinatorFenced);
+        }
+        Ok(())
+    }
+
+    /// Applies a marker written at `offset`: the producer's transaction
+    /// ends, an aborted one is remembered, and a bumped epoch fences the
+    /// producer's older instances.
+    pub fn complete_txn(&mut self, marker: &TxnMarker, offset: i64) {
+        let entry = self.producers.entry(marker.producer_id).or_default();
+        if marker.producer_epoch != entry.epoch {
+            entry.epoch = marker.producer_epoch;
+            entry.batches.clear();
+        }
+        entry.coordinator_epoch = entry.coordinator_epoch.max(marker.coordinator_epoch);
+        if let Some(first) = entry.current_txn_first_offset.take() {
+            self.ongoing.remove(&first);
+            if !marker.commit {
+                self.aborted.push(AbortedTxn {
+                    producer_id: marker.producer_id,
+                    first_offset: first,
+                    last_offset: offset,
+                });
+            }
+        }
+    }
+
+    /// Forgets aborted transactions whose marker is below the log start
+    /// offset: no fetch can reach them any more.
+    pub fn prune_aborted_below(&mut self, log_start_offset: i64) {
+        let gone = self.aborted.partition_point(|a| a.last_offset < log_start_offset);
+        self.aborted.drain(..gone);
+    }
+
+    /// The first offset of the oldest ongoing transaction: the last stable
+    /// offset cannot pass it.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// Aborted transactions overlapping `[from, to)`, for a read_committed
+    /// fetch (Kafka's `collectAbortedTxns`).
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        let start = self.aborted.partition_point(|a| a.last_offset < from);
+        self.aborted[start..].iter().filter(|a| a.first_offset < to).copied().collect()
+    }
+
+    /// Producers with an open transaction, with its first offset.
+    pub fn ongoing(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.ongoing.iter().map(|(&first, &pid)| (pid, first))
+    }
+
+    /// Each producer's epoch, last sequence and last offset (DescribeProducers).
+    pub fn producers(&self) -> impl Iterator<Item = ProducerView> + '_ {
+        self.producers.iter().map(|(&producer_id, e)| ProducerView {
+            producer_id,
+            producer_epoch: e.epoch,
+            last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+            last_offset: e.batches.back().map_or(-1, |b| b.last_offset),
+            coordinator_epoch: e.coordinator_epoch,
+            current_txn_start_offset: e.current_txn_first_offset.unwrap_or(-1),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -155,7 +285,7 @@ mod tests {
             Check::Reject(ErrorCode::UnknownProducerId),
             "unknown producer mid-stream"
         );
-        s.record(7, 0, batch(0, 9, 100));
+        s.record(7, 0, batch(0, 9, 100), false);
         assert_eq!(
             s.check(7, 0, 0, 9),
             Check::Duplicate { first_offset: 100, last_offset: 109 },
@@ -173,7 +303,7 @@ mod tests {
             "new epoch must restart at 0"
         );
         assert_eq!(s.check(7, 1, 0, 4), Check::Append, "new epoch at 0");
-        s.record(7, 1, batch(0, 4, 200));
+        s.record(7, 1, batch(0, 4, 200), false);
         assert_eq!(
             s.check(7, 0, 10, 12),
             Check::Reject(ErrorCode::InvalidProducerEpoch),
@@ -185,7 +315,7 @@ mod tests {
     fn only_five_batches_are_remembered() {
         let mut s = ProducerStateManager::new();
         for i in 0..6 {
-            s.record(1, 0, batch(i * 10, i * 10 + 9, i as i64 * 10));
+            s.record(1, 0, batch(i * 10, i * 10 + 9, i as i64 * 10), false);
         }
         assert_eq!(
             s.check(1, 0, 10, 19),
@@ -200,9 +330,50 @@ mod tests {
     }
 
     #[test]
+    fn an_aborted_transaction_is_remembered_and_the_lso_waits_for_open_ones() {
+        let mut s = ProducerStateManager::new();
+        s.record(1, 0, batch(0, 4, 10), true);
+        s.record(2, 0, batch(0, 0, 15), true);
+        s.record(1, 0, batch(5, 5, 16), true);
+        assert_eq!(s.first_unstable_offset(), Some(10), "the oldest open transaction");
+        let abort =
+            TxnMarker { producer_id: 1, producer_epoch: 0, coordinator_epoch: 2, commit: false };
+        s.complete_txn(&abort, 17);
+        assert_eq!(s.first_unstable_offset(), Some(15));
+        let commit = TxnMarker { producer_id: 2, commit: true, ..abort };
+        s.complete_txn(&commit, 18);
+        assert_eq!(s.first_unstable_offset(), None);
+        let aborted = AbortedTxn { producer_id: 1, first_offset: 10, last_offset: 17 };
+        assert_eq!(s.aborted_between(0, 100), vec![aborted]);
+        assert_eq!(s.aborted_between(18, 100), vec![], "ended before the fetch");
+        assert_eq!(s.aborted_between(0, 10), vec![], "starts after the read");
+        s.prune_aborted_below(18);
+        assert_eq!(s.aborted_between(0, 100), vec![], "deleted with its segments");
+    }
+
+    #[test]
+    fn markers_from_an_older_coordinator_or_epoch_are_refused() {
+        let mut s = ProducerStateManager::new();
+        s.record(1, 3, batch(0, 0, 0), true);
+        let m =
+            TxnMarker { producer_id: 1, producer_epoch: 4, coordinator_epoch: 5, commit: false };
+        assert_eq!(s.check_marker(&m), Ok(()), "a fencing abort bumps the epoch");
+        s.complete_txn(&m, 1);
+        assert_eq!(
+            s.check(1, 3, 1, 1),
+            Check::Reject(ErrorCode::InvalidProducerEpoch),
+            "zombie fenced"
+        );
+        let stale = TxnMarker { coordinator_epoch: 4, ..m };
+        assert_eq!(s.check_marker(&stale), Err(ErrorCode::TransactionCoordinatorFenced));
+        let old = TxnMarker { producer_epoch: 3, ..m };
+        assert_eq!(s.check_marker(&old), Err(ErrorCode::InvalidProducerEpoch));
+    }
+
+    #[test]
     fn sequence_wraps() {
         let mut s = ProducerStateManager::new();
-        s.record(1, 0, batch(i32::MAX - 1, i32::MAX, 0));
+        s.record(1, 0, batch(i32::MAX - 1, i32::MAX, 0), false);
         assert_eq!(s.check(1, 0, 0, 3), Check::Append, "after i32::MAX comes 0");
     }
 }

@@ -18,6 +18,7 @@ use super::group_coordinator::{GroupCoordinatorHandle, OffsetsLog, ReplicaOffset
 use super::listeners::list_to_string;
 use super::memory_pool::MemoryPool;
 use super::replica_manager::ReplicaManager;
+use super::txn_coordinator::{MarkerSender, TxnCoordinatorHandle};
 use super::{connection, meta_properties, BrokerContext, Error, KafkaConfig};
 use crate::cluster::zk_store::{ControllerSettings, ZkStore};
 use crate::cluster::MetadataStore;
@@ -281,6 +282,18 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
         Duration::from_millis(config.offsets_commit_timeout_ms),
     ));
     let groups = GroupCoordinatorHandle::start(config.groups.clone(), offsets_log.clone());
+    let txn_log: Arc<dyn OffsetsLog> = Arc::new(ReplicaOffsetsLog::for_topic(
+        crate::transaction::TRANSACTION_STATE_TOPIC_NAME,
+        replicas.clone(),
+        Duration::from_millis(config.offsets_commit_timeout_ms),
+        config.transaction_state_log_min_isr.max(1) as usize,
+    ));
+    let markers = Arc::new(MarkerSender {
+        store: store.clone(),
+        broker_id,
+        socket_timeout: Duration::from_millis(config.replication.socket_timeout_ms),
+    });
+    let txns = TxnCoordinatorHandle::start(config.transactions.clone(), txn_log.clone(), markers);
     let request_pool = MemoryPool::new(config.queued_max_request_bytes);
     let ctx = BrokerContext {
         config,
@@ -290,10 +303,13 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
         replicas,
         producer_ids: Default::default(),
         groups,
+        txns,
+        pending_txn_offsets: Default::default(),
     };
     ctx.store.register_broker(ctx.registration()).await?;
     ctx.apply_metadata().await;
     ctx.groups.follow_leadership(broker_id, ctx.store.subscribe(), offsets_log);
+    ctx.txns.follow_leadership(broker_id, ctx.store.subscribe(), txn_log);
     Ok((ctx, embedded))
 }
 

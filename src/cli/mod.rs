@@ -22,6 +22,7 @@ pub mod server_start;
 pub mod server_stop;
 mod top;
 pub mod topics;
+pub mod transactions;
 mod zookeeper_bootstrap;
 mod zookeeper_shell;
 mod zookeeper_start;
@@ -68,6 +69,8 @@ pub enum Command {
     ProducerPerfTest(producer_perf_test::ProducerPerfTestArgs),
     /// Create, list, describe, alter and delete topics (kafka-topics.sh).
     Topics(topics::TopicsArgs),
+    /// List and describe transactions and the producers of a partition (kafka-transactions.sh).
+    Transactions(transactions::TransactionsArgs),
     /// Start a Kafka broker (kafka-server-start.sh).
     ServerStart(server_start::ServerStartArgs),
     /// Stop the brokers started on this machine (kafka-server-stop.sh).
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ProducerPerfTest(args) => producer_perf_test::run(args),
         Command::ReassignPartitions(args) => reassign_partitions::run(args),
         Command::Topics(args) => topics::run(args),
+        Command::Transactions(args) => transactions::run(args),
         Command::ServerStart(args) => server_start::run(args),
         Command::ServerStop(args) => server_stop::run(args),
         Command::Top(args) => top::run(args),

@@ -15,6 +15,7 @@ pub mod group_member;
 pub mod groups;
 pub mod producer;
 pub mod scram_admin;
+pub mod transactions;
 
 pub use cluster::{ClientConfig, Cluster};
 pub use error::{Error, Result};

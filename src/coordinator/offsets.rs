@@ -64,6 +64,37 @@ impl GroupCoordinator {
         out
     }
 
+    /// Offsets committed inside a transaction, made the group's committed
+    /// offsets when the transaction's COMMIT marker reaches the group's
+    /// `__consumer_offsets` partition (Kafka's
+    /// `completePendingTxnOffsetCommit`): membership was checked when they
+    /// were sent, and a rebalance since does not undo a commit.
+    pub fn commit_transactional_offsets(
+        &mut self,
+        now: i64,
+        rid: RequestId,
+        req: OffsetCommitRequest,
+    ) -> Output {
+        let mut out = Output::default();
+        if let Some(e) = self.core.validate_group(&req.group_id, true) {
+            out.responses.push((rid, Response::OffsetCommit(all_partitions(&req, Some(e)))));
+            return out;
+        }
+        let g = self
+            .groups
+            .entry(req.group_id.clone())
+            .or_insert_with(|| Group::new(&req.group_id, now));
+        if g.is(GroupState::Dead) {
+            let e = Some(Error::CoordinatorNotAvailable);
+            out.responses.push((rid, Response::OffsetCommit(all_partitions(&req, e))));
+            return out;
+        }
+        if let Some(pending) = self.store_offsets(rid, &req, now, &mut out) {
+            self.on_append_result(pending, Err(AppendError::TooLarge), now, &mut out);
+        }
+        out
+    }
+
     fn store_offsets(
         &mut self,
         rid: RequestId,

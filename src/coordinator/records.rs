@@ -295,23 +295,23 @@ impl GroupMetadataValue {
 
 /// Big-endian writer for the non-flexible versions we emit.
 #[derive(Default)]
-struct Writer(Vec<u8>);
+pub(crate) struct Writer(pub(crate) Vec<u8>);
 
 impl Writer {
-    fn i16(&mut self, v: i16) {
+    pub(crate) fn i16(&mut self, v: i16) {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
-    fn i32(&mut self, v: i32) {
+    pub(crate) fn i32(&mut self, v: i32) {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
-    fn i64(&mut self, v: i64) {
+    pub(crate) fn i64(&mut self, v: i64) {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
     /// Strings longer than an int16 length cannot be written; the
     /// coordinator refuses such group ids before they get here, and other
     /// strings are truncated at a character boundary rather than corrupt the
     /// record.
-    fn string(&mut self, v: &str) {
+    pub(crate) fn string(&mut self, v: &str) {
         let mut end = v.len().min(i16::MAX as usize);
         while !v.is_char_boundary(end) {
             end -= 1;
@@ -319,31 +319,31 @@ impl Writer {
         self.i16(end as i16);
         self.0.extend_from_slice(&v.as_bytes()[..end]);
     }
-    fn nullable_string(&mut self, v: Option<&str>) {
+    pub(crate) fn nullable_string(&mut self, v: Option<&str>) {
         match v {
             Some(s) => self.string(s),
             None => self.i16(-1),
         }
     }
-    fn bytes(&mut self, v: &[u8]) {
+    pub(crate) fn bytes(&mut self, v: &[u8]) {
         self.i32(v.len() as i32);
         self.0.extend_from_slice(v);
     }
 }
 
 /// Bounds-checked reader for both classic and flexible encodings.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
-    flexible: bool,
+    pub(crate) flexible: bool,
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0, flexible: false }
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
         let left = self.buf.len() - self.pos;
         if n > left {
             return Err(RecordError::Truncated { position: self.pos, needed: n - left });
@@ -353,22 +353,22 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn i16(&mut self) -> Result<i16, RecordError> {
+    pub(crate) fn i16(&mut self) -> Result<i16, RecordError> {
         let b = self.take(2)?;
         Ok(i16::from_be_bytes([b[0], b[1]]))
     }
-    fn i32(&mut self) -> Result<i32, RecordError> {
+    pub(crate) fn i32(&mut self) -> Result<i32, RecordError> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn i64(&mut self) -> Result<i64, RecordError> {
+    pub(crate) fn i64(&mut self) -> Result<i64, RecordError> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(i64::from_be_bytes(a))
     }
 
-    fn uvarint(&mut self) -> Result<u64, RecordError> {
+    pub(crate) fn uvarint(&mut self) -> Result<u64, RecordError> {
         let mut value = 0u64;
         for shift in (0..35).step_by(7) {
             let b = self.take(1)?[0];
@@ -382,7 +382,7 @@ impl<'a> Reader<'a> {
 
     /// A length: int16/int32 in classic encodings, uvarint(len + 1) in
     /// flexible ones. `None` is null.
-    fn length(&mut self, wide: bool) -> Result<Option<usize>, RecordError> {
+    pub(crate) fn length(&mut self, wide: bool) -> Result<Option<usize>, RecordError> {
         let position = self.pos;
         let len: i64 = if self.flexible {
             self.uvarint()? as i64 - 1
@@ -404,7 +404,7 @@ impl<'a> Reader<'a> {
         Ok(Some(len as usize))
     }
 
-    fn nullable_string(&mut self) -> Result<Option<String>, RecordError> {
+    pub(crate) fn nullable_string(&mut self) -> Result<Option<String>, RecordError> {
         let Some(len) = self.length(false)? else { return Ok(None) };
         let position = self.pos;
         let raw = self.take(len)?;
@@ -413,24 +413,24 @@ impl<'a> Reader<'a> {
             .map_err(|_| RecordError::NotUtf8 { position })
     }
 
-    fn string(&mut self) -> Result<String, RecordError> {
+    pub(crate) fn string(&mut self) -> Result<String, RecordError> {
         self.nullable_string()?.ok_or(RecordError::UnexpectedNull { field: "string" })
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], RecordError> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], RecordError> {
         match self.length(true)? {
             Some(len) => self.take(len),
             None => Err(RecordError::UnexpectedNull { field: "bytes" }),
         }
     }
 
-    fn array_len(&mut self) -> Result<usize, RecordError> {
+    pub(crate) fn array_len(&mut self) -> Result<usize, RecordError> {
         // Each member takes at least a few bytes, so a count larger than the
         // bytes left is corrupt; checking it here keeps loops bounded.
         self.length(true)?.ok_or(RecordError::UnexpectedNull { field: "array" })
     }
 
-    fn skip_tagged_fields(&mut self) -> Result<(), RecordError> {
+    pub(crate) fn skip_tagged_fields(&mut self) -> Result<(), RecordError> {
         let count = self.uvarint()?;
         for _ in 0..count {
             self.uvarint()?;

@@ -95,6 +95,8 @@ pub struct BatchMetadata {
     pub leader_epoch: LeaderEpoch,
     pub is_transactional: bool,
     pub is_control: bool,
+    /// A transaction marker's content (control batches only).
+    pub marker: Option<crate::record::control::EndTxnMarker>,
 }
 
 /// Kafka's special ListOffsets timestamps.
@@ -851,10 +853,20 @@ impl Log {
         let mut out = Vec::new();
         for seg in segs.iter().skip(first) {
             for item in seg.scan(0, u64::MAX) {
-                let (_, h) = self.watch(item.map_err(|e| e.into_error(&seg.log_path())))?;
+                let (position, h) = self.watch(item.map_err(|e| e.into_error(&seg.log_path())))?;
                 if h.last_offset() < from.0 {
                     continue;
                 }
+                // Markers are one tiny record: reading it costs little, and
+                // only control batches pay it.
+                let marker = if h.is_control() {
+                    let bytes = self.watch(seg.read_bytes(position, h.size()))?;
+                    crate::record::RecordBatch::parse(&bytes)
+                        .ok()
+                        .and_then(|b| crate::record::control::end_txn_marker(&b))
+                } else {
+                    None
+                };
                 out.push(BatchMetadata {
                     base_offset: Offset(h.base_offset),
                     last_offset: Offset(h.last_offset()),
@@ -866,6 +878,7 @@ impl Log {
                     leader_epoch: LeaderEpoch(h.partition_leader_epoch),
                     is_transactional: h.is_transactional(),
                     is_control: h.is_control(),
+                    marker,
                 });
             }
         }

@@ -43,6 +43,9 @@ pub struct FetchPartitionData<R> {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// (producer_id, first_offset) of aborted transactions in the range
+    /// read, for read_committed fetches.
+    pub aborted_transactions: Vec<(i64, i64)>,
     /// `None` is sent as zero bytes of records, never as null.
     pub records: Option<R>,
 }
@@ -150,7 +153,12 @@ pub fn write_fetch_response<R: RecordsRegion>(
                 w.buf.put_i64(p.log_start_offset);
             }
             if version >= 4 {
-                w.array_len(0); // aborted_transactions: none without transactions
+                w.array_len(p.aborted_transactions.len());
+                for (producer_id, first_offset) in p.aborted_transactions {
+                    w.buf.put_i64(producer_id);
+                    w.buf.put_i64(first_offset);
+                    w.tagged_fields();
+                }
             }
             if version >= 11 {
                 w.buf.put_i32(-1); // preferred_read_replica
@@ -229,6 +237,7 @@ mod tests {
                             high_watermark: 10,
                             last_stable_offset: 10,
                             log_start_offset: 2,
+                            aborted_transactions: vec![(7, 3), (8, 5)],
                             records: Some(b"batchbytes".to_vec()),
                         },
                         FetchPartitionData {
@@ -237,6 +246,7 @@ mod tests {
                             high_watermark: 0,
                             last_stable_offset: 0,
                             log_start_offset: 0,
+                            aborted_transactions: Vec::new(),
                             records: None,
                         },
                     ],
@@ -256,6 +266,13 @@ mod tests {
             let parts = &resp.responses[0].partitions;
             assert_eq!(parts[0].records.as_deref(), Some(&b"batchbytes"[..]), "v{version}");
             assert_eq!(parts[0].high_watermark, 10);
+            let aborted: Vec<(i64, i64)> = parts[0]
+                .aborted_transactions
+                .iter()
+                .flatten()
+                .map(|a| (a.producer_id.0, a.first_offset))
+                .collect();
+            assert_eq!(aborted, vec![(7, 3), (8, 5)], "v{version}: aborted transactions");
             // Empty records are zero-length, not null (KAFKA-18646).
             assert_eq!(parts[1].records.as_deref(), Some(&b""[..]), "v{version}: never null");
             assert_eq!(parts[1].error_code, 1);

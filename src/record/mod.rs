@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod builder;
 pub mod compression;
+pub mod control;
 pub mod crc;
 pub mod legacy;
 pub mod records;

@@ -419,6 +419,93 @@ fn start_recording_proxy(listener: TcpListener, target: u16, frames: Arc<Mutex<V
 }
 
 /// A request the clients here never send, encoded with the codec.
+/// Transaction requests with an unknown transactional id and producer: the
+/// broker answers them with errors, never by writing.
+mod txn_frames {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::write_txn_markers_request::{
+        WritableTxnMarker, WritableTxnMarkerTopic,
+    };
+    use kafka_protocol::messages::{
+        AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeProducersRequest,
+        DescribeTransactionsRequest, EndTxnRequest, GroupId, ListTransactionsRequest, ProducerId,
+        TopicName, TransactionalId, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    fn id() -> TransactionalId {
+        TransactionalId(StrBytes::from_static_str("fz-tx"))
+    }
+    fn topic() -> TopicName {
+        TopicName(StrBytes::from_static_str("fz-a"))
+    }
+
+    pub fn add_partitions() -> AddPartitionsToTxnRequest {
+        AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(id())
+            .with_v3_and_below_producer_id(ProducerId(77))
+            .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+                .with_name(topic())
+                .with_partitions(vec![0, 1])])
+    }
+
+    pub fn add_offsets() -> AddOffsetsToTxnRequest {
+        AddOffsetsToTxnRequest::default()
+            .with_transactional_id(id())
+            .with_producer_id(ProducerId(77))
+            .with_group_id(GroupId(StrBytes::from_static_str("fz-g")))
+    }
+
+    pub fn end_txn() -> EndTxnRequest {
+        EndTxnRequest::default()
+            .with_transactional_id(id())
+            .with_producer_id(ProducerId(77))
+            .with_committed(true)
+    }
+
+    pub fn txn_offset_commit() -> TxnOffsetCommitRequest {
+        TxnOffsetCommitRequest::default()
+            .with_transactional_id(id())
+            .with_group_id(GroupId(StrBytes::from_static_str("fz-g")))
+            .with_producer_id(ProducerId(77))
+            .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                .with_name(topic())
+                .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(1)])])
+    }
+
+    pub fn describe_producers() -> DescribeProducersRequest {
+        DescribeProducersRequest::default().with_topics(vec![TopicRequest::default()
+            .with_name(topic())
+            .with_partition_indexes(vec![0, 1])])
+    }
+
+    pub fn describe_transactions() -> DescribeTransactionsRequest {
+        DescribeTransactionsRequest::default().with_transactional_ids(vec![id()])
+    }
+
+    pub fn list_transactions() -> ListTransactionsRequest {
+        ListTransactionsRequest::default()
+            .with_state_filters(vec![StrBytes::from_static_str("Ongoing")])
+            .with_producer_id_filters(vec![ProducerId(77)])
+    }
+
+    pub fn write_txn_markers() -> WriteTxnMarkersRequest {
+        // A marker for a partition this broker does not host.
+        WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+            .with_producer_id(ProducerId(77))
+            .with_coordinator_epoch(0)
+            .with_topics(vec![WritableTxnMarkerTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("fz-none")))
+                .with_partition_indexes(vec![0])])])
+    }
+}
+
 fn encoded<R: Encodable>(key: ApiKey, version: i16, body: &R) -> Frame {
     Frame(request_frame(key, version, 7, body))
 }
@@ -731,6 +818,19 @@ fn capture_request_corpus() {
         frames.push(encoded(ApiKey::ListPartitionReassignments, 0, &req));
         let all = ListPartitionReassignmentsRequest::default().with_timeout_ms(1000);
         frames.push(encoded(ApiKey::ListPartitionReassignments, 0, &all));
+    }
+
+    for v in 0..=3 {
+        frames.push(encoded(ApiKey::AddPartitionsToTxn, v, &txn_frames::add_partitions()));
+        frames.push(encoded(ApiKey::AddOffsetsToTxn, v, &txn_frames::add_offsets()));
+        frames.push(encoded(ApiKey::EndTxn, v, &txn_frames::end_txn()));
+        frames.push(encoded(ApiKey::TxnOffsetCommit, v, &txn_frames::txn_offset_commit()));
+    }
+    frames.push(encoded(ApiKey::WriteTxnMarkers, 1, &txn_frames::write_txn_markers()));
+    frames.push(encoded(ApiKey::DescribeProducers, 0, &txn_frames::describe_producers()));
+    frames.push(encoded(ApiKey::DescribeTransactions, 0, &txn_frames::describe_transactions()));
+    for v in [0, 1] {
+        frames.push(encoded(ApiKey::ListTransactions, v, &txn_frames::list_transactions()));
     }
 
     // At most four frames of each API and version, none above 8 KiB.

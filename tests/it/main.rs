@@ -31,6 +31,7 @@ mod replication_failover;
 mod security;
 mod support;
 mod top;
+mod transactions;
 mod zk_cluster;
 mod zk_compat;
 mod zk_crash;

@@ -47,6 +47,8 @@ struct Wanted {
     partition_max_bytes: usize,
     /// A follower reads up to the log end, a consumer up to the HW.
     from_follower: bool,
+    /// isolation_level=1: a consumer reads up to the last stable offset.
+    read_committed: bool,
 }
 
 pub async fn handle(
@@ -68,6 +70,7 @@ pub async fn handle(
                 current_leader_epoch: p.current_leader_epoch,
                 partition_max_bytes: p.partition_max_bytes.max(0) as usize,
                 from_follower: replica_id >= 0,
+                read_committed: replica_id < 0 && req.isolation_level == 1,
             });
         }
     }
@@ -189,6 +192,7 @@ fn down_convert(p: FetchPartitionData<FileRegion>, magic: i8) -> FetchPartitionD
         high_watermark: p.high_watermark,
         last_stable_offset: p.last_stable_offset,
         log_start_offset: p.log_start_offset,
+        aborted_transactions: p.aborted_transactions,
         records: None,
     };
     let Some(region) = p.records else { return out };
@@ -229,10 +233,12 @@ fn update_followers(ctx: &Arc<BrokerContext>, replica_id: i32, wanted: &[Wanted]
 }
 
 /// The offset reads stop before: the log end for followers, the high
-/// watermark for consumers.
+/// watermark for consumers, the last stable offset for read_committed ones.
 fn read_bound(p: &crate::broker::partition::Partition, w: &Wanted) -> i64 {
     if w.from_follower {
         p.log.log_end_offset().0
+    } else if w.read_committed {
+        p.last_stable_offset()
     } else {
         p.high_watermark()
     }
@@ -292,6 +298,7 @@ fn error_part(w: &Wanted, code: ErrorCode) -> FetchPartitionData<FileRegion> {
         high_watermark: -1,
         last_stable_offset: -1,
         log_start_offset: -1,
+        aborted_transactions: Vec::new(),
         records: None,
     }
 }
@@ -320,6 +327,7 @@ fn read_one(
         high_watermark: hw,
         last_stable_offset: lso,
         log_start_offset: log_start,
+        aborted_transactions: Vec::new(),
         records: None,
     };
     let leo = partition.log.log_end_offset().0;
@@ -336,6 +344,13 @@ fn read_one(
         Ok(info) => {
             out.records =
                 info.slice.map(|s| FileRegion { file: s.file, position: s.position, len: s.len });
+            if w.read_committed && out.records.is_some() {
+                out.aborted_transactions = partition
+                    .aborted_transactions(w.fetch_offset, bound)
+                    .into_iter()
+                    .map(|a| (a.producer_id, a.first_offset))
+                    .collect();
+            }
         }
         Err(e) => out.error_code = log_error_code(&e),
     }

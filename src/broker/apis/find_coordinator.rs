@@ -3,8 +3,9 @@
 //! offsets.topic.num.partitions`; the topic is created on first use, as
 //! Kafka does, with offsets.topic.replication.factor replicas (until enough
 //! brokers exist the answer is COORDINATOR_NOT_AVAILABLE and clients retry).
-//! Transactions have no coordinator of their own here: this broker answers
-//! for transactional ids.
+//! A transactional id's coordinator is the leader of its
+//! `__transaction_state` partition, the topic likewise created on first use
+//! with transaction.state.log.* settings.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ use crate::broker::BrokerContext;
 use crate::cluster::BrokerRegistration;
 use crate::coordinator::GROUP_METADATA_TOPIC_NAME;
 use crate::protocol::ErrorCode;
+use crate::transaction::TRANSACTION_STATE_TOPIC_NAME;
 
 /// Kafka's `CoordinatorType`.
 const GROUP: i8 = 0;
@@ -96,7 +98,7 @@ async fn coordinator(
 ) -> Result<BrokerRegistration, ApiError> {
     match key_type {
         GROUP => group_coordinator(ctx, key).await,
-        TRANSACTION => Ok(ctx.registration()),
+        TRANSACTION => transaction_coordinator(ctx, key).await,
         other => Err(ApiError::new(
             ErrorCode::InvalidRequest,
             format!("Unknown coordinator type {other}"),
@@ -112,36 +114,80 @@ async fn group_coordinator(
     ctx: &BrokerContext,
     group: &str,
 ) -> Result<BrokerRegistration, ApiError> {
+    let config = &ctx.config;
+    let topic = InternalTopic {
+        name: GROUP_METADATA_TOPIC_NAME,
+        num_partitions: config.groups.offsets_topic_num_partitions,
+        replication_factor: config.offsets_topic_replication_factor,
+        segment_bytes: config.offsets_topic_segment_bytes,
+        min_isr: None,
+    };
+    leader_of(ctx, &topic, ctx.groups.partition_for(group)).await
+}
+
+async fn transaction_coordinator(
+    ctx: &BrokerContext,
+    transactional_id: &str,
+) -> Result<BrokerRegistration, ApiError> {
+    let config = &ctx.config;
+    let topic = InternalTopic {
+        name: TRANSACTION_STATE_TOPIC_NAME,
+        num_partitions: config.transactions.transaction_state_log_num_partitions,
+        replication_factor: config.transaction_state_log_replication_factor,
+        segment_bytes: config.transaction_state_log_segment_bytes,
+        min_isr: Some(config.transaction_state_log_min_isr),
+    };
+    leader_of(ctx, &topic, ctx.txns.partition_for(transactional_id)).await
+}
+
+/// A coordinator's internal topic and how Kafka configures it.
+struct InternalTopic {
+    name: &'static str,
+    num_partitions: i32,
+    replication_factor: i16,
+    segment_bytes: i32,
+    min_isr: Option<i32>,
+}
+
+/// The leader of `partition` of an internal topic, creating the topic on
+/// first use.
+async fn leader_of(
+    ctx: &BrokerContext,
+    topic: &InternalTopic,
+    partition: i32,
+) -> Result<BrokerRegistration, ApiError> {
     let mut image = ctx.store.image();
-    if image.topic(GROUP_METADATA_TOPIC_NAME).is_none() {
-        create_offsets_topic(ctx).await?;
+    if image.topic(topic.name).is_none() {
+        create_internal_topic(ctx, topic).await?;
         image = ctx.store.image();
     }
-    let partition = ctx.groups.partition_for(group);
     let leader = image
-        .topic(GROUP_METADATA_TOPIC_NAME)
+        .topic(topic.name)
         .and_then(|t| t.partitions.get(&partition))
         .map(|p| p.state.leader)
         .ok_or_else(not_available)?;
     image.brokers.get(&leader).cloned().ok_or_else(not_available)
 }
 
-/// Creates `__consumer_offsets` as Kafka configures it: compacted, the
-/// producer's compression, offsets.topic.segment.bytes segments.
-async fn create_offsets_topic(ctx: &BrokerContext) -> Result<(), ApiError> {
-    let config = &ctx.config;
-    let configs: BTreeMap<String, String> = [
+/// Creates an internal topic as Kafka configures it: compacted, the
+/// producer's compression, its own segment size (and for
+/// `__transaction_state` its min.insync.replicas).
+async fn create_internal_topic(ctx: &BrokerContext, topic: &InternalTopic) -> Result<(), ApiError> {
+    let mut configs: BTreeMap<String, String> = [
         ("cleanup.policy", "compact".to_string()),
         ("compression.type", "producer".to_string()),
-        ("segment.bytes", config.offsets_topic_segment_bytes.to_string()),
+        ("segment.bytes", topic.segment_bytes.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    if let Some(min_isr) = topic.min_isr {
+        configs.insert("min.insync.replicas".into(), min_isr.to_string());
+    }
     let req = TopicRequest {
-        name: GROUP_METADATA_TOPIC_NAME.to_string(),
-        num_partitions: config.groups.offsets_topic_num_partitions,
-        replication_factor: config.offsets_topic_replication_factor,
+        name: topic.name.to_string(),
+        num_partitions: topic.num_partitions,
+        replication_factor: topic.replication_factor,
         assignment: BTreeMap::new(),
         configs,
     };
@@ -150,7 +196,8 @@ async fn create_offsets_topic(ctx: &BrokerContext) -> Result<(), ApiError> {
         Err(ApiError { code: ErrorCode::TopicAlreadyExists, .. }) => Ok(()),
         Err(e) => {
             tracing::warn!(
-                "cannot create {GROUP_METADATA_TOPIC_NAME} ({}): {}",
+                "cannot create {} ({}): {}",
+                topic.name,
                 e.code.name(),
                 e.message.as_deref().unwrap_or("")
             );

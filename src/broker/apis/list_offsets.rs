@@ -3,6 +3,8 @@
 //! and the first offset whose timestamp is at or after a given time.
 //! Version 0 answers a list of offsets instead (Kafka 0.8's segment-based
 //! search, which Burrow and other old clients still send).
+//! Latest is the high watermark, or the last stable offset for
+//! isolation_level=1 (read_committed).
 
 use std::sync::Arc;
 
@@ -30,6 +32,7 @@ pub async fn handle(
 ) -> ListOffsetsResponse {
     let ctx2 = ctx.clone();
     let from_consumer = req.replica_id.0 == CONSUMER_REPLICA_ID;
+    let read_committed = req.isolation_level == 1;
     let answered = tokio::task::spawn_blocking(move || {
         let mut resp = ListOffsetsResponse::default();
         for t in req.topics {
@@ -42,7 +45,8 @@ pub async fn handle(
                     tr.partitions.push(list_legacy(&ctx2, &tp, limits));
                     continue;
                 }
-                let mut r = list_one(&ctx2, &tp, p.current_leader_epoch, p.timestamp);
+                let mut r =
+                    list_one(&ctx2, &tp, p.current_leader_epoch, p.timestamp, read_committed);
                 if version < 4 {
                     r.leader_epoch = -1; // not on the wire before v4
                 }
@@ -97,6 +101,7 @@ fn list_one(
     tp: &TopicPartition,
     current_leader_epoch: i32,
     timestamp: i64,
+    read_committed: bool,
 ) -> ListOffsetsPartitionResponse {
     let mut r = ListOffsetsPartitionResponse::default();
     r.partition_index = tp.partition.0;
@@ -118,7 +123,11 @@ fn list_one(
     let epoch = partition.leader_state().leader_epoch;
     match timestamp {
         LATEST => {
-            r.offset = partition.last_stable_offset();
+            r.offset = if read_committed {
+                partition.last_stable_offset()
+            } else {
+                partition.high_watermark()
+            };
             r.leader_epoch = epoch;
         }
         EARLIEST | EARLIEST_LOCAL => {

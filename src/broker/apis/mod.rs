@@ -2,6 +2,8 @@
 //! A handler takes the broker context and the decoded request and returns
 //! the response struct; encoding happens here.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
@@ -13,7 +15,10 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
+pub mod describe_transactions;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group_support;
@@ -23,6 +28,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -31,6 +37,9 @@ pub mod offset_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
+pub mod txn_support;
+pub mod write_txn_markers;
 pub mod user_scram_credentials;
 
 use std::sync::Arc;
@@ -88,7 +97,34 @@ pub async fn dispatch(
             respond(key, v, cid, &delete_records::handle(ctx, decode(key, v, body)?).await)
         }
         ApiKey::InitProducerId => {
-            respond(key, v, cid, &init_producer_id::handle(ctx, decode(key, v, body)?).await)
+            respond(key, v, cid, &init_producer_id::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::AddPartitionsToTxn => respond(
+            key,
+            v,
+            cid,
+            &add_partitions_to_txn::handle(ctx, v, decode(key, v, body)?).await,
+        ),
+        ApiKey::AddOffsetsToTxn => {
+            respond(key, v, cid, &add_offsets_to_txn::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::EndTxn => {
+            respond(key, v, cid, &end_txn::handle(ctx, v, decode(key, v, body)?).await)
+        }
+        ApiKey::WriteTxnMarkers => {
+            respond(key, v, cid, &write_txn_markers::handle(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::DescribeProducers => {
+            respond(key, v, cid, &describe_producers::handle(ctx, decode(key, v, body)?))
+        }
+        ApiKey::DescribeTransactions => {
+            respond(key, v, cid, &describe_transactions::handle(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::ListTransactions => {
+            respond(key, v, cid, &list_transactions::handle(ctx, decode(key, v, body)?).await)
+        }
+        ApiKey::TxnOffsetCommit => {
+            respond(key, v, cid, &txn_offset_commit::handle(ctx, v, decode(key, v, body)?).await)
         }
         ApiKey::OffsetForLeaderEpoch => {
             respond(key, v, cid, &offset_for_leader_epoch::handle(ctx, decode(key, v, body)?).await)

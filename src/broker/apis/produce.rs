@@ -54,11 +54,6 @@ pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, req: ProduceRequest)
             ErrorCode::InvalidRequiredAcks,
             "Invalid required acks; must be -1, 0 or 1",
         ))
-    } else if req.transactional_id.is_some() {
-        Some(ApiError::new(
-            ErrorCode::InvalidRequest,
-            "transactions are not supported by this broker",
-        ))
     } else {
         None
     };

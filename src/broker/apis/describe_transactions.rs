@@ -1,0 +1,62 @@
+//! DescribeTransactions (v0): a transactional id's state as its coordinator
+//! holds it; NOT_COORDINATOR elsewhere, TRANSACTIONAL_ID_NOT_FOUND for an
+//! id it does not know.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::describe_transactions_response::{TopicData, TransactionState};
+use kafka_protocol::messages::{
+    DescribeTransactionsRequest, DescribeTransactionsResponse, ProducerId, TopicName,
+};
+
+use super::str_bytes;
+use crate::broker::BrokerContext;
+use crate::protocol::ErrorCode;
+
+pub async fn handle(
+    ctx: &BrokerContext,
+    req: DescribeTransactionsRequest,
+) -> DescribeTransactionsResponse {
+    let ids: Vec<String> = req.transactional_ids.iter().map(|i| i.0.to_string()).collect();
+    let described = ctx
+        .txns
+        .read(move |c| ids.iter().map(|id| (id.clone(), c.transaction(id).cloned())).collect())
+        .await
+        .unwrap_or_else(|_| {
+            let e = Err(ErrorCode::CoordinatorNotAvailable);
+            req.transactional_ids.iter().map(|i| (i.0.to_string(), e.clone())).collect::<Vec<_>>()
+        });
+    let mut resp = DescribeTransactionsResponse::default();
+    for (id, m) in described {
+        let mut s = TransactionState::default();
+        s.transactional_id = kafka_protocol::messages::TransactionalId(str_bytes(id));
+        s.producer_id = ProducerId(-1);
+        s.producer_epoch = -1;
+        s.transaction_start_time_ms = -1;
+        match m {
+            Ok(m) => {
+                s.transaction_state = str_bytes(m.state.name());
+                s.transaction_timeout_ms = m.txn_timeout_ms;
+                s.transaction_start_time_ms = m.txn_start_timestamp;
+                s.producer_id = ProducerId(m.producer_id);
+                s.producer_epoch = m.producer_epoch;
+                let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+                for tp in &m.partitions {
+                    topics.entry(tp.topic.clone()).or_default().push(tp.partition.0);
+                }
+                s.topics = topics
+                    .into_iter()
+                    .map(|(topic, partitions)| {
+                        let mut t = TopicData::default();
+                        t.topic = TopicName(str_bytes(topic));
+                        t.partitions = partitions;
+                        t
+                    })
+                    .collect();
+            }
+            Err(code) => s.error_code = code.code(),
+        }
+        resp.transaction_states.push(s);
+    }
+    resp
+}

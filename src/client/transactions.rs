@@ -1,0 +1,113 @@
+//! The transaction admin calls behind `kafka-transactions.sh`: list every
+//! broker's transactions, describe one through its coordinator, and the
+//! producers of a partition from its leader.
+
+use kafka_protocol::messages::describe_producers_request::TopicRequest;
+use kafka_protocol::messages::describe_producers_response::ProducerState;
+use kafka_protocol::messages::describe_transactions_response::TransactionState;
+use kafka_protocol::messages::{
+    DescribeProducersRequest, DescribeTransactionsRequest, FindCoordinatorRequest,
+    ListTransactionsRequest, TopicName, TransactionalId,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::error::{Error, Result};
+use super::Cluster;
+
+/// One row of `list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedTransaction {
+    pub transactional_id: String,
+    pub coordinator: i32,
+    pub producer_id: i64,
+    pub state: String,
+}
+
+/// Every transaction of every broker (each coordinates its own).
+pub async fn list_transactions(cluster: &Cluster) -> Result<Vec<ListedTransaction>> {
+    let md = cluster.refresh(Some(&[]), false).await?;
+    let mut out = Vec::new();
+    for &id in md.brokers.keys() {
+        let conn = cluster.broker(id).await?;
+        let resp = conn.send(&ListTransactionsRequest::default()).await?;
+        if let Some(e) = Error::from_code(resp.error_code, None) {
+            return Err(e);
+        }
+        out.extend(resp.transaction_states.into_iter().map(|s| ListedTransaction {
+            transactional_id: s.transactional_id.0.to_string(),
+            coordinator: id,
+            producer_id: s.producer_id.0,
+            state: s.transaction_state.to_string(),
+        }));
+    }
+    Ok(out)
+}
+
+/// A transactional id's state and the broker coordinating it.
+pub async fn describe_transaction(
+    cluster: &Cluster,
+    transactional_id: &str,
+) -> Result<(i32, TransactionState)> {
+    let conn = cluster.any_broker();
+    let mut find = FindCoordinatorRequest::default();
+    let key = StrBytes::from_string(transactional_id.to_string());
+    find.key_type = 1;
+    // v4 (KIP-699) moved the key into a batch.
+    if conn.version::<FindCoordinatorRequest>()? >= 4 {
+        find.coordinator_keys = vec![key];
+    } else {
+        find.key = key;
+    }
+    let found = conn.send(&find).await?;
+    let (node, code, message) = match found.coordinators.first() {
+        Some(c) => (c.node_id.0, c.error_code, c.error_message.as_deref().map(str::to_string)),
+        None => (found.node_id.0, found.error_code, found.error_message.map(|m| m.to_string())),
+    };
+    if let Some(e) = Error::from_code(code, message.as_deref()) {
+        return Err(e);
+    }
+    cluster.refresh(Some(&[]), false).await?;
+    let conn = cluster.broker(node).await?;
+    let mut req = DescribeTransactionsRequest::default();
+    req.transactional_ids = vec![TransactionalId(StrBytes::from_string(transactional_id.into()))];
+    let resp = conn.send(&req).await?;
+    let state = resp
+        .transaction_states
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::InvalidArgument("empty DescribeTransactions response".into()))?;
+    if let Some(e) = Error::from_code(state.error_code, None) {
+        return Err(e);
+    }
+    Ok((node, state))
+}
+
+/// The producers the leader of `topic`-`partition` knows.
+pub async fn describe_producers(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+) -> Result<Vec<ProducerState>> {
+    let t = cluster.topic(topic, false, std::time::Duration::from_secs(10)).await?;
+    let leader =
+        t.partitions.iter().find(|p| p.partition == partition).map(|p| p.leader).ok_or_else(
+            || Error::InvalidArgument(format!("Topic {topic} has no partition {partition}")),
+        )?;
+    let conn = cluster.broker(leader).await?;
+    let mut req = DescribeProducersRequest::default();
+    let mut tr = TopicRequest::default();
+    tr.name = TopicName(StrBytes::from_string(topic.to_string()));
+    tr.partition_indexes = vec![partition];
+    req.topics = vec![tr];
+    let resp = conn.send(&req).await?;
+    let p = resp
+        .topics
+        .into_iter()
+        .flat_map(|t| t.partitions)
+        .next()
+        .ok_or_else(|| Error::InvalidArgument("empty DescribeProducers response".into()))?;
+    if let Some(e) = Error::from_code(p.error_code, p.error_message.as_deref()) {
+        return Err(e);
+    }
+    Ok(p.active_producers)
+}
