@@ -20,6 +20,8 @@ command -v Burrow >/dev/null 2>&1 || need_apt+=(burrow)
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 # scripts/faults builds its network partitions with ip(8) namespaces.
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# libfuzzer-sys compiles libFuzzer's C++ sources for scripts/fuzz.sh.
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -39,6 +41,12 @@ if ! "$VENV/bin/python" -c 'import confluent_kafka, kafka, kazoo, prometheus_cli
   echo "==> pip install confluent-kafka kafka-python kazoo prometheus-client"
   "$VENV/bin/pip" install -q --disable-pip-version-check confluent-kafka kafka-python kazoo prometheus-client
 fi
+
+# Every fuzz target for a few seconds from its committed seeds: a decoder
+# change that panics or allocates from a length field on a known input, or
+# a fuzz crate that no longer builds, fails the suite here.
+echo "==> fuzz smoke"
+scripts/fuzz.sh smoke "${KAFKA_RS_FUZZ_SECS:-8}"
 
 export KAFKA_RS_INTEROP=1
 export KAFKA_RS_PYTHON="$VENV/bin/python"

@@ -100,6 +100,8 @@ pub fn log_error_code(e: &crate::log::Error) -> ErrorCode {
         L::InvalidRecord { .. } | L::InvalidRecords { .. } => ErrorCode::InvalidRecord,
         L::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
         L::Closed { .. } => ErrorCode::NotLeaderOrFollower,
+        // As Kafka's getPartitionOrException: the partition is not hosted here.
+        L::NoLog { .. } => ErrorCode::UnknownTopicOrPartition,
         L::Config(_) => ErrorCode::InvalidConfig,
         L::UnexpectedAppendOffset { .. } => ErrorCode::UnknownServerError,
     }

@@ -5,7 +5,7 @@
 //! ask it for connections; they refresh metadata here when a leader moves.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -102,7 +102,7 @@ pub struct Metadata {
 pub struct Cluster {
     config: ClientConfig,
     bootstrap: Arc<Connection>,
-    brokers: tokio::sync::Mutex<HashMap<i32, Arc<Connection>>>,
+    brokers: Mutex<HashMap<i32, Arc<tokio::sync::OnceCell<Arc<Connection>>>>>,
     metadata: RwLock<Metadata>,
 }
 
@@ -158,29 +158,32 @@ impl Cluster {
     /// A connection to broker `id`, opened on first use from the address
     /// the metadata advertises.
     pub async fn broker(&self, id: i32) -> Result<Arc<Connection>> {
-        let mut brokers = self.brokers.lock().await;
-        if let Some(c) = brokers.get(&id) {
-            return Ok(c.clone());
-        }
-        let addr = {
-            let md = self.metadata.read().unwrap_or_else(|p| p.into_inner());
-            let b = md.brokers.get(&id).ok_or(Error::UnknownBroker(id))?;
-            format!("{}:{}", b.host, b.port)
-        };
-        let conn = if addr == self.bootstrap.addr() {
-            self.bootstrap.clone()
-        } else {
-            let c = &self.config;
-            Connection::connect_with(&addr, &c.client_id, c.request_timeout, &c.security).await?
-        };
-        brokers.insert(id, conn.clone());
-        Ok(conn)
+        // A slot per broker, taken under a lock never held across an await:
+        // a broker that does not answer stalls only the requests for it,
+        // and concurrent first uses of one broker still open one connection.
+        let slot =
+            self.brokers.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default().clone();
+        let conn = slot
+            .get_or_try_init(|| async {
+                let addr = {
+                    let md = self.metadata.read().unwrap_or_else(|p| p.into_inner());
+                    let b = md.brokers.get(&id).ok_or(Error::UnknownBroker(id))?;
+                    format!("{}:{}", b.host, b.port)
+                };
+                if addr == self.bootstrap.addr() {
+                    return Ok(self.bootstrap.clone());
+                }
+                let c = &self.config;
+                Connection::connect_with(&addr, &c.client_id, c.request_timeout, &c.security).await
+            })
+            .await?;
+        Ok(conn.clone())
     }
 
     /// Forgets a broker's connection after an I/O error, so the next
     /// request reconnects.
     pub async fn drop_broker(&self, id: i32) {
-        self.brokers.lock().await.remove(&id);
+        self.brokers.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
 
     /// Fetches metadata for `topics` (all topics when `None`) and caches it.
@@ -330,5 +333,76 @@ mod tests {
             let want = want.map(|v| v.into_iter().map(String::from).collect::<Vec<_>>());
             assert_eq!(got, want, "{why}");
         }
+    }
+
+    /// Answers every ApiVersions request on `listener` with an empty list:
+    /// enough for a client connection to open.
+    async fn answer_api_versions(listener: tokio::net::TcpListener) {
+        use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut size = [0u8; 4];
+                while s.read_exact(&mut size).await.is_ok() {
+                    let mut frame = vec![0u8; i32::from_be_bytes(size).clamp(0, 1 << 16) as usize];
+                    if s.read_exact(&mut frame).await.is_err() || frame.len() < 8 {
+                        return;
+                    }
+                    let version = i16::from_be_bytes([frame[2], frame[3]]);
+                    let cid = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+                    let body = ApiVersionsResponse::default();
+                    let reply = crate::protocol::header::encode_response(
+                        ApiKey::ApiVersions,
+                        version,
+                        cid,
+                        &body,
+                    )
+                    .unwrap();
+                    if s.write_all(&reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+
+    async fn broker_at(listener: tokio::net::TcpListener) -> (String, i32) {
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(answer_api_versions(listener));
+        ("127.0.0.1".to_string(), addr.port() as i32)
+    }
+
+    /// A broker that accepts and never answers must not keep the client
+    /// from opening a connection to another broker while it waits.
+    #[tokio::test]
+    async fn a_silent_broker_does_not_stall_connections_to_others() {
+        let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+        let (host, bootstrap_port) = broker_at(bind().await.unwrap()).await;
+        let (_, live_port) = broker_at(bind().await.unwrap()).await;
+        let silent = bind().await.unwrap();
+        let silent_port = silent.local_addr().unwrap().port() as i32;
+        let mut config = ClientConfig::new(&format!("{host}:{bootstrap_port}"), "t").unwrap();
+        // Far longer than the wait below: only a connect that does not wait
+        // for the silent broker can finish in time.
+        config.request_timeout = Duration::from_secs(600);
+        let cluster = Cluster::connect(config).await.unwrap();
+        {
+            let mut md = cluster.metadata.write().unwrap();
+            for (id, port) in [(1, silent_port), (2, live_port)] {
+                let b = BrokerMetadata { id, host: host.clone(), port, rack: None };
+                md.brokers.insert(id, b);
+            }
+        }
+        let stalled = {
+            let cluster = cluster.clone();
+            tokio::spawn(async move { cluster.broker(1).await.map(drop) })
+        };
+        // Lets the silent broker's connect take its slot before broker 2 is asked.
+        let (accepted, _) = silent.accept().await.unwrap();
+        let live = tokio::time::timeout(Duration::from_secs(60), cluster.broker(2)).await;
+        assert!(live.expect("broker 2 waited for broker 1").is_ok());
+        assert!(!stalled.is_finished(), "broker 1 never answered");
+        stalled.abort();
+        drop(accepted);
     }
 }

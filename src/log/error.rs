@@ -31,6 +31,9 @@ pub enum Error {
     LogDirOffline { dir: PathBuf },
     #[error("log {} is closed", dir.display())]
     Closed { dir: PathBuf },
+    /// No log of this partition in any log dir (deleted, or never here).
+    #[error("no log for partition {topic_partition}")]
+    NoLog { topic_partition: crate::types::TopicPartition },
     #[error(transparent)]
     Config(#[from] ConfigError),
 }

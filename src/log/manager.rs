@@ -344,9 +344,7 @@ impl LogManager {
 
     /// DeleteRecords for one partition, with the new log start checkpointed.
     pub fn delete_records(&self, tp: &TopicPartition, offset: Offset) -> Result<Offset, Error> {
-        let log = self
-            .get_log(tp)
-            .ok_or_else(|| Error::InvalidRecord { reason: format!("no log for {tp}") })?;
+        let log = self.get_log(tp).ok_or_else(|| Error::NoLog { topic_partition: tp.clone() })?;
         let start = log.delete_records(offset)?;
         self.checkpoint_log_start_offsets()?;
         Ok(start)
@@ -687,6 +685,20 @@ mod tests {
         m.delete_log(&tp).unwrap();
         assert!(m.get_log(&tp).is_none() && !dir.exists());
         assert_eq!(m.all_logs().len(), 3);
+    }
+
+    /// DeleteRecords racing a partition's deletion: the log names the
+    /// missing partition (the broker answers UNKNOWN_TOPIC_OR_PARTITION)
+    /// instead of calling the request's records invalid.
+    #[test]
+    fn delete_records_without_a_log_names_the_missing_partition() {
+        let root = tempfile::tempdir().unwrap();
+        let m = manager(&[root.path().to_path_buf()], &ManualClock::new(0));
+        let tp = TopicPartition::new("gone", 2);
+        match m.delete_records(&tp, Offset(0)) {
+            Err(Error::NoLog { topic_partition }) => assert_eq!(topic_partition, tp),
+            other => panic!("expected NoLog, got {other:?}"),
+        }
     }
 
     #[test]

@@ -30,6 +30,20 @@ pub mod segment;
 pub mod time_index;
 mod validate;
 
+/// What a produce request's records go through before any file is
+/// touched, reachable only from the fuzz targets in fuzz/ (`--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    /// Validates `buf` as the leader (every check) or as a follower.
+    pub fn validate(
+        buf: &[u8],
+        config: &super::LogConfig,
+        leader: bool,
+    ) -> Result<usize, super::Error> {
+        super::validate::validate(buf, config, leader).map(|batches| batches.len())
+    }
+}
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};

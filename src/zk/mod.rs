@@ -238,6 +238,22 @@ impl Recovered {
     }
 }
 
+/// The readers of the server's files, reachable only from the fuzz targets
+/// in fuzz/ (built with `--cfg fuzzing`), so the public API stays as it is.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    /// The start-up path: the newest snapshot that reads back, then the
+    /// transaction log after it (truncating a torn tail), into a tree.
+    pub fn recover(cfg: &super::Config) -> Result<(), super::Error> {
+        super::recover(cfg, 0, None).map(drop)
+    }
+
+    /// A snapshot file's reader alone, without the file system around it.
+    pub fn deserialize_snapshot(bytes: &[u8]) -> Result<(), super::proto::DecodeError> {
+        super::snapshot::deserialize(bytes).map(drop)
+    }
+}
+
 /// Rebuilds the tree and the sessions: the newest good snapshot, then the
 /// log. At start `upto` is `None`; a running server whose log failed passes
 /// the last durable zxid to get back the state it had then.

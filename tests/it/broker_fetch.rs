@@ -44,13 +44,18 @@ fn long_poll_is_woken_by_an_append() {
     assert_eq!(create_topic(&mut admin, "lp", &[]).topics[0].error_code, 0);
     let mut consumer = broker.wire();
     consumer.stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    // Waits up to 30 s for one byte; only an append can end it with data.
-    let (cid, frame) = consumer.frame(ApiKey::Fetch, 12, &fetch_request("lp", 0, 30_000, 1));
+    // The fetch may wait for its byte far longer than the socket waits for
+    // an answer: only the append's wake-up can answer it before the read
+    // times out, so a broken wake-up fails here instead of passing late
+    // with the same data.
+    let (cid, frame) = consumer.frame(ApiKey::Fetch, 12, &fetch_request("lp", 0, i32::MAX, 1));
     consumer.send_raw(&frame);
     // Give the fetch time to park (no answer can come before data exists).
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(produce(&mut admin, "lp", 1, batch(&[b"wake up"])).0, 0);
-    let resp: FetchResponse = consumer.read_response(ApiKey::Fetch, 12, cid).expect("answer");
+    let resp: FetchResponse = consumer
+        .read_response(ApiKey::Fetch, 12, cid)
+        .expect("the append woke the parked fetch before the read timed out");
     let recs = records(&resp);
     assert!(!recs.is_empty(), "the parked fetch returned the appended batch");
     let b = RecordBatch::parse(&recs).unwrap();

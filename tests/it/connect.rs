@@ -290,7 +290,7 @@ fn wait_state(py: &Path, w: &Worker, name: &str, want: &str, tasks: Option<&str>
 #[test]
 fn rest_api_endpoints_answer_with_kafkas_json() {
     let Some(py) = http_python() else {
-        eprintln!("skipping: no python3 for the REST client");
+        skip("no python3 for the REST client");
         return;
     };
     let broker = Broker::start(&[]);
@@ -549,7 +549,7 @@ fn rest_server_refuses_oversized_and_malformed_requests() {
 #[test]
 fn failed_sink_task_shows_its_trace_and_restarts() {
     let Some(py) = http_python() else {
-        eprintln!("skipping: no python3 for the REST client");
+        skip("no python3 for the REST client");
         return;
     };
     let broker = Broker::start(&[]);
@@ -639,7 +639,7 @@ fn distributed_worker(broker: &Broker, d: &Path, n: usize) -> Worker {
 #[test]
 fn distributed_workers_share_tasks_and_take_over_after_kill9() {
     let Some(py) = http_python() else {
-        eprintln!("skipping: no python3 for the REST client");
+        skip("no python3 for the REST client");
         return;
     };
     let broker = Broker::start(&[]);

@@ -239,7 +239,7 @@ impl SmallDisk {
 
     fn mount_with(args: &[&str], images: Option<tempfile::TempDir>) -> Option<SmallDisk> {
         if !is_root() {
-            eprintln!("skipping: mounting a small tmpfs needs root");
+            support::skip("mounting a small tmpfs needs root");
             return None;
         }
         let zk_dir = tempfile::tempdir().unwrap();

@@ -108,7 +108,7 @@ pub fn start_apache_with(extra: &str, system_properties: &[&str]) -> Option<ZkSe
             !support::interop_required(),
             "Apache ZooKeeper ({APACHE_JARS}) is required by the interop suite"
         );
-        eprintln!("skipping: Apache ZooKeeper is not installed");
+        support::skip("Apache ZooKeeper is not installed");
         return None;
     }
     let turn = APACHE_TURN.lock().unwrap_or_else(|e| e.into_inner());
@@ -163,7 +163,7 @@ pub fn zkcli() -> Option<PathBuf> {
         return Some(PathBuf::from(ZKCLI));
     }
     assert!(!support::interop_required(), "zkCli.sh ({ZKCLI}) is required by the interop suite");
-    eprintln!("skipping: zkCli.sh is not installed");
+    support::skip("zkCli.sh is not installed");
     None
 }
 

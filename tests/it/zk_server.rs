@@ -68,11 +68,14 @@ fn invalid_paths_get_the_answers_apache_gives() {
 
 #[test]
 fn unknown_opcode_is_unimplemented_then_closed_as_in_apache() {
-    same_for_all(&servers(""), |s| {
+    let got = same_for_all(&servers(""), |s| {
         let mut c = Raw::connect(s.port, 30_000).unwrap();
         let r = c.call(1, 9999, b"").unwrap();
         (r.xid, r.err, c.is_closed())
     });
+    // Checked on its own too: without Apache ZooKeeper there is nothing to
+    // compare with. UNIMPLEMENTED is -6.
+    assert_eq!(got, (1, -6, true));
 }
 
 #[test]
@@ -139,7 +142,7 @@ fn session_timeout_is_negotiated_as_in_apache() {
 
 #[test]
 fn reconnects_and_expired_sessions_as_in_apache() {
-    same_for_all(&servers(""), |s| {
+    let got = same_for_all(&servers(""), |s| {
         let mut a = Raw::connect(s.port, 4_000).unwrap();
         assert_eq!(a.call(1, CREATE, &create_body("/eph", b"", 1)).unwrap().err, 0);
         // Same id and password on a new connection: the same session.
@@ -154,6 +157,9 @@ fn reconnects_and_expired_sessions_as_in_apache() {
         let future = Raw::reconnect(s.port, 4_000, 0, &[0; 16], 1 << 40).is_err();
         (same, still, old_closed, expired, future)
     });
+    // Apache's answer to a wrong password is a ConnectResponse with timeout
+    // 0, session 0 and an all-zero password, then a close.
+    assert_eq!(got, (true, 0, true, (0, 0, vec![0; 16], true), true));
 }
 
 #[test]

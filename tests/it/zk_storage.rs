@@ -102,7 +102,7 @@ impl Tmpfs {
             Duration::from_secs(10),
         );
         if !out.status.success() {
-            eprintln!("skipping: cannot mount a tmpfs: {}", support::stderr(&out));
+            support::skip(&format!("cannot mount a tmpfs: {}", support::stderr(&out)));
             return None;
         }
         Some(Tmpfs { dir })

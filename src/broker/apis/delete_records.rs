@@ -6,8 +6,9 @@ use std::sync::Arc;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
-use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, TopicName};
 
+use super::{answer_each, asked, off_reactor, Asked};
 use crate::broker::error::log_error_code;
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
@@ -15,14 +16,13 @@ use crate::types::{Offset, TopicPartition};
 
 pub async fn handle(ctx: &Arc<BrokerContext>, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let ctx = ctx.clone();
-    let answered = tokio::task::spawn_blocking(move || {
+    let asked = asked(&req.topics, |t| (t.name.clone(), &t.partitions), |p| p.partition_index);
+    let work = move || {
         let mut resp = DeleteRecordsResponse::default();
         for t in req.topics {
             let mut tr = DeleteRecordsTopicResult::default();
             for p in &t.partitions {
-                let mut r = DeleteRecordsPartitionResult::default();
-                r.partition_index = p.partition_index;
-                r.low_watermark = -1;
+                let mut r = result(p.partition_index, ErrorCode::None);
                 let tp = TopicPartition::new(t.name.0.to_string(), p.partition_index);
                 match ctx.replicas.leader_partition(&tp) {
                     Ok(part) => {
@@ -45,7 +45,19 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: DeleteRecordsRequest) -> Dele
             resp.topics.push(tr);
         }
         resp
-    })
-    .await;
-    answered.unwrap_or_default()
+    };
+    off_reactor(ApiKey::DeleteRecords, work, |code| failed(asked, code)).await
+}
+
+/// Every partition asked about, with `code` and no low watermark.
+pub(super) fn failed(asked: Asked<TopicName>, code: ErrorCode) -> DeleteRecordsResponse {
+    let topic = |name, ps| DeleteRecordsTopicResult::default().with_name(name).with_partitions(ps);
+    DeleteRecordsResponse::default().with_topics(answer_each(asked, topic, |i| result(i, code)))
+}
+
+fn result(partition_index: i32, code: ErrorCode) -> DeleteRecordsPartitionResult {
+    DeleteRecordsPartitionResult::default()
+        .with_partition_index(partition_index)
+        .with_low_watermark(-1)
+        .with_error_code(code.code())
 }

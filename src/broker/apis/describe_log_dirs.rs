@@ -7,18 +7,22 @@ use std::sync::Arc;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
-use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName,
+};
 
-use super::str_bytes;
+use super::{off_reactor, str_bytes};
 use crate::broker::BrokerContext;
+use crate::protocol::ErrorCode;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     version: i16,
     req: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    let dirs = ctx.config.log_dirs.clone();
     let ctx = ctx.clone();
-    let answered = tokio::task::spawn_blocking(move || {
+    let work = move || {
         let wanted = |topic: &str, p: i32| match &req.topics {
             None => true,
             Some(list) => {
@@ -60,7 +64,19 @@ pub async fn handle(
             resp.results.push(result);
         }
         resp
-    })
-    .await;
-    answered.unwrap_or_default()
+    };
+    off_reactor(ApiKey::DescribeLogDirs, work, |code| failed(&dirs, code)).await
+}
+
+/// The error for the whole request (v3+) and for each dir (every version).
+pub(super) fn failed(dirs: &[std::path::PathBuf], code: ErrorCode) -> DescribeLogDirsResponse {
+    let mut resp = DescribeLogDirsResponse::default();
+    resp.error_code = code.code();
+    for dir in dirs {
+        let mut result = DescribeLogDirsResult::default();
+        result.log_dir = str_bytes(dir.display().to_string());
+        result.error_code = code.code();
+        resp.results.push(result);
+    }
+    resp
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 use std::os::unix::fs::FileExt;
 
 use bytes::Bytes;
-use kafka_protocol::messages::FetchRequest;
+use kafka_protocol::messages::{ApiKey, FetchRequest};
 
 use crate::broker::connection::{FileRegion, Reply};
 use crate::broker::error::log_error_code;
@@ -274,14 +274,8 @@ async fn read_all(
     }
     let ctx2 = ctx.clone();
     let wanted2 = wanted.to_vec();
-    let read = tokio::task::spawn_blocking(move || read_pass(&ctx2, &wanted2)).await;
-    match read {
-        Ok(parts) => parts,
-        Err(e) => {
-            tracing::error!("fetch read failed: {e}");
-            wanted.iter().map(|w| (error_part(w, ErrorCode::UnknownServerError), None)).collect()
-        }
-    }
+    let failed = |code| wanted.iter().map(|w| (error_part(w, code), None)).collect();
+    super::off_reactor(ApiKey::Fetch, move || read_pass(&ctx2, &wanted2), failed).await
 }
 
 /// Whether a log read could return records for `w` (checks atomics only).

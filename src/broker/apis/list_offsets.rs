@@ -11,8 +11,9 @@ use std::sync::Arc;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
-use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, TopicName};
 
+use super::{answer_each, asked, off_reactor, Asked};
 use crate::broker::error::log_error_code;
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
@@ -33,7 +34,8 @@ pub async fn handle(
     let ctx2 = ctx.clone();
     let from_consumer = req.replica_id.0 == CONSUMER_REPLICA_ID;
     let read_committed = req.isolation_level == 1;
-    let answered = tokio::task::spawn_blocking(move || {
+    let asked = asked(&req.topics, |t| (t.name.clone(), &t.partitions), |p| p.partition_index);
+    let work = move || {
         let mut resp = ListOffsetsResponse::default();
         for t in req.topics {
             let mut tr = ListOffsetsTopicResponse::default();
@@ -56,12 +58,24 @@ pub async fn handle(
             resp.topics.push(tr);
         }
         resp
-    })
-    .await;
-    answered.unwrap_or_else(|e| {
-        tracing::error!("list offsets failed: {e}");
-        ListOffsetsResponse::default()
-    })
+    };
+    off_reactor(ApiKey::ListOffsets, work, |code| failed(asked, code)).await
+}
+
+fn unknown_offset(partition_index: i32, code: ErrorCode) -> ListOffsetsPartitionResponse {
+    ListOffsetsPartitionResponse::default()
+        .with_partition_index(partition_index)
+        .with_timestamp(-1)
+        .with_offset(-1)
+        .with_leader_epoch(-1)
+        .with_error_code(code.code())
+}
+
+/// Every partition asked about, with `code` and no offset.
+pub(super) fn failed(asked: Asked<TopicName>, code: ErrorCode) -> ListOffsetsResponse {
+    let topic = |name, ps| ListOffsetsTopicResponse::default().with_name(name).with_partitions(ps);
+    ListOffsetsResponse::default()
+        .with_topics(answer_each(asked, topic, |i| unknown_offset(i, code)))
 }
 
 /// Version 0: up to `max_num_offsets` offsets, newest first, none of them
@@ -103,11 +117,7 @@ fn list_one(
     timestamp: i64,
     read_committed: bool,
 ) -> ListOffsetsPartitionResponse {
-    let mut r = ListOffsetsPartitionResponse::default();
-    r.partition_index = tp.partition.0;
-    r.timestamp = -1;
-    r.offset = -1;
-    r.leader_epoch = -1;
+    let mut r = unknown_offset(tp.partition.0, ErrorCode::None);
     // The epoch is checked before the leadership (KIP-320).
     let partition = match ctx.replicas.partition(tp) {
         Ok(p) => p,

@@ -52,7 +52,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use super::connection::{ConnectionError, Reply, Session};
 use super::BrokerContext;
 use crate::protocol::header::{decode_body, encode_response};
-use crate::protocol::DecodeError;
+use crate::protocol::{DecodeError, ErrorCode};
 
 /// Routes a request to its handler, decoding the body as that API's
 /// request type. Version support was checked against
@@ -264,7 +264,102 @@ fn respond<M: Encodable>(
     Ok(Reply::Frame(encode_response(key, version, correlation_id, body)?))
 }
 
+/// Runs a handler's disk work on the blocking pool. If the work cannot
+/// finish (it panicked, or the runtime is shutting down) the client still
+/// gets an answer that says so: `failed` builds the response with the code
+/// for every partition asked about, as Kafka answers an unexpected
+/// exception with UNKNOWN_SERVER_ERROR, never with an empty success.
+pub(crate) async fn off_reactor<T: Send + 'static>(
+    api: ApiKey,
+    work: impl FnOnce() -> T + Send + 'static,
+    failed: impl FnOnce(ErrorCode) -> T,
+) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::error!(?api, error = %e, "request failed on the blocking pool");
+            failed(ErrorCode::UnknownServerError)
+        }
+    }
+}
+
+/// The partitions a request asks about, by topic, kept before the request
+/// moves to the blocking pool so a failure can still name each of them.
+pub(crate) type Asked<N> = Vec<(N, Vec<i32>)>;
+
+/// Reads [`Asked`] off a request's topics.
+pub(crate) fn asked<T, P, N>(
+    topics: &[T],
+    topic: impl Fn(&T) -> (N, &[P]),
+    partition: impl Fn(&P) -> i32,
+) -> Asked<N> {
+    topics
+        .iter()
+        .map(|t| {
+            let (name, partitions) = topic(t);
+            (name, partitions.iter().map(&partition).collect())
+        })
+        .collect()
+}
+
+/// A response's topics for a failed request: `topic` of each name asked
+/// about, with `partition` of each of its partitions.
+pub(crate) fn answer_each<N, T, P>(
+    asked: Asked<N>,
+    topic: impl Fn(N, Vec<P>) -> T,
+    partition: impl Fn(i32) -> P,
+) -> Vec<T> {
+    asked.into_iter().map(|(n, ps)| topic(n, ps.into_iter().map(&partition).collect())).collect()
+}
+
 /// A wire string from an owned one.
 pub fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use kafka_protocol::messages::TopicName;
+
+    /// Partitions 0 and 3 of topic `t`, for the failure answers' tests.
+    pub(crate) fn asked_t_0_3() -> Asked<TopicName> {
+        vec![(TopicName(str_bytes("t")), vec![0, 3])]
+    }
+
+    #[tokio::test]
+    async fn work_that_panics_is_answered_with_unknown_server_error() {
+        let answer =
+            off_reactor(ApiKey::ListOffsets, || -> Option<ErrorCode> { panic!("disk") }, Some)
+                .await;
+        assert_eq!(answer, Some(ErrorCode::UnknownServerError));
+    }
+
+    /// What `off_reactor` answers with when the work fails: each handler's
+    /// error for everything asked about, not an empty success.
+    #[test]
+    fn a_failed_request_answers_every_partition_with_the_error() {
+        let code = ErrorCode::UnknownServerError;
+        let d = delete_records::failed(asked_t_0_3(), code);
+        let l = list_offsets::failed(asked_t_0_3(), code);
+        let o = offset_for_leader_epoch::failed(asked_t_0_3(), code);
+        let got: [Vec<(i32, i16)>; 3] = [
+            d.topics[0].partitions.iter().map(|p| (p.partition_index, p.error_code)).collect(),
+            l.topics[0].partitions.iter().map(|p| (p.partition_index, p.error_code)).collect(),
+            o.topics[0].partitions.iter().map(|p| (p.partition, p.error_code)).collect(),
+        ];
+        for partitions in got {
+            assert_eq!(partitions, [(0, code.code()), (3, code.code())]);
+        }
+        let dirs = describe_log_dirs::failed(&["/d1".into(), "/d2".into()], code);
+        let results: Vec<_> =
+            dirs.results.iter().map(|r| (r.log_dir.as_str(), r.error_code)).collect();
+        assert_eq!((dirs.error_code, results), (code.code(), vec![("/d1", -1), ("/d2", -1)]));
+    }
+
+    #[tokio::test]
+    async fn work_that_finishes_is_the_answer() {
+        let answer = off_reactor(ApiKey::ListOffsets, || Some(ErrorCode::None), Some).await;
+        assert_eq!(answer, Some(ErrorCode::None));
+    }
 }

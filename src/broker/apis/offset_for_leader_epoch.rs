@@ -7,9 +7,13 @@ use std::sync::Arc;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
-use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+use kafka_protocol::messages::{
+    ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, TopicName,
+};
 
+use super::{answer_each, asked, off_reactor, Asked};
 use crate::broker::BrokerContext;
+use crate::protocol::ErrorCode;
 use crate::types::{LeaderEpoch, TopicPartition};
 
 pub async fn handle(
@@ -17,15 +21,13 @@ pub async fn handle(
     req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let ctx = ctx.clone();
-    let answered = tokio::task::spawn_blocking(move || {
+    let asked = asked(&req.topics, |t| (t.topic.clone(), &t.partitions), |p| p.partition);
+    let work = move || {
         let mut resp = OffsetForLeaderEpochResponse::default();
         for t in req.topics {
             let mut tr = OffsetForLeaderTopicResult::default();
             for p in &t.partitions {
-                let mut r = EpochEndOffset::default();
-                r.partition = p.partition;
-                r.leader_epoch = -1;
-                r.end_offset = -1;
+                let mut r = unknown_end(p.partition, ErrorCode::None);
                 let tp = TopicPartition::new(t.topic.0.to_string(), p.partition);
                 // The epoch is checked before the leadership (KIP-320).
                 let found = ctx.replicas.partition(&tp).and_then(|part| {
@@ -49,7 +51,22 @@ pub async fn handle(
             resp.topics.push(tr);
         }
         resp
-    })
-    .await;
-    answered.unwrap_or_default()
+    };
+    off_reactor(ApiKey::OffsetForLeaderEpoch, work, |code| failed(asked, code)).await
+}
+
+fn unknown_end(partition: i32, code: ErrorCode) -> EpochEndOffset {
+    EpochEndOffset::default()
+        .with_partition(partition)
+        .with_leader_epoch(-1)
+        .with_end_offset(-1)
+        .with_error_code(code.code())
+}
+
+/// Every partition asked about, with `code` and no epoch or end offset.
+pub(super) fn failed(asked: Asked<TopicName>, code: ErrorCode) -> OffsetForLeaderEpochResponse {
+    let topic =
+        |name, ps| OffsetForLeaderTopicResult::default().with_topic(name).with_partitions(ps);
+    let topics = answer_each(asked, topic, |i| unknown_end(i, code));
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
 }

@@ -139,6 +139,19 @@ pub fn interop_required() -> bool {
     std::env::var("KAFKA_RS_INTEROP").is_ok_and(|v| v == "1")
 }
 
+/// Skips (the caller returns) with `why` on the run's real stderr, past
+/// the test harness's capture that hides a passing test's output, and
+/// counts: a green run then still shows how many checks did not run.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SKIPPED: AtomicUsize = AtomicUsize::new(0);
+    let n = SKIPPED.fetch_add(1, Ordering::Relaxed) + 1;
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let line = format!("SKIPPED ({n} so far in this run) {test}: {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
 /// Returns the path of an external tool, `None` to skip (hermetic `cargo
 /// test` on a machine without it), or panics when the full suite needs it.
 pub fn external_tool(name: &str) -> Option<PathBuf> {
@@ -147,7 +160,7 @@ pub fn external_tool(name: &str) -> Option<PathBuf> {
         if interop_required() {
             panic!("{name} is required by the interop suite but not installed (scripts/test-all.sh installs it)");
         }
-        eprintln!("skipping: {name} not installed (run scripts/test-all.sh for the interop suite)");
+        skip(&format!("{name} not installed (run scripts/test-all.sh for the interop suite)"));
     }
     found
 }
@@ -165,7 +178,7 @@ pub fn python() -> Option<PathBuf> {
             if interop_required() {
                 panic!("the interop suite needs KAFKA_RS_PYTHON (scripts/test-all.sh sets it)");
             }
-            eprintln!("skipping: no python venv with the Kafka clients (run scripts/test-all.sh)");
+            skip("no python venv with the Kafka clients (run scripts/test-all.sh)");
             None
         }
     }
