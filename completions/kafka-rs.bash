@@ -58,6 +58,9 @@ _kafka__rs() {
             kafka__rs,producer-perf-test)
                 cmd="kafka__rs__subcmd__producer__subcmd__perf__subcmd__test"
                 ;;
+            kafka__rs,reassign-partitions)
+                cmd="kafka__rs__subcmd__reassign__subcmd__partitions"
+                ;;
             kafka__rs,server-start)
                 cmd="kafka__rs__subcmd__server__subcmd__start"
                 ;;
@@ -124,6 +127,9 @@ _kafka__rs() {
             kafka__rs__subcmd__help,producer-perf-test)
                 cmd="kafka__rs__subcmd__help__subcmd__producer__subcmd__perf__subcmd__test"
                 ;;
+            kafka__rs__subcmd__help,reassign-partitions)
+                cmd="kafka__rs__subcmd__help__subcmd__reassign__subcmd__partitions"
+                ;;
             kafka__rs__subcmd__help,server-start)
                 cmd="kafka__rs__subcmd__help__subcmd__server__subcmd__start"
                 ;;
@@ -188,7 +194,7 @@ _kafka__rs() {
 
     case "${cmd}" in
         kafka__rs)
-            opts="-h -V --help --version completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="-h -V --help --version completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election reassign-partitions producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -235,7 +241,7 @@ _kafka__rs() {
                     return 0
                     ;;
                 --entity-type)
-                    COMPREPLY=($(compgen -W "topics brokers" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "topics brokers users" -- "${cur}"))
                     return 0
                     ;;
                 --entity-name)
@@ -646,7 +652,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help)
-            opts="completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help"
+            opts="completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election reassign-partitions producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -842,6 +848,20 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help__subcmd__producer__subcmd__perf__subcmd__test)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__reassign__subcmd__partitions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1105,6 +1125,48 @@ _kafka__rs() {
                     return 0
                     ;;
                 --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__reassign__subcmd__partitions)
+            opts="-h -V --bootstrap-server --generate --execute --verify --cancel --list --reassignment-json-file --topics-to-move-json-file --broker-list --disable-rack-aware --throttle --additional --preserve-throttles --timeout --command-config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reassignment-json-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topics-to-move-json-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --broker-list)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --throttle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

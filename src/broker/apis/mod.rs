@@ -39,8 +39,8 @@ pub mod produce;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod txn_support;
-pub mod write_txn_markers;
 pub mod user_scram_credentials;
+pub mod write_txn_markers;
 
 use std::sync::Arc;
 
