@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use kafka_protocol::messages::*;
 use kafka_rs::log::LogConfig;
-use kafka_rs::protocol::api::{is_supported, PRODUCE_MIN_DECODABLE};
+use kafka_rs::protocol::api::is_supported;
 use kafka_rs::protocol::header::{decode_body, decode_header, peek_preamble};
 use libfuzzer_sys::fuzz_target;
 
@@ -17,7 +17,7 @@ fuzz_target!(|frame: &[u8]| {
     let Ok(pre) = peek_preamble(frame) else { return };
     let Ok(key) = ApiKey::try_from(pre.api_key) else { return };
     let version = pre.api_version;
-    if !is_supported(key, version) || (key == ApiKey::Produce && version < PRODUCE_MIN_DECODABLE) {
+    if !is_supported(key, version) {
         return;
     }
     let Ok((_header, body)) = decode_header(key, version, Bytes::copy_from_slice(frame)) else {
@@ -65,13 +65,35 @@ fuzz_target!(|frame: &[u8]| {
         IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
         OffsetDelete => OffsetDeleteRequest,
         DescribeCluster => DescribeClusterRequest,
+        SaslHandshake => SaslHandshakeRequest,
+        SaslAuthenticate => SaslAuthenticateRequest,
+        AddPartitionsToTxn => AddPartitionsToTxnRequest,
+        AddOffsetsToTxn => AddOffsetsToTxnRequest,
+        EndTxn => EndTxnRequest,
+        WriteTxnMarkers => WriteTxnMarkersRequest,
+        TxnOffsetCommit => TxnOffsetCommitRequest,
+        AlterPartitionReassignments => AlterPartitionReassignmentsRequest,
+        ListPartitionReassignments => ListPartitionReassignmentsRequest,
+        DescribeUserScramCredentials => DescribeUserScramCredentialsRequest,
+        AlterUserScramCredentials => AlterUserScramCredentialsRequest,
+        DescribeProducers => DescribeProducersRequest,
+        DescribeTransactions => DescribeTransactionsRequest,
+        ListTransactions => ListTransactionsRequest,
     };
     let Some(produce) = produce else { return };
     let config = LogConfig::default();
     for topic in &produce.topic_data {
         for partition in &topic.partition_data {
             if let Some(records) = &partition.records {
-                let _ = kafka_rs::log::fuzzing::validate(records, &config, true);
+                // Produce v0-2 carries message sets, converted up first as
+                // the broker does.
+                if version < 3 {
+                    if let Ok(v2) = kafka_rs::record::legacy::up_convert(records) {
+                        let _ = kafka_rs::log::fuzzing::validate(&v2, &config, true);
+                    }
+                } else {
+                    let _ = kafka_rs::log::fuzzing::validate(records, &config, true);
+                }
             }
         }
     }
