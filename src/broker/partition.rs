@@ -484,6 +484,21 @@ impl Partition {
     /// Appends batches fetched from the leader as they are (offsets and
     /// epochs stay the leader's) and records their producers, so the
     /// idempotent dedupe works here after a failover (blocking).
+    /// The offset a follower fetches from, if it still follows at
+    /// `leader_epoch`. Read under the lock that leader appends and role
+    /// changes take: a fetcher that raced with this broker becoming leader
+    /// would otherwise report records appended here as leader to the old
+    /// leader as replicated, moving its high watermark over records the
+    /// new leader never had, and acknowledging them.
+    pub fn follower_fetch_offset(&self, leader_epoch: i32) -> Option<i64> {
+        let _producers = lock(&self.producers);
+        let s = lock(&self.state);
+        if s.leader == self.broker_id || s.leader_epoch != leader_epoch {
+            return None;
+        }
+        Some(self.log.log_end_offset().0)
+    }
+
     pub fn append_records_as_follower(
         &self,
         records: &mut [u8],

@@ -425,16 +425,21 @@ async fn fetch_round(
         let mut t = FetchTopic::default();
         t.topic = topic_name(&topic);
         for (tp, f) in parts {
+            let Some(fetch_offset) = f.partition.follower_fetch_offset(f.leader_epoch) else {
+                continue;
+            };
             let mut p = FetchPartition::default();
             p.partition = tp.partition.0;
             p.current_leader_epoch = f.leader_epoch;
-            p.fetch_offset = f.partition.log.log_end_offset().0;
+            p.fetch_offset = fetch_offset;
             p.last_fetched_epoch = -1;
             p.log_start_offset = f.partition.log_start_offset().0;
             p.partition_max_bytes = ctx.config.fetch_max_bytes;
             t.partitions.push(p);
         }
-        req.topics.push(t);
+        if !t.partitions.is_empty() {
+            req.topics.push(t);
+        }
     }
     let resp: FetchResponse = c.send(&req).await?;
     if let Some(e) = crate::client::Error::from_code(resp.error_code, None) {

@@ -425,8 +425,14 @@ fn burrow_reports_a_groups_lag() {
     req.topics = vec![OffsetCommitRequestTopic::default()
         .with_name(topic_name("lag"))
         .with_partitions(vec![p])];
-    let resp: OffsetCommitResponse = w.call(ApiKey::OffsetCommit, 2, &req);
-    assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+    // Retried while the coordinator loads (14) or is not yet there (15),
+    // as clients do.
+    crate::support::wait_until(std::time::Duration::from_secs(60), "the offset commit", || {
+        let resp: OffsetCommitResponse = w.call(ApiKey::OffsetCommit, 2, &req);
+        let code = resp.topics[0].partitions[0].error_code;
+        assert!([0, 14, 15].contains(&code), "offset commit error {code}");
+        code == 0
+    });
 
     let http = crate::support::free_port();
     let dir = tempfile::tempdir().unwrap();

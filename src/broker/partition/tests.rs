@@ -215,3 +215,16 @@ fn truncation_rebuilds_the_producer_state() {
     let r = f.p.append_records_to_leader(&mut idempotent(5, 1), 1, 1).unwrap();
     assert_eq!(r.first_offset, 1, "sequence 1 was truncated away, so it is appended anew");
 }
+
+#[test]
+fn a_follower_that_became_leader_no_longer_reports_its_log_end_to_the_old_leader() {
+    let f = partition(state(2, 3, &[2, 1], 0));
+    f.p.append_records_as_follower(&mut leader_batch(0, 3, 8), 3).unwrap();
+    assert_eq!(f.p.follower_fetch_offset(3), Some(8), "following at epoch 3");
+    assert_eq!(f.p.follower_fetch_offset(2), None, "a fetcher of an older epoch");
+    f.p.apply_leader_state(state(ME, 4, &[1, 3], 1), 0).unwrap();
+    f.p.append_records_to_leader(&mut records(2), -1, 1).unwrap();
+    // A fetch to broker 2 at offset 10 would count records 8 and 9, which
+    // exist only here, as replicated there.
+    assert_eq!(f.p.follower_fetch_offset(3), None, "the stale fetcher gets nothing to send");
+}
