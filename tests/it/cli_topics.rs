@@ -36,6 +36,15 @@ pub fn topics(broker: &Broker, args: &[&str]) -> Output {
     script("kafka-topics.sh", &all, None)
 }
 
+/// Creates `topic` with `partitions` partitions and one replica, failing
+/// the test if the tool does.
+pub fn create_topic(broker: &Broker, topic: &str, partitions: &str) {
+    ok(&topics(
+        broker,
+        &["--create", "--topic", topic, "--partitions", partitions, "--replication-factor", "1"],
+    ));
+}
+
 #[test]
 fn create_list_delete_with_kafkas_messages() {
     let broker = Broker::start(&[]);

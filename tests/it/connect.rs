@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::broker_support::Broker;
-use crate::cli_topics::{ok, script, topics};
+use crate::cli_topics::{create_topic, ok, script};
 use crate::support::*;
 
 /// A Connect worker started through its bin/ script in `dir`.
@@ -294,10 +294,7 @@ fn rest_api_endpoints_answer_with_kafkas_json() {
         return;
     };
     let broker = Broker::start(&[]);
-    ok(&topics(
-        &broker,
-        &["--create", "--topic", "rest-in", "--partitions", "1", "--replication-factor", "1"],
-    ));
+    create_topic(&broker, "rest-in", "1");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let w = start_standalone(&broker, d, &[]);
@@ -553,10 +550,7 @@ fn failed_sink_task_shows_its_trace_and_restarts() {
         return;
     };
     let broker = Broker::start(&[]);
-    ok(&topics(
-        &broker,
-        &["--create", "--topic", "mixed", "--partitions", "1", "--replication-factor", "1"],
-    ));
+    create_topic(&broker, "mixed", "1");
     let out = script(
         "kafka-console-producer.sh",
         &["--bootstrap-server", &broker.addr(), "--topic", "mixed"],
@@ -643,10 +637,7 @@ fn distributed_workers_share_tasks_and_take_over_after_kill9() {
         return;
     };
     let broker = Broker::start(&[]);
-    ok(&topics(
-        &broker,
-        &["--create", "--topic", "shared", "--partitions", "2", "--replication-factor", "1"],
-    ));
+    create_topic(&broker, "shared", "2");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let mut w1 = distributed_worker(&broker, d, 1);

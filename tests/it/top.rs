@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::broker_support::Broker;
+use crate::cli_topics::create_topic;
 use crate::support::{self, kafka_rs, stderr, stdout};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -84,26 +85,6 @@ fn top_command(broker: &Broker, extra: &str) -> String {
         support::bin().display(),
         broker.addr()
     )
-}
-
-fn create_topic(broker: &Broker, topic: &str, partitions: &str) {
-    let out = kafka_rs(
-        &[
-            "topics",
-            "--create",
-            "--bootstrap-server",
-            &broker.addr(),
-            "--topic",
-            topic,
-            "--partitions",
-            partitions,
-            "--replication-factor",
-            "1",
-        ],
-        None,
-        WAIT,
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 fn produce(broker: &Broker, topic: &str, count: usize) {
