@@ -111,7 +111,16 @@ pub struct Partition {
     high_watermark: AtomicI64,
     followers: Mutex<HashMap<i32, FollowerProgress>>,
     /// Set while an ISR change of this leader is being written.
-    pub(crate) isr_change_in_flight: AtomicBool,
+    isr_change_in_flight: AtomicBool,
+    /// While an ISR expansion is being written, the replicas it adds
+    /// (KIP-497's "maximal ISR"): the high watermark already waits for
+    /// them, so the new ISR never holds a replica missing records that
+    /// were acknowledged before it committed. Without this a follower
+    /// written into the ISR while behind could be elected (a
+    /// reassignment completing on that very ISR change does exactly
+    /// that) and lose records acks=all producers were told were safe.
+    /// Only read and written under `state`'s lock.
+    adding_to_isr: Mutex<Vec<i32>>,
     /// The topic config overrides the log was last configured with.
     pub(crate) applied_configs: Mutex<BTreeMap<String, String>>,
     /// Its topic's counters, set once when the replica manager opens it.
@@ -174,6 +183,7 @@ impl Partition {
             high_watermark: AtomicI64::new(hw),
             followers: Mutex::new(HashMap::new()),
             isr_change_in_flight: AtomicBool::new(false),
+            adding_to_isr: Mutex::new(Vec::new()),
             applied_configs: Mutex::new(configs),
             stats: super::metrics::BrokerMetrics::detached_topic(),
         };
@@ -359,8 +369,9 @@ impl Partition {
         }
         let old = self.high_watermark.load(Ordering::Acquire);
         let mut new_hw = self.log.log_end_offset().0;
+        let adding = lock(&self.adding_to_isr);
         let followers = lock(&self.followers);
-        for r in state.isr.iter().filter(|&&r| r != self.broker_id) {
+        for r in state.isr.iter().chain(adding.iter()).filter(|&&r| r != self.broker_id) {
             match followers.get(r) {
                 Some(f) if f.log_end_offset >= 0 => new_hw = new_hw.min(f.log_end_offset),
                 _ => new_hw = new_hw.min(old),
@@ -420,12 +431,46 @@ impl Partition {
             .iter()
             .find(|e| e.epoch.0 == state.leader_epoch)
             .map_or(0, |e| e.start_offset.0);
-        let expand_isr = (fetch_offset >= epoch_start).then(|| {
-            let mut isr = state.isr.clone();
-            isr.push(replica);
-            IsrChange::of(&state, isr)
-        });
+        if fetch_offset < epoch_start {
+            return FollowerFetchOutcome { high_watermark_moved, expand_isr: None };
+        }
+        let mut isr = state.isr.clone();
+        isr.push(replica);
+        let change = IsrChange::of(&state, isr);
+        // Begun under the state lock, as Kafka's `maybeExpandIsr` does, so
+        // no high watermark move sees the old ISR once the follower was
+        // found caught up.
+        let expand_isr = self.begin_isr_change_locked(&state, &change).then_some(change);
         FollowerFetchOutcome { high_watermark_moved, expand_isr }
+    }
+
+    /// Claims the one ISR write this partition may have in flight, for
+    /// `change`; false while another is being written. The caller writes
+    /// it and then calls `end_isr_change`.
+    pub fn begin_isr_change(&self, change: &IsrChange) -> bool {
+        let state = lock(&self.state);
+        self.begin_isr_change_locked(&state, change)
+    }
+
+    fn begin_isr_change_locked(&self, state: &LeaderState, change: &IsrChange) -> bool {
+        if self.isr_change_in_flight.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        *lock(&self.adding_to_isr) =
+            change.isr.iter().copied().filter(|r| !state.isr.contains(r)).collect();
+        true
+    }
+
+    /// After the write of a begun ISR change (applied or refused): the
+    /// high watermark follows the ISR alone again. Returns whether it
+    /// moved.
+    pub fn end_isr_change(&self) -> bool {
+        {
+            let _state = lock(&self.state);
+            lock(&self.adding_to_isr).clear();
+            self.isr_change_in_flight.store(false, Ordering::Release);
+        }
+        self.maybe_increment_high_watermark()
     }
 
     /// The ISR without the followers that have not caught up to the

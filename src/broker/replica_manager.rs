@@ -277,9 +277,14 @@ impl ReplicaManager {
     /// changed the state: the next image decides. One write per partition
     /// at a time.
     pub fn submit_isr_change(self: &Arc<Self>, p: Arc<Partition>, change: IsrChange) {
-        if p.isr_change_in_flight.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            return;
+        if p.begin_isr_change(&change) {
+            self.write_isr_change(p, change);
         }
+    }
+
+    /// Writes an ISR change the partition has begun (`begin_isr_change`,
+    /// or a follower's fetch for an expansion) and ends it.
+    pub fn write_isr_change(self: &Arc<Self>, p: Arc<Partition>, change: IsrChange) {
         let me = self.clone();
         self.runtime.spawn(async move {
             let old = p.leader_state().isr;
@@ -311,7 +316,9 @@ impl ReplicaManager {
                 ),
                 Err(e) => tracing::warn!(partition = %p.tp, "cannot write the ISR: {e}"),
             }
-            p.isr_change_in_flight.store(false, std::sync::atomic::Ordering::Release);
+            if p.end_isr_change() {
+                me.purgatory.wake(&p.tp);
+            }
         });
     }
 

@@ -230,6 +230,13 @@ fn reassignment_moves_a_partition_and_raises_a_replication_factor_while_acks_all
     assert!(!acked.is_empty());
     let consumed: BTreeSet<String> = consume(&cluster, "moving").into_iter().collect();
     let lost: Vec<&String> = acked.iter().filter(|v| !consumed.contains(*v)).collect();
+    if !lost.is_empty() {
+        // Which broker acknowledged them, and what each knew of the
+        // partition's leadership and ISR at the time, is only in the logs.
+        for (id, b) in &cluster.brokers {
+            eprintln!("--- broker {id} server.log\n{}", b.server_log());
+        }
+    }
     assert!(
         lost.is_empty(),
         "{} of {} acknowledged records lost: {lost:?}",

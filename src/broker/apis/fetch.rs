@@ -227,7 +227,7 @@ fn update_followers(ctx: &Arc<BrokerContext>, replica_id: i32, wanted: &[Wanted]
         }
         if let Some(change) = outcome.expand_isr {
             tracing::info!(partition = %w.tp, "broker {replica_id} caught up; adding it to the ISR");
-            ctx.replicas.submit_isr_change(p, change);
+            ctx.replicas.write_isr_change(p, change);
         }
     }
 }

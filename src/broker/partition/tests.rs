@@ -128,6 +128,42 @@ fn maybe_expand_isr_adds_a_follower_once_it_reaches_the_high_watermark() {
     assert_eq!(f.p.leader_state().isr, vec![1, 2]);
 }
 
+/// KIP-497's maximal ISR: from the fetch that finds a follower caught up
+/// until its addition is written, the high watermark waits for it too, so
+/// the ISR the write commits never names a replica missing acknowledged
+/// records (a reassignment elects from exactly that ISR).
+#[test]
+fn kip_497_the_high_watermark_waits_for_a_follower_being_added_to_the_isr() {
+    let f = partition(state(ME, 0, &[1], 7));
+    f.p.append_records_to_leader(&mut records(10), -1, 1).unwrap();
+    let change = f.p.update_follower_fetch(2, 10, 1_000).expand_isr.expect("caught up");
+    assert_eq!(f.p.update_follower_fetch(3, 10, 1_000).expand_isr, None, "one write at a time");
+    f.p.append_records_to_leader(&mut records(5), -1, 1).unwrap();
+    assert_eq!(f.p.high_watermark(), 10, "follower 2 has not fetched 10..15 yet");
+    assert!(f.p.update_follower_fetch(2, 12, 1_001).high_watermark_moved);
+    assert_eq!(f.p.high_watermark(), 12);
+    f.p.isr_written(0, change.isr, 8);
+    assert!(!f.p.end_isr_change(), "2 is in the ISR now and still at 12");
+    assert_eq!(f.p.high_watermark(), 12);
+    assert!(f.p.update_follower_fetch(3, 11, 1_002).expand_isr.is_none(), "3 is behind the HW");
+    assert!(f.p.update_follower_fetch(2, 15, 1_003).high_watermark_moved);
+    assert_eq!(f.p.high_watermark(), 15);
+}
+
+/// A refused expansion (the controller changed the state meanwhile)
+/// leaves the high watermark to the ISR that was.
+#[test]
+fn kip_497_a_refused_isr_expansion_stops_holding_the_high_watermark() {
+    let f = partition(state(ME, 0, &[1], 7));
+    f.p.append_records_to_leader(&mut records(10), -1, 1).unwrap();
+    assert!(f.p.update_follower_fetch(2, 10, 1_000).expand_isr.is_some());
+    f.p.append_records_to_leader(&mut records(5), -1, 1).unwrap();
+    assert_eq!(f.p.high_watermark(), 10);
+    assert!(f.p.end_isr_change(), "the ISR is still [1]");
+    assert_eq!(f.p.high_watermark(), 15);
+    assert!(f.p.update_follower_fetch(2, 15, 1_001).expand_isr.is_some(), "proposed again");
+}
+
 #[test]
 fn kip_320_checks_the_epoch_before_the_leadership() {
     let f = partition(state(2, 5, &[2, 1], 0));
