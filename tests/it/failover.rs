@@ -394,6 +394,59 @@ fn sigterm_moves_a_brokers_leaderships_before_it_exits() {
     );
 }
 
+/// KIP-951: a broker that does not lead a partition answers Produce v10+
+/// NOT_LEADER_OR_FOLLOWER with the leader, its epoch and its address on
+/// the request's listener, whether it follows the partition (broker 2) or
+/// does not host it at all (broker 3, Kafka's answer for a partition the
+/// cluster has elsewhere); v9 answers carry neither.
+#[test]
+fn produce_v10_not_leader_names_the_current_leader_and_its_endpoint() {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+    use kafka_rs::record::{BatchBuilder, Compression, NewRecord};
+    let cluster = Cluster::start(zk_harness::start_ours(""), &[1, 2, 3], &[]);
+    cluster.topics(&["--create", "--topic", "redirect", "--replica-assignment", "1:2"]);
+    cluster.wait_state("redirect", 0, "broker 1 to lead redirect-0", |l, _| l == 1);
+    let (_, epoch, _) = cluster.state("redirect", 0).unwrap();
+    let mut batch = BatchBuilder::new(Compression::None);
+    batch.push(NewRecord::new(1_700_000_000_000, None, Some(b"v")));
+    let records = bytes::Bytes::from(batch.build().unwrap());
+    let mut req = ProduceRequest::default();
+    req.acks = 1;
+    req.timeout_ms = 30_000;
+    req.topic_data = vec![TopicProduceData::default()
+        .with_name(TopicName(kafka_protocol::protocol::StrBytes::from_static_str("redirect")))
+        .with_partition_data(vec![PartitionProduceData::default()
+            .with_index(0)
+            .with_records(Some(records))])];
+    for from in [2, 3] {
+        let mut w = cluster.brokers[&from].wire();
+        let mut resp = ProduceResponse::default();
+        support::wait_until(WAIT, "a redirect to broker 1", || {
+            resp = w.call(ApiKey::Produce, 10, &req);
+            let p = &resp.responses[0].partition_responses[0];
+            p.error_code == 6 && p.current_leader.leader_id.0 == 1
+        });
+        let p = &resp.responses[0].partition_responses[0];
+        assert_eq!(p.current_leader.leader_epoch, epoch, "from broker {from}");
+        let endpoints: Vec<(i32, String)> = resp
+            .node_endpoints
+            .iter()
+            .map(|e| (e.node_id.0, format!("{}:{}", e.host, e.port)))
+            .collect();
+        assert_eq!(endpoints, [(1, cluster.brokers[&1].addr())], "from broker {from}");
+        let old: ProduceResponse = w.call(ApiKey::Produce, 9, &req);
+        let p = &old.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, 6, "v9 from broker {from}");
+        assert_eq!(p.current_leader, Default::default(), "v9 from broker {from}");
+        assert!(old.node_endpoints.is_empty(), "v9 from broker {from}");
+    }
+    let resp: ProduceResponse = cluster.brokers[&1].wire().call(ApiKey::Produce, 10, &req);
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.current_leader.leader_id.0), (0, -1), "the leader appends");
+    assert!(resp.node_endpoints.is_empty());
+}
+
 fn leader_election(cluster: &Cluster, args: &[&str]) -> std::process::Output {
     let bootstrap = cluster.any_addr();
     let mut all = vec!["leader-election", "--bootstrap-server", bootstrap.as_str()];

@@ -71,7 +71,7 @@ pub async fn dispatch(
     let v = version;
     let groups = &ctx.groups;
     match key {
-        ApiKey::Produce => match produce::handle(ctx, v, decode(key, v, body)?).await {
+        ApiKey::Produce => match produce::handle(ctx, listener, v, decode(key, v, body)?).await {
             produce::ProduceOutcome::Respond(resp) => respond(key, v, cid, &resp),
             produce::ProduceOutcome::NoResponse => Ok(Reply::Nothing),
             produce::ProduceOutcome::Close(why) => Err(ConnectionError::Refused(why)),

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 
 use super::str_bytes;
 use crate::broker::error::ApiError;
@@ -47,7 +48,14 @@ struct Item {
     result: Result<AppendResult, ApiError>,
 }
 
-pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, req: ProduceRequest) -> ProduceOutcome {
+/// `listener` is the one the request came in on: a redirect to a new
+/// leader (v10+) names that leader's address on the same listener.
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    listener: &str,
+    version: i16,
+    req: ProduceRequest,
+) -> ProduceOutcome {
     let acks = req.acks;
     let request_error = if !matches!(acks, -1..=1) {
         Some(ApiError::new(
@@ -79,7 +87,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, req: ProduceRequest)
                             log_start_offset: -1,
                         })
                     }
-                    Err(code) => Err(ApiError::code(code)),
+                    Err(code) => Err(ApiError::code(not_hosted_here(code, &image, &tp))),
                 },
             };
             items.push(Item { topic: ti, index: p.index, tp, min_isr, result });
@@ -139,7 +147,77 @@ pub async fn handle(ctx: &Arc<BrokerContext>, version: i16, req: ProduceRequest)
     for item in items.iter().filter_map(|i| i.result.as_ref().err().map(|e| (i, e))) {
         tracing::debug!(partition = %item.0.tp, "produce failed: {} {}", item.1.code, item.1.message.as_deref().unwrap_or(""));
     }
-    ProduceOutcome::Respond(response(req, items))
+    let mut resp = response(req, items);
+    if version >= CURRENT_LEADER_FROM {
+        name_current_leaders(&ctx.store.image(), listener, &mut resp);
+    }
+    ProduceOutcome::Respond(resp)
+}
+
+/// A partition the cluster has but this broker no longer hosts (a
+/// reassignment moved it away and the replica was deleted) is
+/// NOT_LEADER_OR_FOLLOWER, as Kafka's `ReplicaManager` answers, so the
+/// client looks for the leader elsewhere (and, from v10, is told where)
+/// instead of taking the topic for gone.
+fn not_hosted_here(
+    code: ErrorCode,
+    image: &crate::cluster::ClusterImage,
+    tp: &TopicPartition,
+) -> ErrorCode {
+    let known = image.topic(&tp.topic).is_some_and(|t| t.partitions.contains_key(&tp.partition.0));
+    if code == ErrorCode::UnknownTopicOrPartition && known {
+        ErrorCode::NotLeaderOrFollower
+    } else {
+        code
+    }
+}
+
+/// Produce v10 (KIP-951) answers NOT_LEADER_OR_FOLLOWER with the leader
+/// this broker knows of and that leader's address.
+const CURRENT_LEADER_FROM: i16 = 10;
+
+/// KIP-951: each NOT_LEADER_OR_FOLLOWER partition carries the leader and
+/// leader epoch from this broker's metadata, and the response the
+/// addresses of those leaders, so a client whose leader moved (a
+/// controlled shutdown, a reassignment, an election) sends the retry
+/// straight to the new one instead of waiting for a Metadata refresh and
+/// its backoff. Clients take the leader only if its epoch is newer than
+/// the one they know, so a stale image here costs nothing but the hint.
+/// As in Kafka, a leader unknown here is -1 / -1 and a leader without an
+/// address on this listener gets no endpoint.
+fn name_current_leaders(
+    image: &crate::cluster::ClusterImage,
+    listener: &str,
+    resp: &mut ProduceResponse,
+) {
+    let not_leader = ErrorCode::NotLeaderOrFollower.code();
+    let mut endpoints: Vec<NodeEndpoint> = Vec::new();
+    for topic in &mut resp.responses {
+        let meta = image.topic(topic.name.0.as_str());
+        for p in topic.partition_responses.iter_mut().filter(|p| p.error_code == not_leader) {
+            let Some(state) = meta.and_then(|t| t.partitions.get(&p.index)).map(|m| &m.state)
+            else {
+                continue;
+            };
+            p.current_leader = LeaderIdAndEpoch::default()
+                .with_leader_id(BrokerId(state.leader))
+                .with_leader_epoch(state.leader_epoch);
+            if endpoints.iter().any(|e| e.node_id.0 == state.leader) {
+                continue;
+            }
+            let Some(b) = image.brokers.get(&state.leader) else { continue };
+            if let Some((host, port)) = b.endpoint(listener) {
+                endpoints.push(
+                    NodeEndpoint::default()
+                        .with_node_id(BrokerId(b.id))
+                        .with_host(str_bytes(host))
+                        .with_port(i32::from(port))
+                        .with_rack(b.rack.clone().map(str_bytes)),
+                );
+            }
+        }
+    }
+    resp.node_endpoints = endpoints;
 }
 
 /// Where an acks=all append stands: `None` while the high watermark is
