@@ -20,9 +20,16 @@ from confluent_kafka.admin import AdminClient
 
 def extra_config():
     """PROBE_CONFIG="key=value,..." adds librdkafka settings (to see how
-    much of a failover is the client's own backoff)."""
-    pairs = [kv.split("=", 1) for kv in os.environ.get("PROBE_CONFIG", "").split(",") if kv]
-    return {k: v for k, v in pairs}
+    much of a failover is the client's own backoff). An item without "="
+    continues the previous value: debug=metadata,broker,topic,msg."""
+    conf, last = {}, None
+    for item in filter(None, os.environ.get("PROBE_CONFIG", "").split(",")):
+        if "=" in item:
+            last, value = item.split("=", 1)
+            conf[last] = value
+        elif last is not None:
+            conf[last] += "," + item
+    return conf
 
 
 def acks(bootstrap, topic, out_path, stop_path):
