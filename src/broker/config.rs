@@ -321,6 +321,15 @@ const ACCEPTED_KEYS: &[&str] = &[
     "log.roll.jitter.hours",
 ];
 
+/// Whether `key` is a broker setting this broker knows (from
+/// server.properties), as opposed to a typo.
+pub fn is_broker_key(key: &str) -> bool {
+    ACCEPTED_KEYS.contains(&key)
+        || TOPIC_DEFAULTS.iter().any(|(b, _, _)| *b == key)
+        || key.starts_with("listener.name.")
+        || key.starts_with("sasl.")
+}
+
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> Error {
     Error::InvalidValue { key: key.into(), value: value.into(), reason: reason.into() }
 }
@@ -432,17 +441,8 @@ impl KafkaConfig {
             topic_defaults.push(("flush.ms".into(), ms.to_string()));
         }
 
-        let unknown_keys = p
-            .iter()
-            .map(|(k, _)| k)
-            .filter(|k| {
-                !ACCEPTED_KEYS.contains(k)
-                    && !TOPIC_DEFAULTS.iter().any(|(b, _, _)| b == k)
-                    && !k.starts_with("listener.name.")
-                    && !k.starts_with("sasl.")
-            })
-            .map(str::to_string)
-            .collect();
+        let unknown_keys =
+            p.iter().map(|(k, _)| k).filter(|k| !is_broker_key(k)).map(str::to_string).collect();
 
         Ok(KafkaConfig {
             broker_id,

@@ -12,6 +12,7 @@
 pub mod apis;
 pub mod config;
 pub mod connection;
+pub mod dynamic_config;
 pub mod error;
 pub mod group_coordinator;
 pub mod listeners;
@@ -23,6 +24,7 @@ pub mod producer_state;
 pub mod purgatory;
 pub mod replica_fetcher;
 pub mod replica_manager;
+pub mod replication_quota;
 pub mod sasl;
 pub mod server;
 pub mod shutdown;

@@ -32,6 +32,7 @@ use tokio::time::Instant;
 
 use super::config::ReplicationConfig;
 use super::partition::Partition;
+use super::replication_quota::ReplicationQuotas;
 use crate::client::connection::Connection;
 use crate::cluster::MetadataStore;
 use crate::protocol::ErrorCode;
@@ -85,6 +86,9 @@ struct Follow {
     leader_epoch: i32,
     truncated: bool,
     retry_at: Option<Instant>,
+    /// Caught up to the leader's high watermark at the last fetch: never
+    /// throttled (Kafka's `PartitionFetchState.isReplicaInSync`).
+    in_sync: bool,
 }
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -111,6 +115,7 @@ pub struct ReplicaFetcherManager {
     security: crate::security::ClientSecurity,
     config: ReplicationConfig,
     store: Arc<dyn MetadataStore>,
+    quotas: Arc<ReplicationQuotas>,
     runtime: tokio::runtime::Handle,
     fetchers: Mutex<HashMap<FetcherKey, Arc<Fetcher>>>,
     /// Set once the broker is stopping: it follows nothing any more, so
@@ -125,6 +130,7 @@ impl ReplicaFetcherManager {
         security: crate::security::ClientSecurity,
         config: ReplicationConfig,
         store: Arc<dyn MetadataStore>,
+        quotas: Arc<ReplicationQuotas>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
         Self {
@@ -133,6 +139,7 @@ impl ReplicaFetcherManager {
             security,
             config,
             store,
+            quotas,
             runtime,
             fetchers: Mutex::new(HashMap::new()),
             stopped: AtomicBool::new(false),
@@ -174,14 +181,17 @@ impl ReplicaFetcherManager {
                     security: self.security.clone(),
                     config: self.config.clone(),
                     store: self.store.clone(),
+                    quotas: self.quotas.clone(),
                 };
                 self.runtime.spawn(run(f.clone(), ctx));
                 f
             })
             .clone();
         drop(fetchers);
-        lock(&fetcher.partitions)
-            .insert(tp, Follow { partition, leader_epoch, truncated: false, retry_at: None });
+        lock(&fetcher.partitions).insert(
+            tp,
+            Follow { partition, leader_epoch, truncated: false, retry_at: None, in_sync: false },
+        );
         fetcher.changed.notify_one();
     }
 
@@ -210,6 +220,7 @@ struct FetchContext {
     security: crate::security::ClientSecurity,
     config: ReplicationConfig,
     store: Arc<dyn MetadataStore>,
+    quotas: Arc<ReplicationQuotas>,
 }
 
 /// A round failed as a whole (connection, timeout, codec): reconnect.
@@ -266,14 +277,23 @@ async fn run(fetcher: Arc<Fetcher>, ctx: FetchContext) {
         let (truncating, fetching): (Vec<_>, Vec<_>) =
             ready.into_iter().partition(|(_, f)| !f.truncated);
         let round = if !truncating.is_empty() {
-            truncate_round(&fetcher, &ctx, &c, truncating).await
+            truncate_round(&fetcher, &ctx, &c, truncating).await.map(|()| None)
         } else {
             fetch_round(&fetcher, &ctx, &c, fetching).await
         };
-        if let Err(RoundFailed(e)) = round {
-            tracing::warn!(leader = fetcher.key.leader, "replica fetch failed: {e}");
-            conn = None;
-            let _ = tokio::time::timeout(backoff, changed).await;
+        match round {
+            Ok(Some(throttled)) => {
+                // Every partition is held back by the follower quota:
+                // wait for it (or a change) rather than send an empty fetch.
+                let _ = tokio::time::timeout(throttled.clamp(THROTTLE_MIN_WAIT, backoff), changed)
+                    .await;
+            }
+            Ok(None) => {}
+            Err(RoundFailed(e)) => {
+                tracing::warn!(leader = fetcher.key.leader, "replica fetch failed: {e}");
+                conn = None;
+                let _ = tokio::time::timeout(backoff, changed).await;
+            }
         }
     }
 }
@@ -407,13 +427,23 @@ async fn truncate_round(
     Ok(())
 }
 
-/// One Fetch for every truncated partition, appended as it came.
+/// The shortest wait for a follower quota, so a nearly paid-back bucket
+/// does not spin.
+const THROTTLE_MIN_WAIT: Duration = Duration::from_millis(10);
+
+/// One Fetch for every truncated partition, appended as it came. Returns
+/// how long to wait when the follower quota held back every partition.
 async fn fetch_round(
     fetcher: &Fetcher,
     ctx: &FetchContext,
     c: &Connection,
     items: Vec<(TopicPartition, Follow)>,
-) -> Result<(), RoundFailed> {
+) -> Result<Option<Duration>, RoundFailed> {
+    let quota = &ctx.quotas.follower;
+    // Checked once per round: a partition catching up is left out while
+    // the quota is exceeded (Kafka's `shouldFollowerThrottle`).
+    let exceeded = quota.is_quota_exceeded();
+    let mut held_back = false;
     let mut req = FetchRequest::default();
     req.replica_id = BrokerId(ctx.broker_id);
     req.replica_state.replica_id = BrokerId(ctx.broker_id);
@@ -425,6 +455,10 @@ async fn fetch_round(
         let mut t = FetchTopic::default();
         t.topic = topic_name(&topic);
         for (tp, f) in parts {
+            if exceeded && !f.in_sync && quota.is_throttled(tp) {
+                held_back = true;
+                continue;
+            }
             let Some(fetch_offset) = f.partition.follower_fetch_offset(f.leader_epoch) else {
                 continue;
             };
@@ -441,6 +475,9 @@ async fn fetch_round(
             req.topics.push(t);
         }
     }
+    if held_back && req.topics.is_empty() {
+        return Ok(Some(quota.wait()));
+    }
     let resp: FetchResponse = c.send(&req).await?;
     if let Some(e) = crate::client::Error::from_code(resp.error_code, None) {
         return Err(RoundFailed(e.to_string()));
@@ -450,6 +487,9 @@ async fn fetch_round(
         for p in t.partitions {
             let tp = TopicPartition::new(t.topic.0.to_string(), p.partition_index);
             if let Some((_, f)) = items.iter().find(|(k, _)| *k == tp) {
+                if quota.is_throttled(&tp) {
+                    quota.record(p.records.as_ref().map_or(0, Bytes::len));
+                }
                 work.push((
                     tp,
                     f.clone(),
@@ -471,13 +511,15 @@ async fn fetch_round(
                     log_start,
                     records,
                 );
-                (tp, f.leader_epoch, r)
+                let in_sync = hw >= 0 && f.partition.log.log_end_offset().0 >= hw;
+                (tp, f.leader_epoch, r, in_sync)
             })
             .collect::<Vec<_>>()
     })
     .await
     .map_err(|e| RoundFailed(e.to_string()))?;
-    for (tp, epoch, outcome) in outcomes {
+    for (tp, epoch, outcome, in_sync) in outcomes {
+        update_follow(fetcher, &tp, epoch, |f| f.in_sync = in_sync);
         match outcome {
             Applied::Ok => {}
             Applied::Retruncate => update_follow(fetcher, &tp, epoch, |f| f.truncated = false),
@@ -487,7 +529,7 @@ async fn fetch_round(
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 enum Applied {

@@ -21,6 +21,7 @@ use super::metrics::BrokerMetrics;
 use super::partition::{IsrChange, LeaderState, Partition, RoleChange};
 use super::purgatory::Purgatory;
 use super::replica_fetcher::ReplicaFetcherManager;
+use super::replication_quota::ReplicationQuotas;
 use super::KafkaConfig;
 use crate::cluster::{ClusterImage, MetadataStore, PartitionState};
 use crate::log::manager::BackgroundConfig;
@@ -45,6 +46,8 @@ pub struct ReplicaManager {
     runtime: tokio::runtime::Handle,
     pub fetchers: ReplicaFetcherManager,
     pub metrics: Arc<BrokerMetrics>,
+    /// Leader and follower replication throttles, refreshed by `apply_image`.
+    pub quotas: Arc<ReplicationQuotas>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,12 +77,14 @@ impl ReplicaManager {
                 .high_watermark_checkpoint_interval_ms,
             ..BackgroundConfig::default()
         });
+        let quotas = Arc::new(ReplicationQuotas::default());
         let fetchers = ReplicaFetcherManager::new(
             broker_id,
             &config.listeners.inter_broker_listener_name,
             config.inter_broker_security.clone(),
             config.replication.clone(),
             store.clone(),
+            quotas.clone(),
             runtime.clone(),
         );
         Ok(ReplicaManager {
@@ -93,6 +98,7 @@ impl ReplicaManager {
             runtime,
             fetchers,
             metrics: Arc::default(),
+            quotas,
         })
     }
 
@@ -116,6 +122,9 @@ impl ReplicaManager {
     pub fn apply_image(&self, image: &ClusterImage) -> Vec<(TopicPartition, String)> {
         let mut failed = Vec::new();
         let _serial = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        // Before any role change, so a replica that starts following here
+        // is throttled from its first fetch.
+        self.quotas.apply_image(image, self.broker_id);
         let mut wanted: HashMap<
             TopicPartition,
             (uuid::Uuid, LeaderState, &BTreeMap<String, String>),

@@ -115,6 +115,21 @@ fn run_inner(args: &ConfigsArgs) -> anyhow::Result<()> {
                 bail!("At least one of --add-config or --delete-config must be specified with --alter");
             }
             let name = if args.entity_default { String::new() } else { name.unwrap_or_default() };
+            if entity == Entity::Broker && !args.delete_config.is_empty() {
+                // Kafka's ConfigCommand refuses to delete a broker config
+                // that is not set at that level.
+                let level = dynamic_source(&name);
+                let set = admin.describe_configs(ResourceType::Broker, &name).await?;
+                let missing: Vec<&str> = args
+                    .delete_config
+                    .iter()
+                    .map(|k| k.trim())
+                    .filter(|k| !set.iter().any(|e| e.name == *k && e.source == level))
+                    .collect();
+                if !missing.is_empty() {
+                    bail!("Invalid config(s): {}", missing.join(","));
+                }
+            }
             admin.incremental_alter_configs(resource(entity), &name, &ops).await?;
             if name.is_empty() {
                 println!("Completed updating default config for brokers in the cluster.");
@@ -165,13 +180,22 @@ fn singular(e: Entity) -> &'static str {
     }
 }
 
+/// The source of a broker's own dynamic configs, or of the cluster-wide
+/// defaults (`name` empty).
+fn dynamic_source(name: &str) -> ConfigSource {
+    if name.is_empty() {
+        ConfigSource::DynamicDefaultBrokerConfig
+    } else {
+        ConfigSource::DynamicBrokerConfig
+    }
+}
+
 /// `ConfigCommand.describeResourceConfig`'s output.
 fn describe_text(entity: Entity, name: &str, all: bool, entries: &[ConfigEntry]) -> String {
-    let filter = match (all, entity, name.is_empty()) {
-        (true, _, _) => None,
-        (false, Entity::Topic, _) => Some(ConfigSource::DynamicTopicConfig),
-        (false, Entity::Broker, true) => Some(ConfigSource::DynamicDefaultBrokerConfig),
-        (false, Entity::Broker, false) => Some(ConfigSource::DynamicBrokerConfig),
+    let filter = match (all, entity) {
+        (true, _) => None,
+        (false, Entity::Topic) => Some(ConfigSource::DynamicTopicConfig),
+        (false, Entity::Broker) => Some(dynamic_source(name)),
     };
     let source = if all { "All" } else { "Dynamic" };
     let mut out = if name.is_empty() {

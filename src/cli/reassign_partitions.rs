@@ -374,19 +374,13 @@ async fn set_throttles(
         AlterConfigOp::Set("leader.replication.throttled.rate".into(), rate.to_string()),
         AlterConfigOp::Set("follower.replication.throttled.rate".into(), rate.to_string()),
     ];
-    let mut refused = false;
     for b in &brokers {
-        if let Err(e) =
-            admin.incremental_alter_configs(ResourceType::Broker, &b.to_string(), &ops).await
-        {
-            eprintln!("Warning: cannot set the replication throttle rate on broker {b}: {e}");
-            refused = true;
-        }
+        admin
+            .incremental_alter_configs(ResourceType::Broker, &b.to_string(), &ops)
+            .await
+            .with_context(|| format!("cannot set the replication throttle on broker {b}"))?;
     }
-    // Only claim the limit when every broker took it.
-    if !refused {
-        println!("The inter-broker throttle limit was set to {rate} B/s");
-    }
+    println!("The inter-broker throttle limit was set to {rate} B/s");
     Ok(())
 }
 

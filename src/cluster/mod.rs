@@ -142,6 +142,11 @@ pub struct ClusterImage {
     #[serde(skip)]
     pub brokers: BTreeMap<i32, BrokerRegistration>,
     pub topics: BTreeMap<String, TopicMetadata>,
+    /// Dynamic broker configs (KIP-226) by znode name under
+    /// `/config/brokers`: a broker id, or [`znodes::BROKER_DEFAULT`] for
+    /// the cluster-wide default.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 fn no_controller() -> i32 {

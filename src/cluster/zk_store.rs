@@ -3,9 +3,9 @@
 //! metadata through our embedded server or a real Apache ZooKeeper.
 //!
 //! Reads come from an image rebuilt whenever a persistent recursive watch
-//! on `/brokers`, `/config/topics`, `/admin` or `/controller` fires, read
-//! with ZooKeeper's multiRead so its cost does not grow with round trips
-//! per partition. The broker that wins `/controller` also runs the
+//! on `/brokers`, `/config/topics`, `/config/brokers`, `/admin` or
+//! `/controller` fires, read with ZooKeeper's multiRead so its cost does
+//! not grow with round trips per partition. The broker that wins `/controller` also runs the
 //! controller ([`super::zk_controller`]) on the same events, before the
 //! image is re-read, so failover is not held up by it.
 
@@ -274,7 +274,15 @@ pub async fn read_image(c: &zkc::Client) -> Result<ClusterImage, Error> {
             TopicMetadata { name: name.clone(), topic_id, partitions, configs },
         );
     }
-    Ok(ClusterImage { cluster_id, controller_id, brokers, topics })
+    let names = list(c, "/config/brokers").await?;
+    let paths: Vec<String> = names.iter().map(|n| z::entity_config("brokers", n)).collect();
+    let mut broker_configs = BTreeMap::new();
+    for (name, read) in names.into_iter().zip(zk_controller::get_many(c, &paths).await?) {
+        if let Some((d, _)) = read {
+            broker_configs.insert(name, z::parse_config(&d));
+        }
+    }
+    Ok(ClusterImage { cluster_id, controller_id, brokers, topics, broker_configs })
 }
 
 /// The names under `/brokers/topics` that Kafka's `Topic.validate` accepts.
@@ -363,6 +371,7 @@ async fn follow_session(
     let watches = [
         ("/brokers", zkc::AddWatchMode::PersistentRecursive),
         ("/config/topics", zkc::AddWatchMode::PersistentRecursive),
+        ("/config/brokers", zkc::AddWatchMode::PersistentRecursive),
         ("/admin", zkc::AddWatchMode::PersistentRecursive),
         (z::CONTROLLER, zkc::AddWatchMode::Persistent),
     ];
@@ -771,7 +780,9 @@ impl MetadataStore for ZkStore {
             let seq = zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all());
             let change = z::entity_config_change_json(&entity_type, &name);
             c.create(z::CONFIG_CHANGE_PREFIX, &change, &seq).await.map_err(unavailable)?;
-            Ok(())
+            // Dynamic broker configs are in the image: a describe right
+            // after the change must see it.
+            self.publish().await
         })
     }
 

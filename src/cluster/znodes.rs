@@ -340,6 +340,10 @@ pub fn entity_config_change_json(entity_type: &str, name: &str) -> Vec<u8> {
     json!({"version": 2, "entity_path": format!("{entity_type}/{name}")}).to_string().into_bytes()
 }
 
+/// The entity name of the cluster-wide broker default
+/// (`/config/brokers/<default>`, Kafka's `ConfigEntityName.Default`).
+pub const BROKER_DEFAULT: &str = "<default>";
+
 /// `/config/<entity type>/<name>`: `users`, `clients`, `brokers`.
 pub fn entity_config(entity_type: &str, name: &str) -> String {
     format!("/config/{entity_type}/{name}")

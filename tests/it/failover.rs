@@ -89,6 +89,13 @@ impl Cluster {
         serde_json::from_slice(&d).ok()
     }
 
+    /// The children of a znode, sorted; none if it does not exist.
+    pub fn children(&self, path: &str) -> Vec<String> {
+        let mut v = self.rt.block_on(self.c.list_children(path)).unwrap_or_default();
+        v.sort();
+        v
+    }
+
     pub fn controller(&self) -> Option<i32> {
         Some(self.json("/controller")?["brokerid"].as_i64()? as i32)
     }

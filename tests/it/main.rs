@@ -2,6 +2,7 @@
 //! sockets on 127.0.0.1, free ports, temp dirs.
 
 mod broker_bad_input;
+mod broker_configs;
 mod broker_connections;
 mod broker_fetch;
 mod broker_fuzz;

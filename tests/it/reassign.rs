@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::broker_configs;
 use crate::failover::{partition_line, Cluster};
 use crate::support;
 use crate::zk_harness;
@@ -419,4 +420,69 @@ fn cancel_znode_trigger_and_controller_failover(zk: zk_harness::ZkServer) {
     });
     let consumed: BTreeSet<String> = consume(&cluster, "survive").into_iter().collect();
     assert_eq!(consumed, records.iter().cloned().collect());
+}
+
+/// `--throttle` really limits the copy (Kafka's replication quotas): a
+/// moving replica of about 4 MB at 200 KB/s cannot be complete before
+/// (bytes - one fetch) / rate, whatever the machine's load, since load
+/// only slows it further; raising the rate on the brokers lets it finish,
+/// `--verify` then clears every throttle, and nothing acknowledged is lost.
+#[test]
+fn throttled_reassignment_is_held_to_its_rate_until_the_throttle_is_raised() {
+    const RATE: u64 = 200_000;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(zk_harness::start_ours(""), &[1, 2, 3], &[]);
+    cluster.topics(&["--create", "--topic", "throttled", "--replica-assignment", "1"]);
+    cluster.wait_state("throttled", 0, "a leader for throttled", |l, _| l == 1);
+    let padding = "x".repeat(1000);
+    let records: Vec<String> = (0..4000).map(|i| format!("{i:06}-{padding}")).collect();
+    produce_lines(&cluster, "throttled", &records);
+    let log_bytes: u64 = std::fs::read_dir(cluster.brokers[&1].data_dir().join("throttled-0"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    // Either side may overshoot its bucket by one fetch: up to
+    // replica.fetch.max.bytes (1 MiB) plus one batch.
+    let one_fetch = 1_048_576 + 65_536;
+    let bound = Duration::from_secs_f64(log_bytes.saturating_sub(one_fetch) as f64 / RATE as f64);
+    assert!(bound >= Duration::from_secs(10), "{log_bytes} bytes make too short a test");
+
+    let file = write_json(dir.path(), "throttled.json", &moving("throttled", &[3]));
+    let started = std::time::Instant::now();
+    let out = reassign_ok(
+        &cluster,
+        &["--execute", "--reassignment-json-file", &file, "--throttle", &RATE.to_string()],
+    );
+    assert!(out.contains("\nThe inter-broker throttle limit was set to 200000 B/s\n"), "{out}");
+    let mut in_progress_seen = 0;
+    while started.elapsed() < bound / 2 {
+        let listed = reassign_ok(&cluster, &["--list"]);
+        let at = started.elapsed();
+        if listed.contains("throttled-0: replicas: 3,1. adding: 3. removing: 1.") {
+            in_progress_seen += 1;
+        } else {
+            assert!(at >= bound, "complete after {at:?}, below the throttle's {bound:?}: {listed}");
+        }
+    }
+    assert!(in_progress_seen > 0, "the reassignment was never seen in progress");
+
+    for b in ["1", "3"] {
+        let rates = "leader.replication.throttled.rate=100000000,\
+                     follower.replication.throttled.rate=100000000";
+        broker_configs::alter_broker(&cluster, b, "--add-config", rates);
+    }
+    let status = verify_until_complete(&cluster, &file, "throttled");
+    assert!(status.contains("\nClearing broker-level throttles on brokers 1,2,3\n"), "{status}");
+    assert!(status.contains("\nClearing topic-level throttles on topic throttled\n"), "{status}");
+    for b in ["1", "3"] {
+        let described = broker_configs::describe_broker(&cluster, b, false);
+        assert_eq!(described, format!("Dynamic configs for broker {b} are:\n"));
+    }
+    cluster
+        .wait_describe("throttled", "broker 3 alone", |d| replicas_of(partition_line(d, 0)) == "3");
+    let consumed = consume(&cluster, "throttled");
+    assert_eq!(consumed.len(), records.len());
+    assert!(consumed == records, "every acknowledged record, in order, from broker 3");
 }

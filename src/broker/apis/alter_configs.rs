@@ -1,7 +1,9 @@
-//! AlterConfigs (replace a topic's overrides) and IncrementalAlterConfigs
-//! (set, delete, append to or subtract from single keys). Topic overrides
-//! are validated as a whole, persisted in the metadata store and applied
-//! to the partitions' logs. Dynamic broker configs are not supported.
+//! AlterConfigs (replace a resource's configs) and IncrementalAlterConfigs
+//! (set, delete, append to or subtract from single keys), for topics and
+//! brokers. Topic overrides are validated as a whole, persisted in the
+//! metadata store and applied to the partitions' logs; dynamic broker
+//! configs (KIP-226) are validated by [`dynamic_config`] and stored under
+//! `/config/brokers`, from where every broker applies them.
 
 use std::collections::BTreeMap;
 
@@ -15,10 +17,12 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::describe_configs::RESOURCE_TOPIC;
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::str_bytes;
+use crate::broker::config::is_broker_key;
 use crate::broker::error::ApiError;
-use crate::broker::{topic_config, BrokerContext};
+use crate::broker::{dynamic_config, topic_config, BrokerContext};
+use crate::cluster::znodes::BROKER_DEFAULT;
 use crate::protocol::ErrorCode;
 
 /// Keys holding comma-separated lists, which APPEND and SUBTRACT work on.
@@ -32,7 +36,7 @@ pub async fn handle_alter(ctx: &BrokerContext, req: AlterConfigsRequest) -> Alte
     let mut resp = AlterConfigsResponse::default();
     for res in req.resources {
         let outcome =
-            alter_topic(ctx, res.resource_type, &res.resource_name, req.validate_only, |_| {
+            alter_resource(ctx, res.resource_type, &res.resource_name, req.validate_only, |_| {
                 let mut next = BTreeMap::new();
                 for c in &res.configs {
                     let alter_configs_request::AlterableConfig { name, value, .. } = c;
@@ -69,15 +73,20 @@ pub async fn handle_incremental(
 ) -> IncrementalAlterConfigsResponse {
     let mut resp = IncrementalAlterConfigsResponse::default();
     for res in req.resources {
-        let outcome =
-            alter_topic(ctx, res.resource_type, &res.resource_name, req.validate_only, |current| {
+        let outcome = alter_resource(
+            ctx,
+            res.resource_type,
+            &res.resource_name,
+            req.validate_only,
+            |current| {
                 let mut next = current.clone();
                 for c in &res.configs {
                     apply_op(&mut next, c)?;
                 }
                 Ok(next)
-            })
-            .await;
+            },
+        )
+        .await;
         let mut r = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name;
@@ -148,25 +157,32 @@ fn apply_op(
     Ok(())
 }
 
-async fn alter_topic(
+async fn alter_resource(
     ctx: &BrokerContext,
     resource_type: i8,
     name: &StrBytes,
     validate_only: bool,
     change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError>,
 ) -> Result<(), ApiError> {
-    if resource_type != RESOURCE_TOPIC {
-        return Err(ApiError::new(
+    match resource_type {
+        RESOURCE_TOPIC => alter_topic(ctx, name.as_str(), validate_only, change).await,
+        RESOURCE_BROKER => alter_broker(ctx, name.as_str(), validate_only, change).await,
+        other => Err(ApiError::new(
             ErrorCode::InvalidRequest,
-            "Only topic configs can be altered on this broker",
-        ));
+            format!("Unsupported resource type {other}"),
+        )),
     }
+}
+
+async fn alter_topic(
+    ctx: &BrokerContext,
+    name: &str,
+    validate_only: bool,
+    change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError>,
+) -> Result<(), ApiError> {
     let image = ctx.store.image();
-    let topic = image.topic(name.as_str()).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::UnknownTopicOrPartition,
-            format!("Topic {} does not exist.", name.as_str()),
-        )
+    let topic = image.topic(name).ok_or_else(|| {
+        ApiError::new(ErrorCode::UnknownTopicOrPartition, format!("Topic {name} does not exist."))
     })?;
     let next = change(&topic.configs)?;
     topic_config::validate_all(&next)
@@ -174,8 +190,61 @@ async fn alter_topic(
     if validate_only {
         return Ok(());
     }
-    ctx.store.set_topic_configs(name.as_str(), next).await?;
+    ctx.store.set_topic_configs(name, next).await?;
     ctx.apply_metadata().await;
-    tracing::info!(topic = %name.as_str(), "updated topic configs");
+    tracing::info!(topic = %name, "updated topic configs");
     Ok(())
+}
+
+/// Dynamic configs of this broker (`name` is its id) or of every broker
+/// (`name` is empty), stored where Kafka keeps them and applied by every
+/// broker from its next image. As in Kafka's `ZkAdminManager`, a broker
+/// alters only its own configs (clients send them to that broker), and a
+/// refused config is an INVALID_REQUEST naming the resource.
+async fn alter_broker(
+    ctx: &BrokerContext,
+    name: &str,
+    validate_only: bool,
+    change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError>,
+) -> Result<(), ApiError> {
+    let entity = if name.is_empty() {
+        BROKER_DEFAULT.to_string()
+    } else {
+        let id = broker_id_of(name)?;
+        if id != ctx.broker_id {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("Unexpected broker id, expected {}, but received {name}", ctx.broker_id),
+            ));
+        }
+        id.to_string()
+    };
+    let image = ctx.store.image();
+    let current = image.broker_configs.get(&entity).cloned().unwrap_or_default();
+    let next = change(&current)?;
+    dynamic_config::validate(&next, is_broker_key).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "Invalid config value for resource ConfigResource(type=BROKER, name='{name}'): {e}"
+            ),
+        )
+    })?;
+    if validate_only || next == current {
+        return Ok(());
+    }
+    ctx.store.set_entity_config("brokers", &entity, next).await?;
+    ctx.apply_metadata().await;
+    tracing::info!(entity = %entity, "updated dynamic broker configs");
+    Ok(())
+}
+
+/// Kafka's `resourceNameToBrokerId`.
+pub fn broker_id_of(name: &str) -> Result<i32, ApiError> {
+    name.parse().map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("Broker id must be an integer, but it is: {name}"),
+        )
+    })
 }

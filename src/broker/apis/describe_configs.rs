@@ -1,6 +1,7 @@
 //! DescribeConfigs for topics (every topic config key with its effective
 //! value and source, so tools can tell overrides from defaults) and for
-//! this broker (the keys set in its properties).
+//! brokers (this broker's settings and dynamic configs, or the
+//! cluster-wide dynamic defaults).
 
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -8,9 +9,12 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::str_bytes;
+use crate::broker::dynamic_config::{self, Level, DYNAMIC_KEYS};
+use crate::broker::error::ApiError;
 use crate::broker::listeners::list_to_string;
 use crate::broker::topic_config::{self, Source};
 use crate::broker::BrokerContext;
+use crate::cluster::ClusterImage;
 use crate::protocol::ErrorCode;
 
 /// Kafka's `ConfigResource.Type`.
@@ -55,20 +59,20 @@ pub fn handle(ctx: &BrokerContext, req: DescribeConfigsRequest) -> DescribeConfi
                     }
                 }
             },
-            RESOURCE_BROKER => {
-                let name = res.resource_name.as_str();
-                if !name.is_empty() && name != ctx.broker_id.to_string() {
-                    result.error_code = ErrorCode::InvalidRequest.code();
-                    result.error_message = Some(str_bytes(format!(
-                        "Unexpected broker id, expected {} or empty string, but received {name}",
-                        ctx.broker_id
-                    )));
-                } else {
-                    for (k, v) in broker_entries(ctx).into_iter().filter(|(k, _)| wanted(k)) {
-                        result.configs.push(entry(&k, &v, STATIC_BROKER_CONFIG));
+            RESOURCE_BROKER => match broker_configs(ctx, &image, res.resource_name.as_str()) {
+                Ok(entries) => {
+                    for mut c in entries.into_iter().filter(|c| wanted(c.name.as_str())) {
+                        if !req.include_synonyms {
+                            c.synonyms.clear();
+                        }
+                        result.configs.push(c);
                     }
                 }
-            }
+                Err(e) => {
+                    result.error_code = e.code.code();
+                    result.error_message = e.message.map(str_bytes);
+                }
+            },
             other => {
                 result.error_code = ErrorCode::InvalidRequest.code();
                 result.error_message =
@@ -99,13 +103,7 @@ fn synonyms(
     overrides: &std::collections::BTreeMap<String, String>,
 ) -> Vec<DescribeConfigsSynonym> {
     let mut out = Vec::new();
-    let mut push = |name: &str, value: &str, source: i8| {
-        let mut s = DescribeConfigsSynonym::default();
-        s.name = str_bytes(name);
-        s.value = Some(str_bytes(value));
-        s.source = source;
-        out.push(s);
-    };
+    let mut push = |name: &str, value: &str, source: i8| out.push(synonym(name, value, source));
     if let Some(v) = overrides.get(e.name) {
         push(e.name, v, Source::Topic as i8);
     }
@@ -118,6 +116,74 @@ fn synonyms(
         );
     }
     out
+}
+
+/// A broker resource as Kafka's `ZkAdminManager.describeConfigs` answers
+/// it: for the empty name, the cluster-wide dynamic defaults only; for
+/// this broker's id, every setting with where its value comes from: its
+/// own dynamic config, the cluster default, server.properties, or Kafka's
+/// default. Another broker's id is that broker's to answer.
+fn broker_configs(
+    ctx: &BrokerContext,
+    image: &ClusterImage,
+    name: &str,
+) -> Result<Vec<DescribeConfigsResourceResult>, ApiError> {
+    let dynamic = |key: &str, default: Option<&str>| {
+        let levels = dynamic_config::dynamic_levels(image, ctx.broker_id, key);
+        let levels: Vec<(&str, i8)> = if name.is_empty() {
+            levels.into_iter().filter(|(_, l)| *l == Level::ClusterDefault).map(level).collect()
+        } else {
+            levels.into_iter().map(level).collect()
+        };
+        let (value, source) = match (levels.first(), default) {
+            (Some(&(v, source)), _) => (v, source),
+            (None, Some(d)) => (d, DEFAULT_CONFIG),
+            (None, None) => return None,
+        };
+        let mut c = entry(key, value, source);
+        c.synonyms = levels.iter().map(|&(v, s)| synonym(key, v, s)).collect();
+        if levels.is_empty() {
+            c.synonyms.push(synonym(key, value, DEFAULT_CONFIG));
+        }
+        Some(c)
+    };
+    if name.is_empty() {
+        return Ok(DYNAMIC_KEYS.iter().filter_map(|(k, _)| dynamic(k, None)).collect());
+    }
+    let id = super::alter_configs::broker_id_of(name)?;
+    if id != ctx.broker_id {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "Unexpected broker id, expected {} or empty string, but received {name}",
+                ctx.broker_id
+            ),
+        ));
+    }
+    let mut out: Vec<DescribeConfigsResourceResult> = broker_entries(ctx)
+        .into_iter()
+        .map(|(k, v)| {
+            let mut c = entry(&k, &v, STATIC_BROKER_CONFIG);
+            c.read_only = true;
+            c.synonyms.push(synonym(&k, &v, STATIC_BROKER_CONFIG));
+            c
+        })
+        .collect();
+    out.extend(DYNAMIC_KEYS.iter().filter_map(|(k, d)| dynamic(k, Some(d))));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+fn level((value, level): (&str, Level)) -> (&str, i8) {
+    (value, level as i8)
+}
+
+fn synonym(name: &str, value: &str, source: i8) -> DescribeConfigsSynonym {
+    let mut s = DescribeConfigsSynonym::default();
+    s.name = str_bytes(name);
+    s.value = Some(str_bytes(value));
+    s.source = source;
+    s
 }
 
 /// This broker's settings under their Kafka names.

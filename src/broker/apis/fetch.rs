@@ -14,6 +14,11 @@
 //! incremental one (any other epoch) gets FETCH_SESSION_ID_NOT_FOUND, as
 //! its session was never created here, so the client starts over.
 //!
+//! A follower outside the ISR reading a partition under the leader
+//! replication quota ([`crate::broker::replication_quota`]) gets no records
+//! while the quota is exceeded, and the bytes of throttled partitions are
+//! recorded once per response.
+//!
 //! Fetch v0-3 clients cannot read RecordBatch v2: their records are read
 //! into memory and down-converted to message format 1 (v2-3) or 0 (v0-1)
 //! on the blocking pool, as Kafka does; v4+ never take that path.
@@ -49,6 +54,10 @@ struct Wanted {
     from_follower: bool,
     /// isolation_level=1: a consumer reads up to the last stable offset.
     read_committed: bool,
+    /// The follower's broker id (-1 for consumers).
+    replica_id: i32,
+    /// A follower fetch of a partition under this broker's leader quota.
+    leader_throttled: bool,
 }
 
 pub async fn handle(
@@ -60,17 +69,21 @@ pub async fn handle(
     let started = std::time::Instant::now();
     let topic_names: Vec<String> = req.topics.iter().map(|t| t.topic.0.to_string()).collect();
     let replica_id = if version >= 15 { req.replica_state.replica_id.0 } else { req.replica_id.0 };
+    let leader_quota = &ctx.replicas.quotas.leader;
     let mut wanted = Vec::new();
     for (ti, t) in req.topics.iter().enumerate() {
         for p in &t.partitions {
+            let tp = TopicPartition::new(topic_names[ti].clone(), p.partition);
             wanted.push(Wanted {
                 topic: ti,
-                tp: TopicPartition::new(topic_names[ti].clone(), p.partition),
                 fetch_offset: p.fetch_offset,
                 current_leader_epoch: p.current_leader_epoch,
                 partition_max_bytes: p.partition_max_bytes.max(0) as usize,
                 from_follower: replica_id >= 0,
                 read_committed: replica_id < 0 && req.isolation_level == 1,
+                replica_id,
+                leader_throttled: replica_id >= 0 && leader_quota.is_throttled(&tp),
+                tp,
             });
         }
     }
@@ -118,13 +131,20 @@ pub async fn handle(
         .into_iter()
         .map(|name| FetchTopicData { name, partitions: Vec::new() })
         .collect();
+    let mut throttled_bytes = 0;
     for (w, (p, stats)) in wanted.iter().zip(parts) {
+        let bytes = p.records.as_ref().map_or(0, |r| r.len);
+        if w.leader_throttled {
+            throttled_bytes += bytes;
+        }
         if let Some(stats) = stats {
-            let bytes = p.records.as_ref().map_or(0, |r| r.len);
             stats.fetched(bytes, w.from_follower, p.error_code != ErrorCode::None);
         }
         topics[w.topic].partitions.push(p);
     }
+    // Kafka records a throttled partition's bytes whoever fetched them, in
+    // the ISR or not, so catching-up replicas share what is left.
+    leader_quota.record(throttled_bytes);
     let data = FetchResponseData {
         throttle_time_ms: 0,
         error_code: if session_error { ErrorCode::FetchSessionIdNotFound } else { ErrorCode::None },
@@ -281,8 +301,23 @@ async fn read_all(
 /// Whether a log read could return records for `w` (checks atomics only).
 fn has_data(ctx: &BrokerContext, w: &Wanted) -> bool {
     ctx.replicas.leader_partition(&w.tp).is_ok_and(|p| {
-        w.fetch_offset < read_bound(&p, w) && w.fetch_offset >= p.log_start_offset().0
+        w.fetch_offset < read_bound(&p, w)
+            && w.fetch_offset >= p.log_start_offset().0
+            && !leader_throttles(ctx, &p, w)
     })
+}
+
+/// Kafka's `shouldLeaderThrottle`: a follower outside the ISR gets nothing
+/// of a throttled partition while the leader quota is exceeded; one in the
+/// ISR is never held back, so acks=all latency does not suffer.
+fn leader_throttles(
+    ctx: &BrokerContext,
+    p: &crate::broker::partition::Partition,
+    w: &Wanted,
+) -> bool {
+    w.leader_throttled
+        && ctx.replicas.quotas.leader.is_quota_exceeded()
+        && !p.leader_state().isr.contains(&w.replica_id)
 }
 
 fn error_part(w: &Wanted, code: ErrorCode) -> FetchPartitionData<FileRegion> {
@@ -332,6 +367,9 @@ fn read_one(
     let bound = read_bound(&partition, w);
     if w.fetch_offset >= bound {
         return (out, stats); // nothing committed (or, for a follower, written) past it yet
+    }
+    if leader_throttles(ctx, &partition, w) {
+        return (out, stats);
     }
     let limit = w.partition_max_bytes.min(remaining);
     match partition.log.read(Offset(w.fetch_offset), limit, Some(Offset(bound)), min_one) {
