@@ -356,6 +356,13 @@ impl ReplicaManager {
     /// ZooKeeper session, and with it the leaderships it holds, still
     /// stands (paused or cut off past the session timeout): clients then
     /// look the leader up again rather than read or write a deposed one.
+    /// Waits up to `wait` for a lapsed lease to be renewed ([`SessionLease::wait_held`]).
+    pub async fn wait_for_lease(&self, wait: std::time::Duration) {
+        if !self.lease.holds() {
+            self.lease.wait_held(wait).await;
+        }
+    }
+
     pub fn check_lease(&self) -> Result<(), ErrorCode> {
         if self.lease.holds() {
             Ok(())

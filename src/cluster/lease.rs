@@ -60,6 +60,8 @@ pub struct SessionLease {
     /// The latest proof that a session was alive: its id and when the
     /// answered request was sent, with the session timeout.
     proof: Mutex<Option<Proof>>,
+    /// Woken whenever the lease moves forward.
+    renewed: tokio::sync::Notify,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -84,6 +86,7 @@ impl SessionLease {
             valid_until: AtomicU64::new(0),
             applied: Default::default(),
             proof: Mutex::new(None),
+            renewed: tokio::sync::Notify::new(),
         }
     }
 
@@ -110,6 +113,27 @@ impl SessionLease {
 
     pub fn holds_at(&self, now: Instant) -> bool {
         self.since_origin(now) < self.valid_until.load(Ordering::Acquire)
+    }
+
+    /// Waits up to `wait` for the lease to hold; whether it does. A write
+    /// that arrives the instant a paused broker wakes waits for the broker
+    /// to re-confirm its session rather than fail: an error would make
+    /// the client retry, and a producer without idempotence can reorder
+    /// its records on a retry.
+    pub async fn wait_held(&self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Register before checking, so a renewal in between is not missed.
+            let renewed = self.renewed.notified();
+            tokio::pin!(renewed);
+            renewed.as_mut().enable();
+            if self.holds() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, renewed).await.is_err() {
+                return self.holds();
+            }
+        }
     }
 
     /// A request sent at `sent` in `session` was answered: the session
@@ -149,7 +173,9 @@ impl SessionLease {
         }
         let lease = p.timeout - p.timeout / MARGIN_DIVISOR;
         let until = p.sent_ns.saturating_add(u64::try_from(lease.as_nanos()).unwrap_or(u64::MAX));
-        self.valid_until.fetch_max(until, Ordering::AcqRel);
+        if self.valid_until.fetch_max(until, Ordering::AcqRel) < until {
+            self.renewed.notify_waiters();
+        }
     }
 }
 
@@ -222,6 +248,20 @@ mod tests {
         lease.applied(Role::Replicas, 7);
         lease.session_alive(8, t + Duration::from_secs(20), TIMEOUT);
         assert!(lease.holds_at(t + Duration::from_secs(20)));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_write_goes_on_once_the_new_session_is_confirmed() {
+        let lease = std::sync::Arc::new(SessionLease::new());
+        lease.session_alive(8, Instant::now(), TIMEOUT);
+        let waiter = tokio::spawn({
+            let lease = lease.clone();
+            async move { lease.wait_held(Duration::from_secs(60)).await }
+        });
+        all_applied(&lease, 8);
+        assert!(tokio::time::timeout(Duration::from_secs(60), waiter).await.unwrap().unwrap());
+        let never = SessionLease::new();
+        assert!(!never.wait_held(Duration::from_millis(1)).await, "bounded by its wait");
     }
 
     #[test]
