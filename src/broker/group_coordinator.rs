@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::replica_manager::ReplicaManager;
+use crate::cluster::lease::{Role, SessionLease};
 use crate::cluster::ClusterImage;
 use crate::coordinator::{
     Append, AppendError, AppendId, GroupConfig, GroupCoordinator, Output, RequestId, Response,
@@ -150,6 +151,7 @@ enum Command {
 pub struct GroupCoordinatorHandle {
     tx: mpsc::UnboundedSender<Command>,
     num_partitions: i32,
+    lease: Arc<SessionLease>,
 }
 
 /// Why a call got no answer: the coordinator task is gone (shutdown).
@@ -159,7 +161,12 @@ pub struct Unavailable;
 
 impl GroupCoordinatorHandle {
     /// Starts the coordinator task and its writer thread.
-    pub fn start(config: GroupConfig, log: Arc<dyn OffsetsLog>) -> GroupCoordinatorHandle {
+    /// Requests are answered NOT_COORDINATOR while `lease` does not hold.
+    pub fn start(
+        config: GroupConfig,
+        log: Arc<dyn OffsetsLog>,
+        lease: Arc<SessionLease>,
+    ) -> GroupCoordinatorHandle {
         let num_partitions = config.offsets_topic_num_partitions;
         let (tx, rx) = mpsc::unbounded_channel();
         let (append_tx, append_rx) = std::sync::mpsc::channel::<Append>();
@@ -168,8 +175,8 @@ impl GroupCoordinatorHandle {
             done_tx.send(Command::AppendDone(id, result)).is_ok()
         });
         let coordinator = GroupCoordinator::new(config, fastrand::u64(..));
-        tokio::spawn(run(coordinator, rx, append_tx));
-        GroupCoordinatorHandle { tx, num_partitions }
+        tokio::spawn(run(coordinator, rx, append_tx, lease.clone()));
+        GroupCoordinatorHandle { tx, num_partitions, lease }
     }
 
     /// The `__consumer_offsets` partition of a group.
@@ -231,6 +238,8 @@ impl GroupCoordinatorHandle {
                     let _ = handle.tx.send(Command::Unload(p));
                 }
                 led = now_led;
+                // Requests queue behind the unloads just sent.
+                handle.lease.applied(Role::Groups, image.session);
                 if images.changed().await.is_err() {
                     return;
                 }
@@ -431,6 +440,7 @@ async fn run(
     mut coordinator: GroupCoordinator,
     mut rx: mpsc::UnboundedReceiver<Command>,
     writer: std::sync::mpsc::Sender<Append>,
+    lease: Arc<SessionLease>,
 ) {
     let mut waiting: HashMap<RequestId, oneshot::Sender<Response>> = HashMap::new();
     let mut next_request = 0u64;
@@ -444,6 +454,10 @@ async fn run(
             _ = tokio::time::sleep(Duration::from_millis(sleep.unwrap_or(0))), if sleep.is_some() => None,
         };
         let now = now_ms();
+        // Only requests are fenced: completions of work begun under the
+        // lease finish, and a coordinator that lost its partitions unloads them.
+        let request = matches!(command, Some(Command::Call(..) | Command::Read(_)));
+        coordinator.set_fenced(request && !lease.holds());
         let mut out = match command {
             None => Output::default(),
             Some(Command::Call(f, reply)) => {
@@ -613,7 +627,7 @@ mod tests {
         let log: Arc<MemoryLog> = Arc::new(MemoryLog::default());
         let config = GroupConfig { offsets_topic_num_partitions: 3, ..GroupConfig::default() };
         let (_tx, images) = watch::channel(image_leading(3, 1));
-        let h = GroupCoordinatorHandle::start(config.clone(), log.clone());
+        let h = GroupCoordinatorHandle::start(config.clone(), log.clone(), SessionLease::granted());
         h.follow_leadership(1, images.clone(), log.clone());
         wait_loaded(&h, "g").await;
         for offset in [5, 9] {
@@ -627,7 +641,7 @@ mod tests {
         assert_eq!(fetched(&h, "g").await, 9);
 
         // A new coordinator over the same log: the loader replays it.
-        let h2 = GroupCoordinatorHandle::start(config, log.clone());
+        let h2 = GroupCoordinatorHandle::start(config, log.clone(), SessionLease::granted());
         h2.follow_leadership(1, images, log.clone());
         wait_loaded(&h2, "g").await;
         assert_eq!(fetched(&h2, "g").await, 9, "the last commit wins on replay");
@@ -642,7 +656,7 @@ mod tests {
             ..GroupConfig::default()
         };
         let (_tx, images) = watch::channel(image_leading(1, 1));
-        let h = GroupCoordinatorHandle::start(config, log.clone());
+        let h = GroupCoordinatorHandle::start(config, log.clone(), SessionLease::granted());
         h.follow_leadership(1, images, log);
         wait_loaded(&h, "g").await;
         let req = JoinGroupRequest {

@@ -38,6 +38,7 @@ pub use config::{Endpoint, KafkaConfig};
 pub use error::Error;
 pub use server::run;
 
+use crate::cluster::lease::Role;
 use crate::cluster::{BrokerRegistration, MetadataStore};
 use replica_manager::ReplicaManager;
 
@@ -74,8 +75,12 @@ impl BrokerContext {
     pub async fn apply_metadata(&self) -> Vec<(crate::types::TopicPartition, String)> {
         let replicas = self.replicas.clone();
         let image = self.store.image();
+        let session = image.session;
         match tokio::task::spawn_blocking(move || replicas.apply_image(&image)).await {
-            Ok(failed) => failed,
+            Ok(failed) => {
+                self.store.session_lease().applied(Role::Replicas, session);
+                failed
+            }
             Err(e) => {
                 tracing::error!("applying metadata failed: {e}");
                 Vec::new()

@@ -23,6 +23,7 @@ use super::purgatory::Purgatory;
 use super::replica_fetcher::ReplicaFetcherManager;
 use super::replication_quota::ReplicationQuotas;
 use super::KafkaConfig;
+use crate::cluster::lease::SessionLease;
 use crate::cluster::{ClusterImage, MetadataStore, PartitionState};
 use crate::log::manager::BackgroundConfig;
 use crate::log::{LogConfig, LogManager};
@@ -43,6 +44,9 @@ pub struct ReplicaManager {
     apply_lock: Mutex<()>,
     pub purgatory: Purgatory,
     store: Arc<dyn MetadataStore>,
+    /// Leadership counts only while the ZooKeeper session it came from is
+    /// known to live.
+    lease: Arc<SessionLease>,
     runtime: tokio::runtime::Handle,
     pub fetchers: ReplicaFetcherManager,
     pub metrics: Arc<BrokerMetrics>,
@@ -94,6 +98,7 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             apply_lock: Mutex::new(()),
             purgatory: Purgatory::default(),
+            lease: store.session_lease(),
             store,
             runtime,
             fetchers,
@@ -352,11 +357,31 @@ impl ReplicaManager {
         }
     }
 
-    /// The partition if this broker leads it.
+    /// The partition if this broker leads it and its session lease holds.
     pub fn leader_partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {
         let p = self.partition(tp)?;
         if p.is_leader() {
+            self.check_lease()?;
             Ok(p)
+        } else {
+            Err(ErrorCode::NotLeaderOrFollower)
+        }
+    }
+
+    /// NOT_LEADER_OR_FOLLOWER while this broker cannot tell whether its
+    /// ZooKeeper session, and with it the leaderships it holds, still
+    /// stands (paused or cut off past the session timeout): clients then
+    /// look the leader up again rather than read or write a deposed one.
+    /// Waits up to `wait` for a lapsed lease to be renewed ([`SessionLease::wait_held`]).
+    pub async fn wait_for_lease(&self, wait: std::time::Duration) {
+        if !self.lease.holds() {
+            self.lease.wait_held(wait).await;
+        }
+    }
+
+    pub fn check_lease(&self) -> Result<(), ErrorCode> {
+        if self.lease.holds() {
+            Ok(())
         } else {
             Err(ErrorCode::NotLeaderOrFollower)
         }

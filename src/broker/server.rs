@@ -281,7 +281,11 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
         replicas.clone(),
         Duration::from_millis(config.offsets_commit_timeout_ms),
     ));
-    let groups = GroupCoordinatorHandle::start(config.groups.clone(), offsets_log.clone());
+    let groups = GroupCoordinatorHandle::start(
+        config.groups.clone(),
+        offsets_log.clone(),
+        store.session_lease(),
+    );
     let txn_log: Arc<dyn OffsetsLog> = Arc::new(ReplicaOffsetsLog::for_topic(
         crate::transaction::TRANSACTION_STATE_TOPIC_NAME,
         replicas.clone(),
@@ -293,7 +297,12 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
         broker_id,
         socket_timeout: Duration::from_millis(config.replication.socket_timeout_ms),
     });
-    let txns = TxnCoordinatorHandle::start(config.transactions.clone(), txn_log.clone(), markers);
+    let txns = TxnCoordinatorHandle::start(
+        config.transactions.clone(),
+        txn_log.clone(),
+        markers,
+        store.session_lease(),
+    );
     let request_pool = MemoryPool::new(config.queued_max_request_bytes);
     let ctx = BrokerContext {
         config,

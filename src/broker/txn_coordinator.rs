@@ -21,6 +21,7 @@ use super::group_coordinator::{
     OffsetsLog, Unavailable,
 };
 use crate::client::connection::Connection;
+use crate::cluster::lease::{Role, SessionLease};
 use crate::cluster::{ClusterImage, MetadataStore};
 use crate::protocol::ErrorCode;
 use crate::time::now_ms;
@@ -48,6 +49,7 @@ enum Command {
 pub struct TxnCoordinatorHandle {
     tx: mpsc::UnboundedSender<Command>,
     num_partitions: i32,
+    lease: Arc<SessionLease>,
 }
 
 /// Where marker jobs go: the runtime hands each to it and learns when it
@@ -64,6 +66,7 @@ impl TxnCoordinatorHandle {
         config: TransactionConfig,
         log: Arc<dyn OffsetsLog>,
         markers: Arc<MarkerSender>,
+        lease: Arc<SessionLease>,
     ) -> TxnCoordinatorHandle {
         let num_partitions = config.transaction_state_log_num_partitions;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -72,7 +75,7 @@ impl TxnCoordinatorHandle {
         spawn_writer("transaction-log-writer", log, append_rx, move |id, result| {
             done_tx.send(Command::AppendDone(id, result)).is_ok()
         });
-        let handle = TxnCoordinatorHandle { tx, num_partitions };
+        let handle = TxnCoordinatorHandle { tx, num_partitions, lease };
         let coordinator = TransactionCoordinator::new(config);
         tokio::spawn(run(coordinator, rx, append_tx, handle.clone(), markers));
         handle
@@ -138,6 +141,8 @@ impl TxnCoordinatorHandle {
                     let _ = handle.tx.send(Command::Unload(*p));
                 }
                 led = now_led;
+                // Requests queue behind the unloads just sent.
+                handle.lease.applied(Role::Transactions, image.session);
                 if images.changed().await.is_err() {
                     return;
                 }
@@ -180,6 +185,10 @@ async fn run(
             _ = tokio::time::sleep(Duration::from_millis(sleep.unwrap_or(0))), if sleep.is_some() => None,
         };
         let now = now_ms();
+        // Only requests are fenced: completions of work begun under the
+        // lease finish, and a coordinator that lost its partitions unloads them.
+        let request = matches!(command, Some(Command::Call(..) | Command::Read(_)));
+        coordinator.set_fenced(request && !handle.lease.holds());
         let mut out = match command {
             None => Output::default(),
             Some(Command::Call(f, reply)) => {

@@ -9,6 +9,7 @@
 //! with Kafka's znode layout, on an external ensemble or on the server a
 //! broker embeds when it has no `zookeeper.connect`.
 
+pub mod lease;
 pub mod zk_controller;
 pub mod zk_store;
 pub mod znodes;
@@ -147,6 +148,11 @@ pub struct ClusterImage {
     /// the cluster-wide default.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The ZooKeeper session this image was read in (0 for none): the
+    /// roles a broker takes from it are its own only while that session
+    /// lives ([`lease`]).
+    #[serde(skip)]
+    pub session: i64,
 }
 
 fn no_controller() -> i32 {
@@ -200,6 +206,9 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Changes as they happen: every write here or elsewhere in the cluster.
     fn subscribe(&self) -> watch::Receiver<Arc<ClusterImage>>;
+
+    /// How long this broker may still act on its roles ([`lease`]).
+    fn session_lease(&self) -> Arc<lease::SessionLease>;
 
     /// A new unique broker id, for `broker.id=-1` (Kafka's `/brokers/seqid`).
     fn generate_broker_id(&self) -> StoreFuture<'_, i32>;

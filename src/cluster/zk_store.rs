@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use zookeeper_client as zkc;
 
+use super::lease::SessionLease;
 use super::zk_controller::{self, Noticed, Request, ZkController};
 use super::znodes as z;
 use super::{
@@ -41,6 +42,7 @@ struct Shared {
     registration: Mutex<Option<BrokerRegistration>>,
     controller: ControllerSettings,
     requests: tokio::sync::mpsc::UnboundedSender<Request>,
+    lease: Arc<SessionLease>,
 }
 
 /// The broker's controller settings (Kafka's names and defaults).
@@ -130,7 +132,10 @@ impl ZkStore {
         session_timeout: Duration,
         controller: ControllerSettings,
     ) -> Result<ZkStore, Error> {
+        let lease = Arc::new(SessionLease::new());
+        let sent = std::time::Instant::now();
         let client = connect(connect_string, session_timeout).await?;
+        lease.session_alive(client.session_id().0, sent, client.session_timeout());
         for p in z::PERSISTENT_PATHS {
             match client.mkdir(p, &open()).await {
                 Ok(()) | Err(zkc::Error::NodeExists) => {}
@@ -154,8 +159,13 @@ impl ZkStore {
             registration: Mutex::new(None),
             controller,
             requests,
+            lease,
         });
-        let refresher = tokio::spawn(follow(shared.clone(), tx.clone(), requests_rx));
+        let following = follow(shared.clone(), tx.clone(), requests_rx);
+        let shared2 = shared.clone();
+        let refresher = tokio::spawn(async move {
+            tokio::join!(following, heartbeat(&shared2));
+        });
         Ok(ZkStore { shared, tx, refresher: Arc::new(refresher) })
     }
 
@@ -282,7 +292,14 @@ pub async fn read_image(c: &zkc::Client) -> Result<ClusterImage, Error> {
             broker_configs.insert(name, z::parse_config(&d));
         }
     }
-    Ok(ClusterImage { cluster_id, controller_id, brokers, topics, broker_configs })
+    Ok(ClusterImage {
+        cluster_id,
+        controller_id,
+        brokers,
+        topics,
+        broker_configs,
+        session: c.session_id().0,
+    })
 }
 
 /// The names under `/brokers/topics` that Kafka's `Topic.validate` accepts.
@@ -348,13 +365,34 @@ async fn follow(
 }
 
 async fn reestablish(shared: &Shared) -> Result<(), Error> {
+    let sent = std::time::Instant::now();
     let c = connect(&shared.connect, shared.timeout).await?;
     let registration = shared.registration.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(b) = registration {
         register(&c, &b).await?;
     }
+    shared.lease.session_alive(c.session_id().0, sent, c.session_timeout());
     *shared.client.write().unwrap_or_else(|e| e.into_inner()) = c;
     Ok(())
+}
+
+/// Renews the session lease with a cheap read several times per session
+/// timeout, so a broker that is neither paused nor cut off from ZooKeeper
+/// never lets it run out; the client's own pings prove the same but say
+/// nothing to us.
+async fn heartbeat(shared: &Shared) {
+    loop {
+        let c = shared.client();
+        let interval = (c.session_timeout() / 6).max(Duration::from_millis(20));
+        let sent = std::time::Instant::now();
+        // A request on a connection that went quiet waits for the
+        // reconnect; the next round starts from a fresh send time.
+        let answered = tokio::time::timeout(c.session_timeout(), c.check_stat("/")).await;
+        if matches!(answered, Ok(Ok(_))) {
+            shared.lease.session_alive(c.session_id().0, sent, c.session_timeout());
+        }
+        tokio::time::sleep(interval).await;
+    }
 }
 
 /// Follows changes through one session until it expires or closes. A
@@ -552,6 +590,10 @@ impl MetadataStore for ZkStore {
 
     fn subscribe(&self) -> watch::Receiver<Arc<ClusterImage>> {
         self.tx.subscribe()
+    }
+
+    fn session_lease(&self) -> Arc<SessionLease> {
+        self.shared.lease.clone()
     }
 
     fn generate_broker_id(&self) -> StoreFuture<'_, i32> {

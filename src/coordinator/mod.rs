@@ -196,6 +196,11 @@ struct Core {
     rng: fastrand::Rng,
     /// The offset-expiry timer runs from the first load on.
     retention_scheduled: bool,
+    /// Set while the runtime cannot vouch that this broker still leads
+    /// the partitions it loaded (its ZooKeeper session may have expired):
+    /// every group answers NOT_COORDINATOR, so clients find the current
+    /// coordinator instead of reading this one's stale offsets.
+    fenced: bool,
 }
 
 /// A group's committed offsets, as its coordinator holds them.
@@ -227,12 +232,19 @@ impl GroupCoordinator {
                 next_append_id: 0,
                 rng: fastrand::Rng::with_seed(seed),
                 retention_scheduled: false,
+                fenced: false,
             },
         }
     }
 
     pub fn config(&self) -> &GroupConfig {
         &self.core.config
+    }
+
+    /// Fences (or lifts the fence on) every group this coordinator holds;
+    /// the loaded state stays, for when the fence lifts.
+    pub fn set_fenced(&mut self, fenced: bool) {
+        self.core.fenced = fenced;
     }
 
     pub fn partition_for(&self, group_id: &str) -> i32 {
@@ -514,6 +526,7 @@ impl Core {
         }
         let partition = partition_for(group_id, self.config.offsets_topic_num_partitions);
         match self.partitions.get(&partition) {
+            _ if self.fenced => Some(Error::NotCoordinator),
             None => Some(Error::NotCoordinator),
             Some(PartitionState::Loading(_)) => Some(Error::CoordinatorLoadInProgress),
             Some(PartitionState::Loaded) => None,

@@ -265,6 +265,9 @@ pub struct TransactionCoordinator {
     pending: HashMap<AppendId, Transit>,
     next_append_id: u64,
     next_expiry_check: Option<i64>,
+    /// Set while the runtime cannot vouch that this broker still leads the
+    /// partitions it loaded: every transactional id answers NOT_COORDINATOR.
+    fenced: bool,
 }
 
 /// Why a request cannot be served by this coordinator right now.
@@ -284,7 +287,14 @@ impl TransactionCoordinator {
             pending: HashMap::new(),
             next_append_id: 0,
             next_expiry_check: None,
+            fenced: false,
         }
+    }
+
+    /// Fences (or lifts the fence on) every transactional id this
+    /// coordinator holds; the loaded state stays, for when the fence lifts.
+    pub fn set_fenced(&mut self, fenced: bool) {
+        self.fenced = fenced;
     }
 
     pub fn config(&self) -> &TransactionConfig {
@@ -318,6 +328,7 @@ impl TransactionCoordinator {
     fn coordinator_epoch(&self, transactional_id: &str) -> Result<i32, ErrorCode> {
         let load = self.partitions.get(&self.partition_for(transactional_id));
         match load {
+            _ if self.fenced => Err(ErrorCode::NotCoordinator),
             Some(PartitionLoad::Loaded { coordinator_epoch }) => Ok(*coordinator_epoch),
             other => Err(unavailable(other)),
         }

@@ -337,3 +337,18 @@ fn unloading_a_partition_forgets_its_transactional_ids() {
     c.unload(partition_for("tx", PARTITIONS));
     assert_eq!(c.transaction("tx").map(|m| m.state), Err(ErrorCode::NotCoordinator));
 }
+
+#[test]
+fn a_fenced_coordinator_answers_not_coordinator_and_keeps_its_state() {
+    let mut c = coordinator();
+    let (pid, epoch) = init(&mut c, 0, "tx", 5).unwrap();
+    c.set_fenced(true);
+    assert_eq!(c.transaction("tx").map(|m| m.state), Err(ErrorCode::NotCoordinator));
+    assert_eq!(
+        add(&mut c, 1, "tx", pid, epoch, &[("a", 0)]),
+        Err(ErrorCode::NotCoordinator),
+        "a broker whose session may have expired must not act on its transactions"
+    );
+    c.set_fenced(false);
+    assert_eq!(add(&mut c, 2, "tx", pid, epoch, &[("a", 0)]), Ok(()));
+}

@@ -40,3 +40,4 @@ mod zk_harness;
 mod zk_interop;
 mod zk_server;
 mod zk_storage;
+mod zombie_fencing;

@@ -344,7 +344,10 @@ fn read_one(
         Err(code) => return (error_part(w, code), None),
     };
     let stats = Some(partition.stats.clone());
-    if let Err(code) = partition.check_leader_epoch(w.current_leader_epoch) {
+    if let Err(code) = partition
+        .check_leader_epoch(w.current_leader_epoch)
+        .and_then(|()| ctx.replicas.check_lease())
+    {
         return (error_part(w, code), stats);
     }
     let hw = partition.high_watermark();

@@ -30,6 +30,10 @@ use crate::types::TopicPartition;
 /// Versions below this carry message sets (magic 0/1), not v2 batches.
 const LEGACY_BELOW: i16 = 3;
 
+/// The longest a produce waits for a lapsed session lease (bounded by its
+/// own timeout too) before answering NOT_LEADER_OR_FOLLOWER.
+const MAX_LEASE_WAIT_MS: u64 = 30_000;
+
 /// What the connection does with the outcome.
 pub enum ProduceOutcome {
     Respond(ProduceResponse),
@@ -65,6 +69,8 @@ pub async fn handle(
     } else {
         None
     };
+    let wait = u64::try_from(req.timeout_ms).unwrap_or(0).min(MAX_LEASE_WAIT_MS);
+    ctx.replicas.wait_for_lease(std::time::Duration::from_millis(wait)).await;
     let image = ctx.store.image();
     let mut items = Vec::new();
     let mut work: Vec<(usize, Arc<Partition>, bytes::Bytes, usize)> = Vec::new();

@@ -348,6 +348,38 @@ fn coordinator_load_state_errors() {
 }
 
 #[test]
+fn a_fenced_coordinator_answers_not_coordinator_and_keeps_its_state() {
+    let mut h = Harness::new();
+    let c = h.commit(commit_req("g", "", -1, &[("t", 0, 42)]));
+    h.flush();
+    assert_eq!(commit_errors(&h.commit_result(c).unwrap()), vec![None]);
+    h.c.set_fenced(true);
+    assert_eq!(
+        h.c.offset_fetch(&OffsetFetchRequest {
+            group_id: "g".into(),
+            topics: None,
+            require_stable: false,
+        })
+        .error,
+        Some(Error::NotCoordinator),
+        "a broker whose session may have expired must not answer from its cache"
+    );
+    let out = h.c.join_group(h.now, RequestId(90), join_req("g", "", "c"));
+    assert_eq!(
+        out.responses[0].1,
+        Response::JoinGroup(JoinGroupResult::error("", Error::NotCoordinator))
+    );
+    assert_eq!(h.c.describe_group("g").error, Some(Error::NotCoordinator));
+    assert!(h.in_flight.is_empty(), "nothing is written while fenced");
+    h.c.set_fenced(false);
+    assert_eq!(
+        fetch(&h, "g", "t", 0).committed_offset,
+        42,
+        "the fence lifts with the state intact"
+    );
+}
+
+#[test]
 fn unloading_answers_parked_requests_not_coordinator() {
     let mut h = Harness::with_config(GroupConfig {
         group_initial_rebalance_delay_ms: 3000,
