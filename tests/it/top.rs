@@ -59,6 +59,20 @@ impl Tmux {
         self.keys(&["Enter"]);
     }
 
+    /// Resizes the window and waits for top to redraw the whole screen at
+    /// the new size (title on top, key help on the last line) with `also`.
+    fn resize_and_wait(&self, w: u16, h: usize, also: impl Fn(&str) -> bool) {
+        self.run(&["resize-window", "-x", &w.to_string(), "-y", &h.to_string()]);
+        self.wait_for(&format!("a redraw at {w}x{h}"), |s| {
+            let lines: Vec<&str> = s.lines().collect();
+            lines.len() == h
+                && lines[h - 1].starts_with("q quit")
+                && lines[0].starts_with("kafka-rs top")
+                && lines.iter().filter(|l| l.starts_with("kafka-rs top")).count() == 1
+                && also(s)
+        });
+    }
+
     /// Polls the screen until `cond` holds; returns that screen.
     fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + WAIT;
@@ -253,14 +267,7 @@ fn top_follows_produce_lag_and_resize() {
     tmux.keys(&["p"]);
     tmux.wait_for("paused", |s| s.contains("[PAUSED]"));
     for (w, h) in [(90u16, 20usize), (200, 60)] {
-        tmux.run(&["resize-window", "-x", &w.to_string(), "-y", &h.to_string()]);
-        tmux.wait_for(&format!("a redraw at {w}x{h}"), |s| {
-            let lines: Vec<&str> = s.lines().collect();
-            lines.len() == h
-                && lines[h - 1].starts_with("q quit")
-                && lines[0].starts_with("kafka-rs top")
-                && lines.iter().filter(|l| l.starts_with("kafka-rs top")).count() == 1
-        });
+        tmux.resize_and_wait(w, h, |_| true);
     }
     tmux.keys(&["q"]);
 }
@@ -547,14 +554,7 @@ fn top_on_three_brokers_follows_a_broker_dying_and_returning() {
             });
 
             for (w, h) in [(100u16, 24usize), (180, 50)] {
-                tmux.run(&["resize-window", "-x", &w.to_string(), "-y", &h.to_string()]);
-                tmux.wait_for(&format!("a redraw at {w}x{h}"), |s| {
-                    let lines: Vec<&str> = s.lines().collect();
-                    lines.len() == h
-                        && lines[h - 1].starts_with("q quit")
-                        && lines.iter().filter(|l| l.starts_with("kafka-rs top")).count() == 1
-                        && broker_rows(s).len() == 3
-                });
+                tmux.resize_and_wait(w, h, |s| broker_rows(s).len() == 3);
             }
         },
         "q",
