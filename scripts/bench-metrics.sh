@@ -62,7 +62,8 @@ measure() { # label id command...
   t1=$(date +%s.%N); c1=$(ticks "${pid[$id]}")
   python3 -c "
 n=$N; el=$t1-$t0; cpu=($c1-$c0)/$HZ
-print(f'$label {\"on \" if $id == 1 else \"off\"}: {n/el:,.0f} records/s, broker CPU {cpu:.2f} s = {cpu/n*1e6:.3f} us/record')"
+print(f'$label {\"on \" if $id == 1 else \"off\"}: {n/el:,.0f} records/s, broker CPU {cpu:.2f} s = {cpu/n*1e6:.3f} us/record')
+open('$WORK/results', 'a').write(f'{\"$label\".split()[2]} $id {n/el} {cpu}\\n')"
 }
 for round in $(seq "$ROUNDS"); do
   for id in 1 2; do
@@ -72,4 +73,19 @@ for round in $(seq "$ROUNDS"); do
     measure "round $round consume metrics" "$id" sh -c "kcat -C -b '$B' -t '${topic[$id]}' -p 0 -o -$N -e -q -X fetch.message.max.bytes=1048576 | wc -l >/dev/null"
   done
 done
+# Per round, on/off throughput (and CPU) ratios; then their mean and range.
+python3 - "$WORK/results" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1])]
+for kind in ("produce", "consume"):
+    on = [(float(r), float(c)) for k, i, r, c in rows if k == kind and i == "1"]
+    off = [(float(r), float(c)) for k, i, r, c in rows if k == kind and i == "2"]
+    tput = [a[0] / b[0] for a, b in zip(on, off)]
+    cpu = [a[1] / b[1] for a, b in zip(on, off) if b[1] > 0]
+    print(f"{kind}: records/s on/off per round {', '.join(f'{x:.3f}' for x in tput)}; "
+          f"mean {sum(tput)/len(tput):.3f}, range {min(tput):.3f}-{max(tput):.3f}")
+    if cpu:
+        print(f"{kind}: broker CPU on/off per round {', '.join(f'{x:.3f}' for x in cpu)}; "
+              f"mean {sum(cpu)/len(cpu):.3f}")
+PY
 curl -s "http://127.0.0.1:$METRICS/metrics" | grep -E '^kafka_server_brokertopicmetrics_messagesin_total\{topic="metrics-on"\}'
