@@ -576,7 +576,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__dump__subcmd__log)
-            opts="-h -V --files --print-data-log --deep-iteration --verify-index-only --index-sanity-check --max-message-size --max-bytes --key-decoder-class --value-decoder-class --skip-record-metadata --help --version"
+            opts="-h -V --files --print-data-log --deep-iteration --verify-index-only --index-sanity-check --max-message-size --max-bytes --key-decoder-class --value-decoder-class --skip-record-metadata --offsets-decoder --transaction-log-decoder --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -64,6 +64,8 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l deep-iter
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l verify-index-only -d 'If set, just verify the index log without printing its content'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l index-sanity-check -d 'If set, just checks the index sanity without printing its content. This is the same check that is executed on broker startup to determine if an index needs rebuilding or not'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l skip-record-metadata -d 'Whether to skip printing metadata for each record'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l offsets-decoder -d 'If set, log data will be parsed as offset data from the __consumer_offsets topic'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l transaction-log-decoder -d 'If set, log data will be parsed as transaction metadata from the __transaction_state topic'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -s V -l version -d 'Print version'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l bootstrap-server -d 'The Kafka server to connect to (host:port[,host:port...])' -r

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
+use super::dump_log_parsers;
 use crate::log::offset_index::{self, IndexEntry};
 use crate::log::segment::{BatchFileReader, ChunkError};
 use crate::log::time_index;
@@ -53,6 +54,38 @@ pub struct DumpLogArgs {
     /// Whether to skip printing metadata for each record.
     #[arg(long)]
     skip_record_metadata: bool,
+    /// If set, log data will be parsed as offset data from the __consumer_offsets topic.
+    #[arg(long, conflicts_with = "transaction_log_decoder")]
+    offsets_decoder: bool,
+    /// If set, log data will be parsed as transaction metadata from the __transaction_state
+    /// topic.
+    #[arg(long)]
+    transaction_log_decoder: bool,
+}
+
+/// How record contents are printed: Kafka's `MessageParser`s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Parser {
+    Decoders { key: Decoder, value: Decoder },
+    Offsets,
+    TransactionLog,
+}
+
+impl Parser {
+    fn parse(
+        self,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> anyhow::Result<dump_log_parsers::Parsed> {
+        match self {
+            Parser::Decoders { key: k, value: v } => {
+                Ok((key.map(|b| k.decode(b)), value.map(|b| v.decode(b))))
+            }
+            Parser::Offsets => dump_log_parsers::offsets(offset, key, value),
+            Parser::TransactionLog => dump_log_parsers::transaction_log(offset, key, value),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,8 +132,7 @@ struct Options {
     sanity_only: bool,
     max_message_size: u64,
     max_bytes: u64,
-    key: Decoder,
-    value: Decoder,
+    parser: Parser,
     skip_record_metadata: bool,
 }
 
@@ -116,7 +148,19 @@ struct Report {
 pub fn run(args: DumpLogArgs) -> anyhow::Result<()> {
     let print_data = args.print_data_log
         || args.key_decoder_class.is_some()
-        || args.value_decoder_class.is_some();
+        || args.value_decoder_class.is_some()
+        || args.offsets_decoder
+        || args.transaction_log_decoder;
+    let parser = if args.offsets_decoder {
+        Parser::Offsets
+    } else if args.transaction_log_decoder {
+        Parser::TransactionLog
+    } else {
+        Parser::Decoders {
+            key: Decoder::from_class(args.key_decoder_class.as_deref())?,
+            value: Decoder::from_class(args.value_decoder_class.as_deref())?,
+        }
+    };
     let opts = Options {
         print_data,
         deep: args.deep_iteration || print_data,
@@ -124,8 +168,7 @@ pub fn run(args: DumpLogArgs) -> anyhow::Result<()> {
         sanity_only: args.index_sanity_check,
         max_message_size: args.max_message_size,
         max_bytes: args.max_bytes,
-        key: Decoder::from_class(args.key_decoder_class.as_deref())?,
-        value: Decoder::from_class(args.value_decoder_class.as_deref())?,
+        parser,
         skip_record_metadata: args.skip_record_metadata,
     };
     let stdout = std::io::stdout();
@@ -311,11 +354,12 @@ fn print_records(
             }
         }
         if opts.print_data && !batch.is_control() {
-            if let Some(k) = r.key {
-                write!(out, "{prefix}key: {}", opts.key.decode(k))?;
+            let (key, payload) = opts.parser.parse(offset, r.key, r.value)?;
+            if let Some(k) = key {
+                write!(out, "{prefix}key: {k}")?;
             }
-            if let Some(v) = r.value {
-                write!(out, " payload: {}", opts.value.decode(v))?;
+            if let Some(p) = payload {
+                write!(out, " payload: {p}")?;
             }
         }
         writeln!(out)?;

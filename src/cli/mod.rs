@@ -13,6 +13,7 @@ pub mod consumer_perf_test;
 mod deserializer;
 mod docs;
 mod dump_log;
+mod dump_log_parsers;
 pub mod get_offsets;
 pub mod leader_election;
 mod perf;

@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::path;
-use super::proto::{Acl, EventType, Stat};
+use super::proto::{Acl, Data, EventType, Stat};
 use super::txn::{Txn, TxnHeader};
 
 /// `ephemeralOwner` of a container node (`EphemeralType.CONTAINER`).
@@ -31,7 +31,7 @@ pub struct NodeStat {
 
 #[derive(Clone, Debug, Default)]
 pub struct Node {
-    pub data: Box<[u8]>,
+    pub data: Data,
     pub acl: u32,
     pub stat: NodeStat,
     pub children: HashSet<Box<str>>,
@@ -97,7 +97,7 @@ impl AclTable {
 pub enum Undo {
     Created { path: String, parent_cversion: i32, parent_pzxid: i64 },
     Deleted { path: String, node: Node, parent_cversion: i32, parent_pzxid: i64 },
-    DataSet { path: String, data: Box<[u8]>, stat: NodeStat },
+    DataSet { path: String, data: Data, stat: NodeStat },
     AclSet { path: String, acl: u32, aversion: i32 },
 }
 
@@ -228,7 +228,7 @@ impl DataTree {
             Txn::SetData { path, data } => {
                 let node = self.node_mut(hdr, path)?;
                 let old_len = node.data.len() as u64;
-                let old = std::mem::replace(&mut node.data, data.clone().into_boxed_slice());
+                let old = std::mem::replace(&mut node.data, data.clone());
                 let old_stat = node.stat;
                 node.stat.mzxid = hdr.zxid;
                 node.stat.mtime = hdr.time;
@@ -268,7 +268,7 @@ impl DataTree {
         &mut self,
         hdr: &TxnHeader,
         p: &str,
-        data: &[u8],
+        data: &Data,
         acl: &[Acl],
         owner: i64,
         changes: &mut Vec<Change>,
@@ -293,7 +293,7 @@ impl DataTree {
             pzxid: hdr.zxid,
             ..NodeStat::default()
         };
-        let node = Node { data: data.into(), acl, stat, children: HashSet::new() };
+        let node = Node { data: data.clone(), acl, stat, children: HashSet::new() };
         self.index(p, &node);
         self.data_bytes += data.len() as u64;
         self.nodes.insert(p.into(), node);
@@ -445,7 +445,7 @@ mod tests {
     fn create(path: &str, owner: i64) -> Txn {
         Txn::Create {
             path: path.into(),
-            data: b"d".to_vec(),
+            data: b"d".to_vec().into(),
             acl: Acl::world_all(),
             ephemeral_owner: owner,
         }
@@ -490,7 +490,7 @@ mod tests {
         let mut undo = Vec::new();
         let multi = Txn::Multi(vec![
             create("/a/b", 0),
-            Txn::SetData { path: "/a".into(), data: b"new".to_vec() },
+            Txn::SetData { path: "/a".into(), data: Data::NULL },
             Txn::Delete { path: "/a/b".into() },
             Txn::SetAcl { path: "/a".into(), acl: vec![] },
         ]);
@@ -498,7 +498,7 @@ mod tests {
         t.rollback(undo);
         let after: Vec<_> = ["/", "/a"].iter().map(|p| t.get(p).unwrap().stat()).collect();
         assert_eq!(before, after);
-        assert_eq!(&*t.get("/a").unwrap().data, b"d");
+        assert_eq!(t.get("/a").unwrap().data.get(), Some(&b"d"[..]), "null set back to the bytes");
         assert_eq!(t.approximate_data_size(), 1);
     }
 }

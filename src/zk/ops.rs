@@ -234,7 +234,7 @@ impl Processor {
         w: &mut Writer,
     ) -> Result<(), ErrorCode> {
         let node = self.readable(conn, p)?;
-        w.buffer(&node.data);
+        w.data(&node.data);
         node.stat().write(w);
         if watch {
             self.watches.add(Kind::Data, p, conn);

@@ -39,7 +39,7 @@ pub fn serialize(tree: &DataTree, sessions: &SessionTracker) -> Vec<u8> {
     w.i32(tree.node_count() as i32);
     for (p, n) in tree.nodes() {
         let s = &n.stat;
-        w.string(p).buffer(&n.data).i32(n.acl as i32);
+        w.string(p).data(&n.data).i32(n.acl as i32);
         w.i64(s.czxid).i64(s.mzxid).i64(s.ctime).i64(s.mtime);
         w.i32(s.version).i32(s.cversion).i32(s.aversion).i64(s.ephemeral_owner).i64(s.pzxid);
     }
@@ -73,7 +73,7 @@ pub fn deserialize(bytes: &[u8]) -> Result<(DataTree, Vec<SavedSession>), Decode
     }
     for _ in 0..r.count(8)? {
         let p = r.string()?;
-        let data = r.buffer()?.into();
+        let data = r.data()?;
         let acl = r.i32()? as u32;
         let stat = NodeStat {
             czxid: r.i64()?,
@@ -181,6 +181,7 @@ pub fn load_latest(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::zk::proto::Data;
     use crate::zk::txn::{Txn, TxnHeader};
 
     #[test]
@@ -202,7 +203,8 @@ mod tests {
             let hdr = TxnHeader { session: 77, zxid: i as i64 + 1, time: 5 };
             let t = Txn::Create {
                 path: p.to_string(),
-                data: b"x".to_vec(),
+                // Null must come back null, not as the empty bytes.
+                data: if *p == "/e" { Data::NULL } else { b"x".to_vec().into() },
                 acl: Acl::world_all(),
                 ephemeral_owner: owner,
             };
@@ -216,6 +218,7 @@ mod tests {
         assert_eq!(back.last_zxid, 3);
         for p in ["/", "/a", "/a/b", "/e", "/zookeeper"] {
             assert_eq!(back.get(p).unwrap().stat(), tree.get(p).unwrap().stat(), "{p}");
+            assert_eq!(back.get(p).unwrap().data, tree.get(p).unwrap().data, "{p}");
         }
         assert_eq!(back.ephemerals_of(77).collect::<Vec<_>>(), vec!["/e"]);
         let mut bad = bytes.clone();

@@ -3,7 +3,7 @@
 //! (the final sequential name, the owner), never requests, so replaying it
 //! needs no checks and always reaches the same tree.
 
-use super::proto::{Acl, DecodeError, Reader, Writer};
+use super::proto::{Acl, Data, DecodeError, Reader, Writer};
 
 /// Who, when and in which order: every transaction has one zxid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub enum Txn {
     CloseSession,
     Create {
         path: String,
-        data: Vec<u8>,
+        data: Data,
         acl: Vec<Acl>,
         ephemeral_owner: i64,
     },
@@ -31,7 +31,7 @@ pub enum Txn {
     },
     SetData {
         path: String,
-        data: Vec<u8>,
+        data: Data,
     },
     SetAcl {
         path: String,
@@ -68,7 +68,7 @@ impl Txn {
                 w.i32(T_CLOSE_SESSION);
             }
             Txn::Create { path, data, acl, ephemeral_owner } => {
-                w.i32(T_CREATE).string(path).buffer(data);
+                w.i32(T_CREATE).string(path).data(data);
                 Acl::write_acls(w, acl);
                 w.i64(*ephemeral_owner);
             }
@@ -76,7 +76,7 @@ impl Txn {
                 w.i32(T_DELETE).string(path);
             }
             Txn::SetData { path, data } => {
-                w.i32(T_SET_DATA).string(path).buffer(data);
+                w.i32(T_SET_DATA).string(path).data(data);
             }
             Txn::SetAcl { path, acl } => {
                 w.i32(T_SET_ACL).string(path);
@@ -113,12 +113,12 @@ impl Txn {
             T_CLOSE_SESSION => Txn::CloseSession,
             T_CREATE => Txn::Create {
                 path: r.string()?,
-                data: r.buffer()?.to_vec(),
+                data: r.data()?,
                 acl: Acl::read_acls(r)?,
                 ephemeral_owner: r.i64()?,
             },
             T_DELETE => Txn::Delete { path: r.string()? },
-            T_SET_DATA => Txn::SetData { path: r.string()?, data: r.buffer()?.to_vec() },
+            T_SET_DATA => Txn::SetData { path: r.string()?, data: r.data()? },
             T_SET_ACL => Txn::SetAcl { path: r.string()?, acl: Acl::read_acls(r)? },
             T_CHECK => Txn::Check { path: r.string()? },
             T_MULTI if depth == 0 => {
@@ -156,12 +156,13 @@ mod tests {
             Txn::CloseSession,
             Txn::Create {
                 path: "/a".into(),
-                data: b"x".to_vec(),
+                data: b"x".to_vec().into(),
                 acl: Acl::world_all(),
                 ephemeral_owner: 5,
             },
             Txn::Delete { path: "/a".into() },
-            Txn::SetData { path: "/a".into(), data: vec![] },
+            Txn::SetData { path: "/a".into(), data: vec![].into() },
+            Txn::SetData { path: "/a".into(), data: Data::NULL },
             Txn::SetAcl { path: "/a".into(), acl: Acl::world_all() },
             Txn::Multi(vec![Txn::Check { path: "/b".into() }, Txn::Delete { path: "/b".into() }]),
             Txn::Error { code: -110 },

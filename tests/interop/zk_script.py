@@ -149,6 +149,15 @@ def main():
     log("set bad version", attempt(lambda: zk1.set("/script", b"x", version=99)))
     log("get", zk1.get("/script")[0], st(zk1.get("/script")[1]))
 
+    # Null data is not empty data: ZooKeeper answers null, kazoo shows None.
+    zk1.create("/script/null", None)
+    zk1.create("/script/empty", b"")
+    log("null vs empty", zk1.get("/script/null")[0], repr(zk1.get("/script/empty")[0]))
+    zk1.set("/script/empty", None)
+    log("set null", zk1.get("/script/empty")[0], st(zk1.exists("/script/empty")))
+    zk1.delete("/script/null")
+    zk1.delete("/script/empty")
+
     # Multi: atomic, per-op results.
     t = zk1.transaction()
     t.create("/script/m1", b"1")

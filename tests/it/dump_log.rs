@@ -166,3 +166,112 @@ fn dump_log_reports_corrupt_files_with_file_and_position() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).lines().filter(|l| l.starts_with("baseOffset:")).count() < 20);
 }
+
+/// Every non-empty `.log` of an internal topic's partitions, dumped with
+/// `decoder`; one output for all.
+fn dump_internal(data: &Path, topic: &str, decoder: &str) -> String {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(data).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.strip_prefix(topic).is_some_and(|p| p.starts_with('-')) {
+            for f in std::fs::read_dir(entry.path()).unwrap().flatten() {
+                let p = f.path();
+                if p.extension().is_some_and(|e| e == "log") && f.metadata().unwrap().len() > 0 {
+                    files.push(p.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(!files.is_empty(), "no {topic} segments in {}", data.display());
+    let out = run(&["dump-log", "--files", &files.join(","), decoder]);
+    assert!(out.status.success(), "{decoder}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// The JSON after `marker` on the line, up to the next field Kafka prints.
+fn field<'a>(line: &'a str, marker: &str) -> &'a str {
+    let rest = line.split_once(marker).map_or("", |(_, r)| r);
+    rest.split(" payload: ").next().unwrap_or(rest)
+}
+
+/// What a real consumer group (confluent-kafka) and a real transactional
+/// producer left in __consumer_offsets and __transaction_state, read back
+/// the way Kafka's kafka-dump-log.sh prints it.
+#[test]
+fn offsets_and_transaction_log_decoders_read_what_real_clients_wrote() {
+    if crate::support::python().is_none() {
+        return;
+    }
+    let broker = crate::broker_support::Broker::start(crate::transactions::SINGLE);
+    let script_out = crate::transactions::run_scenario("ctp", &broker.addr());
+    assert!(script_out.contains("ctp ok"), "{script_out}");
+    let data = broker.data_dir();
+
+    let offsets = dump_internal(&data, "__consumer_offsets", "--offsets-decoder");
+    let records: Vec<&str> = offsets.lines().filter(|l| l.starts_with("| offset: ")).collect();
+    let group_key = records
+        .iter()
+        .map(|l| field(l, " key: "))
+        .find(|k| k.starts_with(r#"{"type":"2","data":{"group":"ctp-"#))
+        .unwrap_or_else(|| panic!("no group metadata record:\n{offsets}"));
+    let group = group_key.split('"').nth(9).unwrap().to_string();
+    let topic = format!("ctp-in-{}", group.trim_start_matches("ctp-"));
+    // The group's metadata with its one member, its subscription and
+    // its assignment decoded.
+    let metadata = records
+        .iter()
+        .filter(|l| field(l, " key: ") == group_key)
+        .map(|l| field(l, " payload: "))
+        .find(|p| p.contains(r#""members":[{"#))
+        .unwrap_or_else(|| panic!("no generation with members:\n{offsets}"));
+    for expect in [
+        r#"{"version":"3","data":{"protocolType":"consumer","generation":"#.to_string(),
+        r#""memberId":"rdkafka-"#.to_string(),
+        format!(r#""subscription":{{"topics":["{topic}"],"userData":"","ownedPartitions":[]"#),
+        format!(
+            r#""assignment":{{"assignedPartitions":[{{"topic":"{topic}","partitions":[0,1]}}]"#
+        ),
+    ] {
+        assert!(metadata.contains(&expect), "{expect} not in {metadata}");
+    }
+    // The committed offsets: the last commit of each partition is 25.
+    for partition in [0, 1] {
+        let key = format!(
+            r#"{{"type":"1","data":{{"group":"{group}","topic":"{topic}","partition":{partition}}}}}"#
+        );
+        let last = records
+            .iter()
+            .rev()
+            .filter(|l| field(l, " key: ") == key)
+            .map(|l| field(l, " payload: "))
+            .next()
+            .unwrap_or_else(|| panic!("no commit for {key}:\n{offsets}"));
+        assert!(last.starts_with(r#"{"version":"3","data":{"offset":25,"leaderEpoch":"#), "{last}");
+    }
+    assert!(
+        offsets.contains("endTxnMarker: COMMIT") && offsets.contains("endTxnMarker: ABORT"),
+        "the offsets went in with the transactions, one aborted:\n{offsets}"
+    );
+
+    let txns = dump_internal(&data, "__transaction_state", "--transaction-log-decoder");
+    let key = format!(r#"{{"type":"0","data":{{"transactionalId":"{group}"}}}}"#);
+    let states: Vec<&str> = txns
+        .lines()
+        .filter(|l| field(l, " key: ") == key)
+        .map(|l| field(l, " payload: "))
+        .collect();
+    fn status(s: &str) -> Option<&str> {
+        s.split(r#""transactionStatus":"#).nth(1).and_then(|r| r.split(',').next())
+    }
+    let seen: Vec<&str> = states.iter().filter_map(|s| status(s)).collect();
+    // Empty (0) from InitProducerId, Ongoing (1), PrepareAbort (3),
+    // CompleteAbort (5), then PrepareCommit (2) and CompleteCommit (4).
+    for s in ["0", "1", "3", "5", "2", "4"] {
+        assert!(seen.contains(&s), "status {s} missing: {seen:?}\n{txns}");
+    }
+    assert!(
+        states.iter().any(|s| s.contains(r#"{"topic":"__consumer_offsets","partitionIds":["#)),
+        "the offsets partition joined the transaction:\n{txns}"
+    );
+    assert!(states.iter().all(|s| s.starts_with(r#"{"version":"0","data":{"producerId":"#)));
+}

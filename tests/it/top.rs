@@ -59,6 +59,20 @@ impl Tmux {
         self.keys(&["Enter"]);
     }
 
+    /// Resizes the window and waits for top to redraw the whole screen at
+    /// the new size (title on top, key help on the last line) with `also`.
+    fn resize_and_wait(&self, w: u16, h: usize, also: impl Fn(&str) -> bool) {
+        self.run(&["resize-window", "-x", &w.to_string(), "-y", &h.to_string()]);
+        self.wait_for(&format!("a redraw at {w}x{h}"), |s| {
+            let lines: Vec<&str> = s.lines().collect();
+            lines.len() == h
+                && lines[h - 1].starts_with("q quit")
+                && lines[0].starts_with("kafka-rs top")
+                && lines.iter().filter(|l| l.starts_with("kafka-rs top")).count() == 1
+                && also(s)
+        });
+    }
+
     /// Polls the screen until `cond` holds; returns that screen.
     fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + WAIT;
@@ -80,10 +94,13 @@ impl Drop for Tmux {
 }
 
 fn top_command(broker: &Broker, extra: &str) -> String {
+    top_command_for(&broker.addr(), extra)
+}
+
+fn top_command_for(bootstrap: &str, extra: &str) -> String {
     format!(
-        "{} top --bootstrap-server {} --interval 0.5 {extra}",
-        support::bin().display(),
-        broker.addr()
+        "{} top --bootstrap-server {bootstrap} --interval 0.5 {extra}",
+        support::bin().display()
     )
 }
 
@@ -250,14 +267,7 @@ fn top_follows_produce_lag_and_resize() {
     tmux.keys(&["p"]);
     tmux.wait_for("paused", |s| s.contains("[PAUSED]"));
     for (w, h) in [(90u16, 20usize), (200, 60)] {
-        tmux.run(&["resize-window", "-x", &w.to_string(), "-y", &h.to_string()]);
-        tmux.wait_for(&format!("a redraw at {w}x{h}"), |s| {
-            let lines: Vec<&str> = s.lines().collect();
-            lines.len() == h
-                && lines[h - 1].starts_with("q quit")
-                && lines[0].starts_with("kafka-rs top")
-                && lines.iter().filter(|l| l.starts_with("kafka-rs top")).count() == 1
-        });
+        tmux.resize_and_wait(w, h, |_| true);
     }
     tmux.keys(&["q"]);
 }
@@ -327,14 +337,27 @@ fn top_exits_when_its_terminal_goes_away_or_on_sigterm() {
 /// settings must be those from before and typed text must echo.
 fn quit_leaves_terminal_usable(name: &str, quit_keys: &str) {
     let broker = Broker::start(OVERRIDES);
+    top_in_a_shell(name, (120, 30), &top_command(&broker, ""), |_| {}, quit_keys);
+}
+
+/// Types `top` at a shell prompt in a `size` window, runs `during` while it
+/// shows, quits with `quit_keys`, then checks the terminal is as before.
+fn top_in_a_shell(
+    name: &str,
+    size: (u16, u16),
+    top: &str,
+    during: impl FnOnce(&Tmux),
+    quit_keys: &str,
+) {
     let dir = tempfile::tempdir().unwrap();
     let before = dir.path().join("stty-before");
     let shell = "env PS1='ready> ' bash --norc --noprofile";
-    let Some(tmux) = Tmux::start(name, 120, 30, shell) else { return };
+    let Some(tmux) = Tmux::start(name, size.0, size.1, shell) else { return };
     tmux.wait_for("the prompt", |s| s.contains("ready>"));
     tmux.type_line(&format!("stty -g > {}", before.display()));
-    tmux.type_line(&top_command(&broker, ""));
+    tmux.type_line(top);
     tmux.wait_for("top on screen", |s| s.contains("RECORDS-IN/S"));
+    during(&tmux);
     tmux.keys(&[quit_keys]);
     let s = tmux.wait_for("the shell back on the main screen", |s| !s.contains("RECORDS-IN/S"));
     assert!(!s.contains("kafka-rs top  "), "the alternate screen is gone:\n{s}");
@@ -420,4 +443,120 @@ fn top_once_prints_text_and_json() {
     let out = kafka_rs(&["top", "--bootstrap-server", &b, "--once"], None, WAIT);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("cannot reach the cluster"), "{}", stderr(&out));
+}
+
+/// The brokers pane's rows by id: (status, controller, leaders).
+fn broker_rows(screen: &str) -> Vec<(String, String, u32)> {
+    (1..=3)
+        .filter_map(|id| {
+            let cells = row(screen, &id.to_string())?;
+            Some((
+                cells.get(3)?.to_string(),
+                cells.get(4)?.to_string(),
+                cells.get(5)?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// The screen line whose first cell is `name`, with its colours
+/// (`capture-pane -e`).
+fn coloured_line(tmux: &Tmux, name: &str) -> Option<String> {
+    tmux.run(&["capture-pane", "-p", "-e"])
+        .lines()
+        .find(|l| {
+            let plain: String = strip_sgr(l);
+            plain.split_whitespace().next() == Some(name)
+        })
+        .map(str::to_string)
+}
+
+/// Whether a captured line sets a yellow foreground, however tmux spells it.
+fn yellow(line: &str) -> bool {
+    ["\x1b[33m", "\x1b[93m", "38;5;11m", "38;5;3m"].iter().any(|y| line.contains(y))
+}
+
+fn strip_sgr(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Three brokers: the brokers pane shows them all, the controller and
+/// the leader counts; a broker killed with -9 shows DOWN and its
+/// partitions under-replicated in yellow while top keeps running; its
+/// restart brings the view back; a resize redraws; quitting leaves the
+/// shell's terminal as it was.
+#[test]
+fn top_on_three_brokers_follows_a_broker_dying_and_returning() {
+    let mut cluster = crate::replication::Cluster::start(&[]);
+    cluster.topics(&[
+        "--create",
+        "--topic",
+        "events",
+        "--partitions",
+        "3",
+        "--replication-factor",
+        "3",
+    ]);
+    let top = top_command_for(&cluster.bootstrap(), "");
+    top_in_a_shell(
+        "three",
+        (160, 48),
+        &top,
+        |tmux| {
+            tmux.keys(&["1"]);
+            let s = tmux.wait_for("three brokers up, one controller, every partition led", |s| {
+                let rows = broker_rows(s);
+                rows.len() == 3
+                    && rows.iter().all(|r| r.0 == "up")
+                    && rows.iter().filter(|r| r.1 == "yes").count() == 1
+                    && rows.iter().map(|r| r.2).sum::<u32>() == 3
+            });
+            assert!(s.contains("[1 Brokers]") && s.contains("brokers 3/3 up"), "{s}");
+            let rows = broker_rows(&s);
+            let victim = (1..=3).find(|&id| rows[id - 1].1 != "yes").unwrap() as i32;
+
+            cluster.kill9(victim);
+            let name = victim.to_string();
+            let s = tmux.wait_for("the killed broker DOWN", |s| {
+                row(s, &name).is_some_and(|r| r.get(3) == Some(&"DOWN"))
+                    && s.contains("brokers 2/3 up")
+            });
+            assert!(s.contains("[1 Brokers]"), "still running, same pane:\n{s}");
+            tmux.keys(&["2"]);
+            tmux.wait_for("events under-replicated", |s| {
+                cell(s, "UNDER-REPLICATED", "events") == Some("3")
+            });
+            let line = coloured_line(tmux, "events").unwrap_or_default();
+            assert!(yellow(&line), "the under-replicated topic is yellow: {line:?}");
+
+            cluster.restart(victim);
+            tmux.wait_for("the topic fully replicated again", |s| {
+                cell(s, "UNDER-REPLICATED", "events") == Some("0")
+            });
+            let line = coloured_line(tmux, "events").unwrap_or_default();
+            assert!(!yellow(&line), "no longer yellow: {line:?}");
+            tmux.keys(&["1"]);
+            tmux.wait_for("the broker back up", |s| {
+                broker_rows(s).iter().all(|r| r.0 == "up") && s.contains("brokers 3/3 up")
+            });
+
+            for (w, h) in [(100u16, 24usize), (180, 50)] {
+                tmux.resize_and_wait(w, h, |s| broker_rows(s).len() == 3);
+            }
+        },
+        "q",
+    );
 }

@@ -21,7 +21,7 @@ use crate::broker_support::Broker;
 use crate::replication::Cluster;
 use crate::support::{self, python, run_with_timeout, stderr, stdout, ChildGuard};
 
-const SINGLE: &[&str] = &[
+pub const SINGLE: &[&str] = &[
     "offsets.topic.replication.factor=1",
     "transaction.state.log.replication.factor=1",
     "transaction.state.log.min.isr=1",
@@ -32,7 +32,7 @@ fn script() -> String {
     support::repo().join("tests/interop/transactions_confluent.py").display().to_string()
 }
 
-fn run_scenario(scenario: &str, bootstrap: &str) -> String {
+pub fn run_scenario(scenario: &str, bootstrap: &str) -> String {
     let py = python().expect("checked by caller");
     let out = run_with_timeout(
         Command::new(py).arg(script()).arg(scenario).arg(bootstrap),

@@ -1,14 +1,19 @@
 //! Where a real client sees our ZooKeeper server and Apache ZooKeeper 3.8
 //! side by side on the wire: the CONTAINER flag on a plain create/create2
 //! (accepted, and a persistent node made), and getACL masking digest
-//! passwords, not user names, for a client without ADMIN.
+//! passwords, not user names, for a client without ADMIN, and null data
+//! kept apart from empty data.
 
 use std::time::Duration;
 
 use crate::support;
-use crate::zk_harness::{self, create_body, path_body, string, Raw, ZkServer};
+use crate::zk_harness::{
+    self, create_body, create_body_nullable, path_body, string, Raw, ZkServer,
+};
 
-use kafka_rs::zk::proto::op::{CREATE, CREATE2, CREATE_CONTAINER, DELETE, EXISTS, GET_ACL};
+use kafka_rs::zk::proto::op::{
+    CREATE, CREATE2, CREATE_CONTAINER, DELETE, EXISTS, GET_ACL, GET_DATA, SET_DATA,
+};
 
 /// `CreateMode.CONTAINER`'s flag.
 const CONTAINER: i32 = 4;
@@ -139,5 +144,59 @@ fn get_acl_without_admin_masks_only_the_digest_password_as_apache_does() {
             &[(31, "digest".into(), "user1:x".into()), (1, "world".into(), "anyone".into())],
             "{kind}"
         );
+    }
+}
+
+/// What getData answers for `path`: the data's length field as sent (-1
+/// for null) and the stat's dataLength.
+fn data_lengths(c: &mut Raw, xid: i32, path: &str) -> (i32, i32) {
+    let r = c.call(xid, GET_DATA, &path_body(path, false)).unwrap();
+    assert_eq!(r.err, 0, "getData {path}");
+    let int = |at: usize| i32::from_be_bytes(r.body[at..at + 4].try_into().unwrap());
+    let len = int(0);
+    // The stat follows the data; dataLength sits after four longs, three
+    // ints and the ephemeral owner.
+    let stat = 4 + len.max(0) as usize;
+    (len, int(stat + 52))
+}
+
+/// The lengths getData shows for a node created null, one created empty
+/// and the empty one once set to null.
+fn null_and_empty(c: &mut Raw) -> Vec<(i32, i32)> {
+    assert_eq!(c.call(1, CREATE2, &create_body_nullable("/nul", None, 0)).unwrap().err, 0);
+    assert_eq!(c.call(2, CREATE, &create_body("/emp", b"", 0)).unwrap().err, 0);
+    let mut seen = vec![data_lengths(c, 3, "/nul"), data_lengths(c, 4, "/emp")];
+    let mut set = Vec::new();
+    string(&mut set, b"/emp");
+    set.extend_from_slice(&(-1i32).to_be_bytes());
+    set.extend_from_slice(&(-1i32).to_be_bytes());
+    assert_eq!(c.call(5, SET_DATA, &set).unwrap().err, 0);
+    seen.push(data_lengths(c, 6, "/emp"));
+    seen
+}
+
+#[test]
+fn null_data_reads_back_null_not_empty_as_in_apache() {
+    let expected = [(-1, 0), (0, 0), (-1, 0)];
+    for s in servers() {
+        let mut c = Raw::connect(s.port, 30_000).unwrap();
+        assert_eq!(null_and_empty(&mut c), expected, "{}", s.kind);
+    }
+    // Ours keeps null through its transaction log and snapshot.
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let mut server = zk_harness::spawn_ours(dir.path(), port, "");
+    let mut c = Raw::connect(port, 30_000).unwrap();
+    null_and_empty(&mut c);
+    drop(c);
+    server.kill9();
+    for round in 0..2 {
+        // The first start replays the log (and snapshots); the second loads that snapshot.
+        let again = zk_harness::spawn_ours(dir.path(), port, "");
+        let mut c = Raw::connect(port, 30_000).unwrap();
+        let seen = [data_lengths(&mut c, 1, "/nul"), data_lengths(&mut c, 2, "/emp")];
+        assert_eq!(seen, [(-1, 0), (-1, 0)], "after restart {round}");
+        drop(c);
+        drop(again);
     }
 }

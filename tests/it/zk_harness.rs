@@ -189,9 +189,18 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
 
 /// `CreateRequest{path, data, [world:anyone ALL], flags}`.
 pub fn create_body(path: &str, data: &[u8], flags: i32) -> Vec<u8> {
+    create_body_nullable(path, Some(data), flags)
+}
+
+/// [`create_body`] where `None` sends null data (length -1), as zkCli's
+/// `create /a` without a value does.
+pub fn create_body_nullable(path: &str, data: Option<&[u8]>, flags: i32) -> Vec<u8> {
     let mut b = Vec::new();
     string(&mut b, path.as_bytes());
-    string(&mut b, data);
+    match data {
+        Some(d) => string(&mut b, d),
+        None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+    }
     b.extend_from_slice(&1i32.to_be_bytes());
     b.extend_from_slice(&31i32.to_be_bytes());
     string(&mut b, b"world");

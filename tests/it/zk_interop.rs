@@ -48,6 +48,7 @@ fn kazoo_script_matches_apache_zookeeper() {
     };
     let (a, b) = (run(&ours), run(&apache));
     assert!(a.contains("reconnect expired 0 0 True"), "the script ran to the end:\n{a}");
+    assert!(a.contains("null vs empty None b''"), "null data reads back as None:\n{a}");
     assert_same("kazoo", &a, &b);
 }
 
@@ -61,7 +62,8 @@ fn zkcli_script_matches_apache_zookeeper() {
         ls /zc\nget -s /zc\nset /zc world\nset -v 7 /zc nope\nget /zc\nstat /zc\ncreate /zc again\n\
         delete /zc\ndelete /missing\ncreate /zc/c/d x\ndeleteall /zc/s-0000000000\nls -s /zc\n\
         setAcl /zc world:anyone:r\ngetAcl /zc\nset /zc nope\naddauth digest bob:pw\n\
-        getAllChildrenNumber /zc\ngetEphemerals /zc\nwhoami\nsync /zc\nquit\n";
+        getAllChildrenNumber /zc\ngetEphemerals /zc\nwhoami\nsync /zc\ncreate /zn\nget /zn\n\
+        stat /zn\nquit\n";
     let run = |s: &ZkServer| {
         let out = support::run_with_timeout(
             // Its answers go to both streams; one pipe keeps them in order.
@@ -104,6 +106,10 @@ fn zkcli_script_matches_apache_zookeeper() {
     ] {
         assert!(a.contains(expect), "zkCli output lacks {expect:?}:\n{a}");
     }
+    assert!(
+        a.lines().skip_while(|l| *l != "Created /zn").nth(1) == Some("null"),
+        "a node created without data reads back as null:\n{a}"
+    );
     assert_same("zkCli.sh", &a, &b);
 }
 

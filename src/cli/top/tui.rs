@@ -457,7 +457,11 @@ fn table_lines(
     let sel = selected.map(|s| s.min(t.rows.len().saturating_sub(1)));
     let first = sel.map_or(0, |s| (s + 1).saturating_sub(visible));
     for (i, r) in t.rows.iter().enumerate().skip(first).take(visible) {
+        // The selected row keeps its warning colour, so moving the
+        // selection onto a troubled row does not hide the trouble.
         let style = match r.mark {
+            Mark::Bad if Some(i) == sel => Style::SelectedBad,
+            Mark::Warn if Some(i) == sel => Style::SelectedWarn,
             _ if Some(i) == sel => Style::Selected,
             Mark::Bad => Style::Bad,
             Mark::Warn => Style::Warn,
@@ -474,6 +478,8 @@ enum Style {
     Title,
     Header,
     Selected,
+    SelectedWarn,
+    SelectedBad,
     Warn,
     Bad,
 }
@@ -497,6 +503,15 @@ fn draw(view: &View) -> anyhow::Result<()> {
             Style::Selected => {
                 queue!(out, SetBackgroundColor(Color::Blue), SetForegroundColor(Color::White))?
             }
+            Style::SelectedWarn => {
+                queue!(out, SetBackgroundColor(Color::Blue), SetForegroundColor(Color::Yellow))?
+            }
+            Style::SelectedBad => queue!(
+                out,
+                SetBackgroundColor(Color::Blue),
+                SetForegroundColor(Color::Red),
+                SetAttribute(Attribute::Bold)
+            )?,
             Style::Warn => queue!(out, SetForegroundColor(Color::Yellow))?,
             Style::Bad => {
                 queue!(out, SetForegroundColor(Color::Red), SetAttribute(Attribute::Bold))?

@@ -4,7 +4,7 @@
 //! The reader never trusts a length from the wire: every length is checked
 //! against the bytes actually present before anything is allocated.
 
-use super::DecodeError;
+use super::{Data, DecodeError};
 
 /// A cursor over one packet body.
 pub struct Reader<'a> {
@@ -51,6 +51,15 @@ impl<'a> Reader<'a> {
             return Ok(&[]);
         }
         self.take(len as usize)
+    }
+
+    /// A znode's data, keeping null apart from empty.
+    pub fn data(&mut self) -> Result<Data, DecodeError> {
+        let len = self.i32()?;
+        if len < 0 {
+            return Ok(Data::NULL);
+        }
+        Ok(self.take(len as usize)?.into())
     }
 
     pub fn string(&mut self) -> Result<String, DecodeError> {
@@ -128,6 +137,13 @@ impl Writer {
         self
     }
 
+    pub fn data(&mut self, v: &Data) -> &mut Self {
+        match v.get() {
+            Some(b) => self.buffer(b),
+            None => self.i32(-1),
+        }
+    }
+
     pub fn string(&mut self, v: &str) -> &mut Self {
         self.buffer(v.as_bytes())
     }
@@ -164,6 +180,17 @@ mod tests {
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
         assert_eq!(r.buffer().unwrap(), b"");
         assert_eq!(r.strings().unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn null_data_stays_apart_from_empty() {
+        let mut w = Writer::new();
+        w.data(&Data::NULL).data(&Data::from(&b""[..])).data(&Data::from(&b"x"[..]));
+        assert_eq!(w.buf[..4], [0xff; 4], "null goes out as length -1");
+        let mut r = Reader::new(&w.buf);
+        assert_eq!(r.data().unwrap().get(), None);
+        assert_eq!(r.data().unwrap().get(), Some(&b""[..]));
+        assert_eq!(r.data().unwrap().get(), Some(&b"x"[..]));
     }
 
     #[test]

@@ -17,6 +17,49 @@ pub enum DecodeError {
     Invalid(&'static str),
 }
 
+/// A znode's data as ZooKeeper keeps it: a node created or set with a null
+/// buffer (zkCli's `create /a` without a value sends one) holds null, not
+/// empty bytes; getData answers it with length -1, which zkCli prints as
+/// `null` and kazoo returns as None. Both have a dataLength of 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Data(Option<Box<[u8]>>);
+
+/// Empty, as ZooKeeper's own nodes (`/`, `/zookeeper`, ...) hold.
+impl Default for Data {
+    fn default() -> Self {
+        Data(Some(Box::default()))
+    }
+}
+
+impl Data {
+    pub const NULL: Data = Data(None);
+
+    pub fn len(&self) -> usize {
+        self.0.as_deref().map_or(0, <[u8]>::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, or None for null.
+    pub fn get(&self) -> Option<&[u8]> {
+        self.0.as_deref()
+    }
+}
+
+impl From<&[u8]> for Data {
+    fn from(b: &[u8]) -> Self {
+        Data(Some(b.into()))
+    }
+}
+
+impl From<Vec<u8>> for Data {
+    fn from(b: Vec<u8>) -> Self {
+        Data(Some(b.into_boxed_slice()))
+    }
+}
+
 /// Opcodes (`ZooDefs.OpCode`).
 pub mod op {
     pub const NOTIFICATION: i32 = 0;

@@ -1,7 +1,7 @@
 //! Client → server records: the connect handshake and every request body
 //! the server understands, decoded into one enum.
 
-use super::{op, Acl, DecodeError, Reader};
+use super::{op, Acl, Data, DecodeError, Reader};
 
 /// `ConnectRequest`; `readOnly` is optional on the wire (old clients omit it).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub enum Request {
     Create {
         op: i32,
         path: String,
-        data: Vec<u8>,
+        data: Data,
         acl: Vec<Acl>,
         flags: i32,
         ttl: i64,
@@ -76,7 +76,7 @@ pub enum Request {
     },
     SetData {
         path: String,
-        data: Vec<u8>,
+        data: Data,
         version: i32,
     },
     GetAcl {
@@ -143,7 +143,7 @@ impl Request {
         Ok(Some(match code {
             op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
                 let path = r.string()?;
-                let data = r.buffer()?.to_vec();
+                let data = r.data()?;
                 let acl = Acl::read_acls(r)?;
                 let flags = r.i32()?;
                 let ttl = if code == op::CREATE_TTL { r.i64()? } else { -1 };
@@ -156,11 +156,9 @@ impl Request {
             }
             op::EXISTS => Request::Exists { path: r.string()?, watch: r.bool()? },
             op::GET_DATA => Request::GetData { path: r.string()?, watch: r.bool()? },
-            op::SET_DATA => Request::SetData {
-                path: r.string()?,
-                data: r.buffer()?.to_vec(),
-                version: r.i32()?,
-            },
+            op::SET_DATA => {
+                Request::SetData { path: r.string()?, data: r.data()?, version: r.i32()? }
+            }
             op::GET_ACL => Request::GetAcl { path: r.string()? },
             op::SET_ACL => {
                 Request::SetAcl { path: r.string()?, acl: Acl::read_acls(r)?, version: r.i32()? }
