@@ -147,6 +147,15 @@ impl ProducerStateManager {
         }
     }
 
+    /// Decides on a coordinator's batch, which has no sequence: only an
+    /// older epoch than the producer's is refused.
+    pub fn check_epoch(&self, producer_id: i64, epoch: i16) -> Check {
+        match self.producers.get(&producer_id) {
+            Some(entry) if epoch < entry.epoch => Check::Reject(ErrorCode::InvalidProducerEpoch),
+            _ => Check::Append,
+        }
+    }
+
     /// Records an appended batch (also used to rebuild state from the log);
     /// a transactional batch opens the producer's transaction if none is.
     pub fn record(
