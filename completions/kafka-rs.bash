@@ -154,6 +154,9 @@ _kafka__rs() {
             kafka__rs__subcmd__help,zookeeper-stop)
                 cmd="kafka__rs__subcmd__help__subcmd__zookeeper__subcmd__stop"
                 ;;
+            kafka__rs__subcmd__help__subcmd__transactions,abort)
+                cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__abort"
+                ;;
             kafka__rs__subcmd__help__subcmd__transactions,describe)
                 cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__describe"
                 ;;
@@ -162,6 +165,9 @@ _kafka__rs() {
                 ;;
             kafka__rs__subcmd__help__subcmd__transactions,list)
                 cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__list"
+                ;;
+            kafka__rs__subcmd__transactions,abort)
+                cmd="kafka__rs__subcmd__transactions__subcmd__abort"
                 ;;
             kafka__rs__subcmd__transactions,describe)
                 cmd="kafka__rs__subcmd__transactions__subcmd__describe"
@@ -174,6 +180,9 @@ _kafka__rs() {
                 ;;
             kafka__rs__subcmd__transactions,list)
                 cmd="kafka__rs__subcmd__transactions__subcmd__list"
+                ;;
+            kafka__rs__subcmd__transactions__subcmd__help,abort)
+                cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__abort"
                 ;;
             kafka__rs__subcmd__transactions__subcmd__help,describe)
                 cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__describe"
@@ -932,8 +941,22 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help__subcmd__transactions)
-            opts="list describe describe-producers"
+            opts="list describe describe-producers abort"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__transactions__subcmd__abort)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1298,7 +1321,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__transactions)
-            opts="-h -V --bootstrap-server --command-config --help --version list describe describe-producers help"
+            opts="-h -V --bootstrap-server --command-config --help --version list describe describe-producers abort help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1309,6 +1332,44 @@ _kafka__rs() {
                     return 0
                     ;;
                 --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__abort)
+            opts="-h -V --topic --partition --start-offset --producer-id --producer-epoch --coordinator-epoch --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start-offset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --producer-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --producer-epoch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --coordinator-epoch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1360,8 +1421,22 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__transactions__subcmd__help)
-            opts="list describe describe-producers help"
+            opts="list describe describe-producers abort help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__help__subcmd__abort)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -1,13 +1,17 @@
 //! The transaction admin calls behind `kafka-transactions.sh`: list every
-//! broker's transactions, describe one through its coordinator, and the
-//! producers of a partition from its leader.
+//! broker's transactions, describe one through its coordinator, the
+//! producers of a partition from its leader, and aborting a partition's
+//! open transaction there (Kafka's `Admin.abortTransaction`).
 
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::describe_producers_response::ProducerState;
 use kafka_protocol::messages::describe_transactions_response::TransactionState;
+use kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
 use kafka_protocol::messages::{
     DescribeProducersRequest, DescribeTransactionsRequest, FindCoordinatorRequest,
-    ListTransactionsRequest, TopicName, TransactionalId,
+    ListTransactionsRequest, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -82,17 +86,65 @@ pub async fn describe_transaction(
     Ok((node, state))
 }
 
+/// The leader of `topic`-`partition`.
+async fn leader_of(cluster: &Cluster, topic: &str, partition: i32) -> Result<i32> {
+    let t = cluster.topic(topic, false, std::time::Duration::from_secs(10)).await?;
+    t.partitions.iter().find(|p| p.partition == partition).map(|p| p.leader).ok_or_else(|| {
+        Error::InvalidArgument(format!("Topic {topic} has no partition {partition}"))
+    })
+}
+
+/// The transaction to abort on one partition (Kafka's `AbortTransactionSpec`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbortSpec {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub coordinator_epoch: i32,
+}
+
+/// Writes an ABORT marker for `spec`'s open transaction on
+/// `topic`-`partition` through its leader, as a transaction coordinator
+/// would; this unblocks read_committed consumers of a hanging transaction.
+pub async fn abort_transaction(
+    cluster: &Cluster,
+    topic: &str,
+    partition: i32,
+    spec: AbortSpec,
+) -> Result<()> {
+    let leader = leader_of(cluster, topic, partition).await?;
+    let conn = cluster.broker(leader).await?;
+    let mut t = WritableTxnMarkerTopic::default();
+    t.name = TopicName(StrBytes::from_string(topic.to_string()));
+    t.partition_indexes = vec![partition];
+    let mut marker = WritableTxnMarker::default();
+    marker.producer_id = ProducerId(spec.producer_id);
+    marker.producer_epoch = spec.producer_epoch;
+    marker.transaction_result = false;
+    marker.coordinator_epoch = spec.coordinator_epoch;
+    marker.topics = vec![t];
+    let mut req = WriteTxnMarkersRequest::default();
+    req.markers = vec![marker];
+    let resp = conn.send(&req).await?;
+    let code = resp
+        .markers
+        .iter()
+        .flat_map(|m| m.topics.iter().flat_map(|t| t.partitions.iter()))
+        .map(|p| p.error_code)
+        .next()
+        .ok_or_else(|| Error::InvalidArgument("empty WriteTxnMarkers response".into()))?;
+    match Error::from_code(code, None) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// The producers the leader of `topic`-`partition` knows.
 pub async fn describe_producers(
     cluster: &Cluster,
     topic: &str,
     partition: i32,
 ) -> Result<Vec<ProducerState>> {
-    let t = cluster.topic(topic, false, std::time::Duration::from_secs(10)).await?;
-    let leader =
-        t.partitions.iter().find(|p| p.partition == partition).map(|p| p.leader).ok_or_else(
-            || Error::InvalidArgument(format!("Topic {topic} has no partition {partition}")),
-        )?;
+    let leader = leader_of(cluster, topic, partition).await?;
     let conn = cluster.broker(leader).await?;
     let mut req = DescribeProducersRequest::default();
     let mut tr = TopicRequest::default();

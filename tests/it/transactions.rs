@@ -533,3 +533,105 @@ fn txn_offsets_survive_kill_9_of_the_group_coordinator() {
     cluster.restart(victim);
     assert_eq!(raw::fetch_stable(&cluster, commit_group, topic), (0, 42));
 }
+
+/// ListOffsets v2+ for the latest offset of partition 0 in read_committed:
+/// the last stable offset.
+fn last_stable_offset(broker: &Broker, topic: &str) -> i64 {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, ListOffsetsResponse};
+    let mut p = ListOffsetsPartition::default();
+    p.partition_index = 0;
+    p.timestamp = -1;
+    let mut req = ListOffsetsRequest::default();
+    req.replica_id = BrokerId(-1);
+    req.isolation_level = 1;
+    req.topics = vec![ListOffsetsTopic::default()
+        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+        .with_partitions(vec![p])];
+    let resp: ListOffsetsResponse = broker.wire().call(ApiKey::ListOffsets, 5, &req);
+    let r = &resp.topics[0].partitions[0];
+    assert_eq!(r.error_code, 0, "{resp:?}");
+    r.offset
+}
+
+/// Kafka's hanging-transaction scenario: a producer writes a transactional
+/// batch its coordinator never heard of, so no marker ever comes and the
+/// last stable offset stays at the batch. `transactions abort
+/// --start-offset` finds the producer through DescribeProducers and writes
+/// the ABORT marker, and read_committed consumers move on.
+#[test]
+fn transactions_abort_unblocks_a_hanging_transaction() {
+    use crate::broker_bad_input::{batch, create_topic, produce};
+    use kafka_rs::record::{BatchBuilder, Compression, NewRecord};
+
+    let broker = Broker::start(SINGLE);
+    let topic = "hanging";
+    assert_eq!(create_topic(&mut broker.wire(), topic, &[]).topics[0].error_code, 0);
+    let mut w = broker.wire();
+    assert_eq!(produce(&mut w, topic, -1, batch(&[b"before"])), (0, 0));
+    // An idempotent producer (no transactional id): no coordinator knows it.
+    let mut req = InitProducerIdRequest::default();
+    req.transactional_id = None;
+    req.transaction_timeout_ms = 60_000;
+    let resp: InitProducerIdResponse = w.call(ApiKey::InitProducerId, 4, &req);
+    assert_eq!(resp.error_code, 0, "{resp:?}");
+    let (pid, epoch) = (resp.producer_id.0, resp.producer_epoch);
+    let mut b = BatchBuilder::new(Compression::None).producer(pid, epoch, 0).transactional(true);
+    b.push(NewRecord::new(1_700_000_000_000, None, Some(b"hanging")));
+    assert_eq!(produce(&mut w, topic, -1, b.build().unwrap()), (0, 1));
+    assert_eq!(produce(&mut w, topic, -1, batch(&[b"after"])), (0, 2));
+    assert_eq!(last_stable_offset(&broker, topic), 1, "held at the open transaction");
+
+    let cli = |args: &[&str]| {
+        let addr = broker.addr();
+        let mut all = vec!["transactions", "--bootstrap-server", addr.as_str()];
+        all.extend_from_slice(args);
+        support::kafka_rs(&all, None, Duration::from_secs(60))
+    };
+    let wrong = cli(&["abort", "--topic", topic, "--partition", "0", "--start-offset", "2"]);
+    assert!(!wrong.status.success());
+    assert!(
+        stderr(&wrong).contains("Could not find any open transactions starting at offset 2"),
+        "{}",
+        stderr(&wrong)
+    );
+    assert_eq!(last_stable_offset(&broker, topic), 1, "nothing aborted");
+
+    let out = cli(&["abort", "--topic", topic, "--partition", "0", "--start-offset", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The marker (offset 3) ends the transaction: the LSO is the log end.
+    support::wait_until(Duration::from_secs(60), "the LSO to pass the marker", || {
+        last_stable_offset(&broker, topic) == 4
+    });
+    let producers = cli(&["describe-producers", "--topic", topic, "--partition", "0"]);
+    let listed = stdout(&producers);
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(&pid.to_string()))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(row.trim_end().ends_with("None"), "no open transaction left: {listed}");
+
+    // The explicit form: a second hanging transaction of the same producer.
+    let mut b = BatchBuilder::new(Compression::None).producer(pid, epoch, 1).transactional(true);
+    b.push(NewRecord::new(1_700_000_000_000, None, Some(b"hanging again")));
+    assert_eq!(produce(&mut w, topic, -1, b.build().unwrap()), (0, 4));
+    assert_eq!(last_stable_offset(&broker, topic), 4);
+    let (pid_s, epoch_s) = (pid.to_string(), epoch.to_string());
+    let out = cli(&[
+        "abort",
+        "--topic",
+        topic,
+        "--partition",
+        "0",
+        "--producer-id",
+        &pid_s,
+        "--producer-epoch",
+        &epoch_s,
+        "--coordinator-epoch",
+        "0",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    support::wait_until(Duration::from_secs(60), "the LSO to pass the second marker", || {
+        last_stable_offset(&broker, topic) == 6
+    });
+}
