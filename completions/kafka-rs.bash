@@ -163,6 +163,9 @@ _kafka__rs() {
             kafka__rs__subcmd__help__subcmd__transactions,describe-producers)
                 cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__describe__subcmd__producers"
                 ;;
+            kafka__rs__subcmd__help__subcmd__transactions,find-hanging)
+                cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__find__subcmd__hanging"
+                ;;
             kafka__rs__subcmd__help__subcmd__transactions,list)
                 cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__list"
                 ;;
@@ -174,6 +177,9 @@ _kafka__rs() {
                 ;;
             kafka__rs__subcmd__transactions,describe-producers)
                 cmd="kafka__rs__subcmd__transactions__subcmd__describe__subcmd__producers"
+                ;;
+            kafka__rs__subcmd__transactions,find-hanging)
+                cmd="kafka__rs__subcmd__transactions__subcmd__find__subcmd__hanging"
                 ;;
             kafka__rs__subcmd__transactions,help)
                 cmd="kafka__rs__subcmd__transactions__subcmd__help"
@@ -189,6 +195,9 @@ _kafka__rs() {
                 ;;
             kafka__rs__subcmd__transactions__subcmd__help,describe-producers)
                 cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__describe__subcmd__producers"
+                ;;
+            kafka__rs__subcmd__transactions__subcmd__help,find-hanging)
+                cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__find__subcmd__hanging"
                 ;;
             kafka__rs__subcmd__transactions__subcmd__help,help)
                 cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__help"
@@ -941,7 +950,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help__subcmd__transactions)
-            opts="list describe describe-producers abort"
+            opts="list describe describe-producers find-hanging abort"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -983,6 +992,20 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help__subcmd__transactions__subcmd__describe__subcmd__producers)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__transactions__subcmd__find__subcmd__hanging)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1321,7 +1344,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__transactions)
-            opts="-h -V --bootstrap-server --command-config --help --version list describe describe-producers abort help"
+            opts="-h -V --bootstrap-server --command-config --help --version list describe describe-producers find-hanging abort help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1420,8 +1443,38 @@ _kafka__rs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__find__subcmd__hanging)
+            opts="-h -V --broker-id --topic --partition --max-transaction-timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --broker-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-transaction-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kafka__subcmd__rs__subcmd__transactions__subcmd__help)
-            opts="list describe describe-producers abort help"
+            opts="list describe describe-producers find-hanging abort help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1463,6 +1516,20 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__transactions__subcmd__help__subcmd__describe__subcmd__producers)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__help__subcmd__find__subcmd__hanging)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -543,6 +543,7 @@ impl Partition {
                     last_seq: batch.last_sequence(),
                     first_offset: batch.base_offset(),
                     last_offset: batch.last_offset(),
+                    max_timestamp: batch.max_timestamp(),
                 },
                 batch.is_transactional(),
             );
@@ -675,6 +676,7 @@ impl Partition {
                     last_seq: p.last_seq,
                     first_offset: info.first_offset.0,
                     last_offset: info.last_offset.0,
+                    max_timestamp: info.max_timestamp,
                 },
                 p.transactional,
             );
@@ -730,6 +732,7 @@ fn producer_state_of(log: &Log) -> Result<ProducerStateManager, ApiError> {
                 last_seq: b.last_sequence,
                 first_offset: b.base_offset.0,
                 last_offset: b.last_offset.0,
+                max_timestamp: b.max_timestamp,
             },
             b.is_transactional,
         );

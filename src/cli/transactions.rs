@@ -11,7 +11,8 @@ use clap::{Args, Subcommand};
 
 use super::client_opts::{client_config, load_properties, runtime};
 use crate::client::transactions::{
-    abort_transaction, describe_producers, describe_transaction, list_transactions, AbortSpec,
+    abort_transaction, describe_producers, describe_transaction, find_hanging, list_transactions,
+    partitions_to_search, AbortSpec,
 };
 use crate::client::Cluster;
 
@@ -45,6 +46,21 @@ pub enum TransactionsCommand {
         /// Topic partition.
         #[arg(long, value_name = "ID", required = true)]
         partition: i32,
+    },
+    /// Find hanging transactions.
+    FindHanging {
+        /// Broker id to search for hanging transactions.
+        #[arg(long, value_name = "ID", required_unless_present = "topic")]
+        broker_id: Option<i32>,
+        /// Topic name.
+        #[arg(long, value_name = "TOPIC")]
+        topic: Option<String>,
+        /// Topic partition.
+        #[arg(long, value_name = "ID", requires = "topic")]
+        partition: Option<i32>,
+        /// Maximum transaction timeout in minutes to limit the scope of the search.
+        #[arg(long, value_name = "MINUTES", default_value_t = 15)]
+        max_transaction_timeout: i64,
     },
     /// Abort a hanging transaction (requires administrative privileges).
     Abort {
@@ -187,6 +203,53 @@ pub fn run(args: TransactionsArgs) -> anyhow::Result<()> {
                 ],
                 &rows,
             )
+        }
+        TransactionsCommand::FindHanging {
+            broker_id,
+            topic,
+            partition,
+            max_transaction_timeout,
+        } => {
+            let now = crate::time::now_ms();
+            let found = rt.block_on(async {
+                let partitions =
+                    partitions_to_search(&cluster, topic.as_deref(), partition, broker_id).await?;
+                let max_ms = max_transaction_timeout.saturating_mul(60_000);
+                find_hanging(&cluster, &partitions, max_ms, now).await
+            })?;
+            if found.is_empty() {
+                "No hanging transactions found\n".to_string()
+            } else {
+                let rows: Vec<Vec<String>> = found
+                    .into_iter()
+                    .map(|h| {
+                        let p = h.producer;
+                        vec![
+                            h.topic,
+                            h.partition.to_string(),
+                            p.producer_id.0.to_string(),
+                            p.producer_epoch.to_string(),
+                            p.coordinator_epoch.to_string(),
+                            p.current_txn_start_offset.to_string(),
+                            p.last_timestamp.to_string(),
+                            (now.saturating_sub(p.last_timestamp) / 60_000).to_string(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "Topic",
+                        "Partition",
+                        "ProducerId",
+                        "ProducerEpoch",
+                        "CoordinatorEpoch",
+                        "StartOffset",
+                        "LastTimestamp",
+                        "Duration(min)",
+                    ],
+                    &rows,
+                )
+            }
         }
         TransactionsCommand::Abort {
             topic,

@@ -163,3 +163,84 @@ pub async fn describe_producers(
     }
     Ok(p.active_producers)
 }
+
+/// A producer whose transaction on a partition looks abandoned (Kafka's
+/// `FindHangingTransactionsCommand`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HangingTransaction {
+    pub topic: String,
+    pub partition: i32,
+    pub producer: ProducerState,
+}
+
+/// Open transactions on `partitions` whose producer last wrote more than
+/// `max_timeout_ms` before `now_ms` and that no coordinator holds open on
+/// that partition: the coordinator lost them, so no marker will come.
+pub async fn find_hanging(
+    cluster: &Cluster,
+    partitions: &[(String, i32)],
+    max_timeout_ms: i64,
+    now_ms: i64,
+) -> Result<Vec<HangingTransaction>> {
+    let mut candidates = Vec::new();
+    for (topic, partition) in partitions {
+        for p in describe_producers(cluster, topic, *partition).await? {
+            if p.current_txn_start_offset >= 0
+                && now_ms.saturating_sub(p.last_timestamp) > max_timeout_ms
+            {
+                candidates.push(HangingTransaction {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    producer: p,
+                });
+            }
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    let listed = list_transactions(cluster).await?;
+    let mut hanging = Vec::new();
+    for c in candidates {
+        let mut open_here = false;
+        for t in listed.iter().filter(|t| t.producer_id == c.producer.producer_id.0) {
+            let Ok((_, state)) = describe_transaction(cluster, &t.transactional_id).await else {
+                continue;
+            };
+            open_here |= state.transaction_state.as_str() == "Ongoing"
+                && state.topics.iter().any(|tp| {
+                    tp.topic.0.as_str() == c.topic && tp.partitions.contains(&c.partition)
+                });
+        }
+        if !open_here {
+            hanging.push(c);
+        }
+    }
+    Ok(hanging)
+}
+
+/// The partitions `find-hanging` searches: one partition, a topic's, or
+/// every partition with a replica on a broker.
+pub async fn partitions_to_search(
+    cluster: &Cluster,
+    topic: Option<&str>,
+    partition: Option<i32>,
+    broker_id: Option<i32>,
+) -> Result<Vec<(String, i32)>> {
+    if let (Some(topic), Some(p)) = (topic, partition) {
+        return Ok(vec![(topic.to_string(), p)]);
+    }
+    let md = cluster.refresh(topic.map(|t| vec![t.to_string()]).as_deref(), false).await?;
+    let mut out = Vec::new();
+    for t in md.topics.values() {
+        if let Some(e) = Error::from_code(t.error_code, None) {
+            return Err(e);
+        }
+        for p in &t.partitions {
+            if broker_id.is_none_or(|b| p.replicas.contains(&b)) {
+                out.push((t.name.clone(), p.partition));
+            }
+        }
+    }
+    Ok(out)
+}

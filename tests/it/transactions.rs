@@ -588,6 +588,36 @@ fn transactions_abort_unblocks_a_hanging_transaction() {
         all.extend_from_slice(args);
         support::kafka_rs(&all, None, Duration::from_secs(60))
     };
+    // Its records carry a 2023 timestamp: older than any transaction
+    // timeout, and no coordinator holds the transaction open.
+    let hanging = cli(&["find-hanging", "--topic", topic]);
+    assert!(hanging.status.success(), "{}", stderr(&hanging));
+    let listed = stdout(&hanging);
+    let mut lines = listed.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').map(str::trim).collect();
+    assert_eq!(
+        header,
+        [
+            "Topic",
+            "Partition",
+            "ProducerId",
+            "ProducerEpoch",
+            "CoordinatorEpoch",
+            "StartOffset",
+            "LastTimestamp",
+            "Duration(min)",
+            ""
+        ],
+        "{listed}"
+    );
+    let row: Vec<String> =
+        lines.next().unwrap_or_default().split('\t').map(|c| c.trim().to_string()).collect();
+    assert_eq!(
+        row[..7],
+        [topic, "0", &pid.to_string(), &epoch.to_string(), "0", "1", "1700000000000"],
+        "{listed}"
+    );
+
     let wrong = cli(&["abort", "--topic", topic, "--partition", "0", "--start-offset", "2"]);
     assert!(!wrong.status.success());
     assert!(
@@ -603,6 +633,8 @@ fn transactions_abort_unblocks_a_hanging_transaction() {
     support::wait_until(Duration::from_secs(60), "the LSO to pass the marker", || {
         last_stable_offset(&broker, topic) == 4
     });
+    let none = cli(&["find-hanging", "--topic", topic, "--partition", "0"]);
+    assert_eq!(stdout(&none), "No hanging transactions found\n", "{}", stderr(&none));
     let producers = cli(&["describe-producers", "--topic", topic, "--partition", "0"]);
     let listed = stdout(&producers);
     let row = listed
