@@ -154,14 +154,23 @@ _kafka__rs() {
             kafka__rs__subcmd__help,zookeeper-stop)
                 cmd="kafka__rs__subcmd__help__subcmd__zookeeper__subcmd__stop"
                 ;;
+            kafka__rs__subcmd__help__subcmd__transactions,abort)
+                cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__abort"
+                ;;
             kafka__rs__subcmd__help__subcmd__transactions,describe)
                 cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__describe"
                 ;;
             kafka__rs__subcmd__help__subcmd__transactions,describe-producers)
                 cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__describe__subcmd__producers"
                 ;;
+            kafka__rs__subcmd__help__subcmd__transactions,find-hanging)
+                cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__find__subcmd__hanging"
+                ;;
             kafka__rs__subcmd__help__subcmd__transactions,list)
                 cmd="kafka__rs__subcmd__help__subcmd__transactions__subcmd__list"
+                ;;
+            kafka__rs__subcmd__transactions,abort)
+                cmd="kafka__rs__subcmd__transactions__subcmd__abort"
                 ;;
             kafka__rs__subcmd__transactions,describe)
                 cmd="kafka__rs__subcmd__transactions__subcmd__describe"
@@ -169,17 +178,26 @@ _kafka__rs() {
             kafka__rs__subcmd__transactions,describe-producers)
                 cmd="kafka__rs__subcmd__transactions__subcmd__describe__subcmd__producers"
                 ;;
+            kafka__rs__subcmd__transactions,find-hanging)
+                cmd="kafka__rs__subcmd__transactions__subcmd__find__subcmd__hanging"
+                ;;
             kafka__rs__subcmd__transactions,help)
                 cmd="kafka__rs__subcmd__transactions__subcmd__help"
                 ;;
             kafka__rs__subcmd__transactions,list)
                 cmd="kafka__rs__subcmd__transactions__subcmd__list"
                 ;;
+            kafka__rs__subcmd__transactions__subcmd__help,abort)
+                cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__abort"
+                ;;
             kafka__rs__subcmd__transactions__subcmd__help,describe)
                 cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__describe"
                 ;;
             kafka__rs__subcmd__transactions__subcmd__help,describe-producers)
                 cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__describe__subcmd__producers"
+                ;;
+            kafka__rs__subcmd__transactions__subcmd__help,find-hanging)
+                cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__find__subcmd__hanging"
                 ;;
             kafka__rs__subcmd__transactions__subcmd__help,help)
                 cmd="kafka__rs__subcmd__transactions__subcmd__help__subcmd__help"
@@ -932,8 +950,22 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help__subcmd__transactions)
-            opts="list describe describe-producers"
+            opts="list describe describe-producers find-hanging abort"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__transactions__subcmd__abort)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -960,6 +992,20 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__help__subcmd__transactions__subcmd__describe__subcmd__producers)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__help__subcmd__transactions__subcmd__find__subcmd__hanging)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1298,7 +1344,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__transactions)
-            opts="-h -V --bootstrap-server --command-config --help --version list describe describe-producers help"
+            opts="-h -V --bootstrap-server --command-config --help --version list describe describe-producers find-hanging abort help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1309,6 +1355,44 @@ _kafka__rs() {
                     return 0
                     ;;
                 --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__abort)
+            opts="-h -V --topic --partition --start-offset --producer-id --producer-epoch --coordinator-epoch --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start-offset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --producer-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --producer-epoch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --coordinator-epoch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1359,9 +1443,53 @@ _kafka__rs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kafka__subcmd__rs__subcmd__transactions__subcmd__help)
-            opts="list describe describe-producers help"
+        kafka__subcmd__rs__subcmd__transactions__subcmd__find__subcmd__hanging)
+            opts="-h -V --broker-id --topic --partition --max-transaction-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --broker-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --topic)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --partition)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-transaction-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__help)
+            opts="list describe describe-producers find-hanging abort help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__help__subcmd__abort)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1388,6 +1516,20 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__transactions__subcmd__help__subcmd__describe__subcmd__producers)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__transactions__subcmd__help__subcmd__find__subcmd__hanging)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

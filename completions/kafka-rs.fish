@@ -252,14 +252,16 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l topics-with
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l exclude-internal -d 'Leave out internal topics (names starting with "__") with --list and --describe'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -s V -l version -d 'Print version'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers help" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers help" -l command-config -d 'Admin client properties file' -r -F
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers help" -s h -l help -d 'Print help'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers help" -s V -l version -d 'Print version'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers help" -f -a "list" -d 'List transactions'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers help" -f -a "describe" -d 'Describe the state of an active transactional-id'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers help" -f -a "describe-producers" -d 'Describe the states of active producers for a topic partition'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -l command-config -d 'Admin client properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -s h -l help -d 'Print help'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -s V -l version -d 'Print version'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -f -a "list" -d 'List transactions'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -f -a "describe" -d 'Describe the state of an active transactional-id'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -f -a "describe-producers" -d 'Describe the states of active producers for a topic partition'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -f -a "find-hanging" -d 'Find hanging transactions'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -f -a "abort" -d 'Abort a hanging transaction (requires administrative privileges)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from describe" -l transactional-id -d 'Transactional id' -r
@@ -269,9 +271,25 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fi
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from describe-producers" -l partition -d 'Topic partition' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from describe-producers" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from describe-producers" -s V -l version -d 'Print version'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -l broker-id -d 'Broker id to search for hanging transactions' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -l topic -d 'Topic name' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -l partition -d 'Topic partition' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -l max-transaction-timeout -d 'Maximum transaction timeout in minutes to limit the scope of the search' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -s h -l help -d 'Print help'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from find-hanging" -s V -l version -d 'Print version'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l topic -d 'Topic name' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l partition -d 'Partition number' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l start-offset -d 'Start offset of the transaction to abort' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l producer-id -d 'Producer id of the transaction to abort' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l producer-epoch -d 'Producer epoch of the transaction to abort' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from abort" -l coordinator-epoch -d 'Coordinator epoch of the transaction to abort' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from abort" -s h -l help -d 'Print help'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from abort" -s V -l version -d 'Print version'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from help" -f -a "list" -d 'List transactions'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from help" -f -a "describe" -d 'Describe the state of an active transactional-id'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from help" -f -a "describe-producers" -d 'Describe the states of active producers for a topic partition'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from help" -f -a "find-hanging" -d 'Find hanging transactions'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from help" -f -a "abort" -d 'Abort a hanging transaction (requires administrative privileges)'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand server-start" -l override -d 'Set a property, overriding the file (repeatable)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand server-start" -s h -l help -d 'Print help'
@@ -319,3 +337,5 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_s
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and __fish_seen_subcommand_from transactions" -f -a "list" -d 'List transactions'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and __fish_seen_subcommand_from transactions" -f -a "describe" -d 'Describe the state of an active transactional-id'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and __fish_seen_subcommand_from transactions" -f -a "describe-producers" -d 'Describe the states of active producers for a topic partition'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and __fish_seen_subcommand_from transactions" -f -a "find-hanging" -d 'Find hanging transactions'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and __fish_seen_subcommand_from transactions" -f -a "abort" -d 'Abort a hanging transaction (requires administrative privileges)'

@@ -79,7 +79,7 @@ impl OffsetsLog for ReplicaOffsetsLog {
         let tp = TopicPartition::new(self.topic, partition);
         let leader = self.replicas.leader_partition(&tp).map_err(append_error)?;
         // Kafka appends to its internal topics with acks=all.
-        match leader.append_records_to_leader(batch, -1, self.min_isr) {
+        match leader.append_coordinator_records(batch, self.min_isr) {
             Ok(r) => Ok(r.first_offset),
             Err(e) => {
                 tracing::warn!("cannot append to {tp}: {}", e.message.as_deref().unwrap_or(""));
@@ -132,14 +132,20 @@ pub(super) struct LoadedRecord {
     pub(super) offset: i64,
     pub(super) key: Vec<u8>,
     pub(super) value: Option<Vec<u8>>,
+    /// The producer of a transactional batch's record or marker, else -1.
+    pub(super) producer_id: i64,
+    /// `Some(commit)` for a transaction marker (key and value empty).
+    pub(super) marker: Option<bool>,
 }
 
 type CallFn = Box<dyn FnOnce(&mut GroupCoordinator, i64, RequestId) -> Output + Send>;
 type ReadFn = Box<dyn FnOnce(&GroupCoordinator) + Send>;
+type UpdateFn = Box<dyn FnOnce(&mut GroupCoordinator, i64) -> Output + Send>;
 
 enum Command {
     Call(CallFn, oneshot::Sender<Response>),
     Read(ReadFn),
+    Update(UpdateFn, oneshot::Sender<()>),
     AppendDone(AppendId, Result<i64, AppendError>),
     BeginLoading(i32),
     Loaded(i32, Vec<LoadedRecord>),
@@ -205,6 +211,15 @@ impl GroupCoordinatorHandle {
             self.tx.send(Command::Read(read)).is_ok()
         })
         .await
+    }
+
+    /// Runs `f`, which answers no request, against the state machine and
+    /// waits until it ran (a transaction's marker settling its offsets).
+    pub async fn update(
+        &self,
+        f: impl FnOnce(&mut GroupCoordinator, i64) -> Output + Send + 'static,
+    ) -> Result<(), Unavailable> {
+        ask(|reply| self.tx.send(Command::Update(Box::new(f), reply)).is_ok()).await
     }
 
     /// Follows cluster metadata: loads the `__consumer_offsets` partitions
@@ -324,7 +339,20 @@ fn read_all(
             }
             offset = batch.next_offset();
             progressed = true;
+            let producer_id = if batch.is_transactional() { batch.producer_id() } else { -1 };
             if batch.is_control() {
+                let marker = match crate::record::control::control_type(&batch) {
+                    Some(crate::record::control::COMMIT) => true,
+                    Some(crate::record::control::ABORT) => false,
+                    _ => continue,
+                };
+                records.push(LoadedRecord {
+                    offset: batch.base_offset(),
+                    key: Vec::new(),
+                    value: None,
+                    producer_id,
+                    marker: Some(marker),
+                });
                 continue;
             }
             let parsed = match batch.records() {
@@ -341,6 +369,8 @@ fn read_all(
                     offset: parsed.offset_of(&record),
                     key: key.to_vec(),
                     value: record.value.map(<[u8]>::to_vec),
+                    producer_id,
+                    marker: None,
                 });
             }
         }
@@ -358,6 +388,10 @@ pub(super) trait CoordinatorAppend: Send + 'static {
     fn timestamp(&self) -> i64;
     /// Key and value (`None`: a tombstone) of each record.
     fn records(&self) -> Vec<(&[u8], Option<&[u8]>)>;
+    /// Producer id and epoch of a transactional batch.
+    fn producer(&self) -> Option<(i64, i16)> {
+        None
+    }
 }
 
 impl CoordinatorAppend for Append {
@@ -372,6 +406,9 @@ impl CoordinatorAppend for Append {
     }
     fn records(&self) -> Vec<(&[u8], Option<&[u8]>)> {
         self.records.iter().map(|r| (&r.key[..], r.value.as_deref())).collect()
+    }
+    fn producer(&self) -> Option<(i64, i16)> {
+        self.producer.map(|p| (p.producer_id, p.producer_epoch))
     }
 }
 
@@ -403,6 +440,10 @@ pub(super) fn spawn_writer<A: CoordinatorAppend>(
             let records = append.records();
             let last_delta = records.len().saturating_sub(1) as i64;
             let mut builder = BatchBuilder::new(Compression::None);
+            if let Some((id, epoch)) = append.producer() {
+                // Coordinator batches carry no sequence (Kafka's NO_SEQUENCE).
+                builder = builder.producer(id, epoch, -1).transactional(true);
+            }
             for (key, value) in records {
                 builder.push(NewRecord::new(append.timestamp(), Some(key), value));
             }
@@ -470,6 +511,11 @@ async fn run(
                 f(&coordinator);
                 Output::default()
             }
+            Some(Command::Update(f, done)) => {
+                let out = f(&mut coordinator, now);
+                let _ = done.send(());
+                out
+            }
             Some(Command::AppendDone(id, result)) => coordinator.append_completed(now, id, result),
             Some(Command::BeginLoading(p)) => {
                 coordinator.begin_loading(p);
@@ -477,7 +523,20 @@ async fn run(
             }
             Some(Command::Loaded(p, records)) => {
                 for r in &records {
-                    if let Err(e) = coordinator.replay(p, r.offset, &r.key, r.value.as_deref()) {
+                    let replayed = match (r.marker, r.producer_id) {
+                        (Some(commit), pid) => {
+                            coordinator.replay_marker(p, pid, commit);
+                            Ok(())
+                        }
+                        (None, pid) => coordinator.replay_batch_record(
+                            p,
+                            pid,
+                            r.offset,
+                            &r.key,
+                            r.value.as_deref(),
+                        ),
+                    };
+                    if let Err(e) = replayed {
                         tracing::warn!(
                             "{GROUP_METADATA_TOPIC_NAME}-{p} offset {}: skipping record: {e}",
                             r.offset

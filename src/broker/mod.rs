@@ -52,8 +52,6 @@ pub struct BrokerContext {
     pub producer_ids: apis::init_producer_id::ProducerIdManager,
     pub groups: group_coordinator::GroupCoordinatorHandle,
     pub txns: txn_coordinator::TxnCoordinatorHandle,
-    /// Transactional offsets waiting for their transaction's marker.
-    pub pending_txn_offsets: apis::txn_offset_commit::PendingTxnOffsets,
     /// Memory for large requests across all connections.
     pub request_pool: memory_pool::MemoryPool,
 }

@@ -588,6 +588,7 @@ impl Partition {
                     last_seq: batch.last_sequence(),
                     first_offset: batch.base_offset(),
                     last_offset: batch.last_offset(),
+                    max_timestamp: batch.max_timestamp(),
                 },
                 batch.is_transactional(),
             );
@@ -627,9 +628,21 @@ impl Partition {
         required_acks: i16,
         min_insync_replicas: usize,
     ) -> Result<AppendResult, ApiError> {
-        let result = self.append_to_leader_log(records, required_acks, min_insync_replicas);
+        let result = self.append_to_leader_log(records, required_acks, min_insync_replicas, false);
         self.stats.produce_request(result.is_err());
         result
+    }
+
+    /// Appends a coordinator's own batch to its internal topic (blocking):
+    /// a transactional one (offsets of a TxnOffsetCommit) carries no
+    /// sequence, so only its producer epoch is checked, as Kafka does for
+    /// `AppendOrigin.Coordinator`.
+    pub fn append_coordinator_records(
+        &self,
+        records: &mut [u8],
+        min_insync_replicas: usize,
+    ) -> Result<AppendResult, ApiError> {
+        self.append_to_leader_log(records, -1, min_insync_replicas, true)
     }
 
     fn append_to_leader_log(
@@ -637,6 +650,7 @@ impl Partition {
         records: &mut [u8],
         required_acks: i16,
         min_insync_replicas: usize,
+        from_coordinator: bool,
     ) -> Result<AppendResult, ApiError> {
         let mut producers = lock(&self.producers);
         let (leader_epoch, isr_len) = {
@@ -657,7 +671,12 @@ impl Partition {
         }
         let producer = producer_of(records)?;
         if let Some(p) = &producer {
-            match producers.check(p.id, p.epoch, p.first_seq, p.last_seq) {
+            let check = if from_coordinator {
+                producers.check_epoch(p.id, p.epoch)
+            } else {
+                producers.check(p.id, p.epoch, p.first_seq, p.last_seq)
+            };
+            match check {
                 Check::Append => {}
                 Check::Duplicate { first_offset, last_offset } => {
                     return Ok(AppendResult {
@@ -702,6 +721,7 @@ impl Partition {
                     last_seq: p.last_seq,
                     first_offset: info.first_offset.0,
                     last_offset: info.last_offset.0,
+                    max_timestamp: info.max_timestamp,
                 },
                 p.transactional,
             );
@@ -757,6 +777,7 @@ fn producer_state_of(log: &Log) -> Result<ProducerStateManager, ApiError> {
                 last_seq: b.last_sequence,
                 first_offset: b.base_offset.0,
                 last_offset: b.last_offset.0,
+                max_timestamp: b.max_timestamp,
             },
             b.is_transactional,
         );

@@ -28,6 +28,8 @@ pub struct BatchSequence {
     pub last_seq: i32,
     pub first_offset: i64,
     pub last_offset: i64,
+    /// The batch's max timestamp (DescribeProducers' LastTimestamp).
+    pub max_timestamp: i64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -68,6 +70,7 @@ pub struct ProducerView {
     pub last_offset: i64,
     pub coordinator_epoch: i32,
     pub current_txn_start_offset: i64,
+    pub last_timestamp: i64,
 }
 
 /// The verdict on an incoming batch.
@@ -143,6 +146,15 @@ impl ProducerStateManager {
                 Check::Reject(ErrorCode::OutOfOrderSequenceNumber)
             }
             None if first_seq != 0 => Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
+            _ => Check::Append,
+        }
+    }
+
+    /// Decides on a coordinator's batch, which has no sequence: only an
+    /// older epoch than the producer's is refused.
+    pub fn check_epoch(&self, producer_id: i64, epoch: i16) -> Check {
+        match self.producers.get(&producer_id) {
+            Some(entry) if epoch < entry.epoch => Check::Reject(ErrorCode::InvalidProducerEpoch),
             _ => Check::Append,
         }
     }
@@ -246,6 +258,7 @@ impl ProducerStateManager {
             last_offset: e.batches.back().map_or(-1, |b| b.last_offset),
             coordinator_epoch: e.coordinator_epoch,
             current_txn_start_offset: e.current_txn_first_offset.unwrap_or(-1),
+            last_timestamp: e.batches.back().map_or(-1, |b| b.max_timestamp),
         })
     }
 
@@ -268,6 +281,7 @@ mod tests {
             last_seq,
             first_offset,
             last_offset: first_offset + (last_seq - first_seq) as i64,
+            max_timestamp: -1,
         }
     }
 

@@ -313,7 +313,6 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
         producer_ids: Default::default(),
         groups,
         txns,
-        pending_txn_offsets: Default::default(),
     };
     ctx.store.register_broker(ctx.registration()).await?;
     ctx.apply_metadata().await;

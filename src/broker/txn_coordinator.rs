@@ -207,7 +207,7 @@ async fn run(
                 Output::default()
             }
             Some(Command::Loaded(p, records)) => {
-                for r in &records {
+                for r in records.iter().filter(|r| r.marker.is_none()) {
                     if let Err(e) = coordinator.replay(p, &r.key, r.value.as_deref()) {
                         tracing::warn!(
                             "{TRANSACTION_STATE_TOPIC_NAME}-{p} offset {}: skipping record: {e}",

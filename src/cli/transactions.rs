@@ -1,7 +1,8 @@
 //! `kafka-rs transactions` (kafka-transactions.sh): `list` every broker's
 //! transactions, `describe` one transactional id through its coordinator,
-//! `describe-producers` of a partition; tables in Kafka's layout (each
-//! column padded to its widest cell, then a tab).
+//! `describe-producers` of a partition, `abort` a partition's open (for
+//! instance hanging) transaction; tables in Kafka's layout (each column
+//! padded to its widest cell, then a tab).
 
 use std::path::PathBuf;
 
@@ -9,7 +10,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::client_opts::{client_config, load_properties, runtime};
-use crate::client::transactions::{describe_producers, describe_transaction, list_transactions};
+use crate::client::transactions::{
+    abort_transaction, describe_producers, describe_transaction, find_hanging, list_transactions,
+    partitions_to_search, AbortSpec,
+};
 use crate::client::Cluster;
 
 #[derive(Debug, Args)]
@@ -42,6 +46,47 @@ pub enum TransactionsCommand {
         /// Topic partition.
         #[arg(long, value_name = "ID", required = true)]
         partition: i32,
+    },
+    /// Find hanging transactions.
+    FindHanging {
+        /// Broker id to search for hanging transactions.
+        #[arg(long, value_name = "ID", required_unless_present = "topic")]
+        broker_id: Option<i32>,
+        /// Topic name.
+        #[arg(long, value_name = "TOPIC")]
+        topic: Option<String>,
+        /// Topic partition.
+        #[arg(long, value_name = "ID", requires = "topic")]
+        partition: Option<i32>,
+        /// Maximum transaction timeout in minutes to limit the scope of the search.
+        #[arg(long, value_name = "MINUTES", default_value_t = 15)]
+        max_transaction_timeout: i64,
+    },
+    /// Abort a hanging transaction (requires administrative privileges).
+    Abort {
+        /// Topic name.
+        #[arg(long, value_name = "TOPIC", required = true)]
+        topic: String,
+        /// Partition number.
+        #[arg(long, value_name = "ID", required = true)]
+        partition: i32,
+        /// Start offset of the transaction to abort.
+        #[arg(long, value_name = "OFFSET", required_unless_present = "producer_id")]
+        start_offset: Option<i64>,
+        /// Producer id of the transaction to abort.
+        #[arg(
+            long,
+            value_name = "ID",
+            conflicts_with = "start_offset",
+            requires_all = ["producer_epoch", "coordinator_epoch"]
+        )]
+        producer_id: Option<i64>,
+        /// Producer epoch of the transaction to abort.
+        #[arg(long, value_name = "EPOCH", requires = "producer_id")]
+        producer_epoch: Option<i16>,
+        /// Coordinator epoch of the transaction to abort.
+        #[arg(long, value_name = "EPOCH", requires = "producer_id")]
+        coordinator_epoch: Option<i32>,
     },
 }
 
@@ -158,6 +203,94 @@ pub fn run(args: TransactionsArgs) -> anyhow::Result<()> {
                 ],
                 &rows,
             )
+        }
+        TransactionsCommand::FindHanging {
+            broker_id,
+            topic,
+            partition,
+            max_transaction_timeout,
+        } => {
+            let now = crate::time::now_ms();
+            let found = rt.block_on(async {
+                let partitions =
+                    partitions_to_search(&cluster, topic.as_deref(), partition, broker_id).await?;
+                let max_ms = max_transaction_timeout.saturating_mul(60_000);
+                find_hanging(&cluster, &partitions, max_ms, now).await
+            })?;
+            if found.is_empty() {
+                "No hanging transactions found\n".to_string()
+            } else {
+                let rows: Vec<Vec<String>> = found
+                    .into_iter()
+                    .map(|h| {
+                        let p = h.producer;
+                        vec![
+                            h.topic,
+                            h.partition.to_string(),
+                            p.producer_id.0.to_string(),
+                            p.producer_epoch.to_string(),
+                            p.coordinator_epoch.to_string(),
+                            p.current_txn_start_offset.to_string(),
+                            p.last_timestamp.to_string(),
+                            (now.saturating_sub(p.last_timestamp) / 60_000).to_string(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "Topic",
+                        "Partition",
+                        "ProducerId",
+                        "ProducerEpoch",
+                        "CoordinatorEpoch",
+                        "StartOffset",
+                        "LastTimestamp",
+                        "Duration(min)",
+                    ],
+                    &rows,
+                )
+            }
+        }
+        TransactionsCommand::Abort {
+            topic,
+            partition,
+            start_offset,
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+        } => {
+            let spec = match (start_offset, producer_id, producer_epoch, coordinator_epoch) {
+                (_, Some(producer_id), Some(producer_epoch), Some(coordinator_epoch)) => {
+                    AbortSpec { producer_id, producer_epoch, coordinator_epoch }
+                }
+                (Some(offset), ..) => {
+                    // Kafka's tool finds the producer whose open transaction
+                    // starts there.
+                    let producers =
+                        rt.block_on(describe_producers(&cluster, &topic, partition)).with_context(
+                            || format!("cannot describe the producers of {topic}-{partition}"),
+                        )?;
+                    let p = producers
+                        .into_iter()
+                        .find(|p| p.current_txn_start_offset == offset)
+                        .with_context(|| {
+                            format!(
+                                "Could not find any open transactions starting at offset {offset} on partition {topic}-{partition}"
+                            )
+                        })?;
+                    AbortSpec {
+                        producer_id: p.producer_id.0,
+                        producer_epoch: p.producer_epoch.try_into().unwrap_or(i16::MAX),
+                        coordinator_epoch: p.coordinator_epoch.max(0),
+                    }
+                }
+                _ => anyhow::bail!(
+                    "--start-offset or --producer-id, --producer-epoch and --coordinator-epoch"
+                ),
+            };
+            rt.block_on(abort_transaction(&cluster, &topic, partition, spec))
+                .with_context(|| format!("cannot abort the transaction on {topic}-{partition}"))?;
+            String::new()
         }
     };
     print!("{out}");

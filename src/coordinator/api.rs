@@ -33,6 +33,16 @@ pub struct Append {
     /// The records' timestamp (the coordinator's `now`).
     pub timestamp: i64,
     pub records: Vec<Record>,
+    /// Set for a TxnOffsetCommit: the records go in a transactional batch
+    /// of this producer, settled by its transaction's marker.
+    pub producer: Option<TxnProducer>,
+}
+
+/// The transactional producer behind offsets committed in a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
 }
 
 /// What one step of the coordinator produced: records the runtime must

@@ -147,6 +147,9 @@ pub struct Group {
     pub offsets: BTreeMap<TopicPartition, CommittedOffset>,
     /// Commits appended but not yet acknowledged by the log.
     pub pending_offset_commits: HashMap<TopicPartition, usize>,
+    /// Offsets committed inside open transactions, by producer id: in the
+    /// log, effective once the transaction's COMMIT marker is.
+    pub pending_txn_offsets: HashMap<i64, BTreeMap<TopicPartition, CommittedOffset>>,
 }
 
 impl Group {
@@ -169,6 +172,7 @@ impl Group {
             subscribed_topics: None,
             offsets: BTreeMap::new(),
             pending_offset_commits: HashMap::new(),
+            pending_txn_offsets: HashMap::new(),
         }
     }
 
@@ -356,7 +360,16 @@ impl Group {
     }
 
     pub fn has_offsets(&self) -> bool {
-        !self.offsets.is_empty() || !self.pending_offset_commits.is_empty()
+        !self.offsets.is_empty()
+            || !self.pending_offset_commits.is_empty()
+            || !self.pending_txn_offsets.is_empty()
+    }
+
+    /// Whether a commit of `tp`, plain or transactional, is not settled yet
+    /// (Kafka's `hasPendingOffsetCommitsForTopicPartition`).
+    pub fn has_pending_commit(&self, tp: &TopicPartition) -> bool {
+        self.pending_offset_commits.contains_key(tp)
+            || self.pending_txn_offsets.values().any(|o| o.contains_key(tp))
     }
 }
 

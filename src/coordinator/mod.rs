@@ -26,6 +26,7 @@ mod offsets;
 mod rebalance;
 pub mod records;
 mod timers;
+mod txn_offsets;
 
 #[cfg(test)]
 mod tests;
@@ -143,6 +144,10 @@ enum PartitionState {
 struct LoadBuffer {
     groups: HashMap<String, Option<GroupMetadataValue>>,
     offsets: HashMap<String, BTreeMap<TopicPartition, Option<CommittedOffset>>>,
+    /// Offsets of transactions whose marker replay has not reached yet.
+    pending_txn: txn_offsets::LoadingTxnOffsets,
+    /// Markers written while the partition loaded.
+    completions: Vec<txn_offsets::Completion>,
 }
 
 /// What to do when an append completes (Kafka's append callbacks).
@@ -183,6 +188,8 @@ struct PendingCommit {
     layout: Vec<(String, Vec<(i32, bool)>)>,
     /// What the appended records hold, in record order.
     offsets: Vec<(TopicPartition, CommittedOffset)>,
+    /// The transaction the offsets belong to, if any.
+    producer_id: Option<i64>,
 }
 
 /// Everything but the groups, so a handler can hold `&mut Group` and still
@@ -332,23 +339,40 @@ impl GroupCoordinator {
         key: &[u8],
         value: Option<&[u8]>,
     ) -> Result<(), RecordError> {
+        self.replay_batch_record(partition, -1, log_offset, key, value)
+    }
+
+    /// [`Self::replay`] for a record of a batch of `producer_id`: offsets of
+    /// a transactional batch (a producer id other than -1) wait for the
+    /// producer's next marker ([`Self::replay_marker`]).
+    pub fn replay_batch_record(
+        &mut self,
+        partition: i32,
+        producer_id: i64,
+        log_offset: i64,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), RecordError> {
         let Some(PartitionState::Loading(buf)) = self.core.partitions.get_mut(&partition) else {
             return Ok(());
         };
         match RecordKey::decode(key)? {
+            RecordKey::OffsetCommit { group, topic, partition: p } if producer_id != -1 => {
+                let value = value.map(OffsetCommitValue::decode).transpose()?;
+                txn_offsets::replay_pending(
+                    buf,
+                    producer_id,
+                    group,
+                    TopicPartition::new(topic, p),
+                    value,
+                    log_offset,
+                );
+            }
             RecordKey::OffsetCommit { group, topic, partition: p } => {
                 let committed = match value {
                     None => None,
                     Some(v) => {
-                        let v = OffsetCommitValue::decode(v)?;
-                        Some(CommittedOffset {
-                            offset: v.offset,
-                            leader_epoch: Some(v.leader_epoch).filter(|&e| e >= 0),
-                            metadata: v.metadata,
-                            commit_timestamp: v.commit_timestamp,
-                            expire_timestamp: v.expire_timestamp,
-                            log_offset,
-                        })
+                        Some(txn_offsets::committed_of(OffsetCommitValue::decode(v)?, log_offset))
                     }
                 };
                 buf.offsets
@@ -373,7 +397,9 @@ impl GroupCoordinator {
             return out;
         };
         self.core.partitions.insert(partition, PartitionState::Loaded);
-        let LoadBuffer { groups, mut offsets } = *buf;
+        let mut buf = *buf;
+        let pending_txn = txn_offsets::finish_loading(&mut buf);
+        let LoadBuffer { groups, mut offsets, .. } = buf;
         let mut loaded: Vec<Group> = Vec::new();
         for (group_id, meta) in groups {
             let Some(meta) = meta else { continue };
@@ -389,6 +415,7 @@ impl GroupCoordinator {
                 loaded.push(g);
             }
         }
+        txn_offsets::restore_pending(&mut loaded, pending_txn, now);
         for g in loaded {
             let id = g.group_id.clone();
             self.groups.insert(id.clone(), g);
@@ -547,6 +574,19 @@ impl Core {
         pending: Pending,
         out: &mut Output,
     ) -> Option<Pending> {
+        self.append_as(group_id, now, records, pending, None, out)
+    }
+
+    /// [`Core::append`], in a transactional batch of `producer` if given.
+    fn append_as(
+        &mut self,
+        group_id: &str,
+        now: i64,
+        records: Vec<Record>,
+        pending: Pending,
+        producer: Option<TxnProducer>,
+        out: &mut Output,
+    ) -> Option<Pending> {
         if batch_size(&records) > self.config.max_append_bytes {
             return Some(pending);
         }
@@ -557,6 +597,7 @@ impl Core {
             partition: self.partition_of(group_id),
             timestamp: now,
             records,
+            producer,
         });
         self.pending.insert(id, pending);
         None

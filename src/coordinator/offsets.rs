@@ -18,7 +18,7 @@ use super::{
     AppendError, Error, GroupCoordinator, OffsetCommitRequest, OffsetCommitResult,
     OffsetDeleteRequest, OffsetDeleteResult, OffsetFetchPartition, OffsetFetchRequest,
     OffsetFetchResult, OffsetFetchTopic, Output, Pending, PendingCommit, Record, RequestId,
-    Response, TopicPartitionErrors,
+    Response, TopicPartitionErrors, TxnProducer,
 };
 use crate::types::TopicPartition;
 
@@ -58,47 +58,19 @@ impl GroupCoordinator {
                 return out;
             }
         }
-        if let Some(pending) = self.store_offsets(rid, &req, now, &mut out) {
+        if let Some(pending) = self.store_offsets(rid, &req, None, now, &mut out) {
             self.on_append_result(pending, Err(AppendError::TooLarge), now, &mut out);
         }
         out
     }
 
-    /// Offsets committed inside a transaction, made the group's committed
-    /// offsets when the transaction's COMMIT marker reaches the group's
-    /// `__consumer_offsets` partition (Kafka's
-    /// `completePendingTxnOffsetCommit`): membership was checked when they
-    /// were sent, and a rebalance since does not undo a commit.
-    pub fn commit_transactional_offsets(
-        &mut self,
-        now: i64,
-        rid: RequestId,
-        req: OffsetCommitRequest,
-    ) -> Output {
-        let mut out = Output::default();
-        if let Some(e) = self.core.validate_group(&req.group_id, true) {
-            out.responses.push((rid, Response::OffsetCommit(all_partitions(&req, Some(e)))));
-            return out;
-        }
-        let g = self
-            .groups
-            .entry(req.group_id.clone())
-            .or_insert_with(|| Group::new(&req.group_id, now));
-        if g.is(GroupState::Dead) {
-            let e = Some(Error::CoordinatorNotAvailable);
-            out.responses.push((rid, Response::OffsetCommit(all_partitions(&req, e))));
-            return out;
-        }
-        if let Some(pending) = self.store_offsets(rid, &req, now, &mut out) {
-            self.on_append_result(pending, Err(AppendError::TooLarge), now, &mut out);
-        }
-        out
-    }
-
-    fn store_offsets(
+    /// Appends the offsets of a commit; those of a transaction (`producer`)
+    /// wait for its marker instead of taking effect with the append.
+    pub(super) fn store_offsets(
         &mut self,
         rid: RequestId,
         req: &OffsetCommitRequest,
+        producer: Option<TxnProducer>,
         now: i64,
         out: &mut Output,
     ) -> Option<Pending> {
@@ -138,7 +110,7 @@ impl GroupCoordinator {
             out.responses.push((rid, Response::OffsetCommit(commit_result(&layout, None))));
             return None;
         }
-        if let Some(g) = self.groups.get_mut(&req.group_id) {
+        if let Some(g) = self.groups.get_mut(&req.group_id).filter(|_| producer.is_none()) {
             for (tp, _) in &offsets {
                 *g.pending_offset_commits.entry(tp.clone()).or_default() += 1;
             }
@@ -148,8 +120,9 @@ impl GroupCoordinator {
             request: rid,
             layout,
             offsets,
+            producer_id: producer.map(|p| p.producer_id),
         }));
-        self.core.append(&req.group_id, now, records, pending, out)
+        self.core.append_as(&req.group_id, now, records, pending, producer, out)
     }
 
     pub(super) fn on_offsets_stored(
@@ -158,7 +131,15 @@ impl GroupCoordinator {
         result: Result<i64, AppendError>,
         out: &mut Output,
     ) {
-        if let Some(g) = self.groups.get_mut(&commit.group) {
+        if let Some(pid) = commit.producer_id {
+            if let (Some(g), Ok(base_offset)) = (self.groups.get_mut(&commit.group), result) {
+                let pending = g.pending_txn_offsets.entry(pid).or_default();
+                for (i, (tp, mut committed)) in commit.offsets.into_iter().enumerate() {
+                    committed.log_offset = base_offset + i as i64;
+                    pending.insert(tp, committed);
+                }
+            }
+        } else if let Some(g) = self.groups.get_mut(&commit.group) {
             for (i, (tp, mut committed)) in commit.offsets.into_iter().enumerate() {
                 // Offsets deleted while the append was in flight stay deleted.
                 let was_pending = match g.pending_offset_commits.get_mut(&tp) {
@@ -202,7 +183,7 @@ impl GroupCoordinator {
                 error: None,
             };
             let Some(g) = group else { return p };
-            if req.require_stable && g.pending_offset_commits.contains_key(tp) {
+            if req.require_stable && g.has_pending_commit(tp) {
                 p.error = Some(Error::UnstableOffsetCommit);
             } else if let Some(o) = g.offsets.get(tp) {
                 p.committed_offset = o.offset;
@@ -444,7 +425,7 @@ fn remove_expired_offsets(g: &mut Group, now: i64, retention_ms: i64) -> Vec<Top
             if skip_subscribed && g.is_subscribed_to(&tp.topic) {
                 return false;
             }
-            if g.pending_offset_commits.contains_key(tp) {
+            if g.has_pending_commit(tp) {
                 return false;
             }
             match o.expire_timestamp {
@@ -492,7 +473,10 @@ fn offset_commit_record(
     }
 }
 
-fn all_partitions(req: &OffsetCommitRequest, error: Option<Error>) -> OffsetCommitResult {
+pub(super) fn all_partitions(
+    req: &OffsetCommitRequest,
+    error: Option<Error>,
+) -> OffsetCommitResult {
     OffsetCommitResult {
         topics: req
             .topics

@@ -298,3 +298,372 @@ fn transactions_cli_lists_and_describes_an_open_transaction() {
     );
     assert!(!unknown.status.success(), "an unknown id is an error");
 }
+
+/// Raw-protocol steps of a transaction on a cluster, each sent to the
+/// coordinator FindCoordinator names and retried on the errors clients
+/// retry (loading, not coordinator, concurrent transactions).
+mod raw {
+    use std::time::Duration;
+
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{
+        AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, ApiKey, EndTxnRequest, EndTxnResponse,
+        FindCoordinatorRequest, FindCoordinatorResponse, GroupId, InitProducerIdRequest,
+        InitProducerIdResponse, OffsetFetchRequest, OffsetFetchResponse, ProducerId, TopicName,
+        TransactionalId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    use crate::replication::Cluster;
+    use crate::support;
+
+    pub const T: Duration = Duration::from_secs(60);
+
+    fn s(v: &str) -> StrBytes {
+        StrBytes::from_string(v.to_string())
+    }
+
+    /// The live broker coordinating `key` (key type 0: group, 1:
+    /// transactional id), asked of every running broker in turn.
+    pub fn coordinator(cluster: &Cluster, key: &str, key_type: i8, not: i32) -> i32 {
+        let mut found = -1;
+        support::wait_until(T, &format!("a live coordinator of {key}"), || {
+            cluster.running().any(|b| {
+                let mut req = FindCoordinatorRequest::default();
+                req.key = s(key);
+                req.key_type = key_type;
+                let resp: FindCoordinatorResponse = b.wire().call(ApiKey::FindCoordinator, 3, &req);
+                found = resp.node_id.0;
+                resp.error_code == 0
+                    && found != not
+                    && cluster.running().any(|r| r.addr().ends_with(&format!(":{}", resp.port)))
+            })
+        });
+        found
+    }
+
+    /// Sends `call` to the coordinator of `key` until it answers something
+    /// other than a retriable error; returns that error code and answer.
+    fn retried<R>(
+        cluster: &Cluster,
+        key: &str,
+        key_type: i8,
+        mut call: impl FnMut(&crate::broker_support::Broker) -> (i16, R),
+    ) -> (i16, R) {
+        let mut answer = None;
+        support::wait_until(T, &format!("an answer from the coordinator of {key}"), || {
+            let node = coordinator(cluster, key, key_type, -1);
+            let (code, r) = call(cluster.broker(node));
+            // COORDINATOR_LOAD_IN_PROGRESS, _NOT_AVAILABLE, NOT_COORDINATOR,
+            // CONCURRENT_TRANSACTIONS
+            if matches!(code, 14 | 15 | 16 | 51) {
+                return false;
+            }
+            answer = Some((code, r));
+            true
+        });
+        answer.expect("answered")
+    }
+
+    pub fn init(cluster: &Cluster, id: &str) -> (i64, i16) {
+        let (code, r) = retried(cluster, id, 1, |b| {
+            let mut req = InitProducerIdRequest::default();
+            req.transactional_id = Some(TransactionalId(s(id)));
+            req.transaction_timeout_ms = 120_000;
+            let resp: InitProducerIdResponse = b.wire().call(ApiKey::InitProducerId, 4, &req);
+            (resp.error_code, (resp.producer_id.0, resp.producer_epoch))
+        });
+        assert_eq!(code, 0, "InitProducerId {id}");
+        r
+    }
+
+    pub fn add_offsets(cluster: &Cluster, id: &str, (pid, epoch): (i64, i16), group: &str) {
+        let (code, ()) = retried(cluster, id, 1, |b| {
+            let mut req = AddOffsetsToTxnRequest::default();
+            req.transactional_id = TransactionalId(s(id));
+            req.producer_id = ProducerId(pid);
+            req.producer_epoch = epoch;
+            req.group_id = GroupId(s(group));
+            let resp: AddOffsetsToTxnResponse = b.wire().call(ApiKey::AddOffsetsToTxn, 3, &req);
+            (resp.error_code, ())
+        });
+        assert_eq!(code, 0, "AddOffsetsToTxn {id} {group}");
+    }
+
+    pub fn txn_offset_commit(
+        cluster: &Cluster,
+        id: &str,
+        (pid, epoch): (i64, i16),
+        group: &str,
+        topic: &str,
+        offset: i64,
+    ) {
+        let (code, ()) = retried(cluster, group, 0, |b| {
+            let mut req = TxnOffsetCommitRequest::default();
+            req.transactional_id = TransactionalId(s(id));
+            req.group_id = GroupId(s(group));
+            req.producer_id = ProducerId(pid);
+            req.producer_epoch = epoch;
+            req.topics = vec![TxnOffsetCommitRequestTopic::default()
+                .with_name(TopicName(s(topic)))
+                .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(offset)])];
+            let resp: TxnOffsetCommitResponse = b.wire().call(ApiKey::TxnOffsetCommit, 3, &req);
+            (resp.topics[0].partitions[0].error_code, ())
+        });
+        assert_eq!(code, 0, "TxnOffsetCommit {id} {group}");
+    }
+
+    pub fn end(cluster: &Cluster, id: &str, (pid, epoch): (i64, i16), commit: bool) {
+        let (code, ()) = retried(cluster, id, 1, |b| {
+            let mut req = EndTxnRequest::default();
+            req.transactional_id = TransactionalId(s(id));
+            req.producer_id = ProducerId(pid);
+            req.producer_epoch = epoch;
+            req.committed = commit;
+            let resp: EndTxnResponse = b.wire().call(ApiKey::EndTxn, 3, &req);
+            (resp.error_code, ())
+        });
+        assert_eq!(code, 0, "EndTxn {id} commit={commit}");
+    }
+
+    /// OffsetFetch v7 of partition 0 with require_stable, from the group's
+    /// coordinator once it has loaded: (partition error code, offset).
+    pub fn fetch_stable(cluster: &Cluster, group: &str, topic: &str) -> (i16, i64) {
+        let (_, r) = retried(cluster, group, 0, |b| {
+            let mut t = OffsetFetchRequestTopic::default();
+            t.name = TopicName(s(topic));
+            t.partition_indexes = vec![0];
+            let mut req = OffsetFetchRequest::default();
+            req.group_id = GroupId(s(group));
+            req.topics = Some(vec![t]);
+            req.require_stable = true;
+            let resp: OffsetFetchResponse = b.wire().call(ApiKey::OffsetFetch, 7, &req);
+            match resp.topics.first().and_then(|t| t.partitions.first()) {
+                Some(p) if resp.error_code == 0 => (0, (p.error_code, p.committed_offset)),
+                _ => (resp.error_code, (-1, -1)),
+            }
+        });
+        r
+    }
+}
+
+/// Offsets sent with TxnOffsetCommit are in `__consumer_offsets` (replicated
+/// with the group's partition) before EndTxn: a group coordinator killed
+/// with `kill -9` between the two leaves them pending on its successor,
+/// which then commits or drops them with the transaction's marker.
+#[test]
+fn txn_offsets_survive_kill_9_of_the_group_coordinator() {
+    let mut cluster = Cluster::start(&[
+        "offsets.topic.replication.factor=3",
+        "offsets.topic.num.partitions=3",
+        "transaction.state.log.replication.factor=3",
+        "transaction.state.log.min.isr=2",
+        "transaction.state.log.num.partitions=3",
+        "group.initial.rebalance.delay.ms=0",
+        "replica.lag.time.max.ms=5000",
+    ]);
+    let topic = "txn-offsets-in";
+    cluster.create(topic, &[]);
+    let (commit_group, abort_group) = ("txo-commit", "txo-abort");
+    let victim = raw::coordinator(&cluster, commit_group, 0, -1);
+    let abort_group = (0..200)
+        .map(|i| format!("{abort_group}-{i}"))
+        .find(|g| raw::coordinator(&cluster, g, 0, -1) == victim)
+        .expect("a group on the same coordinator");
+    // Transactions coordinated elsewhere, so only the group coordinator dies.
+    let ids: Vec<String> = (0..200)
+        .map(|i| format!("txo-{i}"))
+        .filter(|id| raw::coordinator(&cluster, id, 1, -1) != victim)
+        .take(2)
+        .collect();
+    let (commit_id, abort_id) = (ids[0].as_str(), ids[1].as_str());
+    for group in [commit_group, abort_group.as_str()] {
+        let p = kafka_rs::coordinator::partition_for(group, 3);
+        cluster.wait_isr_of("__consumer_offsets", p, &[1, 2, 3], raw::T);
+    }
+
+    let commit_pid = raw::init(&cluster, commit_id);
+    let abort_pid = raw::init(&cluster, abort_id);
+    raw::add_offsets(&cluster, commit_id, commit_pid, commit_group);
+    raw::add_offsets(&cluster, abort_id, abort_pid, &abort_group);
+    raw::txn_offset_commit(&cluster, commit_id, commit_pid, commit_group, topic, 42);
+    raw::txn_offset_commit(&cluster, abort_id, abort_pid, &abort_group, topic, 77);
+    assert_eq!(
+        raw::fetch_stable(&cluster, commit_group, topic),
+        (88, -1),
+        "UNSTABLE_OFFSET_COMMIT"
+    );
+
+    cluster.kill9(victim);
+    let successor = raw::coordinator(&cluster, commit_group, 0, victim);
+    assert_ne!(successor, victim);
+    // The successor rebuilt both transactions' offsets from its replica.
+    assert_eq!(
+        raw::fetch_stable(&cluster, commit_group, topic),
+        (88, -1),
+        "pending after failover"
+    );
+    assert_eq!(
+        raw::fetch_stable(&cluster, &abort_group, topic),
+        (88, -1),
+        "pending after failover"
+    );
+
+    raw::end(&cluster, commit_id, commit_pid, true);
+    raw::end(&cluster, abort_id, abort_pid, false);
+    // Markers go out after EndTxn is answered.
+    let mut last = (0, 0);
+    support::wait_until(raw::T, "the COMMIT marker to settle the offsets", || {
+        last = raw::fetch_stable(&cluster, commit_group, topic);
+        last != (88, -1)
+    });
+    assert_eq!(last, (0, 42), "committed with the transaction");
+    support::wait_until(raw::T, "the ABORT marker to settle the offsets", || {
+        last = raw::fetch_stable(&cluster, &abort_group, topic);
+        last != (88, -1)
+    });
+    assert_eq!(last, (0, -1), "dropped with the transaction");
+
+    // The victim, back as a follower, and a reload from any replica agree.
+    cluster.restart(victim);
+    assert_eq!(raw::fetch_stable(&cluster, commit_group, topic), (0, 42));
+}
+
+/// ListOffsets v2+ for the latest offset of partition 0 in read_committed:
+/// the last stable offset.
+fn last_stable_offset(broker: &Broker, topic: &str) -> i64 {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, ListOffsetsResponse};
+    let mut p = ListOffsetsPartition::default();
+    p.partition_index = 0;
+    p.timestamp = -1;
+    let mut req = ListOffsetsRequest::default();
+    req.replica_id = BrokerId(-1);
+    req.isolation_level = 1;
+    req.topics = vec![ListOffsetsTopic::default()
+        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+        .with_partitions(vec![p])];
+    let resp: ListOffsetsResponse = broker.wire().call(ApiKey::ListOffsets, 5, &req);
+    let r = &resp.topics[0].partitions[0];
+    assert_eq!(r.error_code, 0, "{resp:?}");
+    r.offset
+}
+
+/// Kafka's hanging-transaction scenario: a producer writes a transactional
+/// batch its coordinator never heard of, so no marker ever comes and the
+/// last stable offset stays at the batch. `transactions abort
+/// --start-offset` finds the producer through DescribeProducers and writes
+/// the ABORT marker, and read_committed consumers move on.
+#[test]
+fn transactions_abort_unblocks_a_hanging_transaction() {
+    use crate::broker_bad_input::{batch, create_topic, produce};
+    use kafka_rs::record::{BatchBuilder, Compression, NewRecord};
+
+    let broker = Broker::start(SINGLE);
+    let topic = "hanging";
+    assert_eq!(create_topic(&mut broker.wire(), topic, &[]).topics[0].error_code, 0);
+    let mut w = broker.wire();
+    assert_eq!(produce(&mut w, topic, -1, batch(&[b"before"])), (0, 0));
+    // An idempotent producer (no transactional id): no coordinator knows it.
+    let mut req = InitProducerIdRequest::default();
+    req.transactional_id = None;
+    req.transaction_timeout_ms = 60_000;
+    let resp: InitProducerIdResponse = w.call(ApiKey::InitProducerId, 4, &req);
+    assert_eq!(resp.error_code, 0, "{resp:?}");
+    let (pid, epoch) = (resp.producer_id.0, resp.producer_epoch);
+    let mut b = BatchBuilder::new(Compression::None).producer(pid, epoch, 0).transactional(true);
+    b.push(NewRecord::new(1_700_000_000_000, None, Some(b"hanging")));
+    assert_eq!(produce(&mut w, topic, -1, b.build().unwrap()), (0, 1));
+    assert_eq!(produce(&mut w, topic, -1, batch(&[b"after"])), (0, 2));
+    assert_eq!(last_stable_offset(&broker, topic), 1, "held at the open transaction");
+
+    let cli = |args: &[&str]| {
+        let addr = broker.addr();
+        let mut all = vec!["transactions", "--bootstrap-server", addr.as_str()];
+        all.extend_from_slice(args);
+        support::kafka_rs(&all, None, Duration::from_secs(60))
+    };
+    // Its records carry a 2023 timestamp: older than any transaction
+    // timeout, and no coordinator holds the transaction open.
+    let hanging = cli(&["find-hanging", "--topic", topic]);
+    assert!(hanging.status.success(), "{}", stderr(&hanging));
+    let listed = stdout(&hanging);
+    let mut lines = listed.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').map(str::trim).collect();
+    assert_eq!(
+        header,
+        [
+            "Topic",
+            "Partition",
+            "ProducerId",
+            "ProducerEpoch",
+            "CoordinatorEpoch",
+            "StartOffset",
+            "LastTimestamp",
+            "Duration(min)",
+            ""
+        ],
+        "{listed}"
+    );
+    let row: Vec<String> =
+        lines.next().unwrap_or_default().split('\t').map(|c| c.trim().to_string()).collect();
+    assert_eq!(
+        row[..7],
+        [topic, "0", &pid.to_string(), &epoch.to_string(), "0", "1", "1700000000000"],
+        "{listed}"
+    );
+
+    let wrong = cli(&["abort", "--topic", topic, "--partition", "0", "--start-offset", "2"]);
+    assert!(!wrong.status.success());
+    assert!(
+        stderr(&wrong).contains("Could not find any open transactions starting at offset 2"),
+        "{}",
+        stderr(&wrong)
+    );
+    assert_eq!(last_stable_offset(&broker, topic), 1, "nothing aborted");
+
+    let out = cli(&["abort", "--topic", topic, "--partition", "0", "--start-offset", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The marker (offset 3) ends the transaction: the LSO is the log end.
+    support::wait_until(Duration::from_secs(60), "the LSO to pass the marker", || {
+        last_stable_offset(&broker, topic) == 4
+    });
+    let none = cli(&["find-hanging", "--topic", topic, "--partition", "0"]);
+    assert_eq!(stdout(&none), "No hanging transactions found\n", "{}", stderr(&none));
+    let producers = cli(&["describe-producers", "--topic", topic, "--partition", "0"]);
+    let listed = stdout(&producers);
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(&pid.to_string()))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(row.trim_end().ends_with("None"), "no open transaction left: {listed}");
+
+    // The explicit form: a second hanging transaction of the same producer.
+    let mut b = BatchBuilder::new(Compression::None).producer(pid, epoch, 1).transactional(true);
+    b.push(NewRecord::new(1_700_000_000_000, None, Some(b"hanging again")));
+    assert_eq!(produce(&mut w, topic, -1, b.build().unwrap()), (0, 4));
+    assert_eq!(last_stable_offset(&broker, topic), 4);
+    let (pid_s, epoch_s) = (pid.to_string(), epoch.to_string());
+    let out = cli(&[
+        "abort",
+        "--topic",
+        topic,
+        "--partition",
+        "0",
+        "--producer-id",
+        &pid_s,
+        "--producer-epoch",
+        &epoch_s,
+        "--coordinator-epoch",
+        "0",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    support::wait_until(Duration::from_secs(60), "the LSO to pass the second marker", || {
+        last_stable_offset(&broker, topic) == 6
+    });
+}

@@ -29,7 +29,7 @@ pub fn handle(ctx: &BrokerContext, req: DescribeProducersRequest) -> DescribePro
                             s.producer_id = ProducerId(v.producer_id);
                             s.producer_epoch = i32::from(v.producer_epoch);
                             s.last_sequence = v.last_sequence;
-                            s.last_timestamp = -1;
+                            s.last_timestamp = v.last_timestamp;
                             s.coordinator_epoch = v.coordinator_epoch;
                             s.current_txn_start_offset = v.current_txn_start_offset;
                             s

@@ -1,54 +1,23 @@
-//! TxnOffsetCommit: offsets sent inside a transaction wait here, on the
-//! group's coordinator, until the transaction's marker reaches the group's
-//! `__consumer_offsets` partition (on this same broker, its leader): COMMIT
-//! makes them the group's committed offsets, ABORT drops them. Until then
-//! OffsetFetch answers the previous offsets.
+//! TxnOffsetCommit: offsets sent inside a transaction are appended to the
+//! group's `__consumer_offsets` partition at once, in a transactional batch
+//! of the producer, and replicated like any commit; they take effect when
+//! the transaction's marker reaches that partition: COMMIT makes them the
+//! group's committed offsets, ABORT drops them. Until then OffsetFetch
+//! answers the previous offsets (UNSTABLE_OFFSET_COMMIT with
+//! require_stable), and a coordinator that takes over the partition
+//! rebuilds them from its log.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
-use super::group_support::partition_exists;
+use super::group_support::{error_code, partition_exists};
 use crate::broker::BrokerContext;
-use crate::coordinator::{self, OffsetCommitPartition, OffsetCommitTopic};
+use crate::coordinator::{self, OffsetCommitPartition, OffsetCommitTopic, Response};
 use crate::protocol::ErrorCode;
-
-/// Offsets of open transactions, by producer id, with the epoch that sent
-/// them.
-#[derive(Default)]
-pub struct PendingTxnOffsets(Mutex<HashMap<i64, Vec<(i16, coordinator::OffsetCommitRequest)>>>);
-
-impl PendingTxnOffsets {
-    fn add(&self, producer_id: i64, epoch: i16, req: coordinator::OffsetCommitRequest) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(producer_id).or_default().push((epoch, req));
-    }
-
-    /// Takes the producer's pending commits for groups of `__consumer_offsets`
-    /// partition `partition`; only those its `epoch` sent are returned, so a
-    /// fenced instance's late offsets never ride on its successor's commit.
-    pub fn take(
-        &self,
-        producer_id: i64,
-        epoch: i16,
-        partition: i32,
-        partition_of: impl Fn(&str) -> i32,
-    ) -> Vec<coordinator::OffsetCommitRequest> {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(all) = m.get_mut(&producer_id) else { return Vec::new() };
-        let (taken, kept): (Vec<_>, Vec<_>) =
-            all.drain(..).partition(|(_, r)| partition_of(&r.group_id) == partition);
-        *all = kept;
-        if all.is_empty() {
-            m.remove(&producer_id);
-        }
-        taken.into_iter().filter(|(e, _)| *e == epoch).map(|(_, r)| r).collect()
-    }
-}
 
 /// A producer whose epoch is older than the one the group's
 /// `__consumer_offsets` partition has seen (its markers carry the bumped
@@ -110,19 +79,44 @@ pub async fn handle(
         }
         resp.topics.push(tr);
     }
-    if !accepted.is_empty() {
-        ctx.pending_txn_offsets.add(
-            req.producer_id.0,
-            req.producer_epoch,
-            coordinator::OffsetCommitRequest {
-                group_id: group,
-                generation_id: -1,
-                member_id: String::new(),
-                group_instance_id: None,
-                retention_time_ms: -1,
-                topics: accepted,
-            },
-        );
+    if accepted.is_empty() {
+        return resp;
+    }
+    let producer = coordinator::TxnProducer {
+        producer_id: req.producer_id.0,
+        producer_epoch: req.producer_epoch,
+    };
+    let request = coordinator::OffsetCommitRequest {
+        group_id: group,
+        generation_id: req.generation_id,
+        member_id: req.member_id.to_string(),
+        group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
+        retention_time_ms: -1,
+        topics: accepted,
+    };
+    let codes: HashMap<(String, i32), i16> = match ctx
+        .groups
+        .call(move |c, now, rid| c.txn_offset_commit(now, rid, producer, request))
+        .await
+    {
+        Ok(Response::OffsetCommit(r)) => r
+            .topics
+            .into_iter()
+            .flat_map(|t| {
+                t.partitions.into_iter().map(move |(p, e)| ((t.name.clone(), p), error_code(e)))
+            })
+            .collect(),
+        _ => HashMap::new(),
+    };
+    for t in &mut resp.topics {
+        for p in &mut t.partitions {
+            if p.error_code == 0 {
+                p.error_code = codes
+                    .get(&(t.name.0.to_string(), p.partition_index))
+                    .copied()
+                    .unwrap_or(ErrorCode::CoordinatorNotAvailable.code());
+            }
+        }
     }
     resp
 }

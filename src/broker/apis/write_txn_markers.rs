@@ -2,7 +2,7 @@
 //! included): a COMMIT or ABORT control batch on each partition this broker
 //! leads, acknowledged once the in-sync replicas hold it (Kafka writes
 //! markers with acks=all). A marker on `__consumer_offsets` also settles the
-//! transaction's pending offsets there.
+//! transaction's offsets that TxnOffsetCommit appended there.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 
 use crate::broker::producer_state::TxnMarker;
 use crate::broker::BrokerContext;
-use crate::coordinator::{Response, GROUP_METADATA_TOPIC_NAME};
+use crate::coordinator::GROUP_METADATA_TOPIC_NAME;
 use crate::protocol::ErrorCode;
 use crate::types::TopicPartition;
 
@@ -71,27 +71,15 @@ async fn write_one(ctx: &Arc<BrokerContext>, tp: &TopicPartition, marker: &TxnMa
     // The LSO moves with the high watermark past the marker.
     ctx.replicas.purgatory.wake(tp);
     if tp.topic == GROUP_METADATA_TOPIC_NAME {
-        let groups = ctx.groups.clone();
-        let pending = ctx.pending_txn_offsets.take(
-            marker.producer_id,
-            marker.producer_epoch,
-            tp.partition.0,
-            |g| groups.partition_for(g),
-        );
-        if marker.commit {
-            for req in pending {
-                let group = req.group_id.clone();
-                match ctx
-                    .groups
-                    .call(move |c, now, rid| c.commit_transactional_offsets(now, rid, req))
-                    .await
-                {
-                    Ok(Response::OffsetCommit(_)) => {}
-                    other => tracing::warn!(
-                        "transactional offsets of group {group} not committed: {other:?}"
-                    ),
-                }
-            }
+        // The marker settles the transaction's offsets in this partition's
+        // groups; a new leader rebuilds them from the log instead.
+        let (partition, pid, commit) = (tp.partition.0, marker.producer_id, marker.commit);
+        let settled = ctx
+            .groups
+            .update(move |c, _| c.complete_txn(partition, pid, commit, last_offset))
+            .await;
+        if settled.is_err() {
+            return ErrorCode::CoordinatorNotAvailable;
         }
     }
     ErrorCode::None

@@ -10,6 +10,7 @@ use super::group::tests::subscription;
 
 mod offsets;
 mod rebalance;
+mod txn_offsets;
 use super::records::RecordKey;
 use super::*;
 
