@@ -33,6 +33,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::apis;
 use super::memory_pool::{MemoryPool, Reservation};
+use super::quota::{busy_percentage, quota_user, PollTimed, QuotaKind};
 use super::sasl::{self, SaslState, Step};
 use super::BrokerContext;
 use crate::protocol::api::is_supported;
@@ -112,6 +113,18 @@ pub struct Session {
     pub listener: Arc<ListenerInfo>,
     /// `User:<name>` once SASL authenticated, else `User:ANONYMOUS`.
     pub principal: String,
+    /// How long the last request's quota says to stop reading this
+    /// connection once its response is queued (KIP-219's channel mute).
+    pub throttle_ms: std::sync::atomic::AtomicU64,
+    /// Set by a request quotas do not apply to (a follower's fetch).
+    pub quota_exempt: std::sync::atomic::AtomicBool,
+}
+
+impl Session {
+    /// Holds the connection back for at least `ms` after this request.
+    pub fn throttle(&self, ms: u64) {
+        self.throttle_ms.fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Kafka's principal for connections that did not authenticate.
@@ -130,7 +143,13 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut sasl = listener.security_protocol.is_sasl().then_some(SaslState::Handshake);
-    let mut session = Session { peer, listener, principal: ANONYMOUS.into() };
+    let mut session = Session {
+        peer,
+        listener,
+        principal: ANONYMOUS.into(),
+        throttle_ms: Default::default(),
+        quota_exempt: Default::default(),
+    };
     let _ = stream.set_nodelay(true);
     let _open = ctx.replicas.metrics.connection_opened();
     let (mut rd, wr) = stream.into_split();
@@ -203,6 +222,15 @@ pub async fn serve(
             Err(e) => {
                 tracing::warn!(%peer, "closing connection: {e}");
                 break;
+            }
+        }
+        let throttle = session.throttle_ms.swap(0, std::sync::atomic::Ordering::Relaxed);
+        if throttle > 0 {
+            // The response is on its way with throttle_time_ms; reading
+            // nothing meanwhile holds back a client that ignores it.
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(throttle)) => {}
+                _ = shutdown.changed() => break,
             }
         }
     }
@@ -282,7 +310,39 @@ async fn handle_frame(
     }
     let started = std::time::Instant::now();
     let (header, body) = decode_header(key, version, frame.freeze())?;
-    let reply = apis::dispatch(ctx, key, version, header, body, session).await;
+    if !ctx.quotas.has_quotas() {
+        return finish(
+            ctx,
+            key,
+            version,
+            started,
+            apis::dispatch(ctx, key, version, header, body, session).await,
+        );
+    }
+    let client_id = header.client_id.clone();
+    let dispatch = apis::dispatch(ctx, key, version, header, body, session);
+    let (reply, busy) = PollTimed::new(dispatch).await;
+    if !session.quota_exempt.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        let user = quota_user(&session.principal);
+        let client = client_id.as_deref().unwrap_or_default();
+        let pct = busy_percentage(busy);
+        session.throttle(ctx.quotas.record_and_get_throttle_ms(
+            QuotaKind::Request,
+            user,
+            client,
+            pct,
+        ));
+    }
+    finish(ctx, key, version, started, reply)
+}
+
+fn finish(
+    ctx: &BrokerContext,
+    key: ApiKey,
+    version: i16,
+    started: std::time::Instant,
+    reply: Result<Reply, ConnectionError>,
+) -> Result<Reply, ConnectionError> {
     // Fetch times itself: Kafka splits it into consumer and follower fetches.
     if key != ApiKey::Fetch {
         ctx.replicas.metrics.record_request(key, version, started.elapsed());

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod partition;
 pub mod producer_state;
 pub mod purgatory;
+pub mod quota;
 pub mod replica_fetcher;
 pub mod replica_manager;
 pub mod sasl;
@@ -53,6 +54,8 @@ pub struct BrokerContext {
     pub pending_txn_offsets: apis::txn_offset_commit::PendingTxnOffsets,
     /// Memory for large requests across all connections.
     pub request_pool: memory_pool::MemoryPool,
+    /// Client quotas: rates and throttling.
+    pub quotas: quota::ClientQuotaManager,
 }
 
 impl BrokerContext {

@@ -295,8 +295,10 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
     });
     let txns = TxnCoordinatorHandle::start(config.transactions.clone(), txn_log.clone(), markers);
     let request_pool = MemoryPool::new(config.queued_max_request_bytes);
+    let quotas = super::quota::ClientQuotaManager::new(config.quota, store.client_quotas());
     let ctx = BrokerContext {
         config,
+        quotas,
         request_pool,
         broker_id,
         store,

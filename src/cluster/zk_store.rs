@@ -16,6 +16,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use zookeeper_client as zkc;
 
+use super::client_quotas::{ClientQuotaConfigs, QuotaEntity};
+use super::zk_client_quotas;
 use super::zk_controller::{self, Noticed, Request, ZkController};
 use super::znodes as z;
 use super::{
@@ -30,6 +32,8 @@ pub struct ZkStore {
     shared: Arc<Shared>,
     tx: Arc<watch::Sender<Arc<ClusterImage>>>,
     refresher: Arc<tokio::task::JoinHandle<()>>,
+    quotas: Arc<watch::Sender<Arc<ClientQuotaConfigs>>>,
+    quota_follower: Arc<tokio::task::JoinHandle<()>>,
 }
 
 /// What outlives one ZooKeeper session: when a session expires, a new one
@@ -80,6 +84,9 @@ impl Drop for ZkStore {
     fn drop(&mut self) {
         if Arc::strong_count(&self.refresher) == 1 {
             self.refresher.abort();
+        }
+        if Arc::strong_count(&self.quota_follower) == 1 {
+            self.quota_follower.abort();
         }
     }
 }
@@ -156,7 +163,20 @@ impl ZkStore {
             requests,
         });
         let refresher = tokio::spawn(follow(shared.clone(), tx.clone(), requests_rx));
-        Ok(ZkStore { shared, tx, refresher: Arc::new(refresher) })
+        let (quotas, _) = watch::channel(Arc::new(ClientQuotaConfigs::default()));
+        let quotas = Arc::new(quotas);
+        let follower_shared = shared.clone();
+        let quota_follower = tokio::spawn(zk_client_quotas::follow_client_quotas(
+            move || follower_shared.client(),
+            quotas.clone(),
+        ));
+        Ok(ZkStore {
+            shared,
+            tx,
+            refresher: Arc::new(refresher),
+            quotas,
+            quota_follower: Arc::new(quota_follower),
+        })
     }
 
     fn client(&self) -> zkc::Client {
@@ -771,6 +791,27 @@ impl MetadataStore for ZkStore {
             let seq = zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all());
             let change = z::entity_config_change_json(&entity_type, &name);
             c.create(z::CONFIG_CHANGE_PREFIX, &change, &seq).await.map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    fn client_quotas(&self) -> watch::Receiver<Arc<ClientQuotaConfigs>> {
+        self.quotas.subscribe()
+    }
+
+    fn alter_client_quota(
+        &self,
+        entity: QuotaEntity,
+        set: BTreeMap<String, String>,
+        remove: Vec<String>,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let c = self.client();
+            zk_client_quotas::alter_client_quota(&c, &entity, &set, &remove).await?;
+            // This broker sees its own change before answering, as a
+            // describe right after an alter expects.
+            let quotas = zk_client_quotas::read_client_quotas(&c).await?;
+            self.quotas.send_replace(Arc::new(quotas));
             Ok(())
         })
     }

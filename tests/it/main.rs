@@ -25,6 +25,7 @@ mod log_crash;
 mod log_dirs;
 mod metrics;
 mod perf_metrics;
+mod quotas;
 mod reassign;
 mod replication;
 mod replication_failover;
