@@ -311,6 +311,7 @@ const ACCEPTED_KEYS: &[&str] = &[
     "socket.request.max.bytes",
     "queued.max.request.bytes",
     "connections.max.idle.ms",
+    "connections.max.reauth.ms",
     "log.retention.check.interval.ms",
     "num.recovery.threads.per.data.dir",
     "zookeeper.connect",

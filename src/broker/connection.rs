@@ -165,6 +165,10 @@ pub async fn serve(
         limits.max = limits.max.min(SASL_MAX_RECEIVE_SIZE);
     }
     let mut buf = BytesMut::with_capacity(8 * 1024);
+    // When the SASL session ends (connections.max.reauth.ms), and whether
+    // the client is re-authenticating now.
+    let mut session_expires: Option<std::time::Instant> = None;
+    let mut reauthenticating = false;
     loop {
         let frame = tokio::select! {
             frame = read_frame(&mut rd, &mut buf, &limits, &ctx.request_pool) => frame,
@@ -178,6 +182,20 @@ pub async fn serve(
                 break;
             }
         };
+        if let (Some(state @ SaslState::Complete), Some(expires)) = (sasl.as_mut(), session_expires)
+        {
+            // KIP-368: a SaslHandshake on an authenticated connection
+            // starts a re-authentication; any other request after the
+            // session expired closes the connection, as Kafka does.
+            let key = peek_preamble(&frame).ok().map(|p| p.api_key);
+            if key == Some(ApiKey::SaslHandshake as i16) {
+                *state = SaslState::Handshake;
+                reauthenticating = true;
+            } else if std::time::Instant::now() >= expires {
+                tracing::info!(%peer, principal = %session.principal, "closing connection: its SASL session expired without re-authentication (connections.max.reauth.ms)");
+                break;
+            }
+        }
         let frame = match sasl.as_mut() {
             Some(state) if !matches!(state, SaslState::Complete) => {
                 match sasl::step(&ctx, &session.listener.name, state, frame).await {
@@ -189,7 +207,21 @@ pub async fn serve(
                         continue;
                     }
                     Ok(Step::Authenticated(reply, user)) => {
-                        session.principal = format!("User:{user}");
+                        let principal = format!("User:{user}");
+                        if reauthenticating && principal != session.principal {
+                            tracing::info!(%peer, from = %session.principal, to = %principal, "closing connection: a re-authentication cannot change the principal");
+                            break;
+                        }
+                        reauthenticating = false;
+                        let lifetime = ctx
+                            .config
+                            .sasl
+                            .listeners
+                            .get(&session.listener.name)
+                            .map_or(0, |l| l.connections_max_reauth_ms);
+                        session_expires = (lifetime > 0)
+                            .then(|| std::time::Instant::now() + Duration::from_millis(lifetime));
+                        session.principal = principal;
                         limits.max = ctx.config.socket_request_max_bytes;
                         tracing::debug!(%peer, principal = %session.principal, "authenticated");
                         if tx.send(Reply::Frame(reply)).await.is_err() {

@@ -27,6 +27,7 @@ mod metrics;
 mod perf_metrics;
 mod quotas;
 mod reassign;
+mod reauth;
 mod replication;
 mod replication_failover;
 mod security;
