@@ -240,7 +240,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__configs)
-            opts="-h -V --bootstrap-server --zookeeper --command-config --describe --alter --all --entity-type --entity-name --entity-default --topic --broker --add-config --delete-config --help --version"
+            opts="-h -V --bootstrap-server --zookeeper --command-config --describe --alter --all --entity-type --entity-name --entity-default --user --client --user-defaults --client-defaults --topic --broker --add-config --delete-config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -259,10 +259,18 @@ _kafka__rs() {
                     return 0
                     ;;
                 --entity-type)
-                    COMPREPLY=($(compgen -W "topics brokers users" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "topics brokers users clients" -- "${cur}"))
                     return 0
                     ;;
                 --entity-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

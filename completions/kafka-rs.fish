@@ -29,7 +29,7 @@ complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -s V -l version -d 'Prin
 complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish) to stdout'
 complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "man" -d 'Write one man page per subcommand into a directory'
 complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "dump-log" -d 'Print the batches, records and index entries of log segment files (kafka-dump-log.sh)'
-complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "configs" -d 'Describe and alter topic and broker configs (kafka-configs.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "configs" -d 'Describe and alter topic, broker, user and client configs (kafka-configs.sh)'
 complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "connect-standalone" -d 'Run a Kafka Connect worker alone, with offsets in a file (connect-standalone.sh)'
 complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "connect-distributed" -d 'Run a Kafka Connect worker in a cluster of workers (connect-distributed.sh)'
 complete -c kafka-rs -n "__fish_kafka_rs_needs_command" -f -a "console-consumer" -d 'Print a topic\'s records to stdout (kafka-console-consumer.sh)'
@@ -71,10 +71,13 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -s V -l vers
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l bootstrap-server -d 'The Kafka server to connect to (host:port[,host:port...])' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l zookeeper -d 'Manage configs through ZooKeeper (host:port)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l command-config -d 'Admin client properties file' -r -F
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-type -d 'topics, brokers or users' -r -f -a "topics\t''
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-type -d 'topics, brokers, users or clients; users and clients together name a user\'s quotas for one client id' -r -f -a "topics\t''
 brokers\t''
-users\t''"
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-name -d 'The topic name, broker id or user name' -r
+users\t''
+clients\t''"
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-name -d 'The topic name, broker id, user name or client id (one per --entity-type, in the same order)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l user -d 'Same as --entity-type users --entity-name NAME' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l client -d 'Same as --entity-type clients --entity-name ID' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l topic -d 'Same as --entity-type topics --entity-name NAME' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l broker -d 'Same as --entity-type brokers --entity-name ID' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l add-config -d 'Configs to add or update: k1=v1,k2=[v1,v2,v3],k3=v3' -r
@@ -82,7 +85,9 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l delete-con
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l describe -d 'List configs for the given entity'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l alter -d 'Alter the configuration of the given entity'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l all -d 'With --describe: every config, not only the dynamic ones'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-default -d 'The cluster-wide default for brokers'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-default -d 'The cluster-wide default for brokers, or the default user or client id (for the --entity-type given without a name)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l user-defaults -d 'The default user: same as --entity-type users --entity-default'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l client-defaults -d 'The default client id: same as --entity-type clients --entity-default'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -s V -l version -d 'Print version'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand connect-standalone" -s h -l help -d 'Print help'
@@ -314,7 +319,7 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand zookeeper-stop" -s V -
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election reassign-partitions producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish) to stdout'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election reassign-partitions producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "man" -d 'Write one man page per subcommand into a directory'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election reassign-partitions producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "dump-log" -d 'Print the batches, records and index entries of log segment files (kafka-dump-log.sh)'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election reassign-partitions producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "configs" -d 'Describe and alter topic and broker configs (kafka-configs.sh)'
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election reassign-partitions producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "configs" -d 'Describe and alter topic, broker, user and client configs (kafka-configs.sh)'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election reassign-partitions producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "connect-standalone" -d 'Run a Kafka Connect worker alone, with offsets in a file (connect-standalone.sh)'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election reassign-partitions producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "connect-distributed" -d 'Run a Kafka Connect worker in a cluster of workers (connect-distributed.sh)'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand help; and not __fish_seen_subcommand_from completions man dump-log configs connect-standalone connect-distributed console-consumer console-producer consumer-groups consumer-perf-test get-offsets leader-election reassign-partitions producer-perf-test topics transactions server-start server-stop top zookeeper-shell zookeeper-start zookeeper-stop help" -f -a "console-consumer" -d 'Print a topic\'s records to stdout (kafka-console-consumer.sh)'

@@ -104,6 +104,8 @@ pub struct KafkaConfig {
     pub offsets_commit_timeout_ms: u64,
     /// Followers' fetching and the leader's ISR upkeep (`replica.*`).
     pub replication: ReplicationConfig,
+    /// `quota.window.num` and `quota.window.size.seconds`.
+    pub quota: super::quota::QuotaConfig,
 }
 
 /// Kafka's `replica.*` and `num.replica.fetchers` settings, with its defaults.
@@ -283,6 +285,7 @@ const ACCEPTED_KEYS: &[&str] = &[
     "metrics.num.samples",
     "metrics.sample.window.ms",
     "quota.window.num",
+    "quota.window.size.seconds",
     "authorizer.class.name",
     "super.users",
     "allow.everyone.if.no.acl.found",
@@ -308,6 +311,7 @@ const ACCEPTED_KEYS: &[&str] = &[
     "socket.request.max.bytes",
     "queued.max.request.bytes",
     "connections.max.idle.ms",
+    "connections.max.reauth.ms",
     "log.retention.check.interval.ms",
     "num.recovery.threads.per.data.dir",
     "zookeeper.connect",
@@ -507,6 +511,7 @@ impl KafkaConfig {
                 .parse_or("controlled.shutdown.retry.backoff.ms", 5000u64)?,
             offsets_commit_timeout_ms: p.parse_or("offsets.commit.timeout.ms", 5_000u64)?,
             replication: ReplicationConfig::from_properties(p)?,
+            quota: super::quota::QuotaConfig::from_properties(p)?,
         })
     }
 

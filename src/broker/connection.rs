@@ -33,6 +33,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::apis;
 use super::memory_pool::{MemoryPool, Reservation};
+use super::quota::{busy_percentage, quota_user, PollTimed, QuotaKind};
 use super::sasl::{self, SaslState, Step};
 use super::BrokerContext;
 use crate::protocol::api::is_supported;
@@ -112,6 +113,18 @@ pub struct Session {
     pub listener: Arc<ListenerInfo>,
     /// `User:<name>` once SASL authenticated, else `User:ANONYMOUS`.
     pub principal: String,
+    /// How long the last request's quota says to stop reading this
+    /// connection once its response is queued (KIP-219's channel mute).
+    pub throttle_ms: std::sync::atomic::AtomicU64,
+    /// Set by a request quotas do not apply to (a follower's fetch).
+    pub quota_exempt: std::sync::atomic::AtomicBool,
+}
+
+impl Session {
+    /// Holds the connection back for at least `ms` after this request.
+    pub fn throttle(&self, ms: u64) {
+        self.throttle_ms.fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Kafka's principal for connections that did not authenticate.
@@ -130,7 +143,13 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut sasl = listener.security_protocol.is_sasl().then_some(SaslState::Handshake);
-    let mut session = Session { peer, listener, principal: ANONYMOUS.into() };
+    let mut session = Session {
+        peer,
+        listener,
+        principal: ANONYMOUS.into(),
+        throttle_ms: Default::default(),
+        quota_exempt: Default::default(),
+    };
     let _ = stream.set_nodelay(true);
     let _open = ctx.replicas.metrics.connection_opened();
     let (mut rd, wr) = stream.into_split();
@@ -146,6 +165,10 @@ pub async fn serve(
         limits.max = limits.max.min(SASL_MAX_RECEIVE_SIZE);
     }
     let mut buf = BytesMut::with_capacity(8 * 1024);
+    // When the SASL session ends (connections.max.reauth.ms), and whether
+    // the client is re-authenticating now.
+    let mut session_expires: Option<std::time::Instant> = None;
+    let mut reauthenticating = false;
     loop {
         let frame = tokio::select! {
             frame = read_frame(&mut rd, &mut buf, &limits, &ctx.request_pool) => frame,
@@ -159,6 +182,20 @@ pub async fn serve(
                 break;
             }
         };
+        if let (Some(state @ SaslState::Complete), Some(expires)) = (sasl.as_mut(), session_expires)
+        {
+            // KIP-368: a SaslHandshake on an authenticated connection
+            // starts a re-authentication; any other request after the
+            // session expired closes the connection, as Kafka does.
+            let key = peek_preamble(&frame).ok().map(|p| p.api_key);
+            if key == Some(ApiKey::SaslHandshake as i16) {
+                *state = SaslState::Handshake;
+                reauthenticating = true;
+            } else if std::time::Instant::now() >= expires {
+                tracing::info!(%peer, principal = %session.principal, "closing connection: its SASL session expired without re-authentication (connections.max.reauth.ms)");
+                break;
+            }
+        }
         let frame = match sasl.as_mut() {
             Some(state) if !matches!(state, SaslState::Complete) => {
                 match sasl::step(&ctx, &session.listener.name, state, frame).await {
@@ -170,7 +207,21 @@ pub async fn serve(
                         continue;
                     }
                     Ok(Step::Authenticated(reply, user)) => {
-                        session.principal = format!("User:{user}");
+                        let principal = format!("User:{user}");
+                        if reauthenticating && principal != session.principal {
+                            tracing::info!(%peer, from = %session.principal, to = %principal, "closing connection: a re-authentication cannot change the principal");
+                            break;
+                        }
+                        reauthenticating = false;
+                        let lifetime = ctx
+                            .config
+                            .sasl
+                            .listeners
+                            .get(&session.listener.name)
+                            .map_or(0, |l| l.connections_max_reauth_ms);
+                        session_expires = (lifetime > 0)
+                            .then(|| std::time::Instant::now() + Duration::from_millis(lifetime));
+                        session.principal = principal;
                         limits.max = ctx.config.socket_request_max_bytes;
                         tracing::debug!(%peer, principal = %session.principal, "authenticated");
                         if tx.send(Reply::Frame(reply)).await.is_err() {
@@ -203,6 +254,15 @@ pub async fn serve(
             Err(e) => {
                 tracing::warn!(%peer, "closing connection: {e}");
                 break;
+            }
+        }
+        let throttle = session.throttle_ms.swap(0, std::sync::atomic::Ordering::Relaxed);
+        if throttle > 0 {
+            // The response is on its way with throttle_time_ms; reading
+            // nothing meanwhile holds back a client that ignores it.
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(throttle)) => {}
+                _ = shutdown.changed() => break,
             }
         }
     }
@@ -282,7 +342,39 @@ async fn handle_frame(
     }
     let started = std::time::Instant::now();
     let (header, body) = decode_header(key, version, frame.freeze())?;
-    let reply = apis::dispatch(ctx, key, version, header, body, session).await;
+    if !ctx.quotas.has_quotas() {
+        return finish(
+            ctx,
+            key,
+            version,
+            started,
+            apis::dispatch(ctx, key, version, header, body, session).await,
+        );
+    }
+    let client_id = header.client_id.clone();
+    let dispatch = apis::dispatch(ctx, key, version, header, body, session);
+    let (reply, busy) = PollTimed::new(dispatch).await;
+    if !session.quota_exempt.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        let user = quota_user(&session.principal);
+        let client = client_id.as_deref().unwrap_or_default();
+        let pct = busy_percentage(busy);
+        session.throttle(ctx.quotas.record_and_get_throttle_ms(
+            QuotaKind::Request,
+            user,
+            client,
+            pct,
+        ));
+    }
+    finish(ctx, key, version, started, reply)
+}
+
+fn finish(
+    ctx: &BrokerContext,
+    key: ApiKey,
+    version: i16,
+    started: std::time::Instant,
+    reply: Result<Reply, ConnectionError>,
+) -> Result<Reply, ConnectionError> {
     // Fetch times itself: Kafka splits it into consumer and follower fetches.
     if key != ApiKey::Fetch {
         ctx.replicas.metrics.record_request(key, version, started.elapsed());

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod partition;
 pub mod producer_state;
 pub mod purgatory;
+pub mod quota;
 pub mod replica_fetcher;
 pub mod replica_manager;
 pub mod replication_quota;
@@ -54,6 +55,8 @@ pub struct BrokerContext {
     pub txns: txn_coordinator::TxnCoordinatorHandle,
     /// Memory for large requests across all connections.
     pub request_pool: memory_pool::MemoryPool,
+    /// Client quotas: rates and throttling.
+    pub quotas: quota::ClientQuotaManager,
 }
 
 impl BrokerContext {

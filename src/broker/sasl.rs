@@ -34,6 +34,10 @@ pub struct ListenerSasl {
     pub mechanisms: Vec<Mechanism>,
     /// PLAIN's users from the listener's JAAS config: name → password.
     pub plain_users: HashMap<String, String>,
+    /// `connections.max.reauth.ms` (KIP-368): how long a login lasts
+    /// before the client must authenticate again on the same connection;
+    /// 0, Kafka's default, for as long as the connection.
+    pub connections_max_reauth_ms: u64,
 }
 
 /// SASL settings for every SASL listener, by listener name.
@@ -123,7 +127,19 @@ impl SaslConfig {
                     }
                 }
             }
-            out.insert(l.name.clone(), ListenerSasl { mechanisms, plain_users });
+            let reauth = listener_key(p, &l.name, "connections.max.reauth.ms").unwrap_or("0");
+            let connections_max_reauth_ms =
+                reauth.trim().parse::<i64>().ok().filter(|ms| *ms >= 0).ok_or_else(|| {
+                    Error::InvalidValue {
+                        key: "connections.max.reauth.ms".into(),
+                        value: reauth.into(),
+                        reason: "must be a number of milliseconds >= 0".into(),
+                    }
+                })? as u64;
+            out.insert(
+                l.name.clone(),
+                ListenerSasl { mechanisms, plain_users, connections_max_reauth_ms },
+            );
         }
         Ok(SaslConfig { listeners: out })
     }
@@ -249,7 +265,9 @@ pub async fn step(
             if key == ApiKey::SaslHandshake {
                 return handshake(ctx, listener, state, version, cid, body);
             }
-            authenticate(ctx, state, version, cid, body).await
+            let lifetime =
+                ctx.config.sasl.listeners.get(listener).map_or(0, |l| l.connections_max_reauth_ms);
+            authenticate(ctx, state, version, cid, body, lifetime).await
         }
     }
 }
@@ -290,6 +308,7 @@ async fn authenticate(
     version: i16,
     cid: i32,
     body: Bytes,
+    session_lifetime_ms: u64,
 ) -> Result<Step, ConnectionError> {
     let req: SaslAuthenticateRequest = decode_body(ApiKey::SaslAuthenticate, version, body)?;
     let SaslState::Authenticate { exchange, .. } = state else {
@@ -305,6 +324,9 @@ async fn authenticate(
         }
         Ok(Evaluated::Done(token, principal)) => {
             resp.auth_bytes = token.into();
+            // PLAIN and SCRAM credentials carry no lifetime of their own,
+            // so the session lasts the listener's setting (KIP-368).
+            resp.session_lifetime_ms = session_lifetime_ms.min(i64::MAX as u64) as i64;
             *state = SaslState::Complete;
             Ok(Step::Authenticated(encode(&resp)?, principal))
         }

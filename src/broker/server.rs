@@ -304,8 +304,10 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
         store.session_lease(),
     );
     let request_pool = MemoryPool::new(config.queued_max_request_bytes);
+    let quotas = super::quota::ClientQuotaManager::new(config.quota, store.client_quotas());
     let ctx = BrokerContext {
         config,
+        quotas,
         request_pool,
         broker_id,
         store,

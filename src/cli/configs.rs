@@ -9,6 +9,7 @@ use clap::{ArgGroup, Args};
 
 use super::client_opts::{client_config, load_properties, runtime};
 use crate::client::admin::{Admin, AlterConfigOp, ConfigEntry, ConfigSource, ResourceType};
+use crate::client::quota_admin::QuotaFilter;
 use crate::client::scram_admin::ScramUpsert;
 use crate::client::Cluster;
 use crate::security::scram::ScramMechanism;
@@ -34,15 +35,30 @@ pub struct ConfigsArgs {
     /// With --describe: every config, not only the dynamic ones.
     #[arg(long)]
     pub all: bool,
-    /// topics, brokers or users.
-    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers", "users"])]
-    pub entity_type: Option<String>,
-    /// The topic name, broker id or user name.
+    /// topics, brokers, users or clients; users and clients together name
+    /// a user's quotas for one client id.
+    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers", "users", "clients"])]
+    pub entity_type: Vec<String>,
+    /// The topic name, broker id, user name or client id (one per
+    /// --entity-type, in the same order).
     #[arg(long, value_name = "NAME")]
-    pub entity_name: Option<String>,
-    /// The cluster-wide default for brokers.
+    pub entity_name: Vec<String>,
+    /// The cluster-wide default for brokers, or the default user or client
+    /// id (for the --entity-type given without a name).
     #[arg(long)]
     pub entity_default: bool,
+    /// Same as --entity-type users --entity-name NAME.
+    #[arg(long, value_name = "NAME", conflicts_with = "user_defaults")]
+    pub user: Option<String>,
+    /// Same as --entity-type clients --entity-name ID.
+    #[arg(long, value_name = "ID", conflicts_with = "client_defaults")]
+    pub client: Option<String>,
+    /// The default user: same as --entity-type users --entity-default.
+    #[arg(long)]
+    pub user_defaults: bool,
+    /// The default client id: same as --entity-type clients --entity-default.
+    #[arg(long)]
+    pub client_defaults: bool,
     /// Same as --entity-type topics --entity-name NAME.
     #[arg(long, value_name = "NAME", conflicts_with_all = ["entity_type", "broker"])]
     pub topic: Option<String>,
@@ -81,16 +97,17 @@ fn run_inner(args: &ConfigsArgs) -> anyhow::Result<()> {
     if args.zookeeper.is_some() {
         bail!("--zookeeper is not available in this build: configs are managed through a broker; use --bootstrap-server HOST:PORT");
     }
-    if args.entity_type.as_deref() == Some("users") {
-        return users(args);
+    if let Some(entity) = super::configs_quotas::quota_entity(args)? {
+        return super::configs_quotas::run(args, entity);
     }
-    let (entity, name) = match (&args.topic, &args.broker, args.entity_type.as_deref()) {
+    let entity_name = args.entity_name.first().cloned();
+    let (entity, name) = match (&args.topic, &args.broker, args.entity_type.first().map(String::as_str)) {
         (Some(t), _, _) => (Entity::Topic, Some(t.clone())),
         (_, Some(b), _) => (Entity::Broker, Some(b.clone())),
-        (_, _, Some("topics")) => (Entity::Topic, args.entity_name.clone()),
-        (_, _, Some("brokers")) => (Entity::Broker, args.entity_name.clone()),
+        (_, _, Some("topics")) => (Entity::Topic, entity_name),
+        (_, _, Some("brokers")) => (Entity::Broker, entity_name),
         _ => bail!(
-            "an entity type is required: --entity-type topics|brokers|users, --topic or --broker"
+            "an entity type is required: --entity-type topics|brokers|users|clients, --topic or --broker"
         ),
     };
     if entity == Entity::Topic && args.entity_default {
@@ -226,16 +243,17 @@ fn describe_text(entity: Entity, name: &str, all: bool, entries: &[ConfigEntry])
     out
 }
 
-/// `--entity-type users`: SCRAM credentials through
+/// `--entity-type users` without quota keys: SCRAM credentials through
 /// Describe/AlterUserScramCredentials, as Kafka's `ConfigCommand` does with
 /// `--bootstrap-server` (`SCRAM-SHA-256=[iterations=8192,password=pw]`).
-fn users(args: &ConfigsArgs) -> anyhow::Result<()> {
-    if args.alter && args.entity_name.is_none() {
+/// With `--describe`, the user's quotas are printed first.
+pub(super) fn users(args: &ConfigsArgs, user_name: Option<String>) -> anyhow::Result<()> {
+    if args.alter && user_name.is_none() {
         bail!("an entity name must be specified with --alter of users");
     }
     let mut upserts = Vec::new();
     if args.alter {
-        let user = args.entity_name.clone().unwrap_or_default();
+        let user = user_name.clone().unwrap_or_default();
         for (key, value) in parse_add_config(args.add_config.as_deref().unwrap_or(""))? {
             let Some(mechanism) = ScramMechanism::from_name(&key) else {
                 bail!("Only SCRAM credential configs (SCRAM-SHA-256, SCRAM-SHA-512) can be altered for users in this build, not {key}");
@@ -266,7 +284,7 @@ fn users(args: &ConfigsArgs) -> anyhow::Result<()> {
                 "Only SCRAM credential configs can be deleted for users in this build, not {key}"
             );
         };
-        deletions.push((args.entity_name.clone().unwrap_or_default(), m));
+        deletions.push((user_name.clone().unwrap_or_default(), m));
     }
     if args.alter && upserts.is_empty() && deletions.is_empty() {
         bail!("At least one of --add-config or --delete-config must be specified with --alter");
@@ -276,11 +294,17 @@ fn users(args: &ConfigsArgs) -> anyhow::Result<()> {
             admin.alter_user_scram_credentials(&upserts, &deletions).await?;
             println!(
                 "Completed updating config for user {}.",
-                args.entity_name.as_deref().unwrap_or_default()
+                user_name.as_deref().unwrap_or_default()
             );
             return Ok(());
         }
-        let names = args.entity_name.clone().map(|n| vec![n]);
+        let filter = match &user_name {
+            Some(n) => QuotaFilter::Exact(n.clone()),
+            None => QuotaFilter::Any,
+        };
+        let quotas = admin.describe_client_quotas(&[("user".into(), filter)], true).await?;
+        print!("{}", super::configs_quotas::describe_text(&quotas));
+        let names = user_name.clone().map(|n| vec![n]);
         let users = admin.describe_user_scram_credentials(names.as_deref()).await?;
         print!("{}", describe_users_text(&users));
         Ok(())
@@ -289,7 +313,7 @@ fn users(args: &ConfigsArgs) -> anyhow::Result<()> {
 
 /// Runs `f` with an admin client of `--bootstrap-server` and
 /// `--command-config` (security settings included).
-fn with_admin<F, Fut>(args: &ConfigsArgs, f: F) -> anyhow::Result<()>
+pub(super) fn with_admin<F, Fut>(args: &ConfigsArgs, f: F) -> anyhow::Result<()>
 where
     F: FnOnce(Admin) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -315,7 +339,7 @@ fn describe_users_text(users: &[crate::client::scram_admin::UserCredentials]) ->
 
 /// `k1=v1,k2=[v1,v2],k3=v3`: commas inside brackets belong to the value,
 /// and the brackets are dropped, as `ConfigCommand.parseConfigsToBeAdded` does.
-fn parse_add_config(s: &str) -> anyhow::Result<Vec<(String, String)>> {
+pub(super) fn parse_add_config(s: &str) -> anyhow::Result<Vec<(String, String)>> {
     let mut items = Vec::new();
     let mut depth = 0;
     let mut cur = String::new();

@@ -5,6 +5,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod client_opts;
 pub mod configs;
+pub mod configs_quotas;
 pub mod connect;
 pub mod console_consumer;
 pub mod console_producer;
@@ -46,7 +47,7 @@ pub enum Command {
     Man(docs::ManArgs),
     /// Print the batches, records and index entries of log segment files (kafka-dump-log.sh).
     DumpLog(dump_log::DumpLogArgs),
-    /// Describe and alter topic and broker configs (kafka-configs.sh).
+    /// Describe and alter topic, broker, user and client configs (kafka-configs.sh).
     Configs(configs::ConfigsArgs),
     /// Run a Kafka Connect worker alone, with offsets in a file (connect-standalone.sh).
     ConnectStandalone(connect::ConnectStandaloneArgs),

@@ -40,6 +40,12 @@ impl Admin {
         }
         let mut out = Vec::new();
         for r in resp.results {
+            // A named user without credentials is left out, as Kafka's
+            // `DescribeUserScramCredentialsResult.users` does: the user may
+            // have quotas only.
+            if r.error_code == crate::protocol::ErrorCode::ResourceNotFound.code() {
+                continue;
+            }
             if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
                 return Err(e);
             }

@@ -10,6 +10,8 @@
 //! broker embeds when it has no `zookeeper.connect`.
 
 pub mod lease;
+pub mod client_quotas;
+pub mod zk_client_quotas;
 pub mod zk_controller;
 pub mod zk_store;
 pub mod znodes;
@@ -251,6 +253,19 @@ pub trait MetadataStore: Send + Sync + 'static {
         entity_type: &str,
         name: &str,
         configs: BTreeMap<String, String>,
+    ) -> StoreFuture<'_, ()>;
+
+    /// Client quotas of every user and client-id entity, kept current as
+    /// they change anywhere in the cluster.
+    fn client_quotas(&self) -> watch::Receiver<Arc<client_quotas::ClientQuotaConfigs>>;
+
+    /// Sets and removes quota keys of one entity; other keys of its
+    /// config (SCRAM credentials) stay.
+    fn alter_client_quota(
+        &self,
+        entity: client_quotas::QuotaEntity,
+        set: BTreeMap<String, String>,
+        remove: Vec<String>,
     ) -> StoreFuture<'_, ()>;
 
     /// The names that have a config of this entity type.

@@ -17,6 +17,8 @@ use tokio::sync::watch;
 use zookeeper_client as zkc;
 
 use super::lease::SessionLease;
+use super::client_quotas::{ClientQuotaConfigs, QuotaEntity};
+use super::zk_client_quotas;
 use super::zk_controller::{self, Noticed, Request, ZkController};
 use super::znodes as z;
 use super::{
@@ -31,6 +33,8 @@ pub struct ZkStore {
     shared: Arc<Shared>,
     tx: Arc<watch::Sender<Arc<ClusterImage>>>,
     refresher: Arc<tokio::task::JoinHandle<()>>,
+    quotas: Arc<watch::Sender<Arc<ClientQuotaConfigs>>>,
+    quota_follower: Arc<tokio::task::JoinHandle<()>>,
 }
 
 /// What outlives one ZooKeeper session: when a session expires, a new one
@@ -82,6 +86,9 @@ impl Drop for ZkStore {
     fn drop(&mut self) {
         if Arc::strong_count(&self.refresher) == 1 {
             self.refresher.abort();
+        }
+        if Arc::strong_count(&self.quota_follower) == 1 {
+            self.quota_follower.abort();
         }
     }
 }
@@ -166,7 +173,20 @@ impl ZkStore {
         let refresher = tokio::spawn(async move {
             tokio::join!(following, heartbeat(&shared2));
         });
-        Ok(ZkStore { shared, tx, refresher: Arc::new(refresher) })
+        let (quotas, _) = watch::channel(Arc::new(ClientQuotaConfigs::default()));
+        let quotas = Arc::new(quotas);
+        let follower_shared = shared.clone();
+        let quota_follower = tokio::spawn(zk_client_quotas::follow_client_quotas(
+            move || follower_shared.client(),
+            quotas.clone(),
+        ));
+        Ok(ZkStore {
+            shared,
+            tx,
+            refresher: Arc::new(refresher),
+            quotas,
+            quota_follower: Arc::new(quota_follower),
+        })
     }
 
     fn client(&self) -> zkc::Client {
@@ -825,6 +845,27 @@ impl MetadataStore for ZkStore {
             // Dynamic broker configs are in the image: a describe right
             // after the change must see it.
             self.publish().await
+        })
+    }
+
+    fn client_quotas(&self) -> watch::Receiver<Arc<ClientQuotaConfigs>> {
+        self.quotas.subscribe()
+    }
+
+    fn alter_client_quota(
+        &self,
+        entity: QuotaEntity,
+        set: BTreeMap<String, String>,
+        remove: Vec<String>,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let c = self.client();
+            zk_client_quotas::alter_client_quota(&c, &entity, &set, &remove).await?;
+            // This broker sees its own change before answering, as a
+            // describe right after an alter expects.
+            let quotas = zk_client_quotas::read_client_quotas(&c).await?;
+            self.quotas.send_replace(Arc::new(quotas));
+            Ok(())
         })
     }
 

@@ -746,6 +746,32 @@ fn capture_request_corpus() {
             .with_mechanism(StrBytes::from_static_str("PLAIN"));
         frames.push(encoded(ApiKey::SaslHandshake, v, &req));
     }
+    for v in [0, 1] {
+        use kafka_protocol::messages::alter_client_quotas_request::{
+            EntityData, EntryData, OpData,
+        };
+        use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+        let req = kafka_protocol::messages::DescribeClientQuotasRequest::default()
+            .with_components(vec![ComponentData::default()
+                .with_entity_type(StrBytes::from_static_str("user"))
+                .with_match_type(0)
+                .with_match(Some(StrBytes::from_static_str("fz-user")))])
+            .with_strict(v == 1);
+        frames.push(encoded(ApiKey::DescribeClientQuotas, v, &req));
+        let req = kafka_protocol::messages::AlterClientQuotasRequest::default()
+            .with_entries(vec![EntryData::default()
+                .with_entity(vec![
+                    EntityData::default()
+                        .with_entity_type(StrBytes::from_static_str("user"))
+                        .with_entity_name(Some(StrBytes::from_static_str("fz-user"))),
+                    EntityData::default().with_entity_type(StrBytes::from_static_str("client-id")),
+                ])
+                .with_ops(vec![OpData::default()
+                    .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                    .with_value(1e9)])])
+            .with_validate_only(v == 0);
+        frames.push(encoded(ApiKey::AlterClientQuotas, v, &req));
+    }
     frames.push(encoded(
         ApiKey::DescribeUserScramCredentials,
         0,

@@ -93,11 +93,22 @@ pub fn vm_rss_kib(pid: u32) -> u64 {
 
 /// A whole request frame: size prefix, header (client id "it") and body.
 pub fn request_frame<R: Encodable>(key: ApiKey, version: i16, cid: i32, req: &R) -> Vec<u8> {
+    request_frame_as("it", key, version, cid, req)
+}
+
+/// A request frame from the given client id (quotas tell clients apart by it).
+pub fn request_frame_as<R: Encodable>(
+    client_id: &str,
+    key: ApiKey,
+    version: i16,
+    cid: i32,
+    req: &R,
+) -> Vec<u8> {
     let header = RequestHeader::default()
         .with_request_api_key(key as i16)
         .with_request_api_version(version)
         .with_correlation_id(cid)
-        .with_client_id(Some(StrBytes::from_static_str("it")));
+        .with_client_id(Some(StrBytes::from_string(client_id.to_string())));
     let mut body = BytesMut::new();
     header.encode(&mut body, key.request_header_version(version)).unwrap();
     req.encode(&mut body, version).unwrap();
@@ -110,20 +121,27 @@ pub fn request_frame<R: Encodable>(key: ApiKey, version: i16, cid: i32, req: &R)
 pub struct Wire {
     pub stream: TcpStream,
     next_correlation: i32,
+    client_id: String,
 }
 
 impl Wire {
     pub fn connect(port: u16) -> Wire {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        Wire { stream, next_correlation: 1 }
+        Wire { stream, next_correlation: 1, client_id: "it".into() }
+    }
+
+    /// The client id the following requests carry.
+    pub fn with_client_id(mut self, client_id: &str) -> Wire {
+        self.client_id = client_id.into();
+        self
     }
 
     /// Encodes a request frame without sending it.
     pub fn frame<R: Encodable>(&mut self, key: ApiKey, version: i16, req: &R) -> (i32, Vec<u8>) {
         let cid = self.next_correlation;
         self.next_correlation += 1;
-        (cid, request_frame(key, version, cid, req))
+        (cid, request_frame_as(&self.client_id, key, version, cid, req))
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {

@@ -34,6 +34,7 @@ use kafka_protocol::messages::{ApiKey, FetchRequest};
 use crate::broker::connection::{FileRegion, Reply};
 use crate::broker::error::log_error_code;
 use crate::broker::metrics::TopicStats;
+use crate::broker::quota::QuotaKind;
 use crate::broker::BrokerContext;
 use crate::protocol::fetch_writer::{
     write_fetch_response, Chunk, FetchPartitionData, FetchResponseData, FetchTopicData,
@@ -60,11 +61,21 @@ struct Wanted {
     leader_throttled: bool,
 }
 
+/// A consumer's fetch quota (`consumer_byte_rate`), for the handler to
+/// size the response and record what it sends. Followers have none.
+pub struct FetchQuota<'a> {
+    pub user: &'a str,
+    pub client_id: &'a str,
+    /// Held back for the throttle time once the response is queued.
+    pub session: &'a crate::broker::connection::Session,
+}
+
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     version: i16,
     correlation_id: i32,
     req: FetchRequest,
+    quota: FetchQuota<'_>,
 ) -> Reply {
     let started = std::time::Instant::now();
     let topic_names: Vec<String> = req.topics.iter().map(|t| t.topic.0.to_string()).collect();
@@ -93,7 +104,15 @@ pub async fn handle(
     // out none.
     let full_fetch = matches!(req.session_epoch, 0 | -1);
     let session_error = !full_fetch;
-    let max_bytes = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
+    let mut max_bytes = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
+    if replica_id < 0 {
+        // Kafka's getMaxValueInQuotaWindow: never more than one quota
+        // window's worth in one response.
+        let (user, client) = (quota.user, quota.client_id);
+        if let Some(cap) = ctx.quotas.max_value_in_window(QuotaKind::Fetch, user, client) {
+            max_bytes = max_bytes.min(cap.max(1));
+        }
+    }
     let min_bytes = req.min_bytes.max(0) as usize;
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
@@ -127,26 +146,42 @@ pub async fn handle(
         }
     };
 
+    let throttle_ms = if replica_id < 0 {
+        let bytes: usize = parts.iter().map(|(p, _)| p.records.as_ref().map_or(0, |r| r.len)).sum();
+        let (user, client) = (quota.user, quota.client_id);
+        let throttle = ctx.quotas.record_fetch_and_get_throttle_ms(user, client, bytes);
+        quota.session.throttle(throttle);
+        throttle
+    } else {
+        quota.session.quota_exempt.store(true, std::sync::atomic::Ordering::Relaxed);
+        0
+    };
     let mut topics: Vec<FetchTopicData<FileRegion>> = topic_names
         .into_iter()
         .map(|name| FetchTopicData { name, partitions: Vec::new() })
         .collect();
     let mut throttled_bytes = 0;
-    for (w, (p, stats)) in wanted.iter().zip(parts) {
-        let bytes = p.records.as_ref().map_or(0, |r| r.len);
-        if w.leader_throttled {
-            throttled_bytes += bytes;
+    // A throttled consumer gets an empty response (Kafka's
+    // getThrottledResponse) and reads the same data after the wait.
+    if throttle_ms == 0 {
+        for (w, (p, stats)) in wanted.iter().zip(parts) {
+            let bytes = p.records.as_ref().map_or(0, |r| r.len);
+            if w.leader_throttled {
+                throttled_bytes += bytes;
+            }
+            if let Some(stats) = stats {
+                stats.fetched(bytes, w.from_follower, p.error_code != ErrorCode::None);
+            }
+            topics[w.topic].partitions.push(p);
         }
-        if let Some(stats) = stats {
-            stats.fetched(bytes, w.from_follower, p.error_code != ErrorCode::None);
-        }
-        topics[w.topic].partitions.push(p);
+    } else {
+        topics.clear();
     }
     // Kafka records a throttled partition's bytes whoever fetched them, in
     // the ISR or not, so catching-up replicas share what is left.
     leader_quota.record(throttled_bytes);
     let data = FetchResponseData {
-        throttle_time_ms: 0,
+        throttle_time_ms: throttle_ms.min(i32::MAX as u64) as i32,
         error_code: if session_error { ErrorCode::FetchSessionIdNotFound } else { ErrorCode::None },
         session_id: 0,
         topics: if session_error { Vec::new() } else { topics },

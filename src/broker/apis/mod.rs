@@ -6,6 +6,7 @@ pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
+pub mod client_quotas;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -50,6 +51,7 @@ use kafka_protocol::messages::RequestHeader;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::connection::{ConnectionError, Reply, Session};
+use super::quota::{quota_user, QuotaKind};
 use super::BrokerContext;
 use crate::protocol::header::{decode_body, encode_response};
 use crate::protocol::{DecodeError, ErrorCode};
@@ -71,12 +73,32 @@ pub async fn dispatch(
     let v = version;
     let groups = &ctx.groups;
     match key {
-        ApiKey::Produce => match produce::handle(ctx, listener, v, decode(key, v, body)?).await {
-            produce::ProduceOutcome::Respond(resp) => respond(key, v, cid, &resp),
-            produce::ProduceOutcome::NoResponse => Ok(Reply::Nothing),
-            produce::ProduceOutcome::Close(why) => Err(ConnectionError::Refused(why)),
-        },
-        ApiKey::Fetch => Ok(fetch::handle(ctx, v, cid, decode(key, v, body)?).await),
+        ApiKey::Produce => {
+            let size = body.len();
+            let outcome = produce::handle(ctx, listener, v, decode(key, v, body)?).await;
+            // Kafka records the request's size whatever became of it.
+            let (user, client) = quota_client(session, &header);
+            let throttle = ctx.quotas.record_and_get_throttle_ms(
+                QuotaKind::Produce,
+                user,
+                client,
+                size as f64,
+            );
+            session.throttle(throttle);
+            match outcome {
+                produce::ProduceOutcome::Respond(mut resp) => {
+                    resp.throttle_time_ms = throttle.min(i32::MAX as u64) as i32;
+                    respond(key, v, cid, &resp)
+                }
+                produce::ProduceOutcome::NoResponse => Ok(Reply::Nothing),
+                produce::ProduceOutcome::Close(why) => Err(ConnectionError::Refused(why)),
+            }
+        }
+        ApiKey::Fetch => {
+            let (user, client_id) = quota_client(session, &header);
+            let quota = fetch::FetchQuota { user, client_id, session };
+            Ok(fetch::handle(ctx, v, cid, decode(key, v, body)?, quota).await)
+        }
         ApiKey::ListOffsets => {
             respond(key, v, cid, &list_offsets::handle(ctx, v, decode(key, v, body)?).await)
         }
@@ -222,6 +244,12 @@ pub async fn dispatch(
                 &offset_delete::handle(groups, &image, decode(key, v, body)?).await,
             )
         }
+        ApiKey::DescribeClientQuotas => {
+            respond(key, v, cid, &client_quotas::describe(ctx, decode(key, v, body)?))
+        }
+        ApiKey::AlterClientQuotas => {
+            respond(key, v, cid, &client_quotas::alter(ctx, decode(key, v, body)?).await)
+        }
         ApiKey::DescribeUserScramCredentials => {
             let req = decode(key, v, body)?;
             respond(key, v, cid, &user_scram_credentials::describe(ctx, req).await)
@@ -249,6 +277,11 @@ pub async fn dispatch(
         }
         _ => Err(DecodeError::UnsupportedVersion { key, version }.into()),
     }
+}
+
+/// The quota user and client id of a request.
+pub fn quota_client<'a>(session: &'a Session, header: &'a RequestHeader) -> (&'a str, &'a str) {
+    (quota_user(&session.principal), header.client_id.as_deref().unwrap_or_default())
 }
 
 fn decode<T: Decodable>(key: ApiKey, version: i16, body: Bytes) -> Result<T, ConnectionError> {
