@@ -10,6 +10,7 @@
 //! `crate::cluster::MetadataStore`.
 
 pub mod apis;
+pub mod authorizer;
 pub mod config;
 pub mod connection;
 pub mod error;
@@ -53,6 +54,8 @@ pub struct BrokerContext {
     pub pending_txn_offsets: apis::txn_offset_commit::PendingTxnOffsets,
     /// Memory for large requests across all connections.
     pub request_pool: memory_pool::MemoryPool,
+    /// `authorizer.class.name`; `None` lets every client do everything.
+    pub authorizer: Option<Arc<authorizer::Authorizer>>,
 }
 
 impl BrokerContext {

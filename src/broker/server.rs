@@ -295,7 +295,12 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
     });
     let txns = TxnCoordinatorHandle::start(config.transactions.clone(), txn_log.clone(), markers);
     let request_pool = MemoryPool::new(config.queued_max_request_bytes);
+    let authorizer = match &config.authorizer {
+        Some(a) => Some(super::authorizer::Authorizer::start(a.clone(), store.clone()).await?),
+        None => None,
+    };
     let ctx = BrokerContext {
+        authorizer,
         config,
         request_pool,
         broker_id,
