@@ -206,3 +206,141 @@ fn prefixed_acls_and_the_list_of_every_acl() {
         "{listed}"
     );
 }
+
+const ADMIN_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required \
+     user_admin=\"admin-secret\" user_alice=\"alice-secret\";";
+
+const PYTHON_ADMIN: &str = r#"
+import sys
+from confluent_kafka import Consumer, KafkaError, Producer, TopicCollection
+from confluent_kafka.admin import (AdminClient, AclBinding, AclBindingFilter, AclOperation,
+    AclPermissionType, NewTopic, ResourcePatternType, ResourceType)
+bs = sys.argv[1]
+def conf(user):
+    return {"bootstrap.servers": bs, "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "PLAIN", "sasl.username": user, "sasl.password": user + "-secret"}
+admin = AdminClient(conf("admin"))
+alice_admin = AdminClient(conf("alice"))
+
+# KIP-430: a super user may do everything on the cluster, alice nothing.
+ops = admin.describe_cluster(include_authorized_operations=True).result(30).authorized_operations
+print("admin cluster ops:", sorted(o.name for o in ops))
+ops = alice_admin.describe_cluster(include_authorized_operations=True).result(30).authorized_operations
+print("alice cluster ops:", sorted(o.name for o in ops or []))
+
+admin.create_topics([NewTopic("ledger", 1, 1)])["ledger"].result(30)
+bindings = [AclBinding(ResourceType.TOPIC, "ledger", ResourcePatternType.LITERAL, "User:alice", "*",
+                       AclOperation.READ, AclPermissionType.ALLOW)]
+for f in admin.create_acls(bindings).values():
+    f.result(30)
+any_filter = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
+                              AclOperation.ANY, AclPermissionType.ANY)
+found = admin.describe_acls(any_filter).result(30)
+print("described:", [(b.name, b.principal, b.operation.name, b.permission_type.name) for b in found])
+try:
+    alice_admin.create_acls(bindings)[bindings[0]].result(30)
+    print("alice created an ACL")
+except Exception as e:
+    print("alice refused:", e.args[0].name())
+
+import time
+deadline = time.time() + 30
+while True:
+    t = alice_admin.describe_topics(TopicCollection(["ledger"]), include_authorized_operations=True)["ledger"]
+    try:
+        d = t.result(30)
+        print("alice topic ops:", sorted(o.name for o in d.authorized_operations))
+        break
+    except Exception as e:
+        if time.time() > deadline:
+            raise
+        time.sleep(0.2)
+
+errors = []
+c = Consumer(dict(conf("alice"), **{"group.id": "ledger-readers", "auto.offset.reset": "earliest",
+                                    "error_cb": lambda e: errors.append(e.name())}))
+c.subscribe(["ledger"])
+deadline = time.time() + 30
+while time.time() < deadline and not errors:
+    m = c.poll(1)
+    if m is not None and m.error():
+        errors.append(m.error().name())
+print("group error:", errors[:1])
+c.close()
+
+deleted = admin.delete_acls([any_filter])
+for f in deleted.values():
+    print("deleted:", len(f.result(30)))
+print("left:", len(admin.describe_acls(any_filter).result(30)))
+"#;
+
+#[test]
+fn confluent_admin_client_manages_acls_and_sees_authorized_operations() {
+    let Some(python) = support::python() else { return };
+    let zk = support::free_port();
+    let _broker = crate::broker_support::Broker::start(&[
+        "broker.id=1",
+        &format!("embedded.zookeeper.port={zk}"),
+        "listeners=PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:0",
+        "sasl.enabled.mechanisms=PLAIN",
+        &format!("listener.name.sasl_plaintext.plain.sasl.jaas.config={ADMIN_JAAS}"),
+        "authorizer.class.name=kafka.security.authorizer.AclAuthorizer",
+        "super.users=User:admin;User:ANONYMOUS",
+        "offsets.topic.replication.factor=1",
+    ]);
+    let sasl = registered_port(&registration(zk, 1), "SASL_PLAINTEXT");
+    support::wait_for_port(sasl, T);
+    let out = support::run_with_timeout(
+        std::process::Command::new(python)
+            .arg("-c")
+            .arg(PYTHON_ADMIN)
+            .arg(format!("127.0.0.1:{sasl}")),
+        None,
+        Duration::from_secs(180),
+    );
+    let stdout = support::stdout(&out);
+    assert!(out.status.success(), "{stdout}\n{}", support::stderr(&out));
+    assert!(
+        stdout.contains("admin cluster ops: ['ALTER', 'ALTER_CONFIGS', 'CLUSTER_ACTION', 'CREATE', 'DESCRIBE', 'DESCRIBE_CONFIGS', 'IDEMPOTENT_WRITE']"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("alice cluster ops: []"), "{stdout}");
+    assert!(stdout.contains("described: [('ledger', 'User:alice', 'READ', 'ALLOW')]"), "{stdout}");
+    assert!(stdout.contains("alice refused: CLUSTER_AUTHORIZATION_FAILED"), "{stdout}");
+    assert!(stdout.contains("alice topic ops: ['DESCRIBE', 'READ']"), "{stdout}");
+    assert!(stdout.contains("group error: ['GROUP_AUTHORIZATION_FAILED']"), "{stdout}");
+    assert!(stdout.contains("deleted: 1") && stdout.contains("left: 0"), "{stdout}");
+}
+
+/// KIP-430 without an authorizer: every operation that applies to the
+/// resource, as Kafka answers, never an empty set.
+#[test]
+fn authorized_operations_without_an_authorizer_are_every_applicable_one() {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{
+        ApiKey, DescribeClusterRequest, DescribeClusterResponse, MetadataRequest, MetadataResponse,
+        TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let broker = crate::broker_support::Broker::start(&[]);
+    let mut wire = broker.wire();
+    let mut req = MetadataRequest::default();
+    req.topics = Some(vec![MetadataRequestTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_static_str("kip430"))))]);
+    req.allow_auto_topic_creation = true;
+    req.include_cluster_authorized_operations = true;
+    req.include_topic_authorized_operations = true;
+    let resp: MetadataResponse = wire.call(ApiKey::Metadata, 10, &req);
+    // READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8,
+    // DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11.
+    let topic_ops = [3, 4, 5, 6, 7, 8, 10, 11].iter().fold(0, |b, op| b | (1 << op));
+    assert_eq!(resp.topics[0].topic_authorized_operations, topic_ops, "{resp:?}");
+    // CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10,
+    // ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12.
+    let cluster_ops = [5, 7, 8, 9, 10, 11, 12].iter().fold(0, |b, op| b | (1 << op));
+    assert_eq!(resp.cluster_authorized_operations, cluster_ops);
+    let mut req = DescribeClusterRequest::default();
+    req.include_cluster_authorized_operations = true;
+    let resp: DescribeClusterResponse = wire.call(ApiKey::DescribeCluster, 0, &req);
+    assert_eq!(resp.cluster_authorized_operations, cluster_ops);
+}

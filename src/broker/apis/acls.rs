@@ -223,7 +223,7 @@ pub async fn delete(
     let current = match ctx.store.acls().await {
         Ok(a) => a,
         Err(e) => {
-            let msg = Some(str_bytes(&e.to_string()));
+            let msg = Some(str_bytes(e.to_string()));
             let code = ErrorCode::UnknownServerError.code();
             resp.filter_results = req.filters.iter().map(|_| failed(code, msg.clone())).collect();
             return resp;
@@ -275,7 +275,7 @@ pub async fn delete(
                 }
                 Err(e) => {
                     result.error_code = ErrorCode::UnknownServerError.code();
-                    result.error_message = Some(str_bytes(&e.to_string()));
+                    result.error_message = Some(str_bytes(e.to_string()));
                 }
             }
         }

@@ -113,11 +113,8 @@ pub fn create_topics(
         .map(|t| {
             let mut r = CreatableTopicResult::default();
             r.name = t.name;
+            // Only fields every version carries, so any version encodes.
             r.error_code = TOPIC_DENIED;
-            r.error_message = Some(super::str_bytes("Authorization failed."));
-            r.topic_config_error_code = TOPIC_DENIED;
-            r.num_partitions = -1;
-            r.replication_factor = -1;
             r
         })
         .collect()

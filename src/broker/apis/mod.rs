@@ -382,20 +382,26 @@ fn refuse_whole(
             };
             if !allowed {
                 refuse!(FindCoordinatorResponse, |r| {
-                    r.error_code = code;
-                    r.node_id = BrokerId(-1);
-                    r.port = -1;
-                    r.coordinators = keys
-                        .iter()
-                        .map(|k| {
-                            let mut c = find_coordinator_response::Coordinator::default();
-                            c.key = str_bytes(*k);
-                            c.node_id = BrokerId(-1);
-                            c.port = -1;
-                            c.error_code = code;
-                            c
-                        })
-                        .collect();
+                    // Versions before 4 answer one key at the top level,
+                    // later ones a list: a field outside the version does
+                    // not encode.
+                    if v < 4 {
+                        r.error_code = code;
+                        r.node_id = BrokerId(-1);
+                        r.port = -1;
+                    } else {
+                        r.coordinators = keys
+                            .iter()
+                            .map(|k| {
+                                let mut c = find_coordinator_response::Coordinator::default();
+                                c.key = str_bytes(*k);
+                                c.node_id = BrokerId(-1);
+                                c.port = -1;
+                                c.error_code = code;
+                                c
+                            })
+                            .collect();
+                    }
                 })
             }
         }
@@ -434,11 +440,10 @@ fn refuse_whole(
                 refuse!(AddOffsetsToTxnResponse, |r| r.error_code = group_denied)
             }
         }
-        ApiKey::WriteTxnMarkers => {
-            if !authz.cluster(ClusterAction) {
-                let req: WriteTxnMarkersRequest = decode(key, v, peek())?;
-                refuse!(WriteTxnMarkersResponse, |r| {
-                    r.markers = req
+        ApiKey::WriteTxnMarkers if !authz.cluster(ClusterAction) => {
+            let req: WriteTxnMarkersRequest = decode(key, v, peek())?;
+            refuse!(WriteTxnMarkersResponse, |r| {
+                r.markers = req
                         .markers
                         .iter()
                         .map(|m| {
@@ -466,8 +471,7 @@ fn refuse_whole(
                             w
                         })
                         .collect();
-                })
-            }
+            })
         }
         ApiKey::ElectLeaders if !authz.cluster(Alter) => {
             refuse!(ElectLeadersResponse, |r| r.error_code = cluster_denied)
