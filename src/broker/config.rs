@@ -39,6 +39,8 @@ pub struct KafkaConfig {
     pub sasl: super::sasl::SaslConfig,
     /// How this broker's followers authenticate to other brokers.
     pub inter_broker_security: crate::security::ClientSecurity,
+    /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`.
+    pub authorizer: Option<crate::security::acl::AuthorizerConfig>,
     pub log_dirs: Vec<PathBuf>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
@@ -349,6 +351,7 @@ impl KafkaConfig {
         let listeners = super::listeners::ListenerConfig::from_properties(p)?;
         let sasl = super::sasl::SaslConfig::from_properties(p, &listeners)?;
         let inter_broker_security = super::sasl::inter_broker_security(p, &listeners)?;
+        let authorizer = super::authorizer::config_from_properties(p)?;
         let log_dirs: Vec<PathBuf> = p
             .get("log.dirs")
             .or_else(|| p.get("log.dir"))
@@ -453,6 +456,7 @@ impl KafkaConfig {
             listeners,
             sasl,
             inter_broker_security,
+            authorizer,
             log_dirs,
             num_partitions,
             default_replication_factor,

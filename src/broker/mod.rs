@@ -10,6 +10,7 @@
 //! `crate::cluster::MetadataStore`.
 
 pub mod apis;
+pub mod authorizer;
 pub mod config;
 pub mod connection;
 pub mod dynamic_config;
@@ -57,6 +58,8 @@ pub struct BrokerContext {
     pub request_pool: memory_pool::MemoryPool,
     /// Client quotas: rates and throttling.
     pub quotas: quota::ClientQuotaManager,
+    /// `authorizer.class.name`; `None` lets every client do everything.
+    pub authorizer: Option<Arc<authorizer::Authorizer>>,
 }
 
 impl BrokerContext {

@@ -305,7 +305,12 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
     );
     let request_pool = MemoryPool::new(config.queued_max_request_bytes);
     let quotas = super::quota::ClientQuotaManager::new(config.quota, store.client_quotas());
+    let authorizer = match &config.authorizer {
+        Some(a) => Some(super::authorizer::Authorizer::start(a.clone(), store.clone()).await?),
+        None => None,
+    };
     let ctx = BrokerContext {
+        authorizer,
         config,
         quotas,
         request_pool,

@@ -3,6 +3,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+pub mod acls;
 mod client_opts;
 pub mod configs;
 pub mod configs_quotas;
@@ -47,6 +48,8 @@ pub enum Command {
     Man(docs::ManArgs),
     /// Print the batches, records and index entries of log segment files (kafka-dump-log.sh).
     DumpLog(dump_log::DumpLogArgs),
+    /// Add, remove and list ACLs (kafka-acls.sh).
+    Acls(acls::AclsArgs),
     /// Describe and alter topic, broker, user and client configs (kafka-configs.sh).
     Configs(configs::ConfigsArgs),
     /// Run a Kafka Connect worker alone, with offsets in a file (connect-standalone.sh).
@@ -107,6 +110,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
         Command::DumpLog(args) => dump_log::run(args),
+        Command::Acls(args) => acls::run(args),
         Command::Configs(args) => configs::run(args),
         Command::ConnectStandalone(args) => connect::standalone(args),
         Command::ConnectDistributed(args) => connect::distributed(args),

@@ -5,6 +5,7 @@
 //! (ours or Apache Kafka). The CLI and the broker's follower fetcher use it;
 //! it never touches a log dir.
 
+pub mod acl_admin;
 pub mod admin;
 pub mod assignor;
 pub mod cluster;

@@ -12,6 +12,7 @@
 pub mod lease;
 pub mod client_quotas;
 pub mod zk_client_quotas;
+pub mod zk_acls;
 pub mod zk_controller;
 pub mod zk_store;
 pub mod znodes;
@@ -198,6 +199,14 @@ pub enum Error {
     NotController,
 }
 
+/// What [`MetadataStore::update_acls`] does to a pattern's entries.
+pub type AclUpdate<'a> = dyn Fn(
+        &std::collections::BTreeSet<crate::security::acl::AccessControlEntry>,
+    ) -> std::collections::BTreeSet<crate::security::acl::AccessControlEntry>
+    + Send
+    + Sync
+    + 'a;
+
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
 /// The broker's view of cluster metadata. Implementations publish a new
@@ -267,6 +276,19 @@ pub trait MetadataStore: Send + Sync + 'static {
         set: BTreeMap<String, String>,
         remove: Vec<String>,
     ) -> StoreFuture<'_, ()>;
+    /// Every ACL of the cluster (Kafka's `/kafka-acl` and `/kafka-acl-extended`).
+    fn acls(&self) -> StoreFuture<'_, crate::security::acl::AclCache>;
+
+    /// Rewrites one pattern's ACL entries and notifies every broker;
+    /// returns whether anything changed.
+    fn update_acls<'a>(
+        &'a self,
+        pattern: &'a crate::security::acl::ResourcePattern,
+        update: &'a AclUpdate<'a>,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Ticks whenever ACLs may have changed anywhere in the cluster.
+    fn acl_changes(&self) -> watch::Receiver<u64>;
 
     /// The names that have a config of this entity type.
     fn entity_names(&self, entity_type: &str) -> StoreFuture<'_, Vec<String>>;

@@ -664,7 +664,7 @@ async fn get(c: &zkc::Client, p: &str) -> Result<Option<(Vec<u8>, zkc::Stat)>, E
     }
 }
 
-pub(super) async fn list(c: &zkc::Client, p: &str) -> Result<Vec<String>, Error> {
+pub(crate) async fn list(c: &zkc::Client, p: &str) -> Result<Vec<String>, Error> {
     match c.list_children(p).await {
         Ok(mut v) => {
             v.sort();
@@ -677,7 +677,7 @@ pub(super) async fn list(c: &zkc::Client, p: &str) -> Result<Vec<String>, Error>
 
 /// getData of many paths in few round trips (ZooKeeper's multiRead);
 /// `None` for a znode that does not exist.
-pub(super) async fn get_many(
+pub(crate) async fn get_many(
     c: &zkc::Client,
     paths: &[String],
 ) -> Result<Vec<Option<(Vec<u8>, zkc::Stat)>>, Error> {

@@ -22,10 +22,11 @@ use super::zk_client_quotas;
 use super::zk_controller::{self, Noticed, Request, ZkController};
 use super::znodes as z;
 use super::{
-    BrokerRegistration, ClusterImage, Error, MetadataStore, PartitionMetadata, PartitionState,
-    ProducerIdBlock, StoreFuture, TopicMetadata,
+    AclUpdate, BrokerRegistration, ClusterImage, Error, MetadataStore, PartitionMetadata,
+    PartitionState, ProducerIdBlock, StoreFuture, TopicMetadata,
 };
 use crate::controller::ControllerConfig;
+use crate::security::acl::{AclCache, ResourcePattern};
 use crate::types::TopicPartition;
 
 #[derive(Clone)]
@@ -47,6 +48,9 @@ struct Shared {
     controller: ControllerSettings,
     requests: tokio::sync::mpsc::UnboundedSender<Request>,
     lease: Arc<SessionLease>,
+    /// Bumped on every ACL change notification and on every new session,
+    /// for the authorizer to reload.
+    acl_changes: watch::Sender<u64>,
 }
 
 /// The broker's controller settings (Kafka's names and defaults).
@@ -155,6 +159,7 @@ impl ZkStore {
             Err(e) => return Err(unavailable(e)),
         }
         create_if_absent(&client, z::CLUSTER_ID, &z::cluster_id_json(&new_id)).await?;
+        super::zk_acls::ensure_paths(&client).await?;
         let image = read_image(&client).await?;
         let (tx, _) = watch::channel(Arc::new(image));
         let tx = Arc::new(tx);
@@ -167,6 +172,7 @@ impl ZkStore {
             controller,
             requests,
             lease,
+            acl_changes: watch::channel(0).0,
         });
         let following = follow(shared.clone(), tx.clone(), requests_rx);
         let shared2 = shared.clone();
@@ -447,6 +453,19 @@ async fn follow_session(
         }
     }
     drop(ev_tx);
+    for p in [super::zk_acls::LITERAL_CHANGES, super::zk_acls::EXTENDED_CHANGES] {
+        if let Ok(mut w) = c.watch(p, zkc::AddWatchMode::PersistentRecursive).await {
+            let bump = shared.acl_changes.clone();
+            forwarders.push(tokio::spawn(async move {
+                loop {
+                    let _ = w.changed().await;
+                    bump.send_modify(|n| *n += 1);
+                }
+            }));
+        }
+    }
+    // Changes made while no session was watching are read again.
+    shared.acl_changes.send_modify(|n| *n += 1);
     let _stop_forwarders = AbortOnDrop(forwarders);
     let mut controller = ZkController::new(shared.controller.controller.clone());
     let settings = &shared.controller;
@@ -867,6 +886,22 @@ impl MetadataStore for ZkStore {
             self.quotas.send_replace(Arc::new(quotas));
             Ok(())
         })
+    }
+
+    fn acls(&self) -> StoreFuture<'_, AclCache> {
+        Box::pin(async move { super::zk_acls::read_all(&self.client()).await })
+    }
+
+    fn update_acls<'a>(
+        &'a self,
+        pattern: &'a ResourcePattern,
+        update: &'a AclUpdate<'a>,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move { super::zk_acls::update(&self.client(), pattern, update).await })
+    }
+
+    fn acl_changes(&self) -> watch::Receiver<u64> {
+        self.shared.acl_changes.subscribe()
     }
 
     fn entity_names(&self, entity_type: &str) -> StoreFuture<'_, Vec<String>> {

@@ -4,6 +4,7 @@
 //! `sasl.jaas.config`). Pure: no sockets; the broker's connection and the
 //! client's connection carry the bytes.
 
+pub mod acl;
 pub mod jaas;
 pub mod scram;
 

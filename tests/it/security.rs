@@ -25,7 +25,7 @@ use crate::support;
 const T: Duration = Duration::from_secs(60);
 
 /// The `/brokers/ids/<id>` znode as JSON.
-fn registration(zk_port: u16, id: i32) -> Value {
+pub fn registration(zk_port: u16, id: i32) -> Value {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let addr = format!("127.0.0.1:{zk_port}");
     let mut last = String::new();
@@ -47,7 +47,7 @@ fn registration(zk_port: u16, id: i32) -> Value {
 }
 
 /// The port a listener was registered with, from an `endpoints` entry.
-fn registered_port(reg: &Value, listener: &str) -> u16 {
+pub fn registered_port(reg: &Value, listener: &str) -> u16 {
     let prefix = format!("{listener}://");
     let endpoint = reg["endpoints"]
         .as_array()
@@ -273,7 +273,7 @@ fn brokers_seen_on_wire(wire: &mut Wire) -> Vec<(i32, String, i32)> {
     resp.brokers.iter().map(|b| (b.node_id.0, b.host.to_string(), b.port)).collect()
 }
 
-fn kcat_sasl(kcat: &std::path::Path, port: u16, mech: &str, user: &str, pw: &str) -> Command {
+pub fn kcat_sasl(kcat: &std::path::Path, port: u16, mech: &str, user: &str, pw: &str) -> Command {
     let mut cmd = Command::new(kcat);
     cmd.args(["-b", &format!("127.0.0.1:{port}"), "-X", "security.protocol=SASL_PLAINTEXT"])
         .args(["-X", &format!("sasl.mechanism={mech}")])

@@ -6,11 +6,13 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use super::str_bytes;
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
+use crate::security::acl::{ResourceType, CLUSTER_NAME};
 
 pub fn handle(
     ctx: &BrokerContext,
     listener: &str,
     req: DescribeClusterRequest,
+    authz: &crate::broker::authorizer::Authz<'_>,
 ) -> DescribeClusterResponse {
     let image = ctx.store.image();
     let mut resp = DescribeClusterResponse::default();
@@ -22,6 +24,11 @@ pub fn handle(
         return resp;
     }
     resp.endpoint_type = 1;
+    resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
+        authz.authorized_operations(ResourceType::Cluster, CLUSTER_NAME)
+    } else {
+        i32::MIN
+    };
     resp.cluster_id = str_bytes(image.cluster_id.clone());
     resp.controller_id = BrokerId(image.controller_id);
     resp.brokers = image

@@ -6,16 +6,15 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, Gr
 
 use super::group_support::error_code;
 use super::str_bytes;
+use crate::broker::authorizer::Authz;
 use crate::broker::group_coordinator::GroupCoordinatorHandle;
 use crate::coordinator::Error;
-
-/// READ, DELETE and DESCRIBE (AclOperation 3, 6, 8): what a group allows
-/// when no authorizer is configured.
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(
     groups: &GroupCoordinatorHandle,
     req: DescribeGroupsRequest,
+    authz: &Authz<'_>,
 ) -> DescribeGroupsResponse {
     let ids: Vec<String> = req.groups.iter().map(|g| g.0.to_string()).collect();
     let described =
@@ -46,8 +45,11 @@ pub async fn handle(
             d.group_state = str_bytes(g.state);
             d.protocol_type = str_bytes(g.protocol_type);
             d.protocol_data = str_bytes(g.protocol_data);
-            d.authorized_operations =
-                if req.include_authorized_operations { GROUP_OPERATIONS } else { i32::MIN };
+            d.authorized_operations = if req.include_authorized_operations {
+                authz.authorized_operations(ResourceType::Group, &d.group_id)
+            } else {
+                i32::MIN
+            };
             d.members = g
                 .members
                 .into_iter()
@@ -65,5 +67,15 @@ pub async fn handle(
             d
         })
         .collect();
+    // Kafka describes only the groups the principal may DESCRIBE.
+    for d in &mut resp.groups {
+        if !authz.group(AclOperation::Describe, &d.group_id) {
+            let mut refused = DescribedGroup::default();
+            refused.group_id = d.group_id.clone();
+            refused.error_code = crate::protocol::ErrorCode::GroupAuthorizationFailed.code();
+            refused.authorized_operations = i32::MIN;
+            *d = refused;
+        }
+    }
     resp
 }

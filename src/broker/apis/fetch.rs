@@ -31,6 +31,7 @@ use std::os::unix::fs::FileExt;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, FetchRequest};
 
+use crate::broker::authorizer::Authz;
 use crate::broker::connection::{FileRegion, Reply};
 use crate::broker::error::log_error_code;
 use crate::broker::metrics::TopicStats;
@@ -41,6 +42,7 @@ use crate::protocol::fetch_writer::{
 };
 use crate::protocol::ErrorCode;
 use crate::record::{legacy, Error as RecordError};
+use crate::security::acl::AclOperation;
 use crate::types::{Offset, TopicPartition};
 
 /// One partition of the request.
@@ -76,16 +78,25 @@ pub async fn handle(
     correlation_id: i32,
     req: FetchRequest,
     quota: FetchQuota<'_>,
+    authz: &Authz<'_>,
 ) -> Reply {
     let started = std::time::Instant::now();
     let topic_names: Vec<String> = req.topics.iter().map(|t| t.topic.0.to_string()).collect();
     let replica_id = if version >= 15 { req.replica_state.replica_id.0 } else { req.replica_id.0 };
     let leader_quota = &ctx.replicas.quotas.leader;
+    // Kafka: a follower needs CLUSTER_ACTION, a consumer READ on each
+    // topic; what is refused is answered TOPIC_AUTHORIZATION_FAILED and
+    // never read.
+    let follower_allowed = replica_id < 0 || authz.cluster(AclOperation::ClusterAction);
     let mut wanted = Vec::new();
+    let mut denied = Vec::new();
     for (ti, t) in req.topics.iter().enumerate() {
+        let allowed = follower_allowed
+            && (replica_id >= 0 || authz.topic(AclOperation::Read, &topic_names[ti]));
         for p in &t.partitions {
             let tp = TopicPartition::new(topic_names[ti].clone(), p.partition);
-            wanted.push(Wanted {
+            let into = if allowed { &mut wanted } else { &mut denied };
+            into.push(Wanted {
                 topic: ti,
                 fetch_offset: p.fetch_offset,
                 current_leader_epoch: p.current_leader_epoch,
@@ -133,6 +144,7 @@ pub async fn handle(
             let errors = parts.iter().any(|(p, _)| p.error_code != ErrorCode::None);
             if bytes >= min_bytes.max(1)
                 || errors
+                || wanted.is_empty()
                 || min_bytes == 0
                 || tokio::time::Instant::now() >= deadline
             {
@@ -176,6 +188,9 @@ pub async fn handle(
         }
     } else {
         topics.clear();
+    }
+    for w in &denied {
+        topics[w.topic].partitions.push(error_part(w, ErrorCode::TopicAuthorizationFailed));
     }
     // Kafka records a throttled partition's bytes whoever fetched them, in
     // the ISR or not, so catching-up replicas share what is left.

@@ -9,11 +9,13 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 
 use super::str_bytes;
+use crate::broker::authorizer::Authz;
 use crate::broker::error::ApiError;
 use crate::broker::topics::{self, TopicRequest};
 use crate::broker::BrokerContext;
 use crate::cluster::{ClusterImage, TopicMetadata};
 use crate::protocol::ErrorCode;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::types::TopicPartition;
 
 /// Answers with the addresses of `listener`, the one the client connected
@@ -24,7 +26,11 @@ pub async fn handle(
     listener: &str,
     version: i16,
     req: MetadataRequest,
+    authz: &Authz<'_>,
 ) -> MetadataResponse {
+    let include_topic_ops = version >= 8 && req.include_topic_authorized_operations;
+    let include_cluster_ops =
+        (8..=10).contains(&version) && req.include_cluster_authorized_operations;
     let mut image = ctx.store.image();
     // v0: an empty list means every topic; v1+: null means every topic.
     let requested: Option<Vec<(Option<String>, uuid::Uuid)>> = match req.topics {
@@ -39,14 +45,24 @@ pub async fn handle(
 
     let mut topics = Vec::new();
     match requested {
+        // Kafka leaves out, without a word, the topics the principal may
+        // not DESCRIBE when every topic is asked for.
         None => topics.extend(
-            image.topics.values().map(|t| topic_response(ctx, &image, listener, version, t)),
+            image
+                .topics
+                .values()
+                .filter(|t| authz.topic(AclOperation::Describe, &t.name))
+                .map(|t| topic_response(ctx, &image, listener, version, t)),
         ),
         Some(list) => {
             for (name, id) in list {
                 let name = match name {
                     Some(n) => n,
                     None => match image.topic_by_id(id) {
+                        Some(t) if !authz.topic(AclOperation::Describe, &t.name) => {
+                            topics.push(error_topic(None, id, ErrorCode::TopicAuthorizationFailed));
+                            continue;
+                        }
                         Some(t) => {
                             topics.push(topic_response(ctx, &image, listener, version, t));
                             continue;
@@ -57,6 +73,16 @@ pub async fn handle(
                         }
                     },
                 };
+                // Named but not describable: refused without saying
+                // whether it exists.
+                if !authz.topic(AclOperation::Describe, &name) {
+                    topics.push(error_topic(
+                        Some(name),
+                        uuid::Uuid::nil(),
+                        ErrorCode::TopicAuthorizationFailed,
+                    ));
+                    continue;
+                }
                 if let Some(t) = image.topic(&name) {
                     topics.push(topic_response(ctx, &image, listener, version, t));
                     continue;
@@ -75,6 +101,15 @@ pub async fn handle(
                         Some(name),
                         uuid::Uuid::nil(),
                         ErrorCode::UnknownTopicOrPartition,
+                    ));
+                    continue;
+                }
+                if !authz.cluster(AclOperation::Create) && !authz.topic(AclOperation::Create, &name)
+                {
+                    topics.push(error_topic(
+                        Some(name),
+                        uuid::Uuid::nil(),
+                        ErrorCode::TopicAuthorizationFailed,
                     ));
                     continue;
                 }
@@ -123,6 +158,18 @@ pub async fn handle(
         .collect();
     resp.cluster_id = Some(str_bytes(image.cluster_id.clone()));
     resp.controller_id = BrokerId(image.controller_id);
+    if include_topic_ops {
+        for t in topics.iter_mut().filter(|t| t.error_code == 0) {
+            if let Some(name) = &t.name {
+                t.topic_authorized_operations =
+                    authz.authorized_operations(ResourceType::Topic, name.0.as_str());
+            }
+        }
+    }
+    if include_cluster_ops {
+        resp.cluster_authorized_operations =
+            authz.authorized_operations(ResourceType::Cluster, CLUSTER_NAME);
+    }
     resp.topics = topics;
     resp
 }

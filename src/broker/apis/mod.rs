@@ -2,11 +2,13 @@
 //! A handler takes the broker context and the decoded request and returns
 //! the response struct; encoding happens here.
 
+pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod client_quotas;
+pub mod authorize;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -50,11 +52,13 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::RequestHeader;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
+use super::authorizer::Authz;
 use super::connection::{ConnectionError, Reply, Session};
 use super::quota::{quota_user, QuotaKind};
 use super::BrokerContext;
 use crate::protocol::header::{decode_body, encode_response};
 use crate::protocol::{DecodeError, ErrorCode};
+use crate::security::acl::AclOperation;
 
 /// Routes a request to its handler, decoding the body as that API's
 /// request type. Version support was checked against
@@ -72,10 +76,18 @@ pub async fn dispatch(
     let cid = header.correlation_id;
     let v = version;
     let groups = &ctx.groups;
+    let authz = Authz::new(ctx.authorizer.as_deref(), &session.principal, peer.ip());
+    let authz = &authz;
+    // Kafka's per-API checks that refuse a whole request before its handler.
+    if let Some(refused) = refuse_whole(authz, key, v, cid, &body)? {
+        return Ok(refused);
+    }
     match key {
         ApiKey::Produce => {
             let size = body.len();
-            let outcome = produce::handle(ctx, listener, v, decode(key, v, body)?).await;
+            let mut req: kafka_protocol::messages::ProduceRequest = decode(key, v, body)?;
+            let refused = authorize::produce(authz, &mut req);
+            let outcome = produce::handle(ctx, listener, v, req).await;
             // Kafka records the request's size whatever became of it.
             let (user, client) = quota_client(session, &header);
             let throttle = ctx.quotas.record_and_get_throttle_ms(
@@ -88,6 +100,7 @@ pub async fn dispatch(
             match outcome {
                 produce::ProduceOutcome::Respond(mut resp) => {
                     resp.throttle_time_ms = throttle.min(i32::MAX as u64) as i32;
+                    resp.responses.extend(refused);
                     respond(key, v, cid, &resp)
                 }
                 produce::ProduceOutcome::NoResponse => Ok(Reply::Nothing),
@@ -97,23 +110,35 @@ pub async fn dispatch(
         ApiKey::Fetch => {
             let (user, client_id) = quota_client(session, &header);
             let quota = fetch::FetchQuota { user, client_id, session };
-            Ok(fetch::handle(ctx, v, cid, decode(key, v, body)?, quota).await)
+            Ok(fetch::handle(ctx, v, cid, decode(key, v, body)?, quota, authz).await)
         }
         ApiKey::ListOffsets => {
-            respond(key, v, cid, &list_offsets::handle(ctx, v, decode(key, v, body)?).await)
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::list_offsets(authz, &mut req);
+            let mut resp = list_offsets::handle(ctx, v, req).await;
+            resp.topics.extend(refused);
+            respond(key, v, cid, &resp)
         }
         ApiKey::ApiVersions => {
             respond(key, v, cid, &api_versions::handle(v, decode(key, v, body)?))
         }
         ApiKey::Metadata => {
             let req = decode(key, v, body)?;
-            respond(key, v, cid, &metadata::handle(ctx, listener, v, req).await)
+            respond(key, v, cid, &metadata::handle(ctx, listener, v, req, authz).await)
         }
         ApiKey::CreateTopics => {
-            respond(key, v, cid, &create_topics::handle(ctx, v, decode(key, v, body)?).await)
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::create_topics(authz, &mut req);
+            let mut resp = create_topics::handle(ctx, v, req).await;
+            resp.topics.extend(refused);
+            respond(key, v, cid, &resp)
         }
         ApiKey::DeleteTopics => {
-            respond(key, v, cid, &delete_topics::handle(ctx, v, decode(key, v, body)?).await)
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::delete_topics(authz, &ctx.store.image(), &mut req);
+            let mut resp = delete_topics::handle(ctx, v, req).await;
+            resp.responses.extend(refused);
+            respond(key, v, cid, &resp)
         }
         ApiKey::DeleteRecords => {
             respond(key, v, cid, &delete_records::handle(ctx, decode(key, v, body)?).await)
@@ -189,7 +214,8 @@ pub async fn dispatch(
             &partition_reassignments::handle_list(ctx, decode(key, v, body)?).await,
         ),
         ApiKey::DescribeCluster => {
-            respond(key, v, cid, &describe_cluster::handle(ctx, listener, decode(key, v, body)?))
+            let req = decode(key, v, body)?;
+            respond(key, v, cid, &describe_cluster::handle(ctx, listener, req, authz))
         }
         ApiKey::JoinGroup => {
             let client = group_support::ClientInfo {
@@ -216,24 +242,46 @@ pub async fn dispatch(
         }
         ApiKey::OffsetCommit => {
             let image = ctx.store.image();
-            respond(
-                key,
-                v,
-                cid,
-                &offset_commit::handle(groups, &image, decode(key, v, body)?).await,
-            )
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::offset_commit(authz, &mut req);
+            let mut resp = offset_commit::handle(groups, &image, req).await;
+            resp.topics.extend(refused);
+            respond(key, v, cid, &resp)
         }
         ApiKey::OffsetFetch => {
             respond(key, v, cid, &offset_fetch::handle(groups, v, decode(key, v, body)?).await)
         }
         ApiKey::ListGroups => {
-            respond(key, v, cid, &list_groups::handle(groups, v, decode(key, v, body)?).await)
+            let mut resp = list_groups::handle(groups, v, decode(key, v, body)?).await;
+            // Kafka lists every group to those who may DESCRIBE the
+            // cluster, and otherwise only the groups they may DESCRIBE.
+            if !authz.cluster(AclOperation::Describe) {
+                resp.groups.retain(|g| authz.group(AclOperation::Describe, &g.group_id));
+            }
+            respond(key, v, cid, &resp)
         }
-        ApiKey::DescribeGroups => {
-            respond(key, v, cid, &describe_groups::handle(groups, decode(key, v, body)?).await)
-        }
+        ApiKey::DescribeGroups => respond(
+            key,
+            v,
+            cid,
+            &describe_groups::handle(groups, decode(key, v, body)?, authz).await,
+        ),
         ApiKey::DeleteGroups => {
-            respond(key, v, cid, &delete_groups::handle(groups, decode(key, v, body)?).await)
+            let mut req: kafka_protocol::messages::DeleteGroupsRequest = decode(key, v, body)?;
+            let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut req.groups_names)
+                .into_iter()
+                .partition(|g| authz.group(AclOperation::Delete, g));
+            req.groups_names = kept;
+            let mut resp = delete_groups::handle(groups, req).await;
+            resp.results.extend(refused.into_iter().map(|g| {
+                let mut r =
+                    kafka_protocol::messages::delete_groups_response::DeletableGroupResult::default(
+                    );
+                r.group_id = g;
+                r.error_code = ErrorCode::GroupAuthorizationFailed.code();
+                r
+            }));
+            respond(key, v, cid, &resp)
         }
         ApiKey::OffsetDelete => {
             let image = ctx.store.image();
@@ -257,6 +305,15 @@ pub async fn dispatch(
         ApiKey::AlterUserScramCredentials => {
             let req = decode(key, v, body)?;
             respond(key, v, cid, &user_scram_credentials::alter(ctx, req).await)
+        }
+        ApiKey::CreateAcls => {
+            respond(key, v, cid, &acls::create(ctx, authz, decode(key, v, body)?).await)
+        }
+        ApiKey::DescribeAcls => {
+            respond(key, v, cid, &acls::describe(ctx, authz, decode(key, v, body)?).await)
+        }
+        ApiKey::DeleteAcls => {
+            respond(key, v, cid, &acls::delete(ctx, authz, decode(key, v, body)?).await)
         }
         // On a PLAINTEXT listener or after authenticating (no
         // re-authentication here), as Kafka's KafkaApis answers.
@@ -282,6 +339,199 @@ pub async fn dispatch(
 /// The quota user and client id of a request.
 pub fn quota_client<'a>(session: &'a Session, header: &'a RequestHeader) -> (&'a str, &'a str) {
     (quota_user(&session.principal), header.client_id.as_deref().unwrap_or_default())
+}
+
+/// The checks that refuse a whole request, answered with the API's
+/// response carrying Kafka's code; `None` lets the request through.
+fn refuse_whole(
+    authz: &Authz<'_>,
+    key: ApiKey,
+    v: i16,
+    cid: i32,
+    body: &Bytes,
+) -> Result<Option<Reply>, ConnectionError> {
+    use kafka_protocol::messages::*;
+    use AclOperation::*;
+    let group_denied = ErrorCode::GroupAuthorizationFailed.code();
+    let txn_denied = ErrorCode::TransactionalIdAuthorizationFailed.code();
+    let cluster_denied = ErrorCode::ClusterAuthorizationFailed.code();
+    let peek = || body.clone();
+    macro_rules! refuse {
+        ($resp:ty, |$r:ident| $fill:expr) => {{
+            let mut $r = <$resp>::default();
+            $fill;
+            return Ok(Some(respond(key, v, cid, &$r)?));
+        }};
+    }
+    match key {
+        ApiKey::JoinGroup => {
+            let req: JoinGroupRequest = decode(key, v, peek())?;
+            if !authz.group(Read, &req.group_id) {
+                refuse!(JoinGroupResponse, |r| {
+                    r.error_code = group_denied;
+                    r.generation_id = -1;
+                })
+            }
+        }
+        ApiKey::SyncGroup => {
+            let req: SyncGroupRequest = decode(key, v, peek())?;
+            if !authz.group(Read, &req.group_id) {
+                refuse!(SyncGroupResponse, |r| r.error_code = group_denied)
+            }
+        }
+        ApiKey::Heartbeat => {
+            let req: HeartbeatRequest = decode(key, v, peek())?;
+            if !authz.group(Read, &req.group_id) {
+                refuse!(HeartbeatResponse, |r| r.error_code = group_denied)
+            }
+        }
+        ApiKey::LeaveGroup => {
+            let req: LeaveGroupRequest = decode(key, v, peek())?;
+            if !authz.group(Read, &req.group_id) {
+                refuse!(LeaveGroupResponse, |r| r.error_code = group_denied)
+            }
+        }
+        ApiKey::OffsetFetch if v < 8 => {
+            let req: OffsetFetchRequest = decode(key, v, peek())?;
+            if !authz.group(Describe, &req.group_id) {
+                refuse!(OffsetFetchResponse, |r| r.error_code = group_denied)
+            }
+        }
+        ApiKey::FindCoordinator => {
+            let req: FindCoordinatorRequest = decode(key, v, peek())?;
+            let keys: Vec<&str> = if v >= 4 {
+                req.coordinator_keys.iter().map(|k| k.as_str()).collect()
+            } else {
+                vec![req.key.as_str()]
+            };
+            let (allowed, code) = if req.key_type == 1 {
+                (keys.iter().all(|k| authz.transactional_id(Describe, k)), txn_denied)
+            } else {
+                (keys.iter().all(|k| authz.group(Describe, k)), group_denied)
+            };
+            if !allowed {
+                refuse!(FindCoordinatorResponse, |r| {
+                    // Versions before 4 answer one key at the top level,
+                    // later ones a list: a field outside the version does
+                    // not encode.
+                    if v < 4 {
+                        r.error_code = code;
+                        r.node_id = BrokerId(-1);
+                        r.port = -1;
+                    } else {
+                        r.coordinators = keys
+                            .iter()
+                            .map(|k| {
+                                let mut c = find_coordinator_response::Coordinator::default();
+                                c.key = str_bytes(*k);
+                                c.node_id = BrokerId(-1);
+                                c.port = -1;
+                                c.error_code = code;
+                                c
+                            })
+                            .collect();
+                    }
+                })
+            }
+        }
+        ApiKey::InitProducerId => {
+            let req: InitProducerIdRequest = decode(key, v, peek())?;
+            let (allowed, code) = match &req.transactional_id {
+                Some(id) => (authz.transactional_id(Write, id), txn_denied),
+                // Kafka 3.x: an idempotent producer needs IDEMPOTENT_WRITE on
+                // the cluster or WRITE on some topic.
+                None => (
+                    authz.cluster(IdempotentWrite)
+                        || authz.any_of_type(Write, crate::security::acl::ResourceType::Topic),
+                    cluster_denied,
+                ),
+            };
+            if !allowed {
+                refuse!(InitProducerIdResponse, |r| {
+                    r.error_code = code;
+                    r.producer_id = ProducerId(-1);
+                    r.producer_epoch = -1;
+                })
+            }
+        }
+        ApiKey::EndTxn => {
+            let req: EndTxnRequest = decode(key, v, peek())?;
+            if !authz.transactional_id(Write, &req.transactional_id) {
+                refuse!(EndTxnResponse, |r| r.error_code = txn_denied)
+            }
+        }
+        ApiKey::AddOffsetsToTxn => {
+            let req: AddOffsetsToTxnRequest = decode(key, v, peek())?;
+            if !authz.transactional_id(Write, &req.transactional_id) {
+                refuse!(AddOffsetsToTxnResponse, |r| r.error_code = txn_denied)
+            }
+            if !authz.group(Read, &req.group_id) {
+                refuse!(AddOffsetsToTxnResponse, |r| r.error_code = group_denied)
+            }
+        }
+        ApiKey::WriteTxnMarkers if !authz.cluster(ClusterAction) => {
+            let req: WriteTxnMarkersRequest = decode(key, v, peek())?;
+            refuse!(WriteTxnMarkersResponse, |r| {
+                r.markers = req
+                        .markers
+                        .iter()
+                        .map(|m| {
+                            let mut w = write_txn_markers_response::WritableTxnMarkerResult::default();
+                            w.producer_id = m.producer_id;
+                            w.topics = m
+                                .topics
+                                .iter()
+                                .map(|t| {
+                                    let mut tr = write_txn_markers_response::WritableTxnMarkerTopicResult::default();
+                                    tr.name = t.name.clone();
+                                    tr.partitions = t
+                                        .partition_indexes
+                                        .iter()
+                                        .map(|p| {
+                                            let mut pr = write_txn_markers_response::WritableTxnMarkerPartitionResult::default();
+                                            pr.partition_index = *p;
+                                            pr.error_code = cluster_denied;
+                                            pr
+                                        })
+                                        .collect();
+                                    tr
+                                })
+                                .collect();
+                            w
+                        })
+                        .collect();
+            })
+        }
+        ApiKey::ElectLeaders if !authz.cluster(Alter) => {
+            refuse!(ElectLeadersResponse, |r| r.error_code = cluster_denied)
+        }
+        ApiKey::AlterPartitionReassignments if !authz.cluster(Alter) => {
+            refuse!(AlterPartitionReassignmentsResponse, |r| r.error_code = cluster_denied)
+        }
+        ApiKey::ListPartitionReassignments if !authz.cluster(Describe) => {
+            refuse!(ListPartitionReassignmentsResponse, |r| r.error_code = cluster_denied)
+        }
+        ApiKey::DescribeUserScramCredentials if !authz.cluster(Describe) => {
+            refuse!(DescribeUserScramCredentialsResponse, |r| r.error_code = cluster_denied)
+        }
+        ApiKey::AlterUserScramCredentials if !authz.cluster(Alter) => {
+            let req: AlterUserScramCredentialsRequest = decode(key, v, peek())?;
+            refuse!(AlterUserScramCredentialsResponse, |r| {
+                let users = req.deletions.iter().map(|d| d.name.clone());
+                let users = users.chain(req.upsertions.iter().map(|u| u.name.clone()));
+                r.results = users
+                    .map(|u| {
+                        let mut res = alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default();
+                        res.user = u;
+                        res.error_code = cluster_denied;
+                        res
+                    })
+                    .collect();
+            })
+        }
+        _ => {}
+    }
+    Ok(None)
 }
 
 fn decode<T: Decodable>(key: ApiKey, version: i16, body: Bytes) -> Result<T, ConnectionError> {
