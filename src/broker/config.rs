@@ -39,6 +39,8 @@ pub struct KafkaConfig {
     pub sasl: super::sasl::SaslConfig,
     /// How this broker's followers authenticate to other brokers.
     pub inter_broker_security: crate::security::ClientSecurity,
+    /// TLS of each SSL and SASL_SSL listener, by listener name.
+    pub tls: std::collections::BTreeMap<String, std::sync::Arc<crate::security::tls::ServerTls>>,
     pub log_dirs: Vec<PathBuf>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
@@ -335,7 +337,9 @@ impl KafkaConfig {
         }
         let listeners = super::listeners::ListenerConfig::from_properties(p)?;
         let sasl = super::sasl::SaslConfig::from_properties(p, &listeners)?;
-        let inter_broker_security = super::sasl::inter_broker_security(p, &listeners)?;
+        let mut inter_broker_security = super::sasl::inter_broker_security(p, &listeners)?;
+        inter_broker_security.tls = super::tls::inter_broker_client(p, &listeners)?;
+        let tls = super::tls::server_configs(p, &listeners)?;
         let log_dirs: Vec<PathBuf> = p
             .get("log.dirs")
             .or_else(|| p.get("log.dir"))
@@ -440,6 +444,7 @@ impl KafkaConfig {
                     && !TOPIC_DEFAULTS.iter().any(|(b, _, _)| b == k)
                     && !k.starts_with("listener.name.")
                     && !k.starts_with("sasl.")
+                    && !k.starts_with("ssl.")
             })
             .map(str::to_string)
             .collect();
@@ -449,6 +454,7 @@ impl KafkaConfig {
             listeners,
             sasl,
             inter_broker_security,
+            tls,
             log_dirs,
             num_partitions,
             default_replication_factor,

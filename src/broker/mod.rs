@@ -26,6 +26,7 @@ pub mod replica_manager;
 pub mod sasl;
 pub mod server;
 pub mod shutdown;
+pub mod tls;
 pub mod topic_config;
 pub mod topics;
 pub mod txn_coordinator;
