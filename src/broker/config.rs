@@ -337,9 +337,9 @@ impl KafkaConfig {
         }
         let listeners = super::listeners::ListenerConfig::from_properties(p)?;
         let sasl = super::sasl::SaslConfig::from_properties(p, &listeners)?;
+        let tls = super::tls::server_configs(p, &listeners)?;
         let mut inter_broker_security = super::sasl::inter_broker_security(p, &listeners)?;
         inter_broker_security.tls = super::tls::inter_broker_client(p, &listeners)?;
-        let tls = super::tls::server_configs(p, &listeners)?;
         let log_dirs: Vec<PathBuf> = p
             .get("log.dirs")
             .or_else(|| p.get("log.dir"))

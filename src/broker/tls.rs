@@ -60,6 +60,8 @@ pub fn server_configs(
 /// How this broker dials the inter-broker listener when it is SSL or
 /// SASL_SSL: the listener's truststore, and its keystore as the client
 /// certificate, as Kafka's inter-broker clients use the listener's settings.
+/// Reads the listener's settings again, so call it after [`server_configs`]
+/// has reported any error in them.
 pub fn inter_broker_client(
     p: &Properties,
     listeners: &ListenerConfig,
@@ -69,7 +71,7 @@ pub fn inter_broker_client(
         return Ok(None);
     }
     let get = |k: &str| p.get(k);
-    ClientTls::from_settings(&Settings::listener(&get, &listener.name))
+    ClientTls::for_inter_broker(&Settings::listener(&get, &listener.name))
         .map(Some)
         .map_err(config_error)
 }

@@ -189,9 +189,29 @@ impl ClientTls {
     /// Trust comes from the truststore; without one, from nothing (a
     /// client with no truststore cannot verify anyone and says so).
     pub fn from_settings(s: &Settings<'_, '_>) -> Result<Self, ConfigError> {
+        Self::build(s, false)
+    }
+
+    /// A broker dialling its own inter-broker listener: without a
+    /// truststore it trusts the certificates of its own keystore chain
+    /// (Kafka would fall back to the JVM's CAs, which this build does not
+    /// carry), so a cluster sharing one CA-signed chain needs no truststore.
+    pub fn for_inter_broker(s: &Settings<'_, '_>) -> Result<Self, ConfigError> {
+        Self::build(s, true)
+    }
+
+    fn build(s: &Settings<'_, '_>, own_chain_fallback: bool) -> Result<Self, ConfigError> {
         let provider = provider(s)?;
         let versions = protocols(s)?;
-        let roots = truststore(s)?.ok_or_else(|| {
+        let mut roots = truststore(s)?;
+        if roots.is_none() && own_chain_fallback {
+            if let Some((chain, _)) = keystore(s)? {
+                let mut own = RootCertStore::empty();
+                own.add_parsable_certificates(chain);
+                roots = Some(own).filter(|r| !r.is_empty());
+            }
+        }
+        let roots = roots.ok_or_else(|| {
             invalid(
                 "ssl.truststore.location",
                 "",
