@@ -169,7 +169,10 @@ impl StreamWriter {
         match self {
             StreamWriter::Plain(w) => send_file(w.as_ref(), r).await,
             StreamWriter::Tls { w, buf } => {
-                buf.resize(REGION_BUFFER.min(r.len), 0);
+                if buf.len() < REGION_BUFFER {
+                    // Once per connection, on its first fetch over TLS.
+                    buf.resize(REGION_BUFFER, 0);
+                }
                 let mut offset = r.position;
                 let end = r.position + r.len as u64;
                 while offset < end {
