@@ -15,6 +15,8 @@ need_apt=()
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || need_apt+=(zookeeper)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+# The TLS tests make their CA and certificates with the openssl CLI.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # Burrow (consumer-lag monitor) reads offsets with ListOffsets v0.
 command -v Burrow >/dev/null 2>&1 || need_apt+=(burrow)
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)

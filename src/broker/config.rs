@@ -41,6 +41,8 @@ pub struct KafkaConfig {
     pub inter_broker_security: crate::security::ClientSecurity,
     /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`.
     pub authorizer: Option<crate::security::acl::AuthorizerConfig>,
+    /// TLS of each SSL and SASL_SSL listener, by listener name.
+    pub tls: std::collections::BTreeMap<String, std::sync::Arc<crate::security::tls::ServerTls>>,
     pub log_dirs: Vec<PathBuf>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
@@ -334,6 +336,7 @@ pub fn is_broker_key(key: &str) -> bool {
         || TOPIC_DEFAULTS.iter().any(|(b, _, _)| *b == key)
         || key.starts_with("listener.name.")
         || key.starts_with("sasl.")
+        || key.starts_with("ssl.")
 }
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> Error {
@@ -350,7 +353,9 @@ impl KafkaConfig {
         }
         let listeners = super::listeners::ListenerConfig::from_properties(p)?;
         let sasl = super::sasl::SaslConfig::from_properties(p, &listeners)?;
-        let inter_broker_security = super::sasl::inter_broker_security(p, &listeners)?;
+        let tls = super::tls::server_configs(p, &listeners)?;
+        let mut inter_broker_security = super::sasl::inter_broker_security(p, &listeners)?;
+        inter_broker_security.tls = super::tls::inter_broker_client(p, &listeners)?;
         let authorizer = super::authorizer::config_from_properties(p)?;
         let log_dirs: Vec<PathBuf> = p
             .get("log.dirs")
@@ -457,6 +462,7 @@ impl KafkaConfig {
             sasl,
             inter_broker_security,
             authorizer,
+            tls,
             log_dirs,
             num_partitions,
             default_replication_factor,

@@ -7,7 +7,9 @@
 //!
 //! Fetch replies carry file regions that the writer sends with
 //! `sendfile(2)`: record bytes go from the page cache to the socket without
-//! passing through user space.
+//! passing through user space. On SSL and SASL_SSL listeners the stream is
+//! TLS (see [`super::tls`]): the handshake comes first, and regions are
+//! read and encrypted instead.
 //!
 //! A frame above [`SMALL_FRAME`] bytes reserves its declared size from the
 //! broker's request memory pool (`queued.max.request.bytes`) before its body
@@ -26,8 +28,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use kafka_protocol::messages::ApiKey;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
@@ -35,6 +36,7 @@ use super::apis;
 use super::memory_pool::{MemoryPool, Reservation};
 use super::quota::{busy_percentage, quota_user, PollTimed, QuotaKind};
 use super::sasl::{self, SaslState, Step};
+use super::tls::{self, ClientStream, StreamReader, StreamWriter};
 use super::BrokerContext;
 use crate::protocol::api::is_supported;
 use crate::protocol::fetch_writer::{Chunk, RecordsRegion};
@@ -103,6 +105,8 @@ pub enum ConnectionError {
 pub struct ListenerInfo {
     pub name: String,
     pub security_protocol: crate::cluster::SecurityProtocol,
+    /// Set on SSL and SASL_SSL listeners.
+    pub tls: Option<Arc<crate::security::tls::ServerTls>>,
 }
 
 /// Who is on the other end of a connection, for the handlers that answer
@@ -111,7 +115,9 @@ pub struct ListenerInfo {
 pub struct Session {
     pub peer: SocketAddr,
     pub listener: Arc<ListenerInfo>,
-    /// `User:<name>` once SASL authenticated, else `User:ANONYMOUS`.
+    /// `User:<name>` once SASL authenticated or from a TLS client
+    /// certificate (after `ssl.principal.mapping.rules`), else
+    /// `User:ANONYMOUS`.
     pub principal: String,
     /// How long the last request's quota says to stop reading this
     /// connection once its response is queued (KIP-219's channel mute).
@@ -142,15 +148,38 @@ pub async fn serve(
     listener: Arc<ListenerInfo>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut principal = ANONYMOUS.to_string();
+    let stream = match &listener.tls {
+        None => ClientStream::Plain(stream),
+        Some(server_tls) => {
+            let accepted = tokio::select! {
+                a = tls::accept(server_tls, stream) => a,
+                _ = shutdown.changed() => return,
+            };
+            match accepted {
+                Ok(a) => {
+                    if let Some(name) = a.principal {
+                        principal = format!("User:{name}");
+                        tracing::info!(%peer, listener = %listener.name, %principal, "TLS client authenticated");
+                    }
+                    a.stream
+                }
+                Err(why) => {
+                    tls::log_failed_handshake(peer, &listener.name, &why);
+                    return;
+                }
+            }
+        }
+    };
     let mut sasl = listener.security_protocol.is_sasl().then_some(SaslState::Handshake);
     let mut session = Session {
         peer,
         listener,
-        principal: ANONYMOUS.into(),
+        principal,
         throttle_ms: Default::default(),
         quota_exempt: Default::default(),
     };
-    let _ = stream.set_nodelay(true);
+    stream.set_nodelay();
     let _open = ctx.replicas.metrics.connection_opened();
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Reply>(REPLY_QUEUE);
@@ -282,7 +311,7 @@ struct FrameLimits {
 /// Reads one frame, with the pool reservation that holds its memory if it
 /// is large; `None` at a clean end of stream between frames.
 async fn read_frame(
-    rd: &mut OwnedReadHalf,
+    rd: &mut StreamReader,
     buf: &mut BytesMut,
     limits: &FrameLimits,
     pool: &MemoryPool,
@@ -382,7 +411,7 @@ fn finish(
     reply
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>, peer: SocketAddr) {
+async fn write_loop(mut wr: StreamWriter, mut rx: mpsc::Receiver<Reply>, peer: SocketAddr) {
     let mut out = BytesMut::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
@@ -415,11 +444,11 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Reply>, peer:
             out.clear();
         }
     }
-    let _ = wr.shutdown().await;
+    wr.shutdown().await;
 }
 
 async fn write_chunks(
-    wr: &mut OwnedWriteHalf,
+    wr: &mut StreamWriter,
     out: &mut BytesMut,
     chunks: Vec<Chunk<FileRegion>>,
 ) -> std::io::Result<()> {
@@ -431,35 +460,8 @@ async fn write_chunks(
                     wr.write_all(out).await?;
                     out.clear();
                 }
-                send_region(wr.as_ref(), &r).await?;
+                wr.send_region(&r).await?;
             }
-        }
-    }
-    Ok(())
-}
-
-/// sendfile(2) from the segment file to the socket. A page-cache miss
-/// blocks this thread on disk for the read, as in Kafka's network threads.
-async fn send_region(stream: &TcpStream, r: &FileRegion) -> std::io::Result<()> {
-    let mut offset = r.position;
-    let end = r.position + r.len as u64;
-    while offset < end {
-        stream.writable().await?;
-        let remaining = (end - offset) as usize;
-        let sent = stream.try_io(Interest::WRITABLE, || {
-            rustix::fs::sendfile(stream, &*r.file, Some(&mut offset), remaining)
-                .map_err(std::io::Error::from)
-        });
-        match sent {
-            Ok(0) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "segment file shorter than the slice",
-                ))
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
         }
     }
     Ok(())

@@ -16,10 +16,6 @@ use crate::config::{Error, Properties};
 const DEFAULT_PROTOCOL_MAP: &str =
     "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL";
 
-/// The security protocols a listener may use.
-const SUPPORTED: &[SecurityProtocol] =
-    &[SecurityProtocol::Plaintext, SecurityProtocol::SaslPlaintext];
-
 /// One listener: its name (upper case, as Kafka's `ListenerName.normalised`),
 /// its security protocol and the address to bind or advertise.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,16 +139,6 @@ impl ListenerConfig {
             }
         }
 
-        if let Some(l) = listeners.iter().find(|l| !SUPPORTED.contains(&l.security_protocol)) {
-            return Err(invalid(
-                "listeners",
-                p.get("listeners").unwrap_or(""),
-                format!(
-                    "listener {} uses security protocol {}, which this broker does not serve yet",
-                    l.name, l.security_protocol
-                ),
-            ));
-        }
         let inter_broker_listener_name = inter_broker_listener_name(p)?;
         if !advertised.iter().any(|l| l.name == inter_broker_listener_name) {
             return Err(invalid(

@@ -30,6 +30,7 @@ pub mod replication_quota;
 pub mod sasl;
 pub mod server;
 pub mod shutdown;
+pub mod tls;
 pub mod topic_config;
 pub mod topics;
 pub mod txn_coordinator;

@@ -155,7 +155,7 @@ pub fn inter_broker_security(
     let listener = listeners.inter_broker();
     let protocol = listener.security_protocol;
     if !protocol.is_sasl() {
-        return Ok(ClientSecurity { protocol, sasl: None });
+        return Ok(ClientSecurity { protocol, sasl: None, tls: None });
     }
     let key = "sasl.mechanism.inter.broker.protocol";
     let text = p.get(key).map(str::trim).unwrap_or("GSSAPI");
@@ -173,7 +173,11 @@ pub fn inter_broker_security(
         )));
     }
     let password = options.get("password").cloned().unwrap_or_default();
-    Ok(ClientSecurity { protocol, sasl: Some(SaslCredentials { mechanism, username, password }) })
+    Ok(ClientSecurity {
+        protocol,
+        sasl: Some(SaslCredentials { mechanism, username, password }),
+        tls: None,
+    })
 }
 
 /// Where a connection on a SASL listener is in its login.

@@ -78,6 +78,7 @@ pub async fn run(
         let info = Arc::new(ListenerInfo {
             name: config.name.clone(),
             security_protocol: config.security_protocol,
+            tls: ctx.config.tls.get(&config.name).cloned(),
         });
         acceptors.spawn(accept_loop(listener, info, accepted_tx.clone()));
     }
@@ -296,6 +297,8 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
         store: store.clone(),
         broker_id,
         socket_timeout: Duration::from_millis(config.replication.socket_timeout_ms),
+        listener: config.listeners.inter_broker_listener_name.clone(),
+        security: config.inter_broker_security.clone(),
     });
     let txns = TxnCoordinatorHandle::start(
         config.transactions.clone(),

@@ -58,6 +58,9 @@ pub struct MarkerSender {
     pub store: Arc<dyn MetadataStore>,
     pub broker_id: i32,
     pub socket_timeout: Duration,
+    /// Markers go to the leaders' inter-broker listener, with its security.
+    pub listener: String,
+    pub security: crate::security::ClientSecurity,
 }
 
 impl TxnCoordinatorHandle {
@@ -295,9 +298,21 @@ impl MarkerSender {
                 let conn = match connections.get(&leader) {
                     Some(c) => c.clone(),
                     None => {
-                        let addr = format!("{}:{}", node.host, node.port);
+                        let (host, port) =
+                            node.endpoint(&self.listener).unwrap_or((&node.host, node.port));
+                        let addr = if host.contains(':') {
+                            format!("[{host}]:{port}")
+                        } else {
+                            format!("{host}:{port}")
+                        };
                         let client_id = format!("broker-{}-txn-markers", self.broker_id);
-                        match Connection::connect(&addr, &client_id, self.socket_timeout).await {
+                        let conn = Connection::connect_with(
+                            &addr,
+                            &client_id,
+                            self.socket_timeout,
+                            &self.security,
+                        );
+                        match conn.await {
                             Ok(c) => {
                                 connections.insert(leader, c.clone());
                                 c

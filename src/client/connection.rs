@@ -16,8 +16,7 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
@@ -55,7 +54,8 @@ pub struct Connection {
     addr: String,
     client_id: StrBytes,
     request_timeout: Duration,
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    /// The socket's write half, or the TLS stream's.
+    writer: tokio::sync::Mutex<Box<dyn AsyncWrite + Send + Unpin>>,
     pending: Arc<Mutex<Pending>>,
     next_correlation_id: AtomicI32,
     /// Broker's supported version range per API key.
@@ -97,7 +97,7 @@ impl<R: Request> ResponseFuture<R> {
 impl Connection {
     /// Connects and negotiates API versions, all within `timeout`.
     pub async fn connect(addr: &str, client_id: &str, timeout: Duration) -> Result<Arc<Self>> {
-        let fut = Self::connect_inner(addr, client_id, timeout);
+        let fut = Self::connect_inner(addr, client_id, timeout, None);
         match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
             Err(_) => {
@@ -107,7 +107,7 @@ impl Connection {
     }
 
     /// Connects, negotiates API versions and authenticates as `security`
-    /// says (SASL over PLAINTEXT), all within `timeout`.
+    /// says (TLS for SSL and SASL_SSL, then SASL), all within `timeout`.
     pub async fn connect_with(
         addr: &str,
         client_id: &str,
@@ -115,7 +115,7 @@ impl Connection {
         security: &crate::security::ClientSecurity,
     ) -> Result<Arc<Self>> {
         let fut = async {
-            let conn = Self::connect_inner(addr, client_id, timeout).await?;
+            let conn = Self::connect_inner(addr, client_id, timeout, security.tls.as_ref()).await?;
             if let Some(sasl) = &security.sasl {
                 conn.authenticate(sasl).await?;
             }
@@ -171,15 +171,32 @@ impl Connection {
         Ok(())
     }
 
-    async fn connect_inner(addr: &str, client_id: &str, timeout: Duration) -> Result<Arc<Self>> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|source| Error::Connect { addr: addr.to_string(), source })?;
+    async fn connect_inner(
+        addr: &str,
+        client_id: &str,
+        timeout: Duration,
+        tls: Option<&crate::security::tls::ClientTls>,
+    ) -> Result<Arc<Self>> {
+        let connect_error = |source| Error::Connect { addr: addr.to_string(), source };
+        let stream = TcpStream::connect(addr).await.map_err(connect_error)?;
         // Requests are whole frames written at once; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
         let pending = Arc::new(Mutex::new(Pending::default()));
-        let reader = tokio::spawn(read_loop(read, pending.clone(), addr.to_string()));
+        let (reader, write): (_, Box<dyn AsyncWrite + Send + Unpin>) = match tls {
+            None => {
+                let (read, write) = stream.into_split();
+                (tokio::spawn(read_loop(read, pending.clone(), addr.to_string())), Box::new(write))
+            }
+            Some(tls) => {
+                let name = crate::security::tls::ClientTls::server_name(addr).map_err(|e| {
+                    connect_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+                })?;
+                let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+                let stream = connector.connect(name, stream).await.map_err(connect_error)?;
+                let (read, write) = tokio::io::split(stream);
+                (tokio::spawn(read_loop(read, pending.clone(), addr.to_string())), Box::new(write))
+            }
+        };
         let mut conn = Connection {
             addr: addr.to_string(),
             client_id: StrBytes::from_string(client_id.to_string()),
@@ -316,7 +333,12 @@ impl Connection {
 
     async fn write(&self, frame: &[u8]) -> Result<()> {
         let mut w = self.writer.lock().await;
-        let io = tokio::time::timeout(self.request_timeout, w.write_all(frame)).await;
+        // TLS holds records until flushed; a socket's flush does nothing.
+        let io = tokio::time::timeout(self.request_timeout, async {
+            w.write_all(frame).await?;
+            w.flush().await
+        })
+        .await;
         match io {
             Ok(Ok(())) => Ok(()),
             Ok(Err(source)) => Err(Error::Io { addr: self.addr.clone(), source }),
@@ -387,7 +409,7 @@ fn closed_error(addr: &str, reason: &str) -> Error {
 
 /// Reads frames until the socket closes, handing each to its waiter. When it
 /// stops, every waiter (and every later request) gets the reason.
-async fn read_loop(read: OwnedReadHalf, pending: Arc<Mutex<Pending>>, addr: String) {
+async fn read_loop(read: impl AsyncRead + Unpin, pending: Arc<Mutex<Pending>>, addr: String) {
     let mut reader = BufReader::with_capacity(256 * 1024, read);
     let reason = loop {
         let len = match reader.read_i32().await {

@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod jaas;
 pub mod scram;
+pub mod tls;
 
 use serde::{Deserialize, Serialize};
 
@@ -106,11 +107,13 @@ impl<'a> PlainMessage<'a> {
 pub struct ClientSecurity {
     pub protocol: SecurityProtocol,
     pub sasl: Option<SaslCredentials>,
+    /// Set for SSL and SASL_SSL.
+    pub tls: Option<tls::ClientTls>,
 }
 
 impl Default for ClientSecurity {
     fn default() -> Self {
-        ClientSecurity { protocol: SecurityProtocol::Plaintext, sasl: None }
+        ClientSecurity { protocol: SecurityProtocol::Plaintext, sasl: None, tls: None }
     }
 }
 
@@ -129,6 +132,7 @@ pub enum ConfigError {
 
 impl ClientSecurity {
     /// From client properties: `security.protocol` (PLAINTEXT by default),
+    /// the `ssl.*` settings for SSL and SASL_SSL,
     /// `sasl.mechanism` (Kafka's default GSSAPI is not available: PLAIN or
     /// SCRAM must be named) and `sasl.jaas.config` with `username` and
     /// `password`.
@@ -143,15 +147,12 @@ impl ClientSecurity {
         let proto_text = get("security.protocol").map(str::trim).unwrap_or("PLAINTEXT");
         let protocol = SecurityProtocol::from_name(proto_text)
             .ok_or_else(|| invalid("security.protocol", proto_text, "unknown security protocol"))?;
-        if protocol.is_tls() {
-            return Err(invalid(
-                "security.protocol",
-                proto_text,
-                "TLS is not available in this build's clients",
-            ));
-        }
+        let tls = match protocol.is_tls() {
+            true => Some(tls::ClientTls::from_settings(&tls::Settings::client(&get))?),
+            false => None,
+        };
         if !protocol.is_sasl() {
-            return Ok(ClientSecurity { protocol, sasl: None });
+            return Ok(ClientSecurity { protocol, sasl: None, tls });
         }
         let mech_text = get("sasl.mechanism").map(str::trim).unwrap_or("GSSAPI");
         let mechanism = Mechanism::from_name(mech_text).ok_or_else(|| {
@@ -168,6 +169,7 @@ impl ClientSecurity {
         Ok(ClientSecurity {
             protocol,
             sasl: Some(SaslCredentials { mechanism, username, password }),
+            tls,
         })
     }
 }

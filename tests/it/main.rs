@@ -34,6 +34,7 @@ mod replication;
 mod replication_failover;
 mod security;
 mod support;
+mod tls;
 mod top;
 mod transactions;
 mod zk_cluster;

@@ -145,24 +145,32 @@ fn brokers_replicate_over_a_sasl_inter_broker_listener_and_survive_a_leader_kill
         let reg = registration(cluster.zk.port, id);
         assert_ne!(registered_port(&reg, "REPLICATION"), 0, "{reg}");
     }
-    cluster.create("internal-replicated", &[]);
-    let leader = cluster.wait_isr_everywhere("internal-replicated", &[1, 2, 3], T).leader;
+    replicate_and_survive_a_leader_kill(&mut cluster, "internal-replicated");
+}
+
+/// 100 records produced with acks=all to a new three-replica topic, the
+/// leader killed with SIGKILL, and a survivor leading with all of them:
+/// replication over whatever inter-broker listener the cluster uses.
+/// Returns the surviving brokers.
+pub fn replicate_and_survive_a_leader_kill(cluster: &mut Cluster, topic: &str) -> Vec<i32> {
+    cluster.create(topic, &[]);
+    let leader = cluster.wait_isr_everywhere(topic, &[1, 2, 3], T).leader;
     let mut wire = cluster.broker(leader).wire();
     for i in 0..10 {
         let values: Vec<Vec<u8>> = (0..10).map(|j| format!("m{i}-{j}").into_bytes()).collect();
         let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
-        let (code, base) = produce(&mut wire, "internal-replicated", -1, 30_000, batch(&refs));
+        let (code, base) = produce(&mut wire, topic, -1, 30_000, batch(&refs));
         assert_eq!((code, base), (0, i * 10), "acks=all produce {i}");
     }
     drop(wire);
     cluster.kill9(leader);
     let survivors: Vec<i32> = (1..=3).filter(|&b| b != leader).collect();
-    let described = cluster.wait_isr("internal-replicated", &survivors, T);
+    let described = cluster.wait_isr(topic, &survivors, T);
     assert!(survivors.contains(&described.leader), "a survivor leads: {described:?}");
     let mut wire = cluster.broker(described.leader).wire();
-    let (code, base) =
-        produce(&mut wire, "internal-replicated", -1, 30_000, batch(&[b"after the kill"]));
+    let (code, base) = produce(&mut wire, topic, -1, 30_000, batch(&[b"after the kill"]));
     assert_eq!((code, base), (0, 100), "nothing acknowledged was lost");
+    survivors
 }
 
 /// The brokers' own login on the replication listener, and the only user
@@ -445,17 +453,24 @@ fn scram_credentials_set_with_the_configs_tool_log_real_clients_in() {
         }
     }
     if let Some(python) = support::python() {
-        let out = support::run_with_timeout(
-            Command::new(python).arg("-c").arg(PYTHON_SCRAM).arg(&sasl_bs).arg("scram-t"),
-            None,
-            Duration::from_secs(180),
-        );
-        assert!(
-            out.status.success(),
-            "confluent-kafka and kafka-python: {}\n{}",
-            support::stdout(&out),
-            support::stderr(&out)
-        );
-        assert!(support::stdout(&out).contains("refused:"), "{}", support::stdout(&out));
+        let out = run_python_clients(&python, PYTHON_SCRAM, &[&sasl_bs, "scram-t"]);
+        assert!(out.contains("refused:"), "{out}");
     }
+}
+
+/// Runs a confluent-kafka / kafka-python script with `args`; its stdout
+/// once it succeeded.
+pub fn run_python_clients(python: &std::path::Path, script: &str, args: &[&str]) -> String {
+    let out = support::run_with_timeout(
+        Command::new(python).arg("-c").arg(script).args(args),
+        None,
+        Duration::from_secs(180),
+    );
+    assert!(
+        out.status.success(),
+        "confluent-kafka and kafka-python: {}\n{}",
+        support::stdout(&out),
+        support::stderr(&out)
+    );
+    support::stdout(&out)
 }
