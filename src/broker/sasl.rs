@@ -448,7 +448,6 @@ mod tests {
                  security.inter.broker.protocol=SASL_PLAINTEXT",
                 "sasl.mechanism.inter.broker.protocol",
             ),
-            ("listeners=PLAINTEXT://:1,SSL://:3", "does not serve yet"),
         ];
         for (text, want) in cases {
             let err = parse(text).expect_err(text).to_string();
