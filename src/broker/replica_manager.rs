@@ -158,19 +158,23 @@ impl ReplicaManager {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let mut removed = Vec::new();
         for (tp, partition) in &current {
             let keep = wanted.get(tp).is_some_and(|(id, ..)| *id == partition.topic_id);
             if !keep {
                 self.partitions.write().unwrap_or_else(|p| p.into_inner()).remove(tp);
                 self.fetchers.remove(tp);
                 self.purgatory.wake(tp);
-                match self.log_manager.delete_log(tp) {
-                    Ok(()) => tracing::info!(partition = %tp, "deleted log"),
-                    Err(e) => tracing::warn!(partition = %tp, "cannot delete log: {e}"),
-                }
+                removed.push(tp.clone());
                 if !wanted.keys().any(|w| w.topic == tp.topic) {
                     self.metrics.remove_topic(&tp.topic);
                 }
+            }
+        }
+        for (tp, result) in self.log_manager.delete_logs(&removed) {
+            match result {
+                Ok(()) => tracing::info!(partition = %tp, "deleted log"),
+                Err(e) => tracing::warn!(partition = %tp, "cannot delete log: {e}"),
             }
         }
         let mut role_changes = Vec::new();

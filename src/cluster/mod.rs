@@ -17,7 +17,7 @@ pub mod zk_controller;
 pub mod zk_store;
 pub mod znodes;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -232,6 +232,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     fn create_topic(&self, topic: TopicMetadata) -> StoreFuture<'_, ()>;
 
     fn delete_topic(&self, name: &str) -> StoreFuture<'_, ()>;
+
+    /// Deletes several topics at once, a few ZooKeeper writes for all of
+    /// them; answers the names that did not exist.
+    fn delete_topics(&self, names: &[String]) -> StoreFuture<'_, BTreeSet<String>>;
 
     /// Adds partitions (with their initial state) to an existing topic.
     fn create_partitions(

@@ -742,6 +742,35 @@ impl MetadataStore for ZkStore {
         })
     }
 
+    fn delete_topics(&self, names: &[String]) -> StoreFuture<'_, BTreeSet<String>> {
+        let names = names.to_vec();
+        Box::pin(async move {
+            let c = &self.client();
+            let roots: Vec<String> = names.iter().map(|n| z::topic(n)).collect();
+            let found = zk_controller::get_many(c, &roots).await?;
+            let mut present = Vec::new();
+            let mut unknown = BTreeSet::new();
+            for (name, f) in names.into_iter().zip(found) {
+                if f.is_some() {
+                    present.push(name);
+                } else {
+                    unknown.insert(name);
+                }
+            }
+            let started = std::time::Instant::now();
+            zk_controller::delete_topics(c, &present).await?;
+            let deleted = started.elapsed();
+            self.publish().await?;
+            tracing::info!(
+                "deleted {} topic(s) from ZooKeeper in {:.1} ms, image read in {:.1} ms",
+                present.len(),
+                deleted.as_secs_f64() * 1e3,
+                (started.elapsed() - deleted).as_secs_f64() * 1e3
+            );
+            Ok(unknown)
+        })
+    }
+
     fn create_partitions(
         &self,
         name: &str,

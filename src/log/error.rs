@@ -43,6 +43,19 @@ impl Error {
         let path = path.into();
         move |source| Error::Io { path, source }
     }
+
+    /// The same failure reported to several callers (one checkpoint write
+    /// failing a batch of deletions); I/O errors keep their kind and text.
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::Io { path, source } => Error::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::LogDirOffline { dir } => Error::LogDirOffline { dir: dir.clone() },
+            other => Error::InvalidRecord { reason: other.to_string() },
+        }
+    }
 }
 
 /// ENOSPC or EDQUOT: the write may succeed once space is freed.

@@ -244,24 +244,52 @@ impl LogManager {
     /// that fails for any other reason (a name too long, a full disk, a
     /// permission) concerns this partition alone.
     pub fn delete_log(&self, tp: &TopicPartition) -> Result<(), Error> {
+        self.delete_logs(std::slice::from_ref(tp)).pop().map_or(Ok(()), |(_, r)| r)
+    }
+
+    /// [`Self::delete_log`] for many partitions, with each touched dir's
+    /// checkpoints written once at the end rather than once per partition
+    /// (four fsync'd files each: deleting a hundred topics must not cost
+    /// thousands of fsyncs).
+    pub fn delete_logs(&self, tps: &[TopicPartition]) -> Vec<(TopicPartition, Result<(), Error>)> {
         let _c = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(entry) = self.logs.write().unwrap_or_else(|e| e.into_inner()).remove(tp) else {
-            return Ok(());
-        };
-        let state = &self.dirs[entry.dir];
-        let _ = entry.log.close();
-        let from = entry.log.dir().to_path_buf();
-        let to = state.dir().join(super::delete_dir_name(tp));
-        let result = std::fs::rename(&from, &to)
-            .map_err(Error::io(&from))
-            .and_then(|()| std::fs::remove_dir_all(&to).map_err(Error::io(&to)));
-        if let Err(e @ Error::Io { source, .. }) = &result {
-            if source.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) {
-                state.mark_offline(e);
+        let mut results = Vec::with_capacity(tps.len());
+        let mut touched = std::collections::BTreeSet::new();
+        for tp in tps {
+            let Some(entry) = self.logs.write().unwrap_or_else(|e| e.into_inner()).remove(tp)
+            else {
+                results.push((tp.clone(), Ok(None)));
+                continue;
+            };
+            let state = &self.dirs[entry.dir];
+            entry.log.close_for_deletion();
+            let from = entry.log.dir().to_path_buf();
+            let to = state.dir().join(super::delete_dir_name(tp));
+            let result = std::fs::rename(&from, &to)
+                .map_err(Error::io(&from))
+                .and_then(|()| std::fs::remove_dir_all(&to).map_err(Error::io(&to)));
+            if let Err(e @ Error::Io { source, .. }) = &result {
+                if source.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) {
+                    state.mark_offline(e);
+                }
             }
+            if result.is_ok() {
+                touched.insert(entry.dir);
+            }
+            results.push((tp.clone(), result.map(|()| Some(entry.dir))));
         }
-        result?;
-        self.checkpoint_dir(entry.dir)
+        let checkpointed: std::collections::BTreeMap<usize, Result<(), Error>> =
+            touched.into_iter().map(|dir| (dir, self.checkpoint_dir(dir))).collect();
+        results
+            .into_iter()
+            .map(|(tp, r)| {
+                let r = r.and_then(|dir| match dir.and_then(|d| checkpointed.get(&d)) {
+                    Some(Err(e)) => Err(e.duplicate()),
+                    _ => Ok(()),
+                });
+                (tp, r)
+            })
+            .collect()
     }
 
     pub fn all_logs(&self) -> Vec<(TopicPartition, Arc<Log>)> {

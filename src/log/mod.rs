@@ -994,6 +994,14 @@ impl Log {
         Ok(())
     }
 
+    /// Closes a log whose directory is about to be removed: nothing is
+    /// flushed or trimmed, since none of it will be read again (a flush per
+    /// partition made deleting a hundred topics take seconds of fsyncs).
+    pub fn close_for_deletion(&self) {
+        let _w = self.lock_writer();
+        self.closed.store(true, Ordering::Release);
+    }
+
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }

@@ -10,6 +10,7 @@ mod broker_fuzz;
 mod broker_interop;
 mod broker_start;
 mod broker_support;
+mod bulk_delete;
 mod cli_console;
 mod cli_formatters;
 mod cli_interop;

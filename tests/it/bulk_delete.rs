@@ -1,0 +1,91 @@
+//! DeleteTopics of many topics in one request: every topic deleted and
+//! answered, through the bulk path (a few ZooKeeper multis and one pass
+//! over the logs) and its fallback.
+
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    MetadataRequest, MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker_support::Broker;
+
+fn name(n: &str) -> TopicName {
+    TopicName(StrBytes::from_string(n.to_string()))
+}
+
+#[test]
+fn one_request_deletes_a_hundred_topics_and_answers_each() {
+    let broker = Broker::start(&[]);
+    let mut w = broker.wire();
+    let names: Vec<String> = (0..100).map(|i| format!("bulk-{i}")).collect();
+    let mut req = CreateTopicsRequest::default();
+    req.timeout_ms = 60_000;
+    req.topics = names
+        .iter()
+        .map(|n| {
+            let mut t = CreatableTopic::default();
+            t.name = name(n);
+            t.num_partitions = 4;
+            t.replication_factor = 1;
+            t
+        })
+        .collect();
+    let created: CreateTopicsResponse = w.call(ApiKey::CreateTopics, 5, &req);
+    assert!(created.topics.iter().all(|t| t.error_code == 0), "{created:?}");
+    let data = broker.data_dir();
+    assert!(data.join("bulk-99-3").is_dir(), "the logs exist before the delete");
+
+    let mut del = DeleteTopicsRequest::default();
+    del.timeout_ms = 60_000;
+    // A name twice and one unknown, as a careless script sends them.
+    del.topic_names = names.iter().map(|n| name(n)).collect();
+    del.topic_names.push(name("bulk-7"));
+    del.topic_names.push(name("no-such-topic"));
+    let resp: DeleteTopicsResponse = w.call(ApiKey::DeleteTopics, 5, &del);
+    assert_eq!(resp.responses.len(), 102, "one answer per name asked");
+    for r in &resp.responses {
+        let n = r.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+        let want = if n == "no-such-topic" { 3 } else { 0 };
+        assert_eq!(r.error_code, want, "{n}: {:?}", r.error_message);
+    }
+    let meta: MetadataResponse = w.call(ApiKey::Metadata, 9, &MetadataRequest::default());
+    let left: Vec<_> = meta
+        .topics
+        .iter()
+        .filter_map(|t| t.name.as_ref())
+        .filter(|n| n.0.starts_with("bulk-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let dirs: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("bulk-"))
+        .collect();
+    assert!(dirs.is_empty(), "log dirs left behind: {dirs:?}");
+
+    // The names are free again at once.
+    let again: CreateTopicsResponse = w.call(ApiKey::CreateTopics, 5, &req);
+    assert!(again.topics.iter().all(|t| t.error_code == 0), "{again:?}");
+}
+
+#[test]
+fn confluent_kafka_deletes_many_topics_under_a_regex_subscribed_consumer() {
+    let Some(python) = crate::support::python() else { return };
+    let broker = Broker::start(&["offsets.topic.replication.factor=1"]);
+    let script = crate::support::repo().join("tests/interop/bulk_delete.py");
+    let out = crate::support::run_with_timeout(
+        std::process::Command::new(python).arg(script).arg(broker.addr()).arg("many").arg("100"),
+        None,
+        std::time::Duration::from_secs(300),
+    );
+    let text = crate::support::stdout(&out);
+    assert!(
+        out.status.success() && text.contains("OK deleted 100 topics"),
+        "{text}\n{}\n{}",
+        crate::support::stderr(&out),
+        broker.server_log()
+    );
+}
