@@ -78,6 +78,11 @@ fuzz_target!(|frame: &[u8]| {
         AlterUserScramCredentials => AlterUserScramCredentialsRequest,
         DescribeProducers => DescribeProducersRequest,
         DescribeTransactions => DescribeTransactionsRequest,
+        CreateAcls => CreateAclsRequest,
+        DescribeAcls => DescribeAclsRequest,
+        DeleteAcls => DeleteAclsRequest,
+        DescribeClientQuotas => DescribeClientQuotasRequest,
+        AlterClientQuotas => AlterClientQuotasRequest,
         ListTransactions => ListTransactionsRequest,
     };
     let Some(produce) = produce else { return };

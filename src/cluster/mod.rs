@@ -9,10 +9,10 @@
 //! with Kafka's znode layout, on an external ensemble or on the server a
 //! broker embeds when it has no `zookeeper.connect`.
 
-pub mod lease;
 pub mod client_quotas;
-pub mod zk_client_quotas;
+pub mod lease;
 pub mod zk_acls;
+pub mod zk_client_quotas;
 pub mod zk_controller;
 pub mod zk_store;
 pub mod znodes;

@@ -70,8 +70,11 @@ pub async fn ensure_paths(c: &zkc::Client) -> Result<(), Error> {
     for pt in PatternType::ALL {
         paths.extend(ResourceType::ALL.iter().map(|t| format!("{}/{}", root(*pt), t.pascal())));
     }
-    for p in paths {
-        match c.mkdir(&p, &open()).await {
+    // Only the missing ones are written: a ZooKeeper that has gone
+    // read-only (a full disk) must not stop a tool that only reads.
+    let present = super::zk_controller::get_many(c, &paths).await?;
+    for (p, _) in paths.iter().zip(present).filter(|(_, found)| found.is_none()) {
+        match c.mkdir(p, &open()).await {
             Ok(()) | Err(zkc::Error::NodeExists) => {}
             Err(e) => return Err(unavailable(e)),
         }

@@ -16,8 +16,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use zookeeper_client as zkc;
 
-use super::lease::SessionLease;
 use super::client_quotas::{ClientQuotaConfigs, QuotaEntity};
+use super::lease::SessionLease;
 use super::zk_client_quotas;
 use super::zk_controller::{self, Noticed, Request, ZkController};
 use super::znodes as z;
@@ -159,7 +159,13 @@ impl ZkStore {
             Err(e) => return Err(unavailable(e)),
         }
         create_if_absent(&client, z::CLUSTER_ID, &z::cluster_id_json(&new_id)).await?;
-        super::zk_acls::ensure_paths(&client).await?;
+        // Kafka's tools expect the ACL roots; a ZooKeeper that refuses
+        // writes (read-only on a full disk) must not stop a broker or a
+        // tool that can do without them: the authorizer reads a missing
+        // root as no ACLs.
+        if let Err(e) = super::zk_acls::ensure_paths(&client).await {
+            tracing::warn!("cannot create the ACL znodes: {e}");
+        }
         let image = read_image(&client).await?;
         let (tx, _) = watch::channel(Arc::new(image));
         let tx = Arc::new(tx);

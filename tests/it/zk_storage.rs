@@ -282,8 +282,13 @@ fn r17_the_embedded_zookeeper_takes_topics_again_once_space_returns() {
         let t = format!("full-{i}");
         let out = create(&t);
         if !out.status.success() {
-            failed.push((t, support::stderr(&out)));
-            if failed.len() == 3 {
+            // The failures before the coordinator turns read-only vary with
+            // timing (the log's ENOSPC, or the connection its rollback
+            // closes); the first one after it must say read only.
+            let err = support::stderr(&out);
+            let read_only = err.contains("read only");
+            failed.push((t, err));
+            if read_only {
                 break;
             }
         } else if failed.is_empty() {
@@ -292,9 +297,8 @@ fn r17_the_embedded_zookeeper_takes_topics_again_once_space_returns() {
             panic!("{t} was created after a creation failed: the disk is still full");
         }
     }
-    assert_eq!(failed.len(), 3, "creating topics on a full disk fails");
-    let (_, last_error) = failed.last().unwrap();
-    assert!(last_error.contains("read only"), "a write is refused, not lost: {last_error}");
+    let (_, last_error) = failed.last().expect("creating topics on a full disk fails");
+    assert!(last_error.contains("read only"), "a write is refused, not lost: {failed:?}");
     let out = topics(&["--list"]);
     assert!(out.status.success(), "reads work on a full disk: {}", support::stderr(&out));
 
