@@ -282,6 +282,12 @@ pub struct Controller {
     /// Brokers in controlled shutdown: registered, but not to be elected.
     shutting_down: BTreeSet<i32>,
     topics: BTreeMap<String, TopicView>,
+    /// Topics marked for deletion, with the id they had, until their
+    /// znode is gone: a deletion removes children first, and the half-
+    /// deleted topic it shows meanwhile must not be taken for one with new
+    /// partitions and written back (Kafka's controller likewise leaves a
+    /// topic queued for deletion alone).
+    deleting: BTreeMap<String, Option<uuid::Uuid>>,
     /// Writes decided while handling the current event.
     pending: Vec<ZnodeWrite>,
 }
@@ -296,6 +302,7 @@ impl Controller {
             live: BTreeSet::new(),
             shutting_down: BTreeSet::new(),
             topics: BTreeMap::new(),
+            deleting: BTreeMap::new(),
             pending: Vec::new(),
         }
     }
@@ -308,8 +315,10 @@ impl Controller {
         &self.live
     }
 
+    /// The topics the controller knows, those being deleted included, so
+    /// that their znode's removal is reported as [`Event::TopicRemoved`].
     pub fn topic_names(&self) -> BTreeSet<String> {
-        self.topics.keys().cloned().collect()
+        self.topics.keys().chain(self.deleting.keys()).cloned().collect()
     }
 
     /// The controller's current belief about a partition.
@@ -327,7 +336,7 @@ impl Controller {
                 self.shutting_down.clear();
                 self.topics = view.topics;
                 for name in view.deletions {
-                    self.topics.remove(&name);
+                    self.mark_deleting(&name);
                     deletions.push(name);
                 }
                 if self.newer_controller_seen() {
@@ -360,6 +369,17 @@ impl Controller {
                 self.reconcile_where(|p| ids.iter().any(|b| p.replicas.contains(b)));
             }
             Event::TopicChanged { name, mut topic } => {
+                match self.deleting.get(&name) {
+                    Some(id) if *id == topic.topic_id => {
+                        out.commands = self.take_commands();
+                        return out;
+                    }
+                    // The same name with another id: a new topic.
+                    Some(_) => {
+                        self.deleting.remove(&name);
+                    }
+                    None => {}
+                }
                 if let Some(old) = self.topics.get(&name) {
                     // The config override arrives with its own event.
                     topic.unclean_leader_election = old.unclean_leader_election;
@@ -374,11 +394,12 @@ impl Controller {
                 }
             }
             Event::TopicDeletionRequested(name) => {
-                self.topics.remove(&name);
+                self.mark_deleting(&name);
                 deletions.push(name);
             }
             Event::TopicRemoved(name) => {
                 self.topics.remove(&name);
+                self.deleting.remove(&name);
             }
             Event::PartitionStatesChanged(states) => {
                 for (tp, state) in states {
@@ -431,6 +452,11 @@ impl Controller {
         out.commands = self.take_commands();
         out.commands.extend(deletions.into_iter().map(Command::DeleteTopic));
         out
+    }
+
+    fn mark_deleting(&mut self, name: &str) {
+        let id = self.topics.remove(name).and_then(|t| t.topic_id);
+        self.deleting.entry(name.to_string()).or_insert(id);
     }
 
     /// A state znode written by a controller with a higher epoch means

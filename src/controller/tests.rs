@@ -593,3 +593,30 @@ fn kip_455_a_reassignment_is_idempotent_so_a_repeated_request_writes_nothing() {
     assert_eq!(out.reassignments, vec![(tp("t", 0), Ok(()))]);
     assert_eq!(out.commands, vec![], "/admin/reassign_partitions re-read after our own rewrite");
 }
+
+#[test]
+fn topic_deletion_manager_leaves_a_topic_queued_for_deletion_alone() {
+    // A deletion removes the state znodes before the topic's: meanwhile
+    // the topic reads as partitions without state, which must not be
+    // taken for new partitions and written back.
+    let mut c = elected(
+        Default::default(),
+        &[1, 2, 3],
+        topic(vec![(vec![1, 2, 3], stored(1, 0, &[1, 2, 3], 0))]),
+    );
+    let out = c.handle(Event::TopicDeletionRequested("t".into()));
+    assert_eq!(out.commands, vec![Command::DeleteTopic("t".into())]);
+    let half_deleted = topic(vec![(vec![1, 2, 3], None)]);
+    let out = c.handle(Event::TopicChanged { name: "t".into(), topic: half_deleted });
+    assert_eq!(out.commands, vec![], "nothing is written back");
+    assert!(c.topic_names().contains("t"), "its removal is still watched for");
+    c.handle(Event::TopicRemoved("t".into()));
+    assert!(c.topic_names().is_empty());
+
+    // The same name created again (a new id) is a new topic.
+    let mut again = topic(vec![(vec![1, 2, 3], None)]);
+    again.topic_id = Some(uuid::Uuid::from_u128(8));
+    c.handle(Event::TopicDeletionRequested("t".into()));
+    let out = c.handle(Event::TopicChanged { name: "t".into(), topic: again });
+    assert!(!updates(&out).is_empty(), "its partitions get their first state");
+}
