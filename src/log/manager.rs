@@ -814,6 +814,34 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_running_backwards_is_cut_even_after_a_clean_shutdown() {
+        // A batch's CRC does not cover its base offset: a segment trusted
+        // after a clean shutdown can still hold one that runs backwards.
+        let root = tempfile::tempdir().unwrap();
+        let dirs = vec![root.path().to_path_buf()];
+        let clock = ManualClock::new(0);
+        let m = manager(&dirs, &clock);
+        let tp = TopicPartition::new("t", 0);
+        let log = m.get_or_create_log(&tp, LogConfig::default()).unwrap();
+        let mut first = batch_of(4, 0, 10, Compression::None);
+        let first_len = first.len();
+        log.append_as_leader(&mut first, LeaderEpoch(0)).unwrap();
+        log.append_as_leader(&mut batch_of(4, 0, 10, Compression::None), LeaderEpoch(0)).unwrap();
+        let seg = log.dir().join("00000000000000000000.log");
+        drop(log);
+        m.shutdown().unwrap();
+        assert!(root.path().join(CLEAN_SHUTDOWN_FILE).exists());
+        let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &(-252i64).to_be_bytes(), first_len as u64)
+            .unwrap();
+        let m = manager(&dirs, &clock);
+        let log = m.get_log(&tp).unwrap();
+        assert_eq!(log.log_end_offset(), Offset(4), "the log ends before the bad batch");
+        log.append_as_leader(&mut batch_of(1, 0, 10, Compression::None), LeaderEpoch(0)).unwrap();
+        assert_eq!(log.log_end_offset(), Offset(5));
+    }
+
+    #[test]
     fn damaged_checkpoints_and_time_index_are_survived() {
         let root = tempfile::tempdir().unwrap();
         let dirs = vec![root.path().to_path_buf()];

@@ -84,8 +84,19 @@ pub(super) fn load(
         let unflushed = next_base.is_none_or(|n| n > recovery_point);
         let needs_recovery = if !had_clean_shutdown && unflushed {
             true
+        } else if let Some(problem) = index_problem(seg, config) {
+            tracing::debug!(segment = %seg.log_path().display(), "recovering: {problem}");
+            true
+        } else if next_base.is_none() {
+            // The active segment is trusted after a clean shutdown only if
+            // its batches' offsets run forward (a header scan, no CRC).
+            let disorder = seg.load_tail_state_from(Some(0))?;
+            if let Some(why) = &disorder {
+                tracing::warn!(segment = %seg.log_path().display(), "recovering: {why}");
+            }
+            disorder.is_some()
         } else {
-            index_problem(seg, config).is_some()
+            false
         };
         if needs_recovery {
             let r = seg.recover(config.index_interval_bytes)?;

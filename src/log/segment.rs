@@ -391,14 +391,33 @@ impl LogSegment {
     /// After an open without recovery: learns the next offset and the max
     /// timestamp from the last index entries and a scan of what follows.
     pub fn load_tail_state(&self) -> Result<(), Error> {
+        self.load_tail_state_from(None).map(|_| ())
+    }
+
+    /// [`Self::load_tail_state`] scanning from `start` (the last index
+    /// entry when `None`); answers why the batches scanned are out of
+    /// offset order, if they are. CRCs do not cover a batch's base offset,
+    /// so a segment trusted after a clean shutdown can still hold one that
+    /// runs backwards, which readers would be served.
+    pub fn load_tail_state_from(&self, start: Option<u64>) -> Result<Option<String>, Error> {
         let entry = self.offset_index.last_entry();
         if let Some(t) = self.time_index.last_entry() {
             self.max_timestamp.store(t.timestamp, Ordering::Release);
             self.offset_of_max_timestamp.store(t.offset, Ordering::Release);
         }
         let mut next = self.base_offset;
-        for item in self.scan(u64::from(entry.position), u64::MAX) {
+        let mut disorder = None;
+        for item in self.scan(start.unwrap_or(u64::from(entry.position)), u64::MAX) {
             let (_, header) = item.map_err(|e| e.into_error(&self.log_path()))?;
+            if disorder.is_none()
+                && (header.base_offset < next || header.next_offset() <= header.base_offset)
+            {
+                disorder = Some(format!(
+                    "batch at offset {} follows offset {} out of order",
+                    header.base_offset,
+                    next - 1
+                ));
+            }
             if header.max_timestamp > self.max_timestamp() {
                 self.max_timestamp.store(header.max_timestamp, Ordering::Release);
                 self.offset_of_max_timestamp.store(header.last_offset(), Ordering::Release);
@@ -409,7 +428,7 @@ impl LogSegment {
             self.scan(0, u64::MAX).next().and_then(Result::ok).map_or(-1, |(_, h)| h.max_timestamp);
         self.first_batch_timestamp.store(first, Ordering::Relaxed);
         self.next_offset.store(next, Ordering::Release);
-        Ok(())
+        Ok(disorder)
     }
 
     /// Reads every batch, checks CRC, size and offset order, rebuilds both
