@@ -133,11 +133,10 @@ impl Cluster {
         }
         match (last, config.bootstrap_servers.len()) {
             (Some(e), 1) => Err(e),
-            (Some(e), _) => Err(Error::NoBrokers(format!(
-                "{} (last error: {e})",
-                config.bootstrap_servers.join(",")
-            ))),
-            (None, _) => Err(Error::NoBrokers(config.bootstrap_servers.join(","))),
+            (last, _) => Err(Error::NoBrokers {
+                servers: config.bootstrap_servers.clone(),
+                last: last.map(Box::new),
+            }),
         }
     }
 
@@ -333,6 +332,29 @@ mod tests {
             let want = want.map(|v| v.into_iter().map(String::from).collect::<Vec<_>>());
             assert_eq!(got, want, "{why}");
         }
+    }
+
+    /// Every bootstrap server refused: the error lists them all and keeps
+    /// the last cause as a value, not as text.
+    #[tokio::test]
+    async fn no_reachable_bootstrap_server_keeps_the_last_cause() {
+        let mut servers = Vec::new();
+        for _ in 0..2 {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            servers.push(l.local_addr().unwrap().to_string());
+        }
+        let config = ClientConfig::new(&servers.join(","), "t").unwrap();
+        let Err(e) = Cluster::connect(config).await else { panic!("connected to a closed port") };
+        match &e {
+            Error::NoBrokers { servers: listed, last: Some(last) } => {
+                assert_eq!(listed, &servers);
+                assert!(matches!(**last, Error::Connect { .. }), "{last:?}");
+            }
+            other => panic!("expected NoBrokers, got {other:?}"),
+        }
+        assert!(e
+            .to_string()
+            .starts_with(&format!("no broker reachable among {}", servers.join(","))));
     }
 
     /// Answers every ApiVersions request on `listener` with an empty list:

@@ -72,7 +72,7 @@ impl ConsumerConfig {
     /// `isolation.level`, `auto.offset.reset`); absent keys keep the defaults.
     pub fn from_properties(p: &Properties) -> Result<Self> {
         let d = ConsumerConfig::default();
-        let bad = |e: crate::config::Error| Error::InvalidArgument(e.to_string());
+        let bad = Error::Config;
         let isolation_level = match p.get("isolation.level").unwrap_or("read_uncommitted") {
             "read_uncommitted" => IsolationLevel::ReadUncommitted,
             "read_committed" => IsolationLevel::ReadCommitted,
@@ -139,7 +139,7 @@ impl Fetched {
                 Ok(b) => b,
                 // The broker cut the last batch at max bytes: not an error.
                 Err(crate::record::Error::Truncated { .. }) => break,
-                Err(e) => return Err(Error::Record(e.to_string())),
+                Err(e) => return Err(e.into()),
             };
             if batch.next_offset() <= self.fetch_offset {
                 continue;
@@ -162,12 +162,12 @@ impl Fetched {
             if batch.is_control() {
                 continue;
             }
-            batch.verify_crc().map_err(|e| Error::Record(e.to_string()))?;
-            let records = batch.records().map_err(|e| Error::Record(e.to_string()))?;
+            batch.verify_crc()?;
+            let records = batch.records()?;
             let log_append_time =
                 batch.timestamp_type() == crate::record::TimestampType::LogAppendTime;
             for r in records.iter() {
-                let r = r.map_err(|e| Error::Record(e.to_string()))?;
+                let r = r?;
                 let offset = records.offset_of(&r);
                 if offset < self.fetch_offset {
                     continue;
@@ -428,10 +428,12 @@ impl Consumer {
                     }
                 }
                 if next == fetch_offset && batches.valid_bytes() == 0 && !records.is_empty() {
-                    return Err(Error::Record(format!(
-                        "the batch at offset {fetch_offset} of {t}-{p} is larger than {} bytes (max.partition.fetch.bytes) or corrupt",
-                        self.config.partition_max_bytes
-                    )));
+                    return Err(Error::BatchTooLarge {
+                        topic: t.to_string(),
+                        partition: p,
+                        offset: fetch_offset,
+                        max_bytes: self.config.partition_max_bytes,
+                    });
                 }
                 self.positions.insert((t.clone(), p), next);
                 if next > fetch_offset {

@@ -26,16 +26,22 @@ pub enum Error {
     /// SASL refused: SASL_AUTHENTICATION_FAILED or an unsupported mechanism.
     #[error("authentication to {addr} failed: {message}")]
     Authentication { addr: String, message: String },
-    #[error("no broker reachable among {0}")]
-    NoBrokers(String),
+    #[error("no broker reachable among {}{}", servers.join(","), last.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
+    NoBrokers { servers: Vec<String>, last: Option<Box<Error>> },
     #[error("broker {0} is not in the cluster metadata")]
     UnknownBroker(i32),
     #[error("Topic '{0}' does not exist")]
     UnknownTopic(String),
     #[error("{0}")]
     InvalidArgument(String),
-    #[error("cannot build record batch: {0}")]
-    Record(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error("invalid record batch: {0}")]
+    Record(#[from] crate::record::Error),
+    /// Nothing could be read at an offset: the first batch there does not
+    /// fit the fetch size, or the bytes are not a batch.
+    #[error("the batch at offset {offset} of {topic}-{partition} is larger than {max_bytes} bytes (max.partition.fetch.bytes) or corrupt")]
+    BatchTooLarge { topic: String, partition: i32, offset: i64, max_bytes: i32 },
 }
 
 impl Error {

@@ -45,7 +45,7 @@ pub struct GroupMemberConfig {
 
 impl GroupMemberConfig {
     pub fn from_properties(group_id: &str, p: &crate::config::Properties) -> Result<Self> {
-        let bad = |e: crate::config::Error| Error::InvalidArgument(e.to_string());
+        let bad = Error::Config;
         let ms = |key: &str, default: u64| -> Result<Duration> {
             Ok(Duration::from_millis(p.parse_or(key, default).map_err(bad)?))
         };

@@ -74,7 +74,7 @@ impl ProducerConfig {
     /// `enable.idempotence` defaults to false here, as in librdkafka.
     pub fn from_properties(p: &Properties) -> Result<Self> {
         let d = ProducerConfig::default();
-        let bad = |e: crate::config::Error| Error::InvalidArgument(e.to_string());
+        let bad = Error::Config;
         let acks = match p.get("acks").map(str::trim) {
             None => d.acks,
             Some("all") | Some("-1") => -1,
@@ -441,7 +441,7 @@ impl Producer {
             // Sequences wrap at i32::MAX, as in the Java client.
             *seq = ((*seq as i64 + batch.tags.len() as i64) % (i32::MAX as i64 + 1)) as i32;
         }
-        let bytes = builder.build().map_err(|e| Error::Record(e.to_string()))?;
+        let bytes = builder.build()?;
         if let Some(t) = self.topics.get_mut(&key.0) {
             // The sticky partition moves on once its batch is done.
             if t.sticky == Some(key.1) {
@@ -652,12 +652,11 @@ impl Producer {
     /// One single-record batch per record of `b`, keeping timestamps,
     /// keys, values and headers.
     fn split(&self, b: &SealedBatch) -> Result<Vec<SealedBatch>> {
-        let record_err = |e: crate::record::Error| Error::Record(e.to_string());
-        let batch = crate::record::RecordBatch::parse(&b.bytes).map_err(record_err)?;
-        let records = batch.records().map_err(record_err)?;
+        let batch = crate::record::RecordBatch::parse(&b.bytes)?;
+        let records = batch.records()?;
         let mut out = Vec::with_capacity(b.tags.len());
         for (r, &tag) in records.iter().zip(&b.tags) {
-            let r = r.map_err(record_err)?;
+            let r = r?;
             let headers: Vec<Header<'_>> = r.headers().collect();
             let mut builder = BatchBuilder::new(self.config.compression);
             builder.push(NewRecord {
@@ -669,7 +668,7 @@ impl Producer {
             out.push(SealedBatch {
                 topic: b.topic.clone(),
                 partition: b.partition,
-                bytes: Bytes::from(builder.build().map_err(record_err)?),
+                bytes: Bytes::from(builder.build()?),
                 tags: vec![tag],
                 attempts: b.attempts,
             });

@@ -193,10 +193,47 @@ pub enum Error {
     Corrupt { path: PathBuf, reason: String },
     #[error("the state of partition {partition} of topic {topic} changed since version {expected_zk_version}")]
     PartitionStateChanged { topic: String, partition: i32, expected_zk_version: i32 },
-    #[error("the metadata store is unavailable: {0}")]
-    Unavailable(String),
+    /// ZooKeeper refused or could not carry out an operation; the cause
+    /// decides the Kafka error code ([`crate::broker::error`]).
+    #[error("ZooKeeper: {source}")]
+    ZooKeeper { source: zookeeper_client::Error },
+    /// A compare-and-set lost to concurrent writers every time it was tried.
+    #[error("{what} kept changing under {attempts} attempts to update it")]
+    Contended { what: &'static str, attempts: usize },
+    /// A ZooKeeper reply that does not match the request sent.
+    #[error("ZooKeeper answered {what}")]
+    UnexpectedReply { what: &'static str },
+    #[error("the metadata store has stopped")]
+    Stopped,
+    #[error("broker id {id} is registered by another broker")]
+    BrokerIdTaken { id: i32 },
+    #[error("invalid chroot {chroot} in zookeeper.connect")]
+    InvalidChroot { chroot: String },
+    #[error("the controller did not answer the {what} within {}ms", after.as_millis())]
+    ControllerTimeout { what: &'static str, after: std::time::Duration },
+    #[error("a quota entity needs a user or a client id")]
+    InvalidQuotaEntity,
     #[error("this broker is not the controller")]
     NotController,
+}
+
+impl From<zookeeper_client::Error> for Error {
+    fn from(source: zookeeper_client::Error) -> Self {
+        Error::ZooKeeper { source }
+    }
+}
+
+impl From<zookeeper_client::MultiWriteError> for Error {
+    /// The failing operation's own error, so a multi that lost its session
+    /// reads like a single write that did.
+    fn from(e: zookeeper_client::MultiWriteError) -> Self {
+        use zookeeper_client::MultiWriteError as M;
+        match e {
+            M::RequestFailed { source } | M::OperationFailed { source, .. } => {
+                Error::ZooKeeper { source }
+            }
+        }
+    }
 }
 
 /// What [`MetadataStore::update_acls`] does to a pattern's entries.

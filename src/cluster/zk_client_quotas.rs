@@ -110,7 +110,7 @@ pub async fn alter_client_quota(
     remove: &[String],
 ) -> Result<(), Error> {
     let Some((entity_type, name)) = entity.config_path() else {
-        return Err(Error::Unavailable("a quota entity needs a user or a client id".into()));
+        return Err(Error::InvalidQuotaEntity);
     };
     let path = z::entity_config(entity_type, &name);
     let (mut config, version) = match c.get_data(&path).await {

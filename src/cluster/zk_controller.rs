@@ -475,7 +475,7 @@ impl ZkController {
             }
             out = next;
         }
-        Err(Error::Unavailable("partition state kept changing under the controller".into()))
+        Err(Error::Contended { what: "partition state", attempts: MAX_WRITE_ROUNDS })
     }
 
     /// Steps down and frees `/controller` if it still names this broker,
@@ -614,7 +614,7 @@ async fn write_multi(
             source: zkc::Error::BadVersion | zkc::Error::NoNode | zkc::Error::NodeExists,
             ..
         }) => Ok(MultiOutcome::Conflict),
-        Err(e) => Err(Error::Unavailable(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -649,7 +649,7 @@ pub async fn elect(c: &zkc::Client, id: i32) -> Result<Option<ControllerEpoch>, 
             source: zkc::Error::NodeExists | zkc::Error::BadVersion,
             ..
         }) => Ok(None),
-        Err(e) => Err(Error::Unavailable(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -717,9 +717,9 @@ async fn read_many<T: Default>(
         }
         let results = r.commit().await.map_err(unavailable)?;
         if results.len() != chunk.len() {
-            return Err(Error::Unavailable(
-                "multiRead answered a different number of reads".into(),
-            ));
+            return Err(Error::UnexpectedReply {
+                what: "multiRead with a different number of results than reads",
+            });
         }
         for result in results {
             out.push(match result {
@@ -921,7 +921,7 @@ async fn delete_batch(
             }
             Ok(())
         }
-        Err(e) => Err(Error::Unavailable(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -98,7 +98,7 @@ impl Drop for ZkStore {
 }
 
 pub(super) fn unavailable(e: zkc::Error) -> Error {
-    Error::Unavailable(format!("ZooKeeper: {e}"))
+    Error::from(e)
 }
 
 pub(super) fn open() -> zkc::CreateOptions<'static> {
@@ -132,7 +132,7 @@ pub async fn connect(connect: &str, session_timeout: Duration) -> Result<zkc::Cl
         Ok(()) | Err(zkc::Error::NodeExists) => {}
         Err(e) => return Err(unavailable(e)),
     }
-    client.chroot(root.to_string()).map_err(|_| Error::Unavailable(format!("bad chroot {root}")))
+    client.chroot(root.to_string()).map_err(|_| Error::InvalidChroot { chroot: root.to_string() })
 }
 
 impl ZkStore {
@@ -237,9 +237,8 @@ impl ZkStore {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let sent = self.shared.requests.send(request(reply));
         Box::pin(async move {
-            let stopped = || Error::Unavailable("the metadata store has stopped".into());
-            sent.map_err(|_| stopped())?;
-            answer.await.map_err(|_| stopped())?
+            sent.map_err(|_| Error::Stopped)?;
+            answer.await.map_err(|_| Error::Stopped)?
         })
     }
 
@@ -590,7 +589,7 @@ pub async fn bootstrap_servers(connect_string: &str) -> Result<String, Error> {
     let client = match chroot {
         Some(root) => client
             .chroot(root.to_string())
-            .map_err(|_| Error::Unavailable(format!("bad chroot {root}")))?,
+            .map_err(|_| Error::InvalidChroot { chroot: root.to_string() })?,
         None => client,
     };
     let mut out = Vec::new();
@@ -615,12 +614,7 @@ async fn register(c: &zkc::Client, broker: &BrokerRegistration) -> Result<(), Er
             Err(zkc::Error::NodeExists) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            Err(zkc::Error::NodeExists) => {
-                return Err(Error::Unavailable(format!(
-                    "broker id {} is registered by another broker",
-                    broker.id
-                )))
-            }
+            Err(zkc::Error::NodeExists) => return Err(Error::BrokerIdTaken { id: broker.id }),
             Err(e) => return Err(unavailable(e)),
         }
     }
@@ -686,7 +680,7 @@ impl MetadataStore for ZkStore {
                     source: zkc::Error::NodeExists,
                     ..
                 }) => return Err(Error::TopicExists(topic.name)),
-                Err(e) => return Err(Error::Unavailable(e.to_string())),
+                Err(e) => return Err(e.into()),
             }
             self.publish().await
         })
@@ -1025,9 +1019,10 @@ impl MetadataStore for ZkStore {
                     return Ok(z::parse_partition_list(&answer));
                 }
                 if tokio::time::Instant::now() >= deadline {
-                    return Err(Error::Unavailable(
-                        "the controller did not answer the controlled shutdown request".into(),
-                    ));
+                    return Err(Error::ControllerTimeout {
+                        what: "controlled shutdown request",
+                        after: wait,
+                    });
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -1060,7 +1055,7 @@ impl MetadataStore for ZkStore {
                     Err(e) => return Err(unavailable(e)),
                 }
             }
-            Err(Error::Unavailable("producer id block kept changing".into()))
+            Err(Error::Contended { what: "the producer id block", attempts: 100 })
         })
     }
 }

@@ -14,8 +14,15 @@ pub enum Error {
     Replay(#[from] super::data_tree::ApplyError),
     #[error(transparent)]
     Config(#[from] crate::config::Error),
-    #[error("the transaction log failed, the server stopped: {0}")]
-    LogFailed(String),
+    /// A task of the server panicked or was cancelled: a bug, not a
+    /// disk failure, and the server stops rather than guess its state.
+    #[error("the {task} task failed, the server stopped: {source}")]
+    TaskFailed { task: &'static str, source: tokio::task::JoinError },
+    /// After a failed write the log was replayed to the last zxid known to
+    /// be durable, and it ended elsewhere: a write thought lost is on disk,
+    /// or one thought durable is not.
+    #[error("the transaction log failed, the server stopped: the log holds zxid {found:#x}, not the durable {durable:#x}")]
+    LogDiverged { durable: i64, found: i64 },
 }
 
 impl Error {
@@ -54,5 +61,14 @@ mod tests {
         assert_eq!(e.to_string(), "/d/log.1: ENOSPC: No space left on device (os error 28)");
         let e = Error::io("/d", std::io::Error::other("locked"));
         assert_eq!(e.to_string(), "/d: locked");
+    }
+
+    #[test]
+    fn a_diverged_log_names_both_zxids() {
+        let e = Error::LogDiverged { durable: 0x1_0000_0005, found: 0x1_0000_0003 };
+        assert_eq!(
+            e.to_string(),
+            "the transaction log failed, the server stopped: the log holds zxid 0x100000003, not the durable 0x100000005"
+        );
     }
 }

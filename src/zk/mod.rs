@@ -106,7 +106,7 @@ pub async fn run(
             Ok::<_, Error>((r.tree, r.sessions, bytes))
         })
         .await
-        .map_err(|e| Error::LogFailed(e.to_string()))??
+        .map_err(|source| Error::TaskFailed { task: "log recovery", source })??
     };
     tracing::info!(
         zxid = format!("{:#x}", tree.last_zxid),
@@ -159,7 +159,7 @@ pub async fn run(
     let result = tokio::select! {
         _ = server::accept_loop(listener, cfg.clone(), ev_tx.clone(), &mut conns) => Ok(()),
         _ = shutdown => Ok(()),
-        r = &mut proc_task => r.map_err(|e| Error::LogFailed(e.to_string())).and_then(|r| r),
+        r = &mut proc_task => r.map_err(|source| Error::TaskFailed { task: "request processor", source }).and_then(|r| r),
     };
     ticker.abort();
     if let Some(p) = purger {

@@ -47,12 +47,9 @@ impl Processor {
         let now = self.clock.now_ms();
         let back = tokio::task::spawn_blocking(move || super::recover(&cfg, now, Some(durable)))
             .await
-            .map_err(|e| Error::LogFailed(e.to_string()))??;
+            .map_err(|source| Error::TaskFailed { task: "log recovery", source })??;
         if back.tree.last_zxid != durable {
-            return Err(Error::LogFailed(format!(
-                "the log holds zxid {:#x}, not the durable {durable:#x}",
-                back.tree.last_zxid
-            )));
+            return Err(Error::LogDiverged { durable, found: back.tree.last_zxid });
         }
         let owners: Vec<(i64, ConnId)> =
             self.sessions.iter().filter_map(|s| Some((s.id, s.conn?))).collect();
