@@ -110,6 +110,12 @@ pub struct KafkaConfig {
     pub replication: ReplicationConfig,
     /// `quota.window.num` and `quota.window.size.seconds`.
     pub quota: super::quota::QuotaConfig,
+    /// The log's background work: retention checks, time-based flushes,
+    /// checkpoints and the cleaner (`log.cleaner.*`, `log.flush.*`).
+    pub log_background: crate::log::manager::BackgroundConfig,
+    /// Kafka keys set in the config that have no effect here, each with
+    /// why: the broker warns about each once at start-up.
+    pub ignored_keys: Vec<(String, &'static str)>,
 }
 
 /// Kafka's `replica.*` and `num.replica.fetchers` settings, with its defaults.
@@ -216,36 +222,67 @@ const TOPIC_DEFAULTS: &[(&str, &str, &str)] = &[
     ("log.preallocate", "preallocate", "false"),
 ];
 
-/// Kafka broker keys that are accepted without changing behaviour here
-/// (threads and buffers are tokio's business; replication, groups,
-/// security and quotas have their own owners).
+/// Kafka broker keys that have no effect here, with Kafka's default (a
+/// value equal to it changes nothing, so Kafka's stock server.properties
+/// starts quietly) and why the setting does not apply.
+const IGNORED_KEYS: &[(&str, &str, &str)] = &[
+    ("num.network.threads", "3", "connections are served by the async runtime"),
+    ("background.threads", "10", "background work runs on the log's own threads"),
+    ("num.replica.alter.log.dirs.threads", "", "moving replicas between log dirs is not supported"),
+    ("log.cleaner.threads", "1", "one cleaner thread cleans every log"),
+    ("log.cleaner.io.buffer.size", "524288", "the cleaner reads one batch at a time"),
+    ("queued.max.requests", "500", "queued requests are bounded by queued.max.request.bytes"),
+    ("socket.send.buffer.bytes", "102400", "the operating system sizes socket buffers"),
+    ("socket.receive.buffer.bytes", "102400", "the operating system sizes socket buffers"),
+    ("replica.socket.receive.buffer.bytes", "65536", "the operating system sizes socket buffers"),
+    ("socket.listen.backlog.size", "50", "the listen backlog is the operating system's default"),
+    ("max.connections", "2147483647", "connections are not limited"),
+    ("max.connections.per.ip", "2147483647", "connections are not limited"),
+    (
+        "zookeeper.connection.timeout.ms",
+        "18000",
+        "the ZooKeeper client waits for zookeeper.session.timeout.ms",
+    ),
+    ("zookeeper.set.acl", "false", "znodes are created open to every ZooKeeper client"),
+    ("zookeeper.max.in.flight.requests", "10", "the ZooKeeper client pipelines without a limit"),
+    ("offsets.load.buffer.size", "5242880", "offsets are loaded one batch at a time"),
+    ("transactional.id.expiration.ms", "604800000", "transactional ids do not expire"),
+    ("inter.broker.protocol.version", "", "brokers speak the newest version both sides support"),
+    ("reserved.broker.max.id", "1000", "generated broker ids start above 1000"),
+    ("broker.id.generation.enable", "true", "broker.id=-1 always asks ZooKeeper for an id"),
+    ("metric.reporters", "", "metrics are served at metrics.listener"),
+    ("metrics.num.samples", "2", "metrics are counters, not sampled rates"),
+    ("metrics.sample.window.ms", "30000", "metrics are counters, not sampled rates"),
+    (
+        "producer.purgatory.purge.interval.requests",
+        "1000",
+        "completed requests leave the purgatory at once",
+    ),
+    (
+        "fetch.purgatory.purge.interval.requests",
+        "1000",
+        "completed requests leave the purgatory at once",
+    ),
+    ("delegation.token.master.key", "", "delegation tokens are not supported"),
+    ("log.roll.jitter.hours", "0", "segments roll without jitter"),
+];
+
+/// Kafka broker keys that are read here, by this module or by the owner
+/// of the setting (replication, groups, security, quotas).
 const ACCEPTED_KEYS: &[&str] = &[
     "embedded.zookeeper.port",
     "metrics.listener",
-    "num.network.threads",
     "num.io.threads",
     "num.replica.fetchers",
-    "background.threads",
-    "queued.max.requests",
-    "socket.send.buffer.bytes",
-    "socket.receive.buffer.bytes",
-    "socket.listen.backlog.size",
-    "max.connections",
-    "max.connections.per.ip",
-    "zookeeper.connection.timeout.ms",
     "zookeeper.session.timeout.ms",
-    "zookeeper.set.acl",
-    "zookeeper.max.in.flight.requests",
     "offsets.topic.replication.factor",
     "offsets.topic.num.partitions",
     "offsets.retention.minutes",
     "offsets.commit.timeout.ms",
     "offsets.topic.segment.bytes",
-    "offsets.load.buffer.size",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
     "transaction.state.log.num.partitions",
-    "transactional.id.expiration.ms",
     "transaction.max.timeout.ms",
     "transaction.state.log.segment.bytes",
     "transaction.abort.timed.out.transaction.cleanup.interval.ms",
@@ -261,7 +298,6 @@ const ACCEPTED_KEYS: &[&str] = &[
     "replica.fetch.backoff.ms",
     "replica.high.watermark.checkpoint.interval.ms",
     "replica.socket.timeout.ms",
-    "replica.socket.receive.buffer.bytes",
     "auto.leader.rebalance.enable",
     "leader.imbalance.per.broker.percentage",
     "leader.imbalance.check.interval.seconds",
@@ -269,34 +305,22 @@ const ACCEPTED_KEYS: &[&str] = &[
     "controlled.shutdown.max.retries",
     "controlled.shutdown.retry.backoff.ms",
     "log.cleaner.enable",
-    "log.cleaner.threads",
     "log.cleaner.dedupe.buffer.size",
-    "log.cleaner.io.buffer.size",
     "log.cleaner.backoff.ms",
     "log.flush.scheduler.interval.ms",
     "log.flush.offset.checkpoint.interval.ms",
     "log.flush.start.offset.checkpoint.interval.ms",
-    "inter.broker.protocol.version",
     "log.message.format.version",
     "inter.broker.listener.name",
     "listener.security.protocol.map",
     "security.inter.broker.protocol",
-    "reserved.broker.max.id",
-    "broker.id.generation.enable",
-    "num.replica.alter.log.dirs.threads",
     "request.timeout.ms",
-    "metric.reporters",
-    "metrics.num.samples",
-    "metrics.sample.window.ms",
     "quota.window.num",
     "quota.window.size.seconds",
     "authorizer.class.name",
     "super.users",
     "allow.everyone.if.no.acl.found",
     "log.message.downconversion.enable",
-    "producer.purgatory.purge.interval.requests",
-    "fetch.purgatory.purge.interval.requests",
-    "delegation.token.master.key",
     "sasl.enabled.mechanisms",
     "port",
     "host.name",
@@ -326,13 +350,13 @@ const ACCEPTED_KEYS: &[&str] = &[
     "log.roll.hours",
     "log.flush.interval.ms",
     "log.roll.jitter.ms",
-    "log.roll.jitter.hours",
 ];
 
 /// Whether `key` is a broker setting this broker knows (from
 /// server.properties), as opposed to a typo.
 pub fn is_broker_key(key: &str) -> bool {
     ACCEPTED_KEYS.contains(&key)
+        || IGNORED_KEYS.iter().any(|(k, _, _)| *k == key)
         || TOPIC_DEFAULTS.iter().any(|(b, _, _)| *b == key)
         || key.starts_with("listener.name.")
         || key.starts_with("sasl.")
@@ -455,6 +479,12 @@ impl KafkaConfig {
 
         let unknown_keys =
             p.iter().map(|(k, _)| k).filter(|k| !is_broker_key(k)).map(str::to_string).collect();
+        let ignored_keys = IGNORED_KEYS
+            .iter()
+            .filter(|(k, default, _)| p.get(k).is_some_and(|v| v.trim() != *default))
+            .map(|(k, _, why)| (k.to_string(), *why))
+            .collect();
+        let log_background = log_background(p, log_retention_check_interval_ms as u64)?;
 
         Ok(KafkaConfig {
             broker_id,
@@ -522,6 +552,8 @@ impl KafkaConfig {
             offsets_commit_timeout_ms: p.parse_or("offsets.commit.timeout.ms", 5_000u64)?,
             replication: ReplicationConfig::from_properties(p)?,
             quota: super::quota::QuotaConfig::from_properties(p)?,
+            log_background,
+            ignored_keys,
         })
     }
 
@@ -550,6 +582,49 @@ fn time_key(
     }
     let h = p.parse_or::<i64>(hours, default_hours)?;
     Ok(h.saturating_mul(3_600_000))
+}
+
+/// Kafka's `log.cleaner.*` and `log.flush.*` scheduling keys, with its
+/// defaults; `log.flush.scheduler.interval.ms` is Kafka's Long.MaxValue
+/// (never) unless set, and here a one-second check that costs nothing
+/// while no topic sets `flush.ms`.
+fn log_background(
+    p: &Properties,
+    retention_check_interval_ms: u64,
+) -> Result<crate::log::manager::BackgroundConfig, Error> {
+    let d = crate::log::manager::BackgroundConfig::default();
+    let positive = |key: &str, default: u64| -> Result<u64, Error> {
+        let v = p.parse_or::<i64>(key, default.min(i64::MAX as u64) as i64)?;
+        u64::try_from(v)
+            .ok()
+            .filter(|&v| v >= 1)
+            .ok_or_else(|| invalid(key, &v.to_string(), "must be >= 1"))
+    };
+    Ok(crate::log::manager::BackgroundConfig {
+        retention_check_interval_ms,
+        flush_check_interval_ms: positive(
+            "log.flush.scheduler.interval.ms",
+            d.flush_check_interval_ms,
+        )?,
+        recovery_point_checkpoint_interval_ms: positive(
+            "log.flush.offset.checkpoint.interval.ms",
+            d.recovery_point_checkpoint_interval_ms,
+        )?,
+        log_start_offset_checkpoint_interval_ms: positive(
+            "log.flush.start.offset.checkpoint.interval.ms",
+            d.log_start_offset_checkpoint_interval_ms,
+        )?,
+        high_watermark_checkpoint_interval_ms: positive(
+            "replica.high.watermark.checkpoint.interval.ms",
+            d.high_watermark_checkpoint_interval_ms,
+        )?,
+        cleaner_enable: p.bool_or("log.cleaner.enable", d.cleaner_enable)?,
+        cleaner_backoff_ms: positive("log.cleaner.backoff.ms", d.cleaner_backoff_ms)?,
+        cleaner_dedupe_buffer_size: positive(
+            "log.cleaner.dedupe.buffer.size",
+            d.cleaner_dedupe_buffer_size,
+        )?,
+    })
 }
 
 fn validate_topic_default(broker_key: &str, topic_key: &str, value: &str) -> Result<(), Error> {
@@ -581,6 +656,55 @@ mod tests {
         assert_eq!(c.topic_default("retention.ms"), Some("604800000"), "168 hours");
         assert_eq!(c.topic_default("segment.bytes"), Some("1073741824"));
         assert!(c.zookeeper_connect.is_none());
+    }
+
+    #[test]
+    fn log_background_keys_are_honoured() {
+        let c = cfg("").unwrap();
+        let d = crate::log::manager::BackgroundConfig::default();
+        assert!(c.log_background.cleaner_enable);
+        assert_eq!(c.log_background.cleaner_dedupe_buffer_size, 134_217_728, "Kafka's 128 MiB");
+        assert_eq!(c.log_background.recovery_point_checkpoint_interval_ms, 60_000);
+        assert_eq!(c.log_background.flush_check_interval_ms, d.flush_check_interval_ms);
+        let c = cfg("log.cleaner.enable=false\nlog.cleaner.backoff.ms=250\n\
+             log.cleaner.dedupe.buffer.size=1048576\nlog.flush.scheduler.interval.ms=50\n\
+             log.flush.offset.checkpoint.interval.ms=70\n\
+             log.flush.start.offset.checkpoint.interval.ms=80\n\
+             log.retention.check.interval.ms=90\n\
+             replica.high.watermark.checkpoint.interval.ms=100")
+        .unwrap();
+        let b = &c.log_background;
+        assert!(!b.cleaner_enable);
+        assert_eq!(
+            (
+                b.cleaner_backoff_ms,
+                b.cleaner_dedupe_buffer_size,
+                b.flush_check_interval_ms,
+                b.recovery_point_checkpoint_interval_ms,
+                b.log_start_offset_checkpoint_interval_ms,
+                b.retention_check_interval_ms,
+                b.high_watermark_checkpoint_interval_ms,
+            ),
+            (250, 1_048_576, 50, 70, 80, 90, 100)
+        );
+        for bad in ["log.cleaner.backoff.ms=0", "log.cleaner.dedupe.buffer.size=-1"] {
+            let e = cfg(bad).unwrap_err().to_string();
+            assert!(e.contains(bad.split('=').next().unwrap()), "{bad}: {e}");
+        }
+    }
+
+    /// A key with no effect here is named at start-up unless it holds
+    /// Kafka's default, so the stock server.properties starts quietly.
+    #[test]
+    fn settings_without_effect_are_reported_unless_at_kafkas_default() {
+        let stock = cfg(include_str!("../../config/server.properties")).unwrap();
+        assert_eq!(stock.ignored_keys, vec![], "the stock config");
+        assert!(stock.unknown_keys.is_empty());
+        let c =
+            cfg("num.network.threads=3\nlog.cleaner.threads=4\nzookeeper.set.acl=true").unwrap();
+        let keys: Vec<&str> = c.ignored_keys.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["log.cleaner.threads", "zookeeper.set.acl"]);
+        assert!(c.unknown_keys.is_empty(), "known to Kafka, not a typo");
     }
 
     #[test]

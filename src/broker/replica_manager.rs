@@ -25,7 +25,6 @@ use super::replication_quota::ReplicationQuotas;
 use super::KafkaConfig;
 use crate::cluster::lease::SessionLease;
 use crate::cluster::{ClusterImage, MetadataStore, PartitionState};
-use crate::log::manager::BackgroundConfig;
 use crate::log::{LogConfig, LogManager};
 use crate::protocol::ErrorCode;
 use crate::time::SystemClock;
@@ -74,13 +73,7 @@ impl ReplicaManager {
             Arc::new(SystemClock),
         )?);
         // Retention, time-based flushes and checkpoints run on the log's own threads.
-        log_manager.start_background(BackgroundConfig {
-            retention_check_interval_ms: config.log_retention_check_interval_ms as u64,
-            high_watermark_checkpoint_interval_ms: config
-                .replication
-                .high_watermark_checkpoint_interval_ms,
-            ..BackgroundConfig::default()
-        });
+        log_manager.start_background(config.log_background.clone());
         let quotas = Arc::new(ReplicationQuotas::default());
         let fetchers = ReplicaFetcherManager::new(
             broker_id,

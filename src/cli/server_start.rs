@@ -50,6 +50,9 @@ pub fn run(args: ServerStartArgs) -> anyhow::Result<()> {
     for key in &config.unknown_keys {
         tracing::warn!("The configuration '{key}' was supplied but isn't a known config.");
     }
+    for (key, why) in &config.ignored_keys {
+        tracing::warn!("The configuration '{key}' was supplied but has no effect here: {why}.");
+    }
     broker::server::check_log_dirs(&config.log_dirs)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

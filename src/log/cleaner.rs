@@ -8,7 +8,11 @@
 //!    "dirty" part starts at the cleaner checkpoint (where the last pass
 //!    ended). A pass runs when dirty bytes / all cleanable bytes reach
 //!    `min.cleanable.dirty.ratio`.
-//! 2. A map of key → latest offset is built from the dirty part.
+//! 2. A map of key → latest offset is built from the dirty part, bounded
+//!    as Kafka's by `log.cleaner.dedupe.buffer.size` ([`OffsetMap`]). When
+//!    it fills, the pass ends at the first record that did not fit: only
+//!    what the map covers is cleaned and checkpointed, and the next pass
+//!    goes on from there.
 //! 3. Segments are rewritten in groups (at most `segment.bytes` each) into
 //!    `<base>.log.cleaned`: a record survives if no later record has its
 //!    key; tombstones (null values) also go once their segment is older
@@ -25,6 +29,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
+
+use sha2::Digest;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -62,8 +68,74 @@ impl fmt::Display for CleanStats {
     }
 }
 
-/// Cleans `log` if it is compacted and dirty enough.
-pub fn maybe_clean(log: &Log) -> Result<Option<CleanStats>, Error> {
+/// Kafka's `log.cleaner.dedupe.buffer.size` default (128 MiB).
+pub const DEFAULT_DEDUPE_BUFFER_SIZE: u64 = 128 * 1024 * 1024;
+
+/// The key → latest offset map of one pass, Kafka's `SkimpyOffsetMap`:
+/// a key is kept as a 16-byte digest beside its 8-byte offset, so the
+/// map's memory is bounded by its entry count whatever the key sizes, and
+/// it holds `dedupe buffer / 24` entries filled to Kafka's load factor
+/// (0.9). A digest collision drops a record, the trade Kafka makes too
+/// (MD5 there, truncated SHA-256 here).
+pub struct OffsetMap {
+    entries: HashMap<[u8; 16], i64>,
+    capacity: usize,
+}
+
+const BYTES_PER_ENTRY: u64 = 24;
+const LOAD_FACTOR: f64 = 0.9;
+
+impl OffsetMap {
+    /// A map for a dedupe buffer of `bytes`; it always takes at least one
+    /// key so that every pass makes progress.
+    pub fn with_buffer(bytes: u64) -> Self {
+        let slots = bytes / BYTES_PER_ENTRY;
+        let capacity = ((slots as f64 * LOAD_FACTOR) as usize).max(1);
+        OffsetMap { entries: HashMap::new(), capacity }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn digest(key: &[u8]) -> [u8; 16] {
+        let full = sha2::Sha256::digest(key);
+        let mut d = [0u8; 16];
+        d.copy_from_slice(&full[..16]);
+        d
+    }
+
+    /// Records `offset` as the latest of `key`; false (and nothing
+    /// recorded) when the key is new and the map is full.
+    pub fn put(&mut self, key: &[u8], offset: i64) -> bool {
+        let d = Self::digest(key);
+        if let Some(o) = self.entries.get_mut(&d) {
+            *o = offset;
+            return true;
+        }
+        if self.entries.len() >= self.capacity {
+            return false;
+        }
+        self.entries.insert(d, offset);
+        true
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<i64> {
+        self.entries.get(&Self::digest(key)).copied()
+    }
+}
+
+/// Cleans `log` if it is compacted and dirty enough, with a key map of
+/// `dedupe_buffer_size` bytes.
+pub fn maybe_clean(log: &Log, dedupe_buffer_size: u64) -> Result<Option<CleanStats>, Error> {
     let config = log.config();
     if !config.cleanup_policy.compact {
         return Ok(None);
@@ -77,17 +149,24 @@ pub fn maybe_clean(log: &Log) -> Result<Option<CleanStats>, Error> {
     if ratio < config.min_cleanable_dirty_ratio {
         return Ok(None);
     }
-    log.watch(clean(log, &range)).map(Some)
+    log.watch(clean(log, &range, OffsetMap::with_buffer(dedupe_buffer_size))).map(Some)
 }
 
-/// Cleans now, whatever the dirty ratio (for tests and tools).
+/// Cleans now, whatever the dirty ratio (for tests and tools), with
+/// Kafka's default dedupe buffer.
 pub fn clean_now(log: &Log) -> Result<CleanStats, Error> {
+    clean_now_with_buffer(log, DEFAULT_DEDUPE_BUFFER_SIZE)
+}
+
+/// One pass now with a key map of `dedupe_buffer_size` bytes: it may
+/// stop short of the cleanable end when the map fills.
+pub fn clean_now_with_buffer(log: &Log, dedupe_buffer_size: u64) -> Result<CleanStats, Error> {
     log.check_open()?;
     let range = cleanable_range(log);
     if range.segments.is_empty() {
         return Ok(CleanStats::default());
     }
-    log.watch(clean(log, &range))
+    log.watch(clean(log, &range, OffsetMap::with_buffer(dedupe_buffer_size)))
 }
 
 struct CleanableRange {
@@ -142,33 +221,42 @@ fn for_each_batch(
     Ok(())
 }
 
-fn clean(log: &Log, range: &CleanableRange) -> Result<CleanStats, Error> {
+fn clean(log: &Log, range: &CleanableRange, mut latest: OffsetMap) -> Result<CleanStats, Error> {
     let config = log.config();
     let now = log.clock.now_ms();
-    // Key → latest offset, from the dirty part; a producer's last batch.
-    let mut latest: HashMap<Vec<u8>, i64> = HashMap::new();
+    // Key → latest offset, from the dirty part, up to `end` where the map
+    // filled; a producer's last batch in the whole range.
+    let mut end = range.end;
     let mut last_batch_of_producer: HashMap<i64, i64> = HashMap::new();
     for seg in &range.segments {
         for_each_batch(seg, |batch| {
             if batch.producer_id() >= 0 {
                 last_batch_of_producer.insert(batch.producer_id(), batch.base_offset());
             }
-            if batch.last_offset() < range.first_dirty || batch.is_control() {
+            if batch.last_offset() < range.first_dirty || batch.is_control() || end < range.end {
                 return Ok(());
             }
             let records = batch.records()?;
             for r in records.iter() {
                 let r = r?;
+                let offset = records.offset_of(&r);
                 if let Some(key) = r.key {
-                    latest.insert(key.to_vec(), records.offset_of(&r));
+                    if !latest.put(key, offset) {
+                        end = offset;
+                        break;
+                    }
                 }
             }
             Ok(())
         })?;
     }
-    let mut stats = CleanStats { segments_before: range.segments.len(), ..CleanStats::default() };
-    for group in group_segments(&range.segments, config.segment_bytes) {
-        let cleaned = clean_group(log, &group, &latest, &last_batch_of_producer, now, &mut stats)?;
+    let segments: Vec<Arc<LogSegment>> =
+        range.segments.iter().filter(|s| s.base_offset() < end).cloned().collect();
+    let ctx =
+        GroupContext { latest: &latest, last_batch_of_producer: &last_batch_of_producer, end };
+    let mut stats = CleanStats { segments_before: segments.len(), ..CleanStats::default() };
+    for group in group_segments(&segments, config.segment_bytes) {
+        let cleaned = clean_group(log, &group, &ctx, now, &mut stats)?;
         stats.bytes_before += group.iter().map(|s| s.size()).sum::<u64>();
         if let Some(seg) = &cleaned {
             stats.bytes_after += seg.size();
@@ -176,8 +264,16 @@ fn clean(log: &Log, range: &CleanableRange) -> Result<CleanStats, Error> {
         }
         swap_in(log, &group, cleaned)?;
     }
-    log.cleaner_checkpoint.fetch_max(range.end, Ordering::AcqRel);
+    log.cleaner_checkpoint.fetch_max(end, Ordering::AcqRel);
     Ok(stats)
+}
+
+/// What a pass decided before rewriting: the key map, each producer's
+/// last batch, and the offset the map covers up to (exclusive).
+struct GroupContext<'a> {
+    latest: &'a OffsetMap,
+    last_batch_of_producer: &'a HashMap<i64, i64>,
+    end: i64,
 }
 
 /// Consecutive segments whose sizes add up to at most `max_bytes` and
@@ -206,8 +302,7 @@ fn group_segments(segments: &[Arc<LogSegment>], max_bytes: u64) -> Vec<Vec<Arc<L
 fn clean_group(
     log: &Log,
     group: &[Arc<LogSegment>],
-    latest: &HashMap<Vec<u8>, i64>,
-    last_batch_of_producer: &HashMap<i64, i64>,
+    ctx: &GroupContext<'_>,
     now: i64,
     stats: &mut CleanStats,
 ) -> Result<Option<LogSegment>, Error> {
@@ -225,12 +320,12 @@ fn clean_group(
             // on open then removes exactly the segments it replaces.
             let keep_empty = batch.next_offset() == group_end
                 || batch.producer_id() >= 0
-                    && last_batch_of_producer.get(&batch.producer_id())
+                    && ctx.last_batch_of_producer.get(&batch.producer_id())
                         == Some(&batch.base_offset());
             let bytes = if batch.is_control() {
                 Some(batch.as_bytes().to_vec())
             } else {
-                filter_batch(&batch, latest, drop_tombstones, keep_empty, stats)?
+                filter_batch(&batch, ctx, drop_tombstones, keep_empty, stats)?
             };
             if let Some(bytes) = bytes {
                 let b = RecordBatch::parse(&bytes)?;
@@ -258,7 +353,7 @@ fn clean_group(
 /// the original bytes when nothing goes, `None` when everything goes.
 fn filter_batch(
     batch: &RecordBatch<'_>,
-    latest: &HashMap<Vec<u8>, i64>,
+    ctx: &GroupContext<'_>,
     drop_tombstones: bool,
     keep_empty: bool,
     stats: &mut CleanStats,
@@ -271,9 +366,11 @@ fn filter_batch(
         let offset = records.offset_of(&r);
         let superseded = match r.key {
             None => true,
-            Some(k) => latest.get(k).is_some_and(|&l| l > offset),
+            Some(k) => ctx.latest.get(k).is_some_and(|l| l > offset),
         };
-        let expired_tombstone = r.value.is_none() && drop_tombstones;
+        // Past the map's end a tombstone may still hide older values of
+        // its key that this pass kept: it stays until a pass covers it.
+        let expired_tombstone = r.value.is_none() && drop_tombstones && offset < ctx.end;
         if superseded || expired_tombstone {
             removed += 1;
             if !superseded {
@@ -427,6 +524,67 @@ mod tests {
     }
 
     #[test]
+    fn the_key_map_holds_what_the_dedupe_buffer_allows() {
+        let cases = [
+            (DEFAULT_DEDUPE_BUFFER_SIZE, 5_033_164, "Kafka's 128 MiB: 24 bytes an entry, 90% full"),
+            (120, 4, "five slots, four used"),
+            (0, 1, "one key at least, so a pass always moves on"),
+        ];
+        for (bytes, want, why) in cases {
+            assert_eq!(OffsetMap::with_buffer(bytes).capacity(), want, "{why}");
+        }
+        let mut m = OffsetMap::with_buffer(120);
+        for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
+            assert!(m.put(k.as_bytes(), i as i64));
+        }
+        assert!(m.put(b"a", 9), "a key already there is updated when full");
+        assert!(!m.put(b"e", 10), "a new key does not fit");
+        assert_eq!((m.len(), m.get(b"a"), m.get(b"e")), (4, Some(9), None));
+    }
+
+    /// A dedupe buffer too small for the dirty keys: each pass cleans up to
+    /// where its map filled and checkpoints there, the next goes on, and
+    /// the passes together leave what one unbounded pass does.
+    #[test]
+    fn a_full_key_map_cleans_in_passes() {
+        let write = |log: &Log| {
+            fill(log, Compression::None, 6, 0);
+            put(log, Compression::None, &[("k0", None)], 0);
+            fill(log, Compression::None, 1, 0);
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(0);
+        let reference = open(dir.path(), &clock);
+        write(&reference);
+        clean_now(&reference).unwrap();
+        let want = contents(&reference);
+        let cleanable_end = reference.cleaner_checkpoint.load(Ordering::Acquire);
+
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), &clock);
+        write(&log);
+        let before = contents(&log);
+        let mut checkpoints = Vec::new();
+        for _ in 0..50 {
+            clean_now_with_buffer(&log, 120).unwrap();
+            let cp = log.cleaner_checkpoint.load(Ordering::Acquire);
+            if checkpoints.last() == Some(&cp) {
+                break;
+            }
+            checkpoints.push(cp);
+            // Between passes, every key still reads its latest value.
+            let now = contents(&log);
+            for (_, k, _) in &before {
+                let latest = before.iter().rev().find(|b| &b.1 == k);
+                assert!(now.iter().any(|r| Some(r) == latest), "{k} after {checkpoints:?}");
+            }
+        }
+        assert!(checkpoints.len() > 2, "several passes: {checkpoints:?}");
+        assert_eq!(checkpoints.last(), Some(&cleanable_end));
+        assert_eq!(contents(&log), want, "the passes add up to one unbounded pass");
+    }
+
+    #[test]
     fn keeps_the_latest_record_per_key_and_the_offsets() {
         for codec in [Compression::None, Compression::Gzip, Compression::Lz4] {
             let dir = tempfile::tempdir().unwrap();
@@ -503,13 +661,22 @@ mod tests {
         let clock = ManualClock::new(0);
         let log = open(dir.path(), &clock);
         fill(&log, Compression::None, 6, 0);
-        assert!(maybe_clean(&log).unwrap().is_some(), "all dirty: ratio 1.0");
-        assert!(maybe_clean(&log).unwrap().is_none(), "nothing new since the last pass");
+        assert!(
+            maybe_clean(&log, DEFAULT_DEDUPE_BUFFER_SIZE).unwrap().is_some(),
+            "all dirty: ratio 1.0"
+        );
+        assert!(
+            maybe_clean(&log, DEFAULT_DEDUPE_BUFFER_SIZE).unwrap().is_none(),
+            "nothing new since the last pass"
+        );
         let mut c = config();
         c.set("cleanup.policy", "delete").unwrap();
         log.update_config(c);
         fill(&log, Compression::None, 6, 0);
-        assert!(maybe_clean(&log).unwrap().is_none(), "not a compacted topic");
+        assert!(
+            maybe_clean(&log, DEFAULT_DEDUPE_BUFFER_SIZE).unwrap().is_none(),
+            "not a compacted topic"
+        );
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct BackgroundConfig {
     pub cleaner_enable: bool,
     /// `log.cleaner.backoff.ms`
     pub cleaner_backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size`: bounds the key map of a pass.
+    pub cleaner_dedupe_buffer_size: u64,
 }
 
 impl Default for BackgroundConfig {
@@ -56,6 +58,7 @@ impl Default for BackgroundConfig {
             high_watermark_checkpoint_interval_ms: 5_000,
             cleaner_enable: true,
             cleaner_backoff_ms: 15_000,
+            cleaner_dedupe_buffer_size: cleaner::DEFAULT_DEDUPE_BUFFER_SIZE,
         }
     }
 }
@@ -396,10 +399,10 @@ impl LogManager {
         if config.cleaner_enable {
             let me = Arc::clone(self);
             let s = Arc::clone(&stop);
-            let backoff = config.cleaner_backoff_ms;
+            let (backoff, buffer) = (config.cleaner_backoff_ms, config.cleaner_dedupe_buffer_size);
             let spawn = std::thread::Builder::new()
                 .name("log-cleaner".into())
-                .spawn(move || me.cleaner_loop(backoff, &s));
+                .spawn(move || me.cleaner_loop(backoff, buffer, &s));
             match spawn {
                 Ok(t) => threads.push(t),
                 Err(e) => tracing::error!("cannot start log cleaner thread: {e}"),
@@ -457,11 +460,11 @@ impl LogManager {
         }
     }
 
-    fn cleaner_loop(&self, backoff_ms: u64, stop: &StopSignal) {
+    fn cleaner_loop(&self, backoff_ms: u64, dedupe_buffer_size: u64, stop: &StopSignal) {
         loop {
             let mut cleaned = false;
             for (tp, log) in self.all_logs() {
-                match cleaner::maybe_clean(&log) {
+                match cleaner::maybe_clean(&log, dedupe_buffer_size) {
                     Ok(Some(stats)) => {
                         cleaned = true;
                         tracing::info!(%tp, "cleaned log: {stats}");

@@ -57,7 +57,7 @@ fn port_in_use_exits_1() {
 
 #[test]
 fn starts_logs_and_stops_on_sigterm() {
-    let mut broker = Broker::start(&["no.such.key=1"]);
+    let mut broker = Broker::start(&["no.such.key=1", "zookeeper.set.acl=true"]);
     let mut wire = broker.wire();
     let resp: ApiVersionsResponse =
         wire.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
@@ -70,6 +70,10 @@ fn starts_logs_and_stops_on_sigterm() {
     );
     assert!(
         log.contains("The configuration 'no.such.key' was supplied but isn't a known config."),
+        "{log}"
+    );
+    assert!(
+        log.contains("The configuration 'zookeeper.set.acl' was supplied but has no effect here: znodes are created open to every ZooKeeper client."),
         "{log}"
     );
     let status = broker.child.terminate(Duration::from_secs(20)).unwrap();
