@@ -10,6 +10,7 @@ commit written as one JSON line with a wall-clock time.
 """
 
 import json
+import os
 import sys
 import threading
 import time
@@ -59,6 +60,11 @@ def confluent_producer(bootstrap, acks, idempotent):
         # once holds only while no message times out, so the timeout
         # outlasts every fault (Kafka's delivery.timeout.ms default).
         conf["message.timeout.ms"] = 120000
+        # librdkafka's own account of sequence and epoch decisions (e.g.
+        # `eos,msg`), in the workload log, to explain a duplicate.
+        debug = os.environ.get("KAFKA_RS_FAULTS_RDKAFKA_DEBUG")
+        if debug:
+            conf["debug"] = debug
     else:
         # One request in flight keeps a non-idempotent producer's order.
         conf["max.in.flight.requests.per.connection"] = 1

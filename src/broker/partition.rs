@@ -653,23 +653,32 @@ impl Partition {
         from_coordinator: bool,
     ) -> Result<AppendResult, ApiError> {
         let mut producers = lock(&self.producers);
+        let producer = producer_of(records)?;
+        let refuse = |producers: &mut ProducerStateManager, e: ApiError| {
+            if let Some(p) = producer.as_ref().filter(|_| !from_coordinator) {
+                producers.refused(p.id, p.epoch, p.first_seq, e.code);
+            }
+            Err(e)
+        };
         let (leader_epoch, isr_len) = {
             let s = lock(&self.state);
             if s.leader != self.broker_id {
-                return Err(ApiError::new(
+                let e = ApiError::new(
                     ErrorCode::NotLeaderOrFollower,
                     format!("This broker is not the leader of {}", self.tp),
-                ));
+                );
+                drop(s);
+                return refuse(&mut producers, e);
             }
             (s.leader_epoch, s.isr.len())
         };
         if required_acks == -1 && isr_len < min_insync_replicas {
-            return Err(ApiError::new(
+            let e = ApiError::new(
                 ErrorCode::NotEnoughReplicas,
                 format!("The size of the current ISR {isr_len} is insufficient to satisfy the min.isr requirement of {min_insync_replicas} for partition {}", self.tp),
-            ));
+            );
+            return refuse(&mut producers, e);
         }
-        let producer = producer_of(records)?;
         if let Some(p) = &producer {
             let check = if from_coordinator {
                 producers.check_epoch(p.id, p.epoch)

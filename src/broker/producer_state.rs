@@ -40,6 +40,9 @@ struct ProducerEntry {
     current_txn_first_offset: Option<i64>,
     /// The newest transaction coordinator epoch seen in a marker.
     coordinator_epoch: i32,
+    /// The next batch in sequence, if this partition last refused it with a
+    /// retriable error before appending it: its sequence and that error.
+    refused_next: Option<(i32, ErrorCode)>,
 }
 
 /// An aborted transaction of a partition (Kafka's `AbortedTxn` without the
@@ -141,12 +144,29 @@ impl ProducerStateManager {
                 last_offset: dup.last_offset,
             };
         }
-        match entry.batches.back() {
-            Some(last) if first_seq != next_seq(last.last_seq) => {
-                Check::Reject(ErrorCode::OutOfOrderSequenceNumber)
-            }
-            None if first_seq != 0 => Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
-            _ => Check::Append,
+        let expected = entry.batches.back().map_or(0, |last| next_seq(last.last_seq));
+        match entry.refused_next {
+            _ if first_seq == expected => Check::Append,
+            // The batch this one follows was refused a moment ago (the ISR
+            // or the leadership changed in between, while both were in
+            // flight): it is retriable, not out of order. librdkafka takes
+            // OUT_OF_ORDER_SEQUENCE_NUMBER here for a lost batch, bumps the
+            // epoch and re-sends every unacknowledged record under new
+            // sequences, duplicating those another partition had written
+            // without acknowledging.
+            Some((seq, code)) if seq == expected => Check::Reject(code),
+            _ => Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
+        }
+    }
+
+    /// Notes that the batch from `producer_id` at `epoch` starting at
+    /// `first_seq` was refused with the retriable `code` before its append;
+    /// see [`ProducerStateManager::check`].
+    pub fn refused(&mut self, producer_id: i64, epoch: i16, first_seq: i32, code: ErrorCode) {
+        let Some(entry) = self.producers.get_mut(&producer_id) else { return };
+        let expected = entry.batches.back().map_or(0, |last| next_seq(last.last_seq));
+        if epoch == entry.epoch && first_seq == expected {
+            entry.refused_next = Some((first_seq, code));
         }
     }
 
@@ -176,6 +196,7 @@ impl ProducerStateManager {
             entry.epoch = epoch;
             entry.batches.clear();
         }
+        entry.refused_next = None;
         if transactional && entry.current_txn_first_offset.is_none() {
             entry.current_txn_first_offset = Some(batch.first_offset);
             self.ongoing.insert(batch.first_offset, producer_id);
@@ -322,6 +343,49 @@ mod tests {
             s.check(7, 0, 10, 12),
             Check::Reject(ErrorCode::InvalidProducerEpoch),
             "old epoch is fenced"
+        );
+    }
+
+    #[test]
+    fn a_batch_behind_one_refused_as_retriable_gets_the_same_error() {
+        let mut s = ProducerStateManager::new();
+        s.record(7, 0, batch(0, 9, 100), false);
+        s.refused(7, 0, 10, ErrorCode::NotEnoughReplicas);
+        assert_eq!(
+            s.check(7, 0, 13, 15),
+            Check::Reject(ErrorCode::NotEnoughReplicas),
+            "its predecessor (10..12) was refused: retry both, in order"
+        );
+        assert_eq!(s.check(7, 0, 10, 12), Check::Append, "the refused batch itself");
+        s.record(7, 0, batch(10, 12, 110), false);
+        assert_eq!(
+            s.check(7, 0, 16, 17),
+            Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
+            "once appended, a gap is a gap again"
+        );
+        s.refused(7, 0, 14, ErrorCode::NotLeaderOrFollower);
+        assert_eq!(
+            s.check(7, 0, 16, 17),
+            Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
+            "a refusal out of sequence is not remembered"
+        );
+        s.refused(7, 0, 13, ErrorCode::NotLeaderOrFollower);
+        assert_eq!(s.check(7, 0, 14, 17), Check::Reject(ErrorCode::NotLeaderOrFollower));
+        assert_eq!(
+            s.check(7, 0, 0, 9),
+            Check::Duplicate { first_offset: 100, last_offset: 109 },
+            "a retry is still answered with its offsets"
+        );
+        assert_eq!(
+            s.check(7, 1, 5, 6),
+            Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
+            "a new epoch starts at 0 whatever was refused"
+        );
+        s.refused(8, 0, 0, ErrorCode::NotEnoughReplicas);
+        assert_eq!(
+            s.check(8, 0, 3, 4),
+            Check::Reject(ErrorCode::UnknownProducerId),
+            "nothing is remembered of an unknown producer"
         );
     }
 

@@ -376,6 +376,22 @@ impl ReplicaManager {
         }
     }
 
+    /// The partition `tp` for a read of its leader's state (offsets, leader
+    /// epochs): this broker must lead it at `current_leader_epoch` (-1 =
+    /// any; KIP-320 checks the epoch before the leadership) and its session
+    /// lease must hold, or a leader woken after it was replaced would answer
+    /// from a log the new leader has moved past.
+    pub fn leader_for_read(
+        &self,
+        tp: &TopicPartition,
+        current_leader_epoch: i32,
+    ) -> Result<Arc<Partition>, ErrorCode> {
+        let p = self.partition(tp)?;
+        p.check_leader_epoch(current_leader_epoch)?;
+        self.check_lease()?;
+        Ok(p)
+    }
+
     pub fn check_lease(&self) -> Result<(), ErrorCode> {
         if self.lease.holds() {
             Ok(())

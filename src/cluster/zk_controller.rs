@@ -32,6 +32,10 @@ use crate::types::TopicPartition;
 /// until the next change.
 const MAX_WRITE_ROUNDS: usize = 5;
 
+/// Rounds of controlled-shutdown moves for one request; a broker told some
+/// leaderships remain asks again after its backoff.
+const CONTROLLED_SHUTDOWN_ROUNDS: usize = 3;
+
 /// Reads per ZooKeeper multiRead.
 const READS_PER_MULTI: usize = 1000;
 /// Writes per multi of a bulk deletion: about 60 bytes each, far below
@@ -264,15 +268,28 @@ impl ZkController {
             if !data.is_empty() {
                 continue;
             }
-            let out = self.machine()?.handle(Event::ControlledShutdown(broker));
-            let remaining = out.remaining_leaderships.clone();
+            // A move can lose its conditional write to the stopping leader's
+            // own ISR change; read back, the partition is still its own, so
+            // the moves are decided again on the state read. The answer is
+            // what it leads after them: told "none" while it still led, a
+            // broker would stop as leader and take its partitions offline
+            // until it came back.
+            let mut writes = 0;
+            for _ in 0..CONTROLLED_SHUTDOWN_ROUNDS {
+                let out = self.machine()?.handle(Event::ControlledShutdown(broker));
+                let round = count_writes(&out);
+                if round == 0 {
+                    break;
+                }
+                writes += round;
+                self.carry_out(c, my_id, out).await?;
+            }
+            let remaining = self.machine()?.replicated_leaderships_of(broker);
             tracing::info!(
-                "controller: controlled shutdown of broker {broker}: {} leaderships moved or \
-                 ISRs shrunk, {} remain",
-                count_writes(&out),
+                "controller: controlled shutdown of broker {broker}: {writes} leaderships moved \
+                 or ISRs shrunk, {} remain",
                 remaining.len()
             );
-            self.carry_out(c, my_id, out).await?;
             let answer = z::partition_list_json(&remaining);
             match c.set_data(&path, &answer, Some(stat.version)).await {
                 Ok(_) | Err(zkc::Error::NoNode | zkc::Error::BadVersion) => {}

@@ -774,6 +774,22 @@ impl Controller {
         remaining
     }
 
+    /// Partitions with more than one replica that `broker` leads as this
+    /// controller believes: what a controlled shutdown still has to move
+    /// (Kafka's `partitionsLedByBroker` filtered to replicated partitions).
+    pub fn replicated_leaderships_of(&self, broker: i32) -> Vec<TopicPartition> {
+        self.partition_keys()
+            .into_iter()
+            .map(|(topic, p)| TopicPartition::new(topic, p))
+            .filter(|tp| {
+                self.partition(tp).is_some_and(|v| {
+                    v.replicas.len() > 1
+                        && v.state.as_ref().is_some_and(|s| s.leader_and_isr.leader == broker)
+                })
+            })
+            .collect()
+    }
+
     /// `checkAndTriggerAutoLeaderRebalance`: for each broker, the share of
     /// the partitions it prefers to lead that it does not lead; above
     /// `percentage` percent, those partitions get a preferred election

@@ -304,6 +304,30 @@ fn kafka_controller_do_controlled_shutdown_moves_leaders_and_shrinks_isrs() {
 }
 
 #[test]
+fn a_controlled_shutdown_move_that_lost_its_write_is_made_again_on_the_state_read_back() {
+    let t = topic(vec![(vec![1, 2, 3], stored(1, 0, &[1, 2], 4))]);
+    let mut c = elected(Default::default(), &[1, 2, 3], t);
+    let out = c.handle(Event::ControlledShutdown(1));
+    assert_eq!(updates(&out), vec![(tp("t", 0), lai(2, 1, &[2]), 4)]);
+    assert!(c.replicated_leaderships_of(1).is_empty(), "moved, as far as the controller knows");
+    // The write lost to the leader's own ISR expansion (zkVersion 5): read
+    // back, broker 1 still leads, and it must not be told otherwise.
+    let read = stored(1, 0, &[1, 2, 3], 5);
+    let out = c.handle(Event::PartitionStatesChanged(vec![(tp("t", 0), read)]));
+    assert!(updates(&out).is_empty(), "a registered leader is left alone by reconciliation");
+    assert_eq!(c.replicated_leaderships_of(1), vec![tp("t", 0)]);
+    let out = c.handle(Event::ControlledShutdown(1));
+    assert_eq!(
+        updates(&out),
+        vec![(tp("t", 0), lai(2, 1, &[2, 3]), 5)],
+        "the move again, conditional on the version read back"
+    );
+    assert!(out.remaining_leaderships.is_empty());
+    assert!(c.replicated_leaderships_of(1).is_empty());
+    assert!(c.replicated_leaderships_of(2) == vec![tp("t", 0)]);
+}
+
+#[test]
 fn preferred_replica_partition_leader_election() {
     let t = topic(vec![
         (vec![1, 2], stored(2, 4, &[2, 1], 0)),

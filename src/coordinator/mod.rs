@@ -453,6 +453,10 @@ impl GroupCoordinator {
     /// ListGroups: every group of the loaded partitions, optionally only
     /// those in the given states (case-insensitive, KIP-518).
     pub fn list_groups(&self, states_filter: &[String]) -> ListGroupsResult {
+        if self.core.fenced {
+            // The groups held may have moved to another coordinator already.
+            return ListGroupsResult { error: Some(Error::NotCoordinator), groups: Vec::new() };
+        }
         let loading =
             self.core.partitions.values().any(|p| matches!(p, PartitionState::Loading(_)));
         let wanted: Vec<String> = states_filter.iter().map(|s| s.to_lowercase()).collect();

@@ -3,23 +3,31 @@
 //! over, the group commits and records are acknowledged at them, and when
 //! the paused broker wakes (SIGCONT) the requests already waiting in its
 //! sockets must not be answered from its stale state: OffsetFetch gets
-//! NOT_COORDINATOR (or the new offsets), Fetch NOT_LEADER_OR_FOLLOWER (or
-//! the new high watermark), Produce is never acknowledged.
+//! NOT_COORDINATOR (or the new offsets), ListGroups NOT_COORDINATOR (or
+//! no longer the group), Fetch, ListOffsets and OffsetsForLeaderEpoch
+//! NOT_LEADER_OR_FOLLOWER (or the new leader's offsets), Produce is never
+//! acknowledged.
 
 use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, FetchRequest, FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
+    ApiKey, BrokerId, FetchRequest, FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+    GroupId, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse,
     MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse,
-    OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, TopicName,
+    OffsetFetchRequest, OffsetFetchResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -80,13 +88,19 @@ fn coordinator(cluster: &Cluster, asked: i32, not: Option<i32>) -> i32 {
 
 /// The leader of partition 0 of [`TOPIC`] in broker `asked`'s metadata.
 fn leader(cluster: &Cluster, asked: i32) -> i32 {
+    leader_and_epoch(cluster, asked).0
+}
+
+/// The leader of partition 0 of [`TOPIC`] and its leader epoch in broker
+/// `asked`'s metadata.
+fn leader_and_epoch(cluster: &Cluster, asked: i32) -> (i32, i32) {
     let req = MetadataRequest::default().with_topics(None);
-    let resp: MetadataResponse = cluster.broker(asked).wire().call(ApiKey::Metadata, 1, &req);
+    let resp: MetadataResponse = cluster.broker(asked).wire().call(ApiKey::Metadata, 7, &req);
     resp.topics
         .iter()
         .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == TOPIC))
         .and_then(|t| t.partitions.iter().find(|p| p.partition_index == 0))
-        .map_or(-1, |p| p.leader_id.0)
+        .map_or((-1, -1), |p| (p.leader_id.0, p.leader_epoch))
 }
 
 fn offset_commit(offset: i64) -> OffsetCommitRequest {
@@ -138,6 +152,34 @@ fn fetch() -> FetchRequest {
             .with_partitions(vec![p])])
 }
 
+fn list_offsets_latest() -> ListOffsetsRequest {
+    ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
+        ListOffsetsTopic::default().with_name(TopicName(s(TOPIC))).with_partitions(vec![
+            ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_current_leader_epoch(-1)
+                .with_timestamp(-1),
+        ]),
+    ])
+}
+
+/// Where `leader_epoch` ends: a deposed leader that never saw that epoch
+/// knows nothing of it; the new leader answers its log end.
+fn offsets_for_leader_epoch(leader_epoch: i32) -> OffsetForLeaderEpochRequest {
+    OffsetForLeaderEpochRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
+        OffsetForLeaderTopic::default().with_topic(TopicName(s(TOPIC))).with_partitions(vec![
+            OffsetForLeaderPartition::default()
+                .with_partition(0)
+                .with_current_leader_epoch(-1)
+                .with_leader_epoch(leader_epoch),
+        ]),
+    ])
+}
+
+fn lists_the_group(resp: &ListGroupsResponse) -> bool {
+    resp.groups.iter().any(|g| g.group_id.0.as_str() == GROUP)
+}
+
 /// Commits `offset` at broker `at`, retrying while it loads the group.
 fn commit_at(cluster: &Cluster, at: i32, offset: i64) {
     support::wait_until(T, "the commit to be stored", || {
@@ -177,9 +219,9 @@ fn woken_coordinator_and_leader_are_fenced(cluster: Cluster) {
     let successor = coordinator(&cluster, others[0], Some(c));
     assert_ne!(successor, c);
     commit_at(&cluster, successor, 9);
-    let mut new_leader = -1;
+    let (mut new_leader, mut new_epoch) = (-1, -1);
     support::wait_until(T, "a new leader of the topic", || {
-        new_leader = leader(&cluster, others[0]);
+        (new_leader, new_epoch) = leader_and_epoch(&cluster, others[0]);
         new_leader > 0 && new_leader != c
     });
     assert_eq!(produce_at(&cluster, new_leader, &[b"d", b"e"]), 3);
@@ -190,12 +232,22 @@ fn woken_coordinator_and_leader_are_fenced(cluster: Cluster) {
     let mut fetch_offsets = Wire::connect(port);
     let mut read = Wire::connect(port);
     let mut write = Wire::connect(port);
+    let mut list_groups = Wire::connect(port);
+    let mut list_offsets = Wire::connect(port);
+    let mut epoch_end = Wire::connect(port);
     let (fo_cid, fo) = fetch_offsets.frame(ApiKey::OffsetFetch, 5, &offset_fetch());
     let (read_cid, r) = read.frame(ApiKey::Fetch, 11, &fetch());
     let (write_cid, w) = write.frame(ApiKey::Produce, 8, &produce(&[b"zombie"], 1));
+    let (lg_cid, lg) = list_groups.frame(ApiKey::ListGroups, 4, &ListGroupsRequest::default());
+    let (lo_cid, lo) = list_offsets.frame(ApiKey::ListOffsets, 5, &list_offsets_latest());
+    let (ee_cid, ee) =
+        epoch_end.frame(ApiKey::OffsetForLeaderEpoch, 3, &offsets_for_leader_epoch(new_epoch));
     fetch_offsets.send_raw(&fo);
     read.send_raw(&r);
     write.send_raw(&w);
+    list_groups.send_raw(&lg);
+    list_offsets.send_raw(&lo);
+    epoch_end.send_raw(&ee);
     drop(paused);
 
     let resp: OffsetFetchResponse = fetch_offsets
@@ -221,6 +273,30 @@ fn woken_coordinator_and_leader_are_fenced(cluster: Cluster) {
         .expect("the woken broker answers Produce");
     let part = &resp.responses[0].partition_responses[0];
     assert_eq!(part.error_code, NOT_LEADER_OR_FOLLOWER, "the woken leader acknowledged: {part:?}");
+    let resp: ListGroupsResponse = list_groups
+        .read_response(ApiKey::ListGroups, 4, lg_cid)
+        .expect("the woken broker answers ListGroups");
+    assert!(
+        resp.error_code == NOT_COORDINATOR || (resp.error_code == 0 && !lists_the_group(&resp)),
+        "the woken coordinator listed a group it no longer holds: {resp:?}"
+    );
+    let resp: ListOffsetsResponse = list_offsets
+        .read_response(ApiKey::ListOffsets, 5, lo_cid)
+        .expect("the woken broker answers ListOffsets");
+    let part = &resp.topics[0].partitions[0];
+    assert!(
+        part.error_code == NOT_LEADER_OR_FOLLOWER || (part.error_code == 0 && part.offset >= 5),
+        "the woken leader answered a stale latest offset: {part:?}"
+    );
+    let resp: OffsetForLeaderEpochResponse = epoch_end
+        .read_response(ApiKey::OffsetForLeaderEpoch, 3, ee_cid)
+        .expect("the woken broker answers OffsetsForLeaderEpoch");
+    let part = &resp.topics[0].partitions[0];
+    assert!(
+        part.error_code == NOT_LEADER_OR_FOLLOWER
+            || (part.error_code == 0 && part.leader_epoch == new_epoch && part.end_offset >= 5),
+        "the woken leader answered for an epoch it never led: {part:?}"
+    );
 
     // Once it has rejoined, it follows: still no stale answer.
     cluster.wait_registered(&[1, 2, 3]);

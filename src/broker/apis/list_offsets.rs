@@ -88,17 +88,13 @@ fn list_legacy(
 ) -> ListOffsetsPartitionResponse {
     let mut r = ListOffsetsPartitionResponse::default();
     r.partition_index = tp.partition.0;
-    let partition = match ctx.replicas.partition(tp) {
+    let partition = match ctx.replicas.leader_for_read(tp, -1) {
         Ok(p) => p,
         Err(code) => {
             r.error_code = code.code();
             return r;
         }
     };
-    if let Err(code) = partition.check_leader_epoch(-1) {
-        r.error_code = code.code();
-        return r;
-    }
     let mut offsets =
         partition.log.legacy_offsets_before(timestamp, max_num_offsets, crate::time::now_ms());
     let hw = partition.high_watermark();
@@ -118,18 +114,13 @@ fn list_one(
     read_committed: bool,
 ) -> ListOffsetsPartitionResponse {
     let mut r = unknown_offset(tp.partition.0, ErrorCode::None);
-    // The epoch is checked before the leadership (KIP-320).
-    let partition = match ctx.replicas.partition(tp) {
+    let partition = match ctx.replicas.leader_for_read(tp, current_leader_epoch) {
         Ok(p) => p,
         Err(code) => {
             r.error_code = code.code();
             return r;
         }
     };
-    if let Err(code) = partition.check_leader_epoch(current_leader_epoch) {
-        r.error_code = code.code();
-        return r;
-    }
     let epoch = partition.leader_state().leader_epoch;
     match timestamp {
         LATEST => {

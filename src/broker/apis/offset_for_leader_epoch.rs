@@ -29,12 +29,7 @@ pub async fn handle(
             for p in &t.partitions {
                 let mut r = unknown_end(p.partition, ErrorCode::None);
                 let tp = TopicPartition::new(t.topic.0.to_string(), p.partition);
-                // The epoch is checked before the leadership (KIP-320).
-                let found = ctx.replicas.partition(&tp).and_then(|part| {
-                    part.check_leader_epoch(p.current_leader_epoch)?;
-                    Ok(part)
-                });
-                match found {
+                match ctx.replicas.leader_for_read(&tp, p.current_leader_epoch) {
                     Ok(part) => {
                         let (epoch, end) = part
                             .log

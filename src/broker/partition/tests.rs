@@ -239,6 +239,28 @@ fn replicated_producer_state_dedupes_a_retry_after_a_failover() {
 }
 
 #[test]
+fn a_batch_pipelined_behind_one_refused_for_lack_of_replicas_is_refused_alike() {
+    let f = partition(state(ME, 0, &[1], 0));
+    f.p.append_records_to_leader(&mut idempotent(9, 0), -1, 1).unwrap();
+    let err = f.p.append_records_to_leader(&mut idempotent(9, 1), -1, 2).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotEnoughReplicas);
+    // The follower is back in the ISR before the next request in flight.
+    f.p.apply_leader_state(state(ME, 0, &[1, 2], 1), 0).unwrap();
+    let err = f.p.append_records_to_leader(&mut idempotent(9, 2), -1, 2).unwrap_err();
+    assert_eq!(
+        err.code,
+        ErrorCode::NotEnoughReplicas,
+        "its predecessor was refused, not lost: not OUT_OF_ORDER_SEQUENCE_NUMBER"
+    );
+    let r = f.p.append_records_to_leader(&mut idempotent(9, 1), -1, 2).unwrap();
+    assert_eq!(r.first_offset, 1, "the retries land in order");
+    let r = f.p.append_records_to_leader(&mut idempotent(9, 2), -1, 2).unwrap();
+    assert_eq!(r.first_offset, 2);
+    let err = f.p.append_records_to_leader(&mut idempotent(9, 4), -1, 2).unwrap_err();
+    assert_eq!(err.code, ErrorCode::OutOfOrderSequenceNumber, "a real gap");
+}
+
+#[test]
 fn truncation_rebuilds_the_producer_state() {
     let f = partition(state(2, 0, &[2, 1], 0));
     let mut first = idempotent(5, 0);

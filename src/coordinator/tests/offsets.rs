@@ -370,6 +370,9 @@ fn a_fenced_coordinator_answers_not_coordinator_and_keeps_its_state() {
         Response::JoinGroup(JoinGroupResult::error("", Error::NotCoordinator))
     );
     assert_eq!(h.c.describe_group("g").error, Some(Error::NotCoordinator));
+    let list = h.c.list_groups(&[]);
+    assert_eq!(list.error, Some(Error::NotCoordinator));
+    assert!(list.groups.is_empty(), "no group listed from a possibly stale cache");
     assert!(h.in_flight.is_empty(), "nothing is written while fenced");
     h.c.set_fenced(false);
     assert_eq!(
