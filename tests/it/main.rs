@@ -20,6 +20,7 @@ mod docs;
 mod dump_log;
 mod failover;
 mod faults;
+mod fetch_sessions;
 mod group_failover;
 mod groups;
 mod groups_list;
