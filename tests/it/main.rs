@@ -24,6 +24,7 @@ mod fetch_sessions;
 mod group_failover;
 mod groups;
 mod groups_list;
+mod kafka_go;
 mod legacy_versions;
 mod log_crash;
 mod log_dirs;
