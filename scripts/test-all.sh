@@ -4,7 +4,9 @@
 #   scripts/test-all.sh            # as root on Debian: apt + pip + cargo test
 #
 # The interop tests talk to clients we did not write: kcat and Burrow (Debian), Apache
-# ZooKeeper's server and zkCli.sh (Debian `zookeeper`), and the Python
+# ZooKeeper's server and zkCli.sh (Debian `zookeeper`), segmentio/kafka-go's
+# test suite (Debian `golang-github-segmentio-kafka-go-dev`, built by Debian's
+# `golang-go`), and the Python
 # clients confluent-kafka, kafka-python and kazoo (PyPI, in a venv under
 # target/). With KAFKA_RS_INTEROP=1 a missing client fails the suite instead
 # of skipping, so this script never passes on a machine that lacks one.
@@ -24,6 +26,10 @@ command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 # libfuzzer-sys compiles libFuzzer's C++ sources for scripts/fuzz.sh.
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+# segmentio/kafka-go's own test suite (v0.2.1, with its Go dependencies),
+# built offline against /usr/share/gocode by Debian's Go.
+command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/segmentio/kafka-go ] || need_apt+=(golang-github-segmentio-kafka-go-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

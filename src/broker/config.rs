@@ -116,6 +116,9 @@ pub struct KafkaConfig {
     /// Kafka keys set in the config that have no effect here, each with
     /// why: the broker warns about each once at start-up.
     pub ignored_keys: Vec<(String, &'static str)>,
+    /// `max.incremental.fetch.session.cache.slots` and
+    /// `min.incremental.fetch.session.eviction.ms` (KIP-227).
+    pub fetch_sessions: super::fetch_session::FetchSessionConfig,
 }
 
 /// Kafka's `replica.*` and `num.replica.fetchers` settings, with its defaults.
@@ -321,6 +324,8 @@ const ACCEPTED_KEYS: &[&str] = &[
     "super.users",
     "allow.everyone.if.no.acl.found",
     "log.message.downconversion.enable",
+    "max.incremental.fetch.session.cache.slots",
+    "min.incremental.fetch.session.eviction.ms",
     "sasl.enabled.mechanisms",
     "port",
     "host.name",
@@ -554,6 +559,7 @@ impl KafkaConfig {
             quota: super::quota::QuotaConfig::from_properties(p)?,
             log_background,
             ignored_keys,
+            fetch_sessions: fetch_session_config(p)?,
         })
     }
 
@@ -561,6 +567,21 @@ impl KafkaConfig {
     pub fn topic_default(&self, key: &str) -> Option<&str> {
         self.topic_defaults.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
+}
+
+fn fetch_session_config(p: &Properties) -> Result<super::fetch_session::FetchSessionConfig, Error> {
+    let d = super::fetch_session::FetchSessionConfig::default();
+    let slots_key = "max.incremental.fetch.session.cache.slots";
+    let slots = p.parse_or::<i64>(slots_key, d.max_slots as i64)?;
+    // Kafka's atLeast(0): zero slots turns incremental sessions off.
+    let max_slots = usize::try_from(slots)
+        .map_err(|_| invalid(slots_key, &slots.to_string(), "must be >= 0"))?;
+    let eviction_key = "min.incremental.fetch.session.eviction.ms";
+    let min_eviction_ms = p.parse_or::<i64>(eviction_key, d.min_eviction_ms)?;
+    if min_eviction_ms < 0 {
+        return Err(invalid(eviction_key, &min_eviction_ms.to_string(), "must be >= 0"));
+    }
+    Ok(super::fetch_session::FetchSessionConfig { max_slots, min_eviction_ms })
 }
 
 /// `log.retention.ms` style triples: ms wins over minutes over hours.

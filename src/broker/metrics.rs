@@ -343,8 +343,44 @@ pub fn render(ctx: &BrokerContext, groups: &GroupsSnapshot) -> String {
     for (op, g) in [("Produce", &m.produce_waiting), ("Fetch", &m.fetch_waiting)] {
         e.sample(purgatory, &[("delayedOperation", op)], g.load(Ordering::Relaxed) as f64);
     }
+    write_fetch_sessions(&mut e, &ctx.fetch_sessions.stats());
     crate::metrics::write_process_metrics(&mut e, m.start_time_seconds);
     e.finish()
+}
+
+/// Kafka's `kafka.server:type=FetchSessionCache` MBeans, and the count of
+/// incremental fetches served, which Kafka does not publish but which shows
+/// whether clients use their sessions.
+fn write_fetch_sessions(e: &mut Exposition, s: &super::fetch_session::FetchSessionStats) {
+    let families = [
+        (
+            "numincrementalfetchsessions",
+            Kind::Gauge,
+            "Incremental fetch sessions in the cache",
+            s.sessions as f64,
+        ),
+        (
+            "numincrementalfetchpartitionscached",
+            Kind::Gauge,
+            "Partitions in all incremental fetch sessions",
+            s.partitions_cached as f64,
+        ),
+        (
+            "incrementalfetchsessionevictions_total",
+            Kind::Counter,
+            "Incremental fetch sessions evicted for a new one",
+            s.evictions as f64,
+        ),
+        (
+            "incrementalfetches_total",
+            Kind::Counter,
+            "Incremental fetches accepted by their session",
+            s.incremental_fetches as f64,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        e.single(&format!("kafka_server_fetchsessioncache_{name}"), kind, help, value);
+    }
 }
 
 fn write_topic_metrics(e: &mut Exposition, m: &BrokerMetrics) {

@@ -15,6 +15,7 @@ pub mod config;
 pub mod connection;
 pub mod dynamic_config;
 pub mod error;
+pub mod fetch_session;
 pub mod group_coordinator;
 pub mod listeners;
 pub mod memory_pool;
@@ -61,6 +62,9 @@ pub struct BrokerContext {
     pub quotas: quota::ClientQuotaManager,
     /// `authorizer.class.name`; `None` lets every client do everything.
     pub authorizer: Option<Arc<authorizer::Authorizer>>,
+    /// Incremental fetch sessions (KIP-227), shared by every connection:
+    /// a client may continue its session on a new connection.
+    pub fetch_sessions: fetch_session::FetchSessionCache,
 }
 
 impl BrokerContext {

@@ -312,7 +312,9 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
         Some(a) => Some(super::authorizer::Authorizer::start(a.clone(), store.clone()).await?),
         None => None,
     };
+    let fetch_sessions = super::fetch_session::FetchSessionCache::new(config.fetch_sessions);
     let ctx = BrokerContext {
+        fetch_sessions,
         authorizer,
         config,
         quotas,

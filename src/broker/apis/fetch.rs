@@ -8,11 +8,12 @@
 //! `min_bytes` waits in the purgatory until an append to one of its
 //! partitions wakes it or `max_wait_ms` passes: no polling timer.
 //!
-//! Fetch sessions (KIP-227): the broker answers every request as a full,
-//! sessionless fetch (`session_id=0`), which clients accept; a full fetch
-//! (epoch 0 or -1) is served whatever session id it names, and an
-//! incremental one (any other epoch) gets FETCH_SESSION_ID_NOT_FOUND, as
-//! its session was never created here, so the client starts over.
+//! Fetch sessions (KIP-227, [`crate::broker::fetch_session`]): a full
+//! fetch with epoch 0 opens a session when a slot is free, and the
+//! session's incremental fetches name only the partitions whose position
+//! changed and are answered only with the partitions that have records,
+//! an error or moved offsets. A fetch with epoch -1 is served without a
+//! session (kafka-go and every pre-v7 client send that).
 //!
 //! A follower outside the ISR reading a partition under the leader
 //! replication quota ([`crate::broker::replication_quota`]) gets no records
@@ -34,6 +35,9 @@ use kafka_protocol::messages::{ApiKey, FetchRequest};
 use crate::broker::authorizer::Authz;
 use crate::broker::connection::{FileRegion, Reply};
 use crate::broker::error::log_error_code;
+use crate::broker::fetch_session::{
+    FetchContext, FetchPartition, PartitionState, INVALID_SESSION_ID,
+};
 use crate::broker::metrics::TopicStats;
 use crate::broker::quota::QuotaKind;
 use crate::broker::BrokerContext;
@@ -45,22 +49,41 @@ use crate::record::{legacy, Error as RecordError};
 use crate::security::acl::AclOperation;
 use crate::types::{Offset, TopicPartition};
 
-/// One partition of the request.
-#[derive(Clone)]
-struct Wanted {
-    topic: usize,
-    tp: TopicPartition,
-    fetch_offset: i64,
-    current_leader_epoch: i32,
-    partition_max_bytes: usize,
-    /// A follower reads up to the log end, a consumer up to the HW.
-    from_follower: bool,
+/// What holds for every partition of one request.
+#[derive(Clone, Copy)]
+struct FetchParams {
+    /// The follower's broker id (-1 for consumers): a follower reads up to
+    /// the log end, a consumer up to the HW.
+    replica_id: i32,
     /// isolation_level=1: a consumer reads up to the last stable offset.
     read_committed: bool,
-    /// The follower's broker id (-1 for consumers).
-    replica_id: i32,
-    /// A follower fetch of a partition under this broker's leader quota.
-    leader_throttled: bool,
+}
+
+impl FetchParams {
+    fn is_follower(&self) -> bool {
+        self.replica_id >= 0
+    }
+}
+
+/// The partitions one fetch reads, in the order it reads them: a session's
+/// reading starts where its last response with records stopped.
+struct ReadSet {
+    partitions: Arc<Vec<FetchPartition>>,
+    start: usize,
+    /// Partitions the principal may not read (set only with an authorizer).
+    denied: Option<Arc<Vec<bool>>>,
+}
+
+impl ReadSet {
+    /// Indexes into `partitions`, in reading order.
+    fn order(&self) -> impl Iterator<Item = usize> + '_ {
+        let len = self.partitions.len();
+        (0..len).map(move |k| (self.start + k) % len)
+    }
+
+    fn is_denied(&self, i: usize) -> bool {
+        self.denied.as_ref().is_some_and(|d| d[i])
+    }
 }
 
 /// A consumer's fetch quota (`consumer_byte_rate`), for the handler to
@@ -81,40 +104,61 @@ pub async fn handle(
     authz: &Authz<'_>,
 ) -> Reply {
     let started = std::time::Instant::now();
-    let topic_names: Vec<String> = req.topics.iter().map(|t| t.topic.0.to_string()).collect();
     let replica_id = if version >= 15 { req.replica_state.replica_id.0 } else { req.replica_id.0 };
+    let params =
+        FetchParams { replica_id, read_committed: replica_id < 0 && req.isolation_level == 1 };
     let leader_quota = &ctx.replicas.quotas.leader;
-    // Kafka: a follower needs CLUSTER_ACTION, a consumer READ on each
-    // topic; what is refused is answered TOPIC_AUTHORIZATION_FAILED and
-    // never read.
-    let follower_allowed = replica_id < 0 || authz.cluster(AclOperation::ClusterAction);
-    let mut wanted = Vec::new();
-    let mut denied = Vec::new();
-    for (ti, t) in req.topics.iter().enumerate() {
-        let allowed = follower_allowed
-            && (replica_id >= 0 || authz.topic(AclOperation::Read, &topic_names[ti]));
-        for p in &t.partitions {
-            let tp = TopicPartition::new(topic_names[ti].clone(), p.partition);
-            let into = if allowed { &mut wanted } else { &mut denied };
-            into.push(Wanted {
-                topic: ti,
+    let requested: Vec<FetchPartition> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| FetchPartition {
+                tp: TopicPartition::new(t.topic.0.to_string(), p.partition),
                 fetch_offset: p.fetch_offset,
                 current_leader_epoch: p.current_leader_epoch,
                 partition_max_bytes: p.partition_max_bytes.max(0) as usize,
-                from_follower: replica_id >= 0,
-                read_committed: replica_id < 0 && req.isolation_level == 1,
-                replica_id,
-                leader_throttled: replica_id >= 0 && leader_quota.is_throttled(&tp),
-                tp,
-            });
-        }
-    }
-    // Kafka's FetchManager: epoch 0 (a new session) or -1 (none wanted)
-    // is a full fetch, served whatever session id it names (kafka-go sends
-    // -1/-1); any other epoch continues a session, and this broker hands
-    // out none.
-    let full_fetch = matches!(req.session_epoch, 0 | -1);
-    let session_error = !full_fetch;
+            })
+        })
+        .collect();
+    let forgotten: Vec<TopicPartition> = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|&p| TopicPartition::new(t.topic.0.to_string(), p)))
+        .collect();
+    let now = crate::time::now_ms();
+    let context = ctx.fetch_sessions.new_context(
+        req.session_id,
+        req.session_epoch,
+        requested,
+        &forgotten,
+        now,
+    );
+    let (partitions, start, full, incremental) = match context {
+        FetchContext::Sessionless(p) => (Arc::new(p), 0, false, None),
+        FetchContext::Full(p) => (Arc::new(p), 0, true, None),
+        FetchContext::Incremental(f) => (f.partitions.clone(), f.start, false, Some(f)),
+        FetchContext::Error(code) => return session_error(version, correlation_id, code).await,
+    };
+    // Kafka: a follower needs CLUSTER_ACTION, a consumer READ on each
+    // topic; what is refused is answered TOPIC_AUTHORIZATION_FAILED and
+    // never read.
+    let denied = ctx.authorizer.as_ref().map(|_| {
+        let follower_allowed = replica_id < 0 || authz.cluster(AclOperation::ClusterAction);
+        let mut last: Option<(&str, bool)> = None;
+        let denied = partitions.iter().map(|p| {
+            let topic = p.tp.topic.as_str();
+            let allowed = match last {
+                Some((t, allowed)) if t == topic => allowed,
+                _ => {
+                    follower_allowed && (replica_id >= 0 || authz.topic(AclOperation::Read, topic))
+                }
+            };
+            last = Some((topic, allowed));
+            !allowed
+        });
+        Arc::new(denied.collect::<Vec<bool>>())
+    });
+    let set = ReadSet { partitions, start, denied };
     let mut max_bytes = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
     if replica_id < 0 {
         // Kafka's getMaxValueInQuotaWindow: never more than one quota
@@ -128,33 +172,31 @@ pub async fn handle(
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
 
-    if replica_id >= 0 && !session_error {
-        update_followers(ctx, replica_id, &wanted);
+    if params.is_follower() {
+        update_followers(ctx, params, &set);
     }
-    let parts = if session_error {
-        Vec::new()
-    } else {
-        loop {
-            // Register before reading, so an append between the read and the
-            // wait is not missed.
-            let watch = ctx.replicas.purgatory.watch(wanted.iter().map(|w| w.tp.clone()).collect());
-            let parts = read_all(ctx, &wanted, max_bytes).await;
-            let bytes: usize =
-                parts.iter().map(|(p, _)| p.records.as_ref().map_or(0, |r| r.len)).sum();
-            let errors = parts.iter().any(|(p, _)| p.error_code != ErrorCode::None);
-            if bytes >= min_bytes.max(1)
-                || errors
-                || wanted.is_empty()
-                || min_bytes == 0
-                || tokio::time::Instant::now() >= deadline
-            {
-                break parts;
-            }
-            let _in_purgatory = ctx.replicas.metrics.fetch_waiting();
-            if tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_err() {
-                drop(watch);
-                break read_all(ctx, &wanted, max_bytes).await;
-            }
+    let parts = loop {
+        // Register before reading, so an append between the read and the
+        // wait is not missed.
+        let keys = set.order().filter(|&i| !set.is_denied(i)).map(|i| set.partitions[i].tp.clone());
+        let watch = ctx.replicas.purgatory.watch(keys.collect());
+        let parts = read_all(ctx, params, &set, max_bytes).await;
+        let bytes: usize = parts.iter().map(|(p, _)| p.records.as_ref().map_or(0, |r| r.len)).sum();
+        let errors = parts.iter().any(|(p, _)| {
+            !matches!(p.error_code, ErrorCode::None | ErrorCode::TopicAuthorizationFailed)
+        });
+        if bytes >= min_bytes.max(1)
+            || errors
+            || set.partitions.is_empty()
+            || min_bytes == 0
+            || tokio::time::Instant::now() >= deadline
+        {
+            break parts;
+        }
+        let _in_purgatory = ctx.replicas.metrics.fetch_waiting();
+        if tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_err() {
+            drop(watch);
+            break read_all(ctx, params, &set, max_bytes).await;
         }
     };
 
@@ -168,45 +210,108 @@ pub async fn handle(
         quota.session.quota_exempt.store(true, std::sync::atomic::Ordering::Relaxed);
         0
     };
-    let mut topics: Vec<FetchTopicData<FileRegion>> = topic_names
-        .into_iter()
-        .map(|name| FetchTopicData { name, partitions: Vec::new() })
-        .collect();
+    let mut topics: Vec<FetchTopicData<FileRegion>> = Vec::new();
+    let mut session_id = INVALID_SESSION_ID;
     let mut throttled_bytes = 0;
     // A throttled consumer gets an empty response (Kafka's
-    // getThrottledResponse) and reads the same data after the wait.
+    // getThrottledResponse) and reads the same data after the wait; a
+    // throttled full fetch opens no session.
     if throttle_ms == 0 {
-        for (w, (p, stats)) in wanted.iter().zip(parts) {
+        let mut keep = Vec::new();
+        if let Some(f) = &incremental {
+            let states = set.order().zip(&parts).map(|(i, (p, _))| (i, partition_state(p)));
+            if let Err(code) = f.select(states, &mut keep) {
+                return session_error(version, correlation_id, code).await;
+            }
+            session_id = f.session_id;
+        }
+        let mut full_states = Vec::new();
+        for (k, (i, (p, stats))) in set.order().zip(parts).enumerate() {
+            let tp = &set.partitions[i].tp;
             let bytes = p.records.as_ref().map_or(0, |r| r.len);
-            if w.leader_throttled {
+            if bytes > 0 && params.is_follower() && leader_quota.is_throttled(tp) {
                 throttled_bytes += bytes;
             }
             if let Some(stats) = stats {
-                stats.fetched(bytes, w.from_follower, p.error_code != ErrorCode::None);
+                stats.fetched(bytes, params.is_follower(), p.error_code != ErrorCode::None);
             }
-            topics[w.topic].partitions.push(p);
+            if full {
+                full_states.push(partition_state(&p));
+            }
+            if keep.get(k).copied().unwrap_or(true) {
+                push_partition(&mut topics, &tp.topic, p);
+            }
         }
-    } else {
-        topics.clear();
-    }
-    for w in &denied {
-        topics[w.topic].partitions.push(error_part(w, ErrorCode::TopicAuthorizationFailed));
+        if full {
+            session_id = ctx.fetch_sessions.create_session(
+                now,
+                params.is_follower(),
+                set.partitions.clone(),
+                full_states.into_iter(),
+            );
+        }
+    } else if let Some(f) = &incremental {
+        if !f.is_current() {
+            let code = ErrorCode::InvalidFetchSessionEpoch;
+            return session_error(version, correlation_id, code).await;
+        }
+        session_id = f.session_id;
     }
     // Kafka records a throttled partition's bytes whoever fetched them, in
     // the ISR or not, so catching-up replicas share what is left.
     leader_quota.record(throttled_bytes);
     let data = FetchResponseData {
         throttle_time_ms: throttle_ms.min(i32::MAX as u64) as i32,
-        error_code: if session_error { ErrorCode::FetchSessionIdNotFound } else { ErrorCode::None },
-        session_id: 0,
-        topics: if session_error { Vec::new() } else { topics },
+        error_code: ErrorCode::None,
+        session_id,
+        topics,
     };
     if version < LEGACY_BELOW {
         return legacy_reply(version, correlation_id, data).await;
     }
     let (chunks, _len) = write_fetch_response(version, correlation_id, data);
-    ctx.replicas.metrics.record_fetch(replica_id >= 0, version, started.elapsed());
+    ctx.replicas.metrics.record_fetch(params.is_follower(), version, started.elapsed());
     Reply::Chunks(chunks)
+}
+
+/// A fetch refused for its session: the error, no partitions, session 0.
+async fn session_error(version: i16, correlation_id: i32, code: ErrorCode) -> Reply {
+    let data = FetchResponseData {
+        throttle_time_ms: 0,
+        error_code: code,
+        session_id: INVALID_SESSION_ID,
+        topics: Vec::new(),
+    };
+    if version < LEGACY_BELOW {
+        return legacy_reply(version, correlation_id, data).await;
+    }
+    Reply::Chunks(write_fetch_response(version, correlation_id, data).0)
+}
+
+/// What a session compares with its last response to decide whether a
+/// partition is sent.
+fn partition_state(p: &FetchPartitionData<FileRegion>) -> PartitionState {
+    PartitionState {
+        high_watermark: p.high_watermark,
+        last_stable_offset: p.last_stable_offset,
+        log_start_offset: p.log_start_offset,
+        error: p.error_code != ErrorCode::None,
+        has_records: p.records.as_ref().is_some_and(|r| r.len > 0),
+    }
+}
+
+/// Appends a partition under its topic. Consecutive partitions of one topic
+/// share an entry; a topic split by a session's rotation appears twice, as
+/// in Kafka's responses, which clients read partition by partition.
+fn push_partition(
+    topics: &mut Vec<FetchTopicData<FileRegion>>,
+    topic: &str,
+    p: FetchPartitionData<FileRegion>,
+) {
+    match topics.last_mut() {
+        Some(t) if t.name == topic => t.partitions.push(p),
+        _ => topics.push(FetchTopicData { name: topic.to_string(), partitions: vec![p] }),
+    }
 }
 
 /// Versions below this read message sets (magic 0/1), not v2 batches.
@@ -283,19 +388,24 @@ fn down_convert(p: FetchPartitionData<FileRegion>, magic: i8) -> FetchPartitionD
     out
 }
 
-/// Records where the follower's log ends on each partition it fetches.
-fn update_followers(ctx: &Arc<BrokerContext>, replica_id: i32, wanted: &[Wanted]) {
+/// Records where the follower's log ends on each partition it fetches
+/// (a session's partitions not named in this request keep their offset).
+fn update_followers(ctx: &Arc<BrokerContext>, params: FetchParams, set: &ReadSet) {
     let now = crate::time::now_ms();
-    for w in wanted {
+    for (i, w) in set.partitions.iter().enumerate() {
+        if set.is_denied(i) {
+            continue;
+        }
         let Ok(p) = ctx.replicas.leader_partition(&w.tp) else { continue };
         if p.check_leader_epoch(w.current_leader_epoch).is_err() {
             continue;
         }
-        let outcome = p.update_follower_fetch(replica_id, w.fetch_offset, now);
+        let outcome = p.update_follower_fetch(params.replica_id, w.fetch_offset, now);
         if outcome.high_watermark_moved {
             ctx.replicas.purgatory.wake(&w.tp);
         }
         if let Some(change) = outcome.expand_isr {
+            let replica_id = params.replica_id;
             tracing::info!(partition = %w.tp, "broker {replica_id} caught up; adding it to the ISR");
             ctx.replicas.write_isr_change(p, change);
         }
@@ -304,31 +414,38 @@ fn update_followers(ctx: &Arc<BrokerContext>, replica_id: i32, wanted: &[Wanted]
 
 /// The offset reads stop before: the log end for followers, the high
 /// watermark for consumers, the last stable offset for read_committed ones.
-fn read_bound(p: &crate::broker::partition::Partition, w: &Wanted) -> i64 {
-    if w.from_follower {
+fn read_bound(p: &crate::broker::partition::Partition, params: FetchParams) -> i64 {
+    if params.is_follower() {
         p.log.log_end_offset().0
-    } else if w.read_committed {
+    } else if params.read_committed {
         p.last_stable_offset()
     } else {
         p.high_watermark()
     }
 }
 
-/// Reads every wanted partition once, on the blocking pool (index lookups
-/// may touch the disk). The first partition with data may exceed the
-/// limits by one batch so a large batch never blocks a consumer (KIP-74).
+type PartPart = (FetchPartitionData<FileRegion>, Option<Arc<TopicStats>>);
+
+/// Reads every partition of the set once, in reading order, on the
+/// blocking pool (index lookups may touch the disk). The first partition
+/// with data may exceed the limits by one batch so a large batch never
+/// blocks a consumer (KIP-74).
 async fn read_all(
     ctx: &Arc<BrokerContext>,
-    wanted: &[Wanted],
+    params: FetchParams,
+    set: &ReadSet,
     max_bytes: usize,
-) -> Vec<(FetchPartitionData<FileRegion>, Option<Arc<TopicStats>>)> {
-    let read_pass = move |ctx: &BrokerContext, wanted: &[Wanted]| {
+) -> Vec<PartPart> {
+    let read_pass = move |ctx: &BrokerContext, set: &ReadSet| {
         let mut remaining = max_bytes;
         let mut first = true;
-        wanted
-            .iter()
-            .map(|w| {
-                let p = read_one(ctx, w, remaining, first);
+        set.order()
+            .map(|i| {
+                let w = &set.partitions[i];
+                if set.is_denied(i) {
+                    return (error_part(w, ErrorCode::TopicAuthorizationFailed), None);
+                }
+                let p = read_one(ctx, params, w, remaining, first);
                 if let Some(r) = &p.0.records {
                     remaining = remaining.saturating_sub(r.len);
                     first = false;
@@ -339,21 +456,25 @@ async fn read_all(
     };
     // A caught-up consumer's fetch finds nothing below the high watermark:
     // answered from atomics, without a trip to the blocking pool.
-    if !wanted.iter().any(|w| has_data(ctx, w)) {
-        return read_pass(ctx, wanted);
+    if !set.order().any(|i| !set.is_denied(i) && has_data(ctx, params, &set.partitions[i])) {
+        return read_pass(ctx, set);
     }
     let ctx2 = ctx.clone();
-    let wanted2 = wanted.to_vec();
-    let failed = |code| wanted.iter().map(|w| (error_part(w, code), None)).collect();
-    super::off_reactor(ApiKey::Fetch, move || read_pass(&ctx2, &wanted2), failed).await
+    let set2 = ReadSet {
+        partitions: set.partitions.clone(),
+        start: set.start,
+        denied: set.denied.clone(),
+    };
+    let failed = |code| set.order().map(|i| (error_part(&set.partitions[i], code), None)).collect();
+    super::off_reactor(ApiKey::Fetch, move || read_pass(&ctx2, &set2), failed).await
 }
 
 /// Whether a log read could return records for `w` (checks atomics only).
-fn has_data(ctx: &BrokerContext, w: &Wanted) -> bool {
+fn has_data(ctx: &BrokerContext, params: FetchParams, w: &FetchPartition) -> bool {
     ctx.replicas.leader_partition(&w.tp).is_ok_and(|p| {
-        w.fetch_offset < read_bound(&p, w)
+        w.fetch_offset < read_bound(&p, params)
             && w.fetch_offset >= p.log_start_offset().0
-            && !leader_throttles(ctx, &p, w)
+            && !leader_throttles(ctx, &p, params, w)
     })
 }
 
@@ -363,14 +484,17 @@ fn has_data(ctx: &BrokerContext, w: &Wanted) -> bool {
 fn leader_throttles(
     ctx: &BrokerContext,
     p: &crate::broker::partition::Partition,
-    w: &Wanted,
+    params: FetchParams,
+    w: &FetchPartition,
 ) -> bool {
-    w.leader_throttled
-        && ctx.replicas.quotas.leader.is_quota_exceeded()
-        && !p.leader_state().isr.contains(&w.replica_id)
+    let quota = &ctx.replicas.quotas.leader;
+    params.is_follower()
+        && quota.is_quota_exceeded()
+        && quota.is_throttled(&w.tp)
+        && !p.leader_state().isr.contains(&params.replica_id)
 }
 
-fn error_part(w: &Wanted, code: ErrorCode) -> FetchPartitionData<FileRegion> {
+fn error_part(w: &FetchPartition, code: ErrorCode) -> FetchPartitionData<FileRegion> {
     FetchPartitionData {
         partition_index: w.tp.partition.0,
         error_code: code,
@@ -384,10 +508,11 @@ fn error_part(w: &Wanted, code: ErrorCode) -> FetchPartitionData<FileRegion> {
 
 fn read_one(
     ctx: &BrokerContext,
-    w: &Wanted,
+    params: FetchParams,
+    w: &FetchPartition,
     remaining: usize,
     min_one: bool,
-) -> (FetchPartitionData<FileRegion>, Option<Arc<TopicStats>>) {
+) -> PartPart {
     // The epoch is checked before the leadership (KIP-320).
     let partition = match ctx.replicas.partition(&w.tp) {
         Ok(p) => p,
@@ -417,11 +542,11 @@ fn read_one(
         out.error_code = ErrorCode::OffsetOutOfRange;
         return (out, stats);
     }
-    let bound = read_bound(&partition, w);
+    let bound = read_bound(&partition, params);
     if w.fetch_offset >= bound {
         return (out, stats); // nothing committed (or, for a follower, written) past it yet
     }
-    if leader_throttles(ctx, &partition, w) {
+    if leader_throttles(ctx, &partition, params, w) {
         return (out, stats);
     }
     let limit = w.partition_max_bytes.min(remaining);
@@ -429,7 +554,7 @@ fn read_one(
         Ok(info) => {
             out.records =
                 info.slice.map(|s| FileRegion { file: s.file, position: s.position, len: s.len });
-            if w.read_committed && out.records.is_some() {
+            if params.read_committed && out.records.is_some() {
                 out.aborted_transactions = partition
                     .aborted_transactions(w.fetch_offset, bound)
                     .into_iter()

@@ -1,7 +1,8 @@
 //! Metadata: brokers, controller, cluster id and, per requested topic, its
 //! partitions with leader, leader epoch, replicas and ISR. Unknown topics
 //! are created when the client allows it (v4+; always before) and
-//! `auto.create.topics.enable` is on.
+//! `auto.create.topics.enable` is on, and answered LEADER_NOT_AVAILABLE
+//! as in Kafka until the client asks again.
 
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -31,7 +32,7 @@ pub async fn handle(
     let include_topic_ops = version >= 8 && req.include_topic_authorized_operations;
     let include_cluster_ops =
         (8..=10).contains(&version) && req.include_cluster_authorized_operations;
-    let mut image = ctx.store.image();
+    let image = ctx.store.image();
     // v0: an empty list means every topic; v1+: null means every topic.
     let requested: Option<Vec<(Option<String>, uuid::Uuid)>> = match req.topics {
         None => None,
@@ -119,25 +120,20 @@ pub async fn handle(
                     replication_factor: -1,
                     ..Default::default()
                 };
-                match topics::create_topic(ctx, &create).await {
-                    Ok(_) => {}
-                    // Another client created it first: answer with what exists.
-                    Err(ApiError { code: ErrorCode::TopicAlreadyExists, .. }) => {}
+                // Kafka answers the request that creates a topic with
+                // LEADER_NOT_AVAILABLE and no partitions, whoever created it
+                // first; the client asks again once leaders are elected
+                // (kafka-go's tests read "no partitions" from it).
+                let code = match topics::create_topic(ctx, &create).await {
+                    Ok(_) | Err(ApiError { code: ErrorCode::TopicAlreadyExists, .. }) => {
+                        ErrorCode::LeaderNotAvailable
+                    }
                     Err(e) => {
                         tracing::warn!(topic = %name, "auto-creation failed: {}", e.message.as_deref().unwrap_or(""));
-                        topics.push(error_topic(Some(name), uuid::Uuid::nil(), e.code));
-                        continue;
+                        e.code
                     }
-                }
-                image = ctx.store.image();
-                match image.topic(&name) {
-                    Some(t) => topics.push(topic_response(ctx, &image, listener, version, t)),
-                    None => topics.push(error_topic(
-                        Some(name),
-                        uuid::Uuid::nil(),
-                        ErrorCode::LeaderNotAvailable,
-                    )),
-                }
+                };
+                topics.push(error_topic(Some(name), uuid::Uuid::nil(), code));
             }
         }
     }
