@@ -6,7 +6,9 @@
 //! Input: a flags byte (bit 0: the clean shutdown marker is present), five
 //! big-endian u16 lengths (offset index, time index, leader epoch
 //! checkpoint, recovery point checkpoint, log start checkpoint), those
-//! files' bytes in that order, and the rest is the segment's `.log`.
+//! files' bytes in that order, and the rest is the segment's `.log`. With
+//! flag bit 1 the same rest is also the segment's producer `.snapshot` and
+//! `.txnindex`, which the producer state loads after recovery.
 
 #![no_main]
 
@@ -51,6 +53,12 @@ fuzz_target!(|data: &[u8]| {
     if flags & 1 != 0 {
         std::fs::write(root.path().join(".kafka_cleanshutdown"), b"").expect("write marker");
     }
+    let producer_files = flags & 2 != 0;
+    if producer_files {
+        for name in ["00000000000000000000.snapshot", "00000000000000000000.txnindex"] {
+            std::fs::write(partition.join(name), rest).expect("write producer file");
+        }
+    }
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let Ok(manager) =
         LogManager::open(&[root.path().to_path_buf()], LogConfig::default(), 1, clock)
@@ -58,6 +66,15 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for (_, log) in manager.all_logs() {
+        if producer_files {
+            // Damaged files are refused (and deleted), never trusted or a panic.
+            if let Ok(Some((offset, _))) = log.load_producer_snapshot() {
+                assert!(offset <= log.log_end_offset().0, "a snapshot past the log end");
+            }
+            if let Ok(Some(aborted)) = log.load_aborted_txns(i64::MAX) {
+                assert!(aborted.len() * kafka_rs::log::txn_index::ENTRY_SIZE <= rest.len());
+            }
+        }
         let mut offset = log.log_start_offset();
         let end = log.log_end_offset();
         while offset < end {

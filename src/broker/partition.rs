@@ -105,6 +105,10 @@ pub struct Partition {
     broker_id: i32,
     state: Mutex<LeaderState>,
     producers: Mutex<ProducerStateManager>,
+    /// The newest segment base the producer state was snapshotted at (or
+    /// that was active when it was loaded); a larger active base means a
+    /// roll whose snapshot is still to be written. Changed under `producers`.
+    snapshot_base: AtomicI64,
     /// The first offset of the oldest open transaction (i64::MAX: none),
     /// published from `producers` so fetches read the LSO without its lock.
     first_unstable_offset: AtomicI64,
@@ -170,6 +174,7 @@ impl Partition {
             .map_or(log.log_start_offset().0, |hw| hw.0)
             .clamp(log.log_start_offset().0, log.log_end_offset().0);
         log.update_high_watermark(Offset(hw));
+        let snapshot_base = AtomicI64::new(log.active_segment_base());
         let partition = Partition {
             tp,
             topic_id,
@@ -180,6 +185,7 @@ impl Partition {
                 producers.first_unstable_offset().unwrap_or(i64::MAX),
             ),
             producers: Mutex::new(producers),
+            snapshot_base,
             high_watermark: AtomicI64::new(hw),
             followers: Mutex::new(HashMap::new()),
             isr_change_in_flight: AtomicBool::new(false),
@@ -251,7 +257,8 @@ impl Partition {
             .log
             .append_as_leader(&mut batch, LeaderEpoch(leader_epoch))
             .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
-        producers.complete_txn(marker, info.first_offset.0);
+        self.snapshot_at_roll(&producers, self.log.active_segment_base(), info.first_offset.0);
+        complete_txn(&self.log, &mut producers, marker, info.first_offset.0)?;
         producers.prune_aborted_below(self.log.log_start_offset().0);
         self.publish_first_unstable(&producers);
         drop(producers);
@@ -564,7 +571,9 @@ impl Partition {
             .append_as_follower(records)
             .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
         self.stats.replicated_in(records.len());
+        let active_base = self.log.active_segment_base();
         for batch in Batches::new(records).flatten() {
+            self.snapshot_at_roll(&producers, active_base, batch.base_offset());
             if batch.producer_id() == NO_PRODUCER_ID {
                 continue;
             }
@@ -576,7 +585,7 @@ impl Partition {
                         coordinator_epoch: m.coordinator_epoch,
                         commit: m.control_type == crate::record::control::COMMIT,
                     };
-                    producers.complete_txn(&marker, batch.base_offset());
+                    complete_txn(&self.log, &mut producers, &marker, batch.base_offset())?;
                 }
                 continue;
             }
@@ -617,6 +626,7 @@ impl Partition {
             self.set_high_watermark(leo);
         }
         *producers = producer_state_of(&self.log)?;
+        self.snapshot_base.store(self.log.active_segment_base(), Ordering::Release);
         self.publish_first_unstable(&producers);
         Ok(())
     }
@@ -721,6 +731,7 @@ impl Partition {
             };
         let messages = (info.last_offset.0 - info.first_offset.0 + 1).max(0) as u64;
         self.stats.appended(records.len(), messages);
+        self.snapshot_at_roll(&producers, self.log.active_segment_base(), info.first_offset.0);
         if let Some(p) = producer {
             producers.record(
                 p.id,
@@ -744,6 +755,48 @@ impl Partition {
     pub fn log_start_offset(&self) -> Offset {
         self.log.log_start_offset()
     }
+
+    /// Kafka's snapshot at roll: once the active segment is newer than the
+    /// last snapshot, the state before the first batch at or past its base
+    /// (`next_offset`) is written as `<base>.snapshot`. Called with
+    /// `producers` held, before batches from `next_offset` are recorded.
+    fn snapshot_at_roll(
+        &self,
+        producers: &ProducerStateManager,
+        active_base: i64,
+        next_offset: i64,
+    ) {
+        if active_base <= self.snapshot_base.load(Ordering::Acquire) || next_offset < active_base {
+            return;
+        }
+        self.snapshot_base.store(active_base, Ordering::Release);
+        if let Err(e) = self.log.write_producer_snapshot(active_base, &producers.to_snapshot()) {
+            // Only start-up time is lost: it scans from an older snapshot.
+            tracing::warn!(tp = %self.tp, "writing the producer snapshot: {e}");
+        }
+    }
+
+    /// Writes the producer state at the log end (clean shutdown), so the
+    /// next start reads it instead of the log (blocking).
+    pub fn snapshot_producer_state(&self) -> Result<(), crate::log::Error> {
+        let producers = lock(&self.producers);
+        let leo = self.log.log_end_offset().0;
+        self.log.write_producer_snapshot(leo, &producers.to_snapshot())
+    }
+}
+
+/// Applies a marker at `offset` and indexes the transaction it aborts.
+fn complete_txn(
+    log: &Log,
+    producers: &mut ProducerStateManager,
+    marker: &TxnMarker,
+    offset: i64,
+) -> Result<(), ApiError> {
+    if let Some(aborted) = producers.complete_txn(marker, offset) {
+        log.append_aborted_txn(&aborted)
+            .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Kafka's `lastCaughtUpTimeMs`: a fetch at the leader's log end means
@@ -759,12 +812,32 @@ fn caught_up_time(f: &FollowerProgress, fetch_offset: i64, leader_leo: i64, now_
     }
 }
 
-/// Rebuilds idempotent producer state from the batch headers in the log.
+/// Loads the producer state: the newest snapshot and the transaction
+/// indexes, then the batch headers past the snapshot (the whole log
+/// without one), whose aborted transactions are indexed again.
 fn producer_state_of(log: &Log) -> Result<ProducerStateManager, ApiError> {
-    let mut producers = ProducerStateManager::new();
-    let headers = log
-        .batch_headers_from(log.log_start_offset())
-        .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
+    let to_api = |e: crate::log::Error| ApiError::new(log_error_code(&e), e.to_string());
+    let log_start = log.log_start_offset().0;
+    let snapshot = log.load_producer_snapshot().map_err(to_api)?;
+    let mut scan_from = snapshot.as_ref().map_or(log_start, |(offset, _)| *offset);
+    let mut producers = match log.load_aborted_txns(scan_from).map_err(to_api)? {
+        Some(aborted) => {
+            let entries = snapshot.map(|(_, entries)| entries).unwrap_or_default();
+            ProducerStateManager::from_snapshot(&entries, &aborted)
+        }
+        None => {
+            scan_from = log_start;
+            ProducerStateManager::new()
+        }
+    };
+    producers.prune_aborted_below(log_start);
+    let headers = log.batch_headers_from(Offset(scan_from)).map_err(to_api)?;
+    tracing::debug!(
+        dir = %log.dir().display(),
+        scan_from,
+        batches = headers.len(),
+        "producer state loaded"
+    );
     for b in headers.iter().filter(|b| b.producer_id.0 != NO_PRODUCER_ID) {
         if b.is_control {
             if let Some(m) = b.marker {
@@ -774,7 +847,7 @@ fn producer_state_of(log: &Log) -> Result<ProducerStateManager, ApiError> {
                     coordinator_epoch: m.coordinator_epoch,
                     commit: m.control_type == crate::record::control::COMMIT,
                 };
-                producers.complete_txn(&marker, b.base_offset.0);
+                complete_txn(log, &mut producers, &marker, b.base_offset.0)?;
             }
             continue;
         }

@@ -7,11 +7,14 @@
 //! Transactions (KIP-98): the first offset of each producer's ongoing
 //! transaction, which bounds the last stable offset, and the aborted
 //! transactions (producer id, first offset, marker offset) that
-//! read_committed fetches report so consumers drop their batches. Both are
-//! rebuilt from the log's batch headers and control markers on open.
+//! read_committed fetches report so consumers drop their batches. On open
+//! the producers come from the newest `.snapshot` file and the aborted
+//! transactions from the `.txnindex` files, and only the batch headers past
+//! the snapshot are read (all of them when there is none).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use crate::log::{AbortedTxnEntry, SnapshotEntry};
 use crate::protocol::ErrorCode;
 
 /// Batches remembered per producer: Kafka's
@@ -96,6 +99,14 @@ pub struct ProducerStateManager {
     ongoing: BTreeMap<i64, i64>,
     /// Ordered by marker offset.
     aborted: Vec<AbortedTxn>,
+}
+
+/// `seq` moved back by `by`, wrapping below 0 to i32::MAX as sequences do.
+fn decrement_seq(seq: i32, by: i32) -> i32 {
+    if by <= 0 {
+        return seq;
+    }
+    (i64::from(seq) - i64::from(by)).rem_euclid(i64::from(i32::MAX) + 1) as i32
 }
 
 /// The sequence after `seq`; sequences wrap from i32::MAX to 0.
@@ -224,25 +235,96 @@ impl ProducerStateManager {
     }
 
     /// Applies a marker written at `offset`: the producer's transaction
-    /// ends, an aborted one is remembered, and a bumped epoch fences the
-    /// producer's older instances.
-    pub fn complete_txn(&mut self, marker: &TxnMarker, offset: i64) {
+    /// ends, an aborted one is remembered (and returned for the segment's
+    /// transaction index), and a bumped epoch fences the producer's older
+    /// instances.
+    pub fn complete_txn(&mut self, marker: &TxnMarker, offset: i64) -> Option<AbortedTxnEntry> {
         let entry = self.producers.entry(marker.producer_id).or_default();
         if marker.producer_epoch != entry.epoch {
             entry.epoch = marker.producer_epoch;
             entry.batches.clear();
         }
         entry.coordinator_epoch = entry.coordinator_epoch.max(marker.coordinator_epoch);
-        if let Some(first) = entry.current_txn_first_offset.take() {
-            self.ongoing.remove(&first);
-            if !marker.commit {
-                self.aborted.push(AbortedTxn {
-                    producer_id: marker.producer_id,
-                    first_offset: first,
-                    last_offset: offset,
+        let first = entry.current_txn_first_offset.take()?;
+        self.ongoing.remove(&first);
+        if marker.commit {
+            return None;
+        }
+        self.aborted.push(AbortedTxn {
+            producer_id: marker.producer_id,
+            first_offset: first,
+            last_offset: offset,
+        });
+        Some(AbortedTxnEntry {
+            producer_id: marker.producer_id,
+            first_offset: first,
+            last_offset: offset,
+            // Kafka's `lastStableOffset(completedTxn)`: the next open
+            // transaction of another producer, or just past the marker.
+            last_stable_offset: self.first_unstable_offset().unwrap_or(offset + 1),
+        })
+    }
+
+    /// Every producer as a snapshot stores it: the last batch only, as
+    /// Kafka does (older retries are then refused as out of sequence
+    /// rather than answered as duplicates).
+    pub fn to_snapshot(&self) -> Vec<SnapshotEntry> {
+        self.producers
+            .iter()
+            .map(|(&producer_id, e)| {
+                let last = e.batches.back();
+                SnapshotEntry {
+                    producer_id,
+                    producer_epoch: e.epoch,
+                    last_sequence: last.map_or(-1, |b| b.last_seq),
+                    last_offset: last.map_or(-1, |b| b.last_offset),
+                    offset_delta: last.map_or(0, |b| (b.last_offset - b.first_offset) as i32),
+                    timestamp: last.map_or(-1, |b| b.max_timestamp),
+                    coordinator_epoch: e.coordinator_epoch,
+                    current_txn_first_offset: e.current_txn_first_offset.unwrap_or(-1),
+                }
+            })
+            .collect()
+    }
+
+    /// The state a snapshot and the transaction indexes describe.
+    pub fn from_snapshot(entries: &[SnapshotEntry], aborted: &[AbortedTxnEntry]) -> Self {
+        let mut s = Self::new();
+        for e in entries.iter().filter(|e| e.producer_id != NO_PRODUCER_ID) {
+            let mut batches = VecDeque::new();
+            if e.last_offset >= 0 {
+                let delta = e.offset_delta.max(0);
+                batches.push_back(BatchSequence {
+                    first_seq: decrement_seq(e.last_sequence, delta),
+                    last_seq: e.last_sequence,
+                    first_offset: e.last_offset.saturating_sub(i64::from(delta)),
+                    last_offset: e.last_offset,
+                    max_timestamp: e.timestamp,
                 });
             }
+            let current = (e.current_txn_first_offset >= 0).then_some(e.current_txn_first_offset);
+            if let Some(first) = current {
+                s.ongoing.insert(first, e.producer_id);
+            }
+            s.producers.insert(
+                e.producer_id,
+                ProducerEntry {
+                    epoch: e.producer_epoch,
+                    batches,
+                    current_txn_first_offset: current,
+                    coordinator_epoch: e.coordinator_epoch,
+                },
+            );
         }
+        s.aborted = aborted
+            .iter()
+            .map(|a| AbortedTxn {
+                producer_id: a.producer_id,
+                first_offset: a.first_offset,
+                last_offset: a.last_offset,
+            })
+            .collect();
+        s
     }
 
     /// Forgets aborted transactions whose marker is below the log start
@@ -446,6 +528,43 @@ mod tests {
         assert_eq!(s.check_marker(&stale), Err(ErrorCode::TransactionCoordinatorFenced));
         let old = TxnMarker { producer_epoch: 3, ..m };
         assert_eq!(s.check_marker(&old), Err(ErrorCode::InvalidProducerEpoch));
+    }
+
+    #[test]
+    fn a_snapshot_restores_producers_and_open_transactions() {
+        let mut s = ProducerStateManager::new();
+        s.record(1, 2, batch(10, 14, 100), false);
+        s.record(2, 0, batch(0, 3, 105), true);
+        s.record(3, 0, batch(0, 0, 109), true);
+        let abort =
+            TxnMarker { producer_id: 3, producer_epoch: 0, coordinator_epoch: 4, commit: false };
+        let entry = s.complete_txn(&abort, 110).expect("an abort is indexed");
+        assert_eq!(
+            (entry.first_offset, entry.last_offset, entry.last_stable_offset),
+            (109, 110, 105),
+            "the LSO stops at producer 2's open transaction"
+        );
+        let loaded = ProducerStateManager::from_snapshot(&s.to_snapshot(), &[entry]);
+        assert_eq!(loaded.first_unstable_offset(), Some(105));
+        assert_eq!(
+            loaded.check(1, 2, 10, 14),
+            Check::Duplicate { first_offset: 100, last_offset: 104 },
+            "the last batch is a duplicate after loading"
+        );
+        assert_eq!(loaded.check(1, 2, 15, 15), Check::Append, "the next sequence follows");
+        assert_eq!(loaded.check(1, 1, 15, 15), Check::Reject(ErrorCode::InvalidProducerEpoch));
+        assert_eq!(
+            loaded.check_marker(&TxnMarker { coordinator_epoch: 3, ..abort }),
+            Err(ErrorCode::TransactionCoordinatorFenced),
+            "the coordinator epoch survives"
+        );
+        assert_eq!(loaded.aborted_between(0, 200), s.aborted_between(0, 200));
+        let mut views: Vec<_> = loaded.producers().collect();
+        let mut expected: Vec<_> = s.producers().collect();
+        views.sort_by_key(|v| v.producer_id);
+        expected.sort_by_key(|v| v.producer_id);
+        assert_eq!(views, expected, "DescribeProducers answers the same");
+        assert_eq!(decrement_seq(2, 5), i32::MAX - 2, "a last batch across the wrap");
     }
 
     #[test]

@@ -428,10 +428,15 @@ impl ReplicaManager {
         self.partitions.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
-    /// Flushes and closes every log and writes the clean-shutdown marker
-    /// (blocking).
+    /// Snapshots every partition's producer state, flushes and closes every
+    /// log and writes the clean-shutdown marker (blocking).
     pub fn shutdown(&self) {
         self.fetchers.shutdown();
+        for p in self.all_partitions() {
+            if let Err(e) = p.snapshot_producer_state() {
+                tracing::warn!(tp = %p.tp, "writing the producer snapshot: {e}");
+            }
+        }
         if let Err(e) = self.log_manager.shutdown() {
             tracing::error!("log shutdown failed: {e} ({})", log_error_code(&e));
         }

@@ -1,5 +1,6 @@
 //! `kafka-rs dump-log` (kafka-dump-log.sh): prints the batches and records of
-//! `.log` segments and the entries of `.index` / `.timeindex` files in
+//! `.log` segments, the entries of `.index` / `.timeindex` / `.txnindex`
+//! files and producer `.snapshot` files in
 //! Kafka's `DumpLogSegments` format, and checks indexes against their log.
 //! Reading the files is the log library's job; this module only formats.
 //! Any corruption found is reported with file and position, and the
@@ -181,6 +182,11 @@ pub fn run(args: DumpLogArgs) -> anyhow::Result<()> {
             Some(".log") => dump_log(&mut out, file, &opts, &mut report)?,
             Some(".index") => dump_index(&mut out, file, &opts, &mut report)?,
             Some(".timeindex") => dump_time_index(&mut out, file, &opts, &mut report)?,
+            Some(".txnindex") => dump_txn_index(&mut out, file, &mut report)?,
+            Some(".snapshot") => {
+                out.flush()?;
+                dump_producer_snapshot(&mut out, file)?;
+            }
             _ => {
                 out.flush()?;
                 eprintln!("Ignoring unknown file {}", file.display());
@@ -436,6 +442,64 @@ fn dump_index(
     }
     if !mismatches.is_empty() {
         report.index_mismatches.push((file.to_path_buf(), mismatches));
+    }
+    Ok(())
+}
+
+/// Kafka's `dumpTxnIndex`: one line per aborted transaction.
+fn dump_txn_index(out: &mut impl Write, file: &Path, report: &mut Report) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let decoded = crate::log::txn_index::decode(&bytes);
+    for e in &decoded.entries {
+        writeln!(
+            out,
+            "version: 0 producerId: {} firstOffset: {} lastOffset: {} lastStableOffset: {}",
+            e.producer_id, e.first_offset, e.last_offset, e.last_stable_offset
+        )?;
+    }
+    if let Some(problem) = decoded.problem {
+        report.corrupt.push(format!("Corrupt transaction index {}: {problem}", file.display()));
+    }
+    Ok(())
+}
+
+/// Kafka's `dumpProducerIdSnapshot`, whose optional first offset prints
+/// as Java's `OptionalLong`; a corrupt snapshot is reported on stderr.
+fn dump_producer_snapshot(out: &mut impl Write, file: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let entries = match crate::log::producer_snapshot::decode(&bytes) {
+        Ok(entries) => entries,
+        Err(e) => {
+            out.flush()?;
+            eprintln!("{e}");
+            return Ok(());
+        }
+    };
+    for e in entries {
+        let txn = if e.current_txn_first_offset >= 0 {
+            format!("OptionalLong[{}]", e.current_txn_first_offset)
+        } else {
+            "OptionalLong.empty".to_string()
+        };
+        write!(
+            out,
+            "producerId: {} producerEpoch: {} coordinatorEpoch: {} currentTxnFirstOffset: {txn} lastTimestamp: {} ",
+            e.producer_id, e.producer_epoch, e.coordinator_epoch, e.timestamp
+        )?;
+        if e.last_offset >= 0 {
+            let first_seq = if e.last_sequence >= 0 {
+                (i64::from(e.last_sequence) - i64::from(e.offset_delta))
+                    .rem_euclid(i64::from(i32::MAX) + 1)
+            } else {
+                -1
+            };
+            write!(
+                out,
+                "firstSequence: {first_seq} lastSequence: {} lastOffset: {} offsetDelta: {} timestamp: {}",
+                e.last_sequence, e.last_offset, e.offset_delta, e.timestamp
+            )?;
+        }
+        writeln!(out)?;
     }
     Ok(())
 }

@@ -24,10 +24,12 @@ mod leader_epoch;
 pub mod manager;
 mod mmap;
 pub mod offset_index;
+pub mod producer_snapshot;
 mod recovery;
 mod retention;
 pub mod segment;
 pub mod time_index;
+pub mod txn_index;
 mod validate;
 
 /// What a produce request's records go through before any file is
@@ -58,8 +60,10 @@ pub use file_slice::FileSlice;
 pub use leader_epoch::{EpochEntry, LeaderEpochCache};
 pub use manager::LogManager;
 pub use offset_index::IndexEntry;
+pub use producer_snapshot::SnapshotEntry;
 pub use segment::LogSegment;
 pub use time_index::TimestampOffset;
+pub use txn_index::AbortedTxnEntry;
 
 use crate::record::{RecordBatchMut, TimestampType};
 use crate::time::Clock;
@@ -411,6 +415,11 @@ impl Log {
         let segs = self.segments();
         // A log always has at least one segment (open and truncation create one).
         Arc::clone(segs.last().expect("a log has an active segment"))
+    }
+
+    /// The base offset of the segment appends go to.
+    pub fn active_segment_base(&self) -> i64 {
+        self.active_segment().base_offset()
     }
 
     pub fn log_start_offset(&self) -> Offset {
@@ -865,8 +874,12 @@ impl Log {
         let segs = self.segments();
         let first = segs.partition_point(|s| s.base_offset() <= from.0).saturating_sub(1);
         let mut out = Vec::new();
-        for seg in segs.iter().skip(first) {
-            for item in seg.scan(0, u64::MAX) {
+        for (i, seg) in segs.iter().enumerate().skip(first) {
+            // The first segment is read from the index entry below `from`:
+            // a scan past a snapshot at the log end reads no batch.
+            let start =
+                if i == first { u64::from(seg.offset_index().lookup(from.0).position) } else { 0 };
+            for item in seg.scan(start, u64::MAX) {
                 let (position, h) = self.watch(item.map_err(|e| e.into_error(&seg.log_path())))?;
                 if h.last_offset() < from.0 {
                     continue;
@@ -972,6 +985,7 @@ impl Log {
                 Ordering::Release,
             );
             self.cleaner_checkpoint.store(offset.0, Ordering::Release);
+            self.delete_producer_files_below(i64::MAX)?;
             self.epoch_cache.clear()
         })();
         self.watch(result)

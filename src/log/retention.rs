@@ -126,6 +126,7 @@ impl Log {
         self.publish_segments(kept.to_vec());
         if let Some(first) = kept.first() {
             self.advance_log_start(first.base_offset())?;
+            self.watch(self.delete_producer_files_below(first.base_offset()))?;
         }
         let due = self.clock.now_ms().saturating_add(self.config().file_delete_delay_ms);
         for seg in gone {

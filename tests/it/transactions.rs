@@ -3,7 +3,8 @@
 //! commit and abort over several partitions seen through read_committed
 //! and read_uncommitted, consume-transform-produce with offsets in the
 //! transaction, zombie fencing, and a coordinator killed with kill -9
-//! mid-transaction on a three-broker cluster.
+//! mid-transaction on a three-broker cluster; kafka-python's transactional
+//! producer and read_committed consumer across a kill -9 of the broker.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -150,6 +151,62 @@ fn confluent_commit_and_abort_over_two_partitions() {
     lines.sort();
     assert_eq!(lines.len(), 15, "{values}\n{}", stderr(&read));
     assert!(lines.iter().all(|l| !l.starts_with("ab-")), "aborted records: {values}");
+}
+
+/// Runs tests/interop/transactions_kafka_python.py with `args`.
+fn kafka_python(args: &[&str]) -> String {
+    let py = python().expect("checked by caller");
+    let script = support::repo().join("tests/interop/transactions_kafka_python.py");
+    let out =
+        run_with_timeout(Command::new(py).arg(script).args(args), None, Duration::from_secs(300));
+    assert!(out.status.success(), "{args:?} failed:\n{}\n{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+/// kafka-python commits (with consumer offsets) and aborts over two
+/// partitions whose small segments roll inside transactions; read_committed
+/// sees only the committed records, in order, before and after a kill -9
+/// of the broker, which rebuilds the state from its producer snapshots and
+/// transaction indexes (dump-log decodes them).
+#[test]
+fn kafka_python_commit_and_abort_survive_kill_9_of_the_broker() {
+    if python().is_none() {
+        return;
+    }
+    let topic = "kp-txn";
+    let broker = Broker::start(SINGLE);
+    let out = kafka_python(&["write", &broker.addr(), topic]);
+    assert!(out.contains("write ok"), "{out}");
+    let check = |broker: &Broker| {
+        let committed = kafka_python(&["read", &broker.addr(), topic, "read_committed"]);
+        assert!(committed.contains("VALUES 60 ABORTED 0 ORDERED yes"), "{committed}");
+        assert!(committed.contains("COMMITTED 6"), "offsets sent with the commits: {committed}");
+        let all = kafka_python(&["read", &broker.addr(), topic, "read_uncommitted"]);
+        assert!(all.contains("VALUES 90 ABORTED 30 ORDERED yes"), "{all}");
+    };
+    check(&broker);
+    let broker = Broker::start_in(broker.kill9(), SINGLE);
+    check(&broker);
+    let dir = broker.data_dir().join(format!("{topic}-0"));
+    let files = |ext: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path().display().to_string())
+            .filter(|p| p.ends_with(ext))
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!files(".snapshot").is_empty(), "snapshots at the rolls");
+    let out = run_with_timeout(
+        Command::new(support::bin()).args(["dump-log", "--files", &files(".txnindex").join(",")]),
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dump = stdout(&out);
+    let aborts = dump.lines().filter(|l| l.starts_with("version: 0 producerId: ")).count();
+    assert_eq!(aborts, 6, "one entry per aborted transaction on the partition:\n{dump}");
 }
 
 #[test]

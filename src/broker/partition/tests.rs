@@ -286,3 +286,207 @@ fn a_follower_that_became_leader_no_longer_reports_its_log_end_to_the_old_leader
     // exist only here, as replicated there.
     assert_eq!(f.p.follower_fetch_offset(3), None, "the stale fetcher gets nothing to send");
 }
+
+/// Producer snapshots and transaction indexes, across reopening the log.
+mod producer_files {
+    use super::*;
+    use crate::log::{producer_snapshot, txn_index, LogOpenOptions, SnapshotEntry};
+
+    fn open(dir: &std::path::Path, clean: bool) -> Partition {
+        let log = Log::open_with(
+            &dir.join("t-0"),
+            LogConfig::default(),
+            Offset(0),
+            Offset(0),
+            Arc::new(SystemClock),
+            LogOpenOptions { had_clean_shutdown: clean, dir_state: None },
+        )
+        .unwrap();
+        let (p, _) = Partition::new(
+            TopicPartition::new("t", 0),
+            uuid::Uuid::nil(),
+            Arc::new(log),
+            ME,
+            state(ME, 0, &[ME], 0),
+            BTreeMap::new(),
+        )
+        .unwrap();
+        p
+    }
+
+    /// Stamped now: an old timestamp would roll the segment (`segment.ms`).
+    fn batch(producer_id: i64, seq: i32, transactional: bool) -> Vec<u8> {
+        let mut b = BatchBuilder::new(Compression::None)
+            .producer(producer_id, 0, seq)
+            .transactional(transactional);
+        b.push(NewRecord::new(crate::time::now_ms(), None, Some(b"t")));
+        b.build().unwrap()
+    }
+
+    fn txn_batch(producer_id: i64, seq: i32) -> Vec<u8> {
+        batch(producer_id, seq, true)
+    }
+
+    fn end(p: &Partition, producer_id: i64, commit: bool) {
+        let m = TxnMarker { producer_id, producer_epoch: 0, coordinator_epoch: 1, commit };
+        p.append_txn_marker(&m).unwrap();
+    }
+
+    /// What a reopened partition must answer as before.
+    fn facts(p: &Partition) -> (Vec<ProducerView>, Vec<AbortedTxn>, Option<i64>) {
+        let mut views = p.producer_views();
+        views.sort_by_key(|v| v.producer_id);
+        let first_unstable = lock(&p.producers).first_unstable_offset();
+        (views, p.aborted_transactions(0, i64::MAX), first_unstable)
+    }
+
+    fn file(dir: &std::path::Path, offset: i64, ext: &str) -> std::path::PathBuf {
+        dir.join("t-0").join(crate::log::segment::file_name(offset, ext))
+    }
+
+    /// Producer 1 aborts, 2 commits, 3 stays open; a roll at offset 4.
+    fn fill(p: &Partition) {
+        p.append_records_to_leader(&mut txn_batch(1, 0), -1, 1).unwrap();
+        p.append_records_to_leader(&mut txn_batch(2, 0), -1, 1).unwrap();
+        end(p, 1, false);
+        end(p, 2, true);
+        p.log.roll().unwrap();
+        p.append_records_to_leader(&mut batch(4, 0, false), -1, 1).unwrap();
+        p.append_records_to_leader(&mut txn_batch(3, 0), -1, 1).unwrap();
+        p.append_records_to_leader(&mut txn_batch(1, 1), -1, 1).unwrap();
+        end(p, 1, false);
+    }
+
+    /// `fill`, then a clean shutdown; what the partition answered before.
+    fn fill_and_shut_down(
+        dir: &std::path::Path,
+    ) -> (Vec<ProducerView>, Vec<AbortedTxn>, Option<i64>) {
+        let p = open(dir, false);
+        fill(&p);
+        let before = facts(&p);
+        p.snapshot_producer_state().unwrap();
+        p.log.close().unwrap();
+        before
+    }
+
+    #[test]
+    fn a_roll_snapshots_the_state_before_the_new_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path(), false);
+        fill(&p);
+        let bytes = std::fs::read(file(dir.path(), 4, ".snapshot")).unwrap();
+        let mut entries = producer_snapshot::decode(&bytes).unwrap();
+        entries.sort_by_key(|e| e.producer_id);
+        assert_eq!(entries.iter().map(|e| e.producer_id).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            (
+                entries[0].last_offset,
+                entries[0].current_txn_first_offset,
+                entries[0].coordinator_epoch
+            ),
+            (0, -1, 1),
+            "producer 1 after its abort"
+        );
+        let index =
+            |base| txn_index::decode(&std::fs::read(file(dir.path(), base, ".txnindex")).unwrap());
+        let first = index(0);
+        assert_eq!(first.entries.len(), 1);
+        assert_eq!(
+            (
+                first.entries[0].producer_id,
+                first.entries[0].first_offset,
+                first.entries[0].last_offset
+            ),
+            (1, 0, 2)
+        );
+        assert_eq!(first.entries[0].last_stable_offset, 1, "producer 2's transaction was open");
+        let second = index(4);
+        assert_eq!(
+            (
+                second.entries[0].first_offset,
+                second.entries[0].last_offset,
+                second.entries[0].last_stable_offset
+            ),
+            (6, 7, 5),
+            "in the segment of its marker; producer 3 still open at 5"
+        );
+    }
+
+    #[test]
+    fn a_clean_shutdown_snapshot_is_loaded_without_reading_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = fill_and_shut_down(dir.path());
+        // A producer only the snapshot knows proves the log was not scanned.
+        let path = file(dir.path(), 8, ".snapshot");
+        let mut entries = producer_snapshot::decode(&std::fs::read(&path).unwrap()).unwrap();
+        entries.push(SnapshotEntry { producer_id: 99, ..entries[0] });
+        std::fs::write(&path, producer_snapshot::encode(&entries)).unwrap();
+        let p = open(dir.path(), true);
+        let (views, aborted, first_unstable) = facts(&p);
+        assert!(views.iter().any(|v| v.producer_id == 99), "state from the snapshot");
+        let views: Vec<_> = views.into_iter().filter(|v| v.producer_id != 99).collect();
+        assert_eq!((views, aborted, first_unstable), before);
+        assert_eq!(p.last_stable_offset().min(5), 5, "producer 3's transaction holds the LSO");
+    }
+
+    #[test]
+    fn after_a_crash_the_tail_past_the_roll_snapshot_is_scanned() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path(), false);
+        fill(&p);
+        let before = facts(&p);
+        p.log.flush().unwrap();
+        drop(p);
+        // The tail's index entry is gone as if the crash came before it.
+        std::fs::remove_file(file(dir.path(), 4, ".txnindex")).unwrap();
+        let p = open(dir.path(), false);
+        assert_eq!(facts(&p), before);
+        let rebuilt = txn_index::decode(&std::fs::read(file(dir.path(), 4, ".txnindex")).unwrap());
+        assert_eq!(rebuilt.entries.len(), 1, "the scan indexed the tail's abort again");
+        drop(p);
+        let p = open(dir.path(), false);
+        assert_eq!(facts(&p), before, "and only once");
+    }
+
+    #[test]
+    fn corrupt_snapshots_and_indexes_are_rebuilt_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = fill_and_shut_down(dir.path());
+        for (offset, ext) in [(8, ".snapshot"), (4, ".snapshot"), (0, ".txnindex")] {
+            let path = file(dir.path(), offset, ext);
+            let mut bytes = std::fs::read(&path).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0xff;
+            bytes[1] ^= 0x10;
+            std::fs::write(&path, bytes).unwrap();
+        }
+        let p = open(dir.path(), true);
+        assert_eq!(facts(&p), before);
+        assert!(!file(dir.path(), 8, ".snapshot").exists(), "a corrupt snapshot is deleted");
+        let index = txn_index::decode(&std::fs::read(file(dir.path(), 0, ".txnindex")).unwrap());
+        assert_eq!((index.entries.len(), index.problem), (1, None), "the index is written anew");
+    }
+
+    #[test]
+    fn truncation_drops_snapshots_and_aborts_past_the_new_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path(), false);
+        fill(&p);
+        p.snapshot_producer_state().unwrap();
+        p.apply_leader_state(state(2, 1, &[2, 1], 1), 0).unwrap();
+        p.truncate(6, false).unwrap();
+        assert!(!file(dir.path(), 8, ".snapshot").exists());
+        assert!(file(dir.path(), 4, ".snapshot").exists(), "the roll's snapshot is still valid");
+        assert!(!file(dir.path(), 4, ".txnindex").exists(), "its only abort was cut away");
+        let (_, aborted, first_unstable) = facts(&p);
+        assert_eq!(aborted.len(), 1);
+        assert_eq!(first_unstable, Some(5), "producer 3 is open");
+        p.truncate(0, true).unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("t-0"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".snapshot") || n.ends_with(".txnindex"))
+            .collect();
+        assert!(left.is_empty(), "a full truncation removes them all: {left:?}");
+    }
+}
