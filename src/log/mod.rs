@@ -19,6 +19,7 @@ pub mod cleaner;
 mod config;
 mod error;
 mod file_slice;
+mod flusher;
 mod index;
 mod leader_epoch;
 pub mod manager;
@@ -129,6 +130,8 @@ pub struct LogDirState {
     /// A write failed for lack of space and none has succeeded since; only
     /// the first failure and the recovery are logged.
     out_of_space: AtomicBool,
+    /// Flushes the segments its logs roll away from.
+    flusher: flusher::Flusher,
 }
 
 impl LogDirState {
@@ -137,6 +140,7 @@ impl LogDirState {
             dir: dir.to_path_buf(),
             offline: AtomicBool::new(false),
             out_of_space: AtomicBool::new(false),
+            flusher: Default::default(),
         })
     }
 
@@ -690,18 +694,12 @@ impl Log {
             let rp = Arc::clone(&self.recovery_point);
             let generation = rp.generation();
             let dir_state = Arc::clone(&self.dir_state);
-            let spawned =
-                std::thread::Builder::new().name("log-roll-flush".into()).spawn(move || match old
-                    .flush()
-                {
-                    Ok(()) => rp.advance_if(generation, new_base),
-                    Err(e) => dir_state.mark_offline(&e),
-                });
-            if spawned.is_err() {
-                tracing::warn!(
-                    "cannot start a flush thread; the rolled segment is flushed on the next flush"
-                );
-            }
+            // Queued, not done here: the writer lock is held, and an fsync
+            // of a whole segment would stall every producer to this log.
+            self.dir_state.flusher.submit(move || match old.flush() {
+                Ok(()) => rp.advance_if(generation, new_base),
+                Err(e) => dir_state.mark_offline(&e),
+            });
         }
         Ok(seg)
     }
