@@ -47,6 +47,13 @@ pub struct RecoveryResult {
     pub reason: Option<String>,
 }
 
+/// In a log's segments (sorted by base offset), the index of the one that
+/// holds `offset`: the last starting at or before it, or the first when
+/// every segment starts after it (below the log start).
+pub(super) fn index_holding(segments: &[Arc<LogSegment>], offset: i64) -> usize {
+    segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1)
+}
+
 pub struct LogSegment {
     base_offset: i64,
     log: Arc<File>,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::record::{BatchBuilder, Batches, Compression, NewRecord, RecordBatch};
+use crate::record::{BatchBuilder, Batches, Compression, NewRecord, RecordBatch, TimestampType};
 use crate::time::ManualClock;
 
 pub(crate) fn batch_of(n: usize, ts: i64, value_len: usize, codec: Compression) -> Vec<u8> {
