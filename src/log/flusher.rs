@@ -7,6 +7,7 @@
 //! `segment.bytes`) start as many threads, all fsyncing the same disk at
 //! once; a queue keeps the thread count fixed and the fsyncs in roll order.
 
+use crate::sync::MutexExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Mutex;
@@ -27,7 +28,7 @@ impl Flusher {
     /// no thread could be started; the job is dropped and the caller's next
     /// full flush covers what it would have done.
     pub(super) fn submit(&self, job: impl FnOnce() + Send + 'static) -> bool {
-        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queue = self.queue.lock_or_recover();
         let job: Job = Box::new(job);
         let job = match queue.as_ref() {
             Some(tx) => match tx.send(job) {

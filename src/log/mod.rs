@@ -67,6 +67,7 @@ pub use offset_index::IndexEntry;
 pub use segment::LogSegment;
 pub use time_index::TimestampOffset;
 
+use crate::sync::{MutexExt, RwLockExt};
 use crate::time::Clock;
 use crate::types::{LeaderEpoch, Offset, ProducerId, TopicPartition};
 
@@ -131,7 +132,7 @@ struct RecoveryPoint {
 
 impl RecoveryPoint {
     fn lock(&self) -> MutexGuard<'_, (i64, u64)> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock_or_recover()
     }
     fn get(&self) -> i64 {
         self.lock().0
@@ -333,15 +334,15 @@ impl Log {
     }
 
     fn lock_writer(&self) -> MutexGuard<'_, ()> {
-        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+        self.writer.lock_or_recover()
     }
 
     fn segments(&self) -> Segments {
-        Arc::clone(&self.segments.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.segments.read_or_recover())
     }
 
     fn publish_segments(&self, segments: Vec<Arc<LogSegment>>) {
-        *self.segments.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(segments);
+        *self.segments.write_or_recover() = Arc::new(segments);
     }
 
     fn active_segment(&self) -> Arc<LogSegment> {
@@ -391,11 +392,11 @@ impl Log {
     }
 
     pub fn config(&self) -> LogConfig {
-        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.config.read_or_recover().clone()
     }
 
     pub fn update_config(&self, c: LogConfig) {
-        *self.config.write().unwrap_or_else(|e| e.into_inner()) = c;
+        *self.config.write_or_recover() = c;
     }
 
     pub fn leader_epoch_cache(&self) -> &LeaderEpochCache {

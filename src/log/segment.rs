@@ -18,6 +18,7 @@ use super::time_index::TimeIndex;
 use super::Error;
 use crate::record::batch::{BatchHeader, HEADER_SIZE, SIZE_PEEK};
 use crate::record::RecordBatch;
+use crate::sync::MutexExt;
 
 /// Kafka's file name for a segment file: the base offset as 20 digits.
 pub fn file_name(base_offset: i64, ext: &str) -> String {
@@ -219,7 +220,7 @@ impl LogSegment {
     }
 
     pub fn log_path(&self) -> PathBuf {
-        self.log_path.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.log_path.lock_or_recover().clone()
     }
 
     pub fn offset_index(&self) -> &OffsetIndex {
@@ -569,7 +570,7 @@ impl LogSegment {
             PathBuf::from(format!("{}{}", s.strip_suffix(from).unwrap_or(&s), to))
         };
         {
-            let mut lp = self.log_path.lock().unwrap_or_else(|e| e.into_inner());
+            let mut lp = self.log_path.lock_or_recover();
             let new = strip(&lp);
             std::fs::rename(&*lp, &new).map_err(Error::io(&*lp))?;
             *lp = new;
