@@ -15,7 +15,7 @@
 //!                events in, new state + records/commands out
 //!  codecs        protocol/ (Kafka wire framing, error codes, fetch writer)
 //!  storage       log/: segments, indexes, recovery, retention, compaction
-//!  foundations   types, time, record (RecordBatch v2), config
+//!  foundations   types, time, sync (locks), record (RecordBatch v2), config
 //! ```
 //!
 //! `log` knows files and nothing of sockets or tokio: a read returns a file
@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod protocol;
 pub mod record;
 pub mod security;
+pub mod sync;
 pub mod time;
 pub mod transaction;
 pub mod types;

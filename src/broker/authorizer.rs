@@ -19,6 +19,7 @@ use crate::security::acl::{
     operations_bit_field, AclCache, AclOperation, AuthorizerConfig, RequestContext, ResourceType,
     CLUSTER_NAME,
 };
+use crate::sync::RwLockExt;
 
 /// The class names Kafka's ZooKeeper-mode brokers accept for this authorizer.
 pub const CLASS_NAMES: &[&str] =
@@ -69,7 +70,7 @@ impl Authorizer {
                 loop {
                     match store.acls().await {
                         Ok(cache) => {
-                            *me.cache.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cache);
+                            *me.cache.write_or_recover() = Arc::new(cache);
                             break;
                         }
                         Err(e) => {
@@ -84,7 +85,7 @@ impl Authorizer {
     }
 
     pub fn snapshot(&self) -> Arc<AclCache> {
-        self.cache.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.cache.read_or_recover().clone()
     }
 
     pub fn config(&self) -> &AuthorizerConfig {

@@ -155,7 +155,7 @@ enum Command {
 /// The broker's way into the coordinator; cheap to clone.
 #[derive(Clone)]
 pub struct GroupCoordinatorHandle {
-    tx: mpsc::UnboundedSender<Command>,
+    tx: mpsc::Sender<Command>,
     num_partitions: i32,
     lease: Arc<SessionLease>,
 }
@@ -173,13 +173,19 @@ impl GroupCoordinatorHandle {
         log: Arc<dyn OffsetsLog>,
         lease: Arc<SessionLease>,
     ) -> GroupCoordinatorHandle {
+        Self::start_with_queue(config, log, lease, COMMAND_QUEUE)
+    }
+
+    fn start_with_queue(
+        config: GroupConfig,
+        log: Arc<dyn OffsetsLog>,
+        lease: Arc<SessionLease>,
+        queue: usize,
+    ) -> GroupCoordinatorHandle {
         let num_partitions = config.offsets_topic_num_partitions;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(queue);
         let (append_tx, append_rx) = std::sync::mpsc::channel::<Append>();
-        let done_tx = tx.clone();
-        spawn_writer("group-metadata-writer", log, append_rx, move |id, result| {
-            done_tx.send(Command::AppendDone(id, result)).is_ok()
-        });
+        spawn_writer("group-metadata-writer", log, append_rx, tx.clone(), Command::AppendDone);
         let coordinator = GroupCoordinator::new(config, fastrand::u64(..));
         tokio::spawn(run(coordinator, rx, append_tx, lease.clone()));
         GroupCoordinatorHandle { tx, num_partitions, lease }
@@ -196,7 +202,7 @@ impl GroupCoordinatorHandle {
         &self,
         f: impl FnOnce(&mut GroupCoordinator, i64, RequestId) -> Output + Send + 'static,
     ) -> Result<Response, Unavailable> {
-        ask(|reply| self.tx.send(Command::Call(Box::new(f), reply)).is_ok()).await
+        ask(&self.tx, |reply| Command::Call(Box::new(f), reply)).await
     }
 
     /// Reads from the state machine (OffsetFetch, ListGroups, DescribeGroups).
@@ -204,11 +210,10 @@ impl GroupCoordinatorHandle {
         &self,
         f: impl FnOnce(&GroupCoordinator) -> T + Send + 'static,
     ) -> Result<T, Unavailable> {
-        ask(|reply| {
-            let read: ReadFn = Box::new(move |c| {
+        ask(&self.tx, |reply| {
+            Command::Read(Box::new(move |c| {
                 let _ = reply.send(f(c));
-            });
-            self.tx.send(Command::Read(read)).is_ok()
+            }))
         })
         .await
     }
@@ -219,7 +224,7 @@ impl GroupCoordinatorHandle {
         &self,
         f: impl FnOnce(&mut GroupCoordinator, i64) -> Output + Send + 'static,
     ) -> Result<(), Unavailable> {
-        ask(|reply| self.tx.send(Command::Update(Box::new(f), reply)).is_ok()).await
+        ask(&self.tx, |reply| Command::Update(Box::new(f), reply)).await
     }
 
     /// Follows cluster metadata: loads the `__consumer_offsets` partitions
@@ -237,7 +242,7 @@ impl GroupCoordinatorHandle {
                 let image = images.borrow_and_update().clone();
                 let now_led = led_partitions(&image, broker_id);
                 for &p in now_led.difference(&led) {
-                    if handle.tx.send(Command::BeginLoading(p)).is_err() {
+                    if handle.tx.send(Command::BeginLoading(p)).await.is_err() {
                         return;
                     }
                     let (log, tx) = (log.clone(), handle.tx.clone());
@@ -245,12 +250,12 @@ impl GroupCoordinatorHandle {
                         if let Some(records) =
                             load_partition(log, GROUP_METADATA_TOPIC_NAME, p).await
                         {
-                            let _ = tx.send(Command::Loaded(p, records));
+                            let _ = tx.send(Command::Loaded(p, records)).await;
                         }
                     });
                 }
                 for &p in led.difference(&now_led) {
-                    let _ = handle.tx.send(Command::Unload(p));
+                    let _ = handle.tx.send(Command::Unload(p)).await;
                 }
                 led = now_led;
                 // Requests queue behind the unloads just sent.
@@ -412,26 +417,34 @@ impl CoordinatorAppend for Append {
     }
 }
 
-/// Sends a request through `send` and waits for its answer.
-pub(super) async fn ask<R>(
-    send: impl FnOnce(oneshot::Sender<R>) -> bool,
+/// How many commands wait for a coordinator task at most. A caller finding
+/// the queue full waits, and with it the connection whose request it is,
+/// so a coordinator that falls behind slows its clients down rather than
+/// queueing without limit (Kafka bounds its request queue the same way,
+/// with `queued.max.requests`, 500 by default).
+pub(super) const COMMAND_QUEUE: usize = 500;
+
+/// Queues the command `make` builds around a reply slot, waiting for room,
+/// and waits for the answer.
+pub(super) async fn ask<C, R>(
+    tx: &mpsc::Sender<C>,
+    make: impl FnOnce(oneshot::Sender<R>) -> C,
 ) -> Result<R, Unavailable> {
     let (reply, rx) = oneshot::channel();
-    if !send(reply) {
-        return Err(Unavailable);
-    }
+    tx.send(make(reply)).await.map_err(|_| Unavailable)?;
     rx.await.map_err(|_| Unavailable)
 }
 
 /// Starts the thread that appends a coordinator's batches in the order the
 /// state machine produced them; each outcome goes to `done` once the ISR
-/// holds the batch (or the append failed). The thread ends when `done`
-/// returns false (the coordinator is gone).
-pub(super) fn spawn_writer<A: CoordinatorAppend>(
+/// holds the batch (or the append failed), as the command `done` makes.
+/// The thread ends when the coordinator is gone.
+pub(super) fn spawn_writer<A: CoordinatorAppend, C: Send + 'static>(
     name: &str,
     log: Arc<dyn OffsetsLog>,
     appends: std::sync::mpsc::Receiver<A>,
-    done: impl Fn(AppendId, Result<i64, AppendError>) -> bool + Clone + Send + Sync + 'static,
+    commands: mpsc::Sender<C>,
+    done: fn(AppendId, Result<i64, AppendError>) -> C,
 ) {
     let runtime = tokio::runtime::Handle::current();
     let thread_name = name.to_string();
@@ -459,13 +472,15 @@ pub(super) fn spawn_writer<A: CoordinatorAppend>(
                 // The writer moves on; the answer waits for the ISR.
                 Ok(first) => {
                     let replicated = log.replicated(append.partition(), first + last_delta);
-                    let done = done.clone();
+                    let commands = commands.clone();
                     runtime.spawn(async move {
-                        done(id, replicated.await.map(|()| first));
+                        let _ = commands.send(done(id, replicated.await.map(|()| first))).await;
                     });
                 }
+                // A full queue holds the writer back too: it runs on its own
+                // thread, and the coordinator task never waits for it.
                 Err(e) => {
-                    if !done(id, Err(e)) {
+                    if commands.blocking_send(done(id, Err(e))).is_err() {
                         break;
                     }
                 }
@@ -479,7 +494,7 @@ pub(super) fn spawn_writer<A: CoordinatorAppend>(
 
 async fn run(
     mut coordinator: GroupCoordinator,
-    mut rx: mpsc::UnboundedReceiver<Command>,
+    mut rx: mpsc::Receiver<Command>,
     writer: std::sync::mpsc::Sender<Append>,
     lease: Arc<SessionLease>,
 ) {
@@ -743,5 +758,56 @@ mod tests {
         };
         let resp = h.call(move |c, now, rid| c.heartbeat(now, rid, hb)).await.unwrap();
         assert_eq!(resp, Response::Heartbeat(None));
+    }
+
+    /// A coordinator that cannot keep up makes its callers wait at the
+    /// queue's bound instead of queueing their requests without limit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_wait_when_the_command_queue_is_full() {
+        const QUEUE: usize = 4;
+        let log: Arc<MemoryLog> = Arc::new(MemoryLog::default());
+        let config = GroupConfig { offsets_topic_num_partitions: 1, ..GroupConfig::default() };
+        let h =
+            GroupCoordinatorHandle::start_with_queue(config, log, SessionLease::granted(), QUEUE);
+        // The first command holds the coordinator task until released.
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::spawn({
+            let h = h.clone();
+            async move {
+                h.read(move |_| {
+                    let _ = started_tx.send(());
+                    let _ = held.recv_timeout(Duration::from_secs(120));
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || started.recv_timeout(Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .expect("the coordinator never ran the first command");
+        let callers: Vec<_> = (0..QUEUE + 20)
+            .map(|i| {
+                let h = h.clone();
+                tokio::spawn(async move { h.read(move |_| i).await })
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while h.tx.capacity() > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the queue never filled");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let full = h.tx.try_send(Command::Unload(0));
+        assert!(
+            matches!(full, Err(mpsc::error::TrySendError::Full(_))),
+            "the queue holds {QUEUE} commands, no more"
+        );
+        assert!(callers.iter().all(|c| !c.is_finished()), "all wait for the coordinator");
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        for (i, caller) in callers.into_iter().enumerate() {
+            let answered = tokio::time::timeout(Duration::from_secs(60), caller).await;
+            assert_eq!(answered.expect("a waiting caller was never let in").unwrap().unwrap(), i);
+        }
     }
 }

@@ -23,6 +23,7 @@ use kafka_protocol::messages::ApiKey;
 
 use super::BrokerContext;
 use crate::metrics::{Exposition, Histogram, Kind};
+use crate::sync::RwLockExt;
 use crate::types::TopicPartition;
 
 /// `BrokerTopicMetrics` of one topic, or of all topics (no `topic` label).
@@ -192,10 +193,10 @@ impl BrokerMetrics {
 
     /// The stats of `topic`, created on first use (when a partition opens).
     pub fn topic(&self, topic: &str) -> Arc<TopicStats> {
-        if let Some(s) = self.topics.read().unwrap_or_else(|p| p.into_inner()).get(topic) {
+        if let Some(s) = self.topics.read_or_recover().get(topic) {
             return s.clone();
         }
-        let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
+        let mut topics = self.topics.write_or_recover();
         topics
             .entry(topic.to_string())
             .or_insert_with(|| {
@@ -207,7 +208,7 @@ impl BrokerMetrics {
     /// Forgets a topic this broker no longer hosts, as Kafka removes its
     /// per-topic metrics when the topic goes.
     pub fn remove_topic(&self, topic: &str) {
-        self.topics.write().unwrap_or_else(|p| p.into_inner()).remove(topic);
+        self.topics.write_or_recover().remove(topic);
     }
 
     /// A request handled, from its first byte decoded to its reply queued.
@@ -384,7 +385,7 @@ fn write_fetch_sessions(e: &mut Exposition, s: &super::fetch_session::FetchSessi
 }
 
 fn write_topic_metrics(e: &mut Exposition, m: &BrokerMetrics) {
-    let topics = m.topics.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let topics = m.topics.read_or_recover().clone();
     for (metric, help, field) in TOPIC_FAMILIES {
         let name = format!("kafka_server_brokertopicmetrics_{metric}_total");
         e.family(&name, Kind::Counter, help);

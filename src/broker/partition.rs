@@ -30,6 +30,7 @@ use super::producer_state::{
 use crate::log::{Log, LogAppendInfo};
 use crate::protocol::ErrorCode;
 use crate::record::{Batches, RecordBatch};
+use crate::sync::MutexExt;
 use crate::types::{LeaderEpoch, Offset, TopicPartition};
 
 /// Leadership as last learned from the cluster metadata.
@@ -152,7 +153,7 @@ impl AppendResult {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock_or_recover()
 }
 
 impl Partition {

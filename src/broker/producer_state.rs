@@ -313,6 +313,7 @@ impl ProducerStateManager {
                     batches,
                     current_txn_first_offset: current,
                     coordinator_epoch: e.coordinator_epoch,
+                    refused_next: None,
                 },
             );
         }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::Notify;
 
+use crate::sync::MutexExt;
 use crate::types::TopicPartition;
 
 #[derive(Default)]
@@ -28,7 +29,7 @@ impl Purgatory {
     /// condition: a wake-up between check and wait is then kept as a permit.
     pub fn watch(&self, keys: Vec<TopicPartition>) -> Watch<'_> {
         let notify = Arc::new(Notify::new());
-        let mut w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = self.watchers.lock_or_recover();
         for k in &keys {
             w.entry(k.clone()).or_default().push(Arc::downgrade(&notify));
         }
@@ -37,7 +38,7 @@ impl Purgatory {
 
     /// Wakes everything waiting on `tp`.
     pub fn wake(&self, tp: &TopicPartition) {
-        let w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        let w = self.watchers.lock_or_recover();
         if let Some(list) = w.get(tp) {
             for n in list.iter().filter_map(Weak::upgrade) {
                 n.notify_one();
@@ -46,14 +47,14 @@ impl Purgatory {
     }
 
     pub fn watcher_count(&self) -> usize {
-        let w = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        let w = self.watchers.lock_or_recover();
         w.values().map(Vec::len).sum()
     }
 }
 
 impl Drop for Watch<'_> {
     fn drop(&mut self) {
-        let mut w = self.purgatory.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = self.purgatory.watchers.lock_or_recover();
         let me = Arc::downgrade(&self.notify);
         for k in &self.keys {
             if let Some(list) = w.get_mut(k) {

@@ -22,6 +22,7 @@ use crate::cluster::client_quotas::{
     ClientQuotaConfigs, QuotaTags, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE,
 };
 use crate::config::{Error, Properties};
+use crate::sync::MutexExt;
 
 /// `quota.window.num` and `quota.window.size.seconds`, with Kafka's defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,7 +214,7 @@ impl ClientQuotaManager {
         let Some((bound, tags)) = self.resolve(kind, user, client_id) else { return 0 };
         let now = self.now_ms();
         let cfg = &self.config;
-        let mut sensors = self.sensors.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sensors = self.sensors.lock_or_recover();
         if sensors.len() >= MANY_SENSORS {
             let idle = cfg.window_size_ms.saturating_mul(cfg.window_num as u64);
             sensors.retain(|_, r| now.saturating_sub(r.last_record_ms) < idle);
@@ -235,7 +236,7 @@ impl ClientQuotaManager {
         let Some((bound, tags)) = self.resolve(QuotaKind::Fetch, user, client_id) else { return 0 };
         let now = self.now_ms();
         let cfg = &self.config;
-        let mut sensors = self.sensors.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sensors = self.sensors.lock_or_recover();
         let rate = sensors.entry((QuotaKind::Fetch, tags)).or_insert_with(|| Rate::new(now));
         rate.record(bytes as f64, now, cfg);
         let throttle = rate.throttle_ms(bound, now, cfg);

@@ -36,6 +36,7 @@ use super::replication_quota::ReplicationQuotas;
 use crate::client::connection::Connection;
 use crate::cluster::MetadataStore;
 use crate::protocol::ErrorCode;
+use crate::sync::MutexExt;
 use crate::types::{LeaderEpoch, Offset, TopicPartition};
 
 /// Where to truncate a follower, and whether that settles it (Kafka's
@@ -105,7 +106,7 @@ struct Fetcher {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock_or_recover()
 }
 
 /// Owns the fetcher tasks of this broker.

@@ -27,6 +27,7 @@ use crate::cluster::lease::SessionLease;
 use crate::cluster::{ClusterImage, MetadataStore, PartitionState};
 use crate::log::{LogConfig, LogManager};
 use crate::protocol::ErrorCode;
+use crate::sync::{MutexExt, RwLockExt};
 use crate::time::SystemClock;
 use crate::types::TopicPartition;
 
@@ -119,7 +120,7 @@ impl ReplicaManager {
     /// opened or created, with why.
     pub fn apply_image(&self, image: &ClusterImage) -> Vec<(TopicPartition, String)> {
         let mut failed = Vec::new();
-        let _serial = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _serial = self.apply_lock.lock_or_recover();
         // Before any role change, so a replica that starts following here
         // is throttled from its first fetch.
         self.quotas.apply_image(image, self.broker_id);
@@ -144,18 +145,13 @@ impl ReplicaManager {
                 }
             }
         }
-        let current: Vec<(TopicPartition, Arc<Partition>)> = self
-            .partitions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let current: Vec<(TopicPartition, Arc<Partition>)> =
+            self.partitions.read_or_recover().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut removed = Vec::new();
         for (tp, partition) in &current {
             let keep = wanted.get(tp).is_some_and(|(id, ..)| *id == partition.topic_id);
             if !keep {
-                self.partitions.write().unwrap_or_else(|p| p.into_inner()).remove(tp);
+                self.partitions.write_or_recover().remove(tp);
                 self.fetchers.remove(tp);
                 self.purgatory.wake(tp);
                 removed.push(tp.clone());
@@ -172,14 +168,13 @@ impl ReplicaManager {
         }
         let mut role_changes = Vec::new();
         for (tp, (topic_id, state, configs)) in wanted {
-            let existing =
-                self.partitions.read().unwrap_or_else(|p| p.into_inner()).get(&tp).cloned();
+            let existing = self.partitions.read_or_recover().get(&tp).cloned();
             match existing {
                 Some(p) => {
                     if p.leader_state() != state {
                         role_changes.push((p.clone(), state));
                     }
-                    let mut applied = p.applied_configs.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut applied = p.applied_configs.lock_or_recover();
                     if *applied != *configs {
                         p.log.update_config(self.log_config_for(configs));
                         *applied = configs.clone();
@@ -188,10 +183,7 @@ impl ReplicaManager {
                 None => match self.open_partition(&tp, topic_id, state, configs) {
                     Ok((p, role)) => {
                         let p = Arc::new(p);
-                        self.partitions
-                            .write()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(tp, p.clone());
+                        self.partitions.write_or_recover().insert(tp, p.clone());
                         self.on_role_change(&p, role);
                     }
                     Err(e) => {
@@ -407,12 +399,7 @@ impl ReplicaManager {
     }
 
     pub fn partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {
-        self.partitions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(tp)
-            .cloned()
-            .ok_or(ErrorCode::UnknownTopicOrPartition)
+        self.partitions.read_or_recover().get(tp).cloned().ok_or(ErrorCode::UnknownTopicOrPartition)
     }
 
     /// Moves a partition's log start offset (DeleteRecords) and checkpoints it.
@@ -425,7 +412,7 @@ impl ReplicaManager {
     }
 
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
-        self.partitions.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.partitions.read_or_recover().values().cloned().collect()
     }
 
     /// Snapshots every partition's producer state, flushes and closes every

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::dynamic_config::{self, FOLLOWER_RATE, LEADER_RATE};
 use crate::cluster::ClusterImage;
+use crate::sync::{MutexExt, RwLockExt};
 use crate::types::TopicPartition;
 
 /// The topic configs naming throttled replicas.
@@ -145,11 +146,11 @@ impl Default for ReplicationQuotaManager {
 
 impl ReplicationQuotaManager {
     fn bucket(&self) -> std::sync::MutexGuard<'_, TokenBucket> {
-        self.bucket.lock().unwrap_or_else(|p| p.into_inner())
+        self.bucket.lock_or_recover()
     }
 
     pub fn is_throttled(&self, tp: &TopicPartition) -> bool {
-        let throttled = self.throttled.read().unwrap_or_else(|p| p.into_inner());
+        let throttled = self.throttled.read_or_recover();
         match throttled.get(&tp.topic) {
             Some(Throttled::All) => true,
             Some(Throttled::Some(ps)) => ps.contains(&tp.partition.0),
@@ -174,7 +175,7 @@ impl ReplicationQuotaManager {
 
     fn update(&self, rate: Option<u64>, throttled: HashMap<String, Throttled>) {
         self.bucket().set_rate(rate, Instant::now());
-        let mut current = self.throttled.write().unwrap_or_else(|p| p.into_inner());
+        let mut current = self.throttled.write_or_recover();
         if *current != throttled {
             *current = throttled;
         }

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::group_coordinator::{
     ask, led_partition_epochs, load_partition, spawn_writer, CoordinatorAppend, LoadedRecord,
-    OffsetsLog, Unavailable,
+    OffsetsLog, Unavailable, COMMAND_QUEUE,
 };
 use crate::client::connection::Connection;
 use crate::cluster::lease::{Role, SessionLease};
@@ -47,7 +47,7 @@ enum Command {
 /// The broker's way into the transaction coordinator; cheap to clone.
 #[derive(Clone)]
 pub struct TxnCoordinatorHandle {
-    tx: mpsc::UnboundedSender<Command>,
+    tx: mpsc::Sender<Command>,
     num_partitions: i32,
     lease: Arc<SessionLease>,
 }
@@ -72,12 +72,9 @@ impl TxnCoordinatorHandle {
         lease: Arc<SessionLease>,
     ) -> TxnCoordinatorHandle {
         let num_partitions = config.transaction_state_log_num_partitions;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let (append_tx, append_rx) = std::sync::mpsc::channel::<Append>();
-        let done_tx = tx.clone();
-        spawn_writer("transaction-log-writer", log, append_rx, move |id, result| {
-            done_tx.send(Command::AppendDone(id, result)).is_ok()
-        });
+        spawn_writer("transaction-log-writer", log, append_rx, tx.clone(), Command::AppendDone);
         let handle = TxnCoordinatorHandle { tx, num_partitions, lease };
         let coordinator = TransactionCoordinator::new(config);
         tokio::spawn(run(coordinator, rx, append_tx, handle.clone(), markers));
@@ -93,18 +90,17 @@ impl TxnCoordinatorHandle {
         &self,
         f: impl FnOnce(&mut TransactionCoordinator, i64, RequestId) -> Output + Send + 'static,
     ) -> Result<Response, Unavailable> {
-        ask(|reply| self.tx.send(Command::Call(Box::new(f), reply)).is_ok()).await
+        ask(&self.tx, |reply| Command::Call(Box::new(f), reply)).await
     }
 
     pub async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&TransactionCoordinator) -> T + Send + 'static,
     ) -> Result<T, Unavailable> {
-        ask(|reply| {
-            let read: ReadFn = Box::new(move |c| {
+        ask(&self.tx, |reply| {
+            Command::Read(Box::new(move |c| {
                 let _ = reply.send(f(c));
-            });
-            self.tx.send(Command::Read(read)).is_ok()
+            }))
         })
         .await
     }
@@ -128,7 +124,7 @@ impl TxnCoordinatorHandle {
                     if led.get(&p) == Some(&epoch) {
                         continue;
                     }
-                    if handle.tx.send(Command::BeginLoading(p, epoch)).is_err() {
+                    if handle.tx.send(Command::BeginLoading(p, epoch)).await.is_err() {
                         return;
                     }
                     let (log, tx) = (log.clone(), handle.tx.clone());
@@ -136,12 +132,12 @@ impl TxnCoordinatorHandle {
                         if let Some(records) =
                             load_partition(log, TRANSACTION_STATE_TOPIC_NAME, p).await
                         {
-                            let _ = tx.send(Command::Loaded(p, records));
+                            let _ = tx.send(Command::Loaded(p, records)).await;
                         }
                     });
                 }
                 for p in led.keys().filter(|p| !now_led.contains_key(p)) {
-                    let _ = handle.tx.send(Command::Unload(*p));
+                    let _ = handle.tx.send(Command::Unload(*p)).await;
                 }
                 led = now_led;
                 // Requests queue behind the unloads just sent.
@@ -171,7 +167,7 @@ impl CoordinatorAppend for Append {
 
 async fn run(
     mut coordinator: TransactionCoordinator,
-    mut rx: mpsc::UnboundedReceiver<Command>,
+    mut rx: mpsc::Receiver<Command>,
     writer: std::sync::mpsc::Sender<Append>,
     handle: TxnCoordinatorHandle,
     markers: Arc<MarkerSender>,
@@ -250,7 +246,7 @@ async fn run(
             let (markers, handle) = (markers.clone(), handle.clone());
             tokio::spawn(async move {
                 if markers.write(&handle, &job).await {
-                    let _ = handle.tx.send(Command::MarkersWritten(job));
+                    let _ = handle.tx.send(Command::MarkersWritten(job)).await;
                 }
             });
         }

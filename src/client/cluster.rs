@@ -14,6 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::connection::Connection;
 use super::error::{Error, Result};
+use crate::sync::{MutexExt, RwLockExt};
 
 /// How to reach a cluster.
 #[derive(Clone, Debug)]
@@ -151,7 +152,7 @@ impl Cluster {
 
     /// The latest metadata fetched.
     pub fn cached(&self) -> Metadata {
-        self.metadata.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.metadata.read_or_recover().clone()
     }
 
     /// A connection to broker `id`, opened on first use from the address
@@ -160,12 +161,11 @@ impl Cluster {
         // A slot per broker, taken under a lock never held across an await:
         // a broker that does not answer stalls only the requests for it,
         // and concurrent first uses of one broker still open one connection.
-        let slot =
-            self.brokers.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default().clone();
+        let slot = self.brokers.lock_or_recover().entry(id).or_default().clone();
         let conn = slot
             .get_or_try_init(|| async {
                 let addr = {
-                    let md = self.metadata.read().unwrap_or_else(|p| p.into_inner());
+                    let md = self.metadata.read_or_recover();
                     let b = md.brokers.get(&id).ok_or(Error::UnknownBroker(id))?;
                     format!("{}:{}", b.host, b.port)
                 };
@@ -182,7 +182,7 @@ impl Cluster {
     /// Forgets a broker's connection after an I/O error, so the next
     /// request reconnects.
     pub async fn drop_broker(&self, id: i32) {
-        self.brokers.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.brokers.lock_or_recover().remove(&id);
     }
 
     /// Fetches metadata for `topics` (all topics when `None`) and caches it.
@@ -251,7 +251,7 @@ impl Cluster {
             );
         }
         {
-            let mut cached = self.metadata.write().unwrap_or_else(|p| p.into_inner());
+            let mut cached = self.metadata.write_or_recover();
             cached.cluster_id = md.cluster_id.clone();
             cached.controller_id = md.controller_id;
             cached.brokers = md.brokers.clone();

@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::error::{Error, Result};
+use crate::sync::MutexExt;
 
 /// The largest response we accept. A fetch response is bounded by the
 /// `max_bytes` we ask for, far below this; a bigger size means a corrupt
@@ -318,14 +319,14 @@ impl Connection {
         let frame = self.encode(request, version, correlation_id)?;
         let (tx, rx) = oneshot::channel();
         {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let mut pending = self.pending.lock_or_recover();
             if let Some(reason) = &pending.closed {
                 return Err(closed_error(&self.addr, reason));
             }
             pending.waiters.insert(correlation_id, tx);
         }
         if let Err(e) = self.write(&frame).await {
-            self.pending.lock().unwrap_or_else(|p| p.into_inner()).waiters.remove(&correlation_id);
+            self.pending.lock_or_recover().waiters.remove(&correlation_id);
             return Err(e);
         }
         Ok(RawResponse { rx, addr: self.addr.clone(), timeout: self.request_timeout })
@@ -429,8 +430,7 @@ async fn read_loop(read: impl AsyncRead + Unpin, pending: Arc<Mutex<Pending>>, a
         }
         let frame = Bytes::from(body);
         let correlation_id = (&frame[..4]).get_i32();
-        let waiter =
-            pending.lock().unwrap_or_else(|p| p.into_inner()).waiters.remove(&correlation_id);
+        let waiter = pending.lock_or_recover().waiters.remove(&correlation_id);
         match waiter {
             Some(tx) => {
                 let _ = tx.send(Ok(frame));
@@ -438,7 +438,7 @@ async fn read_loop(read: impl AsyncRead + Unpin, pending: Arc<Mutex<Pending>>, a
             None => break format!("response with unknown correlation id {correlation_id}"),
         }
     };
-    let mut p = pending.lock().unwrap_or_else(|p| p.into_inner());
+    let mut p = pending.lock_or_recover();
     for (_, tx) in p.waiters.drain() {
         let _ = tx.send(Err(closed_error(&addr, &reason)));
     }

@@ -25,6 +25,7 @@
 //! a broker whose session expired is fenced until it has dropped the
 //! roles it lost. The request path pays one clock read and one atomic load.
 
+use crate::sync::MutexExt;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -140,7 +141,7 @@ impl SessionLease {
     /// lives until at least `sent + timeout` (the negotiated timeout).
     pub fn session_alive(&self, session: i64, sent: Instant, timeout: Duration) {
         let sent_ns = self.since_origin(sent);
-        let mut proof = self.proof.lock().unwrap_or_else(|e| e.into_inner());
+        let mut proof = self.proof.lock_or_recover();
         let newer = match *proof {
             Some(p) => p.session != session || p.sent_ns <= sent_ns,
             None => true,
@@ -154,7 +155,7 @@ impl SessionLease {
     /// `role` has applied an image read in `session`. An apply of an older
     /// image finishing after that of the live session's is not a step back.
     pub fn applied(&self, role: Role, session: i64) {
-        let proof = self.proof.lock().unwrap_or_else(|e| e.into_inner());
+        let proof = self.proof.lock_or_recover();
         let slot = &self.applied[role as usize];
         if let Some(live) = proof.map(|p| p.session) {
             if session != live && slot.load(Ordering::Acquire) == live {

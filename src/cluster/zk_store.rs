@@ -27,6 +27,7 @@ use super::{
 };
 use crate::controller::ControllerConfig;
 use crate::security::acl::{AclCache, ResourcePattern};
+use crate::sync::{MutexExt, RwLockExt};
 use crate::types::TopicPartition;
 
 #[derive(Clone)]
@@ -78,11 +79,11 @@ impl Default for ControllerSettings {
 
 impl Shared {
     fn client(&self) -> zkc::Client {
-        self.client.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.client.read_or_recover().clone()
     }
 
     fn my_id(&self) -> Option<i32> {
-        self.registration.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|b| b.id)
+        self.registration.lock_or_recover().as_ref().map(|b| b.id)
     }
 }
 
@@ -344,7 +345,7 @@ pub(super) fn valid_topics(names: Vec<String>) -> Vec<String> {
         .filter(|name| match crate::types::validate_topic_name(name) {
             Ok(()) => true,
             Err(e) => {
-                let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+                let mut warned = WARNED.lock_or_recover();
                 if warned.insert(name.clone()) {
                     tracing::warn!("ignoring topic znode {}: {e}", z::topic(name));
                 }
@@ -398,12 +399,12 @@ async fn follow(
 async fn reestablish(shared: &Shared) -> Result<(), Error> {
     let sent = std::time::Instant::now();
     let c = connect(&shared.connect, shared.timeout).await?;
-    let registration = shared.registration.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let registration = shared.registration.lock_or_recover().clone();
     if let Some(b) = registration {
         register(&c, &b).await?;
     }
     shared.lease.session_alive(c.session_id().0, sent, c.session_timeout());
-    *shared.client.write().unwrap_or_else(|e| e.into_inner()) = c;
+    *shared.client.write_or_recover() = c;
     Ok(())
 }
 
@@ -646,7 +647,7 @@ impl MetadataStore for ZkStore {
         Box::pin(async move {
             let c = self.client();
             register(&c, &broker).await?;
-            *self.shared.registration.lock().unwrap_or_else(|e| e.into_inner()) = Some(broker);
+            *self.shared.registration.lock_or_recover() = Some(broker);
             self.publish().await
         })
     }

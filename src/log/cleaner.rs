@@ -38,6 +38,7 @@ use super::retention::DELETED_SUFFIX;
 use super::segment::{AppendedBatch, LogSegment};
 use super::{Error, Log};
 use crate::record::{BatchBuilder, Header, NewRecord, RecordBatch, TimestampType};
+use crate::sync::MutexExt;
 
 const CLEANED: &str = ".cleaned";
 const SWAP: &str = ".swap";
@@ -438,7 +439,7 @@ fn swap_in(log: &Log, group: &[Arc<LogSegment>], cleaned: Option<LogSegment>) ->
     let due = log.clock.now_ms().saturating_add(log.config().file_delete_delay_ms);
     for old in group {
         old.change_suffix("", DELETED_SUFFIX)?;
-        log.pending_deletes.lock().unwrap_or_else(|e| e.into_inner()).push((due, Arc::clone(old)));
+        log.pending_deletes.lock_or_recover().push((due, Arc::clone(old)));
     }
     if let Some(c) = &cleaned {
         c.change_suffix(SWAP, "")?;

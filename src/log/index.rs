@@ -14,6 +14,7 @@ use std::sync::{Mutex, RwLock};
 
 use super::mmap::MappedFile;
 use super::Error;
+use crate::sync::{MutexExt, RwLockExt};
 
 pub(crate) struct IndexFile {
     path: Mutex<PathBuf>,
@@ -58,7 +59,7 @@ impl IndexFile {
     }
 
     pub fn path(&self) -> PathBuf {
-        self.path.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.path.lock_or_recover().clone()
     }
 
     pub fn entries(&self) -> usize {
@@ -75,7 +76,7 @@ impl IndexFile {
 
     /// Reads entry `n` (< entries) as host-order words.
     pub fn read<const W: usize>(&self, n: usize) -> [u32; W] {
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        let map = self.map.read_or_recover();
         read_words(map.words(), n)
     }
 
@@ -85,7 +86,7 @@ impl IndexFile {
         &self,
         le: impl Fn([u32; W]) -> bool,
     ) -> Option<(usize, [u32; W])> {
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        let map = self.map.read_or_recover();
         let words = map.words();
         let (mut lo, mut hi) = (0usize, self.entries());
         // Invariant: entries below lo satisfy `le`; entries at or above hi don't.
@@ -136,7 +137,7 @@ impl IndexFile {
         if n >= self.capacity.load(Ordering::Acquire) || self.reserve(1).is_err() {
             return false;
         }
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        let map = self.map.read_or_recover();
         let words = map.words();
         for (i, w) in entry.iter().enumerate() {
             if let Some(a) = words.get(n * W + i) {
@@ -159,7 +160,7 @@ impl IndexFile {
     /// Sets the file to hold `capacity` entries and maps it again.
     pub fn resize(&self, capacity: usize) -> Result<(), Error> {
         let path = self.path();
-        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.map.write_or_recover();
         *map = MappedFile::empty();
         let capacity = capacity.max(self.entries());
         let len = capacity * self.entry_size();
@@ -177,12 +178,12 @@ impl IndexFile {
 
     pub fn flush(&self) -> Result<(), Error> {
         let path = self.path();
-        self.map.read().unwrap_or_else(|e| e.into_inner()).flush().map_err(Error::io(&path))?;
+        self.map.read_or_recover().flush().map_err(Error::io(&path))?;
         self.file.sync_all().map_err(Error::io(&path))
     }
 
     pub fn rename(&self, to: &Path) -> Result<(), Error> {
-        let mut path = self.path.lock().unwrap_or_else(|e| e.into_inner());
+        let mut path = self.path.lock_or_recover();
         std::fs::rename(&*path, to).map_err(Error::io(&*path))?;
         *path = to.to_path_buf();
         Ok(())

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use super::checkpoint::{read_lines, write_lines};
 use super::Error;
+use crate::sync::MutexExt;
 use crate::types::{LeaderEpoch, Offset};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +49,7 @@ impl LeaderEpochCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<EpochEntry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        self.entries.lock_or_recover()
     }
 
     fn persist(&self, entries: &[EpochEntry]) -> Result<(), Error> {

@@ -18,6 +18,7 @@ use super::{
     cleaner, parse_dir_name, Error, Log, LogConfig, LogDirState, LogOpenOptions,
     LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
 };
+use crate::sync::{MutexExt, RwLockExt};
 use crate::time::Clock;
 use crate::types::{Offset, TopicPartition};
 
@@ -159,7 +160,7 @@ impl LogManager {
     }
 
     pub fn default_config(&self) -> LogConfig {
-        self.default_config.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.default_config.read_or_recover().clone()
     }
 
     pub fn log_dirs(&self) -> Vec<PathBuf> {
@@ -171,7 +172,7 @@ impl LogManager {
     }
 
     pub fn get_log(&self, tp: &TopicPartition) -> Option<Arc<Log>> {
-        self.logs.read().unwrap_or_else(|e| e.into_inner()).get(tp).map(|e| Arc::clone(&e.log))
+        self.logs.read_or_recover().get(tp).map(|e| Arc::clone(&e.log))
     }
 
     /// The log of `tp`, created with `config` in the online dir holding the
@@ -184,12 +185,12 @@ impl LogManager {
         if let Some(log) = self.get_log(tp) {
             return Ok(log);
         }
-        let _c = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _c = self.create_lock.lock_or_recover();
         if let Some(log) = self.get_log(tp) {
             return Ok(log);
         }
         let counts = {
-            let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
+            let logs = self.logs.read_or_recover();
             let mut counts = vec![0usize; self.dirs.len()];
             for e in logs.values() {
                 counts[e.dir] += 1;
@@ -233,10 +234,7 @@ impl LogManager {
                 return Err(e);
             }
         };
-        self.logs
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(tp.clone(), Entry { log: Arc::clone(&log), dir });
+        self.logs.write_or_recover().insert(tp.clone(), Entry { log: Arc::clone(&log), dir });
         Ok(log)
     }
 
@@ -255,12 +253,11 @@ impl LogManager {
     /// (four fsync'd files each: deleting a hundred topics must not cost
     /// thousands of fsyncs).
     pub fn delete_logs(&self, tps: &[TopicPartition]) -> Vec<(TopicPartition, Result<(), Error>)> {
-        let _c = self.create_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _c = self.create_lock.lock_or_recover();
         let mut results = Vec::with_capacity(tps.len());
         let mut touched = std::collections::BTreeSet::new();
         for tp in tps {
-            let Some(entry) = self.logs.write().unwrap_or_else(|e| e.into_inner()).remove(tp)
-            else {
+            let Some(entry) = self.logs.write_or_recover().remove(tp) else {
                 results.push((tp.clone(), Ok(None)));
                 continue;
             };
@@ -296,12 +293,12 @@ impl LogManager {
     }
 
     pub fn all_logs(&self) -> Vec<(TopicPartition, Arc<Log>)> {
-        let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
+        let logs = self.logs.read_or_recover();
         logs.iter().map(|(tp, e)| (tp.clone(), Arc::clone(&e.log))).collect()
     }
 
     fn logs_in(&self, dir: usize) -> Vec<(TopicPartition, Arc<Log>)> {
-        let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
+        let logs = self.logs.read_or_recover();
         logs.iter()
             .filter(|(_, e)| e.dir == dir)
             .map(|(tp, e)| (tp.clone(), Arc::clone(&e.log)))
@@ -333,7 +330,7 @@ impl LogManager {
         if state.is_offline() {
             return Ok(());
         }
-        let _serial = self.checkpoint_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _serial = self.checkpoint_lock.lock_or_recover();
         let offsets: BTreeMap<TopicPartition, i64> =
             self.logs_in(dir).into_iter().map(|(tp, log)| (tp, value(&log))).collect();
         let r = write_offsets(&state.dir().join(name), &offsets);
@@ -408,8 +405,7 @@ impl LogManager {
                 Err(e) => tracing::error!("cannot start log cleaner thread: {e}"),
             }
         }
-        *self.background.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(BackgroundHandle { stop, threads });
+        *self.background.lock_or_recover() = Some(BackgroundHandle { stop, threads });
     }
 
     fn background_loop(&self, config: &BackgroundConfig, stop: &StopSignal) {
@@ -468,12 +464,7 @@ impl LogManager {
                     Ok(Some(stats)) => {
                         cleaned = true;
                         tracing::info!(%tp, "cleaned log: {stats}");
-                        let dir = self
-                            .logs
-                            .read()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get(&tp)
-                            .map(|e| e.dir);
+                        let dir = self.logs.read_or_recover().get(&tp).map(|e| e.dir);
                         if let Some(dir) = dir {
                             let _ = self.checkpoint_cleaner_offsets(dir);
                         }
@@ -495,7 +486,7 @@ impl LogManager {
     /// the checkpoints and, in each dir that stayed online, the clean
     /// shutdown marker.
     pub fn shutdown(&self) -> Result<(), Error> {
-        if let Some(handle) = self.background.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(handle) = self.background.lock_or_recover().take() {
             handle.stop();
         }
         let mut first_error = None;
@@ -544,16 +535,14 @@ const WRITE_PROBE_FILE: &str = ".kafka_write_check";
 type StopSignal = (Mutex<bool>, Condvar);
 
 fn wait_stop(stop: &StopSignal, ms: u64) -> bool {
-    let guard = stop.0.lock().unwrap_or_else(|e| e.into_inner());
-    let (guard, _) = stop
-        .1
-        .wait_timeout_while(guard, Duration::from_millis(ms), |stopped| !*stopped)
-        .unwrap_or_else(|e| e.into_inner());
+    let guard = stop.0.lock_or_recover();
+    let waited = stop.1.wait_timeout_while(guard, Duration::from_millis(ms), |stopped| !*stopped);
+    let (guard, _) = crate::sync::recover(waited);
     *guard
 }
 
 fn is_stopped(stop: &StopSignal) -> bool {
-    *stop.0.lock().unwrap_or_else(|e| e.into_inner())
+    *stop.0.lock_or_recover()
 }
 
 /// The background threads of a [`LogManager`].
@@ -564,7 +553,7 @@ pub struct BackgroundHandle {
 
 impl BackgroundHandle {
     pub fn stop(self) {
-        *self.stop.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        *self.stop.0.lock_or_recover() = true;
         self.stop.1.notify_all();
         for t in self.threads {
             let _ = t.join();
@@ -622,7 +611,7 @@ fn open_dir(
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| loop {
-                let Some((tp, path)) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+                let Some((tp, path)) = queue.lock_or_recover().pop() else {
                     return;
                 };
                 let config =
@@ -644,22 +633,22 @@ fn open_dir(
                                 std::sync::atomic::Ordering::AcqRel,
                             );
                         }
-                        out.lock().unwrap_or_else(|e| e.into_inner()).push((tp, Arc::new(log)))
+                        out.lock_or_recover().push((tp, Arc::new(log)))
                     }
                     Err(e) => {
-                        first_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+                        first_error.lock_or_recover().get_or_insert(e);
                     }
                 }
             });
         }
     });
-    if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+    if let Some(e) = crate::sync::recover(first_error.into_inner()) {
         return Err(e);
     }
     if clean {
         std::fs::remove_file(&marker).map_err(Error::io(&marker))?;
     }
-    Ok(out.into_inner().unwrap_or_else(|e| e.into_inner()))
+    Ok(crate::sync::recover(out.into_inner()))
 }
 
 #[cfg(test)]

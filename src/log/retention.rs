@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{Error, Log, LogSegment};
+use crate::sync::MutexExt;
 use crate::types::Offset;
 
 pub(super) const DELETED_SUFFIX: &str = ".deleted";
@@ -132,10 +133,7 @@ impl Log {
         for seg in gone {
             tracing::info!(segment = %seg.log_path().display(), reason, "deleting segment");
             self.watch(seg.change_suffix("", DELETED_SUFFIX))?;
-            self.pending_deletes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((due, Arc::clone(seg)));
+            self.pending_deletes.lock_or_recover().push((due, Arc::clone(seg)));
         }
         Ok(n)
     }
@@ -144,7 +142,7 @@ impl Log {
     /// `all`).
     pub fn remove_deleted_segments(&self, all: bool) {
         let now = self.clock.now_ms();
-        let mut pending = self.pending_deletes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pending = self.pending_deletes.lock_or_recover();
         pending.retain(|(due, seg)| {
             if !all && *due > now {
                 return true;

@@ -18,6 +18,7 @@ use super::time_index::TimeIndex;
 use super::Error;
 use crate::record::batch::{BatchHeader, HEADER_SIZE, SIZE_PEEK};
 use crate::record::RecordBatch;
+use crate::sync::MutexExt;
 
 /// Kafka's file name for a segment file: the base offset as 20 digits.
 pub fn file_name(base_offset: i64, ext: &str) -> String {
@@ -45,6 +46,13 @@ pub struct RecoveryResult {
     pub truncated_bytes: u64,
     /// Why the tail was cut, if it was.
     pub reason: Option<String>,
+}
+
+/// In a log's segments (sorted by base offset), the index of the one that
+/// holds `offset`: the last starting at or before it, or the first when
+/// every segment starts after it (below the log start).
+pub(super) fn index_holding(segments: &[Arc<LogSegment>], offset: i64) -> usize {
+    segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1)
 }
 
 pub struct LogSegment {
@@ -212,7 +220,7 @@ impl LogSegment {
     }
 
     pub fn log_path(&self) -> PathBuf {
-        self.log_path.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.log_path.lock_or_recover().clone()
     }
 
     pub fn offset_index(&self) -> &OffsetIndex {
@@ -562,7 +570,7 @@ impl LogSegment {
             PathBuf::from(format!("{}{}", s.strip_suffix(from).unwrap_or(&s), to))
         };
         {
-            let mut lp = self.log_path.lock().unwrap_or_else(|e| e.into_inner());
+            let mut lp = self.log_path.lock_or_recover();
             let new = strip(&lp);
             std::fs::rename(&*lp, &new).map_err(Error::io(&*lp))?;
             *lp = new;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::record::{BatchBuilder, Batches, Compression, NewRecord, RecordBatch};
+use crate::record::{BatchBuilder, Batches, Compression, NewRecord, RecordBatch, TimestampType};
 use crate::time::ManualClock;
 
 pub(crate) fn batch_of(n: usize, ts: i64, value_len: usize, codec: Compression) -> Vec<u8> {
@@ -834,4 +834,35 @@ fn roll_triggers_index_full_segment_ms_and_flush_messages() {
     clock.advance(1000);
     log.maybe_flush_by_time().unwrap();
     assert_eq!(log.recovery_point(), Offset(5), "flush.ms passed");
+}
+
+#[test]
+fn rolls_share_one_flusher_thread_and_the_recovery_point_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(0);
+    let log = open(dir.path(), LogConfig::default(), &clock);
+    // A job ahead of the rolls holds the flusher, as a slow disk would.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    assert!(log.dir_state.flusher.submit(move || {
+        let _ = held.recv_timeout(std::time::Duration::from_secs(120));
+    }));
+    for _ in 0..200 {
+        log.append_as_leader(&mut batch_of(1, 0, 10, Compression::None), LeaderEpoch(0)).unwrap();
+        log.roll().unwrap();
+    }
+    assert_eq!(log.number_of_segments(), 201);
+    assert_eq!(log.dir_state.flusher.threads_started(), 1, "200 rolls, one thread");
+    assert_eq!(
+        log.recovery_point(),
+        Offset(0),
+        "no rolled segment is flushed yet, so none counts as recovered"
+    );
+    release.send(()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while log.recovery_point() < Offset(200) {
+        assert!(std::time::Instant::now() < deadline, "rolled segments never flushed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(log.recovery_point(), Offset(200), "up to the active segment, not past it");
+    assert_eq!(log.dir_state.flusher.threads_started(), 1);
 }

@@ -24,6 +24,7 @@ use super::four_letter;
 use super::processor::{Event, Incoming, Out};
 use super::proto::{ConnectRequest, Request};
 use super::Config;
+use crate::sync::MutexExt;
 
 /// Per-IP connection counts, for maxClientCnxns.
 type IpCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;
@@ -125,7 +126,7 @@ pub async fn accept_loop(
         };
         while conns.try_join_next().is_some() {}
         {
-            let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+            let mut c = counts.lock_or_recover();
             let n = c.entry(addr.ip()).or_insert(0);
             if cfg.max_client_cnxns > 0 && *n >= cfg.max_client_cnxns {
                 tracing::warn!(%addr, limit = cfg.max_client_cnxns, "too many connections from this address");
@@ -140,7 +141,7 @@ pub async fn accept_loop(
         conns.spawn(async move {
             serve(stream, addr, id, cfg, events.clone()).await;
             let _ = events.send(Event::Closed { conn: id });
-            let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+            let mut c = counts.lock_or_recover();
             if let Some(n) = c.get_mut(&addr.ip()) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {

@@ -26,6 +26,7 @@ use crate::security::acl::{
     validate_binding, AccessControlEntry, AclBinding, AclBindingFilter, AclOperation,
     PatternFilter, PatternType, Permission, ResourcePattern, ResourceType, ANY_CODE,
 };
+use crate::sync::MutexExt;
 
 fn any_or<T>(code: i8, parse: impl Fn(i8) -> Option<T>) -> Result<Option<T>, String> {
     if code == ANY_CODE {
@@ -254,13 +255,12 @@ pub async fn delete(
             let remove = |cur: &std::collections::BTreeSet<AccessControlEntry>| {
                 let (gone, kept): (Vec<_>, Vec<_>) =
                     cur.iter().cloned().partition(|e| filter.matches_entry(e));
-                *removed.lock().unwrap_or_else(|e| e.into_inner()) = gone;
+                *removed.lock_or_recover() = gone;
                 kept.into_iter().collect()
             };
             match ctx.store.update_acls(pattern, &remove).await {
                 Ok(_) => {
-                    let gone =
-                        std::mem::take(&mut *removed.lock().unwrap_or_else(|e| e.into_inner()));
+                    let gone = std::mem::take(&mut *removed.lock_or_recover());
                     for e in gone {
                         let mut m = DeleteAclsMatchingAcl::default();
                         m.resource_type = pattern.resource_type.code();
