@@ -139,7 +139,7 @@ pub(super) struct LoadedRecord {
 }
 
 type CallFn = Box<dyn FnOnce(&mut GroupCoordinator, i64, RequestId) -> Output + Send>;
-type ReadFn = Box<dyn FnOnce(&GroupCoordinator) + Send>;
+type ReadFn = StateRead<GroupCoordinator>;
 type UpdateFn = Box<dyn FnOnce(&mut GroupCoordinator, i64) -> Output + Send>;
 
 enum Command {
@@ -210,12 +210,7 @@ impl GroupCoordinatorHandle {
         &self,
         f: impl FnOnce(&GroupCoordinator) -> T + Send + 'static,
     ) -> Result<T, Unavailable> {
-        ask(&self.tx, |reply| {
-            Command::Read(Box::new(move |c| {
-                let _ = reply.send(f(c));
-            }))
-        })
-        .await
+        ask_read(&self.tx, Command::Read, f).await
     }
 
     /// Runs `f`, which answers no request, against the state machine and
@@ -424,6 +419,37 @@ impl CoordinatorAppend for Append {
 /// with `queued.max.requests`, 500 by default).
 pub(super) const COMMAND_QUEUE: usize = 500;
 
+/// The next command, or `Some(None)` when the state machine's next timer
+/// (`deadline`, in ms) comes first; `None` once every sender is gone.
+pub(super) async fn next_command<C>(
+    rx: &mut mpsc::Receiver<C>,
+    deadline: Option<i64>,
+) -> Option<Option<C>> {
+    let sleep = deadline.map(|d| (d - now_ms()).max(0) as u64);
+    tokio::select! {
+        command = rx.recv() => command.map(Some),
+        _ = tokio::time::sleep(Duration::from_millis(sleep.unwrap_or(0))), if sleep.is_some() => Some(None),
+    }
+}
+
+/// A read of a coordinator's state `S`, run on its task.
+pub(super) type StateRead<S> = Box<dyn FnOnce(&S) + Send>;
+
+/// Runs `f` against the state `S` on the coordinator task (through the
+/// command `read` makes) and waits for what it returns.
+pub(super) async fn ask_read<S: 'static, C, T: Send + 'static>(
+    tx: &mpsc::Sender<C>,
+    read: fn(StateRead<S>) -> C,
+    f: impl FnOnce(&S) -> T + Send + 'static,
+) -> Result<T, Unavailable> {
+    ask(tx, |reply| {
+        read(Box::new(move |state: &S| {
+            let _ = reply.send(f(state));
+        }))
+    })
+    .await
+}
+
 /// Queues the command `make` builds around a reply slot, waiting for room,
 /// and waits for the answer.
 pub(super) async fn ask<C, R>(
@@ -501,13 +527,8 @@ async fn run(
     let mut waiting: HashMap<RequestId, oneshot::Sender<Response>> = HashMap::new();
     let mut next_request = 0u64;
     loop {
-        let sleep = coordinator.next_deadline().map(|d| (d - now_ms()).max(0) as u64);
-        let command = tokio::select! {
-            command = rx.recv() => match command {
-                Some(c) => Some(c),
-                None => return,
-            },
-            _ = tokio::time::sleep(Duration::from_millis(sleep.unwrap_or(0))), if sleep.is_some() => None,
+        let Some(command) = next_command(&mut rx, coordinator.next_deadline()).await else {
+            return;
         };
         let now = now_ms();
         // Only requests are fenced: completions of work begun under the

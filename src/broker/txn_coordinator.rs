@@ -17,8 +17,8 @@ use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::group_coordinator::{
-    ask, led_partition_epochs, load_partition, spawn_writer, CoordinatorAppend, LoadedRecord,
-    OffsetsLog, Unavailable, COMMAND_QUEUE,
+    ask, ask_read, led_partition_epochs, load_partition, next_command, spawn_writer,
+    CoordinatorAppend, LoadedRecord, OffsetsLog, StateRead, Unavailable, COMMAND_QUEUE,
 };
 use crate::client::connection::Connection;
 use crate::cluster::lease::{Role, SessionLease};
@@ -32,7 +32,7 @@ use crate::transaction::{
 use crate::types::TopicPartition;
 
 type CallFn = Box<dyn FnOnce(&mut TransactionCoordinator, i64, RequestId) -> Output + Send>;
-type ReadFn = Box<dyn FnOnce(&TransactionCoordinator) + Send>;
+type ReadFn = StateRead<TransactionCoordinator>;
 
 enum Command {
     Call(CallFn, oneshot::Sender<Response>),
@@ -97,12 +97,7 @@ impl TxnCoordinatorHandle {
         &self,
         f: impl FnOnce(&TransactionCoordinator) -> T + Send + 'static,
     ) -> Result<T, Unavailable> {
-        ask(&self.tx, |reply| {
-            Command::Read(Box::new(move |c| {
-                let _ = reply.send(f(c));
-            }))
-        })
-        .await
+        ask_read(&self.tx, Command::Read, f).await
     }
 
     /// Loads the `__transaction_state` partitions this broker leads (again
@@ -175,13 +170,8 @@ async fn run(
     let mut waiting: HashMap<RequestId, oneshot::Sender<Response>> = HashMap::new();
     let mut next_request = 0u64;
     loop {
-        let sleep = coordinator.next_deadline().map(|d| (d - now_ms()).max(0) as u64);
-        let command = tokio::select! {
-            command = rx.recv() => match command {
-                Some(c) => Some(c),
-                None => return,
-            },
-            _ = tokio::time::sleep(Duration::from_millis(sleep.unwrap_or(0))), if sleep.is_some() => None,
+        let Some(command) = next_command(&mut rx, coordinator.next_deadline()).await else {
+            return;
         };
         let now = now_ms();
         // Only requests are fenced: completions of work begun under the
