@@ -61,6 +61,8 @@ pub struct BrokerContext {
     pub quotas: quota::ClientQuotaManager,
     /// `authorizer.class.name`; `None` lets every client do everything.
     pub authorizer: Option<Arc<authorizer::Authorizer>>,
+    /// Brokers Metadata still lists for a while after they left.
+    pub departed: apis::metadata::DepartedBrokers,
 }
 
 impl BrokerContext {
