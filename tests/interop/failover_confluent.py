@@ -5,7 +5,9 @@ checks that every acknowledged record is there once, in order.
 Usage:
   failover_confluent.py produce BOOTSTRAP TOPIC PARTITIONS ACKED_FILE STOP_FILE
   failover_confluent.py verify BOOTSTRAP TOPIC PARTITIONS ACKED_FILE
-Records are "<partition>:<sequence>", sent to that partition explicitly."""
+Records are "<partition>:<sequence>", sent to that partition explicitly.
+FAILOVER_DEBUG (librdkafka debug contexts, e.g. broker,topic,eos,metadata)
+logs the producer's view of a failover to stderr."""
 import os
 import sys
 import time
@@ -23,6 +25,7 @@ def produce(bootstrap, topic, partitions, acked_file, stop_file):
         "linger.ms": 5,
         "message.timeout.ms": 120000,
         "retry.backoff.ms": 100,
+        **({"debug": os.environ["FAILOVER_DEBUG"]} if os.environ.get("FAILOVER_DEBUG") else {}),
     })
     acked, errors = [], []
 

@@ -30,7 +30,12 @@ impl Broker {
     /// stands for the client port chosen here, so a test can name it in
     /// `listeners` beside listeners of its own.
     pub fn start_in(dir: tempfile::TempDir, overrides: &[&str]) -> Broker {
-        let port = support::free_port();
+        Self::start_in_on(dir, support::free_port(), overrides)
+    }
+
+    /// Like [`Broker::start_in`] on a given client port: a broker that
+    /// restarts comes back on the address clients know it by.
+    pub fn start_in_on(dir: tempfile::TempDir, port: u16, overrides: &[&str]) -> Broker {
         let mut cmd = Command::new(support::bin());
         cmd.arg("server-start")
             .arg("--override")

@@ -20,8 +20,8 @@ use crate::zk_harness::{self, ZkServer};
 pub struct Cluster {
     pub zk: ZkServer,
     brokers: Vec<Option<Broker>>,
-    /// The dirs of killed brokers, for their restart.
-    stopped: Vec<Option<tempfile::TempDir>>,
+    /// The dirs and client ports of killed brokers, for their restart.
+    stopped: Vec<Option<(tempfile::TempDir, u16)>>,
     overrides: Vec<Vec<String>>,
 }
 
@@ -76,14 +76,19 @@ impl Cluster {
     pub fn kill9(&mut self, id: i32) {
         let i = (id - 1) as usize;
         let b = self.brokers[i].take().expect("the broker is running");
-        self.stopped[i] = Some(b.kill9());
+        let port = b.port;
+        self.stopped[i] = Some((b.kill9(), port));
     }
 
+    /// Restarts broker `id` on its old port, as an operator restarts a
+    /// broker with its listeners unchanged: clients bootstrapped before
+    /// the kill (librdkafka re-bootstraps from that list when it has no
+    /// broker left to ask) still reach it.
     pub fn restart(&mut self, id: i32) {
         let i = (id - 1) as usize;
-        let dir = self.stopped[i].take().expect("the broker was killed");
+        let (dir, port) = self.stopped[i].take().expect("the broker was killed");
         let o: Vec<&str> = self.overrides[i].iter().map(String::as_str).collect();
-        self.brokers[i] = Some(Broker::start_in(dir, &o));
+        self.brokers[i] = Some(Broker::start_in_on(dir, port, &o));
     }
 
     pub fn bootstrap(&self) -> String {
@@ -108,7 +113,7 @@ impl Cluster {
                 let mut req = MetadataRequest::default();
                 req.topics = Some(Vec::new());
                 let resp: MetadataResponse = b.wire().call(ApiKey::Metadata, 1, &req);
-                resp.brokers.len() == ids.len()
+                ids.iter().all(|id| resp.brokers.iter().any(|r| r.node_id.0 == *id))
             });
         }
     }
