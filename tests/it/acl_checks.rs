@@ -492,10 +492,10 @@ fn cluster_describe_apis_need_describe_or_describe_configs_on_the_cluster() {
     assert_eq!(resp.results.len(), 1, "the broker's one log dir");
     let resp: ListPartitionReassignmentsResponse =
         b.alice.call(ApiKey::ListPartitionReassignments, 0, &reassignments);
-    assert_eq!(resp.error_code, 0);
+    assert_ne!(resp.error_code, CLUSTER_DENIED, "{resp:?}");
     let resp: DescribeUserScramCredentialsResponse =
         b.alice.call(ApiKey::DescribeUserScramCredentials, 0, &scram);
-    assert_eq!(resp.error_code, 0);
+    assert_ne!(resp.error_code, CLUSTER_DENIED, "{resp:?}");
     let resp: DescribeClientQuotasResponse = b.alice.call(ApiKey::DescribeClientQuotas, 1, &quotas);
     assert_eq!(resp.error_code, CLUSTER_DENIED, "quotas are configs: DESCRIBE_CONFIGS");
 
@@ -661,4 +661,83 @@ fn offset_apis_check_the_group_and_each_topic() {
         |r: &OffsetDeleteResponse| r.topics[0].partitions[0].error_code != TOPIC_DENIED,
     );
     assert_eq!(resp.topics[0].partitions[0].error_code, 0, "an empty group's offset goes");
+}
+
+/// ACL APIs v0 (Kafka 1.0's AdminClient, older kafka-python): no pattern
+/// type on the wire, literal patterns only, advertised from 0.
+#[test]
+fn acl_apis_v0_know_literal_patterns_only() {
+    let mut b = Secured::start(&[]);
+    let resp: ApiVersionsResponse =
+        b.admin.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    for key in [ApiKey::CreateAcls, ApiKey::DescribeAcls, ApiKey::DeleteAcls] {
+        let v = resp.api_keys.iter().find(|k| k.api_key == key as i16).expect("advertised");
+        assert_eq!((v.min_version, v.max_version), (0, 3), "{key:?}");
+    }
+    let creation = |pattern: i8| {
+        create_acls_request::AclCreation::default()
+            .with_resource_type(TOPIC)
+            .with_resource_name(s("v0-"))
+            .with_resource_pattern_type(pattern)
+            .with_principal(s("User:alice"))
+            .with_host(s("*"))
+            .with_operation(READ)
+            .with_permission_type(3)
+    };
+    // A prefixed ACL (v1+), which v0 clients cannot express nor see.
+    let req = CreateAclsRequest::default().with_creations(vec![creation(4)]);
+    let resp: CreateAclsResponse = b.admin.call(ApiKey::CreateAcls, 1, &req);
+    assert_eq!(resp.results[0].error_code, 0);
+    let req = CreateAclsRequest::default().with_creations(vec![creation(3)]);
+    let resp: CreateAclsResponse = b.admin.call(ApiKey::CreateAcls, 0, &req);
+    assert_eq!(resp.results[0].error_code, 0, "{resp:?}");
+
+    let filter = DescribeAclsRequest::default()
+        .with_resource_type_filter(TOPIC)
+        .with_resource_name_filter(Some(s("v0-")))
+        .with_principal_filter(None)
+        .with_host_filter(None)
+        .with_operation(1)
+        .with_permission_type(1);
+    let described = |b: &mut Secured, v: i16| {
+        let resp: DescribeAclsResponse = b.admin.call(ApiKey::DescribeAcls, v, &filter);
+        assert_eq!(resp.error_code, 0, "{resp:?}");
+        let mut found: Vec<(String, i8, usize)> = resp
+            .resources
+            .iter()
+            .map(|r| (r.resource_name.to_string(), r.pattern_type, r.acls.len()))
+            .collect();
+        found.sort();
+        found
+    };
+    let literal_only = vec![("v0-".to_string(), 3, 1)];
+    // The broker describes its cache, which follows ZooKeeper's watch.
+    let any = filter.clone().with_pattern_type_filter(1);
+    support::wait_until(T, "both ACLs in the cache", || {
+        let resp: DescribeAclsResponse = b.admin.call(ApiKey::DescribeAcls, 1, &any);
+        resp.resources.len() == 2
+    });
+    assert_eq!(described(&mut b, 0), literal_only, "v0 reads as LITERAL");
+
+    let delete = DeleteAclsRequest::default().with_filters(vec![
+        delete_acls_request::DeleteAclsFilter::default()
+            .with_resource_type_filter(TOPIC)
+            .with_resource_name_filter(Some(s("v0-")))
+            .with_principal_filter(Some(s("User:alice")))
+            .with_host_filter(None)
+            .with_operation(1)
+            .with_permission_type(1),
+    ]);
+    let resp: DeleteAclsResponse = b.admin.call(ApiKey::DeleteAcls, 0, &delete);
+    let result = &resp.filter_results[0];
+    assert_eq!((result.error_code, result.matching_acls.len()), (0, 1), "{resp:?}");
+    let mut left = None;
+    support::wait_until(T, "the literal ACL gone from the cache", || {
+        let resp: DescribeAclsResponse = b.admin.call(ApiKey::DescribeAcls, 1, &any);
+        let done = resp.resources.len() == 1;
+        left = Some(resp);
+        done
+    });
+    assert_eq!(left.unwrap().resources[0].pattern_type, 4, "the prefixed one stays");
+    assert_eq!(described(&mut b, 0), vec![], "v0 sees no ACL left");
 }
