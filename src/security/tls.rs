@@ -760,6 +760,29 @@ fn der_next(input: &[u8], want: u8) -> Option<(u8, &[u8], &[u8])> {
 mod tests {
     use super::*;
 
+    /// No PKCS#8 decryption is built in: an encrypted key stops the start
+    /// with a message naming the key's setting and ssl.key.password,
+    /// whether or not a password is set.
+    #[test]
+    fn an_encrypted_key_is_refused_naming_the_settings() {
+        let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let key =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        for password in [Some("secret"), None] {
+            let get = |k: &str| match k {
+                "ssl.keystore.certificate.chain" => Some(cert),
+                "ssl.keystore.key" => Some(key),
+                "ssl.key.password" => password,
+                _ => None,
+            };
+            let Err(e) = keystore(&Settings::client(&get)) else {
+                panic!("an encrypted key was accepted (password {password:?})")
+            };
+            let msg = e.to_string();
+            assert!(msg.contains("ssl.keystore.key") && msg.contains("ssl.key.password"), "{msg}");
+        }
+    }
+
     #[test]
     fn principal_mapping_rules_follow_kip_371() {
         let dn = "CN=alice,OU=Engineering,O=Acme,L=Paris,C=FR";

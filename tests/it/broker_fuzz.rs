@@ -858,14 +858,14 @@ fn capture_request_corpus() {
     for v in [0, 1] {
         frames.push(encoded(ApiKey::ListTransactions, v, &txn_frames::list_transactions()));
     }
-    for v in 1..=3 {
+    for v in 0..=3 {
         use kafka_protocol::messages::create_acls_request::AclCreation;
         use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
         use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
         let req = CreateAclsRequest::default().with_creations(vec![AclCreation::default()
             .with_resource_type(2)
             .with_resource_name(StrBytes::from_static_str("fz-topic"))
-            .with_resource_pattern_type(if v == 1 { 3 } else { 4 })
+            .with_resource_pattern_type(if v <= 1 { 3 } else { 4 })
             .with_principal(StrBytes::from_static_str("User:fz"))
             .with_host(StrBytes::from_static_str("*"))
             .with_operation(3)

@@ -1,6 +1,7 @@
 //! One integration-test binary with a module per theme: real processes, real
 //! sockets on 127.0.0.1, free ports, temp dirs.
 
+mod acl_checks;
 mod acls;
 mod broker_bad_input;
 mod broker_configs;

@@ -1,8 +1,10 @@
 //! AddPartitionsToTxn v0-v3 (one transaction per request): the partitions
 //! join the producer's transaction before it writes to them. Every
-//! partition gets the transaction's error; partitions that do not exist get
-//! UNKNOWN_TOPIC_OR_PARTITION and the others OPERATION_NOT_ATTEMPTED, as
-//! Kafka answers.
+//! partition gets the transaction's error; partitions of topics the
+//! principal may not WRITE get TOPIC_AUTHORIZATION_FAILED, partitions that
+//! do not exist UNKNOWN_TOPIC_OR_PARTITION, and if any did the others get
+//! OPERATION_NOT_ATTEMPTED, as Kafka answers. WRITE on the transactional id
+//! is checked on the whole request before.
 
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
@@ -10,8 +12,10 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
 use super::txn_support::{call, versioned};
+use crate::broker::authorizer::Authz;
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
+use crate::security::acl::AclOperation;
 use crate::transaction::Response;
 use crate::types::TopicPartition;
 
@@ -19,22 +23,27 @@ pub async fn handle(
     ctx: &BrokerContext,
     version: i16,
     req: AddPartitionsToTxnRequest,
+    authz: &Authz<'_>,
 ) -> AddPartitionsToTxnResponse {
     let image = ctx.store.image();
     let mut partitions = Vec::new();
-    let mut unknown = Vec::new();
+    // The partitions refused before the coordinator is asked, with why.
+    let mut refused = Vec::new();
     for t in &req.v3_and_below_topics {
+        let writable = authz.topic(AclOperation::Write, &t.name);
         for &p in &t.partitions {
             let tp = TopicPartition::new(t.name.0.to_string(), p);
             let exists = image.topic(&tp.topic).is_some_and(|m| m.partitions.contains_key(&p));
-            if exists {
+            if !writable {
+                refused.push((tp, ErrorCode::TopicAuthorizationFailed));
+            } else if exists {
                 partitions.push(tp);
             } else {
-                unknown.push(tp);
+                refused.push((tp, ErrorCode::UnknownTopicOrPartition));
             }
         }
     }
-    let result = if unknown.is_empty() {
+    let result = if refused.is_empty() {
         let id = req.v3_and_below_transactional_id.0.to_string();
         let (pid, epoch) = (req.v3_and_below_producer_id.0, req.v3_and_below_producer_epoch);
         let tps = partitions.clone();
@@ -46,15 +55,12 @@ pub async fn handle(
     } else {
         Err(ErrorCode::OperationNotAttempted)
     };
-    let code_of = |tp: &TopicPartition| {
-        if unknown.contains(tp) {
-            ErrorCode::UnknownTopicOrPartition.code()
-        } else {
-            match result {
-                Ok(()) => 0,
-                Err(e) => versioned(e, version, 2),
-            }
-        }
+    let code_of = |tp: &TopicPartition| match refused.iter().find(|(r, _)| r == tp) {
+        Some((_, code)) => code.code(),
+        None => match result {
+            Ok(()) => 0,
+            Err(e) => versioned(e, version, 2),
+        },
     };
     let mut resp = AddPartitionsToTxnResponse::default();
     for t in &req.v3_and_below_topics {

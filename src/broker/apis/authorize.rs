@@ -4,23 +4,48 @@
 //! with Kafka's code: TOPIC_AUTHORIZATION_FAILED, GROUP_..., and so on),
 //! and the two halves are joined into one response.
 
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_records_response::DeleteRecordsTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{
-    CreateTopicsRequest, DeleteTopicsRequest, ListOffsetsRequest, OffsetCommitRequest,
-    ProduceRequest,
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+};
+use kafka_protocol::messages::offset_for_leader_epoch_response::OffsetForLeaderTopicResult;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{
+    alter_configs_response, describe_producers_response, describe_transactions_response,
+    incremental_alter_configs_response,
+};
+use kafka_protocol::messages::{
+    AlterConfigsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest,
+    DeleteTopicsRequest, DescribeConfigsRequest, DescribeProducersRequest,
+    DescribeTransactionsRequest, DescribeTransactionsResponse, IncrementalAlterConfigsRequest,
+    ListOffsetsRequest, ListTransactionsResponse, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, OffsetFetchResponse, OffsetForLeaderEpochRequest, ProduceRequest,
+    ProducerId, TopicName, TxnOffsetCommitRequest,
+};
+use kafka_protocol::protocol::StrBytes;
 
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC};
+use super::{asked, delete_records, offset_for_leader_epoch, str_bytes};
 use crate::broker::authorizer::Authz;
 use crate::protocol::ErrorCode;
 use crate::security::acl::AclOperation;
+use AclOperation::{Alter, AlterConfigs, ClusterAction, Delete, Describe, DescribeConfigs, Read};
 
 const TOPIC_DENIED: i16 = 29;
 
@@ -186,4 +211,279 @@ pub fn offset_commit(
             r
         })
         .collect()
+}
+
+/// Takes what `allowed` refuses out of `items` and hands it back.
+fn take_refused<T>(items: &mut Vec<T>, allowed: impl FnMut(&T) -> bool) -> Vec<T> {
+    let (kept, refused) = std::mem::take(items).into_iter().partition(allowed);
+    *items = kept;
+    refused
+}
+
+/// A config resource's check (Kafka's `configsAuthorizationApiError`):
+/// a topic's configs are the topic's, a broker's (and its loggers') the
+/// cluster's. `Err` carries the code a refusal answers with; other types
+/// pass through to the handler, which refuses them itself.
+fn config_resource(authz: &Authz<'_>, op: AclOperation, kind: i8, name: &str) -> Result<(), i16> {
+    match kind {
+        RESOURCE_TOPIC if !authz.topic(op, name) => Err(TOPIC_DENIED),
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER if !authz.cluster(op) => {
+            Err(ErrorCode::ClusterAuthorizationFailed.code())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Takes the config resources `op` is refused on out of `resources` and
+/// answers each with `answer(resource, code)`. Kafka answers a refusal
+/// without a message.
+fn refuse_config_resources<R, A>(
+    authz: &Authz<'_>,
+    op: AclOperation,
+    resources: &mut Vec<R>,
+    key: impl Fn(&R) -> (i8, StrBytes),
+    answer: impl Fn(R, i16) -> A,
+) -> Vec<A> {
+    let check = |r: &R| {
+        let (kind, name) = key(r);
+        config_resource(authz, op, kind, &name)
+    };
+    take_refused(resources, |r| check(r).is_ok())
+        .into_iter()
+        .map(|r| {
+            let code = check(&r).err().unwrap_or_default();
+            answer(r, code)
+        })
+        .collect()
+}
+
+/// Answers the config resources `op` is refused on with `$answer`s.
+macro_rules! refuse_configs {
+    ($authz:expr, $op:expr, $resources:expr, $answer:ty) => {
+        refuse_config_resources(
+            $authz,
+            $op,
+            $resources,
+            |r| (r.resource_type, r.resource_name.clone()),
+            |r, code| {
+                <$answer>::default()
+                    .with_error_code(code)
+                    .with_error_message(None)
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name)
+            },
+        )
+    };
+}
+
+/// DescribeConfigs: DESCRIBE_CONFIGS on each resource.
+pub fn describe_configs(
+    authz: &Authz<'_>,
+    req: &mut DescribeConfigsRequest,
+) -> Vec<DescribeConfigsResult> {
+    refuse_configs!(authz, DescribeConfigs, &mut req.resources, DescribeConfigsResult)
+}
+
+/// AlterConfigs: ALTER_CONFIGS on each resource.
+pub fn alter_configs(
+    authz: &Authz<'_>,
+    req: &mut AlterConfigsRequest,
+) -> Vec<alter_configs_response::AlterConfigsResourceResponse> {
+    refuse_configs!(
+        authz,
+        AlterConfigs,
+        &mut req.resources,
+        alter_configs_response::AlterConfigsResourceResponse
+    )
+}
+
+/// IncrementalAlterConfigs: ALTER_CONFIGS on each resource.
+pub fn incremental_alter_configs(
+    authz: &Authz<'_>,
+    req: &mut IncrementalAlterConfigsRequest,
+) -> Vec<incremental_alter_configs_response::AlterConfigsResourceResponse> {
+    refuse_configs!(
+        authz,
+        AlterConfigs,
+        &mut req.resources,
+        incremental_alter_configs_response::AlterConfigsResourceResponse
+    )
+}
+
+/// CreatePartitions: ALTER on each topic, refused with Kafka's message.
+pub fn create_partitions(
+    authz: &Authz<'_>,
+    req: &mut CreatePartitionsRequest,
+) -> Vec<CreatePartitionsTopicResult> {
+    take_refused(&mut req.topics, |t| authz.topic(Alter, &t.name))
+        .into_iter()
+        .map(|t| {
+            CreatePartitionsTopicResult::default()
+                .with_name(t.name)
+                .with_error_code(TOPIC_DENIED)
+                .with_error_message(Some(str_bytes("The topic authorization is failed.")))
+        })
+        .collect()
+}
+
+/// DeleteRecords: DELETE on each topic.
+pub fn delete_records(
+    authz: &Authz<'_>,
+    req: &mut DeleteRecordsRequest,
+) -> Vec<DeleteRecordsTopicResult> {
+    let refused = take_refused(&mut req.topics, |t| authz.topic(Delete, &t.name));
+    let refused = asked(&refused, |t| (t.name.clone(), &t.partitions), |p| p.partition_index);
+    delete_records::failed(refused, ErrorCode::TopicAuthorizationFailed).topics
+}
+
+/// OffsetForLeaderEpoch: CLUSTER_ACTION for followers, or else DESCRIBE on
+/// each topic, which KIP-320 consumers need to detect truncation.
+pub fn offset_for_leader_epoch(
+    authz: &Authz<'_>,
+    req: &mut OffsetForLeaderEpochRequest,
+) -> Vec<OffsetForLeaderTopicResult> {
+    if authz.cluster(ClusterAction) {
+        return Vec::new();
+    }
+    let refused = take_refused(&mut req.topics, |t| authz.topic(Describe, &t.topic));
+    let refused = asked(&refused, |t| (t.topic.clone(), &t.partitions), |p| p.partition);
+    offset_for_leader_epoch::failed(refused, ErrorCode::TopicAuthorizationFailed).topics
+}
+
+/// TxnOffsetCommit: READ on each topic (the transactional id and the group
+/// are checked on the whole request before).
+pub fn txn_offset_commit(
+    authz: &Authz<'_>,
+    req: &mut TxnOffsetCommitRequest,
+) -> Vec<TxnOffsetCommitResponseTopic> {
+    take_refused(&mut req.topics, |t| authz.topic(Read, &t.name))
+        .into_iter()
+        .map(|t| {
+            let partitions = t.partitions.iter().map(|p| {
+                TxnOffsetCommitResponsePartition::default()
+                    .with_partition_index(p.partition_index)
+                    .with_error_code(TOPIC_DENIED)
+            });
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions.collect())
+        })
+        .collect()
+}
+
+/// OffsetDelete: READ on each topic (DELETE on the group is checked on the
+/// whole request before).
+pub fn offset_delete(
+    authz: &Authz<'_>,
+    req: &mut OffsetDeleteRequest,
+) -> Vec<OffsetDeleteResponseTopic> {
+    take_refused(&mut req.topics, |t| authz.topic(Read, &t.name))
+        .into_iter()
+        .map(|t| {
+            let partitions = t.partitions.iter().map(|p| {
+                OffsetDeleteResponsePartition::default()
+                    .with_partition_index(p.partition_index)
+                    .with_error_code(TOPIC_DENIED)
+            });
+            OffsetDeleteResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions.collect())
+        })
+        .collect()
+}
+
+/// DescribeProducers: READ on each topic, as Kafka asks (not DESCRIBE).
+pub fn describe_producers(
+    authz: &Authz<'_>,
+    req: &mut DescribeProducersRequest,
+) -> Vec<describe_producers_response::TopicResponse> {
+    take_refused(&mut req.topics, |t| authz.topic(Read, &t.name))
+        .into_iter()
+        .map(|t| {
+            let partitions = t.partition_indexes.iter().map(|&p| {
+                describe_producers_response::PartitionResponse::default()
+                    .with_partition_index(p)
+                    .with_error_code(TOPIC_DENIED)
+                    .with_error_message(Some(str_bytes("Topic authorization failed.")))
+            });
+            describe_producers_response::TopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions.collect())
+        })
+        .collect()
+}
+
+/// DescribeTransactions: DESCRIBE on each transactional id; of a described
+/// transaction only the topics the principal may DESCRIBE are shown.
+pub fn describe_transactions(
+    authz: &Authz<'_>,
+    req: &mut DescribeTransactionsRequest,
+) -> Vec<describe_transactions_response::TransactionState> {
+    take_refused(&mut req.transactional_ids, |id| authz.transactional_id(Describe, id))
+        .into_iter()
+        .map(|id| {
+            describe_transactions_response::TransactionState::default()
+                .with_transactional_id(id)
+                .with_error_code(ErrorCode::TransactionalIdAuthorizationFailed.code())
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1)
+                .with_transaction_start_time_ms(-1)
+        })
+        .collect()
+}
+
+/// What DescribeTransactions shows of the transactions it may describe.
+pub fn hide_undescribable_topics(authz: &Authz<'_>, resp: &mut DescribeTransactionsResponse) {
+    for s in &mut resp.transaction_states {
+        s.topics.retain(|t| authz.topic(Describe, &t.topic));
+    }
+}
+
+/// ListTransactions lists only the transactional ids the principal may
+/// DESCRIBE.
+pub fn list_transactions(authz: &Authz<'_>, resp: &mut ListTransactionsResponse) {
+    resp.transaction_states.retain(|s| authz.transactional_id(Describe, &s.transactional_id));
+}
+
+/// OffsetFetch: DESCRIBE on each topic. Asked topics the principal may not
+/// describe answer TOPIC_AUTHORIZATION_FAILED; a fetch of every topic
+/// leaves them out (Kafka's `partitionByAuthorized` / `filterByAuthorized`).
+/// From v8 each group is checked on its own (DESCRIBE on the group); the
+/// single group of earlier versions was checked on the whole request.
+pub fn offset_fetch(authz: &Authz<'_>, req: &OffsetFetchRequest, resp: &mut OffsetFetchResponse) {
+    let may = |t: &TopicName| authz.topic(Describe, t);
+    if req.topics.is_none() {
+        resp.topics.retain(|t| may(&t.name));
+    }
+    for t in resp.topics.iter_mut().filter(|t| !may(&t.name)) {
+        for p in &mut t.partitions {
+            *p = OffsetFetchResponsePartition::default()
+                .with_partition_index(p.partition_index)
+                .with_committed_offset(-1)
+                .with_committed_leader_epoch(-1)
+                .with_metadata(Some(str_bytes("")))
+                .with_error_code(TOPIC_DENIED);
+        }
+    }
+    for g in &mut resp.groups {
+        if !authz.group(Describe, &g.group_id) {
+            g.topics.clear();
+            g.error_code = ErrorCode::GroupAuthorizationFailed.code();
+            continue;
+        }
+        let all = req.groups.iter().any(|r| r.group_id == g.group_id && r.topics.is_none());
+        if all {
+            g.topics.retain(|t| may(&t.name));
+        }
+        for t in g.topics.iter_mut().filter(|t| !may(&t.name)) {
+            for p in &mut t.partitions {
+                *p = OffsetFetchResponsePartitions::default()
+                    .with_partition_index(p.partition_index)
+                    .with_committed_offset(-1)
+                    .with_committed_leader_epoch(-1)
+                    .with_metadata(Some(str_bytes("")))
+                    .with_error_code(TOPIC_DENIED);
+            }
+        }
+    }
 }

@@ -20,6 +20,7 @@ use crate::protocol::ErrorCode;
 /// Kafka's `ConfigResource.Type`.
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_BROKER_LOGGER: i8 = 8;
 
 /// `DescribeConfigsResponse.ConfigSource` values used here.
 const STATIC_BROKER_CONFIG: i8 = 4;

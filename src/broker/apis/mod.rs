@@ -141,7 +141,11 @@ pub async fn dispatch(
             respond(key, v, cid, &resp)
         }
         ApiKey::DeleteRecords => {
-            respond(key, v, cid, &delete_records::handle(ctx, decode(key, v, body)?).await)
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::delete_records(authz, &mut req);
+            let mut resp = delete_records::handle(ctx, req).await;
+            resp.topics.extend(refused);
+            respond(key, v, cid, &resp)
         }
         ApiKey::InitProducerId => {
             respond(key, v, cid, &init_producer_id::handle(ctx, v, decode(key, v, body)?).await)
@@ -150,7 +154,7 @@ pub async fn dispatch(
             key,
             v,
             cid,
-            &add_partitions_to_txn::handle(ctx, v, decode(key, v, body)?).await,
+            &add_partitions_to_txn::handle(ctx, v, decode(key, v, body)?, authz).await,
         ),
         ApiKey::AddOffsetsToTxn => {
             respond(key, v, cid, &add_offsets_to_txn::handle(ctx, v, decode(key, v, body)?).await)
@@ -162,37 +166,69 @@ pub async fn dispatch(
             respond(key, v, cid, &write_txn_markers::handle(ctx, decode(key, v, body)?).await)
         }
         ApiKey::DescribeProducers => {
-            respond(key, v, cid, &describe_producers::handle(ctx, decode(key, v, body)?))
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::describe_producers(authz, &mut req);
+            let mut resp = describe_producers::handle(ctx, req);
+            resp.topics.extend(refused);
+            respond(key, v, cid, &resp)
         }
         ApiKey::DescribeTransactions => {
-            respond(key, v, cid, &describe_transactions::handle(ctx, decode(key, v, body)?).await)
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::describe_transactions(authz, &mut req);
+            let mut resp = describe_transactions::handle(ctx, req).await;
+            authorize::hide_undescribable_topics(authz, &mut resp);
+            resp.transaction_states.extend(refused);
+            respond(key, v, cid, &resp)
         }
         ApiKey::ListTransactions => {
-            respond(key, v, cid, &list_transactions::handle(ctx, decode(key, v, body)?).await)
+            let mut resp = list_transactions::handle(ctx, decode(key, v, body)?).await;
+            authorize::list_transactions(authz, &mut resp);
+            respond(key, v, cid, &resp)
         }
         ApiKey::TxnOffsetCommit => {
-            respond(key, v, cid, &txn_offset_commit::handle(ctx, v, decode(key, v, body)?).await)
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::txn_offset_commit(authz, &mut req);
+            let mut resp = txn_offset_commit::handle(ctx, v, req).await;
+            resp.topics.extend(refused);
+            respond(key, v, cid, &resp)
         }
         ApiKey::OffsetForLeaderEpoch => {
-            respond(key, v, cid, &offset_for_leader_epoch::handle(ctx, decode(key, v, body)?).await)
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::offset_for_leader_epoch(authz, &mut req);
+            let mut resp = offset_for_leader_epoch::handle(ctx, req).await;
+            resp.topics.extend(refused);
+            respond(key, v, cid, &resp)
         }
         ApiKey::DescribeLogDirs => {
             respond(key, v, cid, &describe_log_dirs::handle(ctx, v, decode(key, v, body)?).await)
         }
         ApiKey::DescribeConfigs => {
-            respond(key, v, cid, &describe_configs::handle(ctx, decode(key, v, body)?))
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::describe_configs(authz, &mut req);
+            let mut resp = describe_configs::handle(ctx, req);
+            resp.results.extend(refused);
+            respond(key, v, cid, &resp)
         }
         ApiKey::AlterConfigs => {
-            respond(key, v, cid, &alter_configs::handle_alter(ctx, decode(key, v, body)?).await)
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::alter_configs(authz, &mut req);
+            let mut resp = alter_configs::handle_alter(ctx, req).await;
+            resp.responses.extend(refused);
+            respond(key, v, cid, &resp)
         }
-        ApiKey::IncrementalAlterConfigs => respond(
-            key,
-            v,
-            cid,
-            &alter_configs::handle_incremental(ctx, decode(key, v, body)?).await,
-        ),
+        ApiKey::IncrementalAlterConfigs => {
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::incremental_alter_configs(authz, &mut req);
+            let mut resp = alter_configs::handle_incremental(ctx, req).await;
+            resp.responses.extend(refused);
+            respond(key, v, cid, &resp)
+        }
         ApiKey::CreatePartitions => {
-            respond(key, v, cid, &create_partitions::handle(ctx, decode(key, v, body)?).await)
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::create_partitions(authz, &mut req);
+            let mut resp = create_partitions::handle(ctx, req).await;
+            resp.results.extend(refused);
+            respond(key, v, cid, &resp)
         }
         ApiKey::FindCoordinator => {
             let req = decode(key, v, body)?;
@@ -249,7 +285,11 @@ pub async fn dispatch(
             respond(key, v, cid, &resp)
         }
         ApiKey::OffsetFetch => {
-            respond(key, v, cid, &offset_fetch::handle(groups, v, decode(key, v, body)?).await)
+            let req: kafka_protocol::messages::OffsetFetchRequest = decode(key, v, body)?;
+            let asked = req.clone();
+            let mut resp = offset_fetch::handle(groups, v, req).await;
+            authorize::offset_fetch(authz, &asked, &mut resp);
+            respond(key, v, cid, &resp)
         }
         ApiKey::ListGroups => {
             let mut resp = list_groups::handle(groups, v, decode(key, v, body)?).await;
@@ -285,12 +325,11 @@ pub async fn dispatch(
         }
         ApiKey::OffsetDelete => {
             let image = ctx.store.image();
-            respond(
-                key,
-                v,
-                cid,
-                &offset_delete::handle(groups, &image, decode(key, v, body)?).await,
-            )
+            let mut req = decode(key, v, body)?;
+            let refused = authorize::offset_delete(authz, &mut req);
+            let mut resp = offset_delete::handle(groups, &image, req).await;
+            resp.topics.extend(refused);
+            respond(key, v, cid, &resp)
         }
         ApiKey::DescribeClientQuotas => {
             respond(key, v, cid, &client_quotas::describe(ctx, decode(key, v, body)?))
@@ -500,6 +539,95 @@ fn refuse_whole(
                             w
                         })
                         .collect();
+            })
+        }
+        ApiKey::AddPartitionsToTxn if v <= 3 => {
+            let req: AddPartitionsToTxnRequest = decode(key, v, peek())?;
+            if !authz.transactional_id(Write, &req.v3_and_below_transactional_id) {
+                refuse!(AddPartitionsToTxnResponse, |r| {
+                    r.results_by_topic_v3_and_below = req
+                        .v3_and_below_topics
+                        .iter()
+                        .map(|t| {
+                            let partitions = t.partitions.iter().map(|&p| {
+                                add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
+                                    .with_partition_index(p)
+                                    .with_partition_error_code(txn_denied)
+                            });
+                            add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
+                                .with_name(t.name.clone())
+                                .with_results_by_partition(partitions.collect())
+                        })
+                        .collect();
+                })
+            }
+        }
+        ApiKey::TxnOffsetCommit => {
+            let req: TxnOffsetCommitRequest = decode(key, v, peek())?;
+            // The transactional id first, then the group, as Kafka checks.
+            let code = if !authz.transactional_id(Write, &req.transactional_id) {
+                Some(txn_denied)
+            } else if !authz.group(Read, &req.group_id) {
+                Some(group_denied)
+            } else {
+                None
+            };
+            if let Some(code) = code {
+                refuse!(TxnOffsetCommitResponse, |r| {
+                    r.topics = req
+                        .topics
+                        .iter()
+                        .map(|t| {
+                            let partitions = t.partitions.iter().map(|p| {
+                                txn_offset_commit_response::TxnOffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code)
+                            });
+                            txn_offset_commit_response::TxnOffsetCommitResponseTopic::default()
+                                .with_name(t.name.clone())
+                                .with_partitions(partitions.collect())
+                        })
+                        .collect();
+                })
+            }
+        }
+        ApiKey::OffsetDelete => {
+            let req: OffsetDeleteRequest = decode(key, v, peek())?;
+            if !authz.group(Delete, &req.group_id) {
+                refuse!(OffsetDeleteResponse, |r| r.error_code = group_denied)
+            }
+        }
+        ApiKey::DescribeLogDirs if !authz.cluster(Describe) => {
+            // Versions before 3 have no error code: the answer is no dirs.
+            refuse!(DescribeLogDirsResponse, |r| if v >= 3 {
+                r.error_code = cluster_denied
+            })
+        }
+        ApiKey::DescribeClientQuotas if !authz.cluster(DescribeConfigs) => {
+            refuse!(DescribeClientQuotasResponse, |r| {
+                r.error_code = cluster_denied;
+                r.error_message = Some(str_bytes("Cluster authorization failed."));
+                r.entries = None;
+            })
+        }
+        ApiKey::AlterClientQuotas if !authz.cluster(AlterConfigs) => {
+            let req: AlterClientQuotasRequest = decode(key, v, peek())?;
+            refuse!(AlterClientQuotasResponse, |r| {
+                r.entries = req
+                    .entries
+                    .iter()
+                    .map(|e| {
+                        let entity = e.entity.iter().map(|x| {
+                            alter_client_quotas_response::EntityData::default()
+                                .with_entity_type(x.entity_type.clone())
+                                .with_entity_name(x.entity_name.clone())
+                        });
+                        alter_client_quotas_response::EntryData::default()
+                            .with_error_code(cluster_denied)
+                            .with_error_message(Some(str_bytes("Cluster authorization failed.")))
+                            .with_entity(entity.collect())
+                    })
+                    .collect();
             })
         }
         ApiKey::ElectLeaders if !authz.cluster(Alter) => {
