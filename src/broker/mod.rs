@@ -65,8 +65,6 @@ pub struct BrokerContext {
     /// Incremental fetch sessions (KIP-227), shared by every connection:
     /// a client may continue its session on a new connection.
     pub fetch_sessions: fetch_session::FetchSessionCache,
-    /// Brokers Metadata still lists for a while after they left.
-    pub departed: apis::metadata::DepartedBrokers,
 }
 
 impl BrokerContext {

@@ -325,7 +325,6 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
         producer_ids: Default::default(),
         groups,
         txns,
-        departed: Default::default(),
     };
     ctx.store.register_broker(ctx.registration()).await?;
     ctx.apply_metadata().await;

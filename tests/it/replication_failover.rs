@@ -7,10 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
-
 use crate::broker_bad_input::{batch, produce_within as produce};
 use crate::broker_support::Wire;
 use crate::cli_topics::{ok, script};
@@ -287,52 +283,6 @@ fn produce_across_leader_kills(
         support::stderr(&verified)
     );
     eprintln!("{}{}", out, text);
-}
-
-/// After `kill -9` of a leader, the first Metadata answer that shows its
-/// partition on a new leader still lists the dead broker (at the address
-/// it registered, among the offline replicas, never as leader), so
-/// librdkafka moves the partition before it decommissions the broker; a
-/// while later the broker is no longer listed.
-#[test]
-fn metadata_lists_a_dead_leader_until_after_its_partition_moved() {
-    let mut cluster = Cluster::start(&[]);
-    cluster.create("departed", &[]);
-    let old = cluster.wait_isr_everywhere("departed", &[1, 2, 3], T).leader;
-    let old_port = cluster.broker(old).port;
-    let asked = if old == 1 { 2 } else { 1 };
-    let mut wire: Wire = cluster.broker(asked).wire();
-    let mut metadata = || {
-        let mut req = MetadataRequest::default();
-        req.topics = Some(vec![MetadataRequestTopic::default()
-            .with_name(Some(TopicName(StrBytes::from_static_str("departed"))))]);
-        let resp: MetadataResponse = wire.call(ApiKey::Metadata, 7, &req);
-        resp
-    };
-    cluster.kill9(old);
-    let mut moved = None;
-    support::wait_until(T, "a new leader in Metadata", || {
-        let resp = metadata();
-        let p = &resp.topics[0].partitions[0];
-        let done = p.leader_id.0 >= 0 && p.leader_id.0 != old;
-        if done {
-            moved = Some(resp);
-        }
-        done
-    });
-    let resp = moved.unwrap();
-    let p = &resp.topics[0].partitions[0];
-    assert_eq!(p.error_code, 0);
-    assert_eq!(p.offline_replicas, vec![BrokerId(old)], "{resp:?}");
-    assert!(!p.isr_nodes.contains(&BrokerId(old)), "{resp:?}");
-    let listed = resp.brokers.iter().find(|b| b.node_id.0 == old);
-    assert_eq!(listed.map(|b| b.port), Some(i32::from(old_port)), "{resp:?}");
-    support::wait_until(T, "the dead broker to leave Metadata", || {
-        !metadata().brokers.iter().any(|b| b.node_id.0 == old)
-    });
-    let resp = metadata();
-    assert_eq!(resp.brokers.len(), 2, "{resp:?}");
-    assert_eq!(resp.topics[0].partitions[0].offline_replicas, vec![BrokerId(old)]);
 }
 
 #[test]

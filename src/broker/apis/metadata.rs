@@ -9,16 +9,12 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use super::str_bytes;
 use crate::broker::authorizer::Authz;
 use crate::broker::error::ApiError;
 use crate::broker::topics::{self, TopicRequest};
 use crate::broker::BrokerContext;
-use crate::cluster::{BrokerRegistration, ClusterImage, TopicMetadata};
+use crate::cluster::{ClusterImage, TopicMetadata};
 use crate::protocol::ErrorCode;
 use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::types::TopicPartition;
@@ -143,11 +139,9 @@ pub async fn handle(
     }
 
     let mut resp = MetadataResponse::default();
-    let departed = ctx.departed.listed(&image, std::time::Instant::now());
     resp.brokers = image
         .brokers
         .values()
-        .chain(departed.iter())
         .filter_map(|b| {
             let (host, port) = b.endpoint(listener)?;
             let mut m = MetadataResponseBroker::default();
@@ -161,7 +155,10 @@ pub async fn handle(
     resp.cluster_id = Some(str_bytes(image.cluster_id.clone()));
     resp.controller_id = BrokerId(image.controller_id);
     if include_topic_ops {
-        for t in topics.iter_mut().filter(|t| t.error_code == 0) {
+        // Kafka answers them for every topic the principal may describe,
+        // the one just created (LEADER_NOT_AVAILABLE) and unknown ones too.
+        let refused = ErrorCode::TopicAuthorizationFailed.code();
+        for t in topics.iter_mut().filter(|t| t.error_code != refused) {
             if let Some(name) = &t.name {
                 t.topic_authorized_operations =
                     authz.authorized_operations(ResourceType::Topic, name.0.as_str());
@@ -174,63 +171,6 @@ pub async fn handle(
     }
     resp.topics = topics;
     resp
-}
-
-/// How long a broker that left the cluster is still listed in Metadata
-/// once no partition names it as leader any more.
-pub const DEPARTED_BROKER_GRACE: Duration = Duration::from_secs(10);
-
-/// Brokers that left the cluster (their registration vanished), still
-/// listed in Metadata answers until [`DEPARTED_BROKER_GRACE`] after their
-/// partitions moved to new leaders, never as a leader themselves and still
-/// among the offline replicas.
-///
-/// Why: the answer that shows a dead leader's partitions on their new
-/// leader would otherwise be the first without the dead broker, and
-/// librdkafka (2.10+ decommissions brokers missing from Metadata) then
-/// hands those partitions back to "no leader" as the dying broker's thread
-/// lets go of them, so a producer waits for one more refresh (a second)
-/// after the failover. Listed a little longer, the broker is forgotten
-/// only once the client moved its partitions off it.
-#[derive(Debug, Default)]
-pub struct DepartedBrokers {
-    /// Every broker seen registered, with when it was first seen gone
-    /// and leading nothing.
-    seen: Mutex<BTreeMap<i32, (BrokerRegistration, Option<Instant>)>>,
-}
-
-impl DepartedBrokers {
-    /// The departed brokers to list besides `image`'s live ones at `now`:
-    /// those still assigned as a replica of some partition (one reassigned
-    /// away is no use to any client) that either still lead a partition
-    /// or stopped leading less than the grace period ago.
-    pub fn listed(&self, image: &ClusterImage, now: Instant) -> Vec<BrokerRegistration> {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        for (id, b) in &image.brokers {
-            if seen.get(id).is_none_or(|(r, gone)| r != b || gone.is_some()) {
-                seen.insert(*id, (b.clone(), None));
-            }
-        }
-        if seen.len() == image.brokers.len() {
-            return Vec::new();
-        }
-        let (mut leaders, mut assigned) = (BTreeSet::new(), BTreeSet::new());
-        for p in image.topics.values().flat_map(|t| t.partitions.values()) {
-            leaders.insert(p.state.leader);
-            assigned.extend(p.replicas.iter().copied());
-        }
-        seen.retain(|id, (_, gone)| {
-            if image.brokers.contains_key(id) || leaders.contains(id) {
-                return true;
-            }
-            let since = *gone.get_or_insert(now);
-            now.saturating_duration_since(since) < DEPARTED_BROKER_GRACE
-        });
-        seen.iter()
-            .filter(|(id, _)| !image.brokers.contains_key(id) && assigned.contains(id))
-            .map(|(_, (b, _))| b.clone())
-            .collect()
-    }
 }
 
 fn error_topic(name: Option<String>, id: uuid::Uuid, code: ErrorCode) -> MetadataResponseTopic {
@@ -294,78 +234,4 @@ fn topic_response(
         })
         .collect();
     t
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cluster::{PartitionMetadata, PartitionState};
-
-    /// One partition on `replicas`, led by `leader`, with `live` registered.
-    fn image(live: &[i32], replicas: &[i32], leader: i32) -> ClusterImage {
-        let mut image = ClusterImage::default();
-        for &id in live {
-            let port = 9000 + id as u16;
-            image.brokers.insert(id, BrokerRegistration::plaintext(id, "127.0.0.1", port, None));
-        }
-        let partition = PartitionMetadata {
-            replicas: replicas.to_vec(),
-            state: PartitionState { leader, leader_epoch: 1, isr: live.to_vec() },
-            state_zk_version: 0,
-            adding_replicas: Vec::new(),
-            removing_replicas: Vec::new(),
-        };
-        let topic = TopicMetadata {
-            name: "t".into(),
-            topic_id: uuid::Uuid::nil(),
-            partitions: [(0, partition)].into(),
-            configs: BTreeMap::new(),
-        };
-        image.topics.insert("t".into(), topic);
-        image
-    }
-
-    fn ids(b: &[BrokerRegistration]) -> Vec<i32> {
-        b.iter().map(|b| b.id).collect()
-    }
-
-    #[test]
-    fn a_dead_leader_is_listed_until_the_grace_period_after_its_partitions_moved() {
-        let d = DepartedBrokers::default();
-        let t0 = Instant::now();
-        assert!(d.listed(&image(&[1, 2, 3], &[1, 2, 3], 1), t0).is_empty());
-        // Its session expired; the controller has not elected yet.
-        let dead = image(&[2, 3], &[1, 2, 3], 1);
-        let listed = d.listed(&dead, t0 + DEPARTED_BROKER_GRACE * 5);
-        assert_eq!(ids(&listed), vec![1]);
-        assert_eq!(listed[0].port, 9001, "with the address it registered");
-        // Broker 2 leads now: the grace period starts.
-        let moved = image(&[2, 3], &[1, 2, 3], 2);
-        let t1 = t0 + DEPARTED_BROKER_GRACE * 6;
-        assert_eq!(ids(&d.listed(&moved, t1)), vec![1]);
-        let end = t1 + DEPARTED_BROKER_GRACE;
-        assert_eq!(ids(&d.listed(&moved, end - Duration::from_millis(1))), vec![1]);
-        assert!(d.listed(&moved, end).is_empty(), "forgotten after the grace period");
-        assert!(d.listed(&moved, end + DEPARTED_BROKER_GRACE).is_empty());
-    }
-
-    #[test]
-    fn a_departed_broker_no_partition_names_is_not_listed() {
-        let d = DepartedBrokers::default();
-        let t0 = Instant::now();
-        d.listed(&image(&[1, 2, 3], &[2, 3], 2), t0);
-        assert!(d.listed(&image(&[2, 3], &[2, 3], 2), t0).is_empty());
-    }
-
-    #[test]
-    fn a_returning_broker_starts_a_new_grace_period_when_it_leaves_again() {
-        let d = DepartedBrokers::default();
-        let t0 = Instant::now();
-        d.listed(&image(&[1, 2], &[1, 2], 2), t0);
-        d.listed(&image(&[2], &[1, 2], 2), t0);
-        let back = t0 + DEPARTED_BROKER_GRACE;
-        assert!(d.listed(&image(&[1, 2], &[1, 2], 2), back).is_empty(), "live, listed as such");
-        let again = back + DEPARTED_BROKER_GRACE;
-        assert_eq!(ids(&d.listed(&image(&[2], &[1, 2], 2), again)), vec![1]);
-    }
 }
