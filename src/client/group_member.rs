@@ -1,29 +1,16 @@
 //! Membership in a consumer group (Kafka's classic protocol, as the Java
-//! `ConsumerCoordinator` plays it): join (fetching a member id first,
-//! KIP-394), let the leader run the assignor, sync, heartbeat in the
-//! background, commit and fetch offsets, leave. The caller polls
+//! `ConsumerCoordinator` plays it): the protocol type `consumer` over the
+//! shared group membership (`membership`), with subscriptions as metadata
+//! and the leader running the assignor. The caller polls
 //! [`GroupMember::needs_rejoin`] and calls [`GroupMember::join`] again when a
 //! rebalance starts.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
-use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
-use kafka_protocol::messages::{
-    GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
-    OffsetFetchRequest, SyncGroupRequest,
-};
-use tokio::task::JoinHandle;
-
-use super::admin::{str_bytes, topic_name, Admin};
 use super::assignor::{self, Assignment, MemberSubscription, Subscription, SUBSCRIPTION_VERSION};
-use super::connection::Connection;
+use super::membership::{GroupSettings, Joined, Membership};
 use super::{Cluster, Error, Result};
 
 /// The consumer's group settings, with the Java client's names and defaults.
@@ -84,92 +71,54 @@ fn short_assignor_name(s: &str) -> &str {
     }
 }
 
-/// Set by the heartbeat task; read by the poll loop.
-#[derive(Default)]
-struct Shared {
-    rejoin: AtomicBool,
-    /// The member id is no longer valid: join afresh.
-    reset: AtomicBool,
-}
-
 pub struct GroupMember {
-    cluster: Arc<Cluster>,
-    config: GroupMemberConfig,
-    member_id: String,
-    generation: i32,
-    protocol: Option<String>,
+    core: Membership,
+    assignors: Vec<String>,
     topics: Vec<String>,
     assignment: BTreeMap<String, Vec<i32>>,
-    coordinator: Option<Arc<Connection>>,
-    shared: Arc<Shared>,
-    heartbeat: Option<JoinHandle<()>>,
-}
-
-fn code(c: i16) -> Option<ResponseError> {
-    ResponseError::try_from_code(c)
-}
-
-/// Errors after which the member asks the coordinator again and retries.
-fn coordinator_moved(e: Option<ResponseError>) -> bool {
-    matches!(
-        e,
-        Some(
-            ResponseError::CoordinatorNotAvailable
-                | ResponseError::NotCoordinator
-                | ResponseError::CoordinatorLoadInProgress
-        )
-    )
 }
 
 impl GroupMember {
     pub fn new(cluster: Arc<Cluster>, config: GroupMemberConfig) -> Self {
+        let settings = GroupSettings {
+            group_id: config.group_id,
+            group_instance_id: config.group_instance_id,
+            session_timeout: config.session_timeout,
+            rebalance_timeout: config.rebalance_timeout,
+            heartbeat_interval: config.heartbeat_interval,
+        };
         GroupMember {
-            cluster,
-            config,
-            member_id: String::new(),
-            generation: -1,
-            protocol: None,
+            core: Membership::new(cluster, settings, "consumer"),
+            assignors: config.assignors,
             topics: Vec::new(),
             assignment: BTreeMap::new(),
-            coordinator: None,
-            shared: Arc::default(),
-            heartbeat: None,
         }
     }
 
+    pub fn group_id(&self) -> &str {
+        self.core.group_id()
+    }
+
     pub fn member_id(&self) -> &str {
-        &self.member_id
+        self.core.member_id()
     }
 
     pub fn generation(&self) -> i32 {
-        self.generation
+        self.core.generation()
     }
 
     /// Whether a rebalance started (the next heartbeat said so).
     pub fn needs_rejoin(&self) -> bool {
-        self.shared.rejoin.load(Ordering::Acquire)
-    }
-
-    async fn coordinator(&mut self) -> Result<Arc<Connection>> {
-        if let Some(c) = &self.coordinator {
-            return Ok(c.clone());
-        }
-        let admin = Admin::new(self.cluster.clone());
-        let (_, conn) = admin.find_group_coordinator(&self.config.group_id).await?;
-        self.coordinator = Some(conn.clone());
-        Ok(conn)
+        self.core.needs_rejoin()
     }
 
     fn cooperative(&self) -> bool {
-        self.protocol.as_deref() == Some("cooperative-sticky")
+        self.core.protocol() == Some("cooperative-sticky")
     }
 
     /// Joins (or rejoins) the group subscribed to `topics` and returns the
     /// partitions this member now owns.
     pub async fn join(&mut self, topics: &[String]) -> Result<Vec<(String, i32)>> {
-        if let Some(h) = self.heartbeat.take() {
-            h.abort();
-        }
         self.topics = topics.to_vec();
         if !self.cooperative() {
             // Eager protocols give everything back before rejoining.
@@ -178,53 +127,48 @@ impl GroupMember {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            if attempts > 1 {
-                tokio::time::sleep(Duration::from_millis(if attempts > 20 { 500 } else { 50 }))
-                    .await;
-            }
-            if self.shared.reset.swap(false, Ordering::AcqRel) {
-                self.member_id.clear();
-                self.generation = -1;
+            Membership::backoff(attempts).await;
+            if self.core.take_reset() {
                 self.assignment.clear();
             }
-            self.shared.rejoin.store(false, Ordering::Release);
-            let conn = self.coordinator().await?;
-            let joined = self.join_once(&conn).await;
-            let (leader, members) = match joined {
-                Ok(Some(j)) => j,
-                Ok(None) => continue,
-                Err(e) => {
-                    if coordinator_moved(e.code()) || e.is_retriable() {
-                        self.coordinator = None;
-                        continue;
-                    }
-                    return Err(e);
-                }
+            let subscription = Subscription {
+                topics: self.topics.clone(),
+                user_data: None,
+                owned_partitions: self.assignment.clone(),
+                generation_id: self.core.generation(),
+                rack_id: None,
             };
-            let assignments = if leader { self.assign(&members).await? } else { BTreeMap::new() };
-            match self.sync(&conn, assignments).await {
-                Ok(Some(new)) => {
-                    let revoked = self.assignment.iter().any(|(t, ps)| {
-                        ps.iter().any(|p| !new.get(t).is_some_and(|n| n.contains(p)))
-                    });
-                    self.assignment = new;
-                    // KIP-429: what was taken away is released first, then
-                    // the member rejoins so the partitions can move.
-                    if self.cooperative() && revoked {
-                        continue;
-                    }
-                    break;
-                }
-                Ok(None) => continue,
-                Err(e) if coordinator_moved(e.code()) || e.is_retriable() => {
-                    self.coordinator = None;
-                    continue;
-                }
-                Err(e) => return Err(e),
+            let metadata = bytes::Bytes::from(subscription.encode(SUBSCRIPTION_VERSION));
+            let protocols: Vec<(&str, bytes::Bytes)> =
+                self.assignors.iter().map(|a| (a.as_str(), metadata.clone())).collect();
+            let Some(joined) = self.core.join_once(&protocols).await? else { continue };
+            let assignments = if joined.leader {
+                self.assign(&joined)
+                    .await?
+                    .into_iter()
+                    .map(|(m, a)| (m, bytes::Bytes::from(a.encode())))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            };
+            let Some(bytes) = self.core.sync_once(assignments).await? else { continue };
+            let new = Assignment::decode(&bytes)
+                .map_err(|e| {
+                    Error::InvalidArgument(format!("bad assignment from the group leader: {e}"))
+                })?
+                .partitions;
+            let revoked = self
+                .assignment
+                .iter()
+                .any(|(t, ps)| ps.iter().any(|p| !new.get(t).is_some_and(|n| n.contains(p))));
+            self.assignment = new;
+            // KIP-429: what was taken away is released first, then the
+            // member rejoins so the partitions can move.
+            if self.cooperative() && revoked {
+                continue;
             }
+            return Ok(self.owned());
         }
-        self.start_heartbeat();
-        Ok(self.owned())
     }
 
     /// The partitions this member owns.
@@ -232,220 +176,38 @@ impl GroupMember {
         self.assignment.iter().flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p))).collect()
     }
 
-    /// One JoinGroup; `Ok(None)` means "send it again" (a member id was
-    /// handed out, or the old one is gone).
-    async fn join_once(
-        &mut self,
-        conn: &Arc<Connection>,
-    ) -> Result<Option<(bool, Vec<MemberSubscription>)>> {
-        let subscription = Subscription {
-            topics: self.topics.clone(),
-            user_data: None,
-            owned_partitions: self.assignment.clone(),
-            generation_id: self.generation,
-            rack_id: None,
-        };
-        let metadata = bytes::Bytes::from(subscription.encode(SUBSCRIPTION_VERSION));
-        let mut req = JoinGroupRequest::default();
-        req.group_id = GroupId(str_bytes(&self.config.group_id));
-        req.session_timeout_ms =
-            self.config.session_timeout.as_millis().min(i32::MAX as u128) as i32;
-        req.rebalance_timeout_ms =
-            self.config.rebalance_timeout.as_millis().min(i32::MAX as u128) as i32;
-        req.member_id = str_bytes(&self.member_id);
-        req.group_instance_id = self.config.group_instance_id.as_deref().map(str_bytes);
-        req.protocol_type = str_bytes("consumer");
-        req.protocols = self
-            .config
-            .assignors
-            .iter()
-            .map(|name| {
-                let mut p = JoinGroupRequestProtocol::default();
-                p.name = str_bytes(name);
-                p.metadata = metadata.clone();
-                p
-            })
-            .collect();
-        let version = conn.version::<JoinGroupRequest>()?;
-        // The broker holds a JoinGroup for up to the rebalance timeout.
-        let resp = tokio::time::timeout(
-            self.config.rebalance_timeout + Duration::from_secs(5),
-            conn.send_pipelined(&req, version).await?.wait(),
-        )
-        .await
-        .map_err(|_| Error::Timeout {
-            what: "JoinGroup".into(),
-            after: self.config.rebalance_timeout,
-        })??;
-        match code(resp.error_code) {
-            None => {}
-            Some(ResponseError::MemberIdRequired) => {
-                self.member_id = resp.member_id.to_string();
-                return Ok(None);
-            }
-            Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration) => {
-                self.member_id.clear();
-                self.generation = -1;
-                return Ok(None);
-            }
-            Some(ResponseError::RebalanceInProgress) => return Ok(None),
-            Some(_) => {
-                return Err(Error::from_code(resp.error_code, None)
-                    .unwrap_or(Error::InvalidArgument("join".into())))
-            }
-        }
-        self.member_id = resp.member_id.to_string();
-        self.generation = resp.generation_id;
-        self.protocol = resp.protocol_name.map(|p| p.to_string());
-        let leader = resp.leader.as_str() == self.member_id && !resp.skip_assignment;
-        let members = resp
+    /// The leader's job: run the selected assignor over the subscribed
+    /// topics' partition counts.
+    async fn assign(&self, joined: &Joined) -> Result<BTreeMap<String, Assignment>> {
+        let members: Vec<MemberSubscription> = joined
             .members
-            .into_iter()
+            .iter()
             .filter_map(|m| {
                 Some(MemberSubscription {
-                    member_id: m.member_id.to_string(),
-                    group_instance_id: m.group_instance_id.map(|s| s.to_string()),
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
                     subscription: Subscription::decode(&m.metadata).ok()?,
                 })
             })
             .collect();
-        Ok(Some((leader, members)))
-    }
-
-    /// The leader's job: run the selected assignor over the subscribed
-    /// topics' partition counts.
-    async fn assign(&self, members: &[MemberSubscription]) -> Result<BTreeMap<String, Assignment>> {
-        let topics: Vec<String> = assignor::subscribed_topics(members).into_iter().collect();
-        let md = self.cluster.refresh(Some(&topics), false).await?;
+        let topics: Vec<String> = assignor::subscribed_topics(&members).into_iter().collect();
+        let md = self.core.cluster().refresh(Some(&topics), false).await?;
         let counts: BTreeMap<String, i32> = md
             .topics
             .values()
             .filter(|t| t.error_code == 0)
             .map(|t| (t.name.clone(), t.partitions.len() as i32))
             .collect();
-        let protocol = self.protocol.clone().unwrap_or_default();
-        assignor::assign(&protocol, members, &counts).ok_or_else(|| {
+        let protocol = joined.protocol.clone().unwrap_or_default();
+        assignor::assign(&protocol, &members, &counts).ok_or_else(|| {
             Error::InvalidArgument(format!("the group selected an unknown assignor {protocol}"))
         })
-    }
-
-    /// SyncGroup; `Ok(None)` means "rejoin".
-    async fn sync(
-        &mut self,
-        conn: &Arc<Connection>,
-        assignments: BTreeMap<String, Assignment>,
-    ) -> Result<Option<BTreeMap<String, Vec<i32>>>> {
-        let mut req = SyncGroupRequest::default();
-        req.group_id = GroupId(str_bytes(&self.config.group_id));
-        req.generation_id = self.generation;
-        req.member_id = str_bytes(&self.member_id);
-        req.group_instance_id = self.config.group_instance_id.as_deref().map(str_bytes);
-        req.protocol_type = Some(str_bytes("consumer"));
-        req.protocol_name = self.protocol.as_deref().map(str_bytes);
-        req.assignments = assignments
-            .into_iter()
-            .map(|(member, a)| {
-                let mut s = SyncGroupRequestAssignment::default();
-                s.member_id = str_bytes(&member);
-                s.assignment = bytes::Bytes::from(a.encode());
-                s
-            })
-            .collect();
-        let version = conn.version::<SyncGroupRequest>()?;
-        let resp = conn.send_pipelined(&req, version).await?.wait().await?;
-        match code(resp.error_code) {
-            None => {}
-            Some(ResponseError::RebalanceInProgress) => return Ok(None),
-            Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration) => {
-                self.member_id.clear();
-                self.generation = -1;
-                return Ok(None);
-            }
-            Some(_) => {
-                return Err(Error::from_code(resp.error_code, None)
-                    .unwrap_or(Error::InvalidArgument("sync".into())))
-            }
-        }
-        let assignment = Assignment::decode(&resp.assignment).map_err(|e| {
-            Error::InvalidArgument(format!("bad assignment from the group leader: {e}"))
-        })?;
-        Ok(Some(assignment.partitions))
-    }
-
-    fn start_heartbeat(&mut self) {
-        let Some(conn) = self.coordinator.clone() else { return };
-        let shared = self.shared.clone();
-        let mut req = HeartbeatRequest::default();
-        req.group_id = GroupId(str_bytes(&self.config.group_id));
-        req.generation_id = self.generation;
-        req.member_id = str_bytes(&self.member_id);
-        req.group_instance_id = self.config.group_instance_id.as_deref().map(str_bytes);
-        let interval = self.config.heartbeat_interval;
-        self.heartbeat = Some(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                let Ok(version) = conn.version::<HeartbeatRequest>() else { return };
-                let resp = match conn.send_pipelined(&req, version).await {
-                    Ok(f) => f.wait().await,
-                    Err(e) => Err(e),
-                };
-                let error = match resp {
-                    Ok(r) => code(r.error_code),
-                    // A lost coordinator: rejoin, which finds it again.
-                    Err(_) => Some(ResponseError::NotCoordinator),
-                };
-                match error {
-                    None => continue,
-                    Some(
-                        ResponseError::UnknownMemberId
-                        | ResponseError::IllegalGeneration
-                        | ResponseError::FencedInstanceId,
-                    ) => {
-                        shared.reset.store(true, Ordering::Release);
-                    }
-                    _ => {}
-                }
-                shared.rejoin.store(true, Ordering::Release);
-                return;
-            }
-        }));
     }
 
     /// Commits offsets as this generation's member. A failure because the
     /// group moved on asks for a rejoin instead of failing the caller.
     pub async fn commit(&mut self, offsets: &BTreeMap<(String, i32), i64>) -> Result<()> {
-        if offsets.is_empty() {
-            return Ok(());
-        }
-        let conn = self.coordinator().await?;
-        let req = super::groups::offset_commit_request(
-            &self.config.group_id,
-            self.generation,
-            &self.member_id,
-            self.config.group_instance_id.as_deref(),
-            offsets,
-        );
-        let version = conn.version::<OffsetCommitRequest>()?.min(8);
-        let resp = conn.send_pipelined(&req, version).await?.wait().await?;
-        for t in resp.topics {
-            for p in t.partitions {
-                match code(p.error_code) {
-                    None => {}
-                    Some(ResponseError::RebalanceInProgress) => {
-                        self.shared.rejoin.store(true, Ordering::Release)
-                    }
-                    Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration) => {
-                        self.shared.reset.store(true, Ordering::Release);
-                        self.shared.rejoin.store(true, Ordering::Release);
-                    }
-                    Some(_) => {
-                        return Err(Error::from_code(p.error_code, None)
-                            .unwrap_or(Error::InvalidArgument("commit".into())))
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.core.commit(offsets).await
     }
 
     /// The group's committed offsets for `partitions` (absent = none).
@@ -453,71 +215,12 @@ impl GroupMember {
         &mut self,
         partitions: &[(String, i32)],
     ) -> Result<BTreeMap<(String, i32), i64>> {
-        let conn = self.coordinator().await?;
-        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-        for (t, p) in partitions {
-            by_topic.entry(t).or_default().push(*p);
-        }
-        let mut req = OffsetFetchRequest::default();
-        req.group_id = GroupId(str_bytes(&self.config.group_id));
-        req.topics = Some(
-            by_topic
-                .into_iter()
-                .map(|(t, ps)| {
-                    let mut topic = OffsetFetchRequestTopic::default();
-                    topic.name = topic_name(t);
-                    topic.partition_indexes = ps;
-                    topic
-                })
-                .collect(),
-        );
-        let version = conn.version::<OffsetFetchRequest>()?.min(7);
-        let resp = conn.send_pipelined(&req, version).await?.wait().await?;
-        if let Some(e) = Error::from_code(resp.error_code, None) {
-            return Err(e);
-        }
-        let mut out = BTreeMap::new();
-        for t in resp.topics {
-            for p in t.partitions {
-                if p.error_code == 0 && p.committed_offset >= 0 {
-                    out.insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
-                }
-            }
-        }
-        Ok(out)
+        self.core.committed(partitions).await
     }
 
     /// LeaveGroup, so the others rebalance now rather than after our session.
     pub async fn leave(&mut self) -> Result<()> {
-        if let Some(h) = self.heartbeat.take() {
-            h.abort();
-        }
-        if self.member_id.is_empty() {
-            return Ok(());
-        }
-        let conn = self.coordinator().await?;
-        let mut req = LeaveGroupRequest::default();
-        req.group_id = GroupId(str_bytes(&self.config.group_id));
-        let version = conn.version::<LeaveGroupRequest>()?;
-        if version >= 3 {
-            let mut m = MemberIdentity::default();
-            m.member_id = str_bytes(&self.member_id);
-            m.group_instance_id = self.config.group_instance_id.as_deref().map(str_bytes);
-            req.members.push(m);
-        } else {
-            req.member_id = str_bytes(&self.member_id);
-        }
-        conn.send_pipelined(&req, version).await?.wait().await?;
-        self.member_id.clear();
-        Ok(())
-    }
-}
-
-impl Drop for GroupMember {
-    fn drop(&mut self) {
-        if let Some(h) = self.heartbeat.take() {
-            h.abort();
-        }
+        self.core.leave().await
     }
 }
 

@@ -14,6 +14,7 @@ pub mod consumer;
 pub mod error;
 pub mod group_member;
 pub mod groups;
+pub mod membership;
 pub mod producer;
 pub mod quota_admin;
 pub mod scram_admin;

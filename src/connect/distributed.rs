@@ -289,8 +289,15 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> Re
     shared.sync().await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Membership has connections of its own, as Kafka's WorkerGroupMember
+    // has its own network client: the config, offset and status topics are
+    // read with polls on the worker's connections, and a heartbeat queued
+    // behind one would reach the coordinator late.
+    let mut group_client = cluster.config().clone();
+    group_client.client_id = format!("connect-{group_id}-membership");
+    let group_cluster = crate::client::Cluster::connect(group_client).await?;
     let group = WorkerGroup::new(
-        cluster,
+        group_cluster,
         &group_id,
         session_timeout,
         rebalance_timeout,

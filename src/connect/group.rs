@@ -10,24 +10,13 @@
 //! keeping tasks running through a rebalance.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
-use kafka_protocol::messages::{
-    GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
-};
-use kafka_protocol::protocol::StrBytes;
-use tokio::task::JoinHandle;
 
-use crate::client::admin::Admin;
-use crate::client::connection::Connection;
-use crate::client::{Cluster, Error as ClientError};
+use crate::client::membership::{coordinator_moved, GroupSettings, Membership};
+use crate::client::Cluster;
 
 use super::error::{Error, Result};
 
@@ -195,16 +184,7 @@ pub fn assign(members: &[String], connectors: &BTreeMap<String, usize>) -> BTree
 }
 
 pub struct WorkerGroup {
-    cluster: Arc<Cluster>,
-    group_id: String,
-    session_timeout: Duration,
-    rebalance_timeout: Duration,
-    heartbeat_interval: Duration,
-    member_id: String,
-    generation: i32,
-    coordinator: Option<Arc<Connection>>,
-    rejoin: Arc<AtomicBool>,
-    heartbeat: Option<JoinHandle<()>>,
+    core: Membership,
 }
 
 /// The outcome of a JoinGroup: who leads and, for the leader, every member.
@@ -214,23 +194,9 @@ pub struct Joined {
     pub members: Vec<(String, WorkerState)>,
 }
 
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
-
-fn retry_after(e: &ClientError) -> bool {
-    e.is_retriable()
-        || matches!(
-            e.code(),
-            Some(
-                ResponseError::NotCoordinator
-                    | ResponseError::CoordinatorNotAvailable
-                    | ResponseError::CoordinatorLoadInProgress
-            )
-        )
-}
-
 impl WorkerGroup {
+    /// `cluster` is the group's alone (see [`Membership::new`]): the worker
+    /// reads its config and status topics with long polls meanwhile.
     pub fn new(
         cluster: Arc<Cluster>,
         group_id: &str,
@@ -238,131 +204,56 @@ impl WorkerGroup {
         rebalance_timeout: Duration,
         heartbeat_interval: Duration,
     ) -> Self {
-        WorkerGroup {
-            cluster,
+        let settings = GroupSettings {
             group_id: group_id.to_string(),
+            group_instance_id: None,
             session_timeout,
             rebalance_timeout,
             heartbeat_interval,
-            member_id: String::new(),
-            generation: -1,
-            coordinator: None,
-            rejoin: Arc::default(),
-            heartbeat: None,
-        }
+        };
+        WorkerGroup { core: Membership::new(cluster, settings, PROTOCOL_TYPE) }
     }
 
     pub fn generation(&self) -> i32 {
-        self.generation
+        self.core.generation()
     }
 
     pub fn member_id(&self) -> &str {
-        &self.member_id
+        self.core.member_id()
     }
 
     pub fn needs_rejoin(&self) -> bool {
-        self.rejoin.load(Ordering::Acquire)
+        self.core.needs_rejoin()
     }
 
     pub fn request_rejoin(&self) {
-        self.rejoin.store(true, Ordering::Release);
-    }
-
-    async fn coordinator(&mut self) -> Result<Arc<Connection>> {
-        if let Some(c) = &self.coordinator {
-            return Ok(c.clone());
-        }
-        let (_, conn) =
-            Admin::new(self.cluster.clone()).find_group_coordinator(&self.group_id).await?;
-        self.coordinator = Some(conn.clone());
-        Ok(conn)
+        self.core.request_rejoin()
     }
 
     /// Joins until the coordinator answers with a generation; errors that
-    /// a retry can fix (coordinator moved, rebalance in progress) are retried.
+    /// a retry can fix (coordinator moved or not found yet, rebalance in
+    /// progress) are retried.
     pub async fn join(&mut self, me: &WorkerState) -> Result<Joined> {
-        if let Some(h) = self.heartbeat.take() {
-            h.abort();
-        }
+        let protocols = [(EAGER_PROTOCOL, Bytes::from(me.encode()))];
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            if attempt > 1 {
-                tokio::time::sleep(Duration::from_millis(if attempt > 20 { 500 } else { 100 }))
-                    .await;
-            }
-            self.rejoin.store(false, Ordering::Release);
-            let conn = match self.coordinator().await {
-                Ok(c) => c,
-                Err(e) if attempt < 600 => {
-                    tracing::warn!("cannot find the group coordinator yet: {e}");
+            Membership::backoff(attempt).await;
+            let joined = match self.core.join_once(&protocols).await {
+                Ok(Some(j)) => j,
+                Ok(None) => continue,
+                Err(e) if coordinator_moved(&e) && attempt < 600 => {
+                    tracing::warn!("cannot join the group yet: {e}");
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             };
-            let mut p = JoinGroupRequestProtocol::default();
-            p.name = s(EAGER_PROTOCOL);
-            p.metadata = Bytes::from(me.encode());
-            let mut req = JoinGroupRequest::default();
-            req.group_id = GroupId(s(&self.group_id));
-            req.session_timeout_ms = self.session_timeout.as_millis().min(i32::MAX as u128) as i32;
-            req.rebalance_timeout_ms =
-                self.rebalance_timeout.as_millis().min(i32::MAX as u128) as i32;
-            req.member_id = s(&self.member_id);
-            req.protocol_type = s(PROTOCOL_TYPE);
-            req.protocols = vec![p];
-            let sent = async {
-                let version = conn.version::<JoinGroupRequest>()?;
-                conn.send_pipelined(&req, version).await?.wait().await
-            };
-            let resp =
-                match tokio::time::timeout(self.rebalance_timeout + Duration::from_secs(5), sent)
-                    .await
-                {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(e)) if retry_after(&e) => {
-                        self.coordinator = None;
-                        continue;
-                    }
-                    Ok(Err(e)) => return Err(e.into()),
-                    Err(_) => {
-                        self.coordinator = None;
-                        continue;
-                    }
-                };
-            match ResponseError::try_from_code(resp.error_code) {
-                None => {}
-                Some(ResponseError::MemberIdRequired) => {
-                    self.member_id = resp.member_id.to_string();
-                    attempt = 0;
-                    continue;
-                }
-                Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration) => {
-                    self.member_id.clear();
-                    continue;
-                }
-                Some(ResponseError::RebalanceInProgress) => continue,
-                Some(e) if retry_after(&ClientError::Broker { code: e, message: None }) => {
-                    self.coordinator = None;
-                    continue;
-                }
-                Some(_) => {
-                    return Err(ClientError::from_code(resp.error_code, None)
-                        .map(Error::from)
-                        .unwrap_or_else(|| Error::Data("JoinGroup failed".into())))
-                }
-            }
-            self.member_id = resp.member_id.to_string();
-            self.generation = resp.generation_id;
-            let leader = resp.leader.as_str() == self.member_id;
-            let members = resp
+            let members = joined
                 .members
                 .iter()
-                .filter_map(|m| {
-                    Some((m.member_id.to_string(), WorkerState::decode(&m.metadata).ok()?))
-                })
+                .filter_map(|m| Some((m.member_id.clone(), WorkerState::decode(&m.metadata).ok()?)))
                 .collect();
-            return Ok(Joined { leader, leader_id: resp.leader.to_string(), members });
+            return Ok(Joined { leader: joined.leader, leader_id: joined.leader_id, members });
         }
     }
 
@@ -372,103 +263,17 @@ impl WorkerGroup {
         &mut self,
         assignments: BTreeMap<String, WorkerAssignment>,
     ) -> Result<Option<WorkerAssignment>> {
-        let conn = self.coordinator().await?;
-        let mut req = SyncGroupRequest::default();
-        req.group_id = GroupId(s(&self.group_id));
-        req.generation_id = self.generation;
-        req.member_id = s(&self.member_id);
-        req.protocol_type = Some(s(PROTOCOL_TYPE));
-        req.protocol_name = Some(s(EAGER_PROTOCOL));
-        req.assignments = assignments
-            .into_iter()
-            .map(|(m, a)| {
-                let mut x = SyncGroupRequestAssignment::default();
-                x.member_id = s(&m);
-                x.assignment = Bytes::from(a.encode());
-                x
-            })
-            .collect();
-        let resp = async {
-            let version = conn.version::<SyncGroupRequest>()?;
-            conn.send_pipelined(&req, version).await?.wait().await
+        let assignments =
+            assignments.into_iter().map(|(m, a)| (m, Bytes::from(a.encode()))).collect();
+        match self.core.sync_once(assignments).await? {
+            Some(b) => Ok(Some(WorkerAssignment::decode(&b)?)),
+            None => Ok(None),
         }
-        .await;
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) if retry_after(&e) => {
-                self.coordinator = None;
-                return Ok(None);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        match ResponseError::try_from_code(resp.error_code) {
-            None => {}
-            Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration) => {
-                self.member_id.clear();
-                return Ok(None);
-            }
-            Some(_) => return Ok(None),
-        }
-        let a = WorkerAssignment::decode(&resp.assignment)?;
-        self.start_heartbeat();
-        Ok(Some(a))
-    }
-
-    fn start_heartbeat(&mut self) {
-        let Some(conn) = self.coordinator.clone() else { return };
-        let rejoin = self.rejoin.clone();
-        let mut req = HeartbeatRequest::default();
-        req.group_id = GroupId(s(&self.group_id));
-        req.generation_id = self.generation;
-        req.member_id = s(&self.member_id);
-        let interval = self.heartbeat_interval;
-        self.heartbeat = Some(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                let sent = async {
-                    let version = conn.version::<HeartbeatRequest>()?;
-                    conn.send_pipelined(&req, version).await?.wait().await
-                };
-                match tokio::time::timeout(interval * 3, sent).await {
-                    Ok(Ok(r)) if r.error_code == 0 => continue,
-                    _ => {
-                        rejoin.store(true, Ordering::Release);
-                        return;
-                    }
-                }
-            }
-        }));
     }
 
     pub async fn leave(&mut self) {
-        if let Some(h) = self.heartbeat.take() {
-            h.abort();
-        }
-        if self.member_id.is_empty() {
-            return;
-        }
-        let Ok(conn) = self.coordinator().await else { return };
-        let mut req = LeaveGroupRequest::default();
-        req.group_id = GroupId(s(&self.group_id));
-        let Ok(version) = conn.version::<LeaveGroupRequest>() else { return };
-        if version >= 3 {
-            let mut m = MemberIdentity::default();
-            m.member_id = s(&self.member_id);
-            req.members.push(m);
-        } else {
-            req.member_id = s(&self.member_id);
-        }
-        if let Ok(f) = conn.send_pipelined(&req, version).await {
-            let _ = f.wait().await;
-        }
-        self.member_id.clear();
-    }
-}
-
-impl Drop for WorkerGroup {
-    fn drop(&mut self) {
-        if let Some(h) = self.heartbeat.take() {
-            h.abort();
+        if let Err(e) = self.core.leave().await {
+            tracing::warn!("Failed to leave the group: {e}");
         }
     }
 }

@@ -136,8 +136,11 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
         tracing::info!("{}-{}: resuming at position {position}", ctx.connector, ctx.id);
     }
     let mut committed = position;
-    let mut pending: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; READ_CHUNK];
+    // Lines are split where they were read: `buf[start..end]` holds what
+    // is read but not yet sent, and only a partial last line moves (to the
+    // front) before the next read.
+    let mut buf = vec![0u8; READ_CHUNK];
+    let (mut start, mut end) = (0usize, 0usize);
     let mut next_commit = Instant::now() + env.flush_interval;
     let mut warned = false;
     let mut eof = false;
@@ -165,7 +168,7 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
                     continue;
                 }
                 tokio::select! {
-                    r = stdin.read(&mut chunk) => r.map_err(|e| Error::io("cannot read stdin", e))?,
+                    r = stdin.read(room(&mut buf, &mut start, &mut end)) => r.map_err(|e| Error::io("cannot read stdin", e))?,
                     _ = ctx.stop.changed() => break,
                 }
             }
@@ -203,7 +206,7 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
                     }
                 }
                 let f = file.as_mut().expect("opened above");
-                f.read(&mut chunk)
+                f.read(room(&mut buf, &mut start, &mut end))
                     .await
                     .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?
             }
@@ -221,12 +224,11 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
             }
             continue;
         }
-        pending.extend_from_slice(&chunk[..n]);
-        let mut consumed = 0usize;
+        end += n;
         let mut sent = 0usize;
-        while let Some(nl) = pending[consumed..].iter().position(|&b| b == b'\n') {
-            let end = consumed + nl;
-            let line = &pending[consumed..end];
+        let mut line_start = start;
+        for nl in memchr::memchr_iter(b'\n', &buf[start..end]) {
+            let line = &buf[line_start..start + nl];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let converted;
             let value = match value_converter.same_bytes(Some(line)) {
@@ -245,17 +247,37 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
                 partition: None,
             };
             producer.send(&topic, record, 0).await?;
-            consumed = end + 1;
+            line_start = start + nl + 1;
             sent += 1;
             if sent.is_multiple_of(batch_size) {
                 producer.send_lingering().await?;
             }
         }
-        position += consumed as u64;
-        pending.drain(..consumed);
+        position += (line_start - start) as u64;
+        start = line_start;
+        if start == end {
+            (start, end) = (0, 0);
+        }
         producer_failure(&mut producer, &topic)?;
     }
     commit.run(&mut producer, position, &mut committed).await
+}
+
+/// The free tail of `buf` to read into: a partial line left at the end
+/// moves to the front first, and a line longer than the whole buffer
+/// doubles it (growing with what was read, never with a length from the
+/// file).
+fn room<'a>(buf: &'a mut Vec<u8>, start: &mut usize, end: &mut usize) -> &'a mut [u8] {
+    if *end == buf.len() {
+        if *start > 0 {
+            buf.copy_within(*start..*end, 0);
+            *end -= *start;
+            *start = 0;
+        } else {
+            buf.resize(buf.len() * 2, 0);
+        }
+    }
+    &mut buf[*end..]
 }
 
 fn producer_failure(producer: &mut Producer, topic: &str) -> Result<()> {
@@ -466,6 +488,11 @@ async fn join(
     consumed: &mut BTreeMap<(String, i32), i64>,
 ) -> Result<()> {
     let owned = member.join(topics).await?;
+    tracing::info!(
+        "{}: joined at generation {}, assigned {owned:?}",
+        member.group_id(),
+        member.generation()
+    );
     consumed.retain(|k, _| owned.contains(k));
     consumer.assign(&owned, StartOffset::Earliest).await?;
     let committed = member.committed(&owned).await?;
@@ -473,4 +500,46 @@ async fn join(
         consumer.seek(&t, p, o);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::room;
+
+    /// Splits `input` the way the source task does, reading at most
+    /// `read` bytes at a time into a buffer of `cap` bytes.
+    fn split(input: &[u8], cap: usize, read: usize) -> (Vec<Vec<u8>>, u64) {
+        let mut buf = vec![0u8; cap];
+        let (mut start, mut end) = (0usize, 0usize);
+        let (mut lines, mut position, mut at) = (Vec::new(), 0u64, 0usize);
+        while at < input.len() {
+            let free = room(&mut buf, &mut start, &mut end);
+            let n = free.len().min(read).min(input.len() - at);
+            free[..n].copy_from_slice(&input[at..at + n]);
+            at += n;
+            end += n;
+            let mut line_start = start;
+            for nl in memchr::memchr_iter(b'\n', &buf[start..end]) {
+                lines.push(buf[line_start..start + nl].to_vec());
+                line_start = start + nl + 1;
+            }
+            position += (line_start - start) as u64;
+            start = line_start;
+            if start == end {
+                (start, end) = (0, 0);
+            }
+        }
+        (lines, position)
+    }
+
+    #[test]
+    fn lines_split_in_place_across_reads_and_longer_than_the_buffer() {
+        let input = b"a\nbb\n\nlonger than eight\nccc\npartial";
+        for (cap, read) in [(8, 3), (8, 8), (4, 1), (64, 64)] {
+            let (lines, position) = split(input, cap, read);
+            let want: Vec<&[u8]> = vec![b"a", b"bb", b"", b"longer than eight", b"ccc"];
+            assert_eq!(lines, want, "buffer {cap}, reads of {read}");
+            assert_eq!(position, (input.len() - b"partial".len()) as u64, "the partial line waits");
+        }
+    }
 }
