@@ -31,9 +31,8 @@ fn open(dir: &Path, config: LogConfig, clock: &ManualClock) -> Log {
     Log::open(dir, config, Offset(0), Offset(0), Arc::new(clock.clone())).unwrap()
 }
 
-/// (base offset, last offset) of every batch a read returns.
-fn read_all(log: &Log, from: i64) -> Vec<(i64, i64)> {
-    let mut out = Vec::new();
+/// Every batch reads return from `from` on, CRC-checked.
+fn each_batch(log: &Log, from: i64, mut f: impl FnMut(&RecordBatch<'_>)) {
     let mut next = from;
     loop {
         let info = log.read(Offset(next), 1 << 20, None, true).unwrap();
@@ -42,10 +41,16 @@ fn read_all(log: &Log, from: i64) -> Vec<(i64, i64)> {
         for b in Batches::new(&bytes) {
             let b = b.unwrap();
             b.verify_crc().unwrap();
-            out.push((b.base_offset(), b.last_offset()));
+            f(&b);
             next = b.next_offset();
         }
     }
+}
+
+/// (base offset, last offset) of every batch a read returns.
+fn read_all(log: &Log, from: i64) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    each_batch(log, from, |b| out.push((b.base_offset(), b.last_offset())));
     out
 }
 
@@ -560,6 +565,81 @@ mod model {
         Retention,
         Reopen { clean: bool },
         Flush,
+        Compact,
+        RollWhileReading { records: usize },
+        Crash { cut: u32 },
+    }
+
+    /// (offset, key) of every record from `from`.
+    fn records_all(log: &Log, from: i64) -> Vec<(i64, Vec<u8>)> {
+        let mut out = Vec::new();
+        each_batch(log, from, |b| {
+            let records = b.records().unwrap();
+            for r in records.iter() {
+                let r = r.unwrap();
+                out.push((records.offset_of(&r), r.key.unwrap_or_default().to_vec()));
+            }
+        });
+        out
+    }
+
+    /// A crash image: everything below `flushed` (the recovery point) is
+    /// on disk; past it, the bytes are cut at one point and every later
+    /// segment is lost, as unflushed pages are. Answers the (base, last)
+    /// batches that are still whole.
+    fn cut_after(log: &Log, flushed: i64, cut: u32) -> Vec<(i64, i64)> {
+        let segs = log.segments();
+        let files: Vec<(i64, PathBuf)> =
+            segs.iter().map(|s| (s.base_offset(), s.log_path())).collect();
+        drop(segs);
+        // The segment holding the flushed point, and how far into it the
+        // flushed batches run.
+        let first = files.iter().rposition(|(base, _)| *base <= flushed).unwrap_or(0);
+        let bytes = std::fs::read(&files[first].1).unwrap();
+        let mut flushed_at = 0;
+        for b in Batches::new(&bytes) {
+            let b = b.unwrap();
+            if b.last_offset() >= flushed {
+                break;
+            }
+            flushed_at += b.as_bytes().len();
+        }
+        let unflushed: usize = files[first..]
+            .iter()
+            .map(|(_, p)| std::fs::metadata(p).unwrap().len() as usize)
+            .sum::<usize>()
+            - flushed_at;
+        let mut at = flushed_at + cut as usize % (unflushed + 1);
+        let mut kept = Vec::new();
+        for (i, (_, path)) in files.iter().enumerate() {
+            let bytes = std::fs::read(path).unwrap();
+            let keep = if i < first { bytes.len() } else { at.min(bytes.len()) };
+            at -= keep.min(at);
+            if i >= first {
+                let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+                f.set_len(keep as u64).unwrap();
+            }
+            for b in Batches::new(&bytes[..keep]) {
+                let Ok(b) = b else { break };
+                kept.push((b.base_offset(), b.last_offset()));
+            }
+            if i >= first && keep < bytes.len() {
+                at = 0;
+            }
+        }
+        kept
+    }
+
+    /// The log start after a reopen: as Kafka's, it moves up to the first
+    /// segment's base when compaction emptied the segments before it, but
+    /// never past a batch still in the log.
+    fn start_after_open(log: &Log, model: &[(i64, i64)], start: i64) -> Result<i64, TestCaseError> {
+        let now = log.log_start_offset().0;
+        prop_assert!(now >= start);
+        if let Some(&(base, _)) = model.first() {
+            prop_assert!(now <= base.max(start), "log start {} past the batch at {}", now, base);
+        }
+        Ok(now)
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -572,11 +652,14 @@ mod model {
             1 => Just(Op::Retention),
             1 => any::<bool>().prop_map(|clean| Op::Reopen { clean }),
             1 => Just(Op::Flush),
+            1 => Just(Op::Compact),
+            1 => (1usize..5).prop_map(|records| Op::RollWhileReading { records }),
+            1 => any::<u32>().prop_map(|cut| Op::Crash { cut }),
         ]
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
         #[test]
         fn log_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
             let dir = tempfile::tempdir().unwrap();
@@ -605,12 +688,14 @@ mod model {
                         let o = if leo > start { start + i64::from(at) % (leo - start + 1) } else { start };
                         log.truncate_to(Offset(o)).unwrap();
                         model.retain(|&(_, l)| l < o);
-                        leo = match model.last() {
-                            Some(&(_, l)) => l + 1,
-                            // Below every batch: the log is empty at its first
-                            // segment's base or at `o`; the log decides which.
-                            None => log.log_end_offset().0,
-                        };
+                        // Past the last kept batch the log may end anywhere
+                        // up to `o`: compaction leaves gaps, and below every
+                        // batch the log is empty at its first segment's base.
+                        let got = log.log_end_offset().0;
+                        if let Some(&(_, l)) = model.last() {
+                            prop_assert!(got > l && got <= o.max(l + 1), "{} after truncating to {}", got, o);
+                        }
+                        leo = got;
                         start = start.min(leo);
                     }
                     Op::DeleteRecords { at } => {
@@ -631,8 +716,73 @@ mod model {
                         let rp = log.recovery_point();
                         drop(log);
                         log = Log::open(dir.path(), config.clone(), rp, Offset(start), Arc::new(clock.clone())).unwrap();
+                        start = start_after_open(&log, &model, start)?;
                     }
                     Op::Flush => log.flush().unwrap(),
+                    Op::Compact => {
+                        let before = records_all(&log, start);
+                        let active_base = log.segment_base_offsets().last().map_or(0, |o| o.0);
+                        crate::log::cleaner::clean_now(&log).unwrap();
+                        let after = records_all(&log, start);
+                        for r in &after {
+                            prop_assert!(before.contains(r), "{:?} was never written", r);
+                        }
+                        for (o, k) in &before {
+                            let latest = before.iter().rev().find(|(_, k2)| k2 == k).map(|r| r.0);
+                            if latest == Some(*o) || *o >= active_base {
+                                prop_assert!(after.contains(&(*o, k.clone())), "{} lost", o);
+                            }
+                        }
+                        let batches = read_all(&log, start);
+                        for b in &batches {
+                            prop_assert!(model.contains(b), "{:?} keeps its offsets", b);
+                        }
+                        model = batches;
+                    }
+                    Op::RollWhileReading { records } => {
+                        let mut after = model.clone();
+                        after.push((leo, leo + records as i64 - 1));
+                        std::thread::scope(|s| {
+                            let readers: Vec<_> = (0..2)
+                                .map(|_| s.spawn(|| {
+                                    for _ in 0..20 {
+                                        // The whole log before the roll and
+                                        // append, or after: nothing torn.
+                                        let got = read_all(&log, start);
+                                        if got != model && got != after {
+                                            return Err(format!("{got:?}"));
+                                        }
+                                    }
+                                    Ok(())
+                                }))
+                                .collect();
+                            log.roll().unwrap();
+                            log.append_as_leader(&mut batch_of(records, 0, 10, Compression::None), LeaderEpoch(0)).unwrap();
+                            for r in readers {
+                                r.join().unwrap().unwrap();
+                            }
+                        });
+                        model = after;
+                        leo += records as i64;
+                    }
+                    Op::Crash { cut } => {
+                        let (rp, old_leo) = (log.recovery_point().0, leo);
+                        // The batch holding the log start stays whole, so
+                        // the log never ends below its start.
+                        let keep_to = model.first().map_or(start, |b| b.1 + 1).max(rp);
+                        let kept = cut_after(&log, keep_to, cut);
+                        drop(log);
+                        log = Log::open(dir.path(), config.clone(), Offset(rp), Offset(start), Arc::new(clock.clone())).unwrap();
+                        model.retain(|b| kept.contains(b));
+                        start = start_after_open(&log, &model, start)?;
+                        prop_assert_eq!(read_all(&log, start), model.clone(), "recovery keeps exactly the whole batches");
+                        // A later segment whose file survived the crash
+                        // empty keeps its base as the log end: a gap, as
+                        // compaction leaves, never a batch that was lost.
+                        leo = log.log_end_offset().0;
+                        let last = model.last().map_or(start, |&(_, l)| l + 1);
+                        prop_assert!(leo >= last && leo <= old_leo.max(last), "log end {} after a crash, last batch ends at {}", leo, last);
+                    }
                 }
                 prop_assert_eq!(log.log_end_offset().0, leo);
                 prop_assert_eq!(log.log_start_offset().0, start);
