@@ -258,15 +258,7 @@ impl Admin {
             if let Some(e) = Error::from_code(resp.error_code, None) {
                 return Err(e);
             }
-            let mut out = BTreeMap::new();
-            for t in resp.topics {
-                for p in t.partitions {
-                    if p.error_code == 0 && p.committed_offset >= 0 {
-                        out.insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
-                    }
-                }
-            }
-            return Ok(out);
+            return Ok(committed_offsets(resp));
         }
     }
 
@@ -389,4 +381,47 @@ pub(crate) fn offset_commit_request(
         })
         .collect();
     req
+}
+
+/// The committed offset of each partition in an OffsetFetch response; a
+/// partition with an error or no commit (-1) is left out.
+pub(super) fn committed_offsets(
+    resp: kafka_protocol::messages::OffsetFetchResponse,
+) -> BTreeMap<(String, i32), i64> {
+    let mut out = BTreeMap::new();
+    for t in resp.topics {
+        for p in t.partitions {
+            if p.error_code == 0 && p.committed_offset >= 0 {
+                out.insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::offset_fetch_response::{
+        OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+    };
+    use kafka_protocol::messages::OffsetFetchResponse;
+
+    use super::*;
+
+    #[test]
+    fn committed_offsets_leave_out_errors_and_missing_commits() {
+        let part = |partition_index, committed_offset, error_code| {
+            let mut p = OffsetFetchResponsePartition::default();
+            (p.partition_index, p.committed_offset, p.error_code) =
+                (partition_index, committed_offset, error_code);
+            p
+        };
+        let mut t = OffsetFetchResponseTopic::default();
+        t.name = topic_name("t");
+        t.partitions = vec![part(0, 5, 0), part(1, -1, 0), part(2, 9, 3)];
+        let mut resp = OffsetFetchResponse::default();
+        resp.topics = vec![t];
+        let want: BTreeMap<(String, i32), i64> = [(("t".to_string(), 0), 5)].into();
+        assert_eq!(committed_offsets(resp), want, "no commit (-1) and an error are left out");
+    }
 }

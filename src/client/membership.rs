@@ -449,15 +449,7 @@ impl Membership {
         if let Some(e) = Error::from_code(resp.error_code, None) {
             return Err(e);
         }
-        let mut out = BTreeMap::new();
-        for t in resp.topics {
-            for p in t.partitions {
-                if p.error_code == 0 && p.committed_offset >= 0 {
-                    out.insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
-                }
-            }
-        }
-        Ok(out)
+        Ok(super::groups::committed_offsets(resp))
     }
 
     /// LeaveGroup, so the others rebalance now rather than after our session.
