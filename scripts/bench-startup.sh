@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Start-up time against log size: one broker (embedded ZooKeeper) with a
-# single-partition topic filled with GB gigabytes by an idempotent producer
+# single-partition topic filled with MB megabytes by an idempotent producer
 # (1 KB records), then restarted ROUNDS times after a clean shutdown
 # (SIGTERM) and after kill -9, each time measuring from the process start
 # until ListOffsets answers the partition's end offset (the partition is
 # online with its producer state loaded). BEFORE_BIN, if set, is timed on
 # the same data too (e.g. a build without producer snapshots), alternating.
 #
-# Usage: scripts/bench-startup.sh [GB] [ROUNDS] [SEGMENT_BYTES]
-# Needs a release build (target/release/kafka-rs) and GB of free disk.
+# Usage: scripts/bench-startup.sh [MB] [ROUNDS] [SEGMENT_BYTES]
+# Needs a release build (target/release/kafka-rs) and MB of free disk.
 set -euo pipefail
-GB=${1:-1}
+MB=${1:-1000}
 ROUNDS=${2:-3}
 SEGMENT=${3:-1073741824}
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -43,13 +43,12 @@ wait_online() { # START_MS END_OFFSET
 }
 
 start "$BIN"
-t0=$(now_ms)
-wait_online "$t0" 0 >/dev/null 2>&1 || true
+for _ in $(seq 400); do (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.05; done
 "$BIN" topics --bootstrap-server "127.0.0.1:$PORT" --create --topic bench --partitions 1 \
   --replication-factor 1 --config "segment.bytes=$SEGMENT" >/dev/null
-N=$(( GB * 1000 * 1000 ))
+N=$(( MB * 1000 ))
 "$BIN" producer-perf-test --topic bench --num-records "$N" --record-size 1000 --throughput -1 \
-  --producer-props "bootstrap.servers=127.0.0.1:$PORT" acks=1 enable.idempotence=true linger.ms=5 \
+  --producer-props "bootstrap.servers=127.0.0.1:$PORT" acks=all enable.idempotence=true linger.ms=5 \
   batch.size=262144 | tail -1
 END=$("$BIN" get-offsets --bootstrap-server "127.0.0.1:$PORT" --topic-partitions bench:0 | cut -d: -f3)
 echo "log: $(du -sh "$WORK/data/bench-0" | cut -f1) in $(ls "$WORK/data/bench-0" | grep -c '\.log$') segments, end offset $END"
@@ -61,7 +60,8 @@ for r in $(seq "$ROUNDS"); do
     t0=$(now_ms); start "$b"; clean=$(wait_online "$t0" "$END")
     kill -9 "$pid"; wait "$pid" 2>/dev/null || true
     t0=$(now_ms); start "$b"; crash=$(wait_online "$t0" "$END")
-    echo "round $r $(basename "$(dirname "$(dirname "$b")")")/$(basename "$b"): clean shutdown ${clean} ms, kill -9 ${crash} ms"
+    label=after; [ "$b" = "$BIN" ] || label=before
+    echo "round $r $label: clean shutdown ${clean} ms, kill -9 ${crash} ms"
   done
 done
 kill -TERM "$pid"; wait "$pid" || true
