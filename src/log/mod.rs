@@ -33,8 +33,8 @@ mod recovery;
 mod retention;
 pub mod segment;
 pub mod time_index;
-pub mod txn_index;
 mod truncate;
+pub mod txn_index;
 mod validate;
 
 /// What a produce request's records go through before any file is
