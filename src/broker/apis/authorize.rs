@@ -49,6 +49,28 @@ use AclOperation::{Alter, AlterConfigs, ClusterAction, Delete, Describe, Describ
 
 const TOPIC_DENIED: i16 = 29;
 
+/// Answers each refused topic with `code` on every partition it names, in
+/// one API's response types (alike in their fields, without a shared trait).
+macro_rules! deny_topics {
+    ($refused:expr, $code:expr, $topic:ty, $partition:ty) => {
+        $refused
+            .into_iter()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        <$partition>::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code($code)
+                    })
+                    .collect();
+                <$topic>::default().with_name(t.name).with_partitions(partitions)
+            })
+            .collect()
+    };
+}
+
 /// Produce: WRITE on the transactional id (the whole request fails with
 /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and on each topic. Takes the
 /// refused topics out of the request and answers them.
@@ -62,10 +84,9 @@ pub fn produce(authz: &Authz<'_>, req: &mut ProduceRequest) -> Vec<TopicProduceR
     } else {
         TOPIC_DENIED
     };
-    let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut req.topic_data)
-        .into_iter()
-        .partition(|t| !txn_denied && authz.topic(AclOperation::Write, &t.name));
-    req.topic_data = kept;
+    let refused = take_refused(&mut req.topic_data, |t| {
+        !txn_denied && authz.topic(AclOperation::Write, &t.name)
+    });
     refused
         .into_iter()
         .map(|t| {
@@ -94,10 +115,7 @@ pub fn list_offsets(
     authz: &Authz<'_>,
     req: &mut ListOffsetsRequest,
 ) -> Vec<ListOffsetsTopicResponse> {
-    let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut req.topics)
-        .into_iter()
-        .partition(|t| authz.topic(AclOperation::Describe, &t.name));
-    req.topics = kept;
+    let refused = take_refused(&mut req.topics, |t| authz.topic(AclOperation::Describe, &t.name));
     refused
         .into_iter()
         .map(|t| {
@@ -129,10 +147,7 @@ pub fn create_topics(
     if authz.cluster(AclOperation::Create) {
         return Vec::new();
     }
-    let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut req.topics)
-        .into_iter()
-        .partition(|t| authz.topic(AclOperation::Create, &t.name));
-    req.topics = kept;
+    let refused = take_refused(&mut req.topics, |t| authz.topic(AclOperation::Create, &t.name));
     refused
         .into_iter()
         .map(|t| {
@@ -152,25 +167,20 @@ pub fn delete_topics(
     req: &mut DeleteTopicsRequest,
 ) -> Vec<DeletableTopicResult> {
     let mut refused = Vec::new();
-    let (kept, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut req.topic_names)
-        .into_iter()
-        .partition(|n| authz.topic(AclOperation::Delete, n));
-    req.topic_names = kept;
+    let denied = take_refused(&mut req.topic_names, |n| authz.topic(AclOperation::Delete, n));
     for n in denied {
         let mut r = DeletableTopicResult::default();
         r.name = Some(n);
         r.error_code = TOPIC_DENIED;
         refused.push(r);
     }
-    let (kept, denied): (Vec<_>, Vec<_>) =
-        std::mem::take(&mut req.topics).into_iter().partition(|t| {
-            let name = match &t.name {
-                Some(n) => Some(n.0.to_string()),
-                None => image.topic_by_id(t.topic_id).map(|m| m.name.clone()),
-            };
-            name.is_none_or(|n| authz.topic(AclOperation::Delete, &n))
-        });
-    req.topics = kept;
+    let denied = take_refused(&mut req.topics, |t| {
+        let name = match &t.name {
+            Some(n) => Some(n.0.to_string()),
+            None => image.topic_by_id(t.topic_id).map(|m| m.name.clone()),
+        };
+        name.is_none_or(|n| authz.topic(AclOperation::Delete, &n))
+    });
     for t in denied {
         let mut r = DeletableTopicResult::default();
         r.name = t.name;
@@ -189,28 +199,10 @@ pub fn offset_commit(
 ) -> Vec<OffsetCommitResponseTopic> {
     let group_denied = !authz.group(AclOperation::Read, &req.group_id);
     let code = if group_denied { ErrorCode::GroupAuthorizationFailed.code() } else { TOPIC_DENIED };
-    let (kept, refused): (Vec<_>, Vec<_>) = std::mem::take(&mut req.topics)
-        .into_iter()
-        .partition(|t| !group_denied && authz.topic(AclOperation::Read, &t.name));
-    req.topics = kept;
-    refused
-        .into_iter()
-        .map(|t| {
-            let mut r = OffsetCommitResponseTopic::default();
-            r.name = t.name;
-            r.partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut pr = OffsetCommitResponsePartition::default();
-                    pr.partition_index = p.partition_index;
-                    pr.error_code = code;
-                    pr
-                })
-                .collect();
-            r
-        })
-        .collect()
+    let refused = take_refused(&mut req.topics, |t| {
+        !group_denied && authz.topic(AclOperation::Read, &t.name)
+    });
+    deny_topics!(refused, code, OffsetCommitResponseTopic, OffsetCommitResponsePartition)
 }
 
 /// Takes what `allowed` refuses out of `items` and hands it back.
@@ -356,19 +348,13 @@ pub fn txn_offset_commit(
     authz: &Authz<'_>,
     req: &mut TxnOffsetCommitRequest,
 ) -> Vec<TxnOffsetCommitResponseTopic> {
-    take_refused(&mut req.topics, |t| authz.topic(Read, &t.name))
-        .into_iter()
-        .map(|t| {
-            let partitions = t.partitions.iter().map(|p| {
-                TxnOffsetCommitResponsePartition::default()
-                    .with_partition_index(p.partition_index)
-                    .with_error_code(TOPIC_DENIED)
-            });
-            TxnOffsetCommitResponseTopic::default()
-                .with_name(t.name)
-                .with_partitions(partitions.collect())
-        })
-        .collect()
+    let refused = take_refused(&mut req.topics, |t| authz.topic(Read, &t.name));
+    deny_topics!(
+        refused,
+        TOPIC_DENIED,
+        TxnOffsetCommitResponseTopic,
+        TxnOffsetCommitResponsePartition
+    )
 }
 
 /// OffsetDelete: READ on each topic (DELETE on the group is checked on the
@@ -377,19 +363,8 @@ pub fn offset_delete(
     authz: &Authz<'_>,
     req: &mut OffsetDeleteRequest,
 ) -> Vec<OffsetDeleteResponseTopic> {
-    take_refused(&mut req.topics, |t| authz.topic(Read, &t.name))
-        .into_iter()
-        .map(|t| {
-            let partitions = t.partitions.iter().map(|p| {
-                OffsetDeleteResponsePartition::default()
-                    .with_partition_index(p.partition_index)
-                    .with_error_code(TOPIC_DENIED)
-            });
-            OffsetDeleteResponseTopic::default()
-                .with_name(t.name)
-                .with_partitions(partitions.collect())
-        })
-        .collect()
+    let refused = take_refused(&mut req.topics, |t| authz.topic(Read, &t.name));
+    deny_topics!(refused, TOPIC_DENIED, OffsetDeleteResponseTopic, OffsetDeleteResponsePartition)
 }
 
 /// DescribeProducers: READ on each topic, as Kafka asks (not DESCRIBE).
