@@ -232,20 +232,12 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__acls)
-            opts="-h -V --bootstrap-server --command-config --add --remove --list --allow-principal --deny-principal --principal --allow-host --deny-host --operation --topic --group --cluster --transactional-id --resource-pattern-type --producer --consumer --idempotent --force --help --version"
+            opts="-h -V --add --remove --list --allow-principal --deny-principal --principal --allow-host --deny-host --operation --topic --group --cluster --transactional-id --resource-pattern-type --producer --consumer --idempotent --force --bootstrap-server --command-config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --bootstrap-server)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --command-config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --allow-principal)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -286,6 +278,14 @@ _kafka__rs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -308,20 +308,12 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__configs)
-            opts="-h -V --bootstrap-server --zookeeper --command-config --describe --alter --all --entity-type --entity-name --entity-default --user --client --user-defaults --client-defaults --topic --broker --add-config --delete-config --help --version"
+            opts="-h -V --command-config --describe --alter --all --entity-type --entity-name --entity-default --user --client --user-defaults --client-defaults --topic --broker --add-config --delete-config --bootstrap-server --zookeeper --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --bootstrap-server)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --zookeeper)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --command-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -355,6 +347,14 @@ _kafka__rs() {
                     return 0
                     ;;
                 --delete-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zookeeper)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -554,13 +554,17 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__consumer__subcmd__groups)
-            opts="-h -V --bootstrap-server --group --topic --all-topics --list --describe --all-groups --delete --timeout --command-config --reset-offsets --delete-offsets --dry-run --execute --export --to-offset --from-file --to-datetime --by-duration --to-earliest --to-latest --to-current --shift-by --members --verbose --offsets --state --type --output --help --version"
+            opts="-h -V --bootstrap-server --command-config --group --topic --all-topics --list --describe --all-groups --delete --timeout --reset-offsets --delete-offsets --dry-run --execute --export --to-offset --from-file --to-datetime --by-duration --to-earliest --to-latest --to-current --shift-by --members --verbose --offsets --state --type --output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -573,10 +577,6 @@ _kafka__rs() {
                     return 0
                     ;;
                 --timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --command-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -704,13 +704,17 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__get__subcmd__offsets)
-            opts="-h -V --bootstrap-server --broker-list --topic --partitions --topic-partitions --time --command-config --exclude-internal-topics --help --version"
+            opts="-h -V --bootstrap-server --command-config --broker-list --topic --partitions --topic-partitions --time --exclude-internal-topics --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --command-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -731,10 +735,6 @@ _kafka__rs() {
                     return 0
                     ;;
                 --time)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --command-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1166,16 +1166,12 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__leader__subcmd__election)
-            opts="-h -V --bootstrap-server --election-type --topic --partition --all-topic-partitions --path-to-json-file --admin.config --help --version"
+            opts="-h -V --election-type --topic --partition --all-topic-partitions --path-to-json-file --bootstrap-server --admin.config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --bootstrap-server)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --election-type)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1189,6 +1185,10 @@ _kafka__rs() {
                     return 0
                     ;;
                 --path-to-json-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bootstrap-server)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1272,13 +1272,13 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__reassign__subcmd__partitions)
-            opts="-h -V --bootstrap-server --generate --execute --verify --cancel --list --reassignment-json-file --topics-to-move-json-file --broker-list --disable-rack-aware --throttle --additional --preserve-throttles --timeout --command-config --help --version"
+            opts="-h -V --command-config --generate --execute --verify --cancel --list --reassignment-json-file --topics-to-move-json-file --broker-list --disable-rack-aware --throttle --additional --preserve-throttles --timeout --bootstrap-server --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --bootstrap-server)
+                --command-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1302,7 +1302,7 @@ _kafka__rs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --command-config)
+                --bootstrap-server)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1346,20 +1346,12 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__top)
-            opts="-h -V --bootstrap-server --zookeeper --command-config --interval --once --output --help --version"
+            opts="-h -V --command-config --interval --once --output --bootstrap-server --zookeeper --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --bootstrap-server)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --zookeeper)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --command-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1372,20 +1364,6 @@ _kafka__rs() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        kafka__subcmd__rs__subcmd__topics)
-            opts="-h -V --bootstrap-server --zookeeper --command-config --create --list --describe --delete --alter --topic --partitions --replication-factor --replica-assignment --config --delete-config --if-exists --if-not-exists --under-replicated-partitions --unavailable-partitions --under-min-isr-partitions --at-min-isr-partitions --topics-with-overrides --exclude-internal --output --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
                 --bootstrap-server)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1394,7 +1372,25 @@ _kafka__rs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kafka__subcmd__rs__subcmd__topics)
+            opts="-h -V --command-config --zookeeper --create --list --describe --delete --alter --topic --partitions --replication-factor --replica-assignment --config --delete-config --if-exists --if-not-exists --under-replicated-partitions --unavailable-partitions --under-min-isr-partitions --at-min-isr-partitions --topics-with-overrides --exclude-internal --output --bootstrap-server --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --command-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zookeeper)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1426,6 +1422,10 @@ _kafka__rs() {
                     COMPREPLY=($(compgen -W "text table json" -- "${cur}"))
                     return 0
                     ;;
+                --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1434,17 +1434,17 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__transactions)
-            opts="-h -V --bootstrap-server --command-config --help --version list describe describe-producers find-hanging abort help"
+            opts="-h -V --command-config --bootstrap-server --help --version list describe describe-producers find-hanging abort help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --bootstrap-server)
+                --command-config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --command-config)
+                --bootstrap-server)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

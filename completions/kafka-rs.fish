@@ -69,8 +69,6 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l offsets-d
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -l transaction-log-decoder -d 'If set, log data will be parsed as transaction metadata from the __transaction_state topic'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand dump-log" -s V -l version -d 'Print version'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l command-config -d 'Admin client properties file (security settings, timeouts)' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l allow-principal -d 'Principal to allow (User:NAME, User:* for everyone); repeatable' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l deny-principal -d 'Principal to deny; repeatable' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l principal -d 'With --list: only the ACLs of this principal' -r
@@ -81,6 +79,8 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l topic -d 'Top
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l group -d 'Consumer group ACLs (\'*\' for every group); repeatable' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l transactional-id -d 'Transactional id ACLs (\'*\' for every one); repeatable' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l resource-pattern-type -d 'LITERAL or PREFIXED for --add; also ANY or MATCH for --list and --remove (default LITERAL)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l command-config -d 'Admin client properties file (security settings, timeouts)' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l add -d 'Add the ACLs described by the other options'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l remove -d 'Remove ACLs'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l list -d 'List ACLs of the given resources, or of every resource'
@@ -91,8 +91,6 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l idempotent -d
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -l force -d 'Do not ask for confirmation'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand acls" -s V -l version -d 'Print version'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l bootstrap-server -d 'The Kafka server to connect to (host:port[,host:port...])' -r
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l zookeeper -d 'Manage configs through ZooKeeper (host:port)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l command-config -d 'Admin client properties file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l entity-type -d 'topics, brokers, users or clients; users and clients together name a user\'s quotas for one client id' -r -f -a "topics\t''
 brokers\t''
@@ -105,6 +103,8 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l topic -d '
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l broker -d 'Same as --entity-type brokers --entity-name ID' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l add-config -d 'Configs to add or update: k1=v1,k2=[v1,v2,v3],k3=v3' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l delete-config -d 'Config names to remove: k1,k2' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l bootstrap-server -d 'The Kafka server to connect to (host:port[,host:port...])' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l zookeeper -d 'Manage configs through ZooKeeper (host:port)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l describe -d 'List configs for the given entity'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l alter -d 'Alter the configuration of the given entity'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand configs" -l all -d 'With --describe: every config, not only the dynamic ones'
@@ -158,10 +158,10 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -l s
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand console-producer" -s V -l version -d 'Print version'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l command-config -d 'Admin client properties file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l group -d 'The consumer group(s) to act on' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l topic -d 'The topic (`topic` or `topic:0,1`) whose offsets to reset or delete' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l timeout -d 'How long the whole command may take, in ms (connecting, waiting for a coordinator, a group to stabilise)' -r
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l command-config -d 'Admin client properties file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l to-offset -d 'Reset to this offset' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l from-file -d 'Reset to the offsets in a CSV file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-groups" -l to-datetime -d 'Reset to the first offset at or after a time: YYYY-MM-DDTHH:mm:SS.sss' -r
@@ -206,31 +206,31 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -l
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand consumer-perf-test" -s V -l version -d 'Print version'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l command-config -d 'Admin client properties file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l broker-list -d 'Deprecated alias of --bootstrap-server' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l topic -d 'Regular expression of the topics to query (all topics if absent)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l partitions -d 'Comma-separated partition ids to query (all if absent)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l topic-partitions -d 'Topic-partition patterns: topic1:1,topic2:0-3,topic3,topic4:5-,topic5:-3 (ranges: lower bound inclusive, upper exclusive)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l time -d '-1 or latest, -2 or earliest, -3 or max-timestamp, or a timestamp in ms' -r
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l command-config -d 'Admin client properties file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -l exclude-internal-topics -d 'Leave out internal topics'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand get-offsets" -s V -l version -d 'Print version'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand leader-election" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand leader-election" -l election-type -d 'Type of election to attempt: PREFERRED for the preferred replica, UNCLEAN for any live replica of a partition without a leader' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand leader-election" -l topic -d 'Name of the topic whose partition\'s leader is elected (with --partition)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand leader-election" -l partition -d 'The partition of --topic whose leader is elected' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand leader-election" -l path-to-json-file -d 'JSON file of the partitions to elect: {"partitions": [{"topic": "foo", "partition": 1}, ...]}' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand leader-election" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand leader-election" -l admin.config -d 'Admin client properties file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand leader-election" -l all-topic-partitions -d 'Elect leaders for every partition'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand leader-election" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand leader-election" -s V -l version -d 'Print version'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand reassign-partitions" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand reassign-partitions" -l command-config -d 'Admin client properties file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand reassign-partitions" -l reassignment-json-file -d 'The JSON file with the partition reassignment configuration: {"version":1,"partitions":[{"topic":"foo","partition":1,"replicas":[1,2,3]}]}' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand reassign-partitions" -l topics-to-move-json-file -d 'JSON file of the topics to move (with --generate): {"version":1,"topics":[{"topic":"foo"},{"topic":"foo1"}]}' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand reassign-partitions" -l broker-list -d 'The brokers to move the topics to (with --generate), e.g. "0,1,2"' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand reassign-partitions" -l throttle -d 'The replication throttle in B/s while replicas move (with --execute): sets the brokers\' leader/follower.replication.throttled.rate and the topics\' leader/follower.replication.throttled.replicas, as Kafka does; --verify clears them once the reassignment completes' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand reassign-partitions" -l timeout -d 'How long --execute waits for the controller to accept the reassignment, in ms' -r
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand reassign-partitions" -l command-config -d 'Admin client properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand reassign-partitions" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand reassign-partitions" -l generate -d 'Print a candidate assignment moving the topics of --topics-to-move-json-file to the brokers of --broker-list; nothing is executed'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand reassign-partitions" -l execute -d 'Start the reassignment of --reassignment-json-file'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand reassign-partitions" -l verify -d 'Report whether the reassignment of --reassignment-json-file is complete, and clear the throttles once it is'
@@ -253,9 +253,8 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l print-metrics -d 'Print the producer\'s metrics at the end, in Kafka\'s metric names'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -s V -l version -d 'Print version'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l bootstrap-server -d 'The Kafka server to connect to (host:port[,host:port...])' -r
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l zookeeper -d 'Manage topics through ZooKeeper instead of a broker (host:port)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l command-config -d 'Admin client properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l zookeeper -d 'Manage topics through ZooKeeper instead of a broker (host:port)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l topic -d 'The topic to create, alter, describe or delete; a regular expression except with --create' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l partitions -d 'The number of partitions for the topic being created or altered' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l replication-factor -d 'The replication factor for each partition in the topic being created' -r
@@ -265,6 +264,7 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l delete-conf
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l output -d 'Output format for --list and --describe' -r -f -a "text\t'Kafka\'s own text format'
 table\t'The same, drawn as tables'
 json\t'JSON for scripts'"
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l bootstrap-server -d 'The Kafka server to connect to (host:port[,host:port...])' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l create -d 'Create a new topic'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l list -d 'List all available topics'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l describe -d 'List details for the given topics'
@@ -280,8 +280,8 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l topics-with
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -l exclude-internal -d 'Leave out internal topics (names starting with "__") with --list and --describe'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand topics" -s V -l version -d 'Print version'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -l command-config -d 'Admin client properties file' -r -F
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -l bootstrap-server -d 'The server(s) to connect to (host:port[,host:port...])' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -s V -l version -d 'Print version'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand transactions; and not __fish_seen_subcommand_from list describe describe-producers find-hanging abort help" -f -a "list" -d 'List transactions'
@@ -324,12 +324,12 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand server-start" -s h -l 
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand server-start" -s V -l version -d 'Print version'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand server-stop" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand server-stop" -s V -l version -d 'Print version'
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand top" -l bootstrap-server -d 'The Kafka server to connect to (host:port[,host:port...])' -r
-complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand top" -l zookeeper -d 'Find the brokers through ZooKeeper (host:port[/chroot])' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand top" -l command-config -d 'Admin client properties file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand top" -l interval -d 'Seconds between refreshes; rates are measured over this interval' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand top" -l output -d 'Format of the snapshot printed by --once' -r -f -a "text\t''
 json\t''"
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand top" -l bootstrap-server -d 'The Kafka server to connect to (host:port[,host:port...])' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand top" -l zookeeper -d 'Find the brokers through ZooKeeper (host:port[/chroot])' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand top" -l once -d 'Print one snapshot and exit (taking two samples one interval apart, so rates are filled in). The default when stdout is not a terminal'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand top" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand top" -s V -l version -d 'Print version'

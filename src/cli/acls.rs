@@ -4,12 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
-use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args};
 
-use super::client_opts::{client_config, load_properties, runtime};
+use super::client_opts::{runtime, AdminConnection};
 use crate::client::admin::Admin;
 use crate::client::Cluster;
 use crate::security::acl::{
@@ -19,13 +18,11 @@ use crate::security::acl::{
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("action").required(true).args(["add", "remove", "list"])))]
+#[command(mut_arg("bootstrap_server", |a| a.required(true)))]
+#[command(mut_arg("command_config", |a| a.help("Admin client properties file (security settings, timeouts)")))]
 pub struct AclsArgs {
-    /// The server(s) to connect to (host:port[,host:port...]).
-    #[arg(long, value_name = "HOST:PORT", required = true)]
-    pub bootstrap_server: String,
-    /// Admin client properties file (security settings, timeouts).
-    #[arg(long, value_name = "FILE")]
-    pub command_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub connection: AdminConnection,
     /// Add the ACLs described by the other options.
     #[arg(long)]
     pub add: bool,
@@ -211,8 +208,7 @@ fn confirm(force: bool, question: &str) -> bool {
 }
 
 pub fn run(a: AclsArgs) -> anyhow::Result<()> {
-    let props = load_properties(a.command_config.as_deref(), &[])?;
-    let config = client_config(Some(&a.bootstrap_server), &props, "kafka-acls")?;
+    let config = a.connection.client_config("kafka-acls")?;
     let rt = runtime()?;
     let admin =
         rt.block_on(async { Ok::<_, anyhow::Error>(Admin::new(Cluster::connect(config).await?)) })?;

@@ -1,10 +1,11 @@
 //! What the client-side subcommands share: a tokio runtime, client configs
 //! built from Kafka's flags and property files, and `k=v` parsing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use clap::Args;
 
 use crate::client::ClientConfig;
 use crate::config::Properties;
@@ -15,6 +16,74 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+/// How an admin tool reaches the cluster: Kafka's `--bootstrap-server` and
+/// `--command-config`, declared once and flattened into each tool. A tool
+/// whose Kafka script differs patches the flag where it flattens this
+/// (`mut_arg`): `kafka-acls.sh` requires the server, `kafka-leader-election.sh`
+/// names the file `--admin.config`.
+#[derive(Debug, Clone, Args)]
+pub struct AdminConnection {
+    /// The server(s) to connect to (host:port[,host:port...]).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bootstrap_server: Option<String>,
+    /// Admin client properties file.
+    #[arg(long, value_name = "FILE")]
+    pub command_config: Option<PathBuf>,
+}
+
+impl AdminConnection {
+    /// The client config of `--bootstrap-server` and `--command-config`
+    /// (security settings and timeouts included).
+    pub fn client_config(&self, default_client_id: &str) -> anyhow::Result<ClientConfig> {
+        self.client_config_or(None, &[], default_client_id)
+    }
+
+    /// As [`Self::client_config`], with `fallback` standing in for a missing
+    /// `--bootstrap-server` (`--broker-list`, or the brokers found through
+    /// `--zookeeper`) and `defaults` the properties a tool wants unless the
+    /// file sets them.
+    pub fn client_config_or(
+        &self,
+        fallback: Option<&str>,
+        defaults: &[(&str, &str)],
+        default_client_id: &str,
+    ) -> anyhow::Result<ClientConfig> {
+        let mut props = load_properties(self.command_config.as_deref(), &[])?;
+        for &(k, v) in defaults {
+            if props.get(k).is_none() {
+                props.set(k, v);
+            }
+        }
+        client_config(self.bootstrap_server.as_deref().or(fallback), &props, default_client_id)
+    }
+}
+
+/// `--bootstrap-server`'s help in the tools that also take `--zookeeper`.
+pub const KAFKA_SERVER_HELP: &str = "The Kafka server to connect to (host:port[,host:port...])";
+
+/// [`AdminConnection`] plus Kafka's older `--zookeeper`, which finds the
+/// brokers registered there and goes through one of them.
+#[derive(Debug, Clone, Args)]
+pub struct ZkAdminConnection {
+    #[command(flatten)]
+    pub admin: AdminConnection,
+    /// Manage topics through ZooKeeper instead of a broker (host:port).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub zookeeper: Option<String>,
+}
+
+impl ZkAdminConnection {
+    /// The bootstrap list: `--bootstrap-server` when given, else the brokers
+    /// registered in `--zookeeper`.
+    pub fn bootstrap(&self) -> anyhow::Result<String> {
+        match (&self.admin.bootstrap_server, &self.zookeeper) {
+            (Some(b), _) => Ok(b.clone()),
+            (None, Some(zk)) => super::zookeeper_bootstrap::resolve(zk),
+            (None, None) => bail!("Missing required argument \"[bootstrap-server]\""),
+        }
+    }
 }
 
 /// Properties from an optional file (`--command-config`, `--producer.config`, ...)

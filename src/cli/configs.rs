@@ -2,12 +2,10 @@
 //! configs the way `ConfigCommand` prints them, and alter them with
 //! IncrementalAlterConfigs.
 
-use std::path::PathBuf;
-
 use anyhow::bail;
 use clap::{ArgGroup, Args};
 
-use super::client_opts::{client_config, load_properties, runtime};
+use super::client_opts::{runtime, ZkAdminConnection, KAFKA_SERVER_HELP};
 use crate::client::admin::{Admin, AlterConfigOp, ConfigEntry, ConfigSource, ResourceType};
 use crate::client::quota_admin::QuotaFilter;
 use crate::client::scram_admin::ScramUpsert;
@@ -16,16 +14,11 @@ use crate::security::scram::ScramMechanism;
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("action").required(true).args(["describe", "alter"])))]
+#[command(mut_arg("bootstrap_server", |a| a.help(KAFKA_SERVER_HELP)))]
+#[command(mut_arg("zookeeper", |a| a.help("Manage configs through ZooKeeper (host:port)")))]
 pub struct ConfigsArgs {
-    /// The Kafka server to connect to (host:port[,host:port...]).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub bootstrap_server: Option<String>,
-    /// Manage configs through ZooKeeper (host:port).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub zookeeper: Option<String>,
-    /// Admin client properties file.
-    #[arg(long, value_name = "FILE")]
-    pub command_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub connection: ZkAdminConnection,
     /// List configs for the given entity.
     #[arg(long)]
     pub describe: bool,
@@ -94,7 +87,7 @@ pub fn run(args: ConfigsArgs) -> anyhow::Result<()> {
 }
 
 fn run_inner(args: &ConfigsArgs) -> anyhow::Result<()> {
-    if args.zookeeper.is_some() {
+    if args.connection.zookeeper.is_some() {
         bail!("--zookeeper is not available in this build: configs are managed through a broker; use --bootstrap-server HOST:PORT");
     }
     if let Some(entity) = super::configs_quotas::quota_entity(args)? {
@@ -318,8 +311,7 @@ where
     F: FnOnce(Admin) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let props = load_properties(args.command_config.as_deref(), &[])?;
-    let config = client_config(args.bootstrap_server.as_deref(), &props, "kafka-configs")?;
+    let config = args.connection.admin.client_config("kafka-configs")?;
     runtime()?.block_on(async { f(Admin::new(Cluster::connect(config).await?)).await })
 }
 

@@ -2,21 +2,18 @@
 //! matching partition at a time (latest, earliest, max-timestamp or a
 //! timestamp), printed as `topic:partition:offset`.
 
-use std::path::PathBuf;
-
 use anyhow::bail;
 use clap::Args;
 use regex::Regex;
 
-use super::client_opts::{client_config, load_properties, runtime};
+use super::client_opts::{runtime, AdminConnection};
 use crate::client::admin::{Admin, OffsetSpec};
 use crate::client::Cluster;
 
 #[derive(Debug, Args)]
 pub struct GetOffsetsArgs {
-    /// The server(s) to connect to (host:port[,host:port...]).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub bootstrap_server: Option<String>,
+    #[command(flatten)]
+    pub connection: AdminConnection,
     /// Deprecated alias of --bootstrap-server.
     #[arg(long, value_name = "HOST:PORT", hide = true)]
     pub broker_list: Option<String>,
@@ -33,9 +30,6 @@ pub struct GetOffsetsArgs {
     /// -1 or latest, -2 or earliest, -3 or max-timestamp, or a timestamp in ms.
     #[arg(long, value_name = "TIME", default_value = "latest", allow_hyphen_values = true)]
     pub time: String,
-    /// Admin client properties file.
-    #[arg(long, value_name = "FILE")]
-    pub command_config: Option<PathBuf>,
     /// Leave out internal topics.
     #[arg(long)]
     pub exclude_internal_topics: bool,
@@ -126,9 +120,8 @@ fn filters(args: &GetOffsetsArgs) -> anyhow::Result<Vec<Filter>> {
 pub fn run(args: GetOffsetsArgs) -> anyhow::Result<()> {
     let spec = parse_time(&args.time)?;
     let filters = filters(&args)?;
-    let props = load_properties(args.command_config.as_deref(), &[])?;
-    let bootstrap = args.bootstrap_server.as_deref().or(args.broker_list.as_deref());
-    let config = client_config(bootstrap, &props, "kafka-get-offsets")?;
+    let config =
+        args.connection.client_config_or(args.broker_list.as_deref(), &[], "kafka-get-offsets")?;
     let rt = runtime()?;
     rt.block_on(async {
         let admin = Admin::new(Cluster::connect(config).await?);

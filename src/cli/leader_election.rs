@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args};
 
-use super::client_opts::{client_config, load_properties, runtime};
+use super::client_opts::{runtime, AdminConnection};
 use crate::client::admin::Admin;
 use crate::client::Cluster;
 
@@ -16,10 +16,11 @@ use crate::client::Cluster;
 #[command(group(
     ArgGroup::new("target").required(true).args(["topic", "all_topic_partitions", "path_to_json_file"])
 ))]
+#[command(mut_arg("bootstrap_server", |a| a.required(true)))]
+#[command(mut_arg("command_config", |a| a.long("admin.config")))]
 pub struct LeaderElectionArgs {
-    /// The server(s) to connect to (host:port[,host:port...]).
-    #[arg(long, value_name = "HOST:PORT", required = true)]
-    pub bootstrap_server: String,
+    #[command(flatten)]
+    pub connection: AdminConnection,
     /// Type of election to attempt: PREFERRED for the preferred replica,
     /// UNCLEAN for any live replica of a partition without a leader.
     #[arg(long, value_name = "PREFERRED|UNCLEAN", required = true, value_parser = parse_election_type)]
@@ -37,9 +38,6 @@ pub struct LeaderElectionArgs {
     /// {"partitions": [{"topic": "foo", "partition": 1}, ...]}
     #[arg(long, value_name = "FILE")]
     pub path_to_json_file: Option<PathBuf>,
-    /// Admin client properties file.
-    #[arg(long = "admin.config", value_name = "FILE")]
-    pub admin_config: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,8 +114,7 @@ pub fn run(args: LeaderElectionArgs) -> anyhow::Result<()> {
             _ => bail!("Missing required option(s): topic, partition"),
         }
     };
-    let props = load_properties(args.admin_config.as_deref(), &[])?;
-    let config = client_config(Some(&args.bootstrap_server), &props, "kafka-leader-election")?;
+    let config = args.connection.client_config("kafka-leader-election")?;
     let election = args.election_type;
     let results = runtime()?.block_on(async {
         let admin = Admin::new(Cluster::connect(config).await?);

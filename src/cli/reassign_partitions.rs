@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Args};
 
-use super::client_opts::{client_config, load_properties, runtime};
+use super::client_opts::{runtime, AdminConnection};
 use crate::client::admin::{Admin, AlterConfigOp, OngoingReassignment, ResourceType};
 use crate::client::Cluster;
 
@@ -18,10 +18,10 @@ use crate::client::Cluster;
 #[command(group(
     ArgGroup::new("action").required(true).args(["generate", "execute", "verify", "cancel", "list"])
 ))]
+#[command(mut_arg("bootstrap_server", |a| a.required(true)))]
 pub struct ReassignPartitionsArgs {
-    /// The server(s) to connect to (host:port[,host:port...]).
-    #[arg(long, value_name = "HOST:PORT", required = true)]
-    pub bootstrap_server: String,
+    #[command(flatten)]
+    pub connection: AdminConnection,
     /// Print a candidate assignment moving the topics of
     /// --topics-to-move-json-file to the brokers of --broker-list; nothing
     /// is executed.
@@ -73,17 +73,13 @@ pub struct ReassignPartitionsArgs {
     /// reassignment, in ms.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub timeout: i64,
-    /// Admin client properties file.
-    #[arg(long = "command-config", value_name = "FILE")]
-    pub command_config: Option<PathBuf>,
 }
 
 /// A partition and its replica list, as the reassignment JSON names it.
 type Assignment = BTreeMap<(String, i32), Vec<i32>>;
 
 pub fn run(args: ReassignPartitionsArgs) -> anyhow::Result<()> {
-    let props = load_properties(args.command_config.as_deref(), &[])?;
-    let config = client_config(Some(&args.bootstrap_server), &props, "reassign-partitions")?;
+    let config = args.connection.client_config("reassign-partitions")?;
     runtime()?.block_on(async {
         let admin = Admin::new(Cluster::connect(config).await?);
         if args.list {

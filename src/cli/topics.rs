@@ -1,31 +1,23 @@
 //! `kafka-rs topics` (kafka-topics.sh): create, list, describe, alter and
 //! delete topics through the admin client, printing what Kafka prints.
 
-use std::path::PathBuf;
-
 use anyhow::bail;
 use base64::Engine;
 use clap::{ArgGroup, Args, ValueEnum};
 use regex::Regex;
 use serde::Serialize;
 
-use super::client_opts::{client_config, load_properties, parse_key_value, runtime};
+use super::client_opts::{parse_key_value, runtime, ZkAdminConnection, KAFKA_SERVER_HELP};
 use crate::client::admin::{Admin, AlterConfigOp, ConfigEntry, NewTopic, ResourceType};
 use crate::client::cluster::{Metadata, TopicMetadata};
 use crate::client::{Cluster, Error as ClientError};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("action").required(true).args(["create", "list", "describe", "delete", "alter"])))]
+#[command(mut_arg("bootstrap_server", |a| a.help(KAFKA_SERVER_HELP)))]
 pub struct TopicsArgs {
-    /// The Kafka server to connect to (host:port[,host:port...]).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub bootstrap_server: Option<String>,
-    /// Manage topics through ZooKeeper instead of a broker (host:port).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub zookeeper: Option<String>,
-    /// Admin client properties file.
-    #[arg(long, value_name = "FILE")]
-    pub command_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub connection: ZkAdminConnection,
     /// Create a new topic.
     #[arg(long)]
     pub create: bool,
@@ -116,14 +108,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn run_inner(args: &TopicsArgs) -> anyhow::Result<()> {
-    // --zookeeper finds the brokers registered there and goes through one.
-    let resolved = match (&args.zookeeper, &args.bootstrap_server) {
-        (Some(zk), None) => Some(super::zookeeper_bootstrap::resolve(zk)?),
-        _ => args.bootstrap_server.clone(),
-    };
-    if resolved.is_none() {
-        bail!("Missing required argument \"[bootstrap-server]\"");
-    }
+    let bootstrap = args.connection.bootstrap()?;
     if (args.create || args.alter || args.delete) && args.topic.is_none() {
         bail!("Missing required argument \"[topic]\"");
     }
@@ -140,8 +125,7 @@ fn run_inner(args: &TopicsArgs) -> anyhow::Result<()> {
     }
     let configs =
         args.config.iter().map(|c| parse_key_value(c)).collect::<anyhow::Result<Vec<_>>>()?;
-    let props = load_properties(args.command_config.as_deref(), &[])?;
-    let config = client_config(resolved.as_deref(), &props, "kafka-topics")?;
+    let config = args.connection.admin.client_config_or(Some(&bootstrap), &[], "kafka-topics")?;
     let rt = runtime()?;
     rt.block_on(async {
         let admin = Admin::new(Cluster::connect(config).await?);

@@ -4,12 +4,10 @@
 //! instance hanging) transaction; tables in Kafka's layout (each column
 //! padded to its widest cell, then a tab).
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use super::client_opts::{client_config, load_properties, runtime};
+use super::client_opts::{runtime, AdminConnection};
 use crate::client::transactions::{
     abort_transaction, describe_producers, describe_transaction, find_hanging, list_transactions,
     partitions_to_search, AbortSpec,
@@ -17,13 +15,10 @@ use crate::client::transactions::{
 use crate::client::Cluster;
 
 #[derive(Debug, Args)]
+#[command(mut_arg("bootstrap_server", |a| a.required(true)))]
 pub struct TransactionsArgs {
-    /// The server(s) to connect to (host:port[,host:port...]).
-    #[arg(long, value_name = "HOST:PORT", required = true)]
-    pub bootstrap_server: String,
-    /// Admin client properties file.
-    #[arg(long, value_name = "FILE")]
-    pub command_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub connection: AdminConnection,
     #[command(subcommand)]
     pub command: TransactionsCommand,
 }
@@ -116,8 +111,7 @@ fn or_none(v: i64) -> String {
 }
 
 pub fn run(args: TransactionsArgs) -> anyhow::Result<()> {
-    let props = load_properties(args.command_config.as_deref(), &[])?;
-    let config = client_config(Some(&args.bootstrap_server), &props, "kafka-transactions")?;
+    let config = args.connection.client_config("kafka-transactions")?;
     let rt = runtime()?;
     let cluster = rt.block_on(Cluster::connect(config))?;
     let out = match args.command {

@@ -14,7 +14,7 @@ use clap::{ArgGroup, Args};
 
 mod reset;
 
-use super::client_opts::{client_config, load_properties, runtime};
+use super::client_opts::{runtime, AdminConnection};
 use super::topics::Output;
 use super::Failed;
 use crate::client::admin::{Admin, OffsetSpec};
@@ -29,9 +29,8 @@ type Plan = BTreeMap<(String, i32), i64>;
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("action").required(true).args(["list", "describe", "delete", "reset_offsets", "delete_offsets"])))]
 pub struct ConsumerGroupsArgs {
-    /// The server(s) to connect to (host:port[,host:port...]).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub bootstrap_server: Option<String>,
+    #[command(flatten)]
+    pub connection: AdminConnection,
     /// The consumer group(s) to act on.
     #[arg(long, value_name = "GROUP")]
     pub group: Vec<String>,
@@ -57,9 +56,6 @@ pub struct ConsumerGroupsArgs {
     /// a coordinator, a group to stabilise).
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub timeout: u64,
-    /// Admin client properties file.
-    #[arg(long, value_name = "FILE")]
-    pub command_config: Option<PathBuf>,
     /// Reset the group's committed offsets (the group must be inactive).
     #[arg(long)]
     pub reset_offsets: bool,
@@ -126,8 +122,7 @@ pub fn run(args: ConsumerGroupsArgs) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: &ConsumerGroupsArgs) -> anyhow::Result<()> {
-    let props = load_properties(args.command_config.as_deref(), &[])?;
-    let config = client_config(args.bootstrap_server.as_deref(), &props, "adminclient-1")?;
+    let config = args.connection.client_config("adminclient-1")?;
     let limit = Duration::from_millis(args.timeout.max(1));
     match tokio::time::timeout(limit, run_bounded(args, config)).await {
         Ok(r) => r,

@@ -6,29 +6,25 @@
 //! into tables, `tui` draws them and reads keys.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
-use super::client_opts::{client_config, load_properties, runtime};
+use super::client_opts::{runtime, ZkAdminConnection, KAFKA_SERVER_HELP};
 
 mod render;
 mod snapshot;
 mod tui;
 
 #[derive(Debug, Args)]
+#[command(mut_arg("bootstrap_server", |a| a.help(KAFKA_SERVER_HELP)))]
+#[command(mut_arg("zookeeper", |a| a
+    .help("Find the brokers through ZooKeeper (host:port[/chroot])")
+    .conflicts_with("bootstrap_server")))]
 pub struct TopArgs {
-    /// The Kafka server to connect to (host:port[,host:port...]).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub bootstrap_server: Option<String>,
-    /// Find the brokers through ZooKeeper (host:port[/chroot]).
-    #[arg(long, value_name = "HOST:PORT", conflicts_with = "bootstrap_server")]
-    pub zookeeper: Option<String>,
-    /// Admin client properties file.
-    #[arg(long, value_name = "FILE")]
-    pub command_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub connection: ZkAdminConnection,
     /// Seconds between refreshes; rates are measured over this interval.
     #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_interval)]
     pub interval: Duration,
@@ -55,18 +51,14 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: TopArgs) -> anyhow::Result<()> {
-    let bootstrap = match (&args.zookeeper, &args.bootstrap_server) {
-        (Some(zk), _) => super::zookeeper_bootstrap::resolve(zk)?,
-        (None, Some(b)) => b.clone(),
-        (None, None) => bail!("Missing required argument \"[bootstrap-server]\""),
-    };
-    let mut props = load_properties(args.command_config.as_deref(), &[])?;
+    let bootstrap = args.connection.bootstrap()?;
     // A dead broker should show up within a few refreshes, not after
     // the clients' 30 s default.
-    if props.get("request.timeout.ms").is_none() {
-        props.set("request.timeout.ms", "5000");
-    }
-    let config = client_config(Some(&bootstrap), &props, "kafka-rs-top")?;
+    let config = args.connection.admin.client_config_or(
+        Some(&bootstrap),
+        &[("request.timeout.ms", "5000")],
+        "kafka-rs-top",
+    )?;
     let group_timeout = config.request_timeout;
     let collector = snapshot::Collector::new(config, group_timeout);
     if args.once || args.output == Output::Json || !std::io::stdout().is_terminal() {
