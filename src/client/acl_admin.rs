@@ -6,7 +6,7 @@ use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
 
 use super::admin::{str_bytes, Admin};
-use super::error::{Error, Result};
+use super::error::{check_items, Error, Result};
 use crate::security::acl::{
     AccessControlEntry, AclBinding, AclBindingFilter, AclOperation, PatternType, Permission,
     ResourcePattern, ResourceType, ANY_CODE,
@@ -60,12 +60,7 @@ impl Admin {
             .collect();
         let request = CreateAclsRequest::default().with_creations(creations);
         let response = conn.send_pipelined(&request, version).await?.wait().await?;
-        for r in response.results {
-            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
-                return Err(e);
-            }
-        }
-        Ok(())
+        check_items(&response.results)
     }
 
     /// The bindings matching the filter.
@@ -120,11 +115,9 @@ impl Admin {
             .collect();
         let request = DeleteAclsRequest::default().with_filters(filters);
         let response = conn.send_pipelined(&request, version).await?.wait().await?;
+        check_items(&response.filter_results)?;
         let mut out = Vec::new();
         for r in response.filter_results {
-            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
-                return Err(e);
-            }
             for m in r.matching_acls {
                 out.extend(binding(
                     m.resource_type,

@@ -29,7 +29,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::cluster::{Cluster, Metadata, TopicMetadata};
 use super::connection::Connection;
-use super::error::{Error, Result};
+use super::error::{check_items, Error, ItemError, Result};
 
 /// A topic to create. `None` leaves the choice to the broker's defaults
 /// (`num.partitions`, `default.replication.factor`).
@@ -247,12 +247,7 @@ impl Admin {
         let request =
             CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(self.timeout_ms());
         let response = conn.send_pipelined(&request, version).await?.wait().await?;
-        for r in response.topics {
-            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
-                return Err(e);
-            }
-        }
-        Ok(())
+        check_items(&response.topics)
     }
 
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
@@ -268,12 +263,7 @@ impl Admin {
         }
         .with_timeout_ms(self.timeout_ms());
         let response = conn.send_pipelined(&request, version).await?.wait().await?;
-        for r in response.responses {
-            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
-                return Err(e);
-            }
-        }
-        Ok(())
+        check_items(&response.responses)
     }
 
     /// Runs preferred (`election_type` 0) or unclean (1) leader elections
@@ -312,8 +302,7 @@ impl Admin {
         let mut out = Vec::new();
         for t in response.replica_election_results {
             for p in t.partition_result {
-                let error = Error::from_code(p.error_code, p.error_message.as_deref());
-                out.push((t.topic.0.to_string(), p.partition_id, error));
+                out.push((t.topic.0.to_string(), p.partition_id, p.error()));
             }
         }
         Ok(out)
@@ -363,8 +352,7 @@ impl Admin {
         let mut out = Vec::new();
         for t in response.responses {
             for p in t.partitions {
-                let error = Error::from_code(p.error_code, p.error_message.as_deref());
-                out.push((t.name.0.to_string(), p.partition_index, error));
+                out.push((t.name.0.to_string(), p.partition_index, p.error()));
             }
         }
         Ok(out)
@@ -464,12 +452,7 @@ impl Admin {
             .with_topics(vec![t])
             .with_timeout_ms(self.timeout_ms());
         let response = conn.send_pipelined(&request, version).await?.wait().await?;
-        for r in response.results {
-            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
-                return Err(e);
-            }
-        }
-        Ok(())
+        check_items(&response.results)
     }
 
     /// Every config of a topic or broker (`name` "" is the cluster-wide
@@ -498,14 +481,9 @@ impl Admin {
                 .with_configuration_keys(None)])
             .with_include_synonyms(true);
         let response = conn.send_pipelined(&request, version).await?.wait().await?;
+        check_items(&response.results).map_err(|e| unknown_topic_named(e, name))?;
         let mut entries = Vec::new();
         for r in response.results {
-            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
-                if e.code() == Some(kafka_protocol::error::ResponseError::UnknownTopicOrPartition) {
-                    return Err(Error::UnknownTopic(name.to_string()));
-                }
-                return Err(e);
-            }
             for c in r.configs {
                 entries.push(ConfigEntry {
                     name: c.name.to_string(),
@@ -566,15 +544,7 @@ impl Admin {
                 .with_configs(configs),
         ]);
         let response = conn.send_pipelined(&request, version).await?.wait().await?;
-        for r in response.responses {
-            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
-                if e.code() == Some(kafka_protocol::error::ResponseError::UnknownTopicOrPartition) {
-                    return Err(Error::UnknownTopic(name.to_string()));
-                }
-                return Err(e);
-            }
-        }
-        Ok(())
+        check_items(&response.responses).map_err(|e| unknown_topic_named(e, name))
     }
 
     /// Offsets for `spec` of each partition, asked of each partition's
@@ -651,12 +621,10 @@ impl Admin {
             )
             .with_timeout_ms(self.timeout_ms());
         let response = conn.send_pipelined(&request, version).await?.wait().await?;
+        check_items(response.topics.iter().flat_map(|t| &t.partitions))?;
         let mut out = BTreeMap::new();
         for t in response.topics {
             for p in t.partitions {
-                if let Some(e) = Error::from_code(p.error_code, None) {
-                    return Err(e);
-                }
                 out.insert((t.name.0.to_string(), p.partition_index), p.offset);
             }
         }
@@ -687,6 +655,16 @@ impl Admin {
             }
         }
         Ok(out)
+    }
+}
+
+/// UNKNOWN_TOPIC_OR_PARTITION about the one resource a call named, said
+/// the way Kafka's tools say it.
+fn unknown_topic_named(e: Error, name: &str) -> Error {
+    if e.code() == Some(kafka_protocol::error::ResponseError::UnknownTopicOrPartition) {
+        Error::UnknownTopic(name.to_string())
+    } else {
+        e
     }
 }
 

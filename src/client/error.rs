@@ -72,6 +72,71 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An item of a response that carries its own error code (a topic, a
+/// partition, a resource, an ACL filter), and in most APIs a message.
+pub trait ItemError {
+    fn error_code(&self) -> i16;
+    fn error_message(&self) -> Option<&str>;
+
+    /// The item's outcome: `None` when it succeeded.
+    fn error(&self) -> Option<Error> {
+        Error::from_code(self.error_code(), self.error_message())
+    }
+}
+
+/// The first failed item's error, as Kafka's admin client fails a call
+/// over the resources it names; `Ok` when every item succeeded.
+pub fn check_items<'a, T: ItemError + 'a>(items: impl IntoIterator<Item = &'a T>) -> Result<()> {
+    match items.into_iter().find_map(ItemError::error) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+macro_rules! item_error {
+    (with_message: $($t:path),* $(,)?) => {$(
+        impl ItemError for $t {
+            fn error_code(&self) -> i16 {
+                self.error_code
+            }
+            fn error_message(&self) -> Option<&str> {
+                self.error_message.as_deref()
+            }
+        }
+    )*};
+    (code_only: $($t:path),* $(,)?) => {$(
+        impl ItemError for $t {
+            fn error_code(&self) -> i16 {
+                self.error_code
+            }
+            fn error_message(&self) -> Option<&str> {
+                None
+            }
+        }
+    )*};
+}
+
+item_error!(with_message:
+    kafka_protocol::messages::create_topics_response::CreatableTopicResult,
+    kafka_protocol::messages::delete_topics_response::DeletableTopicResult,
+    kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult,
+    kafka_protocol::messages::describe_configs_response::DescribeConfigsResult,
+    kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse,
+    kafka_protocol::messages::elect_leaders_response::PartitionResult,
+    kafka_protocol::messages::alter_partition_reassignments_response::ReassignablePartitionResponse,
+    kafka_protocol::messages::create_acls_response::AclCreationResult,
+    kafka_protocol::messages::delete_acls_response::DeleteAclsFilterResult,
+    kafka_protocol::messages::alter_client_quotas_response::EntryData,
+    kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult,
+);
+
+item_error!(code_only:
+    kafka_protocol::messages::list_offsets_response::ListOffsetsPartitionResponse,
+    kafka_protocol::messages::offset_commit_response::OffsetCommitResponsePartition,
+    kafka_protocol::messages::delete_groups_response::DeletableGroupResult,
+    kafka_protocol::messages::offset_delete_response::OffsetDeleteResponsePartition,
+);
+
 /// The broker's own message when it sent one, else Kafka's description of the
 /// code (the text Kafka's tools print for an `ApiException` without a message).
 fn broker_message(code: ResponseError, message: Option<&str>) -> String {

@@ -23,6 +23,7 @@ use super::admin::{str_bytes, topic_name, Admin};
 use super::assignor::Assignment;
 use super::cluster::BrokerMetadata;
 use super::connection::Connection;
+use super::error::{check_items, ItemError};
 use super::{Error, Result};
 
 /// A group as ListGroups reports it.
@@ -273,14 +274,7 @@ impl Admin {
         let req = offset_commit_request(group, -1, "", None, offsets);
         let version = conn.version::<OffsetCommitRequest>()?.min(8);
         let resp = conn.send_pipelined(&req, version).await?.wait().await?;
-        for t in resp.topics {
-            for p in t.partitions {
-                if let Some(e) = Error::from_code(p.error_code, None) {
-                    return Err(e);
-                }
-            }
-        }
-        Ok(())
+        check_items(resp.topics.iter().flat_map(|t| &t.partitions))
     }
 
     /// DeleteGroups; the error per group, `None` when deleted.
@@ -293,7 +287,7 @@ impl Admin {
             let version = conn.version::<DeleteGroupsRequest>()?;
             let resp = conn.send_pipelined(&req, version).await?.wait().await?;
             for r in resp.results {
-                out.push((r.group_id.0.to_string(), Error::from_code(r.error_code, None)));
+                out.push((r.group_id.0.to_string(), r.error()));
             }
         }
         Ok(out)
@@ -336,10 +330,7 @@ impl Admin {
         let mut out = Vec::new();
         for t in resp.topics {
             for p in t.partitions {
-                out.push((
-                    (t.name.0.to_string(), p.partition_index),
-                    Error::from_code(p.error_code, None),
-                ));
+                out.push(((t.name.0.to_string(), p.partition_index), p.error()));
             }
         }
         Ok(Ok(out))

@@ -7,7 +7,7 @@ use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
 use kafka_protocol::messages::{AlterClientQuotasRequest, DescribeClientQuotasRequest};
 
 use super::admin::{str_bytes, Admin};
-use super::error::{Error, Result};
+use super::error::{check_items, Error, Result};
 
 /// `user` or `client-id` with a name, `None` for the default.
 pub type QuotaEntityPart = (String, Option<String>);
@@ -96,11 +96,6 @@ impl Admin {
         let req = AlterClientQuotasRequest::default()
             .with_entries(vec![EntryData::default().with_entity(entity).with_ops(ops)]);
         let resp = self.cluster().any_broker().send(&req).await?;
-        for r in resp.entries {
-            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
-                return Err(e);
-            }
-        }
-        Ok(())
+        check_items(&resp.entries)
     }
 }

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{
 };
 
 use super::admin::{str_bytes, Admin};
-use super::error::{Error, Result};
+use super::error::{check_items, Error, Result};
 use crate::security::scram::{random_bytes, ScramMechanism};
 
 /// One user's credentials: mechanism and iterations.
@@ -90,11 +90,6 @@ impl Admin {
             .with_upsertions(upsertions)
             .with_deletions(deletions);
         let resp = self.cluster().any_broker().send(&req).await?;
-        for r in resp.results {
-            if let Some(e) = Error::from_code(r.error_code, r.error_message.as_deref()) {
-                return Err(e);
-            }
-        }
-        Ok(())
+        check_items(&resp.results)
     }
 }
