@@ -5,6 +5,11 @@
 //! replays the `__consumer_offsets` partitions this broker leads whenever
 //! leadership changes.
 //!
+//! The runtime owns the clock the state machine's timers (session and
+//! rebalance timeouts, the initial rebalance delay, offset expiry) are read
+//! by: the system clock in production, a manual one in tests, which then
+//! drive time without waiting for it.
+//!
 //! Handlers call [`GroupCoordinatorHandle::call`] with a closure that runs
 //! against the state machine; the answer comes back when the state machine
 //! produces it (at once, or when a rebalance or an append completes).
@@ -24,7 +29,7 @@ use crate::coordinator::{
 };
 use crate::protocol::ErrorCode;
 use crate::record::{BatchBuilder, Batches, Compression, NewRecord};
-use crate::time::now_ms;
+use crate::time::{Clock, SystemClock};
 use crate::types::{Offset, TopicPartition};
 
 /// How the runtime reaches the `__consumer_offsets` partitions. Both calls
@@ -173,13 +178,24 @@ impl GroupCoordinatorHandle {
         log: Arc<dyn OffsetsLog>,
         lease: Arc<SessionLease>,
     ) -> GroupCoordinatorHandle {
-        Self::start_with_queue(config, log, lease, COMMAND_QUEUE)
+        Self::start_with_clock(config, log, lease, Arc::new(SystemClock))
+    }
+
+    /// As [`Self::start`], with the timers read by `clock`.
+    pub fn start_with_clock(
+        config: GroupConfig,
+        log: Arc<dyn OffsetsLog>,
+        lease: Arc<SessionLease>,
+        clock: Arc<dyn Clock>,
+    ) -> GroupCoordinatorHandle {
+        Self::start_with_queue(config, log, lease, clock, COMMAND_QUEUE)
     }
 
     fn start_with_queue(
         config: GroupConfig,
         log: Arc<dyn OffsetsLog>,
         lease: Arc<SessionLease>,
+        clock: Arc<dyn Clock>,
         queue: usize,
     ) -> GroupCoordinatorHandle {
         let num_partitions = config.offsets_topic_num_partitions;
@@ -187,7 +203,7 @@ impl GroupCoordinatorHandle {
         let (append_tx, append_rx) = std::sync::mpsc::channel::<Append>();
         spawn_writer("group-metadata-writer", log, append_rx, tx.clone(), Command::AppendDone);
         let coordinator = GroupCoordinator::new(config, fastrand::u64(..));
-        tokio::spawn(run(coordinator, rx, append_tx, lease.clone()));
+        tokio::spawn(run(coordinator, rx, append_tx, lease.clone(), clock));
         GroupCoordinatorHandle { tx, num_partitions, lease }
     }
 
@@ -420,12 +436,14 @@ impl CoordinatorAppend for Append {
 pub(super) const COMMAND_QUEUE: usize = 500;
 
 /// The next command, or `Some(None)` when the state machine's next timer
-/// (`deadline`, in ms) comes first; `None` once every sender is gone.
+/// (`deadline`, in ms of `clock`) comes first; `None` once every sender is
+/// gone. A manual clock moved past a deadline is seen at the next command.
 pub(super) async fn next_command<C>(
     rx: &mut mpsc::Receiver<C>,
     deadline: Option<i64>,
+    clock: &dyn Clock,
 ) -> Option<Option<C>> {
-    let sleep = deadline.map(|d| (d - now_ms()).max(0) as u64);
+    let sleep = deadline.map(|d| (d - clock.now_ms()).max(0) as u64);
     tokio::select! {
         command = rx.recv() => command.map(Some),
         _ = tokio::time::sleep(Duration::from_millis(sleep.unwrap_or(0))), if sleep.is_some() => Some(None),
@@ -523,14 +541,16 @@ async fn run(
     mut rx: mpsc::Receiver<Command>,
     writer: std::sync::mpsc::Sender<Append>,
     lease: Arc<SessionLease>,
+    clock: Arc<dyn Clock>,
 ) {
     let mut waiting: HashMap<RequestId, oneshot::Sender<Response>> = HashMap::new();
     let mut next_request = 0u64;
     loop {
-        let Some(command) = next_command(&mut rx, coordinator.next_deadline()).await else {
+        let Some(command) = next_command(&mut rx, coordinator.next_deadline(), &*clock).await
+        else {
             return;
         };
-        let now = now_ms();
+        let now = clock.now_ms();
         // Only requests are fenced: completions of work begun under the
         // lease finish, and a coordinator that lost its partitions unloads them.
         let request = matches!(command, Some(Command::Call(..) | Command::Read(_)));
@@ -611,9 +631,10 @@ mod tests {
 
     use super::*;
     use crate::coordinator::{
-        HeartbeatRequest, JoinGroupRequest, OffsetCommitPartition, OffsetCommitRequest,
-        OffsetCommitTopic, OffsetFetchRequest, Protocol,
+        GroupState, HeartbeatRequest, JoinGroupRequest, JoinGroupResult, OffsetCommitPartition,
+        OffsetCommitRequest, OffsetCommitTopic, OffsetFetchRequest, Protocol, SyncGroupRequest,
     };
+    use crate::time::ManualClock;
 
     /// `__consumer_offsets` as plain byte vectors, one per partition.
     #[derive(Default)]
@@ -742,22 +763,58 @@ mod tests {
         assert_eq!(fetched(&h2, "g").await, 9, "the last commit wins on replay");
     }
 
-    #[tokio::test]
-    async fn a_join_is_answered_when_the_runtime_ticks() {
+    /// Where the manual clock starts: a real epoch time, as commit
+    /// timestamps are.
+    const T0: i64 = 1_700_000_000_000;
+
+    /// A runtime on `clock` leading every `__consumer_offsets` partition of
+    /// an empty log, loaded for group "g". Keep the sender: it is the
+    /// metadata the runtime follows.
+    async fn started_on(
+        clock: &ManualClock,
+        config: GroupConfig,
+    ) -> (GroupCoordinatorHandle, watch::Sender<Arc<ClusterImage>>) {
         let log: Arc<MemoryLog> = Arc::new(MemoryLog::default());
-        let config = GroupConfig {
-            offsets_topic_num_partitions: 1,
-            group_initial_rebalance_delay_ms: 50,
-            ..GroupConfig::default()
-        };
-        let (_tx, images) = watch::channel(image_leading(1, 1));
-        let h = GroupCoordinatorHandle::start(config, log.clone(), SessionLease::granted());
+        let config = GroupConfig { offsets_topic_num_partitions: 1, ..config };
+        let (tx, images) = watch::channel(image_leading(1, 1));
+        let h = GroupCoordinatorHandle::start_with_clock(
+            config,
+            log.clone(),
+            SessionLease::granted(),
+            Arc::new(clock.clone()),
+        );
         h.follow_leadership(1, images, log);
         wait_loaded(&h, "g").await;
-        let req = JoinGroupRequest {
+        (h, tx)
+    }
+
+    /// Moves the runtime's clock on by `ms`. The runtime reads its clock
+    /// when a command arrives (as when its timer fires in production), so
+    /// the empty read that follows fires every timer now due.
+    async fn advance(h: &GroupCoordinatorHandle, clock: &ManualClock, ms: i64) {
+        clock.advance(ms);
+        h.read(|_| ()).await.unwrap();
+    }
+
+    async fn state(h: &GroupCoordinatorHandle) -> Option<GroupState> {
+        h.read(|c| c.group_state("g")).await.unwrap()
+    }
+
+    /// Polls (commands only, no sleeping) until group "g" is in `wanted`.
+    async fn wait_state(h: &GroupCoordinatorHandle, wanted: GroupState) {
+        let polled = tokio::time::timeout(Duration::from_secs(60), async {
+            while state(h).await != Some(wanted) {
+                tokio::task::yield_now().await;
+            }
+        });
+        polled.await.unwrap_or_else(|_| panic!("group g never reached {wanted:?}"));
+    }
+
+    fn join_request(session_timeout_ms: i32, rebalance_timeout_ms: i32) -> JoinGroupRequest {
+        JoinGroupRequest {
             group_id: "g".into(),
-            session_timeout_ms: 10_000,
-            rebalance_timeout_ms: 10_000,
+            session_timeout_ms,
+            rebalance_timeout_ms,
             member_id: String::new(),
             group_instance_id: None,
             protocol_type: "consumer".into(),
@@ -767,18 +824,157 @@ mod tests {
             client_host: "/127.0.0.1".into(),
             require_known_member_id: false,
             support_skipping_assignment: false,
+        }
+    }
+
+    /// Sends a JoinGroup whose answer comes when the rebalance completes.
+    fn spawn_join(
+        h: &GroupCoordinatorHandle,
+        req: JoinGroupRequest,
+    ) -> tokio::task::JoinHandle<JoinGroupResult> {
+        let h = h.clone();
+        tokio::spawn(async move {
+            let resp = h.call(move |c, now, rid| c.join_group(now, rid, req)).await.unwrap();
+            let Response::JoinGroup(r) = resp else { panic!("{resp:?}") };
+            r
+        })
+    }
+
+    async fn answered(join: tokio::task::JoinHandle<JoinGroupResult>) -> JoinGroupResult {
+        tokio::time::timeout(Duration::from_secs(60), join)
+            .await
+            .expect("the join was never answered")
+            .unwrap()
+    }
+
+    /// The leader's SyncGroup, giving itself an empty assignment.
+    async fn sync_as_leader(h: &GroupCoordinatorHandle, join: &JoinGroupResult) {
+        let req = SyncGroupRequest {
+            group_id: "g".into(),
+            generation_id: join.generation_id,
+            member_id: join.member_id.clone(),
+            group_instance_id: None,
+            protocol_type: None,
+            protocol_name: None,
+            assignments: vec![(join.member_id.clone(), bytes::Bytes::new())],
         };
-        let resp = h.call(move |c, now, rid| c.join_group(now, rid, req)).await.unwrap();
-        let Response::JoinGroup(r) = resp else { panic!("{resp:?}") };
-        assert_eq!((r.error, r.generation_id), (None, 1), "answered after the initial delay");
+        let resp = h.call(move |c, now, rid| c.sync_group(now, rid, req)).await.unwrap();
+        let Response::SyncGroup(r) = resp else { panic!("{resp:?}") };
+        assert_eq!(r.error, None);
+    }
+
+    async fn heartbeat(h: &GroupCoordinatorHandle, join: &JoinGroupResult) -> Response {
         let hb = HeartbeatRequest {
             group_id: "g".into(),
-            generation_id: 1,
-            member_id: r.member_id,
+            generation_id: join.generation_id,
+            member_id: join.member_id.clone(),
             group_instance_id: None,
         };
-        let resp = h.call(move |c, now, rid| c.heartbeat(now, rid, hb)).await.unwrap();
-        assert_eq!(resp, Response::Heartbeat(None));
+        h.call(move |c, now, rid| c.heartbeat(now, rid, hb)).await.unwrap()
+    }
+
+    /// A single stable member of group "g" (past the initial delay).
+    async fn stable_member(
+        h: &GroupCoordinatorHandle,
+        clock: &ManualClock,
+        req: JoinGroupRequest,
+    ) -> JoinGroupResult {
+        let join = spawn_join(h, req);
+        wait_state(h, GroupState::PreparingRebalance).await;
+        advance(h, clock, i64::from(GroupConfig::default().group_initial_rebalance_delay_ms)).await;
+        let r = answered(join).await;
+        sync_as_leader(h, &r).await;
+        assert_eq!(state(h).await, Some(GroupState::Stable));
+        r
+    }
+
+    /// In production the runtime wakes for a timer by itself: the wait for
+    /// the next command ends at the clock's deadline.
+    #[tokio::test]
+    async fn the_wait_for_a_command_ends_at_a_due_timer() {
+        let clock = ManualClock::new(T0);
+        let (_tx, mut rx) = mpsc::channel::<()>(1);
+        let waited = next_command(&mut rx, Some(T0), &clock);
+        let woke = tokio::time::timeout(Duration::from_secs(60), waited).await;
+        assert!(matches!(woke, Ok(Some(None))), "woken by the timer, not a command");
+    }
+
+    /// KIP-134: the first join of an empty group waits
+    /// `group.initial.rebalance.delay.ms` for more members, on the
+    /// runtime's clock.
+    #[tokio::test]
+    async fn the_initial_rebalance_delay_runs_on_the_runtime_clock() {
+        let clock = ManualClock::new(T0);
+        let config = GroupConfig { group_initial_rebalance_delay_ms: 3_000, ..Default::default() };
+        let (h, _images) = started_on(&clock, config).await;
+        let join = spawn_join(&h, join_request(10_000, 10_000));
+        wait_state(&h, GroupState::PreparingRebalance).await;
+        advance(&h, &clock, 2_999).await;
+        assert_eq!(state(&h).await, Some(GroupState::PreparingRebalance), "still delayed");
+        assert!(!join.is_finished());
+        advance(&h, &clock, 1).await;
+        let r = answered(join).await;
+        assert_eq!((r.error, r.generation_id), (None, 1), "answered after the initial delay");
+        assert_eq!(heartbeat(&h, &r).await, Response::Heartbeat(None));
+    }
+
+    /// A member whose heartbeats stop is removed after
+    /// `session.timeout.ms` of the runtime's clock, and the group empties.
+    #[tokio::test]
+    async fn a_silent_member_expires_after_its_session_timeout() {
+        let clock = ManualClock::new(T0);
+        let (h, _images) = started_on(&clock, GroupConfig::default()).await;
+        let member = stable_member(&h, &clock, join_request(10_000, 10_000)).await;
+        advance(&h, &clock, 5_000).await;
+        assert_eq!(heartbeat(&h, &member).await, Response::Heartbeat(None));
+        // The session now runs from that heartbeat.
+        advance(&h, &clock, 9_999).await;
+        assert_eq!(state(&h).await, Some(GroupState::Stable), "not yet expired");
+        advance(&h, &clock, 1).await;
+        assert_eq!(state(&h).await, Some(GroupState::Empty), "the member expired");
+        assert_eq!(
+            heartbeat(&h, &member).await,
+            Response::Heartbeat(Some(crate::coordinator::Error::UnknownMemberId))
+        );
+    }
+
+    /// A member that does not rejoin within the rebalance timeout is
+    /// dropped from the rebalance, which completes with the others.
+    #[tokio::test]
+    async fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
+        let clock = ManualClock::new(T0);
+        let (h, _images) = started_on(&clock, GroupConfig::default()).await;
+        let first = stable_member(&h, &clock, join_request(30_000, 5_000)).await;
+        let second = spawn_join(&h, join_request(30_000, 5_000));
+        wait_state(&h, GroupState::PreparingRebalance).await;
+        advance(&h, &clock, 4_999).await;
+        assert_eq!(state(&h).await, Some(GroupState::PreparingRebalance), "still waiting");
+        advance(&h, &clock, 1).await;
+        let r = answered(second).await;
+        assert_eq!((r.error, r.generation_id), (None, 2));
+        assert_eq!(r.leader, r.member_id, "the member that rejoined leads");
+        let members: Vec<&str> = r.members.iter().map(|m| m.member_id.as_str()).collect();
+        assert_eq!(members, [r.member_id.as_str()], "{} was dropped", first.member_id);
+    }
+
+    /// Offsets of an empty group expire `offsets.retention.ms` after their
+    /// commit, found by the retention check on the runtime's clock.
+    #[tokio::test]
+    async fn committed_offsets_expire_after_the_retention_time() {
+        let clock = ManualClock::new(T0);
+        let config = GroupConfig {
+            offsets_retention_ms: 60_000,
+            offsets_retention_check_interval_ms: 1_000,
+            ..Default::default()
+        };
+        let (h, _images) = started_on(&clock, config).await;
+        let resp = h.call(move |c, now, rid| c.offset_commit(now, rid, commit("g", 7))).await;
+        let Response::OffsetCommit(r) = resp.unwrap() else { panic!("not an OffsetCommit") };
+        assert_eq!(r.topics[0].partitions[0].1, None);
+        advance(&h, &clock, 59_000).await;
+        assert_eq!(fetched(&h, "g").await, 7, "kept within the retention time");
+        advance(&h, &clock, 2_000).await;
+        assert_eq!(fetched(&h, "g").await, -1, "expired by the retention check");
     }
 
     /// A coordinator that cannot keep up makes its callers wait at the
@@ -788,8 +984,13 @@ mod tests {
         const QUEUE: usize = 4;
         let log: Arc<MemoryLog> = Arc::new(MemoryLog::default());
         let config = GroupConfig { offsets_topic_num_partitions: 1, ..GroupConfig::default() };
-        let h =
-            GroupCoordinatorHandle::start_with_queue(config, log, SessionLease::granted(), QUEUE);
+        let h = GroupCoordinatorHandle::start_with_queue(
+            config,
+            log,
+            SessionLease::granted(),
+            Arc::new(SystemClock),
+            QUEUE,
+        );
         // The first command holds the coordinator task until released.
         let (started_tx, started) = std::sync::mpsc::channel::<()>();
         let (release, held) = std::sync::mpsc::channel::<()>();

@@ -24,7 +24,7 @@ use crate::client::connection::Connection;
 use crate::cluster::lease::{Role, SessionLease};
 use crate::cluster::{ClusterImage, MetadataStore};
 use crate::protocol::ErrorCode;
-use crate::time::now_ms;
+use crate::time::{now_ms, SystemClock};
 use crate::transaction::{
     Append, AppendError, AppendId, MarkerJob, Output, RequestId, Response, TransactionConfig,
     TransactionCoordinator, TransactionResult, TRANSACTION_STATE_TOPIC_NAME,
@@ -170,7 +170,8 @@ async fn run(
     let mut waiting: HashMap<RequestId, oneshot::Sender<Response>> = HashMap::new();
     let mut next_request = 0u64;
     loop {
-        let Some(command) = next_command(&mut rx, coordinator.next_deadline()).await else {
+        let Some(command) = next_command(&mut rx, coordinator.next_deadline(), &SystemClock).await
+        else {
             return;
         };
         let now = now_ms();
