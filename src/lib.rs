@@ -36,6 +36,8 @@ pub mod protocol;
 pub mod record;
 pub mod security;
 pub mod sync;
+#[cfg(test)]
+mod test_support;
 pub mod time;
 pub mod transaction;
 pub mod types;

@@ -176,4 +176,50 @@ mod tests {
         assert!(d.entries.is_empty());
         assert!(d.problem.is_some_and(|p| p.contains("unknown version 9")));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn entries() -> impl Strategy<Value = Vec<AbortedTxnEntry>> {
+            let fields = (any::<i64>(), any::<i64>(), any::<i64>(), any::<i64>());
+            let entry = fields.prop_map(|f| AbortedTxnEntry {
+                producer_id: f.0,
+                first_offset: f.1,
+                last_offset: f.2,
+                last_stable_offset: f.3,
+            });
+            proptest::collection::vec(entry, 0..20)
+        }
+
+        proptest! {
+            #![proptest_config(crate::test_support::seeded(300, 0x007a_1d3c))]
+
+            #[test]
+            fn indexes_round_trip(entries in entries()) {
+                let bytes: Vec<u8> = entries.iter().flat_map(|e| e.encode()).collect();
+                prop_assert_eq!(decode(&bytes), Decoded { entries, problem: None });
+            }
+
+            /// A torn tail (a crash mid-append) keeps every whole entry
+            /// before it and says why it stopped.
+            #[test]
+            fn a_torn_tail_keeps_the_whole_entries(entries in entries(), cut in 1..ENTRY_SIZE) {
+                let mut bytes: Vec<u8> = entries.iter().flat_map(|e| e.encode()).collect();
+                bytes.extend_from_slice(&AbortedTxnEntry {
+                    producer_id: 1, first_offset: 2, last_offset: 3, last_stable_offset: 4,
+                }.encode()[..cut]);
+                let decoded = decode(&bytes);
+                prop_assert_eq!(decoded.entries, entries);
+                prop_assert!(decoded.problem.is_some());
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let decoded = decode(&bytes);
+                prop_assert!(decoded.entries.len() <= bytes.len() / ENTRY_SIZE);
+            }
+        }
+    }
 }

@@ -173,4 +173,92 @@ mod tests {
             assert_eq!(Txn::decode(&mut Reader::new(&w.buf)).unwrap(), t);
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::zk::proto::Id;
+
+        fn data() -> impl Strategy<Value = Data> {
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40))
+                .prop_map(|d| d.map_or(Data::NULL, Data::from))
+        }
+
+        fn acls() -> impl Strategy<Value = Vec<Acl>> {
+            proptest::collection::vec(
+                (any::<i32>(), ".{0,8}", ".{0,16}")
+                    .prop_map(|(perms, scheme, id)| Acl { perms, id: Id { scheme, id } }),
+                0..4,
+            )
+        }
+
+        /// Every kind but Multi, which nests these one level deep.
+        fn single() -> impl Strategy<Value = Txn> {
+            let path = "/[a-z0-9/]{0,20}";
+            prop_oneof![
+                (any::<i32>(), any::<[u8; 16]>())
+                    .prop_map(|(timeout, password)| Txn::CreateSession { timeout, password }),
+                Just(Txn::CloseSession),
+                (path, data(), acls(), any::<i64>()).prop_map(
+                    |(path, data, acl, ephemeral_owner)| {
+                        Txn::Create { path, data, acl, ephemeral_owner }
+                    }
+                ),
+                path.prop_map(|path| Txn::Delete { path }),
+                (path, data()).prop_map(|(path, data)| Txn::SetData { path, data }),
+                (path, acls()).prop_map(|(path, acl)| Txn::SetAcl { path, acl }),
+                path.prop_map(|path| Txn::Check { path }),
+                any::<i32>().prop_map(|code| Txn::Error { code }),
+            ]
+        }
+
+        fn txn() -> impl Strategy<Value = Txn> {
+            prop_oneof![
+                3 => single(),
+                1 => proptest::collection::vec(single(), 0..5).prop_map(Txn::Multi),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(crate::test_support::seeded(300, 0x0200_87a1))]
+
+            #[test]
+            fn entries_round_trip(
+                header in (any::<i64>(), any::<i64>(), any::<i64>())
+                    .prop_map(|(session, zxid, time)| TxnHeader { session, zxid, time }),
+                t in txn(),
+            ) {
+                let mut w = Writer::new();
+                header.encode(&mut w);
+                t.encode(&mut w);
+                let mut r = Reader::new(&w.buf);
+                prop_assert_eq!(TxnHeader::decode(&mut r).unwrap(), header);
+                prop_assert_eq!(Txn::decode(&mut r).unwrap(), t);
+                prop_assert_eq!(r.remaining(), 0, "nothing left over");
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+                let _ = Txn::decode(&mut Reader::new(&bytes));
+                let _ = TxnHeader::decode(&mut Reader::new(&bytes));
+            }
+
+            /// A valid entry with one byte changed reaches the decoder's
+            /// inner fields (counts, lengths, nested Multi).
+            #[test]
+            fn corrupted_entries_never_panic(
+                t in txn(),
+                at in any::<prop::sample::Index>(),
+                byte in any::<u8>(),
+            ) {
+                let mut w = Writer::new();
+                t.encode(&mut w);
+                let mut bytes = w.buf.clone();
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+                let _ = Txn::decode(&mut Reader::new(&bytes));
+            }
+        }
+    }
 }
