@@ -393,6 +393,29 @@ impl Producer {
         Ok(())
     }
 
+    /// Seals and sends the batches that have lingered `linger.ms` and
+    /// whose leader can take another request now; the others keep growing
+    /// until a request completes (as `send` does past `batch.size`). A
+    /// writer that calls this between reads gets requests as large as
+    /// what it read while the last ones were out, not one per call.
+    pub async fn send_ready(&mut self) -> Result<()> {
+        self.poll_completions().await;
+        let now = Instant::now();
+        let due: Vec<_> = self
+            .open
+            .iter()
+            .filter(|(k, b)| {
+                b.created + self.config.linger <= now && self.has_room(self.leader(&k.0, k.1))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.seal(&key)?;
+        }
+        self.dispatch().await;
+        Ok(())
+    }
+
     /// Java's producer blocks `send` once `buffer.memory` is taken; this
     /// one stops its caller once `MAX_QUEUED_BATCHES` sealed batches wait
     /// for a request, so a reader faster than the broker cannot buffer a

@@ -249,14 +249,24 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
             producer.send(&topic, record, 0).await?;
             line_start = start + nl + 1;
             sent += 1;
+            // Kafka's task hands the worker `batch.size` records per poll
+            // and the producer sends them when the connection is free;
+            // sealing a request at every poll instead would cap requests
+            // at `batch.size` lines and queue them one round trip apart.
             if sent.is_multiple_of(batch_size) {
-                producer.send_lingering().await?;
+                producer.send_ready().await?;
             }
         }
         position += (line_start - start) as u64;
         start = line_start;
         if start == end {
             (start, end) = (0, 0);
+        }
+        match input {
+            Input::File { .. } => producer.send_ready().await?,
+            // The next read from stdin may wait for input as long as it
+            // likes: what was read goes out (and is acknowledged) first.
+            Input::Stdin(_) => producer.flush().await?,
         }
         producer_failure(&mut producer, &topic)?;
     }
@@ -432,9 +442,15 @@ pub async fn run_sink(mut ctx: TaskContext) -> Result<()> {
                 return Err(Error::Data(format!("Tolerance exceeded in error handler: {e}")));
             }
         }
-        if !fetched.is_empty() {
-            // Lines show up in the file as they arrive, as with Kafka's
-            // unbuffered PrintStream; the offsets wait for the commit.
+        // Lines show up in the file once the sink has caught up with its
+        // partitions (as with Kafka's unbuffered PrintStream, a little
+        // later while a backlog streams in, when waiting for each write
+        // would hold back the next fetch's lines); the offsets wait for
+        // the commit.
+        let caught_up = fetched.iter().all(|f| {
+            consumer.position(&f.topic, f.partition).is_some_and(|p| p >= f.high_watermark)
+        });
+        if caught_up {
             out.flush().await.map_err(|e| Error::io("cannot write the sink file", e))?;
         }
         if Instant::now() >= next_commit {
