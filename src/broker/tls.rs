@@ -10,6 +10,8 @@
 //! timeout. Fetch replies on TLS cannot use sendfile: the writer reads each
 //! file region into one reused buffer and hands it to rustls, which
 //! encrypts from it, so record bytes are copied once on the way out.
+//! The socket under rustls is read in large chunks (see
+//! [`crate::security::tls::TlsSocket`]).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -27,7 +29,7 @@ use tokio_rustls::server::TlsStream;
 use super::connection::FileRegion;
 use super::listeners::ListenerConfig;
 use crate::config::{Error, Properties};
-use crate::security::tls::{ClientTls, ServerTls, Settings};
+use crate::security::tls::{tls_socket, ClientTls, ServerTls, Settings, TlsSocket};
 use crate::security::ConfigError;
 
 /// How long a client may take to complete the TLS handshake.
@@ -79,7 +81,7 @@ pub fn inter_broker_client(
 /// An accepted connection, after its TLS handshake if it has one.
 pub enum ClientStream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<TlsSocket>>),
 }
 
 /// What a handshake yields: the stream and the principal of the client
@@ -93,7 +95,8 @@ pub struct Accepted {
 /// line to log; the caller closes the connection.
 pub async fn accept(tls: &ServerTls, stream: TcpStream) -> Result<Accepted, String> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    let socket = tls_socket(stream);
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
         Err(_) => return Err(format!("no TLS handshake within {HANDSHAKE_TIMEOUT:?}")),
         Ok(Err(e)) => return Err(format!("SSL handshake failed: {e}")),
         Ok(Ok(s)) => s,
@@ -106,7 +109,7 @@ impl ClientStream {
     pub fn set_nodelay(&self) {
         let tcp = match self {
             ClientStream::Plain(s) => s,
-            ClientStream::Tls(s) => s.get_ref().0,
+            ClientStream::Tls(s) => s.get_ref().0.get_ref(),
         };
         let _ = tcp.set_nodelay(true);
     }
@@ -127,7 +130,7 @@ impl ClientStream {
 
 pub enum StreamReader {
     Plain(OwnedReadHalf),
-    Tls(ReadHalf<TlsStream<TcpStream>>),
+    Tls(ReadHalf<TlsStream<TlsSocket>>),
 }
 
 impl AsyncRead for StreamReader {
@@ -145,7 +148,7 @@ impl AsyncRead for StreamReader {
 
 pub enum StreamWriter {
     Plain(OwnedWriteHalf),
-    Tls { w: WriteHalf<TlsStream<TcpStream>>, buf: Vec<u8> },
+    Tls { w: WriteHalf<TlsStream<TlsSocket>>, buf: Vec<u8> },
 }
 
 impl StreamWriter {

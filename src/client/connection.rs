@@ -193,7 +193,9 @@ impl Connection {
                     connect_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
                 })?;
                 let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
-                let stream = connector.connect(name, stream).await.map_err(connect_error)?;
+                let socket = crate::security::tls::tls_socket(stream);
+                let mut stream = connector.connect(name, socket).await.map_err(connect_error)?;
+                stream.get_mut().1.set_buffer_limit(Some(crate::security::tls::WRITE_BUFFER_LIMIT));
                 let (read, write) = tokio::io::split(stream);
                 (tokio::spawn(read_loop(read, pending.clone(), addr.to_string())), Box::new(write))
             }

@@ -1,10 +1,13 @@
 //! TLS listeners: SSL and SASL_SSL with certificates made by the `openssl`
 //! CLI in a temp dir; kcat, confluent-kafka, kafka-python and our own CLI
 //! as clients, client certificates required, refused and mapped to
-//! principals; a plaintext client on a TLS port; three brokers replicating
-//! over an SSL inter-broker listener through a leader kill; start-up
-//! refusals of settings the broker cannot serve.
+//! principals; a plaintext client on a TLS port; requests and responses
+//! far larger than a TLS record, cut into small TCP segments on the way;
+//! three brokers replicating over an SSL inter-broker listener through a
+//! leader kill; start-up refusals of settings the broker cannot serve.
 
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -170,6 +173,22 @@ fn kafka_rs_ok(args: &[&str], stdin: Option<&[u8]>) -> String {
     support::stdout(&out)
 }
 
+/// One of our CLI tools against `bs`, with the client properties file
+/// `props` under the flag that tool reads it from.
+fn cli(tool: &str, bs: &str, props: Option<&str>, args: &[&str], stdin: Option<&[u8]>) -> String {
+    let mut all = vec![tool, "--bootstrap-server", bs];
+    if let Some(props) = props {
+        all.push(match tool {
+            "console-producer" => "--producer.config",
+            "console-consumer" => "--consumer.config",
+            _ => "--command-config",
+        });
+        all.push(props);
+    }
+    all.extend(args);
+    kafka_rs_ok(&all, stdin)
+}
+
 #[test]
 fn ssl_listener_serves_kcat_and_our_cli_with_client_certificates_and_refuses_the_rest() {
     let Some(certs) = Certs::new() else { return };
@@ -179,36 +198,10 @@ fn ssl_listener_serves_kcat_and_our_cli_with_client_certificates_and_refuses_the
     let props = certs.client_properties("SSL", "");
     let props = props.to_str().unwrap();
     let bs = format!("localhost:{ssl}");
-    kafka_rs_ok(
-        &[
-            "topics",
-            "--bootstrap-server",
-            &bs,
-            "--command-config",
-            props,
-            "--create",
-            "--topic",
-            "tls-t",
-        ],
-        None,
-    );
-    let listed = kafka_rs_ok(
-        &["topics", "--bootstrap-server", &bs, "--command-config", props, "--list"],
-        None,
-    );
+    cli("topics", &bs, Some(props), &["--create", "--topic", "tls-t"], None);
+    let listed = cli("topics", &bs, Some(props), &["--list"], None);
     assert!(listed.lines().any(|l| l == "tls-t"), "{listed}");
-    kafka_rs_ok(
-        &[
-            "console-producer",
-            "--bootstrap-server",
-            &bs,
-            "--producer.config",
-            props,
-            "--topic",
-            "tls-t",
-        ],
-        Some(b"from-cli\n"),
-    );
+    cli("console-producer", &bs, Some(props), &["--topic", "tls-t"], Some(b"from-cli\n"));
 
     if let Some(kcat) = support::external_tool("kcat") {
         let out = support::run_with_timeout(
@@ -245,19 +238,11 @@ fn ssl_listener_serves_kcat_and_our_cli_with_client_certificates_and_refuses_the
             assert!(!out.status.success(), "{why}: {}", support::stdout(&out));
         }
     }
-    let consumed = kafka_rs_ok(
-        &[
-            "console-consumer",
-            "--bootstrap-server",
-            &bs,
-            "--consumer.config",
-            props,
-            "--topic",
-            "tls-t",
-            "--from-beginning",
-            "--max-messages",
-            "1",
-        ],
+    let consumed = cli(
+        "console-consumer",
+        &bs,
+        Some(props),
+        &["--topic", "tls-t", "--from-beginning", "--max-messages", "1"],
         None,
     );
     assert_eq!(consumed, "from-cli\n");
@@ -284,12 +269,9 @@ fn ssl_listener_serves_kcat_and_our_cli_with_client_certificates_and_refuses_the
     };
     assert!(closed, "a plaintext request on the SSL port closes the connection");
     assert!(got.len() < 16 && got.first().is_none_or(|&b| b == 21), "no Kafka answer: {got:?}");
-    let listed = kafka_rs_ok(
-        &["topics", "--bootstrap-server", &bs, "--command-config", props, "--list"],
-        None,
-    );
+    let listed = cli("topics", &bs, Some(props), &["--list"], None);
     assert!(listed.contains("tls-t"));
-    let listed = kafka_rs_ok(&["topics", "--bootstrap-server", &broker.addr(), "--list"], None);
+    let listed = cli("topics", &broker.addr(), None, &["--list"], None);
     assert!(listed.contains("tls-t"));
 }
 
@@ -361,6 +343,100 @@ fn kcat_produces_and_consumes_over_sasl_ssl_with_scram() {
         None,
     );
     assert!(listed.lines().any(|l| l == "scram-tls"), "{listed}");
+}
+
+/// Forwards every connection to `target`, each way in writes of a few
+/// bytes to a few kilobytes, so every TLS record reaches the other side cut
+/// across many TCP segments and reads end in the middle of records.
+fn start_chopping_proxy(listener: TcpListener, target: u16) {
+    fn chop(mut from: TcpStream, mut to: TcpStream) {
+        const CUTS: [usize; 6] = [1, 7, 300, 1500, 4096, 9000];
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut cut = 0;
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut sent = 0;
+            while sent < n {
+                let len = CUTS[cut % CUTS.len()].min(n - sent);
+                cut += 1;
+                if to.write_all(&buf[sent..sent + len]).is_err() {
+                    return;
+                }
+                sent += len;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    }
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else { continue };
+            let _ = (client.set_nodelay(true), server.set_nodelay(true));
+            let (c_rd, s_wr) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || chop(c_rd, s_wr));
+            std::thread::spawn(move || chop(server, client));
+        }
+    });
+}
+
+#[test]
+fn records_far_larger_than_a_tls_record_cross_an_ssl_listener_in_small_segments_intact() {
+    let Some(certs) = Certs::new() else { return };
+    let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = proxy.local_addr().unwrap().port();
+    let ssl = support::free_port();
+    // Clients learn the proxy as the SSL listener's address, so every
+    // connection after the bootstrap goes through it too.
+    let mut overrides = vec![
+        format!("listeners=PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl}"),
+        format!("advertised.listeners=PLAINTEXT://127.0.0.1:{{port}},SSL://localhost:{proxy_port}"),
+        "offsets.topic.replication.factor=1".to_string(),
+    ];
+    overrides.extend(certs.broker_settings("ssl", "none"));
+    let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
+    let broker = Broker::start(&refs);
+    support::wait_for_port(ssl, T);
+    start_chopping_proxy(proxy, ssl);
+
+    // Records of 200-400 KiB, each a dozen or more TLS records, with
+    // contents that differ at every offset so a lost, repeated or
+    // reordered piece cannot go unnoticed.
+    let records: Vec<String> = (0..6u32)
+        .map(|i| {
+            let len = 200_000 + i as usize * 40_000;
+            let mut x = 0x9e37_79b9u32.wrapping_mul(i + 1);
+            let body: String = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    char::from(b'!' + (x % 94) as u8)
+                })
+                .collect();
+            format!("{i}:{body}")
+        })
+        .collect();
+    let input = records.iter().map(|r| format!("{r}\n")).collect::<String>();
+    let props = certs.client_properties("SSL", "");
+    let props = props.to_str().unwrap();
+    let bs = format!("localhost:{proxy_port}");
+    cli("topics", &bs, Some(props), &["--create", "--topic", "tls-big"], None);
+    let linger = ["--topic", "tls-big", "--producer-property", "linger.ms=100"];
+    cli("console-producer", &bs, Some(props), &linger, Some(input.as_bytes()));
+    let n = records.len().to_string();
+    let read_all = ["--topic", "tls-big", "--from-beginning", "--max-messages", &n];
+    let consumed = cli("console-consumer", &bs, Some(props), &read_all, None);
+    let got: Vec<&str> = consumed.lines().collect();
+    assert_eq!(got.len(), records.len(), "records read back");
+    for (i, (got, want)) in got.iter().zip(&records).enumerate() {
+        assert!(got == want, "record {i} differs: {} bytes read, {} sent", got.len(), want.len());
+    }
+    // The same bytes read over the PLAINTEXT listener: what the broker
+    // stored is what the client sent.
+    let plain = cli("console-consumer", &broker.addr(), None, &read_all, None);
+    assert!(plain == consumed, "PLAINTEXT and SSL consumers read the same bytes");
 }
 
 const PYTHON_SSL: &str = r#"
