@@ -33,21 +33,27 @@ class History:
             self.f.write(json.dumps(ev) + "\n")
 
 
+# The plain producers send one request at a time per connection: their
+# records stay in order while a partition's leader stays put, but librdkafka
+# limits requests per connection, not per partition, so across a leader move
+# two of a partition's requests can be in flight to two brokers
+# (checker.order_promised says which producers are held to order).
 PRODUCERS = [
-    # (id, client, acks, idempotent)
-    ("idem-all", "confluent", "all", True),
-    ("plain-all", "confluent", "all", False),
-    ("plain-one", "confluent", "1", False),
-    ("kpy-idem-all", "kafka-python", "all", True),
+    # (id, client, acks, idempotent, max.in.flight.requests.per.connection)
+    ("idem-all", "confluent", "all", True, 5),
+    ("plain-all", "confluent", "all", False, 1),
+    ("plain-one", "confluent", "1", False, 1),
+    ("kpy-idem-all", "kafka-python", "all", True, 1),
 ]
 
 
-def confluent_producer(bootstrap, acks, idempotent):
+def confluent_producer(bootstrap, acks, idempotent, in_flight, pid):
     from confluent_kafka import Producer
     conf = {
         "bootstrap.servers": bootstrap,
         "acks": acks,
         "enable.idempotence": idempotent,
+        "max.in.flight.requests.per.connection": in_flight,
         "message.timeout.ms": 15000,
         "linger.ms": 5,
         "reconnect.backoff.max.ms": 500,
@@ -60,20 +66,30 @@ def confluent_producer(bootstrap, acks, idempotent):
         # once holds only while no message times out, so the timeout
         # outlasts every fault (Kafka's delivery.timeout.ms default).
         conf["message.timeout.ms"] = 120000
-        # librdkafka's own account of sequence and epoch decisions (e.g.
-        # `eos,msg`), in the workload log, to explain a duplicate.
-        debug = os.environ.get("KAFKA_RS_FAULTS_RDKAFKA_DEBUG")
-        if debug:
-            conf["debug"] = debug
-    else:
-        # One request in flight keeps a non-idempotent producer's order.
-        conf["max.in.flight.requests.per.connection"] = 1
+    rdkafka_debug(conf, pid)
     return Producer(conf)
 
 
-def run_confluent_producer(h, stop, bootstrap, topic, partitions, pid, acks, idempotent):
+def rdkafka_debug(conf, pid):
+    """librdkafka's own account of a producer (its `debug` contexts, e.g.
+    `eos,msg` for sequence and epoch decisions, `msg,protocol,broker,topic`
+    for which request went to which broker), to explain a duplicate or a
+    reordering: KAFKA_RS_FAULTS_RDKAFKA_DEBUG names the contexts and
+    KAFKA_RS_FAULTS_RDKAFKA_DEBUG_PRODUCERS the producers (every confluent
+    one when unset). librdkafka writes them to the workload log (beside the
+    history) from its own threads, stamped to the millisecond, each line
+    naming the client id, which is the producer's id."""
+    conf["client.id"] = pid
+    debug = os.environ.get("KAFKA_RS_FAULTS_RDKAFKA_DEBUG")
+    only = os.environ.get("KAFKA_RS_FAULTS_RDKAFKA_DEBUG_PRODUCERS")
+    if debug and (not only or pid in only.split(",")):
+        conf["debug"] = debug
+
+
+def run_confluent_producer(h, stop, bootstrap, topic, partitions, pid, acks, idempotent,
+                           in_flight):
     from confluent_kafka import KafkaException
-    producer = confluent_producer(bootstrap, acks, idempotent)
+    producer = confluent_producer(bootstrap, acks, idempotent, in_flight, pid)
     seq = 0
 
     def on_delivery(err, msg, seq, sent):
@@ -102,7 +118,7 @@ def run_confluent_producer(h, stop, bootstrap, topic, partitions, pid, acks, ide
                 # An idempotent producer that lost its sequence state is
                 # unusable; a new instance (new producer id) carries on.
                 producer.flush(1)
-                producer = confluent_producer(bootstrap, acks, idempotent)
+                producer = confluent_producer(bootstrap, acks, idempotent, in_flight, pid)
                 h.record({"type": "producer_restart", "producer": pid})
         seq += 1
         producer.poll(0)
@@ -112,7 +128,8 @@ def run_confluent_producer(h, stop, bootstrap, topic, partitions, pid, acks, ide
     producer.flush(FLUSH_TIMEOUT_S)
 
 
-def run_kafka_python_producer(h, stop, bootstrap, topic, partitions, pid, acks, idempotent):
+def run_kafka_python_producer(h, stop, bootstrap, topic, partitions, pid, acks, idempotent,
+                              in_flight):
     from kafka import KafkaProducer
     producer = None
     deadline = time.time() + 60
@@ -121,7 +138,7 @@ def run_kafka_python_producer(h, stop, bootstrap, topic, partitions, pid, acks, 
             producer = KafkaProducer(bootstrap_servers=bootstrap.split(","),
                                      acks=acks if acks == "all" else int(acks), retries=5,
                                      enable_idempotence=idempotent,
-                                     max_in_flight_requests_per_connection=1,
+                                     max_in_flight_requests_per_connection=in_flight,
                                      request_timeout_ms=10000, linger_ms=5,
                                      reconnect_backoff_max_ms=500, metadata_max_age_ms=2000)
         except Exception as e:  # noqa: BLE001 - the broker may be down at start
@@ -221,17 +238,14 @@ def run_observer(h, stop, bootstrap, topic, partitions):
 def kafka(bootstrap, topic, partitions, duration, out):
     h = History(out)
     stop = threading.Event()
-    for pid, client, acks, idem in PRODUCERS:
+    for pid, client, acks, idem, in_flight in PRODUCERS:
         h.record({"type": "producer", "producer": pid, "client": client, "acks": acks,
-                  "idempotent": idem})
+                  "idempotent": idem, "max_in_flight": in_flight})
     threads = []
-    for pid, client, acks, idem in PRODUCERS:
-        if client == "confluent":
-            args = (h, stop, bootstrap, topic, partitions, pid, acks, idem)
-            threads.append(threading.Thread(target=run_confluent_producer, args=args))
-        else:
-            args = (h, stop, bootstrap, topic, partitions, pid, acks, idem)
-            threads.append(threading.Thread(target=run_kafka_python_producer, args=args))
+    for pid, client, acks, idem, in_flight in PRODUCERS:
+        run = run_confluent_producer if client == "confluent" else run_kafka_python_producer
+        args = (h, stop, bootstrap, topic, partitions, pid, acks, idem, in_flight)
+        threads.append(threading.Thread(target=run, args=args))
     consumer_stop = threading.Event()
     for cid in ("c0", "c1"):
         threads.append(threading.Thread(target=run_consumer,

@@ -29,6 +29,9 @@ fn checker_flags_lost_duplicated_reordered_and_backward_offsets() {
         "test_lost_record_is_flagged_with_its_ack",
         "test_duplicate_from_idempotent_producer_is_flagged",
         "test_reordered_records_are_flagged",
+        "test_reordering_is_flagged_wherever_the_configuration_promises_order",
+        "test_reordering_without_an_order_promise_is_counted_not_flagged",
+        "test_a_request_sent_while_another_is_in_flight_elsewhere_is_found",
         "test_committed_offset_going_backwards_is_flagged",
     ] {
         assert!(log.contains(&format!("{case} ")), "{case} did not run:\n{log}");
