@@ -15,11 +15,17 @@ import sys
 import threading
 import time
 
+from .bounded import Watchdog, bounded, dump_stacks_on_sigusr1, join_all
+
 GROUP = "faults-group"
 # Each producer sends one record per period: enough load to see throughput
 # and latency move, little enough for a 2-core machine with several brokers.
 SEND_PERIOD_S = 0.01
 FLUSH_TIMEOUT_S = 30.0
+# How long a client's close may take once its work is done (librdkafka's
+# close and destroy wait for its broker threads; a consumer's for leaving
+# its group).
+CLOSE_TIMEOUT_S = 15.0
 
 
 class History:
@@ -31,6 +37,14 @@ class History:
         ev.setdefault("t", time.time())
         with self.lock:
             self.f.write(json.dumps(ev) + "\n")
+
+    def stuck(self, what, stack):
+        """A client call that outlived its bound, for the history."""
+        self.record({"type": "client_stuck", "what": what, "stack": stack[-2000:]})
+
+    def close(self):
+        with self.lock:
+            self.f.flush()
 
 
 # The plain producers send one request at a time per connection: their
@@ -125,7 +139,21 @@ def run_confluent_producer(h, stop, bootstrap, topic, partitions, pid, acks, ide
         next_send += SEND_PERIOD_S
         time.sleep(max(0.0, next_send - time.time()))
     h.record({"type": "producer_stop", "producer": pid})
-    producer.flush(FLUSH_TIMEOUT_S)
+    close_confluent_producer(h, pid, producer)
+
+
+def close_confluent_producer(h, pid, producer, close_timeout=CLOSE_TIMEOUT_S):
+    """Flushes for at most FLUSH_TIMEOUT_S; what is still queued or in
+    flight then is purged (each purged record gets its delivery error, so
+    the history says it was not acknowledged) before a bounded close."""
+    left = producer.flush(FLUSH_TIMEOUT_S)
+    if left:
+        h.record({"type": "client_error", "producer": pid,
+                  "error": f"flush: {left} records unacknowledged after {FLUSH_TIMEOUT_S}s; "
+                           f"purged"})
+        producer.purge()
+        producer.flush(5)
+    bounded(f"{pid} close", producer.close, close_timeout, h.stuck)
 
 
 def run_kafka_python_producer(h, stop, bootstrap, topic, partitions, pid, acks, idempotent,
@@ -176,7 +204,7 @@ def run_kafka_python_producer(h, stop, bootstrap, topic, partitions, pid, acks, 
         producer.flush(timeout=FLUSH_TIMEOUT_S)
     except Exception as e:  # noqa: BLE001
         h.record({"type": "client_error", "producer": pid, "error": f"flush: {e}"})
-    producer.close(timeout=5)
+    bounded(f"{pid} close", lambda: producer.close(timeout=5), CLOSE_TIMEOUT_S, h.stuck)
 
 
 def run_consumer(h, stop, bootstrap, topic, cid):
@@ -208,10 +236,7 @@ def run_consumer(h, stop, bootstrap, topic, cid):
                                   "offset": tp.offset, "start": last_commit})
             except Exception as e:  # noqa: BLE001 - nothing to commit, or broker down
                 h.record({"type": "commit_error", "consumer": cid, "error": str(e)})
-    try:
-        c.close()
-    except Exception:  # noqa: BLE001
-        pass
+    bounded(f"{cid} close", c.close, CLOSE_TIMEOUT_S, h.stuck)
 
 
 def run_observer(h, stop, bootstrap, topic, partitions):
@@ -232,7 +257,7 @@ def run_observer(h, stop, bootstrap, topic, partitions):
                               "partition": tp.partition, "offset": tp.offset, "start": asked})
         except Exception as e:  # noqa: BLE001
             h.record({"type": "observer_error", "error": str(e)})
-    c.close()
+    bounded("observer close", c.close, CLOSE_TIMEOUT_S, h.stuck)
 
 
 def kafka(bootstrap, topic, partitions, duration, out):
@@ -245,12 +270,12 @@ def kafka(bootstrap, topic, partitions, duration, out):
     for pid, client, acks, idem, in_flight in PRODUCERS:
         run = run_confluent_producer if client == "confluent" else run_kafka_python_producer
         args = (h, stop, bootstrap, topic, partitions, pid, acks, idem, in_flight)
-        threads.append(threading.Thread(target=run, args=args))
+        threads.append(threading.Thread(target=run, args=args, name=pid, daemon=True))
     consumer_stop = threading.Event()
     for cid in ("c0", "c1"):
-        threads.append(threading.Thread(target=run_consumer,
+        threads.append(threading.Thread(target=run_consumer, name=cid, daemon=True,
                                         args=(h, consumer_stop, bootstrap, topic, cid)))
-    threads.append(threading.Thread(target=run_observer,
+    threads.append(threading.Thread(target=run_observer, name="observer", daemon=True,
                                     args=(h, consumer_stop, bootstrap, topic, partitions)))
     h.record({"type": "workload_start"})
     for t in threads:
@@ -258,11 +283,11 @@ def kafka(bootstrap, topic, partitions, duration, out):
     time.sleep(duration)
     h.record({"type": "workload_stop"})
     stop.set()
-    for t in threads[:len(PRODUCERS)]:
-        t.join(FLUSH_TIMEOUT_S + 15)
+    # Each producer flushes and closes within its own bounds; the margin
+    # covers a produce call that was blocked when the stop came.
+    join_all(threads[:len(PRODUCERS)], FLUSH_TIMEOUT_S + 5 + CLOSE_TIMEOUT_S + 10, h.stuck)
     consumer_stop.set()
-    for t in threads[len(PRODUCERS):]:
-        t.join(20)
+    join_all(threads[len(PRODUCERS):], CLOSE_TIMEOUT_S + 10, h.stuck)
     h.record({"type": "workload_done"})
 
 
@@ -302,7 +327,7 @@ def final(bootstrap, topic, partitions, out, timeout=60.0):
                       "value": msg.value().decode(errors="replace")})
         if msg.offset() + 1 >= highs[p]:
             pending.discard(p)
-    c.close()
+    bounded("final reader close", c.close, CLOSE_TIMEOUT_S, h.stuck)
 
 
 def zk(hosts, duration, out):
@@ -330,7 +355,7 @@ def zk(hosts, duration, out):
         seq += 1
         time.sleep(SEND_PERIOD_S)
     h.record({"type": "workload_stop"})
-    client.stop()
+    bounded("kazoo stop", client.stop, CLOSE_TIMEOUT_S, h.stuck)
 
 
 def zk_final(hosts, out):
@@ -341,11 +366,17 @@ def zk_final(hosts, out):
     for child in client.get_children("/faults"):
         data, _ = client.get(f"/faults/{child}")
         h.record({"type": "zk_final", "path": f"/faults/{child}", "value": data.decode()})
-    client.stop()
+    bounded("kazoo stop", client.stop, CLOSE_TIMEOUT_S, h.stuck)
 
 
 def main(argv):
     cmd = argv[0]
+    dump_stacks_on_sigusr1()
+    # The harness kills a workload that outlives its bound; this watchdog
+    # fires a little earlier so the log says where it was stuck.
+    bound = os.environ.get("KAFKA_RS_FAULTS_WATCHDOG_S")
+    if bound:
+        Watchdog(f"workload {cmd}", float(bound))
     if cmd == "kafka":
         kafka(argv[1], argv[2], int(argv[3]), float(argv[4]), argv[5])
     elif cmd == "final":
@@ -360,3 +391,8 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    # A client stuck in a close was left behind on a daemon thread; the
+    # history is complete, and interpreter shutdown must not wait on it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
