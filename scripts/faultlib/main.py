@@ -583,7 +583,11 @@ def run_inner(args):
         # Some faults take longer than a short --duration leaves room for.
         duration = max(args.duration, spec.get("min_duration", 0))
         log(f"{name}: {spec['about']} (duration {duration}s, seed {seed})")
-        results.append(run_child(name, args, seed, duration))
+        try:
+            results.append(run_child(name, args, seed, duration))
+        except Exception as e:  # noqa: BLE001 - one broken scenario must not hide the rest
+            log(f"{name}: did not finish: {e!r}")
+            results.append(unfinished(name, seed, repr(e)))
     return results
 
 
