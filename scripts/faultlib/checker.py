@@ -104,7 +104,12 @@ def order_promised(producer):
       partition, not connection", open). When a partition's leader moves,
       a request still in flight to the old leader and the next one, sent
       to the new leader, are in flight together; if the first fails it is
-      retried after the second was written.
+      retried after the second was written. On one connection too: the
+      limit holds back sending, not building, so the next request of the
+      partition is built while one is in flight, and when that one fails
+      its records go back to the queue behind the request already built,
+      which is sent first (faultlib.inflight finds both in librdkafka's
+      debug log).
     - Not idempotent with more than one request in flight: no, in every
       client (Kafka's max.in.flight.requests.per.connection doc).
     A producer event that does not say (older histories) is held to order.
