@@ -407,9 +407,11 @@ def wait_workload(started, what):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(30)
-        raise RuntimeError(f"{what} did not finish within {timeout}s:\n{tail(log_path)}")
+        raise RuntimeError(f"{what} did not finish within {timeout}s (its log: {log_path}):"
+                           f"\n{tail(log_path)}")
     if proc.returncode != 0:
-        raise RuntimeError(f"{what} failed ({proc.returncode}):\n{tail(log_path)}")
+        raise RuntimeError(f"{what} failed ({proc.returncode}; its log, with the stacks of a "
+                           f"workload past its watchdog: {log_path}):\n{tail(log_path)}")
 
 
 def tail(path, n=2000):
