@@ -25,8 +25,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def sh(*args, check=True):
-    return subprocess.run(list(args), check=check, capture_output=True, text=True)
+def sh(*args, check=True, timeout=60):
+    return subprocess.run(list(args), check=check, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def wait_until(what, timeout, cond, period=0.05):

@@ -21,13 +21,20 @@ import tempfile
 import time
 
 from . import checker, report
+from .bounded import Watchdog, dump_stacks_on_sigusr1
 from .cluster import Cluster, Net, sh, wait_until
 from .replicas import batches, compare_replicas, segments
 
 TOPIC = "faults"
 PARTITIONS = 3
 SESSION_TIMEOUT_S = 6.0
-HEAL_TIMEOUT_S = 90
+# What the workload may take past its duration: producers flush and close,
+# consumers close, each within its own bound (workload.py).
+HEAL_TIMEOUT_S = 120
+# Past its duration, the most a whole scenario may take (start, faults
+# finishing, healing, workload shutdown, final read, replica comparison);
+# then the watchdog prints every thread's stack and ends it.
+SCENARIO_SLACK_S = 600
 
 # name -> how to build the cluster and which faults to draw from.
 # `promises`: the configuration promises no loss, so any violation fails the
@@ -368,8 +375,11 @@ def workload(kind, *args, timeout, log_path):
     blocks the client threads that log, which stalls the producers."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cmd = [python_exe(), "-m", "faultlib.workload", kind, *map(str, args)]
+    # Its own watchdog fires before the kill below, so the log says where
+    # it was stuck.
+    env = dict(os.environ, KAFKA_RS_FAULTS_WATCHDOG_S=str(max(timeout - 10, 5)))
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen(cmd, cwd=here, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=here, stdout=out, stderr=subprocess.STDOUT, env=env)
     RUNNING.append(proc)
     return proc, timeout, log_path
 
@@ -384,7 +394,10 @@ def stop_workloads():
         proc = RUNNING.pop()
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                log(f"workload {proc.pid} did not die after SIGKILL")
 
 
 def wait_workload(started, what):
@@ -393,10 +406,12 @@ def wait_workload(started, what):
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.wait()
-        raise RuntimeError(f"{what} did not finish within {timeout}s:\n{tail(log_path)}")
+        proc.wait(30)
+        raise RuntimeError(f"{what} did not finish within {timeout}s (its log: {log_path}):"
+                           f"\n{tail(log_path)}")
     if proc.returncode != 0:
-        raise RuntimeError(f"{what} failed ({proc.returncode}):\n{tail(log_path)}")
+        raise RuntimeError(f"{what} failed ({proc.returncode}; its log, with the stacks of a "
+                           f"workload past its watchdog: {log_path}):\n{tail(log_path)}")
 
 
 def tail(path, n=2000):
@@ -445,6 +460,7 @@ def run_scenario(name, spec, duration, seed, out_dir, binary, max_faults, net):
                  if k != "min.insync.replicas"}
         cluster = Cluster(binary, run_dir, spec["brokers"], spec.get("embedded", False), net,
                           props, log_dirs)
+        ACTIVE.update(cluster=cluster, tmpfs=tmpfs)
         cluster.start()
         history_path = os.path.join(run_dir, "workload.jsonl")
         wlog = os.path.join(out_dir, "workload.log")
@@ -483,6 +499,7 @@ def run_scenario(name, spec, duration, seed, out_dir, binary, max_faults, net):
         history.sort(key=lambda e: e.get("t", 0))
     finally:
         stop_workloads()
+        ACTIVE.clear()
         if cluster is not None:
             cluster.stop()
             keep_logs(cluster, out_dir)
@@ -557,8 +574,7 @@ def expand(names):
 
 
 def run_inner(args):
-    """Runs the scenarios; in a network-namespace run, this is the process
-    started inside the hub namespace."""
+    """Runs the scenarios, each in a child process of its own."""
     results = []
     for i, name in enumerate(expand(args.scenario)):
         spec = SCENARIOS[name]
@@ -569,13 +585,8 @@ def run_inner(args):
         # Some faults take longer than a short --duration leaves room for.
         duration = max(args.duration, spec.get("min_duration", 0))
         log(f"{name}: {spec['about']} (duration {duration}s, seed {seed})")
-        if spec.get("net"):
-            results.append(run_in_namespaces(name, args, seed, duration))
-            continue
         try:
-            results.append(run_scenario(name, spec, duration, seed,
-                                        os.path.join(args.out, name), args.bin,
-                                        args.max_faults, None))
+            results.append(run_child(name, args, seed, duration))
         except Exception as e:  # noqa: BLE001 - one broken scenario must not hide the rest
             log(f"{name}: did not finish: {e!r}")
             results.append(unfinished(name, seed, repr(e)))
@@ -588,25 +599,91 @@ def unfinished(name, seed, why):
                             "excerpt": []}]}
 
 
-def run_in_namespaces(name, args, seed, duration):
+def run_child(name, args, seed, duration):
+    """Runs one scenario in a child process (inside the hub namespace when
+    it partitions the network) and reads its result.json. The child ends
+    itself through its watchdog (stacks, then cleanup) past
+    `duration + SCENARIO_SLACK_S`; this waits a margin longer before
+    killing it, and stops it cleanly (SIGTERM, then SIGKILL) when this
+    process is stopped."""
     spec = SCENARIOS[name]
-    tag = str(os.getpid() % 100000)
-    net = Net(tag, ["zk"] + [f"b{i}" for i in range(spec["brokers"])])
+    result_path = os.path.join(args.out, name, "result.json")
+    if os.path.exists(result_path):
+        os.unlink(result_path)
+    cmd = [python_exe(), "-m", "faultlib.main", "--child", "--scenario", name,
+           "--duration", str(duration), "--seed", str(seed), "--out", args.out,
+           "--bin", args.bin, "--max-faults", str(args.max_faults)]
+    net = None
+    if spec.get("net"):
+        tag = str(os.getpid() % 100000)
+        net = Net(tag, ["zk"] + [f"b{i}" for i in range(spec["brokers"])])
+        cmd = ["ip", "netns", "exec", net.hub] + cmd + ["--ns-tag", tag]
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    bound = duration + SCENARIO_SLACK_S + 120
+    why = None
     try:
-        net.setup()
-        cmd = ["ip", "netns", "exec", net.hub, python_exe(), "-m", "faultlib.main",
-               "--ns-child", tag, "--scenario", name, "--duration", str(duration),
-               "--seed", str(seed), "--out", args.out, "--bin", args.bin,
-               "--max-faults", str(args.max_faults)]
-        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        subprocess.run(cmd, cwd=here, check=False, timeout=duration + 600)
+        if net:
+            net.setup()
+        proc = subprocess.Popen(cmd, cwd=here)
+        try:
+            proc.wait(bound)
+        except subprocess.TimeoutExpired:
+            why = f"still running after {bound:g}s, past its own watchdog; killed"
+            log(f"{name}: {why}")
+            proc.kill()
+            proc.wait(30)
+        except BaseException:
+            # Stopped ourselves: the child tears its cluster down on SIGTERM.
+            proc.terminate()
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
     finally:
-        net.teardown()
-    path = os.path.join(args.out, name, "result.json")
-    if not os.path.exists(path):
-        return unfinished(name, seed, "see the output above")
-    with open(path) as f:
+        if net:
+            net.teardown()
+    if not os.path.exists(result_path):
+        return unfinished(name, seed, why or f"exit status {proc.returncode}; see the output "
+                                             f"above")
+    with open(result_path) as f:
         return json.load(f)
+
+
+# What a scenario has running, for the watchdog to stop when it gives up.
+ACTIVE = {}
+
+
+def abandon():
+    stop_workloads()
+    cluster = ACTIVE.get("cluster")
+    if cluster is not None:
+        cluster.stop()
+    if ACTIVE.get("tmpfs"):
+        sh("umount", "-l", ACTIVE["tmpfs"], check=False)
+
+
+def run_as_child(args):
+    """The child side of `run_child`: one scenario, bounded by a watchdog;
+    a scenario that fails writes why into its result.json."""
+    spec = SCENARIOS[args.scenario]
+    net = None
+    if args.ns_tag:
+        net = Net(args.ns_tag, ["zk"] + [f"b{i}" for i in range(spec["brokers"])])
+    out_dir = os.path.join(args.out, args.scenario)
+    dog = Watchdog(f"scenario {args.scenario}", args.duration + SCENARIO_SLACK_S,
+                   before_exit=abandon)
+    try:
+        run_scenario(args.scenario, spec, args.duration, args.seed, out_dir, args.bin,
+                     args.max_faults, net)
+    except Exception as e:  # noqa: BLE001 - the parent reports it with the others
+        log(f"{args.scenario}: did not finish: {e!r}")
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "result.json"), "w") as f:
+            json.dump(unfinished(args.scenario, args.seed, repr(e)), f, indent=1)
+    finally:
+        dog.cancel()
+    return 0
 
 
 def main(argv=None):
@@ -621,7 +698,8 @@ def main(argv=None):
     ap.add_argument("--bin", default=None, help="kafka-rs binary (default target/debug)")
     ap.add_argument("--list", action="store_true", help="list the scenarios")
     ap.add_argument("--selftest", action="store_true", help="run the checker's own tests")
-    ap.add_argument("--ns-child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--ns-tag", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if args.list:
@@ -629,19 +707,16 @@ def main(argv=None):
             print(f"{n:26} {s['about']}")
         return 0
     if args.selftest:
-        return subprocess.call([python_exe(), "-m", "unittest", "-v", "faultlib.test_checker"],
-                               cwd=os.path.join(repo, "scripts"))
+        return subprocess.call([python_exe(), "-m", "unittest", "-v", "faultlib.test_checker",
+                                "faultlib.test_bounded"], cwd=os.path.join(repo, "scripts"))
     args.out = os.path.abspath(args.out)
     args.bin = os.path.abspath(args.bin or os.path.join(repo, "target", "debug", "kafka-rs"))
     if args.duration < 15:
         raise SystemExit("--duration must be at least 15 s (a fault needs room to heal)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if args.ns_child:
-        spec = SCENARIOS[args.scenario]
-        net = Net(args.ns_child, ["zk"] + [f"b{i}" for i in range(spec["brokers"])])
-        run_scenario(args.scenario, spec, args.duration, args.seed,
-                     os.path.join(args.out, args.scenario), args.bin, args.max_faults, net)
-        return 0
+    dump_stacks_on_sigusr1()
+    if args.child:
+        return run_as_child(args)
     results = run_inner(args)
     report.table(results)
     with open(os.path.join(args.out, "summary.json"), "w") as f:

@@ -5,14 +5,14 @@ latency over time, with each fault's window shaded."""
 from collections import defaultdict
 
 COLUMNS = ["scenario", "seed", "faults", "acked", "lost", "lost_acks1", "dup", "reord",
-           "unavail", "longest_s", "replica_batches", "violations"]
+           "reord_np", "unavail", "longest_s", "replica_batches", "violations"]
 
 
 def row(r):
     s = r.get("stats", {})
     return [r["scenario"], r.get("seed", ""), s.get("faults", 0), s.get("acknowledged", 0),
             s.get("lost", 0), s.get("lost_acks1", 0), s.get("duplicated", 0), s.get("reordered", 0),
-            s.get("unavailable_windows", 0), s.get("longest_unavailable_s", 0.0),
+            s.get("reordered_unpromised", 0), s.get("unavailable_windows", 0), s.get("longest_unavailable_s", 0.0),
             s.get("replica_batches_compared", "-"), len(r.get("violations", []))]
 
 
@@ -40,6 +40,13 @@ def table(results, out=print):
             out(f"\n{r['scenario']}: {v['kind']}{tag}: {v['message']}")
             for e in v["excerpt"][:6]:
                 out(f"    {e}")
+        for kind in sorted({n["kind"] for n in r.get("notes", [])}):
+            same = [n for n in r["notes"] if n["kind"] == kind]
+            for n in same[:2]:
+                out(f"\n{r['scenario']}: {kind} (counted; this producer's configuration does "
+                    f"not promise it): {n['message']}")
+                for e in n["excerpt"][:6]:
+                    out(f"    {e}")
         more = len(r.get("violations", [])) - shown
         if more > 0:
             counts = ", ".join(f"{k} {n}" for k, n in sorted(per_kind.items()))

@@ -10,6 +10,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from faultlib.checker import check, missing_findings  # noqa: E402
+from faultlib.inflight import overlaps  # noqa: E402
 from faultlib.replicas import compare_replicas  # noqa: E402
 
 
@@ -94,6 +95,47 @@ class CheckerTest(unittest.TestCase):
         self.assertIn("reordered", kinds(r))
         self.assertEqual(r["stats"]["reordered"], 1)
 
+    def reordered(self, **producer_fields):
+        """p0's sequence 1 written before its sequence 0, by a producer
+        configured as `producer_fields` say."""
+        h = [dict(producer("p0", False), **producer_fields),
+             {"type": "workload_start", "t": 0.0}]
+        h += sent_and_acked("p0", 0, 1, 0.1) + sent_and_acked("p0", 1, 0, 0.2)
+        h += [{"type": "workload_stop", "t": 0.3}, final(0, "p0-1"), final(1, "p0-0")]
+        return check(h, replicated=True)
+
+    def test_reordering_is_flagged_wherever_the_configuration_promises_order(self):
+        promising = [
+            dict(client="confluent", idempotent=True, max_in_flight=5),
+            dict(client="kafka-python", idempotent=True, max_in_flight=5),
+            # Java and kafka-python mute a partition while a batch of it is
+            # in flight to any broker.
+            dict(client="java", idempotent=False, max_in_flight=1),
+            dict(client="kafka-python", idempotent=False, max_in_flight=1),
+            # A history that does not say how its producer was configured.
+            dict(),
+        ]
+        for fields in promising:
+            r = self.reordered(**fields)
+            self.assertEqual(kinds(r), ["reordered"], fields)
+            self.assertEqual(r["stats"]["reordered"], 1, fields)
+            self.assertNotIn("reordered_unpromised", r["stats"], fields)
+
+    def test_reordering_without_an_order_promise_is_counted_not_flagged(self):
+        # librdkafka limits in-flight requests per connection, so across a
+        # leader move a retry to the old leader can land after the next
+        # batch sent to the new one; more than one in flight reorders in
+        # every client.
+        for fields in (dict(client="confluent", idempotent=False, max_in_flight=1),
+                       dict(client="java", idempotent=False, max_in_flight=5)):
+            r = self.reordered(acks="1", **fields)
+            self.assertEqual(kinds(r), [], fields)
+            self.assertEqual(r["stats"]["reordered_unpromised"], 1, fields)
+            self.assertNotIn("reordered", r["stats"], fields)
+            note = r["notes"][0]
+            self.assertEqual(note["kind"], "reordered-unpromised")
+            self.assertEqual([e["seq"] for e in note["excerpt"]], [0, 1], "both acks shown")
+
     def test_committed_offset_going_backwards_is_flagged(self):
         commits = [{"type": "commit", "group": "g", "topic": "t", "partition": 0,
                     "offset": o, "t": t} for o, t in ((2, 1.0), (4, 2.0), (3, 3.0))]
@@ -157,6 +199,80 @@ class CheckerTest(unittest.TestCase):
         self.assertEqual(r["stats"]["unavailable_windows"], 1)
         self.assertAlmostEqual(r["stats"]["longest_unavailable_s"], 2.59, places=2)
         self.assertEqual(r["windows"][0][0], "t-0 acks=?")
+
+
+# librdkafka's own log (shortened) of the two ways a producer without
+# idempotence reorders its records with one request in flight. A leader
+# move (leader-kill): partition 0's 160 records are in flight at broker 0
+# when the metadata names broker 1, and the next 41 go to broker 1 before
+# broker 0 answers; here broker 1 takes them and broker 0 refuses.
+LEADER_MOVE_LOG = """\
+%7|1.231|PRODUCE|plain-all#producer-2| [thrd:h:1/0]: h:1/0: faults [0]: Produce MessageSet with 160 message(s) (3674 bytes, MsgId 0)
+%7|1.237|SEND|plain-all#producer-2| [thrd:h:1/0]: h:1/0: Sent ProduceRequest (v10, 3723 bytes @ 0, CorrId 87)
+%7|1.237|BRKMIGR|plain-all#producer-2| [thrd:main]: Migrating topic faults [0] from h:1/0 to h:2/1
+%7|1.237|PRODUCE|plain-all#producer-2| [thrd:h:2/1]: h:2/1: faults [0]: Produce MessageSet with 41 message(s) (958 bytes, MsgId 0)
+%7|1.237|SEND|plain-all#producer-2| [thrd:h:2/1]: h:2/1: Sent ProduceRequest (v10, 1007 bytes @ 0, CorrId 8)
+%7|1.238|RECV|plain-all#producer-2| [thrd:h:1/0]: h:1/0: Received ProduceResponse (v10, 83 bytes, CorrId 87, rtt 1.21ms)
+%7|1.238|MSGSET|plain-all#producer-2| [thrd:h:1/0]: h:1/0: faults [0]: MessageSet with 160 message(s) (MsgId 0, BaseSeq -1) encountered error: Broker: Not leader for partition
+%7|1.249|RECV|plain-all#producer-2| [thrd:h:2/1]: h:2/1: Received ProduceResponse (v10, 49 bytes, CorrId 8, rtt 12.23ms)
+%7|1.249|MSGSET|plain-all#producer-2| [thrd:h:2/1]: h:2/1: faults [0]: MessageSet with 41 message(s) (MsgId 0, BaseSeq -1) delivered
+%7|1.260|PRODUCE|plain-all#producer-2| [thrd:h:2/1]: h:2/1: faults [0]: Produce MessageSet with 160 message(s) (3674 bytes, MsgId 0)
+%7|1.260|SEND|plain-all#producer-2| [thrd:h:2/1]: h:2/1: Sent ProduceRequest (v10, 3723 bytes @ 0, CorrId 9)
+%7|1.262|RECV|plain-all#producer-2| [thrd:h:2/1]: h:2/1: Received ProduceResponse (v10, 49 bytes, CorrId 9, rtt 2.01ms)
+%7|1.262|MSGSET|plain-all#producer-2| [thrd:h:2/1]: h:2/1: faults [0]: MessageSet with 160 message(s) (MsgId 0, BaseSeq -1) delivered
+"""
+
+# One connection (rolling-restart): 8 records of partition 2 are in flight
+# when the next record's request is built; the 8 are refused
+# (NOT_ENOUGH_REPLICAS, the ISR was growing back), the request already
+# built goes next and is written, and the 8 follow in a later one.
+BUILT_BEHIND_LOG = """\
+%7|8.531|PRODUCE|plain-all#producer-6| [thrd:h:1/1]: h:1/1: faults [2]: Produce MessageSet with 8 message(s) (234 bytes, MsgId 0)
+%7|8.562|SEND|plain-all#producer-6| [thrd:h:1/1]: h:1/1: Sent ProduceRequest (v10, 283 bytes @ 0, CorrId 8)
+%7|8.562|PRODUCE|plain-all#producer-6| [thrd:h:1/1]: h:1/1: faults [2]: Produce MessageSet with 1 message(s) (82 bytes, MsgId 0)
+%7|8.589|RECV|plain-all#producer-6| [thrd:h:1/1]: h:1/1: Received ProduceResponse (v10, 157 bytes, CorrId 8, rtt 27.33ms)
+%7|8.589|MSGSET|plain-all#producer-6| [thrd:h:1/1]: h:1/1: faults [2]: MessageSet with 8 message(s) (MsgId 0, BaseSeq -1) encountered error: Broker: Not enough in-sync replicas (actions Retry,MsgNotPersisted)
+%7|8.589|SEND|plain-all#producer-6| [thrd:h:1/1]: h:1/1: Sent ProduceRequest (v10, 130 bytes @ 0, CorrId 9)
+%7|8.607|RECV|plain-all#producer-6| [thrd:h:1/1]: h:1/1: Received ProduceResponse (v10, 49 bytes, CorrId 9, rtt 17.93ms)
+%7|8.607|MSGSET|plain-all#producer-6| [thrd:h:1/1]: h:1/1: faults [2]: MessageSet with 1 message(s) (MsgId 0, BaseSeq -1) delivered
+%7|8.812|PRODUCE|plain-all#producer-6| [thrd:h:1/1]: h:1/1: faults [2]: Produce MessageSet with 16 message(s) (410 bytes, MsgId 0)
+%7|8.812|SEND|plain-all#producer-6| [thrd:h:1/1]: h:1/1: Sent ProduceRequest (v10, 459 bytes @ 0, CorrId 20)
+%7|8.813|RECV|plain-all#producer-6| [thrd:h:1/1]: h:1/1: Received ProduceResponse (v10, 49 bytes, CorrId 20, rtt 0.94ms)
+%7|8.813|MSGSET|plain-all#producer-6| [thrd:h:1/1]: h:1/1: faults [2]: MessageSet with 16 message(s) (MsgId 0, BaseSeq -1) delivered
+"""
+
+
+class InflightTest(unittest.TestCase):
+    """faultlib.inflight finds, in librdkafka's debug log, the request that
+    overtook an earlier one of its partition behind an unpromised
+    reordering."""
+
+    def test_a_request_written_while_another_was_in_flight_elsewhere_is_found(self):
+        found = list(overlaps(LEADER_MOVE_LOG.splitlines()))
+        self.assertEqual(len(found), 1, "the retry, sent after both answers, overtook nothing")
+        o = found[0]
+        self.assertEqual((o["kind"], o["producer"], o["topic"], o["partition"]),
+                         ("other broker", "plain-all", "faults", 0))
+        self.assertEqual((o["sent_to"], o["records"]), ("h:2/1", 41))
+        self.assertEqual(o["earlier"], [{"broker": "h:1/0", "since": 1.237, "records": 160}])
+
+    def test_a_request_built_behind_one_that_failed_is_found(self):
+        found = list(overlaps(BUILT_BEHIND_LOG.splitlines()))
+        self.assertEqual([(o["kind"], o["sent_to"], o["records"]) for o in found],
+                         [("built behind", "h:1/1", 1)])
+        self.assertEqual(found[0]["earlier"], [{"broker": "h:1/1", "since": 8.562, "records": 8}])
+
+    def test_nothing_overtakes_when_the_later_request_is_refused_too(self):
+        refused = LEADER_MOVE_LOG.replace("(MsgId 0, BaseSeq -1) delivered\n%7|1.260",
+                                          "(MsgId 0, BaseSeq -1) encountered error: x\n%7|1.260")
+        self.assertEqual(list(overlaps(refused.splitlines())), [])
+
+    def test_a_request_failed_by_a_closed_connection_is_no_longer_in_flight(self):
+        lines = LEADER_MOVE_LOG.splitlines()
+        lines.insert(2, "%7|1.237|STATE|plain-all#producer-2| [thrd:h:1/0]: h:1/0: "
+                        "Broker changed state UP -> DOWN")
+        self.assertEqual([o["kind"] for o in overlaps(lines)], [],
+                         "the 41 were built after the 160 failed: they come after them")
 
 
 def record_batch(base, values, leader_epoch=0):

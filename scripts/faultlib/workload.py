@@ -15,11 +15,17 @@ import sys
 import threading
 import time
 
+from .bounded import Watchdog, bounded, dump_stacks_on_sigusr1, join_all
+
 GROUP = "faults-group"
 # Each producer sends one record per period: enough load to see throughput
 # and latency move, little enough for a 2-core machine with several brokers.
 SEND_PERIOD_S = 0.01
 FLUSH_TIMEOUT_S = 30.0
+# How long a client's close may take once its work is done (librdkafka's
+# close and destroy wait for its broker threads; a consumer's for leaving
+# its group).
+CLOSE_TIMEOUT_S = 15.0
 
 
 class History:
@@ -32,22 +38,36 @@ class History:
         with self.lock:
             self.f.write(json.dumps(ev) + "\n")
 
+    def stuck(self, what, stack):
+        """A client call that outlived its bound, for the history."""
+        self.record({"type": "client_stuck", "what": what, "stack": stack[-2000:]})
 
+    def close(self):
+        with self.lock:
+            self.f.flush()
+
+
+# The plain producers send one request at a time per connection: their
+# records stay in order while a partition's leader stays put, but librdkafka
+# limits requests per connection, not per partition, so across a leader move
+# two of a partition's requests can be in flight to two brokers
+# (checker.order_promised says which producers are held to order).
 PRODUCERS = [
-    # (id, client, acks, idempotent)
-    ("idem-all", "confluent", "all", True),
-    ("plain-all", "confluent", "all", False),
-    ("plain-one", "confluent", "1", False),
-    ("kpy-idem-all", "kafka-python", "all", True),
+    # (id, client, acks, idempotent, max.in.flight.requests.per.connection)
+    ("idem-all", "confluent", "all", True, 5),
+    ("plain-all", "confluent", "all", False, 1),
+    ("plain-one", "confluent", "1", False, 1),
+    ("kpy-idem-all", "kafka-python", "all", True, 1),
 ]
 
 
-def confluent_producer(bootstrap, acks, idempotent):
+def confluent_producer(bootstrap, acks, idempotent, in_flight, pid):
     from confluent_kafka import Producer
     conf = {
         "bootstrap.servers": bootstrap,
         "acks": acks,
         "enable.idempotence": idempotent,
+        "max.in.flight.requests.per.connection": in_flight,
         "message.timeout.ms": 15000,
         "linger.ms": 5,
         "reconnect.backoff.max.ms": 500,
@@ -60,20 +80,30 @@ def confluent_producer(bootstrap, acks, idempotent):
         # once holds only while no message times out, so the timeout
         # outlasts every fault (Kafka's delivery.timeout.ms default).
         conf["message.timeout.ms"] = 120000
-        # librdkafka's own account of sequence and epoch decisions (e.g.
-        # `eos,msg`), in the workload log, to explain a duplicate.
-        debug = os.environ.get("KAFKA_RS_FAULTS_RDKAFKA_DEBUG")
-        if debug:
-            conf["debug"] = debug
-    else:
-        # One request in flight keeps a non-idempotent producer's order.
-        conf["max.in.flight.requests.per.connection"] = 1
+    rdkafka_debug(conf, pid)
     return Producer(conf)
 
 
-def run_confluent_producer(h, stop, bootstrap, topic, partitions, pid, acks, idempotent):
+def rdkafka_debug(conf, pid):
+    """librdkafka's own account of a producer (its `debug` contexts, e.g.
+    `eos,msg` for sequence and epoch decisions, `msg,protocol,broker,topic`
+    for which request went to which broker), to explain a duplicate or a
+    reordering: KAFKA_RS_FAULTS_RDKAFKA_DEBUG names the contexts and
+    KAFKA_RS_FAULTS_RDKAFKA_DEBUG_PRODUCERS the producers (every confluent
+    one when unset). librdkafka writes them to the workload log (beside the
+    history) from its own threads, stamped to the millisecond, each line
+    naming the client id, which is the producer's id."""
+    conf["client.id"] = pid
+    debug = os.environ.get("KAFKA_RS_FAULTS_RDKAFKA_DEBUG")
+    only = os.environ.get("KAFKA_RS_FAULTS_RDKAFKA_DEBUG_PRODUCERS")
+    if debug and (not only or pid in only.split(",")):
+        conf["debug"] = debug
+
+
+def run_confluent_producer(h, stop, bootstrap, topic, partitions, pid, acks, idempotent,
+                           in_flight):
     from confluent_kafka import KafkaException
-    producer = confluent_producer(bootstrap, acks, idempotent)
+    producer = confluent_producer(bootstrap, acks, idempotent, in_flight, pid)
     seq = 0
 
     def on_delivery(err, msg, seq, sent):
@@ -102,17 +132,32 @@ def run_confluent_producer(h, stop, bootstrap, topic, partitions, pid, acks, ide
                 # An idempotent producer that lost its sequence state is
                 # unusable; a new instance (new producer id) carries on.
                 producer.flush(1)
-                producer = confluent_producer(bootstrap, acks, idempotent)
+                producer = confluent_producer(bootstrap, acks, idempotent, in_flight, pid)
                 h.record({"type": "producer_restart", "producer": pid})
         seq += 1
         producer.poll(0)
         next_send += SEND_PERIOD_S
         time.sleep(max(0.0, next_send - time.time()))
     h.record({"type": "producer_stop", "producer": pid})
-    producer.flush(FLUSH_TIMEOUT_S)
+    close_confluent_producer(h, pid, producer)
 
 
-def run_kafka_python_producer(h, stop, bootstrap, topic, partitions, pid, acks, idempotent):
+def close_confluent_producer(h, pid, producer, close_timeout=CLOSE_TIMEOUT_S):
+    """Flushes for at most FLUSH_TIMEOUT_S; what is still queued or in
+    flight then is purged (each purged record gets its delivery error, so
+    the history says it was not acknowledged) before a bounded close."""
+    left = producer.flush(FLUSH_TIMEOUT_S)
+    if left:
+        h.record({"type": "client_error", "producer": pid,
+                  "error": f"flush: {left} records unacknowledged after {FLUSH_TIMEOUT_S}s; "
+                           f"purged"})
+        producer.purge()
+        producer.flush(5)
+    bounded(f"{pid} close", producer.close, close_timeout, h.stuck)
+
+
+def run_kafka_python_producer(h, stop, bootstrap, topic, partitions, pid, acks, idempotent,
+                              in_flight):
     from kafka import KafkaProducer
     producer = None
     deadline = time.time() + 60
@@ -121,7 +166,7 @@ def run_kafka_python_producer(h, stop, bootstrap, topic, partitions, pid, acks, 
             producer = KafkaProducer(bootstrap_servers=bootstrap.split(","),
                                      acks=acks if acks == "all" else int(acks), retries=5,
                                      enable_idempotence=idempotent,
-                                     max_in_flight_requests_per_connection=1,
+                                     max_in_flight_requests_per_connection=in_flight,
                                      request_timeout_ms=10000, linger_ms=5,
                                      reconnect_backoff_max_ms=500, metadata_max_age_ms=2000)
         except Exception as e:  # noqa: BLE001 - the broker may be down at start
@@ -159,7 +204,7 @@ def run_kafka_python_producer(h, stop, bootstrap, topic, partitions, pid, acks, 
         producer.flush(timeout=FLUSH_TIMEOUT_S)
     except Exception as e:  # noqa: BLE001
         h.record({"type": "client_error", "producer": pid, "error": f"flush: {e}"})
-    producer.close(timeout=5)
+    bounded(f"{pid} close", lambda: producer.close(timeout=5), CLOSE_TIMEOUT_S, h.stuck)
 
 
 def run_consumer(h, stop, bootstrap, topic, cid):
@@ -191,10 +236,7 @@ def run_consumer(h, stop, bootstrap, topic, cid):
                                   "offset": tp.offset, "start": last_commit})
             except Exception as e:  # noqa: BLE001 - nothing to commit, or broker down
                 h.record({"type": "commit_error", "consumer": cid, "error": str(e)})
-    try:
-        c.close()
-    except Exception:  # noqa: BLE001
-        pass
+    bounded(f"{cid} close", c.close, CLOSE_TIMEOUT_S, h.stuck)
 
 
 def run_observer(h, stop, bootstrap, topic, partitions):
@@ -215,28 +257,25 @@ def run_observer(h, stop, bootstrap, topic, partitions):
                               "partition": tp.partition, "offset": tp.offset, "start": asked})
         except Exception as e:  # noqa: BLE001
             h.record({"type": "observer_error", "error": str(e)})
-    c.close()
+    bounded("observer close", c.close, CLOSE_TIMEOUT_S, h.stuck)
 
 
 def kafka(bootstrap, topic, partitions, duration, out):
     h = History(out)
     stop = threading.Event()
-    for pid, client, acks, idem in PRODUCERS:
+    for pid, client, acks, idem, in_flight in PRODUCERS:
         h.record({"type": "producer", "producer": pid, "client": client, "acks": acks,
-                  "idempotent": idem})
+                  "idempotent": idem, "max_in_flight": in_flight})
     threads = []
-    for pid, client, acks, idem in PRODUCERS:
-        if client == "confluent":
-            args = (h, stop, bootstrap, topic, partitions, pid, acks, idem)
-            threads.append(threading.Thread(target=run_confluent_producer, args=args))
-        else:
-            args = (h, stop, bootstrap, topic, partitions, pid, acks, idem)
-            threads.append(threading.Thread(target=run_kafka_python_producer, args=args))
+    for pid, client, acks, idem, in_flight in PRODUCERS:
+        run = run_confluent_producer if client == "confluent" else run_kafka_python_producer
+        args = (h, stop, bootstrap, topic, partitions, pid, acks, idem, in_flight)
+        threads.append(threading.Thread(target=run, args=args, name=pid, daemon=True))
     consumer_stop = threading.Event()
     for cid in ("c0", "c1"):
-        threads.append(threading.Thread(target=run_consumer,
+        threads.append(threading.Thread(target=run_consumer, name=cid, daemon=True,
                                         args=(h, consumer_stop, bootstrap, topic, cid)))
-    threads.append(threading.Thread(target=run_observer,
+    threads.append(threading.Thread(target=run_observer, name="observer", daemon=True,
                                     args=(h, consumer_stop, bootstrap, topic, partitions)))
     h.record({"type": "workload_start"})
     for t in threads:
@@ -244,11 +283,11 @@ def kafka(bootstrap, topic, partitions, duration, out):
     time.sleep(duration)
     h.record({"type": "workload_stop"})
     stop.set()
-    for t in threads[:len(PRODUCERS)]:
-        t.join(FLUSH_TIMEOUT_S + 15)
+    # Each producer flushes and closes within its own bounds; the margin
+    # covers a produce call that was blocked when the stop came.
+    join_all(threads[:len(PRODUCERS)], FLUSH_TIMEOUT_S + 5 + CLOSE_TIMEOUT_S + 10, h.stuck)
     consumer_stop.set()
-    for t in threads[len(PRODUCERS):]:
-        t.join(20)
+    join_all(threads[len(PRODUCERS):], CLOSE_TIMEOUT_S + 10, h.stuck)
     h.record({"type": "workload_done"})
 
 
@@ -288,7 +327,7 @@ def final(bootstrap, topic, partitions, out, timeout=60.0):
                       "value": msg.value().decode(errors="replace")})
         if msg.offset() + 1 >= highs[p]:
             pending.discard(p)
-    c.close()
+    bounded("final reader close", c.close, CLOSE_TIMEOUT_S, h.stuck)
 
 
 def zk(hosts, duration, out):
@@ -316,7 +355,7 @@ def zk(hosts, duration, out):
         seq += 1
         time.sleep(SEND_PERIOD_S)
     h.record({"type": "workload_stop"})
-    client.stop()
+    bounded("kazoo stop", client.stop, CLOSE_TIMEOUT_S, h.stuck)
 
 
 def zk_final(hosts, out):
@@ -327,11 +366,17 @@ def zk_final(hosts, out):
     for child in client.get_children("/faults"):
         data, _ = client.get(f"/faults/{child}")
         h.record({"type": "zk_final", "path": f"/faults/{child}", "value": data.decode()})
-    client.stop()
+    bounded("kazoo stop", client.stop, CLOSE_TIMEOUT_S, h.stuck)
 
 
 def main(argv):
     cmd = argv[0]
+    dump_stacks_on_sigusr1()
+    # The harness kills a workload that outlives its bound; this watchdog
+    # fires a little earlier so the log says where it was stuck.
+    bound = os.environ.get("KAFKA_RS_FAULTS_WATCHDOG_S")
+    if bound:
+        Watchdog(f"workload {cmd}", float(bound))
     if cmd == "kafka":
         kafka(argv[1], argv[2], int(argv[3]), float(argv[4]), argv[5])
     elif cmd == "final":
@@ -346,3 +391,8 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    # A client stuck in a close was left behind on a daemon thread; the
+    # history is complete, and interpreter shutdown must not wait on it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

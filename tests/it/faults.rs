@@ -11,17 +11,18 @@ use crate::broker_bad_input::{batch, produce_within};
 use crate::replication::Cluster;
 use crate::support::{self, python, run_with_timeout, stderr, stdout};
 
-/// The checker needs only the standard library, so its tests run wherever
-/// a python3 exists, even without the client venv.
+/// The checker and the harness's bounded waits need only the standard
+/// library, so their tests run wherever a python3 exists, even without the
+/// client venv.
 #[test]
 fn checker_flags_lost_duplicated_reordered_and_backward_offsets() {
     let Some(py) = python().or_else(|| support::which("python3")) else { return };
     let out = run_with_timeout(
         Command::new(py)
-            .args(["-m", "unittest", "-v", "faultlib.test_checker"])
+            .args(["-m", "unittest", "-v", "faultlib.test_checker", "faultlib.test_bounded"])
             .current_dir(support::repo().join("scripts")),
         None,
-        Duration::from_secs(60),
+        Duration::from_secs(120),
     );
     let log = stderr(&out);
     assert!(out.status.success(), "checker tests failed:\n{log}");
@@ -29,7 +30,13 @@ fn checker_flags_lost_duplicated_reordered_and_backward_offsets() {
         "test_lost_record_is_flagged_with_its_ack",
         "test_duplicate_from_idempotent_producer_is_flagged",
         "test_reordered_records_are_flagged",
+        "test_reordering_is_flagged_wherever_the_configuration_promises_order",
+        "test_reordering_without_an_order_promise_is_counted_not_flagged",
+        "test_a_request_written_while_another_was_in_flight_elsewhere_is_found",
+        "test_a_request_built_behind_one_that_failed_is_found",
         "test_committed_offset_going_backwards_is_flagged",
+        "test_a_producer_whose_close_hangs_leaves_a_complete_history",
+        "test_a_run_past_its_watchdog_dumps_stacks_cleans_up_and_exits",
     ] {
         assert!(log.contains(&format!("{case} ")), "{case} did not run:\n{log}");
     }
