@@ -703,3 +703,41 @@ async fn write_chunks(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first bytes of a request frame: API key, version, correlation id.
+    fn preamble(key: ApiKey) -> Vec<u8> {
+        let mut f = (key as i16).to_be_bytes().to_vec();
+        f.extend_from_slice(&0i16.to_be_bytes());
+        f.extend_from_slice(&7i32.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn what_waits_for_a_waiting_fetch() {
+        let now = std::time::Instant::now();
+        let later = Some(now + Duration::from_secs(3600));
+        let expired = Some(now - Duration::from_secs(1));
+        let cases = [
+            // One fetch waits at a time, so a session's epochs stay in order.
+            (ApiKey::Fetch, false, None, true),
+            (ApiKey::Produce, false, None, false),
+            (ApiKey::Metadata, true, later, false),
+            // A re-authentication changes what the request loop checks.
+            (ApiKey::SaslHandshake, true, later, true),
+            (ApiKey::SaslAuthenticate, true, None, true),
+            // Without SASL these are plain requests, answered by the handler.
+            (ApiKey::SaslHandshake, false, None, false),
+            // After the session lifetime the request loop closes the connection.
+            (ApiKey::Produce, true, expired, true),
+        ];
+        for (key, sasl_on, expires, waits) in cases {
+            let got = waits_for_fetch(&preamble(key), sasl_on, expires);
+            assert_eq!(got, waits, "{key:?} sasl {sasl_on} expires {expires:?}");
+        }
+        assert!(!waits_for_fetch(&[0, 1], false, None), "a bad frame is the handler's to refuse");
+    }
+}
