@@ -5,6 +5,27 @@
 //! Kafka's processor mutes a channel while its request is processed, so
 //! produce requests from one producer append in order.
 //!
+//! One departure from that mute: a Fetch that finds too little and waits in
+//! the purgatory (`min_bytes`, `max_wait_ms`) does not hold back the
+//! requests behind it. Kafka leaves them unread until the fetch completes,
+//! which deadlocks a client that long-polls and produces on one connection:
+//! kafka-go's `Conn` does, its reader waiting up to 2^31 ms for a record its
+//! writer cannot send. Here the requests behind a waiting fetch are read
+//! and handled one at a time in arrival order (one producer's batches still
+//! append in order), and their replies are held until the fetch is
+//! answered, so every answer still leaves in request order (librdkafka
+//! matches answers to requests by position). This is safe because a
+//! waiting fetch has already read all it could: whatever a later request
+//! does (an append, a commit, a deletion) another connection could have
+//! done while the fetch waited, and the fetch sees it the same way, an
+//! append waking it through the purgatory. Bounds: one waiting fetch per
+//! connection (a second Fetch, or a SASL re-authentication, is read but
+//! handled after the first is answered, so fetch sessions move epoch by
+//! epoch), at most [`REPLY_QUEUE`] replies held behind it, and the request
+//! memory pool as for any request. If the client closes the connection or
+//! the broker shuts down while the fetch waits, the fetch and the replies
+//! held behind it are dropped, as Kafka drops a closed channel's responses.
+//!
 //! Fetch replies carry file regions that the writer sends with
 //! `sendfile(2)`: record bytes go from the page cache to the socket without
 //! passing through user space. On SSL and SASL_SSL listeners the stream is
@@ -21,9 +42,12 @@
 //! garbage, truncation, unknown API or version) closes this connection only,
 //! after a log line; the broker keeps serving everyone else.
 
+use std::collections::VecDeque;
 use std::fs::File;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -124,12 +148,35 @@ pub struct Session {
     pub throttle_ms: std::sync::atomic::AtomicU64,
     /// Set by a request quotas do not apply to (a follower's fetch).
     pub quota_exempt: std::sync::atomic::AtomicBool,
+    /// Set while this connection's fetch waits in the purgatory: the
+    /// requests behind it may then be handled.
+    long_polling: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
     /// Holds the connection back for at least `ms` after this request.
     pub fn throttle(&self, ms: u64) {
         self.throttle_ms.fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Marks the fetch in progress as waiting in the purgatory until the
+    /// guard is dropped.
+    pub fn long_poll(&self) -> LongPoll<'_> {
+        self.long_polling.store(true, std::sync::atomic::Ordering::Relaxed);
+        LongPoll(&self.long_polling)
+    }
+
+    fn is_long_polling(&self) -> bool {
+        self.long_polling.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A fetch waiting in the purgatory; see [`Session::long_poll`].
+pub struct LongPoll<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for LongPoll<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -178,10 +225,11 @@ pub async fn serve(
         principal,
         throttle_ms: Default::default(),
         quota_exempt: Default::default(),
+        long_polling: Default::default(),
     };
     stream.set_nodelay();
     let _open = ctx.replicas.metrics.connection_opened();
-    let (mut rd, wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Reply>(REPLY_QUEUE);
     let writer = tokio::spawn(write_loop(wr, rx, peer));
     let mut limits = FrameLimits {
@@ -193,15 +241,28 @@ pub async fn serve(
         // cannot make the broker hold a large frame.
         limits.max = limits.max.min(SASL_MAX_RECEIVE_SIZE);
     }
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut conn = Conn {
+        rd,
+        buf: BytesMut::with_capacity(8 * 1024),
+        limits,
+        tx,
+        held: VecDeque::new(),
+        shutdown,
+        peer,
+    };
     // When the SASL session ends (connections.max.reauth.ms), and whether
     // the client is re-authenticating now.
     let mut session_expires: Option<std::time::Instant> = None;
     let mut reauthenticating = false;
+    // A frame read behind a waiting fetch that had to wait for it.
+    let mut carried: Option<Frame> = None;
     loop {
-        let frame = tokio::select! {
-            frame = read_frame(&mut rd, &mut buf, &limits, &ctx.request_pool) => frame,
-            _ = shutdown.changed() => break,
+        let frame = match carried.take() {
+            Some(frame) => Ok(Some(frame)),
+            None => tokio::select! {
+                frame = read_frame(&mut conn.rd, &mut conn.buf, &conn.limits, &ctx.request_pool) => frame,
+                _ = conn.shutdown.changed() => break,
+            },
         };
         let (frame, reservation) = match frame {
             Ok(Some(frame)) => frame,
@@ -230,7 +291,7 @@ pub async fn serve(
                 match sasl::step(&ctx, &session.listener.name, state, frame).await {
                     Ok(Step::Dispatch(frame)) => frame,
                     Ok(Step::Reply(reply)) => {
-                        if tx.send(Reply::Frame(reply)).await.is_err() {
+                        if conn.tx.send(Reply::Frame(reply)).await.is_err() {
                             break;
                         }
                         continue;
@@ -251,16 +312,16 @@ pub async fn serve(
                         session_expires = (lifetime > 0)
                             .then(|| std::time::Instant::now() + Duration::from_millis(lifetime));
                         session.principal = principal;
-                        limits.max = ctx.config.socket_request_max_bytes;
+                        conn.limits.max = ctx.config.socket_request_max_bytes;
                         tracing::debug!(%peer, principal = %session.principal, "authenticated");
-                        if tx.send(Reply::Frame(reply)).await.is_err() {
+                        if conn.tx.send(Reply::Frame(reply)).await.is_err() {
                             break;
                         }
                         continue;
                     }
                     Ok(Step::ReplyAndClose(reply, why)) => {
                         tracing::info!(%peer, listener = %session.listener.name, "Failed authentication: {why}");
-                        let _ = tx.send(Reply::Frame(reply)).await;
+                        let _ = conn.tx.send(Reply::Frame(reply)).await;
                         break;
                     }
                     Err(e) => {
@@ -271,17 +332,18 @@ pub async fn serve(
             }
             _ => frame,
         };
-        let reply = handle_frame(&ctx, frame, &session).await;
-        drop(reservation);
-        match reply {
-            Ok(Reply::Nothing) => {}
-            Ok(reply) => {
-                if tx.send(reply).await.is_err() {
-                    break; // the writer failed: the client is gone
-                }
+        if api_key(&frame) == Some(ApiKey::Fetch) {
+            let sasl_on = sasl.is_some();
+            let waits = |f: &BytesMut| waits_for_fetch(f, sasl_on, session_expires);
+            match serve_fetch(&ctx, &session, &mut conn, (frame, reservation), waits).await {
+                Next::Read => {}
+                Next::Carry(frame) => carried = Some(frame),
+                Next::Close => break,
             }
-            Err(e) => {
-                tracing::warn!(%peer, "closing connection: {e}");
+        } else {
+            let reply = handle_frame(&ctx, frame, &session).await;
+            drop(reservation);
+            if !conn.deliver(reply).await {
                 break;
             }
         }
@@ -291,12 +353,187 @@ pub async fn serve(
             // nothing meanwhile holds back a client that ignores it.
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(throttle)) => {}
-                _ = shutdown.changed() => break,
+                _ = conn.shutdown.changed() => break,
             }
         }
     }
-    drop(tx);
+    drop(conn);
     let _ = writer.await;
+}
+
+/// A request frame with the request memory it holds.
+type Frame = (BytesMut, Option<Reservation>);
+
+/// The connection's two ends as the request loop sees them.
+struct Conn {
+    rd: StreamReader,
+    buf: BytesMut,
+    limits: FrameLimits,
+    /// To the writer task; dropping it lets the writer finish and close.
+    tx: mpsc::Sender<Reply>,
+    /// Replies of requests handled while a fetch waits, sent after its
+    /// reply. Kept for the connection's life, so it allocates once.
+    held: VecDeque<Reply>,
+    shutdown: watch::Receiver<bool>,
+    peer: SocketAddr,
+}
+
+impl Conn {
+    /// Queues a reply for the writer; false once the connection must close.
+    async fn deliver(&mut self, reply: Result<Reply, ConnectionError>) -> bool {
+        match reply {
+            Ok(Reply::Nothing) => true,
+            // An error: the writer failed, the client is gone.
+            Ok(reply) => self.tx.send(reply).await.is_ok(),
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, "closing connection: {e}");
+                false
+            }
+        }
+    }
+
+    /// Queues a waiting fetch's reply and then those held behind it.
+    async fn answer_fetch(&mut self, reply: Result<Reply, ConnectionError>) -> Next {
+        if !self.deliver(reply).await {
+            return Next::Close;
+        }
+        while let Some(reply) = self.held.pop_front() {
+            if self.tx.send(reply).await.is_err() {
+                return Next::Close;
+            }
+        }
+        Next::Read
+    }
+}
+
+/// What the request loop does after a fetch.
+enum Next {
+    Read,
+    /// Handle this frame, read while the fetch waited, next.
+    Carry(Frame),
+    Close,
+}
+
+fn api_key(frame: &[u8]) -> Option<ApiKey> {
+    peek_preamble(frame).ok().and_then(|p| ApiKey::try_from(p.api_key).ok())
+}
+
+/// Whether a request read behind a waiting fetch must wait until the fetch
+/// is answered: another fetch (one waits at a time, so a session's epochs
+/// are served in order) and whatever the request loop's SASL checks must
+/// see (a re-authentication, or any request once the session expired).
+fn waits_for_fetch(
+    frame: &[u8],
+    sasl_on: bool,
+    session_expires: Option<std::time::Instant>,
+) -> bool {
+    match api_key(frame) {
+        Some(ApiKey::Fetch) => true,
+        Some(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) => sasl_on,
+        _ => session_expires.is_some_and(|e| std::time::Instant::now() >= e),
+    }
+}
+
+/// Handles a Fetch and, once it waits in the purgatory, the requests that
+/// follow it, one at a time, until it is answered.
+async fn serve_fetch(
+    ctx: &Arc<BrokerContext>,
+    session: &Session,
+    conn: &mut Conn,
+    (frame, _fetch_reservation): Frame,
+    waits: impl Fn(&BytesMut) -> bool,
+) -> Next {
+    let fetch = handle_frame(ctx, frame, session);
+    tokio::pin!(fetch);
+    let parked = std::future::poll_fn(|cx| match fetch.as_mut().poll(cx) {
+        Poll::Ready(reply) => Poll::Ready(Some(reply)),
+        Poll::Pending if session.is_long_polling() => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
+    })
+    .await;
+    if let Some(reply) = parked {
+        return if conn.deliver(reply).await { Next::Read } else { Next::Close };
+    }
+    // The channel mute of a request handled meanwhile (KIP-219).
+    let mut muted: Option<tokio::time::Instant> = None;
+    let next = loop {
+        let read = tokio::select! {
+            biased;
+            reply = &mut fetch => break conn.answer_fetch(reply).await,
+            _ = conn.shutdown.changed() => break Next::Close,
+            _ = sleep_until(muted) => {
+                muted = None;
+                continue;
+            }
+            read = read_frame(&mut conn.rd, &mut conn.buf, &conn.limits, &ctx.request_pool),
+                if muted.is_none() && conn.held.len() < REPLY_QUEUE => read,
+        };
+        let (frame, reservation) = match read {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break Next::Close,
+            Err(e) => {
+                tracing::warn!(peer = %conn.peer, "closing connection: {e}");
+                break Next::Close;
+            }
+        };
+        if waits(&frame) {
+            let reply = tokio::select! {
+                reply = &mut fetch => reply,
+                _ = conn.shutdown.changed() => break Next::Close,
+            };
+            break match conn.answer_fetch(reply).await {
+                Next::Read => Next::Carry((frame, reservation)),
+                close => close,
+            };
+        }
+        let request = handle_frame(ctx, frame, session);
+        tokio::pin!(request);
+        let reply = tokio::select! {
+            biased;
+            reply = &mut request => reply,
+            fetched = &mut fetch => {
+                // Answered while this request was handled: its reply, and
+                // those of the requests after it, go straight to the writer.
+                let next = conn.answer_fetch(fetched).await;
+                let reply = request.await;
+                drop(reservation);
+                break match next {
+                    Next::Read if conn.deliver(reply).await => Next::Read,
+                    _ => Next::Close,
+                };
+            }
+        };
+        drop(reservation);
+        match reply {
+            Ok(Reply::Nothing) => {}
+            Ok(reply) => conn.held.push_back(reply),
+            Err(e) => {
+                tracing::warn!(peer = %conn.peer, "closing connection: {e}");
+                break Next::Close;
+            }
+        }
+        let throttle = session.throttle_ms.swap(0, std::sync::atomic::Ordering::Relaxed);
+        if throttle > 0 {
+            muted = Some(tokio::time::Instant::now() + Duration::from_millis(throttle));
+        }
+    };
+    if let Next::Close = next {
+        conn.held.clear();
+    }
+    if let Some(until) = muted {
+        // The request loop keeps the rest of the mute.
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        session.throttle(left.as_millis() as u64);
+    }
+    next
+}
+
+/// Resolves at `at`; never without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 struct FrameLimits {
@@ -465,4 +702,42 @@ async fn write_chunks(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first bytes of a request frame: API key, version, correlation id.
+    fn preamble(key: ApiKey) -> Vec<u8> {
+        let mut f = (key as i16).to_be_bytes().to_vec();
+        f.extend_from_slice(&0i16.to_be_bytes());
+        f.extend_from_slice(&7i32.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn what_waits_for_a_waiting_fetch() {
+        let now = std::time::Instant::now();
+        let later = Some(now + Duration::from_secs(3600));
+        let expired = Some(now - Duration::from_secs(1));
+        let cases = [
+            // One fetch waits at a time, so a session's epochs stay in order.
+            (ApiKey::Fetch, false, None, true),
+            (ApiKey::Produce, false, None, false),
+            (ApiKey::Metadata, true, later, false),
+            // A re-authentication changes what the request loop checks.
+            (ApiKey::SaslHandshake, true, later, true),
+            (ApiKey::SaslAuthenticate, true, None, true),
+            // Without SASL these are plain requests, answered by the handler.
+            (ApiKey::SaslHandshake, false, None, false),
+            // After the session lifetime the request loop closes the connection.
+            (ApiKey::Produce, true, expired, true),
+        ];
+        for (key, sasl_on, expires, waits) in cases {
+            let got = waits_for_fetch(&preamble(key), sasl_on, expires);
+            assert_eq!(got, waits, "{key:?} sasl {sasl_on} expires {expires:?}");
+        }
+        assert!(!waits_for_fetch(&[0, 1], false, None), "a bad frame is the handler's to refuse");
+    }
 }

@@ -54,14 +54,13 @@ pub fn produce(wire: &mut Wire, topic: &str, acks: i16, records: Vec<u8>) -> (i1
     produce_within(wire, topic, acks, 10_000, records)
 }
 
-/// Produces one batch to partition 0 with the request timeout `timeout_ms`.
-pub fn produce_within(
-    wire: &mut Wire,
+/// A Produce request of one batch to partition 0.
+pub fn produce_request(
     topic: &str,
     acks: i16,
     timeout_ms: i32,
     records: Vec<u8>,
-) -> (i16, i64) {
+) -> ProduceRequest {
     let mut req = ProduceRequest::default();
     req.acks = acks;
     req.timeout_ms = timeout_ms;
@@ -70,6 +69,18 @@ pub fn produce_within(
         .with_partition_data(vec![PartitionProduceData::default()
             .with_index(0)
             .with_records(Some(Bytes::from(records)))])];
+    req
+}
+
+/// Produces one batch to partition 0 with the request timeout `timeout_ms`.
+pub fn produce_within(
+    wire: &mut Wire,
+    topic: &str,
+    acks: i16,
+    timeout_ms: i32,
+    records: Vec<u8>,
+) -> (i16, i64) {
+    let req = produce_request(topic, acks, timeout_ms, records);
     let resp: ProduceResponse = wire.call(ApiKey::Produce, 8, &req);
     let p = &resp.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)

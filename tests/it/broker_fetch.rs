@@ -1,17 +1,23 @@
-//! Fetch semantics on the wire: long polls woken by appends, empty answers
-//! with zero-length (never null) records, whole batches from mid-batch
-//! offsets, out-of-range offsets, sessionless fetch sessions.
+//! Fetch semantics on the wire: long polls woken by appends, requests
+//! served behind a long poll on its connection, empty answers with
+//! zero-length (never null) records, whole batches from mid-batch offsets,
+//! out-of-range offsets, sessionless fetch sessions.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, MetadataRequest,
+    MetadataResponse, ProduceResponse, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_rs::record::{Batches, RecordBatch};
 
-use crate::broker_bad_input::{batch, create_topic, produce};
-use crate::broker_support::Broker;
+use crate::broker_bad_input::{batch, create_topic, produce, produce_request};
+use crate::broker_support::{Broker, Wire};
+use crate::metrics::{http_get, Scrape};
+use crate::support;
 
 fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32, min_bytes: i32) -> FetchRequest {
     let mut p = FetchPartition::default();
@@ -61,6 +67,131 @@ fn long_poll_is_woken_by_an_append() {
     let b = RecordBatch::parse(&recs).unwrap();
     assert_eq!(b.base_offset(), 0);
     assert_eq!(resp.responses[0].partitions[0].high_watermark, 1);
+}
+
+/// The values of every record in the batches of `records`.
+fn values(records: &Bytes) -> Vec<Vec<u8>> {
+    Batches::new(records)
+        .flat_map(|b| {
+            let records = b.unwrap().records().unwrap();
+            let values = records.iter().map(|r| r.unwrap().value.unwrap().to_vec());
+            values.collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// A connection whose reads wait longer than any poll in these tests.
+fn patient_wire(broker: &Broker) -> Wire {
+    let w = broker.wire();
+    w.stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    w
+}
+
+fn produced(w: &mut Wire, cid: i32) -> (i16, i64) {
+    let resp: ProduceResponse = w.read_response(ApiKey::Produce, 8, cid).expect("produce answer");
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// kafka-go's Conn long-polls and produces on one connection: the produce
+/// behind the waiting fetch is handled (and wakes it), yet every answer
+/// comes back in request order, the fetch's first.
+#[test]
+fn requests_behind_a_waiting_fetch_are_served_and_answered_after_it() {
+    let broker = Broker::start(&[]);
+    assert_eq!(create_topic(&mut broker.wire(), "pipe", &[]).topics[0].error_code, 0);
+    let mut w = patient_wire(&broker);
+    // Nothing but this connection's own produce can answer the fetch
+    // before the read times out.
+    let (fetch, frame) = w.frame(ApiKey::Fetch, 12, &fetch_request("pipe", 0, i32::MAX, 1));
+    w.send_raw(&frame);
+    let mut behind = Vec::new();
+    let (first, frame) =
+        w.frame(ApiKey::Produce, 8, &produce_request("pipe", 1, 30_000, batch(&[b"one"])));
+    behind.extend(frame);
+    let (second, frame) =
+        w.frame(ApiKey::Produce, 8, &produce_request("pipe", 1, 30_000, batch(&[b"two"])));
+    behind.extend(frame);
+    let (metadata, frame) =
+        w.frame(ApiKey::Metadata, 9, &MetadataRequest::default().with_topics(None));
+    behind.extend(frame);
+    w.send_raw(&behind);
+
+    let resp: FetchResponse =
+        w.read_response(ApiKey::Fetch, 12, fetch).expect("the produce behind it woke the fetch");
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    let got = values(&records(&resp));
+    assert_eq!(got.first().map(Vec::as_slice), Some(&b"one"[..]), "the fetch returns the produce");
+    // The second produce may have been appended before the woken fetch read.
+    assert!(got.len() <= 2 && got.get(1).is_none_or(|v| v == b"two"), "{got:?}");
+    assert_eq!(produced(&mut w, first), (0, 0), "the first produce appended first");
+    assert_eq!(produced(&mut w, second), (0, 1), "the second after it");
+    let resp: MetadataResponse = w.read_response(ApiKey::Metadata, 9, metadata).expect("metadata");
+    assert!(resp.topics.iter().any(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "pipe")));
+    // Back to one request at a time: a plain fetch reads both records.
+    let resp: FetchResponse = w.call(ApiKey::Fetch, 12, &fetch_request("pipe", 0, 0, 0));
+    assert_eq!(values(&records(&resp)), vec![b"one".to_vec(), b"two".to_vec()]);
+}
+
+/// One fetch waits per connection: a second one is handled once the first
+/// is answered, and the requests around them keep their order.
+#[test]
+fn a_second_fetch_is_handled_after_the_waiting_one() {
+    let broker = Broker::start(&[]);
+    let mut admin = broker.wire();
+    assert_eq!(create_topic(&mut admin, "two", &[]).topics[0].error_code, 0);
+    let mut w = patient_wire(&broker);
+    let mut frames = Vec::new();
+    let (waiting, frame) = w.frame(ApiKey::Fetch, 12, &fetch_request("two", 0, i32::MAX, 1));
+    frames.extend(frame);
+    let (metadata, frame) =
+        w.frame(ApiKey::Metadata, 9, &MetadataRequest::default().with_topics(None));
+    frames.extend(frame);
+    let (immediate, frame) = w.frame(ApiKey::Fetch, 12, &fetch_request("two", 0, 0, 0));
+    frames.extend(frame);
+    let (versions, frame) = w.frame(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    frames.extend(frame);
+    w.send_raw(&frames);
+    // Another connection's produce answers the waiting fetch.
+    assert_eq!(produce(&mut admin, "two", 1, batch(&[b"x"])), (0, 0));
+
+    let resp: FetchResponse = w.read_response(ApiKey::Fetch, 12, waiting).expect("woken");
+    assert_eq!(values(&records(&resp)), vec![b"x".to_vec()]);
+    let resp: MetadataResponse = w.read_response(ApiKey::Metadata, 9, metadata).expect("metadata");
+    assert_eq!(resp.brokers.len(), 1);
+    // Handled after the first was answered, so after the produce.
+    let resp: FetchResponse = w.read_response(ApiKey::Fetch, 12, immediate).expect("second");
+    assert_eq!(values(&records(&resp)), vec![b"x".to_vec()]);
+    let resp: ApiVersionsResponse =
+        w.read_response(ApiKey::ApiVersions, 3, versions).expect("api versions");
+    assert_eq!(resp.error_code, 0);
+}
+
+/// A client that leaves while its fetch waits takes the fetch out of the
+/// purgatory, however long it asked to wait.
+#[test]
+fn closing_the_connection_drops_its_waiting_fetch() {
+    let metrics_port = support::free_port();
+    let broker = Broker::start(&[&format!("metrics.listener=http://127.0.0.1:{metrics_port}")]);
+    assert_eq!(create_topic(&mut broker.wire(), "gone", &[]).topics[0].error_code, 0);
+    let waiting = || {
+        let (status, body) = http_get(metrics_port, "/metrics");
+        assert_eq!(status, 200, "{body}");
+        Scrape::parse(body)
+            .get("kafka_server_delayedoperationpurgatory_purgatorysize{delayedOperation=\"Fetch\"}")
+    };
+    let mut w = patient_wire(&broker);
+    let (_, mut frames) = w.frame(ApiKey::Fetch, 12, &fetch_request("gone", 0, i32::MAX, 1));
+    frames.extend(w.frame(ApiKey::Metadata, 9, &MetadataRequest::default().with_topics(None)).1);
+    w.send_raw(&frames);
+    support::wait_until(Duration::from_secs(60), "the fetch waits", || waiting() == 1.0);
+    drop(w);
+    support::wait_until(Duration::from_secs(60), "the fetch is dropped", || waiting() == 0.0);
+    // The broker serves the next client as before.
+    let resp: FetchResponse =
+        broker.wire().call(ApiKey::Fetch, 12, &fetch_request("gone", 0, 0, 0));
+    assert_eq!(resp.responses[0].partitions[0].error_code, 0);
 }
 
 #[test]

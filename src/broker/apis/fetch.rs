@@ -194,6 +194,7 @@ pub async fn handle(
             break parts;
         }
         let _in_purgatory = ctx.replicas.metrics.fetch_waiting();
+        let _parked = quota.session.long_poll();
         if tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_err() {
             drop(watch);
             break read_all(ctx, params, &set, max_bytes).await;
