@@ -222,7 +222,7 @@ fn a_killed_perf_tests_open_transaction_is_aborted_after_its_timeout() {
     let broker = broker();
     create_topic(&broker, "ppt-kill", "2");
     let props = format!("bootstrap.servers={}", broker.addr());
-    // One transaction meant to last ten minutes, but a 3 s transaction
+    // One transaction meant to last ten minutes, but a 10 s transaction
     // timeout: the coordinator aborts it once the producer is gone.
     let mut perf = spawn_perf_test(
         "perf test",
@@ -237,7 +237,7 @@ fn a_killed_perf_tests_open_transaction_is_aborted_after_its_timeout() {
             "2000",
             "--producer-props",
             &props,
-            "transaction.timeout.ms=3000",
+            "transaction.timeout.ms=10000",
             "--transactional-id",
             "killed",
             "--transaction-duration-ms",
