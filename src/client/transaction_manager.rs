@@ -205,10 +205,10 @@ impl TransactionManager {
                 .iter()
                 .flat_map(|t| t.results_by_partition.iter().map(|p| p.partition_error_code));
             // OPERATION_NOT_ATTEMPTED marks the partitions that were fine
-            // beside one that failed: the failing one decides.
+            // beside one that failed: the failing one decides, fencing first.
             let worst = codes
                 .filter(|&c| c != 0 && c != ResponseError::OperationNotAttempted.code())
-                .max_by_key(|&c| !is_fenced(ResponseError::try_from_code(c)));
+                .max_by_key(|&c| is_fenced(ResponseError::try_from_code(c)));
             answer_code(worst.unwrap_or(0))
         };
         let version = Some(MAX_CLIENT_ADD_PARTITIONS_VERSION);
