@@ -1222,7 +1222,7 @@ _kafka__rs() {
             return 0
             ;;
         kafka__subcmd__rs__subcmd__producer__subcmd__perf__subcmd__test)
-            opts="-h -V --topic --num-records --record-size --payload-file --payload-delimiter --throughput --producer-props --producer.config --bootstrap-server --print-metrics --help --version"
+            opts="-h -V --topic --num-records --record-size --payload-file --payload-delimiter --throughput --producer-props --producer.config --bootstrap-server --print-metrics --transactional-id --transaction-duration-ms --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1261,6 +1261,14 @@ _kafka__rs() {
                     return 0
                     ;;
                 --bootstrap-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --transactional-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --transaction-duration-ms)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

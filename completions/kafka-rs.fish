@@ -250,6 +250,8 @@ complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l producer-props -d 'Producer properties: bootstrap.servers=... and others (key=value ...)' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l producer.config -d 'Producer properties file' -r -F
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l bootstrap-server -d 'The server(s) to connect to (overrides bootstrap.servers)' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l transactional-id -d 'Produce in transactions with this transactional id (it overrides transactional.id from --producer-props or --producer.config). With only --transaction-duration-ms given it is performance-producer-default-transactional-id' -r
+complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l transaction-duration-ms -d 'How long each transaction stays open: it is committed once this much time has passed since it began, and the last one at the end. Must be greater than 0; 3000 when transactions are enabled by --transactional-id or transactional.id alone' -r
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -l print-metrics -d 'Print the producer\'s metrics at the end, in Kafka\'s metric names'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -s h -l help -d 'Print help'
 complete -c kafka-rs -n "__fish_kafka_rs_using_subcommand producer-perf-test" -s V -l version -d 'Print version'

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Transactions' cost on one broker in one sitting: confluent-kafka (librdkafka)
 # producing N 100-byte records idempotently vs in transactions committed every
-# 100 ms, alternating, ROUNDS rounds; then kcat reading the transactional
-# topic (which holds the markers) with isolation.level read_committed vs
-# read_uncommitted, alternating. Prints records/s of each run and the ratios.
+# 100 ms, alternating, ROUNDS rounds; the same with our own producer-perf-test
+# (idempotent vs --transactional-id --transaction-duration-ms 100); then kcat
+# reading the transactional topic (which holds the markers) with
+# isolation.level read_committed vs read_uncommitted, alternating. Prints
+# records/s of each run.
 #
 # Usage: scripts/bench-transactions.sh [RECORDS] [ROUNDS]
 # Needs a release build (target/release/kafka-rs), kcat and the Python venv
@@ -33,6 +35,17 @@ for r in $(seq "$ROUNDS"); do
   for mode in idempotent transactional; do
     "$BIN" topics --bootstrap-server "$B" --create --topic "$mode-$r" --partitions 1 --replication-factor 1 >/dev/null
     echo "round $r $("$PY" "$here/scripts/bench_txn_producer.py" "$B" "$mode-$r" "$N" "$mode" 100)"
+  done
+done
+perf_rate() { sed -n 's/.* records sent, \([0-9.]*\) records\/sec.*/\1/p' | tail -1; }
+for r in $(seq "$ROUNDS"); do
+  for mode in idempotent transactional; do
+    "$BIN" topics --bootstrap-server "$B" --create --topic "perf-$mode-$r" --partitions 1 --replication-factor 1 >/dev/null
+    extra=()
+    [ "$mode" = transactional ] && extra=(--transactional-id "bench-perf-$r" --transaction-duration-ms 100)
+    rate=$("$BIN" producer-perf-test --topic "perf-$mode-$r" --num-records "$N" --record-size 100 --throughput -1 \
+      --producer-props bootstrap.servers="$B" enable.idempotence=true acks=all "${extra[@]}" | perf_rate)
+    echo "round $r producer-perf-test $mode: $rate records/s"
   done
 done
 for r in $(seq "$ROUNDS"); do

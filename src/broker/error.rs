@@ -133,7 +133,7 @@ pub fn log_error_code(e: &crate::log::Error) -> ErrorCode {
         // As Kafka's getPartitionOrException: the partition is not hosted here.
         L::NoLog { .. } => ErrorCode::UnknownTopicOrPartition,
         L::Config(_) => ErrorCode::InvalidConfig,
-        L::UnexpectedAppendOffset { .. } => ErrorCode::UnknownServerError,
+        L::UnexpectedAppendOffset { .. } | L::CorruptIndex { .. } => ErrorCode::UnknownServerError,
     }
 }
 

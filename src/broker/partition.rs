@@ -176,6 +176,7 @@ impl Partition {
             .clamp(log.log_start_offset().0, log.log_end_offset().0);
         log.update_high_watermark(Offset(hw));
         let snapshot_base = AtomicI64::new(log.active_segment_base());
+        log.update_first_unstable_offset(producers.first_unstable_offset());
         let partition = Partition {
             tp,
             topic_id,
@@ -210,13 +211,22 @@ impl Partition {
 
     /// Called with `producers` held after any change to its transactions.
     fn publish_first_unstable(&self, producers: &ProducerStateManager) {
-        let first = producers.first_unstable_offset().unwrap_or(i64::MAX);
-        self.first_unstable_offset.store(first, Ordering::Release);
+        let first = producers.first_unstable_offset();
+        self.first_unstable_offset.store(first.unwrap_or(i64::MAX), Ordering::Release);
+        self.log.update_first_unstable_offset(first);
     }
 
     /// Aborted transactions a read_committed fetch of `[from, to)` reports.
+    /// Those the cleaner removed (with their markers) are forgotten first:
+    /// a consumer told of one would skip the producer's later batches,
+    /// with no marker left to stop it.
     pub fn aborted_transactions(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
-        lock(&self.producers).aborted_between(from, to)
+        let mut producers = lock(&self.producers);
+        let removed = self.log.take_removed_aborted_txns();
+        if !removed.is_empty() {
+            producers.forget_aborted(&removed);
+        }
+        producers.aborted_between(from, to)
     }
 
     /// The producers this partition knows (DescribeProducers).

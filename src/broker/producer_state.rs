@@ -328,6 +328,16 @@ impl ProducerStateManager {
         s
     }
 
+    /// Forgets aborted transactions whose ABORT marker the cleaner removed
+    /// (matched by producer and marker offset).
+    pub fn forget_aborted(&mut self, removed: &[AbortedTxnEntry]) {
+        self.aborted.retain(|a| {
+            !removed
+                .iter()
+                .any(|r| r.producer_id == a.producer_id && r.last_offset == a.last_offset)
+        });
+    }
+
     /// Forgets aborted transactions whose marker is below the log start
     /// offset: no fetch can reach them any more.
     pub fn prune_aborted_below(&mut self, log_start_offset: i64) {

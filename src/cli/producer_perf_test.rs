@@ -12,6 +12,7 @@ use super::client_opts::{client_config, load_properties, parse_key_value, runtim
 use super::perf::{metrics_table, progress_bar, MetricValue, Throttle};
 use crate::client::producer::{Producer, ProducerConfig, ProducerRecord};
 use crate::client::Cluster;
+use crate::config::Properties;
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("payload").required(true).args(["record_size", "payload_file"])))]
@@ -46,6 +47,51 @@ pub struct ProducerPerfTestArgs {
     /// Print the producer's metrics at the end, in Kafka's metric names.
     #[arg(long)]
     pub print_metrics: bool,
+    /// Produce in transactions with this transactional id (it overrides
+    /// transactional.id from --producer-props or --producer.config). With
+    /// only --transaction-duration-ms given it is
+    /// performance-producer-default-transactional-id.
+    #[arg(long, value_name = "TRANSACTIONAL-ID")]
+    pub transactional_id: Option<String>,
+    /// How long each transaction stays open: it is committed once this
+    /// much time has passed since it began, and the last one at the end.
+    /// Must be greater than 0; 3000 when transactions are enabled by
+    /// --transactional-id or transactional.id alone.
+    #[arg(long, value_name = "TRANSACTION-DURATION", allow_hyphen_values = true)]
+    pub transaction_duration_ms: Option<i64>,
+}
+
+/// Kafka's id when only --transaction-duration-ms asks for transactions.
+const DEFAULT_TRANSACTIONAL_ID: &str = "performance-producer-default-transactional-id";
+/// Kafka's transaction duration when only an id asks for transactions.
+const DEFAULT_TRANSACTION_DURATION_MS: i64 = 3000;
+
+/// Kafka's `ProducerPerformance` rules: any of --transactional-id,
+/// --transaction-duration-ms or a `transactional.id` property turns
+/// transactions on; the flag's id wins over the property's. Returns the
+/// transaction duration when they are on, with `transactional.id` set.
+fn transaction_settings(
+    args: &ProducerPerfTestArgs,
+    props: &mut Properties,
+) -> anyhow::Result<Option<Duration>> {
+    if args.transaction_duration_ms.is_some_and(|ms| ms <= 0) {
+        bail!("--transaction-duration-ms should be greater than zero.");
+    }
+    let from_props = props.get("transactional.id").map(str::to_string);
+    if args.transaction_duration_ms.is_none()
+        && args.transactional_id.is_none()
+        && from_props.is_none()
+    {
+        return Ok(None);
+    }
+    let id = args
+        .transactional_id
+        .clone()
+        .or(from_props)
+        .unwrap_or_else(|| DEFAULT_TRANSACTIONAL_ID.to_string());
+    props.set("transactional.id", id);
+    let ms = args.transaction_duration_ms.unwrap_or(DEFAULT_TRANSACTION_DURATION_MS);
+    Ok(Some(Duration::from_millis(ms as u64)))
 }
 
 /// Kafka's `ProducerPerformance.Stats`: a 5 s window printed as it closes,
@@ -182,7 +228,8 @@ pub fn run(args: ProducerPerfTestArgs) -> anyhow::Result<()> {
     for kv in &overrides {
         parse_key_value(kv)?;
     }
-    let props = load_properties(args.producer_config.as_deref(), &overrides)?;
+    let mut props = load_properties(args.producer_config.as_deref(), &overrides)?;
+    let transaction_duration = transaction_settings(&args, &mut props)?;
     if args.bootstrap_server.is_none() && props.get("bootstrap.servers").is_none() {
         bail!("Either --bootstrap-server, or bootstrap.servers in --producer-props or --producer.config, is required");
     }
@@ -196,6 +243,11 @@ pub fn run(args: ProducerPerfTestArgs) -> anyhow::Result<()> {
         let cluster = Cluster::connect(client).await?;
         let mut producer = Producer::new(cluster, config).await?;
         producer.track_acks();
+        if transaction_duration.is_some() {
+            producer.init_transactions().await?;
+        }
+        let mut transaction_start = Instant::now();
+        let mut transaction_size = 0u64;
         let mut stats = Stats::new(args.num_records);
         let mut sent_at: Vec<Instant> = Vec::with_capacity(args.num_records as usize);
         let mut sizes: Vec<u32> = Vec::with_capacity(args.num_records as usize);
@@ -205,7 +257,12 @@ pub fn run(args: ProducerPerfTestArgs) -> anyhow::Result<()> {
         for i in 0..args.num_records {
             let payload =
                 &payloads[if payloads.len() == 1 { 0 } else { fastrand::usize(..payloads.len()) }];
-            sent_at.push(Instant::now());
+            let send_start = Instant::now();
+            if transaction_duration.is_some() && transaction_size == 0 {
+                producer.begin_transaction()?;
+                transaction_start = send_start;
+            }
+            sent_at.push(send_start);
             sizes.push(payload.len() as u32);
             let record = ProducerRecord {
                 key: None,
@@ -215,6 +272,15 @@ pub fn run(args: ProducerPerfTestArgs) -> anyhow::Result<()> {
                 partition: None,
             };
             producer.send(&args.topic, record, i).await?;
+            if let Some(duration) = transaction_duration {
+                transaction_size += 1;
+                if send_start.duration_since(transaction_start) >= duration {
+                    let committed = producer.commit_transaction().await;
+                    failed += account(&mut producer, &mut stats, &sent_at, &sizes);
+                    committed?;
+                    transaction_size = 0;
+                }
+            }
             if i % 1024 == 1023 {
                 failed += account(&mut producer, &mut stats, &sent_at, &sizes);
                 if let Some(b) = &bar {
@@ -223,8 +289,13 @@ pub fn run(args: ProducerPerfTestArgs) -> anyhow::Result<()> {
             }
             throttle.wait(i + 1).await;
         }
-        producer.flush().await?;
+        let flushed = if transaction_duration.is_some() && transaction_size > 0 {
+            producer.commit_transaction().await
+        } else {
+            producer.flush().await
+        };
         failed += account(&mut producer, &mut stats, &sent_at, &sizes);
+        flushed?;
         if let Some(b) = bar {
             b.finish_and_clear();
         }

@@ -18,6 +18,7 @@ pub mod membership;
 pub mod producer;
 pub mod quota_admin;
 pub mod scram_admin;
+pub mod transaction_manager;
 pub mod transactions;
 
 pub use cluster::{ClientConfig, Cluster};

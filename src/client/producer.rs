@@ -9,6 +9,11 @@
 //! `max.request.size`), so a fast writer gets large batches without waiting
 //! for linger. Each record carries a caller-chosen tag (the console
 //! producer uses the line number) so failures can be reported per record.
+//!
+//! With a `transactional.id` the producer is transactional (KIP-98): its
+//! batches carry the transactional flag, and [`TransactionManager`] adds
+//! each partition to the transaction before its first batch and ends the
+//! transaction; everything else is the idempotent producer's path.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -26,6 +31,7 @@ use tokio::time::Instant;
 use super::admin::topic_name;
 use super::cluster::Cluster;
 use super::error::{Error, Result};
+use super::transaction_manager::{TransactionManager, TxnPartition};
 use crate::config::Properties;
 use crate::record::{BatchBuilder, Compression, Header, NewRecord};
 
@@ -47,6 +53,11 @@ pub struct ProducerConfig {
     pub idempotence: bool,
     /// How long to wait for a topic's metadata (`max.block.ms`).
     pub max_block: Duration,
+    /// `transactional.id`: makes the producer transactional (and idempotent).
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: how long the coordinator lets a
+    /// transaction stay open before aborting it.
+    pub transaction_timeout: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -62,6 +73,8 @@ impl Default for ProducerConfig {
             max_in_flight: 5,
             idempotence: false,
             max_block: Duration::from_secs(60),
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -70,8 +83,10 @@ impl ProducerConfig {
     /// Reads the Java client's property names (`acks`, `linger.ms`,
     /// `batch.size`, `compression.type`, `retries`, `retry.backoff.ms`,
     /// `max.in.flight.requests.per.connection`, `enable.idempotence`,
-    /// `max.block.ms`, `max.request.size`); absent keys keep the defaults.
-    /// `enable.idempotence` defaults to false here, as in librdkafka.
+    /// `max.block.ms`, `max.request.size`, `transactional.id`,
+    /// `transaction.timeout.ms`); absent keys keep the defaults.
+    /// `enable.idempotence` defaults to false here, as in librdkafka, and
+    /// to true with a `transactional.id`, as in the Java client.
     pub fn from_properties(p: &Properties) -> Result<Self> {
         let d = ProducerConfig::default();
         let bad = Error::Config;
@@ -97,6 +112,17 @@ impl ProducerConfig {
         let ms = |key: &str, default: Duration| -> Result<Duration> {
             Ok(Duration::from_millis(p.parse_or(key, default.as_millis() as u64).map_err(bad)?))
         };
+        let transactional_id =
+            p.get("transactional.id").map(str::trim).filter(|id| !id.is_empty()).map(String::from);
+        let idempotence = match p.get("enable.idempotence") {
+            None => d.idempotence || transactional_id.is_some(),
+            Some(_) => p.bool_or("enable.idempotence", d.idempotence).map_err(bad)?,
+        };
+        if transactional_id.is_some() && !idempotence {
+            return Err(Error::InvalidArgument(
+                "Cannot set a transactional.id without also enabling idempotence.".into(),
+            ));
+        }
         Ok(Self {
             acks,
             linger: ms("linger.ms", d.linger)?,
@@ -108,8 +134,10 @@ impl ProducerConfig {
             max_in_flight: p
                 .parse_or("max.in.flight.requests.per.connection", d.max_in_flight)
                 .map_err(bad)?,
-            idempotence: p.bool_or("enable.idempotence", d.idempotence).map_err(bad)?,
+            idempotence,
             max_block: ms("max.block.ms", d.max_block)?,
+            transactional_id,
+            transaction_timeout: ms("transaction.timeout.ms", d.transaction_timeout)?,
         })
     }
 }
@@ -212,6 +240,8 @@ pub struct Producer {
     delivered: u64,
     /// Tags of acknowledged records, kept only when asked for (perf tests).
     acked: Option<Vec<u64>>,
+    /// Set with a `transactional.id`.
+    txn: Option<TransactionManager>,
 }
 
 impl Producer {
@@ -240,11 +270,66 @@ impl Producer {
             failures: Vec::new(),
             delivered: 0,
             acked: None,
+            txn: None,
         };
-        if p.config.idempotence {
+        if let Some(id) = &p.config.transactional_id {
+            // The producer id comes from the coordinator in init_transactions.
+            p.txn = Some(TransactionManager::new(
+                id.clone(),
+                p.config.transaction_timeout,
+                p.config.max_block,
+                p.config.retry_backoff,
+            ));
+        } else if p.config.idempotence {
             p.init_producer_id().await?;
         }
         Ok(p)
+    }
+
+    fn txn_mut(&mut self) -> Result<&mut TransactionManager> {
+        self.txn.as_mut().ok_or_else(|| {
+            Error::InvalidArgument(
+                "Cannot use transactional methods without enabling transactions by setting the transactional.id configuration property".into(),
+            )
+        })
+    }
+
+    /// Kafka's `initTransactions`: the producer id and epoch of the
+    /// `transactional.id`, fencing older producers with the same id and
+    /// aborting what they left open.
+    pub async fn init_transactions(&mut self) -> Result<()> {
+        let cluster = Arc::clone(&self.cluster);
+        let (id, epoch) = self.txn_mut()?.init(&cluster).await?;
+        self.producer_id = id;
+        self.producer_epoch = epoch;
+        self.sequences.clear();
+        Ok(())
+    }
+
+    /// Kafka's `beginTransaction`: records sent from now on belong to a
+    /// transaction until it is committed or aborted.
+    pub fn begin_transaction(&mut self) -> Result<()> {
+        self.txn_mut()?.begin()
+    }
+
+    /// Kafka's `commitTransaction`: sends every record, then commits. If a
+    /// record failed the commit is refused (abort instead); a fenced
+    /// producer gets PRODUCER_FENCED here and from then on.
+    pub async fn commit_transaction(&mut self) -> Result<()> {
+        self.end_transaction(true).await
+    }
+
+    /// Kafka's `abortTransaction`: what was sent in the transaction stays
+    /// invisible to read_committed consumers.
+    pub async fn abort_transaction(&mut self) -> Result<()> {
+        self.end_transaction(false).await
+    }
+
+    async fn end_transaction(&mut self, commit: bool) -> Result<()> {
+        self.txn_mut()?.check_fatal()?;
+        self.flush().await?;
+        let cluster = Arc::clone(&self.cluster);
+        self.txn_mut()?.end(&cluster, commit).await
     }
 
     async fn init_producer_id(&mut self) -> Result<()> {
@@ -458,6 +543,16 @@ impl Producer {
     fn seal(&mut self, key: &(Arc<str>, i32)) -> Result<()> {
         let Some(batch) = self.open.remove(key) else { return Ok(()) };
         let mut builder = batch.builder;
+        if let Some(txn) = &self.txn {
+            txn.check_fatal()?;
+            if !txn.in_transaction() {
+                return Err(Error::InvalidArgument(format!(
+                    "TransactionalId {}: Cannot send records outside a transaction (call beginTransaction first)",
+                    txn.transactional_id()
+                )));
+            }
+            builder = builder.transactional(true);
+        }
         if self.producer_id >= 0 {
             let seq = self.sequences.entry(key.clone()).or_insert(0);
             builder = builder.producer(self.producer_id, self.producer_epoch, *seq);
@@ -487,6 +582,9 @@ impl Producer {
         if self.retry.is_empty() {
             return;
         }
+        if self.txn.is_some() {
+            self.add_partitions_to_txn().await;
+        }
         let mut by_leader: HashMap<i32, Vec<SealedBatch>> = HashMap::new();
         let mut keep = VecDeque::new();
         while let Some(b) = self.retry.pop_front() {
@@ -506,6 +604,32 @@ impl Producer {
             if !batches.is_empty() {
                 self.send_request(leader, batches).await;
             }
+        }
+    }
+
+    /// AddPartitionsToTxn for the partitions of sealed batches that are not
+    /// in the transaction yet, all in one request; their batches fail if
+    /// the coordinator refuses.
+    async fn add_partitions_to_txn(&mut self) {
+        let Some(txn) = &self.txn else { return };
+        let mut new: Vec<TxnPartition> = Vec::new();
+        for b in &self.retry {
+            let p = (b.topic.clone(), b.partition);
+            if !txn.has_partition(&p) && !new.contains(&p) {
+                new.push(p);
+            }
+        }
+        if new.is_empty() {
+            return;
+        }
+        let cluster = Arc::clone(&self.cluster);
+        let Some(txn) = self.txn.as_mut() else { return };
+        if let Err(e) = txn.add_partitions(&cluster, &new).await {
+            let (refused, keep): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.retry)
+                .into_iter()
+                .partition(|b| new.iter().any(|(t, p)| *t == b.topic && *p == b.partition));
+            self.retry = keep;
+            self.fail(refused.into(), e);
         }
     }
 
@@ -700,6 +824,9 @@ impl Producer {
     }
 
     fn fail(&mut self, batches: Vec<SealedBatch>, error: Error) {
+        if let Some(txn) = &mut self.txn {
+            txn.batch_failed(&error);
+        }
         let error = Arc::new(error);
         for b in batches {
             for tag in b.tags {

@@ -47,11 +47,12 @@ pub async fn list_transactions(cluster: &Cluster) -> Result<Vec<ListedTransactio
     Ok(out)
 }
 
-/// A transactional id's state and the broker coordinating it.
-pub async fn describe_transaction(
+/// The broker coordinating `transactional_id` (FindCoordinator, key type 1),
+/// with the cluster metadata refreshed so a connection to it can be made.
+pub async fn find_transaction_coordinator(
     cluster: &Cluster,
     transactional_id: &str,
-) -> Result<(i32, TransactionState)> {
+) -> Result<i32> {
     let conn = cluster.any_broker();
     let mut find = FindCoordinatorRequest::default();
     let key = StrBytes::from_string(transactional_id.to_string());
@@ -71,6 +72,15 @@ pub async fn describe_transaction(
         return Err(e);
     }
     cluster.refresh(Some(&[]), false).await?;
+    Ok(node)
+}
+
+/// A transactional id's state and the broker coordinating it.
+pub async fn describe_transaction(
+    cluster: &Cluster,
+    transactional_id: &str,
+) -> Result<(i32, TransactionState)> {
+    let node = find_transaction_coordinator(cluster, transactional_id).await?;
     let conn = cluster.broker(node).await?;
     let mut req = DescribeTransactionsRequest::default();
     req.transactional_ids = vec![TransactionalId(StrBytes::from_string(transactional_id.into()))];

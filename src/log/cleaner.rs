@@ -21,9 +21,19 @@
 //!    offset, producer fields and last offset (offsets never change, gaps
 //!    are fine). A producer's last batch is kept even when empty, so
 //!    idempotent-producer state survives.
+//!    Transactions (Kafka's `CleanedTransactionMetadata`, see
+//!    `cleaner_txn`): the cleanable range also stops at the first offset
+//!    of the oldest open transaction; batches of aborted transactions (the
+//!    `.txnindex` files say which) lose all their records and never enter
+//!    the key map; a COMMIT or ABORT marker goes once no batch of its
+//!    transaction is left and it is older than `delete.retention.ms`. The
+//!    cleaned segment gets a `.txnindex` of the ABORT markers it keeps
+//!    for batches this pass removed; the replaced segments' indexes and
+//!    producer snapshots go with them.
 //! 4. The swap is crash-safe: the cleaned files are fsynced and renamed
-//!    `.swap`, the old segments renamed `.deleted`, then the swap renamed
-//!    into place. A crash before `.swap` leaves the old segments (the
+//!    `.swap`, the old segments renamed `.deleted` (their `.txnindex`
+//!    removed), then the swap renamed into place, the segment before its
+//!    `.txnindex`. A crash before `.swap` leaves the old segments (the
 //!    `.cleaned` files are discarded on open); a crash after it is
 //!    completed on open (see `recovery`).
 
@@ -34,8 +44,11 @@ use sha2::Digest;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::cleaner_txn::CleanedTransactions;
+use super::producer_snapshot::{remove, SNAPSHOT_EXT};
 use super::retention::DELETED_SUFFIX;
-use super::segment::{AppendedBatch, LogSegment};
+use super::segment::{file_name, AppendedBatch, LogSegment};
+use super::txn_index::{encode_all, AbortedTxnEntry, TXN_INDEX_EXT};
 use super::{Error, Log};
 use crate::record::{BatchBuilder, Header, NewRecord, RecordBatch, TimestampType};
 use crate::sync::MutexExt;
@@ -52,19 +65,22 @@ pub struct CleanStats {
     pub bytes_after: u64,
     pub records_removed: u64,
     pub tombstones_removed: u64,
+    /// COMMIT and ABORT markers removed.
+    pub markers_removed: u64,
 }
 
 impl fmt::Display for CleanStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} segments ({} bytes) into {} ({} bytes), {} records and {} tombstones removed",
+            "{} segments ({} bytes) into {} ({} bytes), {} records, {} tombstones and {} transaction markers removed",
             self.segments_before,
             self.bytes_before,
             self.segments_after,
             self.bytes_after,
             self.records_removed,
-            self.tombstones_removed
+            self.tombstones_removed,
+            self.markers_removed
         )
     }
 }
@@ -182,7 +198,9 @@ fn cleanable_range(log: &Log) -> CleanableRange {
     let config = log.config();
     let segs = log.segments();
     let now = log.clock.now_ms();
-    let hw = log.high_watermark_or_leo();
+    // An open transaction may still abort: nothing from its first offset
+    // on is cleaned (Kafka cleans below the last stable offset).
+    let hw = log.high_watermark_or_leo().min(log.first_unstable_offset.load(Ordering::Acquire));
     let first_dirty = log.cleaner_checkpoint.load(Ordering::Acquire).max(log.log_start_offset().0);
     let mut out = CleanableRange {
         segments: Vec::new(),
@@ -229,12 +247,20 @@ fn clean(log: &Log, range: &CleanableRange, mut latest: OffsetMap) -> Result<Cle
     // filled; a producer's last batch in the whole range.
     let mut end = range.end;
     let mut last_batch_of_producer: HashMap<i64, i64> = HashMap::new();
+    let aborted = log.collect_aborted_txns(log.log_start_offset().0, range.end)?;
+    let mut txns = CleanedTransactions::new(aborted.clone());
     for seg in &range.segments {
         for_each_batch(seg, |batch| {
             if batch.producer_id() >= 0 {
                 last_batch_of_producer.insert(batch.producer_id(), batch.base_offset());
             }
-            if batch.last_offset() < range.first_dirty || batch.is_control() || end < range.end {
+            if batch.is_control() {
+                txns.on_control(&batch);
+                return Ok(());
+            }
+            // Aborted records never supersede anything.
+            let aborted = txns.on_batch(&batch);
+            if aborted || batch.last_offset() < range.first_dirty || end < range.end {
                 return Ok(());
             }
             let records = batch.records()?;
@@ -256,14 +282,17 @@ fn clean(log: &Log, range: &CleanableRange, mut latest: OffsetMap) -> Result<Cle
     let ctx =
         GroupContext { latest: &latest, last_batch_of_producer: &last_batch_of_producer, end };
     let mut stats = CleanStats { segments_before: segments.len(), ..CleanStats::default() };
+    let mut txns = CleanedTransactions::new(aborted);
     for group in group_segments(&segments, config.segment_bytes) {
-        let cleaned = clean_group(log, &group, &ctx, now, &mut stats)?;
+        let cleaned = clean_group(log, &group, &ctx, &mut txns, now, &mut stats)?;
         stats.bytes_before += group.iter().map(|s| s.size()).sum::<u64>();
-        if let Some(seg) = &cleaned {
+        if let Some(seg) = &cleaned.segment {
             stats.bytes_after += seg.size();
             stats.segments_after += 1;
         }
-        swap_in(log, &group, cleaned)?;
+        if swap_in(log, &group, cleaned.segment)? {
+            log.report_removed_aborted_txns(cleaned.removed_aborted);
+        }
     }
     log.cleaner_checkpoint.fetch_max(end, Ordering::AcqRel);
     Ok(stats)
@@ -300,18 +329,28 @@ fn group_segments(segments: &[Arc<LogSegment>], max_bytes: u64) -> Vec<Vec<Arc<L
     groups
 }
 
+/// A group's cleaned segment (none when nothing of it is left), and the
+/// aborted transactions whose ABORT marker it dropped.
+struct CleanedGroup {
+    segment: Option<LogSegment>,
+    removed_aborted: Vec<AbortedTxnEntry>,
+}
+
 fn clean_group(
     log: &Log,
     group: &[Arc<LogSegment>],
     ctx: &GroupContext<'_>,
+    txns: &mut CleanedTransactions,
     now: i64,
     stats: &mut CleanStats,
-) -> Result<Option<LogSegment>, Error> {
+) -> Result<CleanedGroup, Error> {
     let config = log.config();
     let base = group[0].base_offset();
     let out =
         LogSegment::create_with_suffix(&log.dir, base, config.segment_index_bytes, now, CLEANED)?;
     let group_end = group.last().map_or(base, |s| s.next_offset());
+    let mut index = Vec::new();
+    let mut removed_aborted = Vec::new();
     for seg in group {
         let drop_tombstones =
             seg.largest_timestamp().saturating_add(config.delete_retention_ms) < now;
@@ -324,9 +363,20 @@ fn clean_group(
                     && ctx.last_batch_of_producer.get(&batch.producer_id())
                         == Some(&batch.base_offset());
             let bytes = if batch.is_control() {
-                Some(batch.as_bytes().to_vec())
+                let control = txns.on_control(&batch);
+                // Markers age out like tombstones once their transaction
+                // has nothing left in the log.
+                if control.can_discard && drop_tombstones && !keep_empty {
+                    stats.markers_removed += 1;
+                    removed_aborted.extend(control.aborted);
+                    None
+                } else {
+                    index.extend(control.index);
+                    Some(batch.as_bytes().to_vec())
+                }
             } else {
-                filter_batch(&batch, ctx, drop_tombstones, keep_empty, stats)?
+                let aborted = txns.on_batch(&batch);
+                filter_batch(&batch, ctx, drop_tombstones, keep_empty, aborted, stats)?
             };
             if let Some(bytes) = bytes {
                 let b = RecordBatch::parse(&bytes)?;
@@ -343,11 +393,34 @@ fn clean_group(
     }
     if out.size() == 0 {
         out.delete_files()?;
-        return Ok(None);
+        return Ok(CleanedGroup { segment: None, removed_aborted });
     }
     out.on_become_inactive()?;
     out.flush()?;
-    Ok(Some(out))
+    if !index.is_empty() {
+        let path = txn_index_path(log, base, CLEANED);
+        let r = std::fs::write(&path, encode_all(&index))
+            .and_then(|()| std::fs::File::open(&path)?.sync_all())
+            .map_err(Error::io(&path));
+        if let Err(e) = r {
+            out.delete_files()?;
+            return Err(e);
+        }
+    }
+    Ok(CleanedGroup { segment: Some(out), removed_aborted })
+}
+
+fn txn_index_path(log: &Log, base: i64, suffix: &str) -> std::path::PathBuf {
+    log.dir.join(format!("{}{suffix}", file_name(base, TXN_INDEX_EXT)))
+}
+
+/// Renames `<base>.txnindex<from>` to `<base>.txnindex<to>` if it exists.
+fn rename_txn_index(log: &Log, base: i64, from: &str, to: &str) -> Result<(), Error> {
+    let path = txn_index_path(log, base, from);
+    match std::fs::rename(&path, txn_index_path(log, base, to)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path)(e)),
+        _ => Ok(()),
+    }
 }
 
 /// The batch with superseded records (and expired tombstones) removed:
@@ -357,6 +430,7 @@ fn filter_batch(
     ctx: &GroupContext<'_>,
     drop_tombstones: bool,
     keep_empty: bool,
+    aborted: bool,
     stats: &mut CleanStats,
 ) -> Result<Option<Vec<u8>>, Error> {
     let records = batch.records()?;
@@ -365,10 +439,11 @@ fn filter_batch(
     for r in records.iter() {
         let r = r?;
         let offset = records.offset_of(&r);
-        let superseded = match r.key {
-            None => true,
-            Some(k) => ctx.latest.get(k).is_some_and(|l| l > offset),
-        };
+        let superseded = aborted
+            || match r.key {
+                None => true,
+                Some(k) => ctx.latest.get(k).is_some_and(|l| l > offset),
+            };
         // Past the map's end a tombstone may still hide older values of
         // its key that this pass kept: it stays until a pass covers it.
         let expired_tombstone = r.value.is_none() && drop_tombstones && offset < ctx.end;
@@ -408,30 +483,37 @@ fn filter_batch(
     Ok(Some(b.build()?))
 }
 
-/// Replaces `group` by `cleaned` in the log, crash-safely. Does nothing
-/// (and discards the cleaned files) if the group changed meanwhile.
-fn swap_in(log: &Log, group: &[Arc<LogSegment>], cleaned: Option<LogSegment>) -> Result<(), Error> {
+/// Replaces `group` by `cleaned` in the log, crash-safely; false (and the
+/// cleaned files discarded) if the group changed meanwhile.
+fn swap_in(
+    log: &Log,
+    group: &[Arc<LogSegment>],
+    cleaned: Option<LogSegment>,
+) -> Result<bool, Error> {
     let _w = log.lock_writer();
     let segs = log.segments();
-    let Some(start) = segs.iter().position(|s| Arc::ptr_eq(s, &group[0])) else {
+    let base = group[0].base_offset();
+    let discard = |cleaned: Option<LogSegment>| -> Result<bool, Error> {
         if let Some(c) = cleaned {
             c.delete_files()?;
         }
-        return Ok(());
+        remove(&txn_index_path(log, base, CLEANED))?;
+        Ok(false)
+    };
+    let Some(start) = segs.iter().position(|s| Arc::ptr_eq(s, &group[0])) else {
+        return discard(cleaned);
     };
     let intact = group
         .iter()
         .enumerate()
         .all(|(i, g)| segs.get(start + i).is_some_and(|s| Arc::ptr_eq(s, g)));
     if !intact || start + group.len() >= segs.len() {
-        if let Some(c) = cleaned {
-            c.delete_files()?;
-        }
-        return Ok(());
+        return discard(cleaned);
     }
     let cleaned = match cleaned {
         Some(c) => {
             c.change_suffix(CLEANED, SWAP)?;
+            rename_txn_index(log, base, CLEANED, SWAP)?;
             Some(Arc::new(c))
         }
         None => None,
@@ -440,15 +522,24 @@ fn swap_in(log: &Log, group: &[Arc<LogSegment>], cleaned: Option<LogSegment>) ->
     for old in group {
         old.change_suffix("", DELETED_SUFFIX)?;
         log.pending_deletes.lock_or_recover().push((due, Arc::clone(old)));
+        // The aborted transactions a segment indexed are in the cleaned
+        // segment's index if they still matter. A producer snapshot at a
+        // segment that no longer starts there goes, as Kafka's do.
+        let old_base = old.base_offset();
+        remove(&txn_index_path(log, old_base, ""))?;
+        if old_base != base {
+            remove(&log.dir.join(file_name(old_base, SNAPSHOT_EXT)))?;
+        }
     }
     if let Some(c) = &cleaned {
         c.change_suffix(SWAP, "")?;
+        rename_txn_index(log, base, SWAP, "")?;
     }
     let mut list: Vec<Arc<LogSegment>> = segs[..start].to_vec();
     list.extend(cleaned);
     list.extend_from_slice(&segs[start + group.len()..]);
     log.publish_segments(list);
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

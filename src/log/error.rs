@@ -34,6 +34,10 @@ pub enum Error {
     /// No log of this partition in any log dir (deleted, or never here).
     #[error("no log for partition {topic_partition}")]
     NoLog { topic_partition: crate::types::TopicPartition },
+    /// An index file whose damage cannot be repaired where it was found
+    /// (the partition rebuilds it from the log when it next opens).
+    #[error("corrupt index {}: {reason}", path.display())]
+    CorruptIndex { path: PathBuf, reason: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
 }

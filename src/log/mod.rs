@@ -17,6 +17,7 @@
 mod append;
 mod checkpoint;
 pub mod cleaner;
+mod cleaner_txn;
 mod config;
 mod dir_state;
 mod error;
@@ -195,6 +196,14 @@ pub struct Log {
     pending_deletes: Mutex<Vec<(i64, Arc<LogSegment>)>>,
     /// Offset up to which the cleaner has compacted (exclusive).
     cleaner_checkpoint: AtomicI64,
+    /// The first offset of the oldest open transaction (i64::MAX: none),
+    /// as the broker last reported it: the cleaner stops below it, since
+    /// an open transaction may still abort.
+    first_unstable_offset: AtomicI64,
+    /// ABORT markers the cleaner removed, for the broker to forget their
+    /// transactions; `has_removed_aborted_txns` spares readers the lock.
+    removed_aborted_txns: Mutex<Vec<AbortedTxnEntry>>,
+    has_removed_aborted_txns: AtomicBool,
 }
 
 /// Parses `<topic>-<partition>` (also with Kafka's `.<id>-delete` suffix
@@ -302,6 +311,9 @@ impl Log {
             closed: AtomicBool::new(false),
             pending_deletes: Mutex::new(Vec::new()),
             cleaner_checkpoint: AtomicI64::new(loaded.log_start_offset),
+            first_unstable_offset: AtomicI64::new(i64::MAX),
+            removed_aborted_txns: Mutex::new(Vec::new()),
+            has_removed_aborted_txns: AtomicBool::new(false),
         };
         Ok(log)
     }
@@ -388,6 +400,29 @@ impl Log {
     pub fn high_watermark(&self) -> Option<Offset> {
         let hw = self.high_watermark.load(Ordering::Acquire);
         (hw >= 0).then_some(Offset(hw))
+    }
+
+    /// The first offset of the oldest open transaction (`None`: none is
+    /// open), which bounds what the cleaner may compact.
+    pub fn update_first_unstable_offset(&self, offset: Option<i64>) {
+        self.first_unstable_offset.store(offset.unwrap_or(i64::MAX), Ordering::Release);
+    }
+
+    /// Aborted transactions whose ABORT marker the cleaner removed since
+    /// the last call (none of their batches is left either).
+    pub fn take_removed_aborted_txns(&self) -> Vec<AbortedTxnEntry> {
+        if !self.has_removed_aborted_txns.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.removed_aborted_txns.lock_or_recover())
+    }
+
+    fn report_removed_aborted_txns(&self, removed: Vec<AbortedTxnEntry>) {
+        if removed.is_empty() {
+            return;
+        }
+        self.removed_aborted_txns.lock_or_recover().extend(removed);
+        self.has_removed_aborted_txns.store(true, Ordering::Release);
     }
 
     fn high_watermark_or_leo(&self) -> i64 {

@@ -13,12 +13,17 @@
 //! - `.deleted`, `.cleaned`, `.new` and `.tmp` files: leftovers of finished
 //!   or abandoned operations, removed;
 //! - `.swap` files: a compaction swap that began; it is completed (the
-//!   old segments it replaces are removed and the swap renamed in place).
+//!   old segments it replaces are removed and the swap renamed in place,
+//!   then its `.txnindex.swap`, which may outlive the segment's rename);
+//! - a `.txnindex` without its segment (the cleaner removed the segment
+//!   and crashed before removing the index): removed, since the aborted
+//!   transactions it lists are no longer in the log.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use super::segment::{LogSegment, LOG_EXT};
+use super::segment::{file_name, LogSegment, LOG_EXT};
+use super::txn_index::TXN_INDEX_EXT;
 use super::{Error, LogConfig};
 use crate::time::Clock;
 
@@ -31,6 +36,36 @@ pub(super) struct Loaded {
 
 const LEFTOVER_SUFFIXES: [&str; 4] = [".deleted", ".cleaned", ".new", ".tmp"];
 const SWAP: &str = ".swap";
+
+fn remove_if_present(path: &Path) -> Result<(), Error> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Puts a swap's `.txnindex.swap` in place and removes indexes whose
+/// segment is gone; `bases` are the segments that stay.
+fn settle_txn_indexes(dir: &Path, bases: &[i64]) -> Result<(), Error> {
+    let swap_ext = format!("{TXN_INDEX_EXT}{SWAP}");
+    for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
+        let entry = entry.map_err(Error::io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(base) = parse_base(&name, &swap_ext) {
+            let to = dir.join(file_name(base, TXN_INDEX_EXT));
+            std::fs::rename(entry.path(), &to).map_err(Error::io(&to))?;
+        }
+    }
+    for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
+        let entry = entry.map_err(Error::io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if parse_base(&name, TXN_INDEX_EXT).is_some_and(|b| bases.binary_search(&b).is_err()) {
+            tracing::warn!(file = %entry.path().display(), "removing the index of a removed segment");
+            remove_if_present(&entry.path())?;
+        }
+    }
+    Ok(())
+}
 
 fn parse_base(name: &str, ext: &str) -> Option<i64> {
     let stem = name.strip_suffix(ext)?;
@@ -69,11 +104,14 @@ pub(super) fn load(
             LogSegment::open(dir, b, "")?.delete_files()?;
         }
         bases.retain(|&b| b < swap_base || b >= end);
+        // The replaced segment at the same base had its own index.
+        remove_if_present(&dir.join(file_name(swap_base, TXN_INDEX_EXT)))?;
         swap.on_become_inactive()?;
         swap.change_suffix(SWAP, "")?;
         bases.push(swap_base);
     }
     bases.sort_unstable();
+    settle_txn_indexes(dir, &bases)?;
     let mut segments = Vec::with_capacity(bases.len());
     for &base in &bases {
         segments.push(Arc::new(LogSegment::open(dir, base, "")?));

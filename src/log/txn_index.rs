@@ -25,6 +25,11 @@ pub struct AbortedTxnEntry {
     pub last_stable_offset: i64,
 }
 
+/// The bytes of an index holding `entries`.
+pub fn encode_all(entries: &[AbortedTxnEntry]) -> Vec<u8> {
+    entries.iter().flat_map(|e| e.encode()).collect()
+}
+
 impl AbortedTxnEntry {
     pub fn encode(&self) -> [u8; ENTRY_SIZE] {
         let mut out = [0; ENTRY_SIZE];
@@ -94,6 +99,28 @@ impl Log {
         self.watch(r)
     }
 
+    /// The aborted transactions the indexes hold that overlap
+    /// `[from, to)`: the marker at or past `from`, the first offset below
+    /// `to` (Kafka's `collectAbortedTransactions`). Read only; a damaged
+    /// index is an error, since what it lost cannot be told apart.
+    pub fn collect_aborted_txns(&self, from: i64, to: i64) -> Result<Vec<AbortedTxnEntry>, Error> {
+        let mut out = Vec::new();
+        for (_, path) in self.watch(list(&self.dir, TXN_INDEX_EXT))? {
+            let bytes = self.watch(std::fs::read(&path).map_err(Error::io(&path)))?;
+            let decoded = decode(&bytes);
+            if let Some(problem) = decoded.problem {
+                return Err(Error::CorruptIndex { path, reason: problem });
+            }
+            out.extend(
+                decoded
+                    .entries
+                    .into_iter()
+                    .filter(|e| e.last_offset >= from && e.first_offset < to),
+            );
+        }
+        Ok(out)
+    }
+
     /// Every aborted transaction the indexes hold whose marker is below
     /// `below`, ordered by marker offset; entries at or past it are cut
     /// from the files (the caller re-derives them from the log). `None`
@@ -139,10 +166,10 @@ impl Log {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn entry(pid: i64, first: i64, last: i64) -> AbortedTxnEntry {
+    pub(in crate::log) fn entry(pid: i64, first: i64, last: i64) -> AbortedTxnEntry {
         AbortedTxnEntry {
             producer_id: pid,
             first_offset: first,

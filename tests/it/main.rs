@@ -41,6 +41,7 @@ mod support;
 mod tls;
 mod top;
 mod transactions;
+mod transactions_perf;
 mod zk_cluster;
 mod zk_compat;
 mod zk_crash;

@@ -293,9 +293,13 @@ mod producer_files {
     use crate::log::{producer_snapshot, txn_index, LogOpenOptions, SnapshotEntry};
 
     fn open(dir: &std::path::Path, clean: bool) -> Partition {
+        open_with(dir, clean, LogConfig::default())
+    }
+
+    fn open_with(dir: &std::path::Path, clean: bool, config: LogConfig) -> Partition {
         let log = Log::open_with(
             &dir.join("t-0"),
-            LogConfig::default(),
+            config,
             Offset(0),
             Offset(0),
             Arc::new(SystemClock),
@@ -488,5 +492,165 @@ mod producer_files {
             .filter(|n| n.ends_with(".snapshot") || n.ends_with(".txnindex"))
             .collect();
         assert!(left.is_empty(), "a full truncation removes them all: {left:?}");
+    }
+
+    /// A keyed batch; `producer` is (id, sequence, transactional).
+    fn keyed(producer: Option<(i64, i32, bool)>, key: &str, value: &str) -> Vec<u8> {
+        let mut b = BatchBuilder::new(Compression::None);
+        if let Some((id, seq, transactional)) = producer {
+            b = b.producer(id, 0, seq).transactional(transactional);
+        }
+        b.push(NewRecord::new(crate::time::now_ms(), Some(key.as_bytes()), Some(value.as_bytes())));
+        b.build().unwrap()
+    }
+
+    /// (offset, value or marker) of every batch, read back through the log.
+    fn read_back(p: &Partition) -> Vec<(i64, String)> {
+        let mut out = Vec::new();
+        let mut next = 0;
+        while next < p.log.log_end_offset().0 {
+            let Some(slice) = p.log.read(Offset(next), 1 << 20, None, true).unwrap().slice else {
+                break;
+            };
+            let bytes = slice.read_to_vec().unwrap();
+            for batch in crate::record::Batches::new(&bytes) {
+                let batch = batch.unwrap();
+                batch.verify_crc().unwrap();
+                next = batch.next_offset();
+                if let Some(m) = crate::record::control::end_txn_marker(&batch) {
+                    let kind = if m.control_type == crate::record::control::COMMIT {
+                        "COMMIT"
+                    } else {
+                        "ABORT"
+                    };
+                    out.push((batch.base_offset(), format!("{kind} {}", batch.producer_id())));
+                    continue;
+                }
+                let records = batch.records().unwrap();
+                for r in records.iter() {
+                    let r = r.unwrap();
+                    let value = String::from_utf8(r.value.unwrap().to_vec()).unwrap();
+                    out.push((records.offset_of(&r), value));
+                }
+            }
+        }
+        out
+    }
+
+    fn names(dir: &std::path::Path, ext: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir.join("t-0"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(ext))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Kafka's `LogCleaner.cleanSegments` with aborted transactions: their
+    /// records go and never supersede a committed value; their ABORT
+    /// markers stay, indexed in the cleaned segment's `.txnindex`, while
+    /// the pass removed batches of theirs; the replaced segments' indexes
+    /// and snapshots go. A later pass past `delete.retention.ms` removes a
+    /// marker with nothing left of its transaction, and read_committed
+    /// fetches stop reporting it.
+    #[test]
+    fn compaction_drops_aborted_records_and_carries_the_txn_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = LogConfig::default();
+        config.set("cleanup.policy", "compact").unwrap();
+        let p = open_with(dir.path(), false, config.clone());
+        let append = |b: Vec<u8>| {
+            let mut b = b;
+            p.append_records_to_leader(&mut b, -1, 1).unwrap();
+        };
+        append(keyed(None, "a", "a1"));
+        append(keyed(Some((1, 0, true)), "a", "aborted-a"));
+        append(keyed(Some((2, 0, true)), "b", "b1"));
+        end(&p, 1, false);
+        end(&p, 2, true);
+        p.log.roll().unwrap();
+        append(keyed(Some((1, 1, true)), "c", "c1"));
+        end(&p, 1, true);
+        p.log.roll().unwrap();
+        append(keyed(Some((2, 1, true)), "d", "aborted-d"));
+        end(&p, 2, false);
+        p.log.roll().unwrap();
+        append(keyed(None, "z", "z1"));
+        let aborted =
+            |first, last| AbortedTxn { producer_id: 0, first_offset: first, last_offset: last };
+        let both = vec![
+            AbortedTxn { producer_id: 1, ..aborted(1, 3) },
+            AbortedTxn { producer_id: 2, ..aborted(7, 8) },
+        ];
+        assert_eq!(p.aborted_transactions(0, i64::MAX), both);
+        assert_eq!(names(dir.path(), ".txnindex").len(), 2, "segments 0 and 7 hold aborts");
+        assert_eq!(names(dir.path(), ".snapshot").len(), 3, "one per roll");
+
+        let stats = crate::log::cleaner::clean_now(&p.log).unwrap();
+        assert_eq!(stats.markers_removed, 0, "within delete.retention.ms: {stats}");
+        let zero = |v: &str| (0, v.to_string());
+        assert_eq!(
+            read_back(&p),
+            vec![
+                zero("a1"),
+                (2, "b1".into()),
+                (3, "ABORT 1".into()),
+                (4, "COMMIT 2".into()),
+                (5, "c1".into()),
+                (6, "COMMIT 1".into()),
+                (8, "ABORT 2".into()),
+                (9, "z1".into()),
+            ],
+            "aborted records gone; a1 was not superseded by the aborted a"
+        );
+        assert_eq!(
+            names(dir.path(), ".txnindex"),
+            vec![crate::log::segment::file_name(0, ".txnindex")],
+            "one cleaned segment, one index; segment 7's index went with it"
+        );
+        let index = txn_index::decode(&std::fs::read(file(dir.path(), 0, ".txnindex")).unwrap());
+        let pairs: Vec<_> =
+            index.entries.iter().map(|e| (e.producer_id, e.first_offset, e.last_offset)).collect();
+        assert_eq!(pairs, vec![(1, 1, 3), (2, 7, 8)], "both markers kept for the records removed");
+        assert_eq!(
+            names(dir.path(), ".snapshot"),
+            vec![crate::log::segment::file_name(9, ".snapshot")],
+            "snapshots of the merged segments went with them"
+        );
+        assert_eq!(p.aborted_transactions(0, i64::MAX), both, "read_committed still told of both");
+
+        // Past delete.retention.ms: producer 1's ABORT has nothing left and
+        // producer 1 wrote after it, so it goes; producer 2's ABORT is its
+        // last batch and stays (it carries the producer's epoch).
+        let marker_time = crate::time::now_ms();
+        support_wait_for_clock_past(marker_time);
+        p.log.update_config(LogConfig { delete_retention_ms: 0, ..config.clone() });
+        let stats = crate::log::cleaner::clean_now(&p.log).unwrap();
+        assert_eq!(stats.markers_removed, 1, "{stats}");
+        assert!(!read_back(&p).contains(&(3, "ABORT 1".into())));
+        assert_eq!(
+            p.aborted_transactions(0, i64::MAX),
+            vec![AbortedTxn { producer_id: 2, ..aborted(7, 8) }],
+            "a consumer told of producer 1's removed abort would skip its later batches"
+        );
+        assert!(
+            names(dir.path(), ".txnindex").is_empty(),
+            "no batch of an aborted transaction left"
+        );
+        p.snapshot_producer_state().unwrap();
+        p.log.close().unwrap();
+        drop(p);
+        let p = open_with(dir.path(), true, config);
+        assert_eq!(p.aborted_transactions(0, i64::MAX), vec![], "reopened from the indexes");
+        assert_eq!(lock(&p.producers).first_unstable_offset(), None, "nothing open");
+    }
+
+    fn support_wait_for_clock_past(ms: i64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while crate::time::now_ms() <= ms {
+            assert!(std::time::Instant::now() < deadline, "the clock moves");
+            std::thread::yield_now();
+        }
     }
 }
