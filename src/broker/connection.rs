@@ -57,6 +57,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::apis;
+use super::apis::response::{client_throttles, quota_exempt};
 use super::memory_pool::{MemoryPool, Reservation};
 use super::quota::{busy_percentage, quota_user, PollTimed, QuotaKind};
 use super::sasl::{self, SaslState, Step};
@@ -100,6 +101,9 @@ impl RecordsRegion for FileRegion {
 pub enum Reply {
     /// An encoded response frame.
     Frame(BytesMut),
+    /// A response to encode once the request quota has set its
+    /// throttle time.
+    Pending(apis::response::Pending),
     /// A Fetch response: header pieces and file regions.
     Chunks(Vec<Chunk<FileRegion>>),
     /// No response at all (Produce with acks=0).
@@ -341,20 +345,30 @@ pub async fn serve(
                 Next::Close => break,
             }
         } else {
+            let client_throttles = peek_preamble(&frame)
+                .ok()
+                .and_then(|p| {
+                    Some(client_throttles(ApiKey::try_from(p.api_key).ok()?, p.api_version))
+                })
+                .unwrap_or(true);
             let reply = handle_frame(&ctx, frame, &session).await;
             drop(reservation);
+            // Before KIP-219 the broker held a throttled answer back.
+            if !client_throttles {
+                let throttle = session.throttle_ms.swap(0, std::sync::atomic::Ordering::Relaxed);
+                if throttle > 0 && !hold(throttle, &mut conn.shutdown).await {
+                    break;
+                }
+            }
             if !conn.deliver(reply).await {
                 break;
             }
         }
+        // Since KIP-219 the response is on its way with throttle_time_ms;
+        // reading nothing meanwhile holds back a client that ignores it.
         let throttle = session.throttle_ms.swap(0, std::sync::atomic::Ordering::Relaxed);
-        if throttle > 0 {
-            // The response is on its way with throttle_time_ms; reading
-            // nothing meanwhile holds back a client that ignores it.
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(throttle)) => {}
-                _ = conn.shutdown.changed() => break,
-            }
+        if throttle > 0 && !hold(throttle, &mut conn.shutdown).await {
+            break;
         }
     }
     drop(conn);
@@ -536,6 +550,14 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
+/// Waits out a throttle; false if the broker is shutting down.
+async fn hold(ms: u64, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+        _ = shutdown.changed() => false,
+    }
+}
+
 struct FrameLimits {
     /// `socket.request.max.bytes`.
     max: usize,
@@ -609,29 +631,41 @@ async fn handle_frame(
     let started = std::time::Instant::now();
     let (header, body) = decode_header(key, version, frame.freeze())?;
     if !ctx.quotas.has_quotas() {
-        return finish(
-            ctx,
-            key,
-            version,
-            started,
-            apis::dispatch(ctx, key, version, header, body, session).await,
-        );
+        let reply = apis::dispatch(ctx, key, version, header, body, session).await;
+        return finish(ctx, key, version, started, encode(reply, 0));
     }
     let client_id = header.client_id.clone();
     let dispatch = apis::dispatch(ctx, key, version, header, body, session);
     let (reply, busy) = PollTimed::new(dispatch).await;
-    if !session.quota_exempt.swap(false, std::sync::atomic::Ordering::Relaxed) {
+    let exempt = session.quota_exempt.swap(false, std::sync::atomic::Ordering::Relaxed);
+    let mut throttle = 0;
+    if !exempt && !quota_exempt(key) {
         let user = quota_user(&session.principal);
         let client = client_id.as_deref().unwrap_or_default();
         let pct = busy_percentage(busy);
-        session.throttle(ctx.quotas.record_and_get_throttle_ms(
-            QuotaKind::Request,
-            user,
-            client,
-            pct,
-        ));
+        throttle = ctx.quotas.record_and_get_throttle_ms(QuotaKind::Request, user, client, pct);
+        session.throttle(throttle);
     }
-    finish(ctx, key, version, started, reply)
+    let reply = match reply {
+        Ok(Reply::Chunks(mut chunks)) if throttle > 0 => {
+            let ms = throttle.min(i32::MAX as u64) as i32;
+            crate::protocol::fetch_writer::raise_throttle(&mut chunks, version, ms);
+            Ok(Reply::Chunks(chunks))
+        }
+        reply => reply,
+    };
+    finish(ctx, key, version, started, encode(reply, throttle))
+}
+
+/// Encodes a pending response with the request quota's throttle time.
+fn encode(
+    reply: Result<Reply, ConnectionError>,
+    throttle_ms: u64,
+) -> Result<Reply, ConnectionError> {
+    match reply? {
+        Reply::Pending(p) => Ok(Reply::Frame(p.encode(throttle_ms)?)),
+        other => Ok(other),
+    }
 }
 
 fn finish(
@@ -663,6 +697,13 @@ async fn write_loop(mut wr: StreamWriter, mut rx: mpsc::Receiver<Reply>, peer: S
                     Ok(())
                 }
                 Reply::Chunks(chunks) => write_chunks(&mut wr, &mut out, chunks).await,
+                Reply::Pending(p) => match p.encode(0) {
+                    Ok(b) => {
+                        out.extend_from_slice(&b);
+                        Ok(())
+                    }
+                    Err(e) => Err(std::io::Error::other(e)),
+                },
                 Reply::Nothing => Ok(()),
             };
             if let Err(e) = result {

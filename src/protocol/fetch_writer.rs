@@ -114,6 +114,25 @@ fn put_uvarint(buf: &mut BytesMut, mut v: u64) {
     buf.put_u8(v as u8);
 }
 
+/// Raises the throttle_time_ms of an encoded response to at least `ms`
+/// (the request quota's verdict comes after the response is built). Only
+/// the first chunk, the header's, is rewritten.
+pub fn raise_throttle<R>(chunks: &mut [Chunk<R>], version: i16, ms: i32) {
+    if version < 1 {
+        return;
+    }
+    // Size, correlation id, and the header's tagged fields when flexible.
+    let at = 8 + usize::from(version >= FIRST_FLEXIBLE);
+    let Some(Chunk::Bytes(head)) = chunks.first_mut() else { return };
+    let Some(field) = head.get(at..at + 4) else { return };
+    let current = i32::from_be_bytes([field[0], field[1], field[2], field[3]]);
+    if ms > current {
+        let mut patched = BytesMut::from(&head[..]);
+        patched[at..at + 4].copy_from_slice(&ms.to_be_bytes());
+        *head = patched.freeze();
+    }
+}
+
 /// Encodes a complete response frame (size prefix, header, body) for
 /// `version` in `MIN_VERSION..=MAX_VERSION`; returns the chunks and the
 /// total number of bytes they hold.

@@ -9,8 +9,8 @@
 //!
 //! Only PEM stores are read. JKS and PKCS12 are Java formats whose keys sit
 //! behind Java's own key derivation; they are refused with a message that
-//! names PEM. Encrypted private keys are refused the same way, so no
-//! password-based decryption code is pulled in for them.
+//! names PEM. An encrypted PKCS#8 key (`ENCRYPTED PRIVATE KEY`, PBES2) is
+//! decrypted with `ssl.key.password`, as Kafka's PEM keystore does.
 
 use std::sync::Arc;
 
@@ -463,19 +463,55 @@ fn keystore(
     if chain.is_empty() {
         return Err(invalid(&cert_key, "", "no CERTIFICATE in it"));
     }
-    if key_text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-        let reason = if s.value("ssl.key.password").is_some() {
-            "the key is encrypted, which this build does not decrypt even with ssl.key.password: \
-             store it unencrypted (openssl pkcs8 -topk8 -nocrypt) with file permissions guarding it"
-        } else {
-            "the key is encrypted and no ssl.key.password is set; this build reads unencrypted \
-             keys only (openssl pkcs8 -topk8 -nocrypt)"
-        };
-        return Err(invalid(&key_key, "", reason));
-    }
-    let key = PrivateKeyDer::from_pem_slice(key_text.as_bytes())
-        .map_err(|e| invalid(&key_key, "", format!("no usable PRIVATE KEY in it: {e}")))?;
+    let key = match encrypted_key_block(&key_text) {
+        Some(block) => decrypt_key(s, &key_key, block)?,
+        None => PrivateKeyDer::from_pem_slice(key_text.as_bytes())
+            .map_err(|e| invalid(&key_key, "", format!("no usable PRIVATE KEY in it: {e}")))?,
+    };
     Ok(Some((chain, key)))
+}
+
+const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
+
+/// The `ENCRYPTED PRIVATE KEY` block of a store's text, which may also
+/// hold the certificate chain.
+fn encrypted_key_block(text: &str) -> Option<&str> {
+    let start = text.find(ENCRYPTED_BEGIN)?;
+    let len = text[start..].find(ENCRYPTED_END)? + ENCRYPTED_END.len();
+    Some(&text[start..start + len])
+}
+
+/// An encrypted PKCS#8 key (PBES2: PBKDF2 or scrypt with AES-CBC, what
+/// `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes), decrypted with
+/// `ssl.key.password` as Kafka's PEM keystore does.
+fn decrypt_key(
+    s: &Settings<'_, '_>,
+    key_key: &str,
+    block: &str,
+) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    let Some((password_key, password)) = s.value("ssl.key.password") else {
+        return Err(invalid(key_key, "", "the key is encrypted and ssl.key.password is not set"));
+    };
+    let (_, der) = pkcs8::der::pem::decode_vec(block.as_bytes())
+        .map_err(|e| invalid(key_key, "", format!("bad PEM encrypted private key: {e}")))?;
+    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
+        .map_err(|e| invalid(key_key, "", format!("not a PKCS#8 encrypted private key: {e}")))?;
+    // The value is a secret: errors show it masked, as Kafka prints
+    // passwords in its config dumps. A wrong password shows as bad
+    // padding or, rarely, as padding that fits over bytes that are no key.
+    let wrong =
+        || invalid(&password_key, "[hidden]", format!("wrong password for the key of {key_key}"));
+    let plain = info.decrypt(password.as_bytes()).map_err(|e| match e {
+        pkcs8::Error::EncryptedPrivateKey(
+            e @ (pkcs8::pkcs5::Error::UnsupportedAlgorithm { .. }
+            | pkcs8::pkcs5::Error::AlgorithmParametersInvalid { .. }
+            | pkcs8::pkcs5::Error::NoPbes1CryptSupport),
+        ) => invalid(key_key, "", format!("cannot decrypt this key: {e}")),
+        _ => wrong(),
+    })?;
+    pkcs8::PrivateKeyInfo::try_from(plain.as_bytes()).map_err(|_| wrong())?;
+    Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()))
 }
 
 fn truststore(s: &Settings<'_, '_>) -> Result<Option<RootCertStore>, ConfigError> {
@@ -782,15 +818,17 @@ fn der_next(input: &[u8], want: u8) -> Option<(u8, &[u8], &[u8])> {
 mod tests {
     use super::*;
 
-    /// No PKCS#8 decryption is built in: an encrypted key stops the start
-    /// with a message naming the key's setting and ssl.key.password,
-    /// whether or not a password is set.
+    /// An encrypted key without ssl.key.password stops the start with a
+    /// message naming both settings; one that is not PKCS#8 names the key.
     #[test]
-    fn an_encrypted_key_is_refused_naming_the_settings() {
+    fn an_encrypted_key_needs_ssl_key_password() {
         let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         let key =
             "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
-        for password in [Some("secret"), None] {
+        for (password, wants) in [
+            (None, ["ssl.keystore.key", "ssl.key.password"]),
+            (Some("secret"), ["ssl.keystore.key", "not a PKCS#8 encrypted private key"]),
+        ] {
             let get = |k: &str| match k {
                 "ssl.keystore.certificate.chain" => Some(cert),
                 "ssl.keystore.key" => Some(key),
@@ -798,11 +836,22 @@ mod tests {
                 _ => None,
             };
             let Err(e) = keystore(&Settings::client(&get)) else {
-                panic!("an encrypted key was accepted (password {password:?})")
+                panic!("a broken encrypted key was accepted (password {password:?})")
             };
             let msg = e.to_string();
-            assert!(msg.contains("ssl.keystore.key") && msg.contains("ssl.key.password"), "{msg}");
+            assert!(wants.iter().all(|w| msg.contains(w)), "{msg}");
         }
+    }
+
+    #[test]
+    fn the_encrypted_block_is_found_beside_the_chain() {
+        let text = "-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n\
+                    -----BEGIN ENCRYPTED PRIVATE KEY-----\nBB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert_eq!(
+            encrypted_key_block(text),
+            Some("-----BEGIN ENCRYPTED PRIVATE KEY-----\nBB\n-----END ENCRYPTED PRIVATE KEY-----")
+        );
+        assert_eq!(encrypted_key_block("-----BEGIN PRIVATE KEY-----\n"), None);
     }
 
     #[test]

@@ -542,26 +542,135 @@ fn tls_settings_the_broker_cannot_serve_stop_it_with_one_clear_line() {
         ),
     ];
     for (settings, want) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "server-start".to_string(),
-            "--override".into(),
-            format!("listeners=SSL://127.0.0.1:{}", support::free_port()),
-            "--override".into(),
-            "security.inter.broker.protocol=SSL".into(),
-            "--override".into(),
-            format!("log.dirs={}", dir.path().display()),
-            "--override".into(),
-            "embedded.zookeeper.port=0".into(),
-        ];
-        for s in settings {
-            args.extend(["--override".into(), s]);
-        }
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = support::kafka_rs(&refs, None, T);
-        let err = support::stderr(&out);
-        assert!(!out.status.success(), "{want}: started anyway");
+        let err = refused_start(&settings);
         assert!(err.contains(want), "{want}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
     }
+}
+
+/// Starts a broker with an SSL listener and `settings` that must stop it;
+/// returns what it wrote to stderr.
+fn refused_start(settings: &[String]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "server-start".to_string(),
+        "--override".into(),
+        format!("listeners=SSL://127.0.0.1:{}", support::free_port()),
+        "--override".into(),
+        "security.inter.broker.protocol=SSL".into(),
+        "--override".into(),
+        format!("log.dirs={}", dir.path().display()),
+        "--override".into(),
+        "embedded.zookeeper.port=0".into(),
+    ];
+    for s in settings {
+        args.extend(["--override".into(), s.clone()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = support::kafka_rs(&refs, None, T);
+    let err = support::stderr(&out);
+    assert!(!out.status.success(), "{settings:?}: started anyway");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn encrypted_pkcs8_keys_open_with_ssl_key_password_and_a_wrong_one_stops_the_start() {
+    let Some(certs) = Certs::new() else { return };
+    // What `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes: PBES2 with
+    // PBKDF2 and AES-256-CBC.
+    for name in ["broker", "alice"] {
+        let out = support::run_with_timeout(
+            Command::new(support::external_tool("openssl").unwrap())
+                .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout"])
+                .arg(format!("pass:{name}-key-secret"))
+                .args(["-in", &format!("{name}.key"), "-out", &format!("{name}.enc.key")])
+                .current_dir(&certs.path),
+            None,
+            T,
+        );
+        assert!(out.status.success(), "openssl pkcs8: {}", support::stderr(&out));
+    }
+    let read = |f: &str| std::fs::read_to_string(certs.path.join(f)).unwrap();
+    assert!(read("broker.enc.key").contains("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    std::fs::write(
+        certs.path.join("broker-enc.pem"),
+        [read("broker.crt"), read("broker.enc.key")].concat(),
+    )
+    .unwrap();
+    let keystore =
+        format!("listener.name.ssl.ssl.keystore.location={}", certs.file("broker-enc.pem"));
+    let (_broker, ssl) = ssl_broker(
+        &certs,
+        "required",
+        &[&keystore, "listener.name.ssl.ssl.key.password=broker-key-secret"],
+    );
+
+    // Our CLI with the client key encrypted inline in ssl.keystore.key.
+    let flat = |f: &str| read(f).replace('\n', " ");
+    let client = |password: &str| {
+        let path = certs.path.join(format!("enc-{password}.properties"));
+        let text = format!(
+            "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\n\
+             ssl.keystore.type=PEM\nssl.keystore.certificate.chain={}\n\
+             ssl.keystore.key={}\nssl.key.password={password}\n",
+            certs.file("ca.pem"),
+            flat("alice.crt"),
+            flat("alice.enc.key"),
+        );
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let good = client("alice-key-secret");
+    let bs = format!("localhost:{ssl}");
+    let topics = |props: &str| {
+        let args = ["topics", "--bootstrap-server", &bs, "--command-config", props];
+        support::kafka_rs(&[&args[..], &["--create", "--topic", "enc-t"]].concat(), None, T)
+    };
+    let out = topics(&good);
+    assert!(out.status.success(), "topics --create: {}", support::stderr(&out));
+    let out = topics(&client("not-the-password"));
+    let err = support::stderr(&out);
+    assert!(!out.status.success(), "a wrong client key password connected");
+    assert!(
+        err.contains("ssl.key.password") && err.contains("wrong password for the key"),
+        "{err}"
+    );
+
+    // kcat (librdkafka) with its own encrypted key and ssl.key.password.
+    if let Some(kcat) = support::external_tool("kcat") {
+        let kcat_cmd = |args: &[&str]| {
+            let mut cmd = certs.kcat(&kcat, ssl, None, "ca.pem");
+            cmd.args(["-X", &format!("ssl.certificate.location={}", certs.file("alice.crt"))])
+                .args(["-X", &format!("ssl.key.location={}", certs.file("alice.enc.key"))])
+                .args(["-X", "ssl.key.password=alice-key-secret"])
+                .args(args);
+            cmd
+        };
+        let out = support::run_with_timeout(
+            &mut kcat_cmd(&["-P", "-t", "enc-t"]),
+            Some(b"over-encrypted-keys\n"),
+            T,
+        );
+        assert!(out.status.success(), "kcat -P: {}", support::stderr(&out));
+        let out = support::run_with_timeout(
+            &mut kcat_cmd(&["-C", "-t", "enc-t", "-o", "beginning", "-e", "-q"]),
+            None,
+            T,
+        );
+        assert_eq!(support::stdout(&out), "over-encrypted-keys\n", "{}", support::stderr(&out));
+    }
+
+    // A broker given the wrong password, or none, does not start.
+    let store = format!("ssl.keystore.location={}", certs.file("broker-enc.pem"));
+    let err = refused_start(&[store.clone(), "ssl.key.password=wrong".into()]);
+    assert!(
+        err.contains("ssl.key.password") && err.contains("wrong password for the key"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wrong\n") && !err.contains("=wrong"),
+        "the password is not shown: {err}"
+    );
+    let err = refused_start(&[store]);
+    assert!(err.contains("ssl.key.password is not set"), "{err}");
 }

@@ -39,6 +39,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
+pub mod response;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod txn_support;
@@ -50,13 +51,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::RequestHeader;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use super::authorizer::Authz;
 use super::connection::{ConnectionError, Reply, Session};
 use super::quota::{quota_user, QuotaKind};
 use super::BrokerContext;
-use crate::protocol::header::{decode_body, encode_response};
+use crate::protocol::header::decode_body;
 use crate::protocol::{DecodeError, ErrorCode};
 use crate::security::acl::AclOperation;
 
@@ -101,7 +102,7 @@ pub async fn dispatch(
                 produce::ProduceOutcome::Respond(mut resp) => {
                     resp.throttle_time_ms = throttle.min(i32::MAX as u64) as i32;
                     resp.responses.extend(refused);
-                    respond(key, v, cid, &resp)
+                    respond(key, v, cid, resp)
                 }
                 produce::ProduceOutcome::NoResponse => Ok(Reply::Nothing),
                 produce::ProduceOutcome::Close(why) => Err(ConnectionError::Refused(why)),
@@ -117,60 +118,58 @@ pub async fn dispatch(
             let refused = authorize::list_offsets(authz, &mut req);
             let mut resp = list_offsets::handle(ctx, v, req).await;
             resp.topics.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
-        ApiKey::ApiVersions => {
-            respond(key, v, cid, &api_versions::handle(v, decode(key, v, body)?))
-        }
+        ApiKey::ApiVersions => respond(key, v, cid, api_versions::handle(v, decode(key, v, body)?)),
         ApiKey::Metadata => {
             let req = decode(key, v, body)?;
-            respond(key, v, cid, &metadata::handle(ctx, listener, v, req, authz).await)
+            respond(key, v, cid, metadata::handle(ctx, listener, v, req, authz).await)
         }
         ApiKey::CreateTopics => {
             let mut req = decode(key, v, body)?;
             let refused = authorize::create_topics(authz, &mut req);
             let mut resp = create_topics::handle(ctx, v, req).await;
             resp.topics.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::DeleteTopics => {
             let mut req = decode(key, v, body)?;
             let refused = authorize::delete_topics(authz, &ctx.store.image(), &mut req);
             let mut resp = delete_topics::handle(ctx, v, req).await;
             resp.responses.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::DeleteRecords => {
             let mut req = decode(key, v, body)?;
             let refused = authorize::delete_records(authz, &mut req);
             let mut resp = delete_records::handle(ctx, req).await;
             resp.topics.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::InitProducerId => {
-            respond(key, v, cid, &init_producer_id::handle(ctx, v, decode(key, v, body)?).await)
+            respond(key, v, cid, init_producer_id::handle(ctx, v, decode(key, v, body)?).await)
         }
         ApiKey::AddPartitionsToTxn => respond(
             key,
             v,
             cid,
-            &add_partitions_to_txn::handle(ctx, v, decode(key, v, body)?, authz).await,
+            add_partitions_to_txn::handle(ctx, v, decode(key, v, body)?, authz).await,
         ),
         ApiKey::AddOffsetsToTxn => {
-            respond(key, v, cid, &add_offsets_to_txn::handle(ctx, v, decode(key, v, body)?).await)
+            respond(key, v, cid, add_offsets_to_txn::handle(ctx, v, decode(key, v, body)?).await)
         }
         ApiKey::EndTxn => {
-            respond(key, v, cid, &end_txn::handle(ctx, v, decode(key, v, body)?).await)
+            respond(key, v, cid, end_txn::handle(ctx, v, decode(key, v, body)?).await)
         }
         ApiKey::WriteTxnMarkers => {
-            respond(key, v, cid, &write_txn_markers::handle(ctx, decode(key, v, body)?).await)
+            respond(key, v, cid, write_txn_markers::handle(ctx, decode(key, v, body)?).await)
         }
         ApiKey::DescribeProducers => {
             let mut req = decode(key, v, body)?;
             let refused = authorize::describe_producers(authz, &mut req);
             let mut resp = describe_producers::handle(ctx, req);
             resp.topics.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::DescribeTransactions => {
             let mut req = decode(key, v, body)?;
@@ -178,80 +177,80 @@ pub async fn dispatch(
             let mut resp = describe_transactions::handle(ctx, req).await;
             authorize::hide_undescribable_topics(authz, &mut resp);
             resp.transaction_states.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::ListTransactions => {
             let mut resp = list_transactions::handle(ctx, decode(key, v, body)?).await;
             authorize::list_transactions(authz, &mut resp);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::TxnOffsetCommit => {
             let mut req = decode(key, v, body)?;
             let refused = authorize::txn_offset_commit(authz, &mut req);
             let mut resp = txn_offset_commit::handle(ctx, v, req).await;
             resp.topics.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::OffsetForLeaderEpoch => {
             let mut req = decode(key, v, body)?;
             let refused = authorize::offset_for_leader_epoch(authz, &mut req);
             let mut resp = offset_for_leader_epoch::handle(ctx, req).await;
             resp.topics.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::DescribeLogDirs => {
-            respond(key, v, cid, &describe_log_dirs::handle(ctx, v, decode(key, v, body)?).await)
+            respond(key, v, cid, describe_log_dirs::handle(ctx, v, decode(key, v, body)?).await)
         }
         ApiKey::DescribeConfigs => {
             let mut req = decode(key, v, body)?;
             let refused = authorize::describe_configs(authz, &mut req);
             let mut resp = describe_configs::handle(ctx, req);
             resp.results.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::AlterConfigs => {
             let mut req = decode(key, v, body)?;
             let refused = authorize::alter_configs(authz, &mut req);
             let mut resp = alter_configs::handle_alter(ctx, req).await;
             resp.responses.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::IncrementalAlterConfigs => {
             let mut req = decode(key, v, body)?;
             let refused = authorize::incremental_alter_configs(authz, &mut req);
             let mut resp = alter_configs::handle_incremental(ctx, req).await;
             resp.responses.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::CreatePartitions => {
             let mut req = decode(key, v, body)?;
             let refused = authorize::create_partitions(authz, &mut req);
             let mut resp = create_partitions::handle(ctx, req).await;
             resp.results.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::FindCoordinator => {
             let req = decode(key, v, body)?;
-            respond(key, v, cid, &find_coordinator::handle(ctx, listener, v, req).await)
+            respond(key, v, cid, find_coordinator::handle(ctx, listener, v, req).await)
         }
         ApiKey::ElectLeaders => {
-            respond(key, v, cid, &elect_leaders::handle(ctx, v, decode(key, v, body)?).await)
+            respond(key, v, cid, elect_leaders::handle(ctx, v, decode(key, v, body)?).await)
         }
         ApiKey::AlterPartitionReassignments => respond(
             key,
             v,
             cid,
-            &partition_reassignments::handle_alter(ctx, decode(key, v, body)?).await,
+            partition_reassignments::handle_alter(ctx, decode(key, v, body)?).await,
         ),
         ApiKey::ListPartitionReassignments => respond(
             key,
             v,
             cid,
-            &partition_reassignments::handle_list(ctx, decode(key, v, body)?).await,
+            partition_reassignments::handle_list(ctx, decode(key, v, body)?).await,
         ),
         ApiKey::DescribeCluster => {
             let req = decode(key, v, body)?;
-            respond(key, v, cid, &describe_cluster::handle(ctx, listener, req, authz))
+            respond(key, v, cid, describe_cluster::handle(ctx, listener, req, authz))
         }
         ApiKey::JoinGroup => {
             let client = group_support::ClientInfo {
@@ -259,22 +258,22 @@ pub async fn dispatch(
                 host: format!("/{}", peer.ip()),
             };
             let resp = join_group::handle(groups, v, &client, decode(key, v, body)?).await;
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::SyncGroup => {
-            respond(key, v, cid, &sync_group::handle(groups, v, decode(key, v, body)?).await)
+            respond(key, v, cid, sync_group::handle(groups, v, decode(key, v, body)?).await)
         }
         ApiKey::Heartbeat => {
-            respond(key, v, cid, &heartbeat::handle(groups, decode(key, v, body)?).await)
+            respond(key, v, cid, heartbeat::handle(groups, decode(key, v, body)?).await)
         }
         ApiKey::LeaveGroup => {
-            respond(key, v, cid, &leave_group::handle(groups, v, decode(key, v, body)?).await)
+            respond(key, v, cid, leave_group::handle(groups, v, decode(key, v, body)?).await)
         }
         ApiKey::OffsetCommit if v == 0 => {
-            respond(key, v, cid, &offset_commit::handle_v0(ctx, decode(key, v, body)?).await)
+            respond(key, v, cid, offset_commit::handle_v0(ctx, decode(key, v, body)?).await)
         }
         ApiKey::OffsetFetch if v == 0 => {
-            respond(key, v, cid, &offset_fetch::handle_v0(ctx, decode(key, v, body)?).await)
+            respond(key, v, cid, offset_fetch::handle_v0(ctx, decode(key, v, body)?).await)
         }
         ApiKey::OffsetCommit => {
             let image = ctx.store.image();
@@ -282,14 +281,14 @@ pub async fn dispatch(
             let refused = authorize::offset_commit(authz, &mut req);
             let mut resp = offset_commit::handle(groups, &image, req).await;
             resp.topics.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::OffsetFetch => {
             let req: kafka_protocol::messages::OffsetFetchRequest = decode(key, v, body)?;
             let asked = req.clone();
             let mut resp = offset_fetch::handle(groups, v, req).await;
             authorize::offset_fetch(authz, &asked, &mut resp);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::ListGroups => {
             let mut resp = list_groups::handle(groups, v, decode(key, v, body)?).await;
@@ -298,13 +297,13 @@ pub async fn dispatch(
             if !authz.cluster(AclOperation::Describe) {
                 resp.groups.retain(|g| authz.group(AclOperation::Describe, &g.group_id));
             }
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::DescribeGroups => respond(
             key,
             v,
             cid,
-            &describe_groups::handle(groups, decode(key, v, body)?, authz).await,
+            describe_groups::handle(groups, decode(key, v, body)?, authz).await,
         ),
         ApiKey::DeleteGroups => {
             let mut req: kafka_protocol::messages::DeleteGroupsRequest = decode(key, v, body)?;
@@ -321,7 +320,7 @@ pub async fn dispatch(
                 r.error_code = ErrorCode::GroupAuthorizationFailed.code();
                 r
             }));
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::OffsetDelete => {
             let image = ctx.store.image();
@@ -329,30 +328,30 @@ pub async fn dispatch(
             let refused = authorize::offset_delete(authz, &mut req);
             let mut resp = offset_delete::handle(groups, &image, req).await;
             resp.topics.extend(refused);
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::DescribeClientQuotas => {
-            respond(key, v, cid, &client_quotas::describe(ctx, decode(key, v, body)?))
+            respond(key, v, cid, client_quotas::describe(ctx, decode(key, v, body)?))
         }
         ApiKey::AlterClientQuotas => {
-            respond(key, v, cid, &client_quotas::alter(ctx, decode(key, v, body)?).await)
+            respond(key, v, cid, client_quotas::alter(ctx, decode(key, v, body)?).await)
         }
         ApiKey::DescribeUserScramCredentials => {
             let req = decode(key, v, body)?;
-            respond(key, v, cid, &user_scram_credentials::describe(ctx, req).await)
+            respond(key, v, cid, user_scram_credentials::describe(ctx, req).await)
         }
         ApiKey::AlterUserScramCredentials => {
             let req = decode(key, v, body)?;
-            respond(key, v, cid, &user_scram_credentials::alter(ctx, req).await)
+            respond(key, v, cid, user_scram_credentials::alter(ctx, req).await)
         }
         ApiKey::CreateAcls => {
-            respond(key, v, cid, &acls::create(ctx, authz, decode(key, v, body)?).await)
+            respond(key, v, cid, acls::create(ctx, authz, decode(key, v, body)?).await)
         }
         ApiKey::DescribeAcls => {
-            respond(key, v, cid, &acls::describe(ctx, authz, decode(key, v, body)?).await)
+            respond(key, v, cid, acls::describe(ctx, authz, decode(key, v, body)?).await)
         }
         ApiKey::DeleteAcls => {
-            respond(key, v, cid, &acls::delete(ctx, authz, decode(key, v, body)?).await)
+            respond(key, v, cid, acls::delete(ctx, authz, decode(key, v, body)?).await)
         }
         // On a PLAINTEXT listener or after authenticating (no
         // re-authentication here), as Kafka's KafkaApis answers.
@@ -360,7 +359,7 @@ pub async fn dispatch(
             let _: kafka_protocol::messages::SaslHandshakeRequest = decode(key, v, body)?;
             let mut resp = kafka_protocol::messages::SaslHandshakeResponse::default();
             resp.error_code = crate::protocol::ErrorCode::IllegalSaslState.code();
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         ApiKey::SaslAuthenticate => {
             let _: kafka_protocol::messages::SaslAuthenticateRequest = decode(key, v, body)?;
@@ -369,7 +368,7 @@ pub async fn dispatch(
             resp.error_message = Some(str_bytes(
                 "SaslAuthenticate request received after successful authentication",
             ));
-            respond(key, v, cid, &resp)
+            respond(key, v, cid, resp)
         }
         _ => Err(DecodeError::UnsupportedVersion { key, version }.into()),
     }
@@ -399,7 +398,7 @@ fn refuse_whole(
         ($resp:ty, |$r:ident| $fill:expr) => {{
             let mut $r = <$resp>::default();
             $fill;
-            return Ok(Some(respond(key, v, cid, &$r)?));
+            return Ok(Some(respond(key, v, cid, $r)?));
         }};
     }
     match key {
@@ -666,13 +665,14 @@ fn decode<T: Decodable>(key: ApiKey, version: i16, body: Bytes) -> Result<T, Con
     Ok(decode_body(key, version, body)?)
 }
 
-fn respond<M: Encodable>(
+/// The answer, encoded once the request quota has had its say.
+fn respond<M: response::Response + 'static>(
     key: ApiKey,
     version: i16,
     correlation_id: i32,
-    body: &M,
+    body: M,
 ) -> Result<Reply, ConnectionError> {
-    Ok(Reply::Frame(encode_response(key, version, correlation_id, body)?))
+    Ok(Reply::Pending(response::Pending { key, version, correlation_id, body: Box::new(body) }))
 }
 
 /// Runs a handler's disk work on the blocking pool. If the work cannot

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# What authorization costs: two brokers side by side, both with a
+# SASL_PLAINTEXT listener (PLAIN), one with Kafka's authorizer and 1,000
+# ACLs for other principals (half literal topic ACLs, half prefixed) plus
+# the few the benchmark user needs (prefixed on its topics), the other with
+# no authorizer. Each round produces then consumes N 100-byte records with
+# producer-perf-test and consumer-perf-test as that user on each broker in
+# turn, on a fresh topic, and reads the broker's CPU from /proc/PID/stat.
+# Prints records/s and broker CPU per record per run, then the ratio of
+# CPU per record (authorizer / none) per round and its median.
+#
+# Usage: scripts/bench-acl.sh [RECORDS] [ROUNDS]
+# Needs a release build (target/release/kafka-rs).
+set -euo pipefail
+N=${1:-1000000}
+ROUNDS=${2:-3}
+here="$(cd "$(dirname "$0")/.." && pwd)"
+BIN=${KAFKA_RS_BIN:-$here/target/release/kafka-rs}
+WORK=$(mktemp -d /tmp/bench-acl.XXXXXX)
+HZ=$(getconf CLK_TCK)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 400); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+
+JAAS='org.apache.kafka.common.security.plain.PlainLoginModule required user_bench="bench-secret" user_other="other-secret";'
+cat >"$WORK/client.properties" <<EOF
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=PLAIN
+sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="bench" password="bench-secret";
+EOF
+
+declare -A plain sasl pid
+start() { # name, extra overrides...
+  local name=$1; shift
+  plain[$name]=$(free_port); sasl[$name]=$(free_port)
+  "$BIN" server-start \
+    --override "listeners=PLAINTEXT://127.0.0.1:${plain[$name]},SASL_PLAINTEXT://127.0.0.1:${sasl[$name]}" \
+    --override "sasl.enabled.mechanisms=PLAIN" \
+    --override "listener.name.sasl_plaintext.plain.sasl.jaas.config=$JAAS" \
+    --override "log.dirs=$WORK/$name-logs" --override embedded.zookeeper.port=0 \
+    --override offsets.topic.replication.factor=1 "$@" >"$WORK/$name.log" 2>&1 &
+  pid[$name]=$!; pids+=("$!"); disown "$!"
+  wait_port "${plain[$name]}"; wait_port "${sasl[$name]}"
+}
+# The admin tools connect over PLAINTEXT as ANONYMOUS, a super user.
+start acl --override authorizer.class.name=kafka.security.authorizer.AclAuthorizer \
+  --override super.users=User:ANONYMOUS
+start none
+
+A="127.0.0.1:${plain[acl]}"
+literal=(); prefixed=()
+for i in $(seq 0 499); do literal+=(--topic "orders-$i"); prefixed+=(--topic "audit-$i-"); done
+"$BIN" acls --bootstrap-server "$A" --add --allow-principal User:other --operation Write \
+  "${literal[@]}" >/dev/null
+"$BIN" acls --bootstrap-server "$A" --add --allow-principal User:other --operation Read \
+  --resource-pattern-type PREFIXED "${prefixed[@]}" >/dev/null
+"$BIN" acls --bootstrap-server "$A" --add --allow-principal User:bench --producer --idempotent \
+  --topic bench- --resource-pattern-type PREFIXED >/dev/null
+"$BIN" acls --bootstrap-server "$A" --add --allow-principal User:bench --operation Read \
+  --operation Describe --topic bench- --resource-pattern-type PREFIXED >/dev/null
+count=$("$BIN" acls --bootstrap-server "$A" --list | grep -c '(principal=' || true)
+echo "ACLs defined on the authorizing broker: $count"
+
+for round in $(seq "$ROUNDS"); do
+  for kind in acl none; do
+    topic="bench-$round"
+    "$BIN" topics --bootstrap-server "127.0.0.1:${plain[$kind]}" --create --topic "$topic" \
+      --partitions 1 >/dev/null
+    S="127.0.0.1:${sasl[$kind]}"
+    c0=$(ticks "${pid[$kind]}"); t0=$(date +%s.%N)
+    "$BIN" producer-perf-test --topic "$topic" --num-records "$N" --record-size 100 \
+      --throughput -1 --producer.config "$WORK/client.properties" \
+      --producer-props "bootstrap.servers=$S" acks=1 linger.ms=5 >"$WORK/produce.out"
+    t1=$(date +%s.%N); c1=$(ticks "${pid[$kind]}")
+    "$BIN" consumer-perf-test --bootstrap-server "$S" --topic "$topic" --messages "$N" \
+      --consumer.config "$WORK/client.properties" --timeout 60000 >"$WORK/consume.out"
+    t2=$(date +%s.%N); c2=$(ticks "${pid[$kind]}")
+    grep -q "^$N records sent" "$WORK/produce.out" || { cat "$WORK/produce.out" >&2; exit 1; }
+    python3 -c "
+n=$N; hz=$HZ
+pe, ce = $t1-$t0, $t2-$t1
+pc, cc = ($c1-$c0)/hz, ($c2-$c1)/hz
+print(f'round $round $kind: produce {n/pe:,.0f} records/s, {pc/n*1e9:.0f} ns CPU/record; '
+      f'consume {n/ce:,.0f} records/s, {cc/n*1e9:.0f} ns CPU/record')
+open('$WORK/results', 'a').write(f'$round $kind {pc} {cc}\\n')"
+  done
+done
+python3 - "$WORK/results" "$N" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1])]
+n = int(sys.argv[2])
+by = {(r, k): (float(p), float(c)) for r, k, p, c in rows}
+rounds = sorted({r for r, *_ in rows}, key=int)
+def ratio(a, b):
+    return a / b if b > 0 else float("nan")
+def median(xs):
+    return sorted(xs)[len(xs) // 2]
+for i, what in ((0, "produce"), (1, "consume")):
+    ratios = [ratio(by[(r, "acl")][i], by[(r, "none")][i]) for r in rounds]
+    print(f"{what}: broker CPU per record with 1,000 ACLs / without, per round "
+          f"{', '.join(f'{x:.3f}' for x in ratios)}; median {median(ratios):.3f}")
+both = [ratio(sum(by[(r, "acl")]), sum(by[(r, "none")])) for r in rounds]
+print(f"produce+consume: per round {', '.join(f'{x:.3f}' for x in both)}; median {median(both):.3f}")
+PY
