@@ -108,7 +108,9 @@ def main(work):
         for b, lines in logs.items():
             ts, m = first_after(
                 lines, k, r"brokers \[\d+\] failed; wrote [1-9]\d* .*?\(([\d.]+) ms after the watch fired\)|"
-                r"brokers \[\d+\] failed; wrote [1-9]\d* .*found by listing /brokers/ids"
+                # A failure found by a listing, not a watch event (older
+                # builds said "noticed by the periodic check").
+                r"brokers \[\d+\] failed; wrote [1-9]\d* .*(?:found by listing|periodic check)"
             )
             if ts is not None and (wrote is None or ts < wrote):
                 wrote, ctrl = ts, b
@@ -120,12 +122,15 @@ def main(work):
             ts, _ = first_after(lines, k, r"became leader .*partition=%s-0 " % re.escape(topic))
             if ts is not None:
                 row["new leader took over"], leader = ms(k, ts), b
+        # The dead broker, restarted, follows too; the survivor is first.
+        follows = []
         for b, lines in logs.items():
             if b == leader:
                 continue
             ts, _ = first_after(lines, k, r"became follower of broker %s partition=%s-0 " % (leader, re.escape(topic)))
             if ts is not None:
-                row["other survivor follows it"] = ms(k, ts)
+                follows.append(ts)
+        row["other survivor follows it"] = ms(k, min(follows)) if follows else None
         answers, revert = client_view(os.path.join(work, topic + ".probe.err"), topic, k)
         seen = next((a for a in answers if a[1] == leader), None)
         row["client's Metadata names it"] = ms(k, seen[0]) if seen else None
