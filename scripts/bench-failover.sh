@@ -15,7 +15,8 @@
 #        scripts/bench-failover.sh [ROUNDS] [SESSION_MS]
 # (PROBE_CONFIG: librdkafka settings for the producer of (a) and (b), e.g.
 # debug=metadata,broker,topic,msg to see when it asked whom; BIG_ROUNDS:
-# rounds of (c), default ROUNDS; KEEP: keep the logs.)
+# rounds of (c), default ROUNDS; KEEP: keep the logs, which
+# scripts/failover_breakdown.py then splits into the failover's steps.)
 # Needs target/release/kafka-rs and a python with confluent-kafka
 # (KAFKA_RS_PYTHON, default target/test-venv/bin/python from
 # scripts/test-all.sh).
@@ -101,6 +102,7 @@ for round in $(seq "$ROUNDS"); do
   # Acks that arrive between k and the reaping of the broker may still be
   # the old leader's; any after dead is the new leader's.
   k=$(date +%s.%N); signal_victim -9; dead=$(date +%s.%N)
+  echo "$k $dead" > "$WORK/$t.killed"
   wait_for "acks after the kill" acked_after "$dead"
   stop_probe
   r=$(awk -v k="$k" -v dead="$dead" -v s="$SESSION_MS" '

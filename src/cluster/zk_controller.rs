@@ -10,8 +10,9 @@
 //! znodes of that multi are read back and the controller decides again.
 //!
 //! Speed: the controller keeps its view in memory and reacts to the path a
-//! watch reports, so a broker's failure costs one `/brokers/ids` listing
-//! and the multis themselves, whatever the number of partitions.
+//! watch reports: a `/brokers/ids/<id>` deletion is acted on before
+//! anything is read, so a broker's failure costs the multis themselves,
+//! whatever the number of partitions.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -113,6 +114,18 @@ impl ZkController {
         if self.active.is_none() {
             return self.maybe_become_controller(c, my_id).await;
         }
+        // Before anything is read: the dead brokers' leaderships are what
+        // failover waits on, and the watch already named them. Each multi
+        // checks `/controller_epoch`, so a controller that lost its place
+        // meanwhile writes nothing and resigns, whatever it skipped here.
+        let gone = self.brokers_gone(events);
+        if !gone.is_empty() {
+            let noticed = events.iter().map(|(at, _)| *at).min();
+            self.brokers_failed(c, my_id, gone, noticed).await?;
+            if self.active.is_none() {
+                return Ok(());
+            }
+        }
         let current = get(c, z::CONTROLLER).await?.and_then(|(d, _)| z::parse_controller(&d));
         if current != Some(my_id) {
             tracing::info!(
@@ -160,29 +173,14 @@ impl ZkController {
         events: &[Noticed],
     ) -> Result<(), Error> {
         let Some(machine) = self.active.as_ref() else { return Ok(()) };
-        // Broker changes first: they are what failover waits on.
-        let noticed = events.iter().map(|(at, _)| *at).min();
+        // The listing catches what no event named: a failure whose event
+        // was lost across a reconnect, a broker that registered again.
         let live: BTreeSet<i32> =
             list(c, z::BROKER_IDS).await?.iter().filter_map(|s| s.parse().ok()).collect();
         let failed: Vec<i32> = machine.live_brokers().difference(&live).copied().collect();
         let started: Vec<i32> = live.difference(machine.live_brokers()).copied().collect();
         if !failed.is_empty() {
-            let begun = Instant::now();
-            let out = self.machine()?.handle(Event::BrokersFailed(failed.clone()));
-            let writes = count_writes(&out);
-            let multis = out.commands.len();
-            self.carry_out(c, my_id, out).await?;
-            let since_watch = match noticed {
-                Some(n) => {
-                    format!("{:.1} ms after the watch fired", n.elapsed().as_secs_f64() * 1e3)
-                }
-                None => "noticed by the periodic check".to_string(),
-            };
-            tracing::info!(
-                "controller: brokers {failed:?} failed; wrote {writes} partition states in {multis} \
-                 multi(s) in {:.1} ms ({since_watch})",
-                begun.elapsed().as_secs_f64() * 1e3,
-            );
+            self.brokers_failed(c, my_id, failed, None).await?;
         }
         if !started.is_empty() {
             let out = self.machine()?.handle(Event::BrokersStarted(started));
@@ -252,6 +250,49 @@ impl ZkController {
         // yet acted on is started whatever became of the event.
         self.reassign_partitions_znode(c, my_id, false).await?;
         self.controlled_shutdown_requests(c, my_id).await
+    }
+
+    /// The live brokers whose `/brokers/ids/<id>` `events` report deleted
+    /// (a session that expired or closed). One that has registered again
+    /// since is found by the listing that follows and started again, as
+    /// Kafka handles a bounced broker.
+    fn brokers_gone(&self, events: &[Noticed]) -> Vec<i32> {
+        let Some(machine) = self.active.as_ref() else { return Vec::new() };
+        let mut gone: Vec<i32> = events
+            .iter()
+            .filter(|(_, e)| e.event_type == zkc::EventType::NodeDeleted)
+            .filter_map(|(_, e)| z::broker_id_of(&e.path))
+            .filter(|id| machine.live_brokers().contains(id))
+            .collect();
+        gone.sort_unstable();
+        gone.dedup();
+        gone
+    }
+
+    /// Moves the leaderships of `failed` away; `noticed` is when the watch
+    /// event that told of them arrived (None: found by a listing).
+    async fn brokers_failed(
+        &mut self,
+        c: &zkc::Client,
+        my_id: i32,
+        failed: Vec<i32>,
+        noticed: Option<Instant>,
+    ) -> Result<(), Error> {
+        let begun = Instant::now();
+        let out = self.machine()?.handle(Event::BrokersFailed(failed.clone()));
+        let writes = count_writes(&out);
+        let multis = out.commands.len();
+        self.carry_out(c, my_id, out).await?;
+        let since_watch = match noticed {
+            Some(n) => format!("{:.1} ms after the watch fired", n.elapsed().as_secs_f64() * 1e3),
+            None => "found by listing /brokers/ids".to_string(),
+        };
+        tracing::info!(
+            "controller: brokers {failed:?} failed; wrote {writes} partition states in {multis} \
+             multi(s) in {:.1} ms ({since_watch})",
+            begun.elapsed().as_secs_f64() * 1e3,
+        );
+        Ok(())
     }
 
     /// Answers every pending `/admin/controlled_shutdown/<id>` (created

@@ -49,6 +49,11 @@ pub const RESERVED_BROKER_MAX_ID: i32 = 1000;
 pub fn broker(id: i32) -> String {
     format!("{BROKER_IDS}/{id}")
 }
+
+/// The id a `/brokers/ids/<id>` path names.
+pub fn broker_id_of(path: &str) -> Option<i32> {
+    path.strip_prefix(BROKER_IDS)?.strip_prefix('/')?.parse().ok()
+}
 pub fn topic(t: &str) -> String {
     format!("{TOPICS}/{t}")
 }
@@ -416,6 +421,16 @@ pub fn assign_replicas(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broker_registration_path_names_its_id() {
+        assert_eq!(broker_id_of("/brokers/ids/3"), Some(3));
+        assert_eq!(broker_id_of(&broker(12)), Some(12));
+        assert_eq!(broker_id_of("/brokers/ids"), None);
+        assert_eq!(broker_id_of("/brokers/idsx/3"), None);
+        assert_eq!(broker_id_of("/brokers/topics/t"), None);
+        assert_eq!(broker_id_of("/brokers/ids/x"), None);
+    }
 
     #[test]
     fn broker_json_is_kafkas_v5_and_reads_older_versions() {
