@@ -20,9 +20,7 @@ pid=
 cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+. "$here/scripts/benchlib.sh"
 
 PORT=$(free_port)
 "$BIN" server-start --override "listeners=PLAINTEXT://127.0.0.1:$PORT" --override "log.dirs=$WORK/logs" \

@@ -38,8 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 400); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+. "$here/scripts/benchlib.sh"
 # Polls a condition (a shell command) every 0.1 s for up to 120 s.
 wait_for() { local what=$1; shift; for _ in $(seq 1200); do "$@" && return 0; sleep 0.1; done; echo "timed out waiting for $what" >&2; exit 1; }
 
