@@ -1,75 +1,18 @@
 //! The group coordinator runtime against an in-memory `__consumer_offsets`
 //! and a manual clock: requests, timers, appends and replay end to end.
 
-use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::watch;
 
 use super::*;
+use crate::broker::coordinator_runtime::testing::{image_leading, wait_loaded, MemoryLog};
+use crate::cluster::ClusterImage;
 use crate::coordinator::{
     GroupState, HeartbeatRequest, JoinGroupRequest, JoinGroupResult, OffsetCommitPartition,
     OffsetCommitRequest, OffsetCommitTopic, OffsetFetchRequest, Protocol, SyncGroupRequest,
 };
 use crate::time::ManualClock;
-
-/// `__consumer_offsets` as plain byte vectors, one per partition.
-#[derive(Default)]
-struct MemoryLog(Mutex<HashMap<i32, Vec<Vec<u8>>>>);
-
-impl OffsetsLog for MemoryLog {
-    fn append(&self, partition: i32, batch: &mut [u8]) -> Result<i64, AppendError> {
-        let mut logs = self.0.lock().unwrap();
-        let log = logs.entry(partition).or_default();
-        let base: i64 = log
-            .iter()
-            .map(|b| i64::from(crate::record::RecordBatch::parse(b).unwrap().records_count()))
-            .sum();
-        batch[..8].copy_from_slice(&base.to_be_bytes());
-        log.push(batch.to_vec());
-        Ok(base)
-    }
-
-    fn replicated(&self, _partition: i32, _last_offset: i64) -> ReplicatedFuture {
-        Box::pin(async { Ok(()) })
-    }
-
-    fn read(&self, partition: i32, offset: i64, _max: usize) -> Result<Vec<u8>, String> {
-        let logs = self.0.lock().unwrap();
-        let mut out = Vec::new();
-        for b in logs.get(&partition).into_iter().flatten() {
-            if crate::record::RecordBatch::parse(b).unwrap().next_offset() > offset {
-                out.extend_from_slice(b);
-            }
-        }
-        Ok(out)
-    }
-}
-
-fn image_leading(num_partitions: i32, broker: i32) -> Arc<ClusterImage> {
-    use crate::cluster::{PartitionMetadata, PartitionState, TopicMetadata};
-    let partitions = (0..num_partitions)
-        .map(|p| {
-            let state = PartitionState { leader: broker, leader_epoch: 0, isr: vec![broker] };
-            (
-                p,
-                PartitionMetadata {
-                    replicas: vec![broker],
-                    state,
-                    state_zk_version: 0,
-                    adding_replicas: Vec::new(),
-                    removing_replicas: Vec::new(),
-                },
-            )
-        })
-        .collect();
-    let topic = TopicMetadata {
-        name: GROUP_METADATA_TOPIC_NAME.into(),
-        topic_id: uuid::Uuid::new_v4(),
-        partitions,
-        configs: Default::default(),
-    };
-    let mut image = ClusterImage::default();
-    image.topics.insert(GROUP_METADATA_TOPIC_NAME.into(), topic);
-    Arc::new(image)
-}
 
 fn commit(group: &str, offset: i64) -> OffsetCommitRequest {
     OffsetCommitRequest {
@@ -100,25 +43,14 @@ async fn fetched(h: &GroupCoordinatorHandle, group: &str) -> i64 {
     h.read(move |c| c.offset_fetch(&req)).await.unwrap().topics[0].partitions[0].committed_offset
 }
 
-async fn wait_loaded(h: &GroupCoordinatorHandle, group: &str) {
-    let p = h.partition_for(group);
-    for _ in 0..500 {
-        if h.read(move |c| c.is_loaded(p)).await.unwrap() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("partition {p} never loaded");
-}
-
 #[tokio::test]
 async fn commits_survive_a_restart_through_the_log() {
     let log: Arc<MemoryLog> = Arc::new(MemoryLog::default());
     let config = GroupConfig { offsets_topic_num_partitions: 3, ..GroupConfig::default() };
-    let (_tx, images) = watch::channel(image_leading(3, 1));
+    let (_tx, images) = watch::channel(image_leading(GROUP_METADATA_TOPIC_NAME, 3, 1));
     let h = GroupCoordinatorHandle::start(config.clone(), log.clone(), SessionLease::granted());
     h.follow_leadership(1, images.clone(), log.clone());
-    wait_loaded(&h, "g").await;
+    wait_loaded(&h, "g", GroupCoordinator::is_loaded).await;
     for offset in [5, 9] {
         let resp = h
             .call(move |c, now, rid| c.offset_commit(now, rid, commit("g", offset)))
@@ -132,7 +64,7 @@ async fn commits_survive_a_restart_through_the_log() {
     // A new coordinator over the same log: the loader replays it.
     let h2 = GroupCoordinatorHandle::start(config, log.clone(), SessionLease::granted());
     h2.follow_leadership(1, images, log.clone());
-    wait_loaded(&h2, "g").await;
+    wait_loaded(&h2, "g", GroupCoordinator::is_loaded).await;
     assert_eq!(fetched(&h2, "g").await, 9, "the last commit wins on replay");
 }
 
@@ -149,7 +81,7 @@ async fn started_on(
 ) -> (GroupCoordinatorHandle, watch::Sender<Arc<ClusterImage>>) {
     let log: Arc<MemoryLog> = Arc::new(MemoryLog::default());
     let config = GroupConfig { offsets_topic_num_partitions: 1, ..config };
-    let (tx, images) = watch::channel(image_leading(1, 1));
+    let (tx, images) = watch::channel(image_leading(GROUP_METADATA_TOPIC_NAME, 1, 1));
     let h = GroupCoordinatorHandle::start_with_clock(
         config,
         log.clone(),
@@ -157,7 +89,7 @@ async fn started_on(
         Arc::new(clock.clone()),
     );
     h.follow_leadership(1, images, log);
-    wait_loaded(&h, "g").await;
+    wait_loaded(&h, "g", GroupCoordinator::is_loaded).await;
     (h, tx)
 }
 
