@@ -5,9 +5,9 @@
 //! the loader that replays a partition, the writer thread that appends
 //! their records in order, and the bounded command queue.
 //!
-//! Each coordinator keeps its own command type and task loop
-//! (`group_coordinator`, `txn_coordinator`); its command type says, through
-//! [`RuntimeCommand`], how the shared parts address it.
+//! Each coordinator keeps its own task loop (`group_coordinator`,
+//! `txn_coordinator`) and says, through [`CoordinatorState`], which topic
+//! and lease it works under.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -135,11 +135,9 @@ pub struct LoadedRecord {
     pub(super) marker: Option<bool>,
 }
 
-/// A coordinator's command type: how the shared runtime parts build the
-/// commands its task takes.
-pub trait RuntimeCommand: Send + Sized + 'static {
-    /// The state machine the task owns.
-    type State: 'static;
+/// The state machine a coordinator task owns, as the shared runtime parts
+/// see it.
+pub trait CoordinatorState: Send + 'static {
     /// What a call against the state machine returns to the task.
     type Output;
     /// The answer a call waits for.
@@ -151,29 +149,34 @@ pub trait RuntimeCommand: Send + Sized + 'static {
     /// Whether a partition led again under a new leader epoch is loaded
     /// again (the transaction coordinator's epoch is that leader epoch).
     const RELOAD_ON_NEW_EPOCH: bool;
-
-    fn call(f: CallFn<Self>, reply: oneshot::Sender<Self::Response>) -> Self;
-    fn read(f: StateRead<Self::State>) -> Self;
-    fn begin_loading(partition: i32, leader_epoch: i32) -> Self;
-    fn loaded(partition: i32, records: Vec<LoadedRecord>) -> Self;
-    fn unload(partition: i32) -> Self;
 }
 
-/// A call against the state machine `C` addresses, with the time and the
-/// request id the task gives it.
-pub type CallFn<C> = Box<
-    dyn FnOnce(&mut <C as RuntimeCommand>::State, i64, RequestId) -> <C as RuntimeCommand>::Output
-        + Send,
->;
+/// A call against the state machine `S`, with the time and the request id
+/// the task gives it.
+pub type CallFn<S> =
+    Box<dyn FnOnce(&mut S, i64, RequestId) -> <S as CoordinatorState>::Output + Send>;
+
+/// What a coordinator task over `S` takes; `X` is what only that
+/// coordinator takes.
+pub enum Command<S: CoordinatorState, X> {
+    Call(CallFn<S>, oneshot::Sender<S::Response>),
+    Read(StateRead<S>),
+    AppendDone(AppendId, Result<i64, AppendError>),
+    /// A partition of the topic to load, led at this leader epoch.
+    BeginLoading(i32, i32),
+    Loaded(i32, Vec<LoadedRecord>),
+    Unload(i32),
+    Own(X),
+}
 
 /// The broker's way into a coordinator task; cheap to clone.
-pub struct CoordinatorHandle<C> {
-    pub(super) tx: mpsc::Sender<C>,
+pub struct CoordinatorHandle<S: CoordinatorState, X> {
+    pub(super) tx: mpsc::Sender<Command<S, X>>,
     num_partitions: i32,
     pub(super) lease: Arc<SessionLease>,
 }
 
-impl<C> Clone for CoordinatorHandle<C> {
+impl<S: CoordinatorState, X> Clone for CoordinatorHandle<S, X> {
     fn clone(&self) -> Self {
         CoordinatorHandle {
             tx: self.tx.clone(),
@@ -188,8 +191,12 @@ impl<C> Clone for CoordinatorHandle<C> {
 #[error("the coordinator is shutting down")]
 pub struct Unavailable;
 
-impl<C: RuntimeCommand> CoordinatorHandle<C> {
-    pub(super) fn new(tx: mpsc::Sender<C>, num_partitions: i32, lease: Arc<SessionLease>) -> Self {
+impl<S: CoordinatorState, X: Send + 'static> CoordinatorHandle<S, X> {
+    pub(super) fn new(
+        tx: mpsc::Sender<Command<S, X>>,
+        num_partitions: i32,
+        lease: Arc<SessionLease>,
+    ) -> Self {
         CoordinatorHandle { tx, num_partitions, lease }
     }
 
@@ -203,19 +210,19 @@ impl<C: RuntimeCommand> CoordinatorHandle<C> {
     /// for that request's answer.
     pub async fn call(
         &self,
-        f: impl FnOnce(&mut C::State, i64, RequestId) -> C::Output + Send + 'static,
-    ) -> Result<C::Response, Unavailable> {
-        ask(&self.tx, |reply| C::call(Box::new(f), reply)).await
+        f: impl FnOnce(&mut S, i64, RequestId) -> S::Output + Send + 'static,
+    ) -> Result<S::Response, Unavailable> {
+        ask(&self.tx, |reply| Command::Call(Box::new(f), reply)).await
     }
 
     /// Reads from the state machine (OffsetFetch, ListGroups,
     /// DescribeTransactions...).
     pub async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&C::State) -> T + Send + 'static,
+        f: impl FnOnce(&S) -> T + Send + 'static,
     ) -> Result<T, Unavailable> {
         ask(&self.tx, |reply| {
-            C::read(Box::new(move |state: &C::State| {
+            Command::Read(Box::new(move |state: &S| {
                 let _ = reply.send(f(state));
             }))
         })
@@ -224,7 +231,7 @@ impl<C: RuntimeCommand> CoordinatorHandle<C> {
 
     /// Follows cluster metadata: loads the partitions of the coordinator's
     /// topic this broker leads (again under a new leader epoch where
-    /// [`RuntimeCommand::RELOAD_ON_NEW_EPOCH`]) and unloads those it no
+    /// [`CoordinatorState::RELOAD_ON_NEW_EPOCH`]) and unloads those it no
     /// longer leads.
     pub fn follow_leadership(
         &self,
@@ -237,31 +244,31 @@ impl<C: RuntimeCommand> CoordinatorHandle<C> {
             let mut led: BTreeMap<i32, i32> = BTreeMap::new();
             loop {
                 let image = images.borrow_and_update().clone();
-                let now_led = led_partition_epochs(&image, C::TOPIC, broker_id);
+                let now_led = led_partition_epochs(&image, S::TOPIC, broker_id);
                 for (&p, &epoch) in &now_led {
                     let loaded = match led.get(&p) {
-                        Some(&was) => !C::RELOAD_ON_NEW_EPOCH || was == epoch,
+                        Some(&was) => !S::RELOAD_ON_NEW_EPOCH || was == epoch,
                         None => false,
                     };
                     if loaded {
                         continue;
                     }
-                    if handle.tx.send(C::begin_loading(p, epoch)).await.is_err() {
+                    if handle.tx.send(Command::BeginLoading(p, epoch)).await.is_err() {
                         return;
                     }
                     let (log, tx) = (log.clone(), handle.tx.clone());
                     tokio::spawn(async move {
-                        if let Some(records) = load_partition(log, C::TOPIC, p).await {
-                            let _ = tx.send(C::loaded(p, records)).await;
+                        if let Some(records) = load_partition(log, S::TOPIC, p).await {
+                            let _ = tx.send(Command::Loaded(p, records)).await;
                         }
                     });
                 }
                 for p in led.keys().filter(|p| !now_led.contains_key(p)) {
-                    let _ = handle.tx.send(C::unload(*p)).await;
+                    let _ = handle.tx.send(Command::Unload(*p)).await;
                 }
                 led = now_led;
                 // Requests queue behind the unloads just sent.
-                handle.lease.applied(C::ROLE, image.session);
+                handle.lease.applied(S::ROLE, image.session);
                 if images.changed().await.is_err() {
                     return;
                 }

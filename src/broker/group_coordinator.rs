@@ -19,61 +19,38 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::coordinator_runtime::{
-    ask, next_command, spawn_writer, CallFn, CoordinatorAppend, CoordinatorHandle, LoadedRecord,
-    RuntimeCommand, StateRead, COMMAND_QUEUE,
+    ask, next_command, spawn_writer, Command, CoordinatorAppend, CoordinatorHandle,
+    CoordinatorState, COMMAND_QUEUE,
 };
 pub use super::coordinator_runtime::{
     OffsetsLog, ReplicaOffsetsLog, ReplicatedFuture, Unavailable,
 };
 use crate::cluster::lease::{Role, SessionLease};
 use crate::coordinator::{
-    Append, AppendError, AppendId, GroupConfig, GroupCoordinator, Output, RequestId, Response,
+    Append, AppendId, GroupConfig, GroupCoordinator, Output, RequestId, Response,
     GROUP_METADATA_TOPIC_NAME,
 };
 use crate::time::{Clock, SystemClock};
 
-type UpdateFn = Box<dyn FnOnce(&mut GroupCoordinator, i64) -> Output + Send>;
+/// A change that answers no request (a transaction's marker settling its
+/// offsets), and who waits for it to run.
+pub struct Update(
+    Box<dyn FnOnce(&mut GroupCoordinator, i64) -> Output + Send>,
+    oneshot::Sender<()>,
+);
 
-/// What the group coordinator's task takes.
-pub enum Command {
-    Call(CallFn<Command>, oneshot::Sender<Response>),
-    Read(StateRead<GroupCoordinator>),
-    Update(UpdateFn, oneshot::Sender<()>),
-    AppendDone(AppendId, Result<i64, AppendError>),
-    BeginLoading(i32),
-    Loaded(i32, Vec<LoadedRecord>),
-    Unload(i32),
-}
-
-impl RuntimeCommand for Command {
-    type State = GroupCoordinator;
+impl CoordinatorState for GroupCoordinator {
     type Output = Output;
     type Response = Response;
     const TOPIC: &'static str = GROUP_METADATA_TOPIC_NAME;
     const ROLE: Role = Role::Groups;
     const RELOAD_ON_NEW_EPOCH: bool = false;
-
-    fn call(f: CallFn<Self>, reply: oneshot::Sender<Response>) -> Self {
-        Command::Call(f, reply)
-    }
-    fn read(f: StateRead<GroupCoordinator>) -> Self {
-        Command::Read(f)
-    }
-    fn begin_loading(partition: i32, _leader_epoch: i32) -> Self {
-        Command::BeginLoading(partition)
-    }
-    fn loaded(partition: i32, records: Vec<LoadedRecord>) -> Self {
-        Command::Loaded(partition, records)
-    }
-    fn unload(partition: i32) -> Self {
-        Command::Unload(partition)
-    }
 }
 
 /// The broker's way into the group coordinator; cheap to clone.
-pub type GroupCoordinatorHandle = CoordinatorHandle<Command>;
+pub type GroupCoordinatorHandle = CoordinatorHandle<GroupCoordinator, Update>;
 
-impl CoordinatorHandle<Command> {
+impl CoordinatorHandle<GroupCoordinator, Update> {
     /// Starts the coordinator task and its writer thread.
     /// Requests are answered NOT_COORDINATOR while `lease` does not hold.
     pub fn start(
@@ -116,7 +93,7 @@ impl CoordinatorHandle<Command> {
         &self,
         f: impl FnOnce(&mut GroupCoordinator, i64) -> Output + Send + 'static,
     ) -> Result<(), Unavailable> {
-        ask(&self.tx, |reply| Command::Update(Box::new(f), reply)).await
+        ask(&self.tx, |reply| Command::Own(Update(Box::new(f), reply))).await
     }
 }
 
@@ -140,7 +117,7 @@ impl CoordinatorAppend for Append {
 
 async fn run(
     mut coordinator: GroupCoordinator,
-    mut rx: mpsc::Receiver<Command>,
+    mut rx: mpsc::Receiver<Command<GroupCoordinator, Update>>,
     writer: std::sync::mpsc::Sender<Append>,
     lease: Arc<SessionLease>,
     clock: Arc<dyn Clock>,
@@ -169,13 +146,13 @@ async fn run(
                 f(&coordinator);
                 Output::default()
             }
-            Some(Command::Update(f, done)) => {
+            Some(Command::Own(Update(f, done))) => {
                 let out = f(&mut coordinator, now);
                 let _ = done.send(());
                 out
             }
             Some(Command::AppendDone(id, result)) => coordinator.append_completed(now, id, result),
-            Some(Command::BeginLoading(p)) => {
+            Some(Command::BeginLoading(p, _)) => {
                 coordinator.begin_loading(p);
                 Output::default()
             }

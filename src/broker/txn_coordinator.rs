@@ -17,8 +17,8 @@ use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::coordinator_runtime::{
-    next_command, spawn_writer, CallFn, CoordinatorAppend, CoordinatorHandle, LoadedRecord,
-    OffsetsLog, RuntimeCommand, StateRead, COMMAND_QUEUE,
+    next_command, spawn_writer, Command, CoordinatorAppend, CoordinatorHandle, CoordinatorState,
+    OffsetsLog, COMMAND_QUEUE,
 };
 use crate::client::connection::Connection;
 use crate::cluster::lease::{Role, SessionLease};
@@ -26,50 +26,21 @@ use crate::cluster::ClusterImage;
 use crate::protocol::ErrorCode;
 use crate::time::{Clock, SystemClock};
 use crate::transaction::{
-    Append, AppendError, AppendId, MarkerJob, Output, RequestId, Response, TransactionConfig,
+    Append, AppendId, MarkerJob, Output, RequestId, Response, TransactionConfig,
     TransactionCoordinator, TransactionResult, TRANSACTION_STATE_TOPIC_NAME,
 };
 use crate::types::TopicPartition;
 
-/// What the transaction coordinator's task takes.
-pub enum Command {
-    Call(CallFn<Command>, oneshot::Sender<Response>),
-    Read(StateRead<TransactionCoordinator>),
-    AppendDone(AppendId, Result<i64, AppendError>),
-    BeginLoading(i32, i32),
-    Loaded(i32, Vec<LoadedRecord>),
-    Unload(i32),
-    MarkersWritten(MarkerJob),
-}
-
-impl RuntimeCommand for Command {
-    type State = TransactionCoordinator;
+impl CoordinatorState for TransactionCoordinator {
     type Output = Output;
     type Response = Response;
     const TOPIC: &'static str = TRANSACTION_STATE_TOPIC_NAME;
     const ROLE: Role = Role::Transactions;
-    // The coordinator epoch is the partition's leader epoch.
     const RELOAD_ON_NEW_EPOCH: bool = true;
-
-    fn call(f: CallFn<Self>, reply: oneshot::Sender<Response>) -> Self {
-        Command::Call(f, reply)
-    }
-    fn read(f: StateRead<TransactionCoordinator>) -> Self {
-        Command::Read(f)
-    }
-    fn begin_loading(partition: i32, leader_epoch: i32) -> Self {
-        Command::BeginLoading(partition, leader_epoch)
-    }
-    fn loaded(partition: i32, records: Vec<LoadedRecord>) -> Self {
-        Command::Loaded(partition, records)
-    }
-    fn unload(partition: i32) -> Self {
-        Command::Unload(partition)
-    }
 }
 
 /// The broker's way into the transaction coordinator; cheap to clone.
-pub type TxnCoordinatorHandle = CoordinatorHandle<Command>;
+pub type TxnCoordinatorHandle = CoordinatorHandle<TransactionCoordinator, MarkerJob>;
 
 /// Where marker jobs go: the runtime hands each to it and learns when it
 /// is done.
@@ -83,7 +54,7 @@ pub struct MarkerSender {
     pub security: crate::security::ClientSecurity,
 }
 
-impl CoordinatorHandle<Command> {
+impl CoordinatorHandle<TransactionCoordinator, MarkerJob> {
     /// Starts the coordinator task and its writer thread.
     pub fn start(
         config: TransactionConfig,
@@ -130,7 +101,7 @@ impl CoordinatorAppend for Append {
 
 async fn run(
     mut coordinator: TransactionCoordinator,
-    mut rx: mpsc::Receiver<Command>,
+    mut rx: mpsc::Receiver<Command<TransactionCoordinator, MarkerJob>>,
     writer: std::sync::mpsc::Sender<Append>,
     handle: TxnCoordinatorHandle,
     markers: Arc<MarkerSender>,
@@ -184,7 +155,7 @@ async fn run(
                 coordinator.unload(p);
                 Output::default()
             }
-            Some(Command::MarkersWritten(job)) => coordinator.markers_written(now, &job),
+            Some(Command::Own(job)) => coordinator.markers_written(now, &job),
         };
         if coordinator.next_deadline().is_some_and(|d| d <= now) {
             let more = coordinator.tick(now);
@@ -206,7 +177,7 @@ async fn run(
             let (markers, handle) = (markers.clone(), handle.clone());
             tokio::spawn(async move {
                 if markers.write(&handle, &job).await {
-                    let _ = handle.tx.send(Command::MarkersWritten(job)).await;
+                    let _ = handle.tx.send(Command::Own(job)).await;
                 }
             });
         }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{CoordinatorHandle, OffsetsLog, ReplicatedFuture, RuntimeCommand};
+use super::{CoordinatorHandle, CoordinatorState, OffsetsLog, ReplicatedFuture};
 use crate::cluster::ClusterImage;
 use crate::coordinator::AppendError;
 
@@ -72,10 +72,10 @@ pub fn image_leading(topic: &str, num_partitions: i32, broker: i32) -> Arc<Clust
 }
 
 /// Waits (bounded) until the partition of `key` is loaded.
-pub async fn wait_loaded<C: RuntimeCommand>(
-    h: &CoordinatorHandle<C>,
+pub async fn wait_loaded<S: CoordinatorState, X: Send + 'static>(
+    h: &CoordinatorHandle<S, X>,
     key: &str,
-    is_loaded: fn(&C::State, i32) -> bool,
+    is_loaded: fn(&S, i32) -> bool,
 ) {
     let p = h.partition_for(key);
     for _ in 0..6000 {
