@@ -95,7 +95,7 @@ impl CoordinatorAppend for Append {
         self.timestamp
     }
     fn records(&self) -> Vec<(&[u8], Option<&[u8]>)> {
-        vec![(&self.key[..], Some(&self.value[..]))]
+        vec![(&self.key[..], self.value.as_deref())]
     }
 }
 

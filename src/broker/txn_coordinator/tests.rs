@@ -18,6 +18,11 @@ const T0: i64 = 1_700_000_000_000;
 /// Kafka's transaction.abort.timed.out.transaction.cleanup.interval.ms.
 const CLEANUP_INTERVAL_MS: i64 = 10_000;
 
+/// transactional.id.expiration.ms, and how often expired ids are looked
+/// for (transaction.remove.expired.transaction.cleanup.interval.ms).
+const ID_EXPIRATION_MS: i64 = 60_000;
+const ID_CLEANUP_INTERVAL_MS: i64 = 5_000;
+
 /// A runtime on `clock` leading the single `__transaction_state` partition
 /// of an empty log, loaded. Keep the sender: it is the metadata the runtime
 /// follows (no topic but the state topic: markers for partitions of other
@@ -29,6 +34,8 @@ async fn started_on(
     let config = TransactionConfig {
         transaction_state_log_num_partitions: 1,
         transaction_abort_timed_out_transaction_cleanup_interval_ms: CLEANUP_INTERVAL_MS,
+        transactional_id_expiration_ms: ID_EXPIRATION_MS,
+        transaction_remove_expired_transaction_cleanup_interval_ms: ID_CLEANUP_INTERVAL_MS,
         ..TransactionConfig::default()
     };
     let (tx, images) = watch::channel(image_leading(TRANSACTION_STATE_TOPIC_NAME, 1, 1));
@@ -130,4 +137,27 @@ async fn no_transaction_is_aborted_while_the_runtime_clock_stands_still() {
     assert_eq!(state(&h, "tx").await, TransactionState::Ongoing);
     advance(&h, &clock, CLEANUP_INTERVAL_MS).await;
     wait_for_state(&h, "tx", TransactionState::CompleteAbort).await;
+}
+
+#[tokio::test]
+async fn an_idle_transactional_id_is_removed_when_the_runtime_clock_passes_its_expiration() {
+    let clock = ManualClock::new(T0);
+    let (h, _metadata) = started_on(&clock).await;
+    let resp = h
+        .call(|c, now, rid| c.init_producer_id(now, rid, "idle", 15_000, None, 1000))
+        .await
+        .unwrap();
+    assert!(matches!(resp, Response::InitProducerId(Ok(_))), "{resp:?}");
+
+    advance(&h, &clock, ID_EXPIRATION_MS - ID_CLEANUP_INTERVAL_MS).await;
+    assert_eq!(state(&h, "idle").await, TransactionState::Empty, "not idle long enough yet");
+
+    advance(&h, &clock, ID_CLEANUP_INTERVAL_MS).await;
+    for _ in 0..6000 {
+        if h.read(|c| c.transaction("idle").is_err()).await.unwrap() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the idle transactional id was never removed");
 }
