@@ -32,12 +32,11 @@ use crate::coordinator::{
 };
 use crate::time::{Clock, SystemClock};
 
+type UpdateFn = Box<dyn FnOnce(&mut GroupCoordinator, i64) -> Output + Send>;
+
 /// A change that answers no request (a transaction's marker settling its
 /// offsets), and who waits for it to run.
-pub struct Update(
-    Box<dyn FnOnce(&mut GroupCoordinator, i64) -> Output + Send>,
-    oneshot::Sender<()>,
-);
+pub struct Update(UpdateFn, oneshot::Sender<()>);
 
 impl CoordinatorState for GroupCoordinator {
     type Output = Output;
