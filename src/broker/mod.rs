@@ -13,6 +13,7 @@ pub mod apis;
 pub mod authorizer;
 pub mod config;
 pub mod connection;
+pub mod coordinator_runtime;
 pub mod dynamic_config;
 pub mod error;
 pub mod fetch_session;

@@ -111,12 +111,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Owns the fetcher tasks of this broker.
 pub struct ReplicaFetcherManager {
-    broker_id: i32,
-    listener: Arc<str>,
-    security: crate::security::ClientSecurity,
-    config: ReplicationConfig,
-    store: Arc<dyn MetadataStore>,
-    quotas: Arc<ReplicationQuotas>,
+    /// What every fetcher task shares.
+    ctx: Arc<FetchContext>,
     runtime: tokio::runtime::Handle,
     fetchers: Mutex<HashMap<FetcherKey, Arc<Fetcher>>>,
     /// Set once the broker is stopping: it follows nothing any more, so
@@ -135,12 +131,14 @@ impl ReplicaFetcherManager {
         runtime: tokio::runtime::Handle,
     ) -> Self {
         Self {
-            broker_id,
-            listener: listener.into(),
-            security,
-            config,
-            store,
-            quotas,
+            ctx: Arc::new(FetchContext {
+                broker_id,
+                listener: listener.into(),
+                security,
+                config,
+                store,
+                quotas,
+            }),
             runtime,
             fetchers: Mutex::new(HashMap::new()),
             stopped: AtomicBool::new(false),
@@ -155,7 +153,7 @@ impl ReplicaFetcherManager {
             .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
             .wrapping_mul(31)
             .wrapping_add(tp.partition.0 as u32);
-        h as usize % self.config.num_replica_fetchers.max(1)
+        h as usize % self.ctx.config.num_replica_fetchers.max(1)
     }
 
     /// Starts following `leader` at `leader_epoch`, truncating first.
@@ -176,15 +174,7 @@ impl ReplicaFetcherManager {
                     changed: Notify::new(),
                     stopped: AtomicBool::new(false),
                 });
-                let ctx = FetchContext {
-                    broker_id: self.broker_id,
-                    listener: self.listener.clone(),
-                    security: self.security.clone(),
-                    config: self.config.clone(),
-                    store: self.store.clone(),
-                    quotas: self.quotas.clone(),
-                };
-                self.runtime.spawn(run(f.clone(), ctx));
+                self.runtime.spawn(run(f.clone(), self.ctx.clone()));
                 f
             })
             .clone();
@@ -233,7 +223,7 @@ impl From<crate::client::Error> for RoundFailed {
     }
 }
 
-async fn run(fetcher: Arc<Fetcher>, ctx: FetchContext) {
+async fn run(fetcher: Arc<Fetcher>, ctx: Arc<FetchContext>) {
     let backoff = Duration::from_millis(ctx.config.fetch_backoff_ms);
     let mut conn: Option<Arc<Connection>> = None;
     loop {

@@ -294,7 +294,7 @@ async fn start(config: KafkaConfig) -> Result<(BrokerContext, Option<EmbeddedZoo
         config.transaction_state_log_min_isr.max(1) as usize,
     ));
     let markers = Arc::new(MarkerSender {
-        store: store.clone(),
+        images: store.subscribe(),
         broker_id,
         socket_timeout: Duration::from_millis(config.replication.socket_timeout_ms),
         listener: config.listeners.inter_broker_listener_name.clone(),

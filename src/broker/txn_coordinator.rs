@@ -16,46 +16,37 @@ use kafka_protocol::messages::write_txn_markers_request::{
 use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::group_coordinator::{
-    ask, ask_read, led_partition_epochs, load_partition, next_command, spawn_writer,
-    CoordinatorAppend, LoadedRecord, OffsetsLog, StateRead, Unavailable, COMMAND_QUEUE,
+use super::coordinator_runtime::{
+    next_command, spawn_writer, Command, CoordinatorAppend, CoordinatorHandle, CoordinatorState,
+    OffsetsLog, COMMAND_QUEUE,
 };
 use crate::client::connection::Connection;
 use crate::cluster::lease::{Role, SessionLease};
-use crate::cluster::{ClusterImage, MetadataStore};
+use crate::cluster::ClusterImage;
 use crate::protocol::ErrorCode;
-use crate::time::{now_ms, SystemClock};
+use crate::time::{Clock, SystemClock};
 use crate::transaction::{
-    Append, AppendError, AppendId, MarkerJob, Output, RequestId, Response, TransactionConfig,
+    Append, AppendId, MarkerJob, Output, RequestId, Response, TransactionConfig,
     TransactionCoordinator, TransactionResult, TRANSACTION_STATE_TOPIC_NAME,
 };
 use crate::types::TopicPartition;
 
-type CallFn = Box<dyn FnOnce(&mut TransactionCoordinator, i64, RequestId) -> Output + Send>;
-type ReadFn = StateRead<TransactionCoordinator>;
-
-enum Command {
-    Call(CallFn, oneshot::Sender<Response>),
-    Read(ReadFn),
-    AppendDone(AppendId, Result<i64, AppendError>),
-    BeginLoading(i32, i32),
-    Loaded(i32, Vec<LoadedRecord>),
-    Unload(i32),
-    MarkersWritten(MarkerJob),
+impl CoordinatorState for TransactionCoordinator {
+    type Output = Output;
+    type Response = Response;
+    const TOPIC: &'static str = TRANSACTION_STATE_TOPIC_NAME;
+    const ROLE: Role = Role::Transactions;
+    const RELOAD_ON_NEW_EPOCH: bool = true;
 }
 
 /// The broker's way into the transaction coordinator; cheap to clone.
-#[derive(Clone)]
-pub struct TxnCoordinatorHandle {
-    tx: mpsc::Sender<Command>,
-    num_partitions: i32,
-    lease: Arc<SessionLease>,
-}
+pub type TxnCoordinatorHandle = CoordinatorHandle<TransactionCoordinator, MarkerJob>;
 
 /// Where marker jobs go: the runtime hands each to it and learns when it
 /// is done.
 pub struct MarkerSender {
-    pub store: Arc<dyn MetadataStore>,
+    /// The cluster metadata: where each partition's leader is.
+    pub images: watch::Receiver<Arc<ClusterImage>>,
     pub broker_id: i32,
     pub socket_timeout: Duration,
     /// Markers go to the leaders' inter-broker listener, with its security.
@@ -63,7 +54,7 @@ pub struct MarkerSender {
     pub security: crate::security::ClientSecurity,
 }
 
-impl TxnCoordinatorHandle {
+impl CoordinatorHandle<TransactionCoordinator, MarkerJob> {
     /// Starts the coordinator task and its writer thread.
     pub fn start(
         config: TransactionConfig,
@@ -71,77 +62,25 @@ impl TxnCoordinatorHandle {
         markers: Arc<MarkerSender>,
         lease: Arc<SessionLease>,
     ) -> TxnCoordinatorHandle {
+        Self::start_with_clock(config, log, markers, lease, Arc::new(SystemClock))
+    }
+
+    /// As [`Self::start`], with the transaction timeouts read by `clock`.
+    pub fn start_with_clock(
+        config: TransactionConfig,
+        log: Arc<dyn OffsetsLog>,
+        markers: Arc<MarkerSender>,
+        lease: Arc<SessionLease>,
+        clock: Arc<dyn Clock>,
+    ) -> TxnCoordinatorHandle {
         let num_partitions = config.transaction_state_log_num_partitions;
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let (append_tx, append_rx) = std::sync::mpsc::channel::<Append>();
         spawn_writer("transaction-log-writer", log, append_rx, tx.clone(), Command::AppendDone);
-        let handle = TxnCoordinatorHandle { tx, num_partitions, lease };
+        let handle = CoordinatorHandle::new(tx, num_partitions, lease);
         let coordinator = TransactionCoordinator::new(config);
-        tokio::spawn(run(coordinator, rx, append_tx, handle.clone(), markers));
+        tokio::spawn(run(coordinator, rx, append_tx, handle.clone(), markers, clock));
         handle
-    }
-
-    /// The `__transaction_state` partition of a transactional id.
-    pub fn partition_for(&self, transactional_id: &str) -> i32 {
-        crate::transaction::partition_for(transactional_id, self.num_partitions)
-    }
-
-    pub async fn call(
-        &self,
-        f: impl FnOnce(&mut TransactionCoordinator, i64, RequestId) -> Output + Send + 'static,
-    ) -> Result<Response, Unavailable> {
-        ask(&self.tx, |reply| Command::Call(Box::new(f), reply)).await
-    }
-
-    pub async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&TransactionCoordinator) -> T + Send + 'static,
-    ) -> Result<T, Unavailable> {
-        ask_read(&self.tx, Command::Read, f).await
-    }
-
-    /// Loads the `__transaction_state` partitions this broker leads (again
-    /// when their leader epoch moves: the coordinator epoch is that epoch)
-    /// and unloads those it no longer leads.
-    pub fn follow_leadership(
-        &self,
-        broker_id: i32,
-        mut images: watch::Receiver<Arc<ClusterImage>>,
-        log: Arc<dyn OffsetsLog>,
-    ) {
-        let handle = self.clone();
-        tokio::spawn(async move {
-            let mut led: BTreeMap<i32, i32> = BTreeMap::new();
-            loop {
-                let image = images.borrow_and_update().clone();
-                let now_led = led_partition_epochs(&image, TRANSACTION_STATE_TOPIC_NAME, broker_id);
-                for (&p, &epoch) in &now_led {
-                    if led.get(&p) == Some(&epoch) {
-                        continue;
-                    }
-                    if handle.tx.send(Command::BeginLoading(p, epoch)).await.is_err() {
-                        return;
-                    }
-                    let (log, tx) = (log.clone(), handle.tx.clone());
-                    tokio::spawn(async move {
-                        if let Some(records) =
-                            load_partition(log, TRANSACTION_STATE_TOPIC_NAME, p).await
-                        {
-                            let _ = tx.send(Command::Loaded(p, records)).await;
-                        }
-                    });
-                }
-                for p in led.keys().filter(|p| !now_led.contains_key(p)) {
-                    let _ = handle.tx.send(Command::Unload(*p)).await;
-                }
-                led = now_led;
-                // Requests queue behind the unloads just sent.
-                handle.lease.applied(Role::Transactions, image.session);
-                if images.changed().await.is_err() {
-                    return;
-                }
-            }
-        });
     }
 }
 
@@ -156,25 +95,26 @@ impl CoordinatorAppend for Append {
         self.timestamp
     }
     fn records(&self) -> Vec<(&[u8], Option<&[u8]>)> {
-        vec![(&self.key[..], Some(&self.value[..]))]
+        vec![(&self.key[..], self.value.as_deref())]
     }
 }
 
 async fn run(
     mut coordinator: TransactionCoordinator,
-    mut rx: mpsc::Receiver<Command>,
+    mut rx: mpsc::Receiver<Command<TransactionCoordinator, MarkerJob>>,
     writer: std::sync::mpsc::Sender<Append>,
     handle: TxnCoordinatorHandle,
     markers: Arc<MarkerSender>,
+    clock: Arc<dyn Clock>,
 ) {
     let mut waiting: HashMap<RequestId, oneshot::Sender<Response>> = HashMap::new();
     let mut next_request = 0u64;
     loop {
-        let Some(command) = next_command(&mut rx, coordinator.next_deadline(), &SystemClock).await
+        let Some(command) = next_command(&mut rx, coordinator.next_deadline(), &*clock).await
         else {
             return;
         };
-        let now = now_ms();
+        let now = clock.now_ms();
         // Only requests are fenced: completions of work begun under the
         // lease finish, and a coordinator that lost its partitions unloads them.
         let request = matches!(command, Some(Command::Call(..) | Command::Read(_)));
@@ -215,7 +155,7 @@ async fn run(
                 coordinator.unload(p);
                 Output::default()
             }
-            Some(Command::MarkersWritten(job)) => coordinator.markers_written(now, &job),
+            Some(Command::Own(job)) => coordinator.markers_written(now, &job),
         };
         if coordinator.next_deadline().is_some_and(|d| d <= now) {
             let more = coordinator.tick(now);
@@ -237,7 +177,7 @@ async fn run(
             let (markers, handle) = (markers.clone(), handle.clone());
             tokio::spawn(async move {
                 if markers.write(&handle, &job).await {
-                    let _ = handle.tx.send(Command::MarkersWritten(job)).await;
+                    let _ = handle.tx.send(Command::Own(job)).await;
                 }
             });
         }
@@ -263,7 +203,7 @@ impl MarkerSender {
                 }
             }
             attempt += 1;
-            let image = self.store.image();
+            let image = self.images.borrow().clone();
             // A partition whose topic is gone needs no marker (Kafka drops it).
             left.retain(|tp| {
                 image.topic(&tp.topic).is_some_and(|t| t.partitions.contains_key(&tp.partition.0))
@@ -384,3 +324,6 @@ fn marker_request(job: &MarkerJob, tps: &[TopicPartition]) -> WriteTxnMarkersReq
     req.markers = vec![marker];
     req
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,6 @@
 //! What the client-side subcommands share: a tokio runtime, client configs
-//! built from Kafka's flags and property files, and `k=v` parsing.
+//! built from Kafka's flags and property files, `k=v` parsing, and
+//! printing a whole answer to stdout.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -125,4 +126,14 @@ pub fn client_config(
     config.request_timeout = Duration::from_millis(timeout_ms.max(1));
     config.security = crate::security::ClientSecurity::from_client_properties(|k| props.get(k))?;
     Ok(config)
+}
+
+/// Writes all of `out` at once; a closed stdout surfaces as BrokenPipe,
+/// which main turns into a quiet exit.
+pub fn print_out(out: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
 }

@@ -145,11 +145,7 @@ pub fn run(args: GetOffsetsArgs) -> anyhow::Result<()> {
         for ((topic, partition), offset) in offsets {
             out.push_str(&format!("{topic}:{partition}:{offset}\n"));
         }
-        use std::io::Write;
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(out.as_bytes())?;
-        stdout.flush()?;
-        Ok(())
+        super::client_opts::print_out(&out)
     })
 }
 

@@ -230,7 +230,7 @@ async fn list(args: &TopicsArgs, admin: &Admin) -> anyhow::Result<()> {
             out = format!("{table}\n");
         }
     }
-    print_out(&out)
+    super::client_opts::print_out(&out)
 }
 
 /// One topic as `--describe` reports it.
@@ -380,7 +380,7 @@ async fn describe(args: &TopicsArgs, admin: &Admin) -> anyhow::Result<()> {
             format!("{}\n", serde_json::to_string_pretty(&json)?)
         }
     };
-    print_out(&out)
+    super::client_opts::print_out(&out)
 }
 
 fn partitions_rf(
@@ -575,16 +575,6 @@ fn parse_replica_assignment(s: &str) -> anyhow::Result<Vec<Vec<i32>>> {
         out.push(brokers);
     }
     Ok(out)
-}
-
-/// Writes all of `out` at once; a closed stdout surfaces as BrokenPipe,
-/// which main turns into a quiet exit.
-fn print_out(out: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes())?;
-    stdout.flush()?;
-    Ok(())
 }
 
 #[cfg(test)]

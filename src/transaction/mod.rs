@@ -101,6 +101,12 @@ pub struct TransactionConfig {
     pub transaction_max_timeout_ms: i32,
     pub transaction_state_log_num_partitions: i32,
     pub transaction_abort_timed_out_transaction_cleanup_interval_ms: i64,
+    /// How long a transactional id with no transaction in progress is kept
+    /// after its last update (Kafka's `transactional.id.expiration.ms`).
+    pub transactional_id_expiration_ms: i64,
+    /// How often ids past that are looked for (Kafka's
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`).
+    pub transaction_remove_expired_transaction_cleanup_interval_ms: i64,
 }
 
 impl Default for TransactionConfig {
@@ -109,6 +115,8 @@ impl Default for TransactionConfig {
             transaction_max_timeout_ms: 900_000,
             transaction_state_log_num_partitions: 50,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
+            transactional_id_expiration_ms: 7 * 24 * 3_600_000,
+            transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
         }
     }
 }
@@ -130,6 +138,15 @@ impl TransactionConfig {
                 .parse_or(
                     "transaction.abort.timed.out.transaction.cleanup.interval.ms",
                     d.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+                )?
+                .max(1),
+            transactional_id_expiration_ms: p
+                .parse_or("transactional.id.expiration.ms", d.transactional_id_expiration_ms)?
+                .max(1),
+            transaction_remove_expired_transaction_cleanup_interval_ms: p
+                .parse_or(
+                    "transaction.remove.expired.transaction.cleanup.interval.ms",
+                    d.transaction_remove_expired_transaction_cleanup_interval_ms,
                 )?
                 .max(1),
         })
@@ -189,7 +206,8 @@ pub struct Append {
     pub partition: i32,
     pub timestamp: i64,
     pub key: Vec<u8>,
-    pub value: Vec<u8>,
+    /// `None`: a tombstone, which removes an expired transactional id.
+    pub value: Option<Vec<u8>>,
 }
 
 /// Markers to write: one control batch per partition, then report back.
@@ -265,6 +283,8 @@ pub struct TransactionCoordinator {
     pending: HashMap<AppendId, Transit>,
     next_append_id: u64,
     next_expiry_check: Option<i64>,
+    /// When expired transactional ids are next looked for.
+    next_id_expiry_check: Option<i64>,
     /// Set while the runtime cannot vouch that this broker still leads the
     /// partitions it loaded: every transactional id answers NOT_COORDINATOR.
     fenced: bool,
@@ -287,6 +307,7 @@ impl TransactionCoordinator {
             pending: HashMap::new(),
             next_append_id: 0,
             next_expiry_check: None,
+            next_id_expiry_check: None,
             fenced: false,
         }
     }
@@ -322,7 +343,7 @@ impl TransactionCoordinator {
 
     /// When [`Self::tick`] wants to run next.
     pub fn next_deadline(&self) -> Option<i64> {
-        self.next_expiry_check
+        self.next_expiry_check.into_iter().chain(self.next_id_expiry_check).min()
     }
 
     fn coordinator_epoch(&self, transactional_id: &str) -> Result<i32, ErrorCode> {
@@ -347,7 +368,8 @@ impl TransactionCoordinator {
             partition: self.partition_for(&id),
             timestamp: now,
             key: records::encode_key(&id),
-            value: target.stored().encode(),
+            // Kafka stores a transactional id's removal as a tombstone.
+            value: (target.state != TransactionState::Dead).then(|| target.stored().encode()),
         };
         self.pending.insert(append_id, Transit { transactional_id: id, target, then });
         Output { appends: vec![append], ..Output::default() }
@@ -634,6 +656,9 @@ impl TransactionCoordinator {
         }
         *m = transit.target;
         let m = m.clone();
+        if m.state == TransactionState::Dead {
+            self.transactions.remove(&m.transactional_id);
+        }
         self.schedule_expiry(now);
         let m = &m;
         match transit.then {
@@ -661,18 +686,62 @@ impl TransactionCoordinator {
             self.next_expiry_check =
                 Some(now + self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms);
         }
+        if self.next_id_expiry_check.is_none() {
+            self.next_id_expiry_check =
+                Some(now + self.config.transaction_remove_expired_transaction_cleanup_interval_ms);
+        }
+    }
+
+    /// Removes the transactional ids with no transaction in progress whose
+    /// last update is `transactional.id.expiration.ms` old, writing a
+    /// tombstone for each (Kafka's `removeExpiredTransactionalIds`).
+    fn remove_expired_ids(&mut self, now: i64) -> Output {
+        let mut out = Output::default();
+        let expired: Vec<TransactionMetadata> = self
+            .transactions
+            .values()
+            .filter(|m| {
+                matches!(
+                    m.state,
+                    TransactionState::Empty
+                        | TransactionState::CompleteCommit
+                        | TransactionState::CompleteAbort
+                ) && m.pending_state.is_none()
+                    && m.txn_last_update_timestamp + self.config.transactional_id_expiration_ms
+                        <= now
+            })
+            .cloned()
+            .collect();
+        for mut target in expired {
+            if self.coordinator_epoch(&target.transactional_id).is_ok() {
+                tracing::info!("removing expired transactional id {}", target.transactional_id);
+                target.state = TransactionState::Dead;
+                out.extend(self.transition(now, target, Then::Nothing));
+            }
+        }
+        out
+    }
+
+    /// Runs the timers that are due: aborting transactions past their
+    /// timeout, removing expired transactional ids.
+    pub fn tick(&mut self, now: i64) -> Output {
+        let mut out = Output::default();
+        let abort_every = self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms;
+        if due(&mut self.next_expiry_check, now, abort_every) {
+            out.extend(self.abort_timed_out(now));
+        }
+        let remove_every = self.config.transaction_remove_expired_transaction_cleanup_interval_ms;
+        if due(&mut self.next_id_expiry_check, now, remove_every) {
+            out.extend(self.remove_expired_ids(now));
+        }
+        out
     }
 
     /// Aborts Ongoing transactions past their timeout, bumping the epoch so
     /// the producer that let it expire is fenced (Kafka's
     /// `abortTimedOutTransactions`).
-    pub fn tick(&mut self, now: i64) -> Output {
+    fn abort_timed_out(&mut self, now: i64) -> Output {
         let mut out = Output::default();
-        if self.next_expiry_check.is_none_or(|d| d > now) {
-            return out;
-        }
-        self.next_expiry_check =
-            Some(now + self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms);
         let expired: Vec<String> = self
             .transactions
             .values()
@@ -756,6 +825,16 @@ impl TransactionCoordinator {
         let n = self.config.transaction_state_log_num_partitions;
         self.transactions.retain(|id, _| partition_for(id, n) != partition);
     }
+}
+
+/// Whether the timer at `next` is due at `now`; a due timer is set again
+/// `interval` from now.
+fn due(next: &mut Option<i64>, now: i64, interval: i64) -> bool {
+    if next.is_none_or(|d| d > now) {
+        return false;
+    }
+    *next = Some(now + interval);
+    true
 }
 
 /// Markers for a transaction in a Prepare state.

@@ -10,6 +10,7 @@ fn coordinator() -> TransactionCoordinator {
         transaction_state_log_num_partitions: PARTITIONS,
         transaction_max_timeout_ms: 60_000,
         transaction_abort_timed_out_transaction_cleanup_interval_ms: 1000,
+        ..TransactionConfig::default()
     };
     let mut c = TransactionCoordinator::new(config);
     for p in 0..PARTITIONS {
@@ -104,7 +105,7 @@ fn every_transition_is_stored_in_kafkas_layout_before_it_takes_effect() {
     let a = &out.appends[0];
     assert_eq!(a.partition, partition_for("tx", PARTITIONS));
     assert_eq!(records::decode_key(&a.key).unwrap(), "tx");
-    let v = records::TransactionLogValue::decode(&a.value).unwrap();
+    let v = records::TransactionLogValue::decode(a.value.as_deref().unwrap()).unwrap();
     assert_eq!((v.producer_id, v.producer_epoch, v.state), (42, 0, TransactionState::Empty));
     let again = c.init_producer_id(5, RequestId(9), "tx", 10_000, None, 43);
     assert_eq!(
@@ -315,7 +316,7 @@ fn markers_are_retried_after_a_coordinator_failover() {
     let mut next = TransactionCoordinator::new(c.config.clone());
     next.begin_loading(p, 4);
     for (k, v) in &stored {
-        next.replay(p, k, Some(v)).unwrap();
+        next.replay(p, k, v.as_deref()).unwrap();
     }
     let out = next.complete_loading(10, p);
     assert_eq!(out.markers.len(), 1, "markers sent again");
@@ -351,4 +352,40 @@ fn a_fenced_coordinator_answers_not_coordinator_and_keeps_its_state() {
     );
     c.set_fenced(false);
     assert_eq!(add(&mut c, 2, "tx", pid, epoch, &[("a", 0)]), Ok(()));
+}
+
+#[test]
+fn a_transactional_id_idle_past_transactional_id_expiration_ms_is_removed_with_a_tombstone() {
+    let mut c = TransactionCoordinator::new(TransactionConfig {
+        transactional_id_expiration_ms: 60_000,
+        transaction_remove_expired_transaction_cleanup_interval_ms: 5_000,
+        ..coordinator().config.clone()
+    });
+    for p in 0..PARTITIONS {
+        c.begin_loading(p, 3);
+        c.complete_loading(0, p);
+    }
+    let (pid, epoch) = init(&mut c, 0, "idle", 5).unwrap();
+    let (busy_pid, busy_epoch) = init(&mut c, 0, "busy", 6).unwrap();
+    add(&mut c, 0, "busy", busy_pid, busy_epoch, &[("a", 0)]).unwrap();
+    c.transactions.get_mut("busy").unwrap().txn_timeout_ms = i32::MAX;
+
+    let early = c.tick(55_000);
+    assert!(early.appends.is_empty(), "55 s idle is under the 60 s expiration");
+    let out = c.tick(60_000);
+    assert_eq!(out.appends.len(), 1, "only the idle id; an ongoing transaction never expires");
+    let a = &out.appends[0];
+    assert_eq!(records::decode_key(&a.key).unwrap(), "idle");
+    assert_eq!(a.value, None, "the removal is stored as a tombstone");
+    assert_eq!(state(&c, "idle"), TransactionState::Empty, "removed once the tombstone is stored");
+    settle(&mut c, 60_000, out);
+    assert!(c.transaction("idle").is_err(), "forgotten after the tombstone");
+    assert_eq!(state(&c, "busy"), TransactionState::Ongoing);
+    assert_eq!(
+        end(&mut c, 60_001, "idle", pid, epoch, TransactionResult::Commit).0,
+        Err(ErrorCode::InvalidProducerIdMapping),
+        "the expired id is unknown now"
+    );
+    // Initialised again, it starts over from the producer id it is given.
+    assert_eq!(init(&mut c, 60_002, "idle", 77), Ok((77, 0)));
 }

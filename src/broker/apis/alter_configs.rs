@@ -18,7 +18,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
-use super::str_bytes;
+use super::error_fields;
 use crate::broker::config::is_broker_key;
 use crate::broker::error::ApiError;
 use crate::broker::{dynamic_config, topic_config, BrokerContext};
@@ -58,10 +58,7 @@ pub async fn handle_alter(ctx: &BrokerContext, req: AlterConfigsRequest) -> Alte
         let mut r = alter_configs_response::AlterConfigsResourceResponse::default();
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name;
-        if let Err(e) = outcome {
-            r.error_code = e.code.code();
-            r.error_message = e.message.map(str_bytes);
-        }
+        (r.error_code, r.error_message) = error_fields(outcome);
         resp.responses.push(r);
     }
     resp
@@ -90,10 +87,7 @@ pub async fn handle_incremental(
         let mut r = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name;
-        if let Err(e) = outcome {
-            r.error_code = e.code.code();
-            r.error_message = e.message.map(str_bytes);
-        }
+        (r.error_code, r.error_message) = error_fields(outcome);
         resp.responses.push(r);
     }
     resp

@@ -50,9 +50,13 @@ use AclOperation::{Alter, AlterConfigs, ClusterAction, Delete, Describe, Describ
 const TOPIC_DENIED: i16 = 29;
 
 /// Answers each refused topic with `code` on every partition it names, in
-/// one API's response types (alike in their fields, without a shared trait).
+/// one API's response types (alike in their fields, without a shared trait);
+/// `|p| ...` fills in a partition's other fields.
 macro_rules! deny_topics {
     ($refused:expr, $code:expr, $topic:ty, $partition:ty) => {
+        deny_topics!($refused, $code, $topic, $partition, |p| p)
+    };
+    ($refused:expr, $code:expr, $topic:ty, $partition:ty, |$p:ident| $fill:expr) => {
         $refused
             .into_iter()
             .map(|t| {
@@ -60,9 +64,10 @@ macro_rules! deny_topics {
                     .partitions
                     .iter()
                     .map(|p| {
-                        <$partition>::default()
+                        let $p = <$partition>::default()
                             .with_partition_index(p.partition_index)
-                            .with_error_code($code)
+                            .with_error_code($code);
+                        $fill
                     })
                     .collect();
                 <$topic>::default().with_name(t.name).with_partitions(partitions)
@@ -116,27 +121,13 @@ pub fn list_offsets(
     req: &mut ListOffsetsRequest,
 ) -> Vec<ListOffsetsTopicResponse> {
     let refused = take_refused(&mut req.topics, |t| authz.topic(AclOperation::Describe, &t.name));
-    refused
-        .into_iter()
-        .map(|t| {
-            let mut r = ListOffsetsTopicResponse::default();
-            r.name = t.name;
-            r.partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut pr = ListOffsetsPartitionResponse::default();
-                    pr.partition_index = p.partition_index;
-                    pr.error_code = TOPIC_DENIED;
-                    pr.timestamp = -1;
-                    pr.offset = -1;
-                    pr.leader_epoch = -1;
-                    pr
-                })
-                .collect();
-            r
-        })
-        .collect()
+    deny_topics!(
+        refused,
+        TOPIC_DENIED,
+        ListOffsetsTopicResponse,
+        ListOffsetsPartitionResponse,
+        |p| p.with_timestamp(-1).with_offset(-1).with_leader_epoch(-1)
+    )
 }
 
 /// CreateTopics: CREATE on the cluster, or else on each topic.

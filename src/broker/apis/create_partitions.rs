@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
-use super::str_bytes;
+use super::error_fields;
 use crate::broker::error::ApiError;
 use crate::broker::topics::{assign, initial_states, validate_assignment};
 use crate::broker::BrokerContext;
@@ -21,10 +21,7 @@ pub async fn handle(ctx: &BrokerContext, req: CreatePartitionsRequest) -> Create
         let outcome = grow(ctx, t.name.0.as_str(), t.count, assignments, req.validate_only).await;
         let mut r = CreatePartitionsTopicResult::default();
         r.name = t.name;
-        if let Err(e) = outcome {
-            r.error_code = e.code.code();
-            r.error_message = e.message.map(str_bytes);
-        }
+        (r.error_code, r.error_message) = error_fields(outcome);
         resp.results.push(r);
     }
     resp

@@ -91,53 +91,46 @@ async fn lookup(
     Ok(Node { id: broker.id, host: host.to_string(), port })
 }
 
+/// The leader of the internal-topic partition that holds `key`'s state.
 async fn coordinator(
     ctx: &BrokerContext,
     key_type: i8,
     key: &str,
 ) -> Result<BrokerRegistration, ApiError> {
-    match key_type {
-        GROUP => group_coordinator(ctx, key).await,
-        TRANSACTION => transaction_coordinator(ctx, key).await,
-        other => Err(ApiError::new(
-            ErrorCode::InvalidRequest,
-            format!("Unknown coordinator type {other}"),
-        )),
-    }
+    let config = &ctx.config;
+    let (topic, partition) = match key_type {
+        GROUP => (
+            InternalTopic {
+                name: GROUP_METADATA_TOPIC_NAME,
+                num_partitions: config.groups.offsets_topic_num_partitions,
+                replication_factor: config.offsets_topic_replication_factor,
+                segment_bytes: config.offsets_topic_segment_bytes,
+                min_isr: None,
+            },
+            ctx.groups.partition_for(key),
+        ),
+        TRANSACTION => (
+            InternalTopic {
+                name: TRANSACTION_STATE_TOPIC_NAME,
+                num_partitions: config.transactions.transaction_state_log_num_partitions,
+                replication_factor: config.transaction_state_log_replication_factor,
+                segment_bytes: config.transaction_state_log_segment_bytes,
+                min_isr: Some(config.transaction_state_log_min_isr),
+            },
+            ctx.txns.partition_for(key),
+        ),
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("Unknown coordinator type {other}"),
+            ))
+        }
+    };
+    leader_of(ctx, &topic, partition).await
 }
 
 fn not_available() -> ApiError {
     ApiError::new(ErrorCode::CoordinatorNotAvailable, "The coordinator is not available.")
-}
-
-async fn group_coordinator(
-    ctx: &BrokerContext,
-    group: &str,
-) -> Result<BrokerRegistration, ApiError> {
-    let config = &ctx.config;
-    let topic = InternalTopic {
-        name: GROUP_METADATA_TOPIC_NAME,
-        num_partitions: config.groups.offsets_topic_num_partitions,
-        replication_factor: config.offsets_topic_replication_factor,
-        segment_bytes: config.offsets_topic_segment_bytes,
-        min_isr: None,
-    };
-    leader_of(ctx, &topic, ctx.groups.partition_for(group)).await
-}
-
-async fn transaction_coordinator(
-    ctx: &BrokerContext,
-    transactional_id: &str,
-) -> Result<BrokerRegistration, ApiError> {
-    let config = &ctx.config;
-    let topic = InternalTopic {
-        name: TRANSACTION_STATE_TOPIC_NAME,
-        num_partitions: config.transactions.transaction_state_log_num_partitions,
-        replication_factor: config.transaction_state_log_replication_factor,
-        segment_bytes: config.transaction_state_log_segment_bytes,
-        min_isr: Some(config.transaction_state_log_min_isr),
-    };
-    leader_of(ctx, &topic, ctx.txns.partition_for(transactional_id)).await
 }
 
 /// A coordinator's internal topic and how Kafka configures it.

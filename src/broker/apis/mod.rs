@@ -728,6 +728,17 @@ pub fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
+/// A response entry's `error_code` and `error_message`: 0 and none when
+/// `outcome` succeeded.
+pub fn error_fields<T>(
+    outcome: Result<T, crate::broker::error::ApiError>,
+) -> (i16, Option<StrBytes>) {
+    match outcome {
+        Ok(_) => (crate::protocol::ErrorCode::None.code(), None),
+        Err(e) => (e.code.code(), e.message.map(str_bytes)),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

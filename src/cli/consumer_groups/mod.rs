@@ -369,29 +369,9 @@ async fn describe(
                 continue;
             }
             if args.output == Output::Table {
-                let mut t = new_table(&[
-                    "GROUP",
-                    "TOPIC",
-                    "PARTITION",
-                    "CURRENT-OFFSET",
-                    "LOG-END-OFFSET",
-                    "LAG",
-                    "CONSUMER-ID",
-                    "HOST",
-                    "CLIENT-ID",
-                ]);
+                let mut t = new_table(&OFFSET_COLUMNS);
                 for r in &rows {
-                    t.add_row(vec![
-                        r.group.clone(),
-                        opt(&r.topic),
-                        opt(&r.partition),
-                        opt(&r.current_offset),
-                        opt(&r.log_end_offset),
-                        opt(&r.lag),
-                        opt(&r.consumer_id),
-                        opt(&r.host),
-                        opt(&r.client_id),
-                    ]);
+                    t.add_row(offset_cells(r).to_vec());
                 }
                 let _ = writeln!(out, "\n{t}");
                 continue;
@@ -405,30 +385,9 @@ async fn describe(
                     c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
                 )
             };
-            out.push_str(&line([
-                "GROUP",
-                "TOPIC",
-                "PARTITION",
-                "CURRENT-OFFSET",
-                "LOG-END-OFFSET",
-                "LAG",
-                "CONSUMER-ID",
-                "HOST",
-                "CLIENT-ID",
-            ]));
+            out.push_str(&line(OFFSET_COLUMNS));
             for r in &rows {
-                let cells = [
-                    r.group.clone(),
-                    opt(&r.topic),
-                    opt(&r.partition),
-                    opt(&r.current_offset),
-                    opt(&r.log_end_offset),
-                    opt(&r.lag),
-                    opt(&r.consumer_id),
-                    opt(&r.host),
-                    opt(&r.client_id),
-                ];
-                out.push_str(&line(cells.each_ref().map(String::as_str)));
+                out.push_str(&line(offset_cells(r).each_ref().map(String::as_str)));
             }
             out.push('\n');
         }
@@ -437,6 +396,34 @@ async fn describe(
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&json)?);
     }
     Ok(())
+}
+
+/// The columns of `--describe --offsets`, as Kafka prints them.
+const OFFSET_COLUMNS: [&str; 9] = [
+    "GROUP",
+    "TOPIC",
+    "PARTITION",
+    "CURRENT-OFFSET",
+    "LOG-END-OFFSET",
+    "LAG",
+    "CONSUMER-ID",
+    "HOST",
+    "CLIENT-ID",
+];
+
+/// One row of `--describe --offsets`, in [`OFFSET_COLUMNS`] order.
+fn offset_cells(r: &OffsetRow) -> [String; 9] {
+    [
+        r.group.clone(),
+        opt(&r.topic),
+        opt(&r.partition),
+        opt(&r.current_offset),
+        opt(&r.log_end_offset),
+        opt(&r.lag),
+        opt(&r.consumer_id),
+        opt(&r.host),
+        opt(&r.client_id),
+    ]
 }
 
 /// `topic(0,1),other(2)`, Kafka's assignment column.
