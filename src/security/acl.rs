@@ -1,11 +1,14 @@
 //! Kafka's access control model: resource patterns, access control
 //! entries, binding filters and the rules of Kafka's `AclAuthorizer` that
 //! decide whether a principal may perform an operation on a resource. Pure:
-//! the broker keeps the ACLs (loaded from ZooKeeper) in an [`AclCache`] and
-//! asks it; the wire codes here are those of Kafka's `ResourceType`,
+//! the broker keeps the ACLs (loaded from ZooKeeper) in an [`AclCache`],
+//! indexes them in an [`AclIndex`] and asks that; the wire codes here are those of Kafka's `ResourceType`,
 //! `PatternType`, `AclOperation` and `AclPermissionType`.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+mod index;
+pub use index::AclIndex;
 
 /// The name of the one CLUSTER resource (Kafka's `CLUSTER_NAME`).
 pub const CLUSTER_NAME: &str = "kafka-cluster";
@@ -326,135 +329,6 @@ impl AclCache {
         self.acls.iter().flat_map(|(p, es)| {
             es.iter().map(|e| AclBinding { pattern: p.clone(), entry: e.clone() })
         })
-    }
-
-    /// The entries of every pattern that applies to this resource: its
-    /// literal name, the literal `*`, and each prefix pattern of the name.
-    fn matching(&self, t: ResourceType, name: &str) -> Vec<&AccessControlEntry> {
-        let mut out = Vec::new();
-        for literal in [name, WILDCARD] {
-            let p = ResourcePattern::literal(t, literal);
-            if let Some(es) = self.acls.get(&p) {
-                out.extend(es);
-            }
-            if name == WILDCARD {
-                break;
-            }
-        }
-        let start = ResourcePattern {
-            resource_type: t,
-            name: String::new(),
-            pattern_type: PatternType::Prefixed,
-        };
-        for (p, es) in self.acls.range(start..) {
-            if p.resource_type != t || p.pattern_type != PatternType::Prefixed {
-                break;
-            }
-            if name.starts_with(&p.name) {
-                out.extend(es);
-            }
-        }
-        out
-    }
-
-    /// Kafka's `AclAuthorizer.authorizeAction`: super users may do
-    /// anything; a resource without any ACL is open only with
-    /// `allow.everyone.if.no.acl.found`; otherwise a matching DENY wins over
-    /// any ALLOW, and an ALLOW of READ, WRITE, DELETE or ALTER implies
-    /// DESCRIBE, of ALTER_CONFIGS implies DESCRIBE_CONFIGS, of ALL everything.
-    pub fn authorize(
-        &self,
-        config: &AuthorizerConfig,
-        ctx: RequestContext<'_>,
-        op: AclOperation,
-        t: ResourceType,
-        name: &str,
-    ) -> bool {
-        if config.super_users.contains(ctx.principal) {
-            return true;
-        }
-        let all = self.matching(t, name);
-        if all.is_empty() {
-            return config.allow_everyone_if_no_acl_found;
-        }
-        let acls: Vec<&AccessControlEntry> = all
-            .into_iter()
-            .filter(|e| {
-                (e.principal == ctx.principal || e.principal == WILDCARD_PRINCIPAL)
-                    && (e.host == ctx.host || e.host == WILDCARD)
-            })
-            .collect();
-        let denied = acls.iter().any(|e| {
-            e.permission == Permission::Deny
-                && (e.operation == op || e.operation == AclOperation::All)
-        });
-        if denied {
-            return false;
-        }
-        let implied: &[AclOperation] = match op {
-            AclOperation::Describe => &[
-                AclOperation::Describe,
-                AclOperation::Read,
-                AclOperation::Write,
-                AclOperation::Delete,
-                AclOperation::Alter,
-            ],
-            AclOperation::DescribeConfigs => {
-                &[AclOperation::DescribeConfigs, AclOperation::AlterConfigs]
-            }
-            _ => std::slice::from_ref(&op),
-        };
-        acls.iter().any(|e| {
-            e.permission == Permission::Allow
-                && (e.operation == AclOperation::All || implied.contains(&e.operation))
-        })
-    }
-
-    /// Kafka's `authorizeByResourceType` as InitProducerId uses it without
-    /// a transactional id: may the principal perform `op` on at least one
-    /// resource of this type? An ALLOW on a literal name or a prefix counts
-    /// unless a DENY on `*` (or on a prefix of that name, or the name
-    /// itself) takes it away.
-    pub fn authorize_any(
-        &self,
-        config: &AuthorizerConfig,
-        ctx: RequestContext<'_>,
-        op: AclOperation,
-        t: ResourceType,
-    ) -> bool {
-        if config.super_users.contains(ctx.principal) {
-            return true;
-        }
-        let has_any = self.acls.keys().any(|p| p.resource_type == t);
-        if !has_any && config.allow_everyone_if_no_acl_found {
-            return true;
-        }
-        self.acls
-            .iter()
-            .filter(|(p, _)| p.resource_type == t)
-            .flat_map(|(p, es)| es.iter().map(move |e| (p, e)))
-            .filter(|(_, e)| e.permission == Permission::Allow)
-            .filter(|(_, e)| e.operation == op || e.operation == AclOperation::All)
-            .any(|(p, _)| {
-                // A prefix pattern's own name stands for the resources it covers.
-                self.authorize(config, ctx, op, t, &p.name)
-            })
-    }
-
-    /// KIP-430: the operations on this resource the principal may perform.
-    pub fn authorized_operations(
-        &self,
-        config: &AuthorizerConfig,
-        ctx: RequestContext<'_>,
-        t: ResourceType,
-        name: &str,
-    ) -> i32 {
-        operations_bit_field(
-            t.supported_operations()
-                .iter()
-                .copied()
-                .filter(|op| self.authorize(config, ctx, *op, t, name)),
-        )
     }
 
     pub fn add(&mut self, b: AclBinding) -> bool {

@@ -174,7 +174,7 @@ pub async fn describe(
     // even before this broker's reload; the cache answers if it cannot.
     let acls = match ctx.store.acls().await {
         Ok(a) => a,
-        Err(_) => (*authorizer.snapshot()).clone(),
+        Err(_) => authorizer.snapshot().acls().clone(),
     };
     let mut by_pattern: BTreeMap<ResourcePattern, Vec<AclDescription>> = BTreeMap::new();
     for b in acls.bindings().filter(|b| filter.matches(b)) {
