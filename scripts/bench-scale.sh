@@ -18,7 +18,7 @@
 # so old and new alternate in one sitting.
 #
 # Usage: scripts/bench-scale.sh [ROUNDS]
-# Env: TOPICS PARTS CONNS RECORDS (produce records per run) E2E_S (seconds)
+# Env: TOPICS PARTS CONNS (0: skip that part) RECORDS (produce records per run) E2E_S (seconds)
 #      KAFKA_RS_BIN (default target/release/kafka-rs) BEFORE_BIN
 #      KAFKA_RS_PYTHON (with confluent-kafka; default target/test-venv/bin/python)
 #      KLOAD (default /tmp/kload-target/release/kload)
@@ -103,6 +103,7 @@ run() { # LABEL BIN
 
   # Idle connections, on a broker with no partitions but the e2e topic.
   rm -rf "$data"
+  [ "$CONNS" -gt 0 ] || return 0
   start "$bin" "$data"; wait_port "$PORT"
   "$KLOAD" create-topic --bootstrap "127.0.0.1:$PORT" --topic e2e --partitions 1 >/dev/null
   e2e() { "$KLOAD" e2e --bootstrap "127.0.0.1:$PORT" --topic e2e --rate 1000 --duration-s "$E2E_S" \
