@@ -583,7 +583,13 @@ async fn read_frame(
             if buf.len() >= SIZE_PREFIX + n {
                 buf.advance(SIZE_PREFIX);
                 let frame = buf.split_to(n);
-                if buf.capacity() > 2 * SMALL_FRAME {
+                if buf.is_empty() {
+                    // The common case: the frame takes the whole allocation
+                    // with it, and an idle connection holds no read buffer
+                    // (ten thousand idle clients would otherwise pin 8 KiB
+                    // each).
+                    *buf = BytesMut::new();
+                } else if buf.capacity() > 2 * SMALL_FRAME {
                     // The rest shares the large frame's allocation; copy it
                     // out so that memory goes when the request is handled.
                     *buf = BytesMut::from(&buf[..]);
@@ -595,6 +601,11 @@ async fn read_frame(
             }
             buf.reserve((SIZE_PREFIX + n - buf.len()).min(READ_CHUNK));
         } else {
+            if buf.is_empty() {
+                // Between requests: the buffer is allocated once the next
+                // one starts to arrive, not while the client idles.
+                rd.readable().await?;
+            }
             buf.reserve(8 * 1024);
         }
         let read = if reservation.is_some() {
@@ -719,7 +730,10 @@ async fn write_loop(mut wr: StreamWriter, mut rx: mpsc::Receiver<Reply>, peer: S
                 tracing::debug!(%peer, "write failed: {e}");
                 return;
             }
-            out.clear();
+            // Not `clear`: the buffer is usually the last reply's own (a
+            // Metadata answer for every topic can be hundreds of KB), which
+            // an idle connection must not keep.
+            out = BytesMut::new();
         }
     }
     wr.shutdown().await;

@@ -167,6 +167,7 @@ impl ReplicaManager {
             }
         }
         let mut role_changes = Vec::new();
+        let mut to_open = Vec::new();
         for (tp, (topic_id, state, configs)) in wanted {
             let existing = self.partitions.read_or_recover().get(&tp).cloned();
             match existing {
@@ -180,21 +181,55 @@ impl ReplicaManager {
                         *applied = configs.clone();
                     }
                 }
-                None => match self.open_partition(&tp, topic_id, state, configs) {
-                    Ok((p, role)) => {
-                        let p = Arc::new(p);
-                        self.partitions.write_or_recover().insert(tp, p.clone());
-                        self.on_role_change(&p, role);
-                    }
-                    Err(e) => {
-                        tracing::error!(partition = %tp, "cannot open partition: {e}");
-                        failed.push((tp, e));
-                    }
-                },
+                None => to_open.push((tp, topic_id, state, configs)),
+            }
+        }
+        for (tp, result) in self.open_partitions(to_open) {
+            match result {
+                Ok((p, role)) => {
+                    let p = Arc::new(p);
+                    self.partitions.write_or_recover().insert(tp, p.clone());
+                    self.on_role_change(&p, role);
+                }
+                Err(e) => {
+                    tracing::error!(partition = %tp, "cannot open partition: {e}");
+                    failed.push((tp, e));
+                }
             }
         }
         self.apply_role_changes(&role_changes);
         failed
+    }
+
+    /// Opens (or creates) the logs of new partitions on up to
+    /// [`ROLE_CHANGE_THREADS`] threads: a new leader fsyncs its leader-epoch
+    /// checkpoint, and a thousand-topic CreateTopics (or the first image
+    /// after start-up) must not wait on ten thousand of them in a row.
+    #[allow(clippy::type_complexity)]
+    fn open_partitions(
+        &self,
+        work: Vec<(TopicPartition, uuid::Uuid, LeaderState, &BTreeMap<String, String>)>,
+    ) -> Vec<(TopicPartition, Result<(Partition, RoleChange), String>)> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let out = Mutex::new(Vec::with_capacity(work.len()));
+        let open = || loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some((tp, topic_id, state, configs)) = work.get(i) else { return };
+            let result = self.open_partition(tp, *topic_id, state.clone(), configs);
+            out.lock_or_recover().push((tp.clone(), result));
+        };
+        let threads = work.len().min(ROLE_CHANGE_THREADS);
+        if threads <= 1 {
+            open();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 1..threads {
+                    s.spawn(open);
+                }
+                open();
+            });
+        }
+        crate::sync::recover(out.into_inner())
     }
 
     /// Moves partitions into their new roles on up to

@@ -133,6 +133,18 @@ pub enum StreamReader {
     Tls(ReadHalf<TlsStream<TlsSocket>>),
 }
 
+impl StreamReader {
+    /// Waits until a read would find bytes (or the end of the stream)
+    /// without reading them. Over TLS it returns at once: rustls may hold
+    /// decrypted bytes the socket no longer shows.
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            StreamReader::Plain(r) => r.readable().await,
+            StreamReader::Tls(_) => Ok(()),
+        }
+    }
+}
+
 impl AsyncRead for StreamReader {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -268,6 +268,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// config overrides; `TopicExists` if the name is taken.
     fn create_topic(&self, topic: TopicMetadata) -> StoreFuture<'_, ()>;
 
+    /// [`Self::create_topic`] for many topics at once, with one new image
+    /// published after all of them; answers each topic's outcome in order.
+    fn create_topics(&self, topics: Vec<TopicMetadata>) -> StoreFuture<'_, Vec<Result<(), Error>>>;
+
     fn delete_topic(&self, name: &str) -> StoreFuture<'_, ()>;
 
     /// Deletes several topics at once, a few ZooKeeper writes for all of

@@ -3,6 +3,12 @@
 //! the writer publishes after writing an entry so readers never see a
 //! half-written one.
 //!
+//! The file is not kept open: the map stays valid without its descriptor,
+//! and the few operations that need one (reserving blocks, resizing,
+//! fsync) open the file by path for the call. A broker with 10,000
+//! partitions would otherwise hold 20,000 index descriptors besides the
+//! 10,000 logs, past common `ulimit -n` limits.
+//!
 //! Lock order: the map's `RwLock` is taken last (after the log's writer
 //! lock and segment list). Lookups and appends take it shared and only for
 //! the memory access; `resize` (roll, truncate, close) takes it exclusively.
@@ -18,7 +24,6 @@ use crate::sync::{MutexExt, RwLockExt};
 
 pub(crate) struct IndexFile {
     path: Mutex<PathBuf>,
-    file: File,
     map: RwLock<MappedFile>,
     /// Entries that hold data; readers only look below this.
     entries: AtomicUsize,
@@ -46,7 +51,6 @@ impl IndexFile {
         let existing = file.metadata().map_err(Error::io(path))?.len() as usize / entry_size;
         let index = Self {
             path: Mutex::new(path.to_path_buf()),
-            file,
             map: RwLock::new(MappedFile::empty()),
             entries: AtomicUsize::new(existing),
             capacity: AtomicUsize::new(0),
@@ -54,8 +58,13 @@ impl IndexFile {
             words_per_entry: entry_size / 4,
         };
         let cap = (max_bytes as usize / entry_size).max(existing);
-        index.resize(cap)?;
+        index.resize_file(&file, path, cap)?;
         Ok(index)
+    }
+
+    /// The file, opened for one operation.
+    fn open_file(&self, path: &Path) -> std::io::Result<File> {
+        OpenOptions::new().read(true).write(true).open(path)
     }
 
     pub fn path(&self) -> PathBuf {
@@ -117,13 +126,15 @@ impl IndexFile {
             return Ok(());
         }
         let to = need.div_ceil(CHUNK).saturating_mul(CHUNK).min(len);
+        let path = self.path();
+        let file = self.open_file(&path).map_err(Error::io(&path))?;
         let flags = rustix::fs::FallocateFlags::empty();
-        match rustix::fs::fallocate(&self.file, flags, reserved as u64, (to - reserved) as u64) {
+        match rustix::fs::fallocate(&file, flags, reserved as u64, (to - reserved) as u64) {
             Ok(()) => {}
             // Nothing to reserve with: the file system decides at the store,
             // as it did before.
             Err(rustix::io::Errno::OPNOTSUPP) => {}
-            Err(e) => return Err(Error::io(self.path())(e.into())),
+            Err(e) => return Err(Error::io(path)(e.into())),
         }
         self.reserved.store(to, Ordering::Release);
         Ok(())
@@ -160,12 +171,17 @@ impl IndexFile {
     /// Sets the file to hold `capacity` entries and maps it again.
     pub fn resize(&self, capacity: usize) -> Result<(), Error> {
         let path = self.path();
+        let file = self.open_file(&path).map_err(Error::io(&path))?;
+        self.resize_file(&file, &path, capacity)
+    }
+
+    fn resize_file(&self, file: &File, path: &Path, capacity: usize) -> Result<(), Error> {
         let mut map = self.map.write_or_recover();
         *map = MappedFile::empty();
         let capacity = capacity.max(self.entries());
         let len = capacity * self.entry_size();
-        self.file.set_len(len as u64).map_err(Error::io(&path))?;
-        *map = MappedFile::map(&self.file).map_err(Error::io(&path))?;
+        file.set_len(len as u64).map_err(Error::io(path))?;
+        *map = MappedFile::map(file).map_err(Error::io(path))?;
         self.capacity.store(capacity, Ordering::Release);
         self.reserved.fetch_min(len, Ordering::AcqRel);
         Ok(())
@@ -179,7 +195,13 @@ impl IndexFile {
     pub fn flush(&self) -> Result<(), Error> {
         let path = self.path();
         self.map.read_or_recover().flush().map_err(Error::io(&path))?;
-        self.file.sync_all().map_err(Error::io(&path))
+        match self.open_file(&path) {
+            Ok(file) => file.sync_all().map_err(Error::io(&path)),
+            // Removed by a deletion that raced this flush (retention, or
+            // the cleaner's swap): nothing of it needs to last.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&path)(e)),
+        }
     }
 
     pub fn rename(&self, to: &Path) -> Result<(), Error> {

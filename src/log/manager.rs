@@ -189,7 +189,11 @@ impl LogManager {
         if let Some(log) = self.get_log(tp) {
             return Ok(log);
         }
-        let counts = {
+        // With one dir there is nothing to balance, and counting every log
+        // for each new one would make creating N partitions cost N².
+        let counts = if self.dirs.len() == 1 {
+            vec![0]
+        } else {
             let logs = self.logs.read_or_recover();
             let mut counts = vec![0usize; self.dirs.len()];
             for e in logs.values() {

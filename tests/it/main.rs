@@ -36,6 +36,7 @@ mod reassign;
 mod reauth;
 mod replication;
 mod replication_failover;
+mod scale;
 mod security;
 mod support;
 mod tls;

@@ -25,6 +25,8 @@ pub async fn handle(
         *seen.entry(t.name.0.to_string()).or_default() += 1;
     }
     let mut results = Vec::with_capacity(req.topics.len().min(1024));
+    // Index into `results` of each topic that passed the request checks.
+    let mut valid: Vec<(usize, TopicRequest)> = Vec::new();
     for t in req.topics {
         let name = t.name.0.to_string();
         let mut result = CreatableTopicResult::default();
@@ -63,22 +65,33 @@ pub async fn handle(
             results.push(result);
             continue;
         }
-        let request = TopicRequest {
-            name: name.clone(),
-            num_partitions: t.num_partitions,
-            replication_factor: t.replication_factor,
-            assignment: t
-                .assignments
-                .iter()
-                .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
-                .collect(),
-            configs,
-        };
-        let outcome = if req.validate_only {
-            topics::plan_topic(ctx, &ctx.store.image(), &request)
-        } else {
-            topics::create_topic(ctx, &request).await
-        };
+        valid.push((
+            results.len(),
+            TopicRequest {
+                name: name.clone(),
+                num_partitions: t.num_partitions,
+                replication_factor: t.replication_factor,
+                assignment: t
+                    .assignments
+                    .iter()
+                    .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+                    .collect(),
+                configs,
+            },
+        ));
+        results.push(result);
+    }
+    let requests: Vec<TopicRequest> = valid.iter().map(|(_, r)| r.clone()).collect();
+    let outcomes = if req.validate_only {
+        let image = ctx.store.image();
+        requests.iter().map(|r| topics::plan_topic(ctx, &image, r)).collect()
+    } else {
+        // All topics of the request are created together: one write round
+        // to ZooKeeper and one pass over the local logs for all of them.
+        topics::create_topics(ctx, &requests).await
+    };
+    for ((i, _), outcome) in valid.iter().zip(outcomes) {
+        let result = &mut results[*i];
         match outcome {
             Ok(topic) => {
                 result.topic_id =
@@ -101,9 +114,8 @@ pub async fn handle(
                     );
                 }
             }
-            Err(e) => set_error(&mut result, &e),
+            Err(e) => set_error(result, &e),
         }
-        results.push(result);
     }
     let mut resp = CreateTopicsResponse::default();
     resp.topics = results;
