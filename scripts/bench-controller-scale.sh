@@ -88,7 +88,7 @@ bench_a() {
     local k e line answered client
     k=$(date +%s.%N); stop_broker "$victim" -TERM; e=$(date +%s.%N)
     wait "$probe"
-    wait_for "the controller's log line" test "$(grep -c "controlled shutdown of broker $victim:" "$WORK/logs$ctrl/server.log")" -gt "$n"
+    wait_for "the controller's log line" lines_above "controlled shutdown of broker $victim:" "$WORK/logs$ctrl/server.log" "$n"
     line=$(grep "controlled shutdown of broker $victim:" "$WORK/logs$ctrl/server.log" | tail -1)
     answered=$(stamp "$line")
     client=$(grep moved "$moved" | cut -d' ' -f2)
@@ -103,6 +103,9 @@ bench_a() {
   done
   echo "summary (a) SIGTERM of a broker leading $((TOPICS_A * PARTS_A)): controller answered $(spread "${res_ctl[@]}"); client Metadata $(spread "${res_client[@]}"); process exit $(spread "${res_exit[@]}")"
 }
+# More than $3 lines match $1 in the files $2 (a glob).
+lines_above() { [ "$(cat $2 | grep -c "$1")" -gt "$3" ]; }
+states_written() { [ "$("$PY" "$HELP" states "127.0.0.1:$ZK" big "$TOPICS_B")" -eq "$1" ]; }
 all_in_sync_a() {
   "$PY" - "$(bootstrap)" $((TOPICS_A * PARTS_A)) <<'EOF'
 import sys
@@ -119,7 +122,7 @@ bench_b() {
   local started; started=$(date +%s.%N)
   "$PY" "$HELP" topics "127.0.0.1:$ZK" big "$TOPICS_B" "$PARTS_B" 101,102,103
   local total=$((TOPICS_B * PARTS_B))
-  wait_for "$total partition states" test "$("$PY" "$HELP" states "127.0.0.1:$ZK" big "$TOPICS_B")" -eq "$total"
+  wait_for "$total partition states" states_written "$total"
   echo "(b) $total partitions (RF 2 on brokers 101-103) created and their states written by the controller in $(ms "$started" "$(date +%s.%N)") ms"
   local res_read=() res_client=() res_all=()
   for round in $(seq "$ROUNDS"); do
@@ -136,7 +139,7 @@ bench_b() {
     before=$(cat "$WORK"/logs*/server.log | grep -c "took over as controller" || true)
     k=$(date +%s.%N); stop_broker "$ctrl" -9
     wait "$probe"
-    wait_for "a new controller" test "$(cat "$WORK"/logs*/server.log | grep -c "took over as controller")" -gt "$before"
+    wait_for "a new controller" lines_above "took over as controller" "$WORK/logs*/server.log" "$before"
     local new elected took client line
     new=$(controller)
     elected=$(stamp "$(grep "is the controller (epoch" "$WORK/logs$new/server.log" | tail -1)")
