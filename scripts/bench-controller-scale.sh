@@ -103,6 +103,7 @@ bench_a() {
   done
   echo "summary (a) SIGTERM of a broker leading $((TOPICS_A * PARTS_A)): controller answered $(spread "${res_ctl[@]}"); client Metadata $(spread "${res_client[@]}"); process exit $(spread "${res_exit[@]}")"
 }
+create_topic() { "$BIN" topics --bootstrap-server "$(bootstrap)" --create --topic "$1" --replica-assignment "$2" >/dev/null 2>&1; }
 # More than $3 lines match $1 in the files $2 (a glob).
 lines_above() { [ "$(cat $2 | grep -c "$1")" -gt "$3" ]; }
 states_written() { [ "$("$PY" "$HELP" states "127.0.0.1:$ZK" big "$TOPICS_B")" -eq "$1" ]; }
@@ -130,7 +131,8 @@ bench_b() {
     ctrl=$(controller)
     others=(); for id in 1 2 3; do [ "$id" != "$ctrl" ] && others+=("$id"); done
     assign=$(python3 -c "print(','.join('$ctrl:%d' % [${others[0]},${others[1]}][p % 2] for p in range($LEAD_B)))")
-    "$BIN" topics --bootstrap-server "$(bootstrap)" --create --topic "lead$round" --replica-assignment "$assign" >/dev/null
+    # Retried until the broker restarted in the previous round is registered.
+    wait_for "lead$round created" create_topic "lead$round" "$assign"
     local moved="$WORK/b$round.moved"
     "$PY" "$HELP" leaders "$(bootstrap)" "lead$round" "$LEAD_B" "$ctrl" "$moved" 2>"$WORK/b$round.err" & pids+=($!)
     local probe=$!

@@ -832,17 +832,17 @@ enum Read {
 }
 
 /// Reads of one kind for many paths, a multiRead per
-/// [`READS_PER_MULTI`], all sent before the first answer is awaited (as
-/// Kafka's controller pipelines its async ZooKeeper reads): reading
-/// 100,000 partition states costs one round trip and the server's work,
-/// not a hundred round trips. A missing znode reads as `T::default()`.
+/// [`READS_PER_MULTI`], one after another: sending them all at once
+/// (100 multiReads for 100,000 partition states) measured three times
+/// slower on our server than waiting for each answer. A missing znode
+/// reads as `T::default()`.
 async fn read_many<T: Default>(
     c: &zkc::Client,
     paths: &[String],
     kind: Read,
     take: impl Fn(zkc::MultiReadResult) -> T,
 ) -> Result<Vec<T>, Error> {
-    let mut in_flight = Vec::new();
+    let mut out = Vec::with_capacity(paths.len());
     for chunk in paths.chunks(READS_PER_MULTI) {
         let mut r = c.new_multi_reader();
         for p in chunk {
@@ -852,12 +852,8 @@ async fn read_many<T: Default>(
             }
             .map_err(unavailable)?;
         }
-        in_flight.push((chunk.len(), r.commit()));
-    }
-    let mut out = Vec::with_capacity(paths.len());
-    for (expected, answer) in in_flight {
-        let results = answer.await.map_err(unavailable)?;
-        if results.len() != expected {
+        let results = r.commit().await.map_err(unavailable)?;
+        if results.len() != chunk.len() {
             return Err(Error::UnexpectedReply {
                 what: "multiRead with a different number of results than reads",
             });
