@@ -46,17 +46,6 @@ ZK=$(free_port)
 printf 'dataDir=%s/zk\nclientPort=%s\n' "$WORK" "$ZK" > "$WORK/zk.properties"
 "$BIN" zookeeper-start "$WORK/zk.properties" >"$WORK/zk.log" 2>&1 & pids+=($!)
 wait_port "$ZK"
-start_broker() {
-  local id=$1
-  [ -n "${port[$id]:-}" ] || port[$id]=$(free_port)
-  LOG_DIR="$WORK/logs$id" "$BIN" server-start --override broker.id="$id" \
-    --override "listeners=PLAINTEXT://127.0.0.1:${port[$id]}" \
-    --override "log.dirs=$WORK/b$id" --override "zookeeper.connect=127.0.0.1:$ZK" \
-    --override "zookeeper.session.timeout.ms=$SESSION_MS" \
-    >>"$WORK/b$id.out" 2>&1 &
-  broker_pid[$id]=$!
-  wait_port "${port[$id]}"
-}
 for id in 1 2 3; do start_broker "$id"; done
 bootstrap() { local b=(); for id in "${!broker_pid[@]}"; do b+=("127.0.0.1:${port[$id]}"); done; (IFS=,; echo "${b[*]}"); }
 topics() { "$BIN" topics --bootstrap-server "$(bootstrap)" "$@"; }

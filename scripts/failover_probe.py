@@ -70,12 +70,20 @@ def leaders(bootstrap, topic, partitions, moved_from, out_path):
         t = md.topics.get(topic)
         if t is None or t.error is not None or len(t.partitions) != partitions:
             return None
-        return [p.leader for p in t.partitions.values()]
+        return list(t.partitions.values())
 
-    deadline = time.time() + 300
+    await_moves(led, moved_from, out_path)
+
+
+def await_moves(led, moved_from, out_path, ready=lambda p: True, deadline=300):
+    """Polls led() (the partitions' Metadata, or None while incomplete)
+    until FROM leads every one and ready(p) holds, writes "ready", then
+    polls until none is led by FROM (nor is leaderless) and appends
+    "moved <epoch seconds> <polls>"."""
+    deadline += time.time()
     while True:
         now = led()
-        if now is not None and all(l == moved_from for l in now):
+        if now is not None and all(p.leader == moved_from and ready(p) for p in now):
             break
         assert time.time() < deadline, "broker %d never led every partition" % moved_from
         time.sleep(0.1)
@@ -85,14 +93,15 @@ def leaders(bootstrap, topic, partitions, moved_from, out_path):
     while True:
         now = led()
         polls += 1
-        if now is not None and all(l >= 0 and l != moved_from for l in now):
+        if now is not None and all(p.leader >= 0 and p.leader != moved_from for p in now):
             break
         assert time.time() < deadline, "the leaderships never moved"
     with open(out_path, "a") as out:
         out.write("moved %.6f %d\n" % (time.time(), polls))
 
 
-if sys.argv[1] == "acks":
-    acks(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
-else:
-    leaders(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
+if __name__ == "__main__":
+    if sys.argv[1] == "acks":
+        acks(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
+    else:
+        leaders(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])

@@ -1045,18 +1045,32 @@ impl MetadataStore for ZkStore {
                 }
                 Err(e) => return Err(unavailable(e)),
             }
+            // The answer is awaited with a watch, not polled: it comes the
+            // moment the controller writes it.
             let deadline = tokio::time::Instant::now() + wait;
             loop {
-                if let Some(answer) = get(c, &path).await?.filter(|d| !d.is_empty()) {
-                    return Ok(z::parse_partition_list(&answer));
-                }
-                if tokio::time::Instant::now() >= deadline {
+                let watcher = match c.get_and_watch_data(&path).await {
+                    Ok((answer, ..)) if !answer.is_empty() => {
+                        return Ok(z::parse_partition_list(&answer))
+                    }
+                    Ok((_, _, watcher)) => Some(watcher),
+                    // Gone with a session that expired meanwhile: ask again.
+                    Err(zkc::Error::NoNode) => None,
+                    Err(e) => return Err(unavailable(e)),
+                };
+                let timed_out = match watcher {
+                    Some(w) => tokio::time::timeout_at(deadline, w.changed()).await.is_err(),
+                    None => {
+                        tokio::time::sleep_until(deadline).await;
+                        true
+                    }
+                };
+                if timed_out {
                     return Err(Error::ControllerTimeout {
                         what: "controlled shutdown request",
                         after: wait,
                     });
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
     }

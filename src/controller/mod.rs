@@ -29,17 +29,20 @@ mod reassignment;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::types::TopicPartition;
 
 /// The leader of a partition without one.
 pub const NO_LEADER: i32 = -1;
 
-/// The most operations in one ZooKeeper multi: a dead broker's thousand
-/// leaderships move in two requests, each well under ZooKeeper's default
-/// 1 MB `jute.maxbuffer`.
-pub const MAX_OPS_PER_MULTI: usize = 500;
+/// The most bytes one ZooKeeper multi may carry, by
+/// [`ZnodeWrite::encoded_size`]: half of ZooKeeper's default 1 MiB
+/// `jute.maxbuffer`, the limit on a request and on its transaction alike.
+/// About 2,000 leadership changes fit, so a broker leading 10,000
+/// partitions hands them over in five multis, each one transaction and
+/// one log sync instead of thousands.
+pub const MAX_MULTI_BYTES: usize = 512 * 1024;
 
 /// Leadership of one partition as the state znode holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,6 +204,39 @@ pub enum ZnodeWrite {
     },
 }
 
+impl ZnodeWrite {
+    /// An upper bound on the bytes this write adds to a multi request:
+    /// the operation header, path, data, version and, for a create, the
+    /// ACL and the parents it may need.
+    pub fn encoded_size(&self) -> usize {
+        // Op header, lengths, version, and digits of every number.
+        const OP: usize = 64;
+        const PATH: usize = "/brokers/topics//partitions/2147483647/state".len();
+        const STATE_JSON: usize =
+            r#"{"controller_epoch":-2147483648,"leader":-2147483648,"version":1,"leader_epoch":-2147483648,"isr":[]}"#.len();
+        const NUMBER: usize = ",-2147483648".len();
+        match self {
+            ZnodeWrite::UpdateState { partition, state, .. } => {
+                OP + PATH + partition.topic.len() + STATE_JSON + NUMBER * state.isr.len()
+            }
+            ZnodeWrite::CreateState { partition, state } => {
+                // The state, and `partitions` and `partitions/<p>` if missing.
+                3 * (OP + PATH + partition.topic.len() + 64) + STATE_JSON + NUMBER * state.isr.len()
+            }
+            ZnodeWrite::WriteTopic { topic, partitions, .. } => {
+                let entries: usize = partitions
+                    .values()
+                    .map(|a| {
+                        3 * (2 * NUMBER + 8)
+                            + NUMBER * (a.replicas.len() + a.adding.len() + a.removing.len())
+                    })
+                    .sum();
+                OP + PATH + topic.len() + 256 + entries
+            }
+        }
+    }
+}
+
 /// One partition's entry in the topic znode (Kafka's `ReplicaAssignment`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReplicaAssignment {
@@ -289,7 +325,55 @@ pub struct Controller {
     /// topic queued for deletion alone).
     deleting: BTreeMap<String, Option<uuid::Uuid>>,
     /// Writes decided while handling the current event.
-    pending: Vec<ZnodeWrite>,
+    pending: PendingWrites,
+}
+
+/// The writes one event decided, with where each znode's write sits, so
+/// that a second decision on a znode replaces the first without a scan:
+/// a broker leading 10,000 partitions queues 10,000 writes in one event.
+#[derive(Default)]
+struct PendingWrites {
+    writes: Vec<ZnodeWrite>,
+    states: HashMap<TopicPartition, usize>,
+    topics: HashMap<String, usize>,
+}
+
+impl PendingWrites {
+    fn state_mut(&mut self, tp: &TopicPartition) -> Option<&mut LeaderAndIsr> {
+        match self.writes.get_mut(*self.states.get(tp)?)? {
+            ZnodeWrite::UpdateState { state, .. } | ZnodeWrite::CreateState { state, .. } => {
+                Some(state)
+            }
+            ZnodeWrite::WriteTopic { .. } => None,
+        }
+    }
+
+    fn topic_mut(&mut self, name: &str) -> Option<&mut BTreeMap<i32, ReplicaAssignment>> {
+        match self.writes.get_mut(*self.topics.get(name)?)? {
+            ZnodeWrite::WriteTopic { partitions, .. } => Some(partitions),
+            _ => None,
+        }
+    }
+
+    fn push(&mut self, write: ZnodeWrite) {
+        let at = self.writes.len();
+        match &write {
+            ZnodeWrite::UpdateState { partition, .. }
+            | ZnodeWrite::CreateState { partition, .. } => {
+                self.states.insert(partition.clone(), at);
+            }
+            ZnodeWrite::WriteTopic { topic, .. } => {
+                self.topics.insert(topic.clone(), at);
+            }
+        }
+        self.writes.push(write);
+    }
+
+    fn take(&mut self) -> Vec<ZnodeWrite> {
+        self.states.clear();
+        self.topics.clear();
+        std::mem::take(&mut self.writes)
+    }
 }
 
 impl Controller {
@@ -303,7 +387,7 @@ impl Controller {
             shutting_down: BTreeSet::new(),
             topics: BTreeMap::new(),
             deleting: BTreeMap::new(),
-            pending: Vec::new(),
+            pending: PendingWrites::default(),
         }
     }
 
@@ -608,16 +692,7 @@ impl Controller {
         // A second decision on the same znode in one event replaces the
         // first: one write per znode keeps each conditional on the version
         // actually read.
-        let queued = self.pending.iter_mut().find_map(|w| match w {
-            ZnodeWrite::UpdateState { partition, state, .. }
-            | ZnodeWrite::CreateState { partition, state }
-                if *partition == tp =>
-            {
-                Some(state)
-            }
-            _ => None,
-        });
-        if let Some(queued) = queued {
+        if let Some(queued) = self.pending.state_mut(&tp) {
             *queued = state.clone();
             if let Some(s) = view.state.as_mut() {
                 s.leader_and_isr = state;
@@ -654,11 +729,7 @@ impl Controller {
                 (*p, a)
             })
             .collect();
-        let queued = self.pending.iter_mut().find_map(|w| match w {
-            ZnodeWrite::WriteTopic { topic, partitions, .. } if topic == name => Some(partitions),
-            _ => None,
-        });
-        if let Some(queued) = queued {
+        if let Some(queued) = self.pending.topic_mut(name) {
             *queued = partitions;
             return;
         }
@@ -674,16 +745,29 @@ impl Controller {
         t.zk_version += 1;
     }
 
+    /// The queued writes in as few multis as [`MAX_MULTI_BYTES`] allows.
     fn take_commands(&mut self) -> Vec<Command> {
-        let writes = std::mem::take(&mut self.pending);
-        writes
-            .chunks(MAX_OPS_PER_MULTI)
-            .map(|chunk| Command::Multi {
-                controller_epoch: self.epoch.epoch,
-                epoch_zk_version: self.epoch.zk_version,
-                writes: chunk.to_vec(),
-            })
-            .collect()
+        let multi = |writes| Command::Multi {
+            controller_epoch: self.epoch.epoch,
+            epoch_zk_version: self.epoch.zk_version,
+            writes,
+        };
+        let mut commands = Vec::new();
+        let mut batch: Vec<ZnodeWrite> = Vec::new();
+        let mut bytes = 0;
+        for w in self.pending.take() {
+            let size = w.encoded_size();
+            if !batch.is_empty() && bytes + size > MAX_MULTI_BYTES {
+                commands.push(multi(std::mem::take(&mut batch)));
+                bytes = 0;
+            }
+            bytes += size;
+            batch.push(w);
+        }
+        if !batch.is_empty() {
+            commands.push(multi(batch));
+        }
+        commands
     }
 
     fn elect(&mut self, tp: &TopicPartition, election: ElectionType) -> Result<i32, ElectionError> {
@@ -735,18 +819,19 @@ impl Controller {
             return Vec::new();
         }
         self.shutting_down.insert(broker);
+        // Decided in one pass over the view, then queued: no per-partition
+        // lookups, whatever the number of partitions.
         let mut remaining = Vec::new();
-        for (topic, p) in self.partition_keys() {
-            let tp = TopicPartition::new(topic.clone(), p);
-            let Some(view) = self.partition(&tp) else { continue };
-            let Some(stored) = &view.state else { continue };
-            if !view.replicas.contains(&broker) || view.replicas.len() < 2 {
-                continue;
-            }
-            let current = &stored.leader_and_isr;
-            let not_stopping = |b: &i32| *b != broker;
-            let next =
-                if current.leader == broker {
+        let mut moves = Vec::new();
+        let not_stopping = |b: &i32| *b != broker;
+        for (topic, t) in &self.topics {
+            for (&p, view) in &t.partitions {
+                let Some(stored) = &view.state else { continue };
+                if view.replicas.len() < 2 || !view.replicas.contains(&broker) {
+                    continue;
+                }
+                let current = &stored.leader_and_isr;
+                let next = if current.leader == broker {
                     match election::controlled_shutdown_leader(&view.replicas, &current.isr, |b| {
                         self.can_lead(b)
                     }) {
@@ -755,7 +840,7 @@ impl Controller {
                             current.isr.iter().copied().filter(not_stopping).collect(),
                         )),
                         None => {
-                            remaining.push(tp.clone());
+                            remaining.push(TopicPartition::new(topic.clone(), p));
                             None
                         }
                     }
@@ -767,9 +852,13 @@ impl Controller {
                 } else {
                     None
                 };
-            if let Some(next) = next {
-                self.write(tp, next);
+                if let Some(next) = next {
+                    moves.push((TopicPartition::new(topic.clone(), p), next));
+                }
             }
+        }
+        for (tp, next) in moves {
+            self.write(tp, next);
         }
         remaining
     }
@@ -778,14 +867,16 @@ impl Controller {
     /// controller believes: what a controlled shutdown still has to move
     /// (Kafka's `partitionsLedByBroker` filtered to replicated partitions).
     pub fn replicated_leaderships_of(&self, broker: i32) -> Vec<TopicPartition> {
-        self.partition_keys()
-            .into_iter()
-            .map(|(topic, p)| TopicPartition::new(topic, p))
-            .filter(|tp| {
-                self.partition(tp).is_some_and(|v| {
-                    v.replicas.len() > 1
-                        && v.state.as_ref().is_some_and(|s| s.leader_and_isr.leader == broker)
-                })
+        self.topics
+            .iter()
+            .flat_map(|(name, t)| {
+                t.partitions
+                    .iter()
+                    .filter(move |(_, v)| {
+                        v.replicas.len() > 1
+                            && v.state.as_ref().is_some_and(|s| s.leader_and_isr.leader == broker)
+                    })
+                    .map(move |(p, _)| TopicPartition::new(name.clone(), *p))
             })
             .collect()
     }

@@ -174,11 +174,11 @@ fn replica_state_machine_takes_a_failed_follower_out_of_the_isr() {
 }
 
 #[test]
-fn on_broker_failure_moves_a_thousand_leaderships_in_two_multis_guarded_by_the_controller_epoch() {
+fn on_broker_failure_moves_a_thousand_leaderships_in_one_multi_guarded_by_the_controller_epoch() {
     let partitions = (0..1000).map(|_| (vec![1, 2, 3], stored(1, 0, &[1, 2, 3], 0))).collect();
     let mut c = elected(Default::default(), &[1, 2, 3], topic(partitions));
     let out = c.handle(Event::BrokersFailed(vec![1]));
-    assert_eq!(out.commands.len(), 2, "1000 writes in multis of {MAX_OPS_PER_MULTI}");
+    assert_eq!(out.commands.len(), 1, "1000 writes fit in one multi of {MAX_MULTI_BYTES} bytes");
     for cmd in &out.commands {
         let Command::Multi { controller_epoch, epoch_zk_version, writes } = cmd else {
             panic!("{cmd:?}")
@@ -188,9 +188,33 @@ fn on_broker_failure_moves_a_thousand_leaderships_in_two_multis_guarded_by_the_c
             (EPOCH.epoch, EPOCH.zk_version),
             "every batch checks /controller_epoch"
         );
-        assert_eq!(writes.len(), 500);
+        assert_eq!(writes.len(), 1000);
     }
     assert!(updates(&out).iter().all(|(_, s, v)| *s == lai(2, 1, &[2, 3]) && *v == 0));
+}
+
+#[test]
+fn kafka_1_1_controlled_shutdown_of_a_broker_leading_ten_thousand_partitions_takes_a_few_multis() {
+    // Kafka 1.1 (KAFKA-5642) batched these writes; each multi here stays
+    // within the byte budget that keeps it under ZooKeeper's jute.maxbuffer.
+    let partitions =
+        (0..10_000).map(|p| (vec![1, 2 + p % 2], stored(1, 3, &[1, 2 + p % 2], 4))).collect();
+    let mut c = elected(Default::default(), &[1, 2, 3], topic(partitions));
+    let out = c.handle(Event::ControlledShutdown(1));
+    assert_eq!(out.remaining_leaderships, vec![]);
+    let moved = updates(&out);
+    assert_eq!(moved.len(), 10_000, "one write per partition");
+    for (tp, state, version) in &moved {
+        let follower = 2 + tp.partition.0 % 2;
+        assert_eq!((state, *version), (&lai(follower, 4, &[follower]), 4), "{tp}");
+    }
+    assert!(out.commands.len() <= 5, "{} multis", out.commands.len());
+    for cmd in &out.commands {
+        let Command::Multi { writes, .. } = cmd else { panic!("{cmd:?}") };
+        let bytes: usize = writes.iter().map(ZnodeWrite::encoded_size).sum();
+        assert!(bytes <= MAX_MULTI_BYTES, "{bytes} bytes in one multi");
+    }
+    assert_eq!(c.replicated_leaderships_of(1), vec![], "the view took every move at once");
 }
 
 #[test]
