@@ -133,7 +133,10 @@ pub fn log_error_code(e: &crate::log::Error) -> ErrorCode {
         // As Kafka's getPartitionOrException: the partition is not hosted here.
         L::NoLog { .. } => ErrorCode::UnknownTopicOrPartition,
         L::Config(_) => ErrorCode::InvalidConfig,
-        L::UnexpectedAppendOffset { .. } | L::CorruptIndex { .. } => ErrorCode::UnknownServerError,
+        // NotCached is retried off the reactor, never answered.
+        L::UnexpectedAppendOffset { .. } | L::CorruptIndex { .. } | L::NotCached => {
+            ErrorCode::UnknownServerError
+        }
     }
 }
 

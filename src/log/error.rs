@@ -40,6 +40,10 @@ pub enum Error {
     CorruptIndex { path: PathBuf, reason: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A read that may not wait for the disk needs a page that is not in
+    /// the page cache; the caller reads again where waiting is allowed.
+    #[error("the read needs pages that are not in the page cache")]
+    NotCached,
 }
 
 impl Error {

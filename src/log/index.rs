@@ -89,6 +89,13 @@ impl IndexFile {
         read_words(map.words(), n)
     }
 
+    /// Whether the pages holding entries are all in the page cache (`None`
+    /// when the kernel cannot tell).
+    pub fn cached(&self) -> Option<bool> {
+        let len = self.entries().saturating_mul(self.entry_size());
+        super::mmap::range_cached(&self.file, 0, len as u64)
+    }
+
     /// Binary search: the last entry for which `le` holds (and that entry),
     /// assuming `le` is true for a prefix of the entries.
     pub fn floor<const W: usize>(

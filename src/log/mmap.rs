@@ -1,12 +1,15 @@
 //! The only unsafe code in the log: memory maps of index files, viewed as
 //! arrays of atomic 32-bit words so that the single writer can add entries
-//! while readers binary-search the same pages without a data race.
+//! while readers binary-search the same pages without a data race; and the
+//! `cachestat(2)` query that tells a reader whether a file range is in the
+//! page cache.
 //!
 //! Entries are stored big-endian (Kafka's format); callers convert each
 //! word with `u32::from_be`.
 
 use std::fs::File;
-use std::sync::atomic::AtomicU32;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use memmap2::MmapMut;
 
@@ -64,5 +67,98 @@ impl MappedFile {
             Some(map) => map.flush(),
             None => Ok(()),
         }
+    }
+}
+
+/// `cachestat(2)`'s number: 451 on every architecture (system calls added
+/// since Linux 5.1 share one table), which the libc crate does not yet
+/// name on all of them.
+const SYS_CACHESTAT: libc::c_long = 451;
+
+/// Cleared once the kernel refuses `cachestat` (before Linux 6.5, or a
+/// seccomp filter), so that later reads do not ask again.
+static CACHESTAT_WORKS: AtomicBool = AtomicBool::new(true);
+
+#[repr(C)]
+struct CachestatRange {
+    off: u64,
+    len: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Cachestat {
+    nr_cache: u64,
+    nr_dirty: u64,
+    nr_writeback: u64,
+    nr_evicted: u64,
+    nr_recently_evicted: u64,
+}
+
+/// Whether every page of `file` holding bytes `offset..offset + len` is in
+/// the page cache, so that reading or sending them cannot wait for the
+/// disk; `None` when the kernel cannot say. One system call, whatever the
+/// length: the kernel counts cached pages, no page is touched or mapped.
+pub fn range_cached(file: &File, offset: u64, len: u64) -> Option<bool> {
+    if len == 0 {
+        return Some(true);
+    }
+    if !CACHESTAT_WORKS.load(Ordering::Relaxed) {
+        return None;
+    }
+    let page = rustix::param::page_size() as u64;
+    let first = offset / page;
+    let last = offset.checked_add(len - 1)? / page;
+    let range = CachestatRange { off: offset, len };
+    let mut stat = Cachestat::default();
+    // SAFETY: cachestat reads `range` and writes one `Cachestat`, both live
+    // for the call and laid out as the kernel's `cachestat_range` and
+    // `cachestat` (u64 fields, repr(C)); the descriptor is borrowed from
+    // `file`, which outlives the call; flags must be 0.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file.as_raw_fd(),
+            &range as *const CachestatRange,
+            &mut stat as *mut Cachestat,
+            0u32,
+        )
+    };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM | libc::EOPNOTSUPP)) {
+            CACHESTAT_WORKS.store(false, Ordering::Relaxed);
+        }
+        return None;
+    }
+    Some(stat.nr_cache > last - first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_range_dropped_from_the_page_cache_is_reported_cold() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg");
+        let mut f = File::create(&path).unwrap();
+        f.write_all(&vec![7u8; 1 << 20]).unwrap();
+        f.sync_all().unwrap();
+        let f = File::open(&path).unwrap();
+        let Some(cached) = range_cached(&f, 0, 1 << 20) else {
+            eprintln!("skipping: this kernel has no cachestat");
+            return;
+        };
+        assert!(cached, "just written");
+        assert_eq!(range_cached(&f, 5, 0), Some(true), "an empty range needs nothing");
+        rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        // DONTNEED can keep a page another process maps; most must go.
+        assert_eq!(range_cached(&f, 4096, 512 << 10), Some(false));
+        let mut b = [0u8; 1];
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, 4096).unwrap();
+        assert_eq!(range_cached(&f, 4096, 1), Some(true), "read back in");
+        assert_eq!(range_cached(&f, 4095, 2), Some(false), "one of two pages");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::segment::index_holding;
+use super::segment::{index_holding, Wait};
 use super::{
     BatchMetadata, Error, FetchDataInfo, Log, TimestampAndOffset, EARLIEST_TIMESTAMP,
     LATEST_TIMESTAMP, MAX_TIMESTAMP,
@@ -47,6 +47,21 @@ impl Log {
         max_offset: Option<Offset>,
         min_one_message: bool,
     ) -> Result<FetchDataInfo, Error> {
+        self.read_waiting(start, max_bytes, max_offset, min_one_message, Wait::Disk)
+    }
+
+    /// [`Log::read`] that may be told not to wait for the disk: under
+    /// [`Wait::Never`] (a reactor thread) the same answer when every page it
+    /// needs (index, batch headers, the slice itself) is in the page cache,
+    /// else [`Error::NotCached`] without having waited.
+    pub fn read_waiting(
+        &self,
+        start: Offset,
+        max_bytes: usize,
+        max_offset: Option<Offset>,
+        min_one_message: bool,
+        wait: Wait,
+    ) -> Result<FetchDataInfo, Error> {
         self.check_open()?;
         // The end offset is read before the segment list: every offset below
         // it is then in a listed segment, below that segment's committed size.
@@ -69,7 +84,7 @@ impl Log {
         while let Some(seg) = segs.get(i) {
             let next_base = segs.get(i + 1).map(|s| s.base_offset());
             let max_position = if next_base.is_none_or(|n| bound < n) && bound < leo {
-                match self.watch(seg.translate_offset(bound, 0))? {
+                match self.watch(seg.translate_offset(bound, 0, wait))? {
                     Some((pos, _)) => pos,
                     None => seg.size(),
                 }
@@ -77,7 +92,7 @@ impl Log {
                 seg.size()
             };
             if let Some(slice) =
-                self.watch(seg.read(start.0, max_bytes, max_position, min_one_message))?
+                self.watch(seg.read(start.0, max_bytes, max_position, min_one_message, wait))?
             {
                 return Ok(info(Some(slice)));
             }

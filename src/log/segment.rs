@@ -285,7 +285,21 @@ impl LogSegment {
 
     /// Batch headers from `position` up to `end` (at most the committed size).
     pub fn scan(&self, position: u64, end: u64) -> HeaderScanner<'_> {
-        HeaderScanner::new(&self.log, position, end.min(self.size()))
+        self.scan_waiting(position, end, Wait::Disk)
+    }
+
+    fn scan_waiting(&self, position: u64, end: u64, wait: Wait) -> HeaderScanner<'_> {
+        HeaderScanner::new(&self.log, position, end.min(self.size()), wait)
+    }
+
+    /// Under [`Wait::Never`], fails unless the offset index's pages are all
+    /// in the page cache: a lookup reads them through a memory map, where a
+    /// missing page is a fault that waits for the disk.
+    fn check_index_cached(&self, wait: Wait) -> Result<(), Error> {
+        if wait == Wait::Never && self.offset_index.file().cached() != Some(true) {
+            return Err(Error::NotCached);
+        }
+        Ok(())
     }
 
     /// The first batch whose last offset is at or past `offset`, searching
@@ -294,9 +308,11 @@ impl LogSegment {
         &self,
         offset: i64,
         min_position: u64,
+        wait: Wait,
     ) -> Result<Option<(u64, BatchHeader)>, Error> {
+        self.check_index_cached(wait)?;
         let start = u64::from(self.offset_index.lookup(offset).position).max(min_position);
-        for item in self.scan(start, u64::MAX) {
+        for item in self.scan_waiting(start, u64::MAX, wait) {
             let (pos, header) = item.map_err(|e| e.into_error(&self.log_path()))?;
             if header.last_offset() >= offset {
                 return Ok(Some((pos, header)));
@@ -307,15 +323,17 @@ impl LogSegment {
 
     /// Whole batches from the one holding `start_offset`, at most
     /// `max_bytes` (but at least one batch if `min_one`), ending before
-    /// `max_position`.
+    /// `max_position`. Under [`Wait::Never`] the slice's own pages are in
+    /// the page cache too, so sending it cannot wait for the disk either.
     pub fn read(
         &self,
         start_offset: i64,
         max_bytes: usize,
         max_position: u64,
         min_one: bool,
+        wait: Wait,
     ) -> Result<Option<FileSlice>, Error> {
-        let Some((start, first)) = self.translate_offset(start_offset, 0)? else {
+        let Some((start, first)) = self.translate_offset(start_offset, 0, wait)? else {
             return Ok(None);
         };
         let limit = max_position.min(self.size());
@@ -334,7 +352,7 @@ impl LogSegment {
             let from = u64::from(self.offset_index.lookup_by_position(want_end as u32).position)
                 .max(start);
             let mut end = from;
-            for item in self.scan(from, limit) {
+            for item in self.scan_waiting(from, limit, wait) {
                 let (pos, header) = item.map_err(|e| e.into_error(&self.log_path()))?;
                 if pos + header.size() as u64 > want_end {
                     break;
@@ -351,11 +369,12 @@ impl LogSegment {
         } else {
             end
         };
-        Ok(Some(FileSlice {
-            file: Arc::clone(&self.log),
-            position: start,
-            len: (end - start) as usize,
-        }))
+        let slice =
+            FileSlice { file: Arc::clone(&self.log), position: start, len: (end - start) as usize };
+        if wait == Wait::Never && slice.cached() != Some(true) {
+            return Err(Error::NotCached);
+        }
+        Ok(Some(slice))
     }
 
     /// The first record at or after `min_offset` with a timestamp at or
@@ -527,7 +546,7 @@ impl LogSegment {
     /// straddles it goes entirely). Returns the bytes removed.
     pub fn truncate_to(&self, offset: i64) -> Result<u64, Error> {
         let path = self.log_path();
-        let Some((pos, _)) = self.translate_offset(offset, 0)? else {
+        let Some((pos, _)) = self.translate_offset(offset, 0, Wait::Disk)? else {
             return Ok(0);
         };
         let old = self.size();
@@ -595,6 +614,8 @@ impl LogSegment {
 pub enum ScanError {
     Io(std::io::Error),
     Corrupt(crate::record::Error),
+    /// A [`Wait::Never`] scan reached bytes outside the page cache.
+    NotCached,
 }
 
 impl ScanError {
@@ -602,8 +623,24 @@ impl ScanError {
         match self {
             ScanError::Io(e) => Error::io(path)(e),
             ScanError::Corrupt(e) => Error::CorruptRecord(e),
+            ScanError::NotCached => Error::NotCached,
         }
     }
+}
+
+/// Whether a read may wait for the disk: on the blocking pool it may; on a
+/// reactor thread it must not, and gives up with [`Error::NotCached`]
+/// instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    Disk,
+    Never,
+}
+
+fn would_wait(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    e.raw_os_error()
+        .is_some_and(|c| c == Errno::AGAIN.raw_os_error() || c == Errno::OPNOTSUPP.raw_os_error())
 }
 
 /// Walks batch headers in a file through a small read window, so a scan
@@ -620,13 +657,27 @@ pub struct HeaderScanner<'f> {
     /// batches are large (a lookup reads one), a whole window once they
     /// turn out small (a scan over many).
     read_size: usize,
+    wait: Wait,
 }
 
 const WINDOW: usize = 8192;
 
 impl<'f> HeaderScanner<'f> {
-    pub fn new(file: &'f File, pos: u64, end: u64) -> Self {
-        Self { file, pos, end, buf: Vec::new(), buf_start: 0, done: false, read_size: HEADER_SIZE }
+    pub fn new(file: &'f File, pos: u64, end: u64, wait: Wait) -> Self {
+        let read_size = HEADER_SIZE;
+        Self { file, pos, end, buf: Vec::new(), buf_start: 0, done: false, read_size, wait }
+    }
+
+    fn read_at(&mut self, from: usize) -> std::io::Result<usize> {
+        let at = self.pos + from as u64;
+        match self.wait {
+            Wait::Disk => self.file.read_at(&mut self.buf[from..], at),
+            Wait::Never => {
+                let buf = &mut [std::io::IoSliceMut::new(&mut self.buf[from..])];
+                rustix::io::preadv2(self.file, buf, at, rustix::io::ReadWriteFlags::NOWAIT)
+                    .map_err(std::io::Error::from)
+            }
+        }
     }
 
     fn header_bytes(&mut self) -> Result<Option<&[u8]>, ScanError> {
@@ -642,10 +693,15 @@ impl<'f> HeaderScanner<'f> {
             self.buf.resize(len, 0);
             let mut filled = 0;
             while filled < len {
-                match self.file.read_at(&mut self.buf[filled..], self.pos + filled as u64) {
+                match self.read_at(filled) {
                     Ok(0) => break,
                     Ok(n) => filled += n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    // EAGAIN: a page is not cached; EOPNOTSUPP: the file
+                    // system cannot tell without waiting.
+                    Err(e) if self.wait == Wait::Never && would_wait(&e) => {
+                        return Err(ScanError::NotCached)
+                    }
                     Err(e) => return Err(ScanError::Io(e)),
                 }
             }

@@ -877,3 +877,48 @@ fn rolls_share_one_flusher_thread_and_the_recovery_point_waits_for_it() {
     assert_eq!(log.recovery_point(), Offset(200), "up to the active segment, not past it");
     assert_eq!(log.dir_state.flusher.threads_started(), 1);
 }
+
+/// Drops a log dir's segment files from the page cache (mapped index pages
+/// stay, as the kernel keeps pages that are mapped).
+fn drop_from_page_cache(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "log" || e == "index") {
+            let f = std::fs::File::open(&path).unwrap();
+            // Dirty pages are not dropped: write them back first.
+            f.sync_all().unwrap();
+            rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        }
+    }
+}
+
+#[test]
+fn cached_reads_give_up_on_pages_outside_the_page_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_000);
+    let config = LogConfig { segment_bytes: 64 << 10, ..LogConfig::default() };
+    let log = open(dir.path(), config, &clock);
+    for _ in 0..60 {
+        log.append_as_leader(&mut batch_of(4, 100, 1000, Compression::None), LeaderEpoch(0))
+            .unwrap();
+    }
+    assert!(log.segments().len() >= 3, "several segments");
+    let at = |log: &Log, offset| {
+        let read = log.read(Offset(offset), 20_000, None, true).unwrap().slice.unwrap();
+        (read.position, read.len)
+    };
+    let cached = |log: &Log, offset| {
+        log.read_waiting(Offset(offset), 20_000, None, true, segment::Wait::Never)
+            .map(|r| r.slice.map(|s| (s.position, s.len)).unwrap())
+    };
+    let Ok(warm) = cached(&log, 100) else {
+        eprintln!("skipping: this kernel cannot tell what the page cache holds");
+        return;
+    };
+    assert_eq!(warm, at(&log, 100), "the same slice as a read that may wait");
+    drop_from_page_cache(dir.path());
+    assert!(matches!(cached(&log, 100), Err(Error::NotCached)), "header pages were dropped");
+    let slice = log.read(Offset(100), 20_000, None, true).unwrap().slice.unwrap();
+    slice.load_into_cache().unwrap();
+    assert_eq!(cached(&log, 100).unwrap(), warm, "loaded back, the read needs no disk");
+}

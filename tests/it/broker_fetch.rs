@@ -235,3 +235,74 @@ fn empty_out_of_range_and_mid_batch_fetches() {
         assert_eq!(Batches::new(&records(&resp)).count(), 2, "session {session_id}");
     }
 }
+
+/// The record bytes of every fetch from `from` up to `end`, one fetch per
+/// element (each answer stops at its segment's end).
+fn fetch_through(w: &mut Wire, topic: &str, from: i64, end: i64) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut next = from;
+    while next < end {
+        let resp: FetchResponse = w.call(ApiKey::Fetch, 12, &fetch_request(topic, next, 0, 1));
+        assert_eq!(resp.responses[0].partitions[0].error_code, 0, "fetch at {next}");
+        let recs = records(&resp);
+        let last = Batches::new(&recs).map(|b| b.unwrap().next_offset()).last();
+        next = last.unwrap_or_else(|| panic!("no batch at offset {next}"));
+        out.push(recs);
+    }
+    out
+}
+
+/// Writes the partition's files back and drops them from the page cache, as
+/// old segments are once memory is needed elsewhere.
+fn drop_from_page_cache(partition_dir: &std::path::Path) -> usize {
+    let mut logs = 0;
+    for entry in std::fs::read_dir(partition_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if ext == "log" || ext == "index" {
+            logs += usize::from(ext == "log");
+            let f = std::fs::File::open(&path).unwrap();
+            f.sync_all().unwrap();
+            rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        }
+    }
+    logs
+}
+
+/// A consumer catching up on segments that are no longer in the page cache
+/// (read on the blocking pool, loaded into the cache before they are sent)
+/// gets the same bytes as one reading them while cached, across segment
+/// boundaries; and a long poll at the log end is still woken by an append.
+#[test]
+fn segments_dropped_from_the_page_cache_are_served_byte_for_byte() {
+    let broker = Broker::start(&[]);
+    let mut w = patient_wire(&broker);
+    let topic = "cold";
+    let created = create_topic(&mut w, topic, &[("segment.bytes", "65536")]);
+    assert_eq!(created.topics[0].error_code, 0);
+    let n = 48;
+    for i in 0..n {
+        let value = vec![b'a' + (i % 26) as u8; 7000 + i as usize];
+        assert_eq!(produce(&mut w, topic, 1, batch(&[&value, b"tail"])), (0, 2 * i));
+    }
+    let end = 2 * n;
+    let warm = fetch_through(&mut w, topic, 0, end);
+    for round in 0..2 {
+        let segments = drop_from_page_cache(&broker.data_dir().join("cold-0"));
+        assert!(segments >= 4, "several segments, got {segments}");
+        let cold = fetch_through(&mut w, topic, 0, end);
+        assert_eq!(cold.len(), warm.len(), "round {round}: as many fetches");
+        for (k, (c, h)) in cold.iter().zip(&warm).enumerate() {
+            assert!(c == h, "round {round}: fetch {k} differs from the cached read");
+        }
+    }
+    // Dropped again, then a long poll at the end is parked and woken.
+    drop_from_page_cache(&broker.data_dir().join("cold-0"));
+    let (cid, frame) = w.frame(ApiKey::Fetch, 12, &fetch_request(topic, end, i32::MAX, 1));
+    w.send_raw(&frame);
+    let mut producer = broker.wire();
+    assert_eq!(produce(&mut producer, topic, 1, batch(&[b"after the cold reads"])), (0, end));
+    let resp: FetchResponse =
+        w.read_response(ApiKey::Fetch, 12, cid).expect("the append woke the long poll");
+    assert_eq!(values(&records(&resp)), vec![b"after the cold reads".to_vec()]);
+}

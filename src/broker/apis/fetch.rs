@@ -41,6 +41,8 @@ use crate::broker::fetch_session::{
 use crate::broker::metrics::TopicStats;
 use crate::broker::quota::QuotaKind;
 use crate::broker::BrokerContext;
+use crate::log::segment::Wait;
+use crate::log::FileSlice;
 use crate::protocol::fetch_writer::{
     write_fetch_response, Chunk, FetchPartitionData, FetchResponseData, FetchTopicData,
 };
@@ -427,38 +429,25 @@ fn read_bound(p: &crate::broker::partition::Partition, params: FetchParams) -> i
 
 type PartPart = (FetchPartitionData<FileRegion>, Option<Arc<TopicStats>>);
 
-/// Reads every partition of the set once, in reading order, on the
-/// blocking pool (index lookups may touch the disk). The first partition
-/// with data may exceed the limits by one batch so a large batch never
-/// blocks a consumer (KIP-74).
+/// Reads every partition of the set once, in reading order. The first
+/// partition with data may exceed the limits by one batch so a large batch
+/// never blocks a consumer (KIP-74).
+///
+/// A read whose pages (index, batch headers, records) are all in the page
+/// cache is answered right here on the reactor: the hand-off to the
+/// blocking pool and back would cost more than the read. A read that needs
+/// the disk goes to the blocking pool whole, which also brings the regions
+/// it returns into the page cache, so that the reactor's `sendfile` of them
+/// never waits for the disk either and a catching-up consumer does not
+/// stall the clients sharing its reactor thread.
 async fn read_all(
     ctx: &Arc<BrokerContext>,
     params: FetchParams,
     set: &ReadSet,
     max_bytes: usize,
 ) -> Vec<PartPart> {
-    let read_pass = move |ctx: &BrokerContext, set: &ReadSet| {
-        let mut remaining = max_bytes;
-        let mut first = true;
-        set.order()
-            .map(|i| {
-                let w = &set.partitions[i];
-                if set.is_denied(i) {
-                    return (error_part(w, ErrorCode::TopicAuthorizationFailed), None);
-                }
-                let p = read_one(ctx, params, w, remaining, first);
-                if let Some(r) = &p.0.records {
-                    remaining = remaining.saturating_sub(r.len);
-                    first = false;
-                }
-                p
-            })
-            .collect::<Vec<_>>()
-    };
-    // A caught-up consumer's fetch finds nothing below the high watermark:
-    // answered from atomics, without a trip to the blocking pool.
-    if !set.order().any(|i| !set.is_denied(i) && has_data(ctx, params, &set.partitions[i])) {
-        return read_pass(ctx, set);
+    if let Some(parts) = read_pass(ctx, params, set, max_bytes, Wait::Never) {
+        return parts;
     }
     let ctx2 = ctx.clone();
     let set2 = ReadSet {
@@ -466,17 +455,54 @@ async fn read_all(
         start: set.start,
         denied: set.denied.clone(),
     };
-    let failed = |code| set.order().map(|i| (error_part(&set.partitions[i], code), None)).collect();
-    super::off_reactor(ApiKey::Fetch, move || read_pass(&ctx2, &set2), failed).await
+    let failed = |code| failed_parts(set, code);
+    let work = move || {
+        let Some(mut parts) = read_pass(&ctx2, params, &set2, max_bytes, Wait::Disk) else {
+            return failed_parts(&set2, ErrorCode::UnknownServerError);
+        };
+        for (p, _) in &mut parts {
+            let Some(r) = &p.records else { continue };
+            let slice = FileSlice { file: r.file.clone(), position: r.position, len: r.len };
+            if let Err(e) = slice.load_into_cache() {
+                tracing::warn!("fetch read of {} bytes at {} failed: {e}", r.len, r.position);
+                p.records = None;
+                p.error_code = ErrorCode::KafkaStorageError;
+            }
+        }
+        parts
+    };
+    super::off_reactor(ApiKey::Fetch, work, failed).await
 }
 
-/// Whether a log read could return records for `w` (checks atomics only).
-fn has_data(ctx: &BrokerContext, params: FetchParams, w: &FetchPartition) -> bool {
-    ctx.replicas.leader_partition(&w.tp).is_ok_and(|p| {
-        w.fetch_offset < read_bound(&p, params)
-            && w.fetch_offset >= p.log_start_offset().0
-            && !leader_throttles(ctx, &p, params, w)
-    })
+fn failed_parts(set: &ReadSet, code: ErrorCode) -> Vec<PartPart> {
+    set.order().map(|i| (error_part(&set.partitions[i], code), None)).collect()
+}
+
+/// One read of the set; under [`Wait::Never`], `None` as soon as a
+/// partition's read would wait for the disk.
+fn read_pass(
+    ctx: &BrokerContext,
+    params: FetchParams,
+    set: &ReadSet,
+    max_bytes: usize,
+    wait: Wait,
+) -> Option<Vec<PartPart>> {
+    let mut remaining = max_bytes;
+    let mut first = true;
+    set.order()
+        .map(|i| {
+            let w = &set.partitions[i];
+            if set.is_denied(i) {
+                return Some((error_part(w, ErrorCode::TopicAuthorizationFailed), None));
+            }
+            let p = read_one(ctx, params, w, remaining, first, wait)?;
+            if let Some(r) = &p.0.records {
+                remaining = remaining.saturating_sub(r.len);
+                first = false;
+            }
+            Some(p)
+        })
+        .collect()
 }
 
 /// Kafka's `shouldLeaderThrottle`: a follower outside the ISR gets nothing
@@ -513,18 +539,19 @@ fn read_one(
     w: &FetchPartition,
     remaining: usize,
     min_one: bool,
-) -> PartPart {
+    wait: Wait,
+) -> Option<PartPart> {
     // The epoch is checked before the leadership (KIP-320).
     let partition = match ctx.replicas.partition(&w.tp) {
         Ok(p) => p,
-        Err(code) => return (error_part(w, code), None),
+        Err(code) => return Some((error_part(w, code), None)),
     };
     let stats = Some(partition.stats.clone());
     if let Err(code) = partition
         .check_leader_epoch(w.current_leader_epoch)
         .and_then(|()| ctx.replicas.check_lease())
     {
-        return (error_part(w, code), stats);
+        return Some((error_part(w, code), stats));
     }
     let hw = partition.high_watermark();
     let lso = partition.last_stable_offset();
@@ -541,17 +568,18 @@ fn read_one(
     let leo = partition.log.log_end_offset().0;
     if w.fetch_offset < log_start || w.fetch_offset > leo {
         out.error_code = ErrorCode::OffsetOutOfRange;
-        return (out, stats);
+        return Some((out, stats));
     }
     let bound = read_bound(&partition, params);
     if w.fetch_offset >= bound {
-        return (out, stats); // nothing committed (or, for a follower, written) past it yet
+        return Some((out, stats)); // nothing committed (or, for a follower, written) past it yet
     }
     if leader_throttles(ctx, &partition, params, w) {
-        return (out, stats);
+        return Some((out, stats));
     }
     let limit = w.partition_max_bytes.min(remaining);
-    match partition.log.read(Offset(w.fetch_offset), limit, Some(Offset(bound)), min_one) {
+    let (offset, bound_offset) = (Offset(w.fetch_offset), Some(Offset(bound)));
+    match partition.log.read_waiting(offset, limit, bound_offset, min_one, wait) {
         Ok(info) => {
             out.records =
                 info.slice.map(|s| FileRegion { file: s.file, position: s.position, len: s.len });
@@ -563,7 +591,8 @@ fn read_one(
                     .collect();
             }
         }
+        Err(crate::log::Error::NotCached) if wait == Wait::Never => return None,
         Err(e) => out.error_code = log_error_code(&e),
     }
-    (out, stats)
+    Some((out, stats))
 }
