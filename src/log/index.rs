@@ -93,7 +93,7 @@ impl IndexFile {
     /// when the kernel cannot tell).
     pub fn cached(&self) -> Option<bool> {
         let len = self.entries().saturating_mul(self.entry_size());
-        super::mmap::range_cached(&self.file, 0, len as u64)
+        self.map.read_or_recover().resident(len)
     }
 
     /// Binary search: the last entry for which `le` holds (and that entry),

@@ -1,8 +1,8 @@
 //! The only unsafe code in the log: memory maps of index files, viewed as
 //! arrays of atomic 32-bit words so that the single writer can add entries
 //! while readers binary-search the same pages without a data race; and the
-//! `cachestat(2)` query that tells a reader whether a file range is in the
-//! page cache.
+//! `cachestat(2)` and `mincore(2)` queries that tell a reader whether a
+//! file range or a mapped range is in the page cache.
 //!
 //! Entries are stored big-endian (Kafka's format); callers convert each
 //! word with `u32::from_be`.
@@ -59,6 +59,42 @@ impl MappedFile {
                 unsafe { std::slice::from_raw_parts(ptr.cast::<AtomicU32>(), map.len() / 4) }
             }
         }
+    }
+
+    /// Whether the pages holding the first `len` bytes of the map are in
+    /// the page cache (`None` when the kernel cannot tell). The map is
+    /// asked, not the file: index files keep no descriptor open.
+    pub fn resident(&self, len: usize) -> Option<bool> {
+        let Some(map) = &self.map else { return Some(true) };
+        let len = len.min(map.len());
+        let page = rustix::param::page_size();
+        // A fixed buffer, a chunk of pages at a time: an index's length
+        // must not size an allocation on the read path.
+        let mut status = [0u8; 256];
+        let mut start = 0;
+        while start < len {
+            let chunk = (len - start).min(status.len() * page);
+            // SAFETY: `start` is a multiple of the page size inside the map
+            // (which begins on a page boundary) and `start + chunk` does not
+            // pass its end, so the range lies in memory this map owns for
+            // the call; mincore writes one byte per page of it, at most
+            // `status.len()`.
+            let rc = unsafe {
+                libc::mincore(
+                    map.as_ptr().add(start) as *mut libc::c_void,
+                    chunk,
+                    status.as_mut_ptr(),
+                )
+            };
+            if rc != 0 {
+                return None;
+            }
+            if status[..chunk.div_ceil(page)].iter().any(|b| b & 1 == 0) {
+                return Some(false);
+            }
+            start += chunk;
+        }
+        Some(true)
     }
 
     /// Writes dirty pages back to the file (msync).
