@@ -974,9 +974,11 @@ mod tests {
         p
     }
 
+    type Held = (i32, Option<Vec<u8>>, Option<Vec<u8>>, u64);
+
     /// (partition, key, value, tag) of every record the producer holds, the
     /// sealed batches first and then the open ones, each in order.
-    fn held(p: &Producer) -> Vec<(i32, Option<Vec<u8>>, Option<Vec<u8>>, u64)> {
+    fn held(p: &Producer) -> Vec<Held> {
         let built: Vec<(i32, Vec<u8>, Vec<u64>)> = p
             .retry
             .iter()
