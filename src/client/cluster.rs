@@ -314,7 +314,7 @@ impl Cluster {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -359,7 +359,7 @@ mod tests {
 
     /// Answers every ApiVersions request on `listener` with an empty list:
     /// enough for a client connection to open.
-    async fn answer_api_versions(listener: tokio::net::TcpListener) {
+    pub(crate) async fn answer_api_versions(listener: tokio::net::TcpListener) {
         use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         while let Ok((mut s, _)) = listener.accept().await {

@@ -375,61 +375,50 @@ impl Producer {
         std::mem::take(&mut self.failures)
     }
 
-    async fn topic_state(&mut self, topic: &str) -> Result<&mut TopicState> {
-        if !self.topics.contains_key(topic) {
-            let md = self.cluster.topic(topic, true, self.config.max_block).await?;
-            let name: Arc<str> = Arc::from(topic);
-            let leaders = md.partitions.iter().map(|p| p.leader).collect();
-            self.topics.insert(name.clone(), TopicState { name, leaders, sticky: None });
-        }
-        Ok(self.topics.get_mut(topic).expect("inserted above"))
+    /// Fetches a topic's partitions and leaders the first time it is used.
+    async fn load_topic(&mut self, topic: &str) -> Result<()> {
+        let md = self.cluster.topic(topic, true, self.config.max_block).await?;
+        let name: Arc<str> = Arc::from(topic);
+        let leaders = md.partitions.iter().map(|p| p.leader).collect();
+        self.topics.insert(name.clone(), TopicState { name, leaders, sticky: None });
+        Ok(())
     }
 
     /// Appends a record; sends batches that are ready. Waits only when the
     /// leader already has its maximum of requests in flight and the batch
     /// reached `max.request.size`.
     pub async fn send(&mut self, topic: &str, record: ProducerRecord<'_>, tag: u64) -> Result<()> {
-        let state = self.topic_state(topic).await?;
-        let partitions = state.leaders.len();
-        let partition = match (record.partition, record.key) {
-            (Some(p), _) => {
-                if p < 0 || p as usize >= partitions {
-                    return Err(Error::InvalidArgument(format!(
-                        "Invalid partition given with record: {p} is not in the range [0...{partitions})."
-                    )));
-                }
-                p
-            }
-            (None, Some(key)) => partition_for_key(key, partitions),
-            (None, None) => match state.sticky {
-                Some(p) => p,
-                None => {
-                    let p = sticky_choice(&state.leaders);
-                    state.sticky = Some(p);
-                    p
-                }
-            },
-        };
-        let name = state.name.clone();
-        let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let key = (name.clone(), partition);
-        let compression = self.config.compression;
-        let batch = self.open.entry(key.clone()).or_insert_with(|| OpenBatch {
-            builder: BatchBuilder::new(compression),
-            tags: Vec::new(),
-            created: Instant::now(),
-        });
-        batch.builder.push(NewRecord {
-            timestamp,
-            key: record.key,
-            value: record.value,
-            headers: record.headers,
-        });
-        batch.tags.push(tag);
-        let size = batch.builder.size_estimate();
-        if size >= self.config.batch_size {
+        self.send_many(topic, std::slice::from_ref(&record), tag).await
+    }
+
+    /// Appends `records` in order, as that many [`Producer::send`] calls
+    /// with the tags `first_tag`, `first_tag + 1`, ... would (the same
+    /// partitions, batches and requests; an invalid partition fails the
+    /// call after the records before it were appended), but looks the
+    /// topic up and reads the clock once per run of records that go to one
+    /// partition, not once per record: what a record costs is then its
+    /// encoding into the batch. The time read at the start of a run stamps
+    /// the run's records that carry no timestamp of their own.
+    pub async fn send_many(
+        &mut self,
+        topic: &str,
+        records: &[ProducerRecord<'_>],
+        first_tag: u64,
+    ) -> Result<()> {
+        let mut done = 0;
+        // How large the open batch may grow before the leader is asked
+        // again whether it can take a request: `batch.size` at first, then
+        // another `batch.size` beyond each time it could not (a batch past
+        // `batch.size` keeps growing while its leader's requests are all
+        // out), instead of a poll of the in-flight requests per record.
+        let mut check_at = self.config.batch_size;
+        while done < records.len() {
+            let run = self.append_run(topic, &records[done..], first_tag + done as u64, check_at);
+            let (key, appended, full) = run.await?;
+            done += appended;
+            let Some(size) = full else { continue };
             self.poll_completions().await;
-            let leader = self.leader(&name, partition);
+            let leader = self.leader(&key.0, key.1);
             let has_room = self.has_room(leader);
             if has_room || size + 1024 >= self.config.max_request_size {
                 if !has_room {
@@ -438,9 +427,74 @@ impl Producer {
                 self.seal(&key)?;
                 self.dispatch().await;
                 self.bound_queue().await;
+                check_at = self.config.batch_size;
+            } else {
+                check_at = (size + self.config.batch_size)
+                    .min(self.config.max_request_size.saturating_sub(1024));
             }
         }
         Ok(())
+    }
+
+    /// Appends the leading records of `records` that go to the partition of
+    /// the first one, stopping after a record that takes the batch to
+    /// `check_at` bytes. Returns the partition, how many records were
+    /// appended and, when it stopped at `check_at`, the batch's size.
+    async fn append_run(
+        &mut self,
+        topic: &str,
+        records: &[ProducerRecord<'_>],
+        first_tag: u64,
+        check_at: usize,
+    ) -> Result<((Arc<str>, i32), usize, Option<usize>)> {
+        let state = match self.topics.get_mut(topic) {
+            Some(state) => state,
+            None => {
+                self.load_topic(topic).await?;
+                self.topics.get_mut(topic).expect("loaded above")
+            }
+        };
+        let partition = choose_partition(state, &records[0])?;
+        let key = (state.name.clone(), partition);
+        let compression = self.config.compression;
+        let batch = self.open.entry(key.clone()).or_insert_with(|| OpenBatch {
+            builder: BatchBuilder::new(compression),
+            tags: Vec::new(),
+            created: Instant::now(),
+        });
+        let now = now_ms();
+        let mut appended = 0;
+        let mut full = None;
+        let mut failed = None;
+        for r in records {
+            if appended > 0 {
+                match choose_partition(state, r) {
+                    Ok(p) if p == partition => {}
+                    Ok(_) => break,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            batch.builder.push(NewRecord {
+                timestamp: r.timestamp.unwrap_or(now),
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+            });
+            batch.tags.push(first_tag + appended as u64);
+            appended += 1;
+            let size = batch.builder.size_estimate();
+            if size >= check_at {
+                full = Some(size);
+                break;
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok((key, appended, full)),
+        }
     }
 
     fn leader(&self, topic: &str, partition: i32) -> i32 {
@@ -845,6 +899,25 @@ fn clone_error(e: &Error) -> Error {
     }
 }
 
+/// The partition `send` puts a record in: the one it names, its key's, or
+/// the topic's sticky partition (chosen anew once the last one's batch was
+/// sealed).
+fn choose_partition(state: &mut TopicState, record: &ProducerRecord<'_>) -> Result<i32> {
+    let partitions = state.leaders.len();
+    Ok(match (record.partition, record.key) {
+        (Some(p), _) => {
+            if p < 0 || p as usize >= partitions {
+                return Err(Error::InvalidArgument(format!(
+                    "Invalid partition given with record: {p} is not in the range [0...{partitions})."
+                )));
+            }
+            p
+        }
+        (None, Some(key)) => partition_for_key(key, partitions),
+        (None, None) => *state.sticky.get_or_insert_with(|| sticky_choice(&state.leaders)),
+    })
+}
+
 /// A random partition with a leader (any partition if none has one).
 fn sticky_choice(leaders: &[i32]) -> i32 {
     let available: Vec<i32> =
@@ -885,6 +958,168 @@ mod tests {
         // toPositive(murmur2(key)) % n: negative hashes must not go negative.
         assert_eq!(partition_for_key(b"21", 3), ((-973932308i32 & 0x7fffffff) % 3));
         assert_eq!(partition_for_key(b"abc", 1), 0, "one partition takes every key");
+    }
+
+    /// A producer whose cluster answers nothing but ApiVersions, with
+    /// `topic`'s partitions led by `leaders` (-1: none, so sealed batches
+    /// wait in the queue, where the tests look at them).
+    async fn offline_producer(config: ProducerConfig, topic: &str, leaders: &[i32]) -> Producer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(super::super::cluster::tests::answer_api_versions(listener));
+        let cluster = Cluster::connect(super::super::ClientConfig::new(&addr, "t").unwrap());
+        let mut p = Producer::new(cluster.await.unwrap(), config).await.unwrap();
+        let name: Arc<str> = Arc::from(topic);
+        p.topics.insert(name.clone(), TopicState { name, leaders: leaders.to_vec(), sticky: None });
+        p
+    }
+
+    type Held = (i32, Option<Vec<u8>>, Option<Vec<u8>>, u64);
+
+    /// (partition, key, value, tag) of every record the producer holds, the
+    /// sealed batches first and then the open ones, each in order.
+    fn held(p: &Producer) -> Vec<Held> {
+        let built: Vec<(i32, Vec<u8>, Vec<u64>)> = p
+            .retry
+            .iter()
+            .map(|b| (b.partition, b.bytes.to_vec(), b.tags.clone()))
+            .chain(
+                p.open
+                    .iter()
+                    .map(|((_, part), b)| (*part, b.builder.build().unwrap(), b.tags.clone())),
+            )
+            .collect();
+        let mut out = Vec::new();
+        for (partition, bytes, tags) in built {
+            let batch = crate::record::RecordBatch::parse(&bytes).unwrap();
+            let records = batch.records().unwrap();
+            for (r, tag) in records.iter().zip(tags) {
+                let r = r.unwrap();
+                out.push((partition, r.key.map(<[u8]>::to_vec), r.value.map(<[u8]>::to_vec), tag));
+            }
+        }
+        out
+    }
+
+    fn record<'a>(
+        key: Option<&'a [u8]>,
+        value: &'a [u8],
+        partition: Option<i32>,
+    ) -> ProducerRecord<'a> {
+        ProducerRecord { key, value: Some(value), headers: &[], timestamp: None, partition }
+    }
+
+    #[tokio::test]
+    async fn send_many_partitions_and_orders_like_single_sends() {
+        let values: Vec<Vec<u8>> = (0..60).map(|i| format!("value-{i}").into_bytes()).collect();
+        let keys: [&[u8]; 3] = [b"a", b"bb", b"ccc"];
+        // Keyless runs, keyed records and explicit partitions interleaved.
+        let records: Vec<ProducerRecord<'_>> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match i % 7 {
+                0 | 1 => record(Some(keys[i % 3]), v, None),
+                2 => record(None, v, Some((i % 3) as i32)),
+                _ => record(None, v, None),
+            })
+            .collect();
+        // Only partition 1 has a leader, so the sticky partition is 1 for both.
+        let leaders = [-1, 4, -1];
+        let mut one_by_one = offline_producer(ProducerConfig::default(), "t", &leaders).await;
+        for (i, r) in records.iter().enumerate() {
+            one_by_one.send("t", *r, 100 + i as u64).await.unwrap();
+        }
+        let mut many = offline_producer(ProducerConfig::default(), "t", &leaders).await;
+        many.send_many("t", &records[..25], 100).await.unwrap();
+        many.send_many("t", &records[25..], 125).await.unwrap();
+        let sorted = |mut v: Vec<_>| {
+            // Per partition in order: the maps hold partitions in any order.
+            v.sort_by_key(|r: &(i32, _, _, u64)| (r.0, r.3));
+            v
+        };
+        let want = sorted(held(&one_by_one));
+        assert_eq!(want.len(), records.len());
+        assert_eq!(sorted(held(&many)), want);
+        for (partition, key, _, _) in &want {
+            if let Some(k) = key {
+                assert_eq!(*partition, partition_for_key(k, 3), "keyed records follow murmur2");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn send_many_seals_at_batch_size_in_order() {
+        let config = ProducerConfig { batch_size: 1000, ..ProducerConfig::default() };
+        let mut p = offline_producer(config, "t", &[-1]).await;
+        let values: Vec<Vec<u8>> = (0..100).map(|i| format!("{i:0>99}").into_bytes()).collect();
+        let records: Vec<_> = values.iter().map(|v| record(None, v, None)).collect();
+        p.send_many("t", &records, 0).await.unwrap();
+        assert!(p.retry.len() >= 9, "{} batches sealed", p.retry.len());
+        for b in &p.retry {
+            // Sealed at the record that reached batch.size, not later.
+            assert!(b.bytes.len() >= 1000 && b.bytes.len() < 1000 + 110, "{}", b.bytes.len());
+        }
+        let got: Vec<_> = held(&p).into_iter().map(|r| (r.2.unwrap(), r.3)).collect();
+        let want: Vec<_> = values.iter().cloned().zip(0..).collect();
+        assert_eq!(got, want, "every record once, in order, with its tag");
+    }
+
+    #[tokio::test]
+    async fn send_many_grows_a_batch_while_the_leader_is_busy_up_to_the_request_size() {
+        let config = ProducerConfig {
+            batch_size: 1000,
+            max_request_size: 5000,
+            max_in_flight: 1,
+            ..ProducerConfig::default()
+        };
+        let mut p = offline_producer(config, "t", &[-1]).await;
+        let values: Vec<Vec<u8>> = (0..101).map(|i| format!("{i:0>99}").into_bytes()).collect();
+        let records: Vec<_> = values.iter().map(|v| record(None, v, None)).collect();
+        // The leader's one request slot is taken: the batch grows past
+        // batch.size.
+        p.in_flight_per_broker.insert(-1, 1);
+        p.send_many("t", &records[..20], 0).await.unwrap();
+        assert!(p.retry.is_empty());
+        let open = p.open.values().next().unwrap().builder.size_estimate();
+        assert!(open > 2000, "{open}");
+        // ... but not past max.request.size: then it waits for the slot.
+        p.send_many("t", &records[20..100], 20).await.unwrap();
+        assert!(!p.retry.is_empty());
+        for b in &p.retry {
+            assert!(b.bytes.len() + 1024 >= 5000 && b.bytes.len() < 5000, "{}", b.bytes.len());
+        }
+        // A free slot: the grown batch goes with the next record.
+        let sealed = p.retry.len();
+        assert!(p.open.values().next().unwrap().builder.size_estimate() >= 1000);
+        p.in_flight_per_broker.insert(-1, 0);
+        p.send_many("t", &records[100..], 100).await.unwrap();
+        assert_eq!(p.retry.len(), sealed + 1);
+        assert!(p.open.is_empty());
+        let got: Vec<_> = held(&p).into_iter().map(|r| (r.2.unwrap(), r.3)).collect();
+        assert_eq!(got, values.iter().cloned().zip(0..).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn send_many_lingers_from_the_first_record_and_stops_at_a_bad_partition() {
+        let config =
+            ProducerConfig { linger: Duration::from_millis(300), ..ProducerConfig::default() };
+        let mut p = offline_producer(config, "t", &[-1, -1]).await;
+        let before = Instant::now();
+        let first = [record(None, b"a", Some(0))];
+        p.send_many("t", &first, 0).await.unwrap();
+        let deadline = p.linger_deadline().expect("a batch is open");
+        assert!(deadline >= before + Duration::from_millis(300));
+        let bad =
+            [record(None, b"b", Some(0)), record(None, b"c", Some(2)), record(None, b"d", Some(1))];
+        let e = p.send_many("t", &bad, 1).await.unwrap_err();
+        assert!(e.to_string().contains("Invalid partition given with record: 2"), "{e}");
+        assert_eq!(p.linger_deadline(), Some(deadline), "appending does not restart linger");
+        let got: Vec<_> = held(&p).into_iter().map(|r| (r.0, r.2.unwrap(), r.3)).collect();
+        assert_eq!(
+            got,
+            vec![(0, b"a".to_vec(), 0), (0, b"b".to_vec(), 1)],
+            "records before the bad one stay"
+        );
     }
 
     #[test]

@@ -144,6 +144,10 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
     let mut next_commit = Instant::now() + env.flush_interval;
     let mut warned = false;
     let mut eof = false;
+    // One poll's lines: where each value is, in `buf` or (when the
+    // converter changes it) in `converted`.
+    let mut values: Vec<LineValue> = Vec::with_capacity(batch_size.min(READ_CHUNK));
+    let mut converted: Vec<Option<Vec<u8>>> = Vec::new();
 
     let commit = Committer {
         env: env.clone(),
@@ -225,35 +229,48 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
             continue;
         }
         end += n;
-        let mut sent = 0usize;
         let mut line_start = start;
-        for nl in memchr::memchr_iter(b'\n', &buf[start..end]) {
-            let line = &buf[line_start..start + nl];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let converted;
-            let value = match value_converter.same_bytes(Some(line)) {
-                Some(v) => Some(v),
-                None => {
-                    let text = String::from_utf8_lossy(line);
-                    converted = value_converter.from_connect(&Data::String(text.into_owned()))?;
-                    converted.as_deref()
-                }
-            };
-            let record = ProducerRecord {
-                key: key.as_deref(),
-                value,
-                headers: &[],
-                timestamp: None,
-                partition: None,
-            };
-            producer.send(&topic, record, 0).await?;
-            line_start = start + nl + 1;
-            sent += 1;
+        let mut lines = memchr::memchr_iter(b'\n', &buf[start..end]).map(|nl| start + nl);
+        loop {
             // Kafka's task hands the worker `batch.size` records per poll
             // and the producer sends them when the connection is free;
             // sealing a request at every poll instead would cap requests
             // at `batch.size` lines and queue them one round trip apart.
-            if sent.is_multiple_of(batch_size) {
+            values.clear();
+            converted.clear();
+            for nl in lines.by_ref().take(batch_size) {
+                let line = &buf[line_start..nl];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let value = match value_converter.same_bytes(Some(line)) {
+                    Some(_) => LineValue::Line(line_start, line_start + line.len()),
+                    None => {
+                        let text = String::from_utf8_lossy(line);
+                        converted
+                            .push(value_converter.from_connect(&Data::String(text.into_owned()))?);
+                        LineValue::Converted(converted.len() - 1)
+                    }
+                };
+                values.push(value);
+                line_start = nl + 1;
+            }
+            if values.is_empty() {
+                break;
+            }
+            let records: Vec<ProducerRecord<'_>> = values
+                .iter()
+                .map(|v| ProducerRecord {
+                    key: key.as_deref(),
+                    value: match *v {
+                        LineValue::Line(a, b) => Some(&buf[a..b]),
+                        LineValue::Converted(i) => converted[i].as_deref(),
+                    },
+                    headers: &[],
+                    timestamp: None,
+                    partition: None,
+                })
+                .collect();
+            producer.send_many(&topic, &records, 0).await?;
+            if values.len() == batch_size {
                 producer.send_ready().await?;
             }
         }
@@ -271,6 +288,14 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
         producer_failure(&mut producer, &topic)?;
     }
     commit.run(&mut producer, position, &mut committed).await
+}
+
+/// Where a source record's value is.
+enum LineValue {
+    /// `buf[start..end]`: the line itself.
+    Line(usize, usize),
+    /// The line as the converter wrote it.
+    Converted(usize),
 }
 
 /// The free tail of `buf` to read into: a partial line left at the end
