@@ -62,12 +62,12 @@ fn starts_logs_and_stops_on_sigterm() {
     let resp: ApiVersionsResponse =
         wire.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
     assert_eq!(resp.error_code, 0);
+    // ApiVersions is answered while the broker still starts.
+    support::wait_until(Duration::from_secs(60), "the started line", || {
+        broker.server_log().contains("started: listening on")
+    });
     let log = broker.server_log();
-    assert!(
-        log.contains("started: listening on")
-            && log.contains(&broker.data_dir().display().to_string()),
-        "{log}"
-    );
+    assert!(log.contains(&broker.data_dir().display().to_string()), "{log}");
     assert!(
         log.contains("The configuration 'no.such.key' was supplied but isn't a known config."),
         "{log}"
