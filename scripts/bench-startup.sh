@@ -9,15 +9,18 @@
 #
 # Usage: scripts/bench-startup.sh [MB] [ROUNDS] [SEGMENT_BYTES]
 # Needs a release build (target/release/kafka-rs) and MB of free disk.
+# DATA=DIR keeps the log in DIR: written on the first run, reused after
+# (a 20 GB log is written once), removed by hand.
 set -euo pipefail
 MB=${1:-1000}
 ROUNDS=${2:-3}
 SEGMENT=${3:-1073741824}
 here="$(cd "$(dirname "$0")/.." && pwd)"
 BIN=${KAFKA_RS_BIN:-$here/target/release/kafka-rs}
-WORK=$(mktemp -d /tmp/bench-startup.XXXXXX)
+WORK=${DATA:-$(mktemp -d /tmp/bench-startup.XXXXXX)}
+mkdir -p "$WORK"
 pid=
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; [ -n "${DATA:-}" ] || rm -rf "$WORK"; }
 trap cleanup EXIT
 
 . "$here/scripts/benchlib.sh"
@@ -42,15 +45,22 @@ wait_online() { # START_MS END_OFFSET
   echo "never online" >&2; exit 1
 }
 
-start "$BIN"
-for _ in $(seq 400); do (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.05; done
-"$BIN" topics --bootstrap-server "127.0.0.1:$PORT" --create --topic bench --partitions 1 \
-  --replication-factor 1 --config "segment.bytes=$SEGMENT" >/dev/null
-N=$(( MB * 1000 ))
-"$BIN" producer-perf-test --topic bench --num-records "$N" --record-size 1000 --throughput -1 \
-  --producer-props "bootstrap.servers=127.0.0.1:$PORT" acks=all enable.idempotence=true linger.ms=5 \
-  batch.size=262144 | tail -1
-END=$("$BIN" get-offsets --bootstrap-server "127.0.0.1:$PORT" --topic-partitions bench:0 | cut -d: -f3)
+if [ -s "$WORK/end-offset" ]; then
+  END=$(cat "$WORK/end-offset")
+  start "$BIN"
+  wait_online "$(now_ms)" "$END" >/dev/null
+else
+  start "$BIN"
+  for _ in $(seq 400); do (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.05; done
+  "$BIN" topics --bootstrap-server "127.0.0.1:$PORT" --create --topic bench --partitions 1 \
+    --replication-factor 1 --config "segment.bytes=$SEGMENT" >/dev/null
+  N=$(( MB * 1000 ))
+  "$BIN" producer-perf-test --topic bench --num-records "$N" --record-size 1000 --throughput -1 \
+    --producer-props "bootstrap.servers=127.0.0.1:$PORT" acks=all enable.idempotence=true linger.ms=5 \
+    batch.size=262144 | tail -1
+  END=$("$BIN" get-offsets --bootstrap-server "127.0.0.1:$PORT" --topic-partitions bench:0 | cut -d: -f3)
+  echo "$END" >"$WORK/end-offset"
+fi
 echo "log: $(du -sh "$WORK/data/bench-0" | cut -f1) in $(ls "$WORK/data/bench-0" | grep -c '\.log$') segments, end offset $END"
 
 bins=("$BIN"); [ -n "${BEFORE_BIN:-}" ] && bins+=("$BEFORE_BIN")

@@ -34,6 +34,7 @@ pub mod log;
 pub mod metrics;
 pub mod protocol;
 pub mod record;
+pub mod resident;
 pub mod security;
 pub mod sync;
 #[cfg(test)]

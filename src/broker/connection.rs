@@ -190,14 +190,107 @@ pub const ANONYMOUS: &str = "User:ANONYMOUS";
 /// Kafka's `sasl.server.max.receive.size` default.
 const SASL_MAX_RECEIVE_SIZE: usize = 524_288;
 
+/// What happened to the bytes at the head of a connection's buffer while
+/// the broker starts.
+enum Early {
+    /// A whole ApiVersions request of this many bytes, size prefix included.
+    ApiVersions(usize),
+    NeedMore,
+    /// Another request: it waits for the started broker.
+    Other,
+}
+
+fn early_frame(buf: &[u8], max: usize) -> Result<Early, ConnectionError> {
+    if buf.len() < SIZE_PREFIX + 2 {
+        return Ok(Early::NeedMore);
+    }
+    let n = check_request_size(i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]), max)?;
+    if i16::from_be_bytes([buf[4], buf[5]]) != ApiKey::ApiVersions as i16 || n > SMALL_FRAME {
+        return Ok(Early::Other);
+    }
+    Ok(if buf.len() < SIZE_PREFIX + n {
+        Early::NeedMore
+    } else {
+        Early::ApiVersions(SIZE_PREFIX + n)
+    })
+}
+
+/// Serves a connection accepted while the broker is still starting.
+/// ApiVersions, the first thing every client asks, needs nothing that
+/// start-up builds, so it is answered at once; the first other request
+/// (Metadata included, which would be wrong before this broker is
+/// registered) waits until `ready` holds the started broker, and from
+/// there the connection is served like any other. TLS listeners wait
+/// before their handshake.
+pub async fn serve_starting(
+    mut ready: watch::Receiver<Option<Arc<BrokerContext>>>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    listener: Arc<ListenerInfo>,
+    shutdown: watch::Receiver<bool>,
+    max_request: usize,
+) {
+    use tokio::io::AsyncWriteExt;
+    let mut buf = BytesMut::new();
+    let mut waiting = listener.tls.is_some();
+    let ctx = loop {
+        if let Some(ctx) = ready.borrow_and_update().clone() {
+            break ctx;
+        }
+        if waiting {
+            if ready.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        buf.reserve(8 * 1024);
+        tokio::select! {
+            changed = ready.changed() => if changed.is_err() { return },
+            read = stream.read_buf(&mut buf) => match read {
+                Ok(n) if n > 0 => {}
+                _ => return,
+            },
+        }
+        loop {
+            match early_frame(&buf, max_request) {
+                Ok(Early::ApiVersions(len)) => {
+                    let frame = buf.split_to(len).split_off(SIZE_PREFIX).freeze();
+                    let answer = match apis::api_versions::answer(frame) {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!(%peer, "closing connection: {e}");
+                            return;
+                        }
+                    };
+                    if stream.write_all(&answer).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Early::NeedMore) => break,
+                Ok(Early::Other) => {
+                    waiting = true;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(%peer, "closing connection: {e}");
+                    return;
+                }
+            }
+        }
+    };
+    serve(ctx, stream, peer, listener, shutdown, buf).await
+}
+
 /// Serves one connection until the client leaves, a frame is bad or the
 /// broker shuts down (then the request in progress is still answered).
+/// `prefetched` holds bytes already read from a plaintext `stream`.
 pub async fn serve(
     ctx: Arc<BrokerContext>,
     stream: TcpStream,
     peer: SocketAddr,
     listener: Arc<ListenerInfo>,
     mut shutdown: watch::Receiver<bool>,
+    prefetched: BytesMut,
 ) {
     let mut principal = ANONYMOUS.to_string();
     let stream = match &listener.tls {
@@ -247,7 +340,7 @@ pub async fn serve(
     }
     let mut conn = Conn {
         rd,
-        buf: BytesMut::with_capacity(8 * 1024),
+        buf: if prefetched.is_empty() { BytesMut::with_capacity(8 * 1024) } else { prefetched },
         limits,
         tx,
         held: VecDeque::new(),

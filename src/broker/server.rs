@@ -55,8 +55,42 @@ pub async fn run(
         Some((host, port)) => Some(bind_metrics(host, *port).await?),
         None => None,
     };
-    let (ctx, embedded_zookeeper) = start(config).await?;
+    // Accepting starts before the broker does: clients get their
+    // ApiVersions answer at once and their other requests once it is up.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (accepted_tx, mut accepted_rx) = mpsc::channel(64);
+    let mut acceptors = JoinSet::new();
+    for (listener, l) in listeners.into_iter().zip(&config.listeners.listeners) {
+        let info = Arc::new(ListenerInfo {
+            name: l.name.clone(),
+            security_protocol: l.security_protocol,
+            tls: config.tls.get(&l.name).cloned(),
+        });
+        acceptors.spawn(accept_loop(listener, info, accepted_tx.clone()));
+    }
+    drop(accepted_tx);
+    let mut connections = JoinSet::new();
+    let (ready_tx, ready_rx) = watch::channel(None);
+    let max_request = config.socket_request_max_bytes;
+    let starting = start(config);
+    tokio::pin!(starting);
+    let (ctx, embedded_zookeeper) = loop {
+        tokio::select! {
+            started = &mut starting => break started?,
+            Some((stream, peer, listener)) = accepted_rx.recv() => {
+                connections.spawn(connection::serve_starting(
+                    ready_rx.clone(),
+                    stream,
+                    peer,
+                    listener,
+                    stop_rx.clone(),
+                    max_request,
+                ));
+            }
+        }
+    };
     let ctx = Arc::new(ctx);
+    ready_tx.send_replace(Some(ctx.clone()));
     let metrics = metrics_listener.map(|l| tokio::spawn(serve_metrics(l, Arc::downgrade(&ctx))));
     tracing::info!(
         "kafka-rs broker {} started: listening on {} (advertised {}, inter-broker {}), log dirs {}",
@@ -67,23 +101,8 @@ pub async fn run(
         ctx.config.log_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(",")
     );
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let follower = tokio::spawn(follow_metadata(ctx.clone()));
     let isr_expiration = tokio::spawn(ctx.replicas.clone().run_isr_expiration());
-    // One accept task per listener, all feeding this loop, so every
-    // connection is tracked in one set and drained alike at shutdown.
-    let (accepted_tx, mut accepted_rx) = mpsc::channel(64);
-    let mut acceptors = JoinSet::new();
-    for (listener, config) in listeners.into_iter().zip(&ctx.config.listeners.listeners) {
-        let info = Arc::new(ListenerInfo {
-            name: config.name.clone(),
-            security_protocol: config.security_protocol,
-            tls: ctx.config.tls.get(&config.name).cloned(),
-        });
-        acceptors.spawn(accept_loop(listener, info, accepted_tx.clone()));
-    }
-    drop(accepted_tx);
-    let mut connections = JoinSet::new();
     // Clients keep being served while the controller moves leaderships away.
     let stopping_ctx = ctx.clone();
     let stopping = async move {
@@ -102,6 +121,7 @@ pub async fn run(
                         peer,
                         listener,
                         stop_rx.clone(),
+                        bytes::BytesMut::new(),
                     ));
                 }
                 None => break,
@@ -133,7 +153,8 @@ pub async fn run(
     let _ = tokio::task::spawn_blocking(move || replicas.shutdown()).await;
     let broker_id = ctx.broker_id;
     // The store's session must end before the server it talks to.
-    drop(ctx);
+    ready_tx.send_replace(None);
+    drop((ctx, ready_rx));
     if let Some(zk) = embedded_zookeeper {
         zk.stop().await;
     }

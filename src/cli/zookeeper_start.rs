@@ -22,7 +22,8 @@ pub fn run(args: ZookeeperStartArgs) -> anyhow::Result<()> {
         Some(p) => Properties::load(p)?,
         None => Properties::new(),
     };
-    let config = zk::Config::from_properties(&props)?;
+    let mut config = zk::Config::from_properties(&props)?;
+    config.release_startup_pages = true;
     let host = config.client_port_address.clone().unwrap_or_else(|| "0.0.0.0".to_string());
     let addr = format!("{host}:{}", config.client_port);
     let rt = tokio::runtime::Builder::new_multi_thread()

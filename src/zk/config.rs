@@ -42,6 +42,9 @@ pub struct Config {
     /// `metricsProvider.className` names ZooKeeper's Prometheus provider,
     /// from `metricsProvider.httpHost` (0.0.0.0) and `metricsProvider.httpPort` (7000).
     pub metrics_listener: Option<(String, u16)>,
+    /// Once serving, unmap the binary's pages that only start-up used (a
+    /// standalone server; an embedded one shares the broker's process).
+    pub release_startup_pages: bool,
 }
 
 /// The `metricsProvider.className` that turns the `/metrics` endpoint on.
@@ -69,6 +72,7 @@ impl Config {
             extended_types: false,
             expire_recovered_sessions: false,
             metrics_listener: None,
+            release_startup_pages: false,
         }
     }
 

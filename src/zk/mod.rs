@@ -155,6 +155,10 @@ pub async fn run(
         }
         None => None,
     };
+    if cfg.release_startup_pages {
+        // Recovery is over and every task is running.
+        tokio::task::spawn_blocking(crate::resident::release_startup_pages);
+    }
     let mut conns = JoinSet::new();
     let result = tokio::select! {
         _ = server::accept_loop(listener, cfg.clone(), ev_tx.clone(), &mut conns) => Ok(()),

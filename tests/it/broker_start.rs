@@ -62,12 +62,12 @@ fn starts_logs_and_stops_on_sigterm() {
     let resp: ApiVersionsResponse =
         wire.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
     assert_eq!(resp.error_code, 0);
+    // ApiVersions is answered while the broker still starts.
+    support::wait_until(Duration::from_secs(60), "the started line", || {
+        broker.server_log().contains("started: listening on")
+    });
     let log = broker.server_log();
-    assert!(
-        log.contains("started: listening on")
-            && log.contains(&broker.data_dir().display().to_string()),
-        "{log}"
-    );
+    assert!(log.contains(&broker.data_dir().display().to_string()), "{log}");
     assert!(
         log.contains("The configuration 'no.such.key' was supplied but isn't a known config."),
         "{log}"
@@ -181,4 +181,51 @@ fn no_config_file_gives_groups_a_coordinator() {
     );
     assert!(out.status.success(), "consume in a group: {}", stderr(&out));
     assert_eq!(support::stdout(&out), "one\ntwo\n");
+}
+
+/// A broker listens and answers ApiVersions from the start, before it has
+/// registered; every Metadata answer, from the first, lists this broker
+/// (a Metadata asked during start-up waits until the broker is registered
+/// and has its first metadata image, never answering an empty cluster).
+#[test]
+fn startup_answers_api_versions_at_once_and_metadata_never_without_this_broker() {
+    // Partitions to open make the restart take a while.
+    let broker = Broker::start(&["broker.id=3", "num.partitions=40"]);
+    let mut req = MetadataRequest::default();
+    req.topics =
+        Some(vec![kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+            .with_name(Some(kafka_protocol::messages::TopicName("wide".into())))]);
+    req.allow_auto_topic_creation = true;
+    let _: MetadataResponse = broker.wire().call(ApiKey::Metadata, 12, &req);
+    let port = broker.port;
+    let dir = broker.kill9();
+    let broker = Broker::start_in_on(dir, port, &["broker.id=3"]);
+    let mut all = MetadataRequest::default();
+    all.topics = None;
+    let mut answers = 0;
+    support::wait_until(Duration::from_secs(60), "all 40 partitions led by broker 3", || {
+        // A new connection each time, ApiVersions and Metadata pipelined.
+        let mut wire = broker.wire();
+        let (v_cid, v) = wire.frame(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default());
+        let (m_cid, m) = wire.frame(ApiKey::Metadata, 12, &all);
+        wire.send_raw(&[v, m].concat());
+        let versions: ApiVersionsResponse =
+            wire.read_response(ApiKey::ApiVersions, 0, v_cid).expect("ApiVersions answered");
+        assert_eq!(versions.error_code, 0);
+        let meta: MetadataResponse =
+            wire.read_response(ApiKey::Metadata, 12, m_cid).expect("Metadata answered");
+        answers += 1;
+        let brokers: Vec<(i32, i32)> = meta.brokers.iter().map(|b| (*b.node_id, b.port)).collect();
+        assert_eq!(
+            brokers,
+            vec![(3, port as i32)],
+            "answer {answers}: this broker, from the first"
+        );
+        meta.topics.iter().any(|t| {
+            t.name.as_ref().map(|n| n.0.as_str()) == Some("wide")
+                && t.partitions.len() == 40
+                && t.partitions.iter().all(|p| *p.leader_id == 3 && p.error_code == 0)
+        })
+    });
+    assert!(answers > 0);
 }

@@ -4,8 +4,9 @@ use bytes::BytesMut;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 
-use crate::protocol::api::SUPPORTED;
-use crate::protocol::header::encode_response;
+use crate::broker::connection::ConnectionError;
+use crate::protocol::api::{is_supported, SUPPORTED};
+use crate::protocol::header::{decode_body, decode_header, encode_response, peek_preamble};
 use crate::protocol::{EncodeError, ErrorCode};
 
 fn response(error: ErrorCode) -> ApiVersionsResponse {
@@ -36,4 +37,18 @@ pub fn unsupported_version(correlation_id: i32) -> Result<BytesMut, EncodeError>
         correlation_id,
         &response(ErrorCode::UnsupportedVersion),
     )
+}
+
+/// The whole answer (size prefix included) to one ApiVersions request
+/// frame, which needs nothing but the frame: a broker that is still
+/// starting can give it before it has a metadata image.
+pub fn answer(frame: bytes::Bytes) -> Result<BytesMut, ConnectionError> {
+    let pre = peek_preamble(&frame)?;
+    let (key, version) = (ApiKey::ApiVersions, pre.api_version);
+    if !is_supported(key, version) {
+        return Ok(unsupported_version(pre.correlation_id)?);
+    }
+    let (header, body) = decode_header(key, version, frame)?;
+    let req: ApiVersionsRequest = decode_body(key, version, body)?;
+    Ok(encode_response(key, version, header.correlation_id, &handle(version, req))?)
 }
