@@ -4,7 +4,9 @@
 //! bug report, not a half-applied update), and refusing the lock would
 //! turn one panicked task into a broker that fails every later request.
 
-use std::sync::{LockResult, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{
+    LockResult, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError,
+};
 
 /// What a lock call returns, poisoned or not.
 pub fn recover<G>(result: LockResult<G>) -> G {
@@ -13,11 +15,22 @@ pub fn recover<G>(result: LockResult<G>) -> G {
 
 pub trait MutexExt<T: ?Sized> {
     fn lock_or_recover(&self) -> MutexGuard<'_, T>;
+    /// The lock if no one holds it, for callers that must not wait (an
+    /// async worker thread); `None` while it is held.
+    fn try_lock_or_recover(&self) -> Option<MutexGuard<'_, T>>;
 }
 
 impl<T: ?Sized> MutexExt<T> for Mutex<T> {
     fn lock_or_recover(&self) -> MutexGuard<'_, T> {
         recover(self.lock())
+    }
+
+    fn try_lock_or_recover(&self) -> Option<MutexGuard<'_, T>> {
+        match self.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 }
 
@@ -54,6 +67,10 @@ mod tests {
         assert!(panicked.is_err());
         assert!(m.is_poisoned() && rw.is_poisoned());
         assert_eq!(*m.lock_or_recover(), 1);
+        assert_eq!(m.try_lock_or_recover().as_deref(), Some(&1));
+        let held = m.lock_or_recover();
+        assert!(m.try_lock_or_recover().is_none(), "held elsewhere: no waiting");
+        drop(held);
         assert_eq!(*rw.read_or_recover(), 2);
         *rw.write_or_recover() = 3;
         assert_eq!(*rw.read_or_recover(), 3);

@@ -156,6 +156,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock_or_recover()
 }
 
+/// The answer of an append that may block, which is never refused.
+fn blocking(result: Option<AppendResult>) -> AppendResult {
+    result.expect("only inline appends are refused")
+}
+
 impl Partition {
     /// Wraps an opened log; rebuilds the producer state from the batch
     /// headers in the log (blocking).
@@ -649,9 +654,28 @@ impl Partition {
         required_acks: i16,
         min_insync_replicas: usize,
     ) -> Result<AppendResult, ApiError> {
-        let result = self.append_to_leader_log(records, required_acks, min_insync_replicas, false);
+        let result =
+            self.append_to_leader_log(records, required_acks, min_insync_replicas, false, false);
         self.stats.produce_request(result.is_err());
-        result
+        result.map(blocking)
+    }
+
+    /// [`Self::append_records_to_leader`] on an async worker thread: done
+    /// only if it needs no more than a write into the page cache (see
+    /// `log::append`) and no lock another thread holds; `None` if nothing
+    /// was done, not even to `records`, and the append must run where it
+    /// may block.
+    pub fn try_append_records_to_leader_inline(
+        &self,
+        records: &mut [u8],
+        required_acks: i16,
+        min_insync_replicas: usize,
+    ) -> Option<Result<AppendResult, ApiError>> {
+        let result =
+            self.append_to_leader_log(records, required_acks, min_insync_replicas, false, true);
+        let result = result.transpose()?;
+        self.stats.produce_request(result.is_err());
+        Some(result)
     }
 
     /// Appends a coordinator's own batch to its internal topic (blocking):
@@ -663,17 +687,28 @@ impl Partition {
         records: &mut [u8],
         min_insync_replicas: usize,
     ) -> Result<AppendResult, ApiError> {
-        self.append_to_leader_log(records, -1, min_insync_replicas, true)
+        self.append_to_leader_log(records, -1, min_insync_replicas, true, false).map(blocking)
     }
 
+    /// `inline`: the caller must not block (see
+    /// [`Self::try_append_records_to_leader_inline`]); `Ok(None)` then means
+    /// nothing was done. Coordinators' appends always may block.
     fn append_to_leader_log(
         &self,
         records: &mut [u8],
         required_acks: i16,
         min_insync_replicas: usize,
         from_coordinator: bool,
-    ) -> Result<AppendResult, ApiError> {
-        let mut producers = lock(&self.producers);
+        inline: bool,
+    ) -> Result<Option<AppendResult>, ApiError> {
+        let mut producers = if inline {
+            match self.producers.try_lock_or_recover() {
+                Some(producers) => producers,
+                None => return Ok(None),
+            }
+        } else {
+            lock(&self.producers)
+        };
         let producer = producer_of(records)?;
         let refuse = |producers: &mut ProducerStateManager, e: ApiError| {
             if let Some(p) = producer.as_ref().filter(|_| !from_coordinator) {
@@ -709,12 +744,12 @@ impl Partition {
             match check {
                 Check::Append => {}
                 Check::Duplicate { first_offset, last_offset } => {
-                    return Ok(AppendResult {
+                    return Ok(Some(AppendResult {
                         first_offset,
                         last_offset,
                         log_append_time: -1,
                         log_start_offset: self.log.log_start_offset().0,
-                    });
+                    }));
                 }
                 Check::Reject(code) => {
                     return Err(ApiError::new(
@@ -727,19 +762,34 @@ impl Partition {
                 }
             }
         }
+        // A roll since the last producer snapshot means this append writes
+        // one (`snapshot_at_roll`): a file, so not inline.
+        let active_base = self.log.active_segment_base();
+        if inline && active_base > self.snapshot_base.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         if producer.as_ref().is_some_and(|p| p.transactional) {
             // Held back before the batch lands: a follower's fetch may raise
             // the high watermark past it before the state below records it.
             self.first_unstable_offset.fetch_min(self.log.log_end_offset().0, Ordering::AcqRel);
         }
-        let info: LogAppendInfo =
-            match self.log.append_as_leader(records, LeaderEpoch(leader_epoch)) {
-                Ok(info) => info,
-                Err(e) => {
-                    self.publish_first_unstable(&producers);
-                    return Err(ApiError::from_log(e));
-                }
-            };
+        let epoch = LeaderEpoch(leader_epoch);
+        let appended = if inline {
+            self.log.try_append_as_leader_inline(records, epoch, active_base)
+        } else {
+            self.log.append_as_leader(records, epoch).map(Some)
+        };
+        let info: LogAppendInfo = match appended {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                self.publish_first_unstable(&producers);
+                return Ok(None);
+            }
+            Err(e) => {
+                self.publish_first_unstable(&producers);
+                return Err(ApiError::from_log(e));
+            }
+        };
         let messages = (info.last_offset.0 - info.first_offset.0 + 1).max(0) as u64;
         self.stats.appended(records.len(), messages);
         self.snapshot_at_roll(&producers, self.log.active_segment_base(), info.first_offset.0);
@@ -760,7 +810,7 @@ impl Partition {
         }
         drop(producers);
         self.maybe_increment_high_watermark();
-        Ok(AppendResult::of(&info))
+        Ok(Some(AppendResult::of(&info)))
     }
 
     pub fn log_start_offset(&self) -> Offset {

@@ -1,6 +1,15 @@
 //! Appending: validation, offset assignment in place, and rolling to a new
 //! segment when the active one is full or old. Appends, rolls and every
 //! other change to the segment list hold the log's writer lock.
+//!
+//! Most appends are one positioned `write` into the page cache of the
+//! active segment plus a few stores into its memory-mapped indexes: no
+//! more than Kafka's request threads do with every produce. A caller on an
+//! async worker thread may do those itself ([`Log::try_append_as_leader_inline`]);
+//! whatever can wait for the disk (a roll creating files, an fsync from
+//! `flush.messages`, a leader-epoch checkpoint, index blocks to allocate, a
+//! writer lock held by one of those) is refused before anything changes,
+//! and the caller repeats the append where blocking is allowed.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,6 +18,11 @@ use super::segment::AppendedBatch;
 use super::{validate, Error, Log, LogAppendInfo, LogConfig, LogSegment};
 use crate::record::{RecordBatchMut, TimestampType};
 use crate::types::{LeaderEpoch, Offset};
+
+/// The answer of an append that may block, which is never refused.
+fn blocking(info: Option<LogAppendInfo>) -> LogAppendInfo {
+    info.expect("only inline appends are refused")
+}
 
 impl Log {
     /// Validates batches from a producer, assigns them offsets by stamping
@@ -20,29 +34,52 @@ impl Log {
         batches: &mut [u8],
         leader_epoch: LeaderEpoch,
     ) -> Result<LogAppendInfo, Error> {
-        self.append(batches, Some(leader_epoch))
+        self.append(batches, Some(leader_epoch), None).map(blocking)
+    }
+
+    /// [`Self::append_as_leader`] for a caller that must not block: done
+    /// only if it stays in the page cache of the active segment, which
+    /// must still be the one based at `active_base` (see the module
+    /// comment). `Ok(None)`: nothing changed, not even `batches`; append
+    /// them on a thread that may block.
+    pub fn try_append_as_leader_inline(
+        &self,
+        batches: &mut [u8],
+        leader_epoch: LeaderEpoch,
+        active_base: i64,
+    ) -> Result<Option<LogAppendInfo>, Error> {
+        self.append(batches, Some(leader_epoch), Some(active_base))
     }
 
     /// Appends batches a leader already assigned offsets to.
     pub fn append_as_follower(&self, batches: &mut [u8]) -> Result<LogAppendInfo, Error> {
-        self.append(batches, None)
+        self.append(batches, None, None).map(blocking)
     }
 
+    /// `inline`: the active segment base an inline append expects; `None`
+    /// for a caller that may block, which is never refused.
     fn append(
         &self,
         buf: &mut [u8],
         leader_epoch: Option<LeaderEpoch>,
-    ) -> Result<LogAppendInfo, Error> {
+        inline: Option<i64>,
+    ) -> Result<Option<LogAppendInfo>, Error> {
         self.check_open()?;
         let config = self.config();
         // CPU-only validation runs before taking the writer lock.
         let mut batches = validate::validate(buf, &config, leader_epoch.is_some())?;
-        let _w = self.lock_writer();
+        let _w = match inline {
+            None => self.lock_writer(),
+            Some(_) => match self.try_lock_writer() {
+                Some(w) => w,
+                None => return Ok(None),
+            },
+        };
         self.check_open()?;
         let leo = self.log_end_offset.load(Ordering::Acquire);
         let log_start_offset = self.log_start_offset();
         if batches.is_empty() {
-            return Ok(LogAppendInfo {
+            return Ok(Some(LogAppendInfo {
                 first_offset: Offset(leo),
                 last_offset: Offset(leo - 1),
                 max_timestamp: -1,
@@ -51,9 +88,23 @@ impl Log {
                 log_start_offset,
                 num_records: 0,
                 valid_bytes: 0,
-            });
+            }));
         }
         let now = self.clock.now_ms();
+        if let (Some(active_base), Some(epoch)) = (inline, leader_epoch) {
+            let records = batches.iter().map(|b| u64::from(b.records)).sum();
+            if !self.appends_in_page_cache(
+                &config,
+                &batches,
+                buf.len(),
+                records,
+                epoch,
+                now,
+                active_base,
+            ) {
+                return Ok(None);
+            }
+        }
         let mut log_append_time = -1;
         if let Some(epoch) = leader_epoch {
             let mut next = leo;
@@ -129,7 +180,7 @@ impl Log {
         if config.flush_messages > 0 && unflushed >= config.flush_messages as u64 {
             self.flush()?;
         }
-        Ok(LogAppendInfo {
+        Ok(Some(LogAppendInfo {
             first_offset: Offset(first_offset),
             last_offset: Offset(last_offset),
             max_timestamp: max_ts,
@@ -138,7 +189,46 @@ impl Log {
             log_start_offset,
             num_records,
             valid_bytes: total,
-        })
+        }))
+    }
+
+    /// Whether appending `batches` (validated, `size` bytes, `records`
+    /// records, not yet stamped) at the log end in `epoch` is a write into
+    /// the active segment based at `active_base` and nothing more: no roll,
+    /// no `flush.messages` fsync, no epoch checkpoint, no index blocks to
+    /// allocate. Called under the writer lock, so the answer holds for the
+    /// append that follows.
+    #[allow(clippy::too_many_arguments)]
+    fn appends_in_page_cache(
+        &self,
+        config: &LogConfig,
+        batches: &[validate::ValidatedBatch],
+        size: usize,
+        records: u64,
+        epoch: LeaderEpoch,
+        now: i64,
+        active_base: i64,
+    ) -> bool {
+        let active = self.active_segment();
+        if active.base_offset() != active_base || !active.indexes_reserved(batches.len()) {
+            return false;
+        }
+        let leo = self.log_end_offset.load(Ordering::Acquire);
+        let messages: i64 = batches.iter().map(|b| i64::from(b.last_offset_delta) + 1).sum();
+        // As the append will stamp them.
+        let max_timestamp = if config.message_timestamp_type == TimestampType::LogAppendTime {
+            now
+        } else {
+            batches.iter().map(|b| b.max_timestamp).max().unwrap_or(i64::MIN)
+        };
+        if self.should_roll(config, &active, size, leo + messages - 1, max_timestamp, now) {
+            return false;
+        }
+        let unflushed = self.unflushed_messages.load(Ordering::Acquire).saturating_add(records);
+        if config.flush_messages > 0 && unflushed >= config.flush_messages as u64 {
+            return false;
+        }
+        self.epoch_cache.try_is_assigned(epoch, Offset(leo))
     }
 
     /// Rolls to a new segment when the active one is full by size, age,
@@ -153,17 +243,30 @@ impl Log {
         now: i64,
     ) -> Result<Arc<LogSegment>, Error> {
         let active = self.active_segment();
-        let used = active.size();
-        let full_or_old = used + size as u64 > config.segment_bytes
-            || active.time_waited_for_roll(now, max_timestamp) > config.segment_ms;
-        let should = (used > 0 && full_or_old)
-            || active.indexes_full()
-            || last_offset - active.base_offset() > i64::from(i32::MAX);
-        if !should {
+        if !self.should_roll(config, &active, size, last_offset, max_timestamp, now) {
             return Ok(active);
         }
         let new_base = first_offset.max(self.log_end_offset.load(Ordering::Acquire));
         self.roll_to(new_base, config, now)
+    }
+
+    /// Kafka's `LogSegment.shouldRoll` for `size` more bytes up to
+    /// `last_offset`.
+    fn should_roll(
+        &self,
+        config: &LogConfig,
+        active: &LogSegment,
+        size: usize,
+        last_offset: i64,
+        max_timestamp: i64,
+        now: i64,
+    ) -> bool {
+        let used = active.size();
+        let full_or_old = used + size as u64 > config.segment_bytes
+            || active.time_waited_for_roll(now, max_timestamp) > config.segment_ms;
+        (used > 0 && full_or_old)
+            || active.indexes_full()
+            || last_offset - active.base_offset() > i64::from(i32::MAX)
     }
 
     /// Starts a new active segment at `new_base`; the old one is trimmed and

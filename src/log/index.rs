@@ -126,8 +126,7 @@ impl IndexFile {
     /// entries.
     pub fn reserve(&self, n: usize) -> Result<(), Error> {
         const CHUNK: usize = 64 * 1024;
-        let len = self.capacity.load(Ordering::Acquire) * self.entry_size();
-        let need = (self.entries().saturating_add(n)).saturating_mul(self.entry_size()).min(len);
+        let (need, len) = self.space_for(n);
         let reserved = self.reserved.load(Ordering::Acquire);
         if need <= reserved {
             return Ok(());
@@ -145,6 +144,18 @@ impl IndexFile {
         }
         self.reserved.store(to, Ordering::Release);
         Ok(())
+    }
+
+    /// Whether the next `n` entries fit in blocks already reserved, so that
+    /// [`Self::reserve`] makes no syscall for them.
+    pub fn is_reserved(&self, n: usize) -> bool {
+        self.space_for(n).0 <= self.reserved.load(Ordering::Acquire)
+    }
+
+    /// Bytes the file needs for `n` more entries, and its mapped length.
+    fn space_for(&self, n: usize) -> (usize, usize) {
+        let len = self.capacity.load(Ordering::Acquire) * self.entry_size();
+        (self.entries().saturating_add(n).saturating_mul(self.entry_size()).min(len), len)
     }
 
     /// Appends one entry; false when the index is full, or when no disk

@@ -13,6 +13,12 @@ use super::Error;
 use crate::sync::MutexExt;
 use crate::types::{LeaderEpoch, Offset};
 
+/// Whether the latest entry already says `epoch` starts at or before
+/// `start_offset`.
+fn covers(entries: &[EpochEntry], epoch: LeaderEpoch, start_offset: Offset) -> bool {
+    entries.last().is_some_and(|e| e.epoch == epoch && e.start_offset <= start_offset)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EpochEntry {
     pub epoch: LeaderEpoch,
@@ -71,6 +77,14 @@ impl LeaderEpochCache {
         self.lock().iter().rev().find(|e| e.start_offset <= offset).map(|e| e.epoch)
     }
 
+    /// Whether [`Self::assign`] of `epoch` at `start_offset` would change
+    /// nothing (no checkpoint to write); false too while another thread
+    /// holds the cache, as it may be writing the checkpoint.
+    pub fn try_is_assigned(&self, epoch: LeaderEpoch, start_offset: Offset) -> bool {
+        epoch.0 < 0
+            || self.entries.try_lock_or_recover().is_some_and(|e| covers(&e, epoch, start_offset))
+    }
+
     /// Records that `epoch` starts at `start_offset` (first append of a new
     /// leader epoch). Entries that this one supersedes (same or higher epoch,
     /// or starting at or after it) are dropped, as Kafka does.
@@ -79,7 +93,7 @@ impl LeaderEpochCache {
             return Ok(());
         }
         let mut entries = self.lock();
-        if entries.last().is_some_and(|e| e.epoch == epoch && e.start_offset <= start_offset) {
+        if covers(&entries, epoch, start_offset) {
             return Ok(());
         }
         // Memory changes only once the file has: an entry that failed to

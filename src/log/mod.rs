@@ -353,6 +353,12 @@ impl Log {
         self.writer.lock_or_recover()
     }
 
+    /// The writer lock if it is free: its holder may be rolling, flushing
+    /// or truncating, which an async worker must not wait for.
+    fn try_lock_writer(&self) -> Option<MutexGuard<'_, ()>> {
+        self.writer.try_lock_or_recover()
+    }
+
     fn segments(&self) -> Segments {
         Arc::clone(&self.segments.read_or_recover())
     }

@@ -235,6 +235,12 @@ impl LogSegment {
         self.offset_index.is_full() || self.time_index.is_full()
     }
 
+    /// Whether indexing `batches` more batches needs no new disk blocks
+    /// for the indexes (no `fallocate`).
+    pub fn indexes_reserved(&self, batches: usize) -> bool {
+        self.offset_index.file().is_reserved(batches) && self.time_index.file().is_reserved(batches)
+    }
+
     /// Writes `bytes` (whole, validated batches) at the end and indexes
     /// them. Only the log's writer calls this.
     pub fn append(

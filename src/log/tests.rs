@@ -969,3 +969,63 @@ fn a_crash_checks_only_the_tail_past_the_recovery_point() {
     assert_eq!(log.log_end_offset(), Offset(3));
     assert_eq!(std::fs::metadata(&seg).unwrap().len(), 3 * one as u64);
 }
+
+/// An inline append (from an async worker thread) happens only when it is
+/// a write into the page cache of the active segment the caller expects;
+/// whatever could wait for the disk is refused with nothing changed, not
+/// even the batch, and the same bytes then append the ordinary way.
+#[test]
+fn inline_appends_refuse_whatever_may_wait_for_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_000);
+    let log = open(dir.path(), small_config(), &clock);
+    let inline = |b: &mut Vec<u8>, epoch: i32, base: i64| {
+        let before = b.clone();
+        let got = log.try_append_as_leader_inline(b, LeaderEpoch(epoch), base).unwrap();
+        if got.is_none() {
+            assert_eq!(*b, before, "a refused append leaves the batch as it was");
+        }
+        got.map(|info| (info.first_offset.0, info.last_offset.0))
+    };
+    let mut b = batch_of(2, 100, 10, Compression::None);
+    assert_eq!(
+        inline(&mut b, 3, 0),
+        None,
+        "a new epoch writes its checkpoint; the fresh index needs blocks"
+    );
+    assert_eq!(log.log_end_offset(), Offset(0), "nothing appended");
+    log.append_as_leader(&mut b, LeaderEpoch(3)).unwrap();
+
+    let mut b = batch_of(2, 100, 10, Compression::None);
+    assert_eq!(inline(&mut b, 3, 0), Some((2, 3)), "same epoch, room in the segment");
+    let mut b = batch_of(1, 100, 10, Compression::None);
+    assert_eq!(inline(&mut b, 3, 7), None, "the caller expected another active segment");
+    {
+        let _writer = log.lock_writer();
+        assert_eq!(inline(&mut b, 3, 0), None, "another writer holds the log");
+    }
+    assert_eq!(inline(&mut b, 4, 0), None, "a new leader epoch");
+    let mut big = batch_of(1, 100, 1000, Compression::None);
+    assert_eq!(inline(&mut big, 3, 0), None, "the segment is full: a roll");
+    log.append_as_leader(&mut big, LeaderEpoch(3)).unwrap();
+    assert_eq!(log.number_of_segments(), 2, "rolled where blocking is allowed");
+    let mut corrupt = batch_of(1, 100, 10, Compression::None);
+    corrupt[30] ^= 1;
+    assert!(
+        log.try_append_as_leader_inline(&mut corrupt, LeaderEpoch(3), 0).is_err(),
+        "bad input is an error, not a refusal"
+    );
+    assert_eq!(read_all(&log, 0), vec![(0, 1), (2, 3), (4, 4)]);
+
+    let _ = std::fs::remove_dir_all(dir.path());
+    let config = LogConfig { flush_messages: 3, ..LogConfig::default() };
+    let log = open(dir.path(), config, &clock);
+    log.append_as_leader(&mut batch_of(1, 0, 10, Compression::None), LeaderEpoch(0)).unwrap();
+    let mut b = batch_of(1, 0, 10, Compression::None);
+    let info = log.try_append_as_leader_inline(&mut b, LeaderEpoch(0), 0).unwrap();
+    assert!(info.is_some(), "two messages: no flush yet");
+    let mut b = batch_of(1, 0, 10, Compression::None);
+    let info = log.try_append_as_leader_inline(&mut b, LeaderEpoch(0), 0).unwrap();
+    assert!(info.is_none(), "the third reaches flush.messages=3: an fsync");
+    assert_eq!(log.recovery_point(), Offset(0));
+}

@@ -654,3 +654,33 @@ mod producer_files {
         }
     }
 }
+
+/// An append on an async worker thread answers as the blocking one does
+/// (duplicates and sequence errors included) and steps aside, changing
+/// nothing, while another thread holds the producer state or when a roll's
+/// producer snapshot is still to be written.
+#[test]
+fn inline_appends_answer_alike_and_leave_waits_to_the_blocking_pool() {
+    let f = partition(state(ME, 0, &[ME], 0));
+    let p = &f.p;
+    let inline = |seq: i32| p.try_append_records_to_leader_inline(&mut idempotent(5, seq), 1, 1);
+    p.append_records_to_leader(&mut idempotent(5, 0), 1, 1).unwrap();
+    let r = inline(1).expect("a write into the page cache").unwrap();
+    assert_eq!(r.first_offset, 1);
+    let retry = inline(1).expect("answered inline").unwrap();
+    assert_eq!((retry.first_offset, retry.last_offset), (1, 1), "a retry gets its offsets");
+    let gap = inline(3).expect("answered inline").unwrap_err();
+    assert_eq!(gap.code, ErrorCode::OutOfOrderSequenceNumber);
+    {
+        let _held = lock(&p.producers);
+        assert!(inline(2).is_none(), "another thread holds the producer state");
+    }
+    p.log.roll().unwrap();
+    assert!(inline(2).is_none(), "the roll's producer snapshot is a file to write");
+    assert_eq!(p.log.log_end_offset(), Offset(2), "nothing appended meanwhile");
+    let r = p.append_records_to_leader(&mut idempotent(5, 2), 1, 1).unwrap();
+    assert_eq!(r.first_offset, 2);
+    let r = inline(3).expect("snapshot written: inline again").unwrap();
+    assert_eq!(r.first_offset, 3);
+    assert_eq!(p.high_watermark(), 4, "the high watermark follows inline appends");
+}
