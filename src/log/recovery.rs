@@ -5,9 +5,7 @@
 //! What a crash can leave, and what happens to it here:
 //! - a torn or garbage tail in a `.log` (the page cache lost part of a
 //!   write): every segment holding offsets at or past the recovery point is
-//!   read batch by batch from the last index entry below the recovery point
-//!   (from its start if that entry's batch is not sound), CRCs checked, and
-//!   cut after the last good batch;
+//!   read batch by batch, CRCs checked, and cut after the last good batch;
 //!   segments after a cut one are deleted, since offsets must stay dense;
 //! - a preallocated index full of zeros, or one that disagrees with its
 //!   log: indexes of recovered segments are rebuilt; other indexes are
@@ -139,14 +137,7 @@ pub(super) fn load(
             false
         };
         if needs_recovery {
-            // What lies below the recovery point was flushed: only the
-            // tail after it needs checking (Kafka re-reads the whole
-            // segment; the work here is the unflushed bytes').
-            let r = if had_clean_shutdown {
-                seg.recover(config.index_interval_bytes)?
-            } else {
-                seg.recover_from(recovery_point, config.index_interval_bytes)?
-            };
+            let r = seg.recover(config.index_interval_bytes)?;
             if let Some(reason) = &r.reason {
                 tracing::warn!(
                     segment = %seg.log_path().display(),

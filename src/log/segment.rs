@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::file_slice::FileSlice;
-use super::offset_index::{IndexEntry, OffsetIndex};
+use super::offset_index::OffsetIndex;
 use super::time_index::TimeIndex;
 use super::Error;
 use crate::record::batch::{BatchHeader, HEADER_SIZE, SIZE_PEEK};
@@ -468,81 +468,18 @@ impl LogSegment {
     /// indexes, and cuts the file after the last good batch (Kafka's
     /// `LogSegment.recover`).
     pub fn recover(&self, index_interval: u64) -> Result<RecoveryResult, Error> {
+        let path = self.log_path();
+        let file_len = self.log.metadata().map_err(Error::io(&path))?.len();
         self.offset_index.truncate_all();
         self.time_index.truncate_all();
         self.max_timestamp.store(-1, Ordering::Release);
         self.offset_of_max_timestamp.store(self.base_offset, Ordering::Release);
-        self.recover_after(0, self.base_offset, index_interval)
-    }
-
-    /// [`Self::recover`] for a segment whose batches below `recovery_point`
-    /// were flushed with their index entries: the batches up to the last
-    /// index entry below it are kept as they are, and only what follows is
-    /// checked, so the work is the unflushed tail's, not the segment's. The
-    /// entry's own batch must be there, whole, with a good CRC and the
-    /// entry's last offset; if it is not, or the indexes fail their sanity
-    /// checks, the whole segment is recovered.
-    pub fn recover_from(
-        &self,
-        recovery_point: i64,
-        index_interval: u64,
-    ) -> Result<RecoveryResult, Error> {
-        let path = self.log_path();
-        let file_len = self.log.metadata().map_err(Error::io(&path))?.len();
-        let entry = self.offset_index.lookup(recovery_point.saturating_sub(1));
-        let trusted = entry.position > 0
-            && self.offset_index.sanity_check(file_len).is_ok()
-            && self.time_index.sanity_check(i64::MAX).is_ok();
-        let end = if trusted { self.flushed_batch_end(entry, file_len)? } else { None };
-        let Some(end) = end else {
-            return self.recover(index_interval);
-        };
-        self.offset_index.truncate_to(entry.offset + 1);
-        self.time_index.truncate_to(entry.offset + 1);
-        let (max_ts, max_ts_offset) = self
-            .time_index
-            .last_entry()
-            .map_or((-1, self.base_offset), |t| (t.timestamp, t.offset));
-        self.max_timestamp.store(max_ts, Ordering::Release);
-        self.offset_of_max_timestamp.store(max_ts_offset, Ordering::Release);
-        let first =
-            self.scan(0, u64::MAX).next().and_then(Result::ok).map_or(-1, |(_, h)| h.max_timestamp);
-        self.first_batch_timestamp.store(first, Ordering::Relaxed);
-        self.recover_after(end, entry.offset + 1, index_interval)
-    }
-
-    /// Where the batch an index entry names ends, if it is there and sound.
-    fn flushed_batch_end(&self, entry: IndexEntry, file_len: u64) -> Result<Option<u64>, Error> {
-        let pos = u64::from(entry.position);
-        let mut reader = BatchFileReader::new(&*self.log, file_len);
-        let bytes = match reader.batch_at(pos) {
-            Ok(Some(b)) => b,
-            Ok(None) | Err(ChunkError::Batch(_)) => return Ok(None),
-            Err(ChunkError::Io(e)) => return Err(Error::io(self.log_path())(e)),
-        };
-        Ok(match RecordBatch::parse_at(bytes, pos as usize) {
-            Ok(b) if b.verify_crc().is_ok() && b.last_offset() == entry.offset => {
-                Some(pos + b.size() as u64)
-            }
-            _ => None,
-        })
-    }
-
-    /// Checks the batches from `pos` on, whose first offset must be at
-    /// least `prev_next`, appending index entries and cutting the file
-    /// after the last good batch.
-    fn recover_after(
-        &self,
-        mut pos: u64,
-        mut prev_next: i64,
-        index_interval: u64,
-    ) -> Result<RecoveryResult, Error> {
-        let path = self.log_path();
-        let file_len = self.log.metadata().map_err(Error::io(&path))?.len();
-        self.next_offset.store(prev_next, Ordering::Release);
+        self.next_offset.store(self.base_offset, Ordering::Release);
         self.size.store(file_len, Ordering::Release);
         self.bytes_since_last_index_entry.store(0, Ordering::Relaxed);
         let mut reader = BatchFileReader::new(&*self.log, file_len);
+        let mut pos = 0u64;
+        let mut prev_next = self.base_offset;
         let mut since = 0u64;
         let mut reason = None;
         loop {

@@ -924,57 +924,6 @@ fn cached_reads_give_up_on_pages_outside_the_page_cache() {
 }
 
 #[test]
-fn a_crash_checks_only_the_tail_past_the_recovery_point() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let config = LogConfig { index_interval_bytes: 100, ..LogConfig::default() };
-    let log = open(dir.path(), config.clone(), &clock);
-    // Each batch is past the index interval, so each has an index entry.
-    let one = batch_of(1, 0, 200, Compression::None).len();
-    for _ in 0..20 {
-        log.append_as_leader(&mut batch_of(1, 0, 200, Compression::None), LeaderEpoch(0)).unwrap();
-    }
-    log.close().unwrap();
-    drop(log);
-    let seg = dir.path().join("00000000000000000000.log");
-    let full = std::fs::read(&seg).unwrap();
-    assert_eq!(full.len(), 20 * one);
-    // A bit flipped in batch 3, below the recovery point, where nothing is
-    // read again; and batch 19, past it, torn in half.
-    let mut image = full.clone();
-    image[3 * one + one / 2] ^= 0x10;
-    image.truncate(19 * one + one / 2);
-    std::fs::write(&seg, &image).unwrap();
-    let reopen = |recovery_point: i64| {
-        Log::open(
-            dir.path(),
-            config.clone(),
-            Offset(recovery_point),
-            Offset(0),
-            Arc::new(clock.clone()),
-        )
-        .unwrap()
-    };
-    let log = reopen(10);
-    assert_eq!(log.log_end_offset(), Offset(19), "the torn batch is cut");
-    assert_eq!(std::fs::metadata(&seg).unwrap().len(), 19 * one as u64);
-    assert_eq!(read_all(&log, 10), (10..19).map(|o| (o, o)).collect::<Vec<_>>());
-    let info =
-        log.append_as_leader(&mut batch_of(1, 0, 200, Compression::None), LeaderEpoch(0)).unwrap();
-    assert_eq!(info.first_offset, Offset(19));
-    drop(log);
-    // The batch the recovery point's index entry names is checked: when it
-    // is the corrupt one, the whole segment is, and cut there.
-    let log = reopen(4);
-    assert_eq!(log.log_end_offset(), Offset(3));
-    assert_eq!(std::fs::metadata(&seg).unwrap().len(), 3 * one as u64);
-}
-
-/// An inline append (from an async worker thread) happens only when it is
-/// a write into the page cache of the active segment the caller expects;
-/// whatever could wait for the disk is refused with nothing changed, not
-/// even the batch, and the same bytes then append the ordinary way.
-#[test]
 fn inline_appends_refuse_whatever_may_wait_for_the_disk() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(1_000);

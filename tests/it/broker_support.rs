@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -55,8 +55,17 @@ impl Broker {
         for o in overrides {
             cmd.arg("--override").arg(o.replace("{port}", &port.to_string()));
         }
-        let child = ChildGuard::spawn("broker", &mut cmd);
+        let log = dir.path().join("logs/server.log");
+        let starts_before = started_lines(&log);
+        let mut child = ChildGuard::spawn("broker", &mut cmd);
         support::wait_for_port(port, Duration::from_secs(20));
+        // The listener answers ApiVersions while the broker is still
+        // starting, and holds other requests until it is registered; tests
+        // want the broker as it is once started, so they wait for its line.
+        support::wait_until(Duration::from_secs(60), "the broker's start-up line", || {
+            started_lines(&log) > starts_before
+                || child.child.as_mut().is_none_or(|c| !matches!(c.try_wait(), Ok(None)))
+        });
         Broker { child, port, dir }
     }
 
@@ -202,4 +211,9 @@ impl Wire {
             }
         }
     }
+}
+
+/// How many times a server log says a broker finished starting.
+fn started_lines(log: &Path) -> usize {
+    std::fs::read_to_string(log).unwrap_or_default().matches(" started: listening on ").count()
 }

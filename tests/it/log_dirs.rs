@@ -446,7 +446,7 @@ fn r17_an_offline_log_dir_is_not_advertised_as_leading() {
     let log = broker.server_log();
     assert!(
         log.contains(&format!("log dir {} is offline", data.display()))
-            && log.contains("victim-0/00000000000000000001.log")
+            && log.contains("victim-0/0000000000000000000")
             && log.contains("(os error 2)"),
         "{log}"
     );
