@@ -112,6 +112,10 @@ pub fn run_with_timeout(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Durati
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Its own process group, so a timeout kills what it started too: a
+    // grandchild left holding the stdout pipe would otherwise keep
+    // `wait_with_output` (and the test) waiting past the timeout.
+    std::os::unix::process::CommandExt::process_group(cmd, 0);
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     if let Some(input) = stdin {
         let mut w = child.stdin.take().unwrap();
@@ -123,13 +127,20 @@ pub fn run_with_timeout(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Durati
     }
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        if rx.recv_timeout(timeout).is_err() {
-            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+    let killer = std::thread::spawn(move || {
+        let timed_out = rx.recv_timeout(timeout).is_err();
+        if timed_out {
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
         }
+        timed_out
     });
-    let out = child.wait_with_output().expect("wait for child");
+    let mut out = child.wait_with_output().expect("wait for child");
     let _ = tx.send(());
+    if killer.join().unwrap_or(false) {
+        out.stderr.extend_from_slice(
+            format!("\n[killed with its process group after {timeout:?}]\n").as_bytes(),
+        );
+    }
     out
 }
 
@@ -200,4 +211,15 @@ pub fn stdout(out: &Output) -> String {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_timeout_kills_what_the_command_started() {
+    // The shell exits at once; the `sleep` it left behind holds stdout.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "sleep 600 & echo started"]);
+    let out = run_with_timeout(&mut cmd, None, Duration::from_secs(1));
+    assert_eq!(stdout(&out).trim(), "started");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("killed with its process group"), "{err}");
 }
