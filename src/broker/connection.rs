@@ -110,6 +110,13 @@ pub enum Reply {
     Nothing,
 }
 
+/// What the writer task sends: a [`Reply`] after the request quota set its
+/// throttle time, so nothing reaches the socket unencoded.
+enum Outgoing {
+    Frame(BytesMut),
+    Chunks(Vec<Chunk<FileRegion>>),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
     #[error(transparent)]
@@ -327,7 +334,7 @@ pub async fn serve(
     stream.set_nodelay();
     let _open = ctx.replicas.metrics.connection_opened();
     let (rd, wr) = stream.into_split();
-    let (tx, rx) = mpsc::channel::<Reply>(REPLY_QUEUE);
+    let (tx, rx) = mpsc::channel::<Outgoing>(REPLY_QUEUE);
     let writer = tokio::spawn(write_loop(wr, rx, peer));
     let mut limits = FrameLimits {
         max: ctx.config.socket_request_max_bytes,
@@ -388,7 +395,7 @@ pub async fn serve(
                 match sasl::step(&ctx, &session.listener.name, state, frame).await {
                     Ok(Step::Dispatch(frame)) => frame,
                     Ok(Step::Reply(reply)) => {
-                        if conn.tx.send(Reply::Frame(reply)).await.is_err() {
+                        if conn.tx.send(Outgoing::Frame(reply)).await.is_err() {
                             break;
                         }
                         continue;
@@ -411,14 +418,14 @@ pub async fn serve(
                         session.principal = principal;
                         conn.limits.max = ctx.config.socket_request_max_bytes;
                         tracing::debug!(%peer, principal = %session.principal, "authenticated");
-                        if conn.tx.send(Reply::Frame(reply)).await.is_err() {
+                        if conn.tx.send(Outgoing::Frame(reply)).await.is_err() {
                             break;
                         }
                         continue;
                     }
                     Ok(Step::ReplyAndClose(reply, why)) => {
                         tracing::info!(%peer, listener = %session.listener.name, "Failed authentication: {why}");
-                        let _ = conn.tx.send(Reply::Frame(reply)).await;
+                        let _ = conn.tx.send(Outgoing::Frame(reply)).await;
                         break;
                     }
                     Err(e) => {
@@ -477,21 +484,21 @@ struct Conn {
     buf: BytesMut,
     limits: FrameLimits,
     /// To the writer task; dropping it lets the writer finish and close.
-    tx: mpsc::Sender<Reply>,
+    tx: mpsc::Sender<Outgoing>,
     /// Replies of requests handled while a fetch waits, sent after its
     /// reply. Kept for the connection's life, so it allocates once.
-    held: VecDeque<Reply>,
+    held: VecDeque<Outgoing>,
     shutdown: watch::Receiver<bool>,
     peer: SocketAddr,
 }
 
 impl Conn {
     /// Queues a reply for the writer; false once the connection must close.
-    async fn deliver(&mut self, reply: Result<Reply, ConnectionError>) -> bool {
+    async fn deliver(&mut self, reply: Result<Option<Outgoing>, ConnectionError>) -> bool {
         match reply {
-            Ok(Reply::Nothing) => true,
+            Ok(None) => true,
             // An error: the writer failed, the client is gone.
-            Ok(reply) => self.tx.send(reply).await.is_ok(),
+            Ok(Some(reply)) => self.tx.send(reply).await.is_ok(),
             Err(e) => {
                 tracing::warn!(peer = %self.peer, "closing connection: {e}");
                 false
@@ -500,7 +507,7 @@ impl Conn {
     }
 
     /// Queues a waiting fetch's reply and then those held behind it.
-    async fn answer_fetch(&mut self, reply: Result<Reply, ConnectionError>) -> Next {
+    async fn answer_fetch(&mut self, reply: Result<Option<Outgoing>, ConnectionError>) -> Next {
         if !self.deliver(reply).await {
             return Next::Close;
         }
@@ -612,8 +619,8 @@ async fn serve_fetch(
         };
         drop(reservation);
         match reply {
-            Ok(Reply::Nothing) => {}
-            Ok(reply) => conn.held.push_back(reply),
+            Ok(None) => {}
+            Ok(Some(reply)) => conn.held.push_back(reply),
             Err(e) => {
                 tracing::warn!(peer = %conn.peer, "closing connection: {e}");
                 break Next::Close;
@@ -720,14 +727,15 @@ async fn handle_frame(
     ctx: &Arc<BrokerContext>,
     frame: BytesMut,
     session: &Session,
-) -> Result<Reply, ConnectionError> {
+) -> Result<Option<Outgoing>, ConnectionError> {
     let pre = peek_preamble(&frame)?;
     let key = ApiKey::try_from(pre.api_key).map_err(|_| DecodeError::UnknownApiKey(pre.api_key))?;
     let version = pre.api_version;
     if key == ApiKey::ApiVersions && !is_supported(key, version) {
         // KIP-511: answer in v0 with UNSUPPORTED_VERSION and the full list
         // so the client can pick a version both sides speak.
-        return Ok(Reply::Frame(apis::api_versions::unsupported_version(pre.correlation_id)?));
+        let frame = apis::api_versions::unsupported_version(pre.correlation_id)?;
+        return Ok(Some(Outgoing::Frame(frame)));
     }
     if !is_supported(key, version) {
         return Err(DecodeError::UnsupportedVersion { key, version }.into());
@@ -765,11 +773,13 @@ async fn handle_frame(
 fn encode(
     reply: Result<Reply, ConnectionError>,
     throttle_ms: u64,
-) -> Result<Reply, ConnectionError> {
-    match reply? {
-        Reply::Pending(p) => Ok(Reply::Frame(p.encode(throttle_ms)?)),
-        other => Ok(other),
-    }
+) -> Result<Option<Outgoing>, ConnectionError> {
+    Ok(match reply? {
+        Reply::Pending(p) => Some(Outgoing::Frame(p.encode(throttle_ms)?)),
+        Reply::Frame(b) => Some(Outgoing::Frame(b)),
+        Reply::Chunks(chunks) => Some(Outgoing::Chunks(chunks)),
+        Reply::Nothing => None,
+    })
 }
 
 fn finish(
@@ -777,8 +787,8 @@ fn finish(
     key: ApiKey,
     version: i16,
     started: std::time::Instant,
-    reply: Result<Reply, ConnectionError>,
-) -> Result<Reply, ConnectionError> {
+    reply: Result<Option<Outgoing>, ConnectionError>,
+) -> Result<Option<Outgoing>, ConnectionError> {
     // Fetch times itself: Kafka splits it into consumer and follower fetches.
     if key != ApiKey::Fetch {
         ctx.replicas.metrics.record_request(key, version, started.elapsed());
@@ -786,13 +796,13 @@ fn finish(
     reply
 }
 
-async fn write_loop(mut wr: StreamWriter, mut rx: mpsc::Receiver<Reply>, peer: SocketAddr) {
+async fn write_loop(mut wr: StreamWriter, mut rx: mpsc::Receiver<Outgoing>, peer: SocketAddr) {
     let mut out = BytesMut::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         while let Some(reply) = next.take() {
             let result = match reply {
-                Reply::Frame(b) => {
+                Outgoing::Frame(b) => {
                     if out.is_empty() {
                         out = b;
                     } else {
@@ -800,15 +810,7 @@ async fn write_loop(mut wr: StreamWriter, mut rx: mpsc::Receiver<Reply>, peer: S
                     }
                     Ok(())
                 }
-                Reply::Chunks(chunks) => write_chunks(&mut wr, &mut out, chunks).await,
-                Reply::Pending(p) => match p.encode(0) {
-                    Ok(b) => {
-                        out.extend_from_slice(&b);
-                        Ok(())
-                    }
-                    Err(e) => Err(std::io::Error::other(e)),
-                },
-                Reply::Nothing => Ok(()),
+                Outgoing::Chunks(chunks) => write_chunks(&mut wr, &mut out, chunks).await,
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, "write failed: {e}");
