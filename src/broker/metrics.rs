@@ -151,6 +151,10 @@ pub struct BrokerMetrics {
     /// Requests waiting in the purgatory, by kind.
     produce_waiting: AtomicI64,
     fetch_waiting: AtomicI64,
+    /// Fetch reads answered on the network thread because every page they
+    /// touched was cached, and those handed to the blocking pool.
+    pub fetch_reads_cached: AtomicU64,
+    pub fetch_reads_disk: AtomicU64,
     start_time_seconds: f64,
 }
 
@@ -166,6 +170,8 @@ impl Default for BrokerMetrics {
             connections_created: AtomicU64::new(0),
             produce_waiting: AtomicI64::new(0),
             fetch_waiting: AtomicI64::new(0),
+            fetch_reads_cached: AtomicU64::new(0),
+            fetch_reads_disk: AtomicU64::new(0),
             start_time_seconds: crate::metrics::now_seconds(),
         }
     }
@@ -343,6 +349,13 @@ pub fn render(ctx: &BrokerContext, groups: &GroupsSnapshot) -> String {
     e.family(purgatory, Kind::Gauge, "Requests waiting in the purgatory");
     for (op, g) in [("Produce", &m.produce_waiting), ("Fetch", &m.fetch_waiting)] {
         e.sample(purgatory, &[("delayedOperation", op)], g.load(Ordering::Relaxed) as f64);
+    }
+    // Not a Kafka metric: where fetches were read shows whether consumers
+    // that catch up on old segments keep off the network threads.
+    let reads = "kafka_rs_fetch_reads_total";
+    e.family(reads, Kind::Counter, "Fetch reads served from the page cache on a network thread, or sent to the blocking pool for the disk");
+    for (from, c) in [("page_cache", &m.fetch_reads_cached), ("disk", &m.fetch_reads_disk)] {
+        e.sample(reads, &[("from", from)], c.load(Ordering::Relaxed) as f64);
     }
     write_fetch_sessions(&mut e, &ctx.fetch_sessions.stats());
     crate::metrics::write_process_metrics(&mut e, m.start_time_seconds);

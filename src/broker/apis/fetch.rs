@@ -446,9 +446,12 @@ async fn read_all(
     set: &ReadSet,
     max_bytes: usize,
 ) -> Vec<PartPart> {
+    let metrics = &ctx.replicas.metrics;
     if let Some(parts) = read_pass(ctx, params, set, max_bytes, Wait::Never) {
+        metrics.fetch_reads_cached.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return parts;
     }
+    metrics.fetch_reads_disk.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let ctx2 = ctx.clone();
     let set2 = ReadSet {
         partitions: set.partitions.clone(),
