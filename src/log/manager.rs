@@ -115,25 +115,31 @@ impl LogManager {
     ) -> Result<LogManager, Error> {
         let states: Vec<Arc<LogDirState>> = dirs.iter().map(|d| LogDirState::new(d)).collect();
         let mut logs = BTreeMap::new();
-        let results: Vec<Result<LoadedLogs, Error>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = states
-                .iter()
-                .map(|state| {
-                    let clock = Arc::clone(&clock);
-                    let default_config = &default_config;
-                    scope.spawn(move || {
-                        open_dir(
-                            state,
-                            default_config,
-                            topic_configs,
-                            num_recovery_threads.max(1),
-                            clock,
-                        )
+        let threads = num_recovery_threads.max(1);
+        let results: Vec<Result<LoadedLogs, Error>> = if let [state] = &states[..] {
+            // Without a thread of its own, a loader's panic is still the
+            // dir's error rather than the process's end.
+            let open = || open_dir(state, &default_config, topic_configs, threads, clock.clone());
+            vec![std::panic::catch_unwind(std::panic::AssertUnwindSafe(open))
+                .unwrap_or_else(|_| Err(panic_error()))]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = states
+                    .iter()
+                    .map(|state| {
+                        let clock = Arc::clone(&clock);
+                        let default_config = &default_config;
+                        scope.spawn(move || {
+                            open_dir(state, default_config, topic_configs, threads, clock)
+                        })
                     })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(panic_error()))).collect()
-        });
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(panic_error())))
+                    .collect()
+            })
+        };
         for (i, result) in results.into_iter().enumerate() {
             match result {
                 Ok(list) => {
@@ -612,40 +618,47 @@ fn open_dir(
     let queue = Mutex::new(work);
     let out = Mutex::new(Vec::new());
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let Some((tp, path)) = queue.lock_or_recover().pop() else {
-                    return;
-                };
-                let config =
-                    topic_configs.get(&tp.topic).cloned().unwrap_or_else(|| default_config.clone());
-                let rp = Offset(recovery_points.get(&tp).copied().unwrap_or(0));
-                let start = Offset(log_starts.get(&tp).copied().unwrap_or(0));
-                let options = LogOpenOptions {
-                    had_clean_shutdown: clean,
-                    dir_state: Some(Arc::clone(state)),
-                };
-                match Log::open_with(&path, config, rp, start, Arc::clone(&clock), options) {
-                    Ok(log) => {
-                        if let Some(&hw) = high_watermarks.get(&tp) {
-                            log.update_high_watermark(Offset(hw));
-                        }
-                        if let Some(&o) = cleaner_offsets.get(&tp) {
-                            log.cleaner_checkpoint.fetch_max(
-                                o.min(log.log_end_offset().0),
-                                std::sync::atomic::Ordering::AcqRel,
-                            );
-                        }
-                        out.lock_or_recover().push((tp, Arc::new(log)))
-                    }
-                    Err(e) => {
-                        first_error.lock_or_recover().get_or_insert(e);
-                    }
+    // Threads only where there is more than one partition to load: a
+    // broker with a few partitions (and every crash image the fuzzer
+    // recovers) starts faster without them.
+    let threads = threads.min(queue.lock_or_recover().len());
+    let load = || loop {
+        let Some((tp, path)) = queue.lock_or_recover().pop() else {
+            return;
+        };
+        let config =
+            topic_configs.get(&tp.topic).cloned().unwrap_or_else(|| default_config.clone());
+        let rp = Offset(recovery_points.get(&tp).copied().unwrap_or(0));
+        let start = Offset(log_starts.get(&tp).copied().unwrap_or(0));
+        let options =
+            LogOpenOptions { had_clean_shutdown: clean, dir_state: Some(Arc::clone(state)) };
+        match Log::open_with(&path, config, rp, start, Arc::clone(&clock), options) {
+            Ok(log) => {
+                if let Some(&hw) = high_watermarks.get(&tp) {
+                    log.update_high_watermark(Offset(hw));
                 }
-            });
+                if let Some(&o) = cleaner_offsets.get(&tp) {
+                    log.cleaner_checkpoint.fetch_max(
+                        o.min(log.log_end_offset().0),
+                        std::sync::atomic::Ordering::AcqRel,
+                    );
+                }
+                out.lock_or_recover().push((tp, Arc::new(log)))
+            }
+            Err(e) => {
+                first_error.lock_or_recover().get_or_insert(e);
+            }
         }
-    });
+    };
+    if threads <= 1 {
+        load();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(load);
+            }
+        });
+    }
     if let Some(e) = crate::sync::recover(first_error.into_inner()) {
         return Err(e);
     }
