@@ -560,13 +560,8 @@ impl Admin {
     ) -> Result<BTreeMap<(String, i32), i64>> {
         let conn = self.cluster.broker(leader).await?;
         let version = conn.version::<ListOffsetsRequest>()?;
-        if spec == OffsetSpec::MaxTimestamp && version < 7 {
-            return Err(Error::UnsupportedVersion {
-                api: "ListOffsets (max-timestamp)",
-                addr: conn.addr().to_string(),
-                ours: "7+".into(),
-                theirs: format!("up to {version}"),
-            });
+        if spec == OffsetSpec::MaxTimestamp {
+            conn.require_version("ListOffsets (max-timestamp)", version, 7)?;
         }
         let request = ListOffsetsRequest::default()
             .with_replica_id(BrokerId(-1))

@@ -286,6 +286,20 @@ impl Connection {
         Ok(version)
     }
 
+    /// Fails as an unsupported version when a feature of a request needs
+    /// `min` or later and the negotiated `version` is older.
+    pub fn require_version(&self, feature: &'static str, version: i16, min: i16) -> Result<()> {
+        if version < min {
+            return Err(Error::UnsupportedVersion {
+                api: feature,
+                addr: self.addr.clone(),
+                ours: format!("{min}+"),
+                theirs: format!("up to {version}"),
+            });
+        }
+        Ok(())
+    }
+
     /// Sends at the negotiated version and waits for the response.
     pub async fn send<R: Request>(&self, request: &R) -> Result<R::Response> {
         let version = self.version::<R>()?;

@@ -139,25 +139,11 @@ impl Admin {
             let mut req = ListGroupsRequest::default();
             let version = conn.version::<ListGroupsRequest>()?;
             if !states.is_empty() {
-                if version < 4 {
-                    return Err(Error::UnsupportedVersion {
-                        api: "ListGroups (state filter)",
-                        addr: conn.addr().to_string(),
-                        ours: "4+".into(),
-                        theirs: format!("up to {version}"),
-                    });
-                }
+                conn.require_version("ListGroups (state filter)", version, 4)?;
                 req.states_filter = states.iter().map(|s| str_bytes(s)).collect();
             }
             if !types.is_empty() {
-                if version < 5 {
-                    return Err(Error::UnsupportedVersion {
-                        api: "ListGroups (type filter)",
-                        addr: conn.addr().to_string(),
-                        ours: "5+".into(),
-                        theirs: format!("up to {version}"),
-                    });
-                }
+                conn.require_version("ListGroups (type filter)", version, 5)?;
                 req.types_filter = types.iter().map(|s| str_bytes(s)).collect();
             }
             let deadline = Instant::now() + COORDINATOR_WAIT;
