@@ -229,14 +229,7 @@ impl Admin {
             req.group_id = GroupId(str_bytes(group));
             req.topics = None;
             let version = conn.version::<OffsetFetchRequest>()?.min(7);
-            if version < 2 {
-                return Err(Error::UnsupportedVersion {
-                    api: "OffsetFetch (all partitions)",
-                    addr: conn.addr().to_string(),
-                    ours: "2+".into(),
-                    theirs: format!("up to {version}"),
-                });
-            }
+            conn.require_version("OffsetFetch (all partitions)", version, 2)?;
             let resp = conn.send_pipelined(&req, version).await?.wait().await?;
             if retriable(resp.error_code) && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
