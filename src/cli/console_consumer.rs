@@ -390,11 +390,7 @@ async fn consume(
     match (&args.topic, include) {
         (Some(topic), _) => match args.partition {
             Some(p) => partitions.push((topic.clone(), p)),
-            None => {
-                for p in consumer.partitions_of(topic).await? {
-                    partitions.push((topic.clone(), p));
-                }
-            }
+            None => partitions.extend(consumer.topic_partitions(topic).await?),
         },
         (None, Some(re)) => {
             let md = cluster.refresh(None, false).await?;

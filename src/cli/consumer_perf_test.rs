@@ -69,12 +69,7 @@ pub fn run(args: ConsumerPerfTestArgs) -> anyhow::Result<()> {
     rt.block_on(async {
         let cluster = Cluster::connect(client).await?;
         let mut consumer = Consumer::new(cluster, config);
-        let partitions: Vec<(String, i32)> = consumer
-            .partitions_of(&args.topic)
-            .await?
-            .into_iter()
-            .map(|p| (args.topic.clone(), p))
-            .collect();
+        let partitions = consumer.topic_partitions(&args.topic).await?;
         let start = if args.from_latest { StartOffset::Latest } else { StartOffset::Earliest };
         consumer.assign(&partitions, start).await?;
         if !args.hide_header {

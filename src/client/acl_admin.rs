@@ -16,6 +16,22 @@ fn code<T>(v: Option<T>, f: impl Fn(T) -> i8) -> i8 {
     v.map_or(ANY_CODE, f)
 }
 
+/// Sets an [`AclBindingFilter`] on a DescribeAcls request or a DeleteAcls
+/// filter: two generated types with the same setters and no common trait.
+macro_rules! with_filter {
+    ($message:expr, $f:expr) => {{
+        let f: &AclBindingFilter = $f;
+        $message
+            .with_resource_type_filter(code(f.resource_type, ResourceType::code))
+            .with_resource_name_filter(f.name.as_deref().map(str_bytes))
+            .with_pattern_type_filter(f.pattern.code())
+            .with_principal_filter(f.principal.as_deref().map(str_bytes))
+            .with_host_filter(f.host.as_deref().map(str_bytes))
+            .with_operation(code(f.operation, AclOperation::code))
+            .with_permission_type(code(f.permission, Permission::code))
+    }};
+}
+
 fn binding(
     t: i8,
     name: &str,
@@ -38,6 +54,23 @@ fn binding(
             permission: Permission::from_code(perm)?,
         },
     })
+}
+
+/// [`binding`] from a response's resource fields and ACL fields, which
+/// DescribeAcls keeps in two structs and DeleteAcls in one, under the same
+/// names.
+macro_rules! binding_of {
+    ($resource:expr, $acl:expr) => {
+        binding(
+            $resource.resource_type,
+            &$resource.resource_name,
+            $resource.pattern_type,
+            &$acl.principal,
+            &$acl.host,
+            $acl.operation,
+            $acl.permission_type,
+        )
+    };
 }
 
 impl Admin {
@@ -67,14 +100,7 @@ impl Admin {
     pub async fn describe_acls(&self, f: &AclBindingFilter) -> Result<Vec<AclBinding>> {
         let conn = self.cluster().any_broker();
         let version = conn.version::<DescribeAclsRequest>()?;
-        let request = DescribeAclsRequest::default()
-            .with_resource_type_filter(code(f.resource_type, ResourceType::code))
-            .with_resource_name_filter(f.name.as_deref().map(str_bytes))
-            .with_pattern_type_filter(f.pattern.code())
-            .with_principal_filter(f.principal.as_deref().map(str_bytes))
-            .with_host_filter(f.host.as_deref().map(str_bytes))
-            .with_operation(code(f.operation, AclOperation::code))
-            .with_permission_type(code(f.permission, Permission::code));
+        let request = with_filter!(DescribeAclsRequest::default(), f);
         let response = conn.send_pipelined(&request, version).await?.wait().await?;
         if let Some(e) = Error::from_code(response.error_code, response.error_message.as_deref()) {
             return Err(e);
@@ -82,15 +108,7 @@ impl Admin {
         let mut out = Vec::new();
         for r in response.resources {
             for a in r.acls {
-                out.extend(binding(
-                    r.resource_type,
-                    &r.resource_name,
-                    r.pattern_type,
-                    &a.principal,
-                    &a.host,
-                    a.operation,
-                    a.permission_type,
-                ));
+                out.extend(binding_of!(r, a));
             }
         }
         Ok(out)
@@ -100,34 +118,15 @@ impl Admin {
     pub async fn delete_acls(&self, filters: &[AclBindingFilter]) -> Result<Vec<AclBinding>> {
         let conn = self.cluster().any_broker();
         let version = conn.version::<DeleteAclsRequest>()?;
-        let filters = filters
-            .iter()
-            .map(|f| {
-                DeleteAclsFilter::default()
-                    .with_resource_type_filter(code(f.resource_type, ResourceType::code))
-                    .with_resource_name_filter(f.name.as_deref().map(str_bytes))
-                    .with_pattern_type_filter(f.pattern.code())
-                    .with_principal_filter(f.principal.as_deref().map(str_bytes))
-                    .with_host_filter(f.host.as_deref().map(str_bytes))
-                    .with_operation(code(f.operation, AclOperation::code))
-                    .with_permission_type(code(f.permission, Permission::code))
-            })
-            .collect();
+        let filters =
+            filters.iter().map(|f| with_filter!(DeleteAclsFilter::default(), f)).collect();
         let request = DeleteAclsRequest::default().with_filters(filters);
         let response = conn.send_pipelined(&request, version).await?.wait().await?;
         check_items(&response.filter_results)?;
         let mut out = Vec::new();
         for r in response.filter_results {
             for m in r.matching_acls {
-                out.extend(binding(
-                    m.resource_type,
-                    &m.resource_name,
-                    m.pattern_type,
-                    &m.principal,
-                    &m.host,
-                    m.operation,
-                    m.permission_type,
-                ));
+                out.extend(binding_of!(m, m));
             }
         }
         Ok(out)

@@ -25,7 +25,7 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest,
     TopicName,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Request, StrBytes};
 
 use super::cluster::{Cluster, Metadata, TopicMetadata};
 use super::connection::Connection;
@@ -282,14 +282,11 @@ impl Admin {
             ));
         }
         let topics = partitions.map(|list| {
-            by_topic(list)
-                .into_iter()
-                .map(|(t, ps)| {
-                    kafka_protocol::messages::elect_leaders_request::TopicPartitions::default()
-                        .with_topic(topic_name(t))
-                        .with_partitions(ps)
-                })
-                .collect()
+            by_topic(list, |name, ps| {
+                kafka_protocol::messages::elect_leaders_request::TopicPartitions::default()
+                    .with_topic(name)
+                    .with_partitions(ps)
+            })
         });
         let request = ElectLeadersRequest::default()
             .with_election_type(election_type)
@@ -299,13 +296,11 @@ impl Admin {
         if let Some(e) = Error::from_code(response.error_code, None) {
             return Err(e);
         }
-        let mut out = Vec::new();
-        for t in response.replica_election_results {
-            for p in t.partition_result {
-                out.push((t.topic.0.to_string(), p.partition_id, p.error()));
-            }
-        }
-        Ok(out)
+        Ok(partition_outcomes(
+            response.replica_election_results,
+            |t| (t.topic, t.partition_result),
+            |p| p.partition_id,
+        ))
     }
 
     /// Starts (`Some(replicas)`) or cancels (`None`) partition
@@ -339,23 +334,12 @@ impl Admin {
             .with_timeout_ms(timeout_ms)
             .with_allow_replication_factor_change(true)
             .with_topics(topics);
-        let response = self
-            .on_controller(|conn| {
-                let request = request.clone();
-                async move {
-                    let version = conn.version::<AlterPartitionReassignmentsRequest>()?;
-                    let r = conn.send_pipelined(&request, version).await?.wait().await?;
-                    Ok((r.error_code, r.error_message.as_deref().map(str::to_string), r))
-                }
-            })
-            .await?;
-        let mut out = Vec::new();
-        for t in response.responses {
-            for p in t.partitions {
-                out.push((t.name.0.to_string(), p.partition_index, p.error()));
-            }
-        }
-        Ok(out)
+        let response = self.on_controller(&request).await?;
+        Ok(partition_outcomes(
+            response.responses,
+            |t| (t.name, t.partitions),
+            |p| p.partition_index,
+        ))
     }
 
     /// The reassignments in progress (ListPartitionReassignments), for
@@ -366,28 +350,16 @@ impl Admin {
     ) -> Result<Vec<OngoingReassignment>> {
         use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
         let topics = partitions.map(|list| {
-            by_topic(list)
-                .into_iter()
-                .map(|(t, ps)| {
-                    ListPartitionReassignmentsTopics::default()
-                        .with_name(topic_name(t))
-                        .with_partition_indexes(ps)
-                })
-                .collect()
+            by_topic(list, |name, ps| {
+                ListPartitionReassignmentsTopics::default()
+                    .with_name(name)
+                    .with_partition_indexes(ps)
+            })
         });
         let request = ListPartitionReassignmentsRequest::default()
             .with_timeout_ms(self.timeout_ms())
             .with_topics(topics);
-        let response = self
-            .on_controller(|conn| {
-                let request = request.clone();
-                async move {
-                    let version = conn.version::<ListPartitionReassignmentsRequest>()?;
-                    let r = conn.send_pipelined(&request, version).await?.wait().await?;
-                    Ok((r.error_code, r.error_message.as_deref().map(str::to_string), r))
-                }
-            })
-            .await?;
+        let response = self.on_controller(&request).await?;
         let ids = |v: &[BrokerId]| v.iter().map(|b| b.0).collect::<Vec<i32>>();
         let mut out = Vec::new();
         for t in response.topics {
@@ -407,15 +379,15 @@ impl Admin {
 
     /// Sends a request to the controller, and again to the new one while
     /// the answer's top-level error is NOT_CONTROLLER (a failover).
-    async fn on_controller<T, F, Fut>(&self, send: F) -> Result<T>
+    async fn on_controller<R>(&self, request: &R) -> Result<R::Response>
     where
-        F: Fn(Arc<Connection>) -> Fut,
-        Fut: std::future::Future<Output = Result<(i16, Option<String>, T)>>,
+        R: Request,
+        R::Response: ItemError,
     {
         let deadline = tokio::time::Instant::now() + self.cluster.config().request_timeout;
         loop {
-            let (code, message, response) = send(self.controller().await?).await?;
-            match Error::from_code(code, message.as_deref()) {
+            let response = self.controller().await?.send(request).await?;
+            match response.error() {
                 None => return Ok(response),
                 Some(e)
                     if e.code() == Some(kafka_protocol::error::ResponseError::NotController)
@@ -455,6 +427,21 @@ impl Admin {
         check_items(&response.results)
     }
 
+    /// Who answers for a resource's configs: a broker's configs that broker
+    /// only, topic configs and the cluster-wide default any broker.
+    async fn configs_broker(&self, resource: ResourceType, name: &str) -> Result<Arc<Connection>> {
+        match resource {
+            ResourceType::Broker if !name.is_empty() => {
+                let id: i32 = name
+                    .parse()
+                    .map_err(|_| Error::InvalidArgument(format!("Invalid broker id {name}")))?;
+                self.cluster.refresh(Some(&[]), false).await?;
+                self.cluster.broker(id).await
+            }
+            _ => Ok(self.cluster.any_broker()),
+        }
+    }
+
     /// Every config of a topic or broker (`name` "" is the cluster-wide
     /// broker default), with synonyms, sorted by name.
     pub async fn describe_configs(
@@ -462,17 +449,7 @@ impl Admin {
         resource: ResourceType,
         name: &str,
     ) -> Result<Vec<ConfigEntry>> {
-        let conn = match resource {
-            // Broker configs are answered by that broker only.
-            ResourceType::Broker if !name.is_empty() => {
-                let id: i32 = name
-                    .parse()
-                    .map_err(|_| Error::InvalidArgument(format!("Invalid broker id {name}")))?;
-                self.cluster.refresh(Some(&[]), false).await?;
-                self.cluster.broker(id).await?
-            }
-            _ => self.cluster.any_broker(),
-        };
+        let conn = self.configs_broker(resource, name).await?;
         let version = conn.version::<DescribeConfigsRequest>()?;
         let request = DescribeConfigsRequest::default()
             .with_resources(vec![DescribeConfigsResource::default()
@@ -513,16 +490,7 @@ impl Admin {
         name: &str,
         ops: &[AlterConfigOp],
     ) -> Result<()> {
-        let conn = match resource {
-            ResourceType::Broker if !name.is_empty() => {
-                let id: i32 = name
-                    .parse()
-                    .map_err(|_| Error::InvalidArgument(format!("Invalid broker id {name}")))?;
-                self.cluster.refresh(Some(&[]), false).await?;
-                self.cluster.broker(id).await?
-            }
-            _ => self.cluster.any_broker(),
-        };
+        let conn = self.configs_broker(resource, name).await?;
         let version = conn.version::<IncrementalAlterConfigsRequest>()?;
         let configs = ops
             .iter()
@@ -592,13 +560,8 @@ impl Admin {
     ) -> Result<BTreeMap<(String, i32), i64>> {
         let conn = self.cluster.broker(leader).await?;
         let version = conn.version::<ListOffsetsRequest>()?;
-        if spec == OffsetSpec::MaxTimestamp && version < 7 {
-            return Err(Error::UnsupportedVersion {
-                api: "ListOffsets (max-timestamp)",
-                addr: conn.addr().to_string(),
-                ours: "7+".into(),
-                theirs: format!("up to {version}"),
-            });
+        if spec == OffsetSpec::MaxTimestamp {
+            conn.require_version("ListOffsets (max-timestamp)", version, 7)?;
         }
         let request = ListOffsetsRequest::default()
             .with_replica_id(BrokerId(-1))
@@ -668,11 +631,29 @@ fn unknown_topic_named(e: Error, name: &str) -> Error {
     }
 }
 
-/// Partitions grouped by topic, as requests list them.
-fn by_topic(list: &[(String, i32)]) -> BTreeMap<&str, Vec<i32>> {
+/// Partitions grouped by topic, as requests list them: one `topic(name,
+/// partitions)` per topic, in name order.
+fn by_topic<T>(list: &[(String, i32)], topic: impl Fn(TopicName, Vec<i32>) -> T) -> Vec<T> {
     let mut out: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for (t, p) in list {
         out.entry(t.as_str()).or_default().push(*p);
+    }
+    out.into_iter().map(|(t, ps)| topic(topic_name(t), ps)).collect()
+}
+
+/// Each partition's outcome in a per-topic response: `split` takes a topic
+/// apart into its name and partitions, `index` reads a partition's id.
+fn partition_outcomes<T, P: ItemError>(
+    topics: Vec<T>,
+    split: impl Fn(T) -> (TopicName, Vec<P>),
+    index: impl Fn(&P) -> i32,
+) -> Vec<(String, i32, Option<Error>)> {
+    let mut out = Vec::new();
+    for t in topics {
+        let (name, partitions) = split(t);
+        for p in partitions {
+            out.push((name.0.to_string(), index(&p), p.error()));
+        }
     }
     out
 }

@@ -13,14 +13,15 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
+use kafka_protocol::protocol::{Decodable, HeaderVersion, Message, Request, StrBytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::error::{Error, Result};
+use crate::protocol::header::encode_frame;
 use crate::sync::MutexExt;
 
 /// The largest response we accept. A fetch response is bounded by the
@@ -286,6 +287,20 @@ impl Connection {
         Ok(version)
     }
 
+    /// Fails as an unsupported version when a feature of a request needs
+    /// `min` or later and the negotiated `version` is older.
+    pub fn require_version(&self, feature: &'static str, version: i16, min: i16) -> Result<()> {
+        if version < min {
+            return Err(Error::UnsupportedVersion {
+                api: feature,
+                addr: self.addr.clone(),
+                ours: format!("{min}+"),
+                theirs: format!("up to {version}"),
+            });
+        }
+        Ok(())
+    }
+
     /// Sends at the negotiated version and waits for the response.
     pub async fn send<R: Request>(&self, request: &R) -> Result<R::Response> {
         let version = self.version::<R>()?;
@@ -361,13 +376,8 @@ impl Connection {
             .with_correlation_id(correlation_id)
             .with_client_id(Some(self.client_id.clone()));
         let header_version = R::header_version(version);
-        let size = header.compute_size(header_version).map_err(encode_err)?
-            + request.compute_size(version).map_err(encode_err)?;
-        let mut buf = BytesMut::with_capacity(4 + size);
-        buf.put_i32(size as i32);
-        header.encode(&mut buf, header_version).map_err(encode_err)?;
-        request.encode(&mut buf, version).map_err(encode_err)?;
-        Ok(buf.freeze())
+        let frame = encode_frame(&header, header_version, request, version).map_err(encode_err)?;
+        Ok(frame.freeze())
     }
 }
 

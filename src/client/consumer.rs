@@ -230,6 +230,12 @@ impl Consumer {
         Ok(t.partitions.iter().map(|p| p.partition).collect())
     }
 
+    /// Every partition of `topic` (which must exist) as the (topic,
+    /// partition) pairs [`Self::assign`] and the admin calls take, sorted.
+    pub async fn topic_partitions(&self, topic: &str) -> Result<Vec<(String, i32)>> {
+        Ok(self.partitions_of(topic).await?.into_iter().map(|p| (topic.to_string(), p)).collect())
+    }
+
     /// Reads these partitions from `start` (replacing any earlier assignment).
     pub async fn assign(&mut self, partitions: &[(String, i32)], start: StartOffset) -> Result<()> {
         self.positions.clear();

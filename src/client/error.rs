@@ -73,7 +73,8 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An item of a response that carries its own error code (a topic, a
-/// partition, a resource, an ACL filter), and in most APIs a message.
+/// partition, a resource, an ACL filter), and in most APIs a message; or a
+/// whole response whose top-level error decides a retry.
 pub trait ItemError {
     fn error_code(&self) -> i16;
     fn error_message(&self) -> Option<&str>;
@@ -128,6 +129,8 @@ item_error!(with_message:
     kafka_protocol::messages::delete_acls_response::DeleteAclsFilterResult,
     kafka_protocol::messages::alter_client_quotas_response::EntryData,
     kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult,
+    kafka_protocol::messages::AlterPartitionReassignmentsResponse,
+    kafka_protocol::messages::ListPartitionReassignmentsResponse,
 );
 
 item_error!(code_only:

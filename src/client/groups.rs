@@ -139,25 +139,11 @@ impl Admin {
             let mut req = ListGroupsRequest::default();
             let version = conn.version::<ListGroupsRequest>()?;
             if !states.is_empty() {
-                if version < 4 {
-                    return Err(Error::UnsupportedVersion {
-                        api: "ListGroups (state filter)",
-                        addr: conn.addr().to_string(),
-                        ours: "4+".into(),
-                        theirs: format!("up to {version}"),
-                    });
-                }
+                conn.require_version("ListGroups (state filter)", version, 4)?;
                 req.states_filter = states.iter().map(|s| str_bytes(s)).collect();
             }
             if !types.is_empty() {
-                if version < 5 {
-                    return Err(Error::UnsupportedVersion {
-                        api: "ListGroups (type filter)",
-                        addr: conn.addr().to_string(),
-                        ours: "5+".into(),
-                        theirs: format!("up to {version}"),
-                    });
-                }
+                conn.require_version("ListGroups (type filter)", version, 5)?;
                 req.types_filter = types.iter().map(|s| str_bytes(s)).collect();
             }
             let deadline = Instant::now() + COORDINATOR_WAIT;
@@ -243,14 +229,7 @@ impl Admin {
             req.group_id = GroupId(str_bytes(group));
             req.topics = None;
             let version = conn.version::<OffsetFetchRequest>()?.min(7);
-            if version < 2 {
-                return Err(Error::UnsupportedVersion {
-                    api: "OffsetFetch (all partitions)",
-                    addr: conn.addr().to_string(),
-                    ours: "2+".into(),
-                    theirs: format!("up to {version}"),
-                });
-            }
+            conn.require_version("OffsetFetch (all partitions)", version, 2)?;
             let resp = conn.send_pipelined(&req, version).await?.wait().await?;
             if retriable(resp.error_code) && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -246,27 +246,12 @@ impl Membership {
                 return Ok(None);
             }
         };
-        match code(resp.error_code) {
-            None => {}
-            Some(ResponseError::MemberIdRequired) => {
-                self.member_id = resp.member_id.to_string();
-                return Ok(None);
-            }
-            Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration) => {
-                self.member_id.clear();
-                self.generation = -1;
-                return Ok(None);
-            }
-            Some(ResponseError::RebalanceInProgress) => return Ok(None),
-            Some(_) => {
-                let e = Error::from_code(resp.error_code, None)
-                    .unwrap_or(Error::InvalidArgument("join".into()));
-                if coordinator_moved(&e) {
-                    self.coordinator = None;
-                    return Ok(None);
-                }
-                return Err(e);
-            }
+        if code(resp.error_code) == Some(ResponseError::MemberIdRequired) {
+            self.member_id = resp.member_id.to_string();
+            return Ok(None);
+        }
+        if !self.answer_stands(resp.error_code, "join")? {
+            return Ok(None);
         }
         self.member_id = resp.member_id.to_string();
         self.generation = resp.generation_id;
@@ -323,26 +308,36 @@ impl Membership {
             }
             Err(e) => return Err(e),
         };
-        match code(resp.error_code) {
-            None => {}
-            Some(ResponseError::RebalanceInProgress) => return Ok(None),
-            Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration) => {
-                self.member_id.clear();
-                self.generation = -1;
-                return Ok(None);
-            }
-            Some(_) => {
-                let e = Error::from_code(resp.error_code, None)
-                    .unwrap_or(Error::InvalidArgument("sync".into()));
-                if coordinator_moved(&e) {
-                    self.coordinator = None;
-                    return Ok(None);
-                }
-                return Err(e);
-            }
+        if !self.answer_stands(resp.error_code, "sync")? {
+            return Ok(None);
         }
         self.start_heartbeat();
         Ok(Some(resp.assignment))
+    }
+
+    /// Reads a JoinGroup or SyncGroup error code: `Ok(true)` when there is
+    /// none, `Ok(false)` when the round is to be tried again (forgetting a
+    /// stale member id or generation, or a coordinator that moved), else the
+    /// error.
+    fn answer_stands(&mut self, error_code: i16, what: &str) -> Result<bool> {
+        match code(error_code) {
+            None => Ok(true),
+            Some(ResponseError::RebalanceInProgress) => Ok(false),
+            Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration) => {
+                self.member_id.clear();
+                self.generation = -1;
+                Ok(false)
+            }
+            Some(_) => {
+                let e = Error::from_code(error_code, None)
+                    .unwrap_or(Error::InvalidArgument(what.into()));
+                if coordinator_moved(&e) {
+                    self.coordinator = None;
+                    return Ok(false);
+                }
+                Err(e)
+            }
+        }
     }
 
     fn start_heartbeat(&mut self) {

@@ -106,12 +106,7 @@ impl TopicLog {
     /// handing each record to `f` in offset order per partition.
     pub async fn read_to_end(&self, mut f: impl FnMut(Entry)) -> Result<()> {
         let mut consumer = self.consumer.lock().await;
-        let partitions: Vec<(String, i32)> = consumer
-            .partitions_of(&self.topic)
-            .await?
-            .into_iter()
-            .map(|p| (self.topic.clone(), p))
-            .collect();
+        let partitions = consumer.topic_partitions(&self.topic).await?;
         let ends: BTreeMap<(String, i32), i64> =
             Admin::new(self.cluster.clone()).list_offsets(&partitions, OffsetSpec::Latest).await?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

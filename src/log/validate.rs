@@ -6,6 +6,7 @@
 
 use super::config::LogConfig;
 use super::Error;
+use crate::record::varint::span_end;
 use crate::record::{Batches, RecordBatch, TimestampType};
 
 #[derive(Clone, Copy, Debug)]
@@ -180,10 +181,7 @@ fn walk_records(data: &[u8], count: i32, compacted: bool) -> Result<Walked, Stri
         Walked { max_timestamp_delta: i64::MIN, offset_delta_of_max: 0, keyless: Vec::new() };
     for i in 0..count {
         let len = varint(data, &mut pos, 5)?;
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|l| pos.checked_add(l))
-            .filter(|&e| e <= data.len())
+        let end = span_end(pos, len, data.len())
             .ok_or_else(|| format!("record {i} has length {len} past the batch"))?;
         let body = &data[..end];
         pos += 1; // attributes

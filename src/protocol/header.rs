@@ -67,12 +67,22 @@ pub fn encode_response<M: Encodable>(
     let err = |e: anyhow::Error| EncodeError::Encode { key, version, reason: format!("{e:#}") };
     let header_version = response_header_version(key, version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let size = header.compute_size(header_version).map_err(err)?
-        + body.compute_size(version).map_err(err)?;
+    encode_frame(&header, header_version, body, version).map_err(err)
+}
+
+/// A size-prefixed frame of a header and a body, the same for a request
+/// as for a response.
+pub fn encode_frame<H: Encodable, M: Encodable>(
+    header: &H,
+    header_version: i16,
+    body: &M,
+    version: i16,
+) -> anyhow::Result<BytesMut> {
+    let size = header.compute_size(header_version)? + body.compute_size(version)?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size as i32);
-    header.encode(&mut buf, header_version).map_err(err)?;
-    body.encode(&mut buf, version).map_err(err)?;
+    header.encode(&mut buf, header_version)?;
+    body.encode(&mut buf, version)?;
     Ok(buf)
 }
 

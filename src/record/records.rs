@@ -21,7 +21,7 @@ use std::borrow::Cow;
 
 use super::batch::{RecordBatch, TimestampType};
 use super::compression::Compression;
-use super::varint::{read_varint, read_varlong, VarintError};
+use super::varint::{read_varint, read_varlong, span_end, VarintError};
 use super::Error;
 
 /// A record header; keys are strings in Kafka's API but bytes on the wire.
@@ -186,7 +186,7 @@ fn read_bytes<'a>(buf: &'a [u8], pos: &mut usize, what: &str) -> Result<Option<&
     if len < 0 {
         return Ok(None);
     }
-    let end = pos.checked_add(len as usize).filter(|&e| e <= buf.len());
+    let end = span_end(*pos, len.into(), buf.len());
     let end = end.ok_or_else(|| format!("{what} of {len} bytes runs past the record"))?;
     let out = &buf[*pos..end];
     *pos = end;
@@ -202,10 +202,7 @@ fn read_header<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Header<'a>, String>
 fn read_record<'a>(data: &'a [u8], pos: &mut usize) -> Result<Record<'a>, String> {
     let start = *pos;
     let length = read_varint(data, pos).map_err(varint_reason)?;
-    let end = usize::try_from(length)
-        .ok()
-        .and_then(|l| pos.checked_add(l))
-        .filter(|&e| e <= data.len())
+    let end = span_end(*pos, length.into(), data.len())
         .ok_or_else(|| format!("length {length} runs past the batch"))?;
     let body = &data[..end];
     let attributes = *body.get(*pos).ok_or("missing attributes")? as i8;

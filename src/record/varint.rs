@@ -81,6 +81,14 @@ pub fn varlong_size(v: i64) -> usize {
     (64 - raw.leading_zeros() as usize).max(1).div_ceil(7)
 }
 
+/// Where a field or record of `len` bytes (a length read from a varint)
+/// starting at `pos` ends, when the length is not negative and the end
+/// lies within `buf_len`.
+#[inline]
+pub fn span_end(pos: usize, len: i64, buf_len: usize) -> Option<usize> {
+    usize::try_from(len).ok().and_then(|l| pos.checked_add(l)).filter(|&e| e <= buf_len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,31 +134,38 @@ mod tests {
         }
     }
 
+    /// Writes `v`, checks the length against `size` where the encoding has
+    /// one, and reads the same value back.
+    fn round_trip<T: Copy + PartialEq + std::fmt::Debug>(
+        v: T,
+        write: fn(&mut Vec<u8>, T),
+        size: Option<fn(T) -> usize>,
+        read: fn(&[u8], &mut usize) -> Result<T, VarintError>,
+    ) -> Result<(), TestCaseError> {
+        let mut out = Vec::new();
+        write(&mut out, v);
+        if let Some(size) = size {
+            prop_assert_eq!(out.len(), size(v));
+        }
+        let mut pos = 0;
+        prop_assert_eq!(read(&out, &mut pos), Ok(v));
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn varint_round_trip(v: i32) {
-            let mut out = Vec::new();
-            write_varint(&mut out, v);
-            prop_assert_eq!(out.len(), varint_size(v));
-            let mut pos = 0;
-            prop_assert_eq!(read_varint(&out, &mut pos), Ok(v));
+            round_trip(v, write_varint, Some(varint_size), read_varint)?;
         }
 
         #[test]
         fn varlong_round_trip(v: i64) {
-            let mut out = Vec::new();
-            write_varlong(&mut out, v);
-            prop_assert_eq!(out.len(), varlong_size(v));
-            let mut pos = 0;
-            prop_assert_eq!(read_varlong(&out, &mut pos), Ok(v));
+            round_trip(v, write_varlong, Some(varlong_size), read_varlong)?;
         }
 
         #[test]
         fn unsigned_round_trip(v: u32) {
-            let mut out = Vec::new();
-            write_unsigned_varint(&mut out, v);
-            let mut pos = 0;
-            prop_assert_eq!(read_unsigned_varint(&out, &mut pos), Ok(v));
+            round_trip(v, write_unsigned_varint, None, read_unsigned_varint)?;
         }
 
         #[test]

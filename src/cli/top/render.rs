@@ -16,6 +16,19 @@ pub enum Mark {
     Bad,
 }
 
+impl Mark {
+    /// The worse of what a row shows: down or offline over under-replicated.
+    pub fn of(bad: bool, warn: bool) -> Mark {
+        if bad {
+            Mark::Bad
+        } else if warn {
+            Mark::Warn
+        } else {
+            Mark::Normal
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Key {
     Num(f64),
@@ -200,13 +213,7 @@ pub fn brokers(s: &Snapshot) -> Table {
     ]);
     for b in &s.brokers {
         let addr = if b.port < 0 { "?".to_string() } else { format!("{}:{}", b.host, b.port) };
-        let mark = if !b.up {
-            Mark::Bad
-        } else if b.under_replicated > 0 {
-            Mark::Warn
-        } else {
-            Mark::Normal
-        };
+        let mark = Mark::of(!b.up, b.under_replicated > 0);
         t.push(
             vec![
                 num(b.id as i64),
@@ -241,13 +248,7 @@ pub fn topics(s: &Snapshot) -> Table {
         ("BYTES-OUT/S", true),
     ]);
     for r in &s.topics {
-        let mark = if r.offline > 0 {
-            Mark::Bad
-        } else if r.under_replicated > 0 {
-            Mark::Warn
-        } else {
-            Mark::Normal
-        };
+        let mark = Mark::of(r.offline > 0, r.under_replicated > 0);
         t.push(
             vec![
                 text(r.name.clone()),
@@ -283,13 +284,7 @@ pub fn partitions(s: &Snapshot, topic: Option<&str>) -> Table {
         ("SIZE", true),
     ]);
     for p in s.partitions.iter().filter(|p| topic.is_none_or(|t| p.topic == t)) {
-        let mark = if p.offline {
-            Mark::Bad
-        } else if p.under_replicated {
-            Mark::Warn
-        } else {
-            Mark::Normal
-        };
+        let mark = Mark::of(p.offline, p.under_replicated);
         let leader =
             if p.leader < 0 { ("none".into(), Key::Num(-1.0)) } else { num(p.leader as i64) };
         let offline =
