@@ -544,20 +544,24 @@ fn refuse_whole(
             let req: AddPartitionsToTxnRequest = decode(key, v, peek())?;
             if !authz.transactional_id(Write, &req.v3_and_below_transactional_id) {
                 refuse!(AddPartitionsToTxnResponse, |r| {
-                    r.results_by_topic_v3_and_below = req
-                        .v3_and_below_topics
-                        .iter()
-                        .map(|t| {
-                            let partitions = t.partitions.iter().map(|&p| {
-                                add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
-                                    .with_partition_index(p)
-                                    .with_partition_error_code(txn_denied)
-                            });
+                    let topics = asked(
+                        &req.v3_and_below_topics,
+                        |t| (t.name.clone(), &t.partitions),
+                        |&p| p,
+                    );
+                    r.results_by_topic_v3_and_below = answer_each(
+                        topics,
+                        |name, partitions| {
                             add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
-                                .with_name(t.name.clone())
-                                .with_results_by_partition(partitions.collect())
-                        })
-                        .collect();
+                                .with_name(name)
+                                .with_results_by_partition(partitions)
+                        },
+                        |p| {
+                            add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
+                                .with_partition_index(p)
+                                .with_partition_error_code(txn_denied)
+                        },
+                    );
                 })
             }
         }
