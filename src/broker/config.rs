@@ -4,6 +4,7 @@
 //! unknown keys are reported so typos do not go unnoticed; invalid values
 //! are errors naming the key, raised before anything binds.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use crate::config::{Error, Properties};
@@ -373,6 +374,26 @@ fn invalid(key: &str, value: &str, reason: impl Into<String>) -> Error {
     Error::InvalidValue { key: key.into(), value: value.into(), reason: reason.into() }
 }
 
+/// The number at `key` (`default` when unset), refused for `reason` below
+/// `min`.
+fn parse_at_least<T>(
+    p: &Properties,
+    key: &str,
+    default: T,
+    min: T,
+    reason: &str,
+) -> Result<T, Error>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display,
+    T::Err: fmt::Display,
+{
+    let value = p.parse_or::<T>(key, default)?;
+    if value < min {
+        return Err(invalid(key, &value.to_string(), reason));
+    }
+    Ok(value)
+}
+
 impl KafkaConfig {
     /// Kafka's defaults, except that with no `listeners` the broker binds
     /// 127.0.0.1:9092 rather than every interface.
@@ -399,38 +420,14 @@ impl KafkaConfig {
         if log_dirs.is_empty() {
             return Err(invalid("log.dirs", p.get("log.dirs").unwrap_or(""), "no directory given"));
         }
-        let num_partitions = p.parse_or::<i32>("num.partitions", 1)?;
-        if num_partitions < 1 {
-            return Err(invalid(
-                "num.partitions",
-                &num_partitions.to_string(),
-                "must be at least 1",
-            ));
-        }
-        let default_replication_factor = p.parse_or::<i16>("default.replication.factor", 1)?;
-        if default_replication_factor < 1 {
-            return Err(invalid(
-                "default.replication.factor",
-                &default_replication_factor.to_string(),
-                "must be at least 1",
-            ));
-        }
-        let message_max_bytes = p.parse_or::<i32>("message.max.bytes", 1048588)?;
-        if message_max_bytes < 0 {
-            return Err(invalid(
-                "message.max.bytes",
-                &message_max_bytes.to_string(),
-                "must be >= 0",
-            ));
-        }
-        let socket_request_max_bytes = p.parse_or::<i32>("socket.request.max.bytes", 104857600)?;
-        if socket_request_max_bytes < 1 {
-            return Err(invalid(
-                "socket.request.max.bytes",
-                &socket_request_max_bytes.to_string(),
-                "must be >= 1",
-            ));
-        }
+        let num_partitions =
+            parse_at_least::<i32>(p, "num.partitions", 1, 1, "must be at least 1")?;
+        let default_replication_factor =
+            parse_at_least::<i16>(p, "default.replication.factor", 1, 1, "must be at least 1")?;
+        let message_max_bytes =
+            parse_at_least::<i32>(p, "message.max.bytes", 1048588, 0, "must be >= 0")?;
+        let socket_request_max_bytes =
+            parse_at_least::<i32>(p, "socket.request.max.bytes", 104857600, 1, "must be >= 1")?;
         let queued_max_request_bytes = match p.parse_or::<i64>("queued.max.request.bytes", -1)? {
             -1 => socket_request_max_bytes as usize,
             n if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),

@@ -9,7 +9,7 @@
 //! `txn_coordinator`) and says, through [`CoordinatorState`], which topic
 //! and lease it works under.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -139,7 +139,7 @@ pub struct LoadedRecord {
 /// see it.
 pub trait CoordinatorState: Send + 'static {
     /// What a call against the state machine returns to the task.
-    type Output;
+    type Output: Default;
     /// The answer a call waits for.
     type Response: Send + 'static;
     /// The internal topic the coordinator stores its state in.
@@ -149,6 +149,9 @@ pub trait CoordinatorState: Send + 'static {
     /// Whether a partition led again under a new leader epoch is loaded
     /// again (the transaction coordinator's epoch is that leader epoch).
     const RELOAD_ON_NEW_EPOCH: bool;
+
+    /// Fences (or lifts the fence on) everything the state machine holds.
+    fn set_fenced(&mut self, fenced: bool);
 }
 
 /// A call against the state machine `S`, with the time and the request id
@@ -167,6 +170,74 @@ pub enum Command<S: CoordinatorState, X> {
     Loaded(i32, Vec<LoadedRecord>),
     Unload(i32),
     Own(X),
+}
+
+/// The requests a coordinator task has taken and not answered yet: both
+/// tasks serve calls and reads the same way and route answers back by
+/// request id.
+pub(super) struct Requests<S: CoordinatorState> {
+    waiting: HashMap<RequestId, oneshot::Sender<S::Response>>,
+    next_request: u64,
+}
+
+impl<S: CoordinatorState> Requests<S> {
+    pub(super) fn new() -> Self {
+        Requests { waiting: HashMap::new(), next_request: 0 }
+    }
+
+    /// Runs a call or a read against `state`, fenced while `lease` does
+    /// not hold; a timer wake-up (`None`) does nothing here. Any other
+    /// command comes back for the coordinator's own loop.
+    pub(super) fn serve<X>(
+        &mut self,
+        state: &mut S,
+        now: i64,
+        command: Option<Command<S, X>>,
+        lease: &SessionLease,
+    ) -> Result<S::Output, Command<S, X>> {
+        // Only requests are fenced: completions of work begun under the
+        // lease finish, and a coordinator that lost its partitions unloads them.
+        let request = matches!(command, Some(Command::Call(..) | Command::Read(_)));
+        state.set_fenced(request && !lease.holds());
+        match command {
+            None => Ok(S::Output::default()),
+            Some(Command::Call(f, reply)) => {
+                self.next_request += 1;
+                let rid = RequestId(self.next_request);
+                self.waiting.insert(rid, reply);
+                Ok(f(state, now, rid))
+            }
+            Some(Command::Read(f)) => {
+                f(state);
+                Ok(S::Output::default())
+            }
+            Some(other) => Err(other),
+        }
+    }
+
+    /// Sends each answer to the request waiting for it.
+    pub(super) fn answer(&mut self, responses: Vec<(RequestId, S::Response)>) {
+        for (rid, response) in responses {
+            if let Some(reply) = self.waiting.remove(&rid) {
+                let _ = reply.send(response);
+            }
+        }
+    }
+}
+
+/// Replays the records loaded from a partition `p` of `S`'s topic
+/// through `replay`, skipping (with a warning) each record it refuses.
+pub(super) fn replay_loaded<S: CoordinatorState, E: std::fmt::Display>(
+    p: i32,
+    records: &[LoadedRecord],
+    mut replay: impl FnMut(&LoadedRecord) -> Result<(), E>,
+) {
+    for r in records {
+        if let Err(e) = replay(r) {
+            tracing::warn!("{}-{p} offset {}: skipping record: {e}", S::TOPIC, r.offset);
+        }
+    }
+    tracing::info!("loaded {} records of {}-{p}", records.len(), S::TOPIC);
 }
 
 /// The broker's way into a coordinator task; cheap to clone.

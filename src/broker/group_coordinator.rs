@@ -13,22 +13,20 @@
 //! Handlers call [`GroupCoordinatorHandle::call`] with a closure that runs
 //! against the state machine; the answer comes back when the state machine
 //! produces it (at once, or when a rebalance or an append completes).
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::coordinator_runtime::{
-    ask, next_command, spawn_writer, Command, CoordinatorAppend, CoordinatorHandle,
-    CoordinatorState, COMMAND_QUEUE,
+    ask, next_command, replay_loaded, spawn_writer, Command, CoordinatorAppend, CoordinatorHandle,
+    CoordinatorState, Requests, COMMAND_QUEUE,
 };
 pub use super::coordinator_runtime::{
     OffsetsLog, ReplicaOffsetsLog, ReplicatedFuture, Unavailable,
 };
 use crate::cluster::lease::{Role, SessionLease};
 use crate::coordinator::{
-    Append, AppendId, GroupConfig, GroupCoordinator, Output, RequestId, Response,
-    GROUP_METADATA_TOPIC_NAME,
+    Append, AppendId, GroupConfig, GroupCoordinator, Output, Response, GROUP_METADATA_TOPIC_NAME,
 };
 use crate::time::{Clock, SystemClock};
 
@@ -44,6 +42,10 @@ impl CoordinatorState for GroupCoordinator {
     const TOPIC: &'static str = GROUP_METADATA_TOPIC_NAME;
     const ROLE: Role = Role::Groups;
     const RELOAD_ON_NEW_EPOCH: bool = false;
+
+    fn set_fenced(&mut self, fenced: bool) {
+        GroupCoordinator::set_fenced(self, fenced);
+    }
 }
 
 /// The broker's way into the group coordinator; cheap to clone.
@@ -121,69 +123,43 @@ async fn run(
     lease: Arc<SessionLease>,
     clock: Arc<dyn Clock>,
 ) {
-    let mut waiting: HashMap<RequestId, oneshot::Sender<Response>> = HashMap::new();
-    let mut next_request = 0u64;
+    let mut requests = Requests::new();
     loop {
         let Some(command) = next_command(&mut rx, coordinator.next_deadline(), &*clock).await
         else {
             return;
         };
         let now = clock.now_ms();
-        // Only requests are fenced: completions of work begun under the
-        // lease finish, and a coordinator that lost its partitions unloads them.
-        let request = matches!(command, Some(Command::Call(..) | Command::Read(_)));
-        coordinator.set_fenced(request && !lease.holds());
-        let mut out = match command {
-            None => Output::default(),
-            Some(Command::Call(f, reply)) => {
-                next_request += 1;
-                let rid = RequestId(next_request);
-                waiting.insert(rid, reply);
-                f(&mut coordinator, now, rid)
-            }
-            Some(Command::Read(f)) => {
-                f(&coordinator);
-                Output::default()
-            }
-            Some(Command::Own(Update(f, done))) => {
+        let mut out = match requests.serve(&mut coordinator, now, command, &lease) {
+            Ok(out) => out,
+            Err(Command::Call(..) | Command::Read(_)) => unreachable!("served as requests"),
+            Err(Command::Own(Update(f, done))) => {
                 let out = f(&mut coordinator, now);
                 let _ = done.send(());
                 out
             }
-            Some(Command::AppendDone(id, result)) => coordinator.append_completed(now, id, result),
-            Some(Command::BeginLoading(p, _)) => {
+            Err(Command::AppendDone(id, result)) => coordinator.append_completed(now, id, result),
+            Err(Command::BeginLoading(p, _)) => {
                 coordinator.begin_loading(p);
                 Output::default()
             }
-            Some(Command::Loaded(p, records)) => {
-                for r in &records {
-                    let replayed = match (r.marker, r.producer_id) {
-                        (Some(commit), pid) => {
-                            coordinator.replay_marker(p, pid, commit);
-                            Ok(())
-                        }
-                        (None, pid) => coordinator.replay_batch_record(
-                            p,
-                            pid,
-                            r.offset,
-                            &r.key,
-                            r.value.as_deref(),
-                        ),
-                    };
-                    if let Err(e) = replayed {
-                        tracing::warn!(
-                            "{GROUP_METADATA_TOPIC_NAME}-{p} offset {}: skipping record: {e}",
-                            r.offset
-                        );
+            Err(Command::Loaded(p, records)) => {
+                replay_loaded::<GroupCoordinator, _>(p, &records, |r| match r.marker {
+                    Some(commit) => {
+                        coordinator.replay_marker(p, r.producer_id, commit);
+                        Ok(())
                     }
-                }
-                tracing::info!(
-                    "loaded {} records of {GROUP_METADATA_TOPIC_NAME}-{p}",
-                    records.len()
-                );
+                    None => coordinator.replay_batch_record(
+                        p,
+                        r.producer_id,
+                        r.offset,
+                        &r.key,
+                        r.value.as_deref(),
+                    ),
+                });
                 coordinator.complete_loading(now, p)
             }
-            Some(Command::Unload(p)) => coordinator.unload(p),
+            Err(Command::Unload(p)) => coordinator.unload(p),
         };
         while coordinator.next_deadline().is_some_and(|d| d <= now) {
             let more = coordinator.tick(now);
@@ -195,11 +171,7 @@ async fn run(
                 tracing::error!("the group metadata writer stopped");
             }
         }
-        for (rid, response) in out.responses {
-            if let Some(reply) = waiting.remove(&rid) {
-                let _ = reply.send(response);
-            }
-        }
+        requests.answer(out.responses);
     }
 }
 

@@ -236,11 +236,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_bucket_holds_a_rate_on_average() {
+    /// The time now, and a bucket started then at `rate` bytes a second.
+    fn bucket(rate: Option<u64>) -> (Instant, TokenBucket) {
         let t0 = Instant::now();
         let mut b = TokenBucket::new(t0);
-        b.set_rate(Some(1000), t0);
+        b.set_rate(rate, t0);
+        (t0, b)
+    }
+
+    #[test]
+    fn a_bucket_holds_a_rate_on_average() {
+        let (t0, mut b) = bucket(Some(1000));
         assert!(!b.is_exceeded(t0), "nothing taken yet");
         b.record(3000, t0);
         assert!(b.is_exceeded(t0), "one fetch may overshoot; the next waits");
@@ -251,9 +257,7 @@ mod tests {
 
     #[test]
     fn an_idle_bucket_saves_at_most_one_second() {
-        let t0 = Instant::now();
-        let mut b = TokenBucket::new(t0);
-        b.set_rate(Some(1000), t0);
+        let (t0, mut b) = bucket(Some(1000));
         let later = t0 + Duration::from_secs(60);
         b.record(2500, later);
         assert!(b.is_exceeded(later), "a minute idle does not buy a minute of burst");
@@ -262,9 +266,7 @@ mod tests {
 
     #[test]
     fn raising_or_removing_the_rate_frees_the_debt() {
-        let t0 = Instant::now();
-        let mut b = TokenBucket::new(t0);
-        b.set_rate(Some(100), t0);
+        let (t0, mut b) = bucket(Some(100));
         b.record(10_000, t0);
         assert_eq!(b.wait(t0), Duration::from_secs(100));
         b.set_rate(Some(1000), t0);
@@ -277,9 +279,7 @@ mod tests {
 
     #[test]
     fn a_zero_rate_stops_after_the_first_fetch() {
-        let t0 = Instant::now();
-        let mut b = TokenBucket::new(t0);
-        b.set_rate(Some(0), t0);
+        let (t0, mut b) = bucket(Some(0));
         b.record(1, t0);
         assert!(b.is_exceeded(t0 + Duration::from_secs(3600)));
         assert_eq!(b.wait(t0), Duration::MAX);

@@ -14,11 +14,11 @@ use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
 use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::coordinator_runtime::{
-    next_command, spawn_writer, Command, CoordinatorAppend, CoordinatorHandle, CoordinatorState,
-    OffsetsLog, COMMAND_QUEUE,
+    next_command, replay_loaded, spawn_writer, Command, CoordinatorAppend, CoordinatorHandle,
+    CoordinatorState, OffsetsLog, Requests, COMMAND_QUEUE,
 };
 use crate::client::connection::Connection;
 use crate::cluster::lease::{Role, SessionLease};
@@ -26,8 +26,8 @@ use crate::cluster::ClusterImage;
 use crate::protocol::ErrorCode;
 use crate::time::{Clock, SystemClock};
 use crate::transaction::{
-    Append, AppendId, MarkerJob, Output, RequestId, Response, TransactionConfig,
-    TransactionCoordinator, TransactionResult, TRANSACTION_STATE_TOPIC_NAME,
+    Append, AppendId, MarkerJob, Output, Response, TransactionConfig, TransactionCoordinator,
+    TransactionResult, TRANSACTION_STATE_TOPIC_NAME,
 };
 use crate::types::TopicPartition;
 
@@ -37,6 +37,10 @@ impl CoordinatorState for TransactionCoordinator {
     const TOPIC: &'static str = TRANSACTION_STATE_TOPIC_NAME;
     const ROLE: Role = Role::Transactions;
     const RELOAD_ON_NEW_EPOCH: bool = true;
+
+    fn set_fenced(&mut self, fenced: bool) {
+        TransactionCoordinator::set_fenced(self, fenced);
+    }
 }
 
 /// The broker's way into the transaction coordinator; cheap to clone.
@@ -107,55 +111,33 @@ async fn run(
     markers: Arc<MarkerSender>,
     clock: Arc<dyn Clock>,
 ) {
-    let mut waiting: HashMap<RequestId, oneshot::Sender<Response>> = HashMap::new();
-    let mut next_request = 0u64;
+    let mut requests = Requests::new();
     loop {
         let Some(command) = next_command(&mut rx, coordinator.next_deadline(), &*clock).await
         else {
             return;
         };
         let now = clock.now_ms();
-        // Only requests are fenced: completions of work begun under the
-        // lease finish, and a coordinator that lost its partitions unloads them.
-        let request = matches!(command, Some(Command::Call(..) | Command::Read(_)));
-        coordinator.set_fenced(request && !handle.lease.holds());
-        let mut out = match command {
-            None => Output::default(),
-            Some(Command::Call(f, reply)) => {
-                next_request += 1;
-                let rid = RequestId(next_request);
-                waiting.insert(rid, reply);
-                f(&mut coordinator, now, rid)
-            }
-            Some(Command::Read(f)) => {
-                f(&coordinator);
-                Output::default()
-            }
-            Some(Command::AppendDone(id, result)) => coordinator.append_completed(now, id, result),
-            Some(Command::BeginLoading(p, epoch)) => {
+        let mut out = match requests.serve(&mut coordinator, now, command, &handle.lease) {
+            Ok(out) => out,
+            Err(Command::Call(..) | Command::Read(_)) => unreachable!("served as requests"),
+            Err(Command::AppendDone(id, result)) => coordinator.append_completed(now, id, result),
+            Err(Command::BeginLoading(p, epoch)) => {
                 coordinator.begin_loading(p, epoch);
                 Output::default()
             }
-            Some(Command::Loaded(p, records)) => {
-                for r in records.iter().filter(|r| r.marker.is_none()) {
-                    if let Err(e) = coordinator.replay(p, &r.key, r.value.as_deref()) {
-                        tracing::warn!(
-                            "{TRANSACTION_STATE_TOPIC_NAME}-{p} offset {}: skipping record: {e}",
-                            r.offset
-                        );
-                    }
-                }
-                tracing::info!(
-                    "loaded {} records of {TRANSACTION_STATE_TOPIC_NAME}-{p}",
-                    records.len()
-                );
+            Err(Command::Loaded(p, records)) => {
+                replay_loaded::<TransactionCoordinator, _>(p, &records, |r| match r.marker {
+                    Some(_) => Ok(()),
+                    None => coordinator.replay(p, &r.key, r.value.as_deref()),
+                });
                 coordinator.complete_loading(now, p)
             }
-            Some(Command::Unload(p)) => {
+            Err(Command::Unload(p)) => {
                 coordinator.unload(p);
                 Output::default()
             }
-            Some(Command::Own(job)) => coordinator.markers_written(now, &job),
+            Err(Command::Own(job)) => coordinator.markers_written(now, &job),
         };
         if coordinator.next_deadline().is_some_and(|d| d <= now) {
             let more = coordinator.tick(now);
@@ -168,11 +150,7 @@ async fn run(
                 tracing::error!("the transaction log writer stopped");
             }
         }
-        for (rid, response) in out.responses {
-            if let Some(reply) = waiting.remove(&rid) {
-                let _ = reply.send(response);
-            }
-        }
+        requests.answer(out.responses);
         for job in out.markers {
             let (markers, handle) = (markers.clone(), handle.clone());
             tokio::spawn(async move {

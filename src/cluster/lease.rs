@@ -192,6 +192,16 @@ mod tests {
         }
     }
 
+    /// A lease proved by `session` just now, with every role applied,
+    /// and when the proof's request was sent.
+    fn held_by(session: i64) -> (SessionLease, Instant) {
+        let lease = SessionLease::new();
+        let sent = Instant::now();
+        lease.session_alive(session, sent, TIMEOUT);
+        all_applied(&lease, session);
+        (lease, sent)
+    }
+
     #[test]
     fn a_new_lease_does_not_hold() {
         let lease = SessionLease::new();
@@ -200,10 +210,7 @@ mod tests {
 
     #[test]
     fn holds_until_the_proof_plus_the_timeout_less_the_margin() {
-        let lease = SessionLease::new();
-        let sent = Instant::now();
-        lease.session_alive(7, sent, TIMEOUT);
-        all_applied(&lease, 7);
+        let (lease, sent) = held_by(7);
         assert!(lease.holds_at(sent));
         assert!(lease.holds_at(sent + Duration::from_millis(5_300)));
         assert!(
@@ -214,10 +221,7 @@ mod tests {
 
     #[test]
     fn a_woken_broker_is_fenced_until_it_hears_from_zookeeper() {
-        let lease = SessionLease::new();
-        let sent = Instant::now();
-        lease.session_alive(7, sent, TIMEOUT);
-        all_applied(&lease, 7);
+        let (lease, sent) = held_by(7);
         let woken = sent + Duration::from_secs(20);
         assert!(!lease.holds_at(woken), "paused past the session timeout");
         lease.session_alive(7, woken, TIMEOUT);
@@ -226,10 +230,7 @@ mod tests {
 
     #[test]
     fn a_new_session_holds_only_once_every_role_applied_its_image() {
-        let lease = SessionLease::new();
-        let sent = Instant::now();
-        lease.session_alive(7, sent, TIMEOUT);
-        all_applied(&lease, 7);
+        let (lease, sent) = held_by(7);
         let woken = sent + Duration::from_secs(20);
         lease.session_alive(8, woken, TIMEOUT);
         assert!(!lease.holds_at(woken), "the roles are still those of session 7");
@@ -242,10 +243,7 @@ mod tests {
 
     #[test]
     fn a_late_apply_of_an_older_session_does_not_undo_the_live_one() {
-        let lease = SessionLease::new();
-        let t = Instant::now();
-        lease.session_alive(8, t, TIMEOUT);
-        all_applied(&lease, 8);
+        let (lease, t) = held_by(8);
         lease.applied(Role::Replicas, 7);
         lease.session_alive(8, t + Duration::from_secs(20), TIMEOUT);
         assert!(lease.holds_at(t + Duration::from_secs(20)));

@@ -14,7 +14,7 @@ use zookeeper_client as zkc;
 
 use super::client_quotas::{self as q, ClientQuotaConfigs, QuotaEntity};
 use super::zk_controller::{get_many, list};
-use super::zk_store::{open, unavailable};
+use super::zk_store::{open, publish_if_changed, unavailable};
 use super::znodes as z;
 use super::Error;
 
@@ -75,15 +75,7 @@ pub async fn follow_client_quotas(
             c.watch("/config/changes", zkc::AddWatchMode::Persistent).await.ok();
         loop {
             match read_client_quotas(&c).await {
-                Ok(quotas) => {
-                    tx.send_if_modified(|cur| {
-                        let changed = **cur != quotas;
-                        if changed {
-                            *cur = Arc::new(quotas);
-                        }
-                        changed
-                    });
-                }
+                Ok(quotas) => publish_if_changed(&tx, quotas),
                 Err(e) => tracing::warn!("cannot read client quotas: {e}"),
             }
             match notifications.as_mut() {

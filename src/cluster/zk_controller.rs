@@ -399,27 +399,17 @@ impl ZkController {
     pub async fn on_request(&mut self, c: &zkc::Client, my_id: i32, request: Request) {
         match request {
             Request::ElectLeaders { election, partitions, reply } => {
-                let result = match self.active.as_mut() {
-                    None => Err(Error::NotController),
-                    Some(m) => {
-                        let out = m.handle(Event::ElectLeaders { election, partitions });
-                        let elections = out.elections.clone();
-                        self.carry_out(c, my_id, out).await.map(|_| elections)
-                    }
-                };
-                let _ = reply.send(result);
+                let event = Event::ElectLeaders { election, partitions };
+                let answer =
+                    self.handle_and_carry_out(c, my_id, event, |out| out.elections.clone()).await;
+                let _ = reply.send(answer);
             }
             Request::AlterReassignments { partitions, reply } => {
-                let result = match self.active.as_mut() {
-                    None => Err(Error::NotController),
-                    Some(m) => {
-                        let out =
-                            m.handle(Event::AlterReassignments { partitions, check_live: true });
-                        let results = out.reassignments.clone();
-                        self.carry_out(c, my_id, out).await.map(|_| results)
-                    }
-                };
-                let _ = reply.send(result);
+                let event = Event::AlterReassignments { partitions, check_live: true };
+                let answer = self
+                    .handle_and_carry_out(c, my_id, event, |out| out.reassignments.clone())
+                    .await;
+                let _ = reply.send(answer);
             }
             Request::ListReassignments { partitions, reply } => {
                 let result = match self.active.as_ref() {
@@ -499,6 +489,20 @@ impl ZkController {
             );
         }
         self.carry_out(c, my_id, out).await
+    }
+
+    /// Handles a request's `event` and carries out what it decided; the
+    /// answer is what `answer` takes from the decision, once carried out.
+    async fn handle_and_carry_out<T>(
+        &mut self,
+        c: &zkc::Client,
+        my_id: i32,
+        event: Event,
+        answer: impl FnOnce(&Output) -> T,
+    ) -> Result<T, Error> {
+        let out = self.machine()?.handle(event);
+        let answer = answer(&out);
+        self.carry_out(c, my_id, out).await.map(|_| answer)
     }
 
     fn machine(&mut self) -> Result<&mut Controller, Error> {

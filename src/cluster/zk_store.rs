@@ -500,15 +500,7 @@ async fn follow_session(
         }
         batch.clear();
         match read_image(c).await {
-            Ok(image) => {
-                tx.send_if_modified(|cur| {
-                    let changed = **cur != image;
-                    if changed {
-                        *cur = Arc::new(image);
-                    }
-                    changed
-                });
-            }
+            Ok(image) => publish_if_changed(tx, image),
             Err(e) => tracing::warn!("cannot read cluster metadata: {e}"),
         }
         // A periodic re-read covers events lost across a reconnect and
@@ -1104,6 +1096,18 @@ impl MetadataStore for ZkStore {
             Err(Error::Contended { what: "the producer id block", attempts: 100 })
         })
     }
+}
+
+/// Hands `value` to the watchers of `tx` only if it differs from what they
+/// hold: the periodic re-reads would otherwise wake every watcher each time.
+pub(super) fn publish_if_changed<T: PartialEq>(tx: &watch::Sender<Arc<T>>, value: T) {
+    tx.send_if_modified(|cur| {
+        let changed = **cur != value;
+        if changed {
+            *cur = Arc::new(value);
+        }
+        changed
+    });
 }
 
 #[cfg(test)]

@@ -680,6 +680,16 @@ mod tests {
         LogManager::open(dirs, LogConfig::default(), 2, Arc::new(clock.clone())).unwrap()
     }
 
+    /// A manager over one temp log dir on a manual clock at 0, with what
+    /// opens it again.
+    fn one_dir_manager() -> (tempfile::TempDir, Vec<PathBuf>, ManualClock, LogManager) {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = vec![root.path().to_path_buf()];
+        let clock = ManualClock::new(0);
+        let m = manager(&dirs, &clock);
+        (root, dirs, clock, m)
+    }
+
     #[test]
     fn create_append_shutdown_reopen_delete() {
         let root = tempfile::tempdir().unwrap();
@@ -807,10 +817,7 @@ mod tests {
 
     #[test]
     fn unclean_restart_recovers() {
-        let root = tempfile::tempdir().unwrap();
-        let dirs = vec![root.path().to_path_buf()];
-        let clock = ManualClock::new(0);
-        let m = manager(&dirs, &clock);
+        let (_root, dirs, clock, m) = one_dir_manager();
         let tp = TopicPartition::new("t", 0);
         let log = m.get_or_create_log(&tp, LogConfig::default()).unwrap();
         log.append_as_leader(&mut batch_of(5, 0, 10, Compression::None), LeaderEpoch(0)).unwrap();
@@ -826,10 +833,7 @@ mod tests {
     fn a_batch_running_backwards_is_cut_even_after_a_clean_shutdown() {
         // A batch's CRC does not cover its base offset: a segment trusted
         // after a clean shutdown can still hold one that runs backwards.
-        let root = tempfile::tempdir().unwrap();
-        let dirs = vec![root.path().to_path_buf()];
-        let clock = ManualClock::new(0);
-        let m = manager(&dirs, &clock);
+        let (root, dirs, clock, m) = one_dir_manager();
         let tp = TopicPartition::new("t", 0);
         let log = m.get_or_create_log(&tp, LogConfig::default()).unwrap();
         let mut first = batch_of(4, 0, 10, Compression::None);
@@ -852,10 +856,7 @@ mod tests {
 
     #[test]
     fn damaged_checkpoints_and_time_index_are_survived() {
-        let root = tempfile::tempdir().unwrap();
-        let dirs = vec![root.path().to_path_buf()];
-        let clock = ManualClock::new(0);
-        let m = manager(&dirs, &clock);
+        let (root, dirs, clock, m) = one_dir_manager();
         let tp = TopicPartition::new("t", 0);
         let log = m
             .get_or_create_log(&tp, LogConfig { index_interval_bytes: 50, ..LogConfig::default() })

@@ -18,6 +18,16 @@ pub(crate) fn batch_of(n: usize, ts: i64, value_len: usize, codec: Compression) 
     b.build().unwrap()
 }
 
+/// A new log for partition t-0 in a temp dir, with the default config;
+/// the log lives as long as the dir handed back with it.
+pub(crate) fn temp_log() -> (tempfile::TempDir, Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(crate::time::SystemClock);
+    let log = Log::open(&dir.path().join("t-0"), LogConfig::default(), Offset(0), Offset(0), clock)
+        .unwrap();
+    (dir, log)
+}
+
 fn small_config() -> LogConfig {
     LogConfig {
         segment_bytes: 1024,

@@ -451,12 +451,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn create_sets_stats_and_parent_versions() {
+    /// A tree in which `nodes` (path, ephemeral owner) were created in
+    /// order at zxids 1, 2, ..., and the changes those creates made.
+    fn created(nodes: &[(&str, i64)]) -> (DataTree, Vec<(EventType, String)>) {
         let mut t = DataTree::new();
         let mut ch = Vec::new();
-        t.apply(&hdr(1), &create("/a", 0), &mut ch, None).unwrap();
-        t.apply(&hdr(2), &create("/a/b", 0), &mut ch, None).unwrap();
+        for (zxid, &(path, owner)) in (1..).zip(nodes) {
+            t.apply(&hdr(zxid), &create(path, owner), &mut ch, None).unwrap();
+        }
+        (t, ch)
+    }
+
+    #[test]
+    fn create_sets_stats_and_parent_versions() {
+        let (t, ch) = created(&[("/a", 0), ("/a/b", 0)]);
         let a = t.get("/a").unwrap().stat();
         assert_eq!((a.czxid, a.mzxid, a.pzxid, a.cversion, a.num_children), (1, 1, 2, 1, 1));
         // /zookeeper is built in, not created: 2 x 1 create - 2 children.
@@ -468,11 +476,7 @@ mod tests {
 
     #[test]
     fn close_session_removes_its_ephemerals_only() {
-        let mut t = DataTree::new();
-        let mut ch = Vec::new();
-        t.apply(&hdr(1), &create("/e", 9), &mut ch, None).unwrap();
-        t.apply(&hdr(2), &create("/other", 8), &mut ch, None).unwrap();
-        t.apply(&hdr(3), &create("/p", 0), &mut ch, None).unwrap();
+        let (mut t, mut ch) = created(&[("/e", 9), ("/other", 8), ("/p", 0)]);
         t.apply(&hdr(4), &Txn::CloseSession, &mut ch, None).unwrap();
         assert!(t.get("/e").is_none());
         assert!(t.get("/other").is_some(), "another session's node stays");
@@ -483,9 +487,7 @@ mod tests {
 
     #[test]
     fn rollback_restores_the_exact_tree() {
-        let mut t = DataTree::new();
-        let mut ch = Vec::new();
-        t.apply(&hdr(1), &create("/a", 0), &mut ch, None).unwrap();
+        let (mut t, mut ch) = created(&[("/a", 0)]);
         let before: Vec<_> = ["/", "/a"].iter().map(|p| t.get(p).unwrap().stat()).collect();
         let mut undo = Vec::new();
         let multi = Txn::Multi(vec![

@@ -2,7 +2,7 @@
 //! (`PrepRequestProcessor`) and the reply bodies (`FinalRequestProcessor`).
 
 use super::acl;
-use super::data_tree::{Undo, CONTAINER_OWNER, TTL_MASK};
+use super::data_tree::{Node, NodeStat, Undo, CONTAINER_OWNER, TTL_MASK};
 use super::path;
 use super::processor::Processor;
 use super::proto::{self, create_mode, op, perms, Acl, ErrorCode, Request, SetWatches, Writer};
@@ -79,9 +79,11 @@ impl Processor {
                 let node = self.tree.get(&p).ok_or(ErrorCode::NoNode)?;
                 node.stat().write(w);
             }
-            Request::GetData { path: p, watch } => self.get_data(conn, &p, watch, w)?,
+            Request::GetData { path: p, watch } => {
+                self.read_node(conn, &p, watch.then_some(Kind::Data), w, data_body)?
+            }
             Request::GetChildren { op: code, path: p, watch } => {
-                self.get_children(conn, &p, watch, w)?;
+                self.read_node(conn, &p, watch.then_some(Kind::Child), w, children_body)?;
                 if code == op::GET_CHILDREN2 {
                     if let Some(n) = self.tree.get(&p) {
                         n.stat().write(w);
@@ -118,11 +120,16 @@ impl Processor {
                         _ => op::ERROR,
                     };
                     let res = match o {
-                        Request::GetData { path: p, watch } => {
-                            self.get_data(conn, &p, watch, &mut body)
-                        }
+                        Request::GetData { path: p, watch } => self.read_node(
+                            conn,
+                            &p,
+                            watch.then_some(Kind::Data),
+                            &mut body,
+                            data_body,
+                        ),
                         Request::GetChildren { path: p, watch, .. } => {
-                            self.get_children(conn, &p, watch, &mut body)
+                            let watch = watch.then_some(Kind::Child);
+                            self.read_node(conn, &p, watch, &mut body, children_body)
                         }
                         _ => Err(ErrorCode::BadArguments),
                     };
@@ -220,42 +227,25 @@ impl Processor {
     }
 
     /// The node at `p` if it exists and `conn` may read it.
-    fn readable(&self, conn: ConnId, p: &str) -> Result<&super::data_tree::Node, ErrorCode> {
+    fn readable(&self, conn: ConnId, p: &str) -> Result<&Node, ErrorCode> {
         let node = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
         acl::check(self.tree.acl_of(node), self.auth_of(conn), perms::READ)?;
         Ok(node)
     }
 
-    fn get_data(
+    /// GetData and GetChildren: `body` of the node at `p` if `conn` may
+    /// read it, and a `watch` on it if one is asked for.
+    fn read_node(
         &mut self,
         conn: ConnId,
         p: &str,
-        watch: bool,
+        watch: Option<Kind>,
         w: &mut Writer,
+        body: fn(&Node, &mut Writer),
     ) -> Result<(), ErrorCode> {
-        let node = self.readable(conn, p)?;
-        w.data(&node.data);
-        node.stat().write(w);
-        if watch {
-            self.watches.add(Kind::Data, p, conn);
-        }
-        Ok(())
-    }
-
-    fn get_children(
-        &mut self,
-        conn: ConnId,
-        p: &str,
-        watch: bool,
-        w: &mut Writer,
-    ) -> Result<(), ErrorCode> {
-        let node = self.readable(conn, p)?;
-        w.i32(node.children.len() as i32);
-        for c in &node.children {
-            w.string(c);
-        }
-        if watch {
-            self.watches.add(Kind::Child, p, conn);
+        body(self.readable(conn, p)?, w);
+        if let Some(kind) = watch {
+            self.watches.add(kind, p, conn);
         }
         Ok(())
     }
@@ -267,13 +257,7 @@ impl Processor {
         let rel = sw.relative_zxid;
         let zxid = self.tree.last_zxid;
         let mut fire = Vec::new();
-        for p in sw.data {
-            match self.tree.get(&p) {
-                None => fire.push((NodeDeleted, p)),
-                Some(n) if n.stat.mzxid > rel => fire.push((NodeDataChanged, p)),
-                Some(_) => self.watches.add(Kind::Data, &p, conn),
-            }
-        }
+        self.watch_unless_changed(conn, rel, sw.data, Kind::Data, NodeDataChanged, &mut fire);
         for p in sw.exist {
             if self.tree.get(&p).is_some() {
                 fire.push((NodeCreated, p));
@@ -281,13 +265,7 @@ impl Processor {
                 self.watches.add(Kind::Data, &p, conn);
             }
         }
-        for p in sw.child {
-            match self.tree.get(&p) {
-                None => fire.push((NodeDeleted, p)),
-                Some(n) if n.stat.pzxid > rel => fire.push((NodeChildrenChanged, p)),
-                Some(_) => self.watches.add(Kind::Child, &p, conn),
-            }
-        }
+        self.watch_unless_changed(conn, rel, sw.child, Kind::Child, NodeChildrenChanged, &mut fire);
         for p in sw.persistent {
             self.watches.add(Kind::Persistent, &p, conn);
         }
@@ -296,6 +274,28 @@ impl Processor {
         }
         for (ev, p) in fire {
             self.send(conn, zxid, super::processor::Out::Frame(proto::notification(ev, &p)), None);
+        }
+    }
+
+    /// SetWatches' data or child paths: a node gone since fires
+    /// `NodeDeleted`, one changed since `rel` (its mzxid, or its pzxid for
+    /// child watches) fires `changed`; the others get a `kind` watch.
+    fn watch_unless_changed(
+        &mut self,
+        conn: ConnId,
+        rel: i64,
+        paths: Vec<String>,
+        kind: Kind,
+        changed: proto::EventType,
+        fire: &mut Vec<(proto::EventType, String)>,
+    ) {
+        for p in paths {
+            let since = |s: &NodeStat| if kind == Kind::Child { s.pzxid } else { s.mzxid };
+            match self.tree.get(&p) {
+                None => fire.push((proto::EventType::NodeDeleted, p)),
+                Some(n) if since(&n.stat) > rel => fire.push((changed, p)),
+                Some(_) => self.watches.add(kind, &p, conn),
+            }
         }
     }
 
@@ -559,5 +559,19 @@ fn valid(p: &str) -> Result<(), ErrorCode> {
         Ok(())
     } else {
         Err(ErrorCode::BadArguments)
+    }
+}
+
+/// GetData's body: the data, then the stat.
+fn data_body(node: &Node, w: &mut Writer) {
+    w.data(&node.data);
+    node.stat().write(w);
+}
+
+/// GetChildren's body: the children's names.
+fn children_body(node: &Node, w: &mut Writer) {
+    w.i32(node.children.len() as i32);
+    for c in &node.children {
+        w.string(c);
     }
 }

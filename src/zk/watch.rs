@@ -126,39 +126,47 @@ impl WatchManager {
 mod tests {
     use super::*;
 
+    fn watching(watches: &[(Kind, &str, ConnId)]) -> WatchManager {
+        let mut w = WatchManager::default();
+        for &(kind, p, conn) in watches {
+            w.add(kind, p, conn);
+        }
+        w
+    }
+
+    /// The connections `event` on `p` notifies.
+    fn fires(w: &mut WatchManager, event: EventType, p: &str) -> Vec<ConnId> {
+        let mut out = Vec::new();
+        w.trigger(event, p, &mut out);
+        out
+    }
+
     #[test]
     fn one_shot_fires_once_persistent_stays() {
-        let mut w = WatchManager::default();
-        let mut out = Vec::new();
-        w.add(Kind::Data, "/a", 1);
-        w.add(Kind::Persistent, "/a", 2);
-        w.trigger(EventType::NodeDataChanged, "/a", &mut out);
-        assert_eq!(out, vec![1, 2]);
-        w.trigger(EventType::NodeDataChanged, "/a", &mut out);
-        assert_eq!(out, vec![2], "the one-shot watch is gone, the persistent one is not");
+        let mut w = watching(&[(Kind::Data, "/a", 1), (Kind::Persistent, "/a", 2)]);
+        assert_eq!(fires(&mut w, EventType::NodeDataChanged, "/a"), vec![1, 2]);
+        assert_eq!(
+            fires(&mut w, EventType::NodeDataChanged, "/a"),
+            vec![2],
+            "the one-shot watch is gone, the persistent one is not"
+        );
     }
 
     #[test]
     fn recursive_sees_descendants_but_not_child_lists() {
-        let mut w = WatchManager::default();
-        let mut out = Vec::new();
-        w.add(Kind::Recursive, "/a", 1);
-        w.trigger(EventType::NodeCreated, "/a/b/c", &mut out);
-        assert_eq!(out, vec![1]);
-        w.trigger(EventType::NodeChildrenChanged, "/a/b", &mut out);
-        assert!(out.is_empty());
-        w.trigger(EventType::NodeCreated, "/ab", &mut out);
-        assert!(out.is_empty(), "a sibling with a common prefix is not below /a");
+        let mut w = watching(&[(Kind::Recursive, "/a", 1)]);
+        assert_eq!(fires(&mut w, EventType::NodeCreated, "/a/b/c"), vec![1]);
+        assert!(fires(&mut w, EventType::NodeChildrenChanged, "/a/b").is_empty());
+        assert!(
+            fires(&mut w, EventType::NodeCreated, "/ab").is_empty(),
+            "a sibling with a common prefix is not below /a"
+        );
     }
 
     #[test]
     fn delete_fires_data_and_child_watches_once_per_connection() {
-        let mut w = WatchManager::default();
-        let mut out = Vec::new();
-        w.add(Kind::Data, "/a", 1);
-        w.add(Kind::Child, "/a", 1);
-        w.trigger(EventType::NodeDeleted, "/a", &mut out);
-        assert_eq!(out, vec![1]);
+        let mut w = watching(&[(Kind::Data, "/a", 1), (Kind::Child, "/a", 1)]);
+        assert_eq!(fires(&mut w, EventType::NodeDeleted, "/a"), vec![1]);
         assert_eq!(w.count(), 0);
     }
 

@@ -78,16 +78,8 @@ pub async fn create(
     };
     if ctx.authorizer.is_none() {
         let (code, msg) = security_disabled();
-        resp.results = req
-            .creations
-            .iter()
-            .map(|_| {
-                let mut r = AclCreationResult::default();
-                r.error_code = code;
-                r.error_message = msg.clone();
-                r
-            })
-            .collect();
+        let refused = AclCreationResult::default().with_error_code(code).with_error_message(msg);
+        resp.results = req.creations.iter().map(|_| refused.clone()).collect();
         return resp;
     }
     if !authz.cluster(AclOperation::Alter) {

@@ -41,7 +41,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC};
-use super::{asked, delete_records, offset_for_leader_epoch, str_bytes};
+use super::{answer_each, asked, delete_records, offset_for_leader_epoch, str_bytes};
 use crate::broker::authorizer::Authz;
 use crate::protocol::ErrorCode;
 use crate::security::acl::AclOperation;
@@ -363,20 +363,19 @@ pub fn describe_producers(
     authz: &Authz<'_>,
     req: &mut DescribeProducersRequest,
 ) -> Vec<describe_producers_response::TopicResponse> {
-    take_refused(&mut req.topics, |t| authz.topic(Read, &t.name))
-        .into_iter()
-        .map(|t| {
-            let partitions = t.partition_indexes.iter().map(|&p| {
-                describe_producers_response::PartitionResponse::default()
-                    .with_partition_index(p)
-                    .with_error_code(TOPIC_DENIED)
-                    .with_error_message(Some(str_bytes("Topic authorization failed.")))
-            });
-            describe_producers_response::TopicResponse::default()
-                .with_name(t.name)
-                .with_partitions(partitions.collect())
-        })
-        .collect()
+    let refused = take_refused(&mut req.topics, |t| authz.topic(Read, &t.name));
+    let refused = refused.into_iter().map(|t| (t.name, t.partition_indexes)).collect();
+    let topic = |name, partitions| {
+        describe_producers_response::TopicResponse::default()
+            .with_name(name)
+            .with_partitions(partitions)
+    };
+    answer_each(refused, topic, |p| {
+        describe_producers_response::PartitionResponse::default()
+            .with_partition_index(p)
+            .with_error_code(TOPIC_DENIED)
+            .with_error_message(Some(str_bytes("Topic authorization failed.")))
+    })
 }
 
 /// DescribeTransactions: DESCRIBE on each transactional id; of a described

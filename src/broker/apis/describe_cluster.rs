@@ -3,6 +3,7 @@
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
+use super::metadata::reachable_brokers;
 use super::str_bytes;
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
@@ -31,19 +32,12 @@ pub fn handle(
     };
     resp.cluster_id = str_bytes(image.cluster_id.clone());
     resp.controller_id = BrokerId(image.controller_id);
-    resp.brokers = image
-        .brokers
-        .values()
-        .filter_map(|b| {
-            // Brokers without the client's listener are left out, as in Metadata.
-            let (host, port) = b.endpoint(listener)?;
-            let mut d = DescribeClusterBroker::default();
-            d.broker_id = BrokerId(b.id);
-            d.host = str_bytes(host);
-            d.port = i32::from(port);
-            d.rack = b.rack.clone().map(str_bytes);
-            Some(d)
-        })
-        .collect();
+    resp.brokers = reachable_brokers(&image, listener, |id, host, port, rack| {
+        DescribeClusterBroker::default()
+            .with_broker_id(id)
+            .with_host(host)
+            .with_port(port)
+            .with_rack(rack)
+    });
     resp
 }

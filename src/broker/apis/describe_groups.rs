@@ -4,7 +4,7 @@
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
 
-use super::group_support::error_code;
+use super::group_support::{error_code, wire_members};
 use super::str_bytes;
 use crate::broker::authorizer::Authz;
 use crate::broker::group_coordinator::GroupCoordinatorHandle;
@@ -50,20 +50,12 @@ pub async fn handle(
             } else {
                 i32::MIN
             };
-            d.members = g
-                .members
-                .into_iter()
-                .map(|m| {
-                    let mut member = DescribedGroupMember::default();
-                    member.member_id = str_bytes(m.member_id);
-                    member.group_instance_id = m.group_instance_id.map(str_bytes);
-                    member.client_id = str_bytes(m.client_id);
-                    member.client_host = str_bytes(m.client_host);
-                    member.member_metadata = m.member_metadata;
-                    member.member_assignment = m.member_assignment;
-                    member
-                })
-                .collect();
+            d.members = wire_members!(g.members, DescribedGroupMember, |m, member| {
+                member.client_id = str_bytes(m.client_id);
+                member.client_host = str_bytes(m.client_host);
+                member.member_metadata = m.member_metadata;
+                member.member_assignment = m.member_assignment;
+            });
             d
         })
         .collect();

@@ -7,11 +7,9 @@ use std::sync::Arc;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
-use kafka_protocol::messages::{
-    ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName,
-};
+use kafka_protocol::messages::{ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse};
 
-use super::{off_reactor, str_bytes};
+use super::{by_topic, off_reactor, str_bytes};
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
 
@@ -33,28 +31,19 @@ pub async fn handle(
         for dir in &ctx.config.log_dirs {
             let mut result = DescribeLogDirsResult::default();
             result.log_dir = str_bytes(dir.display().to_string());
-            let mut topics: std::collections::BTreeMap<String, Vec<DescribeLogDirsPartition>> =
-                Default::default();
-            for part in ctx.replicas.all_partitions() {
-                if !part.log.dir().starts_with(dir) || !wanted(&part.tp.topic, part.tp.partition.0)
-                {
-                    continue;
-                }
+            let hosted = ctx.replicas.all_partitions().into_iter().filter(|part| {
+                part.log.dir().starts_with(dir) && wanted(&part.tp.topic, part.tp.partition.0)
+            });
+            let partitions = hosted.map(|part| {
                 let mut p = DescribeLogDirsPartition::default();
                 p.partition_index = part.tp.partition.0;
                 p.partition_size = part.log.size_in_bytes() as i64;
                 p.offset_lag = 0;
-                topics.entry(part.tp.topic.clone()).or_default().push(p);
-            }
-            result.topics = topics
-                .into_iter()
-                .map(|(name, partitions)| {
-                    let mut t = DescribeLogDirsTopic::default();
-                    t.name = TopicName(str_bytes(name));
-                    t.partitions = partitions;
-                    t
-                })
-                .collect();
+                (part.tp.topic.clone(), p)
+            });
+            result.topics = by_topic(partitions, |name, partitions| {
+                DescribeLogDirsTopic::default().with_name(name).with_partitions(partitions)
+            });
             if version >= 4 {
                 if let Ok(fs) = rustix::fs::statvfs(dir) {
                     result.total_bytes = (fs.f_blocks * fs.f_frsize) as i64;

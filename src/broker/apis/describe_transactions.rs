@@ -2,14 +2,12 @@
 //! holds it; NOT_COORDINATOR elsewhere, TRANSACTIONAL_ID_NOT_FOUND for an
 //! id it does not know.
 
-use std::collections::BTreeMap;
-
 use kafka_protocol::messages::describe_transactions_response::{TopicData, TransactionState};
 use kafka_protocol::messages::{
-    DescribeTransactionsRequest, DescribeTransactionsResponse, ProducerId, TopicName,
+    DescribeTransactionsRequest, DescribeTransactionsResponse, ProducerId,
 };
 
-use super::str_bytes;
+use super::{by_topic, str_bytes};
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
 
@@ -40,19 +38,10 @@ pub async fn handle(
                 s.transaction_start_time_ms = m.txn_start_timestamp;
                 s.producer_id = ProducerId(m.producer_id);
                 s.producer_epoch = m.producer_epoch;
-                let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-                for tp in &m.partitions {
-                    topics.entry(tp.topic.clone()).or_default().push(tp.partition.0);
-                }
-                s.topics = topics
-                    .into_iter()
-                    .map(|(topic, partitions)| {
-                        let mut t = TopicData::default();
-                        t.topic = TopicName(str_bytes(topic));
-                        t.partitions = partitions;
-                        t
-                    })
-                    .collect();
+                let partitions = m.partitions.iter().map(|tp| (tp.topic.clone(), tp.partition.0));
+                s.topics = by_topic(partitions, |topic, partitions| {
+                    TopicData::default().with_topic(topic).with_partitions(partitions)
+                });
             }
             Err(code) => s.error_code = code.code(),
         }

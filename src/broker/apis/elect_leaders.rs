@@ -3,12 +3,10 @@
 //! NOT_CONTROLLER for every partition, as a ZooKeeper-mode Kafka broker
 //! does, and the admin client asks the controller named in Metadata.
 
-use std::collections::BTreeMap;
-
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 
-use super::str_bytes;
+use super::{by_topic, str_bytes};
 use crate::broker::error::{election_error_code, metadata_error_code};
 use crate::broker::BrokerContext;
 use crate::controller::ElectionType;
@@ -57,22 +55,15 @@ pub async fn handle(
                     .collect()
             }
         };
-    let mut by_topic: BTreeMap<String, Vec<PartitionResult>> = BTreeMap::new();
-    for (tp, code, message) in results {
+    let results = results.into_iter().map(|(tp, code, message)| {
         let mut r = PartitionResult::default();
         r.partition_id = tp.partition.0;
         r.error_code = code.code();
         r.error_message = message.map(str_bytes);
-        by_topic.entry(tp.topic).or_default().push(r);
-    }
-    resp.replica_election_results = by_topic
-        .into_iter()
-        .map(|(topic, partition_result)| {
-            let mut t = ReplicaElectionResult::default();
-            t.topic = kafka_protocol::messages::TopicName(str_bytes(topic));
-            t.partition_result = partition_result;
-            t
-        })
-        .collect();
+        (tp.topic, r)
+    });
+    resp.replica_election_results = by_topic(results, |topic, partition_result| {
+        ReplicaElectionResult::default().with_topic(topic).with_partition_result(partition_result)
+    });
     resp
 }

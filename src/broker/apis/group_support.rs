@@ -22,3 +22,22 @@ pub fn error_code(e: Option<Error>) -> i16 {
 pub fn partition_exists(image: &ClusterImage, topic: &str, partition: i32) -> bool {
     image.topic(topic).is_some_and(|t| t.partitions.contains_key(&partition))
 }
+
+/// A group's members as a response's member entries of type `$ty`: each
+/// with its member id and group instance id, and what `$fill` sets from
+/// the rest of `$m`.
+macro_rules! wire_members {
+    ($members:expr, $ty:ty, |$m:ident, $w:ident| $fill:block) => {
+        $members
+            .into_iter()
+            .map(|$m| {
+                let mut $w = <$ty>::default();
+                $w.member_id = str_bytes($m.member_id);
+                $w.group_instance_id = $m.group_instance_id.map(str_bytes);
+                $fill
+                $w
+            })
+            .collect()
+    };
+}
+pub(super) use wire_members;

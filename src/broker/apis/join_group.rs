@@ -6,7 +6,7 @@
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
-use super::group_support::{error_code, ClientInfo};
+use super::group_support::{error_code, wire_members, ClientInfo};
 use super::str_bytes;
 use crate::broker::group_coordinator::GroupCoordinatorHandle;
 use crate::coordinator::{self, Error, JoinGroupResult, Protocol, Response};
@@ -63,16 +63,8 @@ fn response(version: i16, r: JoinGroupResult) -> JoinGroupResponse {
     resp.leader = str_bytes(r.leader);
     resp.skip_assignment = r.skip_assignment;
     resp.member_id = str_bytes(r.member_id);
-    resp.members = r
-        .members
-        .into_iter()
-        .map(|m| {
-            let mut member = JoinGroupResponseMember::default();
-            member.member_id = str_bytes(m.member_id);
-            member.group_instance_id = m.group_instance_id.map(str_bytes);
-            member.metadata = m.metadata;
-            member
-        })
-        .collect();
+    resp.members = wire_members!(r.members, JoinGroupResponseMember, |m, member| {
+        member.metadata = m.metadata;
+    });
     resp
 }

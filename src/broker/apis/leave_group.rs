@@ -6,7 +6,7 @@
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use super::group_support::error_code;
+use super::group_support::{error_code, wire_members};
 use super::str_bytes;
 use crate::broker::group_coordinator::GroupCoordinatorHandle;
 use crate::coordinator::{self, Error, LeaveGroupResult, MemberIdentity, Response};
@@ -43,17 +43,9 @@ pub async fn handle(
         resp.error_code = error_code(result.error.or(first_member_error));
     } else {
         resp.error_code = error_code(result.error);
-        resp.members = result
-            .members
-            .into_iter()
-            .map(|m| {
-                let mut r = MemberResponse::default();
-                r.member_id = str_bytes(m.member_id);
-                r.group_instance_id = m.group_instance_id.map(str_bytes);
-                r.error_code = error_code(m.error);
-                r
-            })
-            .collect();
+        resp.members = wire_members!(result.members, MemberResponse, |m, r| {
+            r.error_code = error_code(m.error);
+        });
     }
     resp
 }

@@ -8,6 +8,7 @@ use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 
 use super::str_bytes;
 use crate::broker::authorizer::Authz;
@@ -139,19 +140,13 @@ pub async fn handle(
     }
 
     let mut resp = MetadataResponse::default();
-    resp.brokers = image
-        .brokers
-        .values()
-        .filter_map(|b| {
-            let (host, port) = b.endpoint(listener)?;
-            let mut m = MetadataResponseBroker::default();
-            m.node_id = BrokerId(b.id);
-            m.host = str_bytes(host);
-            m.port = i32::from(port);
-            m.rack = b.rack.clone().map(str_bytes);
-            Some(m)
-        })
-        .collect();
+    resp.brokers = reachable_brokers(&image, listener, |id, host, port, rack| {
+        MetadataResponseBroker::default()
+            .with_node_id(id)
+            .with_host(host)
+            .with_port(port)
+            .with_rack(rack)
+    });
     resp.cluster_id = Some(str_bytes(image.cluster_id.clone()));
     resp.controller_id = BrokerId(image.controller_id);
     if include_topic_ops {
@@ -234,4 +229,23 @@ fn topic_response(
         })
         .collect();
     t
+}
+
+/// The brokers a client on `listener` can reach, each built by `node` from
+/// its id, host, port and rack. Brokers without that listener are left
+/// out, as Kafka leaves them out of Metadata and DescribeCluster.
+pub(super) fn reachable_brokers<T>(
+    image: &ClusterImage,
+    listener: &str,
+    node: impl Fn(BrokerId, StrBytes, i32, Option<StrBytes>) -> T,
+) -> Vec<T> {
+    image
+        .brokers
+        .values()
+        .filter_map(|b| {
+            let (host, port) = b.endpoint(listener)?;
+            let rack = b.rack.clone().map(str_bytes);
+            Some(node(BrokerId(b.id), str_bytes(host), i32::from(port), rack))
+        })
+        .collect()
 }

@@ -49,8 +49,8 @@ pub mod write_txn_markers;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::RequestHeader;
+use kafka_protocol::messages::{ApiKey, TopicName};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use super::authorizer::Authz;
@@ -544,20 +544,24 @@ fn refuse_whole(
             let req: AddPartitionsToTxnRequest = decode(key, v, peek())?;
             if !authz.transactional_id(Write, &req.v3_and_below_transactional_id) {
                 refuse!(AddPartitionsToTxnResponse, |r| {
-                    r.results_by_topic_v3_and_below = req
-                        .v3_and_below_topics
-                        .iter()
-                        .map(|t| {
-                            let partitions = t.partitions.iter().map(|&p| {
-                                add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
-                                    .with_partition_index(p)
-                                    .with_partition_error_code(txn_denied)
-                            });
+                    let topics = asked(
+                        &req.v3_and_below_topics,
+                        |t| (t.name.clone(), &t.partitions),
+                        |&p| p,
+                    );
+                    r.results_by_topic_v3_and_below = answer_each(
+                        topics,
+                        |name, partitions| {
                             add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
-                                .with_name(t.name.clone())
-                                .with_results_by_partition(partitions.collect())
-                        })
-                        .collect();
+                                .with_name(name)
+                                .with_results_by_partition(partitions)
+                        },
+                        |p| {
+                            add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
+                                .with_partition_index(p)
+                                .with_partition_error_code(txn_denied)
+                        },
+                    );
                 })
             }
         }
@@ -721,6 +725,19 @@ pub(crate) fn answer_each<N, T, P>(
     partition: impl Fn(i32) -> P,
 ) -> Vec<T> {
     asked.into_iter().map(|(n, ps)| topic(n, ps.into_iter().map(&partition).collect())).collect()
+}
+
+/// A response's topic entries from per-partition entries: the entries
+/// grouped by topic, topics in name order, each built by `topic`.
+pub(crate) fn by_topic<P, T>(
+    entries: impl IntoIterator<Item = (String, P)>,
+    topic: impl Fn(TopicName, Vec<P>) -> T,
+) -> Vec<T> {
+    let mut grouped: std::collections::BTreeMap<String, Vec<P>> = Default::default();
+    for (name, entry) in entries {
+        grouped.entry(name).or_default().push(entry);
+    }
+    grouped.into_iter().map(|(name, entries)| topic(TopicName(str_bytes(name)), entries)).collect()
 }
 
 /// A wire string from an owned one.

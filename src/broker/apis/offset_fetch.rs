@@ -14,7 +14,37 @@ use super::group_support::{error_code, partition_exists};
 use super::str_bytes;
 use crate::broker::group_coordinator::GroupCoordinatorHandle;
 use crate::broker::BrokerContext;
-use crate::coordinator::{Error, OffsetFetchRequest as Fetch, OffsetFetchResult};
+use crate::coordinator::{
+    Error, OffsetFetchPartition, OffsetFetchRequest as Fetch, OffsetFetchResult, OffsetFetchTopic,
+};
+
+/// A fetch's topics as the response's group-level (v8+) or top-level
+/// topics: two generated types with the same fields.
+macro_rules! fetched_topics {
+    ($topics:expr, $topic:ty, $partition:ty) => {
+        $topics
+            .into_iter()
+            .map(|t: OffsetFetchTopic| {
+                let mut topic = <$topic>::default();
+                topic.name = TopicName(str_bytes(t.name));
+                topic.partitions = t
+                    .partitions
+                    .into_iter()
+                    .map(|p| {
+                        let mut part = <$partition>::default();
+                        part.partition_index = p.partition_index;
+                        part.committed_offset = p.committed_offset;
+                        part.committed_leader_epoch = p.committed_leader_epoch;
+                        part.metadata = Some(str_bytes(p.metadata));
+                        part.error_code = error_code(p.error);
+                        part
+                    })
+                    .collect();
+                topic
+            })
+            .collect()
+    };
+}
 
 async fn fetch(groups: &GroupCoordinatorHandle, req: Fetch) -> OffsetFetchResult {
     match groups.read(move |c| c.offset_fetch(&req)).await {
@@ -78,28 +108,8 @@ pub async fn handle(
             let mut group = OffsetFetchResponseGroup::default();
             group.group_id = GroupId(str_bytes(group_id));
             group.error_code = error_code(r.error);
-            group.topics = r
-                .topics
-                .into_iter()
-                .map(|t| {
-                    let mut topic = OffsetFetchResponseTopics::default();
-                    topic.name = TopicName(str_bytes(t.name));
-                    topic.partitions = t
-                        .partitions
-                        .into_iter()
-                        .map(|p| {
-                            let mut part = OffsetFetchResponsePartitions::default();
-                            part.partition_index = p.partition_index;
-                            part.committed_offset = p.committed_offset;
-                            part.committed_leader_epoch = p.committed_leader_epoch;
-                            part.metadata = Some(str_bytes(p.metadata));
-                            part.error_code = error_code(p.error);
-                            part
-                        })
-                        .collect();
-                    topic
-                })
-                .collect();
+            group.topics =
+                fetched_topics!(r.topics, OffsetFetchResponseTopics, OffsetFetchResponsePartitions);
             resp.groups.push(group);
         }
         return resp;
@@ -113,54 +123,27 @@ pub async fn handle(
         require_stable: req.require_stable,
     };
     let r = fetch(groups, fetch_req).await;
-    let partition =
-        |index: i32, offset: i64, epoch: i32, metadata: String, error: Option<Error>| {
-            let mut part = OffsetFetchResponsePartition::default();
-            part.partition_index = index;
-            part.committed_offset = offset;
-            part.committed_leader_epoch = epoch;
-            part.metadata = Some(str_bytes(metadata));
-            part.error_code = error_code(error);
-            part
-        };
-    if let (Some(e), true) = (r.error, version < 2) {
-        resp.topics = requested
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(name, parts)| {
-                let mut topic = OffsetFetchResponseTopic::default();
-                topic.name = TopicName(str_bytes(name));
-                topic.partitions = parts
-                    .into_iter()
-                    .map(|p| partition(p, -1, -1, String::new(), Some(e)))
-                    .collect();
-                topic
-            })
-            .collect();
-        return resp;
-    }
-    resp.error_code = error_code(r.error);
-    resp.topics = r
-        .topics
-        .into_iter()
-        .map(|t| {
-            let mut topic = OffsetFetchResponseTopic::default();
-            topic.name = TopicName(str_bytes(t.name));
-            topic.partitions = t
-                .partitions
-                .into_iter()
-                .map(|p| {
-                    partition(
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        p.metadata,
-                        p.error,
-                    )
-                })
-                .collect();
-            topic
-        })
-        .collect();
+    let (error, topics) = match (r.error, version < 2) {
+        (Some(e), true) => {
+            let requested = requested.unwrap_or_default().into_iter();
+            (None, requested.map(|(name, parts)| failed_topic(name, parts, e)).collect())
+        }
+        _ => (r.error, r.topics),
+    };
+    resp.error_code = error_code(error);
+    resp.topics = fetched_topics!(topics, OffsetFetchResponseTopic, OffsetFetchResponsePartition);
     resp
+}
+
+/// A requested topic whose every partition answers `error` and nothing
+/// committed.
+fn failed_topic(name: String, partitions: Vec<i32>, error: Error) -> OffsetFetchTopic {
+    let failed = |partition_index| OffsetFetchPartition {
+        partition_index,
+        committed_offset: -1,
+        committed_leader_epoch: -1,
+        metadata: String::new(),
+        error: Some(error),
+    };
+    OffsetFetchTopic { name, partitions: partitions.into_iter().map(failed).collect() }
 }

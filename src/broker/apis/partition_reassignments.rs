@@ -4,8 +4,6 @@
 //! (`processApiPartitionReassignment`), and the admin client retries on the
 //! controller named in Metadata.
 
-use std::collections::BTreeMap;
-
 use kafka_protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
 };
@@ -14,10 +12,10 @@ use kafka_protocol::messages::list_partition_reassignments_response::{
 };
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, BrokerId,
-    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 
-use super::str_bytes;
+use super::{by_topic, str_bytes};
 use crate::broker::error::metadata_error_code;
 use crate::broker::BrokerContext;
 use crate::controller::ReassignmentError;
@@ -84,23 +82,16 @@ pub async fn handle_alter(
             }
         }
     }
-    let mut by_topic: BTreeMap<String, Vec<ReassignablePartitionResponse>> = BTreeMap::new();
-    for (tp, code, message) in results {
+    let results = results.into_iter().map(|(tp, code, message)| {
         let mut r = ReassignablePartitionResponse::default();
         r.partition_index = tp.partition.0;
         r.error_code = code.code();
         r.error_message = message.map(str_bytes);
-        by_topic.entry(tp.topic).or_default().push(r);
-    }
-    resp.responses = by_topic
-        .into_iter()
-        .map(|(name, partitions)| {
-            let mut t = ReassignableTopicResponse::default();
-            t.name = TopicName(str_bytes(name));
-            t.partitions = partitions;
-            t
-        })
-        .collect();
+        (tp.topic, r)
+    });
+    resp.responses = by_topic(results, |name, partitions| {
+        ReassignableTopicResponse::default().with_name(name).with_partitions(partitions)
+    });
     resp
 }
 
@@ -125,23 +116,16 @@ pub async fn handle_list(
             return resp;
         }
     };
-    let mut by_topic: BTreeMap<String, Vec<OngoingPartitionReassignment>> = BTreeMap::new();
-    for (tp, a) in ongoing {
+    let ongoing = ongoing.into_iter().map(|(tp, a)| {
         let mut p = OngoingPartitionReassignment::default();
         p.partition_index = tp.partition.0;
         p.replicas = brokers(&a.replicas);
         p.adding_replicas = brokers(&a.adding);
         p.removing_replicas = brokers(&a.removing);
-        by_topic.entry(tp.topic).or_default().push(p);
-    }
-    resp.topics = by_topic
-        .into_iter()
-        .map(|(name, partitions)| {
-            let mut t = OngoingTopicReassignment::default();
-            t.name = TopicName(str_bytes(name));
-            t.partitions = partitions;
-            t
-        })
-        .collect();
+        (tp.topic, p)
+    });
+    resp.topics = by_topic(ongoing, |name, partitions| {
+        OngoingTopicReassignment::default().with_name(name).with_partitions(partitions)
+    });
     resp
 }

@@ -1,13 +1,17 @@
 //! Test doubles for the coordinator runtimes: an in-memory internal topic,
-//! metadata that makes this broker its leader, and a wait for a load.
+//! metadata that makes this broker its leader, a wait for a load, and a
+//! manual clock's step.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use super::{CoordinatorHandle, CoordinatorState, OffsetsLog, ReplicatedFuture};
 use crate::cluster::ClusterImage;
 use crate::coordinator::AppendError;
+use crate::time::ManualClock;
 
 /// A coordinator's internal topic as plain byte vectors, one per partition.
 #[derive(Default)]
@@ -85,4 +89,29 @@ pub async fn wait_loaded<S: CoordinatorState, X: Send + 'static>(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("partition {p} never loaded");
+}
+
+/// Has `h` follow `images` as broker 1 over `log`, and waits (bounded)
+/// until the partition of `key` is loaded.
+pub async fn follow_and_load<S: CoordinatorState, X: Send + 'static>(
+    h: &CoordinatorHandle<S, X>,
+    images: watch::Receiver<Arc<ClusterImage>>,
+    log: Arc<dyn OffsetsLog>,
+    key: &str,
+    is_loaded: fn(&S, i32) -> bool,
+) {
+    h.follow_leadership(1, images, log);
+    wait_loaded(h, key, is_loaded).await;
+}
+
+/// Moves the runtime's clock on by `ms`. The runtime reads its clock
+/// when a command arrives (as when its timer fires in production), so
+/// the empty read that follows fires every timer now due.
+pub async fn advance<S: CoordinatorState, X: Send + 'static>(
+    h: &CoordinatorHandle<S, X>,
+    clock: &ManualClock,
+    ms: i64,
+) {
+    clock.advance(ms);
+    h.read(|_| ()).await.unwrap();
 }

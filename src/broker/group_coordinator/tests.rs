@@ -6,7 +6,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::*;
-use crate::broker::coordinator_runtime::testing::{image_leading, wait_loaded, MemoryLog};
+use crate::broker::coordinator_runtime::testing::{
+    advance, follow_and_load, image_leading, MemoryLog,
+};
 use crate::cluster::ClusterImage;
 use crate::coordinator::{
     GroupState, HeartbeatRequest, JoinGroupRequest, JoinGroupResult, OffsetCommitPartition,
@@ -49,8 +51,7 @@ async fn commits_survive_a_restart_through_the_log() {
     let config = GroupConfig { offsets_topic_num_partitions: 3, ..GroupConfig::default() };
     let (_tx, images) = watch::channel(image_leading(GROUP_METADATA_TOPIC_NAME, 3, 1));
     let h = GroupCoordinatorHandle::start(config.clone(), log.clone(), SessionLease::granted());
-    h.follow_leadership(1, images.clone(), log.clone());
-    wait_loaded(&h, "g", GroupCoordinator::is_loaded).await;
+    follow_and_load(&h, images.clone(), log.clone(), "g", GroupCoordinator::is_loaded).await;
     for offset in [5, 9] {
         let resp = h
             .call(move |c, now, rid| c.offset_commit(now, rid, commit("g", offset)))
@@ -63,8 +64,7 @@ async fn commits_survive_a_restart_through_the_log() {
 
     // A new coordinator over the same log: the loader replays it.
     let h2 = GroupCoordinatorHandle::start(config, log.clone(), SessionLease::granted());
-    h2.follow_leadership(1, images, log.clone());
-    wait_loaded(&h2, "g", GroupCoordinator::is_loaded).await;
+    follow_and_load(&h2, images, log.clone(), "g", GroupCoordinator::is_loaded).await;
     assert_eq!(fetched(&h2, "g").await, 9, "the last commit wins on replay");
 }
 
@@ -88,17 +88,8 @@ async fn started_on(
         SessionLease::granted(),
         Arc::new(clock.clone()),
     );
-    h.follow_leadership(1, images, log);
-    wait_loaded(&h, "g", GroupCoordinator::is_loaded).await;
+    follow_and_load(&h, images, log, "g", GroupCoordinator::is_loaded).await;
     (h, tx)
-}
-
-/// Moves the runtime's clock on by `ms`. The runtime reads its clock
-/// when a command arrives (as when its timer fires in production), so
-/// the empty read that follows fires every timer now due.
-async fn advance(h: &GroupCoordinatorHandle, clock: &ManualClock, ms: i64) {
-    clock.advance(ms);
-    h.read(|_| ()).await.unwrap();
 }
 
 async fn state(h: &GroupCoordinatorHandle) -> Option<GroupState> {

@@ -28,25 +28,15 @@ fn state(leader: i32, epoch: i32, isr: &[i32], zk_version: i32) -> LeaderState {
 }
 
 fn partition(initial: LeaderState) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(
-        &dir.path().join("t-0"),
-        LogConfig::default(),
-        Offset(0),
-        Offset(0),
-        Arc::new(SystemClock),
-    )
-    .unwrap();
-    let (p, role) = Partition::new(
-        TopicPartition::new("t", 0),
-        uuid::Uuid::nil(),
-        Arc::new(log),
-        ME,
-        initial,
-        BTreeMap::new(),
-    )
-    .unwrap();
+    let (dir, log) = crate::log::tests::temp_log();
+    let (p, role) = on_log(log, initial);
     Fixture { _dir: dir, p, role }
+}
+
+/// Partition t-0 of this broker over `log`, in the `initial` state.
+fn on_log(log: Log, initial: LeaderState) -> (Partition, RoleChange) {
+    let tp = TopicPartition::new("t", 0);
+    Partition::new(tp, uuid::Uuid::nil(), Arc::new(log), ME, initial, BTreeMap::new()).unwrap()
 }
 
 fn records(n: usize) -> Vec<u8> {
@@ -306,16 +296,7 @@ mod producer_files {
             LogOpenOptions { had_clean_shutdown: clean, dir_state: None },
         )
         .unwrap();
-        let (p, _) = Partition::new(
-            TopicPartition::new("t", 0),
-            uuid::Uuid::nil(),
-            Arc::new(log),
-            ME,
-            state(ME, 0, &[ME], 0),
-            BTreeMap::new(),
-        )
-        .unwrap();
-        p
+        on_log(log, state(ME, 0, &[ME], 0)).0
     }
 
     /// Stamped now: an old timestamp would roll the segment (`segment.ms`).

@@ -2,12 +2,9 @@
 //! KIP-101 scenarios and KIP-279's fast double failover, with the
 //! OffsetForLeaderEpoch answer taken from the leader log's own cache.
 
-use std::sync::Arc;
-
 use super::*;
-use crate::log::{Log, LogConfig};
+use crate::log::Log;
 use crate::record::{BatchBuilder, Compression, NewRecord};
-use crate::time::SystemClock;
 
 fn lookup(
     entries: &'static [(i32, i64)],
@@ -104,15 +101,7 @@ struct Replica {
 }
 
 fn replica() -> Replica {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(
-        &dir.path().join("t-0"),
-        LogConfig::default(),
-        Offset(0),
-        Offset(0),
-        Arc::new(SystemClock),
-    )
-    .unwrap();
+    let (dir, log) = crate::log::tests::temp_log();
     Replica { _dir: dir, log }
 }
 

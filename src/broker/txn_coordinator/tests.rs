@@ -7,7 +7,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::*;
-use crate::broker::coordinator_runtime::testing::{image_leading, wait_loaded, MemoryLog};
+use crate::broker::coordinator_runtime::testing::{
+    advance, follow_and_load, image_leading, MemoryLog,
+};
 use crate::time::ManualClock;
 use crate::transaction::TransactionState;
 
@@ -53,16 +55,8 @@ async fn started_on(
         SessionLease::granted(),
         Arc::new(clock.clone()),
     );
-    h.follow_leadership(1, images, log);
-    wait_loaded(&h, "tx", TransactionCoordinator::is_loaded).await;
+    follow_and_load(&h, images, log, "tx", TransactionCoordinator::is_loaded).await;
     (h, tx)
-}
-
-/// Moves the runtime's clock on by `ms`; the read that follows is the
-/// command at which the runtime sees the time and fires what is due.
-async fn advance(h: &TxnCoordinatorHandle, clock: &ManualClock, ms: i64) {
-    clock.advance(ms);
-    h.read(|_| ()).await.unwrap();
 }
 
 async fn state(h: &TxnCoordinatorHandle, id: &'static str) -> TransactionState {

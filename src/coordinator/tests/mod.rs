@@ -35,8 +35,14 @@ pub(super) struct Harness {
 
 impl Harness {
     pub(super) fn new() -> Self {
+        Self::with_initial_delay(0)
+    }
+
+    /// A harness whose new groups wait `ms` for more members
+    /// (`group.initial.rebalance.delay.ms`, KIP-134).
+    pub(super) fn with_initial_delay(ms: i32) -> Self {
         Self::with_config(GroupConfig {
-            group_initial_rebalance_delay_ms: 0,
+            group_initial_rebalance_delay_ms: ms,
             ..GroupConfig::default()
         })
     }
@@ -190,6 +196,13 @@ impl Harness {
         rid
     }
 
+    /// Commits, lets the append finish, and checks the commit was answered.
+    pub(super) fn commit_stored(&mut self, req: OffsetCommitRequest) {
+        let c = self.commit(req);
+        self.flush();
+        assert!(self.commit_result(c).is_some());
+    }
+
     pub(super) fn commit_result(&self, rid: RequestId) -> Option<OffsetCommitResult> {
         match self.answered.get(&rid) {
             Some(Response::OffsetCommit(r)) => Some(r.clone()),
@@ -255,6 +268,12 @@ pub(super) fn join_req(group: &str, member_id: &str, client: &str) -> JoinGroupR
         require_known_member_id: true,
         support_skipping_assignment: false,
     }
+}
+
+/// A first JoinGroup of `client` that a pre-KIP-394 client sends: no member
+/// id asked for first, the member joins at once.
+pub(super) fn new_member_join_req(group: &str, client: &str) -> JoinGroupRequest {
+    JoinGroupRequest { require_known_member_id: false, ..join_req(group, "", client) }
 }
 
 pub(super) fn static_join_req(group: &str, member_id: &str, instance: &str) -> JoinGroupRequest {

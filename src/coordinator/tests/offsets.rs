@@ -195,12 +195,8 @@ fn reload(h: &Harness, now: i64) -> (GroupCoordinator, Output) {
 fn loading_rebuilds_groups_and_offsets() {
     let mut h = Harness::new();
     let (ids, generation) = h.stable_group("g", 2);
-    let c = h.commit(commit_req("g", &ids[0], generation, &[("t", 0, 100), ("t", 1, 200)]));
-    h.flush();
-    assert!(h.commit_result(c).is_some());
-    let c = h.commit(commit_req("simple", "", -1, &[("x", 0, 5)]));
-    h.flush();
-    assert!(h.commit_result(c).is_some());
+    h.commit_stored(commit_req("g", &ids[0], generation, &[("t", 0, 100), ("t", 1, 200)]));
+    h.commit_stored(commit_req("simple", "", -1, &[("x", 0, 5)]));
 
     let (mut c, out) = reload(&h, h.now);
     assert!(out.responses.is_empty());
@@ -384,11 +380,8 @@ fn a_fenced_coordinator_answers_not_coordinator_and_keeps_its_state() {
 
 #[test]
 fn unloading_answers_parked_requests_not_coordinator() {
-    let mut h = Harness::with_config(GroupConfig {
-        group_initial_rebalance_delay_ms: 3000,
-        ..GroupConfig::default()
-    });
-    let j = h.join(JoinGroupRequest { require_known_member_id: false, ..join_req("g", "", "c") });
+    let mut h = Harness::with_initial_delay(3000);
+    let j = h.join(new_member_join_req("g", "c"));
     assert!(h.join_result(j).is_none());
     let out = h.c.unload(partition_for("g", 50));
     h.absorb(out);
@@ -412,10 +405,7 @@ fn pending_member_blocks_join_until_it_expires() {
 
 #[test]
 fn a_retried_join_supersedes_the_parked_one() {
-    let mut h = Harness::with_config(GroupConfig {
-        group_initial_rebalance_delay_ms: 3000,
-        ..GroupConfig::default()
-    });
+    let mut h = Harness::with_initial_delay(3000);
     let (m, j1) = h.join_new("g", "c");
     let j2 = h.join(join_req("g", &m, "c"));
     assert_eq!(h.join_result(j1).unwrap().error, Some(Error::RebalanceInProgress));
@@ -433,9 +423,7 @@ fn offsets_expire_after_retention_once_the_group_is_empty() {
         ..GroupConfig::default()
     });
     let (ids, generation) = h.stable_group("g", 1);
-    let c = h.commit(commit_req("g", &ids[0], generation, &[("t", 0, 9)]));
-    h.flush();
-    assert!(h.commit_result(c).is_some());
+    h.commit_stored(commit_req("g", &ids[0], generation, &[("t", 0, 9)]));
     // While the member consumes "t", its offset never expires.
     for _ in 0..10 {
         h.advance(i64::from(SESSION) / 2);
@@ -483,9 +471,7 @@ fn stable_consumer_group_expires_only_unsubscribed_topics() {
         ..GroupConfig::default()
     });
     let (ids, generation) = h.stable_group("g", 1);
-    let c = h.commit(commit_req("g", &ids[0], generation, &[("t", 0, 1), ("old-topic", 0, 2)]));
-    h.flush();
-    assert!(h.commit_result(c).is_some());
+    h.commit_stored(commit_req("g", &ids[0], generation, &[("t", 0, 1), ("old-topic", 0, 2)]));
     for _ in 0..10 {
         h.advance(4000);
         h.heartbeat("g", &ids[0], generation);
@@ -501,9 +487,7 @@ fn simple_group_offsets_expire_from_their_commit_and_v1_expire_timestamps() {
         offsets_retention_check_interval_ms: 10_000,
         ..GroupConfig::default()
     });
-    let c = h.commit(commit_req("s", "", -1, &[("t", 0, 1)]));
-    h.flush();
-    assert!(h.commit_result(c).is_some());
+    h.commit_stored(commit_req("s", "", -1, &[("t", 0, 1)]));
     let mut short = commit_req("s", "", -1, &[("t", 1, 1)]);
     short.retention_time_ms = 5000;
     let c = h.commit(short);
@@ -522,9 +506,7 @@ fn simple_group_offsets_expire_from_their_commit_and_v1_expire_timestamps() {
 fn delete_groups_table() {
     let mut h = Harness::new();
     let _ = h.stable_group("live", 1);
-    let c = h.commit(commit_req("idle", "", -1, &[("t", 0, 1)]));
-    h.flush();
-    assert!(h.commit_result(c).is_some());
+    h.commit_stored(commit_req("idle", "", -1, &[("t", 0, 1)]));
     let rid = h.rid();
     let ids: Vec<String> = ["live", "idle", "missing"].iter().map(|s| s.to_string()).collect();
     let out = h.c.delete_groups(h.now, rid, &ids);
@@ -549,9 +531,7 @@ fn delete_groups_table() {
 fn kip496_offset_delete() {
     let mut h = Harness::new();
     let (ids, generation) = h.stable_group("g", 1);
-    let c = h.commit(commit_req("g", &ids[0], generation, &[("t", 0, 1), ("other", 0, 2)]));
-    h.flush();
-    assert!(h.commit_result(c).is_some());
+    h.commit_stored(commit_req("g", &ids[0], generation, &[("t", 0, 1), ("other", 0, 2)]));
     let rid = h.rid();
     let req = OffsetDeleteRequest {
         group_id: "g".into(),

@@ -58,7 +58,7 @@ fn kip394_first_join_gets_member_id_required_then_completes() {
 #[test]
 fn join_without_member_id_before_v4_is_admitted_directly() {
     let mut h = Harness::new();
-    let rid = h.join(JoinGroupRequest { require_known_member_id: false, ..join_req("g", "", "c") });
+    let rid = h.join(new_member_join_req("g", "c"));
     let r = h.join_result(rid).unwrap();
     assert_eq!(r.error, None);
     assert_eq!(r.generation_id, 1);
@@ -116,17 +116,17 @@ fn leader_sync_stores_assignment_then_distributes_it() {
     assert_eq!(h.sync_result(again).unwrap().assignment, Bytes::from_static(b"L"));
 }
 
+/// KIP-134: a harness whose new groups wait 3 s for more members, and
+/// the first JoinGroup of a client of group "g" with `rebalance_timeout_ms`.
+fn initially_delayed(rebalance_timeout_ms: i32) -> (Harness, impl Fn(&str) -> JoinGroupRequest) {
+    let req =
+        move |c: &str| JoinGroupRequest { rebalance_timeout_ms, ..new_member_join_req("g", c) };
+    (Harness::with_initial_delay(3000), req)
+}
+
 #[test]
 fn kip134_initial_rebalance_delay_extends_while_members_arrive() {
-    let mut h = Harness::with_config(GroupConfig {
-        group_initial_rebalance_delay_ms: 3000,
-        ..GroupConfig::default()
-    });
-    let req = |c: &str| JoinGroupRequest {
-        require_known_member_id: false,
-        rebalance_timeout_ms: 10_000,
-        ..join_req("g", "", c)
-    };
+    let (mut h, req) = initially_delayed(10_000);
     let a = h.join(req("a"));
     assert_eq!(h.c.group_state("g"), Some(GroupState::PreparingRebalance));
     assert_eq!(h.c.next_deadline(), Some(3000), "the first wait is the configured delay");
@@ -142,15 +142,7 @@ fn kip134_initial_rebalance_delay_extends_while_members_arrive() {
 
 #[test]
 fn kip134_initial_delay_never_exceeds_rebalance_timeout() {
-    let mut h = Harness::with_config(GroupConfig {
-        group_initial_rebalance_delay_ms: 3000,
-        ..GroupConfig::default()
-    });
-    let req = |c: &str| JoinGroupRequest {
-        require_known_member_id: false,
-        rebalance_timeout_ms: 4000,
-        ..join_req("g", "", c)
-    };
+    let (mut h, req) = initially_delayed(4000);
     let a = h.join(req("a"));
     h.advance(1000);
     h.join(req("b"));

@@ -64,6 +64,16 @@ fn loaded(h: &Harness, p: i32, log: &[Entry], during: &[(bool, i64)]) -> Harness
 }
 
 /// OffsetFetch with require_stable of the group's offset of t-0.
+/// A harness in which group "g" has offset 5 committed in a transaction
+/// still open, and the log written so far.
+fn txn_committed_5() -> (Harness, Vec<Entry>) {
+    let mut h = Harness::new();
+    let mut log = Vec::new();
+    let r = txn_commit(&mut h, &mut log, "g", 5);
+    assert_eq!(commit_errors(&r), vec![None]);
+    (h, log)
+}
+
 fn stable(h: &Harness) -> (Option<Error>, i64) {
     let f = fetch(h, "g", "t", 0);
     (f.error, f.committed_offset)
@@ -93,18 +103,14 @@ fn kip98_txn_offsets_take_effect_only_with_the_commit_marker() {
 
 #[test]
 fn kip98_aborted_txn_offsets_are_dropped() {
-    let mut h = Harness::new();
-    let mut log = Vec::new();
-    txn_commit(&mut h, &mut log, "g", 5);
+    let (mut h, mut log) = txn_committed_5();
     marker(&mut h, &mut log, "g", false);
     assert_eq!(stable(&h), (None, -1));
 }
 
 #[test]
 fn kip98_loading_rebuilds_pending_txn_offsets_from_the_log() {
-    let mut h = Harness::new();
-    let mut log = Vec::new();
-    txn_commit(&mut h, &mut log, "g", 5);
+    let (mut h, mut log) = txn_committed_5();
     marker(&mut h, &mut log, "g", true);
     txn_commit(&mut h, &mut log, "g", 9);
     let p = h.c.partition_for("g");
@@ -123,9 +129,7 @@ fn kip98_loading_rebuilds_pending_txn_offsets_from_the_log() {
 
 #[test]
 fn kip98_marker_written_while_the_partition_loads_applies_after_replay() {
-    let mut h = Harness::new();
-    let mut log = Vec::new();
-    txn_commit(&mut h, &mut log, "g", 5);
+    let (h, log) = txn_committed_5();
     let p = h.c.partition_for("g");
     // The loader's read ended before the marker the runtime reports while
     // the partition loads.

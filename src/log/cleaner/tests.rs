@@ -26,6 +26,15 @@ fn open(dir: &Path, clock: &ManualClock) -> Log {
     Log::open(dir, config(), Offset(0), Offset(0), Arc::new(clock.clone())).unwrap()
 }
 
+/// A new log in a temp dir on a manual clock at 0; the log lives as long
+/// as the dir handed back with it.
+fn fresh() -> (tempfile::TempDir, ManualClock, Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(0);
+    let log = open(dir.path(), &clock);
+    (dir, clock, log)
+}
+
 fn put(log: &Log, codec: Compression, records: &[(&str, Option<&str>)], ts: i64) {
     let mut b = BatchBuilder::new(codec);
     for (k, v) in records {
@@ -199,9 +208,7 @@ fn tombstones_stay_for_delete_retention_ms_then_go() {
 
 #[test]
 fn dirty_ratio_decides_and_the_checkpoint_moves() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let log = open(dir.path(), &clock);
+    let (_dir, _clock, log) = fresh();
     fill(&log, Compression::None, 6, 0);
     assert!(
         maybe_clean(&log, DEFAULT_DEDUPE_BUFFER_SIZE).unwrap().is_some(),
@@ -223,9 +230,7 @@ fn dirty_ratio_decides_and_the_checkpoint_moves() {
 
 #[test]
 fn a_producers_last_batch_survives_empty() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let log = open(dir.path(), &clock);
+    let (_dir, _clock, log) = fresh();
     let mut b = BatchBuilder::new(Compression::None).producer(9, 0, 0);
     b.push(NewRecord::new(0, Some(b"k"), Some(b"old")));
     log.append_as_leader(&mut b.build().unwrap(), LeaderEpoch(0)).unwrap();
@@ -262,9 +267,7 @@ fn copy_dir(from: &Path) -> tempfile::TempDir {
 
 #[test]
 fn a_crash_in_the_middle_of_a_swap_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let log = open(dir.path(), &clock);
+    let (dir, clock, log) = fresh();
     fill(&log, Compression::Zstd, 6, 0);
     log.close().unwrap();
     let original = copy_dir(dir.path());
