@@ -57,8 +57,15 @@ def client_view(path, topic, t):
     [(ts, leader, brokers listed)], and the time of a revert to no leader."""
     answers, revert, brokers = [], None, None
     head = re.compile(r"^%\d\|([\d.]+)\|")
+    # failover_probe.py's own line for kafka-python's Metadata answers.
+    own = re.compile(r"^([\d.]+) metadata: leader (-?\d+|None), (\d+) brokers")
     with open(path, errors="replace") as f:
         for line in f:
+            o = own.match(line)
+            if o and float(o.group(1)) >= t:
+                leader = -1 if o.group(2) == "None" else int(o.group(2))
+                answers.append((float(o.group(1)), leader, int(o.group(3))))
+                continue
             m = head.match(line)
             if not m or float(m.group(1)) < t:
                 continue
@@ -135,9 +142,13 @@ def main(work):
         seen = next((a for a in answers if a[1] == leader), None)
         row["client's Metadata names it"] = ms(k, seen[0]) if seen else None
         row["client reverted to no leader"] = ms(k, revert)
-        ack = first_ack(os.path.join(work, topic + ".acks"), dead)
+        # After the election: an ack read between the kill and the election
+        # is the old leader's, seen late by a busy client.
+        ack = first_ack(os.path.join(work, topic + ".acks"), wrote if wrote is not None else dead)
         row["first ack"] = ms(k, ack)
-        print("%s (controller %s, new leader %s):" % (topic, ctrl, leader))
+        client_file = os.path.join(work, topic + ".client")
+        client = open(client_file).read().strip() if os.path.exists(client_file) else "librdkafka"
+        print("%s, %s (controller %s, new leader %s):" % (topic, client, ctrl, leader))
         for name, v in row.items():
             print("  %-32s %s" % (name, "-" if v is None else "%.0f ms" % v))
             if v is not None:

@@ -135,7 +135,9 @@ pub struct ReplicationConfig {
     pub fetch_wait_max_ms: i32,
     /// `replica.fetch.response.max.bytes`
     pub fetch_response_max_bytes: i32,
-    /// `replica.fetch.backoff.ms`: the pause after a failed fetch.
+    /// `replica.fetch.backoff.ms`: the pause after a failed fetch round, and
+    /// the longest after a partition's errors (whose first retries come
+    /// sooner; see `replica_fetcher::retry_wait`).
     pub fetch_backoff_ms: u64,
     /// `replica.socket.timeout.ms`
     pub socket_timeout_ms: u64,

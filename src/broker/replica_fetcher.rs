@@ -87,6 +87,8 @@ struct Follow {
     leader_epoch: i32,
     truncated: bool,
     retry_at: Option<Instant>,
+    /// Rounds in a row the leader answered this partition with an error.
+    failures: u32,
     /// Caught up to the leader's high watermark at the last fetch: never
     /// throttled (Kafka's `PartitionFetchState.isReplicaInSync`).
     in_sync: bool,
@@ -181,7 +183,14 @@ impl ReplicaFetcherManager {
         drop(fetchers);
         lock(&fetcher.partitions).insert(
             tp,
-            Follow { partition, leader_epoch, truncated: false, retry_at: None, in_sync: false },
+            Follow {
+                partition,
+                leader_epoch,
+                truncated: false,
+                retry_at: None,
+                failures: 0,
+                in_sync: false,
+            },
         );
         fetcher.changed.notify_one();
     }
@@ -316,9 +325,28 @@ fn update_follow(fetcher: &Fetcher, tp: &TopicPartition, epoch: i32, f: impl FnO
     }
 }
 
+/// The first wait after a partition's error, doubled with each further
+/// error up to `replica.fetch.backoff.ms`.
+const FIRST_RETRY_WAIT: Duration = Duration::from_millis(20);
+
+/// How long a partition waits after its `failures`-th error in a row
+/// (counted from 0). A follower told of a new leader often asks before the
+/// leader has taken the epoch over and is answered UNKNOWN_LEADER_EPOCH or
+/// NOT_LEADER_OR_FOLLOWER; Kafka's fixed one-second backoff then held every
+/// acks=all produce on the new leader for that second, so the first retries
+/// come soon and only a leader that keeps refusing is asked once a
+/// backoff.
+fn retry_wait(backoff: Duration, failures: u32) -> Duration {
+    FIRST_RETRY_WAIT.saturating_mul(1u32 << failures.min(16)).min(backoff)
+}
+
 fn delay(fetcher: &Fetcher, ctx: &FetchContext, tp: &TopicPartition, epoch: i32) {
-    let at = Instant::now() + Duration::from_millis(ctx.config.fetch_backoff_ms);
-    update_follow(fetcher, tp, epoch, |f| f.retry_at = Some(at));
+    let backoff = Duration::from_millis(ctx.config.fetch_backoff_ms);
+    let now = Instant::now();
+    update_follow(fetcher, tp, epoch, |f| {
+        f.retry_at = Some(now + retry_wait(backoff, f.failures));
+        f.failures = f.failures.saturating_add(1);
+    });
 }
 
 /// Groups partitions by topic, in the shape both requests use.
@@ -408,7 +436,10 @@ async fn truncate_round(
     .map_err(|e| RoundFailed(e.to_string()))?;
     for (tp, epoch, outcome) in outcomes {
         match outcome {
-            Ok(completed) => update_follow(fetcher, &tp, epoch, |f| f.truncated = completed),
+            Ok(completed) => update_follow(fetcher, &tp, epoch, |f| {
+                f.truncated = completed;
+                f.failures = 0;
+            }),
             Err(code) => {
                 tracing::debug!(partition = %tp, "OffsetForLeaderEpoch answered {code}");
                 delay(fetcher, ctx, &tp, epoch);
@@ -512,8 +543,11 @@ async fn fetch_round(
     for (tp, epoch, outcome, in_sync) in outcomes {
         update_follow(fetcher, &tp, epoch, |f| f.in_sync = in_sync);
         match outcome {
-            Applied::Ok => {}
-            Applied::Retruncate => update_follow(fetcher, &tp, epoch, |f| f.truncated = false),
+            Applied::Ok => update_follow(fetcher, &tp, epoch, |f| f.failures = 0),
+            Applied::Retruncate => update_follow(fetcher, &tp, epoch, |f| {
+                f.truncated = false;
+                f.failures = 0;
+            }),
             Applied::Delay(why) => {
                 tracing::debug!(partition = %tp, "replica fetch: {why}");
                 delay(fetcher, ctx, &tp, epoch);

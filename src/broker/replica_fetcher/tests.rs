@@ -220,3 +220,16 @@ fn kip_279_fast_double_failover_leaves_no_divergence() {
     assert_eq!(values(&b), ["m1", "m2", "m4"]);
     assert_eq!(values(&a), values(&b), "the logs converged");
 }
+
+#[test]
+fn a_partition_error_is_retried_soon_then_backs_off_to_replica_fetch_backoff_ms() {
+    let backoff = Duration::from_millis(1_000);
+    let waits: Vec<u128> = (0..8).map(|n| retry_wait(backoff, n).as_millis()).collect();
+    assert_eq!(waits, [20, 40, 80, 160, 320, 640, 1_000, 1_000]);
+    assert_eq!(retry_wait(backoff, u32::MAX), backoff, "a long run of errors waits the backoff");
+    assert_eq!(
+        retry_wait(Duration::from_millis(5), 0),
+        Duration::from_millis(5),
+        "never longer than a shorter configured backoff"
+    );
+}
