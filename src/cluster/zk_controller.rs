@@ -960,56 +960,27 @@ pub async fn read_view(c: &zkc::Client) -> Result<ClusterView, Error> {
     Ok(ClusterView { live_brokers, topics, deletions })
 }
 
-/// Removes a topic's znodes, children first, its config and its
-/// deletion request. A child created meanwhile (the controller writing a
-/// new partition's state) makes a parent refuse with NotEmpty: the tree is
-/// read again, a bounded number of times.
+/// Removes a topic's znodes, children first, then its config and its
+/// deletion request (last, so a crash midway leaves the request for the
+/// controller to finish). A tree larger than one multi goes in several,
+/// deepest znodes first. A child created meanwhile (the controller writing
+/// a new partition's state) or a znode someone else deleted makes a multi
+/// refuse: the tree is read again, a bounded number of times.
 pub async fn delete_topic(c: &zkc::Client, name: &str) -> Result<(), Error> {
     let mut attempts = 0;
     loop {
-        match delete_topic_once(c, name).await {
-            Err(zkc::Error::NotEmpty) if attempts < 5 => attempts += 1,
+        let tree = topic_trees(c, std::slice::from_ref(&name.to_string())).await?;
+        match delete_in_multis(c, &tree[0]).await {
+            Err(zkc::Error::NotEmpty | zkc::Error::NoNode) if attempts < 5 => attempts += 1,
             result => return result.map_err(unavailable),
         }
     }
 }
 
-async fn delete_topic_once(c: &zkc::Client, name: &str) -> Result<(), zkc::Error> {
-    let root = z::topic(name);
-    let mut order = vec![root.clone()];
-    let mut i = 0;
-    while i < order.len() {
-        let cur = order[i].clone();
-        match c.list_children(&cur).await {
-            Ok(mut kids) => {
-                kids.sort();
-                order.extend(kids.into_iter().map(|kid| format!("{cur}/{kid}")));
-            }
-            Err(zkc::Error::NoNode) => {}
-            Err(e) => return Err(e),
-        }
-        i += 1;
-    }
-    let extra = [z::topic_config(name), z::delete_topic(name)];
-    for p in order.iter().rev().chain(extra.iter()) {
-        match c.delete(p, None).await {
-            Ok(()) | Err(zkc::Error::NoNode) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Deletes many topics in a few multis instead of a dozen round trips
-/// each: the trees are read level by level with multiRead, and each topic
-/// goes whole in one multi (children first, then its config and deletion
-/// marker), so a crash never leaves half a topic behind. Each write to
-/// ZooKeeper is a log fsync: a DeleteTopics of a hundred topics would
-/// otherwise cost over a thousand. A multi refused because a tree changed
-/// meanwhile (the controller deleting the same topic) falls back to one
-/// topic at a time, which tolerates that; so does a topic too large for
-/// one request.
-pub async fn delete_topics(c: &zkc::Client, names: &[String]) -> Result<(), Error> {
+/// Each topic's znodes in an order that deletes them: its tree read level
+/// by level with multiRead and reversed (children before parents), then
+/// its config and deletion request where they exist.
+async fn topic_trees(c: &zkc::Client, names: &[String]) -> Result<Vec<Vec<String>>, Error> {
     let mut trees: Vec<Vec<String>> = names.iter().map(|n| vec![z::topic(n)]).collect();
     let mut level: Vec<(usize, String)> =
         names.iter().enumerate().map(|(i, n)| (i, z::topic(n))).collect();
@@ -1036,6 +1007,36 @@ pub async fn delete_topics(c: &zkc::Client, names: &[String]) -> Result<(), Erro
             }
         }
     }
+    Ok(trees)
+}
+
+/// Deletes `paths` in order, WRITES_PER_MULTI to a multi.
+async fn delete_in_multis(c: &zkc::Client, paths: &[String]) -> Result<(), zkc::Error> {
+    for chunk in paths.chunks(WRITES_PER_MULTI) {
+        let mut m = c.new_multi_writer();
+        for p in chunk {
+            m.add_delete(p, None)?;
+        }
+        match m.commit().await {
+            Ok(_) => {}
+            Err(zkc::MultiWriteError::OperationFailed { source, .. })
+            | Err(zkc::MultiWriteError::RequestFailed { source }) => return Err(source),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes many topics in a few multis instead of a dozen round trips
+/// each: the trees are read level by level with multiRead, and each topic
+/// goes whole in one multi (children first, then its config and deletion
+/// marker), so a crash never leaves half a topic behind. Each write to
+/// ZooKeeper is a log fsync: a DeleteTopics of a hundred topics would
+/// otherwise cost over a thousand. A multi refused because a tree changed
+/// meanwhile (the controller deleting the same topic) falls back to one
+/// topic at a time, which tolerates that; a topic too large for one
+/// request goes alone, in several.
+pub async fn delete_topics(c: &zkc::Client, names: &[String]) -> Result<(), Error> {
+    let trees = topic_trees(c, names).await?;
     let mut batch: Vec<usize> = Vec::new();
     let mut ops = 0;
     for i in 0..names.len() {

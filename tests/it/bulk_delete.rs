@@ -71,6 +71,49 @@ fn one_request_deletes_a_hundred_topics_and_answers_each() {
     assert!(again.topics.iter().all(|t| t.error_code == 0), "{again:?}");
 }
 
+/// A topic whose znodes do not fit one multi (510 partitions: 1,022 znodes
+/// and its config) goes in a few multis, not one round trip and one log
+/// write per znode. The embedded ZooKeeper's zxid counts the writes.
+#[test]
+fn a_topic_larger_than_one_multi_is_deleted_in_a_few_writes() {
+    let zk_port = crate::support::free_port();
+    let zk = format!("embedded.zookeeper.port={zk_port}");
+    let broker = Broker::start(&[zk.as_str()]);
+    let zxid = || {
+        let srvr = crate::zk_harness::four_letter(zk_port, "srvr");
+        let hex = srvr
+            .lines()
+            .find_map(|l| l.strip_prefix("Zxid: 0x"))
+            .unwrap_or_else(|| panic!("no Zxid in srvr: {srvr}"));
+        u64::from_str_radix(hex.trim(), 16).unwrap()
+    };
+    let mut w = broker.wire();
+    let mut t = CreatableTopic::default();
+    t.name = name("wide");
+    t.num_partitions = 510;
+    t.replication_factor = 1;
+    let mut req = CreateTopicsRequest::default();
+    req.timeout_ms = 60_000;
+    req.topics = vec![t];
+    let created: CreateTopicsResponse = w.call(ApiKey::CreateTopics, 5, &req);
+    assert!(created.topics.iter().all(|t| t.error_code == 0), "{created:?}");
+
+    let before = zxid();
+    let mut del = DeleteTopicsRequest::default();
+    del.timeout_ms = 60_000;
+    del.topic_names = vec![name("wide")];
+    let resp: DeleteTopicsResponse = w.call(ApiKey::DeleteTopics, 5, &del);
+    assert_eq!(resp.responses[0].error_code, 0, "{resp:?}");
+    let writes = zxid() - before;
+    assert!(writes <= 20, "{writes} ZooKeeper writes to delete one topic");
+
+    let meta: MetadataResponse = w.call(ApiKey::Metadata, 9, &MetadataRequest::default());
+    assert!(meta.topics.iter().all(|t| t.name != Some(name("wide"))), "{meta:?}");
+    assert!(!broker.data_dir().join("wide-509").exists(), "the logs are gone");
+    let again: CreateTopicsResponse = w.call(ApiKey::CreateTopics, 5, &req);
+    assert!(again.topics.iter().all(|t| t.error_code == 0), "{again:?}");
+}
+
 #[test]
 fn confluent_kafka_deletes_many_topics_under_a_regex_subscribed_consumer() {
     let Some(python) = crate::support::python() else { return };
