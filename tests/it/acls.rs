@@ -344,3 +344,58 @@ fn authorized_operations_without_an_authorizer_are_every_applicable_one() {
     let resp: DescribeClusterResponse = wire.call(ApiKey::DescribeCluster, 0, &req);
     assert_eq!(resp.cluster_authorized_operations, cluster_ops);
 }
+
+/// Kafka's ACL APIs on a broker with no `authorizer.class.name` answer
+/// SECURITY_DISABLED (54) for every creation and filter, and the `acls`
+/// tool says so and fails, rather than reporting nothing listed or done.
+#[test]
+fn acl_apis_without_an_authorizer_answer_security_disabled() {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+    use kafka_protocol::messages::{
+        ApiKey, CreateAclsRequest, CreateAclsResponse, DeleteAclsRequest, DeleteAclsResponse,
+        DescribeAclsRequest, DescribeAclsResponse,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    const SECURITY_DISABLED: i16 = 54;
+    let broker = crate::broker_support::Broker::start(&[]);
+    let mut wire = broker.wire();
+    // TOPIC 2, LITERAL 3, WRITE 4, ALLOW 3; ANY is 1 in every filter.
+    let creation = AclCreation::default()
+        .with_resource_type(2)
+        .with_resource_name(StrBytes::from_static_str("t"))
+        .with_resource_pattern_type(3)
+        .with_principal(StrBytes::from_static_str("User:alice"))
+        .with_host(StrBytes::from_static_str("*"))
+        .with_operation(4)
+        .with_permission_type(3);
+    let req = CreateAclsRequest::default().with_creations(vec![creation.clone(), creation]);
+    let resp: CreateAclsResponse = wire.call(ApiKey::CreateAcls, 2, &req);
+    assert_eq!(resp.results.len(), 2, "{resp:?}");
+    assert!(resp.results.iter().all(|r| r.error_code == SECURITY_DISABLED), "{resp:?}");
+
+    let req = DescribeAclsRequest::default()
+        .with_resource_type_filter(1)
+        .with_pattern_type_filter(1)
+        .with_operation(1)
+        .with_permission_type(1);
+    let resp: DescribeAclsResponse = wire.call(ApiKey::DescribeAcls, 2, &req);
+    assert_eq!(resp.error_code, SECURITY_DISABLED, "{resp:?}");
+    assert!(resp.resources.is_empty(), "{resp:?}");
+
+    let filter = DeleteAclsFilter::default()
+        .with_resource_type_filter(1)
+        .with_pattern_type_filter(1)
+        .with_operation(1)
+        .with_permission_type(1);
+    let req = DeleteAclsRequest::default().with_filters(vec![filter]);
+    let resp: DeleteAclsResponse = wire.call(ApiKey::DeleteAcls, 2, &req);
+    assert_eq!(resp.filter_results.len(), 1, "{resp:?}");
+    assert_eq!(resp.filter_results[0].error_code, SECURITY_DISABLED, "{resp:?}");
+
+    let bs = broker.addr();
+    let out = support::kafka_rs(&["acls", "--bootstrap-server", &bs, "--list"], None, T);
+    assert!(!out.status.success(), "{}", support::stdout(&out));
+    let err = support::stderr(&out);
+    assert!(err.contains("SECURITY_DISABLED") || err.contains("No Authorizer"), "{err}");
+}
