@@ -123,6 +123,20 @@ impl TransactionLogValue {
 mod tests {
     use super::*;
 
+    /// A value whose fields other than `state` and `partitions` no case
+    /// looks at.
+    fn value(state: TransactionState, partitions: BTreeSet<TopicPartition>) -> TransactionLogValue {
+        TransactionLogValue {
+            producer_id: 1,
+            producer_epoch: 0,
+            transaction_timeout_ms: 1000,
+            state,
+            partitions,
+            last_update_timestamp_ms: 5,
+            start_timestamp_ms: 4,
+        }
+    }
+
     #[test]
     fn key_matches_kafka_bytes() {
         // TransactionLogKey v0 for "tx": version 0, int16 length 2, "tx".
@@ -163,13 +177,8 @@ mod tests {
     #[test]
     fn empty_state_writes_a_null_partition_list() {
         let v = TransactionLogValue {
-            producer_id: 1,
-            producer_epoch: 0,
-            transaction_timeout_ms: 1000,
-            state: TransactionState::Empty,
-            partitions: BTreeSet::new(),
-            last_update_timestamp_ms: 5,
             start_timestamp_ms: -1,
+            ..value(TransactionState::Empty, BTreeSet::new())
         };
         let bytes = v.encode();
         assert_eq!(&bytes[17..21], &(-1i32).to_be_bytes());
@@ -178,16 +187,7 @@ mod tests {
 
     #[test]
     fn hostile_values_are_errors_not_panics() {
-        let good = TransactionLogValue {
-            producer_id: 1,
-            producer_epoch: 0,
-            transaction_timeout_ms: 1000,
-            state: TransactionState::Ongoing,
-            partitions: [TopicPartition::new("t", 0)].into_iter().collect(),
-            last_update_timestamp_ms: 5,
-            start_timestamp_ms: 4,
-        }
-        .encode();
+        let good = value(TransactionState::Ongoing, [TopicPartition::new("t", 0)].into()).encode();
         for cut in 0..good.len() {
             assert!(TransactionLogValue::decode(&good[..cut]).is_err(), "cut at {cut}");
         }
