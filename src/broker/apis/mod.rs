@@ -727,6 +727,22 @@ pub(crate) fn answer_each<N, T, P>(
     asked.into_iter().map(|(n, ps)| topic(n, ps.into_iter().map(&partition).collect())).collect()
 }
 
+/// A response's topics for a request's: `topic` of each topic's name, with
+/// what `partition` answers for each of its partitions, in request order.
+pub(crate) fn answer_topics<Q, P, R, T>(
+    topics: Vec<Q>,
+    split: impl Fn(Q) -> (TopicName, Vec<P>),
+    mut partition: impl FnMut(&TopicName, P) -> R,
+    topic: impl Fn(TopicName, Vec<R>) -> T,
+) -> Vec<T> {
+    let answer = |t| {
+        let (name, partitions) = split(t);
+        let answers = partitions.into_iter().map(|p| partition(&name, p)).collect();
+        topic(name, answers)
+    };
+    topics.into_iter().map(answer).collect()
+}
+
 /// A response's topic entries from per-partition entries: the entries
 /// grouped by topic, topics in name order, each built by `topic`.
 pub(crate) fn by_topic<P, T>(
