@@ -743,6 +743,32 @@ pub(crate) fn answer_topics<Q, P, R, T>(
     topics.into_iter().map(answer).collect()
 }
 
+/// The partitions a request names, topic by topic.
+pub(crate) fn topic_partitions<T>(
+    topics: &[T],
+    of: impl Fn(&T) -> (&TopicName, &[i32]),
+) -> Vec<crate::types::TopicPartition> {
+    let each = |t| {
+        let (name, partitions) = of(t);
+        partitions.iter().map(|&p| crate::types::TopicPartition::new(name.0.to_string(), p))
+    };
+    topics.iter().flat_map(each).collect()
+}
+
+/// A response's topic entries from per-partition outcomes, grouped as
+/// [`by_topic`] does; `partition` builds a partition's entry from its
+/// index, error code and error message.
+pub(crate) fn outcomes_by_topic<P, T>(
+    outcomes: Vec<(crate::types::TopicPartition, crate::protocol::ErrorCode, Option<String>)>,
+    partition: fn(i32, i16, Option<StrBytes>) -> P,
+    topic: impl Fn(TopicName, Vec<P>) -> T,
+) -> Vec<T> {
+    let entries = outcomes.into_iter().map(|(tp, code, message)| {
+        (tp.topic, partition(tp.partition.0, code.code(), message.map(str_bytes)))
+    });
+    by_topic(entries, topic)
+}
+
 /// A response's topic entries from per-partition entries: the entries
 /// grouped by topic, topics in name order, each built by `topic`.
 pub(crate) fn by_topic<P, T>(
