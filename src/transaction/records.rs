@@ -39,11 +39,8 @@ pub fn encode_key(transactional_id: &str) -> Vec<u8> {
 }
 
 pub fn decode_key(bytes: &[u8]) -> Result<String, RecordError> {
-    let mut r = Reader::new(bytes);
-    let version = r.i16()?;
-    if version != KEY_VERSION {
-        return Err(RecordError::UnknownVersion { what: "transaction log key", version });
-    }
+    let versions = KEY_VERSION..=KEY_VERSION;
+    let (mut r, _) = Reader::versioned(bytes, "transaction log key", versions, None)?;
     r.string()
 }
 
@@ -78,12 +75,7 @@ impl TransactionLogValue {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<TransactionLogValue, RecordError> {
-        let mut r = Reader::new(bytes);
-        let version = r.i16()?;
-        if !(0..=1).contains(&version) {
-            return Err(RecordError::UnknownVersion { what: "transaction log value", version });
-        }
-        r.flexible = version >= 1;
+        let (mut r, _) = Reader::versioned(bytes, "transaction log value", 0..=1, Some(1))?;
         let producer_id = r.i64()?;
         let producer_epoch = r.i16()?;
         let transaction_timeout_ms = r.i32()?;
