@@ -132,6 +132,12 @@ impl Properties {
     }
 }
 
+/// The items of a comma-separated LIST value, trimmed; empty items (a
+/// doubled or trailing comma) are dropped rather than refused.
+pub fn list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
 fn split_entry(line: &str) -> (String, String) {
     let bytes = line.as_bytes();
     let mut i = 0;
@@ -180,6 +186,19 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_items_are_trimmed_and_empty_ones_dropped() {
+        let cases: [(&str, &[&str], &str); 4] = [
+            ("", &[], "an empty value is an empty list"),
+            ("a,b", &["a", "b"], "plain"),
+            (" a , b ", &["a", "b"], "white space around items"),
+            ("a,,b,", &["a", "b"], "doubled and trailing commas"),
+        ];
+        for (value, want, why) in cases {
+            assert_eq!(list(value).collect::<Vec<_>>(), want, "{why}");
+        }
+    }
 
     #[test]
     fn parses_kafka_quickstart_file() {

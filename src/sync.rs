@@ -3,7 +3,11 @@
 //! critical section leaves valid before anything can panic (a panic is a
 //! bug report, not a half-applied update), and refusing the lock would
 //! turn one panicked task into a broker that fails every later request.
+//!
+//! It also holds the one way the crate spreads blocking work (opening logs,
+//! fsyncing checkpoints) over a few threads.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{
     LockResult, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError,
 };
@@ -49,9 +53,66 @@ impl<T: ?Sized> RwLockExt<T> for RwLock<T> {
     }
 }
 
+/// Runs `worker` on `threads` threads at once, the caller's among them,
+/// and returns when every run has returned. Each run takes its items from
+/// shared state until none are left, so the runs share the work. With one
+/// thread (or none) it runs inline: for a few items a spawn costs more
+/// than it saves. A run's panic reaches the caller, as a scoped thread's does.
+pub fn run_on_threads(threads: usize, worker: impl Fn() + Sync) {
+    if threads <= 1 {
+        return worker();
+    }
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(&worker);
+        }
+        worker();
+    });
+}
+
+/// Calls `f` once on each of `items`, on up to `max_threads` threads (see
+/// [`run_on_threads`]); the order is not kept.
+pub fn for_each_on_threads<T: Sync>(items: &[T], max_threads: usize, f: impl Fn(&T) + Sync) {
+    let next = AtomicUsize::new(0);
+    run_on_threads(items.len().min(max_threads), || {
+        while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+            f(item);
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_runs_on_the_callers_thread_and_at_most_the_threads_asked_for() {
+        let caller = std::thread::current().id();
+        // (threads asked for, runs expected): 0 and 1 both mean inline.
+        for (threads, runs) in [(0, 1), (1, 1), (3, 3)] {
+            let ids = Mutex::new(Vec::new());
+            run_on_threads(threads, || ids.lock_or_recover().push(std::thread::current().id()));
+            let ids = ids.into_inner().unwrap();
+            assert_eq!(ids.len(), runs, "{threads} threads");
+            assert!(ids.contains(&caller), "{threads} threads: the caller works too");
+            let distinct: std::collections::HashSet<_> = ids.iter().collect();
+            assert_eq!(distinct.len(), runs, "{threads} threads: one run per thread");
+        }
+    }
+
+    #[test]
+    fn each_item_is_visited_once_whatever_the_thread_count() {
+        let items: Vec<usize> = (0..50).collect();
+        // More threads than items must not spawn idle threads or skip any.
+        for threads in [0, 1, 4, 100] {
+            let seen = Mutex::new(Vec::new());
+            for_each_on_threads(&items, threads, |&i| seen.lock_or_recover().push(i));
+            let mut seen = seen.into_inner().unwrap();
+            seen.sort_unstable();
+            assert_eq!(seen, items, "{threads} threads");
+        }
+        for_each_on_threads(&[] as &[usize], 4, |_| panic!("no items, no calls"));
+    }
 
     #[test]
     fn a_lock_whose_holder_panicked_is_taken_with_its_value() {

@@ -410,15 +410,8 @@ impl KafkaConfig {
         let mut inter_broker_security = super::sasl::inter_broker_security(p, &listeners)?;
         inter_broker_security.tls = super::tls::inter_broker_client(p, &listeners)?;
         let authorizer = super::authorizer::config_from_properties(p)?;
-        let log_dirs: Vec<PathBuf> = p
-            .get("log.dirs")
-            .or_else(|| p.get("log.dir"))
-            .unwrap_or("/tmp/kafka-logs")
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-            .collect();
+        let log_dirs = p.get("log.dirs").or_else(|| p.get("log.dir")).unwrap_or("/tmp/kafka-logs");
+        let log_dirs: Vec<PathBuf> = crate::config::list(log_dirs).map(PathBuf::from).collect();
         if log_dirs.is_empty() {
             return Err(invalid("log.dirs", p.get("log.dirs").unwrap_or(""), "no directory given"));
         }

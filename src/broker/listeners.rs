@@ -206,7 +206,7 @@ fn names(listeners: &[Listener]) -> String {
 fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, SecurityProtocol>, Error> {
     let key = "listener.security.protocol.map";
     let mut out = BTreeMap::new();
-    for entry in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for entry in crate::config::list(value) {
         let (name, proto) = entry
             .split_once(':')
             .ok_or_else(|| invalid(key, value, format!("{entry:?} is not NAME:PROTOCOL")))?;
@@ -228,7 +228,7 @@ fn parse_listeners(
     protocols: &BTreeMap<String, SecurityProtocol>,
 ) -> Result<Vec<Listener>, Error> {
     let mut out = Vec::new();
-    for entry in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for entry in crate::config::list(value) {
         let (name, rest) = entry.split_once("://").ok_or_else(|| {
             invalid(key, value, format!("Unable to parse {entry} to a broker endpoint"))
         })?;

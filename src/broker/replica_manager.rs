@@ -27,7 +27,7 @@ use crate::cluster::lease::SessionLease;
 use crate::cluster::{ClusterImage, MetadataStore, PartitionState};
 use crate::log::{LogConfig, LogManager};
 use crate::protocol::ErrorCode;
-use crate::sync::{MutexExt, RwLockExt};
+use crate::sync::{for_each_on_threads, MutexExt, RwLockExt};
 use crate::time::SystemClock;
 use crate::types::TopicPartition;
 
@@ -210,25 +210,11 @@ impl ReplicaManager {
         &self,
         work: Vec<(TopicPartition, uuid::Uuid, LeaderState, &BTreeMap<String, String>)>,
     ) -> Vec<(TopicPartition, Result<(Partition, RoleChange), String>)> {
-        let next = std::sync::atomic::AtomicUsize::new(0);
         let out = Mutex::new(Vec::with_capacity(work.len()));
-        let open = || loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some((tp, topic_id, state, configs)) = work.get(i) else { return };
+        for_each_on_threads(&work, ROLE_CHANGE_THREADS, |(tp, topic_id, state, configs)| {
             let result = self.open_partition(tp, *topic_id, state.clone(), configs);
             out.lock_or_recover().push((tp.clone(), result));
-        };
-        let threads = work.len().min(ROLE_CHANGE_THREADS);
-        if threads <= 1 {
-            open();
-        } else {
-            std::thread::scope(|s| {
-                for _ in 1..threads {
-                    s.spawn(open);
-                }
-                open();
-            });
-        }
+        });
         crate::sync::recover(out.into_inner())
     }
 
@@ -239,24 +225,11 @@ impl ReplicaManager {
     /// wait on a thousand fsyncs in a row (seconds on a busy disk), while
     /// the file system commits concurrent ones together.
     fn apply_role_changes(&self, changes: &[(Arc<Partition>, LeaderState)]) {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let work = || loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some((p, state)) = changes.get(i) else { return };
+        for_each_on_threads(changes, ROLE_CHANGE_THREADS, |(p, state)| {
             match p.apply_leader_state(state.clone(), crate::time::now_ms()) {
                 Ok(role) => self.on_role_change(p, role),
                 Err(e) => tracing::error!(partition = %p.tp, "cannot change role: {e}"),
             }
-        };
-        let threads = changes.len().min(ROLE_CHANGE_THREADS);
-        if threads <= 1 {
-            return work();
-        }
-        std::thread::scope(|s| {
-            for _ in 1..threads {
-                s.spawn(work);
-            }
-            work();
         });
     }
 

@@ -190,7 +190,7 @@ fn topics_to_move(text: &str) -> anyhow::Result<Vec<String>> {
 
 fn broker_list(s: &str) -> anyhow::Result<Vec<i32>> {
     let mut out: Vec<i32> = Vec::new();
-    for b in s.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+    for b in crate::config::list(s) {
         let id: i32 = b.parse().with_context(|| format!("invalid broker id {b}"))?;
         if out.contains(&id) {
             bail!("Duplicate broker ids in --broker-list: {s}");

@@ -31,12 +31,8 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// Splits Kafka's comma-separated `bootstrap.servers`.
     pub fn new(bootstrap_servers: &str, client_id: &str) -> Result<Self> {
-        let servers: Vec<String> = bootstrap_servers
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
+        let servers: Vec<String> =
+            crate::config::list(bootstrap_servers).map(str::to_string).collect();
         if servers.is_empty() {
             return Err(Error::InvalidArgument("no bootstrap servers given".into()));
         }

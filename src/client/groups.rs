@@ -344,10 +344,7 @@ pub(crate) fn offset_commit_request(
     req.topics = topics
         .into_iter()
         .map(|(t, parts)| {
-            let mut topic = OffsetCommitRequestTopic::default();
-            topic.name = topic_name(t);
-            topic.partitions = parts;
-            topic
+            OffsetCommitRequestTopic::default().with_name(topic_name(t)).with_partitions(parts)
         })
         .collect();
     req

@@ -432,10 +432,9 @@ impl Membership {
             by_topic
                 .into_iter()
                 .map(|(t, ps)| {
-                    let mut topic = OffsetFetchRequestTopic::default();
-                    topic.name = topic_name(t);
-                    topic.partition_indexes = ps;
-                    topic
+                    OffsetFetchRequestTopic::default()
+                        .with_name(topic_name(t))
+                        .with_partition_indexes(ps)
                 })
                 .collect(),
         );

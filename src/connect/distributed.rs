@@ -35,6 +35,7 @@ use super::plugins::Config;
 use super::tasks::TaskEnv;
 use super::topic_log::TopicLog;
 use super::worker::{self, WorkerConfig};
+use crate::client::Cluster;
 
 /// The config topic as this worker reads and writes it.
 struct ConfigTopic {
@@ -208,6 +209,19 @@ fn ms(config: &WorkerConfig, key: &str, default: u64) -> Result<Duration> {
     }
 }
 
+/// Opens one of the worker's internal topics (`kind` is `config`, `offset`
+/// or `status`), replicated as `<kind>.storage.replication.factor` says.
+async fn storage_log(
+    cluster: &Arc<Cluster>,
+    config: &WorkerConfig,
+    kind: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<Arc<TopicLog>> {
+    let replication = replication_factor(config, &format!("{kind}.storage.replication.factor"))?;
+    Ok(Arc::new(TopicLog::open(cluster.clone(), topic, partitions, replication).await?))
+}
+
 pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
     let group_id = config.required("group.id")?.to_string();
     let config_topic = config.required("config.storage.topic")?.to_string();
@@ -217,33 +231,14 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> Re
     let heartbeat_interval = ms(&config, "heartbeat.interval.ms", 3_000)?;
     let rebalance_timeout = ms(&config, "rebalance.timeout.ms", 60_000)?;
     let (cluster, cluster_id) = worker::connect(&config, "connect-distributed").await?;
-    let config_log = Arc::new(
-        TopicLog::open(
-            cluster.clone(),
-            &config_topic,
-            1,
-            replication_factor(&config, "config.storage.replication.factor")?,
-        )
-        .await?,
-    );
-    let offset_log = Arc::new(
-        TopicLog::open(
-            cluster.clone(),
-            &offset_topic,
-            partitions(&config, "offset.storage.partitions", 25)?,
-            replication_factor(&config, "offset.storage.replication.factor")?,
-        )
-        .await?,
-    );
-    let status_log = Arc::new(
-        TopicLog::open(
-            cluster.clone(),
-            &status_topic,
-            partitions(&config, "status.storage.partitions", 5)?,
-            replication_factor(&config, "status.storage.replication.factor")?,
-        )
-        .await?,
-    );
+    // One partition: Kafka's config topic keeps every change in one order.
+    let config_log = storage_log(&cluster, &config, "config", &config_topic, 1).await?;
+    let offset_partitions = partitions(&config, "offset.storage.partitions", 25)?;
+    let offset_log =
+        storage_log(&cluster, &config, "offset", &offset_topic, offset_partitions).await?;
+    let status_partitions = partitions(&config, "status.storage.partitions", 5)?;
+    let status_log =
+        storage_log(&cluster, &config, "status", &status_topic, status_partitions).await?;
     let offsets = Arc::new(OffsetStore::open_topic(offset_log).await?);
     let listener = worker::bind(&config).await?;
 
@@ -295,7 +290,7 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> Re
     // behind one would reach the coordinator late.
     let mut group_client = cluster.config().clone();
     group_client.client_id = format!("connect-{group_id}-membership");
-    let group_cluster = crate::client::Cluster::connect(group_client).await?;
+    let group_cluster = Cluster::connect(group_client).await?;
     let group = WorkerGroup::new(
         group_cluster,
         &group_id,

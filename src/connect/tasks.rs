@@ -362,9 +362,7 @@ pub async fn run_sink(mut ctx: TaskContext) -> Result<()> {
     let topics_list: Vec<String> = ctx
         .config
         .get("topics")
-        .map(|t| {
-            t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
-        })
+        .map(|t| crate::config::list(t).map(str::to_string).collect())
         .unwrap_or_default();
     let regex = match ctx.config.get("topics.regex").map(|r| r.trim()).filter(|r| !r.is_empty()) {
         Some(r) => Some(regex::Regex::new(&format!("^(?:{r})$")).map_err(|e| {

@@ -238,12 +238,7 @@ impl GroupMetadataValue {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<GroupMetadataValue, RecordError> {
-        let mut r = Reader::new(bytes);
-        let version = r.i16()?;
-        if !(0..=4).contains(&version) {
-            return Err(RecordError::UnknownVersion { what: "group metadata value", version });
-        }
-        r.flexible = version >= 4;
+        let (mut r, version) = Reader::versioned(bytes, "group metadata value", 0..=4, Some(4))?;
         let protocol_type = r.string()?;
         let generation = r.i32()?;
         let protocol = r.nullable_string()?;
@@ -341,6 +336,24 @@ pub(crate) struct Reader<'a> {
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0, flexible: false }
+    }
+
+    /// Reads the version a record of `what` starts with; a version outside
+    /// `versions` is an error, and from `flexible_from` on the rest is read
+    /// in the flexible encoding (KIP-482).
+    pub(crate) fn versioned(
+        buf: &'a [u8],
+        what: &'static str,
+        versions: std::ops::RangeInclusive<i16>,
+        flexible_from: Option<i16>,
+    ) -> Result<(Self, i16), RecordError> {
+        let mut r = Self::new(buf);
+        let version = r.i16()?;
+        if !versions.contains(&version) {
+            return Err(RecordError::UnknownVersion { what, version });
+        }
+        r.flexible = flexible_from.is_some_and(|v| version >= v);
+        Ok((r, version))
     }
 
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
@@ -586,6 +599,18 @@ mod tests {
         assert_eq!(v.protocol, None);
         assert_eq!(v.members[0].rebalance_timeout, 10000);
         assert_eq!(v.members[0].session_timeout, 10000);
+    }
+
+    #[test]
+    fn a_versioned_record_names_what_it_refuses_and_reads_flexible_from_its_version() {
+        let bytes = [0, 1, 0xff];
+        let refused = Reader::versioned(&bytes, "thing", 2..=3, None).err();
+        assert_eq!(refused, Some(RecordError::UnknownVersion { what: "thing", version: 1 }));
+        // (first flexible version, flexible?): v1 read as of v1, v2 and never.
+        for (flexible_from, want) in [(Some(1), true), (Some(2), false), (None, false)] {
+            let (r, version) = Reader::versioned(&bytes, "thing", 0..=1, flexible_from).unwrap();
+            assert_eq!((version, r.flexible), (1, want), "flexible from {flexible_from:?}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::{
     cleaner, parse_dir_name, Error, Log, LogConfig, LogDirState, LogOpenOptions,
     LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, REPLICATION_OFFSET_CHECKPOINT,
 };
-use crate::sync::{MutexExt, RwLockExt};
+use crate::sync::{run_on_threads, MutexExt, RwLockExt};
 use crate::time::Clock;
 use crate::types::{Offset, TopicPartition};
 
@@ -650,15 +650,7 @@ fn open_dir(
             }
         }
     };
-    if threads <= 1 {
-        load();
-    } else {
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(load);
-            }
-        });
-    }
+    run_on_threads(threads, load);
     if let Some(e) = crate::sync::recover(first_error.into_inner()) {
         return Err(e);
     }

@@ -41,6 +41,15 @@ fn open(dir: &Path, config: LogConfig, clock: &ManualClock) -> Log {
     Log::open(dir, config, Offset(0), Offset(0), Arc::new(clock.clone())).unwrap()
 }
 
+/// A new empty log in a fresh directory, its clock at `now_ms`; the
+/// directory lives as long as the returned guard.
+fn new_log(config: LogConfig, now_ms: i64) -> (tempfile::TempDir, ManualClock, Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(now_ms);
+    let log = open(dir.path(), config, &clock);
+    (dir, clock, log)
+}
+
 /// Every batch reads return from `from` on, CRC-checked.
 fn each_batch(log: &Log, from: i64, mut f: impl FnMut(&RecordBatch<'_>)) {
     let mut next = from;
@@ -66,9 +75,7 @@ fn read_all(log: &Log, from: i64) -> Vec<(i64, i64)> {
 
 #[test]
 fn append_assigns_offsets_and_reads_back_whole_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(1_000);
-    let log = open(dir.path(), LogConfig::default(), &clock);
+    let (_dir, _clock, log) = new_log(LogConfig::default(), 1_000);
     for (i, codec) in Compression::ALL.into_iter().enumerate() {
         let mut b = batch_of(3, 100, 10, codec);
         let info = log.append_as_leader(&mut b, LeaderEpoch(7)).unwrap();
@@ -99,9 +106,7 @@ fn append_assigns_offsets_and_reads_back_whole_batches() {
 
 #[test]
 fn read_limits() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let log = open(dir.path(), LogConfig::default(), &clock);
+    let (_dir, _clock, log) = new_log(LogConfig::default(), 0);
     let one = batch_of(1, 0, 100, Compression::None);
     let size = one.len();
     for _ in 0..10 {
@@ -188,9 +193,7 @@ fn log_append_time_restamps_and_keeps_crc_valid() {
 
 #[test]
 fn rolls_and_reopens() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let log = open(dir.path(), small_config(), &clock);
+    let (dir, clock, log) = new_log(small_config(), 0);
     for _ in 0..30 {
         log.append_as_leader(&mut batch_of(2, 0, 100, Compression::None), LeaderEpoch(1)).unwrap();
     }
@@ -227,9 +230,7 @@ fn rolls_and_reopens() {
 
 #[test]
 fn torn_tail_is_cut_at_every_byte() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let log = open(dir.path(), LogConfig::default(), &clock);
+    let (dir, clock, log) = new_log(LogConfig::default(), 0);
     let b = batch_of(3, 0, 20, Compression::None);
     log.append_as_leader(&mut b.clone(), LeaderEpoch(0)).unwrap();
     log.append_as_leader(&mut b.clone(), LeaderEpoch(0)).unwrap();
@@ -275,9 +276,7 @@ fn torn_tail_is_cut_at_every_byte() {
 
 #[test]
 fn corrupt_or_missing_indexes_are_rebuilt() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let log = open(dir.path(), small_config(), &clock);
+    let (dir, clock, log) = new_log(small_config(), 0);
     for _ in 0..40 {
         log.append_as_leader(&mut batch_of(1, 0, 200, Compression::None), LeaderEpoch(0)).unwrap();
     }
@@ -318,9 +317,7 @@ fn corrupt_or_missing_indexes_are_rebuilt() {
 
 #[test]
 fn truncation() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let log = open(dir.path(), small_config(), &clock);
+    let (dir, clock, log) = new_log(small_config(), 0);
     for epoch in 0..20 {
         log.append_as_leader(&mut batch_of(2, 0, 100, Compression::None), LeaderEpoch(epoch / 5))
             .unwrap();
@@ -352,9 +349,7 @@ fn truncation() {
 
 #[test]
 fn follower_appends_keep_offsets() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let log = open(dir.path(), LogConfig::default(), &clock);
+    let (_dir, _clock, log) = new_log(LogConfig::default(), 0);
     let mut b = BatchBuilder::new(Compression::None).base_offset(10).partition_leader_epoch(3);
     b.push(NewRecord::new(0, Some(b"k"), Some(b"v")));
     let mut bytes = b.build().unwrap();
@@ -458,9 +453,7 @@ fn retention_stops_at_high_watermark() {
 
 #[test]
 fn offset_by_timestamp() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let log = open(dir.path(), small_config(), &clock);
+    let (_dir, _clock, log) = new_log(small_config(), 0);
     for i in 0..20 {
         log.append_as_leader(&mut batch_of(3, 1000 * i, 50, Compression::Zstd), LeaderEpoch(2))
             .unwrap();
@@ -494,9 +487,7 @@ fn offset_by_timestamp() {
 
 #[test]
 fn batch_headers_for_producer_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let log = open(dir.path(), small_config(), &clock);
+    let (_dir, _clock, log) = new_log(small_config(), 0);
     for seq in 0..10 {
         let mut b = BatchBuilder::new(Compression::None).producer(42, 1, seq * 2);
         b.push(NewRecord::new(0, Some(b"a"), Some(&[0; 100])));
@@ -859,9 +850,7 @@ fn roll_triggers_index_full_segment_ms_and_flush_messages() {
 
 #[test]
 fn rolls_share_one_flusher_thread_and_the_recovery_point_waits_for_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
-    let log = open(dir.path(), LogConfig::default(), &clock);
+    let (_dir, _clock, log) = new_log(LogConfig::default(), 0);
     // A job ahead of the rolls holds the flusher, as a slow disk would.
     let (release, held) = std::sync::mpsc::channel::<()>();
     assert!(log.dir_state.flusher.submit(move || {
@@ -935,9 +924,7 @@ fn cached_reads_give_up_on_pages_outside_the_page_cache() {
 
 #[test]
 fn inline_appends_refuse_whatever_may_wait_for_the_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(1_000);
-    let log = open(dir.path(), small_config(), &clock);
+    let (dir, clock, log) = new_log(small_config(), 1_000);
     let inline = |b: &mut Vec<u8>, epoch: i32, base: i64| {
         let before = b.clone();
         let got = log.try_append_as_leader_inline(b, LeaderEpoch(epoch), base).unwrap();

@@ -343,7 +343,7 @@ fn provider(s: &Settings<'_, '_>) -> Result<Arc<CryptoProvider>, ConfigError> {
     let mut provider = rustls::crypto::ring::default_provider();
     if let Some((key, value)) = s.value("ssl.cipher.suites") {
         let mut chosen = Vec::new();
-        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        for name in crate::config::list(value) {
             let suite =
                 provider.cipher_suites.iter().find(|c| suite_name(c) == name).ok_or_else(|| {
                     let offered: Vec<String> =
@@ -378,7 +378,7 @@ fn protocols(s: &Settings<'_, '_>) -> Result<Vec<&'static SupportedProtocolVersi
         .value("ssl.enabled.protocols")
         .unwrap_or(("ssl.enabled.protocols".into(), DEFAULT_PROTOCOLS));
     let mut out = Vec::new();
-    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    for name in crate::config::list(value) {
         let v = match name {
             "TLSv1.2" => &rustls::version::TLS12,
             "TLSv1.3" => &rustls::version::TLS13,

@@ -39,11 +39,8 @@ pub fn encode_key(transactional_id: &str) -> Vec<u8> {
 }
 
 pub fn decode_key(bytes: &[u8]) -> Result<String, RecordError> {
-    let mut r = Reader::new(bytes);
-    let version = r.i16()?;
-    if version != KEY_VERSION {
-        return Err(RecordError::UnknownVersion { what: "transaction log key", version });
-    }
+    let versions = KEY_VERSION..=KEY_VERSION;
+    let (mut r, _) = Reader::versioned(bytes, "transaction log key", versions, None)?;
     r.string()
 }
 
@@ -78,12 +75,7 @@ impl TransactionLogValue {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<TransactionLogValue, RecordError> {
-        let mut r = Reader::new(bytes);
-        let version = r.i16()?;
-        if !(0..=1).contains(&version) {
-            return Err(RecordError::UnknownVersion { what: "transaction log value", version });
-        }
-        r.flexible = version >= 1;
+        let (mut r, _) = Reader::versioned(bytes, "transaction log value", 0..=1, Some(1))?;
         let producer_id = r.i64()?;
         let producer_epoch = r.i16()?;
         let transaction_timeout_ms = r.i32()?;
@@ -122,6 +114,20 @@ impl TransactionLogValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value whose fields other than `state` and `partitions` no case
+    /// looks at.
+    fn value(state: TransactionState, partitions: BTreeSet<TopicPartition>) -> TransactionLogValue {
+        TransactionLogValue {
+            producer_id: 1,
+            producer_epoch: 0,
+            transaction_timeout_ms: 1000,
+            state,
+            partitions,
+            last_update_timestamp_ms: 5,
+            start_timestamp_ms: 4,
+        }
+    }
 
     #[test]
     fn key_matches_kafka_bytes() {
@@ -163,13 +169,8 @@ mod tests {
     #[test]
     fn empty_state_writes_a_null_partition_list() {
         let v = TransactionLogValue {
-            producer_id: 1,
-            producer_epoch: 0,
-            transaction_timeout_ms: 1000,
-            state: TransactionState::Empty,
-            partitions: BTreeSet::new(),
-            last_update_timestamp_ms: 5,
             start_timestamp_ms: -1,
+            ..value(TransactionState::Empty, BTreeSet::new())
         };
         let bytes = v.encode();
         assert_eq!(&bytes[17..21], &(-1i32).to_be_bytes());
@@ -178,16 +179,7 @@ mod tests {
 
     #[test]
     fn hostile_values_are_errors_not_panics() {
-        let good = TransactionLogValue {
-            producer_id: 1,
-            producer_epoch: 0,
-            transaction_timeout_ms: 1000,
-            state: TransactionState::Ongoing,
-            partitions: [TopicPartition::new("t", 0)].into_iter().collect(),
-            last_update_timestamp_ms: 5,
-            start_timestamp_ms: 4,
-        }
-        .encode();
+        let good = value(TransactionState::Ongoing, [TopicPartition::new("t", 0)].into()).encode();
         for cut in 0..good.len() {
             assert!(TransactionLogValue::decode(&good[..cut]).is_err(), "cut at {cut}");
         }

@@ -122,11 +122,9 @@ fn apply_op(
             })?;
             let mut items: Vec<String> = configs
                 .get(&key)
-                .map(|s| {
-                    s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
-                })
+                .map(|s| crate::config::list(s).map(str::to_string).collect())
                 .unwrap_or_default();
-            for item in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+            for item in crate::config::list(&v) {
                 if c.config_operation == 2 {
                     if !items.iter().any(|i| i == item) {
                         items.push(item.to_string());

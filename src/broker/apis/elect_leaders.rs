@@ -5,8 +5,9 @@
 
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
+use kafka_protocol::protocol::StrBytes;
 
-use super::{by_topic, str_bytes};
+use super::{outcomes_by_topic, topic_partitions};
 use crate::broker::error::{election_error_code, metadata_error_code};
 use crate::broker::BrokerContext;
 use crate::controller::ElectionType;
@@ -28,14 +29,8 @@ pub async fn handle(
             return resp;
         }
     };
-    let partitions: Option<Vec<TopicPartition>> = req.topic_partitions.map(|topics| {
-        topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions.iter().map(|p| TopicPartition::new(t.topic.0.to_string(), *p))
-            })
-            .collect()
-    });
+    let partitions =
+        req.topic_partitions.map(|ts| topic_partitions(&ts, |t| (&t.topic, &t.partitions)));
     let results: Vec<(TopicPartition, ErrorCode, Option<String>)> =
         match ctx.store.elect_leaders(election, partitions.clone()).await {
             Ok(results) => results
@@ -55,15 +50,15 @@ pub async fn handle(
                     .collect()
             }
         };
-    let results = results.into_iter().map(|(tp, code, message)| {
-        let mut r = PartitionResult::default();
-        r.partition_id = tp.partition.0;
-        r.error_code = code.code();
-        r.error_message = message.map(str_bytes);
-        (tp.topic, r)
-    });
-    resp.replica_election_results = by_topic(results, |topic, partition_result| {
-        ReplicaElectionResult::default().with_topic(topic).with_partition_result(partition_result)
+    resp.replica_election_results = outcomes_by_topic(results, partition_result, |topic, ps| {
+        ReplicaElectionResult::default().with_topic(topic).with_partition_result(ps)
     });
     resp
+}
+
+fn partition_result(id: i32, code: i16, message: Option<StrBytes>) -> PartitionResult {
+    PartitionResult::default()
+        .with_partition_id(id)
+        .with_error_code(code)
+        .with_error_message(message)
 }

@@ -8,12 +8,13 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, TopicName};
 
-use super::{answer_each, asked, off_reactor, Asked};
+use super::{answer_each, answer_topics, asked, off_reactor, Asked};
 use crate::broker::error::log_error_code;
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
@@ -36,30 +37,34 @@ pub async fn handle(
     let read_committed = req.isolation_level == 1;
     let asked = asked(&req.topics, |t| (t.name.clone(), &t.partitions), |p| p.partition_index);
     let work = move || {
-        let mut resp = ListOffsetsResponse::default();
-        for t in req.topics {
-            let mut tr = ListOffsetsTopicResponse::default();
-            let name = t.name.0.to_string();
-            for p in t.partitions {
-                let tp = TopicPartition::new(name.clone(), p.partition_index);
-                if version == 0 {
-                    let limits = (p.timestamp, p.max_num_offsets, from_consumer);
-                    tr.partitions.push(list_legacy(&ctx2, &tp, limits));
-                    continue;
-                }
-                let mut r =
-                    list_one(&ctx2, &tp, p.current_leader_epoch, p.timestamp, read_committed);
-                if version < 4 {
-                    r.leader_epoch = -1; // not on the wire before v4
-                }
-                tr.partitions.push(r);
+        let list = |name: &TopicName, p: ListOffsetsPartition| {
+            let tp = TopicPartition::new(name.0.to_string(), p.partition_index);
+            if version == 0 {
+                return list_legacy(&ctx2, &tp, (p.timestamp, p.max_num_offsets, from_consumer));
             }
-            tr.name = t.name;
-            resp.topics.push(tr);
-        }
-        resp
+            let mut r = list_one(&ctx2, &tp, p.current_leader_epoch, p.timestamp, read_committed);
+            if version < 4 {
+                r.leader_epoch = -1; // not on the wire before v4
+            }
+            r
+        };
+        let topics = answer_topics(req.topics, |t| (t.name, t.partitions), list, topic);
+        ListOffsetsResponse::default().with_topics(topics)
     };
     off_reactor(ApiKey::ListOffsets, work, |code| failed(asked, code)).await
+}
+
+fn topic(
+    name: TopicName,
+    partitions: Vec<ListOffsetsPartitionResponse>,
+) -> ListOffsetsTopicResponse {
+    ListOffsetsTopicResponse::default().with_name(name).with_partitions(partitions)
+}
+
+/// Every partition asked about, with `code` and no offset.
+pub(super) fn failed(asked: Asked<TopicName>, code: ErrorCode) -> ListOffsetsResponse {
+    ListOffsetsResponse::default()
+        .with_topics(answer_each(asked, topic, |i| unknown_offset(i, code)))
 }
 
 fn unknown_offset(partition_index: i32, code: ErrorCode) -> ListOffsetsPartitionResponse {
@@ -69,13 +74,6 @@ fn unknown_offset(partition_index: i32, code: ErrorCode) -> ListOffsetsPartition
         .with_offset(-1)
         .with_leader_epoch(-1)
         .with_error_code(code.code())
-}
-
-/// Every partition asked about, with `code` and no offset.
-pub(super) fn failed(asked: Asked<TopicName>, code: ErrorCode) -> ListOffsetsResponse {
-    let topic = |name, ps| ListOffsetsTopicResponse::default().with_name(name).with_partitions(ps);
-    ListOffsetsResponse::default()
-        .with_topics(answer_each(asked, topic, |i| unknown_offset(i, code)))
 }
 
 /// Version 0: up to `max_num_offsets` offsets, newest first, none of them

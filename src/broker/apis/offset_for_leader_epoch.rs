@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderPartition;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
@@ -11,7 +12,7 @@ use kafka_protocol::messages::{
     ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, TopicName,
 };
 
-use super::{answer_each, asked, off_reactor, Asked};
+use super::{answer_each, answer_topics, asked, off_reactor, Asked};
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
 use crate::types::{LeaderEpoch, TopicPartition};
@@ -23,31 +24,34 @@ pub async fn handle(
     let ctx = ctx.clone();
     let asked = asked(&req.topics, |t| (t.topic.clone(), &t.partitions), |p| p.partition);
     let work = move || {
-        let mut resp = OffsetForLeaderEpochResponse::default();
-        for t in req.topics {
-            let mut tr = OffsetForLeaderTopicResult::default();
-            for p in &t.partitions {
-                let mut r = unknown_end(p.partition, ErrorCode::None);
-                let tp = TopicPartition::new(t.topic.0.to_string(), p.partition);
-                match ctx.replicas.leader_for_read(&tp, p.current_leader_epoch) {
-                    Ok(part) => {
-                        let (epoch, end) = part
-                            .log
-                            .leader_epoch_cache()
-                            .end_offset_for(LeaderEpoch(p.leader_epoch));
-                        r.leader_epoch = epoch.0;
-                        r.end_offset = end.0;
-                    }
-                    Err(code) => r.error_code = code.code(),
+        let end_offset = |name: &TopicName, p: OffsetForLeaderPartition| {
+            let mut r = unknown_end(p.partition, ErrorCode::None);
+            let tp = TopicPartition::new(name.0.to_string(), p.partition);
+            match ctx.replicas.leader_for_read(&tp, p.current_leader_epoch) {
+                Ok(part) => {
+                    let (epoch, end) =
+                        part.log.leader_epoch_cache().end_offset_for(LeaderEpoch(p.leader_epoch));
+                    r.leader_epoch = epoch.0;
+                    r.end_offset = end.0;
                 }
-                tr.partitions.push(r);
+                Err(code) => r.error_code = code.code(),
             }
-            tr.topic = t.topic;
-            resp.topics.push(tr);
-        }
-        resp
+            r
+        };
+        let topics = answer_topics(req.topics, |t| (t.topic, t.partitions), end_offset, topic);
+        OffsetForLeaderEpochResponse::default().with_topics(topics)
     };
     off_reactor(ApiKey::OffsetForLeaderEpoch, work, |code| failed(asked, code)).await
+}
+
+fn topic(name: TopicName, partitions: Vec<EpochEndOffset>) -> OffsetForLeaderTopicResult {
+    OffsetForLeaderTopicResult::default().with_topic(name).with_partitions(partitions)
+}
+
+/// Every partition asked about, with `code` and no epoch or end offset.
+pub(super) fn failed(asked: Asked<TopicName>, code: ErrorCode) -> OffsetForLeaderEpochResponse {
+    let topics = answer_each(asked, topic, |i| unknown_end(i, code));
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
 }
 
 fn unknown_end(partition: i32, code: ErrorCode) -> EpochEndOffset {
@@ -56,12 +60,4 @@ fn unknown_end(partition: i32, code: ErrorCode) -> EpochEndOffset {
         .with_leader_epoch(-1)
         .with_end_offset(-1)
         .with_error_code(code.code())
-}
-
-/// Every partition asked about, with `code` and no epoch or end offset.
-pub(super) fn failed(asked: Asked<TopicName>, code: ErrorCode) -> OffsetForLeaderEpochResponse {
-    let topic =
-        |name, ps| OffsetForLeaderTopicResult::default().with_topic(name).with_partitions(ps);
-    let topics = answer_each(asked, topic, |i| unknown_end(i, code));
-    OffsetForLeaderEpochResponse::default().with_topics(topics)
 }

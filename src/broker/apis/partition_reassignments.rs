@@ -14,8 +14,9 @@ use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, BrokerId,
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
+use kafka_protocol::protocol::StrBytes;
 
-use super::{by_topic, str_bytes};
+use super::{by_topic, outcomes_by_topic, str_bytes, topic_partitions};
 use crate::broker::error::metadata_error_code;
 use crate::broker::BrokerContext;
 use crate::controller::ReassignmentError;
@@ -82,17 +83,21 @@ pub async fn handle_alter(
             }
         }
     }
-    let results = results.into_iter().map(|(tp, code, message)| {
-        let mut r = ReassignablePartitionResponse::default();
-        r.partition_index = tp.partition.0;
-        r.error_code = code.code();
-        r.error_message = message.map(str_bytes);
-        (tp.topic, r)
-    });
-    resp.responses = by_topic(results, |name, partitions| {
+    resp.responses = outcomes_by_topic(results, partition_response, |name, partitions| {
         ReassignableTopicResponse::default().with_name(name).with_partitions(partitions)
     });
     resp
+}
+
+fn partition_response(
+    index: i32,
+    code: i16,
+    message: Option<StrBytes>,
+) -> ReassignablePartitionResponse {
+    ReassignablePartitionResponse::default()
+        .with_partition_index(index)
+        .with_error_code(code)
+        .with_error_message(message)
 }
 
 pub async fn handle_list(
@@ -100,14 +105,7 @@ pub async fn handle_list(
     req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
     let mut resp = ListPartitionReassignmentsResponse::default();
-    let wanted: Option<Vec<TopicPartition>> = req.topics.map(|topics| {
-        topics
-            .iter()
-            .flat_map(|t| {
-                t.partition_indexes.iter().map(|p| TopicPartition::new(t.name.0.to_string(), *p))
-            })
-            .collect()
-    });
+    let wanted = req.topics.map(|ts| topic_partitions(&ts, |t| (&t.name, &t.partition_indexes)));
     let ongoing = match ctx.store.list_partition_reassignments(wanted).await {
         Ok(o) => o,
         Err(e) => {
