@@ -399,121 +399,126 @@ mod tests {
         }
     }
 
-    #[test]
-    fn sequence_rules() {
+    /// A coordinator's abort marker for epoch 0 of `producer_id`.
+    fn abort_marker(producer_id: i64, coordinator_epoch: i32) -> TxnMarker {
+        TxnMarker { producer_id, producer_epoch: 0, coordinator_epoch, commit: false }
+    }
+
+    /// One step of a producer's life, as the partition sees it.
+    enum Step {
+        /// `check(producer, epoch, first_seq, last_seq)` must answer this.
+        Expect(i64, i16, i32, i32, Check, &'static str),
+        /// The batch `(first_seq, last_seq)` was appended at `first_offset`.
+        Appended(i64, i16, i32, i32, i64),
+        /// The same, inside the producer's open transaction.
+        AppendedInTxn(i64, i16, i32, i32, i64),
+        /// The batch starting at `first_seq` was refused with this code.
+        Refused(i64, i16, i32, ErrorCode),
+        /// The coordinator's marker was appended at this offset.
+        Ended(TxnMarker, i64),
+        /// `first_unstable_offset()` must answer this.
+        Lso(Option<i64>, &'static str),
+    }
+    use Step::*;
+
+    const fn reject(code: ErrorCode) -> Check {
+        Check::Reject(code)
+    }
+
+    const fn duplicate(first_offset: i64, last_offset: i64) -> Check {
+        Check::Duplicate { first_offset, last_offset }
+    }
+
+    /// Plays the steps in order on a fresh manager and returns it; a
+    /// failed check names its step and why it is expected.
+    fn play(steps: &[Step]) -> ProducerStateManager {
         let mut s = ProducerStateManager::new();
-        assert_eq!(
-            s.check(NO_PRODUCER_ID, -1, -1, -1),
-            Check::Append,
-            "plain producers are not tracked"
-        );
-        assert_eq!(s.check(7, 0, 0, 9), Check::Append, "a new producer starts at 0");
-        assert_eq!(
-            s.check(7, 0, 5, 9),
-            Check::Reject(ErrorCode::UnknownProducerId),
-            "unknown producer mid-stream"
-        );
-        s.record(7, 0, batch(0, 9, 100), false);
-        assert_eq!(
-            s.check(7, 0, 0, 9),
-            Check::Duplicate { first_offset: 100, last_offset: 109 },
-            "retry of the last batch"
-        );
-        assert_eq!(
-            s.check(7, 0, 11, 12),
-            Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
-            "gap"
-        );
-        assert_eq!(s.check(7, 0, 10, 12), Check::Append, "next in sequence");
-        assert_eq!(
-            s.check(7, 1, 3, 4),
-            Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
-            "new epoch must restart at 0"
-        );
-        assert_eq!(s.check(7, 1, 0, 4), Check::Append, "new epoch at 0");
-        s.record(7, 1, batch(0, 4, 200), false);
-        assert_eq!(
-            s.check(7, 0, 10, 12),
-            Check::Reject(ErrorCode::InvalidProducerEpoch),
-            "old epoch is fenced"
-        );
+        for (i, step) in steps.iter().enumerate() {
+            match step {
+                Expect(id, epoch, first, last, want, why) => {
+                    assert_eq!(s.check(*id, *epoch, *first, *last), *want, "step {i}: {why}")
+                }
+                Appended(id, epoch, first, last, offset) => {
+                    s.record(*id, *epoch, batch(*first, *last, *offset), false)
+                }
+                AppendedInTxn(id, epoch, first, last, offset) => {
+                    s.record(*id, *epoch, batch(*first, *last, *offset), true)
+                }
+                Refused(id, epoch, first, code) => s.refused(*id, *epoch, *first, *code),
+                Ended(marker, offset) => {
+                    s.complete_txn(marker, *offset);
+                }
+                Lso(want, why) => assert_eq!(s.first_unstable_offset(), *want, "step {i}: {why}"),
+            }
+        }
+        s
     }
 
     #[test]
+    fn sequence_rules() {
+        use ErrorCode::*;
+        play(&[
+            Expect(NO_PRODUCER_ID, -1, -1, -1, Check::Append, "plain producers are not tracked"),
+            Expect(7, 0, 0, 9, Check::Append, "a new producer starts at 0"),
+            Expect(7, 0, 5, 9, reject(UnknownProducerId), "unknown producer mid-stream"),
+            Appended(7, 0, 0, 9, 100),
+            Expect(7, 0, 0, 9, duplicate(100, 109), "retry of the last batch"),
+            Expect(7, 0, 11, 12, reject(OutOfOrderSequenceNumber), "gap"),
+            Expect(7, 0, 10, 12, Check::Append, "next in sequence"),
+            Expect(7, 1, 3, 4, reject(OutOfOrderSequenceNumber), "new epoch must restart at 0"),
+            Expect(7, 1, 0, 4, Check::Append, "new epoch at 0"),
+            Appended(7, 1, 0, 4, 200),
+            Expect(7, 0, 10, 12, reject(InvalidProducerEpoch), "old epoch is fenced"),
+        ]);
+    }
+
+    // A table reads best one step a line, even past the usual width.
+    #[rustfmt::skip]
+    #[test]
     fn a_batch_behind_one_refused_as_retriable_gets_the_same_error() {
-        let mut s = ProducerStateManager::new();
-        s.record(7, 0, batch(0, 9, 100), false);
-        s.refused(7, 0, 10, ErrorCode::NotEnoughReplicas);
-        assert_eq!(
-            s.check(7, 0, 13, 15),
-            Check::Reject(ErrorCode::NotEnoughReplicas),
-            "its predecessor (10..12) was refused: retry both, in order"
-        );
-        assert_eq!(s.check(7, 0, 10, 12), Check::Append, "the refused batch itself");
-        s.record(7, 0, batch(10, 12, 110), false);
-        assert_eq!(
-            s.check(7, 0, 16, 17),
-            Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
-            "once appended, a gap is a gap again"
-        );
-        s.refused(7, 0, 14, ErrorCode::NotLeaderOrFollower);
-        assert_eq!(
-            s.check(7, 0, 16, 17),
-            Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
-            "a refusal out of sequence is not remembered"
-        );
-        s.refused(7, 0, 13, ErrorCode::NotLeaderOrFollower);
-        assert_eq!(s.check(7, 0, 14, 17), Check::Reject(ErrorCode::NotLeaderOrFollower));
-        assert_eq!(
-            s.check(7, 0, 0, 9),
-            Check::Duplicate { first_offset: 100, last_offset: 109 },
-            "a retry is still answered with its offsets"
-        );
-        assert_eq!(
-            s.check(7, 1, 5, 6),
-            Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
-            "a new epoch starts at 0 whatever was refused"
-        );
-        s.refused(8, 0, 0, ErrorCode::NotEnoughReplicas);
-        assert_eq!(
-            s.check(8, 0, 3, 4),
-            Check::Reject(ErrorCode::UnknownProducerId),
-            "nothing is remembered of an unknown producer"
-        );
+        use ErrorCode::*;
+        play(&[
+            Appended(7, 0, 0, 9, 100),
+            Refused(7, 0, 10, NotEnoughReplicas),
+            Expect(7, 0, 13, 15, reject(NotEnoughReplicas), "its predecessor (10..12) was refused: retry both, in order"),
+            Expect(7, 0, 10, 12, Check::Append, "the refused batch itself"),
+            Appended(7, 0, 10, 12, 110),
+            Expect(7, 0, 16, 17, reject(OutOfOrderSequenceNumber), "once appended, a gap is a gap again"),
+            Refused(7, 0, 14, NotLeaderOrFollower),
+            Expect(7, 0, 16, 17, reject(OutOfOrderSequenceNumber), "a refusal out of sequence is not remembered"),
+            Refused(7, 0, 13, NotLeaderOrFollower),
+            Expect(7, 0, 14, 17, reject(NotLeaderOrFollower), "the refused one is next in line"),
+            Expect(7, 0, 0, 9, duplicate(100, 109), "a retry is still answered with its offsets"),
+            Expect(7, 1, 5, 6, reject(OutOfOrderSequenceNumber), "a new epoch starts at 0 whatever was refused"),
+            Refused(8, 0, 0, NotEnoughReplicas),
+            Expect(8, 0, 3, 4, reject(UnknownProducerId), "nothing is remembered of an unknown producer"),
+        ]);
     }
 
     #[test]
     fn only_five_batches_are_remembered() {
-        let mut s = ProducerStateManager::new();
-        for i in 0..6 {
-            s.record(1, 0, batch(i * 10, i * 10 + 9, i as i64 * 10), false);
-        }
-        assert_eq!(
-            s.check(1, 0, 10, 19),
-            Check::Duplicate { first_offset: 10, last_offset: 19 },
-            "second batch kept"
-        );
-        assert_eq!(
-            s.check(1, 0, 0, 9),
-            Check::Reject(ErrorCode::OutOfOrderSequenceNumber),
-            "first batch forgotten"
-        );
+        use ErrorCode::*;
+        let mut steps: Vec<Step> =
+            (0..6).map(|i| Appended(1, 0, i * 10, i * 10 + 9, i as i64 * 10)).collect();
+        steps.push(Expect(1, 0, 10, 19, duplicate(10, 19), "second batch kept"));
+        steps.push(Expect(1, 0, 0, 9, reject(OutOfOrderSequenceNumber), "first batch forgotten"));
+        play(&steps);
     }
 
     #[test]
     fn an_aborted_transaction_is_remembered_and_the_lso_waits_for_open_ones() {
-        let mut s = ProducerStateManager::new();
-        s.record(1, 0, batch(0, 4, 10), true);
-        s.record(2, 0, batch(0, 0, 15), true);
-        s.record(1, 0, batch(5, 5, 16), true);
-        assert_eq!(s.first_unstable_offset(), Some(10), "the oldest open transaction");
-        let abort =
-            TxnMarker { producer_id: 1, producer_epoch: 0, coordinator_epoch: 2, commit: false };
-        s.complete_txn(&abort, 17);
-        assert_eq!(s.first_unstable_offset(), Some(15));
-        let commit = TxnMarker { producer_id: 2, commit: true, ..abort };
-        s.complete_txn(&commit, 18);
-        assert_eq!(s.first_unstable_offset(), None);
+        let abort = abort_marker(1, 2);
+        let mut s = play(&[
+            AppendedInTxn(1, 0, 0, 4, 10),
+            Lso(Some(10), "a transaction opens with its first batch"),
+            AppendedInTxn(2, 0, 0, 0, 15),
+            AppendedInTxn(1, 0, 5, 5, 16),
+            Lso(Some(10), "the oldest open transaction"),
+            Ended(abort, 17),
+            Lso(Some(15), "the next open one"),
+            Ended(TxnMarker { producer_id: 2, commit: true, ..abort }, 18),
+            Lso(None, "none open"),
+        ]);
         let aborted = AbortedTxn { producer_id: 1, first_offset: 10, last_offset: 17 };
         assert_eq!(s.aborted_between(0, 100), vec![aborted]);
         assert_eq!(s.aborted_between(18, 100), vec![], "ended before the fetch");
@@ -524,10 +529,8 @@ mod tests {
 
     #[test]
     fn markers_from_an_older_coordinator_or_epoch_are_refused() {
-        let mut s = ProducerStateManager::new();
-        s.record(1, 3, batch(0, 0, 0), true);
-        let m =
-            TxnMarker { producer_id: 1, producer_epoch: 4, coordinator_epoch: 5, commit: false };
+        let mut s = play(&[AppendedInTxn(1, 3, 0, 0, 0)]);
+        let m = TxnMarker { producer_epoch: 4, ..abort_marker(1, 5) };
         assert_eq!(s.check_marker(&m), Ok(()), "a fencing abort bumps the epoch");
         s.complete_txn(&m, 1);
         assert_eq!(
@@ -543,12 +546,12 @@ mod tests {
 
     #[test]
     fn a_snapshot_restores_producers_and_open_transactions() {
-        let mut s = ProducerStateManager::new();
-        s.record(1, 2, batch(10, 14, 100), false);
-        s.record(2, 0, batch(0, 3, 105), true);
-        s.record(3, 0, batch(0, 0, 109), true);
-        let abort =
-            TxnMarker { producer_id: 3, producer_epoch: 0, coordinator_epoch: 4, commit: false };
+        let mut s = play(&[
+            Appended(1, 2, 10, 14, 100),
+            AppendedInTxn(2, 0, 0, 3, 105),
+            AppendedInTxn(3, 0, 0, 0, 109),
+        ]);
+        let abort = abort_marker(3, 4);
         let entry = s.complete_txn(&abort, 110).expect("an abort is indexed");
         assert_eq!(
             (entry.first_offset, entry.last_offset, entry.last_stable_offset),

@@ -401,40 +401,38 @@ fn refuse_whole(
             return Ok(Some(respond(key, v, cid, $r)?));
         }};
     }
-    match key {
-        ApiKey::JoinGroup => {
-            let req: JoinGroupRequest = decode(key, v, peek())?;
-            if !authz.group(Read, &req.group_id) {
-                refuse!(JoinGroupResponse, |r| {
-                    r.error_code = group_denied;
-                    r.generation_id = -1;
+    // The APIs refused on resources their request names, checked in order,
+    // each refusal answered with its code in the top-level error_code (and
+    // the other fields given).
+    macro_rules! refuse_unless {
+        ($req:ty => $resp:ty; $($check:ident($op:ident, $field:ident) else $code:ident),+) => {{
+            let req: $req = decode(key, v, peek())?;
+            $(if !authz.$check($op, &req.$field) {
+                refuse!($resp, |r| r.error_code = $code)
+            })+
+        }};
+        ($req:ty => $resp:ty; $check:ident($op:ident, $field:ident) else $code:ident;
+            $($other:ident = $value:expr),+) => {{
+            let req: $req = decode(key, v, peek())?;
+            if !authz.$check($op, &req.$field) {
+                refuse!($resp, |r| {
+                    r.error_code = $code;
+                    $(r.$other = $value;)+
                 })
             }
-        }
-        ApiKey::SyncGroup => {
-            let req: SyncGroupRequest = decode(key, v, peek())?;
-            if !authz.group(Read, &req.group_id) {
-                refuse!(SyncGroupResponse, |r| r.error_code = group_denied)
-            }
-        }
-        ApiKey::Heartbeat => {
-            let req: HeartbeatRequest = decode(key, v, peek())?;
-            if !authz.group(Read, &req.group_id) {
-                refuse!(HeartbeatResponse, |r| r.error_code = group_denied)
-            }
-        }
-        ApiKey::LeaveGroup => {
-            let req: LeaveGroupRequest = decode(key, v, peek())?;
-            if !authz.group(Read, &req.group_id) {
-                refuse!(LeaveGroupResponse, |r| r.error_code = group_denied)
-            }
-        }
-        ApiKey::OffsetFetch if v < 8 => {
-            let req: OffsetFetchRequest = decode(key, v, peek())?;
-            if !authz.group(Describe, &req.group_id) {
-                refuse!(OffsetFetchResponse, |r| r.error_code = group_denied)
-            }
-        }
+        }};
+    }
+    match key {
+        ApiKey::JoinGroup => refuse_unless!(JoinGroupRequest => JoinGroupResponse;
+            group(Read, group_id) else group_denied; generation_id = -1),
+        ApiKey::SyncGroup => refuse_unless!(SyncGroupRequest => SyncGroupResponse;
+            group(Read, group_id) else group_denied),
+        ApiKey::Heartbeat => refuse_unless!(HeartbeatRequest => HeartbeatResponse;
+            group(Read, group_id) else group_denied),
+        ApiKey::LeaveGroup => refuse_unless!(LeaveGroupRequest => LeaveGroupResponse;
+            group(Read, group_id) else group_denied),
+        ApiKey::OffsetFetch if v < 8 => refuse_unless!(OffsetFetchRequest => OffsetFetchResponse;
+            group(Describe, group_id) else group_denied),
         ApiKey::FindCoordinator => {
             let req: FindCoordinatorRequest = decode(key, v, peek())?;
             let keys: Vec<&str> = if v >= 4 {
@@ -492,20 +490,12 @@ fn refuse_whole(
                 })
             }
         }
-        ApiKey::EndTxn => {
-            let req: EndTxnRequest = decode(key, v, peek())?;
-            if !authz.transactional_id(Write, &req.transactional_id) {
-                refuse!(EndTxnResponse, |r| r.error_code = txn_denied)
-            }
-        }
+        ApiKey::EndTxn => refuse_unless!(EndTxnRequest => EndTxnResponse;
+            transactional_id(Write, transactional_id) else txn_denied),
         ApiKey::AddOffsetsToTxn => {
-            let req: AddOffsetsToTxnRequest = decode(key, v, peek())?;
-            if !authz.transactional_id(Write, &req.transactional_id) {
-                refuse!(AddOffsetsToTxnResponse, |r| r.error_code = txn_denied)
-            }
-            if !authz.group(Read, &req.group_id) {
-                refuse!(AddOffsetsToTxnResponse, |r| r.error_code = group_denied)
-            }
+            refuse_unless!(AddOffsetsToTxnRequest => AddOffsetsToTxnResponse;
+            transactional_id(Write, transactional_id) else txn_denied,
+            group(Read, group_id) else group_denied)
         }
         ApiKey::WriteTxnMarkers if !authz.cluster(ClusterAction) => {
             let req: WriteTxnMarkersRequest = decode(key, v, peek())?;
@@ -594,12 +584,8 @@ fn refuse_whole(
                 })
             }
         }
-        ApiKey::OffsetDelete => {
-            let req: OffsetDeleteRequest = decode(key, v, peek())?;
-            if !authz.group(Delete, &req.group_id) {
-                refuse!(OffsetDeleteResponse, |r| r.error_code = group_denied)
-            }
-        }
+        ApiKey::OffsetDelete => refuse_unless!(OffsetDeleteRequest => OffsetDeleteResponse;
+            group(Delete, group_id) else group_denied),
         ApiKey::DescribeLogDirs if !authz.cluster(Describe) => {
             // Versions before 3 have no error code: the answer is no dirs.
             refuse!(DescribeLogDirsResponse, |r| if v >= 3 {
