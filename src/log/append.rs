@@ -163,6 +163,7 @@ impl Log {
         // Epochs are checkpointed before the data, as in Kafka: a checkpoint
         // that cannot be written (a full disk) then fails the append before
         // anything is in the log, rather than after it.
+        self.watch(self.epoch_cache.write_if_stale())?;
         for b in &batches {
             if b.partition_leader_epoch >= 0 {
                 self.watch(

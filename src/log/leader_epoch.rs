@@ -5,7 +5,7 @@
 //! the high watermark. Kafka's `LeaderEpochFileCache.scala` is the model.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::checkpoint::{read_lines, write_lines};
@@ -19,6 +19,27 @@ fn covers(entries: &[EpochEntry], epoch: LeaderEpoch, start_offset: Offset) -> b
     entries.last().is_some_and(|e| e.epoch == epoch && e.start_offset <= start_offset)
 }
 
+/// Drops the epochs starting at or after `end_offset`; whether any went.
+fn truncate_end(entries: &mut Vec<EpochEntry>, end_offset: Offset) -> bool {
+    let before = entries.len();
+    entries.retain(|e| e.start_offset < end_offset);
+    entries.len() != before
+}
+
+/// Drops the epochs wholly before `start_offset` and starts the one
+/// covering it there; whether anything changed.
+fn truncate_start(entries: &mut Vec<EpochEntry>, start_offset: Offset) -> bool {
+    let Some(keep) = entries.iter().rposition(|e| e.start_offset <= start_offset) else {
+        return false;
+    };
+    if keep == 0 && entries[0].start_offset == start_offset {
+        return false;
+    }
+    entries.drain(..keep);
+    entries[0].start_offset = start_offset;
+    true
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EpochEntry {
     pub epoch: LeaderEpoch,
@@ -28,6 +49,15 @@ pub struct EpochEntry {
 pub struct LeaderEpochCache {
     path: PathBuf,
     entries: Mutex<Vec<EpochEntry>>,
+    /// What the checkpoint file holds (taken with `entries` held): a write
+    /// that would not change it is skipped. A broker restarting with
+    /// thousands of empty partitions would otherwise write and fsync each
+    /// one's checkpoint twice, once when loading drops the epoch that
+    /// starts at the log end and again when leadership assigns it back.
+    on_disk: Mutex<Vec<EpochEntry>>,
+    /// Set while `entries` differs from the file because loading truncated
+    /// it in memory only; the next assign writes it before any append.
+    stale_file: AtomicBool,
     log_end_offset: Arc<AtomicI64>,
 }
 
@@ -51,17 +81,45 @@ impl LeaderEpochCache {
                 }
             }
         }
-        Ok(Self { path: path.to_path_buf(), entries: Mutex::new(entries), log_end_offset })
+        Ok(Self {
+            path: path.to_path_buf(),
+            on_disk: Mutex::new(entries.clone()),
+            entries: Mutex::new(entries),
+            stale_file: AtomicBool::new(false),
+            log_end_offset,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<EpochEntry>> {
         self.entries.lock_or_recover()
     }
 
+    /// Called with `entries` held.
     fn persist(&self, entries: &[EpochEntry]) -> Result<(), Error> {
-        let lines: Vec<String> =
-            entries.iter().map(|e| format!("{} {}", e.epoch.0, e.start_offset.0)).collect();
-        write_lines(&self.path, &lines)
+        let mut on_disk = self.on_disk.lock_or_recover();
+        if on_disk.as_slice() != entries {
+            let lines: Vec<String> =
+                entries.iter().map(|e| format!("{} {}", e.epoch.0, e.start_offset.0)).collect();
+            write_lines(&self.path, &lines)?;
+            *on_disk = entries.to_vec();
+        }
+        self.stale_file.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Drops, in memory, the epochs that the loaded log does not hold:
+    /// those starting at or after `end_offset` and those wholly before
+    /// `start_offset`. The file keeps them until the next write, which
+    /// [`Self::assign`] makes before anything is appended (as Kafka since
+    /// KAFKA-15046 writes these truncations off its hot path). Until then
+    /// a crash only leaves entries that the next load drops again: the log
+    /// has not grown past them.
+    pub(crate) fn truncate_loaded(&self, start_offset: Offset, end_offset: Offset) {
+        let mut entries = self.lock();
+        let ended = truncate_end(&mut entries, end_offset);
+        if truncate_start(&mut entries, start_offset) || ended {
+            self.stale_file.store(true, Ordering::Release);
+        }
     }
 
     pub fn entries(&self) -> Vec<EpochEntry> {
@@ -81,8 +139,22 @@ impl LeaderEpochCache {
     /// nothing (no checkpoint to write); false too while another thread
     /// holds the cache, as it may be writing the checkpoint.
     pub fn try_is_assigned(&self, epoch: LeaderEpoch, start_offset: Offset) -> bool {
-        epoch.0 < 0
-            || self.entries.try_lock_or_recover().is_some_and(|e| covers(&e, epoch, start_offset))
+        !self.stale_file.load(Ordering::Acquire)
+            && (epoch.0 < 0
+                || self
+                    .entries
+                    .try_lock_or_recover()
+                    .is_some_and(|e| covers(&e, epoch, start_offset)))
+    }
+
+    /// Writes the file if loading left it stale: called before anything is
+    /// appended, whatever the batches' epochs.
+    pub fn write_if_stale(&self) -> Result<(), Error> {
+        if !self.stale_file.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let entries = self.lock();
+        self.persist(&entries)
     }
 
     /// Records that `epoch` starts at `start_offset` (first append of a new
@@ -131,9 +203,7 @@ impl LeaderEpochCache {
     /// after it are gone.
     pub fn truncate_from_end(&self, end_offset: Offset) -> Result<(), Error> {
         let mut entries = self.lock();
-        let before = entries.len();
-        entries.retain(|e| e.start_offset < end_offset);
-        if entries.len() != before {
+        if truncate_end(&mut entries, end_offset) {
             self.persist(&entries)?;
         }
         Ok(())
@@ -143,15 +213,10 @@ impl LeaderEpochCache {
     /// and the one covering `start_offset` now starts there.
     pub fn truncate_from_start(&self, start_offset: Offset) -> Result<(), Error> {
         let mut entries = self.lock();
-        let Some(keep) = entries.iter().rposition(|e| e.start_offset <= start_offset) else {
-            return Ok(());
-        };
-        if keep == 0 && entries[0].start_offset == start_offset {
-            return Ok(());
+        if truncate_start(&mut entries, start_offset) {
+            self.persist(&entries)?;
         }
-        entries.drain(..keep);
-        entries[0].start_offset = start_offset;
-        self.persist(&entries)
+        Ok(())
     }
 
     pub fn clear(&self) -> Result<(), Error> {
@@ -219,5 +284,57 @@ mod tests {
             Some(LeaderEpoch(1)),
             "a lower epoch replaces higher ones, as Kafka does"
         );
+    }
+
+    fn file(dir: &Path) -> (String, u64) {
+        use std::os::unix::fs::MetadataExt;
+        let path = dir.join("leader-epoch-checkpoint");
+        (std::fs::read_to_string(&path).unwrap(), std::fs::metadata(&path).unwrap().ino())
+    }
+
+    /// A restart of a broker leading empty partitions: loading drops the
+    /// epoch that starts at the log end (as Kafka's truncateFromEnd does)
+    /// and leadership assigns it back. Neither writes the checkpoint (each
+    /// write would be a new file, so its inode tells).
+    #[test]
+    fn reloading_and_reassigning_the_same_epoch_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        cache(dir.path(), 0).assign(LeaderEpoch(0), Offset(0)).unwrap();
+        let written = file(dir.path());
+        assert_eq!(written.0, "0\n1\n0 0\n");
+        let c = cache(dir.path(), 0);
+        c.truncate_loaded(Offset(0), Offset(0));
+        assert_eq!(c.latest_epoch(), None, "the epoch has no records yet");
+        assert!(!c.try_is_assigned(LeaderEpoch(0), Offset(0)), "an inline append must wait");
+        c.assign(LeaderEpoch(0), Offset(0)).unwrap();
+        assert_eq!(file(dir.path()), written, "the file already said so");
+        assert!(c.try_is_assigned(LeaderEpoch(0), Offset(0)));
+        c.assign(LeaderEpoch(1), Offset(0)).unwrap();
+        assert_eq!(file(dir.path()).0, "0\n1\n1 0\n", "a change is still written");
+    }
+
+    /// What loading dropped stays in the file only until the next write
+    /// before an append, whatever that append's epoch: records written
+    /// past a dropped entry's start must never be credited to it after a
+    /// crash.
+    #[test]
+    fn a_load_time_truncation_is_written_before_the_first_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cache(dir.path(), 100);
+        for (e, o) in [(1, 0), (2, 40), (3, 100)] {
+            c.assign(LeaderEpoch(e), Offset(o)).unwrap();
+        }
+        let c = cache(dir.path(), 100);
+        c.truncate_loaded(Offset(10), Offset(100));
+        let want = [(1, 10), (2, 40)]
+            .map(|(e, o)| EpochEntry { epoch: LeaderEpoch(e), start_offset: Offset(o) });
+        assert_eq!(c.entries(), want);
+        assert_eq!(file(dir.path()).0, "0\n3\n1 0\n2 40\n3 100\n", "not written at load");
+        assert_eq!(cache(dir.path(), 100).entries().len(), 3, "a crash now changes nothing");
+        c.write_if_stale().unwrap();
+        assert_eq!(file(dir.path()).0, "0\n2\n1 10\n2 40\n");
+        let inode = file(dir.path()).1;
+        c.write_if_stale().unwrap();
+        assert_eq!(file(dir.path()).1, inode, "written once");
     }
 }

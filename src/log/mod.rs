@@ -288,8 +288,7 @@ impl Log {
             &dir.join(LEADER_EPOCH_CHECKPOINT),
             Arc::clone(&log_end_offset),
         )?;
-        epoch_cache.truncate_from_end(Offset(loaded.log_end_offset))?;
-        epoch_cache.truncate_from_start(Offset(loaded.log_start_offset))?;
+        epoch_cache.truncate_loaded(Offset(loaded.log_start_offset), Offset(loaded.log_end_offset));
         let now = clock.now_ms();
         let log = Log {
             dir: dir.to_path_buf(),

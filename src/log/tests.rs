@@ -975,3 +975,28 @@ fn inline_appends_refuse_whatever_may_wait_for_the_disk() {
     assert!(info.is_none(), "the third reaches flush.messages=3: an fsync");
     assert_eq!(log.recovery_point(), Offset(0));
 }
+
+/// An epoch that loading drops from memory (it starts at the log end, as
+/// after a leader took over and wrote nothing) leaves the checkpoint as it
+/// was, and the first append writes it first, whatever the append's epoch:
+/// otherwise a crash after the append would credit the new records to the
+/// dropped epoch.
+#[test]
+fn the_first_append_after_a_load_writes_what_loading_dropped() {
+    let (dir, clock, log) = new_log(small_config(), 0);
+    log.append_as_leader(&mut batch_of(2, 0, 10, Compression::None), LeaderEpoch(1)).unwrap();
+    log.leader_epoch_cache().assign(LeaderEpoch(2), log.log_end_offset()).unwrap();
+    log.close().unwrap();
+    let checkpoint = dir.path().join("leader-epoch-checkpoint");
+    assert_eq!(std::fs::read_to_string(&checkpoint).unwrap(), "0\n2\n1 0\n2 2\n");
+    drop(log);
+
+    let log = open(dir.path(), small_config(), &clock);
+    assert_eq!(log.leader_epoch_cache().latest_epoch(), Some(LeaderEpoch(1)));
+    assert_eq!(std::fs::read_to_string(&checkpoint).unwrap(), "0\n2\n1 0\n2 2\n");
+    // A follower taking the same epoch-1 records on from its leader.
+    let mut b = BatchBuilder::new(Compression::None).base_offset(2).partition_leader_epoch(1);
+    b.push(NewRecord::new(0, Some(b"k"), Some(b"v")));
+    log.append_as_follower(&mut b.build().unwrap()).unwrap();
+    assert_eq!(std::fs::read_to_string(&checkpoint).unwrap(), "0\n1\n1 0\n");
+}
