@@ -235,6 +235,15 @@ mod tests {
             .unwrap()
     }
 
+    /// A cache over `dir` with `epochs` (epoch, start offset) assigned.
+    fn cache_with(dir: &Path, leo: i64, epochs: &[(i32, i64)]) -> LeaderEpochCache {
+        let c = cache(dir, leo);
+        for &(e, o) in epochs {
+            c.assign(LeaderEpoch(e), Offset(o)).unwrap();
+        }
+        c
+    }
+
     #[test]
     fn kip_279_end_offsets() {
         let dir = tempfile::tempdir().unwrap();
@@ -259,10 +268,7 @@ mod tests {
     #[test]
     fn truncation_and_persistence() {
         let dir = tempfile::tempdir().unwrap();
-        let c = cache(dir.path(), 100);
-        for (e, o) in [(1, 0), (2, 20), (3, 50)] {
-            c.assign(LeaderEpoch(e), Offset(o)).unwrap();
-        }
+        let c = cache_with(dir.path(), 100, &[(1, 0), (2, 20), (3, 50)]);
         c.assign(LeaderEpoch(3), Offset(60)).unwrap();
         assert_eq!(c.entries().len(), 3, "same epoch again is not a new entry");
         c.truncate_from_end(Offset(50)).unwrap();
@@ -320,10 +326,7 @@ mod tests {
     #[test]
     fn a_load_time_truncation_is_written_before_the_first_append() {
         let dir = tempfile::tempdir().unwrap();
-        let c = cache(dir.path(), 100);
-        for (e, o) in [(1, 0), (2, 40), (3, 100)] {
-            c.assign(LeaderEpoch(e), Offset(o)).unwrap();
-        }
+        cache_with(dir.path(), 100, &[(1, 0), (2, 40), (3, 100)]);
         let c = cache(dir.path(), 100);
         c.truncate_loaded(Offset(10), Offset(100));
         let want = [(1, 10), (2, 40)]
