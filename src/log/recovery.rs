@@ -45,23 +45,34 @@ fn remove_if_present(path: &Path) -> Result<(), Error> {
 }
 
 /// Puts a swap's `.txnindex.swap` in place and removes indexes whose
-/// segment is gone; `bases` are the segments that stay.
-fn settle_txn_indexes(dir: &Path, bases: &[i64]) -> Result<(), Error> {
+/// segment is gone; `bases` are the segments that stay and `names` the
+/// dir's files (read once for the whole load; a name already gone is
+/// skipped).
+fn settle_txn_indexes(dir: &Path, names: &[String], bases: &[i64]) -> Result<(), Error> {
     let swap_ext = format!("{TXN_INDEX_EXT}{SWAP}");
-    for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
-        let entry = entry.map_err(Error::io(dir))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(base) = parse_base(&name, &swap_ext) {
-            let to = dir.join(file_name(base, TXN_INDEX_EXT));
-            std::fs::rename(entry.path(), &to).map_err(Error::io(&to))?;
+    let mut indexes: Vec<i64> = Vec::new();
+    for name in names {
+        if let Some(base) = parse_base(name, &swap_ext) {
+            let (from, to) = (dir.join(name), dir.join(file_name(base, TXN_INDEX_EXT)));
+            match std::fs::rename(&from, &to) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                result => result.map_err(Error::io(&to))?,
+            }
+            indexes.push(base);
+        } else if let Some(base) = parse_base(name, TXN_INDEX_EXT) {
+            indexes.push(base);
         }
     }
-    for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
-        let entry = entry.map_err(Error::io(dir))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if parse_base(&name, TXN_INDEX_EXT).is_some_and(|b| bases.binary_search(&b).is_err()) {
-            tracing::warn!(file = %entry.path().display(), "removing the index of a removed segment");
-            remove_if_present(&entry.path())?;
+    for base in indexes {
+        if bases.binary_search(&base).is_err() {
+            let path = dir.join(file_name(base, TXN_INDEX_EXT));
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::warn!(file = %path.display(), "removed the index of a removed segment")
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path)(e)),
+            }
         }
     }
     Ok(())
@@ -83,16 +94,19 @@ pub(super) fn load(
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let mut bases = Vec::new();
     let mut swaps = Vec::new();
+    let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
         let entry = entry.map_err(Error::io(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if LEFTOVER_SUFFIXES.iter().any(|s| name.ends_with(s)) {
             std::fs::remove_file(entry.path()).map_err(Error::io(entry.path()))?;
+            continue;
         } else if let Some(base) = name.strip_suffix(SWAP).and_then(|n| parse_base(n, LOG_EXT)) {
             swaps.push(base);
         } else if let Some(base) = parse_base(&name, LOG_EXT) {
             bases.push(base);
         }
+        names.push(name);
     }
     // Finish interrupted compaction swaps before loading anything else.
     swaps.sort_unstable();
@@ -111,7 +125,7 @@ pub(super) fn load(
         bases.push(swap_base);
     }
     bases.sort_unstable();
-    settle_txn_indexes(dir, &bases)?;
+    settle_txn_indexes(dir, &names, &bases)?;
     let mut segments = Vec::with_capacity(bases.len());
     for &base in &bases {
         segments.push(Arc::new(LogSegment::open(dir, base, "")?));
