@@ -46,11 +46,9 @@ fn main() -> anyhow::Result<()> {
         while !stop.exists() {
             let value = format!("probe {n}");
             let record = ProducerRecord {
-                key: None,
                 value: Some(value.as_bytes()),
-                headers: &[],
-                timestamp: None,
                 partition: Some(0),
+                ..Default::default()
             };
             let sent = now();
             producer.send(topic, record, n).await?;

@@ -264,13 +264,7 @@ pub fn run(args: ProducerPerfTestArgs) -> anyhow::Result<()> {
             }
             sent_at.push(send_start);
             sizes.push(payload.len() as u32);
-            let record = ProducerRecord {
-                key: None,
-                value: Some(payload),
-                headers: &[],
-                timestamp: None,
-                partition: None,
-            };
+            let record = ProducerRecord { value: Some(payload), ..Default::default() };
             producer.send(&args.topic, record, i).await?;
             if let Some(duration) = transaction_duration {
                 transaction_size += 1;

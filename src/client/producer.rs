@@ -142,8 +142,9 @@ impl ProducerConfig {
     }
 }
 
-/// One record to send.
-#[derive(Clone, Copy, Debug)]
+/// One record to send; `..Default::default()` leaves the rest unset (no
+/// key, headers or timestamp, the partitioner's choice of partition).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct ProducerRecord<'a> {
     pub key: Option<&'a [u8]>,
     pub value: Option<&'a [u8]>,
@@ -1006,7 +1007,7 @@ mod tests {
         value: &'a [u8],
         partition: Option<i32>,
     ) -> ProducerRecord<'a> {
-        ProducerRecord { key, value: Some(value), headers: &[], timestamp: None, partition }
+        ProducerRecord { key, value: Some(value), partition, ..Default::default() }
     }
 
     #[tokio::test]

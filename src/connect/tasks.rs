@@ -264,9 +264,7 @@ pub async fn run_source(mut ctx: TaskContext) -> Result<()> {
                         LineValue::Line(a, b) => Some(&buf[a..b]),
                         LineValue::Converted(i) => converted[i].as_deref(),
                     },
-                    headers: &[],
-                    timestamp: None,
-                    partition: None,
+                    ..Default::default()
                 })
                 .collect();
             producer.send_many(&topic, &records, 0).await?;

@@ -87,13 +87,7 @@ impl TopicLog {
     /// Writes one keyed record and waits for it to be acknowledged.
     pub async fn send(&self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
         let mut producer = self.producer.lock().await;
-        let record = ProducerRecord {
-            key: Some(key),
-            value,
-            headers: &[],
-            timestamp: None,
-            partition: None,
-        };
+        let record = ProducerRecord { key: Some(key), value, ..Default::default() };
         producer.send(&self.topic, record, 0).await?;
         producer.flush().await?;
         if let Some(f) = producer.take_failures().into_iter().next() {

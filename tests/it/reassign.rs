@@ -122,11 +122,9 @@ fn acks_all_producer(
             while !stop.load(Ordering::Relaxed) {
                 let value = format!("record-{i}");
                 let record = ProducerRecord {
-                    key: None,
                     value: Some(value.as_bytes()),
-                    headers: &[],
-                    timestamp: None,
                     partition: Some(0),
+                    ..Default::default()
                 };
                 if producer.send(topic, record, i).await.is_ok() {
                     let _ = producer.flush().await;
