@@ -979,9 +979,10 @@ pub async fn delete_topic(c: &zkc::Client, name: &str) -> Result<(), Error> {
 
 /// Each topic's znodes in an order that deletes them: its tree read level
 /// by level with multiRead and reversed (children before parents), then
-/// its config and deletion request where they exist.
+/// its config and deletion request, each only where it exists: a topic
+/// that someone else deleted meanwhile is no refusal to retry.
 async fn topic_trees(c: &zkc::Client, names: &[String]) -> Result<Vec<Vec<String>>, Error> {
-    let mut trees: Vec<Vec<String>> = names.iter().map(|n| vec![z::topic(n)]).collect();
+    let mut trees: Vec<Vec<String>> = names.iter().map(|_| Vec::new()).collect();
     let mut level: Vec<(usize, String)> =
         names.iter().enumerate().map(|(i, n)| (i, z::topic(n))).collect();
     while !level.is_empty() {
@@ -996,14 +997,14 @@ async fn topic_trees(c: &zkc::Client, names: &[String]) -> Result<Vec<Vec<String
         }
         level = next;
     }
-    let extras: Vec<String> =
-        names.iter().flat_map(|n| [z::topic_config(n), z::delete_topic(n)]).collect();
-    let present = get_many(c, &extras).await?;
+    let tops: Vec<String> =
+        names.iter().flat_map(|n| [z::topic(n), z::topic_config(n), z::delete_topic(n)]).collect();
+    let present = get_many(c, &tops).await?;
     for (i, tree) in trees.iter_mut().enumerate() {
         tree.reverse();
-        for j in [2 * i, 2 * i + 1] {
+        for j in 3 * i..3 * i + 3 {
             if present[j].is_some() {
-                tree.push(extras[j].clone());
+                tree.push(tops[j].clone());
             }
         }
     }
@@ -1061,7 +1062,7 @@ async fn delete_batch(
     trees: &[Vec<String>],
     batch: &[usize],
 ) -> Result<(), Error> {
-    if batch.is_empty() {
+    if batch.iter().all(|&i| trees[i].is_empty()) {
         return Ok(());
     }
     let mut m = c.new_multi_writer();

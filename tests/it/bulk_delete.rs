@@ -132,3 +132,30 @@ fn confluent_kafka_deletes_many_topics_under_a_regex_subscribed_consumer() {
         broker.server_log()
     );
 }
+
+/// The admin's delete and the controller's (on the deletion request) race
+/// for the same znodes: the one that finds the topic already gone, whole
+/// or in part, succeeds rather than retrying and failing.
+#[test]
+fn deleting_a_topic_someone_else_deleted_succeeds() {
+    use kafka_rs::cluster::zk_controller::{delete_topic, delete_topics};
+    let zk = crate::zk_harness::start_ours("");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = zookeeper_client::Client::connect(&zk.addr()).await.unwrap();
+        let open = zookeeper_client::CreateMode::Persistent
+            .with_acls(zookeeper_client::Acls::anyone_all());
+        for p in [
+            "/brokers",
+            "/brokers/topics",
+            "/brokers/topics/half",
+            "/brokers/topics/half/partitions",
+        ] {
+            c.create(p, b"", &open).await.unwrap();
+        }
+        delete_topic(&c, "never-existed").await.unwrap();
+        // A topic someone else has half deleted (no states, no config left).
+        delete_topics(&c, &["half".to_string(), "never-existed".to_string()]).await.unwrap();
+        assert!(c.check_stat("/brokers/topics/half").await.unwrap().is_none());
+    });
+}
