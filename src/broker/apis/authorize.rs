@@ -2,8 +2,10 @@
 //! kept out of the handlers: a request is split into what the principal
 //! may touch (handed to the handler) and what it may not (answered here
 //! with Kafka's code: TOPIC_AUTHORIZATION_FAILED, GROUP_..., and so on),
-//! and the two halves are joined into one response.
+//! and the two halves are joined into one response. Some APIs are refused
+//! whole instead, before their handler runs (`refuse_whole`).
 
+use bytes::Bytes;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_records_response::DeleteRecordsTopicResult;
@@ -31,8 +33,8 @@ use kafka_protocol::messages::{
     incremental_alter_configs_response,
 };
 use kafka_protocol::messages::{
-    AlterConfigsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest,
-    DeleteTopicsRequest, DescribeConfigsRequest, DescribeProducersRequest,
+    AlterConfigsRequest, ApiKey, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeProducersRequest,
     DescribeTransactionsRequest, DescribeTransactionsResponse, IncrementalAlterConfigsRequest,
     ListOffsetsRequest, ListTransactionsResponse, OffsetCommitRequest, OffsetDeleteRequest,
     OffsetFetchRequest, OffsetFetchResponse, OffsetForLeaderEpochRequest, ProduceRequest,
@@ -41,8 +43,11 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC};
-use super::{answer_each, asked, delete_records, offset_for_leader_epoch, str_bytes};
+use super::{
+    answer_each, asked, decode, delete_records, offset_for_leader_epoch, respond, str_bytes,
+};
 use crate::broker::authorizer::Authz;
+use crate::broker::connection::{ConnectionError, Reply};
 use crate::protocol::ErrorCode;
 use crate::security::acl::AclOperation;
 use AclOperation::{Alter, AlterConfigs, ClusterAction, Delete, Describe, DescribeConfigs, Read};
@@ -451,4 +456,276 @@ pub fn offset_fetch(authz: &Authz<'_>, req: &OffsetFetchRequest, resp: &mut Offs
             }
         }
     }
+}
+
+/// The checks that refuse a whole request, answered with the API's
+/// response carrying Kafka's code; `None` lets the request through.
+pub(super) fn refuse_whole(
+    authz: &Authz<'_>,
+    key: ApiKey,
+    v: i16,
+    cid: i32,
+    body: &Bytes,
+) -> Result<Option<Reply>, ConnectionError> {
+    use kafka_protocol::messages::*;
+    use AclOperation::*;
+    let group_denied = ErrorCode::GroupAuthorizationFailed.code();
+    let txn_denied = ErrorCode::TransactionalIdAuthorizationFailed.code();
+    let cluster_denied = ErrorCode::ClusterAuthorizationFailed.code();
+    let peek = || body.clone();
+    macro_rules! refuse {
+        ($resp:ty, |$r:ident| $fill:expr) => {{
+            let mut $r = <$resp>::default();
+            $fill;
+            return Ok(Some(respond(key, v, cid, $r)?));
+        }};
+    }
+    // The APIs refused on resources their request names, checked in order,
+    // each refusal answered with its code in the top-level error_code (and
+    // the other fields given).
+    macro_rules! refuse_unless {
+        ($req:ty => $resp:ty; $($check:ident($op:ident, $field:ident) else $code:ident),+) => {{
+            let req: $req = decode(key, v, peek())?;
+            $(if !authz.$check($op, &req.$field) {
+                refuse!($resp, |r| r.error_code = $code)
+            })+
+        }};
+        ($req:ty => $resp:ty; $check:ident($op:ident, $field:ident) else $code:ident;
+            $($other:ident = $value:expr),+) => {{
+            let req: $req = decode(key, v, peek())?;
+            if !authz.$check($op, &req.$field) {
+                refuse!($resp, |r| {
+                    r.error_code = $code;
+                    $(r.$other = $value;)+
+                })
+            }
+        }};
+    }
+    match key {
+        ApiKey::JoinGroup => refuse_unless!(JoinGroupRequest => JoinGroupResponse;
+            group(Read, group_id) else group_denied; generation_id = -1),
+        ApiKey::SyncGroup => refuse_unless!(SyncGroupRequest => SyncGroupResponse;
+            group(Read, group_id) else group_denied),
+        ApiKey::Heartbeat => refuse_unless!(HeartbeatRequest => HeartbeatResponse;
+            group(Read, group_id) else group_denied),
+        ApiKey::LeaveGroup => refuse_unless!(LeaveGroupRequest => LeaveGroupResponse;
+            group(Read, group_id) else group_denied),
+        ApiKey::OffsetFetch if v < 8 => refuse_unless!(OffsetFetchRequest => OffsetFetchResponse;
+            group(Describe, group_id) else group_denied),
+        ApiKey::FindCoordinator => {
+            let req: FindCoordinatorRequest = decode(key, v, peek())?;
+            let keys: Vec<&str> = if v >= 4 {
+                req.coordinator_keys.iter().map(|k| k.as_str()).collect()
+            } else {
+                vec![req.key.as_str()]
+            };
+            let (allowed, code) = if req.key_type == 1 {
+                (keys.iter().all(|k| authz.transactional_id(Describe, k)), txn_denied)
+            } else {
+                (keys.iter().all(|k| authz.group(Describe, k)), group_denied)
+            };
+            if !allowed {
+                refuse!(FindCoordinatorResponse, |r| {
+                    // Versions before 4 answer one key at the top level,
+                    // later ones a list: a field outside the version does
+                    // not encode.
+                    if v < 4 {
+                        r.error_code = code;
+                        r.node_id = BrokerId(-1);
+                        r.port = -1;
+                    } else {
+                        r.coordinators = keys
+                            .iter()
+                            .map(|k| {
+                                let mut c = find_coordinator_response::Coordinator::default();
+                                c.key = str_bytes(*k);
+                                c.node_id = BrokerId(-1);
+                                c.port = -1;
+                                c.error_code = code;
+                                c
+                            })
+                            .collect();
+                    }
+                })
+            }
+        }
+        ApiKey::InitProducerId => {
+            let req: InitProducerIdRequest = decode(key, v, peek())?;
+            let (allowed, code) = match &req.transactional_id {
+                Some(id) => (authz.transactional_id(Write, id), txn_denied),
+                // Kafka 3.x: an idempotent producer needs IDEMPOTENT_WRITE on
+                // the cluster or WRITE on some topic.
+                None => (
+                    authz.cluster(IdempotentWrite)
+                        || authz.any_of_type(Write, crate::security::acl::ResourceType::Topic),
+                    cluster_denied,
+                ),
+            };
+            if !allowed {
+                refuse!(InitProducerIdResponse, |r| {
+                    r.error_code = code;
+                    r.producer_id = ProducerId(-1);
+                    r.producer_epoch = -1;
+                })
+            }
+        }
+        ApiKey::EndTxn => refuse_unless!(EndTxnRequest => EndTxnResponse;
+            transactional_id(Write, transactional_id) else txn_denied),
+        ApiKey::AddOffsetsToTxn => {
+            refuse_unless!(AddOffsetsToTxnRequest => AddOffsetsToTxnResponse;
+            transactional_id(Write, transactional_id) else txn_denied,
+            group(Read, group_id) else group_denied)
+        }
+        ApiKey::WriteTxnMarkers if !authz.cluster(ClusterAction) => {
+            let req: WriteTxnMarkersRequest = decode(key, v, peek())?;
+            refuse!(WriteTxnMarkersResponse, |r| {
+                r.markers = req
+                        .markers
+                        .iter()
+                        .map(|m| {
+                            let mut w = write_txn_markers_response::WritableTxnMarkerResult::default();
+                            w.producer_id = m.producer_id;
+                            w.topics = m
+                                .topics
+                                .iter()
+                                .map(|t| {
+                                    let mut tr = write_txn_markers_response::WritableTxnMarkerTopicResult::default();
+                                    tr.name = t.name.clone();
+                                    tr.partitions = t
+                                        .partition_indexes
+                                        .iter()
+                                        .map(|p| {
+                                            let mut pr = write_txn_markers_response::WritableTxnMarkerPartitionResult::default();
+                                            pr.partition_index = *p;
+                                            pr.error_code = cluster_denied;
+                                            pr
+                                        })
+                                        .collect();
+                                    tr
+                                })
+                                .collect();
+                            w
+                        })
+                        .collect();
+            })
+        }
+        ApiKey::AddPartitionsToTxn if v <= 3 => {
+            let req: AddPartitionsToTxnRequest = decode(key, v, peek())?;
+            if !authz.transactional_id(Write, &req.v3_and_below_transactional_id) {
+                refuse!(AddPartitionsToTxnResponse, |r| {
+                    let topics = asked(
+                        &req.v3_and_below_topics,
+                        |t| (t.name.clone(), &t.partitions),
+                        |&p| p,
+                    );
+                    r.results_by_topic_v3_and_below = answer_each(
+                        topics,
+                        |name, partitions| {
+                            add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
+                                .with_name(name)
+                                .with_results_by_partition(partitions)
+                        },
+                        |p| {
+                            add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
+                                .with_partition_index(p)
+                                .with_partition_error_code(txn_denied)
+                        },
+                    );
+                })
+            }
+        }
+        ApiKey::TxnOffsetCommit => {
+            let req: TxnOffsetCommitRequest = decode(key, v, peek())?;
+            // The transactional id first, then the group, as Kafka checks.
+            let code = if !authz.transactional_id(Write, &req.transactional_id) {
+                Some(txn_denied)
+            } else if !authz.group(Read, &req.group_id) {
+                Some(group_denied)
+            } else {
+                None
+            };
+            if let Some(code) = code {
+                refuse!(TxnOffsetCommitResponse, |r| {
+                    r.topics = req
+                        .topics
+                        .iter()
+                        .map(|t| {
+                            let partitions = t.partitions.iter().map(|p| {
+                                txn_offset_commit_response::TxnOffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code)
+                            });
+                            txn_offset_commit_response::TxnOffsetCommitResponseTopic::default()
+                                .with_name(t.name.clone())
+                                .with_partitions(partitions.collect())
+                        })
+                        .collect();
+                })
+            }
+        }
+        ApiKey::OffsetDelete => refuse_unless!(OffsetDeleteRequest => OffsetDeleteResponse;
+            group(Delete, group_id) else group_denied),
+        ApiKey::DescribeLogDirs if !authz.cluster(Describe) => {
+            // Versions before 3 have no error code: the answer is no dirs.
+            refuse!(DescribeLogDirsResponse, |r| if v >= 3 {
+                r.error_code = cluster_denied
+            })
+        }
+        ApiKey::DescribeClientQuotas if !authz.cluster(DescribeConfigs) => {
+            refuse!(DescribeClientQuotasResponse, |r| {
+                r.error_code = cluster_denied;
+                r.error_message = Some(str_bytes("Cluster authorization failed."));
+                r.entries = None;
+            })
+        }
+        ApiKey::AlterClientQuotas if !authz.cluster(AlterConfigs) => {
+            let req: AlterClientQuotasRequest = decode(key, v, peek())?;
+            refuse!(AlterClientQuotasResponse, |r| {
+                r.entries = req
+                    .entries
+                    .iter()
+                    .map(|e| {
+                        let entity = e.entity.iter().map(|x| {
+                            alter_client_quotas_response::EntityData::default()
+                                .with_entity_type(x.entity_type.clone())
+                                .with_entity_name(x.entity_name.clone())
+                        });
+                        alter_client_quotas_response::EntryData::default()
+                            .with_error_code(cluster_denied)
+                            .with_error_message(Some(str_bytes("Cluster authorization failed.")))
+                            .with_entity(entity.collect())
+                    })
+                    .collect();
+            })
+        }
+        ApiKey::ElectLeaders if !authz.cluster(Alter) => {
+            refuse!(ElectLeadersResponse, |r| r.error_code = cluster_denied)
+        }
+        ApiKey::AlterPartitionReassignments if !authz.cluster(Alter) => {
+            refuse!(AlterPartitionReassignmentsResponse, |r| r.error_code = cluster_denied)
+        }
+        ApiKey::ListPartitionReassignments if !authz.cluster(Describe) => {
+            refuse!(ListPartitionReassignmentsResponse, |r| r.error_code = cluster_denied)
+        }
+        ApiKey::DescribeUserScramCredentials if !authz.cluster(Describe) => {
+            refuse!(DescribeUserScramCredentialsResponse, |r| r.error_code = cluster_denied)
+        }
+        ApiKey::AlterUserScramCredentials if !authz.cluster(Alter) => {
+            let req: AlterUserScramCredentialsRequest = decode(key, v, peek())?;
+            refuse!(AlterUserScramCredentialsResponse, |r| {
+                let users = req.deletions.iter().map(|d| d.name.clone());
+                let users = users.chain(req.upsertions.iter().map(|u| u.name.clone()));
+                r.results = users
+                    .map(|u| {
+                        let mut res = alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default();
+                        res.user = u;
+                        res.error_code = cluster_denied;
+                        res
+                    })
+                    .collect();
+            })
+        }
+        _ => {}
+    }
+    Ok(None)
 }

@@ -9,7 +9,8 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, TopicName};
 
-use super::{answer_each, answer_topics, asked, off_reactor, Asked};
+use super::by_topic::answer_topics;
+use super::{answer_each, asked, off_reactor, Asked};
 use crate::broker::error::log_error_code;
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;

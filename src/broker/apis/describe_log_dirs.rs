@@ -9,7 +9,8 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 };
 use kafka_protocol::messages::{ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse};
 
-use super::{by_topic, off_reactor, str_bytes};
+use super::by_topic::by_topic;
+use super::{off_reactor, str_bytes};
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
 

@@ -7,7 +7,8 @@ use kafka_protocol::messages::{
     DescribeTransactionsRequest, DescribeTransactionsResponse, ProducerId,
 };
 
-use super::{by_topic, str_bytes};
+use super::by_topic::by_topic;
+use super::str_bytes;
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
 

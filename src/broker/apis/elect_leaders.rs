@@ -7,7 +7,7 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{outcomes_by_topic, topic_partitions};
+use super::by_topic::{outcomes_by_topic, topic_partitions};
 use crate::broker::error::{election_error_code, metadata_error_code};
 use crate::broker::BrokerContext;
 use crate::controller::ElectionType;

@@ -14,7 +14,8 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, TopicName};
 
-use super::{answer_each, answer_topics, asked, off_reactor, Asked};
+use super::by_topic::answer_topics;
+use super::{answer_each, asked, off_reactor, Asked};
 use crate::broker::error::log_error_code;
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;

@@ -8,6 +8,7 @@ pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod authorize;
+pub mod by_topic;
 pub mod client_quotas;
 pub mod create_partitions;
 pub mod create_topics;
@@ -49,8 +50,8 @@ pub mod write_txn_markers;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::RequestHeader;
-use kafka_protocol::messages::{ApiKey, TopicName};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use super::authorizer::Authz;
@@ -80,7 +81,7 @@ pub async fn dispatch(
     let authz = Authz::new(ctx.authorizer.as_deref(), &session.principal, peer.ip());
     let authz = &authz;
     // Kafka's per-API checks that refuse a whole request before its handler.
-    if let Some(refused) = refuse_whole(authz, key, v, cid, &body)? {
+    if let Some(refused) = authorize::refuse_whole(authz, key, v, cid, &body)? {
         return Ok(refused);
     }
     match key {
@@ -379,278 +380,6 @@ pub fn quota_client<'a>(session: &'a Session, header: &'a RequestHeader) -> (&'a
     (quota_user(&session.principal), header.client_id.as_deref().unwrap_or_default())
 }
 
-/// The checks that refuse a whole request, answered with the API's
-/// response carrying Kafka's code; `None` lets the request through.
-fn refuse_whole(
-    authz: &Authz<'_>,
-    key: ApiKey,
-    v: i16,
-    cid: i32,
-    body: &Bytes,
-) -> Result<Option<Reply>, ConnectionError> {
-    use kafka_protocol::messages::*;
-    use AclOperation::*;
-    let group_denied = ErrorCode::GroupAuthorizationFailed.code();
-    let txn_denied = ErrorCode::TransactionalIdAuthorizationFailed.code();
-    let cluster_denied = ErrorCode::ClusterAuthorizationFailed.code();
-    let peek = || body.clone();
-    macro_rules! refuse {
-        ($resp:ty, |$r:ident| $fill:expr) => {{
-            let mut $r = <$resp>::default();
-            $fill;
-            return Ok(Some(respond(key, v, cid, $r)?));
-        }};
-    }
-    // The APIs refused on resources their request names, checked in order,
-    // each refusal answered with its code in the top-level error_code (and
-    // the other fields given).
-    macro_rules! refuse_unless {
-        ($req:ty => $resp:ty; $($check:ident($op:ident, $field:ident) else $code:ident),+) => {{
-            let req: $req = decode(key, v, peek())?;
-            $(if !authz.$check($op, &req.$field) {
-                refuse!($resp, |r| r.error_code = $code)
-            })+
-        }};
-        ($req:ty => $resp:ty; $check:ident($op:ident, $field:ident) else $code:ident;
-            $($other:ident = $value:expr),+) => {{
-            let req: $req = decode(key, v, peek())?;
-            if !authz.$check($op, &req.$field) {
-                refuse!($resp, |r| {
-                    r.error_code = $code;
-                    $(r.$other = $value;)+
-                })
-            }
-        }};
-    }
-    match key {
-        ApiKey::JoinGroup => refuse_unless!(JoinGroupRequest => JoinGroupResponse;
-            group(Read, group_id) else group_denied; generation_id = -1),
-        ApiKey::SyncGroup => refuse_unless!(SyncGroupRequest => SyncGroupResponse;
-            group(Read, group_id) else group_denied),
-        ApiKey::Heartbeat => refuse_unless!(HeartbeatRequest => HeartbeatResponse;
-            group(Read, group_id) else group_denied),
-        ApiKey::LeaveGroup => refuse_unless!(LeaveGroupRequest => LeaveGroupResponse;
-            group(Read, group_id) else group_denied),
-        ApiKey::OffsetFetch if v < 8 => refuse_unless!(OffsetFetchRequest => OffsetFetchResponse;
-            group(Describe, group_id) else group_denied),
-        ApiKey::FindCoordinator => {
-            let req: FindCoordinatorRequest = decode(key, v, peek())?;
-            let keys: Vec<&str> = if v >= 4 {
-                req.coordinator_keys.iter().map(|k| k.as_str()).collect()
-            } else {
-                vec![req.key.as_str()]
-            };
-            let (allowed, code) = if req.key_type == 1 {
-                (keys.iter().all(|k| authz.transactional_id(Describe, k)), txn_denied)
-            } else {
-                (keys.iter().all(|k| authz.group(Describe, k)), group_denied)
-            };
-            if !allowed {
-                refuse!(FindCoordinatorResponse, |r| {
-                    // Versions before 4 answer one key at the top level,
-                    // later ones a list: a field outside the version does
-                    // not encode.
-                    if v < 4 {
-                        r.error_code = code;
-                        r.node_id = BrokerId(-1);
-                        r.port = -1;
-                    } else {
-                        r.coordinators = keys
-                            .iter()
-                            .map(|k| {
-                                let mut c = find_coordinator_response::Coordinator::default();
-                                c.key = str_bytes(*k);
-                                c.node_id = BrokerId(-1);
-                                c.port = -1;
-                                c.error_code = code;
-                                c
-                            })
-                            .collect();
-                    }
-                })
-            }
-        }
-        ApiKey::InitProducerId => {
-            let req: InitProducerIdRequest = decode(key, v, peek())?;
-            let (allowed, code) = match &req.transactional_id {
-                Some(id) => (authz.transactional_id(Write, id), txn_denied),
-                // Kafka 3.x: an idempotent producer needs IDEMPOTENT_WRITE on
-                // the cluster or WRITE on some topic.
-                None => (
-                    authz.cluster(IdempotentWrite)
-                        || authz.any_of_type(Write, crate::security::acl::ResourceType::Topic),
-                    cluster_denied,
-                ),
-            };
-            if !allowed {
-                refuse!(InitProducerIdResponse, |r| {
-                    r.error_code = code;
-                    r.producer_id = ProducerId(-1);
-                    r.producer_epoch = -1;
-                })
-            }
-        }
-        ApiKey::EndTxn => refuse_unless!(EndTxnRequest => EndTxnResponse;
-            transactional_id(Write, transactional_id) else txn_denied),
-        ApiKey::AddOffsetsToTxn => {
-            refuse_unless!(AddOffsetsToTxnRequest => AddOffsetsToTxnResponse;
-            transactional_id(Write, transactional_id) else txn_denied,
-            group(Read, group_id) else group_denied)
-        }
-        ApiKey::WriteTxnMarkers if !authz.cluster(ClusterAction) => {
-            let req: WriteTxnMarkersRequest = decode(key, v, peek())?;
-            refuse!(WriteTxnMarkersResponse, |r| {
-                r.markers = req
-                        .markers
-                        .iter()
-                        .map(|m| {
-                            let mut w = write_txn_markers_response::WritableTxnMarkerResult::default();
-                            w.producer_id = m.producer_id;
-                            w.topics = m
-                                .topics
-                                .iter()
-                                .map(|t| {
-                                    let mut tr = write_txn_markers_response::WritableTxnMarkerTopicResult::default();
-                                    tr.name = t.name.clone();
-                                    tr.partitions = t
-                                        .partition_indexes
-                                        .iter()
-                                        .map(|p| {
-                                            let mut pr = write_txn_markers_response::WritableTxnMarkerPartitionResult::default();
-                                            pr.partition_index = *p;
-                                            pr.error_code = cluster_denied;
-                                            pr
-                                        })
-                                        .collect();
-                                    tr
-                                })
-                                .collect();
-                            w
-                        })
-                        .collect();
-            })
-        }
-        ApiKey::AddPartitionsToTxn if v <= 3 => {
-            let req: AddPartitionsToTxnRequest = decode(key, v, peek())?;
-            if !authz.transactional_id(Write, &req.v3_and_below_transactional_id) {
-                refuse!(AddPartitionsToTxnResponse, |r| {
-                    let topics = asked(
-                        &req.v3_and_below_topics,
-                        |t| (t.name.clone(), &t.partitions),
-                        |&p| p,
-                    );
-                    r.results_by_topic_v3_and_below = answer_each(
-                        topics,
-                        |name, partitions| {
-                            add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
-                                .with_name(name)
-                                .with_results_by_partition(partitions)
-                        },
-                        |p| {
-                            add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default()
-                                .with_partition_index(p)
-                                .with_partition_error_code(txn_denied)
-                        },
-                    );
-                })
-            }
-        }
-        ApiKey::TxnOffsetCommit => {
-            let req: TxnOffsetCommitRequest = decode(key, v, peek())?;
-            // The transactional id first, then the group, as Kafka checks.
-            let code = if !authz.transactional_id(Write, &req.transactional_id) {
-                Some(txn_denied)
-            } else if !authz.group(Read, &req.group_id) {
-                Some(group_denied)
-            } else {
-                None
-            };
-            if let Some(code) = code {
-                refuse!(TxnOffsetCommitResponse, |r| {
-                    r.topics = req
-                        .topics
-                        .iter()
-                        .map(|t| {
-                            let partitions = t.partitions.iter().map(|p| {
-                                txn_offset_commit_response::TxnOffsetCommitResponsePartition::default()
-                                    .with_partition_index(p.partition_index)
-                                    .with_error_code(code)
-                            });
-                            txn_offset_commit_response::TxnOffsetCommitResponseTopic::default()
-                                .with_name(t.name.clone())
-                                .with_partitions(partitions.collect())
-                        })
-                        .collect();
-                })
-            }
-        }
-        ApiKey::OffsetDelete => refuse_unless!(OffsetDeleteRequest => OffsetDeleteResponse;
-            group(Delete, group_id) else group_denied),
-        ApiKey::DescribeLogDirs if !authz.cluster(Describe) => {
-            // Versions before 3 have no error code: the answer is no dirs.
-            refuse!(DescribeLogDirsResponse, |r| if v >= 3 {
-                r.error_code = cluster_denied
-            })
-        }
-        ApiKey::DescribeClientQuotas if !authz.cluster(DescribeConfigs) => {
-            refuse!(DescribeClientQuotasResponse, |r| {
-                r.error_code = cluster_denied;
-                r.error_message = Some(str_bytes("Cluster authorization failed."));
-                r.entries = None;
-            })
-        }
-        ApiKey::AlterClientQuotas if !authz.cluster(AlterConfigs) => {
-            let req: AlterClientQuotasRequest = decode(key, v, peek())?;
-            refuse!(AlterClientQuotasResponse, |r| {
-                r.entries = req
-                    .entries
-                    .iter()
-                    .map(|e| {
-                        let entity = e.entity.iter().map(|x| {
-                            alter_client_quotas_response::EntityData::default()
-                                .with_entity_type(x.entity_type.clone())
-                                .with_entity_name(x.entity_name.clone())
-                        });
-                        alter_client_quotas_response::EntryData::default()
-                            .with_error_code(cluster_denied)
-                            .with_error_message(Some(str_bytes("Cluster authorization failed.")))
-                            .with_entity(entity.collect())
-                    })
-                    .collect();
-            })
-        }
-        ApiKey::ElectLeaders if !authz.cluster(Alter) => {
-            refuse!(ElectLeadersResponse, |r| r.error_code = cluster_denied)
-        }
-        ApiKey::AlterPartitionReassignments if !authz.cluster(Alter) => {
-            refuse!(AlterPartitionReassignmentsResponse, |r| r.error_code = cluster_denied)
-        }
-        ApiKey::ListPartitionReassignments if !authz.cluster(Describe) => {
-            refuse!(ListPartitionReassignmentsResponse, |r| r.error_code = cluster_denied)
-        }
-        ApiKey::DescribeUserScramCredentials if !authz.cluster(Describe) => {
-            refuse!(DescribeUserScramCredentialsResponse, |r| r.error_code = cluster_denied)
-        }
-        ApiKey::AlterUserScramCredentials if !authz.cluster(Alter) => {
-            let req: AlterUserScramCredentialsRequest = decode(key, v, peek())?;
-            refuse!(AlterUserScramCredentialsResponse, |r| {
-                let users = req.deletions.iter().map(|d| d.name.clone());
-                let users = users.chain(req.upsertions.iter().map(|u| u.name.clone()));
-                r.results = users
-                    .map(|u| {
-                        let mut res = alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default();
-                        res.user = u;
-                        res.error_code = cluster_denied;
-                        res
-                    })
-                    .collect();
-            })
-        }
-        _ => {}
-    }
-    Ok(None)
-}
-
 fn decode<T: Decodable>(key: ApiKey, version: i16, body: Bytes) -> Result<T, ConnectionError> {
     Ok(decode_body(key, version, body)?)
 }
@@ -711,61 +440,6 @@ pub(crate) fn answer_each<N, T, P>(
     partition: impl Fn(i32) -> P,
 ) -> Vec<T> {
     asked.into_iter().map(|(n, ps)| topic(n, ps.into_iter().map(&partition).collect())).collect()
-}
-
-/// A response's topics for a request's: `topic` of each topic's name, with
-/// what `partition` answers for each of its partitions, in request order.
-pub(crate) fn answer_topics<Q, P, R, T>(
-    topics: Vec<Q>,
-    split: impl Fn(Q) -> (TopicName, Vec<P>),
-    mut partition: impl FnMut(&TopicName, P) -> R,
-    topic: impl Fn(TopicName, Vec<R>) -> T,
-) -> Vec<T> {
-    let answer = |t| {
-        let (name, partitions) = split(t);
-        let answers = partitions.into_iter().map(|p| partition(&name, p)).collect();
-        topic(name, answers)
-    };
-    topics.into_iter().map(answer).collect()
-}
-
-/// The partitions a request names, topic by topic.
-pub(crate) fn topic_partitions<T>(
-    topics: &[T],
-    of: impl Fn(&T) -> (&TopicName, &[i32]),
-) -> Vec<crate::types::TopicPartition> {
-    let each = |t| {
-        let (name, partitions) = of(t);
-        partitions.iter().map(|&p| crate::types::TopicPartition::new(name.0.to_string(), p))
-    };
-    topics.iter().flat_map(each).collect()
-}
-
-/// A response's topic entries from per-partition outcomes, grouped as
-/// [`by_topic`] does; `partition` builds a partition's entry from its
-/// index, error code and error message.
-pub(crate) fn outcomes_by_topic<P, T>(
-    outcomes: Vec<(crate::types::TopicPartition, crate::protocol::ErrorCode, Option<String>)>,
-    partition: fn(i32, i16, Option<StrBytes>) -> P,
-    topic: impl Fn(TopicName, Vec<P>) -> T,
-) -> Vec<T> {
-    let entries = outcomes.into_iter().map(|(tp, code, message)| {
-        (tp.topic, partition(tp.partition.0, code.code(), message.map(str_bytes)))
-    });
-    by_topic(entries, topic)
-}
-
-/// A response's topic entries from per-partition entries: the entries
-/// grouped by topic, topics in name order, each built by `topic`.
-pub(crate) fn by_topic<P, T>(
-    entries: impl IntoIterator<Item = (String, P)>,
-    topic: impl Fn(TopicName, Vec<P>) -> T,
-) -> Vec<T> {
-    let mut grouped: std::collections::BTreeMap<String, Vec<P>> = Default::default();
-    for (name, entry) in entries {
-        grouped.entry(name).or_default().push(entry);
-    }
-    grouped.into_iter().map(|(name, entries)| topic(TopicName(str_bytes(name)), entries)).collect()
 }
 
 /// A wire string from an owned one.

@@ -12,7 +12,8 @@ use kafka_protocol::messages::{
     ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, TopicName,
 };
 
-use super::{answer_each, answer_topics, asked, off_reactor, Asked};
+use super::by_topic::answer_topics;
+use super::{answer_each, asked, off_reactor, Asked};
 use crate::broker::BrokerContext;
 use crate::protocol::ErrorCode;
 use crate::types::{LeaderEpoch, TopicPartition};

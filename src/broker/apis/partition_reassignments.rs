@@ -16,7 +16,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{by_topic, outcomes_by_topic, str_bytes, topic_partitions};
+use super::by_topic::{by_topic, outcomes_by_topic, topic_partitions};
+use super::str_bytes;
 use crate::broker::error::metadata_error_code;
 use crate::broker::BrokerContext;
 use crate::controller::ReassignmentError;
