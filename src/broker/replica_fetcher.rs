@@ -534,27 +534,50 @@ async fn fetch_round(
                     records,
                 );
                 let in_sync = hw >= 0 && f.partition.log.log_end_offset().0 >= hw;
-                (tp, f.leader_epoch, r, in_sync)
+                (tp, f, r, in_sync)
             })
             .collect::<Vec<_>>()
     })
     .await
     .map_err(|e| RoundFailed(e.to_string()))?;
-    for (tp, epoch, outcome, in_sync) in outcomes {
-        update_follow(fetcher, &tp, epoch, |f| f.in_sync = in_sync);
+    for (tp, seen, outcome, in_sync) in outcomes {
         match outcome {
-            Applied::Ok => update_follow(fetcher, &tp, epoch, |f| f.failures = 0),
-            Applied::Retruncate => update_follow(fetcher, &tp, epoch, |f| {
-                f.truncated = false;
-                f.failures = 0;
-            }),
             Applied::Delay(why) => {
+                update_follow(fetcher, &tp, seen.leader_epoch, |f| f.in_sync = in_sync);
                 tracing::debug!(partition = %tp, "replica fetch: {why}");
-                delay(fetcher, ctx, &tp, epoch);
+                delay(fetcher, ctx, &tp, seen.leader_epoch);
             }
+            Applied::Ok => settle_fetched(fetcher, &tp, &seen, in_sync, false),
+            Applied::Retruncate => settle_fetched(fetcher, &tp, &seen, in_sync, true),
         }
     }
     Ok(None)
+}
+
+/// Records a fetch that went through (appended, or to be truncated again
+/// when `retruncate`) in the partition's follow. `seen` is the follow the
+/// round was built from; after `add` only this fetcher's own rounds change
+/// a follow, so `seen` still holds its failure count. A success with no
+/// errors behind it and no change in sync (nearly every fetch) changes
+/// nothing, so it takes no lock: a round over thousands of partitions
+/// would otherwise take it once for each.
+fn settle_fetched(
+    fetcher: &Fetcher,
+    tp: &TopicPartition,
+    seen: &Follow,
+    in_sync: bool,
+    retruncate: bool,
+) {
+    if !retruncate && seen.failures == 0 && seen.in_sync == in_sync {
+        return;
+    }
+    update_follow(fetcher, tp, seen.leader_epoch, |f| {
+        f.in_sync = in_sync;
+        f.failures = 0;
+        if retruncate {
+            f.truncated = false;
+        }
+    });
 }
 
 enum Applied {

@@ -1,6 +1,7 @@
 //! The truncation rule, alone and on real logs in temp dirs: the two
 //! KIP-101 scenarios and KIP-279's fast double failover, with the
 //! OffsetForLeaderEpoch answer taken from the leader log's own cache.
+//! Then what a fetch that went through leaves in a partition's follow.
 
 use super::*;
 use crate::log::Log;
@@ -232,4 +233,85 @@ fn a_partition_error_is_retried_soon_then_backs_off_to_replica_fetch_backoff_ms(
         Duration::from_millis(5),
         "never longer than a shorter configured backoff"
     );
+}
+
+/// A fetcher following `t-0` from broker 2 at epoch 5, and the follow it
+/// holds for it, as `add` leaves it.
+fn fetcher_following_t_0() -> (tempfile::TempDir, Fetcher, TopicPartition, Follow) {
+    let (dir, log) = crate::log::tests::temp_log();
+    let tp = TopicPartition::new("t", 0);
+    let state = super::super::partition::LeaderState {
+        leader: 2,
+        leader_epoch: 5,
+        isr: vec![1, 2],
+        replicas: vec![1, 2],
+        state_zk_version: 0,
+    };
+    let (partition, _) =
+        Partition::new(tp.clone(), uuid::Uuid::nil(), Arc::new(log), 1, state, Default::default())
+            .unwrap();
+    let follow = Follow {
+        partition: Arc::new(partition),
+        leader_epoch: 5,
+        truncated: true,
+        retry_at: None,
+        failures: 0,
+        in_sync: false,
+    };
+    let fetcher = Fetcher {
+        key: FetcherKey { leader: 2, index: 0 },
+        partitions: Mutex::new(HashMap::from([(tp.clone(), follow.clone())])),
+        changed: Notify::new(),
+        stopped: AtomicBool::new(false),
+    };
+    (dir, fetcher, tp, follow)
+}
+
+/// The follow's `(failures, in_sync, truncated)` now.
+fn follow_state(fetcher: &Fetcher, tp: &TopicPartition) -> (u32, bool, bool) {
+    let partitions = lock(&fetcher.partitions);
+    let f = &partitions[tp];
+    (f.failures, f.in_sync, f.truncated)
+}
+
+#[test]
+fn a_fetch_that_went_through_resets_the_failures_it_was_built_with() {
+    let (_dir, fetcher, tp, mut seen) = fetcher_following_t_0();
+    seen.failures = 3;
+    lock(&fetcher.partitions).get_mut(&tp).unwrap().failures = 3;
+    settle_fetched(&fetcher, &tp, &seen, false, false);
+    assert_eq!(follow_state(&fetcher, &tp), (0, false, true), "appended: failures reset");
+
+    seen.failures = 2;
+    lock(&fetcher.partitions).get_mut(&tp).unwrap().failures = 2;
+    settle_fetched(&fetcher, &tp, &seen, false, true);
+    assert_eq!(follow_state(&fetcher, &tp), (0, false, false), "retruncate: reset, truncate again");
+}
+
+#[test]
+fn a_fetch_with_nothing_to_change_leaves_the_follow_alone() {
+    // The follow is given 7 failures the round never saw: only a write
+    // after all would clear them, so they show the lock was left alone.
+    let (_dir, fetcher, tp, seen) = fetcher_following_t_0();
+    lock(&fetcher.partitions).get_mut(&tp).unwrap().failures = 7;
+    settle_fetched(&fetcher, &tp, &seen, false, false);
+    assert_eq!(follow_state(&fetcher, &tp), (7, false, true), "no failures, in sync unchanged");
+
+    // Any change still goes through: catching up, and truncating again.
+    settle_fetched(&fetcher, &tp, &seen, true, false);
+    assert_eq!(follow_state(&fetcher, &tp), (0, true, true), "caught up to the high watermark");
+    lock(&fetcher.partitions).get_mut(&tp).unwrap().failures = 7;
+    settle_fetched(&fetcher, &tp, &seen, false, true);
+    assert_eq!(follow_state(&fetcher, &tp), (0, false, false), "the logs may have diverged");
+}
+
+#[test]
+fn a_fetch_for_a_replaced_follow_changes_nothing() {
+    // `add` at a new epoch replaced the follow while the round was out.
+    let (_dir, fetcher, tp, mut seen) = fetcher_following_t_0();
+    seen.failures = 3;
+    lock(&fetcher.partitions).get_mut(&tp).unwrap().leader_epoch = 6;
+    lock(&fetcher.partitions).get_mut(&tp).unwrap().failures = 4;
+    settle_fetched(&fetcher, &tp, &seen, true, true);
+    assert_eq!(follow_state(&fetcher, &tp), (4, false, true));
 }
