@@ -697,7 +697,12 @@ mod model {
                             prop_assert!(got > l && got <= o.max(l + 1), "{} after truncating to {}", got, o);
                         }
                         leo = got;
-                        start = start.min(leo);
+                        // Below its first segment's base the log starts over
+                        // at `o`, as Kafka's truncateFullyAndStartAt does: no
+                        // batch is left, and the start moves up over a gap no
+                        // record filled (compaction or retention made it).
+                        let now = log.log_start_offset().0;
+                        start = if model.is_empty() && got == o && now == o { o } else { start.min(leo) };
                     }
                     Op::DeleteRecords { at } => {
                         let o = if leo > start { start + i64::from(at) % (leo - start + 1) } else { start };
