@@ -9,13 +9,19 @@
 //! partitions would otherwise hold 20,000 index descriptors besides the
 //! 10,000 logs, past common `ulimit -n` limits.
 //!
+//! An index that is empty on disk (the active segment of every idle
+//! partition after a clean shutdown) is neither grown nor mapped when it is
+//! opened, only before its first entry is stored: a broker with 10,000
+//! idle partitions would otherwise spend most of its start-up in 20,000
+//! `ftruncate`s and `mmap`s, and its shutdown trimming them back.
+//!
 //! Lock order: the map's `RwLock` is taken last (after the log's writer
 //! lock and segment list). Lookups and appends take it shared and only for
 //! the memory access; `resize` (roll, truncate, close) takes it exclusively.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use super::mmap::MappedFile;
@@ -25,6 +31,10 @@ use crate::sync::{MutexExt, RwLockExt};
 pub(crate) struct IndexFile {
     path: Mutex<PathBuf>,
     map: RwLock<MappedFile>,
+    /// The file is empty on disk and unmapped, though `capacity` may say
+    /// otherwise: it is grown and mapped before the first entry is stored
+    /// (see [`IndexFile::undefer`]). Only while no entry exists.
+    deferred: AtomicBool,
     /// Entries that hold data; readers only look below this.
     entries: AtomicUsize,
     /// Entries the current file length allows.
@@ -39,32 +49,67 @@ impl IndexFile {
     /// Opens (or creates) `path` and maps it, grown to `max_bytes` (rounded
     /// down to whole entries) if that is larger. Every whole entry already
     /// in the file counts; the caller's sanity check decides whether to
-    /// trust them.
+    /// trust them. An empty file is left as it is until its first entry.
     pub fn open(path: &Path, entry_size: usize, max_bytes: u64) -> Result<Self, Error> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(Error::io(path))?;
-        let existing = file.metadata().map_err(Error::io(path))?.len() as usize / entry_size;
+        let len = match std::fs::metadata(path) {
+            Ok(m) => Some(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(path)(e)),
+        };
+        let existing = len.unwrap_or(0) as usize / entry_size;
+        let cap = (max_bytes as usize / entry_size).max(existing);
         let index = Self {
             path: Mutex::new(path.to_path_buf()),
             map: RwLock::new(MappedFile::empty()),
+            deferred: AtomicBool::new(false),
             entries: AtomicUsize::new(existing),
             capacity: AtomicUsize::new(0),
             reserved: AtomicUsize::new(existing * entry_size),
             words_per_entry: entry_size / 4,
         };
-        let cap = (max_bytes as usize / entry_size).max(existing);
-        index.resize_file(&file, path, cap)?;
+        match len {
+            Some(0) | None => {
+                if len.is_none() {
+                    // Created now, as Kafka does: a segment's three files
+                    // exist together, and are renamed and deleted together.
+                    index.open_file_creating(path).map_err(Error::io(path))?;
+                }
+                index.capacity.store(cap, Ordering::Release);
+                index.deferred.store(true, Ordering::Release);
+            }
+            Some(len) => {
+                let file = index.open_file(path).map_err(Error::io(path))?;
+                if len == (cap * entry_size) as u64 {
+                    // Already the right length (a trimmed index reopened):
+                    // no `ftruncate`, which would dirty the inode anyway.
+                    index.map_file(&file, path, cap)?;
+                } else {
+                    index.resize_file(&file, path, cap)?;
+                }
+            }
+        }
         Ok(index)
     }
 
     /// The file, opened for one operation.
     fn open_file(&self, path: &Path) -> std::io::Result<File> {
         OpenOptions::new().read(true).write(true).open(path)
+    }
+
+    fn open_file_creating(&self, path: &Path) -> std::io::Result<File> {
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+    }
+
+    /// Grows and maps a file left empty at open, before an entry is
+    /// stored in it. Only the log's writer stores entries, so two callers
+    /// never race here.
+    fn undefer(&self) -> Result<(), Error> {
+        if !self.deferred.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let path = self.path();
+        let file = self.open_file_creating(&path).map_err(Error::io(&path))?;
+        self.resize_file(&file, &path, self.capacity.load(Ordering::Acquire))
     }
 
     pub fn path(&self) -> PathBuf {
@@ -127,6 +172,9 @@ impl IndexFile {
     pub fn reserve(&self, n: usize) -> Result<(), Error> {
         const CHUNK: usize = 64 * 1024;
         let (need, len) = self.space_for(n);
+        if need > 0 {
+            self.undefer()?;
+        }
         let reserved = self.reserved.load(Ordering::Acquire);
         if need <= reserved {
             return Ok(());
@@ -186,8 +234,13 @@ impl IndexFile {
         }
     }
 
-    /// Sets the file to hold `capacity` entries and maps it again.
+    /// Sets the file to hold `capacity` entries and maps it again (a file
+    /// still empty on disk only takes the new capacity).
     pub fn resize(&self, capacity: usize) -> Result<(), Error> {
+        if self.deferred.load(Ordering::Acquire) {
+            self.capacity.store(capacity, Ordering::Release);
+            return Ok(());
+        }
         let path = self.path();
         let file = self.open_file(&path).map_err(Error::io(&path))?;
         self.resize_file(&file, &path, capacity)
@@ -202,6 +255,14 @@ impl IndexFile {
         *map = MappedFile::map(file).map_err(Error::io(path))?;
         self.capacity.store(capacity, Ordering::Release);
         self.reserved.fetch_min(len, Ordering::AcqRel);
+        self.deferred.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Maps `file`, whose length already holds `capacity` entries.
+    fn map_file(&self, file: &File, path: &Path, capacity: usize) -> Result<(), Error> {
+        *self.map.write_or_recover() = MappedFile::map(file).map_err(Error::io(path))?;
+        self.capacity.store(capacity, Ordering::Release);
         Ok(())
     }
 
@@ -211,6 +272,10 @@ impl IndexFile {
     }
 
     pub fn flush(&self) -> Result<(), Error> {
+        if self.deferred.load(Ordering::Acquire) {
+            // Nothing was ever written to it.
+            return Ok(());
+        }
         let path = self.path();
         self.map.read_or_recover().flush().map_err(Error::io(&path))?;
         match self.open_file(&path) {
@@ -269,6 +334,39 @@ pub(crate) fn check_entries<E: Copy + std::fmt::Debug>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn disk_len(path: &Path) -> u64 {
+        std::fs::metadata(path).unwrap().len()
+    }
+
+    /// An idle partition's empty index costs no `ftruncate` or `mmap` at
+    /// open, resize, trim or flush; the first entry grows and maps it.
+    #[test]
+    fn an_empty_index_is_grown_and_mapped_only_for_its_first_entry() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("0.index");
+        let index = IndexFile::open(&path, 8, 1 << 20).unwrap();
+        assert_eq!(disk_len(&path), 0, "created, not grown");
+        assert!(index.map.read_or_recover().words().is_empty(), "not mapped");
+        assert_eq!(index.floor::<2>(|_| true), None);
+        index.resize(1 << 10).unwrap();
+        index.flush().unwrap();
+        index.trim().unwrap();
+        assert_eq!(disk_len(&path), 0, "resize, flush and trim leave it alone");
+        assert!(!index.append([1, 2]), "trimmed to no entries: full");
+        index.resize(1 << 10).unwrap();
+        assert!(index.append([1, 2]));
+        assert_eq!(disk_len(&path), 8 << 10, "grown before the first entry");
+        assert!(index.append([3, 4]));
+        index.trim().unwrap();
+        assert_eq!(disk_len(&path), 16);
+        drop(index);
+
+        let reopened = IndexFile::open(&path, 8, 0).unwrap();
+        assert_eq!(reopened.entries(), 2);
+        assert_eq!(reopened.read::<2>(1), [3, 4]);
+        assert_eq!(disk_len(&path), 16, "a trimmed index reopens at its length");
+    }
 
     /// On a full tmpfs, a store to an index page that was never allocated
     /// raises SIGBUS, which would kill the whole broker. Needs root (mount).
