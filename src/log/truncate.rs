@@ -25,7 +25,10 @@ impl Log {
             drop(_w);
             return self.truncate_fully_and_start_at(offset);
         }
-        self.watch(self.truncate_locked(offset.0, &segs))
+        let result = self.truncate_locked(offset.0, &segs);
+        // Counted even when it failed part way: some of it may be done.
+        self.recovery_point.note_change();
+        self.watch(result)
     }
 
     fn truncate_locked(&self, offset: i64, segs: &Segments) -> Result<(), Error> {
@@ -84,6 +87,7 @@ impl Log {
             self.delete_producer_files_below(i64::MAX)?;
             self.epoch_cache.clear()
         })();
+        self.recovery_point.note_change();
         self.watch(result)
     }
 }
