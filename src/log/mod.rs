@@ -242,6 +242,9 @@ pub struct Log {
     /// transactions; `has_removed_aborted_txns` spares readers the lock.
     removed_aborted_txns: Mutex<Vec<AbortedTxnEntry>>,
     has_removed_aborted_txns: AtomicBool,
+    /// The newest producer snapshot this log wrote or loaded (-1: none),
+    /// while its file still holds the state below its offset.
+    producer_snapshot_offset: AtomicI64,
     /// Flushes that synced files, for tests of when a flush is skipped.
     #[cfg(test)]
     synced_flushes: AtomicU64,
@@ -355,6 +358,7 @@ impl Log {
             first_unstable_offset: AtomicI64::new(i64::MAX),
             removed_aborted_txns: Mutex::new(Vec::new()),
             has_removed_aborted_txns: AtomicBool::new(false),
+            producer_snapshot_offset: AtomicI64::new(-1),
             #[cfg(test)]
             synced_flushes: AtomicU64::new(0),
         };

@@ -53,6 +53,8 @@ impl Log {
             self.high_watermark.store(new_leo, Ordering::Release);
         }
         self.cleaner_checkpoint.fetch_min(new_leo, Ordering::AcqRel);
+        // A snapshot past the new end describes batches that are gone.
+        self.forget_producer_snapshot_if(|at| at > new_leo);
         self.epoch_cache.truncate_from_end(Offset(new_leo))
     }
 
