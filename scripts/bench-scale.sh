@@ -60,20 +60,13 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 fds() { ls "/proc/$1/fd" | wc -l; }
 now_ns() { date +%s%N; }
 
-start() { # BIN DATA_DIR
-  PORT=$(free_port)
-  "$1" server-start --override "listeners=PLAINTEXT://127.0.0.1:$PORT" --override "log.dirs=$2" \
-    --override embedded.zookeeper.port=0 --override offsets.topic.replication.factor=1 \
-    >>"$WORK/broker.log" 2>&1 &
-  pid=$!
-}
 stop() { kill -TERM "$pid"; wait "$pid" || true; pid=; }
 crash() { kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 
 run() { # LABEL BIN
   local label=$1 bin=$2 data="$WORK/data-$1"
   rm -rf "$data"
-  start "$bin" "$data"; wait_port "$PORT"
+  start_one_broker "$bin" "$data"; wait_port "$PORT"
   sleep 2 # idle figures: let start-up settle
   echo "$label: idle broker RSS $(( $(rss_kb "$pid") / 1024 )) MiB, $(fds "$pid") fds"
   "$PY" "$PROBE" online "127.0.0.1:$PORT" 0 "$(now_ns)" >/dev/null
@@ -93,18 +86,18 @@ run() { # LABEL BIN
   echo "$label: after produce: RSS $(( $(rss_kb "$pid") / 1024 )) MiB, $(fds "$pid") fds"
   stop
   local t0
-  t0=$(now_ns); start "$bin" "$data"
+  t0=$(now_ns); start_one_broker "$bin" "$data"
   echo "$label: start-up after SIGTERM: $("$PY" "$PROBE" online "127.0.0.1:$PORT" $(( TOTAL + 10 )) "$t0") ms to $((TOTAL + 10)) partitions online"
   echo "$label: restarted: RSS $(( $(rss_kb "$pid") / 1024 )) MiB, $(fds "$pid") fds"
   crash
-  t0=$(now_ns); start "$bin" "$data"
+  t0=$(now_ns); start_one_broker "$bin" "$data"
   echo "$label: start-up after kill -9: $("$PY" "$PROBE" online "127.0.0.1:$PORT" $(( TOTAL + 10 )) "$t0") ms"
   stop
 
   # Idle connections, on a broker with no partitions but the e2e topic.
   rm -rf "$data"
   [ "$CONNS" -gt 0 ] || return 0
-  start "$bin" "$data"; wait_port "$PORT"
+  start_one_broker "$bin" "$data"; wait_port "$PORT"
   "$KLOAD" create-topic --bootstrap "127.0.0.1:$PORT" --topic e2e --partitions 1 >/dev/null
   e2e() { "$KLOAD" e2e --bootstrap "127.0.0.1:$PORT" --topic e2e --rate 1000 --duration-s "$E2E_S" \
       --record-size 100 --fetch-wait-ms 500 | grep -o 'e2e latency us.*produce-ack us p50=[0-9]* p99=[0-9]*'; }
@@ -125,10 +118,4 @@ run() { # LABEL BIN
   rm -rf "$data"
 }
 
-echo "load: $(cat /proc/loadavg)"
-for r in $(seq "$ROUNDS"); do
-  echo "== round $r"
-  run new "$BIN"
-  [ -n "${BEFORE_BIN:-}" ] && run old "$BEFORE_BIN"
-done
-echo "load: $(cat /proc/loadavg)"
+alternate_rounds

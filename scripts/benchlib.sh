@@ -20,3 +20,25 @@ start_broker() {
   broker_pid[$id]=$!
   wait_port "${port[$id]}"
 }
+# ROUNDS rounds of `run new "$BIN"`, each followed by `run old "$BEFORE_BIN"`
+# when BEFORE_BIN is set, so the two builds alternate in one sitting; the
+# load average before and after.
+alternate_rounds() {
+  echo "load: $(cat /proc/loadavg)"
+  for r in $(seq "$ROUNDS"); do
+    echo "== round $r"
+    run new "$BIN"
+    if [ -n "${BEFORE_BIN:-}" ]; then run old "$BEFORE_BIN"; fi
+  done
+  echo "load: $(cat /proc/loadavg)"
+}
+# Starts one broker (embedded ZooKeeper on a free port) of build $1 on log
+# dir $2, listening on a free port PORT; its pid is in `pid`, its output
+# goes to $WORK/broker.log.
+start_one_broker() { # BIN DATA_DIR
+  PORT=$(free_port)
+  "$1" server-start --override "listeners=PLAINTEXT://127.0.0.1:$PORT" --override "log.dirs=$2" \
+    --override embedded.zookeeper.port=0 --override offsets.topic.replication.factor=1 \
+    >>"$WORK/broker.log" 2>&1 &
+  pid=$!
+}

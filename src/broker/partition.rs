@@ -838,11 +838,23 @@ impl Partition {
     }
 
     /// Writes the producer state at the log end (clean shutdown), so the
-    /// next start reads it instead of the log (blocking).
+    /// next start reads it instead of the log (blocking). Nothing is
+    /// written when a snapshot at the log end already holds it (Kafka's
+    /// `takeSnapshot` skips an offset it has a snapshot of), nor for an
+    /// empty log without producers: a start finds no snapshot, nothing to
+    /// scan and so the same empty state. An idle broker's shutdown then
+    /// writes no file per partition.
     pub fn snapshot_producer_state(&self) -> Result<(), crate::log::Error> {
         let producers = lock(&self.producers);
         let leo = self.log.log_end_offset().0;
-        self.log.write_producer_snapshot(leo, &producers.to_snapshot())
+        if self.log.producer_snapshot_offset() == Some(leo) {
+            return Ok(());
+        }
+        let entries = producers.to_snapshot();
+        if entries.is_empty() && leo == self.log.log_start_offset().0 {
+            return Ok(());
+        }
+        self.log.write_producer_snapshot(leo, &entries)
     }
 }
 

@@ -298,6 +298,9 @@ impl Log {
             Arc::new(LogSegment::create(&self.dir, new_base, config.segment_index_bytes, now)?);
         list.push(Arc::clone(&seg));
         self.publish_segments(list);
+        // The new segment's files are not synced; the old one's flush below
+        // moves the recovery point but does not cover them.
+        self.recovery_point.note_change();
         if let Some(old) = old.filter(|o| o.size() > 0) {
             let rp = Arc::clone(&self.recovery_point);
             let generation = rp.generation();

@@ -667,6 +667,7 @@ mod tests {
     use crate::record::Compression;
     use crate::time::ManualClock;
     use crate::types::LeaderEpoch;
+    use std::sync::atomic::Ordering;
 
     fn manager(dirs: &[PathBuf], clock: &ManualClock) -> LogManager {
         LogManager::open(dirs, LogConfig::default(), 2, Arc::new(clock.clone())).unwrap()
@@ -877,6 +878,48 @@ mod tests {
             let found = log.fetch_offset_by_timestamp(1000 * i).unwrap().unwrap();
             assert_eq!(found.offset, Offset(i), "timestamp lookup of {}", 1000 * i);
         }
+    }
+
+    /// Issue 13: a clean shutdown of idle logs synced three files of
+    /// each; now only a log with something unflushed is synced, and the
+    /// next start is still a clean one.
+    #[test]
+    fn an_idle_shutdown_syncs_nothing_and_the_next_start_is_still_clean() {
+        let (root, dirs, clock, m) = one_dir_manager();
+        let busy = TopicPartition::new("t", 0);
+        for p in 0..3 {
+            m.get_or_create_log(&TopicPartition::new("t", p), LogConfig::default()).unwrap();
+        }
+        let log = m.get_log(&busy).unwrap();
+        log.append_as_leader(&mut batch_of(4, 0, 10, Compression::None), LeaderEpoch(0)).unwrap();
+        drop(log);
+        let synced = |m: &LogManager| -> Vec<u64> {
+            let logs = m.all_logs();
+            logs.iter().map(|(_, l)| l.synced_flushes.load(Ordering::Relaxed)).collect()
+        };
+        m.shutdown().unwrap();
+        assert_eq!(synced(&m), [1, 0, 0], "only the log with appends");
+        drop(m);
+
+        let m = manager(&dirs, &clock);
+        m.shutdown().unwrap();
+        assert_eq!(synced(&m), [0, 0, 0], "nothing changed since the clean start");
+        assert!(root.path().join(CLEAN_SHUTDOWN_FILE).exists());
+        let rp = std::fs::read_to_string(root.path().join(RECOVERY_POINT_CHECKPOINT)).unwrap();
+        assert!(rp.contains("t 0 4\n"), "the recovery points are still checkpointed: {rp}");
+        let seg = m.get_log(&busy).unwrap().dir().join("00000000000000000000.log");
+        drop(m);
+
+        // A flipped byte in a record's value fails its batch's CRC, which
+        // only a recovery scan checks: the start that follows must not scan.
+        let mut bytes = std::fs::read(&seg).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x20;
+        std::fs::write(&seg, &bytes).unwrap();
+        let m = manager(&dirs, &clock);
+        let log = m.get_log(&busy).unwrap();
+        assert_eq!(log.log_end_offset(), Offset(4), "a clean start: the log was not scanned");
+        assert_eq!(log.recovery_point(), Offset(4));
     }
 
     #[test]

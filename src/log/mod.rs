@@ -131,35 +131,73 @@ pub const MAX_TIMESTAMP: i64 = -3;
 /// The recovery point and a generation bumped by every truncation, so a
 /// flush that finishes after a truncation cannot move the point past
 /// data that no longer exists.
+///
+/// Beside it, a count of the changes to the files that the point cannot
+/// show (a truncation, a roll's new segment, what recovery rewrote at
+/// open) and the count the last finished flush covered. A log whose point
+/// is at its end and whose changes are all covered has nothing a flush
+/// would write, and is not synced again (Kafka's `flush` skips a log whose
+/// recovery point is not below the offset asked for).
 struct RecoveryPoint {
-    state: Mutex<(i64, u64)>,
+    state: Mutex<RecoveryState>,
+}
+
+struct RecoveryState {
+    point: i64,
+    generation: u64,
+    changes: u64,
+    flushed_changes: u64,
 }
 
 impl RecoveryPoint {
-    fn lock(&self) -> MutexGuard<'_, (i64, u64)> {
+    fn new(point: i64, changed_at_open: bool) -> Self {
+        let state = RecoveryState {
+            point,
+            generation: 0,
+            changes: u64::from(changed_at_open),
+            flushed_changes: 0,
+        };
+        RecoveryPoint { state: Mutex::new(state) }
+    }
+    fn lock(&self) -> MutexGuard<'_, RecoveryState> {
         self.state.lock_or_recover()
     }
     fn get(&self) -> i64 {
-        self.lock().0
+        self.lock().point
     }
     fn generation(&self) -> u64 {
-        self.lock().1
+        self.lock().generation
     }
     fn advance_if(&self, generation: u64, to: i64) {
         let mut s = self.lock();
-        if s.1 == generation && to > s.0 {
-            s.0 = to;
+        if s.generation == generation && to > s.point {
+            s.point = to;
         }
     }
     fn truncate(&self, to: i64) {
         let mut s = self.lock();
-        s.1 += 1;
-        s.0 = s.0.min(to);
+        s.generation += 1;
+        s.point = s.point.min(to);
     }
     fn reset(&self, to: i64) {
         let mut s = self.lock();
-        s.1 += 1;
-        s.0 = to;
+        s.generation += 1;
+        s.point = to;
+    }
+    /// Counts a change to the files once it is complete: a flush that
+    /// began before then may have synced the files as they were.
+    fn note_change(&self) {
+        self.lock().changes += 1;
+    }
+    /// What a flush starting now works from: the generation, the point,
+    /// and the change count it covers if it completes.
+    fn begin_flush(&self) -> (u64, i64, u64, bool) {
+        let s = self.lock();
+        (s.generation, s.point, s.changes, s.changes == s.flushed_changes)
+    }
+    fn flushed(&self, changes: u64) {
+        let mut s = self.lock();
+        s.flushed_changes = s.flushed_changes.max(changes);
     }
 }
 
@@ -204,6 +242,12 @@ pub struct Log {
     /// transactions; `has_removed_aborted_txns` spares readers the lock.
     removed_aborted_txns: Mutex<Vec<AbortedTxnEntry>>,
     has_removed_aborted_txns: AtomicBool,
+    /// The newest producer snapshot this log wrote or loaded (-1: none),
+    /// while its file still holds the state below its offset.
+    producer_snapshot_offset: AtomicI64,
+    /// Flushes that synced files, for tests of when a flush is skipped.
+    #[cfg(test)]
+    synced_flushes: AtomicU64,
 }
 
 /// Parses `<topic>-<partition>` (also with Kafka's `.<id>-delete` suffix
@@ -300,9 +344,10 @@ impl Log {
             log_end_offset,
             log_start_offset: AtomicI64::new(loaded.log_start_offset),
             high_watermark: AtomicI64::new(-1),
-            recovery_point: Arc::new(RecoveryPoint {
-                state: Mutex::new((loaded.recovery_point, 0)),
-            }),
+            recovery_point: Arc::new(RecoveryPoint::new(
+                loaded.recovery_point,
+                loaded.changed_files,
+            )),
             unflushed_messages: AtomicU64::new(0),
             last_flush_ms: AtomicI64::new(now),
             epoch_cache,
@@ -313,6 +358,9 @@ impl Log {
             first_unstable_offset: AtomicI64::new(i64::MAX),
             removed_aborted_txns: Mutex::new(Vec::new()),
             has_removed_aborted_txns: AtomicBool::new(false),
+            producer_snapshot_offset: AtomicI64::new(-1),
+            #[cfg(test)]
+            synced_flushes: AtomicU64::new(0),
         };
         Ok(log)
     }
@@ -466,12 +514,17 @@ impl Log {
     }
 
     /// fsyncs everything appended so far and moves the recovery point to
-    /// the log end offset. The writer is not blocked during the fsync.
+    /// the log end offset. The writer is not blocked during the fsync. A
+    /// log with nothing unflushed (see [`RecoveryPoint`]) is left alone:
+    /// a clean shutdown of thousands of idle partitions would otherwise
+    /// sync three files of each.
     pub fn flush(&self) -> Result<(), Error> {
         self.check_open()?;
-        let generation = self.recovery_point.generation();
+        let (generation, rp, changes, changes_flushed) = self.recovery_point.begin_flush();
         let leo = self.log_end_offset.load(Ordering::Acquire);
-        let rp = self.recovery_point.get();
+        if rp >= leo && changes_flushed {
+            return Ok(());
+        }
         let unflushed = self.unflushed_messages.swap(0, Ordering::AcqRel);
         let segs = self.segments();
         let first = segment::index_holding(&segs, rp);
@@ -484,7 +537,10 @@ impl Log {
                 return Err(e);
             }
         }
+        #[cfg(test)]
+        self.synced_flushes.fetch_add(1, Ordering::Relaxed);
         self.recovery_point.advance_if(generation, leo);
+        self.recovery_point.flushed(changes);
         self.last_flush_ms.store(self.clock.now_ms(), Ordering::Release);
         Ok(())
     }

@@ -14,6 +14,7 @@
 //! deleted and the state is rebuilt from an older one or from the log.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 use super::{Error, Log};
 use crate::record::crc::crc32c;
@@ -151,7 +152,26 @@ impl Log {
         let r = std::fs::write(&tmp, encode(entries))
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(Error::io(&path));
-        self.watch(r)
+        self.watch(r)?;
+        self.producer_snapshot_offset.store(offset, Ordering::Release);
+        Ok(())
+    }
+
+    /// The offset of the newest producer snapshot this log wrote or loaded,
+    /// if its file is still there and still describes the log below that
+    /// offset (a truncation below it, or its removal, forgets it).
+    pub fn producer_snapshot_offset(&self) -> Option<i64> {
+        let offset = self.producer_snapshot_offset.load(Ordering::Acquire);
+        (offset >= 0).then_some(offset)
+    }
+
+    /// Forgets the snapshot this log knows of if it is at an offset for
+    /// which `gone` holds.
+    pub(super) fn forget_producer_snapshot_if(&self, gone: impl Fn(i64) -> bool) {
+        let _ =
+            self.producer_snapshot_offset.fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| {
+                (o >= 0 && gone(o)).then_some(-1)
+            });
     }
 
     /// The newest usable snapshot at or below the log end offset, and its
@@ -162,6 +182,7 @@ impl Log {
         let leo = self.log_end_offset().0;
         let log_start = self.log_start_offset().0;
         let files = self.watch(list(&self.dir, SNAPSHOT_EXT))?;
+        self.producer_snapshot_offset.store(-1, Ordering::Release);
         for (offset, path) in files.into_iter().rev() {
             if offset > leo {
                 self.watch(remove(&path))?;
@@ -172,7 +193,10 @@ impl Log {
             }
             let bytes = self.watch(std::fs::read(&path).map_err(Error::io(&path)))?;
             match decode(&bytes) {
-                Ok(entries) => return Ok(Some((offset, entries))),
+                Ok(entries) => {
+                    self.producer_snapshot_offset.store(offset, Ordering::Release);
+                    return Ok(Some((offset, entries)));
+                }
                 Err(e) => {
                     tracing::warn!(file = %path.display(), "ignoring producer snapshot: {e}");
                     self.watch(remove(&path))?;
@@ -185,6 +209,7 @@ impl Log {
     /// Deletes snapshots and transaction indexes of segments wholly below
     /// `offset` (they went with their segments).
     pub(super) fn delete_producer_files_below(&self, offset: i64) -> Result<(), Error> {
+        self.forget_producer_snapshot_if(|at| at < offset);
         for ext in [SNAPSHOT_EXT, super::txn_index::TXN_INDEX_EXT] {
             for (at, path) in list(&self.dir, ext)? {
                 if at >= offset {

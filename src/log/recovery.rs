@@ -32,6 +32,9 @@ pub(super) struct Loaded {
     pub log_end_offset: i64,
     pub log_start_offset: i64,
     pub recovery_point: i64,
+    /// Whether loading rewrote, cut or removed a segment's files: what it
+    /// changed is not yet synced, whatever the recovery point says.
+    pub changed_files: bool,
 }
 
 const LEFTOVER_SUFFIXES: [&str; 4] = [".deleted", ".cleaned", ".new", ".tmp"];
@@ -108,6 +111,7 @@ pub(super) fn load(
         }
         names.push(name);
     }
+    let mut changed_files = !swaps.is_empty();
     // Finish interrupted compaction swaps before loading anything else.
     swaps.sort_unstable();
     for swap_base in swaps {
@@ -151,6 +155,7 @@ pub(super) fn load(
             false
         };
         if needs_recovery {
+            changed_files = true;
             let r = seg.recover(config.index_interval_bytes)?;
             if let Some(reason) = &r.reason {
                 tracing::warn!(
@@ -179,6 +184,7 @@ pub(super) fn load(
         if segments[n - 1].size() == 0
             && segments[n - 1].base_offset() < segments[n - 2].next_offset()
         {
+            changed_files = true;
             if let Some(s) = segments.pop() {
                 s.delete_files()?;
             }
@@ -190,6 +196,8 @@ pub(super) fn load(
     let mut leo = segments.last().map_or(log_start, |s| s.next_offset());
     if segments.is_empty() || log_start > leo {
         // Nothing usable is left below the checkpointed start: begin there.
+        // A new log's first segment changes nothing a crash could lose.
+        changed_files |= !segments.is_empty();
         for s in segments.drain(..) {
             s.delete_files()?;
         }
@@ -213,7 +221,13 @@ pub(super) fn load(
     }
     let recovery_point =
         if had_clean_shutdown { leo } else { recovery_point.clamp(log_start.min(leo), leo) };
-    Ok(Loaded { segments, log_end_offset: leo, log_start_offset: log_start, recovery_point })
+    Ok(Loaded {
+        segments,
+        log_end_offset: leo,
+        log_start_offset: log_start,
+        recovery_point,
+        changed_files,
+    })
 }
 
 /// Why a segment's indexes cannot be trusted, if they cannot.

@@ -1005,3 +1005,5 @@ fn the_first_append_after_a_load_writes_what_loading_dropped() {
     log.append_as_follower(&mut b.build().unwrap()).unwrap();
     assert_eq!(std::fs::read_to_string(&checkpoint).unwrap(), "0\n1\n1 0\n");
 }
+
+mod flush;

@@ -25,7 +25,10 @@ impl Log {
             drop(_w);
             return self.truncate_fully_and_start_at(offset);
         }
-        self.watch(self.truncate_locked(offset.0, &segs))
+        let result = self.truncate_locked(offset.0, &segs);
+        // Counted even when it failed part way: some of it may be done.
+        self.recovery_point.note_change();
+        self.watch(result)
     }
 
     fn truncate_locked(&self, offset: i64, segs: &Segments) -> Result<(), Error> {
@@ -50,6 +53,8 @@ impl Log {
             self.high_watermark.store(new_leo, Ordering::Release);
         }
         self.cleaner_checkpoint.fetch_min(new_leo, Ordering::AcqRel);
+        // A snapshot past the new end describes batches that are gone.
+        self.forget_producer_snapshot_if(|at| at > new_leo);
         self.epoch_cache.truncate_from_end(Offset(new_leo))
     }
 
@@ -84,6 +89,7 @@ impl Log {
             self.delete_producer_files_below(i64::MAX)?;
             self.epoch_cache.clear()
         })();
+        self.recovery_point.note_change();
         self.watch(result)
     }
 }

@@ -452,6 +452,55 @@ mod producer_files {
         assert_eq!((index.entries.len(), index.problem), (1, None), "the index is written anew");
     }
 
+    /// Issue 13: a clean shutdown wrote every partition's snapshot again,
+    /// idle or not. A snapshot at the log end already holds the state
+    /// (Kafka's `takeSnapshot`), and an empty log needs none.
+    #[test]
+    fn a_shutdown_writes_no_snapshot_it_already_has_or_does_not_need() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let snapshots = || -> Vec<String> {
+            let mut names: Vec<_> = std::fs::read_dir(dir.path().join("t-0"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".snapshot"))
+                .collect();
+            names.sort();
+            names
+        };
+        let p = open(dir.path(), false);
+        p.snapshot_producer_state().unwrap();
+        assert!(snapshots().is_empty(), "an empty log: a start has nothing to scan anyway");
+        p.log.close().unwrap();
+        drop(p);
+
+        let before = fill_and_shut_down(dir.path());
+        let at_end = file(dir.path(), 8, ".snapshot");
+        let inode = || std::fs::metadata(&at_end).unwrap().ino();
+        let written = inode();
+        let p = open(dir.path(), true);
+        p.snapshot_producer_state().unwrap();
+        assert_eq!(inode(), written, "loaded at the log end: not written again");
+        p.snapshot_producer_state().unwrap();
+        assert_eq!(inode(), written);
+
+        // A truncation below it and appends back to the same offset: the
+        // state there is new and is written.
+        p.apply_leader_state(state(2, 1, &[2, 1], 1), 0).unwrap();
+        p.truncate(6, false).unwrap();
+        p.apply_leader_state(state(ME, 2, &[ME], 2), 0).unwrap();
+        for id in [10, 11] {
+            p.append_records_to_leader(&mut batch(id, 0, false), -1, 1).unwrap();
+        }
+        assert_eq!(p.log.log_end_offset(), Offset(8));
+        p.snapshot_producer_state().unwrap();
+        let entries = producer_snapshot::decode(&std::fs::read(&at_end).unwrap()).unwrap();
+        let mut ids: Vec<_> = entries.iter().map(|e| e.producer_id).collect();
+        ids.sort();
+        assert_eq!(ids, [1, 2, 3, 4, 10, 11], "the state after the new batches");
+        assert_ne!(facts(&p), before);
+    }
+
     #[test]
     fn truncation_drops_snapshots_and_aborts_past_the_new_end() {
         let dir = tempfile::tempdir().unwrap();

@@ -253,6 +253,7 @@ pub(super) fn swap_in(
         remove(&txn_index_path(log, old_base, ""))?;
         if old_base != base {
             remove(&log.dir.join(file_name(old_base, SNAPSHOT_EXT)))?;
+            log.forget_producer_snapshot_if(|at| at == old_base);
         }
     }
     if let Some(c) = &cleaned {
