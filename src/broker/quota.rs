@@ -323,6 +323,39 @@ mod tests {
         assert_eq!(r.measure(0, &CFG), 10.0);
     }
 
+    /// A client that sends 1 MiB requests as fast as its throttle lets it
+    /// (our producer's and librdkafka's largest) against 1 MiB/s. Kafka's
+    /// sampled rate lets ten windows' worth through at the start and a
+    /// window's worth again whenever the oldest sample expires, so a 30 s
+    /// span sees between about 0.74x and 1.2x of the quota depending on
+    /// its phase (what scripts/bench-quota.sh measures); over 100 s the
+    /// client gets the quota.
+    #[test]
+    fn a_greedy_client_gets_its_quota_over_the_long_run() {
+        let quota = 1024.0 * 1024.0;
+        let chunk = 1024.0 * 1024.0;
+        let mut r = Rate::new(0);
+        let mut sent = Vec::new();
+        let mut now = 0u64;
+        while now < 200_000 {
+            r.record(chunk, now, &CFG);
+            sent.push(now);
+            now += r.throttle_ms(quota, now, &CFG).max(1);
+        }
+        let rate = |from: u64, to: u64| {
+            let n = sent.iter().filter(|&&t| t >= from && t < to).count() as f64;
+            n * chunk / ((to - from) as f64 / 1000.0) / quota
+        };
+        let first = sent.iter().take_while(|&&t| t == 0).count() as f64 * chunk;
+        assert!(first <= quota * 10.0 + chunk, "the start lets ten windows through: {first}");
+        let long = rate(100_000, 200_000);
+        assert!((0.95..=1.05).contains(&long), "100 s at {long:.3}x the quota");
+        for from in (15_000..170_000).step_by(5_000) {
+            let span = rate(from, from + 30_000);
+            assert!((0.7..=1.25).contains(&span), "30 s from {from} ms at {span:.3}x");
+        }
+    }
+
     #[test]
     fn throttle_time_is_what_brings_the_rate_back_to_the_quota() {
         // 20,000 bytes over a 10 s window is 2,000 B/s against a quota of
