@@ -16,16 +16,14 @@ impl Throttle {
         Self { per_sec, start: Instant::now() }
     }
 
-    /// Sleeps while `sent` records are ahead of the allowed rate.
-    pub async fn wait(&mut self, sent: u64) {
+    /// When the record after `sent` is due, if `sent` records are ahead
+    /// of the allowed rate.
+    pub fn due(&self, sent: u64) -> Option<Instant> {
         if self.per_sec <= 0.0 {
-            return;
+            return None;
         }
-        let due = Duration::from_secs_f64(sent as f64 / self.per_sec);
-        let elapsed = self.start.elapsed();
-        if due > elapsed {
-            tokio::time::sleep(due - elapsed).await;
-        }
+        let due = self.start + Duration::from_secs_f64(sent as f64 / self.per_sec);
+        (due > Instant::now()).then_some(due)
     }
 }
 

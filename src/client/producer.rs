@@ -239,8 +239,9 @@ pub struct Producer {
     sequences: HashMap<(Arc<str>, i32), i32>,
     failures: Vec<Failure>,
     delivered: u64,
-    /// Tags of acknowledged records, kept only when asked for (perf tests).
-    acked: Option<Vec<u64>>,
+    /// Tags of acknowledged records and when their answer was handled,
+    /// kept only when asked for (perf tests).
+    acked: Option<Vec<(u64, std::time::Instant)>>,
     /// Set with a `transactional.id`.
     txn: Option<TransactionManager>,
 }
@@ -359,15 +360,45 @@ impl Producer {
         self.acked.get_or_insert_with(Vec::new);
     }
 
-    /// Tags acknowledged since the last call (with [`Producer::track_acks`]).
-    pub fn take_acked(&mut self) -> Vec<u64> {
+    /// Tags acknowledged since the last call (with [`Producer::track_acks`]),
+    /// each with the moment its answer was handled.
+    pub fn take_acked(&mut self) -> Vec<(u64, std::time::Instant)> {
         self.acked.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     fn delivered_batch(&mut self, tags: &[u64]) {
         self.delivered += tags.len() as u64;
         if let Some(acked) = &mut self.acked {
-            acked.extend_from_slice(tags);
+            let now = std::time::Instant::now();
+            acked.extend(tags.iter().map(|&t| (t, now)));
+        }
+    }
+
+    /// Does what Java's sender thread does in the background until
+    /// `until`: sends batches as they finish lingering and handles answers
+    /// as they arrive. A caller that paces its sends (producer-perf-test's
+    /// `--throughput`) would otherwise leave both waiting while it sleeps,
+    /// and every record would look as slow as the pause after it.
+    pub async fn work_until(&mut self, until: std::time::Instant) -> Result<()> {
+        let until = Instant::from_std(until);
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            if self.linger_deadline().is_some_and(|d| d <= now) {
+                // Seals every lingered batch, so this does not repeat.
+                self.send_lingering().await?;
+                continue;
+            }
+            let wake = self.linger_deadline().map_or(until, |d| d.min(until));
+            tokio::select! {
+                Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
+                    self.complete(done).await;
+                    self.dispatch().await;
+                }
+                () = tokio::time::sleep_until(wake) => {}
+            }
         }
     }
 

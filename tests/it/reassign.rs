@@ -129,7 +129,7 @@ fn acks_all_producer(
                 if producer.send(topic, record, i).await.is_ok() {
                     let _ = producer.flush().await;
                 }
-                acked.extend(producer.take_acked().into_iter().map(|t| format!("record-{t}")));
+                acked.extend(producer.take_acked().into_iter().map(|(t, _)| format!("record-{t}")));
                 acks.store(acked.len(), Ordering::Relaxed);
                 i += 1;
             }
