@@ -147,6 +147,8 @@ impl Log {
         entries: &[SnapshotEntry],
     ) -> Result<(), Error> {
         self.check_open()?;
+        // Before the file can exist, so that a load never misses it.
+        self.snapshot_files.store(true, Ordering::Release);
         let path = self.dir.join(super::segment::file_name(offset, SNAPSHOT_EXT));
         let tmp = path.with_extension("snapshot.tmp");
         let r = std::fs::write(&tmp, encode(entries))
@@ -181,8 +183,11 @@ impl Log {
         self.check_open()?;
         let leo = self.log_end_offset().0;
         let log_start = self.log_start_offset().0;
-        let files = self.watch(list(&self.dir, SNAPSHOT_EXT))?;
         self.producer_snapshot_offset.store(-1, Ordering::Release);
+        if !self.snapshot_files.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let files = self.watch(list(&self.dir, SNAPSHOT_EXT))?;
         for (offset, path) in files.into_iter().rev() {
             if offset > leo {
                 self.watch(remove(&path))?;

@@ -22,6 +22,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::producer_snapshot::SNAPSHOT_EXT;
 use super::segment::{file_name, LogSegment, LOG_EXT};
 use super::txn_index::TXN_INDEX_EXT;
 use super::{Error, LogConfig};
@@ -35,6 +36,8 @@ pub(super) struct Loaded {
     /// Whether loading rewrote, cut or removed a segment's files: what it
     /// changed is not yet synced, whatever the recovery point says.
     pub changed_files: bool,
+    /// Whether the directory held producer snapshot files.
+    pub snapshot_files: bool,
 }
 
 const LEFTOVER_SUFFIXES: [&str; 4] = [".deleted", ".cleaned", ".new", ".tmp"];
@@ -112,6 +115,7 @@ pub(super) fn load(
         names.push(name);
     }
     let mut changed_files = !swaps.is_empty();
+    let snapshot_files = names.iter().any(|n| n.ends_with(SNAPSHOT_EXT));
     // Finish interrupted compaction swaps before loading anything else.
     swaps.sort_unstable();
     for swap_base in swaps {
@@ -227,6 +231,7 @@ pub(super) fn load(
         log_start_offset: log_start,
         recovery_point,
         changed_files,
+        snapshot_files,
     })
 }
 
