@@ -307,10 +307,14 @@ impl Log {
             let dir_state = Arc::clone(&self.dir_state);
             // Queued, not done here: the writer lock is held, and an fsync
             // of a whole segment would stall every producer to this log.
-            self.dir_state.flusher.submit(move || match old.flush() {
+            // Only when no flusher thread can run does the roll do it.
+            let flush = move || match old.flush() {
                 Ok(()) => rp.advance_if(generation, new_base),
                 Err(e) => dir_state.mark_offline(&e),
-            });
+            };
+            if let Err(flush) = self.dir_state.flusher.submit(flush) {
+                flush();
+            }
         }
         Ok(seg)
     }

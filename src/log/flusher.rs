@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Mutex;
 
-type Job = Box<dyn FnOnce() + Send>;
+pub(super) type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Debug, Default)]
 pub(super) struct Flusher {
@@ -24,15 +24,16 @@ pub(super) struct Flusher {
 }
 
 impl Flusher {
-    /// Queues `job` behind every job submitted before it. Returns false if
-    /// no thread could be started; the job is dropped and the caller's next
-    /// full flush covers what it would have done.
-    pub(super) fn submit(&self, job: impl FnOnce() + Send + 'static) -> bool {
+    /// Queues `job` behind every job submitted before it. Hands the job
+    /// back when no thread could be started, for the caller to run itself:
+    /// dropped, a rolled segment would never be synced while a later
+    /// roll's flush moved the recovery point past it.
+    pub(super) fn submit(&self, job: impl FnOnce() + Send + 'static) -> Result<(), Job> {
         let mut queue = self.queue.lock_or_recover();
         let job: Job = Box::new(job);
         let job = match queue.as_ref() {
             Some(tx) => match tx.send(job) {
-                Ok(()) => return true,
+                Ok(()) => return Ok(()),
                 // The thread is gone (a job panicked): start another.
                 Err(e) => e.0,
             },
@@ -45,12 +46,12 @@ impl Flusher {
             }
         });
         if let Err(e) = spawned {
-            tracing::warn!("cannot start the log flusher thread ({e}); the rolled segment is flushed on the next flush");
+            tracing::warn!("cannot start the log flusher thread ({e}); the rolled segment is flushed in the roll");
             *queue = None;
-            return false;
+            return Err(job);
         }
         self.threads_started.fetch_add(1, Ordering::Relaxed);
-        let sent = tx.send(job).is_ok();
+        let sent = tx.send(job).map_err(|e| e.0);
         *queue = Some(tx);
         sent
     }

@@ -858,9 +858,13 @@ fn rolls_share_one_flusher_thread_and_the_recovery_point_waits_for_it() {
     let (_dir, _clock, log) = new_log(LogConfig::default(), 0);
     // A job ahead of the rolls holds the flusher, as a slow disk would.
     let (release, held) = std::sync::mpsc::channel::<()>();
-    assert!(log.dir_state.flusher.submit(move || {
-        let _ = held.recv_timeout(std::time::Duration::from_secs(120));
-    }));
+    assert!(log
+        .dir_state
+        .flusher
+        .submit(move || {
+            let _ = held.recv_timeout(std::time::Duration::from_secs(120));
+        })
+        .is_ok());
     for _ in 0..200 {
         log.append_as_leader(&mut batch_of(1, 0, 10, Compression::None), LeaderEpoch(0)).unwrap();
         log.roll().unwrap();
