@@ -22,7 +22,11 @@ impl Throttle {
         if self.per_sec <= 0.0 {
             return None;
         }
-        let due = self.start + Duration::from_secs_f64(sent as f64 / self.per_sec);
+        // A rate so low that the wait overflows a Duration or the clock
+        // waits a year, as good as forever for a perf test.
+        let year = Duration::from_secs(365 * 24 * 3600);
+        let wait = Duration::try_from_secs_f64(sent as f64 / self.per_sec).unwrap_or(year);
+        let due = self.start.checked_add(wait.min(year)).unwrap_or(self.start + year);
         (due > Instant::now()).then_some(due)
     }
 }
@@ -95,6 +99,19 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttle_paces_and_any_rate_is_taken() {
+        assert_eq!(Throttle::new(-1.0).due(1_000_000), None, "unthrottled");
+        let t = Throttle::new(10.0);
+        assert_eq!(t.due(0), None, "the first record goes at once");
+        let next = t.due(1).expect("the second waits a tenth of a second");
+        assert!(next - t.start == Duration::from_millis(100));
+        // Rates too low for a Duration wait "forever" instead of panicking.
+        for rate in [1e-300, f64::MIN_POSITIVE] {
+            assert!(Throttle::new(rate).due(1).is_some());
+        }
+    }
 
     #[test]
     fn metrics_table_is_kafkas() {
