@@ -14,7 +14,7 @@ use zookeeper_client as zkc;
 
 use super::client_quotas::{self as q, ClientQuotaConfigs, QuotaEntity};
 use super::zk_controller::{get_many, list};
-use super::zk_store::{open, publish_if_changed, unavailable};
+use super::zk_store::{open, publish_if_changed, unavailable, SessionWatch};
 use super::znodes as z;
 use super::Error;
 
@@ -72,7 +72,7 @@ pub async fn follow_client_quotas(
     loop {
         let c = client();
         let mut notifications =
-            c.watch("/config/changes", zkc::AddWatchMode::Persistent).await.ok();
+            SessionWatch::add(&c, "/config/changes", zkc::AddWatchMode::Persistent).await;
         loop {
             match read_client_quotas(&c).await {
                 Ok(quotas) => publish_if_changed(&tx, quotas),
@@ -80,13 +80,11 @@ pub async fn follow_client_quotas(
             }
             match notifications.as_mut() {
                 Some(w) => {
-                    let _ = tokio::time::timeout(RECHECK, w.changed()).await;
+                    let _ = tokio::time::timeout(RECHECK, w.next()).await;
                 }
                 None => tokio::time::sleep(RECHECK).await,
             }
-            if notifications.is_none()
-                || matches!(c.state(), zkc::SessionState::Expired | zkc::SessionState::Closed)
-            {
+            if notifications.is_none() || c.state().is_terminated() {
                 break;
             }
         }

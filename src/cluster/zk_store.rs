@@ -472,11 +472,10 @@ async fn follow_session(
         (z::CONTROLLER, zkc::AddWatchMode::Persistent),
     ];
     for (p, mode) in watches {
-        if let Ok(mut w) = c.watch(p, mode).await {
+        if let Some(mut w) = SessionWatch::add(c, p, mode).await {
             let ev_tx = ev_tx.clone();
             forwarders.push(tokio::spawn(async move {
-                loop {
-                    let e = w.changed().await;
+                while let Some(e) = w.next().await {
                     if ev_tx.send((std::time::Instant::now(), e)).is_err() {
                         return;
                     }
@@ -486,11 +485,10 @@ async fn follow_session(
     }
     drop(ev_tx);
     for p in [super::zk_acls::LITERAL_CHANGES, super::zk_acls::EXTENDED_CHANGES] {
-        if let Ok(mut w) = c.watch(p, zkc::AddWatchMode::PersistentRecursive).await {
+        if let Some(mut w) = SessionWatch::add(c, p, zkc::AddWatchMode::PersistentRecursive).await {
             let bump = shared.acl_changes.clone();
             forwarders.push(tokio::spawn(async move {
-                loop {
-                    let _ = w.changed().await;
+                while w.next().await.is_some() {
                     bump.send_modify(|n| *n += 1);
                 }
             }));
@@ -505,7 +503,7 @@ async fn follow_session(
         tokio::time::Instant::now() + settings.leader_imbalance_check_interval;
     let mut batch: Vec<Noticed> = Vec::new();
     loop {
-        if matches!(c.state(), zkc::SessionState::Expired | zkc::SessionState::Closed) {
+        if c.state().is_terminated() {
             return;
         }
         if let Some(id) = shared.my_id() {
@@ -545,6 +543,28 @@ async fn follow_session(
         while let Ok(e) = events.try_recv() {
             batch.push(e);
         }
+    }
+}
+
+/// A persistent watch that ends with its session. `zookeeper-client`
+/// panics when a persistent watcher is asked again after the terminal
+/// event of its session (expired, closed, authentication failed); the next
+/// session sets its own watches, so this one only has to stop.
+pub(super) struct SessionWatch(Option<zkc::PersistentWatcher>);
+
+impl SessionWatch {
+    /// `None` when the watch cannot be set (the session is gone).
+    pub(super) async fn add(c: &zkc::Client, path: &str, mode: zkc::AddWatchMode) -> Option<Self> {
+        c.watch(path, mode).await.ok().map(|w| SessionWatch(Some(w)))
+    }
+
+    /// The next event, the session's terminal one included; `None` after it.
+    pub(super) async fn next(&mut self) -> Option<zkc::WatchedEvent> {
+        let event = self.0.as_mut()?.changed().await;
+        if event.session_state.is_terminated() {
+            self.0 = None;
+        }
+        Some(event)
     }
 }
 

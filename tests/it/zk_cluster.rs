@@ -221,4 +221,7 @@ fn broker_registers_again_after_its_session_expires() {
     support::wait_until(Duration::from_secs(20), "the broker to lead again", || {
         json(&c, &rt, "/controller").is_some_and(|v| v["brokerid"] == 1)
     });
+    // The old session's watches ended with it; none was asked again.
+    let stderr = broker.stderr_log();
+    assert!(!stderr.contains("panicked"), "the broker panicked:\n{stderr}");
 }
