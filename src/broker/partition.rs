@@ -321,10 +321,7 @@ impl Partition {
             // Kafka's `makeLeader`: the new epoch starts at the current log
             // end; in-sync followers count as caught up now, others never.
             let leo = self.log.log_end_offset();
-            self.log
-                .leader_epoch_cache()
-                .assign(LeaderEpoch(state.leader_epoch), leo)
-                .map_err(|e| ApiError::new(log_error_code(&e), e.to_string()))?;
+            self.log.leader_epoch_cache().assign_deferred(LeaderEpoch(state.leader_epoch), leo);
             for &r in state.replicas.iter().filter(|&&r| r != self.broker_id) {
                 let caught_up = if state.isr.contains(&r) { now_ms } else { 0 };
                 followers.insert(

@@ -55,8 +55,9 @@ pub struct LeaderEpochCache {
     /// one's checkpoint twice, once when loading drops the epoch that
     /// starts at the log end and again when leadership assigns it back.
     on_disk: Mutex<Vec<EpochEntry>>,
-    /// Set while `entries` differs from the file because loading truncated
-    /// it in memory only; the next assign writes it before any append.
+    /// Set while `entries` is ahead of the file: loading truncated it, or
+    /// a new leader assigned its epoch, in memory only. The file is written
+    /// before anything is appended.
     stale_file: AtomicBool,
     log_end_offset: Arc<AtomicI64>,
 }
@@ -166,16 +167,37 @@ impl LeaderEpochCache {
         }
         let mut entries = self.lock();
         if covers(&entries, epoch, start_offset) {
-            return Ok(());
+            // Covered in memory may still be missing from the file.
+            return match self.stale_file.load(Ordering::Acquire) {
+                true => self.persist(&entries),
+                false => Ok(()),
+            };
         }
         // Memory changes only once the file has: an entry that failed to
         // persist would otherwise look persisted to the next append.
         let mut next = entries.clone();
-        next.retain(|e| e.epoch < epoch && e.start_offset < start_offset);
-        next.push(EpochEntry { epoch, start_offset });
+        supersede(&mut next, epoch, start_offset);
         self.persist(&next)?;
         *entries = next;
         Ok(())
+    }
+
+    /// A new leader's epoch, starting at its log end: recorded in memory at
+    /// once and written to the file before the first append (by
+    /// [`Self::write_if_stale`] or [`Self::assign`]). Becoming leader of
+    /// thousands of partitions (a controlled shutdown moving them here)
+    /// then costs no fsync each. A crash before that append loses only an
+    /// epoch that starts at the log end, which the next load drops anyway
+    /// ([`Self::truncate_loaded`]); no record carries it.
+    pub fn assign_deferred(&self, epoch: LeaderEpoch, start_offset: Offset) {
+        if epoch.0 < 0 {
+            return;
+        }
+        let mut entries = self.lock();
+        if !covers(&entries, epoch, start_offset) {
+            supersede(&mut entries, epoch, start_offset);
+            self.stale_file.store(true, Ordering::Release);
+        }
     }
 
     /// KIP-279: the largest epoch at or below `requested` and the offset
@@ -224,6 +246,13 @@ impl LeaderEpochCache {
         entries.clear();
         self.persist(&entries)
     }
+}
+
+/// Kafka's `assign`: entries this one supersedes (same or higher epoch,
+/// or starting at or after it) go, and it is appended.
+fn supersede(entries: &mut Vec<EpochEntry>, epoch: LeaderEpoch, start_offset: Offset) {
+    entries.retain(|e| e.epoch < epoch && e.start_offset < start_offset);
+    entries.push(EpochEntry { epoch, start_offset });
 }
 
 #[cfg(test)]
@@ -317,6 +346,29 @@ mod tests {
         assert!(c.try_is_assigned(LeaderEpoch(0), Offset(0)));
         c.assign(LeaderEpoch(1), Offset(0)).unwrap();
         assert_eq!(file(dir.path()).0, "0\n1\n1 0\n", "a change is still written");
+    }
+
+    /// A new leader's epoch answers at once and is in the file before the
+    /// first append; a crash before it leaves the file as it was.
+    #[test]
+    fn a_deferred_epoch_is_written_before_the_first_append() {
+        for first_write in ["write_if_stale", "assign"] {
+            let dir = tempfile::tempdir().unwrap();
+            let c = cache_with(dir.path(), 50, &[(1, 0)]);
+            let before = file(dir.path());
+            c.assign_deferred(LeaderEpoch(2), Offset(50));
+            assert_eq!(c.latest_epoch(), Some(LeaderEpoch(2)));
+            assert_eq!(c.end_offset_for(LeaderEpoch(1)), (LeaderEpoch(1), Offset(50)));
+            assert_eq!(file(dir.path()), before, "nothing written yet");
+            assert_eq!(cache(dir.path(), 50).latest_epoch(), Some(LeaderEpoch(1)));
+            assert!(!c.try_is_assigned(LeaderEpoch(2), Offset(50)), "an inline append must wait");
+            match first_write {
+                "write_if_stale" => c.write_if_stale().unwrap(),
+                _ => c.assign(LeaderEpoch(2), Offset(50)).unwrap(),
+            }
+            assert_eq!(file(dir.path()).0, "0\n2\n1 0\n2 50\n", "{first_write}");
+            assert!(c.try_is_assigned(LeaderEpoch(2), Offset(50)));
+        }
     }
 
     /// What loading dropped stays in the file only until the next write

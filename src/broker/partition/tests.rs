@@ -182,6 +182,27 @@ fn make_leader_starts_the_epoch_at_the_log_end_and_keeps_the_high_watermark() {
     assert_eq!(f.p.high_watermark(), 6, "follower 2 still has to confirm the rest");
 }
 
+/// The new epoch reaches the checkpoint file with the first append, not
+/// with the election: a controlled shutdown moving thousands of
+/// leaderships here would otherwise wait for an fsync each.
+#[test]
+fn make_leader_writes_the_epoch_with_the_first_append() {
+    let f = partition(state(2, 3, &[2, 1], 0));
+    f.p.append_records_as_follower(&mut leader_batch(0, 3, 8), 3).unwrap();
+    let checkpoint = f.p.log.dir().join("leader-epoch-checkpoint");
+    let read = || std::fs::read_to_string(&checkpoint).unwrap();
+    assert_eq!(read(), "0\n1\n3 0\n");
+    f.p.apply_leader_state(state(ME, 4, &[1, 2], 1), 0).unwrap();
+    assert_eq!(f.p.log.leader_epoch_cache().end_offset_for(LeaderEpoch(3)).1, Offset(8));
+    assert_eq!(read(), "0\n1\n3 0\n", "nothing written at the election");
+    assert!(
+        f.p.try_append_records_to_leader_inline(&mut records(1), 1, 1).is_none(),
+        "the reactor leaves the write to the blocking pool"
+    );
+    f.p.append_records_to_leader(&mut records(2), 1, 1).unwrap();
+    assert_eq!(read(), "0\n2\n3 0\n4 8\n");
+}
+
 /// A batch as a leader wrote it: offsets and epoch already stamped.
 fn leader_batch(base: i64, epoch: i32, n: usize) -> Vec<u8> {
     let mut b =
