@@ -57,6 +57,23 @@ pub fn filter_from_wire(
     })
 }
 
+/// [`filter_from_wire`] over a DescribeAcls request or a DeleteAcls filter:
+/// two generated types with the same seven filter fields and no trait in
+/// common.
+macro_rules! filter_of {
+    ($f:expr) => {
+        filter_from_wire(
+            $f.resource_type_filter,
+            $f.resource_name_filter.as_deref(),
+            $f.pattern_type_filter,
+            $f.principal_filter.as_deref(),
+            $f.host_filter.as_deref(),
+            $f.operation,
+            $f.permission_type,
+        )
+    };
+}
+
 fn security_disabled() -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
     (
         ErrorCode::SecurityDisabled.code(),
@@ -146,15 +163,7 @@ pub async fn describe(
         resp.error_code = ErrorCode::ClusterAuthorizationFailed.code();
         return resp;
     }
-    let filter = match filter_from_wire(
-        req.resource_type_filter,
-        req.resource_name_filter.as_deref(),
-        req.pattern_type_filter,
-        req.principal_filter.as_deref(),
-        req.host_filter.as_deref(),
-        req.operation,
-        req.permission_type,
-    ) {
+    let filter = match filter_of!(req) {
         Ok(f) => f,
         Err(e) => {
             resp.error_code = ErrorCode::InvalidRequest.code();
@@ -223,15 +232,7 @@ pub async fn delete(
         }
     };
     for f in req.filters {
-        let filter = match filter_from_wire(
-            f.resource_type_filter,
-            f.resource_name_filter.as_deref(),
-            f.pattern_type_filter,
-            f.principal_filter.as_deref(),
-            f.host_filter.as_deref(),
-            f.operation,
-            f.permission_type,
-        ) {
+        let filter = match filter_of!(f) {
             Ok(filter) => filter,
             Err(e) => {
                 resp.filter_results
