@@ -175,20 +175,21 @@ pub fn run(args: DumpLogArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut report = Report::default();
+    let mut dump = Dump { out: &mut out, opts: &opts, report: &mut report };
     for file in args.files.iter().filter(|f| !f.as_os_str().is_empty()) {
-        writeln!(out, "Dumping {}", file.display())?;
+        writeln!(dump.out, "Dumping {}", file.display())?;
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         match name.rfind('.').map(|i| &name[i..]) {
-            Some(".log") => dump_log(&mut out, file, &opts, &mut report)?,
-            Some(".index") => dump_index(&mut out, file, &opts, &mut report)?,
-            Some(".timeindex") => dump_time_index(&mut out, file, &opts, &mut report)?,
-            Some(".txnindex") => dump_txn_index(&mut out, file, &mut report)?,
+            Some(".log") => dump.log(file)?,
+            Some(".index") => dump.index(file)?,
+            Some(".timeindex") => dump.time_index(file)?,
+            Some(".txnindex") => dump.txn_index(file)?,
             Some(".snapshot") => {
-                out.flush()?;
-                dump_producer_snapshot(&mut out, file)?;
+                dump.out.flush()?;
+                dump.producer_snapshot(file)?;
             }
             _ => {
-                out.flush()?;
+                dump.out.flush()?;
                 eprintln!("Ignoring unknown file {}", file.display());
             }
         }
@@ -235,62 +236,267 @@ fn base_and_log(file: &Path) -> anyhow::Result<(i64, PathBuf)> {
     Ok((base, file.with_file_name(format!("{stem}.log"))))
 }
 
-fn dump_log(
-    out: &mut impl Write,
-    file: &Path,
-    opts: &Options,
-    report: &mut Report,
-) -> anyhow::Result<()> {
-    let (base, _) = base_and_log(file)?;
-    writeln!(out, "Log starting offset: {base}")?;
-    let mut reader = BatchFileReader::open(file, opts.max_bytes)
-        .with_context(|| format!("cannot open {}", file.display()))?;
-    let mut pos = 0u64;
-    let mut last_offset = -1i64;
-    let mut gaps = Vec::new();
-    loop {
-        let bytes = match reader.batch_at(pos) {
-            Ok(None) => break,
-            Ok(Some(bytes)) => bytes,
-            Err(ChunkError::Io(e)) => {
-                return Err(e).with_context(|| format!("reading {}", file.display()))
-            }
-            Err(ChunkError::Batch(e)) => {
-                let limited = opts.max_bytes < i32::MAX as u64;
-                if !(limited && matches!(e, RecordError::Truncated { .. })) {
-                    let name = file.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-                    writeln!(
-                        out,
-                        "Found {} invalid bytes at the end of {name}",
-                        reader.len() - pos
-                    )?;
-                    report.corrupt.push(format!("{}: {e}", file.display()));
+/// What every file's dump shares: where it prints, what the command line
+/// asked to check and show, and the problems found so far (reported once
+/// every file is dumped, the way Kafka groups them).
+struct Dump<'a, W> {
+    out: &'a mut W,
+    opts: &'a Options,
+    report: &'a mut Report,
+}
+
+impl<W: Write> Dump<'_, W> {
+    fn log(&mut self, file: &Path) -> anyhow::Result<()> {
+        let (base, _) = base_and_log(file)?;
+        writeln!(self.out, "Log starting offset: {base}")?;
+        let mut reader = BatchFileReader::open(file, self.opts.max_bytes)
+            .with_context(|| format!("cannot open {}", file.display()))?;
+        let mut pos = 0u64;
+        let mut last_offset = -1i64;
+        let mut gaps = Vec::new();
+        loop {
+            let bytes = match reader.batch_at(pos) {
+                Ok(None) => break,
+                Ok(Some(bytes)) => bytes,
+                Err(ChunkError::Io(e)) => {
+                    return Err(e).with_context(|| format!("reading {}", file.display()))
                 }
+                Err(ChunkError::Batch(e)) => {
+                    let limited = self.opts.max_bytes < i32::MAX as u64;
+                    if !(limited && matches!(e, RecordError::Truncated { .. })) {
+                        let name =
+                            file.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+                        writeln!(
+                            self.out,
+                            "Found {} invalid bytes at the end of {name}",
+                            reader.len() - pos
+                        )?;
+                        self.report.corrupt.push(format!("{}: {e}", file.display()));
+                    }
+                    break;
+                }
+            };
+            let batch = RecordBatch::parse_at(bytes, pos as usize)?;
+            print_batch(self.out, &batch)?;
+            if !batch.is_valid() {
+                self.report.corrupt.push(format!(
+                    "{}: batch at position {pos} is corrupt: CRC {} stored, {} computed",
+                    file.display(),
+                    batch.crc(),
+                    batch.compute_crc()
+                ));
+            }
+            if self.opts.deep {
+                if let Err(e) =
+                    print_records(self.out, &batch, self.opts, &mut last_offset, &mut gaps)
+                {
+                    writeln!(self.out)?;
+                    self.report
+                        .corrupt
+                        .push(format!("{}: batch at position {pos}: {e}", file.display()));
+                }
+            }
+            pos += batch.size() as u64;
+        }
+        if !gaps.is_empty() {
+            self.report.non_consecutive.push((file.to_path_buf(), gaps));
+        }
+        Ok(())
+    }
+
+    fn index(&mut self, file: &Path) -> anyhow::Result<()> {
+        let (base, log) = base_and_log(file)?;
+        let len = std::fs::metadata(file)
+            .with_context(|| format!("cannot open {}", file.display()))?
+            .len();
+        let entries = offset_index::read_entries(file, base)?;
+        if entries.is_empty() {
+            writeln!(self.out, "{} is empty.", file.display())?;
+            return Ok(());
+        }
+        if self.opts.sanity_only {
+            let log_size = std::fs::metadata(&log).map_or(0, |m| m.len());
+            match index_sanity(&entries, base, len, log_size) {
+                Ok(()) => writeln!(self.out, "{} passed sanity check.", file.display())?,
+                Err(why) => self
+                    .report
+                    .corrupt
+                    .push(format!("Corrupt index found, index file ({}) {why}", file.display())),
+            }
+            return Ok(());
+        }
+        let mut mismatches = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            // A crash leaves the preallocated tail as zero entries: stop at one.
+            if e.offset == base && i > 0 {
                 break;
             }
-        };
-        let batch = RecordBatch::parse_at(bytes, pos as usize)?;
-        print_batch(out, &batch)?;
-        if !batch.is_valid() {
-            report.corrupt.push(format!(
-                "{}: batch at position {pos} is corrupt: CRC {} stored, {} computed",
-                file.display(),
-                batch.crc(),
-                batch.compute_crc()
-            ));
-        }
-        if opts.deep {
-            if let Err(e) = print_records(out, &batch, opts, &mut last_offset, &mut gaps) {
-                writeln!(out)?;
-                report.corrupt.push(format!("{}: batch at position {pos}: {e}", file.display()));
+            match header_at(&log, u64::from(e.position), self.opts.max_message_size) {
+                Ok(Some(h)) if h.last_offset() == e.offset => {}
+                Ok(Some(h)) => mismatches.push((e.offset, h.last_offset())),
+                Ok(None) => mismatches.push((e.offset, -1)),
+                Err(err) => {
+                    self.report.corrupt.push(format!("{} entry {i}: {err:#}", file.display()))
+                }
+            }
+            if !self.opts.verify_only {
+                writeln!(self.out, "offset: {} position: {}", e.offset, e.position)?;
             }
         }
-        pos += batch.size() as u64;
+        if !mismatches.is_empty() {
+            self.report.index_mismatches.push((file.to_path_buf(), mismatches));
+        }
+        Ok(())
     }
-    if !gaps.is_empty() {
-        report.non_consecutive.push((file.to_path_buf(), gaps));
+
+    fn time_index(&mut self, file: &Path) -> anyhow::Result<()> {
+        let (base, log) = base_and_log(file)?;
+        let entries = time_index::read_entries(file, base)?;
+        let index =
+            offset_index::read_entries(&file.with_extension("index"), base).unwrap_or_default();
+        let abs = absolute(file);
+        if self.opts.sanity_only {
+            let len = std::fs::metadata(file)?.len();
+            let ordered = entries
+                .windows(2)
+                .all(|w| w[1].timestamp > w[0].timestamp && w[1].offset >= w[0].offset);
+            if !len.is_multiple_of(time_index::ENTRY_SIZE as u64)
+                || !ordered
+                || entries.iter().any(|e| e.offset < base)
+            {
+                self.report.corrupt.push(format!(
+                    "Corrupt time index found, time index file ({}) fails the sanity check",
+                    file.display()
+                ));
+            } else {
+                writeln!(self.out, "{} passed sanity check.", file.display())?;
+            }
+            return Ok(());
+        }
+        let mut prev_ts = -1i64;
+        for (i, e) in entries.iter().enumerate() {
+            if e.offset == base && i > 0 {
+                break;
+            }
+            let position =
+                index.iter().rev().find(|x| x.offset <= e.offset).map_or(0, |x| x.position);
+            let mut reader = BatchFileReader::open(&log, u64::MAX)
+                .with_context(|| format!("cannot open {}", log.display()))?;
+            let mut pos = u64::from(position);
+            let found = loop {
+                match reader.batch_at(pos) {
+                    Ok(Some(bytes)) => {
+                        let b = RecordBatch::parse_at(bytes, pos as usize)?;
+                        if b.last_offset() >= e.offset {
+                            let max = b.records().ok().map(|r| {
+                                r.iter()
+                                    .filter_map(Result::ok)
+                                    .map(|rec| r.timestamp_of(&rec))
+                                    .max()
+                                    .unwrap_or(-1)
+                            });
+                            break Some((b.last_offset(), max.unwrap_or(-1)));
+                        }
+                        pos += b.size() as u64;
+                    }
+                    _ => break None,
+                }
+            };
+            match found {
+            None => self.report.time_index.push(format!(
+                "The following indexed offsets are not found in the log.\nIndexed offset: {}, found log offset: -1",
+                e.offset
+            )),
+            Some((last, _)) if last != e.offset => self.report.time_index.push(format!(
+                "The following indexed offsets are not found in the log.\nIndexed offset: {}, found log offset: {last}",
+                e.offset
+            )),
+            Some((_, max_ts)) => {
+                if max_ts != e.timestamp {
+                    self.report.time_index.push(format!(
+                        "Found timestamp mismatch in :{}\n  Index timestamp: {}, log timestamp: {max_ts}",
+                        abs.display(),
+                        e.timestamp
+                    ));
+                }
+                if prev_ts >= e.timestamp {
+                    self.report.time_index.push(format!(
+                        "Found out of order timestamp in :{}\n  Index timestamp: {}, Previously indexed timestamp: {prev_ts}",
+                        abs.display(),
+                        e.timestamp
+                    ));
+                }
+            }
+        }
+            if !self.opts.verify_only {
+                writeln!(self.out, "timestamp: {} offset: {}", e.timestamp, e.offset)?;
+            }
+            prev_ts = e.timestamp;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Kafka's `dumpTxnIndex`: one line per aborted transaction.
+    fn txn_index(&mut self, file: &Path) -> anyhow::Result<()> {
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot open {}", file.display()))?;
+        let decoded = crate::log::txn_index::decode(&bytes);
+        for e in &decoded.entries {
+            writeln!(
+                self.out,
+                "version: 0 producerId: {} firstOffset: {} lastOffset: {} lastStableOffset: {}",
+                e.producer_id, e.first_offset, e.last_offset, e.last_stable_offset
+            )?;
+        }
+        if let Some(problem) = decoded.problem {
+            self.report
+                .corrupt
+                .push(format!("Corrupt transaction index {}: {problem}", file.display()));
+        }
+        Ok(())
+    }
+
+    /// Kafka's `dumpProducerIdSnapshot`, whose optional first offset prints
+    /// as Java's `OptionalLong`; a corrupt snapshot is reported on stderr.
+    fn producer_snapshot(&mut self, file: &Path) -> anyhow::Result<()> {
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot open {}", file.display()))?;
+        let entries = match crate::log::producer_snapshot::decode(&bytes) {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.out.flush()?;
+                eprintln!("{e}");
+                return Ok(());
+            }
+        };
+        for e in entries {
+            let txn = if e.current_txn_first_offset >= 0 {
+                format!("OptionalLong[{}]", e.current_txn_first_offset)
+            } else {
+                "OptionalLong.empty".to_string()
+            };
+            write!(
+            self.out,
+            "producerId: {} producerEpoch: {} coordinatorEpoch: {} currentTxnFirstOffset: {txn} lastTimestamp: {} ",
+            e.producer_id, e.producer_epoch, e.coordinator_epoch, e.timestamp
+        )?;
+            if e.last_offset >= 0 {
+                let first_seq = if e.last_sequence >= 0 {
+                    (i64::from(e.last_sequence) - i64::from(e.offset_delta))
+                        .rem_euclid(i64::from(i32::MAX) + 1)
+                } else {
+                    -1
+                };
+                write!(
+                self.out,
+                "firstSequence: {first_seq} lastSequence: {} lastOffset: {} offsetDelta: {} timestamp: {}",
+                e.last_sequence, e.last_offset, e.offset_delta, e.timestamp
+            )?;
+            }
+            writeln!(self.out)?;
+        }
+        Ok(())
+    }
 }
 
 fn print_batch(out: &mut impl Write, b: &RecordBatch<'_>) -> std::io::Result<()> {
@@ -400,110 +606,6 @@ fn header_at(log: &Path, position: u64, max: u64) -> anyhow::Result<Option<Batch
     }
 }
 
-fn dump_index(
-    out: &mut impl Write,
-    file: &Path,
-    opts: &Options,
-    report: &mut Report,
-) -> anyhow::Result<()> {
-    let (base, log) = base_and_log(file)?;
-    let len =
-        std::fs::metadata(file).with_context(|| format!("cannot open {}", file.display()))?.len();
-    let entries = offset_index::read_entries(file, base)?;
-    if entries.is_empty() {
-        writeln!(out, "{} is empty.", file.display())?;
-        return Ok(());
-    }
-    if opts.sanity_only {
-        let log_size = std::fs::metadata(&log).map_or(0, |m| m.len());
-        match index_sanity(&entries, base, len, log_size) {
-            Ok(()) => writeln!(out, "{} passed sanity check.", file.display())?,
-            Err(why) => report
-                .corrupt
-                .push(format!("Corrupt index found, index file ({}) {why}", file.display())),
-        }
-        return Ok(());
-    }
-    let mut mismatches = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        // A crash leaves the preallocated tail as zero entries: stop at one.
-        if e.offset == base && i > 0 {
-            break;
-        }
-        match header_at(&log, u64::from(e.position), opts.max_message_size) {
-            Ok(Some(h)) if h.last_offset() == e.offset => {}
-            Ok(Some(h)) => mismatches.push((e.offset, h.last_offset())),
-            Ok(None) => mismatches.push((e.offset, -1)),
-            Err(err) => report.corrupt.push(format!("{} entry {i}: {err:#}", file.display())),
-        }
-        if !opts.verify_only {
-            writeln!(out, "offset: {} position: {}", e.offset, e.position)?;
-        }
-    }
-    if !mismatches.is_empty() {
-        report.index_mismatches.push((file.to_path_buf(), mismatches));
-    }
-    Ok(())
-}
-
-/// Kafka's `dumpTxnIndex`: one line per aborted transaction.
-fn dump_txn_index(out: &mut impl Write, file: &Path, report: &mut Report) -> anyhow::Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let decoded = crate::log::txn_index::decode(&bytes);
-    for e in &decoded.entries {
-        writeln!(
-            out,
-            "version: 0 producerId: {} firstOffset: {} lastOffset: {} lastStableOffset: {}",
-            e.producer_id, e.first_offset, e.last_offset, e.last_stable_offset
-        )?;
-    }
-    if let Some(problem) = decoded.problem {
-        report.corrupt.push(format!("Corrupt transaction index {}: {problem}", file.display()));
-    }
-    Ok(())
-}
-
-/// Kafka's `dumpProducerIdSnapshot`, whose optional first offset prints
-/// as Java's `OptionalLong`; a corrupt snapshot is reported on stderr.
-fn dump_producer_snapshot(out: &mut impl Write, file: &Path) -> anyhow::Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let entries = match crate::log::producer_snapshot::decode(&bytes) {
-        Ok(entries) => entries,
-        Err(e) => {
-            out.flush()?;
-            eprintln!("{e}");
-            return Ok(());
-        }
-    };
-    for e in entries {
-        let txn = if e.current_txn_first_offset >= 0 {
-            format!("OptionalLong[{}]", e.current_txn_first_offset)
-        } else {
-            "OptionalLong.empty".to_string()
-        };
-        write!(
-            out,
-            "producerId: {} producerEpoch: {} coordinatorEpoch: {} currentTxnFirstOffset: {txn} lastTimestamp: {} ",
-            e.producer_id, e.producer_epoch, e.coordinator_epoch, e.timestamp
-        )?;
-        if e.last_offset >= 0 {
-            let first_seq = if e.last_sequence >= 0 {
-                (i64::from(e.last_sequence) - i64::from(e.offset_delta))
-                    .rem_euclid(i64::from(i32::MAX) + 1)
-            } else {
-                -1
-            };
-            write!(
-                out,
-                "firstSequence: {first_seq} lastSequence: {} lastOffset: {} offsetDelta: {} timestamp: {}",
-                e.last_sequence, e.last_offset, e.offset_delta, e.timestamp
-            )?;
-        }
-        writeln!(out)?;
-    }
-    Ok(())
-}
-
 fn index_sanity(
     entries: &[IndexEntry],
     base: i64,
@@ -531,96 +633,6 @@ fn index_sanity(
             ));
         }
         prev = Some(e);
-    }
-    Ok(())
-}
-
-fn dump_time_index(
-    out: &mut impl Write,
-    file: &Path,
-    opts: &Options,
-    report: &mut Report,
-) -> anyhow::Result<()> {
-    let (base, log) = base_and_log(file)?;
-    let entries = time_index::read_entries(file, base)?;
-    let index = offset_index::read_entries(&file.with_extension("index"), base).unwrap_or_default();
-    let abs = absolute(file);
-    if opts.sanity_only {
-        let len = std::fs::metadata(file)?.len();
-        let ordered = entries
-            .windows(2)
-            .all(|w| w[1].timestamp > w[0].timestamp && w[1].offset >= w[0].offset);
-        if !len.is_multiple_of(time_index::ENTRY_SIZE as u64)
-            || !ordered
-            || entries.iter().any(|e| e.offset < base)
-        {
-            report.corrupt.push(format!(
-                "Corrupt time index found, time index file ({}) fails the sanity check",
-                file.display()
-            ));
-        } else {
-            writeln!(out, "{} passed sanity check.", file.display())?;
-        }
-        return Ok(());
-    }
-    let mut prev_ts = -1i64;
-    for (i, e) in entries.iter().enumerate() {
-        if e.offset == base && i > 0 {
-            break;
-        }
-        let position = index.iter().rev().find(|x| x.offset <= e.offset).map_or(0, |x| x.position);
-        let mut reader = BatchFileReader::open(&log, u64::MAX)
-            .with_context(|| format!("cannot open {}", log.display()))?;
-        let mut pos = u64::from(position);
-        let found = loop {
-            match reader.batch_at(pos) {
-                Ok(Some(bytes)) => {
-                    let b = RecordBatch::parse_at(bytes, pos as usize)?;
-                    if b.last_offset() >= e.offset {
-                        let max = b.records().ok().map(|r| {
-                            r.iter()
-                                .filter_map(Result::ok)
-                                .map(|rec| r.timestamp_of(&rec))
-                                .max()
-                                .unwrap_or(-1)
-                        });
-                        break Some((b.last_offset(), max.unwrap_or(-1)));
-                    }
-                    pos += b.size() as u64;
-                }
-                _ => break None,
-            }
-        };
-        match found {
-            None => report.time_index.push(format!(
-                "The following indexed offsets are not found in the log.\nIndexed offset: {}, found log offset: -1",
-                e.offset
-            )),
-            Some((last, _)) if last != e.offset => report.time_index.push(format!(
-                "The following indexed offsets are not found in the log.\nIndexed offset: {}, found log offset: {last}",
-                e.offset
-            )),
-            Some((_, max_ts)) => {
-                if max_ts != e.timestamp {
-                    report.time_index.push(format!(
-                        "Found timestamp mismatch in :{}\n  Index timestamp: {}, log timestamp: {max_ts}",
-                        abs.display(),
-                        e.timestamp
-                    ));
-                }
-                if prev_ts >= e.timestamp {
-                    report.time_index.push(format!(
-                        "Found out of order timestamp in :{}\n  Index timestamp: {}, Previously indexed timestamp: {prev_ts}",
-                        abs.display(),
-                        e.timestamp
-                    ));
-                }
-            }
-        }
-        if !opts.verify_only {
-            writeln!(out, "timestamp: {} offset: {}", e.timestamp, e.offset)?;
-        }
-        prev_ts = e.timestamp;
     }
     Ok(())
 }
