@@ -206,17 +206,36 @@ pub fn topic_json_reassigning(
     .into_bytes()
 }
 
+/// A JSON list of broker ids (replicas, an ISR); `None` if any is not an
+/// i32.
+fn broker_ids(v: &Value) -> Option<Vec<i32>> {
+    v.as_array()?.iter().map(|r| r.as_i64().and_then(|r| i32::try_from(r).ok())).collect()
+}
+
 fn parse_assignment(v: &Value) -> Option<Assignment> {
     let mut assignment = BTreeMap::new();
     for (p, replicas) in v.as_object()? {
-        let replicas = replicas
-            .as_array()?
-            .iter()
-            .map(|r| r.as_i64().and_then(|r| i32::try_from(r).ok()))
-            .collect::<Option<Vec<i32>>>()?;
-        assignment.insert(p.parse().ok()?, replicas);
+        assignment.insert(p.parse().ok()?, broker_ids(replicas)?);
     }
     Some(assignment)
+}
+
+/// The entries of a `{"partitions":[{"topic":"t","partition":0,...}]}`
+/// document, each with what `rest` reads from it; entries that do not
+/// parse are skipped.
+fn partition_entries<T>(
+    data: &[u8],
+    rest: impl Fn(&Value) -> Option<T>,
+) -> Vec<(crate::types::TopicPartition, T)> {
+    let v: Value = serde_json::from_slice(data).unwrap_or(Value::Null);
+    let Some(list) = v.get("partitions").and_then(Value::as_array) else { return Vec::new() };
+    list.iter()
+        .filter_map(|e| {
+            let topic = e.get("topic")?.as_str()?;
+            let partition = i32::try_from(e.get("partition")?.as_i64()?).ok()?;
+            Some((crate::types::TopicPartition::new(topic, partition), rest(e)?))
+        })
+        .collect()
 }
 
 /// An assignment as any Kafka version wrote it; the topic id is absent
@@ -241,21 +260,7 @@ pub fn parse_topic_reassignments(data: &[u8]) -> (Assignment, Assignment) {
 /// it: `{"version":1,"partitions":[{"topic":"t","partition":0,
 /// "replicas":[1,2]}]}`; entries that do not parse are skipped.
 pub fn parse_reassign_partitions(data: &[u8]) -> Vec<(crate::types::TopicPartition, Vec<i32>)> {
-    let v: Value = serde_json::from_slice(data).unwrap_or(Value::Null);
-    let Some(list) = v.get("partitions").and_then(Value::as_array) else { return Vec::new() };
-    list.iter()
-        .filter_map(|e| {
-            let topic = e.get("topic")?.as_str()?;
-            let partition = i32::try_from(e.get("partition")?.as_i64()?).ok()?;
-            let replicas = e
-                .get("replicas")?
-                .as_array()?
-                .iter()
-                .map(|r| r.as_i64().and_then(|r| i32::try_from(r).ok()))
-                .collect::<Option<Vec<i32>>>()?;
-            Some((crate::types::TopicPartition::new(topic, partition), replicas))
-        })
-        .collect()
+    partition_entries(data, |e| broker_ids(e.get("replicas")?))
 }
 
 /// The inverse of [`parse_reassign_partitions`].
@@ -283,12 +288,7 @@ pub fn partition_state_json(s: &PartitionState, controller_epoch: i32) -> Vec<u8
 pub fn parse_partition_state(data: &[u8]) -> Option<PartitionState> {
     let v: Value = serde_json::from_slice(data).ok()?;
     let int = |k: &str| v.get(k).and_then(Value::as_i64).and_then(|x| i32::try_from(x).ok());
-    let isr = v
-        .get("isr")?
-        .as_array()?
-        .iter()
-        .map(|r| r.as_i64().and_then(|r| i32::try_from(r).ok()))
-        .collect::<Option<Vec<i32>>>()?;
+    let isr = broker_ids(v.get("isr")?)?;
     Some(PartitionState { leader: int("leader")?, leader_epoch: int("leader_epoch")?, isr })
 }
 
@@ -302,15 +302,7 @@ pub fn parse_state_controller_epoch(data: &[u8]) -> Option<i32> {
 /// `/admin/preferred_replica_election` and Kafka's election JSON files
 /// hold it; entries that do not parse are skipped.
 pub fn parse_partition_list(data: &[u8]) -> Vec<crate::types::TopicPartition> {
-    let v: Value = serde_json::from_slice(data).unwrap_or(Value::Null);
-    let Some(list) = v.get("partitions").and_then(Value::as_array) else { return Vec::new() };
-    list.iter()
-        .filter_map(|e| {
-            let topic = e.get("topic")?.as_str()?;
-            let partition = i32::try_from(e.get("partition")?.as_i64()?).ok()?;
-            Some(crate::types::TopicPartition::new(topic, partition))
-        })
-        .collect()
+    partition_entries(data, |_| Some(())).into_iter().map(|(tp, ())| tp).collect()
 }
 
 /// The inverse of [`parse_partition_list`].
