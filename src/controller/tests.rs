@@ -50,14 +50,17 @@ fn elected(config: ControllerConfig, live: &[i32], t: TopicView) -> Controller {
     c
 }
 
+/// Every znode write of an output, in order, across its multis.
+fn writes(out: &Output) -> impl Iterator<Item = ZnodeWrite> + '_ {
+    out.commands.iter().flat_map(|c| match c {
+        Command::Multi { writes, .. } => writes.clone(),
+        Command::DeleteTopic(_) => vec![],
+    })
+}
+
 /// The state writes of an output, in order, with the zkVersion each names.
 fn updates(out: &Output) -> Vec<(TopicPartition, LeaderAndIsr, i32)> {
-    out.commands
-        .iter()
-        .flat_map(|c| match c {
-            Command::Multi { writes, .. } => writes.clone(),
-            Command::DeleteTopic(_) => vec![],
-        })
+    writes(out)
         .filter_map(|w| match w {
             ZnodeWrite::UpdateState { partition, state, expected_zk_version } => {
                 Some((partition, state, expected_zk_version))
@@ -432,12 +435,7 @@ fn partition_state_machine_a_state_without_leader_or_isr_is_still_a_new_partitio
 /// The topic znode writes of an output: partition → (replicas, adding,
 /// removing), with the zkVersion each names.
 fn topic_writes(out: &Output) -> Vec<(BTreeMap<i32, ReplicaAssignment>, i32)> {
-    out.commands
-        .iter()
-        .flat_map(|c| match c {
-            Command::Multi { writes, .. } => writes.clone(),
-            Command::DeleteTopic(_) => vec![],
-        })
+    writes(out)
         .filter_map(|w| match w {
             ZnodeWrite::WriteTopic { partitions, expected_zk_version, .. } => {
                 Some((partitions, expected_zk_version))
