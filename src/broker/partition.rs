@@ -27,7 +27,7 @@ use super::metrics::TopicStats;
 use super::producer_state::{
     AbortedTxn, BatchSequence, Check, ProducerStateManager, ProducerView, TxnMarker, NO_PRODUCER_ID,
 };
-use crate::log::{Log, LogAppendInfo};
+use crate::log::{BatchMetadata, Log, LogAppendInfo};
 use crate::protocol::ErrorCode;
 use crate::record::{Batches, RecordBatch};
 use crate::sync::MutexExt;
@@ -587,33 +587,8 @@ impl Partition {
         let active_base = self.log.active_segment_base();
         for batch in Batches::new(records).flatten() {
             self.snapshot_at_roll(&producers, active_base, batch.base_offset());
-            if batch.producer_id() == NO_PRODUCER_ID {
-                continue;
-            }
-            if batch.is_control() {
-                if let Some(m) = crate::record::control::end_txn_marker(&batch) {
-                    let marker = TxnMarker {
-                        producer_id: batch.producer_id(),
-                        producer_epoch: batch.producer_epoch(),
-                        coordinator_epoch: m.coordinator_epoch,
-                        commit: m.control_type == crate::record::control::COMMIT,
-                    };
-                    complete_txn(&self.log, &mut producers, &marker, batch.base_offset())?;
-                }
-                continue;
-            }
-            producers.record(
-                batch.producer_id(),
-                batch.producer_epoch(),
-                BatchSequence {
-                    first_seq: batch.base_sequence(),
-                    last_seq: batch.last_sequence(),
-                    first_offset: batch.base_offset(),
-                    last_offset: batch.last_offset(),
-                    max_timestamp: batch.max_timestamp(),
-                },
-                batch.is_transactional(),
-            );
+            let marker = crate::record::control::end_txn_marker(&batch);
+            replay(&self.log, &mut producers, &BatchMetadata::new(&batch.header(), marker))?;
         }
         self.publish_first_unstable(&producers);
         Ok(info)
@@ -908,33 +883,48 @@ fn producer_state_of(log: &Log) -> Result<ProducerStateManager, ApiError> {
         batches = headers.len(),
         "producer state loaded"
     );
-    for b in headers.iter().filter(|b| b.producer_id.0 != NO_PRODUCER_ID) {
-        if b.is_control {
-            if let Some(m) = b.marker {
-                let marker = TxnMarker {
-                    producer_id: b.producer_id.0,
-                    producer_epoch: b.producer_epoch,
-                    coordinator_epoch: m.coordinator_epoch,
-                    commit: m.control_type == crate::record::control::COMMIT,
-                };
-                complete_txn(log, &mut producers, &marker, b.base_offset.0)?;
-            }
-            continue;
-        }
-        producers.record(
-            b.producer_id.0,
-            b.producer_epoch,
-            BatchSequence {
-                first_seq: b.base_sequence,
-                last_seq: b.last_sequence,
-                first_offset: b.base_offset.0,
-                last_offset: b.last_offset.0,
-                max_timestamp: b.max_timestamp,
-            },
-            b.is_transactional,
-        );
+    for b in &headers {
+        replay(log, &mut producers, b)?;
     }
     Ok(producers)
+}
+
+/// What a batch already in the log (replicated from the leader, or read
+/// back on load) does to the producer state: a marker completes its
+/// producer's transaction, a data batch records its sequence range.
+fn replay(
+    log: &Log,
+    producers: &mut ProducerStateManager,
+    b: &BatchMetadata,
+) -> Result<(), ApiError> {
+    if b.producer_id.0 == NO_PRODUCER_ID {
+        return Ok(());
+    }
+    if b.is_control {
+        if let Some(m) = b.marker {
+            let marker = TxnMarker {
+                producer_id: b.producer_id.0,
+                producer_epoch: b.producer_epoch,
+                coordinator_epoch: m.coordinator_epoch,
+                commit: m.control_type == crate::record::control::COMMIT,
+            };
+            complete_txn(log, producers, &marker, b.base_offset.0)?;
+        }
+        return Ok(());
+    }
+    producers.record(
+        b.producer_id.0,
+        b.producer_epoch,
+        BatchSequence {
+            first_seq: b.base_sequence,
+            last_seq: b.last_sequence,
+            first_offset: b.base_offset.0,
+            last_offset: b.last_offset.0,
+            max_timestamp: b.max_timestamp,
+        },
+        b.is_transactional,
+    );
+    Ok(())
 }
 
 /// The idempotent producer behind a produce request's batches: producers

@@ -123,6 +123,29 @@ pub struct BatchMetadata {
     pub marker: Option<crate::record::control::EndTxnMarker>,
 }
 
+impl BatchMetadata {
+    /// The facts of the batch whose header is `h`; `marker` is what a
+    /// control batch's record says.
+    pub fn new(
+        h: &crate::record::BatchHeader,
+        marker: Option<crate::record::control::EndTxnMarker>,
+    ) -> Self {
+        BatchMetadata {
+            base_offset: Offset(h.base_offset),
+            last_offset: Offset(h.last_offset()),
+            producer_id: ProducerId(h.producer_id),
+            producer_epoch: h.producer_epoch,
+            base_sequence: h.base_sequence,
+            last_sequence: h.last_sequence(),
+            max_timestamp: h.max_timestamp,
+            leader_epoch: LeaderEpoch(h.partition_leader_epoch),
+            is_transactional: h.is_transactional(),
+            is_control: h.is_control(),
+            marker,
+        }
+    }
+}
+
 /// Kafka's special ListOffsets timestamps.
 pub const LATEST_TIMESTAMP: i64 = -1;
 pub const EARLIEST_TIMESTAMP: i64 = -2;

@@ -9,7 +9,7 @@ use super::{
     BatchMetadata, Error, FetchDataInfo, Log, TimestampAndOffset, EARLIEST_TIMESTAMP,
     LATEST_TIMESTAMP, MAX_TIMESTAMP,
 };
-use crate::types::{LeaderEpoch, Offset, ProducerId};
+use crate::types::{LeaderEpoch, Offset};
 
 impl Log {
     /// The offsets ListOffsets v0 answers (Kafka's `legacyFetchOffsetsBefore`):
@@ -187,19 +187,7 @@ impl Log {
                 } else {
                     None
                 };
-                out.push(BatchMetadata {
-                    base_offset: Offset(h.base_offset),
-                    last_offset: Offset(h.last_offset()),
-                    producer_id: ProducerId(h.producer_id),
-                    producer_epoch: h.producer_epoch,
-                    base_sequence: h.base_sequence,
-                    last_sequence: h.last_sequence(),
-                    max_timestamp: h.max_timestamp,
-                    leader_epoch: LeaderEpoch(h.partition_leader_epoch),
-                    is_transactional: h.is_transactional(),
-                    is_control: h.is_control(),
-                    marker,
-                });
+                out.push(BatchMetadata::new(&h, marker));
             }
         }
         Ok(out)
