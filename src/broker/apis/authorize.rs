@@ -422,19 +422,27 @@ pub fn list_transactions(authz: &Authz<'_>, resp: &mut ListTransactionsResponse)
 /// single group of earlier versions was checked on the whole request.
 pub fn offset_fetch(authz: &Authz<'_>, req: &OffsetFetchRequest, resp: &mut OffsetFetchResponse) {
     let may = |t: &TopicName| authz.topic(Describe, t);
-    if req.topics.is_none() {
-        resp.topics.retain(|t| may(&t.name));
+    // The top-level (v0-v7) and the per-group (v8+) topics: two generated
+    // types with the same fields. A fetch of every topic leaves out those
+    // the principal may not describe; an asked one answers denied.
+    macro_rules! deny_undescribable {
+        ($topics:expr, $every_topic:expr, $partition:ty) => {
+            if $every_topic {
+                $topics.retain(|t| may(&t.name));
+            }
+            for t in $topics.iter_mut().filter(|t| !may(&t.name)) {
+                for p in &mut t.partitions {
+                    *p = <$partition>::default()
+                        .with_partition_index(p.partition_index)
+                        .with_committed_offset(-1)
+                        .with_committed_leader_epoch(-1)
+                        .with_metadata(Some(str_bytes("")))
+                        .with_error_code(TOPIC_DENIED);
+                }
+            }
+        };
     }
-    for t in resp.topics.iter_mut().filter(|t| !may(&t.name)) {
-        for p in &mut t.partitions {
-            *p = OffsetFetchResponsePartition::default()
-                .with_partition_index(p.partition_index)
-                .with_committed_offset(-1)
-                .with_committed_leader_epoch(-1)
-                .with_metadata(Some(str_bytes("")))
-                .with_error_code(TOPIC_DENIED);
-        }
-    }
+    deny_undescribable!(resp.topics, req.topics.is_none(), OffsetFetchResponsePartition);
     for g in &mut resp.groups {
         if !authz.group(Describe, &g.group_id) {
             g.topics.clear();
@@ -442,19 +450,7 @@ pub fn offset_fetch(authz: &Authz<'_>, req: &OffsetFetchRequest, resp: &mut Offs
             continue;
         }
         let all = req.groups.iter().any(|r| r.group_id == g.group_id && r.topics.is_none());
-        if all {
-            g.topics.retain(|t| may(&t.name));
-        }
-        for t in g.topics.iter_mut().filter(|t| !may(&t.name)) {
-            for p in &mut t.partitions {
-                *p = OffsetFetchResponsePartitions::default()
-                    .with_partition_index(p.partition_index)
-                    .with_committed_offset(-1)
-                    .with_committed_leader_epoch(-1)
-                    .with_metadata(Some(str_bytes("")))
-                    .with_error_code(TOPIC_DENIED);
-            }
-        }
+        deny_undescribable!(g.topics, all, OffsetFetchResponsePartitions);
     }
 }
 
