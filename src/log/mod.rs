@@ -106,7 +106,8 @@ pub struct TimestampAndOffset {
     pub leader_epoch: Option<LeaderEpoch>,
 }
 
-/// A batch's header facts, for rebuilding idempotent-producer state.
+/// A batch's header facts, as the idempotent-producer state takes them in
+/// (from the log on load, and from a follower's appends).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchMetadata {
     pub base_offset: Offset,
