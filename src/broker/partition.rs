@@ -546,9 +546,6 @@ impl Partition {
         }
     }
 
-    /// Appends batches fetched from the leader as they are (offsets and
-    /// epochs stay the leader's) and records their producers, so the
-    /// idempotent dedupe works here after a failover (blocking).
     /// The offset a follower fetches from, if it still follows at
     /// `leader_epoch`. Read under the lock that leader appends and role
     /// changes take: a fetcher that raced with this broker becoming leader
@@ -564,6 +561,9 @@ impl Partition {
         Some(self.log.log_end_offset().0)
     }
 
+    /// Appends batches fetched from the leader as they are (offsets and
+    /// epochs stay the leader's) and records their producers, so the
+    /// idempotent dedupe works here after a failover (blocking).
     pub fn append_records_as_follower(
         &self,
         records: &mut [u8],
