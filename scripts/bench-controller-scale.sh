@@ -63,7 +63,7 @@ bootstrap() { local b=(); for id in "${!broker_pid[@]}"; do b+=("127.0.0.1:${por
 # The broker whose log last says it became the controller.
 controller() {
   grep -H "is the controller (epoch" "$WORK"/logs*/server.log 2>/dev/null \
-    | sort -t' ' -k1,1 | tail -1 | sed 's/.*logs\([0-9]*\)\/server.log:.*/\1/'
+    | sed 's/.*logs\([0-9]*\)\/server.log:\([^ ]*\) .*/\2 \1/' | sort | tail -1 | cut -d' ' -f2
 }
 controller_is_known() { [ -n "$(controller)" ]; }
 stop_broker() { kill "$2" "${broker_pid[$1]}"; wait "${broker_pid[$1]}" 2>/dev/null || true; unset "broker_pid[$1]"; }

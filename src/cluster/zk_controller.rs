@@ -636,13 +636,11 @@ fn classify(path: &str) -> Option<Path> {
     if let Some(t) = path.strip_prefix("/config/topics/") {
         return Some(Path::Config(t.to_string()));
     }
-    let rest = path.strip_prefix("/brokers/topics/")?;
-    let parts: Vec<&str> = rest.split('/').collect();
-    match parts.as_slice() {
-        [t] => Some(Path::Topic(t.to_string())),
-        [t, "partitions", p, "state"] => Some(Path::State(t.to_string(), p.parse().ok()?)),
-        _ => None,
+    if let Some((t, p)) = z::partition_state_path(path) {
+        return Some(Path::State(t.to_string(), p));
     }
+    let t = path.strip_prefix("/brokers/topics/")?;
+    (!t.contains('/')).then(|| Path::Topic(t.to_string()))
 }
 
 enum MultiOutcome {

@@ -471,6 +471,7 @@ async fn follow_session(
         ("/admin", zkc::AddWatchMode::PersistentRecursive),
         (z::CONTROLLER, zkc::AddWatchMode::Persistent),
     ];
+    let watch_count = watches.len();
     for (p, mode) in watches {
         if let Some(mut w) = SessionWatch::add(c, p, mode).await {
             let ev_tx = ev_tx.clone();
@@ -484,6 +485,11 @@ async fn follow_session(
         }
     }
     drop(ev_tx);
+    // Without every watch, only re-reading on every pass keeps the image.
+    let full_every = match forwarders.len() == watch_count {
+        true => FULL_REREAD_INTERVAL,
+        false => Duration::ZERO,
+    };
     for p in [super::zk_acls::LITERAL_CHANGES, super::zk_acls::EXTENDED_CHANGES] {
         if let Some(mut w) = SessionWatch::add(c, p, zkc::AddWatchMode::PersistentRecursive).await {
             let bump = shared.acl_changes.clone();
@@ -502,6 +508,9 @@ async fn follow_session(
     let mut next_imbalance_check =
         tokio::time::Instant::now() + settings.leader_imbalance_check_interval;
     let mut batch: Vec<Noticed> = Vec::new();
+    // The first pass reads everything: what changed before the watches
+    // were set sent no event.
+    let mut next_full_read = tokio::time::Instant::now();
     loop {
         if c.state().is_terminated() {
             return;
@@ -522,13 +531,30 @@ async fn follow_session(
                 }
             }
         }
-        batch.clear();
-        match read_image(c).await {
-            Ok(image) => publish_if_changed(tx, image),
-            Err(e) => tracing::warn!("cannot read cluster metadata: {e}"),
+        let mut reread = Reread::of(&batch);
+        if tokio::time::Instant::now() >= next_full_read {
+            reread = Reread::Full;
         }
-        // A periodic re-read covers events lost across a reconnect and
-        // notices an expired session.
+        batch.clear();
+        let read = match reread {
+            Reread::Nothing => Ok(()),
+            Reread::States(states) => match patch_states(c, tx, &states).await {
+                Ok(true) => Ok(()),
+                Ok(false) => read_image(c).await.map(|image| publish_if_changed(tx, image)),
+                Err(e) => Err(e),
+            },
+            Reread::Full => {
+                next_full_read = tokio::time::Instant::now() + full_every;
+                read_image(c).await.map(|image| publish_if_changed(tx, image))
+            }
+        };
+        if let Err(e) = read {
+            tracing::warn!("cannot read cluster metadata: {e}");
+            next_full_read = tokio::time::Instant::now();
+        }
+        // The periodic pass notices an expired session, lets the controller
+        // look again, and now and then re-reads everything in case an event
+        // went missing.
         tokio::select! {
             e = events.recv() => batch.extend(e),
             Some(request) = requests.recv() => {
@@ -544,6 +570,67 @@ async fn follow_session(
             batch.push(e);
         }
     }
+}
+
+/// How often a broker re-reads the whole image with no event asking for
+/// it: the watches cover every znode it holds, and a reconnect (whose
+/// events ZooKeeper may not replay, ZOOKEEPER-4698) asks for a full read
+/// through its session event. Re-reading every second cost each broker a
+/// read of every partition state per second.
+const FULL_REREAD_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What a batch of watch events asks of the image.
+#[derive(Debug, PartialEq)]
+enum Reread {
+    Nothing,
+    /// Only these partition states changed (leader and ISR changes).
+    States(BTreeSet<(String, i32)>),
+    /// Anything else, a session event included.
+    Full,
+}
+
+impl Reread {
+    fn of(batch: &[Noticed]) -> Reread {
+        let mut states = BTreeSet::new();
+        for (_, e) in batch {
+            let state = match e.event_type {
+                zkc::EventType::NodeDataChanged => z::partition_state_path(&e.path),
+                _ => None,
+            };
+            match state {
+                Some((t, p)) => states.insert((t.to_string(), p)),
+                None => return Reread::Full,
+            };
+        }
+        match states.is_empty() {
+            true => Reread::Nothing,
+            false => Reread::States(states),
+        }
+    }
+}
+
+/// Re-reads only the changed partition states into the current image;
+/// false (nothing published) when one is gone or not in the image, which
+/// a full read then settles.
+async fn patch_states(
+    c: &zkc::Client,
+    tx: &watch::Sender<Arc<ClusterImage>>,
+    states: &BTreeSet<(String, i32)>,
+) -> Result<bool, Error> {
+    let paths: Vec<String> = states.iter().map(|(t, p)| z::partition_state(t, *p)).collect();
+    let reads = zk_controller::get_many(c, &paths).await?;
+    let mut image = ClusterImage::clone(&tx.borrow());
+    for ((t, p), read) in states.iter().zip(reads) {
+        let Some((data, stat)) = read else { return Ok(false) };
+        let Some(state) = z::parse_partition_state(&data) else { return Ok(false) };
+        let Some(meta) = image.topics.get_mut(t).and_then(|t| t.partitions.get_mut(p)) else {
+            return Ok(false);
+        };
+        meta.state = state;
+        meta.state_zk_version = stat.version;
+    }
+    publish_if_changed(tx, image);
+    Ok(true)
 }
 
 /// A persistent watch that ends with its session. `zookeeper-client`
@@ -1158,6 +1245,48 @@ pub(super) fn publish_if_changed<T: PartialEq>(tx: &watch::Sender<Arc<T>>, value
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn noticed(event: zkc::WatchedEvent) -> Noticed {
+        (std::time::Instant::now(), event)
+    }
+
+    fn changed(path: &str) -> Noticed {
+        noticed(zkc::WatchedEvent::new(zkc::EventType::NodeDataChanged, path))
+    }
+
+    /// Leader and ISR changes re-read only their states; anything else the
+    /// image holds, or a session event (events during a reconnect may be
+    /// lost), re-reads it all.
+    #[test]
+    fn only_partition_state_changes_are_read_alone() {
+        assert_eq!(Reread::of(&[]), Reread::Nothing);
+        let states =
+            [changed("/brokers/topics/a/partitions/0/state"), changed(&z::partition_state("b", 7))];
+        let want = BTreeSet::from([("a".to_string(), 0), ("b".to_string(), 7)]);
+        assert_eq!(Reread::of(&states), Reread::States(want));
+        let others = [
+            noticed(zkc::WatchedEvent::new(
+                zkc::EventType::NodeCreated,
+                z::partition_state("a", 1),
+            )),
+            noticed(zkc::WatchedEvent::new(
+                zkc::EventType::NodeDeleted,
+                z::partition_state("a", 0),
+            )),
+            changed("/brokers/topics/a"),
+            changed("/brokers/ids/1"),
+            changed("/config/topics/a"),
+            changed("/brokers/topics/a/partitions/x/state"),
+            noticed(zkc::WatchedEvent::new_session(zkc::SessionState::Disconnected)),
+            noticed(zkc::WatchedEvent::new_session(zkc::SessionState::SyncConnected)),
+        ];
+        for other in others {
+            let batch = [states[0].clone(), other.clone(), states[1].clone()];
+            assert_eq!(Reread::of(&batch), Reread::Full, "{:?}", other.1);
+        }
+    }
+
     #[test]
     fn chroot_is_split_off_the_connect_string() {
         assert_eq!(super::split_chroot("h:2181/kafka"), ("h:2181", Some("/kafka")));

@@ -66,6 +66,14 @@ pub fn partition(t: &str, p: i32) -> String {
 pub fn partition_state(t: &str, p: i32) -> String {
     format!("{TOPICS}/{t}/partitions/{p}/state")
 }
+/// The topic and partition of a [`partition_state`] path.
+pub fn partition_state_path(path: &str) -> Option<(&str, i32)> {
+    let rest = path.strip_prefix(TOPICS)?.strip_prefix('/')?;
+    match rest.split('/').collect::<Vec<_>>().as_slice() {
+        [t, "partitions", p, "state"] => Some((*t, p.parse().ok()?)),
+        _ => None,
+    }
+}
 pub fn topic_config(t: &str) -> String {
     format!("/config/topics/{t}")
 }
