@@ -53,6 +53,9 @@ struct Publisher {
     asked: std::sync::atomic::AtomicU64,
     /// Every ask up to this count is covered by a finished read.
     finished: tokio::sync::Mutex<u64>,
+    /// Reads begun, for the test that counts them.
+    #[cfg(test)]
+    reads: std::sync::atomic::AtomicU64,
 }
 
 /// What outlives one ZooKeeper session: when a session expires, a new one
@@ -269,6 +272,8 @@ impl ZkStore {
         }
         // Every ask so far came after its write, so this read covers them.
         let covers = self.publisher.asked.load(SeqCst);
+        #[cfg(test)]
+        self.publisher.reads.fetch_add(1, SeqCst);
         let image = read_image(&self.client()).await?;
         self.tx.send_replace(Arc::new(image));
         *finished = covers;
@@ -1285,6 +1290,60 @@ mod tests {
             let batch = [states[0].clone(), other.clone(), states[1].clone()];
             assert_eq!(Reread::of(&batch), Reread::Full, "{:?}", other.1);
         }
+    }
+
+    /// A leader taking a returning follower back into a thousand ISRs
+    /// writes a thousand states at once; the writes that wait while one
+    /// image read runs share the next one instead of reading an image each
+    /// (thousands of whole images held at once took a controller to 20 GB).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_image_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = crate::zk::Config::new(dir.path().to_path_buf());
+        config.client_port = addr.port();
+        tokio::spawn(crate::zk::run(listener, config, std::future::pending()));
+        let store =
+            ZkStore::open(&addr.to_string(), Duration::from_secs(6), ControllerSettings::default())
+                .await
+                .unwrap();
+        let state = PartitionState { leader: 1, leader_epoch: 0, isr: vec![1] };
+        let partitions: BTreeMap<i32, PartitionMetadata> = (0..100)
+            .map(|p| {
+                let meta = PartitionMetadata {
+                    replicas: vec![1],
+                    state: state.clone(),
+                    state_zk_version: -1,
+                    adding_replicas: Vec::new(),
+                    removing_replicas: Vec::new(),
+                };
+                (p, meta)
+            })
+            .collect();
+        let topic = TopicMetadata {
+            name: "t".into(),
+            topic_id: uuid::Uuid::new_v4(),
+            partitions,
+            configs: BTreeMap::new(),
+        };
+        store.create_topic(topic).await.unwrap();
+        let store = Arc::new(store);
+        let before = store.publisher.reads.load(std::sync::atomic::Ordering::SeqCst);
+        let writes: Vec<_> = (0..100)
+            .map(|p| {
+                let store = store.clone();
+                let state = PartitionState { isr: vec![1, 2], ..state.clone() };
+                tokio::spawn(async move { store.set_partition_state("t", p, state).await })
+            })
+            .collect();
+        for w in writes {
+            w.await.unwrap().unwrap();
+        }
+        let reads = store.publisher.reads.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert!(reads <= 50, "100 concurrent writes read the image {reads} times");
+        let image = store.image();
+        assert!(image.topics["t"].partitions.values().all(|p| p.state.isr == [1, 2]));
     }
 
     #[test]
