@@ -134,7 +134,7 @@ bench_b() {
     # Retried until the broker restarted in the previous round is registered.
     wait_for "lead$round created" create_topic "lead$round" "$assign"
     local moved="$WORK/b$round.moved"
-    "$PY" "$HELP" leaders "$(bootstrap)" "lead$round" "$LEAD_B" "$ctrl" "$moved" 2>"$WORK/b$round.err" & pids+=($!)
+    "$PY" "$HELP" leaders "$(bootstrap)" "lead$round" "$LEAD_B" "$ctrl" "$moved" exact 2>"$WORK/b$round.err" & pids+=($!)
     local probe=$!
     wait_for "broker $ctrl to lead lead$round" grep -qs ready "$moved"
     local before k

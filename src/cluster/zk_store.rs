@@ -289,20 +289,8 @@ pub async fn read_image(c: &zkc::Client) -> Result<ClusterImage, Error> {
         Err(zkc::Error::NoNode) => String::new(),
         Err(e) => return Err(unavailable(e)),
     };
-    let controller_id = match c.get_data(z::CONTROLLER).await {
-        Ok((d, _)) => z::parse_controller(&d).unwrap_or(-1),
-        Err(zkc::Error::NoNode) => -1,
-        Err(e) => return Err(unavailable(e)),
-    };
-    let ids: Vec<i32> =
-        list(c, z::BROKER_IDS).await?.iter().filter_map(|s| s.parse().ok()).collect();
-    let paths: Vec<String> = ids.iter().map(|id| z::broker(*id)).collect();
-    let mut brokers = BTreeMap::new();
-    for (id, read) in ids.iter().zip(zk_controller::get_many(c, &paths).await?) {
-        if let Some(b) = read.and_then(|(d, _)| z::parse_broker(*id, &d)) {
-            brokers.insert(*id, b);
-        }
-    }
+    let controller_id = read_controller(c).await?;
+    let brokers = read_brokers(c).await?;
     let names = valid_topics(list(c, z::TOPICS).await?);
     let paths: Vec<String> = names.iter().flat_map(|n| [z::topic(n), z::topic_config(n)]).collect();
     let reads = zk_controller::get_many(c, &paths).await?;
@@ -363,6 +351,29 @@ pub async fn read_image(c: &zkc::Client) -> Result<ClusterImage, Error> {
         broker_configs,
         session: c.session_id().0,
     })
+}
+
+/// The controller's id, -1 while there is none.
+async fn read_controller(c: &zkc::Client) -> Result<i32, Error> {
+    match c.get_data(z::CONTROLLER).await {
+        Ok((d, _)) => Ok(z::parse_controller(&d).unwrap_or(-1)),
+        Err(zkc::Error::NoNode) => Ok(-1),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// The registered brokers.
+async fn read_brokers(c: &zkc::Client) -> Result<BTreeMap<i32, BrokerRegistration>, Error> {
+    let ids: Vec<i32> =
+        list(c, z::BROKER_IDS).await?.iter().filter_map(|s| s.parse().ok()).collect();
+    let paths: Vec<String> = ids.iter().map(|id| z::broker(*id)).collect();
+    let mut brokers = BTreeMap::new();
+    for (id, read) in ids.iter().zip(zk_controller::get_many(c, &paths).await?) {
+        if let Some(b) = read.and_then(|(d, _)| z::parse_broker(*id, &d)) {
+            brokers.insert(*id, b);
+        }
+    }
+    Ok(brokers)
 }
 
 /// The names under `/brokers/topics` that Kafka's `Topic.validate` accepts.
@@ -537,21 +548,20 @@ async fn follow_session(
             }
         }
         let mut reread = Reread::of(&batch);
-        if tokio::time::Instant::now() >= next_full_read {
-            reread = Reread::Full;
-        }
+        reread.full |= tokio::time::Instant::now() >= next_full_read;
         batch.clear();
-        let read = match reread {
-            Reread::Nothing => Ok(()),
-            Reread::States(states) => match patch_states(c, tx, &states).await {
-                Ok(true) => Ok(()),
-                Ok(false) => read_image(c).await.map(|image| publish_if_changed(tx, image)),
-                Err(e) => Err(e),
-            },
-            Reread::Full => {
+        let patched = match reread.full {
+            true => Ok(false),
+            false if reread.is_empty() => Ok(true),
+            false => patch_image(c, tx, &reread).await,
+        };
+        let read = match patched {
+            Ok(true) => Ok(()),
+            Ok(false) => {
                 next_full_read = tokio::time::Instant::now() + full_every;
                 read_image(c).await.map(|image| publish_if_changed(tx, image))
             }
+            Err(e) => Err(e),
         };
         if let Err(e) = read {
             tracing::warn!("cannot read cluster metadata: {e}");
@@ -584,48 +594,64 @@ async fn follow_session(
 /// read of every partition state per second.
 const FULL_REREAD_INTERVAL: Duration = Duration::from_secs(10);
 
-/// What a batch of watch events asks of the image.
-#[derive(Debug, PartialEq)]
-enum Reread {
-    Nothing,
-    /// Only these partition states changed (leader and ISR changes).
-    States(BTreeSet<(String, i32)>),
-    /// Anything else, a session event included.
-    Full,
+/// What a batch of watch events asks of the image: the parts a broker's
+/// failure or a leader and ISR change touch are read alone, anything else
+/// (topics, configs, and session events, as events during a reconnect may
+/// be lost) reads everything.
+#[derive(Debug, Default, PartialEq)]
+struct Reread {
+    full: bool,
+    controller: bool,
+    brokers: bool,
+    /// Partition states whose data changed.
+    states: BTreeSet<(String, i32)>,
 }
 
 impl Reread {
     fn of(batch: &[Noticed]) -> Reread {
-        let mut states = BTreeSet::new();
+        let mut r = Reread::default();
         for (_, e) in batch {
-            let state = match e.event_type {
-                zkc::EventType::NodeDataChanged => z::partition_state_path(&e.path),
-                _ => None,
-            };
-            match state {
-                Some((t, p)) => states.insert((t.to_string(), p)),
-                None => return Reread::Full,
-            };
+            let is_data = e.event_type == zkc::EventType::NodeDataChanged;
+            if e.event_type == zkc::EventType::Session {
+                r.full = true;
+            } else if e.path == z::CONTROLLER {
+                r.controller = true;
+            } else if e.path == z::BROKER_IDS || z::broker_id_of(&e.path).is_some() {
+                r.brokers = true;
+            } else if let Some((t, p)) = z::partition_state_path(&e.path).filter(|_| is_data) {
+                r.states.insert((t.to_string(), p));
+            } else {
+                r.full = true;
+            }
         }
-        match states.is_empty() {
-            true => Reread::Nothing,
-            false => Reread::States(states),
-        }
+        r
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == Reread::default()
     }
 }
 
-/// Re-reads only the changed partition states into the current image;
-/// false (nothing published) when one is gone or not in the image, which
-/// a full read then settles.
-async fn patch_states(
+/// Re-reads the parts `r` names into the current image; false (nothing
+/// published) when a changed state is gone or not in the image, which a
+/// full read then settles.
+async fn patch_image(
     c: &zkc::Client,
     tx: &watch::Sender<Arc<ClusterImage>>,
-    states: &BTreeSet<(String, i32)>,
+    r: &Reread,
 ) -> Result<bool, Error> {
-    let paths: Vec<String> = states.iter().map(|(t, p)| z::partition_state(t, *p)).collect();
+    let paths: Vec<String> = r.states.iter().map(|(t, p)| z::partition_state(t, *p)).collect();
     let reads = zk_controller::get_many(c, &paths).await?;
+    let controller_id = match r.controller {
+        true => Some(read_controller(c).await?),
+        false => None,
+    };
+    let brokers = match r.brokers {
+        true => Some(read_brokers(c).await?),
+        false => None,
+    };
     let mut image = ClusterImage::clone(&tx.borrow());
-    for ((t, p), read) in states.iter().zip(reads) {
+    for ((t, p), read) in r.states.iter().zip(reads) {
         let Some((data, stat)) = read else { return Ok(false) };
         let Some(state) = z::parse_partition_state(&data) else { return Ok(false) };
         let Some(meta) = image.topics.get_mut(t).and_then(|t| t.partitions.get_mut(p)) else {
@@ -633,6 +659,12 @@ async fn patch_states(
         };
         meta.state = state;
         meta.state_zk_version = stat.version;
+    }
+    if let Some(id) = controller_id {
+        image.controller_id = id;
+    }
+    if let Some(brokers) = brokers {
+        image.brokers = brokers;
     }
     publish_if_changed(tx, image);
     Ok(true)
@@ -1260,35 +1292,44 @@ mod tests {
         noticed(zkc::WatchedEvent::new(zkc::EventType::NodeDataChanged, path))
     }
 
-    /// Leader and ISR changes re-read only their states; anything else the
-    /// image holds, or a session event (events during a reconnect may be
-    /// lost), re-reads it all.
+    fn event(kind: zkc::EventType, path: &str) -> Noticed {
+        noticed(zkc::WatchedEvent::new(kind, path))
+    }
+
+    /// Leader and ISR changes, the controller and the registered brokers
+    /// are re-read alone; anything else the image holds, or a session event
+    /// (events during a reconnect may be lost), re-reads it all.
     #[test]
-    fn only_partition_state_changes_are_read_alone() {
-        assert_eq!(Reread::of(&[]), Reread::Nothing);
+    fn what_each_event_re_reads() {
+        use zkc::EventType::*;
+        assert!(Reread::of(&[]).is_empty());
         let states =
             [changed("/brokers/topics/a/partitions/0/state"), changed(&z::partition_state("b", 7))];
         let want = BTreeSet::from([("a".to_string(), 0), ("b".to_string(), 7)]);
-        assert_eq!(Reread::of(&states), Reread::States(want));
+        assert_eq!(Reread::of(&states), Reread { states: want.clone(), ..Default::default() });
+        let failover = [
+            event(NodeDeleted, "/brokers/ids/1"),
+            event(NodeChildrenChanged, "/brokers/ids"),
+            event(NodeDeleted, "/controller"),
+            event(NodeCreated, "/controller"),
+            states[0].clone(),
+            states[1].clone(),
+        ];
+        let want = Reread { controller: true, brokers: true, states: want, full: false };
+        assert_eq!(Reread::of(&failover), want);
         let others = [
-            noticed(zkc::WatchedEvent::new(
-                zkc::EventType::NodeCreated,
-                z::partition_state("a", 1),
-            )),
-            noticed(zkc::WatchedEvent::new(
-                zkc::EventType::NodeDeleted,
-                z::partition_state("a", 0),
-            )),
+            event(NodeCreated, &z::partition_state("a", 1)),
+            event(NodeDeleted, &z::partition_state("a", 0)),
             changed("/brokers/topics/a"),
-            changed("/brokers/ids/1"),
             changed("/config/topics/a"),
+            changed("/config/brokers/1"),
             changed("/brokers/topics/a/partitions/x/state"),
             noticed(zkc::WatchedEvent::new_session(zkc::SessionState::Disconnected)),
             noticed(zkc::WatchedEvent::new_session(zkc::SessionState::SyncConnected)),
         ];
         for other in others {
-            let batch = [states[0].clone(), other.clone(), states[1].clone()];
-            assert_eq!(Reread::of(&batch), Reread::Full, "{:?}", other.1);
+            let batch = [states[0].clone(), other.clone(), failover[0].clone()];
+            assert!(Reread::of(&batch).full, "{:?}", other.1);
         }
     }
 
