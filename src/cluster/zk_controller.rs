@@ -92,11 +92,31 @@ pub struct ZkController {
     active: Option<Controller>,
     /// `/admin/reassign_partitions` as last acted on (czxid, version).
     reassign_znode_seen: Option<(i64, i32)>,
+    /// What this controller wrote of the image since [`Self::take_written`].
+    written: Written,
+}
+
+/// The image znodes a controller wrote: the broker re-reads them before it
+/// answers anything else, so its own Metadata never lags its decisions.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub states: BTreeSet<TopicPartition>,
+    /// Anything beyond state updates: topics, new states, deletions.
+    pub other: bool,
 }
 
 impl ZkController {
     pub fn new(config: ControllerConfig) -> ZkController {
-        ZkController { config, active: None, reassign_znode_seen: None }
+        ZkController {
+            config,
+            active: None,
+            reassign_znode_seen: None,
+            written: Written::default(),
+        }
+    }
+
+    pub fn take_written(&mut self) -> Written {
+        std::mem::take(&mut self.written)
     }
 
     pub fn is_active(&self) -> bool {
@@ -539,7 +559,16 @@ impl ZkController {
                             write_multis(c, std::mem::take(&mut multis)).await?
                         {
                             match outcome {
-                                MultiOutcome::Done => {}
+                                MultiOutcome::Done => {
+                                    for w in writes {
+                                        match w {
+                                            ZnodeWrite::UpdateState { partition, .. } => {
+                                                self.written.states.insert(partition);
+                                            }
+                                            _ => self.written.other = true,
+                                        }
+                                    }
+                                }
                                 MultiOutcome::Fenced => {
                                     return self
                                         .resign(c, my_id, "/controller_epoch moved on")
@@ -563,6 +592,7 @@ impl ZkController {
                         continue;
                     }
                 };
+                self.written.other = true;
                 delete_topic(c, &name).await?;
             }
             if conflicts.is_empty() && topics.is_empty() {

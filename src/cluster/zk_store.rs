@@ -549,6 +549,11 @@ async fn follow_session(
         }
         let mut reread = Reread::of(&batch);
         reread.full |= tokio::time::Instant::now() >= next_full_read;
+        // What this broker wrote as controller, here or answering a
+        // request, is in its image before the next request is taken.
+        let written = controller.take_written();
+        reread.full |= written.other;
+        reread.states.extend(written.states.into_iter().map(|tp| (tp.topic, tp.partition.0)));
         batch.clear();
         let patched = match reread.full {
             true => Ok(false),
