@@ -21,6 +21,19 @@ const GOPATH: &str = "/usr/share/gocode";
 /// `broker::connection`).
 const SKIPPED: &[(&str, &str)] = &[];
 
+/// Subtests whose outcome depends on a race in the client, run again (at
+/// most twice) when they fail, with each retry said on stderr. kafka-go
+/// sends as MaxWait its deadline less a quarter, truncated to whole
+/// milliseconds, and takes an empty answer that arrives before that
+/// deadline for success: a broker that answers within the truncated
+/// fraction of a millisecond after MaxWait (as the timer allows) makes
+/// the read "succeed" with nothing (batch.go says it trades that
+/// precision away). Seen in 3 of 13 runs of the suite on one day, 1 of 5
+/// of them on a build from before the list.
+const RACY: &[&str] = &[
+    "TestConn/reading_messages_from_an_empty_partition_should_timeout_after_reaching_the_deadline",
+];
+
 /// Passing tests and subtests expected of the run (`--- PASS` lines):
 /// every test of the suite but the one it skips itself
 /// (TestReadTruncatedMessages).
@@ -204,6 +217,36 @@ fn kafka_go_test_suite_from_debian() {
         let text = support::stdout(&out) + &support::stderr(&out);
         count(&text, &mut counts);
         output.push_str(&text);
+    }
+    for name in RACY {
+        let failed = |c: &Counts| c.fail.iter().any(|f| f.split(' ').next() == Some(*name));
+        let (parent, sub) = name.split_once('/').expect("a subtest");
+        for _ in 0..2 {
+            if !failed(&counts) {
+                break;
+            }
+            eprintln!("kafka-go {name} failed; running it again (a race in the client, see RACY)");
+            let pattern = format!("^{parent}$/^{}$", regex_escape(sub));
+            let out = support::run_with_timeout(
+                ns.command(&bin).args(["-test.v", "-test.run", &pattern]).current_dir(SUITE),
+                None,
+                Duration::from_secs(120),
+            );
+            let text = support::stdout(&out) + &support::stderr(&out);
+            let mut again = Counts::default();
+            count(&text, &mut again);
+            if again.fail.is_empty() && again.pass == 2 {
+                // The subtest and its parent, both counted as failed before;
+                // the parent stays failed if another of its subtests did.
+                let name_of = |f: &String| f.split(' ').next().unwrap_or_default().to_string();
+                counts.fail.retain(|f| name_of(f) != *name);
+                if !counts.fail.iter().any(|f| name_of(f).starts_with(&format!("{parent}/"))) {
+                    counts.fail.retain(|f| name_of(f) != parent);
+                }
+                counts.pass += again.pass;
+            }
+            output.push_str(&text);
+        }
     }
     for (name, why) in SKIPPED {
         support::skip(&format!("kafka-go {name}: {why}"));
