@@ -95,7 +95,7 @@ pub async fn run(
     let _lock = lock_dir(&cfg.data_dir)?;
     let cfg = Arc::new(cfg);
     let clock: Arc<dyn crate::time::Clock> = Arc::new(crate::time::SystemClock);
-    let (tree, sessions, startup_snapshot) = {
+    let (tree, sessions, startup_snapshot, log) = {
         let cfg = cfg.clone();
         let now = clock.now_ms();
         tokio::task::spawn_blocking(move || {
@@ -103,7 +103,8 @@ pub async fn run(
             // As ZooKeeper does after loading its data: the next start then
             // begins from here instead of replaying this log again.
             let bytes = r.needs_snapshot().then(|| snapshot::serialize(&r.tree, &r.sessions));
-            Ok::<_, Error>((r.tree, r.sessions, bytes))
+            let log = TxnLog::create(&cfg.data_log_dir, r.tree.last_zxid + 1)?;
+            Ok::<_, Error>((r.tree, r.sessions, bytes, log))
         })
         .await
         .map_err(|source| Error::TaskFailed { task: "log recovery", source })??
@@ -117,7 +118,6 @@ pub async fn run(
     );
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (sync_tx, sync_rx) = std::sync::mpsc::channel();
-    let log = TxnLog::create(&cfg.data_log_dir, tree.last_zxid + 1)?;
     let startup_snapshot =
         startup_snapshot.map(|bytes| snapshot::write_in_background(&cfg, tree.last_zxid, bytes));
     let sync_thread = {
@@ -239,9 +239,11 @@ pub(crate) struct Recovered {
 }
 
 impl Recovered {
-    /// Whether the state is anywhere but in one snapshot file.
+    /// Whether the state is anywhere but in one snapshot file. An empty tree at zxid 0 is what a start with no files rebuilds
+    /// anyway: a fresh server writes no snapshot of it, and its first
+    /// session does not wait behind that snapshot's two fsyncs.
     fn needs_snapshot(&self) -> bool {
-        self.snapshot_zxid != Some(self.tree.last_zxid)
+        self.snapshot_zxid.unwrap_or(0) != self.tree.last_zxid
     }
 }
 
