@@ -80,6 +80,18 @@ pub async fn dispatch(
     let groups = &ctx.groups;
     let authz = Authz::new(ctx.authorizer.as_deref(), &session.principal, peer.ip());
     let authz = &authz;
+    // Kafka's per-resource checks: `authorize::$check` takes out of the
+    // request what the principal may not touch, the handler answers the
+    // rest, and the refused entries join the response's `$field`.
+    macro_rules! authorized {
+        ($check:ident => $field:ident, |$req:ident| $answer:expr) => {{
+            let mut $req = decode(key, v, body)?;
+            let refused = authorize::$check(authz, &mut $req);
+            let mut resp = $answer;
+            resp.$field.extend(refused);
+            respond(key, v, cid, resp)
+        }};
+    }
     // Kafka's per-API checks that refuse a whole request before its handler.
     if let Some(refused) = authorize::refuse_whole(authz, key, v, cid, &body)? {
         return Ok(refused);
@@ -114,25 +126,15 @@ pub async fn dispatch(
             let quota = fetch::FetchQuota { user, client_id, session };
             Ok(fetch::handle(ctx, v, cid, decode(key, v, body)?, quota, authz).await)
         }
-        ApiKey::ListOffsets => {
-            let mut req = decode(key, v, body)?;
-            let refused = authorize::list_offsets(authz, &mut req);
-            let mut resp = list_offsets::handle(ctx, v, req).await;
-            resp.topics.extend(refused);
-            respond(key, v, cid, resp)
-        }
+        ApiKey::ListOffsets => authorized!(list_offsets => topics,
+            |req| list_offsets::handle(ctx, v, req).await),
         ApiKey::ApiVersions => respond(key, v, cid, api_versions::handle(v, decode(key, v, body)?)),
         ApiKey::Metadata => {
             let req = decode(key, v, body)?;
             respond(key, v, cid, metadata::handle(ctx, listener, v, req, authz).await)
         }
-        ApiKey::CreateTopics => {
-            let mut req = decode(key, v, body)?;
-            let refused = authorize::create_topics(authz, &mut req);
-            let mut resp = create_topics::handle(ctx, v, req).await;
-            resp.topics.extend(refused);
-            respond(key, v, cid, resp)
-        }
+        ApiKey::CreateTopics => authorized!(create_topics => topics,
+            |req| create_topics::handle(ctx, v, req).await),
         ApiKey::DeleteTopics => {
             let mut req = decode(key, v, body)?;
             let refused = authorize::delete_topics(authz, &ctx.store.image(), &mut req);
@@ -140,13 +142,8 @@ pub async fn dispatch(
             resp.responses.extend(refused);
             respond(key, v, cid, resp)
         }
-        ApiKey::DeleteRecords => {
-            let mut req = decode(key, v, body)?;
-            let refused = authorize::delete_records(authz, &mut req);
-            let mut resp = delete_records::handle(ctx, req).await;
-            resp.topics.extend(refused);
-            respond(key, v, cid, resp)
-        }
+        ApiKey::DeleteRecords => authorized!(delete_records => topics,
+            |req| delete_records::handle(ctx, req).await),
         ApiKey::InitProducerId => {
             respond(key, v, cid, init_producer_id::handle(ctx, v, decode(key, v, body)?).await)
         }
@@ -165,13 +162,8 @@ pub async fn dispatch(
         ApiKey::WriteTxnMarkers => {
             respond(key, v, cid, write_txn_markers::handle(ctx, decode(key, v, body)?).await)
         }
-        ApiKey::DescribeProducers => {
-            let mut req = decode(key, v, body)?;
-            let refused = authorize::describe_producers(authz, &mut req);
-            let mut resp = describe_producers::handle(ctx, req);
-            resp.topics.extend(refused);
-            respond(key, v, cid, resp)
-        }
+        ApiKey::DescribeProducers => authorized!(describe_producers => topics,
+            |req| describe_producers::handle(ctx, req)),
         ApiKey::DescribeTransactions => {
             let mut req = decode(key, v, body)?;
             let refused = authorize::describe_transactions(authz, &mut req);
@@ -185,51 +177,21 @@ pub async fn dispatch(
             authorize::list_transactions(authz, &mut resp);
             respond(key, v, cid, resp)
         }
-        ApiKey::TxnOffsetCommit => {
-            let mut req = decode(key, v, body)?;
-            let refused = authorize::txn_offset_commit(authz, &mut req);
-            let mut resp = txn_offset_commit::handle(ctx, v, req).await;
-            resp.topics.extend(refused);
-            respond(key, v, cid, resp)
-        }
-        ApiKey::OffsetForLeaderEpoch => {
-            let mut req = decode(key, v, body)?;
-            let refused = authorize::offset_for_leader_epoch(authz, &mut req);
-            let mut resp = offset_for_leader_epoch::handle(ctx, req).await;
-            resp.topics.extend(refused);
-            respond(key, v, cid, resp)
-        }
+        ApiKey::TxnOffsetCommit => authorized!(txn_offset_commit => topics,
+            |req| txn_offset_commit::handle(ctx, v, req).await),
+        ApiKey::OffsetForLeaderEpoch => authorized!(offset_for_leader_epoch => topics,
+            |req| offset_for_leader_epoch::handle(ctx, req).await),
         ApiKey::DescribeLogDirs => {
             respond(key, v, cid, describe_log_dirs::handle(ctx, v, decode(key, v, body)?).await)
         }
-        ApiKey::DescribeConfigs => {
-            let mut req = decode(key, v, body)?;
-            let refused = authorize::describe_configs(authz, &mut req);
-            let mut resp = describe_configs::handle(ctx, req);
-            resp.results.extend(refused);
-            respond(key, v, cid, resp)
-        }
-        ApiKey::AlterConfigs => {
-            let mut req = decode(key, v, body)?;
-            let refused = authorize::alter_configs(authz, &mut req);
-            let mut resp = alter_configs::handle_alter(ctx, req).await;
-            resp.responses.extend(refused);
-            respond(key, v, cid, resp)
-        }
-        ApiKey::IncrementalAlterConfigs => {
-            let mut req = decode(key, v, body)?;
-            let refused = authorize::incremental_alter_configs(authz, &mut req);
-            let mut resp = alter_configs::handle_incremental(ctx, req).await;
-            resp.responses.extend(refused);
-            respond(key, v, cid, resp)
-        }
-        ApiKey::CreatePartitions => {
-            let mut req = decode(key, v, body)?;
-            let refused = authorize::create_partitions(authz, &mut req);
-            let mut resp = create_partitions::handle(ctx, req).await;
-            resp.results.extend(refused);
-            respond(key, v, cid, resp)
-        }
+        ApiKey::DescribeConfigs => authorized!(describe_configs => results,
+            |req| describe_configs::handle(ctx, req)),
+        ApiKey::AlterConfigs => authorized!(alter_configs => responses,
+            |req| alter_configs::handle_alter(ctx, req).await),
+        ApiKey::IncrementalAlterConfigs => authorized!(incremental_alter_configs => responses,
+            |req| alter_configs::handle_incremental(ctx, req).await),
+        ApiKey::CreatePartitions => authorized!(create_partitions => results,
+            |req| create_partitions::handle(ctx, req).await),
         ApiKey::FindCoordinator => {
             let req = decode(key, v, body)?;
             respond(key, v, cid, find_coordinator::handle(ctx, listener, v, req).await)
@@ -278,11 +240,8 @@ pub async fn dispatch(
         }
         ApiKey::OffsetCommit => {
             let image = ctx.store.image();
-            let mut req = decode(key, v, body)?;
-            let refused = authorize::offset_commit(authz, &mut req);
-            let mut resp = offset_commit::handle(groups, &image, req).await;
-            resp.topics.extend(refused);
-            respond(key, v, cid, resp)
+            authorized!(offset_commit => topics,
+                |req| offset_commit::handle(groups, &image, req).await)
         }
         ApiKey::OffsetFetch => {
             let req: kafka_protocol::messages::OffsetFetchRequest = decode(key, v, body)?;
@@ -325,11 +284,8 @@ pub async fn dispatch(
         }
         ApiKey::OffsetDelete => {
             let image = ctx.store.image();
-            let mut req = decode(key, v, body)?;
-            let refused = authorize::offset_delete(authz, &mut req);
-            let mut resp = offset_delete::handle(groups, &image, req).await;
-            resp.topics.extend(refused);
-            respond(key, v, cid, resp)
+            authorized!(offset_delete => topics,
+                |req| offset_delete::handle(groups, &image, req).await)
         }
         ApiKey::DescribeClientQuotas => {
             respond(key, v, cid, client_quotas::describe(ctx, decode(key, v, body)?))
