@@ -141,8 +141,13 @@ def run_broker(binary):
         shutil.rmtree(work, ignore_errors=True)
 
 
+# Apache ZooKeeper accepts connections while it is still loading and may
+# never answer those: a probe gives up after this and the next one tries.
+SESSION_PROBE_S = 0.25
+
+
 def zk_session(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=LIMIT_S) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=SESSION_PROBE_S) as s:
         body = struct.pack("!iqiq", 0, 0, 30000, 0) + struct.pack("!i", 16) + b"\0" * 16 + b"\0"
         s.sendall(struct.pack("!i", len(body)) + body)
         n = struct.unpack("!i", recv_exact(s, 4))[0]
