@@ -18,6 +18,7 @@ mod dump_log;
 mod dump_log_parsers;
 pub mod get_offsets;
 pub mod leader_election;
+mod log_writer;
 mod perf;
 pub mod producer_perf_test;
 pub mod reassign_partitions;

@@ -46,7 +46,9 @@ pub fn run(args: ServerStartArgs) -> anyhow::Result<()> {
         props.apply_override(o)?;
     }
     let config = KafkaConfig::from_properties(&props)?;
-    init_logging();
+    // Dropped last: the lines of a failed start are written before `main`
+    // prints its error.
+    let _log = init_logging();
     for key in &config.unknown_keys {
         tracing::warn!("The configuration '{key}' was supplied but isn't a known config.");
     }
@@ -91,8 +93,9 @@ pub(crate) async fn shutdown_signal() {
 }
 
 /// Logs to stderr and to `$LOG_DIR/server.log` (default `./logs`), like
-/// Kafka's log4j setup. `RUST_LOG` filters, default `info`.
-fn init_logging() {
+/// Kafka's log4j setup, both written by one thread of their own
+/// ([`super::log_writer`]). `RUST_LOG` filters, default `info`.
+fn init_logging() -> super::log_writer::Flush {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{fmt, EnvFilter, Layer};
@@ -103,24 +106,19 @@ fn init_logging() {
     let file = std::fs::create_dir_all(&log_dir).and_then(|_| {
         std::fs::OpenOptions::new().create(true).append(true).open(log_dir.join("server.log"))
     });
+    let (file, file_error) = match file {
+        Ok(f) => (Some(f), None),
+        Err(e) => (None, Some(e)),
+    };
+    let (to_stderr, to_file, flush) = super::log_writer::start(file);
     let stderr_layer = fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(to_stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(filter());
-    let (file_layer, file_error) = match file {
-        Ok(f) => (
-            Some(
-                fmt::layer()
-                    .with_writer(std::sync::Mutex::new(f))
-                    .with_ansi(false)
-                    .with_target(false)
-                    .with_filter(filter()),
-            ),
-            None,
-        ),
-        Err(e) => (None, Some(e)),
-    };
+    let file_layer = to_file.map(|w| {
+        fmt::layer().with_writer(w).with_ansi(false).with_target(false).with_filter(filter())
+    });
     let _ = tracing_subscriber::registry().with(stderr_layer).with(file_layer).try_init();
     if let Some(e) = file_error {
         tracing::warn!(
@@ -128,4 +126,5 @@ fn init_logging() {
             log_dir.join("server.log").display()
         );
     }
+    flush
 }
