@@ -66,19 +66,20 @@ fn write_lines(rx: Receiver<Msg>, file: Option<std::fs::File>) {
                     }
                 }
                 Msg::Flush(done) => {
-                    let _ = stderr.flush();
-                    if let Some(f) = &mut file {
-                        let _ = f.flush();
-                    }
+                    flush(&mut stderr, &mut file);
                     let _ = done.send(());
                 }
             }
             next = rx.try_recv().ok();
         }
-        let _ = stderr.flush();
-        if let Some(f) = &mut file {
-            let _ = f.flush();
-        }
+        flush(&mut stderr, &mut file);
+    }
+}
+
+fn flush(stderr: &mut impl Write, file: &mut Option<impl Write>) {
+    let _ = stderr.flush();
+    if let Some(f) = file {
+        let _ = f.flush();
     }
 }
 

@@ -239,9 +239,10 @@ pub(crate) struct Recovered {
 }
 
 impl Recovered {
-    /// Whether the state is anywhere but in one snapshot file. An empty tree at zxid 0 is what a start with no files rebuilds
-    /// anyway: a fresh server writes no snapshot of it, and its first
-    /// session does not wait behind that snapshot's two fsyncs.
+    /// Whether the state is anywhere but in one snapshot file. An empty
+    /// tree at zxid 0 is what a start with no files rebuilds anyway: a
+    /// fresh server writes no snapshot of it, and its first session does
+    /// not wait behind that snapshot's two fsyncs.
     fn needs_snapshot(&self) -> bool {
         self.snapshot_zxid.unwrap_or(0) != self.tree.last_zxid
     }
