@@ -9,7 +9,9 @@
 #      signal to the controller's answer (its log line), to a client's
 #      Metadata showing none of them led by it, and to the process exit.
 #      Between rounds the broker starts again and a preferred election
-#      gives it its leaderships back.
+#      gives it its leaderships back. Before the first round, each
+#      broker's CPU over IDLE_S seconds (default 10) with every follower
+#      in sync and no client.
 #  (b) controller failover: TOPICS_B topics x PARTS_B partitions (default
 #      1,000 x 100 = 100,000), replication factor 2, assigned round-robin
 #      to three more registered broker ids (101-103, held by a kazoo
@@ -28,6 +30,7 @@ ROUNDS=${2:-3}
 TOPICS_A=${TOPICS_A:-100}; PARTS_A=${PARTS_A:-100}
 TOPICS_B=${TOPICS_B:-1000}; PARTS_B=${PARTS_B:-100}; LEAD_B=${LEAD_B:-1000}
 SESSION_MS=${SESSION_MS:-6000}
+IDLE_S=${IDLE_S:-10}
 here="$(cd "$(dirname "$0")/.." && pwd)"
 BIN=${KAFKA_RS_BIN:-$here/target/release/kafka-rs}
 PY=${KAFKA_RS_PYTHON:-$here/target/test-venv/bin/python}
@@ -78,6 +81,14 @@ bench_a() {
     assign=$(python3 -c "print(','.join('$victim:%d' % [${others[0]},${others[1]}][p % 2] for p in range($PARTS_A)))")
     "$BIN" topics --bootstrap-server "$(bootstrap)" --create --topic "cs$t" --replica-assignment "$assign" >/dev/null
   done
+  # Idle cost of following: every broker's CPU over IDLE_S seconds once
+  # all followers are in sync, before any client polls.
+  wait_for "followers in sync" all_in_sync_a
+  local before=() id
+  for id in 1 2 3; do before[$id]=$(ticks "${broker_pid[$id]}"); done
+  sleep "$IDLE_S"
+  echo "(a) idle, $((TOPICS_A * PARTS_A)) partitions in sync: CPU per broker $(for id in 1 2 3; do
+    echo -n "$id: $(( ($(ticks "${broker_pid[$id]}") - before[id]) * 1000 / $(getconf CLK_TCK) / IDLE_S )) ms/s  "; done)"
   local res_ctl=() res_client=() res_exit=()
   for round in $(seq "$ROUNDS"); do
     local moved="$WORK/a$round.moved"
