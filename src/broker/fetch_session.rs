@@ -164,7 +164,7 @@ impl SessionState {
 }
 
 /// Kafka's `FetchMetadata.nextEpoch`: epochs wrap to 1, never to 0.
-fn next_epoch(epoch: i32) -> i32 {
+pub(crate) fn next_epoch(epoch: i32) -> i32 {
     if epoch < 0 {
         FINAL_EPOCH
     } else if epoch == i32::MAX {

@@ -3,7 +3,9 @@
 //! tasks, each batching every partition it follows from that leader into
 //! one Fetch with `replica_id` = this broker. Fetched batches are appended
 //! as they arrived (the leader's offsets and epochs, no re-stamping), and
-//! the high watermark comes from the response.
+//! the high watermark comes from the response. Each fetcher holds a fetch
+//! session (KIP-227) with its leader, so an idle round names and is
+//! answered with almost nothing.
 //!
 //! After every role change a partition first truncates by leader epoch
 //! (KIP-101/279): it asks the leader (OffsetForLeaderEpoch) where its
@@ -19,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
@@ -38,6 +40,10 @@ use crate::cluster::MetadataStore;
 use crate::protocol::ErrorCode;
 use crate::sync::MutexExt;
 use crate::types::{LeaderEpoch, Offset, TopicPartition};
+
+mod session;
+
+use session::{FetchPlan, FetchSessionHandler, PartitionFetch};
 
 /// Where to truncate a follower, and whether that settles it (Kafka's
 /// `OffsetTruncationState`).
@@ -235,6 +241,8 @@ impl From<crate::client::Error> for RoundFailed {
 async fn run(fetcher: Arc<Fetcher>, ctx: Arc<FetchContext>) {
     let backoff = Duration::from_millis(ctx.config.fetch_backoff_ms);
     let mut conn: Option<Arc<Connection>> = None;
+    // Kafka's handler resets to a full fetch whenever the connection goes.
+    let mut session = FetchSessionHandler::default();
     loop {
         if fetcher.stopped.load(Ordering::Acquire) {
             return;
@@ -245,6 +253,7 @@ async fn run(fetcher: Arc<Fetcher>, ctx: Arc<FetchContext>) {
         if follows.is_empty() {
             // Nothing to fetch: no connection kept open to an idle leader.
             conn = None;
+            session.reset();
             changed.await;
             continue;
         }
@@ -279,7 +288,7 @@ async fn run(fetcher: Arc<Fetcher>, ctx: Arc<FetchContext>) {
         let round = if !truncating.is_empty() {
             truncate_round(&fetcher, &ctx, &c, truncating).await.map(|()| None)
         } else {
-            fetch_round(&fetcher, &ctx, &c, fetching).await
+            fetch_round(&fetcher, &ctx, &c, &mut session, fetching).await
         };
         match round {
             Ok(Some(throttled)) => {
@@ -292,6 +301,7 @@ async fn run(fetcher: Arc<Fetcher>, ctx: Arc<FetchContext>) {
             Err(RoundFailed(e)) => {
                 tracing::warn!(leader = fetcher.key.leader, "replica fetch failed: {e}");
                 conn = None;
+                session.reset();
                 let _ = tokio::time::timeout(backoff, changed).await;
             }
         }
@@ -464,12 +474,17 @@ async fn truncate_round(
 /// does not spin.
 const THROTTLE_MIN_WAIT: Duration = Duration::from_millis(10);
 
-/// One Fetch for every truncated partition, appended as it came. Returns
-/// how long to wait when the follower quota held back every partition.
+/// One Fetch for every truncated partition, appended as it came: in a
+/// fetch session, only the partitions whose fetch fields changed are sent
+/// and only those with news are answered; one left out of the answer had
+/// no records, no error and no moved offsets, so its follow stays as it
+/// is. Returns how long to wait when the follower quota held back every
+/// partition.
 async fn fetch_round(
     fetcher: &Fetcher,
     ctx: &FetchContext,
     c: &Connection,
+    session: &mut FetchSessionHandler,
     items: Vec<(TopicPartition, Follow)>,
 ) -> Result<Option<Duration>, RoundFailed> {
     let quota = &ctx.quotas.follower;
@@ -477,43 +492,52 @@ async fn fetch_round(
     // the quota is exceeded (Kafka's `shouldFollowerThrottle`).
     let exceeded = quota.is_quota_exceeded();
     let mut held_back = false;
-    let mut req = FetchRequest::default();
-    req.replica_id = BrokerId(ctx.broker_id);
-    req.replica_state.replica_id = BrokerId(ctx.broker_id);
-    req.max_wait_ms = ctx.config.fetch_wait_max_ms;
-    req.min_bytes = ctx.config.fetch_min_bytes;
-    req.max_bytes = ctx.config.fetch_response_max_bytes;
-    req.session_epoch = -1;
-    for (topic, parts) in by_topic(&items) {
-        let mut t = FetchTopic::default();
-        t.topic = topic_name(topic);
-        for (tp, f) in parts {
-            if exceeded && !f.in_sync && quota.is_throttled(tp) {
-                held_back = true;
-                continue;
-            }
-            let Some(fetch_offset) = f.partition.follower_fetch_offset(f.leader_epoch) else {
-                continue;
-            };
-            let mut p = FetchPartition::default();
-            p.partition = tp.partition.0;
-            p.current_leader_epoch = f.leader_epoch;
-            p.fetch_offset = fetch_offset;
-            p.last_fetched_epoch = -1;
-            p.log_start_offset = f.partition.log_start_offset().0;
-            p.partition_max_bytes = ctx.config.fetch_max_bytes;
-            t.partitions.push(p);
+    let mut round: Vec<(&TopicPartition, PartitionFetch)> = Vec::with_capacity(items.len());
+    for (tp, f) in &items {
+        if exceeded && !f.in_sync && quota.is_throttled(tp) {
+            held_back = true;
+            continue;
         }
-        if !t.partitions.is_empty() {
-            req.topics.push(t);
-        }
+        let Some(fetch_offset) = f.partition.follower_fetch_offset(f.leader_epoch) else {
+            continue;
+        };
+        let fetch = PartitionFetch {
+            fetch_offset,
+            current_leader_epoch: f.leader_epoch,
+            log_start_offset: f.partition.log_start_offset().0,
+            partition_max_bytes: ctx.config.fetch_max_bytes,
+        };
+        round.push((tp, fetch));
     }
-    if held_back && req.topics.is_empty() {
+    if held_back && round.is_empty() {
         return Ok(Some(quota.wait()));
     }
+    let plan = session.build(&round);
+    let req = fetch_request(ctx, &round, &plan);
     let resp: FetchResponse = c.send(&req).await?;
-    if let Some(e) = crate::client::Error::from_code(resp.error_code, None) {
-        return Err(RoundFailed(e.to_string()));
+    if !session.handle_response(&plan, resp.error_code, resp.session_id) {
+        let code = ErrorCode::from_code(resp.error_code);
+        if matches!(
+            code,
+            Some(
+                ErrorCode::None
+                    | ErrorCode::FetchSessionIdNotFound
+                    | ErrorCode::InvalidFetchSessionEpoch
+            )
+        ) {
+            // The leader lost or moved on from our session (restart,
+            // eviction): the next round is a full fetch, at once.
+            tracing::debug!(leader = fetcher.key.leader, "fetch session reset: {code:?}");
+            return Ok(None);
+        }
+        let e = crate::client::Error::from_code(resp.error_code, None);
+        return Err(RoundFailed(
+            e.map_or_else(|| format!("error {}", resp.error_code), |e| e.to_string()),
+        ));
+    }
+    if resp.responses.is_empty() {
+        // The idle round of a session: nothing changed anywhere.
+        return Ok(None);
     }
     let asked = by_name(&items);
     let mut work = Vec::new();
@@ -546,13 +570,18 @@ async fn fetch_round(
                     records,
                 );
                 let in_sync = hw >= 0 && f.partition.log.log_end_offset().0 >= hw;
-                (tp, f, r, in_sync)
+                (tp, f, r, in_sync, code)
             })
             .collect::<Vec<_>>()
     })
     .await
     .map_err(|e| RoundFailed(e.to_string()))?;
-    for (tp, seen, outcome, in_sync) in outcomes {
+    let mut lost_answer = false;
+    for (tp, seen, outcome, in_sync, code) in outcomes {
+        // The leader's session remembers what it answered; an answer
+        // without an error that we could not take in (a fenced or failed
+        // append) would not be sent again while the leader's offsets stand.
+        lost_answer |= code == ErrorCode::None.code() && !matches!(outcome, Applied::Ok);
         match outcome {
             Applied::Delay(why) => {
                 update_follow(fetcher, &tp, seen.leader_epoch, |f| f.in_sync = in_sync);
@@ -563,7 +592,56 @@ async fn fetch_round(
             Applied::Retruncate => settle_fetched(fetcher, &tp, &seen, in_sync, true),
         }
     }
+    if lost_answer {
+        session.reset();
+    }
     Ok(None)
+}
+
+/// The Fetch request of `plan`: the round's partitions it sends, grouped by
+/// topic, and those it forgets.
+fn fetch_request(
+    ctx: &FetchContext,
+    round: &[(&TopicPartition, PartitionFetch)],
+    plan: &FetchPlan,
+) -> FetchRequest {
+    let mut req = FetchRequest::default();
+    req.replica_id = BrokerId(ctx.broker_id);
+    req.replica_state.replica_id = BrokerId(ctx.broker_id);
+    req.max_wait_ms = ctx.config.fetch_wait_max_ms;
+    req.min_bytes = ctx.config.fetch_min_bytes;
+    req.max_bytes = ctx.config.fetch_response_max_bytes;
+    req.session_id = plan.metadata.session_id;
+    req.session_epoch = plan.metadata.epoch;
+    let mut slot: HashMap<&str, usize> = HashMap::new();
+    for &i in &plan.send {
+        let (tp, fetch) = &round[i];
+        let t = *slot.entry(tp.topic.as_str()).or_insert_with(|| {
+            let mut t = FetchTopic::default();
+            t.topic = topic_name(&tp.topic);
+            req.topics.push(t);
+            req.topics.len() - 1
+        });
+        let mut p = FetchPartition::default();
+        p.partition = tp.partition.0;
+        p.current_leader_epoch = fetch.current_leader_epoch;
+        p.fetch_offset = fetch.fetch_offset;
+        p.last_fetched_epoch = -1;
+        p.log_start_offset = fetch.log_start_offset;
+        p.partition_max_bytes = fetch.partition_max_bytes;
+        req.topics[t].partitions.push(p);
+    }
+    let mut slot: HashMap<&str, usize> = HashMap::new();
+    for tp in &plan.forgotten {
+        let t = *slot.entry(tp.topic.as_str()).or_insert_with(|| {
+            let mut t = ForgottenTopic::default();
+            t.topic = topic_name(&tp.topic);
+            req.forgotten_topics_data.push(t);
+            req.forgotten_topics_data.len() - 1
+        });
+        req.forgotten_topics_data[t].partitions.push(tp.partition.0);
+    }
+    req
 }
 
 /// Records a fetch that went through (appended, or to be truncated again

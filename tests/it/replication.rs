@@ -291,6 +291,39 @@ fn followers_copy_the_leaders_log_and_join_the_isr() {
 }
 
 #[test]
+fn followers_fetch_in_incremental_sessions_and_acks_all_still_completes() {
+    let ports: Vec<u16> = (0..3).map(|_| support::free_port()).collect();
+    let cluster = Cluster::start_each(&[], |id| {
+        vec![format!("metrics.listener=http://127.0.0.1:{}", ports[id as usize - 1])]
+    });
+    cluster.create("sessions", &[]);
+    let leader =
+        cluster.wait_isr_everywhere("sessions", &[1, 2, 3], Duration::from_secs(30)).leader;
+    let port = ports[leader as usize - 1];
+    let metric = |name: &str| {
+        crate::metrics::scrape(port).get(&format!("kafka_server_fetchsessioncache_{name}"))
+    };
+    support::wait_until(Duration::from_secs(20), "both followers in a session", || {
+        metric("numincrementalfetchsessions") == 2.0 && metric("incrementalfetches_total") > 0.0
+    });
+    // Past here the followers' fetch offsets reach the leader only in
+    // incremental fetches, and each acks=all produce waits for them.
+    let before = metric("incrementalfetches_total");
+    let mut wire = cluster.broker(leader).wire();
+    for i in 0..20 {
+        let value = format!("v{i}");
+        let (code, base) = produce(&mut wire, "sessions", -1, 30_000, batch(&[value.as_bytes()]));
+        assert_eq!((code, base), (0, i), "acks=all produce {i}");
+    }
+    assert!(metric("incrementalfetches_total") > before);
+    assert_eq!(metric("numincrementalfetchsessions"), 2.0, "one session per follower");
+    let on_leader = segment(cluster.broker(leader), "sessions");
+    support::wait_until(Duration::from_secs(20), "every replica to hold the same bytes", || {
+        cluster.running().all(|b| segment(b, "sessions") == on_leader)
+    });
+}
+
+#[test]
 fn acks_all_waits_for_a_stopped_follower_until_it_leaves_the_isr() {
     let cluster = Cluster::start(&["replica.lag.time.max.ms=3000"]);
     cluster.create("lagging", &[]);
