@@ -359,13 +359,14 @@ fn delay(fetcher: &Fetcher, ctx: &FetchContext, tp: &TopicPartition, epoch: i32)
     });
 }
 
-/// Groups partitions by topic, in the shape both requests use.
-fn by_topic(items: &[(TopicPartition, Follow)]) -> Vec<(&str, Vec<&(TopicPartition, Follow)>)> {
-    let mut out: Vec<(&str, Vec<&(TopicPartition, Follow)>)> = Vec::new();
+/// Groups items by topic in first-seen order, the shape every request
+/// here takes (Fetch, its forgotten list, OffsetForLeaderEpoch).
+fn by_topic<'a, T>(items: impl IntoIterator<Item = (&'a str, T)>) -> Vec<(&'a str, Vec<T>)> {
+    let mut out: Vec<(&str, Vec<T>)> = Vec::new();
     let mut slot: HashMap<&str, usize> = HashMap::new();
-    for item in items {
-        let i = *slot.entry(item.0.topic.as_str()).or_insert_with(|| {
-            out.push((item.0.topic.as_str(), Vec::new()));
+    for (topic, item) in items {
+        let i = *slot.entry(topic).or_insert_with(|| {
+            out.push((topic, Vec::new()));
             out.len() - 1
         });
         out[i].1.push(item);
@@ -373,12 +374,31 @@ fn by_topic(items: &[(TopicPartition, Follow)]) -> Vec<(&str, Vec<&(TopicPartiti
     out
 }
 
-/// Finds a round's partitions again by the names in the leader's answer.
-/// A follower of thousands of partitions led by one broker used to scan the
-/// whole round for each partition answered: quadratic, and at 5,000 it was
-/// most of the broker's CPU.
-fn by_name(items: &[(TopicPartition, Follow)]) -> HashMap<(&str, i32), &Follow> {
-    items.iter().map(|(tp, f)| ((tp.topic.as_str(), tp.partition.0), f)).collect()
+/// The answered partitions of a round, each with the follow it was asked
+/// for; partitions the round did not ask for are dropped. Found by name: a
+/// follower of thousands of partitions led by one broker used to scan the
+/// whole round for each partition answered, quadratic, and at 5,000 that
+/// was most of the broker's CPU.
+fn answered<P>(
+    items: &[(TopicPartition, Follow)],
+    topics: impl IntoIterator<Item = (TopicName, Vec<P>)>,
+    partition: impl Fn(&P) -> i32,
+) -> Vec<(TopicPartition, Follow, P)> {
+    let asked: HashMap<(&str, i32), &Follow> =
+        items.iter().map(|(tp, f)| ((tp.topic.as_str(), tp.partition.0), f)).collect();
+    let mut out = Vec::new();
+    for (topic, parts) in topics {
+        for p in parts {
+            if let Some(f) = asked.get(&(topic.as_str(), partition(&p))) {
+                out.push((
+                    TopicPartition::new(topic.0.to_string(), partition(&p)),
+                    (*f).clone(),
+                    p,
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn topic_name(t: &str) -> TopicName {
@@ -405,7 +425,7 @@ async fn truncate_round(
     }
     let mut req = OffsetForLeaderEpochRequest::default();
     req.replica_id = BrokerId(ctx.broker_id);
-    for (topic, parts) in by_topic(&ask) {
+    for (topic, parts) in by_topic(ask.iter().map(|item| (item.0.topic.as_str(), item))) {
         let mut t = OffsetForLeaderTopic::default();
         t.topic = topic_name(topic);
         for (tp, f) in parts {
@@ -419,20 +439,13 @@ async fn truncate_round(
         req.topics.push(t);
     }
     let resp = c.send(&req).await?;
-    let asked = by_name(&ask);
-    let mut answers = Vec::new();
-    for t in resp.topics {
-        for p in t.partitions {
-            if let Some(f) = asked.get(&(t.topic.as_str(), p.partition)) {
-                let tp = TopicPartition::new(t.topic.0.to_string(), p.partition);
-                answers.push((tp, (*f).clone(), p.error_code, p.leader_epoch, p.end_offset));
-            }
-        }
-    }
+    let answers =
+        answered(&ask, resp.topics.into_iter().map(|t| (t.topic, t.partitions)), |p| p.partition);
     let outcomes = tokio::task::spawn_blocking(move || {
         answers
             .into_iter()
-            .map(|(tp, f, code, epoch, end)| {
+            .map(|(tp, f, p)| {
+                let (code, epoch, end) = (p.error_code, p.leader_epoch, p.end_offset);
                 if code != 0 {
                     return (tp, f.leader_epoch, Err(code));
                 }
@@ -539,35 +552,24 @@ async fn fetch_round(
         // The idle round of a session: nothing changed anywhere.
         return Ok(None);
     }
-    let asked = by_name(&items);
-    let mut work = Vec::new();
-    for t in resp.responses {
-        for p in t.partitions {
-            if let Some(f) = asked.get(&(t.topic.as_str(), p.partition_index)) {
-                let tp = TopicPartition::new(t.topic.0.to_string(), p.partition_index);
-                if quota.is_throttled(&tp) {
-                    quota.record(p.records.as_ref().map_or(0, Bytes::len));
-                }
-                work.push((
-                    tp,
-                    (*f).clone(),
-                    p.error_code,
-                    p.high_watermark,
-                    p.log_start_offset,
-                    p.records,
-                ));
-            }
+    let work = answered(&items, resp.responses.into_iter().map(|t| (t.topic, t.partitions)), |p| {
+        p.partition_index
+    });
+    for (tp, _, p) in &work {
+        if quota.is_throttled(tp) {
+            quota.record(p.records.as_ref().map_or(0, Bytes::len));
         }
     }
     let outcomes = tokio::task::spawn_blocking(move || {
         work.into_iter()
-            .map(|(tp, f, code, hw, log_start, records)| {
+            .map(|(tp, f, p)| {
+                let (code, hw) = (p.error_code, p.high_watermark);
                 let r = apply_fetched(
                     &f,
                     ErrorCode::from_code(code).unwrap_or(ErrorCode::UnknownServerError),
                     hw,
-                    log_start,
-                    records,
+                    p.log_start_offset,
+                    p.records,
                 );
                 let in_sync = hw >= 0 && f.partition.log.log_end_offset().0 >= hw;
                 (tp, f, r, in_sync, code)
@@ -613,33 +615,27 @@ fn fetch_request(
     req.max_bytes = ctx.config.fetch_response_max_bytes;
     req.session_id = plan.metadata.session_id;
     req.session_epoch = plan.metadata.epoch;
-    let mut slot: HashMap<&str, usize> = HashMap::new();
-    for &i in &plan.send {
-        let (tp, fetch) = &round[i];
-        let t = *slot.entry(tp.topic.as_str()).or_insert_with(|| {
-            let mut t = FetchTopic::default();
-            t.topic = topic_name(&tp.topic);
-            req.topics.push(t);
-            req.topics.len() - 1
-        });
-        let mut p = FetchPartition::default();
-        p.partition = tp.partition.0;
-        p.current_leader_epoch = fetch.current_leader_epoch;
-        p.fetch_offset = fetch.fetch_offset;
-        p.last_fetched_epoch = -1;
-        p.log_start_offset = fetch.log_start_offset;
-        p.partition_max_bytes = fetch.partition_max_bytes;
-        req.topics[t].partitions.push(p);
+    let sent = plan.send.iter().map(|&i| (round[i].0.topic.as_str(), &round[i]));
+    for (topic, parts) in by_topic(sent) {
+        let mut t = FetchTopic::default();
+        t.topic = topic_name(topic);
+        for (tp, fetch) in parts {
+            let mut p = FetchPartition::default();
+            p.partition = tp.partition.0;
+            p.current_leader_epoch = fetch.current_leader_epoch;
+            p.fetch_offset = fetch.fetch_offset;
+            p.last_fetched_epoch = -1;
+            p.log_start_offset = fetch.log_start_offset;
+            p.partition_max_bytes = fetch.partition_max_bytes;
+            t.partitions.push(p);
+        }
+        req.topics.push(t);
     }
-    let mut slot: HashMap<&str, usize> = HashMap::new();
-    for tp in &plan.forgotten {
-        let t = *slot.entry(tp.topic.as_str()).or_insert_with(|| {
-            let mut t = ForgottenTopic::default();
-            t.topic = topic_name(&tp.topic);
-            req.forgotten_topics_data.push(t);
-            req.forgotten_topics_data.len() - 1
-        });
-        req.forgotten_topics_data[t].partitions.push(tp.partition.0);
+    for (topic, parts) in by_topic(plan.forgotten.iter().map(|tp| (tp.topic.as_str(), tp))) {
+        let mut t = ForgottenTopic::default();
+        t.topic = topic_name(topic);
+        t.partitions = parts.iter().map(|tp| tp.partition.0).collect();
+        req.forgotten_topics_data.push(t);
     }
     req
 }
