@@ -31,6 +31,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::broker::replica_manager::Resolved;
 use crate::protocol::ErrorCode;
 use crate::types::TopicPartition;
 
@@ -124,12 +125,15 @@ struct SessionState {
     index: HashMap<TopicPartition, usize>,
     /// Where the next read starts.
     start: usize,
+    /// The brokers' partitions for `partitions`, kept until a partition is
+    /// added or removed; the reader checks their generation.
+    resolved: Option<Arc<Resolved>>,
 }
 
 impl SessionState {
     fn new(partitions: Arc<Vec<FetchPartition>>, sent: Vec<Sent>) -> Self {
         let index = partitions.iter().enumerate().map(|(i, p)| (p.tp.clone(), i)).collect();
-        Self { epoch: next_epoch(INITIAL_EPOCH), partitions, sent, index, start: 0 }
+        Self { epoch: next_epoch(INITIAL_EPOCH), partitions, sent, index, start: 0, resolved: None }
     }
 
     /// Kafka's `FetchSession.update`: partitions named are added or
@@ -146,11 +150,13 @@ impl SessionState {
                     self.index.insert(change.tp.clone(), parts.len());
                     parts.push(change);
                     self.sent.push(NOTHING_SENT);
+                    self.resolved = None;
                 }
             }
         }
         for tp in forgotten {
             let Some(i) = self.index.remove(tp) else { continue };
+            self.resolved = None;
             parts.swap_remove(i);
             self.sent.swap_remove(i);
             if let Some(moved) = parts.get(i) {
@@ -277,6 +283,9 @@ pub struct IncrementalFetch {
     pub partitions: Arc<Vec<FetchPartition>>,
     /// Where reading starts in `partitions` (it wraps around).
     pub start: usize,
+    /// `partitions` looked up by an earlier fetch, if any
+    /// ([`IncrementalFetch::keep_resolved`]).
+    pub resolved: Option<Arc<Resolved>>,
     /// The epoch the session has once this fetch is accepted; a response
     /// finding another lost a race with a newer request of the same session.
     epoch: i32,
@@ -350,6 +359,7 @@ impl FetchSessionCache {
             session_id,
             partitions: state.partitions.clone(),
             start: state.start,
+            resolved: state.resolved.clone(),
             epoch: state.epoch,
             state: state_arc.clone(),
         };
@@ -366,6 +376,7 @@ impl FetchSessionCache {
         privileged: bool,
         partitions: Arc<Vec<FetchPartition>>,
         states: impl Iterator<Item = PartitionState>,
+        resolved: Option<Arc<Resolved>>,
     ) -> i32 {
         let size = partitions.len();
         let mut inner = lock(&self.inner);
@@ -388,7 +399,9 @@ impl FetchSessionCache {
                 break id;
             }
         };
-        let state = Arc::new(Mutex::new(SessionState::new(partitions, sent)));
+        let mut state = SessionState::new(partitions, sent);
+        state.resolved = resolved;
+        let state = Arc::new(Mutex::new(state));
         let entry = Entry { privileged, creation_ms: now_ms, last_used_ms: now_ms, size, state };
         inner.sessions.insert(id, entry);
         inner.partitions_cached += size;
@@ -411,6 +424,16 @@ impl IncrementalFetch {
     /// answers INVALID_FETCH_SESSION_EPOCH if one did).
     pub fn is_current(&self) -> bool {
         lock(&self.state).epoch == self.epoch
+    }
+
+    /// Keeps `resolved` (this fetch's `partitions`, looked up) for the
+    /// session's next fetches, unless a newer request may have changed
+    /// which partitions the session has.
+    pub fn keep_resolved(&self, resolved: Arc<Resolved>) {
+        let mut state = lock(&self.state);
+        if state.epoch == self.epoch {
+            state.resolved = Some(resolved);
+        }
     }
 
     /// Marks which partitions this response carries: `parts` are (index

@@ -14,6 +14,7 @@
 //! the `Arc<Partition>` and release it) → `Partition`'s own locks.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::error::log_error_code;
@@ -40,6 +41,10 @@ pub struct ReplicaManager {
     config: Arc<KafkaConfig>,
     log_manager: Arc<LogManager>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// Moves (under the write lock) whenever a partition is added or
+    /// removed: handles looked up at one generation ([`Resolved`]) stay
+    /// valid until it moves.
+    generation: AtomicU64,
     /// Serializes `apply_image`, so a partition is opened once.
     apply_lock: Mutex<()>,
     pub purgatory: Purgatory,
@@ -52,6 +57,13 @@ pub struct ReplicaManager {
     pub metrics: Arc<BrokerMetrics>,
     /// Leader and follower replication throttles, refreshed by `apply_image`.
     pub quotas: Arc<ReplicationQuotas>,
+}
+
+/// Partitions looked up by name in one go, in the order asked; `None`
+/// where this broker hosts no such partition.
+pub struct Resolved {
+    pub generation: u64,
+    pub partitions: Vec<Option<Arc<Partition>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +102,7 @@ impl ReplicaManager {
             config,
             log_manager,
             partitions: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
             apply_lock: Mutex::new(()),
             purgatory: Purgatory::default(),
             lease: store.session_lease(),
@@ -151,7 +164,7 @@ impl ReplicaManager {
         for (tp, partition) in &current {
             let keep = wanted.get(tp).is_some_and(|(id, ..)| *id == partition.topic_id);
             if !keep {
-                self.partitions.write_or_recover().remove(tp);
+                self.remove_partition(tp);
                 self.fetchers.remove(tp);
                 self.purgatory.wake(tp);
                 removed.push(tp.clone());
@@ -188,7 +201,7 @@ impl ReplicaManager {
             match result {
                 Ok((p, role)) => {
                     let p = Arc::new(p);
-                    self.partitions.write_or_recover().insert(tp, p.clone());
+                    self.insert_partition(tp, p.clone());
                     self.on_role_change(&p, role);
                 }
                 Err(e) => {
@@ -408,6 +421,33 @@ impl ReplicaManager {
 
     pub fn partition(&self, tp: &TopicPartition) -> Result<Arc<Partition>, ErrorCode> {
         self.partitions.read_or_recover().get(tp).cloned().ok_or(ErrorCode::UnknownTopicOrPartition)
+    }
+
+    fn insert_partition(&self, tp: TopicPartition, p: Arc<Partition>) {
+        let mut map = self.partitions.write_or_recover();
+        map.insert(tp, p);
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn remove_partition(&self, tp: &TopicPartition) {
+        let mut map = self.partitions.write_or_recover();
+        map.remove(tp);
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The generation [`Self::resolve`] would stamp now.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// Looks up many partitions under one read lock, for a fetch session
+    /// to keep: a follower's session names thousands of partitions, and
+    /// hashing each name on every fetch was most of an idle leader's CPU.
+    pub fn resolve<'a>(&self, tps: impl Iterator<Item = &'a TopicPartition>) -> Resolved {
+        let map = self.partitions.read_or_recover();
+        // Read under the lock that writers move it under.
+        let generation = self.generation.load(Ordering::Relaxed);
+        Resolved { generation, partitions: tps.map(|tp| map.get(tp).cloned()).collect() }
     }
 
     /// Moves a partition's log start offset (DeleteRecords) and checkpoints it.

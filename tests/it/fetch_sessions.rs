@@ -11,8 +11,8 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, FetchRequest, FetchResponse, ProduceRequest,
-    ProduceResponse, TopicName,
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_rs::record::Batches;
@@ -171,6 +171,35 @@ fn incremental_fetch_sessions_on_the_wire() {
     assert_eq!(answered(&resp), [row("s", 1, 1, 1)]);
     let resp: FetchResponse = w.call(ApiKey::Fetch, 12, &fetch(id, 5, &[], &[]));
     assert_eq!(resp.error_code, 70, "closed");
+}
+
+/// A session keeps its partitions looked up between fetches: a topic
+/// deleted and created again under the same name must be read anew, not
+/// through the deleted partition.
+#[test]
+fn a_session_reads_a_topic_created_again_not_the_deleted_one() {
+    let broker = Broker::start(&[]);
+    let mut w = broker.wire();
+    create(&mut w, "r", 1);
+    produce_to(&mut w, "r", 0, &[b"a", b"b"]);
+    let resp: FetchResponse = w.call(ApiKey::Fetch, 12, &fetch(0, 0, &[("r", 0, 0)], &[]));
+    let id = resp.session_id;
+    assert_ne!(id, 0);
+    assert_eq!(answered(&resp), [row("r", 0, 2, 2)]);
+    let resp: FetchResponse = w.call(ApiKey::Fetch, 12, &fetch(id, 1, &[("r", 0, 2)], &[]));
+    assert_eq!((resp.error_code, answered(&resp)), (0, vec![]));
+
+    let mut del = DeleteTopicsRequest::default();
+    del.timeout_ms = 60_000;
+    del.topic_names = vec![name("r")];
+    let resp: DeleteTopicsResponse = w.call(ApiKey::DeleteTopics, 5, &del);
+    assert_eq!(resp.responses[0].error_code, 0, "{resp:?}");
+    create(&mut w, "r", 1);
+    produce_to(&mut w, "r", 0, &[b"x", b"y", b"z"]);
+
+    let resp: FetchResponse = w.call(ApiKey::Fetch, 12, &fetch(id, 2, &[("r", 0, 0)], &[]));
+    assert_eq!((resp.error_code, resp.session_id), (0, id));
+    assert_eq!(answered(&resp), [row("r", 0, 3, 3)], "the new topic's records");
 }
 
 #[test]

@@ -39,7 +39,9 @@ use crate::broker::fetch_session::{
     FetchContext, FetchPartition, PartitionState, INVALID_SESSION_ID,
 };
 use crate::broker::metrics::TopicStats;
+use crate::broker::partition::Partition;
 use crate::broker::quota::QuotaKind;
+use crate::broker::replica_manager::Resolved;
 use crate::broker::BrokerContext;
 use crate::log::segment::Wait;
 use crate::log::FileSlice;
@@ -71,6 +73,8 @@ impl FetchParams {
 /// reading starts where its last response with records stopped.
 struct ReadSet {
     partitions: Arc<Vec<FetchPartition>>,
+    /// `partitions` on this broker, same order.
+    resolved: Arc<Resolved>,
     start: usize,
     /// Partitions the principal may not read (set only with an authorizer).
     denied: Option<Arc<Vec<bool>>>,
@@ -85,6 +89,10 @@ impl ReadSet {
 
     fn is_denied(&self, i: usize) -> bool {
         self.denied.as_ref().is_some_and(|d| d[i])
+    }
+
+    fn partition(&self, i: usize) -> Option<&Arc<Partition>> {
+        self.resolved.partitions.get(i).and_then(Option::as_ref)
     }
 }
 
@@ -141,6 +149,19 @@ pub async fn handle(
         FetchContext::Incremental(f) => (f.partitions.clone(), f.start, false, Some(f)),
         FetchContext::Error(code) => return session_error(version, correlation_id, code).await,
     };
+    // A session looks its partitions up again only when the broker's
+    // partitions change: an idle follower's fetch then costs no hashing.
+    let cached = incremental.as_ref().and_then(|f| f.resolved.clone());
+    let resolved = match cached {
+        Some(r) if r.generation == ctx.replicas.generation() => r,
+        _ => {
+            let r = Arc::new(ctx.replicas.resolve(partitions.iter().map(|p| &p.tp)));
+            if let Some(f) = &incremental {
+                f.keep_resolved(r.clone());
+            }
+            r
+        }
+    };
     // Kafka: a follower needs CLUSTER_ACTION, a consumer READ on each
     // topic; what is refused is answered TOPIC_AUTHORIZATION_FAILED and
     // never read.
@@ -160,7 +181,7 @@ pub async fn handle(
         });
         Arc::new(denied.collect::<Vec<bool>>())
     });
-    let set = ReadSet { partitions, start, denied };
+    let mut set = ReadSet { partitions, resolved, start, denied };
     let mut max_bytes = if req.max_bytes <= 0 { usize::MAX } else { req.max_bytes as usize };
     if replica_id < 0 {
         // Kafka's getMaxValueInQuotaWindow: never more than one quota
@@ -197,8 +218,13 @@ pub async fn handle(
         }
         let _in_purgatory = ctx.replicas.metrics.fetch_waiting();
         let _parked = quota.session.long_poll();
-        if tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_err() {
-            drop(watch);
+        let woken = tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_ok();
+        drop(watch);
+        // A partition deleted or recreated meanwhile is read as it is now.
+        if set.resolved.generation != ctx.replicas.generation() {
+            set.resolved = Arc::new(ctx.replicas.resolve(set.partitions.iter().map(|p| &p.tp)));
+        }
+        if !woken {
             break read_all(ctx, params, &set, max_bytes).await;
         }
     };
@@ -251,6 +277,7 @@ pub async fn handle(
                 params.is_follower(),
                 set.partitions.clone(),
                 full_states.into_iter(),
+                Some(set.resolved.clone()),
             );
         }
     } else if let Some(f) = &incremental {
@@ -394,12 +421,14 @@ fn down_convert(p: FetchPartitionData<FileRegion>, magic: i8) -> FetchPartitionD
 /// Records where the follower's log ends on each partition it fetches
 /// (a session's partitions not named in this request keep their offset).
 fn update_followers(ctx: &Arc<BrokerContext>, params: FetchParams, set: &ReadSet) {
+    if ctx.replicas.check_lease().is_err() {
+        return;
+    }
     let now = crate::time::now_ms();
     for (i, w) in set.partitions.iter().enumerate() {
-        if set.is_denied(i) {
+        let Some(p) = set.partition(i).filter(|p| !set.is_denied(i) && p.is_leader()) else {
             continue;
-        }
-        let Ok(p) = ctx.replicas.leader_partition(&w.tp) else { continue };
+        };
         if p.check_leader_epoch(w.current_leader_epoch).is_err() {
             continue;
         }
@@ -410,7 +439,7 @@ fn update_followers(ctx: &Arc<BrokerContext>, params: FetchParams, set: &ReadSet
         if let Some(change) = outcome.expand_isr {
             let replica_id = params.replica_id;
             tracing::info!(partition = %w.tp, "broker {replica_id} caught up; adding it to the ISR");
-            ctx.replicas.write_isr_change(p, change);
+            ctx.replicas.write_isr_change(p.clone(), change);
         }
     }
 }
@@ -455,6 +484,7 @@ async fn read_all(
     let ctx2 = ctx.clone();
     let set2 = ReadSet {
         partitions: set.partitions.clone(),
+        resolved: set.resolved.clone(),
         start: set.start,
         denied: set.denied.clone(),
     };
@@ -498,7 +528,7 @@ fn read_pass(
             if set.is_denied(i) {
                 return Some((error_part(w, ErrorCode::TopicAuthorizationFailed), None));
             }
-            let p = read_one(ctx, params, w, remaining, first, wait)?;
+            let p = read_one(ctx, params, set.partition(i), w, remaining, first, wait)?;
             if let Some(r) = &p.0.records {
                 remaining = remaining.saturating_sub(r.len);
                 first = false;
@@ -539,16 +569,16 @@ fn error_part(w: &FetchPartition, code: ErrorCode) -> FetchPartitionData<FileReg
 fn read_one(
     ctx: &BrokerContext,
     params: FetchParams,
+    partition: Option<&Arc<Partition>>,
     w: &FetchPartition,
     remaining: usize,
     min_one: bool,
     wait: Wait,
 ) -> Option<PartPart> {
-    // The epoch is checked before the leadership (KIP-320).
-    let partition = match ctx.replicas.partition(&w.tp) {
-        Ok(p) => p,
-        Err(code) => return Some((error_part(w, code), None)),
+    let Some(partition) = partition else {
+        return Some((error_part(w, ErrorCode::UnknownTopicOrPartition), None));
     };
+    // The epoch is checked before the leadership (KIP-320).
     let stats = Some(partition.stats.clone());
     if let Err(code) = partition
         .check_leader_epoch(w.current_leader_epoch)
@@ -573,11 +603,11 @@ fn read_one(
         out.error_code = ErrorCode::OffsetOutOfRange;
         return Some((out, stats));
     }
-    let bound = read_bound(&partition, params);
+    let bound = read_bound(partition, params);
     if w.fetch_offset >= bound {
         return Some((out, stats)); // nothing committed (or, for a follower, written) past it yet
     }
-    if leader_throttles(ctx, &partition, params, w) {
+    if leader_throttles(ctx, partition, params, w) {
         return Some((out, stats));
     }
     let limit = w.partition_max_bytes.min(remaining);

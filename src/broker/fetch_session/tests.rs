@@ -32,7 +32,7 @@ fn open(c: &FetchSessionCache, parts: Vec<FetchPartition>, privileged: bool, now
         panic!("epoch 0 is a full fetch");
     };
     let n = parts.len();
-    c.create_session(now, privileged, Arc::new(parts), (0..n).map(|_| state(10)))
+    c.create_session(now, privileged, Arc::new(parts), (0..n).map(|_| state(10)), None)
 }
 
 fn incremental(
@@ -285,4 +285,52 @@ fn a_follower_evicts_a_young_consumer_session_but_not_a_young_follower_session()
     assert_eq!(open(&c, vec![part("t", 0, 0)], true, 20), INVALID_SESSION_ID);
     // And a consumer never evicts a follower.
     assert_eq!(open(&c, (0..50).map(|i| part("t", i, 0)).collect(), false, 20), INVALID_SESSION_ID);
+}
+
+fn resolved(generation: u64, n: usize) -> Arc<Resolved> {
+    Arc::new(Resolved { generation, partitions: vec![None; n] })
+}
+
+fn kept(f: &IncrementalFetch) -> Option<u64> {
+    f.resolved.as_ref().map(|r| r.generation)
+}
+
+#[test]
+fn looked_up_partitions_are_kept_until_a_partition_is_added_or_forgotten() {
+    let c = cache(10);
+    let parts = vec![part("t", 0, 0), part("t", 1, 0)];
+    let FetchContext::Full(parts) = c.new_context(0, INITIAL_EPOCH, parts, &[], 0) else {
+        panic!("epoch 0 is a full fetch");
+    };
+    let states = [state(10), state(10)].into_iter();
+    let id = c.create_session(0, true, Arc::new(parts), states, Some(resolved(7, 2)));
+    let f = incremental(&c, id, 1, Vec::new());
+    assert_eq!(kept(&f), Some(7), "the full fetch's lookup serves the session");
+    // A new fetch offset names no new partition: the lookup still holds.
+    let f = incremental(&c, id, 2, vec![part("t", 0, 5)]);
+    assert_eq!(kept(&f), Some(7));
+    f.keep_resolved(resolved(8, 2));
+    let f = incremental(&c, id, 3, vec![part("t", 2, 0)]);
+    assert_eq!(kept(&f), None, "an added partition is looked up again");
+    f.keep_resolved(resolved(9, 3));
+    assert_eq!(kept(&incremental(&c, id, 4, Vec::new())), Some(9));
+    let FetchContext::Incremental(f) = c.new_context(id, 5, Vec::new(), &[part("t", 1, 0).tp], 0)
+    else {
+        panic!("epoch 5 was not incremental");
+    };
+    assert_eq!(kept(&f), None, "a forgotten partition moves the others' indexes");
+}
+
+#[test]
+fn a_lookup_is_not_kept_once_a_newer_request_came() {
+    let c = cache(10);
+    let id = open(&c, vec![part("t", 0, 0)], true, 0);
+    let older = incremental(&c, id, 1, Vec::new());
+    let newer = incremental(&c, id, 2, vec![part("t", 1, 0)]);
+    // The older fetch looked up the session's partitions before the newer
+    // one added a partition: its lookup no longer matches them.
+    older.keep_resolved(resolved(3, 1));
+    assert_eq!(kept(&incremental(&c, id, 3, Vec::new())), None);
+    newer.keep_resolved(resolved(4, 2));
+    assert_eq!(kept(&incremental(&c, id, 4, Vec::new())), None, "epoch 3 came after it");
 }
