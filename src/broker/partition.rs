@@ -130,6 +130,8 @@ pub struct Partition {
     pub(crate) applied_configs: Mutex<BTreeMap<String, String>>,
     /// Its topic's counters, set once when the replica manager opens it.
     pub(crate) stats: Arc<TopicStats>,
+    /// Long polls and acks=all produces waiting for this partition to move.
+    pub waiters: super::purgatory::Waiters,
 }
 
 /// Where a produced batch landed.
@@ -199,6 +201,7 @@ impl Partition {
             adding_to_isr: Mutex::new(Vec::new()),
             applied_configs: Mutex::new(configs),
             stats: super::metrics::BrokerMetrics::detached_topic(),
+            waiters: Default::default(),
         };
         let role = partition.start_role(&state, crate::time::now_ms())?;
         Ok((partition, role))

@@ -1,7 +1,7 @@
 //! The replicas this broker hosts: opens a partition's log when the cluster
 //! metadata assigns it here, updates leadership and configs as metadata
-//! changes, deletes the log when its topic goes, and owns the purgatory in
-//! which fetches and acks=all produces wait for partitions to move.
+//! changes, deletes the log when its topic goes, and wakes the fetches
+//! and acks=all produces waiting on a partition when its role changes.
 //!
 //! Roles come from the image alone: a partition whose state names this
 //! broker as leader is led here, one naming another broker is followed
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use super::error::log_error_code;
 use super::metrics::BrokerMetrics;
 use super::partition::{IsrChange, LeaderState, Partition, RoleChange};
-use super::purgatory::Purgatory;
+use super::purgatory::{self, Watch};
 use super::replica_fetcher::ReplicaFetcherManager;
 use super::replication_quota::ReplicationQuotas;
 use super::KafkaConfig;
@@ -47,7 +47,6 @@ pub struct ReplicaManager {
     generation: AtomicU64,
     /// Serializes `apply_image`, so a partition is opened once.
     apply_lock: Mutex<()>,
-    pub purgatory: Purgatory,
     store: Arc<dyn MetadataStore>,
     /// Leadership counts only while the ZooKeeper session it came from is
     /// known to live.
@@ -104,7 +103,6 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             apply_lock: Mutex::new(()),
-            purgatory: Purgatory::default(),
             lease: store.session_lease(),
             store,
             runtime,
@@ -166,7 +164,7 @@ impl ReplicaManager {
             if !keep {
                 self.remove_partition(tp);
                 self.fetchers.remove(tp);
-                self.purgatory.wake(tp);
+                partition.waiters.wake();
                 removed.push(tp.clone());
                 if !wanted.keys().any(|w| w.topic == tp.topic) {
                     self.metrics.remove_topic(&tp.topic);
@@ -274,7 +272,7 @@ impl ReplicaManager {
                 self.fetchers.add(p.clone(), leader, leader_epoch)
             }
         }
-        self.purgatory.wake(&p.tp);
+        p.waiters.wake();
     }
 
     /// Kafka's "isr-expiration" task: every half `replica.lag.time.max.ms`,
@@ -331,7 +329,7 @@ impl ReplicaManager {
                     };
                     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     p.isr_written(change.leader_epoch, change.isr, version);
-                    me.purgatory.wake(&p.tp);
+                    p.waiters.wake();
                 }
                 Err(crate::cluster::Error::PartitionStateChanged { .. }) => tracing::info!(
                     partition = %p.tp,
@@ -341,7 +339,7 @@ impl ReplicaManager {
                 Err(e) => tracing::warn!(partition = %p.tp, "cannot write the ISR: {e}"),
             }
             if p.end_isr_change() {
-                me.purgatory.wake(&p.tp);
+                p.waiters.wake();
             }
         });
     }
@@ -357,7 +355,7 @@ impl ReplicaManager {
     ) -> Result<(), ErrorCode> {
         loop {
             // Register before checking, so a move in between is not missed.
-            let watch = self.purgatory.watch(vec![tp.clone()]);
+            let watch = self.watch_by_name(&[tp]);
             if self.leader_partition(tp)?.high_watermark() > offset {
                 return Ok(());
             }
@@ -433,6 +431,20 @@ impl ReplicaManager {
         let mut map = self.partitions.write_or_recover();
         map.remove(tp);
         self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A watch on the partitions hosted under these names, for a waiter
+    /// that then checks them by name: registered with the handles the map
+    /// held throughout, so a removal after it (which moves the generation
+    /// before waking the removed partition's waiters) wakes it.
+    pub fn watch_by_name(&self, tps: &[&TopicPartition]) -> Watch {
+        loop {
+            let r = self.resolve(tps.iter().copied());
+            let watch = purgatory::watch(r.partitions.into_iter().flatten().collect());
+            if self.generation() == r.generation {
+                return watch;
+            }
+        }
     }
 
     /// The generation [`Self::resolve`] would stamp now.

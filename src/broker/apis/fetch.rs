@@ -40,8 +40,9 @@ use crate::broker::fetch_session::{
 };
 use crate::broker::metrics::TopicStats;
 use crate::broker::partition::Partition;
+use crate::broker::purgatory;
 use crate::broker::quota::QuotaKind;
-use crate::broker::replica_manager::Resolved;
+use crate::broker::replica_manager::{ReplicaManager, Resolved};
 use crate::broker::BrokerContext;
 use crate::log::segment::Wait;
 use crate::log::FileSlice;
@@ -93,6 +94,16 @@ impl ReadSet {
 
     fn partition(&self, i: usize) -> Option<&Arc<Partition>> {
         self.resolved.partitions.get(i).and_then(Option::as_ref)
+    }
+
+    /// Looks the partitions up again if the broker's have changed since;
+    /// whether it did.
+    fn refresh(&mut self, replicas: &ReplicaManager) -> bool {
+        if self.resolved.generation == replicas.generation() {
+            return false;
+        }
+        self.resolved = Arc::new(replicas.resolve(self.partitions.iter().map(|p| &p.tp)));
+        true
     }
 }
 
@@ -201,8 +212,14 @@ pub async fn handle(
     let parts = loop {
         // Register before reading, so an append between the read and the
         // wait is not missed.
-        let keys = set.order().filter(|&i| !set.is_denied(i)).map(|i| set.partitions[i].tp.clone());
-        let watch = ctx.replicas.purgatory.watch(keys.collect());
+        let handles = set.order().filter(|&i| !set.is_denied(i)).filter_map(|i| set.partition(i));
+        let watch = purgatory::watch(handles.cloned().collect());
+        // A removal moves the generation before it wakes the removed
+        // partition's waiters: unmoved, these handles are the broker's and
+        // a later removal wakes this watch.
+        if set.refresh(&ctx.replicas) {
+            continue;
+        }
         let parts = read_all(ctx, params, &set, max_bytes).await;
         let bytes: usize = parts.iter().map(|(p, _)| p.records.as_ref().map_or(0, |r| r.len)).sum();
         let errors = parts.iter().any(|(p, _)| {
@@ -220,11 +237,9 @@ pub async fn handle(
         let _parked = quota.session.long_poll();
         let woken = tokio::time::timeout_at(deadline, watch.notify.notified()).await.is_ok();
         drop(watch);
-        // A partition deleted or recreated meanwhile is read as it is now.
-        if set.resolved.generation != ctx.replicas.generation() {
-            set.resolved = Arc::new(ctx.replicas.resolve(set.partitions.iter().map(|p| &p.tp)));
-        }
         if !woken {
+            // A partition deleted or created again meanwhile is read as it is now.
+            set.refresh(&ctx.replicas);
             break read_all(ctx, params, &set, max_bytes).await;
         }
     };
@@ -434,7 +449,7 @@ fn update_followers(ctx: &Arc<BrokerContext>, params: FetchParams, set: &ReadSet
         }
         let outcome = p.update_follower_fetch(params.replica_id, w.fetch_offset, now);
         if outcome.high_watermark_moved {
-            ctx.replicas.purgatory.wake(&w.tp);
+            p.waiters.wake();
         }
         if let Some(change) = outcome.expand_isr {
             let replica_id = params.replica_id;

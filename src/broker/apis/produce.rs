@@ -137,7 +137,7 @@ pub async fn handle(
         match partition.try_append_records_to_leader_inline(&mut buf, acks, min_isr) {
             Some(r) => {
                 if r.is_ok() {
-                    ctx.replicas.purgatory.wake(&partition.tp);
+                    partition.waiters.wake();
                 }
                 items[slot].result = r;
             }
@@ -146,7 +146,6 @@ pub async fn handle(
     }
     if !blocked.is_empty() {
         let slots: Vec<usize> = blocked.iter().map(|b| b.0).collect();
-        let replicas = ctx.replicas.clone();
         let done = tokio::task::spawn_blocking(move || {
             blocked
                 .into_iter()
@@ -160,7 +159,7 @@ pub async fn handle(
                         partition.append_records_to_leader(&mut buf, acks, min_isr)
                     });
                     if r.is_ok() {
-                        replicas.purgatory.wake(&partition.tp);
+                        partition.waiters.wake();
                     }
                     (slot, r)
                 })
@@ -307,13 +306,13 @@ async fn wait_for_replication(ctx: &BrokerContext, items: &mut [Item], timeout: 
     loop {
         let mut waiting = Vec::new();
         // Register before checking, so a move in between is not missed.
-        let keys: Vec<TopicPartition> = items
+        let keys: Vec<&TopicPartition> = items
             .iter()
             .zip(&settled)
             .filter(|(i, s)| !**s && i.result.is_ok())
-            .map(|(i, _)| i.tp.clone())
+            .map(|(i, _)| &i.tp)
             .collect();
-        let watch = ctx.replicas.purgatory.watch(keys);
+        let watch = ctx.replicas.watch_by_name(&keys);
         for (n, item) in items.iter_mut().enumerate() {
             if settled[n] {
                 continue;

@@ -62,14 +62,14 @@ async fn write_one(ctx: &Arc<BrokerContext>, tp: &TopicPartition, marker: &TxnMa
         Ok(Err(e)) => return e.code,
         Err(_) => return ErrorCode::UnknownServerError,
     };
-    ctx.replicas.purgatory.wake(tp);
+    partition.waiters.wake();
     let deadline = tokio::time::Instant::now()
         + Duration::from_millis(ctx.config.offsets_commit_timeout_ms.max(30_000));
     if let Err(code) = ctx.replicas.wait_for_high_watermark(tp, last_offset, deadline).await {
         return code;
     }
     // The LSO moves with the high watermark past the marker.
-    ctx.replicas.purgatory.wake(tp);
+    partition.waiters.wake();
     if tp.topic == GROUP_METADATA_TOPIC_NAME {
         // The marker settles the transaction's offsets in this partition's
         // groups; a new leader rebuilds them from the log instead.
