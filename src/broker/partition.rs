@@ -282,6 +282,7 @@ impl Partition {
         self.publish_first_unstable(&producers);
         drop(producers);
         self.maybe_increment_high_watermark();
+        self.waiters.wake();
         Ok(AppendResult::of(&info))
     }
 
@@ -785,6 +786,9 @@ impl Partition {
         }
         drop(producers);
         self.maybe_increment_high_watermark();
+        // Whoever appends, a client or a coordinator: followers' long polls
+        // must not wait out their max wait for it.
+        self.waiters.wake();
         Ok(Some(AppendResult::of(&info)))
     }
 

@@ -10,10 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, OffsetFetchRequest,
-    OffsetFetchResponse, TopicName,
+    ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -259,4 +262,48 @@ fn committed_offsets_survive_kill9_of_the_group_coordinator() {
         .collect();
     values.sort_unstable();
     assert_eq!(values, (0..300).collect::<Vec<_>>(), "every record committed exactly once");
+}
+
+/// An offset commit is an acks=all append by the coordinator itself: it
+/// must wake the followers' long polls on `__consumer_offsets` as a
+/// client's produce does. Their long polls here outlast the commit
+/// timeout, so a commit left to wait for one to run out fails with
+/// REQUEST_TIMED_OUT.
+#[test]
+fn offset_commits_wake_the_followers_of_the_offsets_topic() {
+    let cluster = Cluster::start(&[
+        "offsets.topic.replication.factor=3",
+        "offsets.topic.num.partitions=1",
+        "replica.fetch.wait.max.ms=30000",
+        "replica.lag.time.max.ms=90000",
+        "offsets.commit.timeout.ms=5000",
+    ]);
+    // The offsets topic first: a partition added to a follower while its
+    // long poll is out joins the next fetch (as in Kafka), so the topic
+    // created after it does not hold up the commits.
+    let alive: BTreeSet<i32> = [1, 2, 3].into();
+    let leader = coordinator(&cluster, 1, &alive);
+    cluster.wait_isr_of(OFFSETS_TOPIC, 0, &[1, 2, 3], T);
+    cluster.create(TOPIC, &[]);
+    let mut wire = cluster.broker(leader).wire();
+    for offset in 1..=5 {
+        let commit = OffsetCommitRequest::default()
+            .with_group_id(GroupId(s(GROUP)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_retention_time_ms(-1)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s(TOPIC)))
+                .with_partitions(vec![
+                    OffsetCommitRequestPartition::default().with_committed_offset(offset)
+                ])]);
+        let mut code = -1;
+        support::wait_until(T, "the coordinator to have loaded the group", || {
+            let resp: OffsetCommitResponse = wire.call(ApiKey::OffsetCommit, 2, &commit);
+            code = resp.topics[0].partitions[0].error_code;
+            // COORDINATOR_LOAD_IN_PROGRESS while the new leader loads.
+            code != 14
+        });
+        assert_eq!(code, 0, "commit of offset {offset}: error {code} (7 is REQUEST_TIMED_OUT)");
+    }
+    assert_eq!(fetch_offsets(&cluster, leader), [(0, 5)].into());
 }

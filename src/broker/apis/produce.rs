@@ -135,12 +135,7 @@ pub async fn handle(
         // stamps offsets in place, so it gets its own copy.
         let mut buf = records.to_vec();
         match partition.try_append_records_to_leader_inline(&mut buf, acks, min_isr) {
-            Some(r) => {
-                if r.is_ok() {
-                    partition.waiters.wake();
-                }
-                items[slot].result = r;
-            }
+            Some(r) => items[slot].result = r,
             None => blocked.push((slot, partition, Records::Copied(buf), min_isr)),
         }
     }
@@ -158,9 +153,6 @@ pub async fn handle(
                     let r = converted.and_then(|mut buf| {
                         partition.append_records_to_leader(&mut buf, acks, min_isr)
                     });
-                    if r.is_ok() {
-                        partition.waiters.wake();
-                    }
                     (slot, r)
                 })
                 .collect::<Vec<_>>()

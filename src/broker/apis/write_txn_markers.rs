@@ -62,7 +62,6 @@ async fn write_one(ctx: &Arc<BrokerContext>, tp: &TopicPartition, marker: &TxnMa
         Ok(Err(e)) => return e.code,
         Err(_) => return ErrorCode::UnknownServerError,
     };
-    partition.waiters.wake();
     let deadline = tokio::time::Instant::now()
         + Duration::from_millis(ctx.config.offsets_commit_timeout_ms.max(30_000));
     if let Err(code) = ctx.replicas.wait_for_high_watermark(tp, last_offset, deadline).await {
