@@ -129,8 +129,15 @@ class KpMember:
             self.assigned = [int(p) for p in line.strip().split(",") if p]
 
     def stop(self):
+        import subprocess
         self.proc.terminate()
-        self.proc.wait(30)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            # It shares our stderr: left alive, it would hold the test's
+            # pipe open and turn this failure into the outer timeout.
+            self.proc.kill()
+            raise
 
 
 def mixed(bootstrap, admin):

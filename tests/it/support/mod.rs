@@ -108,14 +108,40 @@ pub fn kafka_rs(args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Outpu
     run_with_timeout(Command::new(bin()).args(args), stdin, timeout)
 }
 
+/// How long a timed-out child has, after SIGABRT, to write where it is
+/// before the SIGKILL.
+const ABORT_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs `cmd` to completion, or kills it with its process group after
+/// `timeout`. A hang then reports where it hung: the group gets SIGABRT
+/// first, on which CPython (told by `PYTHONFAULTHANDLER`) writes every
+/// thread's traceback to the stderr returned here, and only then SIGKILL.
 pub fn run_with_timeout(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .env("PYTHONFAULTHANDLER", "1");
     // Its own process group, so a timeout kills what it started too: a
     // grandchild left holding the stdout pipe would otherwise keep
     // `wait_with_output` (and the test) waiting past the timeout.
-    std::os::unix::process::CommandExt::process_group(cmd, 0);
+    cmd.process_group(0);
+    // An aborted child must not leave a core in the test's cwd (where the
+    // default core_pattern puts it) for every timeout: a broker's core is
+    // large, and a flaky test run in a loop would fill the disk. The hard
+    // limit goes to 0 too, so no child turns cores back on.
+    // SAFETY: between fork and exec only async-signal-safe calls are
+    // allowed; setrlimit is a plain system call, and the closure neither
+    // allocates nor takes a lock.
+    unsafe {
+        cmd.pre_exec(|| {
+            let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            if libc::setrlimit(libc::RLIMIT_CORE, &none) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     if let Some(input) = stdin {
         let mut w = child.stdin.take().unwrap();
@@ -125,23 +151,35 @@ pub fn run_with_timeout(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Durati
             let _ = w.write_all(&input);
         });
     }
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
+    let group = format!("-{}", child.id());
+    let (done, finished) = std::sync::mpsc::channel::<()>();
     let killer = std::thread::spawn(move || {
-        let timed_out = rx.recv_timeout(timeout).is_err();
-        if timed_out {
-            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+        if finished.recv_timeout(timeout).is_ok() {
+            return false;
         }
-        timed_out
+        signal_group(&group, "ABRT");
+        // Done as soon as the child and every holder of its pipes are gone;
+        // whatever ignores SIGABRT or is slow to die gets SIGKILL anyway.
+        let _ = finished.recv_timeout(ABORT_GRACE);
+        signal_group(&group, "KILL");
+        true
     });
     let mut out = child.wait_with_output().expect("wait for child");
-    let _ = tx.send(());
+    let _ = done.send(());
     if killer.join().unwrap_or(false) {
         out.stderr.extend_from_slice(
             format!("\n[killed with its process group after {timeout:?}]\n").as_bytes(),
         );
     }
     out
+}
+
+/// `kill -<signal> -- <group>`, quiet when the group is already gone.
+fn signal_group(group: &str, signal: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), "--", group])
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Whether the full suite (scripts/test-all.sh) is running: then every
@@ -222,4 +260,53 @@ fn a_timeout_kills_what_the_command_started() {
     assert_eq!(stdout(&out).trim(), "started");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("killed with its process group"), "{err}");
+}
+
+/// Runs `cmd` until `timeout` kills it: its output, the signal it died of,
+/// and how long that took.
+fn hang(cmd: &mut Command, timeout: Duration) -> (Output, Option<i32>, Duration) {
+    use std::os::unix::process::ExitStatusExt;
+    let started = Instant::now();
+    let out = run_with_timeout(cmd, None, timeout);
+    let signal = out.status.signal();
+    (out, signal, started.elapsed())
+}
+
+#[test]
+fn a_hung_python_child_tells_where_it_hung() {
+    let Some(python) = python() else { return };
+    let script = "import time\n\ndef hang_here_for_the_test():\n    time.sleep(60)\n\nhang_here_for_the_test()\n";
+    let (out, signal, took) =
+        hang(Command::new(python).args(["-c", script]), Duration::from_secs(2));
+    let err = stderr(&out);
+    assert!(err.contains("in hang_here_for_the_test"), "no traceback in:\n{err}");
+    assert!(err.contains("[killed with its process group after 2s]"), "{err}");
+    // The dump came from the SIGABRT, not from a SIGKILL that found it dead.
+    assert_eq!(signal, Some(libc::SIGABRT), "{err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[test]
+fn a_timed_out_child_dies_of_the_abort_without_a_core() {
+    // The child tries to turn cores back on, as a test's own shell may
+    // have them on already: the hard limit of 0 must stop it.
+    let script = "ulimit -c unlimited 2>/dev/null; ulimit -c; exec sleep 60";
+    let timeout = Duration::from_secs(1);
+    let (out, signal, took) = hang(Command::new("sh").args(["-c", script]), timeout);
+    assert_eq!(stdout(&out).trim(), "0", "core files stay off");
+    assert_eq!(signal, Some(libc::SIGABRT));
+    // The grace after SIGABRT ends when the child does, not when it runs out.
+    assert!(took < timeout + ABORT_GRACE, "took {took:?}");
+    assert!(stderr(&out).contains("killed with its process group"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_timed_out_child_deaf_to_sigabrt_still_gets_sigkill() {
+    // An ignored signal stays ignored across exec, so `sleep` ignores it too.
+    let script = "trap '' ABRT; exec sleep 60";
+    let timeout = Duration::from_secs(1);
+    let (_, signal, took) = hang(Command::new("sh").args(["-c", script]), timeout);
+    assert_eq!(signal, Some(libc::SIGKILL));
+    assert!(took >= timeout + ABORT_GRACE, "SIGKILL came before the grace ran out: {took:?}");
+    assert!(took < timeout + ABORT_GRACE + Duration::from_secs(5), "took {took:?}");
 }
