@@ -10,6 +10,8 @@
 //! image is re-read, so failover is not held up by it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,7 +27,7 @@ use super::{
     AclUpdate, BrokerRegistration, ClusterImage, Error, MetadataStore, PartitionMetadata,
     PartitionState, ProducerIdBlock, StoreFuture, TopicMetadata,
 };
-use crate::controller::ControllerConfig;
+use crate::controller::{ControllerConfig, MAX_MULTI_BYTES};
 use crate::security::acl::{AclCache, ResourcePattern};
 use crate::sync::{MutexExt, RwLockExt};
 use crate::types::TopicPartition;
@@ -790,27 +792,146 @@ async fn register(c: &zkc::Client, broker: &BrokerRegistration) -> Result<(), Er
     Ok(())
 }
 
-/// The znodes of a new topic, as one multi: config, assignment, and each
-/// partition's state (by the controller's rule for new partitions).
-fn add_topic_creates(
-    m: &mut zkc::MultiWriter<'_>,
-    topic: &TopicMetadata,
-    epoch: i32,
-) -> Result<(), zkc::Error> {
-    let assignment: BTreeMap<i32, Vec<i32>> =
-        topic.partitions.iter().map(|(p, m)| (*p, m.replicas.clone())).collect();
-    m.add_create(&z::topic_config(&topic.name), &z::config_json(&topic.configs), &open())?;
-    m.add_create(&z::topic(&topic.name), &z::topic_json(&assignment, topic.topic_id), &open())?;
-    m.add_create(&z::partitions(&topic.name), b"", &open())?;
-    for (p, meta) in &topic.partitions {
-        m.add_create(&z::partition(&topic.name, *p), b"", &open())?;
-        m.add_create(
-            &z::partition_state(&topic.name, *p),
-            &z::partition_state_json(&meta.state, epoch),
-            &open(),
-        )?;
+/// An operation's share of a multi beyond its path and data: header,
+/// version, ACL and lengths.
+const MULTI_OP_BYTES: usize = 64;
+
+/// A partition's `partitions/<p>` and `partitions/<p>/state` znodes, to be
+/// created.
+struct StateCreate {
+    parent: String,
+    path: String,
+    state: Vec<u8>,
+}
+
+impl StateCreate {
+    fn new(topic: &str, partition: i32, state: &PartitionState, epoch: i32) -> Self {
+        StateCreate {
+            parent: z::partition(topic, partition),
+            path: z::partition_state(topic, partition),
+            state: z::partition_state_json(state, epoch),
+        }
     }
-    Ok(())
+
+    fn bytes(&self) -> usize {
+        2 * MULTI_OP_BYTES + self.parent.len() + self.path.len() + self.state.len()
+    }
+
+    fn add_to(&self, m: &mut zkc::MultiWriter<'_>) -> Result<(), zkc::Error> {
+        m.add_create(&self.parent, b"", &open())?;
+        m.add_create(&self.path, &self.state, &open())
+    }
+
+    /// One znode at a time, leaving what is already there.
+    async fn create_if_absent(&self, c: &zkc::Client) -> Result<(), Error> {
+        create_if_absent(c, &self.parent, b"").await?;
+        create_if_absent(c, &self.path, &self.state).await
+    }
+}
+
+/// `creates` cut into runs that fit a multi of [`MAX_MULTI_BYTES`] (after
+/// `first` bytes already in the first one): ZooKeeper refuses a request
+/// over `jute.maxbuffer` (1 MiB), and one multi for a topic of 10,000
+/// partitions would be about 2.6 MB.
+fn multi_runs(creates: &[StateCreate], first: usize) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, first);
+    for (i, create) in creates.iter().enumerate() {
+        if i > start && bytes + create.bytes() > MAX_MULTI_BYTES {
+            runs.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += create.bytes();
+    }
+    runs.push(start..creates.len());
+    runs
+}
+
+/// The answer to a multi of state creates. One that found a znode already
+/// there (the controller wrote a partition new to it first, or an earlier
+/// attempt did) is done again one znode at a time.
+async fn settle_state_creates(
+    c: &zkc::Client,
+    run: &[StateCreate],
+    outcome: Result<Vec<zkc::MultiWriteResult>, zkc::MultiWriteError>,
+) -> Result<(), Error> {
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(zkc::MultiWriteError::OperationFailed { source: zkc::Error::NodeExists, .. }) => {
+            for create in run {
+                create.create_if_absent(c).await?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A topic's znodes, as multis to send. The first creates the topic (its
+/// config, its assignment, its `partitions` znode) with as many partition
+/// states as fit, atomically, so a name taken twice fails there and nothing
+/// else is written; the others create the remaining states. A partition
+/// whose state is not written yet is new to the controller, which writes it
+/// if this broker does not get to (`NewPartition`), as for a topic created
+/// by Kafka's own tools.
+struct TopicCreate<'c> {
+    creates: Vec<StateCreate>,
+    runs: Vec<Range<usize>>,
+    multis: Vec<zkc::MultiWriter<'c>>,
+}
+
+impl<'c> TopicCreate<'c> {
+    fn new(c: &'c zkc::Client, topic: &TopicMetadata, epoch: i32) -> Result<Self, zkc::Error> {
+        let assignment: BTreeMap<i32, Vec<i32>> =
+            topic.partitions.iter().map(|(p, m)| (*p, m.replicas.clone())).collect();
+        let creates: Vec<StateCreate> = topic
+            .partitions
+            .iter()
+            .map(|(p, meta)| StateCreate::new(&topic.name, *p, &meta.state, epoch))
+            .collect();
+        let roots = [
+            (z::topic_config(&topic.name), z::config_json(&topic.configs)),
+            (z::topic(&topic.name), z::topic_json(&assignment, topic.topic_id)),
+            (z::partitions(&topic.name), Vec::new()),
+        ];
+        let root_bytes = roots.iter().map(|(p, d)| MULTI_OP_BYTES + p.len() + d.len()).sum();
+        let runs = multi_runs(&creates, root_bytes);
+        let mut multis = Vec::with_capacity(runs.len());
+        for (i, run) in runs.iter().enumerate() {
+            let mut m = c.new_multi_writer();
+            if i == 0 {
+                for (path, data) in &roots {
+                    m.add_create(path, data, &open())?;
+                }
+            }
+            for create in &creates[run.clone()] {
+                create.add_to(&mut m)?;
+            }
+            multis.push(m);
+        }
+        Ok(TopicCreate { creates, runs, multis })
+    }
+
+    /// Waits for the answers to the multis, sent before.
+    async fn settle<F>(&self, c: &zkc::Client, name: &str, sent: Vec<F>) -> Result<(), Error>
+    where
+        F: Future<Output = Result<Vec<zkc::MultiWriteResult>, zkc::MultiWriteError>>,
+    {
+        let mut sent = sent.into_iter();
+        match sent.next().expect("one multi at least").await {
+            Ok(_) => {}
+            Err(zkc::MultiWriteError::OperationFailed {
+                source: zkc::Error::NodeExists, ..
+            }) => {
+                return Err(Error::TopicExists(name.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for (run, answer) in self.runs[1..].iter().zip(sent) {
+            settle_state_creates(c, &self.creates[run.clone()], answer.await).await?;
+        }
+        Ok(())
+    }
 }
 
 impl MetadataStore for ZkStore {
@@ -858,27 +979,20 @@ impl MetadataStore for ZkStore {
             // syncs them together, and the image is read once for all:
             // a thousand topics cost a few fsyncs and one image read, not a
             // thousand of each.
-            let pending: Vec<_> = topics
-                .iter()
-                .map(|topic| {
-                    let mut m = c.new_multi_writer();
-                    add_topic_creates(&mut m, topic, epoch).map(|()| m.commit())
-                })
-                .collect();
+            let mut pending = Vec::with_capacity(topics.len());
+            for topic in &topics {
+                pending.push(TopicCreate::new(c, topic, epoch).map(|mut t| {
+                    let multis = std::mem::take(&mut t.multis);
+                    let sent: Vec<_> = multis.into_iter().map(|mut m| m.commit()).collect();
+                    (t, sent)
+                }));
+            }
             let mut results = Vec::with_capacity(topics.len());
-            for (topic, commit) in topics.iter().zip(pending) {
-                let result = match commit {
+            for (topic, pending) in topics.iter().zip(pending) {
+                results.push(match pending {
+                    Ok((t, sent)) => t.settle(c, &topic.name, sent).await,
                     Err(e) => Err(unavailable(e)),
-                    Ok(commit) => match commit.await {
-                        Ok(_) => Ok(()),
-                        Err(zkc::MultiWriteError::OperationFailed {
-                            source: zkc::Error::NodeExists,
-                            ..
-                        }) => Err(Error::TopicExists(topic.name.clone())),
-                        Err(e) => Err(e.into()),
-                    },
-                };
-                results.push(result);
+                });
             }
             self.publish().await?;
             Ok(results)
@@ -992,17 +1106,24 @@ impl MetadataStore for ZkStore {
                 }
                 assignment.insert(*p, meta.replicas.clone());
             }
-            for (p, meta) in &added {
-                for path in [z::partitions(&name), z::partition(&name, *p)] {
-                    create_if_absent(c, &path, b"").await?;
+            // The states first: the new partitions are not part of the topic
+            // until its assignment below names them.
+            create_if_absent(c, &z::partitions(&name), b"").await?;
+            let creates: Vec<StateCreate> = added
+                .iter()
+                .map(|(p, meta)| StateCreate::new(&name, *p, &meta.state, epoch))
+                .collect();
+            let runs = multi_runs(&creates, 0);
+            let mut sent = Vec::with_capacity(runs.len());
+            for run in &runs {
+                let mut m = c.new_multi_writer();
+                for create in &creates[run.clone()] {
+                    create.add_to(&mut m).map_err(unavailable)?;
                 }
-                c.create(
-                    &z::partition_state(&name, *p),
-                    &z::partition_state_json(&meta.state, epoch),
-                    &open(),
-                )
-                .await
-                .map_err(unavailable)?;
+                sent.push(m.commit());
+            }
+            for (run, answer) in runs.iter().zip(sent) {
+                settle_state_creates(c, &creates[run.clone()], answer.await).await?;
             }
             // Reassignments of the existing partitions stay recorded.
             let (adding, removing) = z::parse_topic_reassignments(&d);
@@ -1338,24 +1459,22 @@ mod tests {
         }
     }
 
-    /// A leader taking a returning follower back into a thousand ISRs
-    /// writes a thousand states at once; the writes that wait while one
-    /// image read runs share the next one instead of reading an image each
-    /// (thousands of whole images held at once took a controller to 20 GB).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_writes_share_image_reads() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A store on an embedded ZooKeeper server in `dir`.
+    async fn embedded_store(dir: &std::path::Path) -> ZkStore {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut config = crate::zk::Config::new(dir.path().to_path_buf());
+        let mut config = crate::zk::Config::new(dir.to_path_buf());
         config.client_port = addr.port();
         tokio::spawn(crate::zk::run(listener, config, std::future::pending()));
-        let store =
-            ZkStore::open(&addr.to_string(), Duration::from_secs(6), ControllerSettings::default())
-                .await
-                .unwrap();
+        ZkStore::open(&addr.to_string(), Duration::from_secs(6), ControllerSettings::default())
+            .await
+            .unwrap()
+    }
+
+    /// Partitions `range` of a topic on broker 1, each led by it.
+    fn partitions_on_one(range: std::ops::Range<i32>) -> BTreeMap<i32, PartitionMetadata> {
         let state = PartitionState { leader: 1, leader_epoch: 0, isr: vec![1] };
-        let partitions: BTreeMap<i32, PartitionMetadata> = (0..100)
+        range
             .map(|p| {
                 let meta = PartitionMetadata {
                     replicas: vec![1],
@@ -1366,13 +1485,72 @@ mod tests {
                 };
                 (p, meta)
             })
-            .collect();
-        let topic = TopicMetadata {
-            name: "t".into(),
+            .collect()
+    }
+
+    fn new_topic(name: &str, partitions: BTreeMap<i32, PartitionMetadata>) -> TopicMetadata {
+        TopicMetadata {
+            name: name.into(),
             topic_id: uuid::Uuid::new_v4(),
             partitions,
             configs: BTreeMap::new(),
-        };
+        }
+    }
+
+    /// One multi for a topic of 10,000 partitions is about 2.6 MB, over
+    /// ZooKeeper's `jute.maxbuffer`: the server closed the connection and
+    /// the creation failed as a lost connection.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_topic_too_large_for_one_request_is_created_in_several() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = embedded_store(dir.path()).await;
+        let wide = new_topic("wide", partitions_on_one(0..10_000));
+        let small = new_topic("small", partitions_on_one(0..3));
+        let results = store.create_topics(vec![wide.clone(), small]).await.unwrap();
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let image = store.image();
+        assert_eq!(image.topics["wide"].partitions.len(), 10_000);
+        assert!(image.topics["wide"].partitions.values().all(|p| p.state.leader == 1));
+        assert_eq!(image.topics["small"].partitions.len(), 3);
+
+        // The name is taken: the first request fails and nothing is written.
+        let again = store.create_topics(vec![wide]).await.unwrap();
+        assert!(matches!(again[..], [Err(Error::TopicExists(_))]), "{again:?}");
+
+        store.create_partitions("wide", partitions_on_one(10_000..16_000)).await.unwrap();
+        let image = store.image();
+        assert_eq!(image.topics["wide"].partitions.len(), 16_000);
+        assert!(image.topics["wide"].partitions.values().all(|p| p.state.isr == [1]));
+    }
+
+    #[test]
+    fn state_creates_are_cut_into_runs_that_fit_a_multi() {
+        let state = PartitionState { leader: 1, leader_epoch: 0, isr: vec![1, 2, 3] };
+        let creates: Vec<StateCreate> =
+            (0..20_000).map(|p| StateCreate::new("t", p, &state, 1)).collect();
+        let runs = multi_runs(&creates, 1000);
+        assert!(runs.len() > 1);
+        assert_eq!(runs.first().unwrap().start, 0);
+        assert_eq!(runs.last().unwrap().end, creates.len());
+        for (i, run) in runs.iter().enumerate() {
+            let first = if i == 0 { 1000 } else { 0 };
+            let bytes: usize = creates[run.clone()].iter().map(StateCreate::bytes).sum();
+            assert!(first + bytes <= MAX_MULTI_BYTES, "run {i}: {bytes} bytes");
+            assert!(runs.get(i + 1).is_none_or(|next| next.start == run.end));
+        }
+        assert_eq!(multi_runs(&[], 0), vec![0..0]);
+    }
+
+    /// A leader taking a returning follower back into a thousand ISRs
+    /// writes a thousand states at once; the writes that wait while one
+    /// image read runs share the next one instead of reading an image each
+    /// (thousands of whole images held at once took a controller to 20 GB).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_image_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = embedded_store(dir.path()).await;
+        let state = PartitionState { leader: 1, leader_epoch: 0, isr: vec![1] };
+        let topic = new_topic("t", partitions_on_one(0..100));
         store.create_topic(topic).await.unwrap();
         let store = Arc::new(store);
         let before = store.publisher.reads.load(std::sync::atomic::Ordering::SeqCst);
