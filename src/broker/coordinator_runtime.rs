@@ -3,11 +3,15 @@
 //! through which the broker reaches a coordinator task
 //! ([`CoordinatorHandle`]: calls, reads, following partition leadership),
 //! the loader that replays a partition, the writer thread that appends
-//! their records in order, and the bounded command queue.
+//! their records in order, the bounded command queue, and the task loop
+//! that feeds the state machine requests, timer wake-ups, append outcomes
+//! and loads.
 //!
-//! Each coordinator keeps its own task loop (`group_coordinator`,
-//! `txn_coordinator`) and says, through [`CoordinatorState`], which topic
-//! and lease it works under.
+//! Each coordinator (`group_coordinator`, `txn_coordinator`) says, through
+//! [`CoordinatorState`], which topic and lease it works under and how its
+//! state machine takes each of those; [`OwnCommand`] runs what only that
+//! coordinator takes, and a hook given at start takes what its outputs
+//! hold besides appends and answers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -139,9 +143,11 @@ pub struct LoadedRecord {
 /// see it.
 pub trait CoordinatorState: Send + 'static {
     /// What a call against the state machine returns to the task.
-    type Output: Default;
+    type Output: CoordinatorOutput<Response = Self::Response>;
     /// The answer a call waits for.
     type Response: Send + 'static;
+    /// Why a stored record could not be replayed.
+    type RecordError: std::fmt::Display;
     /// The internal topic the coordinator stores its state in.
     const TOPIC: &'static str;
     /// The lease role the coordinator's requests are fenced by.
@@ -149,9 +155,63 @@ pub trait CoordinatorState: Send + 'static {
     /// Whether a partition led again under a new leader epoch is loaded
     /// again (the transaction coordinator's epoch is that leader epoch).
     const RELOAD_ON_NEW_EPOCH: bool;
+    /// The name of the thread that appends the coordinator's records.
+    const WRITER: &'static str;
 
     /// Fences (or lifts the fence on) everything the state machine holds.
     fn set_fenced(&mut self, fenced: bool);
+
+    /// When [`Self::tick`] next has work; it may already have passed.
+    fn next_deadline(&self) -> Option<i64>;
+
+    /// Fires every timer due at `now`.
+    fn tick(&mut self, now: i64) -> Self::Output;
+
+    /// How an append ended; `Ok` carries the offset of its first record.
+    fn append_completed(
+        &mut self,
+        now: i64,
+        id: AppendId,
+        result: Result<i64, AppendError>,
+    ) -> Self::Output;
+
+    /// Starts loading `partition`, led at `leader_epoch`.
+    fn begin_loading(&mut self, partition: i32, leader_epoch: i32);
+
+    /// Replays one stored record of a partition being loaded.
+    fn replay_record(
+        &mut self,
+        partition: i32,
+        record: &LoadedRecord,
+    ) -> Result<(), Self::RecordError>;
+
+    /// Installs what the replay of `partition` found.
+    fn complete_loading(&mut self, now: i64, partition: i32) -> Self::Output;
+
+    /// Drops what the state machine holds of a partition no longer led here.
+    fn unload(&mut self, partition: i32) -> Self::Output;
+}
+
+/// What a call against a coordinator's state machine gives the task:
+/// records to append, answers to send, and whatever else the coordinator's
+/// own hook takes (the transaction coordinator's marker jobs).
+pub trait CoordinatorOutput: Default {
+    type Append: CoordinatorAppend;
+    type Response;
+
+    /// Adds what `more` holds (a timer tick's output) to this output.
+    fn extend(&mut self, more: Self);
+
+    /// Takes the records to append out, leaving the rest.
+    fn take_appends(&mut self) -> Vec<Self::Append>;
+
+    /// Takes the answers out, leaving the rest.
+    fn take_responses(&mut self) -> Vec<(RequestId, Self::Response)>;
+}
+
+/// A command only one coordinator takes ([`Command::Own`]), run on its task.
+pub trait OwnCommand<S: CoordinatorState>: Send + 'static {
+    fn run(self, state: &mut S, now: i64) -> S::Output;
 }
 
 /// A call against the state machine `S`, with the time and the request id
@@ -175,20 +235,20 @@ pub enum Command<S: CoordinatorState, X> {
 /// The requests a coordinator task has taken and not answered yet: both
 /// tasks serve calls and reads the same way and route answers back by
 /// request id.
-pub(super) struct Requests<S: CoordinatorState> {
+struct Requests<S: CoordinatorState> {
     waiting: HashMap<RequestId, oneshot::Sender<S::Response>>,
     next_request: u64,
 }
 
 impl<S: CoordinatorState> Requests<S> {
-    pub(super) fn new() -> Self {
+    fn new() -> Self {
         Requests { waiting: HashMap::new(), next_request: 0 }
     }
 
     /// Runs a call or a read against `state`, fenced while `lease` does
     /// not hold; a timer wake-up (`None`) does nothing here. Any other
-    /// command comes back for the coordinator's own loop.
-    pub(super) fn serve<X>(
+    /// command comes back for the task loop.
+    fn serve<X>(
         &mut self,
         state: &mut S,
         now: i64,
@@ -216,7 +276,7 @@ impl<S: CoordinatorState> Requests<S> {
     }
 
     /// Sends each answer to the request waiting for it.
-    pub(super) fn answer(&mut self, responses: Vec<(RequestId, S::Response)>) {
+    fn answer(&mut self, responses: Vec<(RequestId, S::Response)>) {
         for (rid, response) in responses {
             if let Some(reply) = self.waiting.remove(&rid) {
                 let _ = reply.send(response);
@@ -227,7 +287,7 @@ impl<S: CoordinatorState> Requests<S> {
 
 /// Replays the records loaded from a partition `p` of `S`'s topic
 /// through `replay`, skipping (with a warning) each record it refuses.
-pub(super) fn replay_loaded<S: CoordinatorState, E: std::fmt::Display>(
+fn replay_loaded<S: CoordinatorState, E: std::fmt::Display>(
     p: i32,
     records: &[LoadedRecord],
     mut replay: impl FnMut(&LoadedRecord) -> Result<(), E>,
@@ -244,7 +304,7 @@ pub(super) fn replay_loaded<S: CoordinatorState, E: std::fmt::Display>(
 pub struct CoordinatorHandle<S: CoordinatorState, X> {
     pub(super) tx: mpsc::Sender<Command<S, X>>,
     num_partitions: i32,
-    pub(super) lease: Arc<SessionLease>,
+    lease: Arc<SessionLease>,
 }
 
 impl<S: CoordinatorState, X> Clone for CoordinatorHandle<S, X> {
@@ -262,15 +322,30 @@ impl<S: CoordinatorState, X> Clone for CoordinatorHandle<S, X> {
 #[error("the coordinator is shutting down")]
 pub struct Unavailable;
 
-impl<S: CoordinatorState, X: Send + 'static> CoordinatorHandle<S, X> {
-    pub(super) fn new(
-        tx: mpsc::Sender<Command<S, X>>,
+impl<S: CoordinatorState, X: OwnCommand<S>> CoordinatorHandle<S, X> {
+    /// Starts the task that owns `state`, taking at most `queue` commands
+    /// at a time, and its writer thread; requests are fenced while `lease`
+    /// does not hold. `rest` takes what each output holds besides appends
+    /// and answers.
+    pub(super) fn start_task(
+        state: S,
         num_partitions: i32,
+        log: Arc<dyn OffsetsLog>,
         lease: Arc<SessionLease>,
+        clock: Arc<dyn Clock>,
+        queue: usize,
+        rest: impl FnMut(&Self, S::Output) + Send + 'static,
     ) -> Self {
-        CoordinatorHandle { tx, num_partitions, lease }
+        let (tx, rx) = mpsc::channel(queue);
+        let (append_tx, append_rx) = std::sync::mpsc::channel();
+        spawn_writer(S::WRITER, log, append_rx, tx.clone(), Command::AppendDone);
+        let handle = CoordinatorHandle { tx, num_partitions, lease };
+        tokio::spawn(run(state, rx, append_tx, handle.clone(), clock, rest));
+        handle
     }
+}
 
+impl<S: CoordinatorState, X: Send + 'static> CoordinatorHandle<S, X> {
     /// The internal topic's partition of a group or transactional id
     /// (the same hash for both: Kafka's `partitionFor`).
     pub fn partition_for(&self, key: &str) -> i32 {
@@ -496,6 +571,54 @@ pub(super) async fn next_command<C>(
     }
 }
 
+/// A coordinator's task: it feeds the state machine each command and each
+/// timer wake-up, sends the records it produces to the writer, answers the
+/// requests it settles, and hands the rest of each output to `rest`.
+async fn run<S: CoordinatorState, X: OwnCommand<S>>(
+    mut state: S,
+    mut rx: mpsc::Receiver<Command<S, X>>,
+    writer: std::sync::mpsc::Sender<<S::Output as CoordinatorOutput>::Append>,
+    handle: CoordinatorHandle<S, X>,
+    clock: Arc<dyn Clock>,
+    mut rest: impl FnMut(&CoordinatorHandle<S, X>, S::Output),
+) {
+    let mut requests = Requests::new();
+    loop {
+        let Some(command) = next_command(&mut rx, state.next_deadline(), &*clock).await else {
+            return;
+        };
+        let now = clock.now_ms();
+        let mut out = match requests.serve(&mut state, now, command, &handle.lease) {
+            Ok(out) => out,
+            Err(Command::Call(..) | Command::Read(_)) => unreachable!("served as requests"),
+            Err(Command::AppendDone(id, result)) => state.append_completed(now, id, result),
+            Err(Command::BeginLoading(p, epoch)) => {
+                state.begin_loading(p, epoch);
+                S::Output::default()
+            }
+            Err(Command::Loaded(p, records)) => {
+                replay_loaded::<S, _>(p, &records, |r| state.replay_record(p, r));
+                state.complete_loading(now, p)
+            }
+            Err(Command::Unload(p)) => state.unload(p),
+            Err(Command::Own(command)) => command.run(&mut state, now),
+        };
+        // One tick is enough: it fires every timer due at `now`. A deadline
+        // it left behind at or before `now` would be the next wake-up, at
+        // once, with commands served in between rather than a spin here.
+        if state.next_deadline().is_some_and(|d| d <= now) {
+            out.extend(state.tick(now));
+        }
+        for append in out.take_appends() {
+            if writer.send(append).is_err() {
+                tracing::error!("the {} thread stopped", S::WRITER);
+            }
+        }
+        requests.answer(out.take_responses());
+        rest(&handle, out);
+    }
+}
+
 /// A read of a coordinator's state `S`, run on its task.
 pub type StateRead<S> = Box<dyn FnOnce(&S) + Send>;
 /// Queues the command `make` builds around a reply slot, waiting for room,
@@ -513,7 +636,7 @@ pub(super) async fn ask<C, R>(
 /// state machine produced them; each outcome goes to `done` once the ISR
 /// holds the batch (or the append failed), as the command `done` makes.
 /// The thread ends when the coordinator is gone.
-pub(super) fn spawn_writer<A: CoordinatorAppend, C: Send + 'static>(
+fn spawn_writer<A: CoordinatorAppend, C: Send + 'static>(
     name: &str,
     log: Arc<dyn OffsetsLog>,
     appends: std::sync::mpsc::Receiver<A>,

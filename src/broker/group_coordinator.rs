@@ -15,18 +15,19 @@
 //! produces it (at once, or when a rebalance or an append completes).
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::coordinator_runtime::{
-    ask, next_command, replay_loaded, spawn_writer, Command, CoordinatorAppend, CoordinatorHandle,
-    CoordinatorState, Requests, COMMAND_QUEUE,
+    ask, Command, CoordinatorAppend, CoordinatorHandle, CoordinatorOutput, CoordinatorState,
+    LoadedRecord, OwnCommand, COMMAND_QUEUE,
 };
 pub use super::coordinator_runtime::{
     OffsetsLog, ReplicaOffsetsLog, ReplicatedFuture, Unavailable,
 };
 use crate::cluster::lease::{Role, SessionLease};
 use crate::coordinator::{
-    Append, AppendId, GroupConfig, GroupCoordinator, Output, Response, GROUP_METADATA_TOPIC_NAME,
+    records::RecordError, Append, AppendError, AppendId, GroupConfig, GroupCoordinator, Output,
+    RequestId, Response, GROUP_METADATA_TOPIC_NAME,
 };
 use crate::time::{Clock, SystemClock};
 
@@ -36,15 +37,91 @@ type UpdateFn = Box<dyn FnOnce(&mut GroupCoordinator, i64) -> Output + Send>;
 /// offsets), and who waits for it to run.
 pub struct Update(UpdateFn, oneshot::Sender<()>);
 
+impl OwnCommand<GroupCoordinator> for Update {
+    fn run(self, coordinator: &mut GroupCoordinator, now: i64) -> Output {
+        let Update(f, done) = self;
+        let out = f(coordinator, now);
+        let _ = done.send(());
+        out
+    }
+}
+
 impl CoordinatorState for GroupCoordinator {
     type Output = Output;
     type Response = Response;
+    type RecordError = RecordError;
     const TOPIC: &'static str = GROUP_METADATA_TOPIC_NAME;
     const ROLE: Role = Role::Groups;
     const RELOAD_ON_NEW_EPOCH: bool = false;
+    const WRITER: &'static str = "group-metadata-writer";
 
     fn set_fenced(&mut self, fenced: bool) {
         GroupCoordinator::set_fenced(self, fenced);
+    }
+
+    fn next_deadline(&self) -> Option<i64> {
+        GroupCoordinator::next_deadline(self)
+    }
+
+    fn tick(&mut self, now: i64) -> Output {
+        GroupCoordinator::tick(self, now)
+    }
+
+    fn append_completed(
+        &mut self,
+        now: i64,
+        id: AppendId,
+        result: Result<i64, AppendError>,
+    ) -> Output {
+        GroupCoordinator::append_completed(self, now, id, result)
+    }
+
+    /// A partition led again under a new epoch is not loaded again
+    /// (`RELOAD_ON_NEW_EPOCH`), so the epoch tells this state machine nothing.
+    fn begin_loading(&mut self, partition: i32, _leader_epoch: i32) {
+        GroupCoordinator::begin_loading(self, partition);
+    }
+
+    fn replay_record(&mut self, partition: i32, r: &LoadedRecord) -> Result<(), RecordError> {
+        match r.marker {
+            Some(commit) => {
+                self.replay_marker(partition, r.producer_id, commit);
+                Ok(())
+            }
+            None => self.replay_batch_record(
+                partition,
+                r.producer_id,
+                r.offset,
+                &r.key,
+                r.value.as_deref(),
+            ),
+        }
+    }
+
+    fn complete_loading(&mut self, now: i64, partition: i32) -> Output {
+        GroupCoordinator::complete_loading(self, now, partition)
+    }
+
+    fn unload(&mut self, partition: i32) -> Output {
+        GroupCoordinator::unload(self, partition)
+    }
+}
+
+impl CoordinatorOutput for Output {
+    type Append = Append;
+    type Response = Response;
+
+    fn extend(&mut self, more: Output) {
+        self.appends.extend(more.appends);
+        self.responses.extend(more.responses);
+    }
+
+    fn take_appends(&mut self) -> Vec<Append> {
+        std::mem::take(&mut self.appends)
+    }
+
+    fn take_responses(&mut self) -> Vec<(RequestId, Response)> {
+        std::mem::take(&mut self.responses)
     }
 }
 
@@ -80,12 +157,10 @@ impl CoordinatorHandle<GroupCoordinator, Update> {
         queue: usize,
     ) -> GroupCoordinatorHandle {
         let num_partitions = config.offsets_topic_num_partitions;
-        let (tx, rx) = mpsc::channel(queue);
-        let (append_tx, append_rx) = std::sync::mpsc::channel::<Append>();
-        spawn_writer("group-metadata-writer", log, append_rx, tx.clone(), Command::AppendDone);
         let coordinator = GroupCoordinator::new(config, fastrand::u64(..));
-        tokio::spawn(run(coordinator, rx, append_tx, lease.clone(), clock));
-        CoordinatorHandle::new(tx, num_partitions, lease)
+        // Its outputs hold nothing besides appends and answers.
+        let rest = |_: &GroupCoordinatorHandle, _: Output| {};
+        Self::start_task(coordinator, num_partitions, log, lease, clock, queue, rest)
     }
 
     /// Runs `f`, which answers no request, against the state machine and
@@ -113,65 +188,6 @@ impl CoordinatorAppend for Append {
     }
     fn producer(&self) -> Option<(i64, i16)> {
         self.producer.map(|p| (p.producer_id, p.producer_epoch))
-    }
-}
-
-async fn run(
-    mut coordinator: GroupCoordinator,
-    mut rx: mpsc::Receiver<Command<GroupCoordinator, Update>>,
-    writer: std::sync::mpsc::Sender<Append>,
-    lease: Arc<SessionLease>,
-    clock: Arc<dyn Clock>,
-) {
-    let mut requests = Requests::new();
-    loop {
-        let Some(command) = next_command(&mut rx, coordinator.next_deadline(), &*clock).await
-        else {
-            return;
-        };
-        let now = clock.now_ms();
-        let mut out = match requests.serve(&mut coordinator, now, command, &lease) {
-            Ok(out) => out,
-            Err(Command::Call(..) | Command::Read(_)) => unreachable!("served as requests"),
-            Err(Command::Own(Update(f, done))) => {
-                let out = f(&mut coordinator, now);
-                let _ = done.send(());
-                out
-            }
-            Err(Command::AppendDone(id, result)) => coordinator.append_completed(now, id, result),
-            Err(Command::BeginLoading(p, _)) => {
-                coordinator.begin_loading(p);
-                Output::default()
-            }
-            Err(Command::Loaded(p, records)) => {
-                replay_loaded::<GroupCoordinator, _>(p, &records, |r| match r.marker {
-                    Some(commit) => {
-                        coordinator.replay_marker(p, r.producer_id, commit);
-                        Ok(())
-                    }
-                    None => coordinator.replay_batch_record(
-                        p,
-                        r.producer_id,
-                        r.offset,
-                        &r.key,
-                        r.value.as_deref(),
-                    ),
-                });
-                coordinator.complete_loading(now, p)
-            }
-            Err(Command::Unload(p)) => coordinator.unload(p),
-        };
-        while coordinator.next_deadline().is_some_and(|d| d <= now) {
-            let more = coordinator.tick(now);
-            out.appends.extend(more.appends);
-            out.responses.extend(more.responses);
-        }
-        for append in out.appends {
-            if writer.send(append).is_err() {
-                tracing::error!("the group metadata writer stopped");
-            }
-        }
-        requests.answer(out.responses);
     }
 }
 

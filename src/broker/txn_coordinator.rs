@@ -14,32 +14,100 @@ use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
 use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::coordinator_runtime::{
-    next_command, replay_loaded, spawn_writer, Command, CoordinatorAppend, CoordinatorHandle,
-    CoordinatorState, OffsetsLog, Requests, COMMAND_QUEUE,
+    Command, CoordinatorAppend, CoordinatorHandle, CoordinatorOutput, CoordinatorState,
+    LoadedRecord, OffsetsLog, OwnCommand, COMMAND_QUEUE,
 };
 use crate::client::connection::Connection;
 use crate::cluster::lease::{Role, SessionLease};
 use crate::cluster::ClusterImage;
+use crate::coordinator::records::RecordError;
 use crate::protocol::ErrorCode;
 use crate::time::{Clock, SystemClock};
 use crate::transaction::{
-    Append, AppendId, MarkerJob, Output, Response, TransactionConfig, TransactionCoordinator,
-    TransactionResult, TRANSACTION_STATE_TOPIC_NAME,
+    Append, AppendError, AppendId, MarkerJob, Output, RequestId, Response, TransactionConfig,
+    TransactionCoordinator, TransactionResult, TRANSACTION_STATE_TOPIC_NAME,
 };
 use crate::types::TopicPartition;
 
 impl CoordinatorState for TransactionCoordinator {
     type Output = Output;
     type Response = Response;
+    type RecordError = RecordError;
     const TOPIC: &'static str = TRANSACTION_STATE_TOPIC_NAME;
     const ROLE: Role = Role::Transactions;
     const RELOAD_ON_NEW_EPOCH: bool = true;
+    const WRITER: &'static str = "transaction-log-writer";
 
     fn set_fenced(&mut self, fenced: bool) {
         TransactionCoordinator::set_fenced(self, fenced);
+    }
+
+    fn next_deadline(&self) -> Option<i64> {
+        TransactionCoordinator::next_deadline(self)
+    }
+
+    fn tick(&mut self, now: i64) -> Output {
+        TransactionCoordinator::tick(self, now)
+    }
+
+    fn append_completed(
+        &mut self,
+        now: i64,
+        id: AppendId,
+        result: Result<i64, AppendError>,
+    ) -> Output {
+        TransactionCoordinator::append_completed(self, now, id, result)
+    }
+
+    /// The leader epoch becomes the coordinator epoch of the partition's
+    /// transactions.
+    fn begin_loading(&mut self, partition: i32, leader_epoch: i32) {
+        TransactionCoordinator::begin_loading(self, partition, leader_epoch);
+    }
+
+    /// `__transaction_state` holds no transactional batches, so a marker
+    /// there says nothing about its state.
+    fn replay_record(&mut self, partition: i32, r: &LoadedRecord) -> Result<(), RecordError> {
+        match r.marker {
+            Some(_) => Ok(()),
+            None => self.replay(partition, &r.key, r.value.as_deref()),
+        }
+    }
+
+    fn complete_loading(&mut self, now: i64, partition: i32) -> Output {
+        TransactionCoordinator::complete_loading(self, now, partition)
+    }
+
+    fn unload(&mut self, partition: i32) -> Output {
+        TransactionCoordinator::unload(self, partition);
+        Output::default()
+    }
+}
+
+impl CoordinatorOutput for Output {
+    type Append = Append;
+    type Response = Response;
+
+    fn extend(&mut self, more: Output) {
+        Output::extend(self, more);
+    }
+
+    fn take_appends(&mut self) -> Vec<Append> {
+        std::mem::take(&mut self.appends)
+    }
+
+    fn take_responses(&mut self) -> Vec<(RequestId, Response)> {
+        std::mem::take(&mut self.responses)
+    }
+}
+
+/// Every partition's leader has the job's markers: the transaction completes.
+impl OwnCommand<TransactionCoordinator> for MarkerJob {
+    fn run(self, coordinator: &mut TransactionCoordinator, now: i64) -> Output {
+        coordinator.markers_written(now, &self)
     }
 }
 
@@ -78,13 +146,20 @@ impl CoordinatorHandle<TransactionCoordinator, MarkerJob> {
         clock: Arc<dyn Clock>,
     ) -> TxnCoordinatorHandle {
         let num_partitions = config.transaction_state_log_num_partitions;
-        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        let (append_tx, append_rx) = std::sync::mpsc::channel::<Append>();
-        spawn_writer("transaction-log-writer", log, append_rx, tx.clone(), Command::AppendDone);
-        let handle = CoordinatorHandle::new(tx, num_partitions, lease);
         let coordinator = TransactionCoordinator::new(config);
-        tokio::spawn(run(coordinator, rx, append_tx, handle.clone(), markers, clock));
-        handle
+        // Marker jobs go out from their own tasks: a job retries until every
+        // partition has its marker, and the coordinator must not wait for it.
+        let rest = move |handle: &TxnCoordinatorHandle, out: Output| {
+            for job in out.markers {
+                let (markers, handle) = (markers.clone(), handle.clone());
+                tokio::spawn(async move {
+                    if markers.write(&handle, &job).await {
+                        let _ = handle.tx.send(Command::Own(job)).await;
+                    }
+                });
+            }
+        };
+        Self::start_task(coordinator, num_partitions, log, lease, clock, COMMAND_QUEUE, rest)
     }
 }
 
@@ -100,65 +175,6 @@ impl CoordinatorAppend for Append {
     }
     fn records(&self) -> Vec<(&[u8], Option<&[u8]>)> {
         vec![(&self.key[..], self.value.as_deref())]
-    }
-}
-
-async fn run(
-    mut coordinator: TransactionCoordinator,
-    mut rx: mpsc::Receiver<Command<TransactionCoordinator, MarkerJob>>,
-    writer: std::sync::mpsc::Sender<Append>,
-    handle: TxnCoordinatorHandle,
-    markers: Arc<MarkerSender>,
-    clock: Arc<dyn Clock>,
-) {
-    let mut requests = Requests::new();
-    loop {
-        let Some(command) = next_command(&mut rx, coordinator.next_deadline(), &*clock).await
-        else {
-            return;
-        };
-        let now = clock.now_ms();
-        let mut out = match requests.serve(&mut coordinator, now, command, &handle.lease) {
-            Ok(out) => out,
-            Err(Command::Call(..) | Command::Read(_)) => unreachable!("served as requests"),
-            Err(Command::AppendDone(id, result)) => coordinator.append_completed(now, id, result),
-            Err(Command::BeginLoading(p, epoch)) => {
-                coordinator.begin_loading(p, epoch);
-                Output::default()
-            }
-            Err(Command::Loaded(p, records)) => {
-                replay_loaded::<TransactionCoordinator, _>(p, &records, |r| match r.marker {
-                    Some(_) => Ok(()),
-                    None => coordinator.replay(p, &r.key, r.value.as_deref()),
-                });
-                coordinator.complete_loading(now, p)
-            }
-            Err(Command::Unload(p)) => {
-                coordinator.unload(p);
-                Output::default()
-            }
-            Err(Command::Own(job)) => coordinator.markers_written(now, &job),
-        };
-        if coordinator.next_deadline().is_some_and(|d| d <= now) {
-            let more = coordinator.tick(now);
-            out.appends.extend(more.appends);
-            out.responses.extend(more.responses);
-            out.markers.extend(more.markers);
-        }
-        for append in out.appends {
-            if writer.send(append).is_err() {
-                tracing::error!("the transaction log writer stopped");
-            }
-        }
-        requests.answer(out.responses);
-        for job in out.markers {
-            let (markers, handle) = (markers.clone(), handle.clone());
-            tokio::spawn(async move {
-                if markers.write(&handle, &job).await {
-                    let _ = handle.tx.send(Command::Own(job)).await;
-                }
-            });
-        }
     }
 }
 

@@ -81,39 +81,24 @@ struct Key {
     display: &'static str,
 }
 
-// One call per table row keeps the definitions below readable as a table.
-#[allow(clippy::too_many_arguments)]
-const fn key(
-    name: &'static str,
-    ty: &'static str,
-    default: Option<&'static str>,
-    required: bool,
-    importance: &'static str,
-    doc: &'static str,
-    group: &'static str,
-    display: &'static str,
-) -> Key {
-    Key { name, ty, default, required, importance, doc, group, display }
-}
-
 const COMMON: [Key; 5] = [
-    key("name", "STRING", None, true, "HIGH", "Globally unique name to use for this connector.", "Common", "Connector name"),
-    key("connector.class", "STRING", None, true, "HIGH", "Name or alias of the class for this connector. Must be a subclass of org.apache.kafka.connect.connector.Connector.", "Common", "Connector class"),
-    key("tasks.max", "INT", Some("1"), false, "HIGH", "Maximum number of tasks to use for this connector.", "Common", "Tasks max"),
-    key("key.converter", "CLASS", None, false, "LOW", "Converter class used to convert between Kafka Connect format and the serialized form that is written to Kafka. This overrides the worker's key.converter.", "Common", "Key converter class"),
-    key("value.converter", "CLASS", None, false, "LOW", "Converter class used to convert between Kafka Connect format and the serialized form that is written to Kafka. This overrides the worker's value.converter.", "Common", "Value converter class"),
+    Key { name: "name", ty: "STRING", default: None, required: true, importance: "HIGH", doc: "Globally unique name to use for this connector.", group: "Common", display: "Connector name" },
+    Key { name: "connector.class", ty: "STRING", default: None, required: true, importance: "HIGH", doc: "Name or alias of the class for this connector. Must be a subclass of org.apache.kafka.connect.connector.Connector.", group: "Common", display: "Connector class" },
+    Key { name: "tasks.max", ty: "INT", default: Some("1"), required: false, importance: "HIGH", doc: "Maximum number of tasks to use for this connector.", group: "Common", display: "Tasks max" },
+    Key { name: "key.converter", ty: "CLASS", default: None, required: false, importance: "LOW", doc: "Converter class used to convert between Kafka Connect format and the serialized form that is written to Kafka. This overrides the worker's key.converter.", group: "Common", display: "Key converter class" },
+    Key { name: "value.converter", ty: "CLASS", default: None, required: false, importance: "LOW", doc: "Converter class used to convert between Kafka Connect format and the serialized form that is written to Kafka. This overrides the worker's value.converter.", group: "Common", display: "Value converter class" },
 ];
 
 const SOURCE: [Key; 3] = [
-    key("file", "STRING", None, false, "HIGH", "Source filename. If not specified, the standard input will be used", "", ""),
-    key("topic", "STRING", None, true, "HIGH", "The topic to publish data to", "", ""),
-    key("batch.size", "INT", Some("2000"), false, "LOW", "The maximum number of records the source task can read from the file each time it is polled", "", ""),
+    Key { name: "file", ty: "STRING", default: None, required: false, importance: "HIGH", doc: "Source filename. If not specified, the standard input will be used", group: "", display: "" },
+    Key { name: "topic", ty: "STRING", default: None, required: true, importance: "HIGH", doc: "The topic to publish data to", group: "", display: "" },
+    Key { name: "batch.size", ty: "INT", default: Some("2000"), required: false, importance: "LOW", doc: "The maximum number of records the source task can read from the file each time it is polled", group: "", display: "" },
 ];
 
 const SINK: [Key; 3] = [
-    key("topics", "LIST", Some(""), false, "HIGH", "List of topics to consume, separated by commas", "Common", "Topics"),
-    key("topics.regex", "STRING", Some(""), false, "HIGH", "Regular expression giving topics to consume. Under the hood, the regex is compiled to a java.util.regex.Pattern. Only one of topics or topics.regex should be specified.", "Common", "Topics regex"),
-    key("file", "STRING", None, false, "HIGH", "Destination filename. If not specified, the standard output will be used", "", ""),
+    Key { name: "topics", ty: "LIST", default: Some(""), required: false, importance: "HIGH", doc: "List of topics to consume, separated by commas", group: "Common", display: "Topics" },
+    Key { name: "topics.regex", ty: "STRING", default: Some(""), required: false, importance: "HIGH", doc: "Regular expression giving topics to consume. Under the hood, the regex is compiled to a java.util.regex.Pattern. Only one of topics or topics.regex should be specified.", group: "Common", display: "Topics regex" },
+    Key { name: "file", ty: "STRING", default: None, required: false, importance: "HIGH", doc: "Destination filename. If not specified, the standard output will be used", group: "", display: "" },
 ];
 
 fn keys(kind: ConnectorType) -> impl Iterator<Item = &'static Key> {

@@ -244,7 +244,7 @@ impl Output {
         Output { responses: vec![(rid, r)], ..Output::default() }
     }
 
-    fn extend(&mut self, other: Output) {
+    pub fn extend(&mut self, other: Output) {
         self.appends.extend(other.appends);
         self.responses.extend(other.responses);
         self.markers.extend(other.markers);

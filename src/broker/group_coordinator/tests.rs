@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::*;
+use crate::broker::coordinator_runtime::next_command;
 use crate::broker::coordinator_runtime::testing::{
     advance, follow_and_load, image_leading, MemoryLog,
 };
