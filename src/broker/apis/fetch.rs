@@ -36,7 +36,7 @@ use crate::broker::authorizer::Authz;
 use crate::broker::connection::{FileRegion, Reply};
 use crate::broker::error::log_error_code;
 use crate::broker::fetch_session::{
-    FetchContext, FetchPartition, PartitionState, INVALID_SESSION_ID,
+    FetchContext, FetchPartition, IncrementalFetch, PartitionState, INVALID_SESSION_ID,
 };
 use crate::broker::metrics::TopicStats;
 use crate::broker::partition::Partition;
@@ -99,11 +99,30 @@ impl ReadSet {
     /// Looks the partitions up again if the broker's have changed since;
     /// whether it did.
     fn refresh(&mut self, replicas: &ReplicaManager) -> bool {
-        if self.resolved.generation == replicas.generation() {
-            return false;
+        let generation = self.resolved.generation;
+        self.resolved = resolve(replicas, &self.partitions, Some(&self.resolved), None);
+        self.resolved.generation != generation
+    }
+}
+
+/// `partitions` on this broker: `cached` while the broker's partitions have
+/// not changed since it was looked up, else looked up again, and then kept
+/// by `session` for its next fetches.
+fn resolve(
+    replicas: &ReplicaManager,
+    partitions: &[FetchPartition],
+    cached: Option<&Arc<Resolved>>,
+    session: Option<&IncrementalFetch>,
+) -> Arc<Resolved> {
+    match cached {
+        Some(r) if r.generation == replicas.generation() => r.clone(),
+        _ => {
+            let r = Arc::new(replicas.resolve(partitions.iter().map(|p| &p.tp)));
+            if let Some(f) = session {
+                f.keep_resolved(r.clone());
+            }
+            r
         }
-        self.resolved = Arc::new(replicas.resolve(self.partitions.iter().map(|p| &p.tp)));
-        true
     }
 }
 
@@ -162,17 +181,8 @@ pub async fn handle(
     };
     // A session looks its partitions up again only when the broker's
     // partitions change: an idle follower's fetch then costs no hashing.
-    let cached = incremental.as_ref().and_then(|f| f.resolved.clone());
-    let resolved = match cached {
-        Some(r) if r.generation == ctx.replicas.generation() => r,
-        _ => {
-            let r = Arc::new(ctx.replicas.resolve(partitions.iter().map(|p| &p.tp)));
-            if let Some(f) = &incremental {
-                f.keep_resolved(r.clone());
-            }
-            r
-        }
-    };
+    let cached = incremental.as_ref().and_then(|f| f.resolved.as_ref());
+    let resolved = resolve(&ctx.replicas, &partitions, cached, incremental.as_ref());
     // Kafka: a follower needs CLUSTER_ACTION, a consumer READ on each
     // topic; what is refused is answered TOPIC_AUTHORIZATION_FAILED and
     // never read.
