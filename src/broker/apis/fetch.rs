@@ -36,7 +36,7 @@ use crate::broker::authorizer::Authz;
 use crate::broker::connection::{FileRegion, Reply};
 use crate::broker::error::log_error_code;
 use crate::broker::fetch_session::{
-    FetchContext, FetchPartition, PartitionState, INVALID_SESSION_ID,
+    FetchContext, FetchPartition, IncrementalFetch, PartitionState, INVALID_SESSION_ID,
 };
 use crate::broker::metrics::TopicStats;
 use crate::broker::partition::Partition;
@@ -97,13 +97,33 @@ impl ReadSet {
     }
 
     /// Looks the partitions up again if the broker's have changed since;
-    /// whether it did.
-    fn refresh(&mut self, replicas: &ReplicaManager) -> bool {
-        if self.resolved.generation == replicas.generation() {
-            return false;
+    /// whether it did. The session, if any, keeps the new lookup: its next
+    /// fetch would otherwise look them up once more.
+    fn refresh(&mut self, replicas: &ReplicaManager, session: Option<&IncrementalFetch>) -> bool {
+        let generation = self.resolved.generation;
+        self.resolved = resolve(replicas, &self.partitions, Some(&self.resolved), session);
+        self.resolved.generation != generation
+    }
+}
+
+/// `partitions` on this broker: `cached` while the broker's partitions have
+/// not changed since it was looked up, else looked up again, and then kept
+/// by `session` for its next fetches.
+fn resolve(
+    replicas: &ReplicaManager,
+    partitions: &[FetchPartition],
+    cached: Option<&Arc<Resolved>>,
+    session: Option<&IncrementalFetch>,
+) -> Arc<Resolved> {
+    match cached {
+        Some(r) if r.generation == replicas.generation() => r.clone(),
+        _ => {
+            let r = Arc::new(replicas.resolve(partitions.iter().map(|p| &p.tp)));
+            if let Some(f) = session {
+                f.keep_resolved(r.clone());
+            }
+            r
         }
-        self.resolved = Arc::new(replicas.resolve(self.partitions.iter().map(|p| &p.tp)));
-        true
     }
 }
 
@@ -162,17 +182,8 @@ pub async fn handle(
     };
     // A session looks its partitions up again only when the broker's
     // partitions change: an idle follower's fetch then costs no hashing.
-    let cached = incremental.as_ref().and_then(|f| f.resolved.clone());
-    let resolved = match cached {
-        Some(r) if r.generation == ctx.replicas.generation() => r,
-        _ => {
-            let r = Arc::new(ctx.replicas.resolve(partitions.iter().map(|p| &p.tp)));
-            if let Some(f) = &incremental {
-                f.keep_resolved(r.clone());
-            }
-            r
-        }
-    };
+    let cached = incremental.as_ref().and_then(|f| f.resolved.as_ref());
+    let resolved = resolve(&ctx.replicas, &partitions, cached, incremental.as_ref());
     // Kafka: a follower needs CLUSTER_ACTION, a consumer READ on each
     // topic; what is refused is answered TOPIC_AUTHORIZATION_FAILED and
     // never read.
@@ -217,7 +228,7 @@ pub async fn handle(
         // A removal moves the generation before it wakes the removed
         // partition's waiters: unmoved, these handles are the broker's and
         // a later removal wakes this watch.
-        if set.refresh(&ctx.replicas) {
+        if set.refresh(&ctx.replicas, incremental.as_ref()) {
             continue;
         }
         let parts = read_all(ctx, params, &set, max_bytes).await;
@@ -239,7 +250,7 @@ pub async fn handle(
         drop(watch);
         if !woken {
             // A partition deleted or created again meanwhile is read as it is now.
-            set.refresh(&ctx.replicas);
+            set.refresh(&ctx.replicas, incremental.as_ref());
             break read_all(ctx, params, &set, max_bytes).await;
         }
     };
@@ -643,4 +654,116 @@ fn read_one(
         Err(e) => out.error_code = log_error_code(&e),
     }
     Some((out, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::broker::config::KafkaConfig;
+    use crate::broker::fetch_session::{FetchSessionCache, FetchSessionConfig};
+    use crate::cluster::zk_store::{ControllerSettings, ZkStore};
+    use crate::cluster::{ClusterImage, PartitionMetadata, TopicMetadata};
+    use crate::config::Properties;
+
+    /// Broker 1's replica manager over a temp log dir, its store an
+    /// in-process ZooKeeper.
+    async fn replica_manager(dir: &std::path::Path) -> Arc<ReplicaManager> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut zk = crate::zk::Config::new(dir.join("zk"));
+        zk.client_port = addr.port();
+        tokio::spawn(crate::zk::run(listener, zk, std::future::pending()));
+        let timeout = Duration::from_secs(6);
+        let connect = addr.to_string();
+        let store = ZkStore::open(&connect, timeout, ControllerSettings::default());
+        let store = Arc::new(store.await.unwrap());
+        let props = format!("broker.id=1\nlog.dirs={}\n", dir.join("logs").display());
+        let config = Arc::new(KafkaConfig::from_properties(&Properties::parse(&props)).unwrap());
+        let runtime = tokio::runtime::Handle::current();
+        let open = move || ReplicaManager::open(config, 1, store, runtime).unwrap();
+        Arc::new(tokio::task::spawn_blocking(open).await.unwrap())
+    }
+
+    /// An image in which broker 1 alone hosts and leads partition 0 of
+    /// each of `topics`; a topic keeps its id from image to image by its
+    /// place in `topics`.
+    fn image(topics: &[&str]) -> ClusterImage {
+        let led = PartitionMetadata {
+            replicas: vec![1],
+            state: crate::cluster::PartitionState { leader: 1, leader_epoch: 0, isr: vec![1] },
+            state_zk_version: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
+        };
+        let topics = topics.iter().zip(1..).map(|(&name, id)| {
+            let topic = TopicMetadata {
+                name: name.to_string(),
+                topic_id: uuid::Uuid::from_u128(id),
+                partitions: BTreeMap::from([(0, led.clone())]),
+                configs: BTreeMap::new(),
+            };
+            (name.to_string(), topic)
+        });
+        ClusterImage { topics: topics.collect(), ..ClusterImage::default() }
+    }
+
+    async fn apply(replicas: &Arc<ReplicaManager>, image: ClusterImage) {
+        let replicas = replicas.clone();
+        let failed = tokio::task::spawn_blocking(move || replicas.apply_image(&image)).await;
+        assert_eq!(failed.unwrap(), Vec::new());
+    }
+
+    fn incremental(cache: &FetchSessionCache, id: i32, epoch: i32) -> IncrementalFetch {
+        match cache.new_context(id, epoch, Vec::new(), &[], 0) {
+            FetchContext::Incremental(f) => f,
+            _ => panic!("epoch {epoch} of session {id} was not incremental"),
+        }
+    }
+
+    /// A long poll that looked its partitions up again, because the
+    /// broker's partitions changed while it waited, hands the new lookup to
+    /// its session: the session's next fetch need not look them up again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_polls_new_lookup_is_kept_by_its_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let replicas = replica_manager(dir.path()).await;
+        apply(&replicas, image(&["t"])).await;
+        let cache = FetchSessionCache::new(FetchSessionConfig { max_slots: 1, min_eviction_ms: 0 });
+        let t0 = FetchPartition {
+            tp: TopicPartition::new("t", 0),
+            fetch_offset: 0,
+            current_leader_epoch: -1,
+            partition_max_bytes: 1 << 20,
+        };
+        let partitions = Arc::new(vec![t0]);
+        let looked_up = Arc::new(replicas.resolve(partitions.iter().map(|p| &p.tp)));
+        let state = PartitionState {
+            high_watermark: 0,
+            last_stable_offset: 0,
+            log_start_offset: 0,
+            error: false,
+            has_records: false,
+        };
+        let states = std::iter::once(state);
+        let id = cache.create_session(0, true, partitions, states, Some(looked_up));
+        let f = incremental(&cache, id, 1);
+        let cached = f.resolved.clone().expect("the full fetch's lookup is kept");
+        let mut set =
+            ReadSet { partitions: f.partitions.clone(), resolved: cached, start: 0, denied: None };
+
+        // Another topic comes while the fetch waits: the generation moves.
+        let before = replicas.partition(&TopicPartition::new("t", 0)).unwrap();
+        apply(&replicas, image(&["t", "u"])).await;
+        let after = replicas.partition(&TopicPartition::new("t", 0)).unwrap();
+        assert!(Arc::ptr_eq(&before, &after), "t-0 itself stays");
+        assert!(set.refresh(&replicas, Some(&f)), "the partitions are looked up again");
+
+        let next = incremental(&cache, id, 2);
+        let kept = next.resolved.expect("the session keeps a lookup");
+        assert_eq!(kept.generation, replicas.generation());
+        assert!(Arc::ptr_eq(&kept, &set.resolved), "the long poll's own lookup");
+        tokio::task::spawn_blocking(move || replicas.shutdown()).await.unwrap();
+    }
 }

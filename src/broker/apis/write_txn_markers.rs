@@ -55,8 +55,7 @@ async fn write_one(ctx: &Arc<BrokerContext>, tp: &TopicPartition, marker: &TxnMa
         Err(code) => return code,
     };
     let m = *marker;
-    let p2 = partition.clone();
-    let appended = tokio::task::spawn_blocking(move || p2.append_txn_marker(&m)).await;
+    let appended = tokio::task::spawn_blocking(move || partition.append_txn_marker(&m)).await;
     let last_offset = match appended {
         Ok(Ok(r)) => r.last_offset,
         Ok(Err(e)) => return e.code,
@@ -64,11 +63,12 @@ async fn write_one(ctx: &Arc<BrokerContext>, tp: &TopicPartition, marker: &TxnMa
     };
     let deadline = tokio::time::Instant::now()
         + Duration::from_millis(ctx.config.offsets_commit_timeout_ms.max(30_000));
+    // Whatever moves the high watermark past the marker, and with it the
+    // LSO, wakes the partition's waiters itself: read_committed long polls
+    // need nothing more from here.
     if let Err(code) = ctx.replicas.wait_for_high_watermark(tp, last_offset, deadline).await {
         return code;
     }
-    // The LSO moves with the high watermark past the marker.
-    partition.waiters.wake();
     if tp.topic == GROUP_METADATA_TOPIC_NAME {
         // The marker settles the transaction's offsets in this partition's
         // groups; a new leader rebuilds them from the log instead.

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::broker::producer_state::TxnMarker;
 use crate::log::LogConfig;
 use crate::record::{BatchBuilder, Compression, NewRecord, RecordBatchMut};
 use crate::time::SystemClock;
