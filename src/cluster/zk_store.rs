@@ -853,7 +853,7 @@ fn multi_runs(creates: &[StateCreate], first: usize) -> Vec<Range<usize>> {
 async fn settle_state_creates(
     c: &zkc::Client,
     run: &[StateCreate],
-    outcome: Result<Vec<zkc::MultiWriteResult>, zkc::MultiWriteError>,
+    outcome: MultiOutcome,
 ) -> Result<(), Error> {
     match outcome {
         Ok(_) => Ok(()),
@@ -867,17 +867,20 @@ async fn settle_state_creates(
     }
 }
 
-/// A topic's znodes, as multis to send. The first creates the topic (its
-/// config, its assignment, its `partitions` znode) with as many partition
-/// states as fit, atomically, so a name taken twice fails there and nothing
-/// else is written; the others create the remaining states. A partition
-/// whose state is not written yet is new to the controller, which writes it
-/// if this broker does not get to (`NewPartition`), as for a topic created
-/// by Kafka's own tools.
+/// A topic's znodes, as multis. The first creates the topic (its config,
+/// its assignment, its `partitions` znode) with as many partition states
+/// as fit, atomically, so a name taken twice fails there and nothing else
+/// is written; the others create the remaining states, and are sent only
+/// once the first succeeded: sent with it, they would add states under a
+/// topic of the same name that was already there. A partition whose state
+/// is not written yet is new to the controller, which writes it if this
+/// broker does not get to (`NewPartition`), as for a topic created by
+/// Kafka's own tools.
 struct TopicCreate<'c> {
+    name: String,
     creates: Vec<StateCreate>,
     runs: Vec<Range<usize>>,
-    multis: Vec<zkc::MultiWriter<'c>>,
+    first: zkc::MultiWriter<'c>,
 }
 
 impl<'c> TopicCreate<'c> {
@@ -896,43 +899,57 @@ impl<'c> TopicCreate<'c> {
         ];
         let root_bytes = roots.iter().map(|(p, d)| MULTI_OP_BYTES + p.len() + d.len()).sum();
         let runs = multi_runs(&creates, root_bytes);
-        let mut multis = Vec::with_capacity(runs.len());
-        for (i, run) in runs.iter().enumerate() {
-            let mut m = c.new_multi_writer();
-            if i == 0 {
-                for (path, data) in &roots {
-                    m.add_create(path, data, &open())?;
-                }
-            }
-            for create in &creates[run.clone()] {
-                create.add_to(&mut m)?;
-            }
-            multis.push(m);
+        let mut first = c.new_multi_writer();
+        for (path, data) in &roots {
+            first.add_create(path, data, &open())?;
         }
-        Ok(TopicCreate { creates, runs, multis })
+        for create in &creates[runs[0].clone()] {
+            create.add_to(&mut first)?;
+        }
+        Ok(TopicCreate { name: topic.name.clone(), creates, runs, first })
     }
 
-    /// Waits for the answers to the multis, sent before.
-    async fn settle<F>(&self, c: &zkc::Client, name: &str, sent: Vec<F>) -> Result<(), Error>
-    where
-        F: Future<Output = Result<Vec<zkc::MultiWriteResult>, zkc::MultiWriteError>>,
-    {
-        let mut sent = sent.into_iter();
-        match sent.next().expect("one multi at least").await {
-            Ok(_) => {}
+    /// The first multi's answer.
+    fn created(&self, outcome: MultiOutcome) -> Result<(), Error> {
+        match outcome {
+            Ok(_) => Ok(()),
             Err(zkc::MultiWriteError::OperationFailed {
                 source: zkc::Error::NodeExists, ..
-            }) => {
-                return Err(Error::TopicExists(name.to_string()));
-            }
-            Err(e) => return Err(e.into()),
+            }) => Err(Error::TopicExists(self.name.clone())),
+            Err(e) => Err(e.into()),
         }
+    }
+
+    /// Sends the multis of the states the first did not hold.
+    fn send_rest(
+        &self,
+        c: &'c zkc::Client,
+    ) -> Result<Vec<impl Future<Output = MultiOutcome> + 'c>, zkc::Error> {
+        let mut sent = Vec::with_capacity(self.runs.len() - 1);
+        for run in &self.runs[1..] {
+            let mut m = c.new_multi_writer();
+            for create in &self.creates[run.clone()] {
+                create.add_to(&mut m)?;
+            }
+            sent.push(m.commit());
+        }
+        Ok(sent)
+    }
+
+    /// Waits for the answers to [`Self::send_rest`]'s multis.
+    async fn settle_rest(
+        &self,
+        c: &zkc::Client,
+        sent: Vec<impl Future<Output = MultiOutcome>>,
+    ) -> Result<(), Error> {
         for (run, answer) in self.runs[1..].iter().zip(sent) {
             settle_state_creates(c, &self.creates[run.clone()], answer.await).await?;
         }
         Ok(())
     }
 }
+
+type MultiOutcome = Result<Vec<zkc::MultiWriteResult>, zkc::MultiWriteError>;
 
 impl MetadataStore for ZkStore {
     fn image(&self) -> Arc<ClusterImage> {
@@ -982,17 +999,32 @@ impl MetadataStore for ZkStore {
             let mut pending = Vec::with_capacity(topics.len());
             for topic in &topics {
                 pending.push(TopicCreate::new(c, topic, epoch).map(|mut t| {
-                    let multis = std::mem::take(&mut t.multis);
-                    let sent: Vec<_> = multis.into_iter().map(|mut m| m.commit()).collect();
+                    let sent = t.first.commit();
                     (t, sent)
                 }));
             }
+            // The topics' first multis went out together; the other states
+            // of each created topic go out together once all have answered.
             let mut results = Vec::with_capacity(topics.len());
-            for (topic, pending) in topics.iter().zip(pending) {
-                results.push(match pending {
-                    Ok((t, sent)) => t.settle(c, &topic.name, sent).await,
+            let mut rest = Vec::new();
+            for pending in pending {
+                let result = match pending {
                     Err(e) => Err(unavailable(e)),
-                });
+                    Ok((t, sent)) => match t.created(sent.await) {
+                        Ok(()) if t.runs.len() > 1 => match t.send_rest(c) {
+                            Ok(sent) => {
+                                rest.push((results.len(), t, sent));
+                                Ok(())
+                            }
+                            Err(e) => Err(unavailable(e)),
+                        },
+                        other => other,
+                    },
+                };
+                results.push(result);
+            }
+            for (i, t, sent) in rest {
+                results[i] = t.settle_rest(c, sent).await;
             }
             self.publish().await?;
             Ok(results)
@@ -1513,9 +1545,15 @@ mod tests {
         assert!(image.topics["wide"].partitions.values().all(|p| p.state.leader == 1));
         assert_eq!(image.topics["small"].partitions.len(), 3);
 
-        // The name is taken: the first request fails and nothing is written.
+        // The name is taken: the first request fails and nothing is written,
+        // not even the states the other requests would have held.
         let again = store.create_topics(vec![wide]).await.unwrap();
         assert!(matches!(again[..], [Err(Error::TopicExists(_))]), "{again:?}");
+        let wider = new_topic("small", partitions_on_one(0..10_000));
+        let again = store.create_topics(vec![wider]).await.unwrap();
+        assert!(matches!(again[..], [Err(Error::TopicExists(_))]), "{again:?}");
+        let states = store.client().list_children(&z::partitions("small")).await.unwrap();
+        assert_eq!(states.len(), 3, "partitions of the topic that was there");
 
         store.create_partitions("wide", partitions_on_one(10_000..16_000)).await.unwrap();
         let image = store.image();
