@@ -9,8 +9,8 @@
 #     online (Metadata shows a leader and ListOffsets answers without error);
 #   - produce throughput over all partitions vs over one 10-partition topic,
 #     alternating in the same run (confluent-kafka, 1 KiB records), and again
-#     through kload's C client over one topic of as many partitions, with
-#     the broker's CPU per record;
+#     over one topic of as many partitions with each record named its
+#     partition, with the client's and the broker's CPU per record;
 #   - CONNS idle connections (each did ApiVersions): broker RSS per
 #     connection, and kload e2e latency at 1,000 msg/s with and without them,
 #     alternating.
@@ -98,37 +98,34 @@ run() { # LABEL BIN
   echo "$label: start-up after kill -9: $("$PY" "$PROBE" online "127.0.0.1:$PORT" $(( TOTAL + 10 )) "$t0") ms"
   stop
 
-  # The same spread through a C client: kload (librdkafka) over one topic of
-  # $TOTAL partitions against one of 10, on a fresh broker (both topic sets
-  # at once would need twice the descriptors). Each record goes to a random
-  # partition (no sticky batching), and every partition has had its first
-  # append (which writes its leader-epoch checkpoint) before the runs.
+  # The same partition count in one topic, each record named its partition
+  # (i % N), so every batch holds the records of one partition and no
+  # partitioner or sticky batching decides: the broker's CPU per record
+  # and the client's, over $TOTAL partitions against 10, on a fresh broker
+  # (both topic sets at once would need twice the descriptors). Every
+  # partition has had its first append before the runs.
   rm -rf "$data"
   start_one_broker "$bin" "$data"; wait_port "$PORT"
   local wide
   echo "request.timeout.ms=600000" > "$WORK/admin.properties"
   if ! "$bin" topics --bootstrap-server "127.0.0.1:$PORT" --command-config "$WORK/admin.properties" \
     --create --topic wide --partitions "$TOTAL" --replication-factor 1 >/dev/null; then
-    # Not measured then: a produce would create it with num.partitions.
     echo "$label: cannot create one topic of $TOTAL partitions"
     wide=
   else
     wide=wide
+    "$PY" "$PROBE" spread "127.0.0.1:$PORT" wide "$TOTAL" $(( TOTAL * 10 )) 100 >/dev/null
   fi
   "$bin" topics --bootstrap-server "127.0.0.1:$PORT" --create --topic ten --partitions 10 \
     --replication-factor 1 >/dev/null
-  kproduce() { # TOPIC RECORDS SIZE
-    "$KLOAD" produce --bootstrap "127.0.0.1:$PORT" --topic "$1" --num-records "$2" --record-size "$3" \
-      --X sticky.partitioning.linger.ms=0 | grep '^RESULT'
-  }
-  [ -z "$wide" ] || kproduce wide $(( TOTAL * 20 )) 100 >/dev/null || true
   for _ in 1 2; do
     for topic in ten $wide; do
       local c0 c1 res parts=10
       [ "$topic" = wide ] && parts=$TOTAL
-      c0=$(cpu_ticks "$pid"); res=$(kproduce "$topic" "$RECORDS" 1024 || true); c1=$(cpu_ticks "$pid")
-      echo "$label: kload over $parts partitions: $(echo "$res" | grep -o '"records_per_s":[0-9]*' | cut -d: -f2) rec/s," \
-        "acked $(echo "$res" | grep -o '"acked":[0-9]*' | cut -d: -f2)," \
+      c0=$(cpu_ticks "$pid")
+      res=$("$PY" "$PROBE" spread "127.0.0.1:$PORT" "$topic" "$parts" "$RECORDS" 1024)
+      c1=$(cpu_ticks "$pid")
+      echo "$label: one topic, each record to its own partition of $parts: $res," \
         "broker CPU $(( (c1 - c0) * 1000000000 / TICKS / RECORDS )) ns/record"
     done
   done

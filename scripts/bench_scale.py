@@ -17,6 +17,10 @@ through confluent-kafka (librdkafka) like an application's.
   bench_scale.py produce BOOTSTRAP PREFIX TOPICS RECORDS SIZE
       Produces RECORDS records of SIZE bytes, topic i % TOPICS for record i
       (no key: librdkafka spreads them over the partitions); prints records/s.
+  bench_scale.py spread BOOTSTRAP TOPIC PARTITIONS RECORDS SIZE
+      Produces RECORDS records of SIZE bytes to one topic, record i to
+      partition i % PARTITIONS (named, so no partitioner or sticky batching
+      decides); prints records/s and this process's CPU seconds.
   bench_scale.py idle BOOTSTRAP CONNECTIONS READY STOP
       Opens CONNECTIONS connections, each answering one ApiVersions, writes
       READY and holds them until the file STOP exists."""
@@ -187,10 +191,10 @@ def online(bootstrap, partitions, start_ns):
     sys.exit("partitions never all online")
 
 
-def produce(bootstrap, prefix, topics, records, size):
+def producer(bootstrap):
     from confluent_kafka import Producer
 
-    p = Producer({
+    return Producer({
         "bootstrap.servers": bootstrap,
         "acks": "1",
         "linger.ms": 5,
@@ -199,6 +203,10 @@ def produce(bootstrap, prefix, topics, records, size):
         "queue.buffering.max.messages": 2000000,
         "enable.idempotence": False,
     })
+
+
+def produce(bootstrap, prefix, topics, records, size):
+    p = producer(bootstrap)
     names = ["%s%d" % (prefix, i) for i in range(topics)]
     value = b"x" * size
     failed = []
@@ -222,6 +230,27 @@ def produce(bootstrap, prefix, topics, records, size):
     elapsed = time.monotonic() - t0
     print("produce %d x %d B over %d topics: %.0f records/s"
           % (records, size, topics, records / elapsed))
+
+
+def spread(bootstrap, topic, partitions, records, size):
+    p = producer(bootstrap)
+    p.list_topics(topic, timeout=30)
+    value = b"x" * size
+    t0, cpu0 = time.monotonic(), time.process_time()
+    for i in range(records):
+        while True:
+            try:
+                p.produce(topic, value, partition=i % partitions)
+                break
+            except BufferError:
+                p.poll(0.01)
+        if i % 10000 == 0:
+            p.poll(0)
+    if p.flush(300) != 0:
+        sys.exit("produce failed: %d undelivered" % len(p))
+    elapsed = time.monotonic() - t0
+    print("%.0f records/s, client CPU %.2f s"
+          % (records / elapsed, time.process_time() - cpu0))
 
 
 def idle(bootstrap, connections, ready, stop):
@@ -248,6 +277,8 @@ def main():
         online(args[0], int(args[1]), int(args[2]))
     elif cmd == "produce":
         produce(args[0], args[1], int(args[2]), int(args[3]), int(args[4]))
+    elif cmd == "spread":
+        spread(args[0], args[1], int(args[2]), int(args[3]), int(args[4]))
     elif cmd == "idle":
         idle(args[0], int(args[1]), args[2], args[3])
     else:
