@@ -1003,8 +1003,9 @@ impl MetadataStore for ZkStore {
                     (t, sent)
                 }));
             }
-            // The topics' first multis went out together; the other states
-            // of each created topic go out together once all have answered.
+            // The topics' first multis go out together; each created topic's
+            // other states go out as soon as its first multi answered, and
+            // are waited for after the last first answer.
             let mut results = Vec::with_capacity(topics.len());
             let mut rest = Vec::new();
             for pending in pending {
