@@ -822,11 +822,29 @@ impl StateCreate {
         m.add_create(&self.path, &self.state, &open())
     }
 
-    /// One znode at a time, leaving what is already there.
-    async fn create_if_absent(&self, c: &zkc::Client) -> Result<(), Error> {
+    /// One znode at a time, a state already there kept or replaced.
+    async fn create_one(&self, c: &zkc::Client, existing: Existing) -> Result<(), Error> {
         create_if_absent(c, &self.parent, b"").await?;
-        create_if_absent(c, &self.path, &self.state).await
+        match (c.create(&self.path, &self.state, &open()).await, existing) {
+            (Ok(_), _) | (Err(zkc::Error::NodeExists), Existing::Keep) => Ok(()),
+            (Err(zkc::Error::NodeExists), Existing::Replace) => {
+                c.set_data(&self.path, &self.state, None).await.map_err(unavailable)?;
+                Ok(())
+            }
+            (Err(e), _) => Err(unavailable(e)),
+        }
     }
+}
+
+/// Whose a state znode already there is, when a multi of creates meets it.
+#[derive(Clone, Copy)]
+enum Existing {
+    /// The controller's: the partition is in its topic's assignment, and
+    /// the controller initialized it first.
+    Keep,
+    /// An earlier attempt's that failed before the assignment named the
+    /// partition: nobody reads it, and it may name other replicas.
+    Replace,
 }
 
 /// `creates` cut into runs that fit a multi of [`MAX_MULTI_BYTES`] (after
@@ -848,18 +866,18 @@ fn multi_runs(creates: &[StateCreate], first: usize) -> Vec<Range<usize>> {
 }
 
 /// The answer to a multi of state creates. One that found a znode already
-/// there (the controller wrote a partition new to it first, or an earlier
-/// attempt did) is done again one znode at a time.
+/// there is done again one znode at a time.
 async fn settle_state_creates(
     c: &zkc::Client,
     run: &[StateCreate],
     outcome: MultiOutcome,
+    existing: Existing,
 ) -> Result<(), Error> {
     match outcome {
         Ok(_) => Ok(()),
         Err(zkc::MultiWriteError::OperationFailed { source: zkc::Error::NodeExists, .. }) => {
             for create in run {
-                create.create_if_absent(c).await?;
+                create.create_one(c, existing).await?;
             }
             Ok(())
         }
@@ -943,7 +961,8 @@ impl<'c> TopicCreate<'c> {
         sent: Vec<impl Future<Output = MultiOutcome>>,
     ) -> Result<(), Error> {
         for (run, answer) in self.runs[1..].iter().zip(sent) {
-            settle_state_creates(c, &self.creates[run.clone()], answer.await).await?;
+            let run = &self.creates[run.clone()];
+            settle_state_creates(c, run, answer.await, Existing::Keep).await?;
         }
         Ok(())
     }
@@ -1156,7 +1175,8 @@ impl MetadataStore for ZkStore {
                 sent.push(m.commit());
             }
             for (run, answer) in runs.iter().zip(sent) {
-                settle_state_creates(c, &creates[run.clone()], answer.await).await?;
+                let run = &creates[run.clone()];
+                settle_state_creates(c, run, answer.await, Existing::Replace).await?;
             }
             // Reassignments of the existing partitions stay recorded.
             let (adding, removing) = z::parse_topic_reassignments(&d);
@@ -1556,10 +1576,18 @@ mod tests {
         let states = store.client().list_children(&z::partitions("small")).await.unwrap();
         assert_eq!(states.len(), 3, "partitions of the topic that was there");
 
+        // An earlier attempt left a state naming broker 7 for a partition
+        // the assignment never got: the next attempt's state replaces it.
+        let c = store.client();
+        let leftover = PartitionState { leader: 7, leader_epoch: 3, isr: vec![7] };
+        c.create(&z::partition("wide", 12_345), b"", &open()).await.unwrap();
+        let json = z::partition_state_json(&leftover, 1);
+        c.create(&z::partition_state("wide", 12_345), &json, &open()).await.unwrap();
         store.create_partitions("wide", partitions_on_one(10_000..16_000)).await.unwrap();
         let image = store.image();
         assert_eq!(image.topics["wide"].partitions.len(), 16_000);
         assert!(image.topics["wide"].partitions.values().all(|p| p.state.isr == [1]));
+        assert_eq!(image.topics["wide"].partitions[&12_345].state.leader, 1);
     }
 
     #[test]
