@@ -112,8 +112,7 @@ impl CoordinatorOutput for Output {
     type Response = Response;
 
     fn extend(&mut self, more: Output) {
-        self.appends.extend(more.appends);
-        self.responses.extend(more.responses);
+        Output::extend(self, more);
     }
 
     fn take_appends(&mut self) -> Vec<Append> {

@@ -53,6 +53,14 @@ pub struct Output {
     pub responses: Vec<(RequestId, Response)>,
 }
 
+impl Output {
+    /// Adds what a later step produced, after what this one holds.
+    pub fn extend(&mut self, more: Output) {
+        self.appends.extend(more.appends);
+        self.responses.extend(more.responses);
+    }
+}
+
 /// An answer to one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Response {

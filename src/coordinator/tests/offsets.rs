@@ -184,9 +184,7 @@ fn reload(h: &Harness, now: i64) -> (GroupCoordinator, Output) {
         for (offset, key, value) in h.log.get(&p).into_iter().flatten() {
             c.replay(p, *offset, key, value.as_deref()).unwrap();
         }
-        let o = c.complete_loading(now, p);
-        out.appends.extend(o.appends);
-        out.responses.extend(o.responses);
+        out.extend(c.complete_loading(now, p));
     }
     (c, out)
 }
