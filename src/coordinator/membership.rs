@@ -159,6 +159,9 @@ impl GroupCoordinator {
         }
         m.heartbeat_deadline = None;
         if !m.has_satisfied_heartbeat() {
+            tracing::info!(
+                "member {member} in group {group} has failed, removing it from the group"
+            );
             self.core.remove_member_and_update_group(g, member, now, out);
         }
     }
@@ -209,6 +212,7 @@ impl GroupCoordinator {
             return;
         }
         let late: Vec<String> = g.pending_sync_members.iter().cloned().collect();
+        tracing::info!("group {group} removed members who did not sync: {late:?}");
         for id in late {
             self.core.evict(g, &id, out);
         }

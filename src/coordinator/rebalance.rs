@@ -26,6 +26,15 @@ impl Core {
         }
         self.cancel_sync_timer(g);
         g.pending_sync_members.clear();
+        // Kafka's operators read a group's history from these lines; a
+        // rebalance that never settles shows as a run of them.
+        tracing::info!(
+            "preparing to rebalance group {} in state {} with old generation {} ({} members)",
+            g.group_id,
+            g.state.name(),
+            g.generation_id,
+            g.members.len()
+        );
         let timer = if g.is(GroupState::Empty) {
             let delay = i64::from(self.config.group_initial_rebalance_delay_ms);
             let remaining = (g.rebalance_timeout_ms() - delay).max(0);
@@ -73,6 +82,9 @@ impl Core {
             .into_iter()
             .filter(|id| g.members.get(id).is_some_and(|m| m.group_instance_id.is_none()))
             .collect();
+        if !gone.is_empty() {
+            tracing::info!("group {} removed members who did not rejoin: {gone:?}", g.group_id);
+        }
         for id in gone {
             self.evict(g, &id, out);
         }
@@ -87,6 +99,12 @@ impl Core {
             return;
         }
         g.init_next_generation(now);
+        tracing::info!(
+            "stabilized group {} generation {} with {} members",
+            g.group_id,
+            g.generation_id,
+            g.members.len()
+        );
         if g.is(GroupState::Empty) {
             // A failure costs nothing: the group has no members to lose, and
             // an empty generation's record is never too large.
