@@ -18,6 +18,17 @@ from kafka.structs import OffsetAndMetadata
 
 TOPIC = "kp-groups"
 KAFKA_RS = sys.argv[3] if len(sys.argv) > 3 else "kafka-rs"
+# Members run as child processes that share our stderr: one left alive after
+# a failed assertion would hold the test's pipe open and turn the failure
+# into the outer timeout, hiding its message.
+CHILDREN = []
+
+
+def spawn(args, **kw):
+    import subprocess
+    p = subprocess.Popen(args, **kw)
+    CHILDREN.append(p)
+    return p
 
 
 def consumer(bootstrap, group, session_timeout_ms=6000, **kw):
@@ -33,7 +44,23 @@ def take(c, n, timeout=30):
     while len(got) < n and time.time() < deadline:
         for records in c.poll(timeout_ms=500, max_records=n - len(got)).values():
             got.extend(records)
+        finish_orphaned_join(c)
     return got
+
+
+def finish_orphaned_join(c):
+    """Works around a kafka-python 3.0 bug: a rejoin that a metadata change
+    started (the leader's first join ran before it knew the topic's
+    partitions) is dropped if it completes after poll()'s timeout, because
+    the leader's own assignment makes need_rejoin() false before the next
+    poll looks. The member then never heartbeats again and the coordinator
+    rightly expels it, while it believes itself joined. It failed 2 of 33
+    runs of the mixed phase; nothing in it depends on the broker. Asking
+    for the rejoin again lets the next poll finish it."""
+    coordinator = getattr(c, "_coordinator", None)
+    task = getattr(coordinator, "_join_task", None)
+    if task is not None and getattr(task, "is_done", False) and not coordinator.need_rejoin():
+        coordinator.request_rejoin()
 
 
 def commit_phase(bootstrap):
@@ -105,6 +132,7 @@ def kp_member(bootstrap, group, topic):
     last = None
     while not stop["now"]:
         kp.poll(timeout_ms=100)
+        finish_orphaned_join(kp)
         now = sorted(tp.partition for tp in kp.assignment())
         if now != last:
             print(",".join(map(str, now)), flush=True)
@@ -119,8 +147,8 @@ class KpMember:
     def __init__(self, bootstrap, group, topic):
         import subprocess
         import threading
-        self.proc = subprocess.Popen([sys.executable, __file__, "kp-member", bootstrap, group, topic],
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = spawn([sys.executable, __file__, "kp-member", bootstrap, group, topic],
+                          stdout=subprocess.PIPE, text=True)
         self.assigned = []
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -134,8 +162,6 @@ class KpMember:
         try:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
-            # It shares our stderr: left alive, it would hold the test's
-            # pipe open and turn this failure into the outer timeout.
             self.proc.kill()
             raise
 
@@ -152,7 +178,8 @@ def mixed(bootstrap, admin):
         b = sorted(tp.partition for tp in rd.assignment())
         if a and b and sorted(a + b) == [0, 1, 2, 3]:
             break
-        assert time.time() < deadline, f"no agreement: kafka-python {a}, librdkafka {b}"
+        assert time.time() < deadline, \
+            f"no agreement: kafka-python {a}, librdkafka {b}; {group_summary(admin, 'mixed-group')}"
     described = admin.describe_groups(["mixed-group"])["mixed-group"]
     clients = sorted(m["client_id"] for m in described["members"])
     assert clients == ["kafka-python-member", "librdkafka-member"], clients
@@ -174,11 +201,11 @@ def all_three(bootstrap, admin):
     holds a partition another holds, and together they hold all."""
     import subprocess
     admin.create_topics([NewTopic("mixed-three", num_partitions=4, replication_factor=1)])
-    ours = subprocess.Popen(
+    ours = spawn(
         [KAFKA_RS, "console-consumer", "--bootstrap-server", bootstrap, "--topic", "mixed-three",
          "--group", "three-group", "--consumer-property", "client.id=kafka-rs-member",
          "--consumer-property", "heartbeat.interval.ms=500", "--consumer-property", "session.timeout.ms=6000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     kp = KpMember(bootstrap, "three-group", "mixed-three")
     rd = librdkafka_member(bootstrap, "three-group", "mixed-three")
     deadline = time.time() + 90
@@ -195,7 +222,8 @@ def all_three(bootstrap, admin):
             time.sleep(0.2)
         if a and b and c and sorted(a + b + c) == [0, 1, 2, 3]:
             break
-        assert time.time() < deadline, f"no agreement: kafka-python {a}, librdkafka {b}, kafka-rs {c}"
+        assert time.time() < deadline, \
+            f"no agreement: kafka-python {a}, librdkafka {b}, kafka-rs {c}; {group_summary(admin, 'three-group', ours)}"
     ours.terminate()
     assert ours.wait(30) == 0, "our console-consumer leaves cleanly"
     rd.close()
@@ -207,11 +235,11 @@ def with_ours(bootstrap, admin):
     partitions, whichever of them leads."""
     import subprocess
     admin.create_topics([NewTopic("mixed-ours", num_partitions=4, replication_factor=1)])
-    ours = subprocess.Popen(
+    ours = spawn(
         [KAFKA_RS, "console-consumer", "--bootstrap-server", bootstrap, "--topic", "mixed-ours",
          "--group", "ours-group", "--consumer-property", "client.id=kafka-rs-member",
          "--consumer-property", "heartbeat.interval.ms=500", "--consumer-property", "session.timeout.ms=6000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     rd = librdkafka_member(bootstrap, "ours-group", "mixed-ours")
     deadline = time.time() + 60
     while True:
@@ -225,10 +253,25 @@ def with_ours(bootstrap, admin):
                 c = assigned(members["kafka-rs-member"]["member_assignment"])
         if b and c and sorted(b + c) == [0, 1, 2, 3]:
             break
-        assert time.time() < deadline, f"no agreement: librdkafka {b}, kafka-rs {c}"
+        assert time.time() < deadline, \
+            f"no agreement: librdkafka {b}, kafka-rs {c}; {group_summary(admin, 'ours-group', ours)}"
     ours.terminate()
     assert ours.wait(30) == 0, "our console-consumer leaves cleanly"
     rd.close()
+
+
+def group_summary(admin, group, ours=None):
+    """The group as the coordinator describes it, and what our
+    console-consumer said if it has exited, for a failure message."""
+    try:
+        d = admin.describe_groups([group])[group]
+        members = [(m["client_id"], assigned(m["member_assignment"])) for m in d["members"]]
+        said = f"group {group} is {d['group_state']} with {members}"
+    except Exception as e:
+        said = f"group {group} could not be described: {e!r}"
+    if ours is not None and ours.poll() is not None:
+        said += f"; our console-consumer exited {ours.returncode}: {ours.stderr.read()!r}"
+    return said
 
 
 def assigned(a):
@@ -265,4 +308,9 @@ if __name__ == "__main__":
     if sys.argv[1] == "kp-member":
         kp_member(*sys.argv[2:5])
     else:
-        {"commit": commit_phase, "mixed": mixed_phase, "resume": resume_phase}[sys.argv[1]](sys.argv[2])
+        try:
+            {"commit": commit_phase, "mixed": mixed_phase, "resume": resume_phase}[sys.argv[1]](sys.argv[2])
+        finally:
+            for child in CHILDREN:
+                if child.poll() is None:
+                    child.kill()
