@@ -8,10 +8,11 @@
 //! and loads.
 //!
 //! Each coordinator (`group_coordinator`, `txn_coordinator`) says, through
-//! [`CoordinatorState`], which topic and lease it works under and how its
-//! state machine takes each of those; [`OwnCommand`] runs what only that
-//! coordinator takes, and a hook given at start takes what its outputs
-//! hold besides appends and answers.
+//! [`CoordinatorState`], which topic and lease it works under; its state
+//! machine takes each of those through [`StateMachine`], which it
+//! implements itself. [`OwnCommand`] runs what only that coordinator takes,
+//! and a hook given at start takes what its outputs hold besides appends
+//! and answers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -22,7 +23,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::replica_manager::ReplicaManager;
 use crate::cluster::lease::{Role, SessionLease};
 use crate::cluster::ClusterImage;
-use crate::coordinator::{AppendError, AppendId, RequestId, GROUP_METADATA_TOPIC_NAME};
+use crate::coordinator::{
+    AppendError, AppendId, LoadedRecord, RequestId, StateMachine, GROUP_METADATA_TOPIC_NAME,
+};
 use crate::protocol::ErrorCode;
 use crate::record::{BatchBuilder, Batches, Compression, NewRecord};
 use crate::time::Clock;
@@ -128,26 +131,13 @@ pub(super) fn append_error(code: ErrorCode) -> AppendError {
     }
 }
 
-/// One stored record, as replay wants it.
-pub struct LoadedRecord {
-    pub(super) offset: i64,
-    pub(super) key: Vec<u8>,
-    pub(super) value: Option<Vec<u8>>,
-    /// The producer of a transactional batch's record or marker, else -1.
-    pub(super) producer_id: i64,
-    /// `Some(commit)` for a transaction marker (key and value empty).
-    pub(super) marker: Option<bool>,
-}
-
 /// The state machine a coordinator task owns, as the shared runtime parts
-/// see it.
-pub trait CoordinatorState: Send + 'static {
-    /// What a call against the state machine returns to the task.
-    type Output: CoordinatorOutput<Response = Self::Response>;
+/// see it: what it is driven by ([`StateMachine`]) and where it lives.
+pub trait CoordinatorState:
+    StateMachine<Output: CoordinatorOutput<Response = Self::Response>> + Send + 'static
+{
     /// The answer a call waits for.
     type Response: Send + 'static;
-    /// Why a stored record could not be replayed.
-    type RecordError: std::fmt::Display;
     /// The internal topic the coordinator stores its state in.
     const TOPIC: &'static str;
     /// The lease role the coordinator's requests are fenced by.
@@ -157,39 +147,6 @@ pub trait CoordinatorState: Send + 'static {
     const RELOAD_ON_NEW_EPOCH: bool;
     /// The name of the thread that appends the coordinator's records.
     const WRITER: &'static str;
-
-    /// Fences (or lifts the fence on) everything the state machine holds.
-    fn set_fenced(&mut self, fenced: bool);
-
-    /// When [`Self::tick`] next has work; it may already have passed.
-    fn next_deadline(&self) -> Option<i64>;
-
-    /// Fires every timer due at `now`.
-    fn tick(&mut self, now: i64) -> Self::Output;
-
-    /// How an append ended; `Ok` carries the offset of its first record.
-    fn append_completed(
-        &mut self,
-        now: i64,
-        id: AppendId,
-        result: Result<i64, AppendError>,
-    ) -> Self::Output;
-
-    /// Starts loading `partition`, led at `leader_epoch`.
-    fn begin_loading(&mut self, partition: i32, leader_epoch: i32);
-
-    /// Replays one stored record of a partition being loaded.
-    fn replay_record(
-        &mut self,
-        partition: i32,
-        record: &LoadedRecord,
-    ) -> Result<(), Self::RecordError>;
-
-    /// Installs what the replay of `partition` found.
-    fn complete_loading(&mut self, now: i64, partition: i32) -> Self::Output;
-
-    /// Drops what the state machine holds of a partition no longer led here.
-    fn unload(&mut self, partition: i32) -> Self::Output;
 }
 
 /// What a call against a coordinator's state machine gives the task:
@@ -216,8 +173,7 @@ pub trait OwnCommand<S: CoordinatorState>: Send + 'static {
 
 /// A call against the state machine `S`, with the time and the request id
 /// the task gives it.
-pub type CallFn<S> =
-    Box<dyn FnOnce(&mut S, i64, RequestId) -> <S as CoordinatorState>::Output + Send>;
+pub type CallFn<S> = Box<dyn FnOnce(&mut S, i64, RequestId) -> <S as StateMachine>::Output + Send>;
 
 /// What a coordinator task over `S` takes; `X` is what only that
 /// coordinator takes.

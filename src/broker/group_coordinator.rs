@@ -19,15 +19,15 @@ use tokio::sync::oneshot;
 
 use super::coordinator_runtime::{
     ask, Command, CoordinatorAppend, CoordinatorHandle, CoordinatorOutput, CoordinatorState,
-    LoadedRecord, OwnCommand, COMMAND_QUEUE,
+    OwnCommand, COMMAND_QUEUE,
 };
 pub use super::coordinator_runtime::{
     OffsetsLog, ReplicaOffsetsLog, ReplicatedFuture, Unavailable,
 };
 use crate::cluster::lease::{Role, SessionLease};
 use crate::coordinator::{
-    records::RecordError, Append, AppendError, AppendId, GroupConfig, GroupCoordinator, Output,
-    RequestId, Response, GROUP_METADATA_TOPIC_NAME,
+    Append, AppendId, GroupConfig, GroupCoordinator, Output, RequestId, Response,
+    GROUP_METADATA_TOPIC_NAME,
 };
 use crate::time::{Clock, SystemClock};
 
@@ -47,64 +47,11 @@ impl OwnCommand<GroupCoordinator> for Update {
 }
 
 impl CoordinatorState for GroupCoordinator {
-    type Output = Output;
     type Response = Response;
-    type RecordError = RecordError;
     const TOPIC: &'static str = GROUP_METADATA_TOPIC_NAME;
     const ROLE: Role = Role::Groups;
     const RELOAD_ON_NEW_EPOCH: bool = false;
     const WRITER: &'static str = "group-metadata-writer";
-
-    fn set_fenced(&mut self, fenced: bool) {
-        GroupCoordinator::set_fenced(self, fenced);
-    }
-
-    fn next_deadline(&self) -> Option<i64> {
-        GroupCoordinator::next_deadline(self)
-    }
-
-    fn tick(&mut self, now: i64) -> Output {
-        GroupCoordinator::tick(self, now)
-    }
-
-    fn append_completed(
-        &mut self,
-        now: i64,
-        id: AppendId,
-        result: Result<i64, AppendError>,
-    ) -> Output {
-        GroupCoordinator::append_completed(self, now, id, result)
-    }
-
-    /// A partition led again under a new epoch is not loaded again
-    /// (`RELOAD_ON_NEW_EPOCH`), so the epoch tells this state machine nothing.
-    fn begin_loading(&mut self, partition: i32, _leader_epoch: i32) {
-        GroupCoordinator::begin_loading(self, partition);
-    }
-
-    fn replay_record(&mut self, partition: i32, r: &LoadedRecord) -> Result<(), RecordError> {
-        match r.marker {
-            Some(commit) => {
-                self.replay_marker(partition, r.producer_id, commit);
-                Ok(())
-            }
-            None => self.replay_batch_record(
-                partition,
-                r.producer_id,
-                r.offset,
-                &r.key,
-                r.value.as_deref(),
-            ),
-        }
-    }
-
-    fn complete_loading(&mut self, now: i64, partition: i32) -> Output {
-        GroupCoordinator::complete_loading(self, now, partition)
-    }
-
-    fn unload(&mut self, partition: i32) -> Output {
-        GroupCoordinator::unload(self, partition)
-    }
 }
 
 impl CoordinatorOutput for Output {

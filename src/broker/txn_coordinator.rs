@@ -17,74 +17,26 @@ use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
 use tokio::sync::watch;
 
 use super::coordinator_runtime::{
-    Command, CoordinatorAppend, CoordinatorHandle, CoordinatorOutput, CoordinatorState,
-    LoadedRecord, OffsetsLog, OwnCommand, COMMAND_QUEUE,
+    Command, CoordinatorAppend, CoordinatorHandle, CoordinatorOutput, CoordinatorState, OffsetsLog,
+    OwnCommand, COMMAND_QUEUE,
 };
 use crate::client::connection::Connection;
 use crate::cluster::lease::{Role, SessionLease};
 use crate::cluster::ClusterImage;
-use crate::coordinator::records::RecordError;
 use crate::protocol::ErrorCode;
 use crate::time::{Clock, SystemClock};
 use crate::transaction::{
-    Append, AppendError, AppendId, MarkerJob, Output, RequestId, Response, TransactionConfig,
+    Append, AppendId, MarkerJob, Output, RequestId, Response, TransactionConfig,
     TransactionCoordinator, TransactionResult, TRANSACTION_STATE_TOPIC_NAME,
 };
 use crate::types::TopicPartition;
 
 impl CoordinatorState for TransactionCoordinator {
-    type Output = Output;
     type Response = Response;
-    type RecordError = RecordError;
     const TOPIC: &'static str = TRANSACTION_STATE_TOPIC_NAME;
     const ROLE: Role = Role::Transactions;
     const RELOAD_ON_NEW_EPOCH: bool = true;
     const WRITER: &'static str = "transaction-log-writer";
-
-    fn set_fenced(&mut self, fenced: bool) {
-        TransactionCoordinator::set_fenced(self, fenced);
-    }
-
-    fn next_deadline(&self) -> Option<i64> {
-        TransactionCoordinator::next_deadline(self)
-    }
-
-    fn tick(&mut self, now: i64) -> Output {
-        TransactionCoordinator::tick(self, now)
-    }
-
-    fn append_completed(
-        &mut self,
-        now: i64,
-        id: AppendId,
-        result: Result<i64, AppendError>,
-    ) -> Output {
-        TransactionCoordinator::append_completed(self, now, id, result)
-    }
-
-    /// The leader epoch becomes the coordinator epoch of the partition's
-    /// transactions.
-    fn begin_loading(&mut self, partition: i32, leader_epoch: i32) {
-        TransactionCoordinator::begin_loading(self, partition, leader_epoch);
-    }
-
-    /// `__transaction_state` holds no transactional batches, so a marker
-    /// there says nothing about its state.
-    fn replay_record(&mut self, partition: i32, r: &LoadedRecord) -> Result<(), RecordError> {
-        match r.marker {
-            Some(_) => Ok(()),
-            None => self.replay(partition, &r.key, r.value.as_deref()),
-        }
-    }
-
-    fn complete_loading(&mut self, now: i64, partition: i32) -> Output {
-        TransactionCoordinator::complete_loading(self, now, partition)
-    }
-
-    fn unload(&mut self, partition: i32) -> Output {
-        TransactionCoordinator::unload(self, partition);
-        Output::default()
-    }
 }
 
 impl CoordinatorOutput for Output {

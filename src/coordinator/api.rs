@@ -13,7 +13,7 @@ use super::Error;
 pub struct RequestId(pub u64);
 
 /// Identifies one append the coordinator asked for; the runtime reports its
-/// outcome with [`super::GroupCoordinator::append_completed`].
+/// outcome with [`super::StateMachine::append_completed`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AppendId(pub u64);
 

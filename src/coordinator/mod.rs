@@ -25,6 +25,7 @@ mod membership;
 mod offsets;
 mod rebalance;
 pub mod records;
+mod state_machine;
 mod timers;
 mod txn_offsets;
 
@@ -38,6 +39,7 @@ use bytes::Bytes;
 pub use api::*;
 pub use error::{AppendError, Error};
 pub use group::GroupState;
+pub use state_machine::{LoadedRecord, StateMachine};
 
 use group::{CommittedOffset, Group, Member};
 use records::{GroupMetadataValue, OffsetCommitValue, RecordError, RecordKey};
@@ -248,26 +250,30 @@ impl GroupCoordinator {
         &self.core.config
     }
 
-    /// Fences (or lifts the fence on) every group this coordinator holds;
-    /// the loaded state stays, for when the fence lifts.
-    pub fn set_fenced(&mut self, fenced: bool) {
-        self.core.fenced = fenced;
-    }
-
     pub fn partition_for(&self, group_id: &str) -> i32 {
         partition_for(group_id, self.core.config.offsets_topic_num_partitions)
+    }
+}
+
+impl StateMachine for GroupCoordinator {
+    type Output = Output;
+
+    /// Fences (or lifts the fence on) every group this coordinator holds;
+    /// the loaded state stays, for when the fence lifts.
+    fn set_fenced(&mut self, fenced: bool) {
+        self.core.fenced = fenced;
     }
 
     /// The earliest time at which [`tick`](Self::tick) has work. It may
     /// already have passed (a zero group.initial.rebalance.delay.ms ends a
     /// join phase this way), so the runtime checks it after every call.
-    pub fn next_deadline(&self) -> Option<i64> {
+    fn next_deadline(&self) -> Option<i64> {
         self.core.timers.next_deadline()
     }
 
     /// Fires every deadline at or before `now`: session expiry, the end of
     /// a rebalance's join or sync phase, offset expiry.
-    pub fn tick(&mut self, now: i64) -> Output {
+    fn tick(&mut self, now: i64) -> Output {
         let mut out = Output::default();
         while let Some((deadline, timer)) = self.core.timers.pop_due(now) {
             match timer {
@@ -292,7 +298,7 @@ impl GroupCoordinator {
 
     /// The runtime reports how an append ended; `Ok` carries the log offset
     /// of its first record.
-    pub fn append_completed(
+    fn append_completed(
         &mut self,
         now: i64,
         id: AppendId,
@@ -305,6 +311,87 @@ impl GroupCoordinator {
         out
     }
 
+    /// The leader epoch tells the group coordinator nothing: a partition led
+    /// again under a new epoch is not loaded again.
+    fn begin_loading(&mut self, partition: i32, _leader_epoch: i32) {
+        self.core.partitions.insert(partition, PartitionState::Loading(Box::default()));
+    }
+
+    fn replay_record(&mut self, partition: i32, r: &LoadedRecord) -> Result<(), RecordError> {
+        match r.marker {
+            Some(commit) => {
+                self.replay_marker(partition, r.producer_id, commit);
+                Ok(())
+            }
+            None => self.replay_batch_record(
+                partition,
+                r.producer_id,
+                r.offset,
+                &r.key,
+                r.value.as_deref(),
+            ),
+        }
+    }
+
+    /// Finishes loading: rebuilds the partition's groups (a group record
+    /// with members comes back Stable, without Empty) and starts their
+    /// members' session timers, as Kafka's `onGroupLoaded` does.
+    fn complete_loading(&mut self, now: i64, partition: i32) -> Output {
+        let mut out = Output::default();
+        let Some(PartitionState::Loading(buf)) = self.core.partitions.remove(&partition) else {
+            return out;
+        };
+        self.core.partitions.insert(partition, PartitionState::Loaded);
+        let mut buf = *buf;
+        let pending_txn = txn_offsets::finish_loading(&mut buf);
+        let LoadBuffer { groups, mut offsets, .. } = buf;
+        let mut loaded: Vec<Group> = Vec::new();
+        for (group_id, meta) in groups {
+            let Some(meta) = meta else { continue };
+            let mut g = group_from_record(&group_id, meta);
+            g.offsets = live_offsets(offsets.remove(&group_id));
+            loaded.push(g);
+        }
+        for (group_id, group_offsets) in offsets {
+            let live = live_offsets(Some(group_offsets));
+            if !live.is_empty() {
+                let mut g = Group::new(&group_id, now);
+                g.offsets = live;
+                loaded.push(g);
+            }
+        }
+        txn_offsets::restore_pending(&mut loaded, pending_txn, now);
+        for g in loaded {
+            let id = g.group_id.clone();
+            self.groups.insert(id.clone(), g);
+            self.on_group_loaded(&id, now, &mut out);
+        }
+        if !self.core.retention_scheduled {
+            self.core.retention_scheduled = true;
+            let next = now.saturating_add(self.core.config.offsets_retention_check_interval_ms);
+            self.core.timers.schedule(next, Timer::OffsetsRetention);
+        }
+        out
+    }
+
+    /// This broker no longer leads `partition`: its groups are dropped and
+    /// parked requests answered NOT_COORDINATOR (Kafka's `onGroupUnloaded`).
+    fn unload(&mut self, partition: i32) -> Output {
+        let mut out = Output::default();
+        self.core.partitions.remove(&partition);
+        let n = self.core.config.offsets_topic_num_partitions;
+        let ids: Vec<String> =
+            self.groups.keys().filter(|g| partition_for(g, n) == partition).cloned().collect();
+        for id in ids {
+            if let Some(mut g) = self.groups.remove(&id) {
+                self.core.drop_group(&mut g, Error::NotCoordinator, &mut out);
+            }
+        }
+        out
+    }
+}
+
+impl GroupCoordinator {
     fn on_append_result(
         &mut self,
         pending: Pending,
@@ -322,12 +409,6 @@ impl GroupCoordinator {
             }
             Pending::OffsetCommit(commit) => self.on_offsets_stored(*commit, result, out),
         }
-    }
-
-    /// Starts loading a `__consumer_offsets` partition this broker now leads;
-    /// its groups answer COORDINATOR_LOAD_IN_PROGRESS until it completes.
-    pub fn begin_loading(&mut self, partition: i32) {
-        self.core.partitions.insert(partition, PartitionState::Loading(Box::default()));
     }
 
     /// Replays one record of a loading partition, in log order. A record
@@ -386,63 +467,6 @@ impl GroupCoordinator {
             }
         }
         Ok(())
-    }
-
-    /// Finishes loading: rebuilds the partition's groups (a group record
-    /// with members comes back Stable, without Empty) and starts their
-    /// members' session timers, as Kafka's `onGroupLoaded` does.
-    pub fn complete_loading(&mut self, now: i64, partition: i32) -> Output {
-        let mut out = Output::default();
-        let Some(PartitionState::Loading(buf)) = self.core.partitions.remove(&partition) else {
-            return out;
-        };
-        self.core.partitions.insert(partition, PartitionState::Loaded);
-        let mut buf = *buf;
-        let pending_txn = txn_offsets::finish_loading(&mut buf);
-        let LoadBuffer { groups, mut offsets, .. } = buf;
-        let mut loaded: Vec<Group> = Vec::new();
-        for (group_id, meta) in groups {
-            let Some(meta) = meta else { continue };
-            let mut g = group_from_record(&group_id, meta);
-            g.offsets = live_offsets(offsets.remove(&group_id));
-            loaded.push(g);
-        }
-        for (group_id, group_offsets) in offsets {
-            let live = live_offsets(Some(group_offsets));
-            if !live.is_empty() {
-                let mut g = Group::new(&group_id, now);
-                g.offsets = live;
-                loaded.push(g);
-            }
-        }
-        txn_offsets::restore_pending(&mut loaded, pending_txn, now);
-        for g in loaded {
-            let id = g.group_id.clone();
-            self.groups.insert(id.clone(), g);
-            self.on_group_loaded(&id, now, &mut out);
-        }
-        if !self.core.retention_scheduled {
-            self.core.retention_scheduled = true;
-            let next = now.saturating_add(self.core.config.offsets_retention_check_interval_ms);
-            self.core.timers.schedule(next, Timer::OffsetsRetention);
-        }
-        out
-    }
-
-    /// This broker no longer leads `partition`: its groups are dropped and
-    /// parked requests answered NOT_COORDINATOR (Kafka's `onGroupUnloaded`).
-    pub fn unload(&mut self, partition: i32) -> Output {
-        let mut out = Output::default();
-        self.core.partitions.remove(&partition);
-        let n = self.core.config.offsets_topic_num_partitions;
-        let ids: Vec<String> =
-            self.groups.keys().filter(|g| partition_for(g, n) == partition).cloned().collect();
-        for id in ids {
-            if let Some(mut g) = self.groups.remove(&id) {
-                self.core.drop_group(&mut g, Error::NotCoordinator, &mut out);
-            }
-        }
-        out
     }
 
     /// Whether this coordinator has finished loading `partition`.

@@ -28,6 +28,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::config::Properties;
 use crate::coordinator::records::RecordError;
 pub use crate::coordinator::{AppendError, AppendId, RequestId};
+use crate::coordinator::{LoadedRecord, StateMachine};
 use crate::protocol::ErrorCode;
 use crate::types::TopicPartition;
 use records::TransactionLogValue;
@@ -312,12 +313,6 @@ impl TransactionCoordinator {
         }
     }
 
-    /// Fences (or lifts the fence on) every transactional id this
-    /// coordinator holds; the loaded state stays, for when the fence lifts.
-    pub fn set_fenced(&mut self, fenced: bool) {
-        self.fenced = fenced;
-    }
-
     pub fn config(&self) -> &TransactionConfig {
         &self.config
     }
@@ -339,11 +334,6 @@ impl TransactionCoordinator {
     pub fn transaction(&self, transactional_id: &str) -> Result<&TransactionMetadata, ErrorCode> {
         self.coordinator_epoch(transactional_id)?;
         self.transactions.get(transactional_id).ok_or(ErrorCode::TransactionalIdNotFound)
-    }
-
-    /// When [`Self::tick`] wants to run next.
-    pub fn next_deadline(&self) -> Option<i64> {
-        self.next_expiry_check.into_iter().chain(self.next_id_expiry_check).min()
     }
 
     fn coordinator_epoch(&self, transactional_id: &str) -> Result<i32, ErrorCode> {
@@ -617,8 +607,121 @@ impl TransactionCoordinator {
         self.transition(now, target, Then::Nothing)
     }
 
+    fn schedule_expiry(&mut self, now: i64) {
+        if self.next_expiry_check.is_none() {
+            self.next_expiry_check =
+                Some(now + self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms);
+        }
+        if self.next_id_expiry_check.is_none() {
+            self.next_id_expiry_check =
+                Some(now + self.config.transaction_remove_expired_transaction_cleanup_interval_ms);
+        }
+    }
+
+    /// Removes the transactional ids with no transaction in progress whose
+    /// last update is `transactional.id.expiration.ms` old, writing a
+    /// tombstone for each (Kafka's `removeExpiredTransactionalIds`).
+    fn remove_expired_ids(&mut self, now: i64) -> Output {
+        let mut out = Output::default();
+        let expired: Vec<TransactionMetadata> = self
+            .transactions
+            .values()
+            .filter(|m| {
+                matches!(
+                    m.state,
+                    TransactionState::Empty
+                        | TransactionState::CompleteCommit
+                        | TransactionState::CompleteAbort
+                ) && m.pending_state.is_none()
+                    && m.txn_last_update_timestamp + self.config.transactional_id_expiration_ms
+                        <= now
+            })
+            .cloned()
+            .collect();
+        for mut target in expired {
+            if self.coordinator_epoch(&target.transactional_id).is_ok() {
+                tracing::info!("removing expired transactional id {}", target.transactional_id);
+                target.state = TransactionState::Dead;
+                out.extend(self.transition(now, target, Then::Nothing));
+            }
+        }
+        out
+    }
+
+    /// Aborts Ongoing transactions past their timeout, bumping the epoch so
+    /// the producer that let it expire is fenced (Kafka's
+    /// `abortTimedOutTransactions`).
+    fn abort_timed_out(&mut self, now: i64) -> Output {
+        let mut out = Output::default();
+        let expired: Vec<String> = self
+            .transactions
+            .values()
+            .filter(|m| {
+                m.state == TransactionState::Ongoing
+                    && m.pending_state.is_none()
+                    && m.txn_start_timestamp + i64::from(m.txn_timeout_ms) < now
+            })
+            .map(|m| m.transactional_id.clone())
+            .collect();
+        for id in expired {
+            if self.coordinator_epoch(&id).is_ok() {
+                tracing::info!("aborting transaction {id}: it exceeded its timeout");
+                out.extend(self.fence_and_abort(now, &id));
+            }
+        }
+        out
+    }
+
+    /// One stored record of a partition being loaded; the last one per key
+    /// wins and a tombstone deletes.
+    pub fn replay(
+        &mut self,
+        partition: i32,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), RecordError> {
+        let Some(PartitionLoad::Loading { buffer, .. }) = self.partitions.get_mut(&partition)
+        else {
+            return Ok(());
+        };
+        let id = records::decode_key(key)?;
+        let value = value.map(TransactionLogValue::decode).transpose()?;
+        buffer.insert(id, value);
+        Ok(())
+    }
+}
+
+impl StateMachine for TransactionCoordinator {
+    type Output = Output;
+
+    /// Fences (or lifts the fence on) every transactional id this
+    /// coordinator holds; the loaded state stays, for when the fence lifts.
+    fn set_fenced(&mut self, fenced: bool) {
+        self.fenced = fenced;
+    }
+
+    /// When [`Self::tick`] wants to run next.
+    fn next_deadline(&self) -> Option<i64> {
+        self.next_expiry_check.into_iter().chain(self.next_id_expiry_check).min()
+    }
+
+    /// Runs the timers that are due: aborting transactions past their
+    /// timeout, removing expired transactional ids.
+    fn tick(&mut self, now: i64) -> Output {
+        let mut out = Output::default();
+        let abort_every = self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms;
+        if due(&mut self.next_expiry_check, now, abort_every) {
+            out.extend(self.abort_timed_out(now));
+        }
+        let remove_every = self.config.transaction_remove_expired_transaction_cleanup_interval_ms;
+        if due(&mut self.next_id_expiry_check, now, remove_every) {
+            out.extend(self.remove_expired_ids(now));
+        }
+        out
+    }
+
     /// The outcome of an append the coordinator asked for.
-    pub fn append_completed(
+    fn append_completed(
         &mut self,
         now: i64,
         id: AppendId,
@@ -681,88 +784,9 @@ impl TransactionCoordinator {
         }
     }
 
-    fn schedule_expiry(&mut self, now: i64) {
-        if self.next_expiry_check.is_none() {
-            self.next_expiry_check =
-                Some(now + self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms);
-        }
-        if self.next_id_expiry_check.is_none() {
-            self.next_id_expiry_check =
-                Some(now + self.config.transaction_remove_expired_transaction_cleanup_interval_ms);
-        }
-    }
-
-    /// Removes the transactional ids with no transaction in progress whose
-    /// last update is `transactional.id.expiration.ms` old, writing a
-    /// tombstone for each (Kafka's `removeExpiredTransactionalIds`).
-    fn remove_expired_ids(&mut self, now: i64) -> Output {
-        let mut out = Output::default();
-        let expired: Vec<TransactionMetadata> = self
-            .transactions
-            .values()
-            .filter(|m| {
-                matches!(
-                    m.state,
-                    TransactionState::Empty
-                        | TransactionState::CompleteCommit
-                        | TransactionState::CompleteAbort
-                ) && m.pending_state.is_none()
-                    && m.txn_last_update_timestamp + self.config.transactional_id_expiration_ms
-                        <= now
-            })
-            .cloned()
-            .collect();
-        for mut target in expired {
-            if self.coordinator_epoch(&target.transactional_id).is_ok() {
-                tracing::info!("removing expired transactional id {}", target.transactional_id);
-                target.state = TransactionState::Dead;
-                out.extend(self.transition(now, target, Then::Nothing));
-            }
-        }
-        out
-    }
-
-    /// Runs the timers that are due: aborting transactions past their
-    /// timeout, removing expired transactional ids.
-    pub fn tick(&mut self, now: i64) -> Output {
-        let mut out = Output::default();
-        let abort_every = self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms;
-        if due(&mut self.next_expiry_check, now, abort_every) {
-            out.extend(self.abort_timed_out(now));
-        }
-        let remove_every = self.config.transaction_remove_expired_transaction_cleanup_interval_ms;
-        if due(&mut self.next_id_expiry_check, now, remove_every) {
-            out.extend(self.remove_expired_ids(now));
-        }
-        out
-    }
-
-    /// Aborts Ongoing transactions past their timeout, bumping the epoch so
-    /// the producer that let it expire is fenced (Kafka's
-    /// `abortTimedOutTransactions`).
-    fn abort_timed_out(&mut self, now: i64) -> Output {
-        let mut out = Output::default();
-        let expired: Vec<String> = self
-            .transactions
-            .values()
-            .filter(|m| {
-                m.state == TransactionState::Ongoing
-                    && m.pending_state.is_none()
-                    && m.txn_start_timestamp + i64::from(m.txn_timeout_ms) < now
-            })
-            .map(|m| m.transactional_id.clone())
-            .collect();
-        for id in expired {
-            if self.coordinator_epoch(&id).is_ok() {
-                tracing::info!("aborting transaction {id}: it exceeded its timeout");
-                out.extend(self.fence_and_abort(now, &id));
-            }
-        }
-        out
-    }
-
-    /// Starts replaying `partition`, led at `coordinator_epoch`.
-    pub fn begin_loading(&mut self, partition: i32, coordinator_epoch: i32) {
+    /// Starts replaying `partition`; the leader epoch it is led at becomes
+    /// the coordinator epoch of its transactions.
+    fn begin_loading(&mut self, partition: i32, coordinator_epoch: i32) {
         self.unload(partition);
         self.partitions.insert(
             partition,
@@ -770,27 +794,18 @@ impl TransactionCoordinator {
         );
     }
 
-    /// One stored record of a partition being loaded; the last one per key
-    /// wins and a tombstone deletes.
-    pub fn replay(
-        &mut self,
-        partition: i32,
-        key: &[u8],
-        value: Option<&[u8]>,
-    ) -> Result<(), RecordError> {
-        let Some(PartitionLoad::Loading { buffer, .. }) = self.partitions.get_mut(&partition)
-        else {
-            return Ok(());
-        };
-        let id = records::decode_key(key)?;
-        let value = value.map(TransactionLogValue::decode).transpose()?;
-        buffer.insert(id, value);
-        Ok(())
+    /// `__transaction_state` holds no transactional batches, so a marker
+    /// there says nothing about its state.
+    fn replay_record(&mut self, partition: i32, r: &LoadedRecord) -> Result<(), RecordError> {
+        match r.marker {
+            Some(_) => Ok(()),
+            None => self.replay(partition, &r.key, r.value.as_deref()),
+        }
     }
 
     /// Installs what replay found; transactions left in a Prepare state get
     /// their markers sent again (Kafka's `loadTransactionsForTxnTopicPartition`).
-    pub fn complete_loading(&mut self, now: i64, partition: i32) -> Output {
+    fn complete_loading(&mut self, now: i64, partition: i32) -> Output {
         let Some(PartitionLoad::Loading { coordinator_epoch, buffer }) =
             self.partitions.remove(&partition)
         else {
@@ -820,10 +835,11 @@ impl TransactionCoordinator {
     }
 
     /// This broker no longer leads `partition`: its transactional ids go.
-    pub fn unload(&mut self, partition: i32) {
+    fn unload(&mut self, partition: i32) -> Output {
         self.partitions.remove(&partition);
         let n = self.config.transaction_state_log_num_partitions;
         self.transactions.retain(|id, _| partition_for(id, n) != partition);
+        Output::default()
     }
 }
 

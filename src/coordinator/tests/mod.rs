@@ -50,7 +50,7 @@ impl Harness {
     pub(super) fn with_config(config: GroupConfig) -> Self {
         let mut c = GroupCoordinator::new(config, 7);
         for p in 0..c.config().offsets_topic_num_partitions {
-            c.begin_loading(p);
+            c.begin_loading(p, 0);
             let out = c.complete_loading(0, p);
             assert!(out.responses.is_empty() && out.appends.is_empty());
         }

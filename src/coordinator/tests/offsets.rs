@@ -180,7 +180,7 @@ fn reload(h: &Harness, now: i64) -> (GroupCoordinator, Output) {
     let mut c = GroupCoordinator::new(h.c.config().clone(), 99);
     let mut out = Output::default();
     for p in 0..50 {
-        c.begin_loading(p);
+        c.begin_loading(p, 0);
         for (offset, key, value) in h.log.get(&p).into_iter().flatten() {
             c.replay(p, *offset, key, value.as_deref()).unwrap();
         }
@@ -237,7 +237,7 @@ fn loading_rebuilds_groups_and_offsets() {
 fn loading_honours_tombstones_and_skips_foreign_records() {
     let mut c = GroupCoordinator::new(GroupConfig::default(), 1);
     let p = partition_for("g", 50);
-    c.begin_loading(p);
+    c.begin_loading(p, 0);
     let key = |part| {
         RecordKey::OffsetCommit { group: "g".into(), topic: "t".into(), partition: part }.encode()
     };
@@ -274,7 +274,7 @@ fn loading_honours_tombstones_and_skips_foreign_records() {
     assert_eq!(got, vec![(1, 2, "m".into())], "partition 0 was tombstoned");
     // A group whose metadata and offsets are all tombstoned is gone.
     let q = partition_for("h", 50);
-    c.begin_loading(q);
+    c.begin_loading(q, 0);
     c.replay(
         q,
         0,
@@ -313,7 +313,7 @@ fn coordinator_load_state_errors() {
         Response::JoinGroup(JoinGroupResult::error("", Error::NotCoordinator)),
         "not our partition"
     );
-    c.begin_loading(p);
+    c.begin_loading(p, 0);
     let out = c.join_group(0, RequestId(2), join_req("g", "", "c"));
     assert_eq!(
         out.responses[0].1,

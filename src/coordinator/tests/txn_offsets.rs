@@ -54,7 +54,7 @@ fn marker(h: &mut Harness, log: &mut Vec<Entry>, group: &str, commit: bool) {
 /// markers in `during` reached it while it loaded.
 fn loaded(h: &Harness, p: i32, log: &[Entry], during: &[(bool, i64)]) -> Harness {
     let mut c = GroupCoordinator::new(h.c.config().clone(), 3);
-    c.begin_loading(p);
+    c.begin_loading(p, 0);
     for &(commit, offset) in during {
         c.complete_txn(p, PID, commit, offset);
     }
