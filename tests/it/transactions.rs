@@ -437,6 +437,29 @@ mod raw {
         r
     }
 
+    pub fn add_partition(cluster: &Cluster, id: &str, (pid, epoch): (i64, i16), topic: &str) {
+        use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+        use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
+        let (code, ()) = retried(cluster, id, 1, |b| {
+            let req = AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(TransactionalId(s(id)))
+                .with_v3_and_below_producer_id(ProducerId(pid))
+                .with_v3_and_below_producer_epoch(epoch)
+                .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(s(topic)))
+                    .with_partitions(vec![0])]);
+            let resp: AddPartitionsToTxnResponse =
+                b.wire().call(ApiKey::AddPartitionsToTxn, 3, &req);
+            let code = resp
+                .results_by_topic_v3_and_below
+                .first()
+                .and_then(|t| t.results_by_partition.first())
+                .map_or(resp.error_code, |p| p.partition_error_code);
+            (code, ())
+        });
+        assert_eq!(code, 0, "AddPartitionsToTxn {id} {topic}");
+    }
+
     pub fn add_offsets(cluster: &Cluster, id: &str, (pid, epoch): (i64, i16), group: &str) {
         let (code, ()) = retried(cluster, id, 1, |b| {
             let mut req = AddOffsetsToTxnRequest::default();
@@ -589,6 +612,85 @@ fn txn_offsets_survive_kill_9_of_the_group_coordinator() {
     // The victim, back as a follower, and a reload from any replica agree.
     cluster.restart(victim);
     assert_eq!(raw::fetch_stable(&cluster, commit_group, topic), (0, 42));
+}
+
+/// A read_committed fetch parked on the leader of a replicated partition
+/// is answered by the commit: the COMMIT marker, written to the leader by
+/// the coordinator after EndTxn, moves the last stable offset and must wake
+/// the fetch. It may wait far longer than the socket waits for an answer,
+/// so only the wake-up can answer it in time.
+#[test]
+fn read_committed_long_poll_on_a_replicated_partition_is_woken_by_the_commit() {
+    use crate::broker_bad_input::produce;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+    use kafka_rs::record::{BatchBuilder, Batches, Compression, NewRecord};
+
+    let cluster = Cluster::start(&[
+        "transaction.state.log.replication.factor=3",
+        "transaction.state.log.min.isr=2",
+        "transaction.state.log.num.partitions=3",
+    ]);
+    let topic = "rc-long-poll";
+    cluster.create(topic, &["--config", "min.insync.replicas=2"]);
+    let leader = cluster.broker(cluster.wait_isr_everywhere(topic, &[1, 2, 3], raw::T).leader);
+    let id = "rc-long-poll";
+    let pid = raw::init(&cluster, id);
+    raw::add_partition(&cluster, id, pid, topic);
+    let mut b = BatchBuilder::new(Compression::None).producer(pid.0, pid.1, 0).transactional(true);
+    b.push(NewRecord::new(1_700_000_000_000, None, Some(b"committed")));
+    assert_eq!(produce(&mut leader.wire(), topic, -1, b.build().unwrap()), (0, 0));
+
+    let mut p = FetchPartition::default();
+    p.partition = 0;
+    p.fetch_offset = 0;
+    p.partition_max_bytes = 1 << 20;
+    p.current_leader_epoch = -1;
+    let mut t = FetchTopic::default();
+    t.topic = TopicName(StrBytes::from_static_str(topic));
+    t.partitions = vec![p];
+    let mut req = FetchRequest::default();
+    req.replica_id = BrokerId(-1);
+    req.max_wait_ms = i32::MAX;
+    req.min_bytes = 1;
+    req.max_bytes = 1 << 20;
+    req.isolation_level = 1;
+    req.session_epoch = -1;
+    req.topics = vec![t];
+    let mut consumer = leader.wire();
+    let (cid, frame) = consumer.frame(ApiKey::Fetch, 12, &req);
+    consumer.send_raw(&frame);
+    // The open transaction holds the last stable offset at 0, so nothing
+    // may answer yet.
+    consumer.stream.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let early = consumer.stream.peek(&mut [0u8; 1]);
+    assert!(early.is_err(), "answered before the commit: {early:?}");
+    consumer.stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+
+    raw::end(&cluster, id, pid, true);
+    let resp: FetchResponse = consumer
+        .read_response(ApiKey::Fetch, 12, cid)
+        .expect("the commit woke the parked read_committed fetch before the read timed out");
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0, "{resp:?}");
+    // The COMMIT marker (offset 1) closes the transaction as soon as the
+    // leader appends it, so the stable offset is the high watermark: 1
+    // before the followers have the marker, 2 after.
+    assert!(p.high_watermark >= 1, "{resp:?}");
+    assert_eq!(p.last_stable_offset, p.high_watermark, "{resp:?}");
+    assert!(p.aborted_transactions.as_ref().is_none_or(Vec::is_empty), "{resp:?}");
+    let records = p.records.clone().expect("records");
+    let values: Vec<Vec<u8>> = Batches::new(&records)
+        .map(|b| b.expect("a whole batch"))
+        .filter(|b| !b.is_control())
+        .flat_map(|b| {
+            let rs = b.records().expect("records");
+            rs.iter()
+                .map(|r| r.expect("a record").value.expect("a value").to_vec())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(values, [b"committed".to_vec()]);
 }
 
 /// ListOffsets v2+ for the latest offset of partition 0 in read_committed:
