@@ -99,6 +99,10 @@ pub struct ProducerStateManager {
     ongoing: BTreeMap<i64, i64>,
     /// Ordered by marker offset.
     aborted: Vec<AbortedTxn>,
+    /// Transactions ended since the partition last took them, as (first
+    /// offset, marker offset): until the high watermark passes its marker
+    /// a transaction still holds the last stable offset back.
+    completed: Vec<(i64, i64)>,
 }
 
 /// `seq` moved back by `by`, wrapping below 0 to i32::MAX as sequences do.
@@ -247,6 +251,7 @@ impl ProducerStateManager {
         entry.coordinator_epoch = entry.coordinator_epoch.max(marker.coordinator_epoch);
         let first = entry.current_txn_first_offset.take()?;
         self.ongoing.remove(&first);
+        self.completed.push((first, offset));
         if marker.commit {
             return None;
         }
@@ -349,6 +354,12 @@ impl ProducerStateManager {
     /// offset cannot pass it.
     pub fn first_unstable_offset(&self) -> Option<i64> {
         self.ongoing.keys().next().copied()
+    }
+
+    /// The transactions ended since the last call, as (first offset,
+    /// marker offset).
+    pub fn take_completed(&mut self) -> Vec<(i64, i64)> {
+        std::mem::take(&mut self.completed)
     }
 
     /// Aborted transactions overlapping `[from, to)`, for a read_committed

@@ -78,7 +78,7 @@ impl Partition {
         self.snapshot_at_roll(&producers, self.log.active_segment_base(), info.first_offset.0);
         complete_txn(&self.log, &mut producers, marker, info.first_offset.0)?;
         producers.prune_aborted_below(self.log.log_start_offset().0);
-        self.publish_first_unstable(&producers);
+        self.publish_first_unstable(&mut producers);
         drop(producers);
         self.maybe_increment_high_watermark();
         self.waiters.wake();
@@ -220,11 +220,11 @@ impl Partition {
         let info: LogAppendInfo = match appended {
             Ok(Some(info)) => info,
             Ok(None) => {
-                self.publish_first_unstable(&producers);
+                self.publish_first_unstable(&mut producers);
                 return Ok(None);
             }
             Err(e) => {
-                self.publish_first_unstable(&producers);
+                self.publish_first_unstable(&mut producers);
                 return Err(ApiError::from_log(e));
             }
         };
@@ -244,7 +244,7 @@ impl Partition {
                 },
                 p.transactional,
             );
-            self.publish_first_unstable(&producers);
+            self.publish_first_unstable(&mut producers);
         }
         drop(producers);
         self.maybe_increment_high_watermark();
@@ -283,7 +283,7 @@ impl Partition {
             let marker = crate::record::control::end_txn_marker(&batch);
             replay(&self.log, &mut producers, &BatchMetadata::new(&batch.header(), marker))?;
         }
-        self.publish_first_unstable(&producers);
+        self.publish_first_unstable(&mut producers);
         Ok(info)
     }
 

@@ -115,9 +115,14 @@ pub struct Partition {
     /// that was active when it was loaded); a larger active base means a
     /// roll whose snapshot is still to be written. Changed under `producers`.
     snapshot_base: AtomicI64,
-    /// The first offset of the oldest open transaction (i64::MAX: none),
-    /// published from `producers` so fetches read the LSO without its lock.
+    /// The first offset of the oldest transaction that is open or whose
+    /// marker the high watermark has not passed (i64::MAX: none),
+    /// published from `unstable` so fetches read the LSO without a lock.
     first_unstable_offset: AtomicI64,
+    /// What `first_unstable_offset` is made of. A leaf lock: taken under
+    /// `producers` or `state`, never the other way round, so a high
+    /// watermark move can update it wherever it happens.
+    unstable: Mutex<Unstable>,
     high_watermark: AtomicI64,
     followers: Mutex<HashMap<i32, FollowerProgress>>,
     /// Set while an ISR change of this leader is being written.
@@ -137,6 +142,30 @@ pub struct Partition {
     pub(crate) stats: Arc<TopicStats>,
     /// Long polls and acks=all produces waiting for this partition to move.
     pub waiters: super::purgatory::Waiters,
+}
+
+/// Kafka's `firstUnstableOffset`: a transaction stays unstable after its
+/// marker until the high watermark passes the marker. A leader that fails
+/// before its followers have the marker leaves the transaction open on the
+/// next one, so a last stable offset that had already moved past it would
+/// move back.
+#[derive(Debug, Default)]
+struct Unstable {
+    /// First offset of the oldest open transaction, if any.
+    undecided: Option<i64>,
+    /// Ended transactions whose marker is at or above the high watermark:
+    /// first offset to marker offset.
+    unreplicated: BTreeMap<i64, i64>,
+}
+
+impl Unstable {
+    fn first(&self) -> Option<i64> {
+        let unreplicated = self.unreplicated.keys().next().copied();
+        match (self.undecided, unreplicated) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -163,16 +192,14 @@ impl Partition {
             .clamp(log.log_start_offset().0, log.log_end_offset().0);
         log.update_high_watermark(Offset(hw));
         let snapshot_base = AtomicI64::new(log.active_segment_base());
-        log.update_first_unstable_offset(producers.first_unstable_offset());
         let partition = Partition {
             tp,
             topic_id,
             log,
             broker_id,
             state: Mutex::new(state.clone()),
-            first_unstable_offset: AtomicI64::new(
-                producers.first_unstable_offset().unwrap_or(i64::MAX),
-            ),
+            first_unstable_offset: AtomicI64::new(i64::MAX),
+            unstable: Mutex::new(Unstable::default()),
             producers: Mutex::new(producers),
             snapshot_base,
             high_watermark: AtomicI64::new(hw),
@@ -183,6 +210,7 @@ impl Partition {
             stats: super::metrics::BrokerMetrics::detached_topic(),
             waiters: Default::default(),
         };
+        partition.publish_first_unstable(&mut lock(&partition.producers));
         let role = partition.start_role(&state, crate::time::now_ms())?;
         Ok((partition, role))
     }
@@ -198,8 +226,23 @@ impl Partition {
     }
 
     /// Called with `producers` held after any change to its transactions.
-    fn publish_first_unstable(&self, producers: &ProducerStateManager) {
-        let first = producers.first_unstable_offset();
+    fn publish_first_unstable(&self, producers: &mut ProducerStateManager) {
+        let mut unstable = lock(&self.unstable);
+        unstable.undecided = producers.first_unstable_offset();
+        // Read after taking `unstable`: a high watermark that passed a
+        // marker before this drops it here, one that passes it later
+        // drops it in `set_high_watermark`.
+        let hw = self.high_watermark();
+        for (first, marker) in producers.take_completed() {
+            if marker >= hw {
+                unstable.unreplicated.insert(first, marker);
+            }
+        }
+        self.store_first_unstable(&unstable);
+    }
+
+    fn store_first_unstable(&self, unstable: &Unstable) {
+        let first = unstable.first();
         self.first_unstable_offset.store(first.unwrap_or(i64::MAX), Ordering::Release);
         self.log.update_first_unstable_offset(first);
     }
@@ -317,6 +360,13 @@ impl Partition {
         self.high_watermark.store(hw, Ordering::Release);
         // The log keeps retention and DeleteRecords below the HW.
         self.log.update_high_watermark(Offset(hw));
+        // Kafka's `onHighWatermarkUpdated`: transactions whose marker is
+        // now below the high watermark are stable.
+        let mut unstable = lock(&self.unstable);
+        if unstable.unreplicated.values().any(|&marker| marker < hw) {
+            unstable.unreplicated.retain(|_, marker| *marker >= hw);
+            self.store_first_unstable(&unstable);
+        }
     }
 
     /// On the leader, raises the high watermark to the smallest log end
@@ -522,7 +572,10 @@ impl Partition {
         }
         *producers = producer_state_of(&self.log)?;
         self.snapshot_base.store(self.log.active_segment_base(), Ordering::Release);
-        self.publish_first_unstable(&producers);
+        // The rebuilt state replays every marker left; those the high
+        // watermark has not passed come back through `take_completed`.
+        lock(&self.unstable).unreplicated.clear();
+        self.publish_first_unstable(&mut producers);
         Ok(())
     }
 

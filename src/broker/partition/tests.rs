@@ -214,6 +214,60 @@ fn leader_batch(base: i64, epoch: i32, n: usize) -> Vec<u8> {
     b.build().unwrap()
 }
 
+fn txn_record(producer_id: i64) -> Vec<u8> {
+    let mut b =
+        BatchBuilder::new(Compression::None).producer(producer_id, 0, 0).transactional(true);
+    b.push(NewRecord::new(1_700_000_000_000, None, Some(b"t")));
+    b.build().unwrap()
+}
+
+fn commit(producer_id: i64) -> TxnMarker {
+    TxnMarker { producer_id, producer_epoch: 0, coordinator_epoch: 1, commit: true }
+}
+
+#[test]
+fn kafka_first_unstable_offset_holds_a_transaction_until_the_high_watermark_passes_its_marker() {
+    let f = partition(state(ME, 0, &[1, 2], 0));
+    f.p.append_records_to_leader(&mut records(2), -1, 1).unwrap();
+    f.p.append_records_to_leader(&mut txn_record(7), -1, 1).unwrap();
+    f.p.update_follower_fetch(2, 3, 1_000);
+    assert_eq!((f.p.high_watermark(), f.p.last_stable_offset()), (3, 2), "open at 2");
+    f.p.append_txn_marker(&commit(7)).unwrap();
+    assert_eq!(
+        (f.p.high_watermark(), f.p.last_stable_offset()),
+        (3, 2),
+        "the follower does not have the marker (3) yet"
+    );
+    assert!(f.p.update_follower_fetch(2, 4, 1_001).high_watermark_moved);
+    assert_eq!((f.p.high_watermark(), f.p.last_stable_offset()), (4, 4));
+}
+
+#[test]
+fn a_leader_alone_in_its_isr_is_stable_past_a_marker_at_once() {
+    let f = partition(state(ME, 0, &[ME], 0));
+    f.p.append_records_to_leader(&mut txn_record(7), -1, 1).unwrap();
+    assert_eq!(f.p.last_stable_offset(), 0);
+    f.p.append_txn_marker(&commit(7)).unwrap();
+    assert_eq!((f.p.high_watermark(), f.p.last_stable_offset()), (2, 2));
+}
+
+#[test]
+fn a_follower_holds_a_transaction_until_the_leaders_high_watermark_passes_its_marker() {
+    let f = partition(state(2, 0, &[2, 1], 0));
+    let mut data = txn_record(7);
+    RecordBatchMut::new(&mut data).unwrap().set_base_offset(0);
+    f.p.append_records_as_follower(&mut data, 0).unwrap();
+    let mut marker =
+        crate::record::control::marker_batch(7, 0, crate::record::control::COMMIT, 1, 0).unwrap();
+    RecordBatchMut::new(&mut marker).unwrap().set_base_offset(1);
+    f.p.append_records_as_follower(&mut marker, 0).unwrap();
+    f.p.update_follower_high_watermark(1);
+    assert_eq!(f.p.last_stable_offset(), 0, "the marker (1) is not below the high watermark");
+    // Made leader now, it would hold the transaction as the old leader did.
+    f.p.update_follower_high_watermark(2);
+    assert_eq!(f.p.last_stable_offset(), 2);
+}
+
 #[test]
 fn a_stale_image_does_not_undo_a_newer_state() {
     let f = partition(state(ME, 3, &[1, 2, 3], 5));
