@@ -615,10 +615,11 @@ fn txn_offsets_survive_kill_9_of_the_group_coordinator() {
 }
 
 /// A read_committed fetch parked on the leader of a replicated partition
-/// is answered by the commit: the COMMIT marker, written to the leader by
-/// the coordinator after EndTxn, moves the last stable offset and must wake
-/// the fetch. It may wait far longer than the socket waits for an answer,
-/// so only the wake-up can answer it in time.
+/// is answered by the commit: the high watermark passing the COMMIT
+/// marker, written to the leader by the coordinator after EndTxn, moves
+/// the last stable offset and must wake the fetch. It may wait far longer
+/// than the socket waits for an answer, so only the wake-up can answer it
+/// in time.
 #[test]
 fn read_committed_long_poll_on_a_replicated_partition_is_woken_by_the_commit() {
     use crate::broker_bad_input::produce;
@@ -673,11 +674,10 @@ fn read_committed_long_poll_on_a_replicated_partition_is_woken_by_the_commit() {
         .expect("the commit woke the parked read_committed fetch before the read timed out");
     let p = &resp.responses[0].partitions[0];
     assert_eq!(p.error_code, 0, "{resp:?}");
-    // The COMMIT marker (offset 1) closes the transaction as soon as the
-    // leader appends it, so the stable offset is the high watermark: 1
-    // before the followers have the marker, 2 after.
-    assert!(p.high_watermark >= 1, "{resp:?}");
-    assert_eq!(p.last_stable_offset, p.high_watermark, "{resp:?}");
+    // The transaction holds the stable offset until the high watermark
+    // passes its COMMIT marker (offset 1), as in Kafka: the fetch is
+    // answered once the followers have the marker.
+    assert_eq!((p.high_watermark, p.last_stable_offset), (2, 2), "{resp:?}");
     assert!(p.aborted_transactions.as_ref().is_none_or(Vec::is_empty), "{resp:?}");
     let records = p.records.clone().expect("records");
     let values: Vec<Vec<u8>> = Batches::new(&records)
