@@ -54,7 +54,7 @@ def finish_orphaned_join(c):
     partitions) is dropped if it completes after poll()'s timeout, because
     the leader's own assignment makes need_rejoin() false before the next
     poll looks. The member then never heartbeats again and the coordinator
-    rightly expels it, while it believes itself joined. It failed 2 of 33
+    rightly expels it, while it believes itself joined. It failed 3 of 57
     runs of the mixed phase; nothing in it depends on the broker. Asking
     for the rejoin again lets the next poll finish it."""
     coordinator = getattr(c, "_coordinator", None)
