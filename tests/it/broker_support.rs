@@ -87,6 +87,23 @@ impl Broker {
         std::fs::read_to_string(self.dir.path().join("logs/server.log")).unwrap_or_default()
     }
 
+    /// The server log once `shows` holds for it. A thread of the broker's
+    /// own writes the log, so a line can land after the answer it explains.
+    pub fn log_showing(&self, what: &str, shows: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.server_log();
+            if shows(&log) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server log never showed {what}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Stops the broker with SIGKILL and hands back its directory.
     pub fn kill9(mut self) -> tempfile::TempDir {
         self.child.kill9();

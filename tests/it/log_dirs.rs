@@ -361,11 +361,9 @@ fn full_disk(mut rig: SmallDisk) {
     assert_reads(&broker, "full", &acked);
     let metadata = leader_of(&mut wire, "full");
     assert_eq!(metadata, (0, 1), "(error, leader) while the disk is full");
-    let log = broker.server_log();
-    assert!(
-        log.contains("No space left on device (os error 28)") && log.contains("/full-0/"),
-        "the error names the OS error and the file: {log}"
-    );
+    let log = broker.log_showing("the OS error and the file", |l| {
+        l.contains("No space left on device (os error 28)") && l.contains("/full-0/")
+    });
     assert!(!log.contains("offline"), "{log}");
 
     // A crash while the disk is full: the restarted broker recovers and
@@ -383,8 +381,9 @@ fn full_disk(mut rig: SmallDisk) {
         assert_eq!((code, base_offset), (0, acked.len() as i64), "space is back, no restart");
         acked.push(value);
     }
-    let log = broker.server_log();
-    assert!(log.contains("takes writes again") && !log.contains("offline"), "{log}");
+    let log =
+        broker.log_showing("the dir taking writes again", |l| l.contains("takes writes again"));
+    assert!(!log.contains("offline"), "{log}");
 
     let broker = kill9_and_restart(broker, &overrides);
     assert_reads(&broker, "full", &acked);
@@ -443,13 +442,11 @@ fn r17_an_offline_log_dir_is_not_advertised_as_leading() {
     for topic in ["victim", "bystander"] {
         assert_eq!(leader_of(&mut wire, topic), (5, -1), "LEADER_NOT_AVAILABLE for {topic}");
     }
-    let log = broker.server_log();
-    assert!(
+    broker.log_showing("the dir going offline, with the file and the OS error", |log| {
         log.contains(&format!("log dir {} is offline", data.display()))
             && log.contains("victim-0/0000000000000000000")
-            && log.contains("(os error 2)"),
-        "{log}"
-    );
+            && log.contains("(os error 2)")
+    });
 }
 
 /// CreateTopics reports KAFKA_STORAGE_ERROR, not success, for a topic whose
