@@ -2,6 +2,7 @@
 //! said otherwise), asserting the records, answers and marker jobs emitted.
 
 use super::*;
+use crate::coordinator::StateMachine as _;
 
 const PARTITIONS: i32 = 4;
 
